@@ -1,0 +1,29 @@
+"""Composition root of the funding service: settings, database, outbox relay, routes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from shared.node_service import NodeService, node_service_app
+from shared.settings import HubSettings
+from shared.signing import NodeSigner
+from services.funding.api import router
+from services.funding.models import metadata
+
+NAME = "funding"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def build_service(settings: HubSettings, node: str, nats_url: str, signer: NodeSigner | None = None) -> NodeService:
+    return NodeService(settings, node, NAME, metadata, MIGRATIONS, nats_url, signer)
+
+
+def create_app(service: NodeService) -> FastAPI:
+    return node_service_app(
+        service,
+        "Hub Ledger: funding",
+        "The node's ledger: income, allocations and spend, each linked to the money it draws on.",
+        [router],
+    )

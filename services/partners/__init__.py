@@ -1,0 +1,1 @@
+"""Partners: each node's register of the organisations that deliver, host or fund music education."""

@@ -1,0 +1,120 @@
+"""Composition root of the reporting service: database, hub-stream consumer, HTTP routes."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from faststream.nats import NatsBroker
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from shared.bus import connect, ensure_hub_topology
+from shared.db import create_engine, migrate, session_factory
+from shared.node_service import create_http_app
+from shared.settings import HubSettings
+from shared.signing import NodeKeys
+from services.reporting.api import router
+from services.reporting.handlers import subscribe_hub_events
+from services.reporting.models import metadata  # noqa: F401  (alembic target)
+from services.reporting.services import Incoming, IngestOutcome, ingest_batch
+from services.reporting.settings import ReportingSettings
+
+NAME = "reporting"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+@dataclass
+class ReportingService:
+    """The hub's reporting service: consumes the hub stream into projections and answers queries."""
+
+    settings: HubSettings
+    own: ReportingSettings
+    nats_url: str
+    engine: AsyncEngine = field(init=False)
+    read_engine: AsyncEngine = field(init=False)
+    sessions: async_sessionmaker[AsyncSession] = field(init=False)
+    read_sessions: async_sessionmaker[AsyncSession] = field(init=False)
+    broker: NatsBroker | None = field(default=None, init=False)
+    keys: NodeKeys | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        url = self.own.database_url or self.settings.node_database_url("hub", NAME)
+        self.engine = create_engine(url)
+        self.read_engine = create_engine(url, writer=False)
+        self.sessions = session_factory(self.engine)
+        self.read_sessions = session_factory(self.read_engine)
+        if self.own.node_keys_file:
+            self.keys = NodeKeys(json.loads(self.own.node_keys_file.read_text()))
+
+    async def ingest(self, batch: list[Incoming]) -> IngestOutcome:
+        return await ingest_batch(batch, self.sessions, self.settings.hub, self.keys)
+
+    async def start(self, *, consume: bool = True) -> None:
+        await migrate(self.engine, MIGRATIONS)
+        if not consume:
+            return
+        if self.settings.declare_streams:
+            nc = await connect(self.nats_url, "reporting-provision")
+            try:
+                await ensure_hub_topology(
+                    nc.jetstream(), self.settings.hub, self.settings.nodes, self.settings.duplicate_window_seconds
+                )
+            finally:
+                await nc.drain()
+        self.broker = NatsBroker(
+            self.nats_url.split(","), max_reconnect_attempts=-1, reconnect_time_wait=0.5, log_level=logging.DEBUG
+        )
+        subscribe_hub_events(
+            self.broker, self.settings.hub, self.own.durable, self.own.batch_size, self.own.batch_timeout, self.ingest
+        )
+        await self.broker.start()
+
+    async def stop(self) -> None:
+        if self.broker is not None:
+            await self.broker.stop()
+        await self.engine.dispose()
+        await self.read_engine.dispose()
+
+    async def readiness(self) -> dict[str, Any]:
+        checks: dict[str, Any] = {}
+        try:
+            async with self.read_sessions() as session:
+                await session.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:  # report, don't crash the probe
+            checks["database"] = f"unavailable: {exc}"
+        connected = self.broker is not None and await self.broker.ping(timeout=1.0)
+        checks["nats"] = "ok" if connected else "unavailable"
+        checks["ready"] = checks["database"] == "ok" and connected
+        return checks
+
+
+def build_service(settings: HubSettings, nats_url: str, own: ReportingSettings | None = None) -> ReportingService:
+    return ReportingService(settings, own or ReportingSettings(), nats_url)
+
+
+def create_app(service: ReportingService) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await service.start()
+        try:
+            yield
+        finally:
+            await service.stop()
+
+    app = create_http_app(
+        "Hub Ledger: reporting",
+        "Hub-wide accountability and funding views built from every node's events.",
+        [router],
+        lifespan,
+    )
+    app.state.reporting = service
+    app.state.readiness = service.readiness
+    return app

@@ -1,0 +1,118 @@
+"""Read models: the questions consortium management and auditors ask, answered from projections."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.reporting.models import (
+    ActivityView,
+    FundingEntryView,
+    IngestPositionRow,
+    OrganisationView,
+    ProducerPositionRow,
+)
+from services.reporting.services import HUB_POSITION
+
+
+class ReportStamp(BaseModel):
+    """The stream position a report reflects, so a published figure can be reproduced later."""
+
+    hub_stream_seq: int
+    applied_events: int
+    chain_head: str
+
+
+class NodeFigures(BaseModel):
+    node: str
+    organisations: int = 0
+    activities: int = 0
+    headcount: int = 0
+    hours: Decimal = Decimal(0)
+    income_pence: int = 0
+    allocated_out_pence: int = 0
+    allocated_in_pence: int = 0
+
+
+class HubReport(BaseModel):
+    hub: str
+    stamp: ReportStamp
+    nodes: list[NodeFigures]
+    totals: NodeFigures = Field(description="Hub-wide totals (node = 'hub').")
+
+
+class ProducerHealth(BaseModel):
+    node: str
+    service: str
+    last_sequence: int
+    applied: int
+    missing: int = Field(description="Sequence numbers not yet received: a gap or events in flight.")
+    last_recorded_at: datetime
+
+
+async def report_stamp(session: AsyncSession) -> ReportStamp:
+    pos = await session.get_one(IngestPositionRow, HUB_POSITION)
+    return ReportStamp(hub_stream_seq=pos.stream_seq, applied_events=pos.applied, chain_head=pos.chain_head)
+
+
+async def hub_report(session: AsyncSession, hub: str, nodes: list[str]) -> HubReport:
+    """Per-node and hub-wide figures from every service: the slice every later view grows from."""
+    figures = {node: NodeFigures(node=node) for node in nodes}
+
+    def node(name: str) -> NodeFigures:
+        return figures.setdefault(name, NodeFigures(node=name))
+
+    for name, count in await session.execute(
+        select(OrganisationView.node, func.count()).group_by(OrganisationView.node)
+    ):
+        node(name).organisations = count
+    for name, count, heads, hours in await session.execute(
+        select(ActivityView.node, func.count(), func.sum(ActivityView.headcount), func.sum(ActivityView.hours))
+        .group_by(ActivityView.node)
+    ):
+        f = node(name)
+        f.activities, f.headcount, f.hours = count, int(heads or 0), Decimal(hours or 0)
+    for name, kind, counterparty, amount in await session.execute(
+        select(FundingEntryView.node, FundingEntryView.kind, FundingEntryView.counterparty,
+               func.sum(FundingEntryView.amount_pence))
+        .group_by(FundingEntryView.node, FundingEntryView.kind, FundingEntryView.counterparty)
+    ):
+        if kind == "income":
+            node(name).income_pence += int(amount)
+        elif kind == "allocation":
+            node(name).allocated_out_pence += int(amount)
+            node(counterparty).allocated_in_pence += int(amount)
+    rows = sorted(figures.values(), key=lambda f: f.node)
+    totals = NodeFigures(
+        node="hub",
+        organisations=sum(f.organisations for f in rows),
+        activities=sum(f.activities for f in rows),
+        headcount=sum(f.headcount for f in rows),
+        hours=sum((f.hours for f in rows), Decimal(0)),
+        income_pence=sum(f.income_pence for f in rows),
+        allocated_out_pence=sum(f.allocated_out_pence for f in rows),
+        allocated_in_pence=sum(f.allocated_in_pence for f in rows),
+    )
+    return HubReport(hub=hub, stamp=await report_stamp(session), nodes=rows, totals=totals)
+
+
+async def data_health(session: AsyncSession) -> list[ProducerHealth]:
+    """Per producer: the last event received and how many sequence numbers are missing."""
+    rows = await session.scalars(
+        select(ProducerPositionRow).order_by(ProducerPositionRow.node, ProducerPositionRow.service)
+    )
+    return [
+        ProducerHealth(
+            node=r.node,
+            service=r.service,
+            last_sequence=r.max_sequence,
+            applied=r.applied,
+            missing=r.max_sequence - r.applied,
+            last_recorded_at=r.last_recorded_at,
+        )
+        for r in rows
+    ]

@@ -1,0 +1,203 @@
+"""Use cases of the reporting service: apply a batch of hub-stream messages exactly once.
+
+At-least-once delivery becomes exactly-once effect: the ids of applied events are recorded in
+the same transaction as the projection writes, so a redelivered event is recognised and skipped.
+Messages that cannot be trusted (malformed, unknown type, forged, conflicting) are returned as
+dead letters with their reason; they never stop the batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from contextlib import AbstractContextManager
+
+from opentelemetry import propagate, trace
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.envelope import InvalidEvent, ReceivedEvent, parse_event
+from shared.signing import NodeKeys
+from shared.subjects import parse_event_subject
+from services.reporting.models import AppliedEventRow, IngestPositionRow, ProducerPositionRow
+from services.reporting.projections import execute, writes_for
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("hub-ledger.reporting")
+HUB_POSITION = "hub"
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One message as fetched from the hub stream."""
+
+    subject: str
+    data: bytes
+    stream_seq: int
+
+
+@dataclass
+class IngestOutcome:
+    applied: int = 0
+    duplicates: int = 0
+    dead: list[tuple[Incoming, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    incoming: Incoming
+    event: ReceivedEvent
+    digest: str
+
+
+def check_message(msg: Incoming, hub: str, keys: NodeKeys | None) -> ReceivedEvent:
+    """Parse a message and check it is what its subject and signature say; raise InvalidEvent if not."""
+    event = parse_event(msg.data)
+    env = event.envelope
+    parts = parse_event_subject(msg.subject)
+    if parts is None:
+        raise InvalidEvent(f"subject {msg.subject!r} is not an event subject")
+    claimed = {"hub": env.hub, "node": env.node, "service": env.service, "type": env.type, "version": str(env.version)}
+    mismatched = [k for k, v in claimed.items() if parts[k] != v]
+    if mismatched:
+        k = mismatched[0]
+        raise InvalidEvent(f"subject {k} {parts[k]!r} does not match envelope {k} {claimed[k]!r}")
+    if env.hub != hub:
+        raise InvalidEvent(f"event for hub {env.hub!r} arrived at hub {hub!r}")
+    if event.payload.service != env.service:
+        raise InvalidEvent(f"service {env.service!r} may not publish {env.type} (a {event.payload.service} event)")
+    if keys is not None and (problem := keys.problem(env)):
+        raise InvalidEvent(problem)
+    return event
+
+
+async def ingest_batch(
+    batch: Sequence[Incoming],
+    sessions: async_sessionmaker[AsyncSession],
+    hub: str,
+    keys: NodeKeys | None = None,
+) -> IngestOutcome:
+    """Validate, deduplicate and apply a batch in one transaction; see the module docstring."""
+    outcome = IngestOutcome()
+    candidates: dict[str, _Candidate] = {}
+    for msg in batch:
+        try:
+            event = check_message(msg, hub, keys)
+        except InvalidEvent as exc:
+            outcome.dead.append((msg, exc.reason))
+            continue
+        digest = hashlib.sha256(msg.data).hexdigest()
+        key = str(event.envelope.event_id)
+        seen = candidates.get(key)
+        if seen is None:
+            candidates[key] = _Candidate(msg, event, digest)
+        elif seen.digest == digest:
+            outcome.duplicates += 1
+        else:
+            outcome.dead.append((msg, f"event id {key} reused with different content"))
+
+    async with sessions() as session, session.begin():
+        applied = await session.execute(
+            select(AppliedEventRow.event_id, AppliedEventRow.digest).where(AppliedEventRow.event_id.in_(candidates))
+        )
+        for event_id, digest in applied:
+            candidate = candidates.pop(event_id)
+            if candidate.digest == digest:
+                outcome.duplicates += 1
+            else:
+                outcome.dead.append((candidate.incoming, f"event id {event_id} already applied with different content"))
+        fresh = list(candidates.values())
+        if fresh:
+            try:
+                async with session.begin_nested():
+                    await _apply(session, fresh)
+                    outcome.applied += len(fresh)
+            except (IntegrityError, DBAPIError) as exc:
+                if not isinstance(exc, IntegrityError) and exc.connection_invalidated:
+                    raise
+                log.warning("batch rejected by the database (%s); applying one by one", exc.orig)
+                outcome.applied += await _apply_one_by_one(session, fresh, outcome)
+        await _advance_stream_position(session, batch)
+    return outcome
+
+
+async def _apply_one_by_one(session: AsyncSession, fresh: list[_Candidate], outcome: IngestOutcome) -> int:
+    """Isolate the event(s) the database refuses, dead-letter them, apply the rest."""
+    applied = 0
+    for candidate in fresh:
+        try:
+            async with session.begin_nested():
+                await _apply(session, [candidate])
+                applied += 1
+        except IntegrityError as exc:
+            outcome.dead.append((candidate.incoming, f"rejected by projection: {exc.orig}"))
+    return applied
+
+
+async def _apply(session: AsyncSession, fresh: list[_Candidate]) -> None:
+    position = await session.get_one(IngestPositionRow, HUB_POSITION, with_for_update=True)
+    writes = []
+    applied_rows = []
+    chain = position.chain_head
+    for i, c in enumerate(fresh, start=1):
+        env = c.event.envelope
+        with _span(c.event):
+            writes.extend(writes_for(c.event))
+        chain = hashlib.sha256(f"{chain}{env.event_id}{c.digest}".encode()).hexdigest()
+        applied_rows.append(
+            {
+                "event_id": str(env.event_id),
+                "position": position.applied + i,
+                "node": env.node,
+                "service": env.service,
+                "sequence": env.sequence,
+                "event_type": env.type,
+                "version": env.version,
+                "stream_seq": c.incoming.stream_seq,
+                "occurred_at": env.occurred_at,
+                "recorded_at": env.recorded_at,
+                "digest": c.digest,
+                "chain_hash": chain,
+            }
+        )
+    await execute(session, writes)
+    await session.execute(AppliedEventRow.__table__.insert(), applied_rows)
+    await _advance_producers(session, fresh)
+    position.applied += len(fresh)
+    position.chain_head = chain
+    await session.flush()
+
+
+async def _advance_producers(session: AsyncSession, fresh: list[_Candidate]) -> None:
+    by_producer: dict[tuple[str, str], list[_Candidate]] = {}
+    for c in fresh:
+        by_producer.setdefault((c.event.envelope.node, c.event.envelope.service), []).append(c)
+    for (node, service), items in by_producer.items():
+        last = max(items, key=lambda c: c.event.envelope.sequence).event.envelope
+        row = await session.get(ProducerPositionRow, (node, service))
+        if row is None:
+            row = ProducerPositionRow(node=node, service=service, max_sequence=0, applied=0,
+                                      last_event_id=str(last.event_id), last_recorded_at=last.recorded_at)
+            session.add(row)
+        row.applied += len(items)
+        if last.sequence > row.max_sequence:
+            row.max_sequence = last.sequence
+            row.last_event_id = str(last.event_id)
+            row.last_recorded_at = last.recorded_at
+
+
+async def _advance_stream_position(session: AsyncSession, batch: Sequence[Incoming]) -> None:
+    if not batch:
+        return
+    position = await session.get_one(IngestPositionRow, HUB_POSITION)
+    position.stream_seq = max(position.stream_seq, max(m.stream_seq for m in batch))
+
+
+def _span(event: ReceivedEvent) -> AbstractContextManager[trace.Span]:
+    """A consumer span per event, parented to the trace of the request that wrote it."""
+    tp = event.envelope.traceparent
+    parent = propagate.extract({"traceparent": tp}) if tp else None
+    return tracer.start_as_current_span(f"apply {event.envelope.type}", context=parent, kind=trace.SpanKind.CONSUMER)

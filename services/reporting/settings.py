@@ -1,0 +1,23 @@
+"""Settings of the reporting service (``HUB_REPORTING_*``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import LayeredSettings
+
+
+class ReportingSettings(LayeredSettings):
+    model_config = SettingsConfigDict(env_prefix="HUB_REPORTING_", extra="ignore")
+
+    port: int = 8100
+    database_url: str | None = Field(default=None, description="Async SQLAlchemy URL; default SQLite under data_dir/hub.")
+    batch_size: int = Field(default=500, ge=1, le=5000, description="Events fetched and applied per transaction.")
+    batch_timeout: float = Field(default=0.05, gt=0, description="Longest wait to fill a batch, in seconds.")
+    durable: str = Field(default="reporting", description="JetStream durable consumer name.")
+    node_keys_file: Path | None = Field(
+        default=None, description="JSON {node: base64 Ed25519 public key}; when set, unsigned or forged events are dead-lettered."
+    )

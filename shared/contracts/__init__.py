@@ -1,0 +1,97 @@
+"""Versioned event payload contracts, one module per bounded context.
+
+Every payload is a frozen pydantic model registered with its type, version and service.
+Optional additions keep the version; a breaking change adds a new version and an upcaster
+that turns the previous version's payload into the new shape, so old events stay readable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+UpcastFn = Callable[[dict[str, Any]], dict[str, Any]]
+P = TypeVar("P", bound="EventPayload")
+
+_MODELS: dict[tuple[str, int], type[EventPayload]] = {}
+_LATEST: dict[str, int] = {}
+_UPCASTERS: dict[tuple[str, int], UpcastFn] = {}
+
+
+class EventPayload(BaseModel):
+    """Base of every payload. Tolerant reader: unknown fields from newer producers are ignored."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    event_type: ClassVar[str]
+    version: ClassVar[int]
+    service: ClassVar[str]
+
+
+class UnknownEvent(Exception):
+    """No contract is registered for a type and version (or no path upcasts it)."""
+
+
+def event(service: str, event_type: str, version: int) -> Callable[[type[P]], type[P]]:
+    """Register a payload class as the contract for (event_type, version) published by `service`."""
+
+    def register(cls: type[P]) -> type[P]:
+        key = (event_type, version)
+        if key in _MODELS:
+            raise RuntimeError(f"contract {event_type} v{version} registered twice")
+        cls.event_type, cls.version, cls.service = event_type, version, service
+        _MODELS[key] = cls
+        _LATEST[event_type] = max(_LATEST.get(event_type, 0), version)
+        return cls
+
+    return register
+
+
+def upcaster(event_type: str, from_version: int) -> Callable[[UpcastFn], UpcastFn]:
+    """Register a pure function turning a `from_version` payload dict into `from_version + 1`."""
+
+    def register(fn: UpcastFn) -> UpcastFn:
+        _UPCASTERS[(event_type, from_version)] = fn
+        return fn
+
+    return register
+
+
+def read_payload(event_type: str, version: int, data: dict[str, Any]) -> EventPayload:
+    """Upcast `data` step by step to the latest version of `event_type` and validate it."""
+    _load_all()
+    latest = _LATEST.get(event_type)
+    if latest is None:
+        raise UnknownEvent(f"unknown event type {event_type!r}")
+    if (event_type, version) not in _MODELS:
+        raise UnknownEvent(f"unknown version {version} of {event_type} (latest is {latest})")
+    while version < latest:
+        step = _UPCASTERS.get((event_type, version))
+        if step is None:
+            raise UnknownEvent(f"no upcaster from {event_type} v{version}")
+        data = step(dict(data))
+        version += 1
+    return _MODELS[(event_type, version)].model_validate(data)
+
+
+def contract(event_type: str, version: int | None = None) -> type[EventPayload]:
+    """The payload class for a type (latest version unless given)."""
+    _load_all()
+    return _MODELS[(event_type, version or _LATEST[event_type])]
+
+
+def all_contracts() -> list[type[EventPayload]]:
+    """Every registered payload class, every version, sorted by service, type and version."""
+    _load_all()
+    return sorted(_MODELS.values(), key=lambda c: (c.service, c.event_type, c.version))
+
+
+def is_latest(cls: type[EventPayload]) -> bool:
+    return _LATEST[cls.event_type] == cls.version
+
+
+def _load_all() -> None:
+    """Import every context module so their contracts are registered (cheap after the first call)."""
+    from shared.contracts import activities, funding, partners  # noqa: F401

@@ -1,0 +1,64 @@
+"""Database engines and migrations: SQLite by default, PostgreSQL (or anything SQLAlchemy speaks) by URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",  # WAL + NORMAL is durable across process crashes
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=10000",
+)
+
+
+def create_engine(url: str, *, writer: bool = True, **kwargs: Any) -> AsyncEngine:
+    """An async engine; on SQLite, WAL and (for writers) ``BEGIN IMMEDIATE`` transactions.
+
+    Immediate transactions take SQLite's write lock up front, so two concurrent requests queue
+    on ``busy_timeout`` instead of failing when a reader tries to become a writer. Read-only
+    engines (report queries) keep deferred transactions and never wait for the writer.
+    """
+    engine = create_async_engine(url, **kwargs)
+    if engine.dialect.name != "sqlite":
+        return engine
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_conn.cursor()
+        for pragma in SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+        cursor.close()
+
+    begin = "BEGIN IMMEDIATE" if writer else "BEGIN"
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql(begin)
+
+    return engine
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def migrate(engine: AsyncEngine, migrations_dir: Path, revision: str = "head") -> None:
+    """Bring a service database to `revision` with its alembic scripts (run at service start)."""
+
+    def upgrade(connection: Connection) -> None:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(migrations_dir))
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, revision)
+
+    async with engine.begin() as conn:
+        await conn.run_sync(upgrade)

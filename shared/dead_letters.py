@@ -1,0 +1,77 @@
+"""The dead-letter stream: messages a consumer could not trust, kept with the reason, never dropped."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
+
+from shared.subjects import dlq_stream, dlq_subject
+
+REASON = "Hub-Dlq-Reason"
+ORIGINAL_SUBJECT = "Hub-Dlq-Subject"
+ORIGINAL_SEQ = "Hub-Dlq-Stream-Seq"
+CONSUMER = "Hub-Dlq-Consumer"
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    dlq_seq: int
+    consumer: str
+    reason: str
+    original_subject: str
+    original_seq: int
+    data: bytes
+
+
+def dead_letter_headers(consumer: str, reason: str, subject: str, stream_seq: int) -> dict[str, str]:
+    """Headers for a dead letter; the msg id makes a redelivered poison message dead-letter once."""
+    return {
+        "Nats-Msg-Id": f"dlq:{consumer}:{stream_seq}",
+        REASON: reason[:1000],
+        ORIGINAL_SUBJECT: subject,
+        ORIGINAL_SEQ: str(stream_seq),
+        CONSUMER: consumer,
+    }
+
+
+async def publish_dead_letter(
+    js: JetStreamContext, hub: str, consumer: str, reason: str, subject: str, stream_seq: int, data: bytes
+) -> None:
+    await js.publish(
+        dlq_subject(hub, consumer),
+        data,
+        headers=dead_letter_headers(consumer, reason, subject, stream_seq),
+        stream=dlq_stream(hub),
+    )
+
+
+async def list_dead_letters(js: JetStreamContext, hub: str, limit: int = 100) -> list[DeadLetter]:
+    """The oldest `limit` dead letters still in the stream."""
+    stream = dlq_stream(hub)
+    try:
+        info = await js.stream_info(stream)
+    except NotFoundError:
+        return []
+    letters: list[DeadLetter] = []
+    seq = info.state.first_seq
+    while seq and seq <= info.state.last_seq and len(letters) < limit:
+        try:
+            msg = await js.get_msg(stream, seq)
+        except NotFoundError:
+            seq += 1
+            continue
+        headers = msg.headers or {}
+        letters.append(
+            DeadLetter(
+                dlq_seq=seq,
+                consumer=headers.get(CONSUMER, "?"),
+                reason=headers.get(REASON, "?"),
+                original_subject=headers.get(ORIGINAL_SUBJECT, "?"),
+                original_seq=int(headers.get(ORIGINAL_SEQ, "0") or 0),
+                data=msg.data or b"",
+            )
+        )
+        seq += 1
+    return letters

@@ -1,0 +1,176 @@
+"""What every node service (partners, activities, funding) needs at run time, built one way.
+
+A service's ``app.py`` names its tables and migrations and its routes; this module opens the
+database and migrates it, connects to NATS, makes sure the node's stream exists, and runs the
+outbox relay for as long as the service runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from nats.aio.client import Client
+from sqlalchemy import MetaData, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from shared.bus import connect, ensure_node_stream
+from shared.db import create_engine, migrate, session_factory
+from shared.errors import Refused
+from shared.outbox import Outbox, Producer, UnitOfWork
+from shared.relay import OutboxRelay
+from shared.settings import HubSettings
+from shared.signing import NodeSigner
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class NodeService:
+    """A running service of one node: identity, database, outbox and (once started) NATS and relay."""
+
+    settings: HubSettings
+    node: str
+    name: str
+    metadata: MetaData
+    migrations_dir: Path
+    nats_url: str
+    signer: NodeSigner | None = None
+    engine: AsyncEngine = field(init=False)
+    sessions: async_sessionmaker[AsyncSession] = field(init=False)
+    outbox: Outbox = field(init=False)
+    relay: OutboxRelay | None = field(default=None, init=False)
+    nats: Client | None = field(default=None, init=False)
+    _relay_task: asyncio.Task[None] | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.engine = create_engine(self.settings.node_database_url(self.node, self.name))
+        self.sessions = session_factory(self.engine)
+        producer = Producer(self.settings.hub, self.node, self.name, self.signer)
+        self.outbox = Outbox(producer, self.metadata.tables["outbox"], self.metadata.tables["outbox_cursor"])
+
+    async def start(self, *, relay: bool = True) -> None:
+        """Migrate, connect and start relaying. Writes are accepted even before NATS answers."""
+        await migrate(self.engine, self.migrations_dir)
+        if relay:
+            self.nats = await connect(self.nats_url, f"{self.node}-{self.name}")
+            js = self.nats.jetstream()
+            if self.settings.declare_streams:
+                await ensure_node_stream(js, self.settings.hub, self.node, self.settings.duplicate_window_seconds)
+            self.relay = OutboxRelay(self.sessions, self.outbox, js)
+            self._relay_task = asyncio.create_task(self.relay.run(), name=f"relay-{self.node}-{self.name}")
+
+    async def stop(self) -> None:
+        if self._relay_task is not None:
+            self._relay_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._relay_task
+        if self.nats is not None:
+            await self.nats.drain()
+        await self.engine.dispose()
+
+    def unit_of_work(self, correlation_id: UUID | None = None) -> UnitOfWork:
+        wake = self.relay.wake if self.relay else None
+        return UnitOfWork(self.sessions, self.outbox, on_commit=wake, correlation_id=correlation_id)
+
+    async def readiness(self) -> dict[str, Any]:
+        """What a load balancer needs to know: can we write, and is NATS taking our events."""
+        checks: dict[str, Any] = {}
+        try:
+            async with self.sessions() as session:
+                await session.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:  # report, don't crash the probe
+            checks["database"] = f"unavailable: {exc}"
+        checks["nats"] = "ok" if self.nats is not None and self.nats.is_connected else "unavailable"
+        if self.relay is not None:
+            with contextlib.suppress(Exception):
+                checks["outbox_backlog"] = await self.relay.backlog()
+        checks["ready"] = checks["database"] == "ok" and checks["nats"] == "ok"
+        return checks
+
+
+def service_of(request: Request) -> NodeService:
+    return request.app.state.service  # type: ignore[no-any-return]
+
+
+ServiceDep = Annotated[NodeService, Depends(service_of)]
+
+
+async def unit_of_work(request: Request) -> UnitOfWork:
+    """A fresh unit of work per request; correlation id from ``X-Correlation-ID`` when given."""
+    header = request.headers.get("x-correlation-id")
+    correlation = None
+    if header:
+        with contextlib.suppress(ValueError):
+            correlation = UUID(header)
+    return service_of(request).unit_of_work(correlation)
+
+
+UnitOfWorkDep = Annotated[UnitOfWork, Depends(unit_of_work)]
+
+
+def refused_response(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, Refused)
+    detail = [{"loc": ["body", name], "msg": msg, "type": "refused"} for name, msg in exc.fields.items()]
+    return JSONResponse(status_code=exc.status_code, content={"detail": detail or exc.reason, "reason": exc.reason})
+
+
+def health_router() -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/health/live", summary="The process is up")
+    async def live() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/health/ready", summary="Database and NATS reachable")
+    async def ready(request: Request) -> JSONResponse:
+        checks = await request.app.state.readiness()
+        return JSONResponse(status_code=200 if checks.get("ready") else 503, content=checks)
+
+    return router
+
+
+def create_http_app(
+    title: str,
+    description: str,
+    routers: list[APIRouter],
+    lifespan: Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]],
+) -> FastAPI:
+    """A FastAPI app with the house conventions: health endpoints, refusals as field-level 4xx."""
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    app = FastAPI(title=title, description=description, version="1", lifespan=lifespan)
+    app.add_exception_handler(Refused, refused_response)
+    app.include_router(health_router())
+    for router in routers:
+        app.include_router(router)
+    FastAPIInstrumentor.instrument_app(app)
+    return app
+
+
+def node_service_app(
+    service: NodeService, title: str, description: str, routers: list[APIRouter]
+) -> FastAPI:
+    """The HTTP app of a node service: starts and stops the service with the server."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await service.start()
+        try:
+            yield
+        finally:
+            await service.stop()
+
+    app = create_http_app(f"{title} ({service.node})", description, routers, lifespan)
+    app.state.service = service
+    app.state.readiness = service.readiness
+    return app

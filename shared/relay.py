@@ -1,0 +1,149 @@
+"""Outbox relay: publish committed events to JetStream in sequence order, exactly once in effect.
+
+Each batch is published pipelined on one connection (so the server stores it in order), every
+publish carries the event id as ``Nats-Msg-Id`` (so a retry after a crash is dropped by the
+stream's duplicate window), and the published cursor moves only after every ack has arrived.
+While NATS is unreachable the relay retries with capped exponential backoff; nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from nats.js import JetStreamContext
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.outbox import PUBLISHED, Outbox, read_cursor
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("hub-ledger.relay")
+
+
+@dataclass(frozen=True)
+class PendingEvent:
+    sequence: int
+    event_id: str
+    event_type: str
+    subject: str
+    body: bytes
+    traceparent: str | None
+
+
+class OutboxRelay:
+    """Moves a service's outbox to JetStream. Run ``run()`` as a task; call ``wake()`` after commits."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        outbox: Outbox,
+        js: JetStreamContext,
+        *,
+        batch_size: int = 1000,
+        ack_timeout: float = 10.0,
+        idle_poll: float = 1.0,
+        max_backoff: float = 5.0,
+    ) -> None:
+        self._sessions = sessions
+        self._outbox = outbox
+        self._js = js
+        self._batch_size = batch_size
+        self._ack_timeout = ack_timeout
+        self._idle_poll = idle_poll
+        self._max_backoff = max_backoff
+        self._wakeup = asyncio.Event()
+        self.published = 0
+        self.failures = 0
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        """Publish forever: drain the backlog, then sleep until woken or polled."""
+        backoff = 0.05
+        while True:
+            try:
+                moved = await self.relay_once()
+                backoff = 0.05
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # NATS down, timeouts, database locked: retry, never skip
+                self.failures += 1
+                log.warning("outbox relay: %s; retrying in %.2fs", exc or type(exc).__name__, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._max_backoff)
+                continue
+            if moved < self._batch_size:
+                self._wakeup.clear()
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), self._idle_poll)
+                except TimeoutError:
+                    pass
+
+    async def relay_once(self) -> int:
+        """Publish one batch of pending events and advance the cursor; returns how many moved."""
+        pending = await self.fetch_pending()
+        if not pending:
+            return 0
+        await self.publish(pending)
+        await self.mark_published(pending[-1].sequence)
+        self.published += len(pending)
+        return len(pending)
+
+    async def fetch_pending(self) -> list[PendingEvent]:
+        table, cursor = self._outbox.table, self._outbox.cursor
+        async with self._sessions() as session:
+            after = await read_cursor(session, cursor, PUBLISHED)
+            rows = await session.execute(
+                select(
+                    table.c.sequence,
+                    table.c.event_id,
+                    table.c.event_type,
+                    table.c.subject,
+                    table.c.body,
+                    table.c.traceparent,
+                )
+                .where(table.c.sequence > after)
+                .order_by(table.c.sequence)
+                .limit(self._batch_size)
+            )
+            return [PendingEvent(*row) for row in rows]
+
+    async def publish(self, pending: list[PendingEvent]) -> None:
+        """Publish a batch pipelined and wait for every ack; raises if any publish failed."""
+        futures = []
+        for event in pending:
+            headers = {"Nats-Msg-Id": event.event_id}
+            parent = propagate.extract({"traceparent": event.traceparent}) if event.traceparent else None
+            token = otel_context.attach(parent) if parent is not None else None
+            try:
+                with tracer.start_as_current_span(f"publish {event.event_type}", kind=trace.SpanKind.PRODUCER):
+                    propagate.inject(headers)
+                    futures.append(await self._js.publish_async(event.subject, event.body, headers=headers))
+            finally:
+                if token is not None:
+                    otel_context.detach(token)
+        done = await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True), self._ack_timeout)
+        errors = [r for r in done if isinstance(r, BaseException)]
+        if errors:
+            raise RuntimeError(f"{len(errors)} of {len(pending)} publishes failed: {errors[0]!r}")
+
+    async def mark_published(self, through_sequence: int) -> None:
+        cursor = self._outbox.cursor
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(cursor)
+                .where(cursor.c.name == PUBLISHED, cursor.c.position < through_sequence)
+                .values(position=through_sequence)
+            )
+
+    async def backlog(self) -> int:
+        """Events committed but not yet acknowledged by JetStream."""
+        async with self._sessions() as session:
+            sequence = await read_cursor(session, self._outbox.cursor, "sequence")
+            published = await read_cursor(session, self._outbox.cursor, PUBLISHED)
+            return sequence - published

@@ -1,0 +1,79 @@
+"""Configuration common to every service: environment variables ``HUB_*`` over a TOML file over defaults.
+
+The TOML file is ``hub.toml`` in the working directory, or the path in ``HUB_CONFIG``.
+Services add their own knobs in their ``settings.py`` with a longer prefix (``HUB_FUNDING_*``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from shared.identity import Slug
+
+DEFAULT_NODES = ("coventry", "warwickshire", "solihull")
+
+
+def config_file() -> Path:
+    return Path(os.environ.get("HUB_CONFIG", "hub.toml"))
+
+
+class LayeredSettings(BaseSettings):
+    """Base for every settings class: init args, then environment, then the TOML file, then defaults."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file())
+        return (init_settings, env_settings, toml, file_secret_settings)
+
+
+class HubSettings(LayeredSettings):
+    """Settings every service and the CLI share."""
+
+    model_config = SettingsConfigDict(env_prefix="HUB_", extra="ignore")
+
+    hub: Slug = Field(default="heart-of-england", description="Hub identifier used in subjects and streams.")
+    nodes: list[Slug] = Field(default=list(DEFAULT_NODES), description="Nodes (lead organisations) of the hub.")
+    data_dir: Path = Field(default=Path(".data"), description="Embedded databases and NATS storage live here.")
+    nats_url: str | None = Field(
+        default=None, description="External NATS URL(s), comma separated; unset starts an embedded nats-server."
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy async URL template with {node} and {service}; unset uses SQLite files.",
+    )
+    duplicate_window_seconds: int = Field(default=24 * 3600, ge=60, description="JetStream dedup window.")
+    declare_streams: bool = Field(default=True, description="Create/update streams at start (off in production).")
+    telemetry: Literal["none", "console", "otlp"] = "none"
+    otlp_endpoint: str | None = Field(default=None, description="OTLP/HTTP endpoint when telemetry=otlp.")
+    log_format: Literal["text", "json"] = "text"
+    log_level: str = "INFO"
+    pseudonym_key: SecretStr | None = Field(
+        default=None, description="Hub-wide secret for pupil pseudonyms; held by nodes only."
+    )
+
+    def node_database_url(self, node: str, service: str) -> str:
+        """Where one service of one node keeps its data."""
+        if self.database_url:
+            return self.database_url.format(node=node, service=service, hub=self.hub)
+        path = (self.data_dir / node / f"{service}.db").resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite+aiosqlite:///{path}"
