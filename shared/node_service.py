@@ -45,15 +45,20 @@ class NodeService:
     nats_url: str
     signer: NodeSigner | None = None
     engine: AsyncEngine = field(init=False)
+    read_engine: AsyncEngine = field(init=False)
     sessions: async_sessionmaker[AsyncSession] = field(init=False)
+    read_sessions: async_sessionmaker[AsyncSession] = field(init=False)
     outbox: Outbox = field(init=False)
     relay: OutboxRelay | None = field(default=None, init=False)
     nats: Client | None = field(default=None, init=False)
     _relay_task: asyncio.Task[None] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        self.engine = create_engine(self.settings.node_database_url(self.node, self.name))
+        url = self.settings.node_database_url(self.node, self.name)
+        self.engine = create_engine(url)
+        self.read_engine = create_engine(url, writer=False)
         self.sessions = session_factory(self.engine)
+        self.read_sessions = session_factory(self.read_engine)
         producer = Producer(self.settings.hub, self.node, self.name, self.signer)
         self.outbox = Outbox(producer, self.metadata.tables["outbox"], self.metadata.tables["outbox_cursor"])
 
@@ -65,17 +70,21 @@ class NodeService:
             js = self.nats.jetstream()
             if self.settings.declare_streams:
                 await ensure_node_stream(js, self.settings.hub, self.node, self.settings.duplicate_window_seconds)
-            self.relay = OutboxRelay(self.sessions, self.outbox, js)
+            self.relay = OutboxRelay(self.sessions, self.outbox, js, read_sessions=self.read_sessions)
             self._relay_task = asyncio.create_task(self.relay.run(), name=f"relay-{self.node}-{self.name}")
 
     async def stop(self) -> None:
+        """Stop relaying and close connections; safe to call twice."""
         if self._relay_task is not None:
             self._relay_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._relay_task
-        if self.nats is not None:
+            self._relay_task = None
+        if self.nats is not None and not self.nats.is_closed:
             await self.nats.drain()
+        self.nats = None
         await self.engine.dispose()
+        await self.read_engine.dispose()
 
     def unit_of_work(self, correlation_id: UUID | None = None) -> UnitOfWork:
         wake = self.relay.wake if self.relay else None
@@ -85,7 +94,7 @@ class NodeService:
         """What a load balancer needs to know: can we write, and is NATS taking our events."""
         checks: dict[str, Any] = {}
         try:
-            async with self.sessions() as session:
+            async with self.read_sessions() as session:
                 await session.execute(text("SELECT 1"))
             checks["database"] = "ok"
         except Exception as exc:  # report, don't crash the probe

@@ -47,8 +47,10 @@ class OutboxRelay:
         ack_timeout: float = 10.0,
         idle_poll: float = 1.0,
         max_backoff: float = 5.0,
+        read_sessions: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         self._sessions = sessions
+        self._read_sessions = read_sessions or sessions
         self._outbox = outbox
         self._js = js
         self._batch_size = batch_size
@@ -96,7 +98,7 @@ class OutboxRelay:
 
     async def fetch_pending(self) -> list[PendingEvent]:
         table, cursor = self._outbox.table, self._outbox.cursor
-        async with self._sessions() as session:
+        async with self._read_sessions() as session:  # a reader: never queues behind writers
             after = await read_cursor(session, cursor, PUBLISHED)
             rows = await session.execute(
                 select(
@@ -143,7 +145,7 @@ class OutboxRelay:
 
     async def backlog(self) -> int:
         """Events committed but not yet acknowledged by JetStream."""
-        async with self._sessions() as session:
+        async with self._read_sessions() as session:
             sequence = await read_cursor(session, self._outbox.cursor, "sequence")
             published = await read_cursor(session, self._outbox.cursor, PUBLISHED)
             return sequence - published

@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.bus import connect, ensure_hub_topology
+from shared.compat import fix_idle_fetch_timeout
 from shared.db import create_engine, migrate, session_factory
 from shared.node_service import create_http_app
 from shared.settings import HubSettings
@@ -27,6 +28,7 @@ from services.reporting.services import Incoming, IngestOutcome, ingest_batch
 from services.reporting.settings import ReportingSettings
 
 NAME = "reporting"
+BROKER_LOG = logging.getLogger("services.reporting.broker")
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -68,8 +70,13 @@ class ReportingService:
                 )
             finally:
                 await nc.drain()
+        fix_idle_fetch_timeout()
         self.broker = NatsBroker(
-            self.nats_url.split(","), max_reconnect_attempts=-1, reconnect_time_wait=0.5, log_level=logging.DEBUG
+            self.nats_url.split(","),
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            logger=BROKER_LOG,
+            log_level=logging.DEBUG,  # per-batch access lines only when debugging
         )
         subscribe_hub_events(
             self.broker, self.settings.hub, self.own.durable, self.own.batch_size, self.own.batch_timeout, self.ingest

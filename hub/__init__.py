@@ -1,0 +1,1 @@
+"""The ``hub`` command: runs services, the demo and operator tasks. The only package that knows every service."""

@@ -1,0 +1,60 @@
+"""Generate docs/events.md, the event catalogue, from the registered contracts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.contracts import all_contracts, is_latest
+from shared.envelope import Envelope
+from shared.subjects import PREFIX
+
+
+def event_catalogue() -> str:
+    lines = [
+        "# Event catalogue",
+        "",
+        "Generated from `shared/contracts` by `hub docs`; do not edit by hand.",
+        "",
+        "Every event travels in the same envelope and is published on",
+        "`hl.<hub>.<node>.<service>.<EventType>.v<version>`.",
+        "",
+        "## Envelope",
+        "",
+        *_fields_table(Envelope.model_json_schema()),
+        "",
+    ]
+    service = None
+    for cls in all_contracts():
+        if cls.service != service:
+            service = cls.service
+            lines += [f"## {service}", ""]
+        status = "current" if is_latest(cls) else "superseded: still readable, upcast on read"
+        lines += [
+            f"### {cls.event_type} v{cls.version} ({status})",
+            "",
+            (cls.__doc__ or "").strip(),
+            "",
+            f"Subject: `{PREFIX}.<hub>.<node>.{cls.service}.{cls.event_type}.v{cls.version}`",
+            "",
+            *_fields_table(cls.model_json_schema()),
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def _fields_table(schema: dict[str, Any]) -> list[str]:
+    required = set(schema.get("required", []))
+    rows = ["| field | type | required | description |", "|---|---|---|---|"]
+    for name, prop in schema.get("properties", {}).items():
+        rows.append(f"| `{name}` | {_type(prop)} | {'yes' if name in required else 'no'} | {prop.get('description', '')} |")
+    return rows
+
+
+def _type(prop: dict[str, Any]) -> str:
+    if "$ref" in prop:
+        return prop["$ref"].rsplit("/", 1)[-1]
+    if "anyOf" in prop:
+        return " or ".join(_type(p) for p in prop["anyOf"])
+    if prop.get("type") == "array":
+        return f"list of {_type(prop.get('items', {}))}"
+    return str(prop.get("format") or prop.get("type") or "any")

@@ -1,0 +1,187 @@
+"""``hub``: run the services, the demo, and the operator's day-to-day commands.
+
+Settings come from ``HUB_*`` environment variables and ``hub.toml`` (see README, Configuration).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from shared.identity import SERVICES
+from shared.settings import HubSettings
+from shared.telemetry import configure_logging, configure_tracing
+from hub import render
+from hub.runner import EMBEDDED_NATS_PORT, NODE_SERVICES, node_app, reporting_asgi
+
+app = typer.Typer(help="Hub Ledger: accountability and funding for England's Music Hubs.", no_args_is_help=True)
+dlq = typer.Typer(help="Inspect the dead-letter stream.", no_args_is_help=True)
+app.add_typer(dlq, name="dlq")
+
+DataDir = Annotated[Path | None, typer.Option(help="Data folder (databases, embedded NATS); default from settings.")]
+
+
+def _settings(data_dir: Path | None = None, **overrides: object) -> HubSettings:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if data_dir is not None:
+        values["data_dir"] = data_dir
+    return HubSettings(**values)
+
+
+def _nats_url(settings: HubSettings) -> str:
+    return settings.nats_url or f"nats://127.0.0.1:{EMBEDDED_NATS_PORT}"
+
+
+@app.command()
+def serve(
+    service: Annotated[str, typer.Argument(help=f"One of: {', '.join([*SERVICES, 'reporting'])}")],
+    node: Annotated[str | None, typer.Option(help="Node (lead organisation) this service belongs to.")] = None,
+    host: str = "127.0.0.1",
+    port: Annotated[int | None, typer.Option(help="HTTP port; default from the service's settings.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Run one service on its own (NATS from HUB_NATS_URL, else the embedded server of `hub nats`)."""
+    settings = _settings(data_dir)
+    configure_logging(settings)
+    configure_tracing(settings, f"hub-{service}")
+    if service == "reporting":
+        from services.reporting.settings import ReportingSettings
+
+        asgi = reporting_asgi(settings, _nats_url(settings))
+        port = port or ReportingSettings().port
+    elif service in NODE_SERVICES:
+        if node is None:
+            raise typer.BadParameter("--node is required for node services")
+        asgi = node_app(service, settings, node, _nats_url(settings))
+        port = port or 8100 + 10 * (1 + _node_index(settings, node)) + 1 + SERVICES.index(service)
+    else:
+        raise typer.BadParameter(f"unknown service {service!r}")
+    uvicorn.run(asgi, host=host, port=port, log_level="info")
+
+
+def _node_index(settings: HubSettings, node: str) -> int:
+    return settings.nodes.index(node) if node in settings.nodes else len(settings.nodes)
+
+
+@app.command()
+def nats(data_dir: DataDir = None, port: int = EMBEDDED_NATS_PORT) -> None:
+    """Run the embedded nats-server (JetStream on, data under the data folder) until Ctrl-C."""
+    from shared.nats_server import NatsServer
+
+    settings = _settings(data_dir)
+    server = NatsServer(settings.data_dir / "nats", port=port).start()
+    render.console.print(f"nats-server listening on {server.url} (log {server.log_file}); Ctrl-C stops it")
+    try:
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    finally:
+        server.stop()
+
+
+@app.command()
+def demo(
+    data_dir: Annotated[Path, typer.Option(help="Where the demo keeps its data (wiped first).")] = Path(".data/demo"),
+    base_port: Annotated[int, typer.Option(help="Reporting listens here; node services on the next ports.")] = 8100,
+    wait: Annotated[bool, typer.Option(help="Keep serving until Ctrl-C after loading.")] = True,
+    activities: Annotated[int, typer.Option(help="Activities recorded per node.")] = 40,
+) -> None:
+    """Start NATS, three nodes and hub reporting, load the Heart of England sample, show the report."""
+    from hub.demo import run_demo
+
+    if data_dir.exists():
+        shutil.rmtree(data_dir)
+    settings = _settings(data_dir)
+    configure_logging(settings.model_copy(update={"log_level": "WARNING"}))
+    configure_tracing(settings, "hub-demo")
+    try:
+        asyncio.run(run_demo(settings, base_port=base_port, wait=wait, activities_per_node=activities))
+    except KeyboardInterrupt:
+        render.console.print("stopped")
+
+
+@app.command()
+def report(
+    data_dir: DataDir = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Print the hub-wide report from the reporting database."""
+    from services.reporting.queries import hub_report
+
+    settings = _settings(data_dir)
+    result = asyncio.run(_with_reporting_session(settings, lambda s: hub_report(s, settings.hub, settings.nodes)))
+    if as_json:
+        print(result.model_dump_json(indent=2))
+    else:
+        render.console.print(render.report_table(result))
+
+
+@app.command("data-health")
+def data_health(data_dir: DataDir = None) -> None:
+    """Per node and service: the last event received and any gap in its sequence numbers."""
+    from services.reporting.queries import data_health as query
+
+    settings = _settings(data_dir)
+    render.console.print(render.health_table(asyncio.run(_with_reporting_session(settings, query))))
+
+
+async def _with_reporting_session(settings: HubSettings, query):  # type: ignore[no-untyped-def]
+    from services.reporting.app import build_service
+
+    service = build_service(settings, _nats_url(settings))
+    await service.start(consume=False)
+    try:
+        async with service.read_sessions() as session:
+            return await query(session)
+    finally:
+        await service.stop()
+
+
+@dlq.command("list")
+def dlq_list(data_dir: DataDir = None, limit: int = 50) -> None:
+    """List dead-lettered messages with the reason each was refused."""
+    from shared.bus import connect
+    from shared.dead_letters import list_dead_letters
+
+    settings = _settings(data_dir)
+
+    async def run() -> list:
+        nc = await connect(_nats_url(settings), "hub-cli")
+        try:
+            return await list_dead_letters(nc.jetstream(), settings.hub, limit)
+        finally:
+            await nc.close()
+
+    letters = asyncio.run(run())
+    table = render.Table(title=f"dead letters ({len(letters)})")
+    for column in ("seq", "consumer", "original subject", "reason"):
+        table.add_column(column)
+    for d in letters:
+        table.add_row(str(d.dlq_seq), d.consumer, d.original_subject, d.reason)
+    render.console.print(table)
+
+
+@app.command()
+def docs(out: Path = Path("docs/events.md")) -> None:
+    """Regenerate the event catalogue from the contracts in shared/contracts."""
+    from hub.catalogue import event_catalogue
+
+    out.write_text(event_catalogue())
+    render.console.print(f"wrote {out}")
+
+
+@app.command("json-schema")
+def json_schema(event_type: str, version: int | None = None) -> None:
+    """Print the JSON Schema of one event payload."""
+    from shared.contracts import contract
+
+    print(json.dumps(contract(event_type, version).model_json_schema(), indent=2))
+
+
+if __name__ == "__main__":
+    app()

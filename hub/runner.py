@@ -1,0 +1,87 @@
+"""Start services in this process: one uvicorn server per service, each with its own database,
+NATS connection and relay, exactly as they would run apart (``hub serve``)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from dataclasses import dataclass, field
+
+import uvicorn
+from fastapi import FastAPI
+
+from shared.identity import SERVICES
+from shared.nats_server import free_port
+from shared.settings import HubSettings
+from shared.signing import NodeSigner
+from services.activities import app as activities_app
+from services.funding import app as funding_app
+from services.partners import app as partners_app
+from services.reporting import app as reporting_app
+
+NODE_SERVICES = {"partners": partners_app, "activities": activities_app, "funding": funding_app}
+EMBEDDED_NATS_PORT = 14222
+
+
+def node_app(service: str, settings: HubSettings, node: str, nats_url: str, signer: NodeSigner | None = None) -> FastAPI:
+    module = NODE_SERVICES[service]
+    return module.create_app(module.build_service(settings, node, nats_url, signer))
+
+
+def reporting_asgi(settings: HubSettings, nats_url: str) -> FastAPI:
+    return reporting_app.create_app(reporting_app.build_service(settings, nats_url))
+
+
+def port_or_free(port: int, host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return free_port(host)
+    return port
+
+
+@dataclass
+class RunningSystem:
+    """Every service of a hub running in this process; URLs by (node, service) and for reporting."""
+
+    urls: dict[tuple[str, str], str] = field(default_factory=dict)
+    reporting_url: str = ""
+    _servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = field(default_factory=list)
+
+    async def serve(self, app: FastAPI, host: str, port: int) -> str:
+        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            if task.done():
+                task.result()  # raises the startup error
+                raise RuntimeError(f"server on port {port} stopped during startup")
+            await asyncio.sleep(0.02)
+        self._servers.append((server, task))
+        return f"http://{host}:{port}"
+
+    async def stop(self) -> None:
+        for server, _ in reversed(self._servers):
+            server.should_exit = True
+        await asyncio.gather(*(task for _, task in self._servers), return_exceptions=True)
+        self._servers.clear()
+
+
+async def start_system(
+    settings: HubSettings,
+    nats_url: str,
+    *,
+    base_port: int = 8100,
+    host: str = "127.0.0.1",
+    signers: dict[str, NodeSigner] | None = None,
+) -> RunningSystem:
+    """Reporting first (it declares the hub streams), then every service of every node."""
+    system = RunningSystem()
+    system.reporting_url = await system.serve(reporting_asgi(settings, nats_url), host, port_or_free(base_port, host))
+    for i, node in enumerate(settings.nodes, start=1):
+        signer = (signers or {}).get(node)
+        for j, service in enumerate(SERVICES, start=1):
+            port = port_or_free(base_port + 10 * i + j, host)
+            app = node_app(service, settings, node, nats_url, signer)
+            system.urls[(node, service)] = await system.serve(app, host, port)
+    return system

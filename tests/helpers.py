@@ -1,0 +1,107 @@
+"""Test helpers: a whole hub started in-process, and polling for eventual consistency."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import httpx
+
+from shared.identity import SERVICES
+from shared.node_service import NodeService
+from shared.settings import HubSettings
+from services.reporting.app import ReportingService
+from services.reporting.queries import HubReport, hub_report
+from hub.runner import NODE_SERVICES
+
+T = TypeVar("T")
+
+
+async def wait_for(check: Callable[[], Awaitable[T]], done: Callable[[T], bool], timeout: float = 15.0) -> T:
+    """Poll `check` until `done(value)`; return the last value (the assertion that follows says why)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await check()
+        if done(value) or time.monotonic() > deadline:
+            return value
+        await asyncio.sleep(0.05)
+
+
+class System:
+    """Reporting and the node services of `settings.nodes`, each with its HTTP app on an ASGI transport."""
+
+    def __init__(self, settings: HubSettings, nats_url: str) -> None:
+        from services.reporting.app import build_service
+
+        self.settings = settings
+        self.nats_url = nats_url
+        self.reporting: ReportingService = build_service(settings, nats_url)
+        self.services: dict[tuple[str, str], NodeService] = {}
+        self._apps = {}
+        for node in settings.nodes:
+            for name in SERVICES:
+                module = NODE_SERVICES[name]
+                service = module.build_service(settings, node, nats_url)
+                self.services[(node, name)] = service
+                self._apps[(node, name)] = module.create_app(service)
+
+    async def start(self) -> None:
+        await self.reporting.start()
+        for service in self.services.values():
+            await service.start()
+
+    async def stop(self) -> None:
+        for service in self.services.values():
+            await service.stop()
+        await self.reporting.stop()
+
+    def client(self, node: str, service: str) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=self._apps[(node, service)])
+        return httpx.AsyncClient(transport=transport, base_url=f"http://{node}-{service}")
+
+    async def post(self, node: str, service: str, path: str, body: dict) -> httpx.Response:
+        async with self.client(node, service) as client:
+            return await client.post(path, json=body)
+
+    async def report(self) -> HubReport:
+        async with self.reporting.read_sessions() as session:
+            return await hub_report(session, self.settings.hub, self.settings.nodes)
+
+    async def report_when(self, done: Callable[[HubReport], bool], timeout: float = 15.0) -> HubReport:
+        return await wait_for(self.report, done, timeout)
+
+
+def organisation(name: str = "Orchestra of the Swan", **extra: object) -> dict:
+    return {"name": name, "roles": ["delivery_partner"], "areas": ["coventry"], "functions": ["progression"], **extra}
+
+
+def activity(delivered_by: str, **extra: object) -> dict:
+    body = {
+        "kind": "wcet",
+        "title": "Whole class violins, Year 4",
+        "delivered_by": delivered_by,
+        "area": "coventry",
+        "setting_urn": "103690",
+        "starts_on": "2024-09-02",
+        "ends_on": "2024-12-20",
+        "hours": "30",
+        "headcount": 28,
+        "functions": ["schools"],
+        "aims": ["support_schools"],
+        "level": "beginner",
+    }
+    body.update(extra)
+    return body
+
+
+def income(amount_pence: int = 100_000_00, stream: str = "revenue", **extra: object) -> dict:
+    return {
+        "source": "dfe_grant",
+        "funder": "GB-CHC-1036733",
+        "stream": stream,
+        "amount_pence": amount_pence,
+        "received_on": "2025-09-01",
+        **extra,
+    }

@@ -1,0 +1,74 @@
+"""The `hub` command as a user runs it: the demo end to end, the report from the shell."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from shared.nats_server import free_port
+
+HUB = [sys.executable, "-m", "hub.cli"]
+
+
+def run(args: list[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
+    return subprocess.run([*HUB, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_demo_runs_three_nodes_and_prints_figures_from_every_service(tmp_path: Path) -> None:
+    demo = run(
+        ["demo", "--no-wait", "--activities", "5", "--data-dir", str(tmp_path / "demo"), "--base-port", str(free_port())],
+        tmp_path,
+    )
+    assert demo.returncode == 0, demo.stderr[-3000:]
+    assert "hub report" in demo.stdout
+
+    shown = run(["report", "--json", "--data-dir", str(tmp_path / "demo")], tmp_path)
+    assert shown.returncode == 0, shown.stderr[-3000:]
+    report = json.loads(shown.stdout)
+    nodes = {n["node"]: n for n in report["nodes"]}
+    assert set(nodes) == {"coventry", "warwickshire", "solihull"}
+    for figures in nodes.values():
+        assert figures["organisations"] > 0 and figures["activities"] == 5 and figures["income_pence"] > 0
+    assert report["totals"]["allocated_out_pence"] == report["totals"]["allocated_in_pence"] > 0
+    assert "Traceback" not in demo.stderr
+
+
+def test_docs_event_catalogue_is_up_to_date() -> None:
+    from hub.catalogue import event_catalogue
+
+    committed = (Path(__file__).resolve().parent.parent / "docs" / "events.md").read_text()
+    assert committed == event_catalogue(), "run `hub docs` and commit docs/events.md"
+
+
+def test_settings_layer_environment_over_toml_over_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.settings import HubSettings
+
+    config = tmp_path / "hub.toml"
+    config.write_text('hub = "from-toml"\nnodes = ["a-node", "b-node"]\nlog_level = "DEBUG"\n')
+    monkeypatch.setenv("HUB_CONFIG", str(config))
+    monkeypatch.setenv("HUB_LOG_LEVEL", "WARNING")
+    settings = HubSettings()
+    assert settings.hub == "from-toml"
+    assert settings.nodes == ["a-node", "b-node"]
+    assert settings.log_level == "WARNING"
+    assert settings.nats_url is None
+    monkeypatch.setenv("HUB_DATABASE_URL", "postgresql+asyncpg://db/hub_{node}_{service}")
+    assert HubSettings().node_database_url("coventry", "funding") == "postgresql+asyncpg://db/hub_coventry_funding"
+
+
+def test_settings_refuse_an_unsafe_hub_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import ValidationError
+
+    from shared.settings import HubSettings
+
+    monkeypatch.setenv("HUB_HUB", "bad.hub>")
+    with pytest.raises(ValidationError, match="hub"):
+        HubSettings()

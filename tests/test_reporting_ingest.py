@@ -1,0 +1,87 @@
+"""Reporting consumer: idempotent apply, dead letters with reasons, and it keeps going."""
+
+from __future__ import annotations
+
+import json
+
+from shared.bus import connect
+from shared.dead_letters import list_dead_letters
+from shared.envelope import new_event_id
+from shared.subjects import event_subject
+from services.reporting.queries import data_health
+from services.reporting.services import Incoming, ingest_batch
+from tests.helpers import System, organisation, wait_for
+from tests.test_contracts import envelope_for
+
+ORG = json.loads(open("tests/samples/OrganisationRegistered.v1.json").read())
+
+
+def org_event(hub: str, node: str = "coventry", sequence: int = 1, **extra: object) -> bytes:
+    payload = {**ORG, "organisation_id": str(new_event_id())}
+    raw = json.loads(envelope_for("OrganisationRegistered", 1, payload, hub=hub, node=node, service="partners", sequence=sequence))
+    raw.update(extra)
+    return json.dumps(raw).encode()
+
+
+def incoming(hub: str, data: bytes, seq: int, node: str = "coventry") -> Incoming:
+    return Incoming(event_subject(hub, node, "partners", "OrganisationRegistered", 1), data, seq)
+
+
+async def test_redelivered_batch_changes_nothing(system: System) -> None:
+    hub = system.settings.hub
+    batch = [incoming(hub, org_event(hub, sequence=1), 1), incoming(hub, org_event(hub, sequence=2), 2)]
+    first = await ingest_batch(batch, system.reporting.sessions, hub)
+    again = await ingest_batch(batch, system.reporting.sessions, hub)
+    assert (first.applied, first.duplicates) == (2, 0)
+    assert (again.applied, again.duplicates, again.dead) == (0, 2, [])
+    assert (await system.report()).totals.organisations == 2
+
+
+async def test_refusals_come_back_with_reasons_and_do_not_stop_the_batch(system: System) -> None:
+    hub = system.settings.hub
+    good = org_event(hub, sequence=1)
+    reused_id = json.loads(good)
+    reused_id["payload"] = {**ORG, "name": "Something else"}
+    batch = [
+        incoming(hub, b"{broken", 1),
+        incoming(hub, org_event(hub, node="solihull"), 2),  # envelope says solihull, subject says coventry
+        incoming(hub, org_event("another-hub"), 3),
+        incoming(hub, good, 4),
+        incoming(hub, json.dumps(reused_id).encode(), 5),
+    ]
+    outcome = await ingest_batch(batch, system.reporting.sessions, hub)
+    reasons = {msg.stream_seq: reason for msg, reason in outcome.dead}
+    assert outcome.applied == 1
+    assert "envelope invalid" in reasons[1]
+    assert "subject node 'coventry' does not match envelope node 'solihull'" in reasons[2]
+    assert "subject hub" in reasons[3]
+    assert "reused with different content" in reasons[5]
+
+
+async def test_malformed_message_is_dead_lettered_and_the_consumer_keeps_going(system: System) -> None:
+    hub = system.settings.hub
+    nc = await connect(system.nats_url, "test-forger")
+    js = nc.jetstream()
+    subject = event_subject(hub, "coventry", "partners", "OrganisationRegistered", 1)
+    await js.publish(subject, b'{"this is": "not an event"}')
+    response = await system.post("coventry", "partners", "/organisations", organisation())
+    assert response.status_code == 201
+
+    report = await system.report_when(lambda r: r.totals.organisations == 1)
+    assert report.totals.organisations == 1
+    letters = await wait_for(lambda: list_dead_letters(js, hub), lambda d: len(d) == 1)
+    assert len(letters) == 1
+    assert letters[0].original_subject == subject
+    assert "envelope invalid" in letters[0].reason
+    assert letters[0].data == b'{"this is": "not an event"}'
+    await nc.close()
+
+
+async def test_a_sequence_gap_shows_in_data_health(system: System) -> None:
+    hub = system.settings.hub
+    batch = [incoming(hub, org_event(hub, sequence=s), s) for s in (1, 2, 5)]
+    await ingest_batch(batch, system.reporting.sessions, hub)
+    async with system.reporting.read_sessions() as session:
+        health = {(h.node, h.service): h for h in await data_health(session)}
+    assert health[("coventry", "partners")].last_sequence == 5
+    assert health[("coventry", "partners")].missing == 2
