@@ -19,11 +19,17 @@ from shared.identity import SERVICES
 from shared.settings import HubSettings
 from shared.telemetry import configure_logging, configure_tracing
 from hub import render
+from hub.commands import activities as activities_commands
+from hub.commands import funding as funding_commands
+from hub.commands import partners as partners_commands
 from hub.runner import EMBEDDED_NATS_PORT, NODE_SERVICES, node_app, reporting_asgi
 
 app = typer.Typer(help="Hub Ledger: accountability and funding for England's Music Hubs.", no_args_is_help=True)
 dlq = typer.Typer(help="Inspect the dead-letter stream.", no_args_is_help=True)
 app.add_typer(dlq, name="dlq")
+app.add_typer(partners_commands.app, name="partners")
+app.add_typer(activities_commands.app, name="activities")
+app.add_typer(funding_commands.app, name="funding")
 
 DataDir = Annotated[Path | None, typer.Option(help="Data folder (databases, embedded NATS); default from settings.")]
 

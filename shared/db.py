@@ -51,8 +51,11 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-async def migrate(engine: AsyncEngine, migrations_dir: Path, revision: str = "head") -> None:
-    """Bring a service database to `revision` with its alembic scripts (run at service start)."""
+async def migrate(engine: AsyncEngine, migrations_dir: Path, revision: str = "heads") -> None:
+    """Bring a service database to `revision` with its alembic scripts (run at service start).
+
+    ``heads`` applies every branch, so contexts may add reporting migrations side by side.
+    """
 
     def upgrade(connection: Connection) -> None:
         cfg = Config()

@@ -112,7 +112,7 @@ class UnitOfWork:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        await self.session.rollback()
+        # close() rolls back anything uncommitted but, unlike rollback(), leaves loaded rows readable
         await self.session.close()
 
     async def emit(

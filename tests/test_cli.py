@@ -40,6 +40,12 @@ def test_demo_runs_three_nodes_and_prints_figures_from_every_service(tmp_path: P
     assert report["totals"]["allocated_out_pence"] == report["totals"]["allocated_in_pence"] > 0
     assert "Traceback" not in demo.stderr
 
+    listed = run(["partners", "list", "--node", "solihull", "--data-dir", str(tmp_path / "demo")], tmp_path)
+    assert listed.returncode == 0, listed.stderr[-3000:]
+    assert "Solihull Music" in listed.stdout and "GB-LAE-SOL" in listed.stdout
+    ledger = run(["funding", "entries", "--node", "warwickshire", "--data-dir", str(tmp_path / "demo")], tmp_path)
+    assert "£1,708,872.00" in ledger.stdout
+
 
 def test_docs_event_catalogue_is_up_to_date() -> None:
     from hub.catalogue import event_catalogue

@@ -1,0 +1,34 @@
+"""Day-to-day commands per context (``hub partners …``, ``hub activities …``, ``hub funding …``).
+
+They run the service's own use cases against the node's database, without a server: writes go
+through the same unit of work and outbox, and reach NATS when the node's service next runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from shared.node_service import NodeService
+from shared.settings import HubSettings
+
+NodeOption = Annotated[str, typer.Option(help="Node (lead organisation) whose register to use.")]
+DataDirOption = Annotated[Path | None, typer.Option(help="Data folder; default from settings.")]
+
+
+@contextlib.asynccontextmanager
+async def offline_service(name: str, node: str, data_dir: Path | None) -> AsyncIterator[NodeService]:
+    """A node service opened for the CLI: migrated database and outbox, no relay, no NATS."""
+    from hub.runner import NODE_SERVICES
+
+    settings = HubSettings(**({"data_dir": data_dir} if data_dir else {}))
+    service = NODE_SERVICES[name].build_service(settings, node, nats_url="")
+    await service.start(relay=False)
+    try:
+        yield service
+    finally:
+        await service.stop()
