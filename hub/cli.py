@@ -6,6 +6,7 @@ Settings come from ``HUB_*`` environment variables and ``hub.toml`` (see README,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import signal
@@ -27,6 +28,10 @@ from hub.runner import EMBEDDED_NATS_PORT, NODE_SERVICES, node_app, reporting_as
 app = typer.Typer(help="Hub Ledger: accountability and funding for England's Music Hubs.", no_args_is_help=True)
 dlq = typer.Typer(help="Inspect the dead-letter stream.", no_args_is_help=True)
 app.add_typer(dlq, name="dlq")
+hub_cli = typer.Typer(help="Run the hub: its NATS server and reporting.", no_args_is_help=True)
+node_cli = typer.Typer(help="Run a node: its own NATS leaf server and its services.", no_args_is_help=True)
+app.add_typer(hub_cli, name="hub")
+app.add_typer(node_cli, name="node")
 app.add_typer(partners_commands.app, name="partners")
 app.add_typer(activities_commands.app, name="activities")
 app.add_typer(funding_commands.app, name="funding")
@@ -88,6 +93,47 @@ def nats(data_dir: DataDir = None, port: int = EMBEDDED_NATS_PORT) -> None:
         signal.sigwait({signal.SIGINT, signal.SIGTERM})
     finally:
         server.stop()
+
+
+@hub_cli.command("up")
+def hub_up(
+    data_dir: DataDir = None,
+    nats_port: Annotated[int, typer.Option(help="Hub NATS client port.")] = EMBEDDED_NATS_PORT,
+    leaf_port: Annotated[int, typer.Option(help="Port nodes' leaf servers connect to.")] = 17422,
+    port: Annotated[int, typer.Option(help="Reporting HTTP port.")] = 8100,
+    host: str = "127.0.0.1",
+) -> None:
+    """Start the hub NATS server (JetStream domain hub), provision its streams, serve reporting."""
+    from hub.nodes import deployment, run_hub
+    from hub.topology import Ports
+
+    settings = _settings(data_dir)
+    configure_logging(settings)
+    topology = deployment(settings, Ports(host=host, hub=nats_port, hub_leaf=leaf_port))
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_hub(topology, host, port))
+
+
+@node_cli.command("up")
+def node_up(
+    node: Annotated[str, typer.Option(help="The node to start.")],
+    data_dir: DataDir = None,
+    nats_port: Annotated[int | None, typer.Option(help="This node's NATS port (default 14223 + its index).")] = None,
+    hub_leaf_port: Annotated[int, typer.Option(help="The hub's leaf port.")] = 17422,
+    base_port: Annotated[int | None, typer.Option(help="Services listen on base+1..3 (default 8100 + 10 x (index + 1)).")] = None,
+    host: str = "127.0.0.1",
+) -> None:
+    """Start a node: its NATS leaf server (JetStream domain = node) and its three services."""
+    from hub.nodes import deployment, run_node
+    from hub.topology import Ports
+
+    settings = _settings(data_dir)
+    configure_logging(settings)
+    index = _node_index(settings, node)
+    ports = Ports(host=host, hub_leaf=hub_leaf_port, nodes={node: nats_port or EMBEDDED_NATS_PORT + 1 + index})
+    topology = deployment(settings, ports)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_node(topology, node, host, base_port or 8100 + 10 * (index + 1)))
 
 
 @app.command()

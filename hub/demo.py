@@ -1,66 +1,115 @@
-"""``hub demo``: the whole hub on one machine: embedded NATS, three nodes, reporting, sample data."""
+"""``hub demo``: the whole hub on one machine: a hub NATS server and a leaf NATS server per node,
+three nodes' services, hub reporting, generated secrets, and the sample hub loaded through the APIs."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+from collections.abc import AsyncIterator
 import time
 
 import httpx
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from shared.bus import connect, ensure_hub_topology, watch_node_sources
 from shared.identity import SERVICES
-from shared.nats_server import NatsServer
 from shared.settings import HubSettings
+from shared.signing import NodeSigner
 from services.reporting.queries import HubReport
+from services.reporting.settings import ReportingSettings
 from hub import render
-from hub.runner import EMBEDDED_NATS_PORT, RunningSystem, port_or_free, start_system
+from hub.runner import RunningSystem, Wiring, start_system
 from hub.sample import load_sample
+from hub.topology import HubTopology, Ports, Secrets
+
+
+@contextlib.asynccontextmanager
+async def provisioned_hub(topology: HubTopology) -> AsyncIterator[None]:
+    """As the hub's operator: create the hub and dead-letter streams, then keep the hub stream
+    sourcing every node whose stream is reachable, for as long as the context lasts."""
+    nc = await connect(topology.admin_url, "hub-provision")
+    s = topology.settings
+    await ensure_hub_topology(nc.jetstream(), s.hub, s.nodes, s.duplicate_window_seconds, domains=True)
+    watcher = asyncio.create_task(watch_node_sources(nc, s.hub, s.nodes, s.duplicate_window_seconds, interval=0.5))
+    try:
+        yield
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+        await nc.drain()
+
+
+def leaf_wiring(topology: HubTopology) -> Wiring:
+    secrets = topology.secrets
+    return Wiring(
+        reporting_nats_url=topology.reporting_url,
+        node_nats_urls={node: topology.node_services_url(node) for node in topology.settings.nodes},
+        signers={node: NodeSigner.from_file(secrets.node_key_file(node)) for node in topology.settings.nodes},
+        reporting=ReportingSettings(node_keys_file=secrets.node_keys_file, provision_streams=False),
+    )
 
 
 async def run_demo(settings: HubSettings, *, base_port: int, wait: bool, activities_per_node: int) -> HubReport:
-    nats = NatsServer(settings.data_dir / "nats", port=port_or_free(EMBEDDED_NATS_PORT)).start()
-    system: RunningSystem | None = None
+    secrets = Secrets.load_or_create(settings.data_dir / "secrets", settings.nodes)
+    settings = settings.model_copy(update={"node_domains": True, "auth_tokens_file": secrets.tokens_file})
+    topology = HubTopology(settings, secrets, Ports()).start()
     try:
-        render.console.print(f"[bold]nats-server[/bold] (JetStream) on {nats.url}, data in {settings.data_dir}")
-        system = await start_system(settings, nats.url, base_port=base_port)
-        expected = len(settings.nodes) * (activities_per_node + 20) + 12
-        with Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=render.console,
-        ) as progress:
-            task = progress.add_task("loading the Heart of England sample", total=expected)
-            load = await load_sample(
-                system.urls, settings.nodes, activities_per_node=activities_per_node,
-                progress=lambda n: progress.advance(task, n),
-            )
-            progress.update(task, total=load.total, completed=load.total)
-        report = await wait_for_report(system.reporting_url, load.total)
-        render.console.print(render.report_table(report))
-        render.console.print(_where_to_look(system, settings))
-        if wait:
-            render.console.print("[bold]Serving. Ctrl-C stops everything.[/bold]")
-            await _until_interrupted()
-        return report
+        render.console.print(
+            f"[bold]nats-server[/bold] hub on :{topology.ports.hub}, leaf nodes "
+            + ", ".join(f"{n} on :{topology.ports.node(n)}" for n in settings.nodes)
+            + f"; data in {settings.data_dir}"
+        )
+        async with provisioned_hub(topology):
+            system = await start_system(settings, leaf_wiring(topology), base_port=base_port)
+            try:
+                load = await _load(system, settings, secrets, activities_per_node)
+                report = await wait_for_report(system.reporting_url, load.total, secrets.token("manager"))
+                render.console.print(render.report_table(report))
+                render.console.print(_where_to_look(system, settings, secrets))
+                if wait:
+                    render.console.print("[bold]Serving. Ctrl-C stops everything.[/bold]")
+                    await _until_interrupted()
+                return report
+            finally:
+                await system.stop()
     finally:
-        if system is not None:
-            await system.stop()
-        await nats.astop()
+        await asyncio.to_thread(topology.stop)
 
 
-async def wait_for_report(reporting_url: str, events: int, timeout: float = 60.0) -> HubReport:
+async def _load(system: RunningSystem, settings: HubSettings, secrets: Secrets, activities_per_node: int):  # type: ignore[no-untyped-def]
+    expected = len(settings.nodes) * (activities_per_node + 20) + 12
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=render.console,
+    ) as progress:
+        task = progress.add_task("loading the Heart of England sample", total=expected)
+        load = await load_sample(
+            system.urls, settings.nodes, activities_per_node=activities_per_node,
+            progress=lambda n: progress.advance(task, n),
+            tokens={node: secrets.token(f"{node}-staff") for node in settings.nodes},
+        )
+        progress.update(task, total=load.total, completed=load.total)
+    return load
+
+
+async def wait_for_report(reporting_url: str, events: int, token: str | None = None, timeout: float = 60.0) -> HubReport:
     """Poll the hub report until it reflects `events` applied events."""
     deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient(base_url=reporting_url, timeout=10) as client:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx.AsyncClient(base_url=reporting_url, timeout=10, headers=headers) as client:
         while True:
-            report = HubReport.model_validate((await client.get("/report")).json())
+            response = await client.get("/report")
+            response.raise_for_status()
+            report = HubReport.model_validate(response.json())
             if report.stamp.applied_events >= events or time.monotonic() > deadline:
                 return report
             await asyncio.sleep(0.1)
 
 
-def _where_to_look(system: RunningSystem, settings: HubSettings) -> Table:
+def _where_to_look(system: RunningSystem, settings: HubSettings, secrets: Secrets) -> Table:
     table = Table(title="where to look")
     table.add_column("what")
     table.add_column("URL")
@@ -70,6 +119,8 @@ def _where_to_look(system: RunningSystem, settings: HubSettings) -> Table:
     for node in settings.nodes:
         for service in SERVICES:
             table.add_row(f"{node} {service} API docs", f"{system.urls[(node, service)]}/docs")
+    table.add_row("API tokens (Authorization: Bearer …)", str(secrets.folder / "secrets.json"))
+    table.add_row("consortium manager token", secrets.token("manager"))
     table.add_row("from the shell", f"hub report --data-dir {settings.data_dir}")
     return table
 

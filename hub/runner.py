@@ -18,6 +18,7 @@ from services.activities import app as activities_app
 from services.funding import app as funding_app
 from services.partners import app as partners_app
 from services.reporting import app as reporting_app
+from services.reporting.settings import ReportingSettings
 
 NODE_SERVICES = {"partners": partners_app, "activities": activities_app, "funding": funding_app}
 EMBEDDED_NATS_PORT = 14222
@@ -28,8 +29,8 @@ def node_app(service: str, settings: HubSettings, node: str, nats_url: str, sign
     return module.create_app(module.build_service(settings, node, nats_url, signer))
 
 
-def reporting_asgi(settings: HubSettings, nats_url: str) -> FastAPI:
-    return reporting_app.create_app(reporting_app.build_service(settings, nats_url))
+def reporting_asgi(settings: HubSettings, nats_url: str, own: ReportingSettings | None = None) -> FastAPI:
+    return reporting_app.create_app(reporting_app.build_service(settings, nats_url, own))
 
 
 def port_or_free(port: int, host: str = "127.0.0.1") -> int:
@@ -67,21 +68,34 @@ class RunningSystem:
         self._servers.clear()
 
 
+@dataclass(frozen=True)
+class Wiring:
+    """Which NATS URL each party uses, and what it signs or verifies with."""
+
+    reporting_nats_url: str
+    node_nats_urls: dict[str, str]
+    signers: dict[str, NodeSigner] = field(default_factory=dict)
+    reporting: ReportingSettings | None = None
+
+    @classmethod
+    def single_server(cls, nats_url: str, nodes: list[str]) -> Wiring:
+        return cls(nats_url, {node: nats_url for node in nodes})
+
+
 async def start_system(
     settings: HubSettings,
-    nats_url: str,
+    wiring: Wiring,
     *,
     base_port: int = 8100,
     host: str = "127.0.0.1",
-    signers: dict[str, NodeSigner] | None = None,
 ) -> RunningSystem:
     """Reporting first (it declares the hub streams), then every service of every node."""
     system = RunningSystem()
-    system.reporting_url = await system.serve(reporting_asgi(settings, nats_url), host, port_or_free(base_port, host))
+    reporting = reporting_asgi(settings, wiring.reporting_nats_url, wiring.reporting)
+    system.reporting_url = await system.serve(reporting, host, port_or_free(base_port, host))
     for i, node in enumerate(settings.nodes, start=1):
-        signer = (signers or {}).get(node)
         for j, service in enumerate(SERVICES, start=1):
             port = port_or_free(base_port + 10 * i + j, host)
-            app = node_app(service, settings, node, nats_url, signer)
+            app = node_app(service, settings, node, wiring.node_nats_urls[node], wiring.signers.get(node))
             system.urls[(node, service)] = await system.serve(app, host, port)
     return system

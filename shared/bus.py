@@ -6,12 +6,13 @@ they are provisioned by operators from ``deploy/`` and services only attach.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import nats
 from nats.aio.client import Client
 from nats.js import JetStreamContext
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig, StreamSource
+from nats.js.api import DiscardPolicy, ExternalStream, RetentionPolicy, StorageType, StreamConfig, StreamSource
 from nats.js.errors import NotFoundError
 
 from shared.subjects import dlq_stream, dlq_subjects, hub_stream, node_stream, node_subjects
@@ -62,8 +63,33 @@ async def ensure_node_stream(js: JetStreamContext, hub: str, node: str, duplicat
     return name
 
 
-async def ensure_hub_stream(js: JetStreamContext, hub: str, nodes: list[str], duplicate_window: float) -> str:
-    """The hub's stream: no subjects of its own, one source per node stream."""
+def node_source(hub: str, node: str, domains: bool) -> StreamSource:
+    """Where the hub reads a node's stream: the same server, or the node's JetStream domain over its leaf link."""
+    external = ExternalStream(api=f"$JS.{node}.API") if domains else None
+    return StreamSource(name=node_stream(hub, node), external=external)
+
+
+async def reachable_nodes(nc: Client, hub: str, nodes: list[str], timeout: float = 1.0) -> list[str]:
+    """Nodes whose stream answers in their own JetStream domain (their leaf link is up, stream made)."""
+    found = []
+    for node in nodes:
+        try:
+            await nc.jetstream(domain=node, timeout=timeout).stream_info(node_stream(hub, node))
+        except Exception:  # not connected yet, no stream yet, or no responders: try again later
+            continue
+        found.append(node)
+    return found
+
+
+async def ensure_hub_stream(
+    js: JetStreamContext, hub: str, nodes: list[str], duplicate_window: float, domains: bool = False
+) -> str:
+    """The hub's stream: no subjects of its own, one source per node stream.
+
+    Sources listed before their node is reachable back off for tens of seconds in nats-server;
+    with ``domains`` callers pass only reachable nodes and add the rest as they appear
+    (``watch_node_sources``).
+    """
     name = hub_stream(hub)
     await _ensure(
         js,
@@ -72,10 +98,26 @@ async def ensure_hub_stream(js: JetStreamContext, hub: str, nodes: list[str], du
             storage=StorageType.FILE,
             retention=RetentionPolicy.LIMITS,
             duplicate_window=duplicate_window,
-            sources=[StreamSource(name=node_stream(hub, node)) for node in nodes],
+            sources=[node_source(hub, node, domains) for node in nodes],
         ),
     )
     return name
+
+
+async def watch_node_sources(
+    nc: Client, hub: str, nodes: list[str], duplicate_window: float, interval: float = 1.0
+) -> None:
+    """Keep the hub stream sourcing every node that is reachable; runs until cancelled."""
+    sourced: list[str] = []
+    js = nc.jetstream()
+    while True:
+        reachable = await reachable_nodes(nc, hub, nodes)
+        wanted = [n for n in nodes if n in reachable or n in sourced]
+        if wanted != sourced:
+            await ensure_hub_stream(js, hub, wanted, duplicate_window, domains=True)
+            log.info("hub stream now sources %s", ", ".join(wanted))
+            sourced = wanted
+        await asyncio.sleep(interval)
 
 
 async def ensure_dlq_stream(js: JetStreamContext, hub: str) -> str:
@@ -92,9 +134,14 @@ async def ensure_dlq_stream(js: JetStreamContext, hub: str) -> str:
     return name
 
 
-async def ensure_hub_topology(js: JetStreamContext, hub: str, nodes: list[str], duplicate_window: float) -> None:
-    """Every stream of a single-server hub: one per node, the hub stream sourcing them, dead letters."""
-    for node in nodes:
-        await ensure_node_stream(js, hub, node, duplicate_window)
-    await ensure_hub_stream(js, hub, nodes, duplicate_window)
+async def ensure_hub_topology(
+    js: JetStreamContext, hub: str, nodes: list[str], duplicate_window: float, domains: bool = False
+) -> None:
+    """The hub's streams. On one server the node streams are made here too; with leaf nodes
+    (`domains`) each node makes its own on its own server, and ``watch_node_sources`` adds each
+    one to the hub stream once it is reachable."""
+    if not domains:
+        for node in nodes:
+            await ensure_node_stream(js, hub, node, duplicate_window)
+    await ensure_hub_stream(js, hub, [] if domains else nodes, duplicate_window, domains)
     await ensure_dlq_stream(js, hub)

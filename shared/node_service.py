@@ -22,6 +22,7 @@ from nats.aio.client import Client
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from shared.auth import LimitsMiddleware, TokenAuthenticator, guard
 from shared.bus import connect, ensure_node_stream
 from shared.db import create_engine, migrate, session_factory
 from shared.errors import Refused
@@ -153,15 +154,21 @@ def create_http_app(
     description: str,
     routers: list[APIRouter],
     lifespan: Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]],
+    settings: HubSettings,
+    node: str | None,
 ) -> FastAPI:
-    """A FastAPI app with the house conventions: health endpoints, refusals as field-level 4xx."""
+    """A FastAPI app with the house conventions: health endpoints open, everything else behind
+    the token guard (when tokens are configured), size and rate limits, refusals as field-level 4xx.
+    """
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
+    authenticator = TokenAuthenticator.from_file(settings.auth_tokens_file) if settings.auth_tokens_file else None
     app = FastAPI(title=title, description=description, version="1", lifespan=lifespan)
     app.add_exception_handler(Refused, refused_response)
+    app.add_middleware(LimitsMiddleware, max_bytes=settings.max_request_bytes, per_minute=settings.rate_limit_per_minute)
     app.include_router(health_router())
     for router in routers:
-        app.include_router(router)
+        app.include_router(router, dependencies=[Depends(guard(authenticator, node))])
     FastAPIInstrumentor.instrument_app(app)
     return app
 
@@ -179,7 +186,7 @@ def node_service_app(
         finally:
             await service.stop()
 
-    app = create_http_app(f"{title} ({service.node})", description, routers, lifespan)
+    app = create_http_app(f"{title} ({service.node})", description, routers, lifespan, service.settings, service.node)
     app.state.service = service
     app.state.readiness = service.readiness
     return app

@@ -66,6 +66,15 @@ class HubSettings(LayeredSettings):
     otlp_endpoint: str | None = Field(default=None, description="OTLP/HTTP endpoint when telemetry=otlp.")
     log_format: Literal["text", "json"] = "text"
     log_level: str = "INFO"
+    node_domains: bool = Field(
+        default=False, description="Nodes run their own NATS leaf servers with JetStream domains named after them."
+    )
+    node_key_file: Path | None = Field(default=None, description="This node's Ed25519 signing key (base64).")
+    auth_tokens_file: Path | None = Field(
+        default=None, description="JSON of API tokens (sha256) and their roles; unset leaves HTTP open (development)."
+    )
+    max_request_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, description="Larger request bodies get 413.")
+    rate_limit_per_minute: int = Field(default=6000, ge=1, description="Requests per client per minute before 429.")
     pseudonym_key: SecretStr | None = Field(
         default=None, description="Hub-wide secret for pupil pseudonyms; held by nodes only."
     )

@@ -14,7 +14,7 @@ from shared.node_service import NodeService
 from shared.settings import HubSettings
 from services.reporting.app import ReportingService
 from services.reporting.queries import HubReport, hub_report
-from hub.runner import NODE_SERVICES
+from hub.runner import NODE_SERVICES, Wiring
 
 T = TypeVar("T")
 
@@ -32,18 +32,32 @@ async def wait_for(check: Callable[[], Awaitable[T]], done: Callable[[T], bool],
 class System:
     """Reporting and the node services of `settings.nodes`, each with its HTTP app on an ASGI transport."""
 
-    def __init__(self, settings: HubSettings, nats_url: str) -> None:
+    def __init__(
+        self,
+        settings: HubSettings,
+        nats_url: str,
+        wiring: Wiring | None = None,
+        tokens: dict[str, str] | None = None,
+    ) -> None:
+        """One server at `nats_url`, or per-node servers, signers and keys as `wiring` says.
+
+        `tokens` maps a node to its staff token (and "hub" to a reader's), sent on every request.
+        """
         from services.reporting.app import build_service
 
         self.settings = settings
         self.nats_url = nats_url
-        self.reporting: ReportingService = build_service(settings, nats_url)
+        self.wiring = wiring or Wiring.single_server(nats_url, settings.nodes)
+        self.tokens = tokens or {}
+        self.reporting: ReportingService = build_service(settings, self.wiring.reporting_nats_url, self.wiring.reporting)
         self.services: dict[tuple[str, str], NodeService] = {}
         self._apps = {}
         for node in settings.nodes:
             for name in SERVICES:
                 module = NODE_SERVICES[name]
-                service = module.build_service(settings, node, nats_url)
+                service = module.build_service(
+                    settings, node, self.wiring.node_nats_urls[node], self.wiring.signers.get(node)
+                )
                 self.services[(node, name)] = service
                 self._apps[(node, name)] = module.create_app(service)
 
@@ -59,7 +73,9 @@ class System:
 
     def client(self, node: str, service: str) -> httpx.AsyncClient:
         transport = httpx.ASGITransport(app=self._apps[(node, service)])
-        return httpx.AsyncClient(transport=transport, base_url=f"http://{node}-{service}")
+        token = self.tokens.get(node)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.AsyncClient(transport=transport, base_url=f"http://{node}-{service}", headers=headers)
 
     async def post(self, node: str, service: str, path: str, body: dict) -> httpx.Response:
         async with self.client(node, service) as client:

@@ -58,11 +58,22 @@ async def load_sample(
     seed: int = 2025,
     activities_per_node: int = 40,
     progress: Callable[[int], None] | None = None,
+    tokens: dict[str, str] | None = None,
 ) -> SampleLoad:
-    """Register partners, record a year of activities and the funding flows at every node."""
+    """Register partners, record a year of activities and the funding flows at every node.
+
+    `tokens` gives each node's staff token when the services require authentication.
+    """
     from hub.sample import activities, funding, partners
 
-    clients = {key: httpx.AsyncClient(base_url=url, timeout=30) for key, url in urls.items()}
+    def headers(node: str) -> dict[str, str]:
+        token = (tokens or {}).get(node)
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    clients = {
+        (node, service): httpx.AsyncClient(base_url=url, timeout=30, headers=headers(node))
+        for (node, service), url in urls.items()
+    }
     writer = SampleWriter(clients, SampleLoad(), random.Random(seed), progress)
     try:
         await partners.load(writer, nodes)

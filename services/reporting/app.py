@@ -62,11 +62,15 @@ class ReportingService:
         await migrate(self.engine, MIGRATIONS)
         if not consume:
             return
-        if self.settings.declare_streams:
+        if self.settings.declare_streams and self.own.provision_streams:
             nc = await connect(self.nats_url, "reporting-provision")
             try:
                 await ensure_hub_topology(
-                    nc.jetstream(), self.settings.hub, self.settings.nodes, self.settings.duplicate_window_seconds
+                    nc.jetstream(),
+                    self.settings.hub,
+                    self.settings.nodes,
+                    self.settings.duplicate_window_seconds,
+                    self.settings.node_domains,
                 )
             finally:
                 await nc.drain()
@@ -121,6 +125,8 @@ def create_app(service: ReportingService) -> FastAPI:
         "Hub-wide accountability and funding views built from every node's events.",
         [router],
         lifespan,
+        service.settings,
+        None,
     )
     app.state.reporting = service
     app.state.readiness = service.readiness

@@ -18,6 +18,9 @@ class ReportingSettings(LayeredSettings):
     batch_size: int = Field(default=500, ge=1, le=5000, description="Events fetched and applied per transaction.")
     batch_timeout: float = Field(default=0.05, gt=0, description="Longest wait to fill a batch, in seconds.")
     durable: str = Field(default="reporting", description="JetStream durable consumer name.")
+    provision_streams: bool = Field(
+        default=True, description="Create the hub and dead-letter streams at start (needs stream-admin rights)."
+    )
     node_keys_file: Path | None = Field(
         default=None, description="JSON {node: base64 Ed25519 public key}; when set, unsigned or forged events are dead-lettered."
     )

@@ -1,0 +1,210 @@
+"""The multi-server layout: a hub NATS server and one leaf NATS server per node, rendered from the
+templates in ``deploy/nats/`` with secrets generated for this deployment (never from git).
+
+``Secrets`` are created once under ``<data_dir>/secrets`` (files readable by the owner only) and
+reused: NATS passwords, each node's Ed25519 signing key, the registry of node public keys that
+reporting trusts, and API tokens with their roles.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets as random_secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from shared.auth import Role, new_token, token_digest
+from shared.nats_server import NatsServer, free_port
+from shared.settings import HubSettings
+from shared.signing import NodeSigner
+from shared.subjects import dlq_stream, dlq_subjects, hub_stream, node_stream
+
+DEPLOY_NATS = Path(__file__).resolve().parent.parent / "deploy" / "nats"
+REPORTING_DURABLE = "reporting"
+
+
+def _password() -> str:
+    return random_secrets.token_urlsafe(24)
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
+@dataclass
+class Secrets:
+    """Everything secret about one deployment of a hub and its nodes."""
+
+    folder: Path
+    nats: dict[str, Any]
+    tokens: dict[str, dict[str, str]]
+
+    @classmethod
+    def load_or_create(cls, folder: Path, nodes: list[str]) -> Secrets:
+        """Reuse the secrets in `folder`, adding any a new node needs; create them on first use."""
+        path = folder / "secrets.json"
+        data = json.loads(path.read_text()) if path.exists() else {"nats": {}, "tokens": {}}
+        nats = data["nats"]
+        nats.setdefault("hub", {"admin": _password(), "reporting": _password(), "sys": _password()})
+        nats.setdefault("leaf", {})
+        nats.setdefault("nodes", {})
+        tokens = data["tokens"]
+        tokens.setdefault("manager", {"token": new_token(), "role": Role.CONSORTIUM_MANAGER, "node": ""})
+        tokens.setdefault("auditor", {"token": new_token(), "role": Role.AUDITOR, "node": ""})
+        for node in nodes:
+            nats["leaf"].setdefault(node, _password())
+            nats["nodes"].setdefault(node, {"services": _password(), "admin": _password(), "sys": _password()})
+            tokens.setdefault(f"{node}-staff", {"token": new_token(), "role": Role.NODE_STAFF, "node": node})
+            key = folder / f"{node}.key"
+            if not key.exists():
+                _write_private(key, NodeSigner.generate().private_key_text())
+        secrets = cls(folder, nats, tokens)
+        _write_private(path, json.dumps({"nats": nats, "tokens": tokens}, indent=2))
+        secrets._write_public_files(nodes)
+        return secrets
+
+    def node_key_file(self, node: str) -> Path:
+        return self.folder / f"{node}.key"
+
+    @property
+    def node_keys_file(self) -> Path:
+        """Public keys reporting verifies events against."""
+        return self.folder / "node-keys.json"
+
+    @property
+    def tokens_file(self) -> Path:
+        """Token digests and roles, as the services read them."""
+        return self.folder / "tokens.json"
+
+    def token(self, name: str) -> str:
+        return self.tokens[name]["token"]
+
+    def _write_public_files(self, nodes: list[str]) -> None:
+        keys = {node: NodeSigner.from_file(self.node_key_file(node)).public_key for node in nodes}
+        _write_private(self.node_keys_file, json.dumps(keys, indent=2))
+        digests = {
+            token_digest(t["token"]): {"name": name, "role": str(t["role"]), **({"node": t["node"]} if t["node"] else {})}
+            for name, t in self.tokens.items()
+        }
+        _write_private(self.tokens_file, json.dumps(digests, indent=2))
+
+
+@dataclass
+class Ports:
+    host: str = "127.0.0.1"
+    hub: int = field(default_factory=free_port)
+    hub_leaf: int = field(default_factory=free_port)
+    nodes: dict[str, int] = field(default_factory=dict)
+
+    def node(self, node: str) -> int:
+        return self.nodes.setdefault(node, free_port(self.host))
+
+
+def _render(template: str, **values: Any) -> str:
+    env = Environment(loader=FileSystemLoader(DEPLOY_NATS), undefined=StrictUndefined, keep_trailing_newline=True)
+    return env.get_template(template).render(**values)
+
+
+def render_hub_conf(settings: HubSettings, secrets: Secrets, ports: Ports, store_dir: Path) -> str:
+    return _render(
+        "hub.conf.j2",
+        server_name="hub",
+        host=ports.host,
+        port=ports.hub,
+        http_port=None,
+        leaf_port=ports.hub_leaf,
+        store_dir=store_dir,
+        tls=None,
+        hub=settings.hub,
+        nodes=settings.nodes,
+        hub_stream=hub_stream(settings.hub),
+        dlq_stream=dlq_stream(settings.hub),
+        dlq_subjects=dlq_subjects(settings.hub),
+        durable=REPORTING_DURABLE,
+        secrets={**secrets.nats["hub"], "leaf": secrets.nats["leaf"]},
+    )
+
+
+def render_node_conf(
+    settings: HubSettings, node: str, secrets: Secrets, ports: Ports, store_dir: Path, hub_leaf_port: int | None = None
+) -> str:
+    return _render(
+        "node.conf.j2",
+        node=node,
+        hub=settings.hub,
+        host=ports.host,
+        port=ports.node(node),
+        http_port=None,
+        store_dir=store_dir,
+        node_stream=node_stream(settings.hub, node),
+        leaf_scheme="nats-leaf",
+        hub_leaf_host=ports.host,
+        hub_leaf_port=hub_leaf_port or ports.hub_leaf,
+        tls=None,
+        secrets={**secrets.nats["nodes"][node], "leaf": secrets.nats["leaf"][node]},
+    )
+
+
+@dataclass
+class HubTopology:
+    """A running hub server and node leaf servers, and the URLs each party connects with."""
+
+    settings: HubSettings
+    secrets: Secrets
+    ports: Ports
+    hub_server: NatsServer | None = None
+    node_servers: dict[str, NatsServer] = field(default_factory=dict)
+
+    @property
+    def folder(self) -> Path:
+        return self.settings.data_dir / "nats"
+
+    def start_hub(self) -> NatsServer:
+        conf = self.folder / "hub.conf"
+        _write_private(conf, render_hub_conf(self.settings, self.secrets, self.ports, self.folder / "hub"))
+        self.hub_server = NatsServer(self.folder / "hub", port=self.ports.hub, config_file=conf).start()
+        return self.hub_server
+
+    def start_node(self, node: str, hub_leaf_port: int | None = None) -> NatsServer:
+        conf = self.folder / f"{node}.conf"
+        store = self.folder / node
+        _write_private(conf, render_node_conf(self.settings, node, self.secrets, self.ports, store, hub_leaf_port))
+        server = NatsServer(store, port=self.ports.node(node), config_file=conf).start()
+        self.node_servers[node] = server
+        return server
+
+    def start(self) -> HubTopology:
+        self.start_hub()
+        for node in self.settings.nodes:
+            self.start_node(node)
+        return self
+
+    def stop(self) -> None:
+        for server in self.node_servers.values():
+            server.stop()
+        if self.hub_server:
+            self.hub_server.stop()
+
+    def _url(self, port: int, user: str, password: str) -> str:
+        return f"nats://{user}:{password}@{self.ports.host}:{port}"
+
+    def node_services_url(self, node: str) -> str:
+        return self._url(self.ports.node(node), "services", self.secrets.nats["nodes"][node]["services"])
+
+    def node_admin_url(self, node: str) -> str:
+        return self._url(self.ports.node(node), "admin", self.secrets.nats["nodes"][node]["admin"])
+
+    @property
+    def reporting_url(self) -> str:
+        return self._url(self.ports.hub, "reporting", self.secrets.nats["hub"]["reporting"])
+
+    @property
+    def admin_url(self) -> str:
+        return self._url(self.ports.hub, "admin", self.secrets.nats["hub"]["admin"])

@@ -1,0 +1,72 @@
+"""`hub hub up` and `hub node up` as an operator runs them: separate processes, one hub, one node."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shared.nats_server import free_port
+from tests.helpers import organisation
+
+
+def start(args: list[str], data_dir: Path, log: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    env.update(PYTHONPATH=str(Path(__file__).resolve().parent.parent), HUB_HUB="cmdtest",
+               HUB_NODES='["coventry","solihull"]')
+    return subprocess.Popen([sys.executable, "-m", "hub.cli", *args, "--data-dir", str(data_dir)],
+                            env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+
+
+def wait_http(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{url} never answered")
+
+
+@pytest.mark.slow
+def test_hub_and_node_started_by_their_own_commands_work_together(tmp_path: Path) -> None:
+    nats_port, leaf_port, report_port, node_nats, node_base = (free_port() for _ in range(5))
+    hub = start(["hub", "up", "--nats-port", str(nats_port), "--leaf-port", str(leaf_port), "--port", str(report_port)],
+                tmp_path, tmp_path / "hub.log")
+    node = None
+    try:
+        wait_http(f"http://127.0.0.1:{report_port}/health/live")
+        node = start(["node", "up", "--node", "coventry", "--nats-port", str(node_nats), "--hub-leaf-port",
+                      str(leaf_port), "--base-port", str(node_base)], tmp_path, tmp_path / "node.log")
+        partners = f"http://127.0.0.1:{node_base + 1}"
+        wait_http(f"{partners}/health/live")
+        tokens = json.loads((tmp_path / "secrets" / "secrets.json").read_text())["tokens"]
+        staff = {"Authorization": f"Bearer {tokens['coventry-staff']['token']}"}
+        manager = {"Authorization": f"Bearer {tokens['manager']['token']}"}
+        created = httpx.post(f"{partners}/organisations", json=organisation(), headers=staff, timeout=10)
+        assert created.status_code == 201, created.text
+        deadline, report = time.monotonic() + 30, {}
+        while time.monotonic() < deadline:
+            report = httpx.get(f"http://127.0.0.1:{report_port}/report", headers=manager, timeout=5).json()
+            if report["totals"]["organisations"] == 1:
+                break
+            time.sleep(0.3)
+        assert report["totals"]["organisations"] == 1, report
+        assert httpx.get(f"http://127.0.0.1:{report_port}/report", timeout=5).status_code == 401
+    finally:
+        for proc in (node, hub):
+            if proc is not None:
+                proc.send_signal(signal.SIGINT)
+        for proc in (node, hub):
+            if proc is not None:
+                proc.wait(timeout=20)
+    assert "Traceback" not in (tmp_path / "hub.log").read_text() + (tmp_path / "node.log").read_text()
