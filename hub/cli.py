@@ -32,6 +32,8 @@ hub_cli = typer.Typer(help="Run the hub: its NATS server and reporting.", no_arg
 node_cli = typer.Typer(help="Run a node: its own NATS leaf server and its services.", no_args_is_help=True)
 app.add_typer(hub_cli, name="hub")
 app.add_typer(node_cli, name="node")
+secrets_cli = typer.Typer(help="Deployment secrets: NATS passwords, node signing keys, API tokens.", no_args_is_help=True)
+app.add_typer(secrets_cli, name="secrets")
 app.add_typer(partners_commands.app, name="partners")
 app.add_typer(activities_commands.app, name="activities")
 app.add_typer(funding_commands.app, name="funding")
@@ -134,6 +136,26 @@ def node_up(
     topology = deployment(settings, ports)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_node(topology, node, host, base_port or 8100 + 10 * (index + 1)))
+
+
+@secrets_cli.command("init")
+def secrets_init(data_dir: DataDir = None) -> None:
+    """Create (or complete, for new nodes) the secrets under <data_dir>/secrets; prints where."""
+    from hub.topology import Secrets
+
+    settings = _settings(data_dir)
+    secrets = Secrets.load_or_create(settings.data_dir / "secrets", settings.nodes)
+    render.console.print(f"secrets in {secrets.folder} (owner-only files); node public keys in {secrets.node_keys_file}")
+
+
+@secrets_cli.command("rotate-key")
+def secrets_rotate_key(node: Annotated[str, typer.Option(help="Node whose signing key to replace.")], data_dir: DataDir = None) -> None:
+    """Replace a node's signing key; the retired public key stays trusted for already-signed events."""
+    from hub.topology import Secrets
+
+    settings = _settings(data_dir)
+    secrets = Secrets.load_or_create(settings.data_dir / "secrets", settings.nodes)
+    render.console.print(f"{node}: new public key {secrets.rotate_node_key(node)}; restart the node and reporting")
 
 
 @app.command()

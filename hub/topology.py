@@ -66,9 +66,22 @@ class Secrets:
             if not key.exists():
                 _write_private(key, NodeSigner.generate().private_key_text())
         secrets = cls(folder, nats, tokens)
-        _write_private(path, json.dumps({"nats": nats, "tokens": tokens}, indent=2))
-        secrets._write_public_files(nodes)
+        secrets._save()
+        secrets._write_public_files(sorted(set(nodes) | set(nats["leaf"])))
         return secrets
+
+    def rotate_node_key(self, node: str) -> str:
+        """Give `node` a new signing key; the old public key stays trusted for events already signed."""
+        retired = NodeSigner.from_file(self.node_key_file(node)).public_key
+        signer = NodeSigner.generate()
+        _write_private(self.node_key_file(node), signer.private_key_text())
+        self.nats.setdefault("retired_keys", {}).setdefault(node, []).append(retired)
+        self._save()
+        self._write_public_files(list(self.nats["leaf"]))
+        return signer.public_key
+
+    def _save(self) -> None:
+        _write_private(self.folder / "secrets.json", json.dumps({"nats": self.nats, "tokens": self.tokens}, indent=2))
 
     def node_key_file(self, node: str) -> Path:
         return self.folder / f"{node}.key"
@@ -87,7 +100,10 @@ class Secrets:
         return self.tokens[name]["token"]
 
     def _write_public_files(self, nodes: list[str]) -> None:
-        keys = {node: NodeSigner.from_file(self.node_key_file(node)).public_key for node in nodes}
+        retired = self.nats.get("retired_keys", {})
+        keys = {
+            node: [NodeSigner.from_file(self.node_key_file(node)).public_key, *retired.get(node, [])] for node in nodes
+        }
         _write_private(self.node_keys_file, json.dumps(keys, indent=2))
         digests = {
             token_digest(t["token"]): {"name": name, "role": str(t["role"]), **({"node": t["node"]} if t["node"] else {})}

@@ -38,20 +38,33 @@ class NodeSigner:
 
 
 class NodeKeys:
-    """Registry of node public keys the hub trusts; verifies an envelope against its claimed node."""
+    """Registry of node public keys the hub trusts; verifies an envelope against its claimed node.
 
-    def __init__(self, public_keys: dict[str, str]) -> None:
-        self._keys = {node: VerifyKey(base64.b64decode(key)) for node, key in public_keys.items()}
+    A node may have several keys (``{"coventry": ["new", "old"]}``): after a key rotation, events
+    signed with the retired key must still verify when streams are replayed.
+    """
+
+    def __init__(self, public_keys: dict[str, str | list[str]]) -> None:
+        self._keys = {
+            node: [VerifyKey(base64.b64decode(k)) for k in ([keys] if isinstance(keys, str) else keys)]
+            for node, keys in public_keys.items()
+        }
 
     def problem(self, envelope: Envelope) -> str | None:
-        """None if the envelope is signed by its node's key, else the reason it is not trusted."""
-        key = self._keys.get(envelope.node)
-        if key is None:
+        """None if the envelope is signed by one of its node's keys, else the reason it is not trusted."""
+        keys = self._keys.get(envelope.node)
+        if not keys:
             return f"unknown node {envelope.node!r}: no public key registered"
         if not envelope.signature:
             return f"unsigned event from node {envelope.node!r}"
         try:
-            key.verify(envelope.signing_bytes(), base64.b64decode(envelope.signature))
-        except (BadSignatureError, ValueError):
-            return f"signature does not verify against node {envelope.node!r}'s key"
-        return None
+            signature = base64.b64decode(envelope.signature, validate=True)
+        except ValueError:
+            return "signature is not base64"
+        for key in keys:
+            try:
+                key.verify(envelope.signing_bytes(), signature)
+                return None
+            except (BadSignatureError, ValueError):
+                continue
+        return f"signature does not verify against node {envelope.node!r}'s key"
