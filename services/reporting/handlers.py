@@ -16,6 +16,7 @@ from faststream import Context
 from faststream.middlewares import AckPolicy
 from faststream.nats import ConsumerConfig, DeliverPolicy, JStream, NatsBroker, PullSub
 from faststream.nats.message import NatsBatchMessage
+from nats.aio.msg import Msg
 
 from shared.dead_letters import dead_letter_headers
 from shared.subjects import PREFIX, dlq_stream, dlq_subject, hub_stream
@@ -24,6 +25,20 @@ from services.reporting.services import Incoming, IngestOutcome
 log = logging.getLogger(__name__)
 
 Ingest = Callable[[list[Incoming]], Awaitable[IngestOutcome]]
+
+
+def stream_sequence(msg: Msg) -> int:
+    """The message's sequence in the hub stream, read from its ack subject without building metadata.
+
+    ``$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.…`` (9 tokens) or, with a domain and account
+    hash, ``$JS.ACK.<domain>.<hash>.<stream>.<consumer>.<delivered>.<sseq>.…`` (12 tokens).
+    """
+    tokens = (msg.reply or "").split(".")
+    if len(tokens) == 9:
+        return int(tokens[5])
+    if len(tokens) >= 12:
+        return int(tokens[7])
+    return int(msg.metadata.sequence.stream)
 
 
 async def _keep_raw(message: Any) -> Any:
@@ -47,7 +62,7 @@ def subscribe_hub_events(broker: NatsBroker, hub: str, durable: str, batch_size:
         description="Every node's events, sourced into the hub stream; applied to the reporting projections.",
     )
     async def on_hub_events(message: Annotated[NatsBatchMessage, Context("message")]) -> None:
-        batch = [Incoming(m.subject, m.data, m.metadata.sequence.stream) for m in message.raw_message]
+        batch = [Incoming(m.subject, m.data, stream_sequence(m)) for m in message.raw_message]
         outcome = await ingest(batch)
         for incoming, reason in outcome.dead:
             log.warning("dead-lettered hub stream seq %s: %s", incoming.stream_seq, reason)

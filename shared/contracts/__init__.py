@@ -92,6 +92,13 @@ def is_latest(cls: type[EventPayload]) -> bool:
     return _LATEST[cls.event_type] == cls.version
 
 
+_loaded = False
+
+
 def _load_all() -> None:
-    """Import every context module so their contracts are registered (cheap after the first call)."""
-    from shared.contracts import activities, funding, partners  # noqa: F401
+    """Import every context module so their contracts are registered (once; this is on the hot path)."""
+    global _loaded
+    if not _loaded:
+        from shared.contracts import activities, funding, partners  # noqa: F401
+
+        _loaded = True
