@@ -46,6 +46,7 @@ def list_(
     role: Annotated[str | None, typer.Option(help="e.g. delivery_partner")] = None,
     function: Annotated[str | None, typer.Option(help="e.g. inclusion")] = None,
     state: Annotated[str | None, typer.Option(help="e.g. active")] = None,
+    ids: Annotated[bool, typer.Option(help="Show each organisation's id (for change-state and agreements).")] = False,
 ) -> None:
     """List (or search) the organisations in a node's register."""
     from services.partners.services import list_organisations
@@ -53,11 +54,13 @@ def list_(
     rows = _run(node, data_dir, lambda s: list_organisations(
         s.unit_of_work(), text=search, role=role, function=function, state=state))  # type: ignore[arg-type]
     table = Table(title=f"{node}: organisations ({len(rows)})")
-    for column in ("name", "org id", "roles", "functions", "state", "id"):
+    for column in ("name", "org id", "roles", "functions", "state"):
         table.add_column(column)
+    if ids:
+        table.add_column("id", no_wrap=True)
     for row in rows:
-        table.add_row(row.name, row.org_id or "", ", ".join(row.roles), ", ".join(row.functions), row.state,
-                      row.organisation_id)
+        cells = [row.name, row.org_id or "", ", ".join(row.roles), ", ".join(row.functions), row.state]
+        table.add_row(*cells, *([row.organisation_id] if ids else []))
     render.console.print(table)
 
 
