@@ -307,3 +307,12 @@ async def test_settings_import_is_idempotent_and_a_dry_run_stores_nothing(partne
     assert (again.added, again.already_registered) == (1, 3)
     assert len(await events(partners)) == 4
     assert await settings_stored(partners) == ["103653", "103932", "103975", "137693"]
+
+
+async def test_a_school_already_registered_by_org_id_is_a_row_problem(partners: NodeService, tmp_path: Path) -> None:
+    await register(partners, "Foleshill Academy", roles=["education_setting"], org_id="GB-EDU-137693")
+    outcome = await import_settings(register_file(tmp_path, GOOD_ROWS), partners.unit_of_work(), "coventry")
+    assert [(p.row, p.column) for p in outcome.problems] == [(3, "URN")]
+    assert "GB-EDU-137693 is already in this register" in outcome.problems[0].reason
+    assert await settings_stored(partners) == []
+    assert [t for t, _ in await events(partners)] == ["OrganisationRegistered"]

@@ -99,14 +99,14 @@ async def test_lifecycle_agreements_and_settings_reach_the_hub_view(system: Syst
     await system.report_when(lambda r: r.stamp.applied_events >= 7)
     report = await organisations_report(system)
     assert report["organisations"] == 2
-    assert report["by_state"] == {"active": 1, "approved": 1}
+    assert report["by_state"] == {"active": 1}
     assert report["by_role"] == {"delivery_partner": 1, "education_setting": 1}
     assert report["settings"] == [{"area": "coventry", "settings": 1, "state_funded": 1}]
 
     shown = await asyncio.to_thread(
         CliRunner().invoke, hub_cli, ["partners", "report", "--json", "--data-dir", str(system.settings.data_dir)])
     assert shown.exit_code == 0, shown.output
-    assert json.loads(shown.output)["by_state"] == {"active": 1, "approved": 1}
+    assert json.loads(shown.output)["by_state"] == {"active": 1}
     async with system.reporting.read_sessions() as session:
         from services.reporting.models.partners import OrganisationView
 

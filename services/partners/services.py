@@ -378,6 +378,9 @@ async def import_settings(
         return outcome
     async with uow:
         known = set((await uow.session.scalars(select(SettingRow.urn).where(SettingRow.urn.in_(seen)))).all())
+        outcome.problems = await _urns_taken_by_organisations(uow, seen, known)
+        if outcome.problems:
+            return outcome
         for row in rows:
             if row.urn in known:
                 outcome.already_registered += 1
@@ -390,6 +393,16 @@ async def import_settings(
         if not dry_run:
             await uow.commit()
     return outcome
+
+
+async def _urns_taken_by_organisations(uow: UnitOfWork, rows: dict[str, int], known: set[str]) -> list[RowProblem]:
+    """A school already registered as an organisation (by GB-EDU id) but not as a setting."""
+    wanted = {f"GB-EDU-{urn}": urn for urn in rows if urn not in known}
+    taken = await uow.session.scalars(select(OrganisationRow.org_id).where(OrganisationRow.org_id.in_(wanted)))
+    return [
+        RowProblem(rows[wanted[org_id]], "URN", f"{org_id} is already in this register as an organisation")
+        for org_id in sorted(taken.all(), key=lambda o: rows[wanted[o]])
+    ]
 
 
 async def _add_setting(uow: UnitOfWork, cmd: AddSetting, area: str) -> UUID:

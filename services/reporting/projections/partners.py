@@ -96,7 +96,7 @@ def setting_added(event: ReceivedEvent) -> Iterable[Write]:
         {
             "node": node, "organisation_id": str(p.organisation_id), "org_id": p.org_id, "name": p.name,
             "roles": ["education_setting"], "areas": [p.area], "functions": ["schools"],
-            "event_id": str(event.envelope.event_id), "state": PartnerState.APPROVED,
+            "event_id": str(event.envelope.event_id), "state": None,  # settings are not in the partner lifecycle
         },
     )
     yield Insert(

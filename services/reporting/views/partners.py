@@ -40,7 +40,7 @@ class OrganisationsReport(BaseModel):
     by_role: dict[str, int]
     by_area: dict[str, int]
     by_function: dict[str, int]
-    by_state: dict[str, int]
+    by_state: dict[str, int] = Field(description="Partner lifecycle states (settings have none).")
     shared: list[SharedOrganisation] = Field(description="Organisations on more than one node's register.")
     settings: list[SettingsFigures]
 
@@ -59,8 +59,9 @@ async def organisations_report(session: AsyncSession) -> OrganisationsReport:
         who = _identity(row)
         names.setdefault(who, row.name)
         nodes_of[who].add(row.node)
+        states = [row.state] if row.state else []  # settings have no lifecycle state
         for dimension, values in (("role", row.roles), ("area", row.areas), ("function", row.functions),
-                                  ("state", [row.state or "interest"])):
+                                  ("state", states)):
             for value in values:
                 by[dimension][value].add(who)
     shared = [
