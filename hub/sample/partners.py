@@ -95,7 +95,9 @@ async def load(writer: SampleWriter, nodes: list[str]) -> None:
 
 async def _register(writer: SampleWriter, node: str, org: Org) -> str:
     areas = [] if "funder" in org.roles else [node]  # a national funder serves no one LA area
-    body: dict[str, object] = {"name": org.name, "roles": list(org.roles), "areas": areas, "functions": list(org.functions)}
+    body: dict[str, object] = {
+        "name": org.name, "roles": list(org.roles), "areas": areas, "functions": list(org.functions),
+    }
     if org.org_id:
         body["org_id"] = org.org_id
     organisation_id: str = (await writer.post(node, "partners", "/organisations", body))["organisation_id"]

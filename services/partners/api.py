@@ -107,7 +107,8 @@ class SettingAddedOut(BaseModel):
     added: bool
 
 
-@router.post("", status_code=201, response_model=OrganisationOut, summary="Register an organisation (expression of interest)")
+@router.post("", status_code=201, response_model=OrganisationOut,
+             summary="Register an organisation (expression of interest)")
 async def post_organisation(cmd: RegisterOrganisation, uow: UnitOfWorkDep) -> OrganisationOut:
     org = await register_organisation(cmd, uow)
     return OrganisationOut(
@@ -158,7 +159,9 @@ async def post_agreement(organisation_id: UUID, cmd: SignAgreement, uow: UnitOfW
 
 
 @agreements.get("", response_model=list[AgreementOut], summary="Agreements in force ending within N days")
-async def get_expiring(uow: UnitOfWorkDep, expiring_within_days: Annotated[int, Query(ge=0, le=3660)] = 90) -> list[AgreementOut]:
+async def get_expiring(
+    uow: UnitOfWorkDep, expiring_within_days: Annotated[int, Query(ge=0, le=3660)] = 90
+) -> list[AgreementOut]:
     return [AgreementOut.of(a) for a in await expiring_agreements(uow, expiring_within_days)]
 
 
@@ -169,7 +172,9 @@ async def post_end(agreement_id: UUID, cmd: EndAgreement, uow: UnitOfWorkDep) ->
 
 @settings.post("", status_code=201, response_model=SettingAddedOut,
                summary="Add a school or setting by URN (the same URN again changes nothing: 200)")
-async def post_setting(cmd: AddSetting, uow: UnitOfWorkDep, service: ServiceDep, response: Response) -> SettingAddedOut:
+async def post_setting(
+    cmd: AddSetting, uow: UnitOfWorkDep, service: ServiceDep, response: Response
+) -> SettingAddedOut:
     organisation_id, added = await add_setting(cmd, uow, service.node)
     if not added:
         response.status_code = 200

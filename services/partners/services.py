@@ -358,8 +358,8 @@ async def import_settings(
     progress: Callable[[int], None] | None = None,
 ) -> SettingsImport:
     """Validate the whole register file first; any bad row and nothing is imported."""
-    result = validate_rows(path, AddSetting, columns=DFE_COLUMNS, required=set(DFE_COLUMNS) - {"EstablishmentStatus (name)"},
-                           progress=progress)
+    required = set(DFE_COLUMNS) - {"EstablishmentStatus (name)"}
+    result = validate_rows(path, AddSetting, columns=DFE_COLUMNS, required=required, progress=progress)
     outcome = SettingsImport(problems=list(result.problems), dry_run=dry_run)
     seen: dict[str, int] = {}
     rows: list[AddSetting] = []
@@ -433,7 +433,9 @@ async def get_organisation(organisation_id: UUID, uow: UnitOfWork) -> tuple[Orga
     async with uow:
         row = await _organisation(uow, organisation_id)
         agreements = await uow.session.scalars(
-            select(AgreementRow).where(AgreementRow.organisation_id == row.organisation_id).order_by(AgreementRow.starts_on)
+            select(AgreementRow)
+            .where(AgreementRow.organisation_id == row.organisation_id)
+            .order_by(AgreementRow.starts_on)
         )
         return row, list(agreements.all())
 
@@ -480,7 +482,8 @@ async def _organisation(uow: UnitOfWork, organisation_id: UUID) -> OrganisationR
 
 
 async def _refuse_taken_org_id(uow: UnitOfWork, org_id: str | None) -> None:
-    if org_id and await uow.session.scalar(select(OrganisationRow.organisation_id).where(OrganisationRow.org_id == org_id)):
+    taken = select(OrganisationRow.organisation_id).where(OrganisationRow.org_id == org_id)
+    if org_id and await uow.session.scalar(taken):
         raise Refused("organisation already registered", {"org_id": f"{org_id} is already in this register"})
 
 
