@@ -273,29 +273,28 @@ async def test_a_register_with_any_bad_row_imports_nothing(partners: NodeService
                         + "12,Too Short URN,331,Primary,Community school,Open\n"
                         + "103976,=HYPERLINK(\"x\"),331,Primary,Community school,Open\n"
                         + "103977,Unknown Phase School,331,Kindergarten,Community school,Open\n"
-                        + "103975,Canley Primary School again,331,Primary,Community school,Open\n"
-                        + "125744,Nuneaton Primary School,937,Primary,Community school,Open\n")
+                        + "103975,Canley Primary School again,331,Primary,Community school,Open\n")
     outcome = await import_settings(bad, partners.unit_of_work(), "coventry")
     assert [(p.row, p.column) for p in outcome.problems] == [
-        (5, "URN"), (6, "EstablishmentName"), (7, "PhaseOfEducation (name)"), (8, "URN"), (9, "LA (code)"),
+        (5, "URN"), (6, "EstablishmentName"), (7, "PhaseOfEducation (name)"), (8, "URN"),
     ]
     assert "already on row 2" in outcome.problems[3].reason
-    assert "warwickshire" in outcome.problems[4].reason
     assert outcome.added == 0
     assert await settings_stored(partners) == []
     assert await events(partners) == []
 
 
 async def test_settings_import_is_idempotent_and_a_dry_run_stores_nothing(partners: NodeService, tmp_path: Path) -> None:
-    good = register_file(tmp_path, GOOD_ROWS + "104050,Willenhall Infant School,331,Primary,Community school,Closed\n")
+    good = register_file(tmp_path, GOOD_ROWS + "104050,Willenhall Infant School,331,Primary,Community school,Closed\n"
+                         + "125744,Nuneaton Primary School,937,Primary,Community school,Open\n")
     dry = await import_settings(good, partners.unit_of_work(), "coventry", dry_run=True)
-    assert (dry.problems, dry.added, dry.closed_skipped) == ([], 3, 1)
+    assert (dry.problems, dry.added, dry.closed_skipped, dry.other_area_skipped) == ([], 3, 1, 1)
     assert await settings_stored(partners) == [] and await events(partners) == []
 
     ticks: list[int] = []
     first = await import_settings(good, partners.unit_of_work(), "coventry", progress=ticks.append)
     assert (first.added, first.already_registered, first.closed_skipped) == (3, 0, 1)
-    assert sum(ticks) == 4
+    assert sum(ticks) == 5
     added = [p for t, p in await events(partners) if t == "SettingAdded"]
     assert {(p["urn"], p["org_id"], p["state_funded"]) for p in added} == {
         ("103975", "GB-EDU-103975", True), ("137693", "GB-EDU-137693", True), ("103932", "GB-EDU-103932", False),

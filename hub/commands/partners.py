@@ -191,7 +191,7 @@ def import_settings_(
     assert outcome is not None
     verb = "would add" if dry_run else "added"
     render.console.print(f"{verb} {outcome.added} setting(s); {outcome.already_registered} already registered; "
-                         f"{outcome.closed_skipped} closed skipped")
+                         f"{outcome.closed_skipped} closed skipped; {outcome.other_area_skipped} in other areas skipped")
 
 
 @app.command()

@@ -35,7 +35,7 @@ class Org:
     agreement: str | None = "sla"
 
 
-ACE = Org("Arts Council England", ("funder",), ("sustainability",), "GB-CHC-1036733", state="interest", agreement=None)
+ACE = Org("Arts Council England", ("funder",), ("sustainability",), "GB-CHC-1036733", state="approved", agreement=None)
 """Registered at every node: the hub report recognises it as one organisation by its org-id."""
 
 CLOS = {
