@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from shared.node_service import NodeService, node_service_app
 from shared.settings import HubSettings
 from shared.signing import NodeSigner
-from services.partners.api import router
+from services.partners.api import agreements, router, settings
 from services.partners.models import metadata
 
 NAME = "partners"
@@ -25,5 +25,5 @@ def create_app(service: NodeService) -> FastAPI:
         service,
         "Hub Ledger: partners",
         "The node's register of organisations: partners, settings, funders and lead organisations.",
-        [router],
+        [router, agreements, settings],
     )

@@ -2,21 +2,63 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
-from shared.contracts.partners import OrganisationRegistered
-from shared.contracts.vocabulary import OrganisationRole, StrategicFunction
+from shared.contracts.partners import (
+    AgreementEnded,
+    AgreementKind,
+    AgreementSigned,
+    OrganisationDetailsChanged,
+    OrganisationRegistered,
+    PartnerState,
+    PartnerStateChanged,
+    SettingAdded,
+    SettingPhase,
+)
+from shared.contracts.vocabulary import Aim, OrganisationRole, StrategicFunction
 from shared.envelope import new_event_id, utcnow
-from shared.errors import Refused
+from shared.errors import Invalid, NotFound, Refused
 from shared.identity import Slug
 from shared.outbox import UnitOfWork
-from services.partners.domain import Organisation, normalise_org_id
-from services.partners.models import OrganisationRow
+from shared.tabular import RowProblem, validate_rows
+from services.partners.domain import (
+    Identifiers,
+    Organisation,
+    check_agreement_dates,
+    check_transition,
+    in_force,
+    is_state_funded,
+    resolve_org_id,
+    setting_area,
+)
+from services.partners.models import AgreementRow, OrganisationRow, SettingRow, StateChangeRow
+
+
+Email = Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+"""A plausible e-mail address; deliverability is the sender's problem, not the register's."""
+
+
+class IdentifiersIn(BaseModel):
+    """Official numbers as printed on letters and registers; normalised to an org-id."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    charity_number: str | None = Field(default=None, max_length=20)
+    company_number: str | None = Field(default=None, max_length=20)
+    school_urn: str | None = Field(default=None, max_length=20)
+    la_code: str | None = Field(default=None, max_length=20, description="GB-LAE code, e.g. COV")
 
 
 class RegisterOrganisation(BaseModel):
-    """Add an organisation to this node's register."""
+    """Add an organisation to this node's register: an expression of interest starts here."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -24,11 +66,122 @@ class RegisterOrganisation(BaseModel):
     roles: list[OrganisationRole] = Field(min_length=1)
     areas: list[Slug] = []
     functions: list[StrategicFunction] = []
+    aims: list[Aim] = []
     org_id: str | None = Field(default=None, description="org-id.guide identifier, e.g. GB-CHC-1036733")
+    identifiers: IdentifiersIn = IdentifiersIn()
+    contact_name: str | None = Field(default=None, max_length=200)
+    contact_email: Email | None = None
+    offer: str | None = Field(default=None, max_length=4000, description="What the organisation offers the hub.")
+
+
+class ChangeDetails(BaseModel):
+    """Change what the register says about an organisation; omitted fields stay as they are."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    roles: list[OrganisationRole] | None = Field(default=None, min_length=1)
+    areas: list[Slug] | None = None
+    functions: list[StrategicFunction] | None = None
+    org_id: str | None = None
+    contact_name: str | None = Field(default=None, max_length=200)
+    contact_email: Email | None = None
+
+
+class ChangeState(BaseModel):
+    """Move an organisation along the partner lifecycle."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    to_state: PartnerState
+    decided_by: str = Field(min_length=1, max_length=200)
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class SignAgreement(BaseModel):
+    """Record a signed SLA or commission; functions and areas default to the organisation's."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: AgreementKind
+    title: str = Field(min_length=1, max_length=200)
+    starts_on: date
+    ends_on: date
+    functions: list[StrategicFunction] | None = None
+    areas: list[Slug] | None = None
+
+
+class EndAgreement(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ended_on: date
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+_PHASES = {
+    "nursery": SettingPhase.NURSERY,
+    "primary": SettingPhase.PRIMARY,
+    "middle deemed primary": SettingPhase.MIDDLE,
+    "middle deemed secondary": SettingPhase.MIDDLE,
+    "middle": SettingPhase.MIDDLE,
+    "secondary": SettingPhase.SECONDARY,
+    "all-through": SettingPhase.ALL_THROUGH,
+    "all_through": SettingPhase.ALL_THROUGH,
+    "16 plus": SettingPhase.SIXTEEN_PLUS,
+    "sixteen_plus": SettingPhase.SIXTEEN_PLUS,
+    "not applicable": SettingPhase.NOT_APPLICABLE,
+    "not_applicable": SettingPhase.NOT_APPLICABLE,
+}
+
+
+class AddSetting(BaseModel):
+    """A school or setting as the DfE register of schools describes it."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    urn: str = Field(pattern=r"^\d{6,7}$", description="DfE URN")
+    name: str = Field(min_length=1, max_length=200)
+    la_code: str = Field(pattern=r"^\d{3}$", description="DfE local authority number, e.g. 331")
+    phase: SettingPhase
+    setting_type: str = Field(min_length=1, max_length=100, description="DfE type of establishment")
+    status: str = Field(default="Open", max_length=40)
+
+    @field_validator("phase", mode="before")
+    @classmethod
+    def _dfe_phase(cls, value: Any) -> Any:
+        """Accept the register's wording ("Middle deemed primary", "16 plus") as well as ours."""
+        if isinstance(value, str) and value.strip().lower() in _PHASES:
+            return _PHASES[value.strip().lower()]
+        return value
+
+
+DFE_COLUMNS = {
+    "URN": "urn",
+    "EstablishmentName": "name",
+    "LA (code)": "la_code",
+    "PhaseOfEducation (name)": "phase",
+    "TypeOfEstablishment (name)": "setting_type",
+    "EstablishmentStatus (name)": "status",
+}
+"""Headers of the DfE register of schools (Get Information about Schools) → AddSetting fields."""
+
+
+@dataclass
+class SettingsImport:
+    """What an import did (or, on a dry run or refusal, would have done)."""
+
+    problems: list[RowProblem] = field(default_factory=list)
+    added: int = 0
+    already_registered: int = 0
+    closed_skipped: int = 0
+    other_area_skipped: int = 0
+    dry_run: bool = False
 
 
 async def register_organisation(cmd: RegisterOrganisation, uow: UnitOfWork) -> Organisation:
-    org_id = normalise_org_id(cmd.org_id) if cmd.org_id else None
+    """Register an organisation in the interest state; one org-id at most once per register."""
+    identifiers = Identifiers(**cmd.identifiers.model_dump())
+    org_id = resolve_org_id(cmd.org_id, identifiers)
     organisation = Organisation(
         organisation_id=new_event_id(),
         name=cmd.name.strip(),
@@ -38,8 +191,7 @@ async def register_organisation(cmd: RegisterOrganisation, uow: UnitOfWork) -> O
         org_id=org_id,
     )
     async with uow:
-        if org_id and await uow.session.scalar(select(OrganisationRow.organisation_id).where(OrganisationRow.org_id == org_id)):
-            raise Refused("organisation already registered", {"org_id": f"{org_id} is already in this register"})
+        await _refuse_taken_org_id(uow, org_id)
         uow.session.add(
             OrganisationRow(
                 organisation_id=str(organisation.organisation_id),
@@ -48,7 +200,13 @@ async def register_organisation(cmd: RegisterOrganisation, uow: UnitOfWork) -> O
                 roles=list(organisation.roles),
                 areas=list(organisation.areas),
                 functions=list(organisation.functions),
+                aims=list(dict.fromkeys(cmd.aims)),
                 registered_at=utcnow(),
+                state=organisation.state,
+                identifiers=cmd.identifiers.model_dump(exclude_none=True),
+                contact_name=cmd.contact_name,
+                contact_email=cmd.contact_email,
+                offer=cmd.offer,
             )
         )
         await uow.emit(
@@ -59,12 +217,283 @@ async def register_organisation(cmd: RegisterOrganisation, uow: UnitOfWork) -> O
                 roles=organisation.roles,
                 areas=organisation.areas,
                 functions=organisation.functions,
+                state=organisation.state,
             )
         )
         await uow.commit()
     return organisation
 
 
-async def list_organisations(uow: UnitOfWork) -> list[OrganisationRow]:
+async def change_details(organisation_id: UUID, cmd: ChangeDetails, uow: UnitOfWork) -> OrganisationRow:
+    """Apply the given changes; publish only when the hub-visible description actually changed."""
     async with uow:
-        return list((await uow.session.scalars(select(OrganisationRow).order_by(OrganisationRow.name))).all())
+        row = await _organisation(uow, organisation_id)
+        before = _public(row)
+        if cmd.org_id is not None:
+            org_id = resolve_org_id(cmd.org_id, Identifiers())
+            if org_id != row.org_id:
+                await _refuse_taken_org_id(uow, org_id)
+            row.org_id = org_id
+        for name in ("name", "roles", "areas", "functions"):
+            value = getattr(cmd, name)
+            if value is not None:
+                setattr(row, name, value.strip() if isinstance(value, str) else list(dict.fromkeys(value)))
+        for name in ("contact_name", "contact_email"):
+            if name in cmd.model_fields_set:
+                setattr(row, name, getattr(cmd, name))
+        if _public(row) != before:
+            await uow.emit(OrganisationDetailsChanged(organisation_id=organisation_id, **_public(row)))
+        await uow.commit()
+    return row
+
+
+def _public(row: OrganisationRow) -> dict[str, Any]:
+    return {"org_id": row.org_id, "name": row.name, "roles": tuple(row.roles), "areas": tuple(row.areas),
+            "functions": tuple(row.functions)}
+
+
+async def change_state(
+    organisation_id: UUID, cmd: ChangeState, uow: UnitOfWork, today: date | None = None
+) -> StateChangeRow:
+    """Move along the lifecycle if the rules allow; the decision is recorded and published."""
+    today = today or utcnow().date()
+    async with uow:
+        row = await _organisation(uow, organisation_id)
+        current = PartnerState(row.state)
+        check_transition(current, cmd.to_state, has_agreement_in_force=await _has_agreement_in_force(uow, row, today))
+        now = utcnow()
+        change = StateChangeRow(
+            change_id=str(new_event_id()), organisation_id=row.organisation_id, from_state=current,
+            to_state=cmd.to_state, decided_by=cmd.decided_by.strip(), decided_at=now, reason=cmd.reason,
+        )
+        uow.session.add(change)
+        row.state, row.state_changed_at, row.state_changed_by = cmd.to_state, now, change.decided_by
+        await uow.emit(
+            PartnerStateChanged(
+                organisation_id=organisation_id, from_state=current, to_state=cmd.to_state,
+                decided_by=change.decided_by, decided_at=now, reason=cmd.reason,
+            ),
+            occurred_at=now,
+        )
+        await uow.commit()
+    return change
+
+
+async def sign_agreement(organisation_id: UUID, cmd: SignAgreement, uow: UnitOfWork) -> AgreementRow:
+    """Record an agreement with an organisation that has not left the hub."""
+    check_agreement_dates(cmd.starts_on, cmd.ends_on)
+    async with uow:
+        org = await _organisation(uow, organisation_id)
+        if org.state == PartnerState.ENDED:
+            raise Invalid("organisation has left the hub", {"organisation_id": "its partnership has ended"})
+        agreement = AgreementRow(
+            agreement_id=str(new_event_id()), organisation_id=org.organisation_id, kind=cmd.kind, title=cmd.title.strip(),
+            starts_on=cmd.starts_on, ends_on=cmd.ends_on,
+            functions=list(dict.fromkeys(cmd.functions if cmd.functions is not None else org.functions)),
+            areas=list(dict.fromkeys(cmd.areas if cmd.areas is not None else org.areas)),
+            signed_at=utcnow(),
+        )
+        uow.session.add(agreement)
+        await uow.emit(
+            AgreementSigned(
+                agreement_id=UUID(agreement.agreement_id), organisation_id=organisation_id, kind=cmd.kind,
+                title=agreement.title, starts_on=cmd.starts_on, ends_on=cmd.ends_on,
+                functions=tuple(agreement.functions), areas=tuple(agreement.areas),
+            )
+        )
+        await uow.commit()
+    return agreement
+
+
+async def end_agreement(agreement_id: UUID, cmd: EndAgreement, uow: UnitOfWork) -> AgreementRow:
+    """End an agreement early (or on its end date); ending twice is refused."""
+    async with uow:
+        agreement = await uow.session.get(AgreementRow, str(agreement_id))
+        if agreement is None:
+            raise NotFound("no such agreement", {"agreement_id": f"{agreement_id} is not in this register"})
+        if agreement.ended_on is not None:
+            raise Refused("agreement already ended", {"ended_on": f"it ended on {agreement.ended_on}"})
+        if not agreement.starts_on <= cmd.ended_on <= agreement.ends_on:
+            raise Invalid("end outside the agreement", {
+                "ended_on": f"must be between {agreement.starts_on} and {agreement.ends_on}"})
+        agreement.ended_on, agreement.ended_reason = cmd.ended_on, cmd.reason
+        await uow.emit(
+            AgreementEnded(agreement_id=agreement_id, organisation_id=UUID(agreement.organisation_id),
+                           ended_on=cmd.ended_on, reason=cmd.reason)
+        )
+        await uow.commit()
+    return agreement
+
+
+async def expiring_agreements(uow: UnitOfWork, within_days: int, today: date | None = None) -> list[AgreementRow]:
+    """Agreements in force that reach their end date within the next `within_days` days."""
+    today = today or utcnow().date()
+    async with uow:
+        rows = await uow.session.scalars(
+            select(AgreementRow)
+            .where(AgreementRow.ended_on.is_(None), AgreementRow.ends_on >= today,
+                   AgreementRow.ends_on <= today + timedelta(days=within_days))
+            .order_by(AgreementRow.ends_on)
+        )
+        return list(rows.all())
+
+
+async def add_setting(cmd: AddSetting, uow: UnitOfWork, node: str) -> tuple[UUID, bool]:
+    """Register a setting by URN; the same URN again changes nothing (returns its id, False)."""
+    area = setting_area(cmd.la_code, node)
+    async with uow:
+        existing = await uow.session.get(SettingRow, cmd.urn)
+        if existing is not None:
+            return UUID(existing.organisation_id), False
+        organisation_id = await _add_setting(uow, cmd, area)
+        await uow.commit()
+    return organisation_id, True
+
+
+async def import_settings(
+    path: Path,
+    uow: UnitOfWork,
+    node: str,
+    *,
+    dry_run: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> SettingsImport:
+    """Validate the whole register file first; any bad row and nothing is imported.
+
+    Rows of another area of the hub are skipped, not refused: each node registers its own area.
+    """
+    required = set(DFE_COLUMNS) - {"EstablishmentStatus (name)"}
+    result = validate_rows(path, AddSetting, columns=DFE_COLUMNS, required=required, progress=progress)
+    outcome = SettingsImport(problems=list(result.problems), dry_run=dry_run)
+    seen: dict[str, int] = {}
+    rows: list[AddSetting] = []
+    for number, row in result.rows:
+        if row.urn in seen:
+            outcome.problems.append(RowProblem(number, "URN", f"URN {row.urn} already on row {seen[row.urn]}"))
+            continue
+        seen[row.urn] = number
+        try:
+            setting_area(row.la_code, node)
+        except Invalid:
+            outcome.other_area_skipped += 1  # a hub-wide extract: that area's node registers it
+            continue
+        rows.append(row)
+    if outcome.problems:
+        return outcome
+    async with uow:
+        known = set((await uow.session.scalars(select(SettingRow.urn).where(SettingRow.urn.in_(seen)))).all())
+        outcome.problems = await _urns_taken_by_organisations(uow, seen, known)
+        if outcome.problems:
+            return outcome
+        for row in rows:
+            if row.urn in known:
+                outcome.already_registered += 1
+            elif row.status.lower().startswith("closed"):
+                outcome.closed_skipped += 1
+            else:
+                outcome.added += 1
+                if not dry_run:
+                    await _add_setting(uow, row, node)
+        if not dry_run:
+            await uow.commit()
+    return outcome
+
+
+async def _urns_taken_by_organisations(uow: UnitOfWork, rows: dict[str, int], known: set[str]) -> list[RowProblem]:
+    """A school already registered as an organisation (by GB-EDU id) but not as a setting."""
+    wanted = {f"GB-EDU-{urn}": urn for urn in rows if urn not in known}
+    taken = await uow.session.scalars(select(OrganisationRow.org_id).where(OrganisationRow.org_id.in_(wanted)))
+    return [
+        RowProblem(rows[wanted[org_id]], "URN", f"{org_id} is already in this register as an organisation")
+        for org_id in sorted(taken.all(), key=lambda o: rows[wanted[o]])
+    ]
+
+
+async def _add_setting(uow: UnitOfWork, cmd: AddSetting, area: str) -> UUID:
+    organisation_id = new_event_id()
+    org_id = f"GB-EDU-{cmd.urn}"
+    await _refuse_taken_org_id(uow, org_id)
+    state_funded = is_state_funded(cmd.setting_type)
+    uow.session.add(
+        OrganisationRow(
+            organisation_id=str(organisation_id), org_id=org_id, name=cmd.name.strip(),
+            roles=[OrganisationRole.EDUCATION_SETTING], areas=[area], functions=[StrategicFunction.SCHOOLS], aims=[],
+            registered_at=utcnow(), state=PartnerState.APPROVED, identifiers={"school_urn": cmd.urn},
+        )
+    )
+    await uow.session.flush()
+    uow.session.add(
+        SettingRow(urn=cmd.urn, organisation_id=str(organisation_id), la_code=cmd.la_code, phase=cmd.phase,
+                   setting_type=cmd.setting_type, status=cmd.status, state_funded=state_funded)
+    )
+    await uow.emit(
+        SettingAdded(organisation_id=organisation_id, urn=cmd.urn, org_id=org_id, name=cmd.name.strip(), area=area,
+                     la_code=cmd.la_code, phase=cmd.phase, setting_type=cmd.setting_type, state_funded=state_funded)
+    )
+    return organisation_id
+
+
+async def get_organisation(organisation_id: UUID, uow: UnitOfWork) -> tuple[OrganisationRow, list[AgreementRow]]:
+    async with uow:
+        row = await _organisation(uow, organisation_id)
+        agreements = await uow.session.scalars(
+            select(AgreementRow)
+            .where(AgreementRow.organisation_id == row.organisation_id)
+            .order_by(AgreementRow.starts_on)
+        )
+        return row, list(agreements.all())
+
+
+async def list_organisations(
+    uow: UnitOfWork,
+    *,
+    text: str | None = None,
+    role: OrganisationRole | None = None,
+    area: str | None = None,
+    function: StrategicFunction | None = None,
+    state: PartnerState | None = None,
+) -> list[OrganisationRow]:
+    """The register, optionally narrowed; list filters run in Python as JSON columns differ by database."""
+    async with uow:
+        query = select(OrganisationRow).order_by(OrganisationRow.name)
+        if text:
+            query = query.where(OrganisationRow.name.ilike(f"%{text}%") | (OrganisationRow.org_id == text.upper()))
+        if state:
+            query = query.where(OrganisationRow.state == state)
+        rows = (await uow.session.scalars(query)).all()
+    return [
+        r for r in rows
+        if (role is None or role in r.roles) and (area is None or area in r.areas)
+        and (function is None or function in r.functions)
+    ]
+
+
+async def list_settings(uow: UnitOfWork) -> list[tuple[SettingRow, str]]:
+    async with uow:
+        rows = await uow.session.execute(
+            select(SettingRow, OrganisationRow.name)
+            .join(OrganisationRow, OrganisationRow.organisation_id == SettingRow.organisation_id)
+            .order_by(SettingRow.urn)
+        )
+        return [(s, name) for s, name in rows]
+
+
+async def _organisation(uow: UnitOfWork, organisation_id: UUID) -> OrganisationRow:
+    row = await uow.session.get(OrganisationRow, str(organisation_id))
+    if row is None:
+        raise NotFound("no such organisation", {"organisation_id": f"{organisation_id} is not in this register"})
+    return row
+
+
+async def _refuse_taken_org_id(uow: UnitOfWork, org_id: str | None) -> None:
+    taken = select(OrganisationRow.organisation_id).where(OrganisationRow.org_id == org_id)
+    if org_id and await uow.session.scalar(taken):
+        raise Refused("organisation already registered", {"org_id": f"{org_id} is already in this register"})
+
+
+async def _has_agreement_in_force(uow: UnitOfWork, org: OrganisationRow, today: date) -> bool:
+    rows = await uow.session.execute(
+        select(AgreementRow.starts_on, AgreementRow.ends_on, AgreementRow.ended_on)
+        .where(AgreementRow.organisation_id == org.organisation_id)
+    )
+    return any(in_force(s, e, ended, today) for s, e, ended in rows)

@@ -29,3 +29,8 @@ async def get_report(request: Request, session: ReadSession) -> HubReport:
 @router.get("/data-health", response_model=list[ProducerHealth], summary="Last event and sequence gaps per producer")
 async def get_data_health(session: ReadSession) -> list[ProducerHealth]:
     return await data_health(session)
+
+
+from services.reporting.views.partners import router as partners_router  # noqa: E402
+
+router.include_router(partners_router)

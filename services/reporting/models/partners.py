@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, String
+from datetime import date
+
+from sqlalchemy import JSON, Boolean, Date, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.reporting.models import Base
 
 
 class OrganisationView(Base):
+    """One row per node registration; the same org_id at two nodes is one organisation."""
+
     __tablename__ = "organisation_view"
 
     node: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -19,3 +23,32 @@ class OrganisationView(Base):
     areas: Mapped[list[str]] = mapped_column(JSON)
     functions: Mapped[list[str]] = mapped_column(JSON)
     event_id: Mapped[str] = mapped_column(String(36))
+    state: Mapped[str | None] = mapped_column(String(20))
+
+
+class AgreementView(Base):
+    __tablename__ = "agreement_view"
+
+    node: Mapped[str] = mapped_column(String(40), primary_key=True)
+    agreement_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    organisation_id: Mapped[str] = mapped_column(String(36), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    title: Mapped[str] = mapped_column(String(200))
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)
+    ended_on: Mapped[date | None] = mapped_column(Date)
+    functions: Mapped[list[str]] = mapped_column(JSON)
+    areas: Mapped[list[str]] = mapped_column(JSON)
+
+
+class SettingView(Base):
+    __tablename__ = "setting_view"
+
+    node: Mapped[str] = mapped_column(String(40), primary_key=True)
+    urn: Mapped[str] = mapped_column(String(7), primary_key=True)
+    organisation_id: Mapped[str] = mapped_column(String(36))
+    area: Mapped[str] = mapped_column(String(40))
+    la_code: Mapped[str] = mapped_column(String(3))
+    phase: Mapped[str] = mapped_column(String(20))
+    setting_type: Mapped[str] = mapped_column(String(100))
+    state_funded: Mapped[bool] = mapped_column(Boolean)

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from shared.contracts.partners import OrganisationRegistered
+from sqlalchemy import update
+
+from shared.contracts.partners import (
+    AgreementEnded,
+    AgreementSigned,
+    OrganisationDetailsChanged,
+    OrganisationRegistered,
+    PartnerState,
+    PartnerStateChanged,
+    SettingAdded,
+)
 from shared.envelope import ReceivedEvent
-from services.reporting.models import OrganisationView
+from services.reporting.models.partners import AgreementView, OrganisationView, SettingView
 from services.reporting.projections import Insert, Write, projects
 
 
@@ -25,5 +35,74 @@ def organisation_registered(event: ReceivedEvent) -> Iterable[Write]:
             "areas": list(p.areas),
             "functions": list(p.functions),
             "event_id": str(event.envelope.event_id),
+            "state": p.state or PartnerState.INTEREST,
+        },
+    )
+
+
+def _organisation(event: ReceivedEvent, organisation_id: object):  # type: ignore[no-untyped-def]
+    return update(OrganisationView).where(
+        OrganisationView.node == event.envelope.node, OrganisationView.organisation_id == str(organisation_id)
+    )
+
+
+@projects("OrganisationDetailsChanged")
+def organisation_details_changed(event: ReceivedEvent) -> Iterable[Write]:
+    p = event.payload
+    assert isinstance(p, OrganisationDetailsChanged)
+    yield _organisation(event, p.organisation_id).values(
+        org_id=p.org_id, name=p.name, roles=list(p.roles), areas=list(p.areas), functions=list(p.functions)
+    )
+
+
+@projects("PartnerStateChanged")
+def partner_state_changed(event: ReceivedEvent) -> Iterable[Write]:
+    p = event.payload
+    assert isinstance(p, PartnerStateChanged)
+    yield _organisation(event, p.organisation_id).values(state=p.to_state)
+
+
+@projects("AgreementSigned")
+def agreement_signed(event: ReceivedEvent) -> Iterable[Write]:
+    p = event.payload
+    assert isinstance(p, AgreementSigned)
+    yield Insert(
+        AgreementView.__table__,
+        {
+            "node": event.envelope.node, "agreement_id": str(p.agreement_id), "organisation_id": str(p.organisation_id),
+            "kind": p.kind, "title": p.title, "starts_on": p.starts_on, "ends_on": p.ends_on, "ended_on": None,
+            "functions": list(p.functions), "areas": list(p.areas),
+        },
+    )
+
+
+@projects("AgreementEnded")
+def agreement_ended(event: ReceivedEvent) -> Iterable[Write]:
+    p = event.payload
+    assert isinstance(p, AgreementEnded)
+    yield update(AgreementView).where(
+        AgreementView.node == event.envelope.node, AgreementView.agreement_id == str(p.agreement_id)
+    ).values(ended_on=p.ended_on)
+
+
+@projects("SettingAdded")
+def setting_added(event: ReceivedEvent) -> Iterable[Write]:
+    """A setting is an organisation too (role education_setting), plus what the schools share needs."""
+    p = event.payload
+    assert isinstance(p, SettingAdded)
+    node = event.envelope.node
+    yield Insert(
+        OrganisationView.__table__,
+        {
+            "node": node, "organisation_id": str(p.organisation_id), "org_id": p.org_id, "name": p.name,
+            "roles": ["education_setting"], "areas": [p.area], "functions": ["schools"],
+            "event_id": str(event.envelope.event_id), "state": None,  # settings are not in the partner lifecycle
+        },
+    )
+    yield Insert(
+        SettingView.__table__,
+        {
+            "node": node, "urn": p.urn, "organisation_id": str(p.organisation_id), "area": p.area,
+            "la_code": p.la_code, "phase": p.phase, "setting_type": p.setting_type, "state_funded": p.state_funded,
         },
     )

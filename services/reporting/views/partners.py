@@ -1,0 +1,106 @@
+"""Who the hub works with: organisations by role, area, function and state, and the schools share.
+
+An organisation registered by two nodes under the same org-id is one organisation here; one
+without an org-id can only be told apart by its node's own id, so it counts once per node.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.reporting.models.partners import OrganisationView, SettingView
+from services.reporting.queries import ReportStamp, report_stamp
+
+router = APIRouter(tags=["report"])
+"""Included under /report by the reporting API."""
+
+
+class SharedOrganisation(BaseModel):
+    org_id: str
+    name: str
+    nodes: list[str]
+
+
+class SettingsFigures(BaseModel):
+    area: str
+    settings: int
+    state_funded: int
+
+
+class OrganisationsReport(BaseModel):
+    stamp: ReportStamp
+    registrations: int = Field(description="Rows in the nodes' registers, before recognising shared organisations.")
+    organisations: int = Field(description="Distinct organisations: one per org-id, else one per node registration.")
+    by_role: dict[str, int]
+    by_area: dict[str, int]
+    by_function: dict[str, int]
+    by_state: dict[str, int] = Field(description="Partner lifecycle states (settings have none).")
+    shared: list[SharedOrganisation] = Field(description="Organisations on more than one node's register.")
+    settings: list[SettingsFigures]
+
+
+def _identity(row: OrganisationView) -> str:
+    return row.org_id or f"{row.node}/{row.organisation_id}"
+
+
+async def organisations_report(session: AsyncSession) -> OrganisationsReport:
+    """Distinct organisations per role, area and function (a set each, so shared ones count once)."""
+    rows = list((await session.scalars(select(OrganisationView).order_by(OrganisationView.node))).all())
+    by: dict[str, defaultdict[str, set[str]]] = {d: defaultdict(set) for d in ("role", "area", "function", "state")}
+    nodes_of: defaultdict[str, set[str]] = defaultdict(set)
+    names: dict[str, str] = {}
+    for row in rows:
+        who = _identity(row)
+        names.setdefault(who, row.name)
+        nodes_of[who].add(row.node)
+        states = [row.state] if row.state else []  # settings have no lifecycle state
+        for dimension, values in (("role", row.roles), ("area", row.areas), ("function", row.functions),
+                                  ("state", states)):
+            for value in values:
+                by[dimension][value].add(who)
+    shared = [
+        SharedOrganisation(org_id=who, name=names[who], nodes=sorted(nodes))
+        for who, nodes in sorted(nodes_of.items()) if len(nodes) > 1
+    ]
+    return OrganisationsReport(
+        stamp=await report_stamp(session),
+        registrations=len(rows),
+        organisations=len(nodes_of),
+        **{f"by_{d}": {k: len(v) for k, v in sorted(groups.items())} for d, groups in by.items()},
+        shared=shared,
+        settings=await _settings_figures(session),
+    )
+
+
+async def _settings_figures(session: AsyncSession) -> list[SettingsFigures]:
+    total: Counter[str] = Counter()
+    funded: Counter[str] = Counter()
+    seen: set[str] = set()
+    for urn, area, state_funded in await session.execute(
+        select(SettingView.urn, SettingView.area, SettingView.state_funded).order_by(SettingView.node)
+    ):
+        if urn in seen:
+            continue  # a URN names one school whichever node registered it
+        seen.add(urn)
+        total[area] += 1
+        funded[area] += int(state_funded)
+    return [SettingsFigures(area=a, settings=total[a], state_funded=funded[a]) for a in sorted(total)]
+
+
+async def _read_session(request: Request):  # type: ignore[no-untyped-def]
+    async with request.app.state.reporting.read_sessions() as session:
+        yield session
+
+
+@router.get("/organisations", response_model=OrganisationsReport,
+            summary="Distinct organisations by role, area, function and state; settings per area")
+async def get_organisations_report(
+    session: Annotated[AsyncSession, Depends(_read_session)],
+) -> OrganisationsReport:
+    return await organisations_report(session)
