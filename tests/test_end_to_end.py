@@ -77,3 +77,13 @@ async def test_one_trace_follows_a_write_from_http_through_nats_to_the_consumer(
     assert publish[0].context.trace_id == trace_id
     assert apply[0].context.trace_id == trace_id
     assert org["organisation_id"]
+
+
+async def test_hub_total_counts_an_organisation_on_two_registers_once(system: System) -> None:
+    ace = organisation("Arts Council England", org_id="GB-CHC-1036733", roles=["funder"])
+    assert (await system.post("coventry", "partners", "/organisations", ace)).status_code == 201
+    assert (await system.post("solihull", "partners", "/organisations", ace)).status_code == 201
+    assert (await system.post("solihull", "partners", "/organisations", organisation("Quench Arts"))).status_code == 201
+    report = await system.report_when(lambda r: r.stamp.applied_events >= 3)
+    assert {n.node: n.organisations for n in report.nodes} == {"coventry": 1, "solihull": 2}
+    assert report.totals.organisations == 2

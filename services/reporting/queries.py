@@ -42,7 +42,9 @@ class HubReport(BaseModel):
     hub: str
     stamp: ReportStamp
     nodes: list[NodeFigures]
-    totals: NodeFigures = Field(description="Hub-wide totals (node = 'hub').")
+    totals: NodeFigures = Field(
+        description="Hub-wide totals (node = 'hub'); organisations are distinct (by org-id) across nodes."
+    )
 
 
 class ProducerHealth(BaseModel):
@@ -89,7 +91,7 @@ async def hub_report(session: AsyncSession, hub: str, nodes: list[str]) -> HubRe
     rows = sorted(figures.values(), key=lambda f: f.node)
     totals = NodeFigures(
         node="hub",
-        organisations=sum(f.organisations for f in rows),
+        organisations=await _distinct_organisations(session),
         activities=sum(f.activities for f in rows),
         headcount=sum(f.headcount for f in rows),
         hours=sum((f.hours for f in rows), Decimal(0)),
@@ -98,6 +100,12 @@ async def hub_report(session: AsyncSession, hub: str, nodes: list[str]) -> HubRe
         allocated_in_pence=sum(f.allocated_in_pence for f in rows),
     )
     return HubReport(hub=hub, stamp=await report_stamp(session), nodes=rows, totals=totals)
+
+
+async def _distinct_organisations(session: AsyncSession) -> int:
+    """Hub-wide, one real organisation registered by several nodes (same org-id) counts once."""
+    identity = func.coalesce(OrganisationView.org_id, OrganisationView.node + "/" + OrganisationView.organisation_id)
+    return int(await session.scalar(select(func.count(func.distinct(identity)))) or 0)
 
 
 async def data_health(session: AsyncSession) -> list[ProducerHealth]:
