@@ -310,7 +310,7 @@ async def source_balances(uow: UnitOfWork) -> list[SourceLeft]:
             LedgerEntryRow.kind.in_([EntryKind.INCOME.value, EntryKind.RECEIVED.value])))).all())
         balances = await _balances(uow, ids)
         names = dict((await uow.session.execute(select(LedgerEntryRow.entry_id, LedgerEntryRow.counterparty)
-                                                .where(LedgerEntryRow.entry_id.in_(ids)))).tuples().all())
+                                                .where(LedgerEntryRow.entry_id.in_(ids)))).all())
     return [
         SourceLeft(entry_id=UUID(b.entry_id), kind=b.kind, stream=b.stream, counterparty=names[b.entry_id],
                    held_pence=b.held_pence, drawn_pence=b.drawn_pence, remaining_pence=b.remaining_pence)

@@ -1,0 +1,1 @@
+"""Reporting views per context: queries and their HTTP routes."""
