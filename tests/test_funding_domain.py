@@ -59,3 +59,36 @@ def test_an_entry_is_reversed_once_and_a_drawn_source_not_at_all() -> None:
         plan_reversal(1, False, None, EntryKind.INCOME, {}, 5)
     reinstated = plan_reversal(-1, True, None, EntryKind.INCOME, {}, 5)
     assert (reinstated.sign, reinstated.links) == (1, {})
+
+
+async def test_concurrent_flows_never_over_draw_a_source(settings, database_url: str) -> None:  # type: ignore[no-untyped-def]
+    """On SQLite and PostgreSQL: of five concurrent £300 draws on £1,000, exactly three are stored."""
+    import asyncio
+    from datetime import date
+
+    from services.funding import app as funding_app
+    from services.funding.services import RecordExpenditure, RecordIncome, record_expenditure, record_income, source_balances
+
+    service = funding_app.build_service(settings.model_copy(update={"database_url": database_url}), "coventry", "")
+    await service.start(relay=False)
+    try:
+        grant = await record_income(RecordIncome(source="dfe_grant", funder="GB-CHC-1036733", stream=REVENUE,
+                                                 amount_pence=1_000_00, received_on=date(2025, 9, 1)), service.unit_of_work())
+
+        async def spend() -> bool:
+            cmd = RecordExpenditure.model_validate({
+                "category": "staff", "function": "schools", "area": "coventry", "description": "tutors", "payee": "x",
+                "stream": "revenue", "amount_pence": 300_00, "spent_on": "2025-10-01",
+                "funded_from": [{"entry_id": str(grant), "amount_pence": 300_00}]})
+            try:
+                await record_expenditure(cmd, service.unit_of_work())
+            except Refused:
+                return False
+            return True
+
+        results = await asyncio.gather(*(spend() for _ in range(5)))
+        assert sorted(results) == [False, False, True, True, True]
+        [left] = await source_balances(service.unit_of_work())
+        assert (left.drawn_pence, left.remaining_pence) == (900_00, 100_00)
+    finally:
+        await service.stop()

@@ -229,6 +229,7 @@ async def reverse_entry(cmd: ReverseEntry, uow: UnitOfWork) -> UUID:
         if target is None:
             raise NotFound("no such entry", {"entry_id": f"no entry {cmd.entry_id} in this ledger"})
         original = target if target.original_entry_id is None else await uow.session.get_one(LedgerEntryRow, target.original_entry_id)
+        await _lock(uow, [original.entry_id])  # every reversal in a chain locks its original first
         kind = EntryKind(original.kind)
         links = {r.source_entry_id: int(r.amount_pence) for r in await uow.session.scalars(
             select(FundingLinkRow).where(FundingLinkRow.entry_id == original.entry_id))}
@@ -258,8 +259,18 @@ async def set_budget(cmd: SetBudget, uow: UnitOfWork) -> None:
         await uow.commit()
 
 
-async def _balances(uow: UnitOfWork, entry_ids: list[str]) -> dict[str, SourceBalance]:
-    """Current balance of each named source, read inside the writing transaction."""
+async def _lock(uow: UnitOfWork, entry_ids: list[str]) -> None:
+    """Row-lock the entries (PostgreSQL) so concurrent flows on one source are checked one after another;
+    SQLite writers are already serialised by ``BEGIN IMMEDIATE``."""
+    await uow.session.execute(
+        select(LedgerEntryRow.entry_id).where(LedgerEntryRow.entry_id.in_(entry_ids)).with_for_update()
+    )
+
+
+async def _balances(uow: UnitOfWork, entry_ids: list[str], lock: bool = True) -> dict[str, SourceBalance]:
+    """Current balance of each named source, read (and locked) inside the writing transaction."""
+    if lock:
+        await _lock(uow, entry_ids)
     drawn = (
         select(FundingLinkRow.source_entry_id, func.sum(FundingLinkRow.amount_pence).label("drawn"))
         .where(FundingLinkRow.source_entry_id.in_(entry_ids))
@@ -308,7 +319,7 @@ async def source_balances(uow: UnitOfWork) -> list[SourceLeft]:
     async with uow:
         ids = list((await uow.session.scalars(select(LedgerEntryRow.entry_id).where(
             LedgerEntryRow.kind.in_([EntryKind.INCOME.value, EntryKind.RECEIVED.value])))).all())
-        balances = await _balances(uow, ids)
+        balances = await _balances(uow, ids, lock=False)
         names = dict((await uow.session.execute(select(LedgerEntryRow.entry_id, LedgerEntryRow.counterparty)
                                                 .where(LedgerEntryRow.entry_id.in_(ids)))).all())
     return [
