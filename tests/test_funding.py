@@ -207,3 +207,7 @@ async def test_budget_against_actual_respects_academic_and_financial_year_bounda
         assert await line("financial", "2025-26") == (3_000_00, 3_110_00, 110_00)
         assert await line("financial", "2026-27") == (0, 4_000_00, 4_000_00)
         assert (await client.get("/report/funding/budget", params={"period": "2025"})).status_code == 422
+        summary = (await client.get("/report/funding/summary", params={"kind": "financial", "period": "2024-25"})).json()
+        assert (summary["income_by_source"], summary["spend_by_function"]) == ({"dfe_grant": 10_000_00}, {"schools": 1_00})
+        summary = (await client.get("/report/funding/summary", params={"period": "2025-26"})).json()
+        assert (summary["income_by_source"], summary["spend_by_function"]) == ({}, {"schools": 7_000_00})

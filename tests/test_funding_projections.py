@@ -12,7 +12,7 @@ from services.reporting.app import build_service
 from services.reporting.queries import hub_report
 from services.reporting.services import Incoming, ingest_batch
 from services.reporting.settings import ReportingSettings
-from services.reporting.views.funding import budget_vs_actual, funding_balance
+from services.reporting.views.funding import budget_vs_actual, funding_balance, period_summary
 from tests.test_contracts import envelope_for
 
 SAMPLES = Path(__file__).parent / "samples"
@@ -33,7 +33,7 @@ async def test_funding_events_project_and_balance(settings: HubSettings, databas
     reporting = build_service(settings, "", ReportingSettings(database_url=database_url))
     await reporting.start(consume=False)
     try:
-        income = sample("IncomeRecorded.v1")
+        income = sample("IncomeRecorded.v1", received_on="2025-09-01")
         commission = sample("PartnerCommissioned.v1")
         reversal = sample("EntryReversed.v1")
         redo = sample("EntryReversed.v1", entry_id="01a2011f-0000-7000-8000-00000000000a", sign=1,
@@ -56,10 +56,12 @@ async def test_funding_events_project_and_balance(settings: HubSettings, databas
             result = await funding_balance(session, ["coventry"])
             budget = await budget_vs_actual(session, "academic", "2025-26")
             report = await hub_report(session, hub, ["coventry"])
+            summary = await period_summary(session, "academic", "2025-26")
         assert result.balanced, result.problems
         assert (result.hub.income_pence, result.hub.commissioned_pence, result.hub.remaining_pence) == (2_500_000, 1_500_000, 1_000_000)
         assert [(b.function, b.budget_pence, b.actual_pence, b.variance_pence) for b in budget] == [
             ("progression", 2_000_000, 1_500_000, -500_000)]
         assert report.nodes[0].income_pence == 2_500_000
+        assert (summary.income_by_source, summary.spend_by_function) == ({"dfe_grant": 2_500_000}, {"progression": 1_500_000})
     finally:
         await reporting.stop()

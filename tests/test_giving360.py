@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import uuid
 from decimal import Decimal
 from pathlib import Path
 
@@ -42,7 +41,7 @@ def _rfc3339_date_time(value: object) -> bool:
     """RFC 3339 date-time (date, 'T', time, offset); without it the schema's awardDate oneOf cannot decide."""
     if not isinstance(value, str):
         return True
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    parsed = datetime.fromisoformat(value)
     return "T" in value.upper() and parsed.tzinfo is not None
 
 

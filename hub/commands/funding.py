@@ -230,6 +230,23 @@ def budget_report(period: str, kind: str = "academic", data_dir: DataDirOption =
     render.console.print(table)
 
 
+@app.command("summary")
+def summary(period: str, kind: str = "academic", data_dir: DataDirOption = None) -> None:
+    """Income by source and spend by strategic function for a period (e.g. 2025-26), exact to the penny."""
+    from services.reporting.views.funding import period_summary
+
+    result = asyncio.run(_reporting(data_dir, lambda s, _: period_summary(s, kind, period)))  # type: ignore[arg-type]
+    table = Table(title=f"{kind} year {result.period}")
+    table.add_column("line")
+    table.add_column("amount", justify="right")
+    for source, pence in result.income_by_source.items():
+        table.add_row(f"income: {source}", render.pounds(pence))
+    for function, pence in result.spend_by_function.items():
+        table.add_row(f"spend: {function}", render.pounds(pence))
+    table.add_row("of which remissions", render.pounds(result.remissions_pence))
+    render.console.print(table)
+
+
 @app.command("assets")
 def assets(data_dir: DataDirOption = None) -> None:
     """The capital asset register."""

@@ -181,7 +181,7 @@ def actual_in_period(ledger: Ledger, start: date, end: date) -> dict[tuple[str, 
     for e in ledger.entries.values():
         if not start <= e.entry_on <= end:
             continue
-        original = ledger.entries.get((e.node, e.original_entry_id)) if e.kind == "reversal" else e
+        original = _original(ledger, e)
         if original is None or original.kind not in SPEND:
             continue
         actual[(e.node, original.function or "", original.area or "")] += e.sign * e.amount_pence
@@ -198,6 +198,45 @@ async def budget_vs_actual(session: AsyncSession, kind: PeriodKind, name: str) -
                    variance_pence=actual.get(k, 0) - budgets.get(k, 0))
         for k in sorted(set(budgets) | set(actual))
     ]
+
+
+class PeriodSummary(BaseModel):
+    """The annual return's money lines for a period: income by source, spend by strategic function."""
+
+    kind: str
+    period: str
+    income_by_source: dict[str, int]
+    spend_by_function: dict[str, int]
+    remissions_pence: int
+
+
+def _original(ledger: Ledger, e: FundingFlowView) -> FundingFlowView | None:
+    """The entry whose money an entry moves: itself, or for a reversal the entry it (re)instates or undoes."""
+    return ledger.entries.get((e.node, e.original_entry_id or "")) if e.kind == "reversal" else e
+
+
+def summarise(ledger: Ledger, kind: PeriodKind, name: str) -> PeriodSummary:
+    """External income (not transfers between nodes) and spend dated in the period, net of reversals dated in it."""
+    period = parse_period(name, kind)
+    income: dict[str, int] = defaultdict(int)
+    remissions = 0
+    for e in ledger.entries.values():
+        original = _original(ledger, e)
+        if original is None or not period.contains(e.entry_on):
+            continue
+        if original.kind == "income":
+            income[original.source or "other"] += e.sign * e.amount_pence
+        elif original.kind == "expenditure" and original.category == "remission":
+            remissions += e.sign * e.amount_pence
+    spend: dict[str, int] = defaultdict(int)
+    for (_, function, _), amount in actual_in_period(ledger, period.starts_on, period.ends_on).items():
+        spend[function] += amount
+    return PeriodSummary(kind=kind, period=period.name, income_by_source=dict(sorted(income.items())),
+                         spend_by_function=dict(sorted(spend.items())), remissions_pence=remissions)
+
+
+async def period_summary(session: AsyncSession, kind: PeriodKind, name: str) -> PeriodSummary:
+    return summarise(await load_ledger(session), kind, name)
 
 
 class AssetLine(BaseModel):
@@ -288,6 +327,14 @@ async def get_transfers(session: Session) -> list[TransferCheck]:
 async def get_budget(session: Session, period: str, kind: Literal["academic", "financial"] = "academic") -> list[BudgetLine]:
     try:
         return await budget_vs_actual(session, kind, period)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+
+
+@router.get("/summary", response_model=PeriodSummary, summary="Income by source and spend by function for a period")
+async def get_summary(session: Session, period: str, kind: Literal["academic", "financial"] = "academic") -> PeriodSummary:
+    try:
+        return await period_summary(session, kind, period)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
 
