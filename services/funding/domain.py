@@ -4,6 +4,7 @@ where its source forbids it; mistakes are reversed, never edited."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from shared.contracts.funding import SOURCE_KINDS, EntryKind
 from shared.contracts.vocabulary import FundingStream
@@ -70,7 +71,7 @@ def check_draws(
 class ReversalPlan:
     """What a reversal does: cancel (-1) or reinstate (+1) the original, moving these signed links."""
 
-    sign: int
+    sign: Literal[-1, 1]
     links: dict[str, int]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
+from typing import Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -180,7 +181,7 @@ class EntryReversed(EventPayload):
     reverses_entry_id: UUID
     original_entry_id: UUID = Field(description="The first entry of the chain of reversals.")
     original_kind: EntryKind
-    sign: int = Field(ge=-1, le=1)
+    sign: Literal[-1, 1]
     stream: FundingStream
     amount_pence: Pence
     reversed_on: date
