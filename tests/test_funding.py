@@ -155,6 +155,13 @@ async def test_a_commission_funded_from_two_sources_is_traced_back_across_nodes(
          ("solihull", "allocation", 1_500_00), ("solihull", "income", 1_500_00)],
     ]
     assert paths[0][0]["entry_id"] == both
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://reporting") as client:
+        forward = (await client.get(f"/report/funding/uses/solihull/{grant}")).json()
+        missing = await client.get(f"/report/funding/uses/solihull/{uuid.uuid4()}")
+    assert [[(s["node"], s["kind"], s["drawn_pence"]) for s in path] for path in forward] == [
+        [("solihull", "income", 2_000_00), ("solihull", "allocation", 1_500_00), ("coventry", "received", 1_500_00),
+         ("coventry", "commission", 1_000_00)]]
+    assert missing.status_code == 404
 
 
 async def test_transfers_one_side_has_not_recorded_or_recorded_differently_are_shown(system: System) -> None:

@@ -296,6 +296,34 @@ def trail(ledger: Ledger, node: str, entry_id: str) -> list[list[TraceStep]]:
     return paths
 
 
+def uses(ledger: Ledger, node: str, entry_id: str) -> list[list[TraceStep]]:
+    """Every path forward from a source to where its money went, crossing nodes through transfers."""
+    drawers: dict[tuple[str, str], list[tuple[str, int]]] = defaultdict(list)
+    for (n, flow), links in ledger.links.items():
+        if ledger.entries.get((n, flow)) is not None and ledger.entries[(n, flow)].kind != "reversal":
+            for source, amount in links.items():
+                drawers[(n, source)].append((flow, amount))
+    receipts = {(e.counterpart_node, e.counterpart_entry_id): e for e in ledger.originals("received")}
+    paths: list[list[TraceStep]] = []
+
+    def walk(e: FundingFlowView, drawn: int, path: list[TraceStep]) -> None:
+        here = [*path, TraceStep(node=e.node, entry_id=e.entry_id, kind=e.kind, counterparty=e.counterparty,
+                                 amount_pence=e.amount_pence if ledger.active((e.node, e.entry_id)) else 0,
+                                 drawn_pence=drawn)]
+        onward = [(ledger.entries[(e.node, f)], a) for f, a in drawers.get((e.node, e.entry_id), [])
+                  if ledger.active((e.node, f))]
+        receipt = receipts.get((e.node, e.entry_id)) if e.kind == "allocation" else None
+        if receipt is not None:
+            onward.append((receipt, receipt.amount_pence))
+        if not onward:
+            paths.append(here)
+        for flow, amount in onward:
+            walk(flow, amount, here)
+
+    walk(ledger.entries[(node, entry_id)], ledger.entries[(node, entry_id)].amount_pence, [])
+    return paths
+
+
 async def activity_funding(session: AsyncSession, activity_id: str) -> list[list[TraceStep]]:
     """The trail of every standing commission or spend naming an activity, back to its income."""
     ledger = await load_ledger(session)
@@ -347,6 +375,14 @@ async def get_assets(session: Session) -> list[AssetLine]:
 @router.get("/activities/{activity_id}", response_model=list[list[TraceStep]], summary="Where an activity's money came from")
 async def get_activity_funding(activity_id: str, session: Session) -> list[list[TraceStep]]:
     return await activity_funding(session, activity_id)
+
+
+@router.get("/uses/{node}/{entry_id}", response_model=list[list[TraceStep]], summary="Where a source's money went")
+async def get_uses(node: str, entry_id: str, session: Session) -> list[list[TraceStep]]:
+    ledger = await load_ledger(session)
+    if (node, entry_id) not in ledger.entries:
+        raise HTTPException(404, f"no entry {entry_id} at {node}")
+    return uses(ledger, node, entry_id)
 
 
 @router.get("/360giving.json", summary="Grants to partners, 360Giving JSON package")
