@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.queries import HubReport, ProducerHealth, data_health, hub_report
+from services.reporting.views import funding as funding_views
 
 router = APIRouter(prefix="/report", tags=["report"])
 
@@ -34,3 +35,4 @@ async def get_data_health(session: ReadSession) -> list[ProducerHealth]:
 from services.reporting.views.partners import router as partners_router  # noqa: E402
 
 router.include_router(partners_router)
+router.include_router(funding_views.router)

@@ -58,14 +58,22 @@ class IngestPositionRow(Base):
 metadata = Base.metadata
 
 from services.reporting.models.activities import ActivityView  # noqa: E402
-from services.reporting.models.funding import FundingEntryView  # noqa: E402
+from services.reporting.models.funding import (  # noqa: E402
+    FundingBudgetView,
+    FundingEntryView,
+    FundingFlowView,
+    FundingLinkView,
+)
 from services.reporting.models.partners import OrganisationView  # noqa: E402
 
 __all__ = [
     "ActivityView",
     "AppliedEventRow",
     "Base",
+    "FundingBudgetView",
     "FundingEntryView",
+    "FundingFlowView",
+    "FundingLinkView",
     "IngestPositionRow",
     "OrganisationView",
     "ProducerPositionRow",

@@ -1,0 +1,1 @@
+"""Exports of reporting data in open standards."""
