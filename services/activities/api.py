@@ -120,9 +120,11 @@ async def post_withdraw(activity_id: UUID, cmd: Withdraw, uow: UnitOfWorkDep) ->
     await withdraw_activity(activity_id, cmd, uow)
 
 
-@returns_router.post("/expected", status_code=204, summary="A partner owes a return for a year by a date")
-async def post_expected(cmd: ExpectReturn, uow: UnitOfWorkDep) -> None:
+@returns_router.post("/expected", status_code=201, response_model=ExpectReturn,
+                     summary="A partner owes a return for a year by a date")
+async def post_expected(cmd: ExpectReturn, uow: UnitOfWorkDep) -> ExpectReturn:
     await expect_return(cmd, uow)
+    return cmd
 
 
 @returns_router.post("", status_code=201, response_model=ReturnRecorded, summary="Record a partner's return")

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.queries import HubReport, ProducerHealth, data_health, hub_report
+from services.reporting.views.activities import router as activities_router
 
 router = APIRouter(prefix="/report", tags=["report"])
 
@@ -29,3 +30,6 @@ async def get_report(request: Request, session: ReadSession) -> HubReport:
 @router.get("/data-health", response_model=list[ProducerHealth], summary="Last event and sequence gaps per producer")
 async def get_data_health(session: ReadSession) -> list[ProducerHealth]:
     return await data_health(session)
+
+
+router.include_router(activities_router)
