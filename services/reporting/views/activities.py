@@ -83,11 +83,12 @@ async def reach(session: AsyncSession, year: str, by: Dimension) -> Reach:
         key: ReachRow(group=key, unique_pupils=n, participations=c, headcount=None if by == "year_group" else 0)
         for key, n, c in await session.execute(base.add_columns(group, pupils, func.count()).group_by(group))
     }
-    heads = select(func.coalesce(func.sum(ActivityView.headcount), 0)).where(ActivityView.academic_year == year)
-    total_heads = int((await session.execute(heads)).scalar_one())
+    heads = func.coalesce(func.sum(ActivityView.headcount), 0)
+    in_year = ActivityView.academic_year == year
+    total_heads = int((await session.execute(select(heads).where(in_year))).scalar_one())
     if by in _ACTIVITY_GROUP:
         column = _ACTIVITY_GROUP[by]
-        for key, count in await session.execute(heads.add_columns(column).group_by(column)):
+        for key, count in await session.execute(select(column, heads).where(in_year).group_by(column)):
             row = rows.setdefault(key, ReachRow(group=key, unique_pupils=0, participations=0, headcount=0))
             row.headcount = int(count)
     ordered = sorted(rows.values(), key=lambda r: (r.group is None, r.group or ""))
