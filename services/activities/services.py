@@ -135,6 +135,12 @@ class RegisterRow(BaseModel):
 
     _lists = field_validator("functions", "aims", mode="before")(lambda cls, v: _split(v))
 
+    @field_validator("send", "fsm", "looked_after", "ethnicity", "gender", mode="before")
+    @classmethod
+    def _blank_is_default(cls, value: Any, info: Any) -> Any:
+        """An empty register cell means the default (none, no, unclassified, not known)."""
+        return cls.model_fields[info.field_name].default if value is None else value
+
     @field_validator("setting_urn", "school_urn", "year_group", "term", mode="before")
     @classmethod
     def _text(cls, value: Any) -> Any:
