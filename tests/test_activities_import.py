@@ -114,6 +114,11 @@ def test_a_register_imports_in_batches_and_again_adds_nothing(tmp_path: Path) ->
     assert count(db, "select sum(headcount) from activity") == 2000
     assert "2000 participations added" in first.replace("\n", " ")
 
+    with sqlite3.connect(db) as conn:
+        bodies = b"".join(body for (body,) in conn.execute("select body from outbox"))
+        upns = [upn for (upn,) in conn.execute("select upn from participation")]
+    assert len(set(upns)) == 2000 and not [u for u in upns if u.encode() in bodies], "a UPN is in an event"
+
     again = hub("activities", "import", str(register), "--node", "coventry", "--data-dir", str(data))
     assert "0 participations added" in again.replace("\n", " ")
     assert (count(db, "select count(*) from participation"), count(db, "select count(*) from outbox")) == (2000, events)

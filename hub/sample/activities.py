@@ -2,7 +2,7 @@
 
 2023-24: whole class ensemble teaching (WCET, beginner) for Year 4 classes in each area.
 2024-25: new Year 4 WCET classes; some of last year's WCET pupils continue (now Year 5) into
-intermediate tuition and ensembles; the Heart of England Youth Orchestra, delivered by one node,
+intermediate tuition and ensembles; the Heart of England Junior Strings Orchestra, delivered by one node,
 draws pupils from all three areas (recorded once, attributed to each pupil's own area); and
 headcount-only work (CPD, workshops, performances). Pupils are sent by UPN to the node, which
 publishes only pseudonyms. Figures are illustrative, not real returns.
@@ -122,7 +122,7 @@ class NodePlan:
 
 
 def node_register(rng: random.Random, node: str, orgs: list[str], plan: NodePlan,
-                  pools: dict[str, list[SamplePupil]]) -> list[dict[str, Any]]:
+                  pools: dict[str, list[SamplePupil]], started: set[SamplePupil]) -> list[dict[str, Any]]:
     """Register rows (pupil rows and headcount rows) for one node's two years of delivery."""
     lead, partners = orgs[0], orgs[1:] or orgs
     rows: list[dict[str, Any]] = []
@@ -140,6 +140,7 @@ def node_register(rng: random.Random, node: str, orgs: list[str], plan: NodePlan
                 pools[node].append(p)
                 if year == 2023:
                     first_year.append(p)
+                    started.add(p)
                 rows.append(_pupil_row(activity, p, 4))
     continuing = rng.sample(first_year, k=min(len(first_year), plan.continuation * 18))
     for i in range(plan.continuation):
@@ -159,24 +160,27 @@ def node_register(rng: random.Random, node: str, orgs: list[str], plan: NodePlan
     return rows
 
 
-def regional_orchestra(rng: random.Random, node: str, orgs: list[str], pools: dict[str, list[SamplePupil]]) -> list[dict[str, Any]]:
+def regional_orchestra(rng: random.Random, node: str, orgs: list[str], pools: dict[str, list[SamplePupil]],
+                       started_2023: set[SamplePupil]) -> list[dict[str, Any]]:
     """One orchestra, recorded once by its deliverer, with members from every area's pool."""
-    activity = _activity("hoe-youth-orchestra-2024", "ensemble", "Heart of England Youth Orchestra", orgs[0], node,
-                         date(2024, 9, 21), 36, "advanced", hours_a_week=3)
+    activity = _activity("hoe-junior-orchestra-2024", "ensemble", "Heart of England Junior Strings Orchestra", orgs[0], node,
+                         date(2024, 9, 21), 36, "intermediate", hours_a_week=2)
     members = [p for pool in pools.values() for p in rng.sample(pool, k=min(len(pool), 20))]
-    return [_pupil_row(activity, p, 6) for p in members]
+    return [_pupil_row(activity, p, 5 if p in started_2023 else 4) for p in members]
 
 
 async def load(writer: SampleWriter, nodes: list[str], per_node: int) -> None:
     """Send every node's register through its bulk endpoint, in batches of whole activities."""
     pools: dict[str, list[SamplePupil]] = {node: [] for node in nodes}
+    started_2023: set[SamplePupil] = set()
     registers = {}
     regional = REGIONAL_NODE if REGIONAL_NODE in nodes else nodes[0]
     plans = {node: NodePlan.of(per_node, regional=node == regional) for node in nodes}
     for node, plan in plans.items():
-        registers[node] = node_register(writer.rng, node, writer.load.organisations[node], plan, pools)
+        registers[node] = node_register(writer.rng, node, writer.load.organisations[node], plan, pools, started_2023)
     if plans[regional].regional:
-        registers[regional] += regional_orchestra(writer.rng, regional, writer.load.organisations[regional], pools)
+        registers[regional] += regional_orchestra(writer.rng, regional, writer.load.organisations[regional], pools,
+                                                  started_2023)
     for node, rows in registers.items():
         for batch in _batches(rows):
             await _post_register(writer, node, batch)
