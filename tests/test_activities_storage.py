@@ -26,7 +26,7 @@ from services.activities.services import (
     withdraw_activity,
     withdraw_participations,
 )
-from services.reporting.app import build_service as build_reporting
+from services.reporting.app import ReportingService
 from services.reporting.services import Incoming
 from services.reporting.settings import ReportingSettings
 from services.reporting.views.activities import partner_returns, reach
@@ -103,9 +103,7 @@ async def test_projections_count_unique_pupils_and_apply_withdrawals(settings: H
     finally:
         await service.stop()
 
-    reporting = build_reporting(settings, "")
-    reporting.own = ReportingSettings(database_url=database_url)
-    reporting.__post_init__()
+    reporting = ReportingService(settings, ReportingSettings(database_url=database_url), "")
     await reporting.start(consume=False)
     try:
         outcome = await reporting.ingest([Incoming(r.subject, r.body, i) for i, r in enumerate(outbox, start=1)])
