@@ -28,6 +28,10 @@ _CHECK_LETTERS = "ABCDEFGHJKLMNPQRTUVWXYZ"
 """DfE check letters for remainders 0-22 (I, O and S are never used)."""
 
 
+class MissingKey(RuntimeError):
+    """No pseudonym key is configured where a generated demo key would be unsafe."""
+
+
 class InvalidUPN(ValueError):
     """A value that is not a well-formed Unique Pupil Number."""
 
@@ -72,11 +76,18 @@ class Pseudonymiser:
 
 
 def load_pseudonymiser(settings: HubSettings, key_file: Path | None = None) -> Pseudonymiser:
-    """The key from settings, else from `key_file`, else the data folder's demo key (made if missing)."""
+    """The key from settings, else from `key_file`, else the data folder's demo key (made if missing).
+
+    The demo key is only for the embedded set-up (SQLite under one data folder, as ``hub demo``):
+    with an external database the nodes run apart, so a key must be configured.
+    """
     if settings.pseudonym_key is not None:
         return Pseudonymiser(settings.pseudonym_key.get_secret_value().encode())
     if key_file is not None:
         return Pseudonymiser(key_file.read_bytes().strip())
+    if settings.database_url:
+        raise MissingKey("nodes on a shared database need HUB_PSEUDONYM_KEY or a key file: a generated key would "
+                         "differ between machines and split every pupil into several pseudonyms")
     path = settings.data_dir / DEMO_KEY_FILE
     if not path.exists():
         log.warning("no pseudonym key configured: generating a demo key in %s (set HUB_PSEUDONYM_KEY in production)", path)

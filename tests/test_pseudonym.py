@@ -10,6 +10,7 @@ from pydantic import SecretStr
 from shared.pseudonym import (
     DEMO_KEY_FILE,
     InvalidUPN,
+    MissingKey,
     Pseudonymiser,
     load_pseudonymiser,
     make_upn,
@@ -69,6 +70,13 @@ def test_key_from_settings_then_file_then_a_persisted_demo_key(tmp_path: Path) -
     assert (tmp_path / DEMO_KEY_FILE).exists()
     assert load_pseudonymiser(HubSettings(data_dir=tmp_path)).pseudonym(upn) == demo.pseudonym(upn)
     assert load_pseudonymiser(HubSettings(data_dir=tmp_path / "other")).pseudonym(upn) != demo.pseudonym(upn)
+
+
+def test_no_generated_key_where_nodes_run_apart(tmp_path: Path) -> None:
+    apart = HubSettings(data_dir=tmp_path, database_url="postgresql+asyncpg://db/hub_{node}_{service}")
+    with pytest.raises(MissingKey, match="HUB_PSEUDONYM_KEY"):
+        load_pseudonymiser(apart)
+    assert not (tmp_path / DEMO_KEY_FILE).exists()
 
 
 def test_short_keys_are_refused() -> None:
