@@ -68,6 +68,10 @@ async def test_node_tables_keep_imports_idempotent_and_returns_visible(settings:
         activity_id = await activity_of(service, "A1")
         cmd = WithdrawParticipations(upns=[make_upn("334100124002")], reason="wrong group")
         assert await withdraw_participations(activity_id, cmd, service.unit_of_work()) == 1
+        corrected = [row.model_copy(update={"year_group": "8"}) for row in register[1:]]
+        redo = await import_register(ImportRegister(rows=corrected), service.unit_of_work(), KEYS)
+        assert (redo.participations_added, redo.participations_existing) == (1, 0), "a withdrawn pupil may be re-recorded"
+        assert (await import_register(ImportRegister(rows=corrected), service.unit_of_work(), KEYS)).events == 0
 
         partner = UUID("01a2011f-0000-7000-8000-0000000000aa")
         await expect_return(ExpectReturn(partner_id=partner, academic_year="2024-25", due_on=date(2025, 7, 31)),

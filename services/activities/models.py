@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import false, JSON, Boolean, Date, DateTime, Index, Integer, Numeric, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, DateTime, Index, Integer, Numeric, String, UniqueConstraint, false, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.outbox import add_outbox_tables
@@ -48,7 +48,9 @@ class ParticipationRow(Base):
 
     __tablename__ = "participation"
     __table_args__ = (
-        UniqueConstraint("activity_id", "pseudonym", name="uq_participation_activity_pupil"),
+        # one live record per pupil and activity; a withdrawn one may be recorded again, corrected
+        Index("uq_participation_live", "activity_id", "pseudonym", unique=True,
+              sqlite_where=text("withdrawn = 0"), postgresql_where=text("NOT withdrawn")),
         Index("ix_participation_upn", "upn"),
     )
 

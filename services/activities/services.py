@@ -348,7 +348,8 @@ async def _add_participations(
         pairs = [(a, p) for a, _, _, p in part]
         result = await uow.session.execute(
             select(ParticipationRow.activity_id, ParticipationRow.pseudonym).where(
-                tuple_(ParticipationRow.activity_id, ParticipationRow.pseudonym).in_(pairs)
+                tuple_(ParticipationRow.activity_id, ParticipationRow.pseudonym).in_(pairs),
+                ParticipationRow.withdrawn.is_(False),
             )
         )
         existing.update((a, p) for a, p in result)

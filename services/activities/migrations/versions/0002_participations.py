@@ -40,11 +40,12 @@ def upgrade() -> None:
     sa.Column('home_area', sa.String(length=40), nullable=False),
     sa.Column('withdrawn', sa.Boolean(), nullable=False),
     sa.PrimaryKeyConstraint('participation_id'),
-    sa.UniqueConstraint('activity_id', 'pseudonym', name='uq_participation_activity_pupil')
     )
     with op.batch_alter_table('participation', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_participation_activity_id'), ['activity_id'], unique=False)
         batch_op.create_index('ix_participation_upn', ['upn'], unique=False)
+        batch_op.create_index('uq_participation_live', ['activity_id', 'pseudonym'], unique=True,
+                              sqlite_where=sa.text('withdrawn = 0'), postgresql_where=sa.text('NOT withdrawn'))
 
     op.create_table('partner_return',
     sa.Column('return_id', sa.String(length=36), nullable=False),
@@ -80,6 +81,7 @@ def downgrade() -> None:
 
     op.drop_table('partner_return')
     with op.batch_alter_table('participation', schema=None) as batch_op:
+        batch_op.drop_index('uq_participation_live')
         batch_op.drop_index('ix_participation_upn')
         batch_op.drop_index(batch_op.f('ix_participation_activity_id'))
 
