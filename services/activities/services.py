@@ -172,7 +172,8 @@ class RegisterRow(BaseModel):
     def pupil(self) -> Pupil | None:
         if self.upn is None:
             return None
-        return Pupil.model_validate(self.model_dump(include=set(Pupil.model_fields)))
+        # every field was validated on this row with the same types: no need to validate again
+        return Pupil.model_construct(**{name: getattr(self, name) for name in Pupil.model_fields})
 
 
 class ImportRegister(BaseModel):
