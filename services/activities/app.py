@@ -9,7 +9,9 @@ from fastapi import FastAPI
 from shared.node_service import NodeService, node_service_app
 from shared.settings import HubSettings
 from shared.signing import NodeSigner
-from services.activities.api import router
+from shared.pseudonym import Pseudonymiser, load_pseudonymiser
+from services.activities.api import returns_router, router
+from services.activities.settings import ActivitiesSettings
 from services.activities.models import metadata
 
 NAME = "activities"
@@ -20,10 +22,17 @@ def build_service(settings: HubSettings, node: str, nats_url: str, signer: NodeS
     return NodeService(settings, node, NAME, metadata, MIGRATIONS, nats_url, signer)
 
 
+def pseudonymiser_for(settings: HubSettings) -> Pseudonymiser:
+    """The hub-wide pupil pseudonym key, from settings, a key file or the data folder's demo key."""
+    return load_pseudonymiser(settings, ActivitiesSettings().pseudonym_key_file)
+
+
 def create_app(service: NodeService) -> FastAPI:
-    return node_service_app(
+    app = node_service_app(
         service,
         "Hub Ledger: activities",
-        "What the node and its partners delivered, where, when and to how many.",
-        [router],
+        "What the node and its partners delivered, where, when, to whom, and corrections to it.",
+        [router, returns_router],
     )
+    app.state.pseudonymiser = pseudonymiser_for(service.settings)
+    return app

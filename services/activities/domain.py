@@ -1,12 +1,80 @@
-"""Rules about activities, with no I/O."""
+"""Rules about activities, participations and partner returns, with no I/O."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
+from typing import Literal, Protocol, TypeVar
 
 from shared.errors import Invalid
+from shared.tabular import RowProblem
+
+T = TypeVar("T")
+ReturnStatus = Literal["received", "late", "missing", "due", "unexpected"]
+ACTIVITY_COLUMNS = (
+    "kind", "title", "delivered_by", "area", "setting_urn", "starts_on", "ends_on", "term",
+    "hours", "headcount", "functions", "aims", "level",
+)
+"""Columns that describe the activity: every row of one activity_ref must agree on them."""
 
 
 def check_dates(starts_on: date, ends_on: date) -> None:
     if ends_on < starts_on:
         raise Invalid("activity ends before it starts", {"ends_on": f"{ends_on} is before starts_on {starts_on}"})
+
+
+class RegisterLine(Protocol):
+    activity_ref: str
+    upn: str | None
+
+    def activity_fields(self) -> dict[str, object]: ...
+
+
+def register_problems(rows: Sequence[tuple[int, RegisterLine]]) -> list[RowProblem]:
+    """Problems only visible across rows: an activity described two ways, a pupil listed twice."""
+    problems: list[RowProblem] = []
+    first: dict[str, tuple[int, dict[str, object]]] = {}
+    pupils: dict[tuple[str, str], int] = {}
+    for number, row in rows:
+        fields = row.activity_fields()
+        seen = first.setdefault(row.activity_ref, (number, fields))
+        if seen[0] != number:
+            for column in ACTIVITY_COLUMNS:
+                if fields.get(column) != seen[1].get(column):
+                    problems.append(RowProblem(number, column, f"differs from row {seen[0]} for activity_ref {row.activity_ref}"))
+        if row.upn:
+            key = (row.activity_ref, row.upn)
+            if key in pupils:
+                problems.append(RowProblem(number, "upn", f"same pupil already listed for this activity in row {pupils[key]}"))
+            else:
+                pupils[key] = number
+    return problems
+
+
+def batches_by_activity(rows: Iterable[T], key: Callable[[T], str], size: int) -> Iterator[list[T]]:
+    """Rows in batches of about `size`, never splitting one activity's rows across two batches."""
+    groups: dict[str, list[T]] = {}
+    for row in rows:
+        groups.setdefault(key(row), []).append(row)
+    batch: list[T] = []
+    for group in groups.values():
+        if batch and len(batch) + len(group) > size:
+            yield batch
+            batch = []
+        batch.extend(group)
+    if batch:
+        yield batch
+
+
+def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def return_status(due_on: date | None, submitted_on: date | None, today: date) -> ReturnStatus:
+    """Where a partner's return stands: received (on time), late, missing (overdue), due, or unexpected."""
+    if due_on is None:
+        return "unexpected"
+    if submitted_on is not None:
+        return "received" if submitted_on <= due_on else "late"
+    return "missing" if today > due_on else "due"

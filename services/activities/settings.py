@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import LayeredSettings
@@ -11,3 +14,6 @@ class ActivitiesSettings(LayeredSettings):
     model_config = SettingsConfigDict(env_prefix="HUB_ACTIVITIES_", extra="ignore")
 
     port: int = 8102
+    pseudonym_key_file: Path | None = Field(
+        default=None, description="File holding the hub-wide pupil pseudonym key, when HUB_PSEUDONYM_KEY is not set."
+    )

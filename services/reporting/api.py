@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi import APIRouter, Request
 
 from services.reporting.queries import HubReport, ProducerHealth, data_health, hub_report
-from services.reporting.views import funding as funding_views
+from services.reporting.deps import ReadSession
+from services.reporting.views.activities import router as activities_router
+from services.reporting.views.funding import router as funding_router
+from services.reporting.views.partners import router as partners_router
 
 router = APIRouter(prefix="/report", tags=["report"])
-
-
-async def read_session(request: Request):  # type: ignore[no-untyped-def]
-    async with request.app.state.reporting.read_sessions() as session:
-        yield session
-
-
-ReadSession = Annotated[AsyncSession, Depends(read_session)]
 
 
 @router.get("", response_model=HubReport, summary="Hub-wide figures by node, stamped with the stream position")
@@ -32,7 +25,5 @@ async def get_data_health(session: ReadSession) -> list[ProducerHealth]:
     return await data_health(session)
 
 
-from services.reporting.views.partners import router as partners_router  # noqa: E402
-
-router.include_router(partners_router)
-router.include_router(funding_views.router)
+for view_router in (partners_router, activities_router, funding_router):
+    router.include_router(view_router)

@@ -1,17 +1,19 @@
-"""Reporting tables projected from activities events."""
+"""Reporting tables projected from activities events. Pupils appear only by pseudonym, never by UPN."""
 
 from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import JSON, Date, Integer, Numeric, String
+from sqlalchemy import JSON, Boolean, Date, Index, Integer, Numeric, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.reporting.models import Base
 
 
 class ActivityView(Base):
+    """Activities as currently recorded (corrections applied); a withdrawn activity is removed."""
+
     __tablename__ = "activity_view"
 
     node: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -26,3 +28,70 @@ class ActivityView(Base):
     level: Mapped[str | None] = mapped_column(String(20))
     functions: Mapped[list[str]] = mapped_column(JSON)
     event_id: Mapped[str] = mapped_column(String(36))
+    delivered_by: Mapped[str | None] = mapped_column(String(36))
+    setting_urn: Mapped[str | None] = mapped_column(String(7))
+    term: Mapped[str | None] = mapped_column(String(40))
+    academic_year: Mapped[str | None] = mapped_column(String(7), index=True)
+    aims: Mapped[list[str] | None] = mapped_column(JSON)
+    partner_return_id: Mapped[str | None] = mapped_column(String(36))
+
+
+class ParticipationView(Base):
+    """One pupil in one activity: attributed to the pupil's own area and school, whoever delivered it."""
+
+    __tablename__ = "participation_view"
+    __table_args__ = (Index("ix_participation_view_year_pseudonym", "academic_year", "pseudonym"),)
+
+    node: Mapped[str] = mapped_column(String(40), primary_key=True)
+    participation_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    activity_id: Mapped[str] = mapped_column(String(36), index=True)
+    academic_year: Mapped[str] = mapped_column(String(7))
+    pseudonym: Mapped[str] = mapped_column(String(64))
+    year_group: Mapped[str] = mapped_column(String(3))
+    send: Mapped[str] = mapped_column(String(10))
+    fsm: Mapped[bool] = mapped_column(Boolean)
+    looked_after: Mapped[bool] = mapped_column(Boolean)
+    ethnicity: Mapped[str] = mapped_column(String(20))
+    gender: Mapped[str] = mapped_column(String(20))
+    school_urn: Mapped[str | None] = mapped_column(String(7))
+    home_area: Mapped[str] = mapped_column(String(40))
+    withdrawn: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    event_id: Mapped[str] = mapped_column(String(36))
+
+
+class ActivityCorrectionView(Base):
+    """Every correction and withdrawal, with its reason: what changed a published figure, and why."""
+
+    __tablename__ = "activity_correction_view"
+
+    event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    node: Mapped[str] = mapped_column(String(40))
+    activity_id: Mapped[str] = mapped_column(String(36), index=True)
+    change: Mapped[str] = mapped_column(String(30))
+    participations: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(500))
+
+
+class ReturnExpectedView(Base):
+    """A return a node expects from a partner for an academic year, and when it is due."""
+
+    __tablename__ = "return_expected_view"
+
+    node: Mapped[str] = mapped_column(String(40), primary_key=True)
+    partner_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    academic_year: Mapped[str] = mapped_column(String(7), primary_key=True)
+    due_on: Mapped[date] = mapped_column(Date)
+
+
+class PartnerReturnView(Base):
+    """A return a partner submitted through its lead organisation's node."""
+
+    __tablename__ = "partner_return_view"
+
+    node: Mapped[str] = mapped_column(String(40), primary_key=True)
+    return_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    partner_id: Mapped[str] = mapped_column(String(36))
+    academic_year: Mapped[str] = mapped_column(String(7), index=True)
+    submitted_on: Mapped[date] = mapped_column(Date)
+    activities: Mapped[int] = mapped_column(Integer)
+    participations: Mapped[int] = mapped_column(Integer)

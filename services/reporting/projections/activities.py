@@ -1,13 +1,56 @@
-"""Projectors for activities events."""
+"""Projectors for activities events: activities, pupils by pseudonym, corrections and partner returns."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
-from shared.contracts.activities import ActivityDelivered
+from sqlalchemy import delete, update
+
+from shared.contracts.activities import (
+    ActivityCorrected,
+    ActivityDelivered,
+    ActivityWithdrawn,
+    ParticipationRecorded,
+    ParticipationWithdrawn,
+    PartnerReturnExpected,
+    PartnerReturnSubmitted,
+)
 from shared.envelope import ReceivedEvent
-from services.reporting.models import ActivityView
+from services.reporting.models.activities import (
+    ActivityCorrectionView,
+    ActivityView,
+    ParticipationView,
+    PartnerReturnView,
+    ReturnExpectedView,
+)
 from services.reporting.projections import Insert, Write, projects
+
+_ACTIVITY = ActivityView.__table__
+_PARTICIPATION = ParticipationView.__table__
+_CORRECTION = ActivityCorrectionView.__table__
+_RETURN = PartnerReturnView.__table__
+_EXPECTED = ReturnExpectedView.__table__
+
+
+def _activity_values(p: ActivityDelivered) -> dict[str, Any]:
+    return {
+        "kind": p.kind,
+        "title": p.title,
+        "area": p.area,
+        "starts_on": p.starts_on,
+        "ends_on": p.ends_on,
+        "hours": p.hours,
+        "headcount": p.headcount,
+        "level": p.level,
+        "functions": list(p.functions),
+        "aims": list(p.aims),
+        "delivered_by": str(p.delivered_by),
+        "setting_urn": p.setting_urn,
+        "term": p.term,
+        "academic_year": p.academic_year,
+        "partner_return_id": str(p.partner_return_id) if p.partner_return_id else None,
+    }
 
 
 @projects("ActivityDelivered")
@@ -15,19 +58,92 @@ def activity_delivered(event: ReceivedEvent) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, ActivityDelivered)
     yield Insert(
-        ActivityView.__table__,
-        {
-            "node": event.envelope.node,
-            "activity_id": str(p.activity_id),
-            "kind": p.kind,
-            "title": p.title,
-            "area": p.area,
-            "starts_on": p.starts_on,
-            "ends_on": p.ends_on,
-            "hours": p.hours,
-            "headcount": p.headcount,
-            "level": p.level,
-            "functions": list(p.functions),
-            "event_id": str(event.envelope.event_id),
-        },
+        _ACTIVITY,
+        {"node": event.envelope.node, "activity_id": str(p.activity_id), "event_id": str(event.envelope.event_id),
+         **_activity_values(p)},
+    )
+
+
+@projects("ActivityCorrected")
+def activity_corrected(event: ReceivedEvent) -> Iterable[Write]:
+    p = event.payload
+    assert isinstance(p, ActivityCorrected)
+    node, activity_id = event.envelope.node, str(p.activity.activity_id)
+    yield (
+        update(_ACTIVITY)
+        .where(_ACTIVITY.c.node == node, _ACTIVITY.c.activity_id == activity_id)
+        .values(event_id=str(event.envelope.event_id), **_activity_values(p.activity))
+    )
+    yield _correction(event, activity_id, "corrected", 0, p.reason)
+
+
+@projects("ActivityWithdrawn")
+def activity_withdrawn(event: ReceivedEvent) -> Iterable[Write]:
+    """The activity leaves the figures (the hub report sums activity_view); its pupils stop counting."""
+    p = event.payload
+    assert isinstance(p, ActivityWithdrawn)
+    node, activity_id = event.envelope.node, str(p.activity_id)
+    yield delete(_ACTIVITY).where(_ACTIVITY.c.node == node, _ACTIVITY.c.activity_id == activity_id)
+    yield (
+        update(_PARTICIPATION)
+        .where(_PARTICIPATION.c.node == node, _PARTICIPATION.c.activity_id == activity_id)
+        .values(withdrawn=True)
+    )
+    yield _correction(event, activity_id, "activity withdrawn", 0, p.reason)
+
+
+@projects("ParticipationRecorded")
+def participation_recorded(event: ReceivedEvent) -> Iterable[Write]:
+    p = event.payload
+    assert isinstance(p, ParticipationRecorded)
+    common = {"node": event.envelope.node, "activity_id": str(p.activity_id), "academic_year": p.academic_year,
+              "event_id": str(event.envelope.event_id), "withdrawn": False}
+    for pupil in p.participants:
+        row = pupil.model_dump(mode="json")
+        row["participation_id"] = str(pupil.participation_id)
+        yield Insert(_PARTICIPATION, {**common, **row})
+
+
+@projects("ParticipationWithdrawn")
+def participation_withdrawn(event: ReceivedEvent) -> Iterable[Write]:
+    p = event.payload
+    assert isinstance(p, ParticipationWithdrawn)
+    yield (
+        update(_PARTICIPATION)
+        .where(_PARTICIPATION.c.node == event.envelope.node,
+               _PARTICIPATION.c.participation_id.in_([str(i) for i in p.participation_ids]))
+        .values(withdrawn=True)
+    )
+    yield _correction(event, str(p.activity_id), "participations withdrawn", len(p.participation_ids), p.reason)
+
+
+def _correction(event: ReceivedEvent, activity_id: str, change: str, participations: int, reason: str) -> Insert:
+    return Insert(
+        _CORRECTION,
+        {"event_id": str(event.envelope.event_id), "node": event.envelope.node, "activity_id": activity_id,
+         "change": change, "participations": participations, "reason": reason},
+    )
+
+
+
+
+@projects("PartnerReturnExpected")
+def partner_return_expected(event: ReceivedEvent) -> Iterable[Write]:
+    """Expecting a return again moves its due date: the latest expectation replaces the earlier one."""
+    p = event.payload
+    assert isinstance(p, PartnerReturnExpected)
+    key = {"node": event.envelope.node, "partner_id": str(p.partner_id), "academic_year": p.academic_year}
+    yield delete(_EXPECTED).where(*(_EXPECTED.c[k] == v for k, v in key.items()))
+    yield Insert(_EXPECTED, {**key, "due_on": p.due_on})
+
+
+@projects("PartnerReturnSubmitted")
+def partner_return_submitted(event: ReceivedEvent) -> Iterable[Write]:
+    p = event.payload
+    assert isinstance(p, PartnerReturnSubmitted)
+    yield Insert(
+        _RETURN,
+        {"node": event.envelope.node, "return_id": str(p.return_id), "partner_id": str(p.partner_id),
+         "academic_year": p.academic_year, "submitted_on": p.submitted_on, "activities": p.activities,
+         "participations": p.participations},
     )

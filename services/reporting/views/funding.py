@@ -6,15 +6,16 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.periods import PeriodKind, parse_period
 from services.reporting.models import FundingBudgetView, FundingFlowView, FundingLinkView
+from services.reporting.deps import ReadSession
 
 SOURCES = ("income", "received")
 SPEND = ("commission", "expenditure")
@@ -332,27 +333,21 @@ async def activity_funding(session: AsyncSession, activity_id: str) -> list[list
             for path in trail(ledger, e.node, e.entry_id)]
 
 
-async def _read_session(request: Request):  # type: ignore[no-untyped-def]
-    async with request.app.state.reporting.read_sessions() as session:
-        yield session
-
-
-Session = Annotated[AsyncSession, Depends(_read_session)]
 router = APIRouter(prefix="/funding", tags=["funding"])
 
 
 @router.get("/balance", response_model=FundingBalance, summary="Per source received = drawn + remaining; transfers reconciled")
-async def get_balance(request: Request, session: Session) -> FundingBalance:
+async def get_balance(request: Request, session: ReadSession) -> FundingBalance:
     return await funding_balance(session, request.app.state.reporting.settings.nodes)
 
 
 @router.get("/transfers", response_model=list[TransferCheck], summary="Both sides of every transfer, and what does not match")
-async def get_transfers(session: Session) -> list[TransferCheck]:
+async def get_transfers(session: ReadSession) -> list[TransferCheck]:
     return reconcile(await load_ledger(session))
 
 
 @router.get("/budget", response_model=list[BudgetLine], summary="Budget against actual by function and area")
-async def get_budget(session: Session, period: str, kind: Literal["academic", "financial"] = "academic") -> list[BudgetLine]:
+async def get_budget(session: ReadSession, period: str, kind: Literal["academic", "financial"] = "academic") -> list[BudgetLine]:
     try:
         return await budget_vs_actual(session, kind, period)
     except ValueError as exc:
@@ -360,7 +355,7 @@ async def get_budget(session: Session, period: str, kind: Literal["academic", "f
 
 
 @router.get("/summary", response_model=PeriodSummary, summary="Income by source and spend by function for a period")
-async def get_summary(session: Session, period: str, kind: Literal["academic", "financial"] = "academic") -> PeriodSummary:
+async def get_summary(session: ReadSession, period: str, kind: Literal["academic", "financial"] = "academic") -> PeriodSummary:
     try:
         return await period_summary(session, kind, period)
     except ValueError as exc:
@@ -368,17 +363,17 @@ async def get_summary(session: Session, period: str, kind: Literal["academic", "
 
 
 @router.get("/assets", response_model=list[AssetLine], summary="The capital asset register")
-async def get_assets(session: Session) -> list[AssetLine]:
+async def get_assets(session: ReadSession) -> list[AssetLine]:
     return await asset_register(session)
 
 
 @router.get("/activities/{activity_id}", response_model=list[list[TraceStep]], summary="Where an activity's money came from")
-async def get_activity_funding(activity_id: str, session: Session) -> list[list[TraceStep]]:
+async def get_activity_funding(activity_id: str, session: ReadSession) -> list[list[TraceStep]]:
     return await activity_funding(session, activity_id)
 
 
 @router.get("/uses/{node}/{entry_id}", response_model=list[list[TraceStep]], summary="Where a source's money went")
-async def get_uses(node: str, entry_id: str, session: Session) -> list[list[TraceStep]]:
+async def get_uses(node: str, entry_id: str, session: ReadSession) -> list[list[TraceStep]]:
     ledger = await load_ledger(session)
     if (node, entry_id) not in ledger.entries:
         raise HTTPException(404, f"no entry {entry_id} at {node}")
@@ -386,7 +381,7 @@ async def get_uses(node: str, entry_id: str, session: Session) -> list[list[Trac
 
 
 @router.get("/360giving.json", summary="Grants to partners, 360Giving JSON package")
-async def get_360giving_json(request: Request, session: Session, prefix: str | None = None) -> Response:
+async def get_360giving_json(request: Request, session: ReadSession, prefix: str | None = None) -> Response:
     from services.reporting.exports.giving360 import build_grants, package, to_json
 
     hub = request.app.state.reporting.settings.hub
@@ -395,7 +390,7 @@ async def get_360giving_json(request: Request, session: Session, prefix: str | N
 
 
 @router.get("/360giving.xlsx", summary="Grants to partners, 360Giving spreadsheet")
-async def get_360giving_xlsx(request: Request, session: Session, prefix: str | None = None) -> Response:
+async def get_360giving_xlsx(request: Request, session: ReadSession, prefix: str | None = None) -> Response:
     from services.reporting.exports.giving360 import build_grants, to_xlsx
 
     grants = await build_grants(session, prefix or request.app.state.reporting.settings.hub)

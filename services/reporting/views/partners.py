@@ -7,15 +7,15 @@ without an org-id can only be told apart by its node's own id, so it counts once
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.models.partners import OrganisationView, SettingView
 from services.reporting.queries import ReportStamp, report_stamp
+from services.reporting.deps import ReadSession
 
 router = APIRouter(tags=["report"])
 """Included under /report by the reporting API."""
@@ -93,14 +93,9 @@ async def _settings_figures(session: AsyncSession) -> list[SettingsFigures]:
     return [SettingsFigures(area=a, settings=total[a], state_funded=funded[a]) for a in sorted(total)]
 
 
-async def _read_session(request: Request):  # type: ignore[no-untyped-def]
-    async with request.app.state.reporting.read_sessions() as session:
-        yield session
-
-
 @router.get("/organisations", response_model=OrganisationsReport,
             summary="Distinct organisations by role, area, function and state; settings per area")
 async def get_organisations_report(
-    session: Annotated[AsyncSession, Depends(_read_session)],
+    session: ReadSession,
 ) -> OrganisationsReport:
     return await organisations_report(session)
