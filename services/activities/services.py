@@ -14,7 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy import insert, select, tuple_
 
 from shared.contracts.activities import (
     MAX_PARTICIPANTS_PER_EVENT,

@@ -10,13 +10,13 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reporting.models.activities import (
 from services.reporting.deps import ReadSession
+from services.reporting.models.activities import (
     ActivityView,
     ParticipationView,
     PartnerReturnView,

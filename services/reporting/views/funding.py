@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.periods import PeriodKind, parse_period
-from services.reporting.models import FundingBudgetView, FundingFlowView, FundingLinkView
 from services.reporting.deps import ReadSession
+from services.reporting.models import FundingBudgetView, FundingFlowView, FundingLinkView
 
 SOURCES = ("income", "received")
 SPEND = ("commission", "expenditure")

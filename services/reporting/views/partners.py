@@ -13,9 +13,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.reporting.deps import ReadSession
 from services.reporting.models.partners import OrganisationView, SettingView
 from services.reporting.queries import ReportStamp, report_stamp
-from services.reporting.deps import ReadSession
 
 router = APIRouter(tags=["report"])
 """Included under /report by the reporting API."""
