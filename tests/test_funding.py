@@ -134,6 +134,7 @@ async def test_a_commission_funded_from_two_sources_is_traced_back_across_nodes(
     both = await entry(system, "coventry", "/commissions",
                        commission(draw((received, 1_000_00), (fees, 250_00)), 1_250_00, activity_ids=[activity]))
 
+    await system.report_when(lambda r: r.stamp.applied_events >= 5)  # both nodes' streams, not just coventry's
     funding = await balance_when(system, lambda b: b.hub.commissioned_pence == 1_250_00)
     assert funding.balanced, funding.problems
     assert [t.status for t in funding.transfers] == ["reconciled"]

@@ -17,7 +17,7 @@ ORG = json.loads(open("tests/samples/OrganisationRegistered.v1.json").read())
 
 
 def org_event(hub: str, node: str = "coventry", sequence: int = 1, **extra: object) -> bytes:
-    payload = {**ORG, "organisation_id": str(new_event_id())}
+    payload = {**ORG, "organisation_id": str(new_event_id()), "org_id": None}
     raw = json.loads(envelope_for("OrganisationRegistered", 1, payload, hub=hub, node=node, service="partners", sequence=sequence))
     raw.update(extra)
     return json.dumps(raw).encode()
