@@ -216,6 +216,52 @@ async def _with_reporting_session(settings: HubSettings, query):  # type: ignore
         await service.stop()
 
 
+@app.command()
+def rebuild(
+    data_dir: DataDir = None,
+    nats_url: Annotated[str | None, typer.Option(help="NATS URL with stream-admin rights (default: settings).")] = None,
+    batch_size: int = 2000,
+) -> None:
+    """Rebuild the reporting projections from the hub stream (stop reporting first).
+
+    The current database is kept beside the new one as reporting.db.before-rebuild.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from services.reporting.app import build_service
+    from services.reporting.rebuild import rebuild as replay
+    from shared.bus import connect
+
+    settings = _settings(data_dir)
+    url = nats_url or _nats_url(settings)
+    database = settings.data_dir / "hub" / "reporting.db"
+    if database.exists():
+        for suffix in ("", "-wal", "-shm"):
+            old = Path(f"{database}{suffix}")
+            if old.exists():
+                old.rename(Path(f"{database}.before-rebuild{suffix}"))
+
+    async def run():  # type: ignore[no-untyped-def]
+        service = build_service(settings, url)
+        await service.start(consume=False)
+        nc = await connect(url, "hub-rebuild")
+        try:
+            with Progress(TextColumn("replaying the hub stream"), BarColumn(), MofNCompleteColumn(),
+                          TimeRemainingColumn(), console=render.console) as bar:
+                task = bar.add_task("replay", total=None)
+                return await replay(service, nc, batch_size=batch_size,
+                                    progress=lambda done, total: bar.update(task, completed=done, total=total))
+        finally:
+            await nc.close()
+            await service.stop()
+
+    result = asyncio.run(run())
+    render.console.print(
+        f"replayed {result.messages:,} messages to stream seq {result.last_stream_seq}: "
+        f"{result.applied:,} applied, {result.duplicates:,} duplicates, {result.refused:,} refused"
+    )
+
+
 @dlq.command("list")
 def dlq_list(data_dir: DataDir = None, limit: int = 50) -> None:
     """List dead-lettered messages with the reason each was refused."""
