@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-fast docs clean
+.PHONY: install demo test test-fast bench bench-small docs clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required" if sys.version_info < (3, 11) else 0)'
@@ -23,6 +23,12 @@ test: $(STAMP)  ## the whole suite (PostgreSQL tests run when 127.0.0.1:5432 ans
 
 test-fast: $(STAMP)  ## skip the slow end-to-end demo test
 	$(BIN)/pytest -m "not slow"
+
+bench: $(STAMP)  ## measure throughput, latency, rebuild, queries, memory (several minutes); figures as table and JSON
+	$(BIN)/hub bench --out bench-results.json --postgres "$${HUB_BENCH_POSTGRES:-postgresql://postgres@127.0.0.1:5432/test}"
+
+bench-small: $(STAMP)  ## the same measurements on thousands of events (a minute)
+	$(BIN)/hub bench --small
 
 docs: $(STAMP)  ## regenerate docs/events.md from the contracts
 	$(BIN)/hub docs

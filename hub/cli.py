@@ -217,6 +217,28 @@ async def _with_reporting_session(settings: HubSettings, query):  # type: ignore
 
 
 @app.command()
+def bench(
+    small: Annotated[bool, typer.Option(help="A quick run (CI): thousands of events, not hundreds of thousands.")] = False,
+    out: Annotated[Path | None, typer.Option(help="Also write the figures as JSON here.")] = None,
+    postgres: Annotated[str | None, typer.Option(help="PostgreSQL DSN to also rebuild on (a database is created).")] = None,
+    work_dir: Annotated[Path | None, typer.Option(help="Scratch folder (default: a temporary one).")] = None,
+) -> None:
+    """Measure ingest, publishing, write-to-report latency, rebuild, queries and memory."""
+    import tempfile
+
+    from hub.bench import FULL, SMALL, render_tables, run_bench
+
+    work = work_dir or Path(tempfile.mkdtemp(prefix="hub-bench-"))
+    results = asyncio.run(run_bench(SMALL if small else FULL, work, postgres, lambda m: render.console.print(f"[dim]{m}[/dim]")))
+    for table in render_tables(results):
+        render.console.print(table)
+    text = json.dumps(results, indent=2)
+    if out:
+        out.write_text(text)
+    print(text)
+
+
+@app.command()
 def rebuild(
     data_dir: DataDir = None,
     nats_url: Annotated[str | None, typer.Option(help="NATS URL with stream-admin rights (default: settings).")] = None,

@@ -48,6 +48,7 @@ class RunningSystem:
 
     urls: dict[tuple[str, str], str] = field(default_factory=dict)
     reporting_url: str = ""
+    reporting_service: reporting_app.ReportingService | None = None
     _servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = field(default_factory=list)
 
     async def serve(self, app: FastAPI, host: str, port: int) -> str:
@@ -91,7 +92,8 @@ async def start_system(
 ) -> RunningSystem:
     """Reporting first (it declares the hub streams), then every service of every node."""
     system = RunningSystem()
-    reporting = reporting_asgi(settings, wiring.reporting_nats_url, wiring.reporting)
+    system.reporting_service = reporting_app.build_service(settings, wiring.reporting_nats_url, wiring.reporting)
+    reporting = reporting_app.create_app(system.reporting_service)
     system.reporting_url = await system.serve(reporting, host, port_or_free(base_port, host))
     for i, node in enumerate(settings.nodes, start=1):
         for j, service in enumerate(SERVICES, start=1):

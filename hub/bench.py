@@ -1,0 +1,266 @@
+"""``hub bench``: speed and scale, each figure beside the raw NATS client's in the same run.
+
+Absolute times on a shared 2-core machine are noise; ratios against the ceiling measured
+moments earlier on the same machine are not. Each heavy measurement runs in its own process
+(hub/bench_worker.py) so its time and peak memory are its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from shared.bus import connect, ensure_hub_topology, ensure_node_stream
+from shared.nats_server import NatsServer
+from shared.settings import HubSettings
+from shared.subjects import hub_stream
+from hub.bench_events import event_mix
+
+NODES = ["coventry", "warwickshire", "solihull"]
+
+
+@dataclass(frozen=True)
+class BenchPlan:
+    ingest_events: int
+    rebuild_sizes: tuple[int, ...]
+    publish_events: int
+    write_rate: float
+    write_seconds: float
+    query_repeats: int
+    seed: int = 7
+
+
+FULL = BenchPlan(200_000, (100_000, 1_000_000), 100_000, 40, 20, 20)
+SMALL = BenchPlan(2_000, (1_000, 3_000), 1_000, 20, 3, 2)
+SMOKE = BenchPlan(300, (200,), 200, 10, 1, 1)  # the test suite's run: proves the harness works, times nothing
+
+
+def machine() -> dict[str, Any]:
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+            "load_average": os.getloadavg()}
+
+
+def worker(task: str, **arguments: Any) -> dict[str, Any]:
+    """Run one measurement in a fresh process and return its figures."""
+    done = subprocess.run([sys.executable, "-m", "hub.bench_worker", task, json.dumps(arguments)],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"bench worker {task} failed: {done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+async def publish_mix(url: str, hub: str, count: int, seed: int) -> float:
+    """Put `count` mixed events on the node streams (sourced into the hub stream); returns seconds."""
+    nc = await connect(url, "bench-publish")
+    js = nc.jetstream()
+    await ensure_hub_topology(js, hub, NODES, 3600)
+    started, window = time.perf_counter(), []
+    for event in event_mix(hub, NODES, count, seed):
+        window.append(await js.publish_async(event.subject, event.body, headers={"Nats-Msg-Id": event.event_id}))
+        if len(window) >= 2000:
+            await asyncio.gather(*window)
+            window = []
+    await asyncio.gather(*window)
+    while (await js.stream_info(hub_stream(hub))).state.messages < count:
+        await asyncio.sleep(0.1)
+    seconds = time.perf_counter() - started
+    await nc.close()
+    return seconds
+
+
+async def bench_ingest(url: str, work: Path, plan: BenchPlan) -> dict[str, Any]:
+    hub = f"bi{uuid.uuid4().hex[:6]}"
+    await publish_mix(url, hub, plan.ingest_events, plan.seed)
+    raw = worker("raw_consume", url=url, hub=hub, count=plan.ingest_events)
+    ours = worker("ingest", url=url, hub=hub, data_dir=str(work / hub), count=plan.ingest_events)
+    raw_rate, our_rate = raw["events"] / raw["seconds"], ours["events"] / ours["seconds"]
+    return {"events": plan.ingest_events, "raw_per_s": raw_rate, "reporting_per_s": our_rate,
+            "ratio": our_rate / raw_rate, "target_ratio": 0.5, "reporting_peak_rss_mb": ours["peak_rss_mb"]}
+
+
+async def bench_publish(url: str, work: Path, plan: BenchPlan) -> dict[str, Any]:
+    """The outbox relay moving committed events to JetStream, beside raw publish_async with msg ids."""
+    from shared.contracts.partners import OrganisationRegistered
+    from shared.envelope import new_event_id
+    from shared.relay import OutboxRelay
+    from services.partners import app as partners_app
+
+    hub = f"bp{uuid.uuid4().hex[:6]}"
+    settings = HubSettings(hub=hub, data_dir=work / hub, nodes=NODES)
+    service = partners_app.build_service(settings, "coventry", url)
+    await service.start(relay=False)
+    for start in range(0, plan.publish_events, 1000):
+        async with service.unit_of_work() as uow:
+            for i in range(start, min(start + 1000, plan.publish_events)):
+                await uow.emit(OrganisationRegistered(organisation_id=new_event_id(), name=f"Org {i}", roles=["funder"]))
+            await uow.commit()
+    nc = await connect(url, "bench-relay")
+    js = nc.jetstream()
+    await ensure_node_stream(js, hub, "coventry", 3600)
+    relay = OutboxRelay(service.sessions, service.outbox, js, read_sessions=service.read_sessions)
+    pending = await relay.fetch_pending()
+    bodies = [(p.subject.replace(".coventry.", ".solihull."), p.body) for p in pending]
+    started = time.perf_counter()
+    while await relay.relay_once():
+        pass
+    relay_seconds = time.perf_counter() - started
+    await ensure_node_stream(js, hub, "solihull", 3600)
+    started = time.perf_counter()
+    raw_sent = 0
+    while raw_sent < plan.publish_events:  # the same bodies, the same batch size and dedup header
+        chunk = bodies[raw_sent:raw_sent + 1000]
+        futures = [await js.publish_async(s, b, headers={"Nats-Msg-Id": uuid.uuid4().hex}) for s, b in chunk]
+        await asyncio.gather(*futures)
+        raw_sent += len(chunk)
+    raw_seconds = time.perf_counter() - started
+    await nc.close()
+    await service.stop()
+    ours, raw = plan.publish_events / relay_seconds, plan.publish_events / raw_seconds
+    return {"events": plan.publish_events, "raw_per_s": raw, "relay_per_s": ours, "ratio": ours / raw, "target_ratio": 0.5}
+
+
+async def bench_write_to_report(url: str, work: Path, plan: BenchPlan) -> dict[str, Any]:
+    """HTTP writes at node services at a steady rate; time until each is visible in the hub report."""
+    from sqlalchemy import select
+
+    from services.reporting.models import OrganisationView
+    from hub.runner import Wiring, start_system
+
+    hub = f"bw{uuid.uuid4().hex[:6]}"
+    settings = HubSettings(hub=hub, data_dir=work / hub, nodes=NODES)
+    system = await start_system(settings, Wiring.single_server(url, NODES), base_port=28100)
+    reporting = system.reporting_service
+    written: dict[str, float] = {}
+    seen: dict[str, float] = {}
+    clients = {node: httpx.AsyncClient(base_url=system.urls[(node, "partners")], timeout=30) for node in NODES}
+
+    async def write(i: int) -> None:
+        node = NODES[i % len(NODES)]
+        started = time.perf_counter()
+        response = await clients[node].post("/organisations", json={"name": f"Org {i}", "roles": ["delivery_partner"]})
+        written[response.json()["organisation_id"]] = started
+
+    async def watch(stop: asyncio.Event) -> None:
+        while not stop.is_set() or len(seen) < len(written):
+            async with reporting.read_sessions() as session:
+                ids = (await session.scalars(select(OrganisationView.organisation_id))).all()
+            now = time.perf_counter()
+            for organisation_id in ids:
+                seen.setdefault(organisation_id, now)
+            await asyncio.sleep(0.005)
+
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(watch(stop))
+    total = int(plan.write_rate * plan.write_seconds)
+    started = time.perf_counter()
+    tasks = []
+    for i in range(total):
+        await asyncio.sleep(max(0.0, started + i / plan.write_rate - time.perf_counter()))
+        tasks.append(asyncio.create_task(write(i)))
+    await asyncio.gather(*tasks)
+    achieved = total / (time.perf_counter() - started)
+    stop.set()
+    await asyncio.wait_for(watcher, 60)
+    for client in clients.values():
+        await client.aclose()
+    await system.stop()
+    latencies = sorted((seen[k] - t) * 1000 for k, t in written.items())
+    pick = lambda q: latencies[min(len(latencies) - 1, int(len(latencies) * q))]  # noqa: E731
+    return {"writes": total, "rate_per_s": achieved, "p50_ms": pick(0.5), "p95_ms": pick(0.95), "p99_ms": pick(0.99),
+            "target_p99_ms": 1000}
+
+
+async def bench_rebuild(url: str, work: Path, plan: BenchPlan, postgres_dsn: str | None,
+                        log: Callable[[str], None]) -> dict[str, Any]:
+    """Replaying the hub stream into empty projections at each size, then every report query."""
+    figures: dict[str, Any] = {}
+    for size in plan.rebuild_sizes:
+        hub = f"br{uuid.uuid4().hex[:6]}"
+        log(f"rebuild: publishing {size:,} events")
+        await publish_mix(url, hub, size, plan.seed)
+        log(f"rebuild: replaying {size:,} events on SQLite")
+        sqlite = worker("rebuild", url=url, hub=hub, data_dir=str(work / hub))
+        entry = {"sqlite_seconds": sqlite["seconds"], "sqlite_per_s": sqlite["events"] / sqlite["seconds"],
+                 "sqlite_peak_rss_mb": sqlite["peak_rss_mb"], "events": sqlite["events"]}
+        if postgres_dsn:
+            log(f"rebuild: replaying {size:,} events on PostgreSQL")
+            database_url = await _fresh_postgres(postgres_dsn)
+            pg = worker("rebuild", url=url, hub=hub, data_dir=str(work / hub / "pg"), database_url=database_url)
+            entry.update(postgres_seconds=pg["seconds"], postgres_per_s=pg["events"] / pg["seconds"],
+                         postgres_peak_rss_mb=pg["peak_rss_mb"])
+        log(f"rebuild: timing every report route over {size:,} events")
+        entry["queries"] = worker("queries", url=url, hub=hub, data_dir=str(work / hub), repeats=plan.query_repeats)["routes"]
+        figures[str(size)] = entry
+    return figures
+
+
+async def _fresh_postgres(dsn: str) -> str:
+    import asyncpg
+
+    name = f"hl_bench_{uuid.uuid4().hex[:8]}"
+    conn = await asyncpg.connect(dsn)
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    return dsn.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
+
+
+async def run_bench(plan: BenchPlan, work: Path, postgres_dsn: str | None, log: Callable[[str], None]) -> dict[str, Any]:
+    server = NatsServer(work / "nats").start()
+    try:
+        results: dict[str, Any] = {"machine": machine(), "plan": asdict(plan), "started": time.strftime("%Y-%m-%d %H:%M")}
+        log("ingest: raw nats-py consumer vs reporting consumer")
+        results["ingest"] = await bench_ingest(server.url, work, plan)
+        log("publish: raw publish_async vs outbox relay")
+        results["publish"] = await bench_publish(server.url, work, plan)
+        log("write to report: steady HTTP writes, time to visible")
+        results["write_to_report"] = await bench_write_to_report(server.url, work, plan)
+        results["rebuild"] = await bench_rebuild(server.url, work, plan, postgres_dsn, log)
+        return results
+    finally:
+        server.stop()
+
+
+def render_tables(results: dict[str, Any]) -> list[Any]:
+    """Rich tables of a run, for people; the JSON is for machines and docs/benchmarks.md."""
+    from rich.table import Table
+
+    ingest, publish, latency = results["ingest"], results["publish"], results["write_to_report"]
+    ratios = Table(title="throughput beside the raw nats-py client (same run)")
+    for column in ("measure", "events", "raw nats-py /s", "Hub Ledger /s", "ratio", "target"):
+        ratios.add_column(column, justify="right" if column != "measure" else "left")
+    ratios.add_row("ingest (reporting consumer)", f"{ingest['events']:,}", f"{ingest['raw_per_s']:,.0f}",
+                   f"{ingest['reporting_per_s']:,.0f}", f"{ingest['ratio']:.2f}", "≥ 0.50")
+    ratios.add_row("publish (outbox relay)", f"{publish['events']:,}", f"{publish['raw_per_s']:,.0f}",
+                   f"{publish['relay_per_s']:,.0f}", f"{publish['ratio']:.2f}", "≥ 0.50")
+    lat = Table(title="write to report (HTTP write → visible in hub report)")
+    for column in ("writes", "rate /s", "p50 ms", "p95 ms", "p99 ms", "target p99"):
+        lat.add_column(column, justify="right")
+    lat.add_row(f"{latency['writes']:,}", f"{latency['rate_per_s']:.1f}", f"{latency['p50_ms']:.0f}",
+                f"{latency['p95_ms']:.0f}", f"{latency['p99_ms']:.0f}", "< 1000")
+    rebuild = Table(title="rebuild: replay into empty projections (and peak memory)")
+    for column in ("events", "SQLite s", "SQLite /s", "SQLite peak MB", "PostgreSQL s", "PostgreSQL /s", "slowest route p95 ms"):
+        rebuild.add_column(column, justify="right")
+    for size, r in results["rebuild"].items():
+        slowest = max(r["queries"].items(), key=lambda kv: kv[1]["p95_ms"])
+        rebuild.add_row(f"{int(size):,}", f"{r['sqlite_seconds']:.1f}", f"{r['sqlite_per_s']:,.0f}",
+                        f"{r['sqlite_peak_rss_mb']:.0f}", f"{r.get('postgres_seconds', float('nan')):.1f}",
+                        f"{r.get('postgres_per_s', float('nan')):,.0f}", f"{slowest[1]['p95_ms']:.0f} ({slowest[0]})")
+    largest = results["rebuild"][max(results["rebuild"], key=int)]
+    queries = Table(title=f"report routes over {int(max(results['rebuild'], key=int)):,} events (target p95 < 300 ms)")
+    for column in ("route", "status", "p50 ms", "p95 ms"):
+        queries.add_column(column, justify="left" if column == "route" else "right")
+    for path, q in sorted(largest["queries"].items()):
+        queries.add_row(path, str(q["status"]), f"{q['p50_ms']:.1f}", f"{q['p95_ms']:.1f}")
+    return [ratios, lat, rebuild, queries]

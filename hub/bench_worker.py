@@ -1,0 +1,115 @@
+"""One benchmark measurement in its own process, so its time and peak memory are its own.
+
+    python -m hub.bench_worker TASK '{"json": "arguments"}'   → prints one JSON line of figures
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from shared.bus import connect
+from shared.settings import HubSettings
+from shared.subjects import hub_stream
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def raw_consume(url: str, hub: str, count: int) -> dict[str, Any]:
+    """The ceiling: a plain nats-py pull consumer fetching and acknowledging the hub stream."""
+    nc = await connect(url, "bench-raw")
+    js = nc.jetstream()
+    sub = await js.pull_subscribe(
+        f"hl.{hub}.>", durable=f"raw{int(time.time() * 1000)}", stream=hub_stream(hub),
+        config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.EXPLICIT, max_ack_pending=20000),
+    )
+    started, got = time.perf_counter(), 0
+    while got < count:
+        for msg in await sub.fetch(500, timeout=5):
+            await msg.ack()
+            got += 1
+    seconds = time.perf_counter() - started
+    await nc.close()
+    return {"events": got, "seconds": seconds}
+
+
+def _reporting(url: str, hub: str, data_dir: str, database_url: str | None, batch_size: int = 500):  # type: ignore[no-untyped-def]
+    from services.reporting.app import build_service
+    from services.reporting.settings import ReportingSettings
+
+    settings = HubSettings(hub=hub, data_dir=Path(data_dir), nodes=["coventry", "warwickshire", "solihull"])
+    return build_service(settings, url, ReportingSettings(database_url=database_url, batch_size=batch_size))
+
+
+async def ingest(url: str, hub: str, data_dir: str, count: int, database_url: str | None = None) -> dict[str, Any]:
+    """The reporting service's live consumer applying `count` events into empty projections."""
+    from services.reporting.queries import report_stamp
+
+    service = _reporting(url, hub, data_dir, database_url)
+    await service.start(consume=False)  # migrations are not part of the figure
+    started = time.perf_counter()
+    await service.start()
+    applied = 0
+    while applied < count:
+        await asyncio.sleep(0.05)
+        async with service.read_sessions() as session:
+            applied = (await report_stamp(session)).applied_events
+    seconds = time.perf_counter() - started
+    await service.stop()
+    return {"events": applied, "seconds": seconds, "peak_rss_mb": peak_rss_mb()}
+
+
+async def rebuild(url: str, hub: str, data_dir: str, database_url: str | None = None) -> dict[str, Any]:
+    """Replaying the whole hub stream into empty projections (``hub rebuild``)."""
+    from services.reporting.rebuild import rebuild as replay
+
+    service = _reporting(url, hub, data_dir, database_url)
+    await service.start(consume=False)
+    nc = await connect(url, "bench-rebuild")
+    started = time.perf_counter()
+    result = await replay(service, nc)
+    seconds = time.perf_counter() - started
+    await nc.close()
+    await service.stop()
+    return {"events": result.applied, "refused": result.refused, "seconds": seconds, "peak_rss_mb": peak_rss_mb()}
+
+
+async def queries(url: str, hub: str, data_dir: str, repeats: int, database_url: str | None = None) -> dict[str, Any]:
+    """Every GET report route without path parameters, `repeats` times each: p50 and p95 in ms."""
+    import httpx
+
+    from services.reporting.app import create_app
+
+    service = _reporting(url, hub, data_dir, database_url)
+    await service.start(consume=False)
+    app = create_app(service)
+    paths = sorted(p for p, m in app.openapi()["paths"].items() if "get" in m and p.startswith("/report") and "{" not in p)
+    figures: dict[str, Any] = {}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench", timeout=120) as client:
+        for path in paths:
+            times = []
+            for _ in range(repeats):
+                started = time.perf_counter()
+                response = await client.get(path, params={"academic_year": "2024-25"})
+                times.append((time.perf_counter() - started) * 1000)
+            times.sort()
+            figures[path] = {"status": response.status_code, "p50_ms": times[len(times) // 2],
+                             "p95_ms": times[min(len(times) - 1, int(len(times) * 0.95))]}
+    await service.stop()
+    return {"routes": figures, "peak_rss_mb": peak_rss_mb()}
+
+
+TASKS = {"raw_consume": raw_consume, "ingest": ingest, "rebuild": rebuild, "queries": queries}
+
+if __name__ == "__main__":
+    task, arguments = sys.argv[1], json.loads(sys.argv[2])
+    print(json.dumps(asyncio.run(TASKS[task](**arguments))))
