@@ -194,9 +194,9 @@ async def bench_rebuild(url: str, work: Path, plan: BenchPlan, postgres_dsn: str
         sqlite = worker("rebuild", url=url, hub=hub, data_dir=str(work / hub))
         entry = {"sqlite_seconds": sqlite["seconds"], "sqlite_per_s": sqlite["events"] / sqlite["seconds"],
                  "sqlite_peak_rss_mb": sqlite["peak_rss_mb"], "events": sqlite["events"]}
-        if postgres_dsn:
+        database_url = await _fresh_postgres(postgres_dsn, log) if postgres_dsn else None
+        if database_url:
             log(f"rebuild: replaying {size:,} events on PostgreSQL")
-            database_url = await _fresh_postgres(postgres_dsn)
             pg = worker("rebuild", url=url, hub=hub, data_dir=str(work / hub / "pg"), database_url=database_url)
             entry.update(postgres_seconds=pg["seconds"], postgres_per_s=pg["events"] / pg["seconds"],
                          postgres_peak_rss_mb=pg["peak_rss_mb"])
@@ -206,11 +206,16 @@ async def bench_rebuild(url: str, work: Path, plan: BenchPlan, postgres_dsn: str
     return figures
 
 
-async def _fresh_postgres(dsn: str) -> str:
+async def _fresh_postgres(dsn: str, log: Callable[[str], None]) -> str | None:
+    """A new empty database on the server `dsn` names, or None (said in the log) if it does not answer."""
     import asyncpg
 
     name = f"hl_bench_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(dsn)
+    try:
+        conn = await asyncio.wait_for(asyncpg.connect(dsn), 5)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        log(f"PostgreSQL at {dsn} not reachable ({exc}); SQLite figures only")
+        return None
     await conn.execute(f'CREATE DATABASE "{name}"')
     await conn.close()
     return dsn.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
