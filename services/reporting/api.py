@@ -10,6 +10,7 @@ from services.reporting.deps import ReadSession
 from services.reporting.views.activities import router as activities_router
 from services.reporting.views.funding import router as funding_router
 from services.reporting.views.partners import router as partners_router
+from services.reporting.views.routes import router as views_router
 
 router = APIRouter(prefix="/report", tags=["report"])
 
@@ -25,5 +26,5 @@ async def get_data_health(session: ReadSession) -> list[ProducerHealth]:
     return await data_health(session)
 
 
-for view_router in (partners_router, activities_router, funding_router):
+for view_router in (partners_router, activities_router, funding_router, views_router):
     router.include_router(view_router)

@@ -74,10 +74,12 @@ def _live_participations(year: str) -> Any:
     )
 
 
-async def reach(session: AsyncSession, year: str, by: Dimension) -> Reach:
-    """Unique pupils, participations and headcounts for a year, grouped by one dimension."""
+async def reach(session: AsyncSession, year: str, by: Dimension, node: str | None = None) -> Reach:
+    """Unique pupils, participations and headcounts for a year, grouped by one dimension (one node's delivery, or all)."""
     pupils = func.count(ParticipationView.pseudonym.distinct())
     base = _live_participations(year)
+    if node is not None:
+        base = base.where(ParticipationView.node == node)
     total_pupils, total_parts = (await session.execute(base.add_columns(pupils, func.count()))).one()
     group = _PUPIL_GROUP[by]
     rows = {
@@ -86,6 +88,8 @@ async def reach(session: AsyncSession, year: str, by: Dimension) -> Reach:
     }
     heads = func.coalesce(func.sum(ActivityView.headcount), 0)
     in_year = ActivityView.academic_year == year
+    if node is not None:
+        in_year = in_year & (ActivityView.node == node)
     total_heads = int((await session.execute(select(heads).where(in_year))).scalar_one())
     if by in _ACTIVITY_GROUP:
         column = _ACTIVITY_GROUP[by]
