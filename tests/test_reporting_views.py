@@ -4,9 +4,13 @@ figures computed by hand (below, beside each assertion)."""
 from __future__ import annotations
 
 import io
+import json
+import subprocess
+import sys
 import uuid
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -249,3 +253,25 @@ async def test_every_view_is_served_stamped_and_exports(system: System) -> None:
     assert set(names) >= {"reach", "schools", "inclusion", "progression", "partnerships", "funding", "data-health",
                           "annual-return", "transparency"}
 
+
+
+def hub_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "hub.cli", *args], capture_output=True, text=True, timeout=120)
+
+
+async def test_views_and_exports_from_the_shell(system: System, tmp_path: Path) -> None:
+    await load_dataset(system)
+    data = ["--data-dir", str(tmp_path)]
+    shown = hub_cli("report", "reach", "--period", "2024-25", "--node", "solihull", "--json", *data)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["unique_pupils"] == 2
+    table = hub_cli("report", "funding", "--period", "2024-25", *data)
+    assert table.returncode == 0 and "spend_by_function" in table.stdout and "30000" in table.stdout, table.stderr
+    out = tmp_path / "annual-return.xlsx"
+    assert hub_cli("export", "annual-return", "--period", "2024-25", "--out", str(out), *data).returncode == 0
+    assert "whole_class_ensemble_teaching" in load_workbook(out).sheetnames
+    folder = tmp_path / "csv"
+    assert hub_cli("export", "funding", "--format", "csv", "--period", "2024-25", "--out", str(folder), *data).returncode == 0
+    assert (folder / "spend_by_function.csv").read_text().splitlines()[1:] == ["progression,30000", "schools,15000"]
+    bad = hub_cli("report", "reach", "--period", "2024-26", *data)
+    assert bad.returncode != 0 and "2024-26" in bad.stderr
