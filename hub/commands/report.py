@@ -82,9 +82,20 @@ def print_tables(result: Any) -> None:
         shown = RichTable(title=t.name)
         for column in t.columns:
             shown.add_column(column, justify="right" if column.endswith(("_pence", "pupils", "count")) else "left")
+        money = [c.endswith("_pence") for c in t.columns]
         for row in t.rows:
-            shown.add_row(*("" if v is None else str(v) for v in row))
+            figure_in_pence = t.columns == ["figure", "value"] and str(row[0]).endswith("_pence")
+            shown.add_row(*(_shown(v, m or (i == 1 and figure_in_pence)) for i, (v, m) in enumerate(zip(row, money))))
         render.console.print(shown)
+
+
+def _shown(value: Any, money: bool) -> str:
+    """Pence as pounds for people; everything else as it is."""
+    if value is None:
+        return ""
+    if money and isinstance(value, int) and not isinstance(value, bool):
+        return f"{'-' if value < 0 else ''}£{abs(value) // 100:,}.{abs(value) % 100:02d}"
+    return str(value)
 
 
 def _view_command(name: str, summary: str) -> None:

@@ -61,8 +61,10 @@ def _flatten(data: dict[str, Any], prefix: str, summary: Table, tables: list[Tab
         elif isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
             for name, nested in value.items():
                 _nested(nested, f"{path}.{name}", tables)
-        elif isinstance(value, dict):
+        elif isinstance(value, dict) and key.endswith("_pence"):
             tables.append(Table(path, ["key", key], [[k, _cell(v)] for k, v in value.items()]))
+        elif isinstance(value, dict):
+            tables.append(Table(path, ["figure", "value"], [[k, _cell(v)] for k, v in value.items()]))
         else:
             summary.rows.append([path, value])
 
