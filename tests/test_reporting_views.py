@@ -266,7 +266,7 @@ async def test_views_and_exports_from_the_shell(system: System, tmp_path: Path) 
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["unique_pupils"] == 2
     table = hub_cli("report", "funding", "--period", "2024-25", *data)
-    assert table.returncode == 0 and "spend_by_function" in table.stdout and "30000" in table.stdout, table.stderr
+    assert table.returncode == 0 and "spend_by_function" in table.stdout and "£300.00" in table.stdout, table.stderr
     out = tmp_path / "annual-return.xlsx"
     assert hub_cli("export", "annual-return", "--period", "2024-25", "--out", str(out), *data).returncode == 0
     assert "whole_class_ensemble_teaching" in load_workbook(out).sheetnames
