@@ -250,6 +250,13 @@ async def test_every_view_is_served_stamped_and_exports(system: System) -> None:
             assert body["stamp"]["applied_events"] >= 17, name
             xlsx = await client.get(f"/report/export/{name}", params={"period": "2024-25", "today": str(TODAY)})
             assert xlsx.status_code == 200 and load_workbook(io.BytesIO(xlsx.content)).sheetnames[0] == "summary"
+        stamp = body["stamp"]
+        expected = (f"hub_stream_seq={stamp['hub_stream_seq']}; applied_events={stamp['applied_events']}; "
+                    f"chain_head={stamp['chain_head']}")
+        for path, query in (("/report/funding/assets", {}), ("/report/funding/budget", {"period": "2024-25"}),
+                            ("/report/export/funding", {"period": "2024-25", "format": "csv"}), ("/report", {})):
+            r = await client.get(path, params=query)
+            assert r.status_code == 200 and r.headers["x-report-stamp"] == expected, (path, r.headers)
     assert set(names) >= {"reach", "schools", "inclusion", "progression", "partnerships", "funding", "data-health",
                           "annual-return", "transparency"}
 

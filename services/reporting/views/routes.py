@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from shared.periods import PeriodKind
 from services.reporting.audit import AuditResult, verify
 from services.reporting.deps import ReadSession
+from services.reporting.queries import stamp_header
 from services.reporting.exports.tables import table, tables_of, to_csv, to_json, to_xlsx
 from services.reporting.views.accountability import Filters
 from services.reporting.views.catalogue import VIEWS, ViewParams, run_view
@@ -39,6 +40,11 @@ async def _run(session: ReadSession, name: str, p: ViewParams) -> Any:
     return await run_view(session, name, p)
 
 
+def _stamped(result: Any) -> dict[str, str]:
+    """Responses built here bypass the router's stamp header, so they carry the view's own stamp."""
+    return {"X-Report-Stamp": stamp_header(result.stamp)}
+
+
 @router.get("/views", summary="Every view by name, with what it answers")
 async def list_views() -> dict[str, str]:
     return {name: spec.summary for name, spec in VIEWS.items()}
@@ -50,7 +56,7 @@ async def get_view(request: Request, session: ReadSession, name: str, period: Pe
                    function: str | None = None, aim: str | None = None, today: date | None = None,
                    threshold: Annotated[int, Query(ge=1)] = 10) -> Any:
     result = await _run(session, name, params(request, period, kind, node, area, function, aim, today, threshold))
-    return Response(to_json(result), media_type="application/json")
+    return Response(to_json(result), media_type="application/json", headers=_stamped(result))
 
 
 @router.get("/export/{name}", summary="One view as JSON, CSV (one table) or XLSX (a sheet per table)")
@@ -62,7 +68,7 @@ async def export_view(request: Request, session: ReadSession, name: str, format:
     p = params(request, period, kind, node, area, function, aim, today, threshold)
     result = await _run(session, name, p)
     filename = f"{name}-{p.period}.{format}"
-    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"', **_stamped(result)}
     if format == "json":
         return Response(to_json(result), media_type="application/json", headers=headers)
     if format == "xlsx":
