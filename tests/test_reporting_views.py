@@ -115,6 +115,7 @@ async def test_pupils_schools_continuation_inclusion_and_progression_by_hand(sys
         assert (reach["unique_pupils"], reach["participations"], reach["headcount"]) == (3, 3, 3)
         assert {r["group"]: r["unique_pupils"] for r in reach["breakdowns"]["area"]["rows"]} == {"coventry": 2, "solihull": 1}
         assert {r["group"]: r["unique_pupils"] for r in reach["breakdowns"]["node"]["rows"]} == {"coventry": 1, "solihull": 2}
+        assert {r["group"]: r["unique_pupils"] for r in reach["breakdowns"]["partner"]["rows"]} == {DELIVERER: 3}
         assert reach["stamp"]["applied_events"] >= 17
         solihull_only = await view(client, "reach", period="2024-25", node="solihull")
         assert solihull_only["unique_pupils"] == 2 and solihull_only["headcount"] == 2

@@ -23,7 +23,7 @@ from services.reporting.models.activities import (
     ReturnExpectedView,
 )
 
-Dimension = Literal["area", "kind", "level", "year_group", "node"]
+Dimension = Literal["area", "kind", "level", "year_group", "node", "partner"]
 Year = Annotated[str, Query(pattern=r"^\d{4}-\d{2}$", description="Academic year, e.g. 2024-25.")]
 ReturnStatus = Literal["received", "late", "missing", "due", "unexpected"]
 
@@ -33,9 +33,11 @@ _PUPIL_GROUP: dict[str, Any] = {
     "level": ActivityView.level,
     "year_group": ParticipationView.year_group,
     "node": ParticipationView.node,
+    "partner": ActivityView.delivered_by,
 }
 _ACTIVITY_GROUP: dict[str, Any] = {
     "area": ActivityView.area, "kind": ActivityView.kind, "level": ActivityView.level, "node": ActivityView.node,
+    "partner": ActivityView.delivered_by,
 }
 
 
