@@ -117,6 +117,10 @@ async def test_pupils_schools_continuation_inclusion_and_progression_by_hand(sys
         assert {r["group"]: r["unique_pupils"] for r in reach["breakdowns"]["node"]["rows"]} == {"coventry": 1, "solihull": 2}
         assert {r["group"]: r["unique_pupils"] for r in reach["breakdowns"]["partner"]["rows"]} == {DELIVERER: 3}
         assert reach["stamp"]["applied_events"] >= 17
+        # Narrowed by function, the same figures come from pupil records: all 2024-25 work is progression.
+        assert (await view(client, "reach", period="2024-25", function="progression"))["breakdowns"] == reach["breakdowns"]
+        home = await view(client, "reach", period="2024-25", area="solihull")
+        assert (home["unique_pupils"], home["participations"]) == (1, 1)
         solihull_only = await view(client, "reach", period="2024-25", node="solihull")
         assert solihull_only["unique_pupils"] == 2 and solihull_only["headcount"] == 2
 

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
-from typing import get_args
+from typing import Any, get_args
 
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,7 +25,7 @@ from services.reporting.views.accountability import (
     pupil_records,
     schools_report,
 )
-from services.reporting.views.activities import Dimension, Reach, reach
+from services.reporting.views.activities import Dimension, Reach, ReachRow, reach
 from services.reporting.views.allocation import AllocationReport, allocation_report
 
 
@@ -72,11 +72,45 @@ class ReachReport(BaseModel):
 
 
 async def reach_report(session: AsyncSession, p: ViewParams) -> ReachReport:
-    by = {d: await reach(session, p.period, d, p.filters.node) for d in get_args(Dimension)}
+    """Hub-wide or one node's reach; narrowed by area, function or aim it is grouped from pupil records."""
+    f = p.filters
+    if f.area or f.function or f.aim:
+        by = {d: await filtered_reach(session, p, d) for d in get_args(Dimension)}
+    else:
+        by = {d: await reach(session, p.period, d, f.node) for d in get_args(Dimension)}
     total = by["area"]
     return ReachReport(stamp=await report_stamp(session), academic_year=p.period, node=p.filters.node,
                        unique_pupils=total.unique_pupils, participations=total.participations, headcount=total.headcount,
                        breakdowns=by)
+
+
+_RECORD_KEY: dict[str, Callable[[Any], str | None]] = {
+    "area": lambda r: r.p.home_area, "kind": lambda r: r.a.kind, "level": lambda r: r.a.level,
+    "year_group": lambda r: r.p.year_group, "node": lambda r: r.p.node, "partner": lambda r: r.a.delivered_by,
+}
+_ACTIVITY_KEY: dict[str, Callable[[Any], str | None]] = {
+    "area": lambda a: a.area, "kind": lambda a: a.kind, "level": lambda a: a.level, "node": lambda a: a.node,
+    "partner": lambda a: a.delivered_by,
+}
+
+
+async def filtered_reach(session: AsyncSession, p: ViewParams, by: str) -> Reach:
+    """The reach figures (same definitions as views/activities.reach) over filtered pupil records."""
+    records = await pupil_records(session, p.period, p.filters)
+    activities = await activities_of(session, p.period, p.filters)
+    groups: dict[str | None, list[Any]] = {}
+    for r in records:
+        groups.setdefault(_RECORD_KEY[by](r), []).append(r)
+    rows = {k: ReachRow(group=k, unique_pupils=len({r.p.pseudonym for r in v}), participations=len(v),
+                        headcount=None if by == "year_group" else 0) for k, v in groups.items()}
+    if by in _ACTIVITY_KEY:
+        for a in activities:
+            row = rows.setdefault(_ACTIVITY_KEY[by](a), ReachRow(group=_ACTIVITY_KEY[by](a), unique_pupils=0,
+                                                                 participations=0, headcount=0))
+            row.headcount = (row.headcount or 0) + a.headcount
+    return Reach(academic_year=p.period, by=by, unique_pupils=len({r.p.pseudonym for r in records}),  # type: ignore[arg-type]
+                 participations=len(records), headcount=sum(a.headcount for a in activities),
+                 rows=sorted(rows.values(), key=lambda r: (r.group is None, r.group or "")))
 
 
 class DataHealthReport(BaseModel):
