@@ -285,5 +285,9 @@ async def test_views_and_exports_from_the_shell(system: System, tmp_path: Path) 
     folder = tmp_path / "csv"
     assert hub_cli("export", "funding", "--format", "csv", "--period", "2024-25", "--out", str(folder), *data).returncode == 0
     assert (folder / "spend_by_function.csv").read_text().splitlines()[1:] == ["progression,30000", "schools,15000"]
+    behind = hub_cli("report", "evidence", "spend", "hub", "--period", "2024-25", "--json", *data)
+    assert behind.returncode == 0, behind.stderr
+    body = json.loads(behind.stdout)
+    assert (body["figure"], body["total"], len(body["events"])) == (450_00, 450_00, 2)
     bad = hub_cli("report", "reach", "--period", "2024-26", *data)
     assert bad.returncode != 0 and "2024-26" in bad.stderr

@@ -217,3 +217,28 @@ def audit_verify(
             render.console.print(f"  {p.check}: {p.detail}" + (f" [event {p.event_id}, position {p.position}]" if p.event_id else ""))
     if not result.ok:
         sys.exit(1)
+
+
+@report_app.command("evidence")
+def report_evidence(
+    view: Annotated[str, typer.Argument(help="pupils, wcet, headcount, income, spend, allocation, commission or budget")],
+    key: Annotated[str, typer.Argument(help="area, source, function, node or partner; 'hub' for all; budget: node/function/area")],
+    period: Annotated[str, typer.Option(help="e.g. 2024-25")],
+    kind: Kind = "academic",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    data_dir: DataDir = None,
+    database: Annotated[str | None, typer.Option(help="Reporting database URL or SQLite file.")] = None,
+) -> None:
+    """The applied events behind one figure, with the amount or count each contributes."""
+    from services.reporting.views.evidence import evidence
+
+    settings = _settings(data_dir)
+    try:
+        result = asyncio.run(with_session(_database_url(settings, database),
+                                          lambda s: evidence(s, view, key, period, kind)))  # type: ignore[arg-type]
+    except (ValueError, KeyError) as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    if as_json:
+        print(result.model_dump_json(indent=2))
+    else:
+        print_tables(result)
