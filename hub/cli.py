@@ -23,6 +23,7 @@ from hub import render
 from hub.commands import activities as activities_commands
 from hub.commands import funding as funding_commands
 from hub.commands import partners as partners_commands
+from hub.commands import report as report_commands
 from hub.runner import EMBEDDED_NATS_PORT, NODE_SERVICES, node_app, reporting_asgi
 
 app = typer.Typer(help="Hub Ledger: accountability and funding for England's Music Hubs.", no_args_is_help=True)
@@ -37,6 +38,9 @@ app.add_typer(secrets_cli, name="secrets")
 app.add_typer(partners_commands.app, name="partners")
 app.add_typer(activities_commands.app, name="activities")
 app.add_typer(funding_commands.app, name="funding")
+app.add_typer(report_commands.report_app, name="report")
+app.add_typer(report_commands.export_app, name="export")
+app.add_typer(report_commands.audit_app, name="audit")
 
 DataDir = Annotated[Path | None, typer.Option(help="Data folder (databases, embedded NATS); default from settings.")]
 
@@ -177,22 +181,6 @@ def demo(
         asyncio.run(run_demo(settings, base_port=base_port, wait=wait, activities_per_node=activities))
     except KeyboardInterrupt:
         render.console.print("stopped")
-
-
-@app.command()
-def report(
-    data_dir: DataDir = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-) -> None:
-    """Print the hub-wide report from the reporting database."""
-    from services.reporting.queries import hub_report
-
-    settings = _settings(data_dir)
-    result = asyncio.run(_with_reporting_session(settings, lambda s: hub_report(s, settings.hub, settings.nodes)))
-    if as_json:
-        print(result.model_dump_json(indent=2))
-    else:
-        render.console.print(render.report_table(result))
 
 
 @app.command("data-health")

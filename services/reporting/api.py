@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request, Response
 
-from services.reporting.queries import HubReport, ProducerHealth, data_health, hub_report
+from services.reporting.queries import HubReport, ProducerHealth, data_health, hub_report, report_stamp, stamp_header
 from services.reporting.deps import ReadSession
 from services.reporting.views.activities import router as activities_router
 from services.reporting.views.funding import router as funding_router
 from services.reporting.views.partners import router as partners_router
+from services.reporting.views.routes import router as views_router
 
-router = APIRouter(prefix="/report", tags=["report"])
+STAMP_HEADER = "X-Report-Stamp"
+
+
+async def stamp_response(response: Response, session: ReadSession) -> None:
+    """Every report response says which stream position it reflects, whatever its body."""
+    response.headers[STAMP_HEADER] = stamp_header(await report_stamp(session))
+
+
+router = APIRouter(prefix="/report", tags=["report"], dependencies=[Depends(stamp_response)])
 
 
 @router.get("", response_model=HubReport, summary="Hub-wide figures by node, stamped with the stream position")
@@ -25,5 +34,5 @@ async def get_data_health(session: ReadSession) -> list[ProducerHealth]:
     return await data_health(session)
 
 
-for view_router in (partners_router, activities_router, funding_router):
+for view_router in (partners_router, activities_router, funding_router, views_router):
     router.include_router(view_router)

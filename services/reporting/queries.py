@@ -61,6 +61,11 @@ async def report_stamp(session: AsyncSession) -> ReportStamp:
     return ReportStamp(hub_stream_seq=pos.stream_seq, applied_events=pos.applied, chain_head=pos.chain_head)
 
 
+def stamp_header(stamp: ReportStamp) -> str:
+    """The stamp as one header value, for responses whose body cannot carry it (lists, CSV, XLSX)."""
+    return f"hub_stream_seq={stamp.hub_stream_seq}; applied_events={stamp.applied_events}; chain_head={stamp.chain_head}"
+
+
 async def hub_report(session: AsyncSession, hub: str, nodes: list[str]) -> HubReport:
     """Per-node and hub-wide figures from every service: the slice every later view grows from."""
     figures = {node: NodeFigures(node=node) for node in nodes}

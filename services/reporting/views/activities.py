@@ -23,7 +23,7 @@ from services.reporting.models.activities import (
     ReturnExpectedView,
 )
 
-Dimension = Literal["area", "kind", "level", "year_group", "node"]
+Dimension = Literal["area", "kind", "level", "year_group", "node", "partner"]
 Year = Annotated[str, Query(pattern=r"^\d{4}-\d{2}$", description="Academic year, e.g. 2024-25.")]
 ReturnStatus = Literal["received", "late", "missing", "due", "unexpected"]
 
@@ -33,9 +33,11 @@ _PUPIL_GROUP: dict[str, Any] = {
     "level": ActivityView.level,
     "year_group": ParticipationView.year_group,
     "node": ParticipationView.node,
+    "partner": ActivityView.delivered_by,
 }
 _ACTIVITY_GROUP: dict[str, Any] = {
     "area": ActivityView.area, "kind": ActivityView.kind, "level": ActivityView.level, "node": ActivityView.node,
+    "partner": ActivityView.delivered_by,
 }
 
 
@@ -74,10 +76,12 @@ def _live_participations(year: str) -> Any:
     )
 
 
-async def reach(session: AsyncSession, year: str, by: Dimension) -> Reach:
-    """Unique pupils, participations and headcounts for a year, grouped by one dimension."""
+async def reach(session: AsyncSession, year: str, by: Dimension, node: str | None = None) -> Reach:
+    """Unique pupils, participations and headcounts for a year, grouped by one dimension (one node's delivery, or all)."""
     pupils = func.count(ParticipationView.pseudonym.distinct())
     base = _live_participations(year)
+    if node is not None:
+        base = base.where(ParticipationView.node == node)
     total_pupils, total_parts = (await session.execute(base.add_columns(pupils, func.count()))).one()
     group = _PUPIL_GROUP[by]
     rows = {
@@ -86,6 +90,8 @@ async def reach(session: AsyncSession, year: str, by: Dimension) -> Reach:
     }
     heads = func.coalesce(func.sum(ActivityView.headcount), 0)
     in_year = ActivityView.academic_year == year
+    if node is not None:
+        in_year = in_year & (ActivityView.node == node)
     total_heads = int((await session.execute(select(heads).where(in_year))).scalar_one())
     if by in _ACTIVITY_GROUP:
         column = _ACTIVITY_GROUP[by]

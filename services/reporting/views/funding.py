@@ -395,3 +395,127 @@ async def get_360giving_xlsx(request: Request, session: ReadSession, prefix: str
 
     grants = await build_grants(session, prefix or request.app.state.reporting.settings.hub)
     return Response(to_xlsx(grants), media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
+class FollowStep(BaseModel):
+    """One entry on the way down from a source, with what its own flows used of it."""
+
+    node: str
+    entry_id: str
+    kind: str
+    counterparty: str | None
+    amount_pence: int
+    drawn_pence: int
+    """How much this entry takes from the step above (the whole amount at the top)."""
+    used_pence: int
+    remaining_pence: int
+    reconciles: bool
+    """Used never exceeds the amount here and in every step below; a transfer arrives whole."""
+    activity_ids: list[str]
+    activities: dict[str, int]
+    """Pence reaching each activity from this step; an entry naming several activities keys them together."""
+    children: list[FollowStep]
+
+
+def _drawers(ledger: Ledger) -> dict[tuple[str, str], list[tuple[str, int]]]:
+    """Per source entry, the standing flows that draw on it and how much."""
+    drawers: dict[tuple[str, str], list[tuple[str, int]]] = defaultdict(list)
+    for (n, flow), links in sorted(ledger.links.items()):
+        e = ledger.entries.get((n, flow))
+        if e is not None and e.kind != "reversal" and ledger.active((n, flow)):
+            for source, amount in links.items():
+                drawers[(n, source)].append((flow, amount))
+    return drawers
+
+
+def follow(ledger: Ledger, node: str, entry_id: str) -> FollowStep:
+    """A source followed down through allocations, receipts, commissions and spend to activities."""
+    drawers = _drawers(ledger)
+    receipts = {(e.counterpart_node, e.counterpart_entry_id): e for e in ledger.originals("received")
+                if ledger.active((e.node, e.entry_id))}
+
+    def step(e: FundingFlowView, drawn: int) -> FollowStep:
+        onward = [(ledger.entries[(e.node, f)], a) for f, a in drawers.get((e.node, e.entry_id), [])]
+        receipt = receipts.get((e.node, e.entry_id)) if e.kind == "allocation" else None
+        if receipt is not None:
+            onward.append((receipt, receipt.amount_pence))
+        children = [step(c, a) for c, a in onward]
+        amount = ledger.net((e.node, e.entry_id))
+        used = sum(c.drawn_pence for c in children)
+        activity_ids = [str(a) for a in e.details.get("activity_ids", [])] if e.kind in SPEND else []
+        activities: dict[str, int] = defaultdict(int)
+        if activity_ids:
+            activities[",".join(sorted(activity_ids))] += drawn
+        for c in children:
+            for k, v in c.activities.items():
+                activities[k] += v
+        whole = receipt is None or receipt.amount_pence == amount
+        return FollowStep(node=e.node, entry_id=e.entry_id, kind=e.kind, counterparty=e.counterparty, amount_pence=amount,
+                          drawn_pence=drawn, used_pence=used, remaining_pence=amount - used,
+                          reconciles=used <= amount and whole and all(c.reconciles for c in children),
+                          activity_ids=activity_ids, activities=dict(activities), children=children)
+
+    top = ledger.entries[(node, entry_id)]
+    return step(top, ledger.net((node, entry_id)))
+
+
+class PoundSource(BaseModel):
+    node: str
+    entry_id: str
+    kind: str
+    funder: str | None
+    source: str | None
+    pence: int
+
+
+class ActivityPounds(BaseModel):
+    activity_id: str
+    total_pence: int
+    """Commissions and spend naming the activity (an entry naming several counts whole for each)."""
+    entries: list[TraceStep]
+    sources: list[PoundSource]
+    """Where those pounds came from, apportioned down each trail; they add up to the total."""
+
+
+def origins(ledger: Ledger, e: FundingFlowView, pence: int) -> list[tuple[FundingFlowView, int]]:
+    """The income behind `pence` of an entry, apportioned by its links (remainders to the last link)."""
+    if e.kind == "income":
+        return [(e, pence)]
+    if e.kind == "received":
+        sender = ledger.entries.get((e.counterpart_node or "", e.counterpart_entry_id or ""))
+        return origins(ledger, sender, pence) if sender is not None else [(e, pence)]
+    links = list(ledger.links.get((e.node, e.entry_id), {}).items())
+    out: list[tuple[FundingFlowView, int]] = []
+    left = pence
+    for i, (source_id, amount) in enumerate(links):
+        share = left if i == len(links) - 1 else pence * amount // (e.amount_pence or 1)
+        left -= share
+        source = ledger.entries.get((e.node, source_id))
+        out += origins(ledger, source, share) if source is not None else []
+    return out
+
+
+def activity_pounds(ledger: Ledger, activity_id: str) -> ActivityPounds:
+    spends = [e for e in ledger.originals(*SPEND)
+              if activity_id in [str(a) for a in e.details.get("activity_ids", [])] and ledger.active((e.node, e.entry_id))]
+    sources = [PoundSource(node=s.node, entry_id=s.entry_id, kind=s.kind, funder=s.counterparty, source=s.source, pence=p)
+               for e in spends for s, p in origins(ledger, e, e.amount_pence)]
+    return ActivityPounds(activity_id=activity_id, total_pence=sum(e.amount_pence for e in spends),
+                          entries=[TraceStep(node=e.node, entry_id=e.entry_id, kind=e.kind, counterparty=e.counterparty,
+                                             amount_pence=e.amount_pence, drawn_pence=e.amount_pence) for e in spends],
+                          sources=sources)
+
+
+@router.get("/follow/{node}/{entry_id}", response_model=FollowStep,
+            summary="A source followed down to every allocation, commission, spend and activity, reconciled at each step")
+async def get_follow(node: str, entry_id: str, session: ReadSession) -> FollowStep:
+    ledger = await load_ledger(session)
+    if (node, entry_id) not in ledger.entries:
+        raise HTTPException(404, f"no entry {entry_id} at {node}")
+    return follow(ledger, node, entry_id)
+
+
+@router.get("/activities/{activity_id}/pounds", response_model=ActivityPounds,
+            summary="The pounds behind an activity and the income they came from")
+async def get_activity_pounds(activity_id: str, session: ReadSession) -> ActivityPounds:
+    return activity_pounds(await load_ledger(session), activity_id)

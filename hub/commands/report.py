@@ -1,0 +1,244 @@
+"""``hub report <view>``, ``hub export <view>`` and ``hub audit verify``: the reporting views from
+the shell, read straight from a reporting database (the service need not be running)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.table import Table as RichTable
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.db import create_engine, session_factory
+from shared.settings import HubSettings
+from hub import render
+
+T = TypeVar("T")
+report_app = typer.Typer(help="Hub-wide views: `hub report` alone prints the per-node summary.", invoke_without_command=True)
+export_app = typer.Typer(help="Write a view as XLSX (a sheet per table), CSV (a file per table) or JSON.")
+audit_app = typer.Typer(help="Verify a reporting database: hash chain, stored events, projections.", no_args_is_help=True)
+
+DataDir = Annotated[Path | None, typer.Option(help="Data folder (databases, embedded NATS); default from settings.")]
+Period = Annotated[str | None, typer.Option(help="Academic (or financial) year, e.g. 2024-25; default the last academic year.")]
+Kind = Annotated[str, typer.Option(help="academic or financial (funding view).")]
+Node = Annotated[str | None, typer.Option(help="Only this node's delivery or money.")]
+
+
+def _settings(data_dir: Path | None) -> HubSettings:
+    return HubSettings(data_dir=data_dir) if data_dir is not None else HubSettings()
+
+
+def _database_url(settings: HubSettings, database: str | None) -> str:
+    """A URL, a path to a SQLite file (e.g. an auditor's copy), or the configured reporting database."""
+    if database is None:
+        from services.reporting.settings import ReportingSettings
+
+        return ReportingSettings().database_url or settings.node_database_url("hub", "reporting")
+    return database if "://" in database else f"sqlite+aiosqlite:///{Path(database).resolve()}"
+
+
+async def with_session(url: str, query: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Read-only: no migration, no writes, so an auditor's copy stays exactly as received."""
+    engine = create_engine(url, writer=False)
+    try:
+        async with session_factory(engine)() as session:
+            return await query(session)
+    finally:
+        await engine.dispose()
+
+
+def _params(settings: HubSettings, period: str | None, kind: str, node: str | None, area: str | None,
+            function: str | None, aim: str | None, threshold: int) -> Any:
+    from services.reporting.views.accountability import Filters
+    from services.reporting.views.catalogue import ViewParams
+
+    try:
+        return ViewParams(hub=settings.hub, nodes=settings.nodes, period=period or ViewParams.default_period(),
+                          kind=kind, filters=Filters(node=node, area=area, function=function, aim=aim),  # type: ignore[arg-type]
+                          today=date.today(), threshold=threshold)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
+def _run(name: str, data_dir: Path | None, database: str | None, **options: Any) -> Any:
+    from services.reporting.views.catalogue import run_view
+
+    settings = _settings(data_dir)
+    p = _params(settings, **options)
+    return asyncio.run(with_session(_database_url(settings, database), lambda s: run_view(s, name, p)))
+
+
+def print_tables(result: Any) -> None:
+    from services.reporting.exports.tables import tables_of
+
+    for t in tables_of(result):
+        if not t.rows:
+            continue
+        shown = RichTable(title=t.name)
+        for column in t.columns:
+            shown.add_column(column, justify="right" if column.endswith(("_pence", "pupils", "count")) else "left")
+        money = [c.endswith("_pence") for c in t.columns]
+        for row in t.rows:
+            figure_in_pence = t.columns == ["figure", "value"] and str(row[0]).endswith("_pence")
+            shown.add_row(*(_shown(v, m or (i == 1 and figure_in_pence)) for i, (v, m) in enumerate(zip(row, money))))
+        render.console.print(shown)
+
+
+def _shown(value: Any, money: bool) -> str:
+    """Pence as pounds for people; everything else as it is."""
+    if value is None:
+        return ""
+    if money and isinstance(value, int) and not isinstance(value, bool):
+        return f"{'-' if value < 0 else ''}£{abs(value) // 100:,}.{abs(value) % 100:02d}"
+    return str(value)
+
+
+def _view_command(name: str, summary: str) -> None:
+    def command(
+        period: Period = None, kind: Kind = "academic", node: Node = None,
+        area: Annotated[str | None, typer.Option(help="Only this local authority area.")] = None,
+        function: Annotated[str | None, typer.Option(help="Only activities attributed to this strategic function.")] = None,
+        aim: Annotated[str | None, typer.Option(help="Only activities attributed to this aim.")] = None,
+        threshold: Annotated[int, typer.Option(help="Transparency: suppress counts below this.")] = 10,
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+        data_dir: DataDir = None,
+        database: Annotated[str | None, typer.Option(help="Reporting database URL or SQLite file.")] = None,
+    ) -> None:
+        from services.reporting.exports.tables import to_json
+
+        result = _run(name, data_dir, database, period=period, kind=kind, node=node, area=area, function=function,
+                      aim=aim, threshold=threshold)
+        if as_json:
+            print(to_json(result))
+        else:
+            print_tables(result)
+
+    command.__doc__ = summary
+    report_app.command(name)(command)
+
+    def export(
+        out: Annotated[Path, typer.Option(help="File (.xlsx, .json) or folder (csv: one file per table).")],
+        format: Annotated[str, typer.Option(help="xlsx, csv or json.")] = "xlsx",
+        period: Period = None, kind: Kind = "academic", node: Node = None,
+        threshold: Annotated[int, typer.Option(help="Transparency: suppress counts below this.")] = 10,
+        data_dir: DataDir = None,
+        database: Annotated[str | None, typer.Option(help="Reporting database URL or SQLite file.")] = None,
+    ) -> None:
+        from services.reporting.exports.tables import tables_of, to_csv, to_json, to_xlsx
+
+        result = _run(name, data_dir, database, period=period, kind=kind, node=node, area=None, function=None,
+                      aim=None, threshold=threshold)
+        if format == "json":
+            out.write_text(to_json(result))
+        elif format == "xlsx":
+            out.write_bytes(to_xlsx(tables_of(result)))
+        elif format == "csv":
+            out.mkdir(parents=True, exist_ok=True)
+            for t in tables_of(result):
+                (out / f"{t.name}.csv").write_text(to_csv(t))
+        else:
+            raise typer.BadParameter(f"unknown format {format!r}: xlsx, csv or json")
+        render.console.print(f"wrote {out}")
+
+    export.__doc__ = f"Export: {summary}"
+    export_app.command(name)(export)
+
+
+def _register() -> None:
+    from services.reporting.views.catalogue import VIEWS
+
+    for spec in VIEWS.values():
+        _view_command(spec.name, spec.summary)
+
+
+_register()
+
+
+@report_app.callback()
+def report(
+    ctx: typer.Context,
+    data_dir: DataDir = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Print the hub-wide report from the reporting database (or run one of the views below)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from services.reporting.queries import hub_report
+
+    settings = _settings(data_dir)
+    result = asyncio.run(with_session(_database_url(settings, None), lambda s: hub_report(s, settings.hub, settings.nodes)))
+    if as_json:
+        print(result.model_dump_json(indent=2))
+    else:
+        render.console.print(render.report_table(result))
+
+
+@audit_app.command("verify")
+def audit_verify(
+    database: Annotated[str | None, typer.Option(help="The reporting database (a copy is fine): URL or SQLite file.")] = None,
+    data_dir: DataDir = None,
+    stream: Annotated[bool, typer.Option(help="Also check stored events and projections against the hub stream.")] = False,
+    nats_url: Annotated[str | None, typer.Option(help="NATS server holding the hub stream (with --stream).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Recompute the hash chain (and, with --stream, digests and projections); exit 1 on any problem."""
+    from services.reporting.audit import verify
+
+    settings = _settings(data_dir)
+    url = _database_url(settings, database)
+
+    async def run() -> Any:
+        if not stream:
+            return await with_session(url, verify)
+        from shared.bus import connect
+        from shared.subjects import hub_stream
+        from services.reporting.audit import stream_fetcher
+
+        nc = await connect(nats_url or settings.nats_url or "nats://127.0.0.1:14222", "hub-audit")
+        try:
+            fetch = stream_fetcher(nc.jetstream(), hub_stream(settings.hub))
+            return await with_session(url, lambda s: verify(s, fetch))
+        finally:
+            await nc.close()
+
+    result = asyncio.run(run())
+    if as_json:
+        print(result.model_dump_json(indent=2))
+    else:
+        verdict = "[green]verified[/green]" if result.ok else f"[red]{len(result.problems)} problem(s)[/red]"
+        render.console.print(f"{result.applied_events} applied events, chain head {result.chain_head}"
+                             f"{' (checked against the hub stream)' if result.stream_checked else ''}: {verdict}")
+        for p in result.problems:
+            render.console.print(f"  {p.check}: {p.detail}" + (f" [event {p.event_id}, position {p.position}]" if p.event_id else ""))
+    if not result.ok:
+        sys.exit(1)
+
+
+@report_app.command("evidence")
+def report_evidence(
+    view: Annotated[str, typer.Argument(help="pupils, wcet, headcount, income, spend, allocation, commission or budget")],
+    key: Annotated[str, typer.Argument(help="area, source, function, node or partner; 'hub' for all; budget: node/function/area")],
+    period: Annotated[str, typer.Option(help="e.g. 2024-25")],
+    kind: Kind = "academic",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    data_dir: DataDir = None,
+    database: Annotated[str | None, typer.Option(help="Reporting database URL or SQLite file.")] = None,
+) -> None:
+    """The applied events behind one figure, with the amount or count each contributes."""
+    from services.reporting.views.evidence import evidence
+
+    settings = _settings(data_dir)
+    try:
+        result = asyncio.run(with_session(_database_url(settings, database),
+                                          lambda s: evidence(s, view, key, period, kind)))  # type: ignore[arg-type]
+    except (ValueError, KeyError) as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    if as_json:
+        print(result.model_dump_json(indent=2))
+    else:
+        print_tables(result)

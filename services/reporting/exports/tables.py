@@ -1,0 +1,180 @@
+"""Exports of any view result: JSON, CSV (one table) and XLSX (one sheet per table), generic over
+the pydantic models the views return, so a new view is exportable without new code.
+
+A result is flattened into tables: its scalars (and its stamp) into ``summary``; each list of
+rows, each mapping and each nested model into its own table named by its path. Money columns end
+in ``_pence`` and stay integer pence in JSON and CSV; in XLSX they are shown as pounds with a £
+format, for people. Text that a spreadsheet would run as a formula is prefixed with ``'``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
+POUNDS = '"£"#,##0.00'
+
+
+@dataclass
+class Table:
+    name: str
+    columns: list[str]
+    rows: list[list[Any]] = field(default_factory=list)
+
+
+def to_json(result: BaseModel | list[BaseModel]) -> str:
+    if isinstance(result, list):
+        return json.dumps([r.model_dump(mode="json") for r in result], indent=2)
+    return result.model_dump_json(indent=2)
+
+
+def tables_of(result: BaseModel | list[BaseModel]) -> list[Table]:
+    """Flatten a view result into named tables; the first is always ``summary``."""
+    summary = Table("summary", ["figure", "value"])
+    tables = [summary]
+    if isinstance(result, list):
+        tables.append(_rows_table("rows", result))
+    else:
+        _flatten(result.model_dump(mode="python"), "", summary, tables)
+    return tables
+
+
+def _flatten(data: dict[str, Any], prefix: str, summary: Table, tables: list[Table]) -> None:
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if key == "stamp" and isinstance(value, dict):
+            summary.rows += [[f"stamp.{k}", v] for k, v in value.items()]
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            tables.append(_rows_table(path, value))
+        elif isinstance(value, list):
+            tables.append(Table(path, [key], [[_cell(v)] for v in value]))
+        elif isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
+            for name, nested in value.items():
+                _nested(nested, f"{path}.{name}", tables)
+        elif isinstance(value, dict) and key.endswith("_pence"):
+            tables.append(Table(path, ["key", key], [[k, _cell(v)] for k, v in value.items()]))
+        elif isinstance(value, dict):
+            tables.append(Table(path, ["figure", "value"], [[k, _cell(v)] for k, v in value.items()]))
+        else:
+            summary.rows.append([path, value])
+
+
+def _nested(data: dict[str, Any], path: str, tables: list[Table]) -> None:
+    own = Table(path, ["figure", "value"])
+    tables.append(own)
+    _flatten(data, f"{path}.", own, tables)
+    if not own.rows:
+        tables.remove(own)
+
+
+def _rows_table(name: str, rows: list[Any]) -> Table:
+    dicts = [r.model_dump(mode="python") if isinstance(r, BaseModel) else r for r in rows]
+    columns = list(dict.fromkeys(k for d in dicts for k in d))
+    return Table(name, columns, [[_cell(d.get(c)) for c in columns] for d in dicts])
+
+
+def _cell(value: Any) -> Any:
+    """Nested structures become JSON text in a cell; plain values stay as they are."""
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, default=str, sort_keys=True)
+    return value
+
+
+def _safe(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _NUMBER.match(value):
+        return "'" + value
+    return value
+
+
+def table(result: BaseModel | list[BaseModel], name: str | None = None) -> Table:
+    """One table of a result by name (default: the first table with rows beyond the summary)."""
+    tables = tables_of(result)
+    if name is None:
+        return next((t for t in tables[1:] if t.rows), tables[0])
+    for t in tables:
+        if t.name == name:
+            return t
+    raise KeyError(f"no table {name!r}; tables: {', '.join(t.name for t in tables)}")
+
+
+def to_csv(t: Table) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(t.columns)
+    for row in t.rows:
+        writer.writerow([_safe(_text(v)) for v in row])
+    return out.getvalue()
+
+
+def _text(value: Any) -> Any:
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    return "" if value is None else value
+
+
+def sheet_title(name: str, used: set[str]) -> str:
+    """Excel sheet titles: at most 31 characters, none of []:*?/\\, unique in the workbook."""
+    base = re.sub(r"[\[\]:*?/\\]", "_", name)[:31] or "sheet"
+    title, n = base, 2
+    while title.lower() in used:
+        suffix = f"~{n}"
+        title, n = base[: 31 - len(suffix)] + suffix, n + 1
+    used.add(title.lower())
+    return title
+
+
+def to_xlsx(tables: list[Table]) -> bytes:
+    """One sheet per table: bold frozen header, readable widths, pounds for pence, dates as dates."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    wb = Workbook()
+    wb.remove(wb.active)
+    used: set[str] = set()
+    for t in tables:
+        ws = wb.create_sheet(sheet_title(t.name, used))
+        money = [c.endswith("_pence") for c in t.columns]
+        ws.append([c.removesuffix("_pence") + " (£)" if m else c for c, m in zip(t.columns, money)])
+        for cell in ws[1]:
+            cell.font = Font(bold=True)
+        ws.freeze_panes = "A2"
+        for row in t.rows:
+            ws.append([_xlsx_value(v, m or _is_money_figure(t, row)) for v, m in zip(row, money)])
+            for cell, is_money in zip(ws[ws.max_row], money):
+                if is_money or (cell.column == 2 and _is_money_figure(t, row)):
+                    cell.number_format = POUNDS
+                elif isinstance(cell.value, datetime):
+                    cell.number_format = "yyyy-mm-dd hh:mm"
+                elif isinstance(cell.value, date):
+                    cell.number_format = "yyyy-mm-dd"
+        for i, column in enumerate(ws.columns, start=1):
+            width = max(len(str(c.value)) if c.value is not None else 0 for c in column)
+            ws.column_dimensions[column[0].column_letter].width = min(max(width + 2, 10), 60)
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def _is_money_figure(t: Table, row: list[Any]) -> bool:
+    """A (figure, value) row whose figure names pence."""
+    return t.columns == ["figure", "value"] and str(row[0]).endswith("_pence")
+
+
+def _xlsx_value(value: Any, money: bool) -> Any:
+    if money and isinstance(value, int) and not isinstance(value, bool):
+        return Decimal(value) / 100
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.replace(tzinfo=None)  # Excel has no time zones; stored times are UTC
+    if isinstance(value, Decimal):
+        return value
+    return _safe(value)

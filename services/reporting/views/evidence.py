@@ -1,0 +1,128 @@
+"""The events behind a figure: every projection row keeps the event that wrote it, so a figure
+expands into applied events (id, node, type, time, stream position, amount or count) whose
+amounts or counts add up to the figure itself."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.periods import PeriodKind, parse_period
+from services.reporting.models import AppliedEventRow, FundingBudgetView, FundingFlowView
+from services.reporting.queries import ReportStamp, report_stamp
+from services.reporting.views.accountability import activities_of, pupil_records
+from services.reporting.views.allocation import flows_in_period
+from services.reporting.views.funding import SPEND, _original, load_ledger
+
+EvidenceView = Literal["pupils", "headcount", "wcet", "income", "spend", "allocation", "commission", "budget"]
+HUB = "hub"
+
+
+class EvidenceEvent(BaseModel):
+    event_id: str
+    node: str
+    event_type: str
+    occurred_at: datetime
+    position: int
+    stream_seq: int
+    amount_pence: int | None = None
+    count: int | None = None
+
+
+class Evidence(BaseModel):
+    stamp: ReportStamp
+    view: str
+    key: str
+    period: str
+    figure: int = Field(description="The figure as the view reports it.")
+    unit: str
+    total: int = Field(description="Sum of the events' amounts or counts; equals figure except for unique pupils.")
+    note: str = ""
+    events: list[EvidenceEvent]
+
+
+async def evidence(session: AsyncSession, view: EvidenceView, key: str, period: str,
+                   kind: PeriodKind = "academic") -> Evidence:
+    """Expand one figure of a view into the applied events that make it up."""
+    parse_period(period, kind)
+    if view in ("pupils", "wcet"):
+        figure, parts, unit, note = await _pupils(session, view, key, period)
+    elif view == "headcount":
+        rows = [a for a in await activities_of(session, period) if key in (HUB, a.area)]
+        parts, figure, unit, note = {a.event_id: a.headcount for a in rows}, sum(a.headcount for a in rows), "pupils", ""
+    elif view == "budget":
+        figure, parts, unit, note = await _budget(session, key, kind, period)
+    else:
+        figure, parts, unit, note = await _money(session, view, key, kind, period)
+    events = await _applied(session, parts, money=unit == "pence")
+    total = sum((e.amount_pence if unit == "pence" else e.count) or 0 for e in events)
+    return Evidence(stamp=await report_stamp(session), view=view, key=key, period=period, figure=figure, unit=unit,
+                    total=total, note=note, events=events)
+
+
+async def _pupils(session: AsyncSession, view: str, key: str, period: str) -> tuple[int, dict[str, int], str, str]:
+    records = [r for r in await pupil_records(session, period) if key in (HUB, r.p.home_area)
+               and (view == "pupils" or r.a.kind == "wcet")]
+    parts: dict[str, int] = defaultdict(int)
+    for r in records:
+        parts[r.p.event_id] += 1
+    note = (f"{len(records)} participation records in these events name "
+            f"{len({r.p.pseudonym for r in records})} distinct pupils (by pseudonym)")
+    return len({r.p.pseudonym for r in records}), dict(parts), "participations", note
+
+
+def _label(view: str, entry: FundingFlowView) -> str:
+    """The key a money view groups an entry under (as views/allocation.py does)."""
+    return {"income": entry.source or "other", "spend": entry.function or "unattributed",
+            "allocation": entry.counterpart_node or "", "commission": entry.counterparty or "?"}[view]
+
+
+async def _money(session: AsyncSession, view: str, key: str, kind: PeriodKind, period: str) -> tuple[int, dict[str, int], str, str]:
+    ledger = await load_ledger(session)
+    kinds = {"income": ("income",), "spend": SPEND, "allocation": ("allocation",), "commission": ("commission",)}[view]
+    period_obj = parse_period(period, kind)
+    parts: dict[str, int] = defaultdict(int)
+    for e in ledger.entries.values():
+        original = _original(ledger, e)
+        if original is not None and original.kind in kinds and period_obj.contains(e.entry_on) \
+                and key in (HUB, _label(view, original)):
+            parts[e.event_id] += e.sign * e.amount_pence
+    figure = sum(a for o, a in flows_in_period(ledger, kind, period, *kinds) if key in (HUB, _label(view, o)))
+    return figure, dict(parts), "pence", ""
+
+
+async def _budget(session: AsyncSession, key: str, kind: PeriodKind, period: str) -> tuple[int, dict[str, int], str, str]:
+    """key = node/function/area: the budget event (its amount) and the actual spend events."""
+    node, function, area = key.split("/")
+    budget = await session.scalar(select(FundingBudgetView).where(
+        FundingBudgetView.node == node, FundingBudgetView.period_kind == kind, FundingBudgetView.period == period,
+        FundingBudgetView.function == function, FundingBudgetView.area == area))
+    ledger = await load_ledger(session)
+    parts: dict[str, int] = defaultdict(int)
+    p = parse_period(period, kind)
+    for e in ledger.entries.values():
+        original = _original(ledger, e)
+        if (original is not None and original.kind in SPEND and e.node == node and p.contains(e.entry_on)
+                and (original.function or "") == function and (original.area or "") == area):
+            parts[e.event_id] += e.sign * e.amount_pence
+    actual = sum(parts.values())
+    note = f"actual {actual}p from the spend events; budget {budget.amount_pence if budget else 0}p set by event " \
+           f"{budget.event_id if budget else '(none)'}"
+    return actual, dict(parts), "pence", note
+
+
+async def _applied(session: AsyncSession, parts: dict[str, int], money: bool) -> list[EvidenceEvent]:
+    if not parts:
+        return []
+    rows = await session.scalars(select(AppliedEventRow).where(AppliedEventRow.event_id.in_(list(parts)))
+                                 .order_by(AppliedEventRow.position))
+    return [EvidenceEvent(event_id=r.event_id, node=r.node, event_type=r.event_type, occurred_at=r.occurred_at,
+                          position=r.position, stream_seq=r.stream_seq,
+                          amount_pence=parts[r.event_id] if money else None, count=None if money else parts[r.event_id])
+            for r in rows]
+
