@@ -26,9 +26,12 @@ def report_routes(app) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 async def snapshot(service, paths: list[str]) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """Every route's answer, plus every catalogued view for both years and as an export."""
     app = create_app(service)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as client:
         out = {}
+        views = (await client.get("/report/views")).json()
+        paths = paths + [f"/report/views/{name}" for name in views] + [f"/report/export/{name}" for name in views]
         for path in paths:
             response = await client.get(path, params={"academic_year": "2024-25"})
             out[path] = (response.status_code, ISSUED.sub("", response.text))  # export time is not data
