@@ -33,7 +33,7 @@ async def snapshot(service, paths: list[str]) -> dict[str, object]:  # type: ign
         views = (await client.get("/report/views")).json()
         paths = paths + [f"/report/views/{name}" for name in views] + [f"/report/export/{name}" for name in views]
         for path in paths:
-            response = await client.get(path, params={"academic_year": "2024-25"})
+            response = await client.get(path, params={"academic_year": "2024-25", "period": "2024-25", "format": "json"})
             out[path] = (response.status_code, ISSUED.sub("", response.text))  # export time is not data
         return out
 
