@@ -92,14 +92,18 @@ async def queries(url: str, hub: str, data_dir: str, repeats: int, database_url:
     service = _reporting(url, hub, data_dir, database_url)
     await service.start(consume=False)
     app = create_app(service)
-    paths = sorted(p for p, m in app.openapi()["paths"].items() if "get" in m and p.startswith("/report") and "{" not in p)
+    # /report/audit re-verifies every applied event: an auditor's batch job, timed apart, not a query
+    paths = sorted(p for p, m in app.openapi()["paths"].items()
+                   if "get" in m and p.startswith("/report") and "{" not in p and p != "/report/audit")
     figures: dict[str, Any] = {}
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench", timeout=120) as client:
+        views = (await client.get("/report/views")).json()
+        paths += [f"/report/views/{name}" for name in views]
         for path in paths:
             times = []
             for _ in range(repeats):
                 started = time.perf_counter()
-                response = await client.get(path, params={"academic_year": "2024-25"})
+                response = await client.get(path, params={"academic_year": "2024-25", "period": "2024-25"})
                 times.append((time.perf_counter() - started) * 1000)
             times.sort()
             figures[path] = {"status": response.status_code, "p50_ms": times[len(times) // 2],
