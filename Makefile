@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-fast docs clean
+.PHONY: install demo test test-fast reliability reliability-short docs clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required" if sys.version_info < (3, 11) else 0)'
@@ -23,6 +23,12 @@ test: $(STAMP)  ## the whole suite (PostgreSQL tests run when 127.0.0.1:5432 ans
 
 test-fast: $(STAMP)  ## skip the slow end-to-end demo test
 	$(BIN)/pytest -m "not slow"
+
+reliability: $(STAMP)  ## kill every kind of process under load, hostile input, soak; print the figures (~5 min)
+	$(BIN)/hub reliability --runs 2 --duration 90 --soak 60
+
+reliability-short: $(STAMP)  ## the short fixed-seed form CI runs (under a minute)
+	$(BIN)/hub reliability --short
 
 docs: $(STAMP)  ## regenerate docs/events.md from the contracts
 	$(BIN)/hub docs

@@ -300,6 +300,27 @@ def dlq_replay(
 
 
 @app.command()
+def reliability(
+    seed: Annotated[int, typer.Option(help="Seed of the workload and the fault injector.")] = 1,
+    runs: Annotated[int, typer.Option(help="Crash runs, each on a fresh cluster (seed, seed+1, ...).")] = 1,
+    duration: Annotated[float, typer.Option(help="Seconds of load and faults per run.")] = 60.0,
+    soak: Annotated[float, typer.Option(help="Seconds of sustained load after the last run (0: none).")] = 30.0,
+    mutations: Annotated[int, typer.Option(help="Random mutated events fed to ingest (x4 to the parser).")] = 200,
+    short: Annotated[bool, typer.Option(help="The CI form: one 12 s run, 5 s soak, 50 mutations.")] = False,
+    data_dir: Annotated[Path | None, typer.Option(help="Keep the clusters' data here (default: a temp folder).")] = None,
+) -> None:
+    """Kill every kind of process under load, feed hostile input, soak; print the figures (exit 1 if any are wrong)."""
+    from hub.reliability.run import run_reliability
+
+    if short:
+        runs, duration, soak, mutations = 1, 12.0, 5.0, 50
+    configure_logging(_settings().model_copy(update={"log_level": "ERROR"}))
+    report = asyncio.run(run_reliability(seed, runs, duration, soak, mutations, short, data_dir, render.console))
+    if not report.passed:
+        raise typer.Exit(1)
+
+
+@app.command()
 def docs(out: Path = Path("docs/events.md")) -> None:
     """Regenerate the event catalogue from the contracts in shared/contracts."""
     from hub.catalogue import event_catalogue
