@@ -68,6 +68,9 @@ def event_cases(signer: NodeSigner, base: Envelope, rng: random.Random, mutation
     raw = base.to_bytes()
     doc = json.loads(raw)
     stranger = genuine_event(NodeSigner.generate(), 1, node="atlantis")
+    old = signer.sign(base.model_copy(update={  # ActivityDelivered v1 without `participants`
+        "event_id": uuid4(), "type": "ActivityDelivered", "version": 1, "service": "activities",
+        "payload": {"activity_id": str(uuid4()), "kind": "workshop", "title": "t"}}))
     cases: list[tuple[str, bytes, str]] = [
         ("malformed JSON", b'{"event_id": ', subject),
         ("not UTF-8", b"\xff\xfe\x00garbage", subject),
@@ -82,6 +85,7 @@ def event_cases(signer: NodeSigner, base: Envelope, rng: random.Random, mutation
         ("unsigned", base.model_copy(update={"signature": None, "event_id": uuid4()}).to_bytes(), subject),
         ("SQL in a name", genuine_event(signer, 2, "Robert'); DROP TABLE organisation_view;--").to_bytes(), subject),
         ("sequence gap (seq 9 after 2)", genuine_event(signer, 9).to_bytes(), subject),
+        ("old version missing what its upcaster reads", old.to_bytes(), _subject(old)),
     ]
     for i in range(mutations):
         cases.append((f"mutation {i}", _mutate(rng, raw), subject))
