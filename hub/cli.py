@@ -10,6 +10,7 @@ import contextlib
 import json
 import shutil
 import signal
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -255,8 +256,11 @@ async def _dlq_call(settings: HubSettings, action, publish_url: str | None = Non
 
 
 @dlq.command("show")
-def dlq_show(seq: Annotated[int, typer.Argument(help="Sequence in the dead-letter stream (from `hub dlq list`).")],
-             data_dir: DataDir = None) -> None:
+def dlq_show(
+    seq: Annotated[int, typer.Argument(help="Sequence in the dead-letter stream (from `hub dlq list`).")],
+    raw: Annotated[bool, typer.Option(help="Print only the message bytes (to edit and replay).")] = False,
+    data_dir: DataDir = None,
+) -> None:
     """Print one dead letter: why it was refused, where it came from, and its bytes (JSON pretty-printed)."""
     from shared.dead_letters import get_dead_letter
 
@@ -265,6 +269,9 @@ def dlq_show(seq: Annotated[int, typer.Argument(help="Sequence in the dead-lette
     if letter is None:
         render.console.print(f"no dead letter {seq}")
         raise typer.Exit(1)
+    if raw:
+        sys.stdout.buffer.write(letter.data)
+        return
     render.console.print(f"seq {letter.dlq_seq}  consumer {letter.consumer}  original stream seq {letter.original_seq}")
     render.console.print(f"subject {letter.original_subject}")
     render.console.print(f"reason  {letter.reason}", markup=False)

@@ -55,6 +55,8 @@ async def test_a_malformed_event_is_dead_lettered_fixed_replayed_and_counted_onc
     code, shown = await hub_cli("dlq", "show", str(seq), nats_url=nats_server.url, hub=hub, cwd=tmp_path)
     assert code == 0 and "Field required" in shown and str(broken.event_id) in shown, shown
 
+    code, raw = await hub_cli("dlq", "show", str(seq), "--raw", nats_url=nats_server.url, hub=hub, cwd=tmp_path)
+    assert code == 0 and Envelope.model_validate_json(raw) == broken  # the exact bytes, ready to edit
     fixed = tmp_path / "fixed.json"
     fixed.write_bytes(good.to_bytes())
     args = ("dlq", "replay", str(seq), "--fixed-file", str(fixed))
