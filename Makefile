@@ -24,7 +24,7 @@ test: $(STAMP)  ## the whole suite (PostgreSQL tests run when 127.0.0.1:5432 ans
 test-fast: $(STAMP)  ## skip the slow end-to-end demo test
 	$(BIN)/pytest -m "not slow"
 
-reliability: $(STAMP)  ## kill every kind of process under load, hostile input, soak; print the figures (~5 min)
+reliability: $(STAMP)  ## kill every kind of process under load, hostile input, soak; print the figures (~7 min)
 	$(BIN)/hub reliability --runs 2 --duration 90 --soak 60
 
 reliability-short: $(STAMP)  ## the short fixed-seed form CI runs (under a minute)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import shutil
 import signal
 import sys
@@ -322,6 +323,7 @@ def reliability(
     if short:
         runs, duration, soak, mutations = 1, 12.0, 5.0, 50
     configure_logging(_settings().model_copy(update={"log_level": "ERROR"}))
+    logging.getLogger("shared.bus").setLevel(logging.ERROR)  # expected: NATS is killed on purpose
     report = asyncio.run(run_reliability(seed, runs, duration, soak, mutations, short, data_dir, render.console))
     if not report.passed:
         raise typer.Exit(1)
