@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-fast bench bench-small docs clean
+.PHONY: install demo test test-fast bench bench-small reliability reliability-short docs clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required" if sys.version_info < (3, 11) else 0)'
@@ -29,6 +29,12 @@ bench: $(STAMP)  ## measure throughput, latency, rebuild, queries, memory (sever
 
 bench-small: $(STAMP)  ## the same measurements on thousands of events (a minute)
 	$(BIN)/hub bench --small
+
+reliability: $(STAMP)  ## kill every kind of process under load, hostile input, soak; print the figures (~7 min)
+	$(BIN)/hub reliability --runs 2 --duration 90 --soak 60
+
+reliability-short: $(STAMP)  ## the short fixed-seed form CI runs (under a minute)
+	$(BIN)/hub reliability --short
 
 docs: $(STAMP)  ## regenerate docs/events.md from the contracts
 	$(BIN)/hub docs

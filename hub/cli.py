@@ -8,8 +8,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import shutil
 import signal
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -294,6 +296,93 @@ def dlq_list(data_dir: DataDir = None, limit: int = 50) -> None:
     for d in letters:
         table.add_row(str(d.dlq_seq), d.consumer, d.original_subject, d.reason)
     render.console.print(table)
+
+
+async def _dlq_call(settings: HubSettings, action, publish_url: str | None = None):  # type: ignore[no-untyped-def]
+    """Run `action(dlq_js, publish_js)` on the hub's connection (and the node's, when given)."""
+    from shared.bus import connect
+
+    nc = await connect(_nats_url(settings), "hub-cli-dlq")
+    pub = await connect(publish_url, "hub-cli-dlq-replay") if publish_url else nc
+    try:
+        return await action(nc.jetstream(), pub.jetstream())
+    finally:
+        if pub is not nc:
+            await pub.close()
+        await nc.close()
+
+
+@dlq.command("show")
+def dlq_show(
+    seq: Annotated[int, typer.Argument(help="Sequence in the dead-letter stream (from `hub dlq list`).")],
+    raw: Annotated[bool, typer.Option(help="Print only the message bytes (to edit and replay).")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Print one dead letter: why it was refused, where it came from, and its bytes (JSON pretty-printed)."""
+    from shared.dead_letters import get_dead_letter
+
+    settings = _settings(data_dir)
+    letter = asyncio.run(_dlq_call(settings, lambda js, _: get_dead_letter(js, settings.hub, seq)))
+    if letter is None:
+        render.console.print(f"no dead letter {seq}")
+        raise typer.Exit(1)
+    if raw:
+        sys.stdout.buffer.write(letter.data)
+        return
+    render.console.print(f"seq {letter.dlq_seq}  consumer {letter.consumer}  original stream seq {letter.original_seq}")
+    render.console.print(f"subject {letter.original_subject}")
+    render.console.print(f"reason  {letter.reason}", markup=False)
+    try:
+        body = json.dumps(json.loads(letter.data), indent=2)
+    except ValueError:
+        body = repr(letter.data[:2000])
+    print(body)
+
+
+@dlq.command("replay")
+def dlq_replay(
+    seq: Annotated[int, typer.Argument(help="Sequence in the dead-letter stream.")],
+    fixed_file: Annotated[Path | None, typer.Option(help="Corrected message bytes to publish instead of the original.")] = None,
+    publish_url: Annotated[str | None, typer.Option(help="NATS URL whose stream captures the original subject "
+                                                    "(the node's admin URL with leaf nodes); default HUB_NATS_URL.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Republish a dead letter (fixed, if given) on its original subject, then delete it from the dead letters."""
+    from shared.dead_letters import replay_dead_letter
+
+    settings = _settings(data_dir)
+    fixed = fixed_file.read_bytes() if fixed_file else None
+    try:
+        letter = asyncio.run(
+            _dlq_call(settings, lambda js, pub: replay_dead_letter(js, pub, settings.hub, seq, fixed), publish_url)
+        )
+    except LookupError as exc:
+        render.console.print(str(exc))
+        raise typer.Exit(1) from None
+    what = "fixed message" if fixed else "original message"
+    render.console.print(f"replayed dead letter {seq} ({what}) on {letter.original_subject}; dead letter deleted")
+
+
+@app.command()
+def reliability(
+    seed: Annotated[int, typer.Option(help="Seed of the workload and the fault injector.")] = 1,
+    runs: Annotated[int, typer.Option(help="Crash runs, each on a fresh cluster (seed, seed+1, ...).")] = 1,
+    duration: Annotated[float, typer.Option(help="Seconds of load and faults per run.")] = 60.0,
+    soak: Annotated[float, typer.Option(help="Seconds of sustained load after the last run (0: none).")] = 30.0,
+    mutations: Annotated[int, typer.Option(help="Random mutated events fed to ingest (x4 to the parser).")] = 200,
+    short: Annotated[bool, typer.Option(help="The CI form: one 12 s run, 5 s soak, 50 mutations.")] = False,
+    data_dir: Annotated[Path | None, typer.Option(help="Keep the clusters' data here (default: a temp folder).")] = None,
+) -> None:
+    """Kill every kind of process under load, feed hostile input, soak; print the figures (exit 1 if any are wrong)."""
+    from hub.reliability.run import run_reliability
+
+    if short:
+        runs, duration, soak, mutations = 1, 12.0, 5.0, 50
+    configure_logging(_settings().model_copy(update={"log_level": "ERROR"}))
+    logging.getLogger("shared.bus").setLevel(logging.ERROR)  # expected: NATS is killed on purpose
+    report = asyncio.run(run_reliability(seed, runs, duration, soak, mutations, short, data_dir, render.console))
+    if not report.passed:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -62,16 +62,44 @@ async def list_dead_letters(js: JetStreamContext, hub: str, limit: int = 100) ->
         except NotFoundError:
             seq += 1
             continue
-        headers = msg.headers or {}
-        letters.append(
-            DeadLetter(
-                dlq_seq=seq,
-                consumer=headers.get(CONSUMER, "?"),
-                reason=headers.get(REASON, "?"),
-                original_subject=headers.get(ORIGINAL_SUBJECT, "?"),
-                original_seq=int(headers.get(ORIGINAL_SEQ, "0") or 0),
-                data=msg.data or b"",
-            )
-        )
+        letters.append(_letter(seq, msg.headers or {}, msg.data or b""))
         seq += 1
     return letters
+
+
+def _letter(seq: int, headers: dict[str, str], data: bytes) -> DeadLetter:
+    return DeadLetter(
+        dlq_seq=seq,
+        consumer=headers.get(CONSUMER, "?"),
+        reason=headers.get(REASON, "?"),
+        original_subject=headers.get(ORIGINAL_SUBJECT, "?"),
+        original_seq=int(headers.get(ORIGINAL_SEQ, "0") or 0),
+        data=data,
+    )
+
+
+async def get_dead_letter(js: JetStreamContext, hub: str, seq: int) -> DeadLetter | None:
+    """One dead letter by its sequence in the dead-letter stream; None when it is not there."""
+    try:
+        msg = await js.get_msg(dlq_stream(hub), seq)
+    except NotFoundError:
+        return None
+    return _letter(seq, msg.headers or {}, msg.data or b"")
+
+
+async def replay_dead_letter(
+    dlq_js: JetStreamContext, publish_js: JetStreamContext, hub: str, seq: int, fixed: bytes | None = None
+) -> DeadLetter:
+    """Republish a dead letter (or its fixed bytes) on its original subject, then delete it.
+
+    `publish_js` must reach a stream that captures the original subject: the node's server (node
+    admin) with leaf nodes, the one server otherwise. The Nats-Msg-Id names the dead letter, so a
+    replay repeated within the duplicate window is stored once; reporting dedupes on event id.
+    """
+    letter = await get_dead_letter(dlq_js, hub, seq)
+    if letter is None:
+        raise LookupError(f"no dead letter {seq} in {dlq_stream(hub)}")
+    data = letter.data if fixed is None else fixed
+    await publish_js.publish(letter.original_subject, data, headers={"Nats-Msg-Id": f"dlq-replay:{hub}:{seq}"})
+    await dlq_js.delete_msg(dlq_stream(hub), seq)
+    return letter

@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from nats.aio.client import Client
 from sqlalchemy import MetaData, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.auth import LimitsMiddleware, TokenAuthenticator, guard
@@ -53,6 +54,7 @@ class NodeService:
     relay: OutboxRelay | None = field(default=None, init=False)
     nats: Client | None = field(default=None, init=False)
     _relay_task: asyncio.Task[None] | None = field(default=None, init=False)
+    _attached: asyncio.Event = field(default_factory=asyncio.Event, init=False)
 
     def __post_init__(self) -> None:
         url = self.settings.node_database_url(self.node, self.name)
@@ -63,16 +65,31 @@ class NodeService:
         producer = Producer(self.settings.hub, self.node, self.name, self.signer)
         self.outbox = Outbox(producer, self.metadata.tables["outbox"], self.metadata.tables["outbox_cursor"])
 
-    async def start(self, *, relay: bool = True) -> None:
-        """Migrate, connect and start relaying. Writes are accepted even before NATS answers."""
+    async def start(self, *, relay: bool = True, attach_timeout: float = 2.0) -> None:
+        """Migrate, then connect and relay in the background: writes are accepted (and the service
+        answers HTTP, not ready) even while NATS is down; the relay catches up once it answers."""
         await migrate(self.engine, self.migrations_dir)
         if relay:
-            self.nats = await connect(self.nats_url, f"{self.node}-{self.name}")
-            js = self.nats.jetstream()
-            if self.settings.declare_streams:
+            self._relay_task = asyncio.create_task(self._attach_and_relay(), name=f"relay-{self.node}-{self.name}")
+            with contextlib.suppress(TimeoutError):  # NATS down: carry on, the task keeps trying
+                await asyncio.wait_for(self._attached.wait(), attach_timeout)
+
+    async def _attach_and_relay(self) -> None:
+        """Connect (retrying forever), make sure the node's stream exists, then relay until cancelled."""
+        self.nats = await connect(self.nats_url, f"{self.node}-{self.name}")
+        js = self.nats.jetstream()
+        backoff = 0.1
+        while self.settings.declare_streams:
+            try:
                 await ensure_node_stream(js, self.settings.hub, self.node, self.settings.duplicate_window_seconds)
-            self.relay = OutboxRelay(self.sessions, self.outbox, js, read_sessions=self.read_sessions)
-            self._relay_task = asyncio.create_task(self.relay.run(), name=f"relay-{self.node}-{self.name}")
+                break
+            except Exception as exc:  # JetStream not answering yet: retry, never give up
+                log.warning("%s %s: stream not declared yet: %s", self.node, self.name, exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+        self.relay = OutboxRelay(self.sessions, self.outbox, js, read_sessions=self.read_sessions)
+        self._attached.set()
+        await self.relay.run()
 
     async def stop(self) -> None:
         """Stop relaying and close connections; safe to call twice."""
@@ -81,8 +98,10 @@ class NodeService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._relay_task
             self._relay_task = None
-        if self.nats is not None and not self.nats.is_closed:
+        if self.nats is not None and self.nats.is_connected:
             await self.nats.drain()
+        elif self.nats is not None and not self.nats.is_closed:
+            await self.nats.close()
         self.nats = None
         await self.engine.dispose()
         await self.read_engine.dispose()
@@ -104,7 +123,7 @@ class NodeService:
         if self.relay is not None:
             with contextlib.suppress(Exception):
                 checks["outbox_backlog"] = await self.relay.backlog()
-        checks["ready"] = checks["database"] == "ok" and checks["nats"] == "ok"
+        checks["ready"] = checks["database"] == "ok" and checks["nats"] == "ok" and self.relay is not None
         return checks
 
 
@@ -132,6 +151,15 @@ def refused_response(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, Refused)
     detail = [{"loc": ["body", name], "msg": msg, "type": "refused"} for name, msg in exc.fields.items()]
     return JSONResponse(status_code=exc.status_code, content={"detail": detail or exc.reason, "reason": exc.reason})
+
+
+def database_unavailable_response(_request: Request, exc: Exception) -> JSONResponse:
+    """Locked, full or unreachable database: the transaction rolled back, so say 503 and why."""
+    reason = str(getattr(exc, "orig", exc) or type(exc).__name__)
+    log.warning("database unavailable: %s", reason)
+    return JSONResponse(
+        status_code=503, content={"detail": "database unavailable", "reason": reason}, headers={"Retry-After": "1"}
+    )
 
 
 def health_router() -> APIRouter:
@@ -165,6 +193,7 @@ def create_http_app(
     authenticator = TokenAuthenticator.from_file(settings.auth_tokens_file) if settings.auth_tokens_file else None
     app = FastAPI(title=title, description=description, version="1", lifespan=lifespan)
     app.add_exception_handler(Refused, refused_response)
+    app.add_exception_handler(OperationalError, database_unavailable_response)
     app.add_middleware(LimitsMiddleware, max_bytes=settings.max_request_bytes, per_minute=settings.rate_limit_per_minute)
     app.include_router(health_router())
     for router in routers:

@@ -19,6 +19,10 @@ ACTIVITY_COLUMNS = (
 
 
 def check_dates(starts_on: date, ends_on: date) -> None:
+    """Refuse impossible dates: ends before start, or a year no academic year can be named for."""
+    for name, day in (("starts_on", starts_on), ("ends_on", ends_on)):
+        if not 1900 <= day.year <= 2999:
+            raise Invalid("date out of range", {name: f"{day} is not between 1900 and 2999"})
     if ends_on < starts_on:
         raise Invalid("activity ends before it starts", {"ends_on": f"{ends_on} is before starts_on {starts_on}"})
 

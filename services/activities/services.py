@@ -231,8 +231,8 @@ class SubmitReturn(BaseModel):
     academic_year: str = Field(pattern=r"^\d{4}-\d{2}$")
     submitted_on: date
     file_digest: str = Field(pattern=r"^[0-9a-f]{64}$")
-    activities: int = Field(ge=0)
-    participations: int = Field(ge=0)
+    activities: int = Field(ge=0, le=10_000_000)  # bounded: SQLite integers are 64-bit
+    participations: int = Field(ge=0, le=100_000_000)
 
 
 class ReturnLine(BaseModel):

@@ -29,7 +29,7 @@ from shared.contracts.funding import (
 )
 from shared.contracts.vocabulary import FundingStream, IncomeSource, Pence, StrategicFunction
 from shared.envelope import new_event_id, utcnow
-from shared.errors import NotFound
+from shared.errors import NotFound, Refused
 from shared.identity import Slug
 from shared.outbox import UnitOfWork
 from shared.periods import parse_period
@@ -179,8 +179,15 @@ async def record_income(cmd: RecordIncome, uow: UnitOfWork) -> UUID:
 
 
 async def receive_funds(cmd: ReceiveFunds, uow: UnitOfWork) -> UUID:
+    """Record an allocation's arrival, once: a retried request must not receive the money twice."""
     entry_id = new_event_id()
     async with uow:
+        e = LedgerEntryRow
+        already = await uow.session.scalar(select(e.entry_id).where(
+            e.kind == EntryKind.RECEIVED, e.counterparty == cmd.from_node,
+            e.counterpart_entry_id == str(cmd.sender_entry_id)))
+        if already is not None:
+            raise Refused("already received", {"sender_entry_id": f"allocation already recorded as entry {already}"})
         row = _row(entry_id, EntryKind.RECEIVED, cmd.stream, cmd.amount_pence, cmd.from_node, cmd.received_on,
                    counterpart_entry_id=str(cmd.sender_entry_id))
         return await _store(uow, row, {}, FundsReceived(entry_id=entry_id, **cmd.model_dump()))

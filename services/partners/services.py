@@ -137,7 +137,7 @@ _PHASES = {
 class AddSetting(BaseModel):
     """A school or setting as the DfE register of schools describes it."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", str_strip_whitespace=True)  # " " is no name
 
     urn: str = Field(pattern=r"^\d{6,7}$", description="DfE URN")
     name: str = Field(min_length=1, max_length=200)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -45,6 +46,7 @@ class ReportingService:
     read_sessions: async_sessionmaker[AsyncSession] = field(init=False)
     broker: NatsBroker | None = field(default=None, init=False)
     keys: NodeKeys | None = field(default=None, init=False)
+    _consuming: asyncio.Task[None] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         url = self.own.database_url or self.settings.node_database_url("hub", NAME)
@@ -58,12 +60,19 @@ class ReportingService:
     async def ingest(self, batch: list[Incoming]) -> IngestOutcome:
         return await ingest_batch(batch, self.sessions, self.settings.hub, self.keys)
 
-    async def start(self, *, consume: bool = True) -> None:
+    async def start(self, *, consume: bool = True, attach_timeout: float = 5.0) -> None:
+        """Migrate, then provision and consume in the background: while NATS is down the service
+        answers HTTP (not ready) and starts consuming once NATS answers, without a restart."""
         await migrate(self.engine, MIGRATIONS)
         if not consume:
             return
+        self._consuming = asyncio.create_task(self._provision_and_consume(), name="reporting-consumer")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._consuming), attach_timeout)
+
+    async def _provision_and_consume(self) -> None:
         if self.settings.declare_streams and self.own.provision_streams:
-            nc = await connect(self.nats_url, "reporting-provision")
+            nc = await connect(self.nats_url, "reporting-provision")  # waits for NATS
             try:
                 await ensure_hub_topology(
                     nc.jetstream(),
@@ -75,7 +84,7 @@ class ReportingService:
             finally:
                 await nc.drain()
         fix_idle_fetch_timeout()
-        self.broker = NatsBroker(
+        broker = NatsBroker(
             self.nats_url.split(","),
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,
@@ -83,11 +92,16 @@ class ReportingService:
             log_level=logging.DEBUG,  # per-batch access lines only when debugging
         )
         subscribe_hub_events(
-            self.broker, self.settings.hub, self.own.durable, self.own.batch_size, self.own.batch_timeout, self.ingest
+            broker, self.settings.hub, self.own.durable, self.own.batch_size, self.own.batch_timeout, self.ingest
         )
-        await self.broker.start()
+        self.broker = broker
+        await broker.start()
 
     async def stop(self) -> None:
+        if self._consuming is not None and not self._consuming.done():
+            self._consuming.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._consuming
         if self.broker is not None:
             await self.broker.stop()
         await self.engine.dispose()
@@ -101,7 +115,8 @@ class ReportingService:
             checks["database"] = "ok"
         except Exception as exc:  # report, don't crash the probe
             checks["database"] = f"unavailable: {exc}"
-        connected = self.broker is not None and await self.broker.ping(timeout=1.0)
+        started = self._consuming is not None and self._consuming.done() and not self._consuming.exception()
+        connected = started and self.broker is not None and await self.broker.ping(timeout=1.0)
         checks["nats"] = "ok" if connected else "unavailable"
         checks["ready"] = checks["database"] == "ok" and connected
         return checks

@@ -67,6 +67,8 @@ def read_payload(event_type: str, version: int, data: dict[str, Any]) -> EventPa
         raise UnknownEvent(f"unknown event type {event_type!r}")
     if (event_type, version) not in _MODELS:
         raise UnknownEvent(f"unknown version {version} of {event_type} (latest is {latest})")
+    if version < latest:  # an old event must be valid as written before an upcaster may read it
+        _MODELS[(event_type, version)].model_validate(data)
     while version < latest:
         step = _UPCASTERS.get((event_type, version))
         if step is None:

@@ -1,0 +1,95 @@
+"""Degraded dependencies: services start without NATS and recover without a restart; a locked
+database fails a request with a 503 and a reason, and nothing is half-written."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import httpx
+
+from shared.nats_server import NatsServer, free_port
+from shared.settings import HubSettings
+from services.partners import app as partners_app
+from services.reporting import app as reporting_app
+from tests.helpers import organisation, wait_for
+
+
+def _client(app) -> httpx.AsyncClient:  # type: ignore[no-untyped-def]
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://svc")
+
+
+async def _ready(client: httpx.AsyncClient) -> int:
+    return (await client.get("/health/ready")).status_code
+
+
+async def test_node_service_starts_without_nats_accepts_writes_and_relays_once_nats_answers(
+    tmp_path: Path, hub_id: str
+) -> None:
+    port = free_port()
+    settings = HubSettings(hub=hub_id, data_dir=tmp_path, nodes=["coventry"], duplicate_window_seconds=600)
+    service = partners_app.build_service(settings, "coventry", f"nats://127.0.0.1:{port}")
+    await service.start(attach_timeout=0.5)  # returns although nothing listens on the port
+    server = None
+    try:
+        async with _client(partners_app.create_app(service)) as client:
+            response = await client.get("/health/ready")
+            assert response.status_code == 503 and response.json()["nats"] == "unavailable"
+            assert (await client.post("/organisations", json=organisation("Written offline"))).status_code == 201
+
+            server = NatsServer(tmp_path / "nats", port=port).start()
+            assert await wait_for(lambda: _ready(client), lambda s: s == 200, timeout=20) == 200
+            assert service.relay is not None
+            assert await wait_for(service.relay.backlog, lambda b: b == 0) == 0
+            info = await service.nats.jetstream().stream_info(f"HL_{hub_id.upper()}_COVENTRY")  # type: ignore[union-attr]
+            assert info.state.messages == 1
+    finally:
+        await service.stop()
+        if server is not None:
+            server.stop()
+
+
+async def test_reporting_starts_without_nats_and_becomes_ready_without_a_restart(tmp_path: Path, hub_id: str) -> None:
+    port = free_port()
+    settings = HubSettings(hub=hub_id, data_dir=tmp_path, nodes=["coventry"], duplicate_window_seconds=600)
+    service = reporting_app.build_service(settings, f"nats://127.0.0.1:{port}")
+    await service.start(attach_timeout=0.5)
+    server = None
+    try:
+        async with _client(reporting_app.create_app(service)) as client:
+            assert await _ready(client) == 503
+            server = NatsServer(tmp_path / "nats", port=port).start()
+            assert await wait_for(lambda: _ready(client), lambda s: s == 200, timeout=20) == 200
+    finally:
+        await service.stop()
+        if server is not None:
+            server.stop()
+
+
+async def test_a_locked_database_gets_a_503_with_a_reason_and_changes_nothing(
+    tmp_path: Path, hub_id: str, nats_server: NatsServer
+) -> None:
+    settings = HubSettings(hub=hub_id, data_dir=tmp_path, nodes=["coventry"], duplicate_window_seconds=600)
+    service = partners_app.build_service(settings, "coventry", nats_server.url)
+    await service.start()
+    try:
+        async with _client(partners_app.create_app(service)) as client:
+            assert (await client.post("/organisations", json=organisation("Before the lock"))).status_code == 201
+            db = Path(settings.node_database_url("coventry", "partners").split("///", 1)[1])
+            locker = sqlite3.connect(db, isolation_level=None)
+            locker.execute("BEGIN EXCLUSIVE")
+            try:
+                response = await client.post("/organisations", json=organisation("While locked"))
+            finally:
+                locker.execute("ROLLBACK")
+                locker.close()
+            assert response.status_code == 503, response.text
+            assert "locked" in response.json()["reason"]
+            assert (await client.post("/organisations", json=organisation("After the lock"))).status_code == 201
+        with sqlite3.connect(db) as check:
+            names = [r[0] for r in check.execute("SELECT name FROM organisation ORDER BY name")]
+            outbox = check.execute("SELECT count(*), max(sequence) FROM outbox").fetchone()
+        assert names == ["After the lock", "Before the lock"]
+        assert outbox == (2, 2)  # no gap, no orphan event
+    finally:
+        await service.stop()
