@@ -7,7 +7,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -49,6 +49,16 @@ def create_engine(url: str, *, writer: bool = True, **kwargs: Any) -> AsyncEngin
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def database_status(sessions: async_sessionmaker) -> str:
+    """"ok", or why the database cannot answer: for readiness probes, which must never raise."""
+    try:
+        async with sessions() as session:
+            await session.execute(text("SELECT 1"))
+    except Exception as exc:  # report, don't crash the probe
+        return f"unavailable: {exc}"
+    return "ok"
 
 
 async def migrate(engine: AsyncEngine, migrations_dir: Path, revision: str = "heads") -> None:

@@ -19,13 +19,13 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from nats.aio.client import Client
-from sqlalchemy import MetaData, text
+from sqlalchemy import MetaData
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.auth import LimitsMiddleware, TokenAuthenticator, guard
 from shared.bus import connect, ensure_node_stream
-from shared.db import create_engine, migrate, session_factory
+from shared.db import create_engine, database_status, migrate, session_factory
 from shared.errors import Refused
 from shared.outbox import Outbox, Producer, UnitOfWork
 from shared.relay import OutboxRelay
@@ -112,13 +112,7 @@ class NodeService:
 
     async def readiness(self) -> dict[str, Any]:
         """What a load balancer needs to know: can we write, and is NATS taking our events."""
-        checks: dict[str, Any] = {}
-        try:
-            async with self.read_sessions() as session:
-                await session.execute(text("SELECT 1"))
-            checks["database"] = "ok"
-        except Exception as exc:  # report, don't crash the probe
-            checks["database"] = f"unavailable: {exc}"
+        checks: dict[str, Any] = {"database": await database_status(self.read_sessions)}
         checks["nats"] = "ok" if self.nats is not None and self.nats.is_connected else "unavailable"
         if self.relay is not None:
             with contextlib.suppress(Exception):

@@ -162,3 +162,32 @@ def test_secrets_are_owner_only_and_reused(tmp_path: Path) -> None:
     assert "solihull" in json.loads(again.node_keys_file.read_text())
     for path in tmp_path.iterdir():
         assert path.stat().st_mode & 0o077 == 0, path
+
+
+async def test_a_node_cannot_read_another_nodes_stream_and_reporting_publishes_only_dead_letters(
+    leaf_hub: LeafHub,
+) -> None:
+    errors: list[Exception] = []
+
+    async def on_error(exc: Exception) -> None:
+        errors.append(exc)
+
+    hub_id = leaf_hub.system.settings.hub
+    coventry = await nats.connect(leaf_hub.topology.node_services_url("coventry"), error_cb=on_error)
+    with pytest.raises(Exception):  # no permission to even ask about solihull's stream
+        await coventry.jetstream(timeout=1).stream_info(f"HL_{hub_id.upper()}_SOLIHULL")
+    with pytest.raises(Exception):  # nor to subscribe to solihull's subjects
+        sub = await coventry.subscribe(f"hl.{hub_id}.solihull.>")
+        await coventry.flush(timeout=1)
+        await sub.next_msg(timeout=1)
+    await coventry.close()
+
+    reporting = await nats.connect(leaf_hub.topology.reporting_url, error_cb=on_error)
+    with pytest.raises(nats.errors.TimeoutError):
+        await reporting.jetstream().publish(
+            event_subject(hub_id, "coventry", "partners", "OrganisationRegistered", 1), b"{}", timeout=1
+        )
+    ack = await reporting.jetstream().publish(f"hldlq.{hub_id}.reporting", b"a dead letter", timeout=2)
+    assert ack.stream == f"HL_{hub_id.upper()}_DLQ"
+    await reporting.close()
+    assert sum("permissions violation" in str(e).lower() for e in errors) >= 2

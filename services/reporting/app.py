@@ -13,12 +13,11 @@ from typing import Any
 
 from fastapi import FastAPI
 from faststream.nats import NatsBroker
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.bus import connect, ensure_hub_topology
 from shared.compat import fix_idle_fetch_timeout
-from shared.db import create_engine, migrate, session_factory
+from shared.db import create_engine, database_status, migrate, session_factory
 from shared.node_service import create_http_app
 from shared.settings import HubSettings
 from shared.signing import NodeKeys
@@ -108,13 +107,7 @@ class ReportingService:
         await self.read_engine.dispose()
 
     async def readiness(self) -> dict[str, Any]:
-        checks: dict[str, Any] = {}
-        try:
-            async with self.read_sessions() as session:
-                await session.execute(text("SELECT 1"))
-            checks["database"] = "ok"
-        except Exception as exc:  # report, don't crash the probe
-            checks["database"] = f"unavailable: {exc}"
+        checks: dict[str, Any] = {"database": await database_status(self.read_sessions)}
         started = self._consuming is not None and self._consuming.done() and not self._consuming.exception()
         connected = started and self.broker is not None and await self.broker.ping(timeout=1.0)
         checks["nats"] = "ok" if connected else "unavailable"
