@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+log = logging.getLogger(__name__)
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -59,6 +64,20 @@ async def database_status(sessions: async_sessionmaker) -> str:
     except Exception as exc:  # report, don't crash the probe
         return f"unavailable: {exc}"
     return "ok"
+
+
+async def migrate_when_possible(engine: AsyncEngine, migrations_dir: Path, what: str) -> None:
+    """Migrate, retrying with capped backoff while the database is unreachable: a service started
+    before its database serves HTTP (not ready) and becomes ready once the database answers."""
+    backoff = 0.2
+    while True:
+        try:
+            await migrate(engine, migrations_dir)
+            return
+        except (OSError, SQLAlchemyError) as exc:
+            log.warning("%s: database not available yet (%s); retrying in %.1fs", what, exc, backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 5.0)
 
 
 async def migrate(engine: AsyncEngine, migrations_dir: Path, revision: str = "heads") -> None:

@@ -20,12 +20,12 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from nats.aio.client import Client
 from sqlalchemy import MetaData
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.auth import LimitsMiddleware, TokenAuthenticator, guard
 from shared.bus import connect, ensure_node_stream
-from shared.db import create_engine, database_status, migrate, session_factory
+from shared.db import create_engine, database_status, migrate, migrate_when_possible, session_factory
 from shared.errors import Refused
 from shared.outbox import Outbox, Producer, UnitOfWork
 from shared.relay import OutboxRelay
@@ -66,16 +66,20 @@ class NodeService:
         self.outbox = Outbox(producer, self.metadata.tables["outbox"], self.metadata.tables["outbox_cursor"])
 
     async def start(self, *, relay: bool = True, attach_timeout: float = 2.0) -> None:
-        """Migrate, then connect and relay in the background: writes are accepted (and the service
-        answers HTTP, not ready) even while NATS is down; the relay catches up once it answers."""
-        await migrate(self.engine, self.migrations_dir)
-        if relay:
-            self._relay_task = asyncio.create_task(self._attach_and_relay(), name=f"relay-{self.node}-{self.name}")
-            with contextlib.suppress(TimeoutError):  # NATS down: carry on, the task keeps trying
-                await asyncio.wait_for(self._attached.wait(), attach_timeout)
+        """As a server (`relay`): migrate, connect and relay in the background, so the service answers
+        HTTP (not ready) while its database or NATS is down and becomes ready when they answer;
+        writes are accepted once the database is there even while NATS is down.
+        Offline (CLI): just migrate, and fail if the database cannot be reached."""
+        if not relay:
+            await migrate(self.engine, self.migrations_dir)
+            return
+        self._relay_task = asyncio.create_task(self._attach_and_relay(), name=f"relay-{self.node}-{self.name}")
+        with contextlib.suppress(TimeoutError):  # a dependency down: carry on, the task keeps trying
+            await asyncio.wait_for(self._attached.wait(), attach_timeout)
 
     async def _attach_and_relay(self) -> None:
-        """Connect (retrying forever), make sure the node's stream exists, then relay until cancelled."""
+        """Migrate and connect (retrying forever), make sure the node's stream exists, then relay."""
+        await migrate_when_possible(self.engine, self.migrations_dir, f"{self.node} {self.name}")
         self.nats = await connect(self.nats_url, f"{self.node}-{self.name}")
         js = self.nats.jetstream()
         backoff = 0.1
@@ -148,7 +152,11 @@ def refused_response(_request: Request, exc: Exception) -> JSONResponse:
 
 
 def database_unavailable_response(_request: Request, exc: Exception) -> JSONResponse:
-    """Locked, full or unreachable database: the transaction rolled back, so say 503 and why."""
+    """Locked, full or unreachable database: the transaction rolled back, so say 503 and why.
+    Errors that are about the statement, not the database's health, remain server errors."""
+    if isinstance(exc, (IntegrityError, DataError, ProgrammingError)):
+        log.error("database refused a statement", exc_info=exc)
+        return JSONResponse(status_code=500, content={"detail": "internal error"})
     reason = str(getattr(exc, "orig", exc) or type(exc).__name__)
     log.warning("database unavailable: %s", reason)
     return JSONResponse(
@@ -187,7 +195,7 @@ def create_http_app(
     authenticator = TokenAuthenticator.from_file(settings.auth_tokens_file) if settings.auth_tokens_file else None
     app = FastAPI(title=title, description=description, version="1", lifespan=lifespan)
     app.add_exception_handler(Refused, refused_response)
-    app.add_exception_handler(OperationalError, database_unavailable_response)
+    app.add_exception_handler(DBAPIError, database_unavailable_response)
     app.add_middleware(LimitsMiddleware, max_bytes=settings.max_request_bytes, per_minute=settings.rate_limit_per_minute)
     app.include_router(health_router())
     for router in routers:

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.bus import connect, ensure_hub_topology
 from shared.compat import fix_idle_fetch_timeout
-from shared.db import create_engine, database_status, migrate, session_factory
+from shared.db import create_engine, database_status, migrate, migrate_when_possible, session_factory
 from shared.node_service import create_http_app
 from shared.settings import HubSettings
 from shared.signing import NodeKeys
@@ -61,15 +61,17 @@ class ReportingService:
 
     async def start(self, *, consume: bool = True, attach_timeout: float = 5.0) -> None:
         """Migrate, then provision and consume in the background: while NATS is down the service
-        answers HTTP (not ready) and starts consuming once NATS answers, without a restart."""
-        await migrate(self.engine, MIGRATIONS)
+        answers HTTP (not ready) and starts consuming once NATS answers, without a restart. The
+        database too: while it is down the service is not ready and migrates once it answers."""
         if not consume:
+            await migrate(self.engine, MIGRATIONS)
             return
         self._consuming = asyncio.create_task(self._provision_and_consume(), name="reporting-consumer")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(self._consuming), attach_timeout)
 
     async def _provision_and_consume(self) -> None:
+        await migrate_when_possible(self.engine, MIGRATIONS, "reporting")
         if self.settings.declare_streams and self.own.provision_streams:
             nc = await connect(self.nats_url, "reporting-provision")  # waits for NATS
             try:
