@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import httpx
+from sqlalchemy import event
 
 from shared.nats_server import NatsServer, free_port
 from shared.settings import HubSettings
@@ -91,5 +93,47 @@ async def test_a_locked_database_gets_a_503_with_a_reason_and_changes_nothing(
             outbox = check.execute("SELECT count(*), max(sequence) FROM outbox").fetchone()
         assert names == ["After the lock", "Before the lock"]
         assert outbox == (2, 2)  # no gap, no orphan event
+    finally:
+        await service.stop()
+
+
+async def test_a_full_disk_gets_a_503_with_a_reason_and_changes_nothing(
+    tmp_path: Path, hub_id: str, nats_server: NatsServer
+) -> None:
+    """SQLite's page limit makes the database file full exactly as a full disk does (SQLITE_FULL),
+    without filling the machine's disk: the write is refused whole and the service carries on."""
+    settings = HubSettings(hub=hub_id, data_dir=tmp_path, nodes=["coventry"], duplicate_window_seconds=600)
+    service = partners_app.build_service(settings, "coventry", nats_server.url)
+    await service.start()
+    limit: list[int] = []
+
+    @event.listens_for(service.engine.sync_engine, "connect")
+    def _cap(dbapi_conn: Any, _record: Any) -> None:
+        if limit:
+            dbapi_conn.execute(f"PRAGMA max_page_count = {limit[0]}")
+
+    try:
+        async with _client(partners_app.create_app(service)) as client:
+            assert (await client.post("/organisations", json=organisation("Before the disk filled"))).status_code == 201
+            db = Path(settings.node_database_url("coventry", "partners").split("///", 1)[1])
+            with sqlite3.connect(db) as probe:
+                limit.append(probe.execute("PRAGMA page_count").fetchone()[0])
+            await service.engine.dispose()  # new connections carry the cap
+            for attempt in range(500):  # the pages still free fill first
+                full = await client.post("/organisations", json=organisation(f"While the disk fills {attempt:03} " * 8))
+                if full.status_code != 201:
+                    break
+            assert full.status_code == 503, full.text
+            assert "full" in full.json()["reason"]
+            assert (await client.post("/organisations", json=organisation("x" * 200))).status_code == 503
+
+            limit.clear()
+            await service.engine.dispose()
+            assert (await client.post("/organisations", json=organisation("After space was freed"))).status_code == 201
+        with sqlite3.connect(db) as check:
+            assert check.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+            organisations = check.execute("SELECT count(*) FROM organisation").fetchone()[0]
+            outbox = check.execute("SELECT count(*), max(sequence) FROM outbox").fetchone()
+        assert outbox == (organisations, organisations)  # every stored write has its event, no gap, no orphan
     finally:
         await service.stop()
