@@ -138,3 +138,31 @@ def test_a_partner_return_from_an_xlsx_template_is_recorded_once(tmp_path: Path)
     assert count(db, "select count(*) from participation") == len(TEMPLATE.read_text().splitlines()) - 2
     listed = hub("activities", "returns", "--node", "coventry", "--year", "2024-25", "--data-dir", str(data))
     assert "unexpected" in listed
+
+
+def test_pupils_imported_later_into_an_activity_raise_its_headcount_once(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    pupils = [row(upn=make_upn(f"3313690240{n:02}")) for n in range(5)]
+    first, later = write(tmp_path / "autumn.csv", pupils[:2]), write(tmp_path / "spring.csv", pupils[2:])
+    db = data / "coventry" / "activities.db"
+    hub("activities", "import", str(first), "--node", "coventry", "--data-dir", str(data))
+    assert count(db, "select headcount from activity") == 2
+
+    hub("activities", "import", str(later), "--node", "coventry", "--data-dir", str(data))
+    assert count(db, "select headcount from activity") == 5
+    corrected = "select count(*) from outbox where event_type = 'ActivityCorrected'"
+    assert count(db, corrected) == 1
+
+    hub("activities", "import", str(later), "--node", "coventry", "--data-dir", str(data))
+    assert (count(db, "select headcount from activity"), count(db, corrected)) == (5, 1)
+
+
+def test_a_register_that_gives_a_headcount_keeps_it_when_pupils_arrive_later(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    hub("activities", "import", str(write(tmp_path / "a.csv", [row(headcount="30", upn="")])), "--node", "coventry",
+        "--data-dir", str(data))
+    hub("activities", "import", str(write(tmp_path / "b.csv", [row(headcount="30")])), "--node", "coventry",
+        "--data-dir", str(data))
+    db = data / "coventry" / "activities.db"
+    assert count(db, "select headcount from activity") == 30
+    assert count(db, "select count(*) from outbox where event_type = 'ActivityCorrected'") == 0

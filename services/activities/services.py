@@ -14,7 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import func, insert, select, tuple_
 
 from shared.contracts.activities import (
     MAX_PARTICIPANTS_PER_EVENT,
@@ -415,17 +415,16 @@ async def withdraw_participations(activity_id: UUID, cmd: WithdrawParticipations
 async def import_register(cmd: ImportRegister, uow: UnitOfWork, pseudonymiser: Pseudonymiser) -> ImportOutcome:
     """Import register rows in one transaction. Activities are found by activity_ref and pupils by
     (activity, pseudonym), so importing the same rows again adds nothing. Give each activity's rows
-    in one batch: its headcount is counted from them."""
+    in one batch where you can: its headcount is counted from them, and pupils imported into it
+    later raise it by a correction event."""
     outcome = ImportOutcome()
     groups: dict[str, list[RegisterRow]] = {}
     for row in cmd.rows:
         groups.setdefault(row.activity_ref, []).append(row)
     return_id = str(cmd.partner_return_id) if cmd.partner_return_id else None
     async with uow:
-        found = {
-            a.source_key: {"activity_id": a.activity_id, "academic_year": a.academic_year}
-            for a in await uow.session.scalars(select(ActivityRow).where(ActivityRow.source_key.in_(list(groups))))
-        }
+        earlier = list(await uow.session.scalars(select(ActivityRow).where(ActivityRow.source_key.in_(list(groups)))))
+        found = {a.source_key: {"activity_id": a.activity_id, "academic_year": a.academic_year} for a in earlier}
         new_rows = []
         for ref, rows in groups.items():
             if ref in found:
@@ -445,10 +444,38 @@ async def import_register(cmd: ImportRegister, uow: UnitOfWork, pseudonymiser: P
         outcome.activities_added = len(new_rows)
         pupils = [(found[r.activity_ref], p) for r in cmd.rows if (p := r.pupil()) is not None]
         added, existing, events = await _add_participations(uow, pupils, pseudonymiser)
+        events += await _recount_headcounts(uow, [a for a in earlier if _counted_from_pupils(groups[a.source_key])])
         await uow.commit()
     outcome.participations_added, outcome.participations_existing = added, existing
     outcome.events = len(new_rows) + events
     return outcome
+
+
+def _counted_from_pupils(rows: list[RegisterRow]) -> bool:
+    """An activity whose register rows name pupils and give no headcount is counted from its pupils."""
+    return any(r.upn for r in rows) and all(r.headcount is None for r in rows)
+
+
+async def _recount_headcounts(uow: UnitOfWork, activities: list[ActivityRow]) -> int:
+    """Pupils imported later into an activity raise its headcount, by a correction event; re-importing
+    the same file finds the count unchanged and emits nothing. Returns the events emitted."""
+    if not activities:
+        return 0
+    live: dict[str, int] = dict((await uow.session.execute(
+        select(ParticipationRow.activity_id, func.count()).where(
+            ParticipationRow.activity_id.in_([a.activity_id for a in activities]), ParticipationRow.withdrawn.is_(False)
+        ).group_by(ParticipationRow.activity_id)
+    )).all())
+    emitted = 0
+    for row in activities:
+        pupils = live.get(row.activity_id, 0)
+        if row.withdrawn or pupils <= row.headcount:
+            continue
+        row.headcount = pupils
+        values = {c.name: getattr(row, c.name) for c in ActivityRow.__table__.columns}
+        await uow.emit(ActivityCorrected(activity=_delivered(values), reason="headcount recounted from a later register import"))
+        emitted += 1
+    return emitted
 
 
 # --- partner returns --------------------------------------------------------------------------
