@@ -24,6 +24,10 @@ class OrganisationView(Base):
     functions: Mapped[list[str]] = mapped_column(JSON)
     event_id: Mapped[str] = mapped_column(String(36))
     state: Mapped[str | None] = mapped_column(String(20))
+    state_event_id: Mapped[str | None] = mapped_column(String(36))
+    """The PartnerStateChanged event that set `state` (None: registration set it)."""
+    details_event_id: Mapped[str | None] = mapped_column(String(36))
+    """The latest OrganisationDetailsChanged event (None: the registration's details stand)."""
 
 
 class AgreementView(Base):

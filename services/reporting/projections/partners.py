@@ -51,7 +51,8 @@ def organisation_details_changed(event: ReceivedEvent) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, OrganisationDetailsChanged)
     yield _organisation(event, p.organisation_id).values(
-        org_id=p.org_id, name=p.name, roles=list(p.roles), areas=list(p.areas), functions=list(p.functions)
+        org_id=p.org_id, name=p.name, roles=list(p.roles), areas=list(p.areas), functions=list(p.functions),
+        details_event_id=str(event.envelope.event_id),
     )
 
 
@@ -59,7 +60,7 @@ def organisation_details_changed(event: ReceivedEvent) -> Iterable[Write]:
 def partner_state_changed(event: ReceivedEvent) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, PartnerStateChanged)
-    yield _organisation(event, p.organisation_id).values(state=p.to_state)
+    yield _organisation(event, p.organisation_id).values(state=p.to_state, state_event_id=str(event.envelope.event_id))
 
 
 @projects("AgreementSigned")
