@@ -8,7 +8,9 @@ from datetime import date, timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy import text
 
+from services.reporting.audit import verify
 from tests.helpers import System
 from tests.test_reporting_views import hub_cli, load_dataset, reporting_client, view
 
@@ -132,6 +134,15 @@ async def test_active_partners_expand_into_their_register_events(system: System)
         assert (inclusion["figure"], inclusion["distinct"], len(inclusion["events"])) == (report["active_by_function"]["inclusion"], 1, 3)
         assert (await client.get("/report/evidence", params={"view": "partners", "key": "colour/blue",
                                                              "period": "2024-25"})).status_code == 422
+    # The state event a partner's evidence names is covered by the audit like every projected event id.
+    async with system.reporting.read_sessions() as session:
+        assert (await verify(session)).ok
+    async with system.reporting.sessions() as session, session.begin():
+        await session.execute(text("update organisation_view set state_event_id = :e where state = 'active'"),
+                              {"e": "01a2011f-0000-7000-8000-00000000dead"})
+    async with system.reporting.read_sessions() as session:
+        problems = (await verify(session)).problems
+    assert {(p.check, "state_event_id" in p.detail) for p in problems} == {("projection reference", True)}
 
 
 async def test_evidence_of_a_characteristic_from_the_shell(system: System, tmp_path: Any) -> None:
