@@ -191,12 +191,7 @@ def _refuse_problems(file: Path, problems: list[Any]) -> None:
     """Print every problem (row, column, reason) and exit 1: nothing was imported."""
     if not problems:
         return
-    table = Table(title=f"{file.name}: {len(problems)} problem(s); nothing imported")
-    for column in ("row", "column", "reason"):
-        table.add_column(column)
-    for p in problems:
-        table.add_row(str(p.row), p.column, p.reason)
-    render.console.print(table)
+    render.console.print(render.problems_table(problems, f"{file.name}: {len(problems)} problem(s); nothing imported"))
     raise typer.Exit(1)
 
 
