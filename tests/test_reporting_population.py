@@ -92,10 +92,14 @@ async def test_population_is_projected_and_replaced_on_each_database(settings: H
             schools = await run_view(session, "schools", params)
         assert [(a.area, a.school_pupils, a.school_pupils_year) for a in schools.areas] == [  # type: ignore[attr-defined]
             ("coventry", 1000, "2024-25")]
-        from services.reporting.views.population import school_population
+        from services.reporting.views.accountability import Characteristic
+        from services.reporting.views.population import school_population, with_population
 
         async with reporting.read_sessions() as session:
             population = await school_population(session, "2025-26")
+            [earlier] = await with_population(session, "2023-24", "coventry", [
+                Characteristic(characteristic="gender", value="other", pupils=1, share=100)], 1)
+        assert earlier.population == "unknown: no school population recorded for coventry for 2023-24 or before"
         assert (population.count("fsm", "yes"), population.count("send", "none"), population.count("looked_after", "no")) == \
             (300, 830, None)
         assert population.rows[0].source.endswith("(revised)")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.models.partners import SchoolPopulationView
@@ -76,11 +76,19 @@ async def with_population(session: AsyncSession, year: str, area: str | None, ro
 
     population = await school_population(session, year, area)
     if not population.rows:
-        return rows
+        return await _unknown(session, year, area, rows)
     present = {(r.characteristic, r.value) for r in rows}
     rows = rows + [Characteristic(characteristic=c, value=v, pupils=0, share=share(0, participants))
                    for c, v in [*COUNTED, *REST] if (c, v) not in present and population.count(c, v) is not None]
     return [_beside(r, population) for r in sorted(rows, key=lambda r: (ORDER.index(r.characteristic), r.value))]
+
+
+async def _unknown(session: AsyncSession, year: str, area: str | None, rows: list[Characteristic]) -> list[Characteristic]:
+    """Say which population is missing when some are recorded (the rows' default says none is)."""
+    if not await session.scalar(select(func.count()).select_from(SchoolPopulationView)):
+        return rows
+    missing = f"unknown: no school population recorded{f' for {area}' if area else ''} for {year} or before"
+    return [r.model_copy(update={"population": missing}) for r in rows]
 
 
 def _beside(row: Characteristic, population: Population) -> Characteristic:
