@@ -42,7 +42,8 @@ async def test_the_dfe_table_is_recorded_for_the_nodes_own_area_once(partners: N
 
     again = await import_school_population(POPULATION_CSV, partners.unit_of_work(), "coventry")
     assert (again.recorded, again.unchanged, len(await events(partners))) == (0, 2, 2)
-    revised = population_file(tmp_path, "2024/25,331,Coventry,60310,8383,2051,17000,120,29552,30758\n")
+    revised = tmp_path / "revised.csv"  # with a source column, left blank: the default source
+    revised.write_text(HEADER.replace("\n", ",source\n") + "2024/25,331,Coventry,60310,8383,2051,17000,120,29552,30758,\n")
     outcome = await import_school_population(revised, partners.unit_of_work(), "coventry")
     assert (outcome.revised, outcome.recorded) == (1, 0)
     assert (await events(partners))[-1][1]["fsm_eligible"] == 17000

@@ -196,7 +196,7 @@ class RecordSchoolPopulation(PopulationFigures):
 
     la_code: str = Field(pattern=r"^\d{3}$", description="DfE local authority number (old_la_code), e.g. 331")
     academic_year: str = Field(description="2024-25; the DfE's 202425 and 2024/25 are accepted")
-    source: str = Field(default="", max_length=200, description="Default: the DfE publication of that year")
+    source: str | None = Field(default=None, max_length=200, description="Default: the DfE publication of that year")
 
     @field_validator(*COUNTS, mode="before")
     @classmethod
