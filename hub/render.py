@@ -57,3 +57,13 @@ def health_table(rows: list[ProducerHealth]) -> Table:
 
 
 console = Console(width=None if sys.stdout.isatty() else 120)
+
+
+def problems_table(problems: list, title: str) -> Table:
+    """Every reason a file was refused, as row, column and reason (the spreadsheet's own numbering)."""
+    table = Table(title=title)
+    for column in ("row", "column", "reason"):
+        table.add_column(column)
+    for p in problems:
+        table.add_row(str(p.row), p.column, p.reason)
+    return table

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.activities.services import RegisterRow
-from services.partners.services import DFE_COLUMNS, AddSetting
+from services.partners.services import DFE_COLUMNS, POPULATION_COLUMNS, AddSetting, PopulationRow
 from shared.tabular import RowProblem, TabularError, validate_rows
 from hub.commands.activities import REQUIRED as REGISTER_REQUIRED
 from hub.sample.activities import REGISTER_COLUMNS
@@ -61,6 +61,19 @@ def test_random_register_rows_never_crash_the_activities_importer(rows: list[lis
 @given(rows=st.lists(st.lists(CELL, min_size=len(DFE_COLUMNS), max_size=len(DFE_COLUMNS)), min_size=1, max_size=6))
 def test_random_settings_rows_never_crash_the_partners_importer(rows: list[list[str]]) -> None:
     check(write_csv(list(DFE_COLUMNS), rows), AddSetting, rows, columns=DFE_COLUMNS)
+
+
+POPULATION_HEADER = [*POPULATION_COLUMNS, "sen_support", "ehcp", "fsm_eligible", "ethnicity_white", "gender_male"]
+COUNT_CELL = st.one_of(CELL, st.sampled_from(["202425", "2024/25", "331", "z", "c", "1,000", "999999999"]),
+                       st.integers(-5, 10**8).map(str))
+
+
+@RUNS
+@given(rows=st.lists(st.lists(COUNT_CELL, min_size=len(POPULATION_HEADER), max_size=len(POPULATION_HEADER)),
+                     min_size=1, max_size=6))
+def test_random_population_rows_never_crash_the_partners_importer(rows: list[list[str]]) -> None:
+    check(write_csv(POPULATION_HEADER, rows), PopulationRow, rows, columns=POPULATION_COLUMNS,
+          required=set(POPULATION_COLUMNS))
 
 
 @RUNS

@@ -130,7 +130,8 @@ async def test_pupils_schools_continuation_inclusion_and_progression_by_hand(sys
         schools = await view(client, "schools", period="2023-24")
         assert schools["engaged_urns"] == ["103690"]
         assert schools["areas"] == [{"area": "coventry", "engaged_schools": 1, "state_funded_schools": 2,
-                                     "state_funded_engaged": 1, "state_funded_share": "50.0"}]
+                                     "state_funded_engaged": 1, "state_funded_share": "50.0",
+                                     "school_pupils": None, "school_pupils_year": None}]
         # WCET pupils A, B, C; A (tuition) and B (ensemble) continue in 2024-25: 2 of 3.
         assert {k: schools["wcet"][k] for k in ("schools", "pupils", "continued", "continuation_share")} == \
             {"schools": 1, "pupils": 3, "continued": 2, "continuation_share": "66.7"}

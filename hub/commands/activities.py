@@ -70,12 +70,7 @@ def read_register(path: Path, progress: Progress | None = None) -> tuple[list, l
 
 
 def _print_problems(problems: list[RowProblem]) -> None:
-    table = Table(title=f"{len(problems)} problem(s): nothing imported")
-    for column in ("row", "column", "reason"):
-        table.add_column(column)
-    for p in problems:
-        table.add_row(str(p.row), p.column, p.reason)
-    render.console.print(table)
+    render.console.print(render.problems_table(problems, f"{len(problems)} problem(s): nothing imported"))
 
 
 @app.command("import")

@@ -180,18 +180,56 @@ def import_settings_(
             problems = exc.problems
     if outcome is not None:
         problems = outcome.problems
-    if problems:
-        table = Table(title=f"{file.name}: {len(problems)} problem(s); nothing imported")
-        for column in ("row", "column", "reason"):
-            table.add_column(column)
-        for p in problems:
-            table.add_row(str(p.row), p.column, p.reason)
-        render.console.print(table)
-        raise typer.Exit(1)
+    _refuse_problems(file, problems)
     assert outcome is not None
     verb = "would add" if dry_run else "added"
     render.console.print(f"{verb} {outcome.added} setting(s); {outcome.already_registered} already registered; "
                          f"{outcome.closed_skipped} closed skipped; {outcome.other_area_skipped} in other areas skipped")
+
+
+def _refuse_problems(file: Path, problems: list[Any]) -> None:
+    """Print every problem (row, column, reason) and exit 1: nothing was imported."""
+    if not problems:
+        return
+    render.console.print(render.problems_table(problems, f"{file.name}: {len(problems)} problem(s); nothing imported"))
+    raise typer.Exit(1)
+
+
+@app.command("import-population")
+def import_population_(
+    node: NodeOption,
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV/XLSX in the DfE local authority table's shape.")],
+    dry_run: Annotated[bool, typer.Option(help="Check the file and say what would change; store nothing.")] = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Record the area's school population per year (docs/partners.md); any bad row and nothing is recorded."""
+    from shared.tabular import TabularError
+    from services.partners.services import import_school_population
+
+    try:
+        outcome = _run(node, data_dir, lambda s: import_school_population(file, s.unit_of_work(), s.node, dry_run=dry_run))
+    except TabularError as exc:
+        _refuse_problems(file, exc.problems)
+    _refuse_problems(file, outcome.problems)
+    verb = "would record" if dry_run else "recorded"
+    render.console.print(f"{verb} {outcome.recorded} year(s), {outcome.revised} revised; {outcome.unchanged} unchanged; "
+                         f"{outcome.other_area_skipped} rows of other areas skipped")
+
+
+@app.command()
+def population(node: NodeOption, data_dir: DataDirOption = None) -> None:
+    """The area's school population by academic year, as recorded."""
+    from services.partners.services import list_school_population
+
+    rows = _run(node, data_dir, lambda s: list_school_population(s.unit_of_work()))
+    table = Table(title=f"{node}: school population ({len(rows)} years)")
+    for column in ("year", "LA", "pupils", "SEN support", "EHCP", "FSM", "source"):
+        table.add_column(column)
+    for row in rows:
+        f = row.figures
+        table.add_row(row.academic_year, row.la_code, *(str(f.get(n) if f.get(n) is not None else "unknown")
+                                                        for n in ("pupils", "sen_support", "ehcp", "fsm_eligible")), row.source)
+    render.console.print(table)
 
 
 @app.command()

@@ -221,8 +221,11 @@ def audit_verify(
 
 @report_app.command("evidence")
 def report_evidence(
-    view: Annotated[str, typer.Argument(help="pupils, wcet, headcount, income, spend, allocation, commission or budget")],
-    key: Annotated[str, typer.Argument(help="area, source, function, node or partner; 'hub' for all; budget: node/function/area")],
+    view: Annotated[str, typer.Argument(help="pupils, wcet, headcount, income, spend, allocation, commission, budget, "
+                                             "schools, inclusion, progression, continuation or partners")],
+    key: Annotated[str, typer.Argument(help="area, source, function, node or partner; 'hub' for all; budget: "
+                                            "node/function/area; inclusion: area/characteristic/value (coventry/send/ehcp); "
+                                            "progression: area/from/to; partners: hub or role|area|function/<value>")],
     period: Annotated[str, typer.Option(help="e.g. 2024-25")],
     kind: Kind = "academic",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,

@@ -6,6 +6,8 @@ of Warwickshire and Solihull. Their lifecycle states and agreements are illustra
 charity or company number is invented: org-ids are given only for the local authorities and
 Arts Council England. ``data/settings.csv`` is generated in the shape of the DfE register of
 schools (Get Information about Schools): URNs and LA codes are realistic, the schools are not real.
+``data/school-population.csv`` has each area's school population for the two sample years in the
+shape of the DfE's local authority table: plausible figures, not the published ones.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from pathlib import Path
 
 from shared.periods import period_of
 from shared.tabular import read_table
-from services.partners.services import DFE_COLUMNS
+from services.partners.services import DFE_COLUMNS, POPULATION_COLUMNS, PopulationRow
 from hub.sample import SampleWriter
 
 SETTINGS_CSV = Path(__file__).parent / "data" / "settings.csv"
+POPULATION_CSV = Path(__file__).parent / "data" / "school-population.csv"
 ALL_FUNCTIONS = ("partnerships", "schools", "progression", "inclusion", "sustainability")
 PATH = ("under_review", "approved", "active")
 """The way to active; an agreement is signed between approved and active."""
@@ -91,6 +94,7 @@ async def load(writer: SampleWriter, nodes: list[str]) -> None:
         await _register(writer, node, ACE)  # a funder, not a deliverer: kept out of the ids activities use
         writer.load.organisations[node] = ids
         await _add_settings(writer, node)
+        await _add_population(writer, node)
 
 
 async def _register(writer: SampleWriter, node: str, org: Org) -> str:
@@ -143,3 +147,14 @@ async def _add_settings(writer: SampleWriter, node: str) -> None:
         setting = {field: raw[column] for column, field in DFE_COLUMNS.items()}
         if LA_AREAS.get(setting["la_code"], ("",))[0] == node and setting["status"] == "Open":
             await writer.post(node, "partners", "/settings", setting)
+
+
+async def _add_population(writer: SampleWriter, node: str) -> None:
+    """Post the node's area's rows of the sample population table, read as the import reads them."""
+    from services.partners.domain import LA_AREAS
+
+    _, rows = read_table(POPULATION_CSV)
+    for _, raw in rows:
+        row = PopulationRow.model_validate({POPULATION_COLUMNS.get(k, k): v for k, v in raw.items()})
+        if LA_AREAS.get(row.la_code, ("",))[0] == node:
+            await writer.post(node, "partners", "/school-population", row.model_dump(mode="json"))

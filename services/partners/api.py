@@ -7,17 +7,18 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from shared.contracts.partners import PartnerState
 from shared.contracts.vocabulary import OrganisationRole, StrategicFunction
 from shared.node_service import ServiceDep, UnitOfWorkDep
-from services.partners.models import AgreementRow, OrganisationRow, SettingRow
+from services.partners.models import AgreementRow, OrganisationRow, SchoolPopulationRow, SettingRow
 from services.partners.services import (
     AddSetting,
     ChangeDetails,
     ChangeState,
     EndAgreement,
+    RecordSchoolPopulation,
     RegisterOrganisation,
     SignAgreement,
     add_setting,
@@ -27,7 +28,9 @@ from services.partners.services import (
     expiring_agreements,
     get_organisation,
     list_organisations,
+    list_school_population,
     list_settings,
+    record_school_population,
     register_organisation,
     sign_agreement,
 )
@@ -35,6 +38,7 @@ from services.partners.services import (
 router = APIRouter(prefix="/organisations", tags=["organisations"])
 agreements = APIRouter(prefix="/agreements", tags=["agreements"])
 settings = APIRouter(prefix="/settings", tags=["education settings"])
+population = APIRouter(prefix="/school-population", tags=["school population"])
 
 
 class AgreementOut(BaseModel):
@@ -184,3 +188,34 @@ async def post_setting(
 @settings.get("", response_model=list[SettingOut], summary="Schools and settings in this node's register")
 async def get_settings(uow: UnitOfWorkDep) -> list[SettingOut]:
     return [SettingOut.of(row, name) for row, name in await list_settings(uow)]
+
+
+class PopulationOut(BaseModel):
+    la_code: str
+    academic_year: str
+    area: str
+    source: str
+    figures: dict[str, int | None]
+
+    @classmethod
+    def of(cls, row: SchoolPopulationRow) -> PopulationOut:
+        return cls.model_validate(row, from_attributes=True)
+
+
+class PopulationRecordedOut(BaseModel):
+    outcome: str = Field(description="recorded, revised (published again) or unchanged (nothing published: 200)")
+
+
+@population.post("", status_code=201, response_model=PopulationRecordedOut,
+                 summary="Record the area's school population for an academic year (the same figures again: 200)")
+async def post_population(cmd: RecordSchoolPopulation, uow: UnitOfWorkDep, service: ServiceDep,
+                          response: Response) -> PopulationRecordedOut:
+    outcome = await record_school_population(cmd, uow, service.node)
+    if outcome == "unchanged":
+        response.status_code = 200
+    return PopulationRecordedOut(outcome=outcome)
+
+
+@population.get("", response_model=list[PopulationOut], summary="The area's school population by academic year")
+async def get_population(uow: UnitOfWorkDep) -> list[PopulationOut]:
+    return [PopulationOut.of(row) for row in await list_school_population(uow)]

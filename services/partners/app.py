@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from shared.node_service import NodeService, node_service_app
 from shared.settings import HubSettings
 from shared.signing import NodeSigner
-from services.partners.api import agreements, router, settings
+from services.partners.api import agreements, population, router, settings
 from services.partners.models import metadata
 
 NAME = "partners"
@@ -24,6 +24,6 @@ def create_app(service: NodeService) -> FastAPI:
     return node_service_app(
         service,
         "Hub Ledger: partners",
-        "The node's register of organisations: partners, settings, funders and lead organisations.",
-        [router, agreements, settings],
+        "The node's register of organisations: partners, settings, funders and lead organisations; its area's school population.",
+        [router, agreements, settings, population],
     )

@@ -113,6 +113,15 @@ def setting_area(la_code: str, node: str) -> str:
     return node
 
 
+def population_area(la_code: str, node: str) -> str:
+    """A node records the school population of its own LA only (any LA if the hub does not know the node's)."""
+    own = {code for code, (area, _) in LA_AREAS.items() if area == node}
+    if la_code in own or (not own and la_code not in LA_AREAS):
+        return node
+    expected = f"{node}'s is {', '.join(sorted(own))}" if own else f"{la_code} is {LA_AREAS[la_code][0]}"
+    raise Invalid("school population of another area", {"la_code": f"LA {la_code} is not {node}: {expected}"})
+
+
 STATE_FUNDED_TYPES = frozenset(
     {
         "community school", "voluntary aided school", "voluntary controlled school", "foundation school",

@@ -78,5 +78,18 @@ class SettingRow(Base):
     state_funded: Mapped[bool] = mapped_column(Boolean)
 
 
+class SchoolPopulationRow(Base):
+    """The node's area's school population for a year as last recorded; a revised release replaces it."""
+
+    __tablename__ = "school_population"
+
+    la_code: Mapped[str] = mapped_column(String(3), primary_key=True)
+    academic_year: Mapped[str] = mapped_column(String(7), primary_key=True)
+    area: Mapped[str] = mapped_column(String(40))
+    source: Mapped[str] = mapped_column(String(200))
+    figures: Mapped[dict[str, int | None]] = mapped_column(JSON)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 outbox_table, outbox_cursor = add_outbox_tables(Base.metadata)
 metadata = Base.metadata

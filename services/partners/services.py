@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from sqlalchemy import select
 
 from shared.contracts.partners import (
@@ -20,6 +20,8 @@ from shared.contracts.partners import (
     OrganisationRegistered,
     PartnerState,
     PartnerStateChanged,
+    PopulationFigures,
+    SchoolPopulationRecorded,
     SettingAdded,
     SettingPhase,
 )
@@ -28,6 +30,7 @@ from shared.envelope import new_event_id, utcnow
 from shared.errors import Invalid, NotFound, Refused
 from shared.identity import Slug
 from shared.outbox import UnitOfWork
+from shared.periods import parse_period
 from shared.tabular import RowProblem, validate_rows
 from services.partners.domain import (
     Identifiers,
@@ -36,10 +39,11 @@ from services.partners.domain import (
     check_transition,
     in_force,
     is_state_funded,
+    population_area,
     resolve_org_id,
     setting_area,
 )
-from services.partners.models import AgreementRow, OrganisationRow, SettingRow, StateChangeRow
+from services.partners.models import AgreementRow, OrganisationRow, SchoolPopulationRow, SettingRow, StateChangeRow
 
 
 Email = Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
@@ -174,6 +178,82 @@ class SettingsImport:
     added: int = 0
     already_registered: int = 0
     closed_skipped: int = 0
+    other_area_skipped: int = 0
+    dry_run: bool = False
+
+
+COUNTS = tuple(PopulationFigures.model_fields)
+UNKNOWN_CELLS = frozenset({"", "z", "x", "c", ":", "u"})
+"""How the DfE marks a figure it does not give: z unknown, x not applicable, c suppressed."""
+GROUPS = (("sen_support", "ehcp"), tuple(n for n in COUNTS if n.startswith("ethnicity_")), ("gender_female", "gender_male"))
+"""Counts that split the pupils between them: together they can be no more than the headcount."""
+
+
+class RecordSchoolPopulation(PopulationFigures):
+    """An area's school population for an academic year, as the DfE's local authority table gives it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+    la_code: str = Field(pattern=r"^\d{3}$", description="DfE local authority number (old_la_code), e.g. 331")
+    academic_year: str = Field(description="2024-25; the DfE's 202425 and 2024/25 are accepted")
+    source: str | None = Field(default=None, max_length=200, description="Default: the DfE publication of that year")
+
+    @field_validator(*COUNTS, mode="before")
+    @classmethod
+    def _dfe_cell(cls, value: Any) -> Any:
+        """The DfE's markers for a missing figure mean unknown; thousands separators are dropped."""
+        if isinstance(value, str):
+            value = value.strip().replace(",", "")
+            return None if value.lower() in UNKNOWN_CELLS else value
+        return value
+
+    @field_validator(*COUNTS[1:])
+    @classmethod
+    def _within_headcount(cls, value: int | None, info: ValidationInfo) -> int | None:
+        """A count, and the counts of its group so far, can be no more than the pupils in the area."""
+        pupils = info.data.get("pupils")
+        group = next((g for g in GROUPS if info.field_name in g), (str(info.field_name),))
+        together = (value or 0) + sum(info.data.get(n) or 0 for n in group if n != info.field_name)
+        if value is not None and pupils is not None and together > pupils:
+            raise ValueError(f"{' + '.join(n for n in group if info.data.get(n) is not None or n == info.field_name)} "
+                             f"is {together}, more than the {pupils} pupils")
+        return value
+
+    @field_validator("academic_year", mode="before")
+    @classmethod
+    def _year(cls, value: Any) -> Any:
+        if value is None:
+            return value
+        text = str(value).strip().replace("/", "-")
+        if text.isdigit() and len(text) == 6:
+            text = f"{text[:4]}-{text[4:]}"
+        return parse_period(text, "academic").name
+
+    def figures(self) -> dict[str, int | None]:
+        return {name: getattr(self, name) for name in COUNTS}
+
+    def source_or_default(self) -> str:
+        return self.source or f"DfE Schools, pupils and their characteristics {self.academic_year.replace('-', '/')}"
+
+
+class PopulationRow(RecordSchoolPopulation):
+    """A row of the import file: the DfE table's other columns (la_name, new_la_code …) are ignored."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", str_strip_whitespace=True)
+
+
+POPULATION_COLUMNS = {"time_period": "academic_year", "old_la_code": "la_code", "headcount": "pupils"}
+"""DfE column names → RecordSchoolPopulation fields; the counts' columns carry the fields' own names."""
+
+
+@dataclass
+class PopulationImport:
+    """What a population import did (or, on a dry run or refusal, would have done)."""
+
+    problems: list[RowProblem] = field(default_factory=list)
+    recorded: int = 0
+    revised: int = 0
+    unchanged: int = 0
     other_area_skipped: int = 0
     dry_run: bool = False
 
@@ -431,6 +511,65 @@ async def _add_setting(uow: UnitOfWork, cmd: AddSetting, area: str) -> UUID:
                      la_code=cmd.la_code, phase=cmd.phase, setting_type=cmd.setting_type, state_funded=state_funded)
     )
     return organisation_id
+
+
+async def record_school_population(cmd: RecordSchoolPopulation, uow: UnitOfWork, node: str) -> str:
+    """Record the area's population for a year: "recorded", "revised" (new figures) or "unchanged" (nothing published)."""
+    area = population_area(cmd.la_code, node)
+    async with uow:
+        outcome = await _record_population(uow, cmd, area)
+        await uow.commit()
+    return outcome
+
+
+async def import_school_population(path: Path, uow: UnitOfWork, node: str, *, dry_run: bool = False) -> PopulationImport:
+    """Validate the whole file first; any bad row and nothing is recorded. Rows of other LAs are skipped."""
+    result = validate_rows(path, PopulationRow, columns=POPULATION_COLUMNS, required=set(POPULATION_COLUMNS))
+    outcome = PopulationImport(problems=list(result.problems), dry_run=dry_run)
+    seen: dict[tuple[str, str], int] = {}
+    rows: list[PopulationRow] = []
+    for number, row in result.rows:
+        key = (row.la_code, row.academic_year)
+        if key in seen:
+            outcome.problems.append(RowProblem(number, "time_period", f"LA {key[0]} {key[1]} already on row {seen[key]}"))
+            continue
+        seen[key] = number
+        try:
+            population_area(row.la_code, node)
+        except Invalid:
+            outcome.other_area_skipped += 1  # a national table: each node records its own area
+            continue
+        rows.append(row)
+    if outcome.problems:
+        return outcome
+    async with uow:
+        for row in rows:
+            done = await _record_population(uow, row, node)
+            setattr(outcome, done, getattr(outcome, done) + 1)
+        if not dry_run:
+            await uow.commit()
+    return outcome
+
+
+async def _record_population(uow: UnitOfWork, cmd: RecordSchoolPopulation, area: str) -> str:
+    figures, source = cmd.figures(), cmd.source_or_default()
+    row = await uow.session.get(SchoolPopulationRow, (cmd.la_code, cmd.academic_year))
+    if row is not None and (row.figures, row.source) == (figures, source):
+        return "unchanged"
+    outcome = "recorded" if row is None else "revised"
+    if row is None:
+        row = SchoolPopulationRow(la_code=cmd.la_code, academic_year=cmd.academic_year)
+        uow.session.add(row)
+    row.area, row.source, row.figures, row.recorded_at = area, source, figures, utcnow()
+    await uow.emit(SchoolPopulationRecorded(area=area, la_code=cmd.la_code, academic_year=cmd.academic_year,
+                                            source=source, **figures))
+    return outcome
+
+
+async def list_school_population(uow: UnitOfWork) -> list[SchoolPopulationRow]:
+    async with uow:
+        rows = await uow.session.scalars(select(SchoolPopulationRow).order_by(SchoolPopulationRow.academic_year))
+        return list(rows.all())
 
 
 async def get_organisation(organisation_id: UUID, uow: UnitOfWork) -> tuple[OrganisationRow, list[AgreementRow]]:

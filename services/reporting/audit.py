@@ -102,10 +102,12 @@ def projection_tables() -> list[Table]:
 
 
 async def _verify_projection_references(session: AsyncSession, applied: set[str], audit: _Audit) -> None:
-    for table in (t for t in projection_tables() if "event_id" in t.c):
-        for (event_id,) in await session.execute(select(table.c.event_id).distinct()):
-            if event_id not in applied:
-                audit.fail("projection reference", f"{table.name} has rows from event {event_id}, which was never applied")
+    for table in projection_tables():
+        for column in (c for c in table.c if c.name == "event_id" or c.name.endswith("_event_id")):
+            for (event_id,) in await session.execute(select(column).where(column.is_not(None)).distinct()):
+                if event_id not in applied:
+                    audit.fail("projection reference",
+                               f"{table.name}.{column.name} names event {event_id}, which was never applied")
 
 
 _ENVELOPE_COLUMNS = {"node": "node", "service": "service", "event_type": "type", "version": "version",

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Annotated
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts import EventPayload, event
 from shared.contracts.vocabulary import OrganisationRole, StrategicFunction
@@ -124,3 +125,38 @@ class SettingAdded(EventPayload):
     phase: SettingPhase
     setting_type: str = Field(max_length=100, description="DfE type of establishment, e.g. Academy converter.")
     state_funded: bool = Field(description="Counts towards the share of state-funded schools supported.")
+
+
+Count = Annotated[int, Field(ge=0, le=10_000_000)] | None
+"""A number of pupils; None where the source does not give it (unknown, never zero)."""
+
+
+class PopulationFigures(BaseModel):
+    """Pupils in an area's state-funded schools and their characteristics, as the DfE's "Schools, pupils
+    and their characteristics" local authority table counts them (a characteristic it lacks is None)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    pupils: int = Field(ge=1, le=10_000_000, description="Headcount of pupils in the area's state-funded schools.")
+    sen_support: Count = Field(default=None, description="Pupils on SEN support.")
+    ehcp: Count = Field(default=None, description="Pupils with an education, health and care plan.")
+    fsm_eligible: Count = Field(default=None, description="Pupils known to be eligible for free school meals.")
+    looked_after: Count = Field(default=None, description="Looked-after pupils (not in the DfE table; from the LA if known).")
+    ethnicity_white: Count = Field(default=None, description="DfE major ethnic group White.")
+    ethnicity_mixed: Count = Field(default=None, description="DfE major ethnic group Mixed / multiple.")
+    ethnicity_asian: Count = Field(default=None, description="DfE major ethnic group Asian / Asian British.")
+    ethnicity_black: Count = Field(default=None, description="DfE major ethnic group Black / Black British.")
+    ethnicity_other: Count = Field(default=None, description="DfE major ethnic group Any other.")
+    ethnicity_unclassified: Count = Field(default=None, description="Ethnicity unclassified or refused.")
+    gender_female: Count = Field(default=None, description="Girls.")
+    gender_male: Count = Field(default=None, description="Boys.")
+
+
+@event(SERVICE, "SchoolPopulationRecorded", 1)
+class SchoolPopulationRecorded(EventPayload, PopulationFigures):
+    """A node recorded its area's school population for a year (again when a revised release changes it)."""
+
+    area: Slug = Field(description="The node's local authority area.")
+    la_code: str = Field(pattern=r"^\d{3}$", description="DfE local authority number, e.g. 331 for Coventry.")
+    academic_year: str = Field(pattern=r"^\d{4}-\d{2}$", description="Academic year of the census, e.g. 2024-25.")
+    source: str = Field(min_length=1, max_length=200, description="Publication the figures come from, with its year.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import JSON, Boolean, Date, String
+from sqlalchemy import JSON, Boolean, Date, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.reporting.models import Base
@@ -24,6 +24,10 @@ class OrganisationView(Base):
     functions: Mapped[list[str]] = mapped_column(JSON)
     event_id: Mapped[str] = mapped_column(String(36))
     state: Mapped[str | None] = mapped_column(String(20))
+    state_event_id: Mapped[str | None] = mapped_column(String(36))
+    """The PartnerStateChanged event that set `state` (None: registration set it)."""
+    details_event_id: Mapped[str | None] = mapped_column(String(36))
+    """The latest OrganisationDetailsChanged event (None: the registration's details stand)."""
 
 
 class AgreementView(Base):
@@ -52,3 +56,19 @@ class SettingView(Base):
     phase: Mapped[str] = mapped_column(String(20))
     setting_type: Mapped[str] = mapped_column(String(100))
     state_funded: Mapped[bool] = mapped_column(Boolean)
+
+
+class SchoolPopulationView(Base):
+    """An area's school population for an academic year, as last recorded by its node."""
+
+    __tablename__ = "school_population_view"
+
+    area: Mapped[str] = mapped_column(String(40), primary_key=True)
+    academic_year: Mapped[str] = mapped_column(String(7), primary_key=True)
+    node: Mapped[str] = mapped_column(String(40))
+    la_code: Mapped[str] = mapped_column(String(3))
+    source: Mapped[str] = mapped_column(String(200))
+    pupils: Mapped[int] = mapped_column(Integer)
+    counts: Mapped[dict[str, int]] = mapped_column(JSON)
+    """The counts the source gives, by contract field name (sen_support, ethnicity_white …); absent = unknown."""
+    event_id: Mapped[str] = mapped_column(String(36))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 
 from shared.contracts.partners import (
     AgreementEnded,
@@ -13,10 +13,12 @@ from shared.contracts.partners import (
     OrganisationRegistered,
     PartnerState,
     PartnerStateChanged,
+    PopulationFigures,
+    SchoolPopulationRecorded,
     SettingAdded,
 )
 from shared.envelope import ReceivedEvent
-from services.reporting.models.partners import AgreementView, OrganisationView, SettingView
+from services.reporting.models.partners import AgreementView, OrganisationView, SchoolPopulationView, SettingView
 from services.reporting.projections import Insert, Write, projects
 
 
@@ -51,7 +53,8 @@ def organisation_details_changed(event: ReceivedEvent) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, OrganisationDetailsChanged)
     yield _organisation(event, p.organisation_id).values(
-        org_id=p.org_id, name=p.name, roles=list(p.roles), areas=list(p.areas), functions=list(p.functions)
+        org_id=p.org_id, name=p.name, roles=list(p.roles), areas=list(p.areas), functions=list(p.functions),
+        details_event_id=str(event.envelope.event_id),
     )
 
 
@@ -59,7 +62,7 @@ def organisation_details_changed(event: ReceivedEvent) -> Iterable[Write]:
 def partner_state_changed(event: ReceivedEvent) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, PartnerStateChanged)
-    yield _organisation(event, p.organisation_id).values(state=p.to_state)
+    yield _organisation(event, p.organisation_id).values(state=p.to_state, state_event_id=str(event.envelope.event_id))
 
 
 @projects("AgreementSigned")
@@ -106,3 +109,18 @@ def setting_added(event: ReceivedEvent) -> Iterable[Write]:
             "la_code": p.la_code, "phase": p.phase, "setting_type": p.setting_type, "state_funded": p.state_funded,
         },
     )
+
+
+@projects("SchoolPopulationRecorded")
+def school_population_recorded(event: ReceivedEvent) -> Iterable[Write]:
+    """The latest record of an area's year replaces an earlier one (a revised release)."""
+    p = event.payload
+    assert isinstance(p, SchoolPopulationRecorded)
+    table = SchoolPopulationView.__table__
+    yield delete(table).where(table.c.area == p.area, table.c.academic_year == p.academic_year)
+    counts = {name: getattr(p, name) for name in PopulationFigures.model_fields if name != "pupils"}
+    yield Insert(table, {
+        "area": p.area, "academic_year": p.academic_year, "node": event.envelope.node, "la_code": p.la_code,
+        "source": p.source, "pupils": p.pupils, "counts": {k: v for k, v in counts.items() if v is not None},
+        "event_id": str(event.envelope.event_id),
+    })

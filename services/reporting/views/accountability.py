@@ -21,6 +21,7 @@ from services.reporting.models.activities import ActivityView, ParticipationView
 from services.reporting.models.partners import AgreementView, OrganisationView, SettingView
 from services.reporting.queries import ProducerHealth, ReportStamp, data_health, report_stamp
 from services.reporting.views.activities import ReturnRow, partner_returns
+from services.reporting.views.population import with_population, with_school_pupils
 
 LEVELS = ("early_years", "beginner", "intermediate", "advanced")
 CONTINUING_KINDS = ("tuition", "ensemble")
@@ -92,6 +93,8 @@ class AreaSchools(BaseModel):
     state_funded_schools: int = Field(description="State-funded settings on the register for the area.")
     state_funded_engaged: int
     state_funded_share: Decimal | None = Field(description="Percent of the area's state-funded schools engaged.")
+    school_pupils: int | None = Field(default=None, description="Pupils in the area's state-funded schools (DfE census), if recorded.")
+    school_pupils_year: str | None = Field(default=None, description="The census year of school_pupils.")
 
 
 class WcetFigures(BaseModel):
@@ -145,6 +148,7 @@ async def schools_report(session: AsyncSession, year: str, filters: Filters = Fi
         rows.append(AreaSchools(area=area, engaged_schools=len(engaged), state_funded_schools=len(funded),
                                 state_funded_engaged=len(engaged & funded),
                                 state_funded_share=share(len(engaged & funded), len(funded))))
+    rows = await with_school_pupils(session, year, rows)
     return SchoolsReport(stamp=await report_stamp(session), academic_year=year, engaged_schools=len(urns),
                          engaged_urns=sorted(urns), unregistered_urns=sorted(urns - set(register)), areas=rows,
                          wcet=await wcet_figures(session, year, activities, records, filters))
@@ -222,6 +226,7 @@ async def inclusion_report(session: AsyncSession, year: str, filters: Filters = 
         counts = Counter(p[characteristic] for p in profiles.values())
         rows += [Characteristic(characteristic=characteristic, value=v, pupils=n, share=share(n, len(profiles)))
                  for v, n in sorted(counts.items())]
+    rows = await with_population(session, year, filters.area, rows, len(profiles))
     schools = await schools_report(session, year, filters)
     register = await _register(session)
     engaged = set(schools.engaged_urns)

@@ -15,12 +15,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.periods import PeriodKind, parse_period
 from services.reporting.models import AppliedEventRow, FundingBudgetView, FundingFlowView
 from services.reporting.queries import ReportStamp, report_stamp
+from services.reporting.views import evidence_accountability as accountability
 from services.reporting.views.accountability import activities_of, pupil_records
 from services.reporting.views.allocation import flows_in_period
+from services.reporting.views.evidence_accountability import HUB, Found, pupil_events
 from services.reporting.views.funding import SPEND, _original, load_ledger
 
-EvidenceView = Literal["pupils", "headcount", "wcet", "income", "spend", "allocation", "commission", "budget"]
-HUB = "hub"
+EvidenceView = Literal["pupils", "headcount", "wcet", "income", "spend", "allocation", "commission", "budget",
+                       "schools", "inclusion", "progression", "continuation", "partners"]
+ACCOUNTABILITY = {"schools": accountability.schools, "inclusion": accountability.inclusion,
+                  "progression": accountability.progression, "continuation": accountability.continuation,
+                  "partners": accountability.partners}
 
 
 class EvidenceEvent(BaseModel):
@@ -41,7 +46,9 @@ class Evidence(BaseModel):
     period: str
     figure: int = Field(description="The figure as the view reports it.")
     unit: str
-    total: int = Field(description="Sum of the events' amounts or counts; equals figure except for unique pupils.")
+    total: int = Field(description="Sum of the events' amounts or counts; equals figure for money and headcounts.")
+    distinct: int | None = Field(default=None, description="Distinct pupils, schools or partners the events name: "
+                                                           "equals figure where the figure counts distinct things.")
     note: str = ""
     events: list[EvidenceEvent]
 
@@ -50,30 +57,30 @@ async def evidence(session: AsyncSession, view: EvidenceView, key: str, period: 
                    kind: PeriodKind = "academic") -> Evidence:
     """Expand one figure of a view into the applied events that make it up."""
     parse_period(period, kind)
+    found = await _find(session, view, key, period, kind)
+    events = await _applied(session, found.parts, money=found.unit == "pence")
+    total = sum((e.amount_pence if found.unit == "pence" else e.count) or 0 for e in events)
+    return Evidence(stamp=await report_stamp(session), view=view, key=key, period=period, figure=found.figure,
+                    unit=found.unit, total=total, distinct=found.distinct, note=found.note, events=events)
+
+
+async def _find(session: AsyncSession, view: EvidenceView, key: str, period: str, kind: PeriodKind) -> Found:
     if view in ("pupils", "wcet"):
-        figure, parts, unit, note = await _pupils(session, view, key, period)
-    elif view == "headcount":
+        return await _pupils(session, view, key, period)
+    if view == "headcount":
         rows = [a for a in await activities_of(session, period) if key in (HUB, a.area)]
-        parts, figure, unit, note = {a.event_id: a.headcount for a in rows}, sum(a.headcount for a in rows), "pupils", ""
-    elif view == "budget":
-        figure, parts, unit, note = await _budget(session, key, kind, period)
-    else:
-        figure, parts, unit, note = await _money(session, view, key, kind, period)
-    events = await _applied(session, parts, money=unit == "pence")
-    total = sum((e.amount_pence if unit == "pence" else e.count) or 0 for e in events)
-    return Evidence(stamp=await report_stamp(session), view=view, key=key, period=period, figure=figure, unit=unit,
-                    total=total, note=note, events=events)
+        return Found(sum(a.headcount for a in rows), {a.event_id: a.headcount for a in rows}, "pupils")
+    if view == "budget":
+        return await _budget(session, key, kind, period)
+    if view in ACCOUNTABILITY:
+        return await ACCOUNTABILITY[view](session, key, period)
+    return await _money(session, view, key, kind, period)
 
 
-async def _pupils(session: AsyncSession, view: str, key: str, period: str) -> tuple[int, dict[str, int], str, str]:
+async def _pupils(session: AsyncSession, view: str, key: str, period: str) -> Found:
     records = [r for r in await pupil_records(session, period) if key in (HUB, r.p.home_area)
                and (view == "pupils" or r.a.kind == "wcet")]
-    parts: dict[str, int] = defaultdict(int)
-    for r in records:
-        parts[r.p.event_id] += 1
-    note = (f"{len(records)} participation records in these events name "
-            f"{len({r.p.pseudonym for r in records})} distinct pupils (by pseudonym)")
-    return len({r.p.pseudonym for r in records}), dict(parts), "participations", note
+    return pupil_events(records, len({r.p.pseudonym for r in records}))
 
 
 def _label(view: str, entry: FundingFlowView) -> str:
@@ -82,7 +89,7 @@ def _label(view: str, entry: FundingFlowView) -> str:
             "allocation": entry.counterpart_node or "", "commission": entry.counterparty or "?"}[view]
 
 
-async def _money(session: AsyncSession, view: str, key: str, kind: PeriodKind, period: str) -> tuple[int, dict[str, int], str, str]:
+async def _money(session: AsyncSession, view: str, key: str, kind: PeriodKind, period: str) -> Found:
     ledger = await load_ledger(session)
     kinds = {"income": ("income",), "spend": SPEND, "allocation": ("allocation",), "commission": ("commission",)}[view]
     period_obj = parse_period(period, kind)
@@ -93,10 +100,10 @@ async def _money(session: AsyncSession, view: str, key: str, kind: PeriodKind, p
                 and key in (HUB, _label(view, original)):
             parts[e.event_id] += e.sign * e.amount_pence
     figure = sum(a for o, a in flows_in_period(ledger, kind, period, *kinds) if key in (HUB, _label(view, o)))
-    return figure, dict(parts), "pence", ""
+    return Found(figure, dict(parts), "pence")
 
 
-async def _budget(session: AsyncSession, key: str, kind: PeriodKind, period: str) -> tuple[int, dict[str, int], str, str]:
+async def _budget(session: AsyncSession, key: str, kind: PeriodKind, period: str) -> Found:
     """key = node/function/area: the budget event (its amount) and the actual spend events."""
     node, function, area = key.split("/")
     budget = await session.scalar(select(FundingBudgetView).where(
@@ -113,7 +120,7 @@ async def _budget(session: AsyncSession, key: str, kind: PeriodKind, period: str
     actual = sum(parts.values())
     note = f"actual {actual}p from the spend events; budget {budget.amount_pence if budget else 0}p set by event " \
            f"{budget.event_id if budget else '(none)'}"
-    return actual, dict(parts), "pence", note
+    return Found(actual, dict(parts), "pence", note)
 
 
 async def _applied(session: AsyncSession, parts: dict[str, int], money: bool) -> list[EvidenceEvent]:

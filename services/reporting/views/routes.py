@@ -82,7 +82,9 @@ async def export_view(request: Request, session: ReadSession, name: str, format:
 @router.get("/evidence", response_model=Evidence, summary="The applied events behind one figure")
 async def get_evidence(session: ReadSession, view: EvidenceView,
                        key: Annotated[str, Query(description="area, source, function, node, partner; 'hub' for all; "
-                                                             "budget: node/function/area")],
+                                                             "budget: node/function/area; inclusion: area/characteristic/"
+                                                             "value; progression: area/from/to; partners: hub or "
+                                                             "role|area|function/<value>")],
                        period: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$")], kind: PeriodKind = "academic") -> Evidence:
     try:
         return await evidence(session, view, key, period, kind)
