@@ -120,31 +120,33 @@ def sankey_layout(links: list[Link], columns: dict[str, int], height: float, pad
 
 
 def sankey(title: str, desc: str, links: list[Link], columns: dict[str, int], headings: list[str],
-           chart_id: str, fmt: Callable[[int], str] = str, width: int = 900, height: int = 420) -> Markup:
+           chart_id: str, fmt: Callable[[int], str] = str, width: int = 1100, height: int = 420) -> Markup:
     """Flows between columns of nodes named '<column>:<label>'; a band's width is its amount."""
     links = [link for link in links if link.value > 0]
     nodes = sankey_layout(links, columns, height)
-    node_w, top = 14, 30
-    step = (width - 200 - node_w) / max(len(headings) - 1, 1)
+    node_w, top, label_room = 14, 30, 170
+    step = (width - label_room - node_w - 10) / max(len(headings) - 1, 1)
     scale = min((n.height / n.value) for n in nodes.values() if n.value) if nodes else 1
     x = {c: 10 + c * step for c in range(len(headings))}
-    body = [_text(x[c] + (node_w if c == 0 else 0), 10, h, anchor="start" if c < len(headings) - 1 else "end",
-                  weight="bold") for c, h in enumerate(headings)]
+    body = [_text(x[c], 10, h, weight="bold") for c, h in enumerate(headings)]
     for link in sorted(links, key=lambda k: (nodes[k.source].y, nodes[k.target].y)):
         s, t = nodes[link.source], nodes[link.target]
         w = max(link.value * scale, 1)
-        y0, y1 = top + s.out_at + w / 2, top + t.in_at + w / 2
+        body.append(_band(x[s.column] + node_w, top + s.out_at, x[t.column], top + t.in_at, w,
+                          PALETTE[s.column % len(PALETTE)],
+                          f"{node_label(link.source)} to {node_label(link.target)}: {fmt(link.value)}"))
         s.out_at += w
         t.in_at += w
-        x0, x1 = x[s.column] + node_w, x[t.column]
-        mid = (x0 + x1) / 2
-        body.append(f'<path d="M{x0:.1f},{y0:.1f} C{mid:.1f},{y0:.1f} {mid:.1f},{y1:.1f} {x1:.1f},{y1:.1f}" '
-                    f'fill="none" stroke="{PALETTE[s.column % len(PALETTE)]}" stroke-opacity="0.35" '
-                    f'stroke-width="{w:.1f}"><title>{escape(f"{node_label(link.source)} to {node_label(link.target)}: {fmt(link.value)}")}</title></path>')
     for n in nodes.values():
         body.append(f'<rect x="{x[n.column]:.1f}" y="{top + n.y:.1f}" width="{node_w}" height="{n.height:.1f}" '
                     f'fill="{PALETTE[n.column % len(PALETTE)]}"/>')
-        last = n.column == len(headings) - 1
-        body.append(_text(x[n.column] - 6 if last else x[n.column] + node_w + 6, top + n.y + n.height / 2,
-                          _clip(node_label(n.name), 30), anchor="end" if last else "start"))
+        body.append(_text(x[n.column] + node_w + 6, top + n.y + n.height / 2, _clip(node_label(n.name), 24)))
     return _svg(width, height + top + 10, title, desc, body, chart_id)
+
+
+def _band(x0: float, y0: float, x1: float, y1: float, w: float, colour: str, title: str) -> str:
+    """A filled band of constant width between two node edges (a thick stroke would kink on steep curves)."""
+    mid = (x0 + x1) / 2
+    d = (f"M{x0:.1f},{y0:.1f} C{mid:.1f},{y0:.1f} {mid:.1f},{y1:.1f} {x1:.1f},{y1:.1f} "
+         f"L{x1:.1f},{y1 + w:.1f} C{mid:.1f},{y1 + w:.1f} {mid:.1f},{y0 + w:.1f} {x0:.1f},{y0 + w:.1f} Z")
+    return f'<path d="{d}" fill="{colour}" fill-opacity="0.35"><title>{escape(title)}</title></path>'
