@@ -32,13 +32,13 @@ def screenshots(
     user: Annotated[str, typer.Option(help="A dashboard user who sees the whole hub.")] = "manager",
     password: Annotated[str | None, typer.Option(help="Default: the demo's, from --logins.")] = None,
     logins: Annotated[Path, typer.Option(help="The demo's generated logins.")] = Path(".data/demo/secrets/dashboard-logins.json"),
-    period: Annotated[str | None, typer.Option(help="Year shown; default the last complete academic year.")] = None,
+    pupils: Annotated[str, typer.Option(help="Year of the pupil pages (the sample's last year of delivery).")] = "2024-25",
+    money: Annotated[str, typer.Option(help="Year of the funding pages (the sample's money).")] = "2025-26",
     out: Annotated[Path, typer.Option(help="Folder for the PNG files.")] = Path("docs/dashboard"),
 ) -> None:
     """Screenshot the main pages in headless chromium (run `hub demo` first)."""
     from services.reporting.dashboard.screenshots import take_screenshots
-    from services.reporting.views.catalogue import ViewParams
 
     secret = password or json.loads(logins.read_text())[user]
-    written = asyncio.run(take_screenshots(url, user, secret, period or ViewParams.default_period(), out))
+    written = asyncio.run(take_screenshots(url, user, secret, pupils, money, out))
     render.console.print("\n".join(str(p) for p in written))

@@ -77,7 +77,7 @@ def bar_chart(title: str, desc: str, labels: list[str], series: list[Series], ch
 
 
 def node_label(node: str) -> str:
-    return node.split(":", 1)[-1]
+    return node.split(":", 1)[-1].replace("_", " ")
 
 
 def _clip(text: str, n: int) -> str:
