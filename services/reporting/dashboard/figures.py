@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.periods import PeriodKind
@@ -35,12 +35,27 @@ class Partner:
     state: str | None
 
 
-async def partners(session: AsyncSession, node: str | None = None) -> list[Partner]:
-    query = select(OrganisationView).order_by(OrganisationView.name, OrganisationView.node)
+async def partners(session: AsyncSession, node: str | None = None, offset: int = 0,
+                   limit: int | None = None) -> list[Partner]:
+    query = select(OrganisationView).order_by(OrganisationView.name, OrganisationView.node).offset(offset).limit(limit)
     if node:
         query = query.where(OrganisationView.node == node)
     return [Partner(o.organisation_id, o.node, o.name, o.org_id, list(o.roles or []), list(o.areas or []), o.state)
             for o in await session.scalars(query)]
+
+
+async def partner_count(session: AsyncSession, node: str | None = None) -> int:
+    query = select(func.count()).select_from(OrganisationView)
+    if node:
+        query = query.where(OrganisationView.node == node)
+    return int(await session.scalar(query) or 0)
+
+
+async def partner(session: AsyncSession, organisation_id: str) -> Partner | None:
+    found = await session.scalars(select(OrganisationView).where(OrganisationView.organisation_id == organisation_id))
+    o = found.first()
+    return None if o is None else Partner(o.organisation_id, o.node, o.name, o.org_id, list(o.roles or []),
+                                          list(o.areas or []), o.state)
 
 
 @dataclass

@@ -7,12 +7,10 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from shared.periods import PeriodKind
 from services.reporting.dashboard.charts import Link
-from services.reporting.views.allocation import flows_in_period, only_node
-from services.reporting.views.funding import SPEND, load_ledger
+from services.reporting.views.allocation import flows_in_period
+from services.reporting.views.funding import SPEND, Ledger
 
 HEADINGS = ["Income", "Lead organisation", "After allocations", "Spent as", "Strategic function"]
 SPENT_AS = {"commission": "commissions to partners", "expenditure": "direct spend"}
@@ -25,8 +23,8 @@ class FundingFlows:
     """Node name → column; names are '<column>:<label>' so a lead organisation can sit in two columns."""
 
 
-async def funding_flows(session: AsyncSession, kind: PeriodKind, period: str, node: str | None) -> FundingFlows:
-    ledger = only_node(await load_ledger(session), node)
+def funding_flows(ledger: Ledger, kind: PeriodKind, period: str) -> FundingFlows:
+    """`ledger` already narrowed to one node when the page is (views/allocation.only_node)."""
     sums: dict[tuple[str, str], int] = defaultdict(int)
     income_of: dict[str, int] = defaultdict(int)
     allocated_out: dict[str, int] = defaultdict(int)

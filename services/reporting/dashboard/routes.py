@@ -25,16 +25,23 @@ from services.reporting.dashboard import charts
 from services.reporting.dashboard.auth import (
     DEVELOPER, DashboardUser, Users, check_area, check_trace, forced_node,
 )
-from services.reporting.dashboard.figures import activity_titles, areas, partner_figures, partners
+from services.reporting.dashboard.figures import (
+    activity_titles, areas, partner, partner_count, partner_figures, partners,
+)
 from services.reporting.dashboard.flows import HEADINGS, funding_flows
 from services.reporting.deps import ReadSession
 from services.reporting.exports.tables import table, tables_of, to_csv, to_json, to_xlsx
-from services.reporting.queries import hub_report
+from services.reporting.queries import hub_report, report_stamp
 from services.reporting.views.accountability import Filters
-from services.reporting.views.catalogue import VIEWS, ViewParams, run_view
+from services.reporting.views.activities import Reach, reach
+from services.reporting.views.allocation import only_node
+from services.reporting.views.catalogue import VIEWS, ViewParams, filtered_reach, run_view
 from services.reporting.views.evidence import EvidenceView, evidence
-from services.reporting.views.funding import follow, load_ledger
+from services.reporting.views.funding import budget_vs_actual, follow, load_ledger, summarise
 
+PARTNER_CHOICES = 300
+"""Up to this many partners the filter is a list of names; beyond it, a box for an organisation id."""
+PARTNERS_PER_PAGE = 100
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.filters["pounds"] = lambda pence: "" if pence is None else f"£{pence / 100:,.2f}"
@@ -121,11 +128,12 @@ async def render(request: Request, session: ReadSession, template: str, user: Da
                  filters: PageFilters | None, **context: Any) -> Response:
     """A page with the chrome every page shares: who is signed in, the filters and their options."""
     settings = request.app.state.reporting.settings
+    node = None if user.whole_hub else user.node
     options = {
         "periods": periods(), "nodes": settings.nodes if user.whole_hub else [user.node],
         "areas": await areas(session) if user.whole_hub else list(user.areas),
         "functions": [str(f) for f in StrategicFunction],
-        "partners": await partners(session, None if user.whole_hub else user.node),
+        "partners": await partners(session, node) if await partner_count(session, node) <= PARTNER_CHOICES else None,
     }
     return templates.TemplateResponse(request, template, {
         "user": user, "open_mode": users_of(request) is None, "filters": filters, "options": options,
@@ -173,15 +181,22 @@ async def overview(request: Request, session: ReadSession, user: User, f: Page) 
     p = f.view_params(request)
     report = await hub_report(session, p.hub, p.nodes)
     rows = report.nodes if user.whole_hub else [n for n in report.nodes if n.node == user.node]
-    reach = await run_view(session, "reach", p)
-    money = await run_view(session, "funding", p)
-    by_area = reach.breakdowns["area"].rows  # type: ignore[attr-defined]
+    area_reach = await reach_by_area(session, p)
+    money = summarise(only_node(await load_ledger(session), f.node), f.kind, f.period)
+    by_area = area_reach.rows
     chart = charts.bar_chart("Unique pupils by home area", _describe(by_area, "group", "unique_pupils", "pupils"),
                              [r.group or "unknown" for r in by_area],
                              [charts.Series("unique pupils", [r.unique_pupils for r in by_area])], "reach-area")
-    return await render(request, session, "overview.html", user, f, report=report, rows=rows, reach=reach,
+    return await render(request, session, "overview.html", user, f, report=report, rows=rows, reach=area_reach,
                         money=money, by_area=by_area, chart=chart,
                         trace_key=f.area or ("hub" if user.whole_hub else user.areas[0] if user.areas else "hub"))
+
+
+async def reach_by_area(session: ReadSession, p: ViewParams) -> Reach:
+    """The reach view's area breakdown alone (the overview needs no other): the same definitions."""
+    if p.filters.area or p.filters.function:
+        return await filtered_reach(session, p, "area")
+    return await reach(session, p.period, "area", p.filters.node)
 
 
 def _describe(rows: list[Any], key: str, value: str, unit: str) -> str:
@@ -280,36 +295,41 @@ async def area_page(request: Request, session: ReadSession, user: User, f: Page,
 
 
 @router.get("/partners")
-async def partners_page(request: Request, session: ReadSession, user: User, f: Page) -> Response:
-    return await render(request, session, "partners.html", user, f,
-                        rows=await partners(session, None if user.whole_hub else user.node))
+async def partners_page(request: Request, session: ReadSession, user: User, f: Page,
+                        page: Annotated[int, Query(ge=1)] = 1) -> Response:
+    node = None if user.whole_hub else user.node
+    pages = max(1, -(-await partner_count(session, node) // PARTNERS_PER_PAGE))
+    rows = await partners(session, node, (page - 1) * PARTNERS_PER_PAGE, PARTNERS_PER_PAGE)
+    return await render(request, session, "partners.html", user, f, rows=rows, page=page, pages=pages)
 
 
 @router.get("/partners/{organisation_id}")
 async def partner_page(request: Request, session: ReadSession, user: User, f: Page, organisation_id: str) -> Response:
-    found = [p for p in await partners(session) if p.organisation_id == organisation_id]
-    if not found:
+    found = await partner(session, organisation_id)
+    if found is None:
         raise HTTPException(404, f"no partner {organisation_id}")
     f = replace(f, partner=organisation_id)
-    p = f.view_params(request)
-    figures = await partner_figures(session, found[0], f.period, f.kind, p.filters)
-    return await render(request, session, "partner.html", user, f, partner=found[0], figures=figures)
+    figures = await partner_figures(session, found, f.period, f.kind, f.view_params(request).filters)
+    return await render(request, session, "partner.html", user, f, partner=found, figures=figures)
 
 
 @router.get("/funding")
 async def funding_page(request: Request, session: ReadSession, user: User, f: Page) -> Response:
-    money = await run_view(session, "funding", f.view_params(request))
-    flows = await funding_flows(session, f.kind, f.period, f.node)
+    """The flow of money from the ledger itself (one load); leverage and unit costs are on the funding view."""
+    ledger = only_node(await load_ledger(session), f.node)
+    money = summarise(ledger, f.kind, f.period)
+    budget = [b for b in await budget_vs_actual(session, f.kind, f.period) if f.node in (None, b.node)]
+    flows = funding_flows(ledger, f.kind, f.period)
     pounds = templates.env.filters["pounds"]
     desc = "; ".join(f"{charts.node_label(k.source)} to {charts.node_label(k.target)}: {pounds(k.value)}"
                      for k in flows.links) or "No money moved in this period."
     sankey = charts.sankey(f"Funding {f.period} ({f.kind} year): income to spend", desc, flows.links, flows.columns,
                            HEADINGS, "funding-flow", fmt=pounds)
-    ledger = await load_ledger(session)
-    grants = sorted((e for e in ledger.originals("income") if f.node in (None, e.node) and ledger.active((e.node, e.entry_id))),
+    grants = sorted((e for e in ledger.originals("income") if ledger.active((e.node, e.entry_id))),
                     key=lambda e: (e.entry_on, e.node))
-    return await render(request, session, "funding.html", user, f, money=money, flows=flows, sankey=sankey,
-                        budget=budget_chart(money.budget), grants=grants)  # type: ignore[attr-defined]
+    return await render(request, session, "funding.html", user, f, money=money, budget=budget, flows=flows,
+                        sankey=sankey, budget_chart=budget_chart(budget), grants=grants,
+                        position=await report_stamp(session))
 
 
 # ---------------------------------------------------------------- trace and audit
