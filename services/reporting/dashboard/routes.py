@@ -263,7 +263,7 @@ def progression_chart(result: Any) -> Any:
                      for t in result.transitions) or "No pupils for these filters."
     return charts.sankey(f"Pupils' highest level, {result.previous_year} to {result.academic_year}", desc, links,
                          columns, [result.previous_year, result.academic_year], "progression",
-                         fmt=lambda n: f"{n:,} pupils", height=300)
+                         fmt=lambda n: f"{n:,} pupils", width=640, height=300)
 
 
 def budget_chart(lines: list[Any]) -> Any:
