@@ -39,7 +39,7 @@ async def test_figures_trace_and_downloads_match_the_views(system: System, tmp_p
         trace = text_of((await client.get(f"/dashboard/trace?view=income&key=hub&period={PERIOD}")).text)
         assert "£2,500.00" in trace and "adds up" in trace
         r = await client.get(f"/dashboard/download/funding.csv?period={PERIOD}&table=budget")
-        assert r.status_code == 200 and r.headers["content-disposition"].endswith('budget.csv"')
+        assert r.status_code == 200 and r.headers["content-disposition"].endswith('funding-2024-25.csv"')
         assert "coventry,schools,coventry,10000,15000,5000" in r.text  # budget £100, actual £150 (the tutors)
         xlsx = await client.get(f"/dashboard/download/reach.xlsx?period={PERIOD}&area=coventry")
         assert "summary" in load_workbook(io.BytesIO(xlsx.content)).sheetnames

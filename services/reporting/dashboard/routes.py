@@ -30,13 +30,14 @@ from services.reporting.dashboard.figures import (
 )
 from services.reporting.dashboard.flows import HEADINGS, funding_flows
 from services.reporting.deps import ReadSession
-from services.reporting.exports.tables import table, tables_of, to_csv, to_json, to_xlsx
+from services.reporting.exports.tables import tables_of
 from services.reporting.queries import hub_report, report_stamp
 from services.reporting.views.accountability import Filters
 from services.reporting.views.activities import Reach, reach
 from services.reporting.views.allocation import only_node
 from services.reporting.views.catalogue import VIEWS, ViewParams, filtered_reach, run_view
 from services.reporting.views.evidence import EvidenceView, evidence
+from services.reporting.views.routes import export_view
 from services.reporting.views.funding import budget_vs_actual, follow, load_ledger, summarise
 
 PARTNER_CHOICES = 300
@@ -384,15 +385,6 @@ async def download_360giving(request: Request, session: ReadSession, user: User,
 async def download(request: Request, session: ReadSession, user: User, f: Page, name: str,
                    fmt: Literal["json", "csv", "xlsx"],
                    table_name: Annotated[str | None, Query(alias="table")] = None) -> Response:
-    if name not in VIEWS:
-        raise HTTPException(404, f"no view {name!r}")
-    result = await run_view(session, name, f.view_params(request))
-    headers = {"Content-Disposition": f'attachment; filename="{name}-{f.period}{"-" + table_name if table_name else ""}.{fmt}"'}
-    if fmt == "json":
-        return Response(to_json(result), media_type="application/json", headers=headers)
-    if fmt == "xlsx":
-        return Response(to_xlsx(tables_of(result)), media_type=XLSX, headers=headers)
-    try:
-        return Response(to_csv(table(result, table_name)), media_type="text/csv", headers=headers)
-    except KeyError as exc:
-        raise HTTPException(404, str(exc.args[0])) from exc
+    """The API's export (views/routes.py), with the page's filters after the user's scope."""
+    return await export_view(request, session, name, fmt, table_name, f.period, f.kind, f.node, f.area, f.function,
+                             None, None, 10)
