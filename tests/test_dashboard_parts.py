@@ -55,6 +55,7 @@ def test_sankey_conserves_amounts_and_stacks_each_column_within_the_height() -> 
     assert max(n.y + n.height for n in nodes.values()) <= 400 + 1e-6
     svg = str(sankey("Money", "dfe to cov 700", links, {n: int(n[0]) for n in nodes}, ["a", "b", "c"], "s"))
     assert len(re.findall(r"<path ", svg)) == 3 and "dfe to cov: 700" in svg
+    assert "No money" in str(sankey("Money", "No money", [], {}, ["a", "b"], "e"))  # a year without flows
 
 
 def test_vendored_css_keeps_no_gov_uk_only_font() -> None:

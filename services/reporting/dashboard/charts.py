@@ -109,7 +109,8 @@ def sankey_layout(links: list[Link], columns: dict[str, int], height: float, pad
     by_column: dict[int, list[_Node]] = defaultdict(list)
     for node in nodes.values():
         by_column[node.column].append(node)
-    scale = min((height - pad * (len(col) - 1)) / max(sum(n.value for n in col), 1) for col in by_column.values())
+    scale = min(((height - pad * (len(col) - 1)) / max(sum(n.value for n in col), 1) for col in by_column.values()),
+                default=1.0)
     for col in by_column.values():
         y = 0.0
         for node in col:
