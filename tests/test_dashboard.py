@@ -13,7 +13,7 @@ from openpyxl import load_workbook
 from services.reporting.dashboard import dashboard_pages
 from tests.dashboard_helpers import PERIOD, dashboard_app, signed_in, text_of
 from tests.helpers import System
-from tests.test_reporting_views import load_dataset
+from tests.test_reporting_views import DELIVERER, load_dataset
 
 
 async def test_every_page_renders_for_a_manager(system: System, tmp_path: Path) -> None:
@@ -26,6 +26,8 @@ async def test_every_page_renders_for_a_manager(system: System, tmp_path: Path) 
         overview = text_of((await client.get(f"/dashboard/?period={PERIOD}")).text)
         # 2024-25: A, B and D; headcounts 2 + 1; every lead organisation and the hub total listed
         assert "Unique pupils 3" in overview and "Headcount 3" in overview and "hub 2 3 6" in overview
+        partner = (await client.get(f"/dashboard/?period={PERIOD}&partner={DELIVERER}")).text
+        assert f"/dashboard/partners/{DELIVERER}?" in partner  # where the partner filter applies
 
 
 async def test_figures_trace_and_downloads_match_the_views(system: System, tmp_path: Path) -> None:

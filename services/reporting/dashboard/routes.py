@@ -16,7 +16,6 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, Response
 from fastapi.responses import RedirectResponse
 from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel
 
 from shared.contracts.vocabulary import StrategicFunction
 from shared.periods import PeriodKind, academic_year, parse_period
