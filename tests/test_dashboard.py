@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 from openpyxl import load_workbook
 
+from services.reporting.app import create_app
 from services.reporting.dashboard import dashboard_pages
 from tests.dashboard_helpers import PERIOD, dashboard_app, signed_in, text_of
 from tests.helpers import System
@@ -85,3 +86,15 @@ async def test_sign_in_is_required_and_refuses_wrong_passwords(system: System, t
         assert (await client.get("/dashboard/static/govuk/govuk-frontend.min.css")).status_code == 200
         await client.post("/dashboard/logout")
         assert (await client.get("/dashboard/")).status_code == 303
+
+
+async def test_dashboard_is_closed_without_users_when_the_api_needs_tokens(system: System, tmp_path: Path) -> None:
+    tokens = tmp_path / "tokens.json"
+    tokens.write_text("{}")
+    system.reporting.settings = system.reporting.settings.model_copy(update={"auth_tokens_file": tokens})
+    app = create_app(system.reporting)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://reporting") as client:
+        assert (await client.get("/dashboard/")).status_code == 303  # to sign in, where nobody can
+        refused = await client.post("/dashboard/login", data={"username": "developer", "password": "x"})
+        assert refused.status_code == 401
+        assert (await client.get("/report")).status_code == 401  # the API keeps its bearer tokens

@@ -30,7 +30,8 @@ def mount_dashboard(app: FastAPI, service: ReportingService) -> None:
     own = service.own
     secret = own.dashboard_session_secret_file.read_text().strip() if own.dashboard_session_secret_file \
         else secrets.token_urlsafe(32)  # sessions then last as long as the process
-    app.state.dashboard_users = Users.from_file(own.dashboard_users_file)
+    app.state.dashboard_users = Users.from_file(own.dashboard_users_file) or (
+        Users() if service.settings.auth_tokens_file else None)  # open only where the API is open too
     app.add_middleware(SessionMiddleware, secret_key=secret, session_cookie="hub_dashboard", path=PREFIX,
                        max_age=own.dashboard_session_hours * 3600, same_site="strict",
                        https_only=own.dashboard_secure_cookie)
