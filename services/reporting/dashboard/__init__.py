@@ -56,10 +56,11 @@ async def _html_errors(request: Request, exc: Exception) -> Response:
 
 
 def dashboard_pages(period: str, node: str | None = None) -> list[str]:
-    """The dashboard URLs worth timing (hub/bench.py): every page a manager opens, for one period."""
+    """The dashboard URLs worth timing (hub/bench.py): every page a manager opens, for one period.
+    The audit page is left out, as /report/audit is: it is a batch verification, not a query."""
     from services.reporting.views.catalogue import VIEWS
 
     query = f"?period={period}" + (f"&node={node}" if node else "")
-    pages = ["/", "/funding", "/areas", "/partners", "/audit", "/trace?view=pupils&key=hub&period=" + period]
+    pages = ["/", "/funding", "/areas", "/partners", "/trace?view=pupils&key=hub&period=" + period]
     pages += [f"/views/{name}" for name in VIEWS]
     return [f"{PREFIX}{p}{'' if '?' in p else query}" for p in pages]

@@ -210,9 +210,8 @@ async def view_page(request: Request, session: ReadSession, user: User, f: Page,
         raise HTTPException(404, f"no view {name!r}")
     result = await run_view(session, name, f.view_params(request))
     extra = await _view_extras(request, session, name, result, f)
-    audit = await verify(session) if name == "data-health" else None
     return await render(request, session, "view.html", user, f, name=name, spec=VIEWS[name], result=result,
-                        tables=tables_of(result), audit=audit, **extra)
+                        tables=tables_of(result), **extra)
 
 
 async def _view_extras(request: Request, session: ReadSession, name: str, result: Any, f: PageFilters) -> dict[str, Any]:
