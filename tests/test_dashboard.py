@@ -27,12 +27,15 @@ async def test_every_page_renders_for_a_manager(system: System, tmp_path: Path) 
         overview = text_of((await client.get(f"/dashboard/?period={PERIOD}")).text)
         # 2024-25: A, B and D; headcounts 2 + 1; every lead organisation and the hub total listed
         assert "Unique pupils 3" in overview and "Headcount 3" in overview and "hub 2 3 6" in overview
+        moved = await client.get(f"/dashboard/areas/coventry?period={PERIOD}&area=solihull")
+        assert moved.status_code == 303, moved.text[-500:]
+        assert moved.headers["location"] == f"/dashboard/areas/solihull?period={PERIOD}&kind=academic"  # the filter picks the area
         partner = (await client.get(f"/dashboard/?period={PERIOD}&partner={DELIVERER}")).text
         assert f"/dashboard/partners/{DELIVERER}?" in partner  # where the partner filter applies
 
 
 async def test_figures_trace_and_downloads_match_the_views(system: System, tmp_path: Path) -> None:
-    await load_dataset(system)
+    ids = await load_dataset(system)
     app = dashboard_app(system, tmp_path)
     async with signed_in(app, "auditor") as client:
         page = text_of((await client.get(f"/dashboard/funding?period={PERIOD}")).text)
@@ -49,6 +52,9 @@ async def test_figures_trace_and_downloads_match_the_views(system: System, tmp_p
         reach = json.loads((await client.get(f"/dashboard/download/reach.json?period={PERIOD}&area=coventry")).text)
         assert reach["unique_pupils"] == 2  # A and B live in Coventry
         assert (await client.get("/dashboard/download/360giving.json")).status_code == 200
+        trail = text_of((await client.get(f"/dashboard/trace/grant/coventry/{ids['dfe_cov']}")).text)
+        # Coventry's £1,000 DfE income: £100 of it funds the £300 strings commission, for the ensemble
+        assert "reconciles" in trail and "takes £100.00" in trail and "remaining £900.00" in trail
         audit = text_of((await client.get("/dashboard/audit")).text)
         assert "Verified" in audit and "17 applied events" in audit
 

@@ -95,4 +95,4 @@ async def activity_titles(session: AsyncSession, ids: set[str]) -> dict[str, str
         return {}
     rows = await session.execute(select(ActivityView.activity_id, ActivityView.title)
                                  .where(ActivityView.activity_id.in_(ids)))
-    return dict(rows.tuples().all())
+    return {activity_id: title for activity_id, title in rows}

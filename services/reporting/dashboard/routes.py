@@ -280,9 +280,12 @@ async def areas_page(request: Request, session: ReadSession, user: User, f: Page
     return await render(request, session, "areas.html", user, f, names=names)
 
 
-@router.get("/areas/{area}")
-async def area_page(request: Request, session: ReadSession, user: User, f: Page, area: str) -> Response:
-    f = replace(f, area=check_area(user, area))
+@router.get("/areas/{name}")
+async def area_page(request: Request, session: ReadSession, user: User, f: Page, name: str) -> Response:
+    if f.area and f.area != name:  # another area chosen in the filters: that area's page
+        return RedirectResponse(f"/dashboard/areas/{f.area}?{f.query(area=None)}", status_code=303)
+    area = check_area(user, name)
+    f = replace(f, area=area)
     p = f.view_params(request)
     reach = await run_view(session, "reach", p)
     schools = await run_view(session, "schools", p)
@@ -304,6 +307,8 @@ async def partners_page(request: Request, session: ReadSession, user: User, f: P
 
 @router.get("/partners/{organisation_id}")
 async def partner_page(request: Request, session: ReadSession, user: User, f: Page, organisation_id: str) -> Response:
+    if f.partner and f.partner != organisation_id:  # another partner chosen in the filters
+        return RedirectResponse(f"/dashboard/partners/{f.partner}?{f.query(partner=None)}", status_code=303)
     found = await partner(session, organisation_id)
     if found is None:
         raise HTTPException(404, f"no partner {organisation_id}")
@@ -345,16 +350,17 @@ async def trace_page(request: Request, session: ReadSession, user: User, f: Page
     return await render(request, session, "trace.html", user, f, evidence=found)
 
 
-@router.get("/trace/grant/{node}/{entry_id}")
-async def grant_page(request: Request, session: ReadSession, user: User, f: Page, node: str, entry_id: str) -> Response:
-    forced_node(user, node)
+@router.get("/trace/grant/{ledger_node}/{entry_id}")
+async def grant_page(request: Request, session: ReadSession, user: User, f: Page, ledger_node: str,
+                     entry_id: str) -> Response:
+    forced_node(user, ledger_node)  # node staff follow their own node's money only
     ledger = await load_ledger(session)
-    if (node, entry_id) not in ledger.entries:
-        raise HTTPException(404, f"no entry {entry_id} at {node}")
-    trail = follow(ledger, node, entry_id)
+    if (ledger_node, entry_id) not in ledger.entries:
+        raise HTTPException(404, f"no entry {entry_id} at {ledger_node}")
+    trail = follow(ledger, ledger_node, entry_id)
     ids = {i for k in trail.activities for i in k.split(",")}
-    return await render(request, session, "grant.html", user, f, grant=ledger.entries[(node, entry_id)], trail=trail,
-                        titles=await activity_titles(session, ids))
+    return await render(request, session, "grant.html", user, f, grant=ledger.entries[(ledger_node, entry_id)],
+                        trail=trail, titles=await activity_titles(session, ids))
 
 
 @router.get("/audit")
