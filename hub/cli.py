@@ -23,6 +23,7 @@ from shared.settings import HubSettings
 from shared.telemetry import configure_logging, configure_tracing
 from hub import render
 from hub.commands import activities as activities_commands
+from hub.commands import dashboard as dashboard_commands
 from hub.commands import funding as funding_commands
 from hub.commands import partners as partners_commands
 from hub.commands import report as report_commands
@@ -43,6 +44,7 @@ app.add_typer(funding_commands.app, name="funding")
 app.add_typer(report_commands.report_app, name="report")
 app.add_typer(report_commands.export_app, name="export")
 app.add_typer(report_commands.audit_app, name="audit")
+app.add_typer(dashboard_commands.app, name="dashboard")
 
 DataDir = Annotated[Path | None, typer.Option(help="Data folder (databases, embedded NATS); default from settings.")]
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import json
 import signal
 from collections.abc import AsyncIterator
 import time
@@ -14,9 +16,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from shared.bus import connect, ensure_hub_topology, watch_node_sources
+from shared.auth import Role, new_token
 from shared.identity import SERVICES
 from shared.settings import HubSettings
 from shared.signing import NodeSigner
+from services.reporting.dashboard.auth import write_users_file
 from services.reporting.queries import HubReport
 from services.reporting.settings import ReportingSettings
 from hub import render
@@ -52,9 +56,41 @@ def leaf_wiring(topology: HubTopology) -> Wiring:
     )
 
 
+def with_dashboard_users(wiring: Wiring, secrets: Secrets) -> Wiring:
+    """Reporting reads the demo's dashboard users (written by `demo_dashboard_logins`)."""
+    own = wiring.reporting or ReportingSettings()
+    return dataclasses.replace(wiring, reporting=own.model_copy(update={
+        "dashboard_users_file": secrets.folder / DASHBOARD_USERS,
+        "dashboard_session_secret_file": secrets.folder / SESSION_SECRET}))
+
+
+DASHBOARD_USERS = "dashboard-users.json"
+SESSION_SECRET = "dashboard-session-secret"
+
+
+def demo_dashboard_logins(secrets: Secrets, nodes: list[str]) -> dict[str, str]:
+    """The demo's dashboard users (a manager, an auditor, each node's staff) with generated passwords:
+    kept in the demo's secrets folder so they survive a restart; the service reads only the hashes."""
+    path = secrets.folder / "dashboard-logins.json"
+    logins = json.loads(path.read_text()) if path.exists() else {}
+    roles = {"manager": (Role.CONSORTIUM_MANAGER, None), "auditor": (Role.AUDITOR, None),
+             **{f"{node}-staff": (Role.NODE_STAFF, node) for node in nodes}}
+    for name in roles:
+        logins.setdefault(name, new_token()[:16])
+    path.write_text(json.dumps(logins, indent=2))
+    path.chmod(0o600)
+    write_users_file(secrets.folder / DASHBOARD_USERS, {n: (logins[n], *roles[n]) for n in roles})
+    session_secret = secrets.folder / SESSION_SECRET
+    if not session_secret.exists():
+        session_secret.write_text(new_token())
+        session_secret.chmod(0o600)
+    return logins
+
+
 async def run_demo(settings: HubSettings, *, base_port: int, wait: bool, activities_per_node: int) -> HubReport:
     secrets = Secrets.load_or_create(settings.data_dir / "secrets", settings.nodes)
     settings = settings.model_copy(update={"node_domains": True, "auth_tokens_file": secrets.tokens_file})
+    logins = demo_dashboard_logins(secrets, settings.nodes)
     topology = HubTopology(settings, secrets, Ports()).start()
     try:
         render.console.print(
@@ -63,12 +99,13 @@ async def run_demo(settings: HubSettings, *, base_port: int, wait: bool, activit
             + f"; data in {settings.data_dir}"
         )
         async with provisioned_hub(topology):
-            system = await start_system(settings, leaf_wiring(topology), base_port=base_port)
+            system = await start_system(settings, with_dashboard_users(leaf_wiring(topology), secrets),
+                                        base_port=base_port)
             try:
                 load = await _load(system, settings, secrets, activities_per_node)
                 report = await wait_for_report(system.reporting_url, load.total, secrets.token("manager"))
                 render.console.print(render.report_table(report))
-                render.console.print(_where_to_look(system, settings, secrets))
+                render.console.print(_where_to_look(system, settings, secrets, logins))
                 if wait:
                     render.console.print("[bold]Serving. Ctrl-C stops everything.[/bold]")
                     await _until_interrupted()
@@ -109,10 +146,13 @@ async def wait_for_report(reporting_url: str, events: int, token: str | None = N
             await asyncio.sleep(0.1)
 
 
-def _where_to_look(system: RunningSystem, settings: HubSettings, secrets: Secrets) -> Table:
+def _where_to_look(system: RunningSystem, settings: HubSettings, secrets: Secrets, logins: dict[str, str]) -> Table:
     table = Table(title="where to look")
     table.add_column("what")
     table.add_column("URL")
+    table.add_row("dashboard", f"{system.reporting_url}/dashboard/")
+    for name, password in logins.items():
+        table.add_row(f"dashboard login {name}", f"password {password}")
     table.add_row("hub report (JSON)", f"{system.reporting_url}/report")
     table.add_row("data health", f"{system.reporting_url}/report/data-health")
     table.add_row("reporting API docs", f"{system.reporting_url}/docs")

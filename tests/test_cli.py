@@ -29,6 +29,9 @@ def test_demo_runs_three_nodes_and_prints_figures_from_every_service(tmp_path: P
     )
     assert demo.returncode == 0, demo.stderr[-3000:]
     assert "hub report" in demo.stdout
+    assert "/dashboard/" in demo.stdout and "dashboard login manager" in demo.stdout  # URL and demo logins
+    users = json.loads((tmp_path / "demo" / "secrets" / "dashboard-users.json").read_text())
+    assert users["coventry-staff"]["password_hash"].startswith("scrypt$")  # the service holds hashes only
 
     shown = run(["report", "--json", "--data-dir", str(tmp_path / "demo")], tmp_path)
     assert shown.returncode == 0, shown.stderr[-3000:]

@@ -22,6 +22,7 @@ from shared.node_service import create_http_app
 from shared.settings import HubSettings
 from shared.signing import NodeKeys
 from services.reporting.api import router
+from services.reporting.dashboard import mount_dashboard
 from services.reporting.handlers import subscribe_hub_events
 from services.reporting.models import metadata  # noqa: F401  (alembic target)
 from services.reporting.services import Incoming, IngestOutcome, ingest_batch
@@ -140,4 +141,5 @@ def create_app(service: ReportingService) -> FastAPI:
     )
     app.state.reporting = service
     app.state.readiness = service.readiness
+    mount_dashboard(app, service)
     return app

@@ -24,3 +24,11 @@ class ReportingSettings(LayeredSettings):
     node_keys_file: Path | None = Field(
         default=None, description="JSON {node: base64 Ed25519 public key}; when set, unsigned or forged events are dead-lettered."
     )
+    dashboard_users_file: Path | None = Field(
+        default=None, description="JSON of dashboard users (scrypt password hashes, role, node); unset: open, development only."
+    )
+    dashboard_session_secret_file: Path | None = Field(
+        default=None, description="Secret signing the dashboard session cookie; unset: a new one per process."
+    )
+    dashboard_session_hours: int = Field(default=8, ge=1, description="How long a dashboard sign-in lasts.")
+    dashboard_secure_cookie: bool = Field(default=False, description="Send the session cookie over HTTPS only.")

@@ -1,0 +1,153 @@
+"""Charts as inline SVG, laid out here in Python: no JavaScript, nothing fetched, and every chart
+is an image with a title and a description (role="img"); its exact figures are in the table the
+page puts beside it, so the picture is never the only way to read a figure."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from html import escape
+
+from markupsafe import Markup
+
+PALETTE = ("#1d70b8", "#00703c", "#4c2c92", "#d4351c", "#505a5f")
+"""GOV.UK blue, green, purple, red, grey: each at least 3:1 against white (WCAG 1.4.11)."""
+TEXT = "#0b0c0c"
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    values: list[float | None]
+    """One value per label; None is drawn as nothing and labelled 'unknown'."""
+
+
+@dataclass(frozen=True)
+class Link:
+    source: str
+    target: str
+    value: int
+
+
+def _svg(width: int, height: int, title: str, desc: str, body: list[str], chart_id: str) -> Markup:
+    return Markup(
+        f'<svg class="hl-chart" xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {width} {height}" '
+        f'width="100%" aria-labelledby="{chart_id}-t {chart_id}-d" focusable="false">'
+        f'<title id="{chart_id}-t">{escape(title)}</title><desc id="{chart_id}-d">{escape(desc)}</desc>'
+        + "".join(body) + "</svg>")
+
+
+def _text(x: float, y: float, text: str, anchor: str = "start", weight: str = "normal") -> str:
+    return (f'<text x="{x:.1f}" y="{y:.1f}" fill="{TEXT}" font-size="14" text-anchor="{anchor}" '
+            f'font-weight="{weight}" dominant-baseline="middle">{escape(text)}</text>')
+
+
+def _legend(series: list[Series], y: float) -> list[str]:
+    out, x = [], 0.0
+    for i, s in enumerate(series):
+        out.append(f'<rect x="{x:.1f}" y="{y - 7:.1f}" width="14" height="14" fill="{PALETTE[i % len(PALETTE)]}"/>')
+        out.append(_text(x + 20, y, s.name))
+        x += 30 + 8 * len(s.name)
+    return out
+
+
+def bar_chart(title: str, desc: str, labels: list[str], series: list[Series], chart_id: str,
+              fmt: str = "{:,.0f}", width: int = 640) -> Markup:
+    """Horizontal bars, one group per label and one bar per series, each bar labelled with its value."""
+    label_w, bar_h, gap = 190, 18, 12
+    group_h = bar_h * len(series) + gap
+    top = 30 if len(series) > 1 else 4
+    height = top + group_h * max(len(labels), 1)
+    peak = max((v for s in series for v in s.values if v), default=1) or 1
+    room = width - label_w - 90
+    body = _legend(series, 10) if len(series) > 1 else []
+    for i, label in enumerate(labels):
+        y0 = top + i * group_h
+        body.append(_text(label_w - 8, y0 + bar_h * len(series) / 2, _clip(label, 26), anchor="end"))
+        for j, s in enumerate(series):
+            value = s.values[i]
+            y = y0 + j * bar_h
+            w = 0 if value is None else max(room * value / peak, 1 if value else 0)
+            shown = "unknown" if value is None else fmt.format(value)
+            body.append(f'<rect x="{label_w}" y="{y:.1f}" width="{w:.1f}" height="{bar_h - 3}" '
+                        f'fill="{PALETTE[j % len(PALETTE)]}"><title>{escape(f"{label}, {s.name}: {shown}")}</title></rect>')
+            body.append(_text(label_w + w + 6, y + (bar_h - 3) / 2, shown))
+    return _svg(width, height, title, desc, body, chart_id)
+
+
+def node_label(node: str) -> str:
+    return node.split(":", 1)[-1].replace("_", " ")
+
+
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+# ---------------------------------------------------------------- Sankey
+
+
+@dataclass
+class _Node:
+    name: str
+    column: int
+    value: int = 0
+    y: float = 0.0
+    height: float = 0.0
+    out_at: float = 0.0
+    in_at: float = 0.0
+
+
+def sankey_layout(links: list[Link], columns: dict[str, int], height: float, pad: float = 14) -> dict[str, _Node]:
+    """Nodes stacked per column, heights proportional to the larger of what enters and leaves."""
+    into: dict[str, int] = defaultdict(int)
+    out: dict[str, int] = defaultdict(int)
+    for link in links:
+        out[link.source] += link.value
+        into[link.target] += link.value
+    nodes = {n: _Node(n, c, max(into[n], out[n])) for n, c in columns.items() if into[n] or out[n]}
+    by_column: dict[int, list[_Node]] = defaultdict(list)
+    for node in nodes.values():
+        by_column[node.column].append(node)
+    scale = min(((height - pad * (len(col) - 1)) / max(sum(n.value for n in col), 1) for col in by_column.values()),
+                default=1.0)
+    for col in by_column.values():
+        y = 0.0
+        for node in col:
+            node.y, node.height = y, max(node.value * scale, 2)
+            node.out_at = node.in_at = y
+            y += node.height + pad
+    return nodes
+
+
+def sankey(title: str, desc: str, links: list[Link], columns: dict[str, int], headings: list[str],
+           chart_id: str, fmt: Callable[[int], str] = str, width: int = 1100, height: int = 420) -> Markup:
+    """Flows between columns of nodes named '<column>:<label>'; a band's width is its amount."""
+    links = [link for link in links if link.value > 0]
+    nodes = sankey_layout(links, columns, height)
+    node_w, top, label_room = 14, 30, 170
+    step = (width - label_room - node_w - 10) / max(len(headings) - 1, 1)
+    scale = min((n.height / n.value) for n in nodes.values() if n.value) if nodes else 1
+    x = {c: 10 + c * step for c in range(len(headings))}
+    body = [_text(x[c], 10, h, weight="bold") for c, h in enumerate(headings)]
+    for link in sorted(links, key=lambda k: (nodes[k.source].y, nodes[k.target].y)):
+        s, t = nodes[link.source], nodes[link.target]
+        w = max(link.value * scale, 1)
+        body.append(_band(x[s.column] + node_w, top + s.out_at, x[t.column], top + t.in_at, w,
+                          PALETTE[s.column % len(PALETTE)],
+                          f"{node_label(link.source)} to {node_label(link.target)}: {fmt(link.value)}"))
+        s.out_at += w
+        t.in_at += w
+    for n in nodes.values():
+        body.append(f'<rect x="{x[n.column]:.1f}" y="{top + n.y:.1f}" width="{node_w}" height="{n.height:.1f}" '
+                    f'fill="{PALETTE[n.column % len(PALETTE)]}"/>')
+        body.append(_text(x[n.column] + node_w + 6, top + n.y + n.height / 2, _clip(node_label(n.name), 24)))
+    return _svg(width, height + top + 10, title, desc, body, chart_id)
+
+
+def _band(x0: float, y0: float, x1: float, y1: float, w: float, colour: str, title: str) -> str:
+    """A filled band of constant width between two node edges (a thick stroke would kink on steep curves)."""
+    mid = (x0 + x1) / 2
+    d = (f"M{x0:.1f},{y0:.1f} C{mid:.1f},{y0:.1f} {mid:.1f},{y1:.1f} {x1:.1f},{y1:.1f} "
+         f"L{x1:.1f},{y1 + w:.1f} C{mid:.1f},{y1 + w:.1f} {mid:.1f},{y0 + w:.1f} {x0:.1f},{y0 + w:.1f} Z")
+    return f'<path d="{d}" fill="{colour}" fill-opacity="0.35"><title>{escape(title)}</title></path>'

@@ -1,0 +1,98 @@
+"""What the dashboard needs beyond the catalogue of views: the lists its filters offer, and a
+partner's own figures (the views do not filter by partner). Read-only queries on the projections."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.periods import PeriodKind
+from services.reporting.models.activities import ActivityView
+from services.reporting.models.partners import OrganisationView, SettingView
+from services.reporting.views.accountability import Filters, pupil_records
+from services.reporting.views.allocation import flows_in_period, only_node
+from services.reporting.views.funding import load_ledger
+
+
+async def areas(session: AsyncSession) -> list[str]:
+    """Local authority areas named by activities or the settings register."""
+    found = set(await session.scalars(select(ActivityView.area).distinct()))
+    found |= set(await session.scalars(select(SettingView.area).distinct()))
+    return sorted(found)
+
+
+@dataclass(frozen=True)
+class Partner:
+    organisation_id: str
+    node: str
+    name: str
+    org_id: str | None
+    roles: list[str]
+    areas: list[str]
+    state: str | None
+
+
+async def partners(session: AsyncSession, node: str | None = None, offset: int = 0,
+                   limit: int | None = None) -> list[Partner]:
+    query = select(OrganisationView).order_by(OrganisationView.name, OrganisationView.node).offset(offset).limit(limit)
+    if node:
+        query = query.where(OrganisationView.node == node)
+    return [Partner(o.organisation_id, o.node, o.name, o.org_id, list(o.roles or []), list(o.areas or []), o.state)
+            for o in await session.scalars(query)]
+
+
+async def partner_count(session: AsyncSession, node: str | None = None) -> int:
+    query = select(func.count()).select_from(OrganisationView)
+    if node:
+        query = query.where(OrganisationView.node == node)
+    return int(await session.scalar(query) or 0)
+
+
+async def partner(session: AsyncSession, organisation_id: str) -> Partner | None:
+    found = await session.scalars(select(OrganisationView).where(OrganisationView.organisation_id == organisation_id))
+    o = found.first()
+    return None if o is None else Partner(o.organisation_id, o.node, o.name, o.org_id, list(o.roles or []),
+                                          list(o.areas or []), o.state)
+
+
+@dataclass
+class PartnerFigures:
+    partner: Partner
+    activities: list[ActivityView] = field(default_factory=list)
+    unique_pupils: int = 0
+    participations: int = 0
+    hours: Decimal = Decimal(0)
+    commissioned_pence: int = 0
+    commissions: list[tuple[str, str, int]] = field(default_factory=list)
+    """(node, entry id, signed pence) of commissions to the partner dated in the period."""
+
+
+async def partner_figures(session: AsyncSession, partner: Partner, period: str, kind: PeriodKind,
+                          filters: Filters) -> PartnerFigures:
+    """Delivery in the academic year (as the pupil views count it) and commissions in the period."""
+    figures = PartnerFigures(partner)
+    records = [r for r in await pupil_records(session, period, filters) if r.a.delivered_by == partner.organisation_id]
+    figures.unique_pupils = len({r.p.pseudonym for r in records})
+    figures.participations = len(records)
+    query = select(ActivityView).where(ActivityView.delivered_by == partner.organisation_id,
+                                       ActivityView.academic_year == period).order_by(ActivityView.starts_on)
+    figures.activities = [a for a in await session.scalars(query) if filters.keeps_activity(a)
+                          and (filters.area is None or a.area == filters.area)]
+    figures.hours = sum((a.hours for a in figures.activities), Decimal(0))
+    ledger = only_node(await load_ledger(session), filters.node)
+    for e, pence in flows_in_period(ledger, kind, period, "commission"):
+        if (partner.org_id and e.recipient_org_id == partner.org_id) or e.counterparty == partner.name:
+            figures.commissions.append((e.node, e.entry_id, pence))
+    figures.commissioned_pence = sum(p for _, _, p in figures.commissions)
+    return figures
+
+
+async def activity_titles(session: AsyncSession, ids: set[str]) -> dict[str, str]:
+    if not ids:
+        return {}
+    rows = await session.execute(select(ActivityView.activity_id, ActivityView.title)
+                                 .where(ActivityView.activity_id.in_(ids)))
+    return {activity_id: title for activity_id, title in rows}

@@ -1,0 +1,394 @@
+"""The dashboard's pages: HTML over the same catalogue of views, evidence, funding trails and audit
+as the JSON API, so every figure on a page is the figure the API and the exports give.
+
+Filters live in the URL (period, kind, node, area, function, partner) so a page can be shared;
+the user's scope is applied on the server before any view runs (auth.forced_node, check_area).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, Response
+from fastapi.responses import RedirectResponse
+from fastapi.templating import Jinja2Templates
+
+from shared.contracts.vocabulary import StrategicFunction
+from shared.periods import PeriodKind, academic_year, parse_period
+from services.reporting.audit import verify
+from services.reporting.dashboard import charts
+from services.reporting.dashboard.auth import (
+    DEVELOPER, DashboardUser, Users, check_area, check_trace, forced_node,
+)
+from services.reporting.dashboard.figures import (
+    activity_titles, areas, partner, partner_count, partner_figures, partners,
+)
+from services.reporting.dashboard.flows import HEADINGS, funding_flows
+from services.reporting.deps import ReadSession
+from services.reporting.exports.tables import tables_of
+from services.reporting.queries import hub_report, report_stamp
+from services.reporting.views.accountability import Filters
+from services.reporting.views.activities import Reach, reach
+from services.reporting.views.allocation import only_node
+from services.reporting.views.catalogue import VIEWS, ViewParams, filtered_reach, run_view
+from services.reporting.views.evidence import EvidenceView, evidence
+from services.reporting.views.routes import export_view
+from services.reporting.views.funding import budget_vs_actual, follow, load_ledger, summarise
+
+PARTNER_CHOICES = 300
+"""Up to this many partners the filter is a list of names; beyond it, a box for an organisation id."""
+PARTNERS_PER_PAGE = 100
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates.env.filters["pounds"] = lambda pence: "" if pence is None else f"£{pence / 100:,.2f}"
+templates.env.filters["label"] = lambda key: str(key).replace("_", " ")
+templates.env.filters["node_label"] = charts.node_label
+templates.env.filters["zip_pairs"] = lambda values: [(v, str(v).replace("_", " ")) for v in values]
+templates.env.filters["partner_pairs"] = lambda found: [(p.organisation_id, f"{p.name} ({p.node})") for p in found]
+
+
+class LoginRequired(Exception):
+    """Raised by `current_user`; answered with a redirect to the login page."""
+
+
+def users_of(request: Request) -> Users | None:
+    return request.app.state.dashboard_users  # type: ignore[no-any-return]
+
+
+def current_user(request: Request) -> DashboardUser:
+    users = users_of(request)
+    if users is None:
+        return DEVELOPER  # no users configured: development only, as for the API tokens
+    user = users.user(request.session.get("user", ""))
+    if user is None:
+        raise LoginRequired
+    return user
+
+
+User = Annotated[DashboardUser, Depends(current_user)]
+
+
+@dataclass(frozen=True)
+class PageFilters:
+    """The filters of a page, as the URL gives them and after the user's scope is applied."""
+
+    period: str
+    kind: PeriodKind = "academic"
+    node: str | None = None
+    area: str | None = None
+    function: str | None = None
+    partner: str | None = None
+
+    def query(self, **changes: str | None) -> str:
+        values = {**asdict(self), **changes}
+        return urlencode({k: v for k, v in values.items() if v})
+
+    def view_params(self, request: Request) -> ViewParams:
+        settings = request.app.state.reporting.settings
+        return ViewParams(hub=settings.hub, nodes=settings.nodes, period=self.period, kind=self.kind,
+                          filters=Filters(node=self.node, area=self.area, function=self.function))
+
+
+def page_filters(request: Request, user: User, period: str | None = None, kind: PeriodKind = "academic",
+                 node: str | None = None, area: str | None = None, function: str | None = None,
+                 partner: str | None = None) -> PageFilters:
+    period = period or ViewParams.default_period()
+    try:
+        parse_period(period, kind)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    if function and function not in set(StrategicFunction):
+        raise HTTPException(422, f"no strategic function {function!r}")
+    nodes = request.app.state.reporting.settings.nodes
+    if node and node not in nodes:
+        raise HTTPException(404, f"no node {node!r}")
+    return PageFilters(period, kind, forced_node(user, node or None), check_area(user, area), function or None,
+                       partner or None)
+
+
+Page = Annotated[PageFilters, Depends(page_filters)]
+router = APIRouter(prefix="/dashboard", include_in_schema=False)
+
+
+def periods(today: date | None = None) -> list[str]:
+    """The current year and the five before it (the same names serve academic and financial years)."""
+    current = parse_period(academic_year(today or date.today()), "academic")
+    names = [current.name]
+    for _ in range(5):
+        current = current.previous()
+        names.append(current.name)
+    return names
+
+
+async def render(request: Request, session: ReadSession, template: str, user: DashboardUser,
+                 filters: PageFilters | None, **context: Any) -> Response:
+    """A page with the chrome every page shares: who is signed in, the filters and their options."""
+    settings = request.app.state.reporting.settings
+    node = None if user.whole_hub else user.node
+    options = {
+        "periods": periods(), "nodes": settings.nodes if user.whole_hub else [user.node],
+        "areas": await areas(session) if user.whole_hub else list(user.areas),
+        "functions": [str(f) for f in StrategicFunction],
+        "partners": await partners(session, node) if await partner_count(session, node) <= PARTNER_CHOICES else None,
+    }
+    return templates.TemplateResponse(request, template, {
+        "user": user, "open_mode": users_of(request) is None, "filters": filters, "options": options,
+        "views": VIEWS, "hub": settings.hub, **context})
+
+
+# ---------------------------------------------------------------- sign in and out
+
+
+@router.get("/login")
+async def login_form(request: Request, next: str = "/dashboard/") -> Response:
+    return templates.TemplateResponse(request, "login.html", {"next": _local(next), "error": None, "user": None})
+
+
+@router.post("/login")
+async def login(request: Request, username: Annotated[str, Form()], password: Annotated[str, Form()],
+                next: Annotated[str, Form()] = "/dashboard/") -> Response:
+    users = users_of(request)
+    user = users.authenticate(username, password) if users else DEVELOPER
+    if user is None:
+        return templates.TemplateResponse(request, "login.html", {"next": _local(next), "user": None,
+                                                                  "error": "The username or password is not right"},
+                                          status_code=401)
+    request.session.clear()
+    request.session["user"] = user.name
+    return RedirectResponse(_local(next), status_code=303)
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    request.session.clear()
+    return RedirectResponse("/dashboard/login", status_code=303)
+
+
+def _local(path: str) -> str:
+    """Only ever redirect within the dashboard (no open redirect)."""
+    return path if path.startswith("/dashboard/") and "//" not in path[1:] else "/dashboard/"
+
+
+# ---------------------------------------------------------------- pages
+
+
+@router.get("/")
+async def overview(request: Request, session: ReadSession, user: User, f: Page) -> Response:
+    p = f.view_params(request)
+    report = await hub_report(session, p.hub, p.nodes)
+    rows = report.nodes if user.whole_hub else [n for n in report.nodes if n.node == user.node]
+    area_reach = await reach_by_area(session, p)
+    money = summarise(only_node(await load_ledger(session), f.node), f.kind, f.period)
+    by_area = area_reach.rows
+    chart = charts.bar_chart("Unique pupils by home area", _describe(by_area, "group", "unique_pupils", "pupils"),
+                             [r.group or "unknown" for r in by_area],
+                             [charts.Series("unique pupils", [r.unique_pupils for r in by_area])], "reach-area")
+    return await render(request, session, "overview.html", user, f, report=report, rows=rows, reach=area_reach,
+                        money=money, by_area=by_area, chart=chart,
+                        trace_key=f.area or ("hub" if user.whole_hub else user.areas[0] if user.areas else "hub"))
+
+
+async def reach_by_area(session: ReadSession, p: ViewParams) -> Reach:
+    """The reach view's area breakdown alone (the overview needs no other): the same definitions."""
+    if p.filters.area or p.filters.function:
+        return await filtered_reach(session, p, "area")
+    return await reach(session, p.period, "area", p.filters.node)
+
+
+def _describe(rows: list[Any], key: str, value: str, unit: str) -> str:
+    parts = [f"{getattr(r, key) or 'unknown'}: {getattr(r, value):,} {unit}" for r in rows]
+    return "; ".join(parts) if parts else "No figures for these filters."
+
+
+@router.get("/views/{name}")
+async def view_page(request: Request, session: ReadSession, user: User, f: Page, name: str) -> Response:
+    if name not in VIEWS:
+        raise HTTPException(404, f"no view {name!r}")
+    result = await run_view(session, name, f.view_params(request))
+    extra = await _view_extras(request, session, name, result, f)
+    return await render(request, session, "view.html", user, f, name=name, spec=VIEWS[name], result=result,
+                        tables=tables_of(result), **extra)
+
+
+async def _view_extras(request: Request, session: ReadSession, name: str, result: Any, f: PageFilters) -> dict[str, Any]:
+    """The charts a view is drawn with, beside its tables of exact figures."""
+    if name == "reach":
+        rows = result.breakdowns["area"].rows
+        return {"charts": [charts.bar_chart(
+            "Unique pupils and participations by home area", _describe(rows, "group", "unique_pupils", "unique pupils"),
+            [r.group or "unknown" for r in rows], [charts.Series("unique pupils", [r.unique_pupils for r in rows]),
+                                                  charts.Series("participations", [r.participations for r in rows])],
+            "reach")]}
+    if name == "schools":
+        return {"charts": [schools_chart(result.areas)]}
+    if name == "inclusion":
+        return {"charts": [inclusion_chart(result.characteristics)]}
+    if name == "progression":
+        return {"charts": [progression_chart(result)]}
+    if name == "funding":
+        return {"charts": [budget_chart(result.budget)]}
+    return {}
+
+
+def schools_chart(rows: list[Any]) -> Any:
+    desc = "; ".join(f"{a.area}: {a.state_funded_engaged} of {a.state_funded_schools} state-funded schools engaged"
+                     for a in rows) or "No schools for these filters."
+    return charts.bar_chart("State-funded schools engaged against the area's state-funded schools", desc,
+                            [a.area for a in rows],
+                            [charts.Series("engaged", [a.state_funded_engaged for a in rows]),
+                             charts.Series("state-funded schools in the area", [a.state_funded_schools for a in rows])],
+                            "schools")
+
+
+def inclusion_chart(rows: list[Any]) -> Any:
+    desc = ("Share of unique participants with each characteristic. The school population share is unknown: "
+            "the system holds no census data. " + "; ".join(f"{c.characteristic} {c.value}: {c.share}%" for c in rows))
+    return charts.bar_chart("Participants by characteristic (percent) against the school population", desc,
+                            [f"{c.characteristic.replace('_', ' ')}: {c.value}" for c in rows],
+                            [charts.Series("participants %", [float(c.share) if c.share is not None else None for c in rows]),
+                             charts.Series("school population %", [float(c.population_share) if c.population_share
+                                                                   is not None else None for c in rows])],
+                            "inclusion", fmt="{:.1f}")
+
+
+def progression_chart(result: Any) -> Any:
+    links = [charts.Link(f"0:{t.from_level}", f"1:{t.to_level}", t.pupils) for t in result.transitions]
+    columns = {n: int(n[0]) for link in links for n in (link.source, link.target)}
+    desc = "; ".join(f"{t.pupils} pupils from {t.from_level} in {result.previous_year} to {t.to_level}"
+                     for t in result.transitions) or "No pupils for these filters."
+    return charts.sankey(f"Pupils' highest level, {result.previous_year} to {result.academic_year}", desc, links,
+                         columns, [result.previous_year, result.academic_year], "progression",
+                         fmt=lambda n: f"{n:,} pupils", width=640, height=300)
+
+
+def budget_chart(lines: list[Any]) -> Any:
+    labels = [f"{b.node} · {b.function or '-'} · {b.area or '-'}" for b in lines]
+    desc = "; ".join(f"{lab}: budget £{b.budget_pence / 100:,.2f}, actual £{b.actual_pence / 100:,.2f}"
+                     for lab, b in zip(labels, lines)) or "No budget lines for this period."
+    return charts.bar_chart("Budget against actual spend (£)", desc, labels,
+                            [charts.Series("budget", [b.budget_pence / 100 for b in lines]),
+                             charts.Series("actual", [b.actual_pence / 100 for b in lines])], "budget", fmt="£{:,.0f}")
+
+
+@router.get("/areas")
+async def areas_page(request: Request, session: ReadSession, user: User, f: Page) -> Response:
+    names = await areas(session) if user.whole_hub else list(user.areas)
+    return await render(request, session, "areas.html", user, f, names=names)
+
+
+@router.get("/areas/{name}")
+async def area_page(request: Request, session: ReadSession, user: User, f: Page, name: str) -> Response:
+    if f.area and f.area != name:  # another area chosen in the filters: that area's page
+        return RedirectResponse(f"/dashboard/areas/{f.area}?{f.query(area=None)}", status_code=303)
+    area = check_area(user, name)
+    f = replace(f, area=area)
+    p = f.view_params(request)
+    reach = await run_view(session, "reach", p)
+    schools = await run_view(session, "schools", p)
+    inclusion = await run_view(session, "inclusion", p)
+    mine = [a for a in schools.areas if a.area == area]  # type: ignore[attr-defined]
+    return await render(request, session, "area.html", user, f, area=area, reach=reach, schools=schools,
+                        inclusion=inclusion, area_schools=mine[0] if mine else None,
+                        charts=[inclusion_chart(inclusion.characteristics)])  # type: ignore[attr-defined]
+
+
+@router.get("/partners")
+async def partners_page(request: Request, session: ReadSession, user: User, f: Page,
+                        page: Annotated[int, Query(ge=1)] = 1) -> Response:
+    node = None if user.whole_hub else user.node
+    pages = max(1, -(-await partner_count(session, node) // PARTNERS_PER_PAGE))
+    rows = await partners(session, node, (page - 1) * PARTNERS_PER_PAGE, PARTNERS_PER_PAGE)
+    return await render(request, session, "partners.html", user, f, rows=rows, page=page, pages=pages)
+
+
+@router.get("/partners/{organisation_id}")
+async def partner_page(request: Request, session: ReadSession, user: User, f: Page, organisation_id: str) -> Response:
+    if f.partner and f.partner != organisation_id:  # another partner chosen in the filters
+        return RedirectResponse(f"/dashboard/partners/{f.partner}?{f.query(partner=None)}", status_code=303)
+    found = await partner(session, organisation_id)
+    if found is None:
+        raise HTTPException(404, f"no partner {organisation_id}")
+    f = replace(f, partner=organisation_id)
+    figures = await partner_figures(session, found, f.period, f.kind, f.view_params(request).filters)
+    return await render(request, session, "partner.html", user, f, partner=found, figures=figures)
+
+
+@router.get("/funding")
+async def funding_page(request: Request, session: ReadSession, user: User, f: Page) -> Response:
+    """The flow of money from the ledger itself (one load); leverage and unit costs are on the funding view."""
+    ledger = only_node(await load_ledger(session), f.node)
+    money = summarise(ledger, f.kind, f.period)
+    budget = [b for b in await budget_vs_actual(session, f.kind, f.period) if f.node in (None, b.node)]
+    flows = funding_flows(ledger, f.kind, f.period)
+    pounds = templates.env.filters["pounds"]
+    desc = "; ".join(f"{charts.node_label(k.source)} to {charts.node_label(k.target)}: {pounds(k.value)}"
+                     for k in flows.links) or "No money moved in this period."
+    sankey = charts.sankey(f"Funding {f.period} ({f.kind} year): income to spend", desc, flows.links, flows.columns,
+                           HEADINGS, "funding-flow", fmt=pounds)
+    grants = sorted((e for e in ledger.originals("income") if ledger.active((e.node, e.entry_id))),
+                    key=lambda e: (e.entry_on, e.node))
+    return await render(request, session, "funding.html", user, f, money=money, budget=budget, flows=flows,
+                        sankey=sankey, budget_chart=budget_chart(budget), grants=grants,
+                        position=await report_stamp(session))
+
+
+# ---------------------------------------------------------------- trace and audit
+
+
+@router.get("/trace")
+async def trace_page(request: Request, session: ReadSession, user: User, f: Page, view: EvidenceView,
+                     key: str) -> Response:
+    check_trace(user, view, key)
+    try:
+        found = await evidence(session, view, key, f.period, f.kind)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return await render(request, session, "trace.html", user, f, evidence=found)
+
+
+@router.get("/trace/grant/{ledger_node}/{entry_id}")
+async def grant_page(request: Request, session: ReadSession, user: User, f: Page, ledger_node: str,
+                     entry_id: str) -> Response:
+    forced_node(user, ledger_node)  # node staff follow their own node's money only
+    ledger = await load_ledger(session)
+    if (ledger_node, entry_id) not in ledger.entries:
+        raise HTTPException(404, f"no entry {entry_id} at {ledger_node}")
+    trail = follow(ledger, ledger_node, entry_id)
+    ids = {i for k in trail.activities for i in k.split(",")}
+    return await render(request, session, "grant.html", user, f, grant=ledger.entries[(ledger_node, entry_id)],
+                        trail=trail, titles=await activity_titles(session, ids))
+
+
+@router.get("/audit")
+async def audit_page(request: Request, session: ReadSession, user: User, f: Page) -> Response:
+    return await render(request, session, "audit.html", user, f, audit=await verify(session))
+
+
+# ---------------------------------------------------------------- downloads
+
+
+@router.get("/download/360giving.{fmt}")
+async def download_360giving(request: Request, session: ReadSession, user: User, fmt: Literal["json", "xlsx"]) -> Response:
+    from services.reporting.exports import giving360
+
+    if not user.whole_hub:
+        raise HTTPException(403, "the 360Giving file covers the whole hub")
+    hub = request.app.state.reporting.settings.hub
+    grants = await giving360.build_grants(session, hub)
+    headers = {"Content-Disposition": f'attachment; filename="{hub}-360giving.{fmt}"'}
+    if fmt == "json":
+        return Response(giving360.to_json(giving360.package(grants, hub)), media_type="application/json", headers=headers)
+    return Response(giving360.to_xlsx(grants), media_type=XLSX, headers=headers)
+
+
+@router.get("/download/{name}.{fmt}")
+async def download(request: Request, session: ReadSession, user: User, f: Page, name: str,
+                   fmt: Literal["json", "csv", "xlsx"],
+                   table_name: Annotated[str | None, Query(alias="table")] = None) -> Response:
+    """The API's export (views/routes.py), with the page's filters after the user's scope."""
+    return await export_view(request, session, name, fmt, table_name, f.period, f.kind, f.node, f.area, f.function,
+                             None, None, 10)

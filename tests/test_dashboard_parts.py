@@ -1,0 +1,63 @@
+"""The dashboard's pure parts: password hashes, scope rules, chart layout and text alternatives."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi import HTTPException
+
+from shared.auth import Role
+from services.reporting.dashboard.assets import without_gov_uk_only
+from services.reporting.dashboard.auth import (
+    DashboardUser, Users, check_area, check_trace, forced_node, hash_password, password_matches,
+)
+from services.reporting.dashboard.charts import Link, Series, bar_chart, sankey, sankey_layout
+
+STAFF = DashboardUser("c", Role.NODE_STAFF, "coventry", ("coventry",))
+MANAGER = DashboardUser("m", Role.CONSORTIUM_MANAGER)
+
+
+def test_password_hashes_are_salted_scrypt_and_verify() -> None:
+    one, two = hash_password("s3cret"), hash_password("s3cret")
+    assert one != two and one.startswith("scrypt$")
+    assert password_matches("s3cret", one) and not password_matches("s3cre", one)
+    assert not password_matches("s3cret", "sha256$abc")
+    users = Users({"c": {"password_hash": one, "role": "node_staff", "node": "coventry"}})
+    assert users.authenticate("c", "s3cret") == STAFF  # areas default to the node's own
+    assert users.authenticate("nobody", "s3cret") is None
+
+
+def test_scope_forces_node_staff_to_their_node_and_areas() -> None:
+    assert forced_node(STAFF, None) == "coventry" and forced_node(MANAGER, "solihull") == "solihull"
+    assert check_area(STAFF, "coventry") == "coventry" and check_area(MANAGER, "solihull") == "solihull"
+    check_trace(STAFF, "budget", "coventry/schools/coventry")
+    for refused in (lambda: forced_node(STAFF, "solihull"), lambda: check_area(STAFF, "solihull"),
+                    lambda: check_trace(STAFF, "pupils", "hub"), lambda: check_trace(STAFF, "budget", "solihull/x/y")):
+        with pytest.raises(HTTPException) as exc:
+            refused()
+        assert exc.value.status_code == 403
+
+
+def test_bar_chart_is_an_image_with_title_description_and_every_value() -> None:
+    svg = str(bar_chart("Pupils <by> area", "coventry: 2", ["coventry", "solihull"],
+                        [Series("pupils", [2, 1]), Series("population", [None, 5])], "t"))
+    assert 'role="img"' in svg and 'aria-labelledby="t-t t-d"' in svg
+    assert "<title id=\"t-t\">Pupils &lt;by&gt; area</title>" in svg
+    assert "unknown" in svg and ">2<" in svg and ">5<" in svg
+
+
+def test_sankey_conserves_amounts_and_stacks_each_column_within_the_height() -> None:
+    links = [Link("0:dfe", "1:cov", 700), Link("0:dfe", "1:sol", 300), Link("1:cov", "2:schools", 500)]
+    nodes = sankey_layout(links, {"0:dfe": 0, "1:cov": 1, "1:sol": 1, "2:schools": 2}, height=400)
+    assert nodes["0:dfe"].value == 1000 and nodes["1:cov"].value == 700  # the larger of in and out
+    assert nodes["1:cov"].height == pytest.approx(7 / 3 * nodes["1:sol"].height, rel=0.01)
+    assert max(n.y + n.height for n in nodes.values()) <= 400 + 1e-6
+    svg = str(sankey("Money", "dfe to cov 700", links, {n: int(n[0]) for n in nodes}, ["a", "b", "c"], "s"))
+    assert len(re.findall(r"<path ", svg)) == 3 and "dfe to cov: 700" in svg
+    assert "No money" in str(sankey("Money", "No money", [], {}, ["a", "b"], "e"))  # a year without flows
+
+
+def test_vendored_css_keeps_no_gov_uk_only_font() -> None:
+    css = "a{b:c}@font-face{font-family:GDS Transport;src:url(/assets/fonts/x.woff2)}/*# sourceMappingURL=x.map */d{e:f}"
+    assert without_gov_uk_only(css) == "a{b:c}d{e:f}"
