@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 import logging
 from pathlib import Path
 from typing import Any
@@ -92,5 +93,15 @@ async def migrate(engine: AsyncEngine, migrations_dir: Path, revision: str = "he
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, revision)
 
-    async with engine.begin() as conn:
+    async with _alembic_lock(), engine.begin() as conn:
         await conn.run_sync(upgrade)
+
+
+_ALEMBIC_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def _alembic_lock() -> asyncio.Lock:
+    """Alembic keeps the running migration's context in module globals; two services of one process
+    migrating at once (their database calls yield to the loop mid-upgrade) would swap each other's
+    context (KeyError: 'config'). One migration at a time per event loop."""
+    return _ALEMBIC_LOCKS.setdefault(asyncio.get_running_loop(), asyncio.Lock())
