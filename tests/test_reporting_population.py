@@ -4,6 +4,7 @@ view shows each area's pupils; published tables stay suppressed; on SQLite and P
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from shared.settings import HubSettings
@@ -12,6 +13,7 @@ from services.reporting.app import build_service
 from services.reporting.services import Incoming, ingest_batch
 from services.reporting.settings import ReportingSettings
 from services.reporting.views.catalogue import ViewParams, run_view
+from tests.dashboard_helpers import dashboard_app, signed_in, text_of
 from tests.helpers import System
 from tests.test_contracts import envelope_for
 from tests.test_reporting_views import load_dataset, reporting_client, view
@@ -32,7 +34,7 @@ def rows_of(inclusion: dict[str, Any]) -> dict[tuple[str, str], tuple[int, str |
             for c in inclusion["characteristics"]}
 
 
-async def test_inclusion_sits_beside_the_areas_school_population(system: System) -> None:
+async def test_inclusion_sits_beside_the_areas_school_population(system: System, tmp_path: Path) -> None:
     await load_dataset(system)
     for node, body in (("coventry", COVENTRY_2023), ("solihull", SOLIHULL_2024)):
         r = await system.post(node, "partners", "/school-population", body)
@@ -73,6 +75,10 @@ async def test_inclusion_sits_beside_the_areas_school_population(system: System)
         behind = (await client.get("/report/evidence", params={"view": "inclusion", "key": "hub/fsm/yes",
                                                                "period": "2024-25"})).json()
         assert behind["figure"] == 1 and "1,500 pupils in state-funded schools" in behind["note"]
+
+    async with signed_in(dashboard_app(system, tmp_path), "manager") as dashboard:
+        page = text_of((await dashboard.get("/dashboard/views/inclusion", params={"period": "2024-25"})).text)
+        assert "fsm yes: 33.3% against 23.3%" in page and "looked_after no: 100.0% against unknown" in page
 
 
 async def test_population_is_projected_and_replaced_on_each_database(settings: HubSettings, database_url: str) -> None:

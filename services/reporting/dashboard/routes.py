@@ -245,8 +245,10 @@ def schools_chart(rows: list[Any]) -> Any:
 
 
 def inclusion_chart(rows: list[Any]) -> Any:
-    desc = ("Share of unique participants with each characteristic. The school population share is unknown: "
-            "the system holds no census data. " + "; ".join(f"{c.characteristic} {c.value}: {c.share}%" for c in rows))
+    source = rows[0].population if rows else ""
+    desc = (f"Share of unique participants with each characteristic beside the school population's share ({source}). "
+            + "; ".join(f"{c.characteristic} {c.value}: {c.share}% against "
+                        f"{f'{c.population_share}%' if c.population_share is not None else 'unknown'}" for c in rows))
     return charts.bar_chart("Participants by characteristic (percent) against the school population", desc,
                             [f"{c.characteristic.replace('_', ' ')}: {c.value}" for c in rows],
                             [charts.Series("participants %", [float(c.share) if c.share is not None else None for c in rows]),
