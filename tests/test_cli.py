@@ -52,6 +52,10 @@ def test_demo_runs_three_nodes_and_prints_figures_from_every_service(tmp_path: P
     inclusion = run(["report", "inclusion", "--period", "2024-25", "--json", "--data-dir", str(tmp_path / "demo")], tmp_path)
     fsm = next(c for c in json.loads(inclusion.stdout)["characteristics"] if (c["characteristic"], c["value"]) == ("fsm", "yes"))
     assert fsm["population_share"] == "23.2" and fsm["population"].startswith("186,870 pupils"), fsm
+    # The group's --data-dir reaches the view; the sample's WCET schools are in its settings register.
+    schools = run(["report", "--data-dir", str(tmp_path / "demo"), "schools", "--period", "2024-25", "--json"], tmp_path)
+    areas = json.loads(schools.stdout)["areas"]
+    assert {a["area"] for a in areas} == set(nodes) and all(a["state_funded_engaged"] > 0 for a in areas), areas
 
 
 def test_docs_event_catalogue_is_up_to_date() -> None:
@@ -85,3 +89,9 @@ def test_settings_refuse_an_unsafe_hub_name(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("HUB_HUB", "bad.hub>")
     with pytest.raises(ValidationError, match="hub"):
         HubSettings()
+
+
+def test_a_view_of_a_missing_reporting_database_says_where_it_looked(tmp_path: Path) -> None:
+    result = run(["report", "schools", "--data-dir", str(tmp_path / "nowhere")], tmp_path)
+    assert result.returncode == 2 and "no reporting database at" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "nowhere").exists(), "reading created a database"

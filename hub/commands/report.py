@@ -44,12 +44,21 @@ def _database_url(settings: HubSettings, database: str | None) -> str:
 
 async def with_session(url: str, query: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Read-only: no migration, no writes, so an auditor's copy stays exactly as received."""
+    _require_sqlite_file(url)
     engine = create_engine(url, writer=False)
     try:
         async with session_factory(engine)() as session:
             return await query(session)
     finally:
         await engine.dispose()
+
+
+def _require_sqlite_file(url: str) -> None:
+    """Opening a missing SQLite file would create an empty one and fail on its first table."""
+    if url.startswith("sqlite") and "///" in url:
+        path = Path(url.split("///", 1)[1].split("?", 1)[0])
+        if not path.is_file():
+            raise typer.BadParameter(f"no reporting database at {path}: give --data-dir (e.g. .data/demo) or --database")
 
 
 def _params(settings: HubSettings, period: str | None, kind: str, node: str | None, area: str | None,
@@ -167,6 +176,8 @@ def report(
 ) -> None:
     """Print the hub-wide report from the reporting database (or run one of the views below)."""
     if ctx.invoked_subcommand is not None:
+        if data_dir is not None:  # `hub report --data-dir X reach` reads X, as `hub report reach --data-dir X` does
+            ctx.default_map = {**(ctx.default_map or {}), ctx.invoked_subcommand: {"data_dir": str(data_dir)}}
         return
     from services.reporting.queries import hub_report
 
