@@ -94,4 +94,4 @@ def test_settings_refuse_an_unsafe_hub_name(monkeypatch: pytest.MonkeyPatch) -> 
 def test_a_view_of_a_missing_reporting_database_says_where_it_looked(tmp_path: Path) -> None:
     result = run(["report", "schools", "--data-dir", str(tmp_path / "nowhere")], tmp_path)
     assert result.returncode == 2 and "no reporting database at" in result.stderr and "Traceback" not in result.stderr
-    assert not (tmp_path / "nowhere").exists(), "reading created a database"
+    assert not list((tmp_path / "nowhere").rglob("*.db")), "reading created a database"
