@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import update
+from typing import Any
 
 from shared.contracts.partners import (
     AgreementEnded,
@@ -17,7 +17,7 @@ from shared.contracts.partners import (
 )
 from shared.envelope import ReceivedEvent
 from services.reporting.models.partners import AgreementView, OrganisationView, SettingView
-from services.reporting.projections import Insert, Write, projects
+from services.reporting.projections import Insert, Update, Write, projects
 
 
 @projects("OrganisationRegistered")
@@ -40,26 +40,24 @@ def organisation_registered(event: ReceivedEvent) -> Iterable[Write]:
     )
 
 
-def _organisation(event: ReceivedEvent, organisation_id: object):  # type: ignore[no-untyped-def]
-    return update(OrganisationView).where(
-        OrganisationView.node == event.envelope.node, OrganisationView.organisation_id == str(organisation_id)
-    )
+def _organisation(event: ReceivedEvent, organisation_id: object, **values: Any) -> Update:
+    key = {"node": event.envelope.node, "organisation_id": str(organisation_id)}
+    return Update(OrganisationView.__table__, key, values)
 
 
 @projects("OrganisationDetailsChanged")
 def organisation_details_changed(event: ReceivedEvent) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, OrganisationDetailsChanged)
-    yield _organisation(event, p.organisation_id).values(
-        org_id=p.org_id, name=p.name, roles=list(p.roles), areas=list(p.areas), functions=list(p.functions)
-    )
+    yield _organisation(event, p.organisation_id, org_id=p.org_id, name=p.name, roles=list(p.roles),
+                        areas=list(p.areas), functions=list(p.functions))
 
 
 @projects("PartnerStateChanged")
 def partner_state_changed(event: ReceivedEvent) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, PartnerStateChanged)
-    yield _organisation(event, p.organisation_id).values(state=p.to_state)
+    yield _organisation(event, p.organisation_id, state=p.to_state)
 
 
 @projects("AgreementSigned")
@@ -80,9 +78,8 @@ def agreement_signed(event: ReceivedEvent) -> Iterable[Write]:
 def agreement_ended(event: ReceivedEvent) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, AgreementEnded)
-    yield update(AgreementView).where(
-        AgreementView.node == event.envelope.node, AgreementView.agreement_id == str(p.agreement_id)
-    ).values(ended_on=p.ended_on)
+    key = {"node": event.envelope.node, "agreement_id": str(p.agreement_id)}
+    yield Update(AgreementView.__table__, key, {"ended_on": p.ended_on})
 
 
 @projects("SettingAdded")
