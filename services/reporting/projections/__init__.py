@@ -26,6 +26,10 @@ class Insert:
     row: dict[str, Any]
 
 
+UPDATABLE: set[Table] = set()
+"""Tables projectors update by key: only their same-batch inserts are indexed for folding."""
+
+
 @dataclass(frozen=True)
 class Update:
     """Set `values` on the row of `table` whose whole primary key is `key` (no row: no change)."""
@@ -33,6 +37,10 @@ class Update:
     table: Table
     key: dict[str, Any]
     values: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        if self.table not in UPDATABLE:
+            raise RuntimeError(f"{self.table.name} is not in UPDATABLE")
 
 
 Write = Insert | Update | Executable
@@ -78,6 +86,9 @@ class _Pending:
 
     def insert(self, write: Insert) -> bool:
         """Queue an insert; False if an earlier queued update of the same key must be sent first."""
+        if write.table not in UPDATABLE:
+            self.inserts.setdefault(write.table, []).append(write.row)
+            return True
         key = _pk(write.table, write.row)
         if key in self.updated.get(write.table, ()):
             return False

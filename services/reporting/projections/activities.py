@@ -26,7 +26,7 @@ from services.reporting.models.activities import (
     PartnerReturnView,
     ReturnExpectedView,
 )
-from services.reporting.projections import Insert, Update, Write, projects
+from services.reporting.projections import UPDATABLE, Insert, Update, Write, projects
 
 _ACTIVITY = ActivityView.__table__
 _PARTICIPATION = ParticipationView.__table__
@@ -34,6 +34,7 @@ _CORRECTION = ActivityCorrectionView.__table__
 _RETURN = PartnerReturnView.__table__
 _EXPECTED = ReturnExpectedView.__table__
 _PUPIL_FIELDS = tuple(Participant.model_fields)
+UPDATABLE.add(_ACTIVITY)
 
 
 def _activity_values(p: ActivityDelivered) -> dict[str, Any]:

@@ -17,7 +17,9 @@ from shared.contracts.partners import (
 )
 from shared.envelope import ReceivedEvent
 from services.reporting.models.partners import AgreementView, OrganisationView, SettingView
-from services.reporting.projections import Insert, Update, Write, projects
+from services.reporting.projections import UPDATABLE, Insert, Update, Write, projects
+
+UPDATABLE.update({OrganisationView.__table__, AgreementView.__table__})
 
 
 @projects("OrganisationRegistered")

@@ -7,12 +7,10 @@ event (derived from activity dates at the node), never from when the event arriv
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict, namedtuple
-from collections.abc import Awaitable, Callable
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -21,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.periods import parse_period
 from services.reporting.models.activities import ActivityView, ParticipationView
 from services.reporting.models.partners import AgreementView, OrganisationView, SettingView
-from services.reporting.queries import ProducerHealth, ReportStamp, data_health, report_stamp
+from services.reporting.queries import ProducerHealth, ReportStamp, data_health, per_session, report_stamp, row_type
 from services.reporting.views.activities import ReturnRow, partner_returns
 
 LEVELS = ("early_years", "beginner", "intermediate", "advanced")
@@ -71,27 +69,19 @@ async def pupil_records(session: AsyncSession, year: str, filters: Filters = Fil
 
     Plain rows with the projection's attribute names, not ORM objects (ten times cheaper to load),
     read once per session: a view that needs them several times reads the same snapshot."""
-    records = await _memo(session, ("pupil_records", year), lambda: _load_pupil_records(session, year))
+    records = await per_session(session, ("pupil_records", year), lambda: _load_pupil_records(session, year))
     return [r for r in records if filters.keeps_activity(r.a) and (filters.area is None or r.p.home_area == filters.area)]
 
 
 async def activities_of(session: AsyncSession, year: str, filters: Filters = Filters()) -> list[ActivityView]:
-    rows = await _memo(session, ("activities_of", year), lambda: _load_activities(session, year))
+    rows = await per_session(session, ("activities_of", year), lambda: _load_activities(session, year))
     return [a for a in rows if filters.keeps_activity(a) and (filters.area is None or a.area == filters.area)]
-
-
-async def _memo(session: AsyncSession, key: tuple[str, str], load: Callable[[], Awaitable[list[Any]]]) -> list[Any]:
-    """Per-session cache: a session is one request (one read snapshot), so its rows cannot go stale."""
-    cache = session.info.setdefault("view_rows", {})
-    if key not in cache:
-        cache[key] = await load()
-    return cache[key]  # type: ignore[no-any-return]
 
 
 _PART = ParticipationView.__table__
 _ACT = ActivityView.__table__
-_PartRow = namedtuple("_PartRow", [c.name for c in _PART.c])  # type: ignore[misc]
-_ActRow = namedtuple("_ActRow", [c.name for c in _ACT.c])  # type: ignore[misc]
+_PartRow = row_type(_PART)
+_ActRow = row_type(_ACT)
 
 
 async def _load_pupil_records(session: AsyncSession, year: str) -> list[PupilRecord]:
