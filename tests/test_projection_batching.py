@@ -74,3 +74,17 @@ async def test_one_batch_gives_the_tables_of_one_event_at_a_time(settings: HubSe
     assert (org["state"], org["name"]) == ("active", "Orchestra of the Swan")  # later changes reached the inserted row
     assert [a["headcount"] for a in together["activity_view"]] == [12]  # the last correction wins
     assert [a["ended_on"] is not None for a in together["agreement_view"]] == [True]
+
+
+def test_participants_are_stored_as_their_json_dump() -> None:
+    """The hand-built row must stay the model's JSON dump, column for column, as contracts grow."""
+    from shared.contracts.activities import Participant
+    from services.reporting.models.activities import ParticipationView
+    from services.reporting.projections.activities import _pupil_values
+
+    pupil = Participant(participation_id=ACTIVITY, pseudonym="a" * 64, year_group="4", home_area="coventry",
+                        send="ehcp", ethnicity="asian", gender="male", fsm=True, school_urn="103690")
+    row = _pupil_values(pupil)
+    assert row == {**pupil.model_dump(mode="json"), "participation_id": ACTIVITY}
+    assert all(type(v) in (str, bool, type(None)) for v in row.values())
+    assert set(row) | {"node", "activity_id", "academic_year", "withdrawn", "event_id"} == set(ParticipationView.__table__.c.keys())
