@@ -133,8 +133,16 @@ class SchoolsReport(BaseModel):
 
 async def _register(session: AsyncSession) -> dict[str, SettingView]:
     """The settings register hub-wide: a URN names one school whichever node registered it."""
+    return await per_session(session, ("register",), lambda: _read_register(session))
+
+
+_SETTING = SettingView.__table__
+_SettingRow = row_type(_SETTING)
+
+
+async def _read_register(session: AsyncSession) -> dict[str, SettingView]:
     register: dict[str, SettingView] = {}
-    for s in await session.scalars(select(SettingView).order_by(SettingView.node)):
+    for s in map(_SettingRow._make, await session.execute(select(*_SETTING.c).order_by(_SETTING.c.node))):
         register.setdefault(s.urn, s)
     return register
 
@@ -145,7 +153,13 @@ def engaged_urns(activities: list[ActivityView], records: list[PupilRecord]) -> 
 
 
 async def schools_report(session: AsyncSession, year: str, filters: Filters = Filters()) -> SchoolsReport:
-    """Schools engaged (by URN) and their share of each area's state-funded schools; WCET and continuation."""
+    """Schools engaged (by URN) and their share of each area's state-funded schools; WCET and continuation.
+
+    Read once per request: the inclusion, transparency and annual-return views build on it."""
+    return await per_session(session, ("schools", year, repr(filters)), lambda: _schools_report(session, year, filters))
+
+
+async def _schools_report(session: AsyncSession, year: str, filters: Filters) -> SchoolsReport:
     activities = await activities_of(session, year, filters)
     records = await pupil_records(session, year, filters)
     register = await _register(session)
