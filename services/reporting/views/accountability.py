@@ -90,8 +90,10 @@ async def _load_pupil_records(session: AsyncSession, year: str) -> list[PupilRec
     live = (select(*_PART.c).where(_PART.c.academic_year == year, _PART.c.withdrawn.is_(False))
             .order_by(_PART.c.node, _PART.c.participation_id))
     pupils = [_PartRow(*row) for row in await session.execute(live)]
-    used = (select(_PART.c.node).where(_PART.c.academic_year == year, _PART.c.node == _ACT.c.node,
-                                       _PART.c.activity_id == _ACT.c.activity_id).exists())
+    # every leading column of ix_participation_view_live: one index lookup per activity, not a scan of the year
+    used = (select(_PART.c.node).where(_PART.c.academic_year == year, _PART.c.withdrawn.is_(False),
+                                       _PART.c.node == _ACT.c.node, _PART.c.activity_id == _ACT.c.activity_id)
+            .exists())
     activities = {(a.node, a.activity_id): _ActRow(*a) for a in await session.execute(select(*_ACT.c).where(used))}
     return [PupilRecord(p, a) for p in pupils if (a := activities.get((p.node, p.activity_id))) is not None]  # type: ignore[arg-type]
 
