@@ -26,13 +26,17 @@ from services.reporting.services import HUB_POSITION
 T = TypeVar("T")
 
 
-async def per_session(session: AsyncSession, key: tuple[str, ...], load: Callable[[], Awaitable[T]]) -> T:
-    """Read once per session: a session serves one request (one read snapshot), so this cannot go
-    stale, and a view that needs the same rows several times (the annual return) reads them once."""
-    cache = session.info.setdefault("per_session", {})
-    if key not in cache:
-        cache[key] = await load()
-    return cache[key]  # type: ignore[no-any-return]
+async def per_transaction(session: AsyncSession, key: tuple[str, ...], load: Callable[[], Awaitable[T]]) -> T:
+    """Read once per transaction (one read snapshot), so a view that needs the same rows several
+    times (the annual return) reads them once; a later transaction of the session reads afresh."""
+    transaction = session.sync_session.get_transaction()
+    held = session.info.get("per_transaction")
+    if held is None or transaction is None or held[0] is not transaction:
+        held = (transaction, {})
+    if key not in held[1]:
+        held[1][key] = await load()
+    session.info["per_transaction"] = (session.sync_session.get_transaction(), held[1])  # begun by load if not before
+    return held[1][key]  # type: ignore[no-any-return]
 
 
 def row_type(table: Table) -> type[Any]:

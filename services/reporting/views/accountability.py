@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.periods import parse_period
 from services.reporting.models.activities import ActivityView, ParticipationView
 from services.reporting.models.partners import AgreementView, OrganisationView, SettingView
-from services.reporting.queries import ProducerHealth, ReportStamp, data_health, per_session, report_stamp, row_type
+from services.reporting.queries import ProducerHealth, ReportStamp, data_health, per_transaction, report_stamp, row_type
 from services.reporting.views.activities import ReturnRow, partner_returns
 
 LEVELS = ("early_years", "beginner", "intermediate", "advanced")
@@ -69,12 +69,12 @@ async def pupil_records(session: AsyncSession, year: str, filters: Filters = Fil
 
     Plain rows with the projection's attribute names, not ORM objects (ten times cheaper to load),
     read once per session: a view that needs them several times reads the same snapshot."""
-    records = await per_session(session, ("pupil_records", year), lambda: _load_pupil_records(session, year))
+    records = await per_transaction(session, ("pupil_records", year), lambda: _load_pupil_records(session, year))
     return [r for r in records if filters.keeps_activity(r.a) and (filters.area is None or r.p.home_area == filters.area)]
 
 
 async def activities_of(session: AsyncSession, year: str, filters: Filters = Filters()) -> list[ActivityView]:
-    rows = await per_session(session, ("activities_of", year), lambda: _load_activities(session, year))
+    rows = await per_transaction(session, ("activities_of", year), lambda: _load_activities(session, year))
     return [a for a in rows if filters.keeps_activity(a) and (filters.area is None or a.area == filters.area)]
 
 
@@ -135,7 +135,7 @@ class SchoolsReport(BaseModel):
 
 async def _register(session: AsyncSession) -> dict[str, SettingView]:
     """The settings register hub-wide: a URN names one school whichever node registered it."""
-    return await per_session(session, ("register",), lambda: _read_register(session))
+    return await per_transaction(session, ("register",), lambda: _read_register(session))
 
 
 _SETTING = SettingView.__table__
@@ -158,7 +158,7 @@ async def schools_report(session: AsyncSession, year: str, filters: Filters = Fi
     """Schools engaged (by URN) and their share of each area's state-funded schools; WCET and continuation.
 
     Read once per request: the inclusion, transparency and annual-return views build on it."""
-    return await per_session(session, ("schools", year, repr(filters)), lambda: _schools_report(session, year, filters))
+    return await per_transaction(session, ("schools", year, repr(filters)), lambda: _schools_report(session, year, filters))
 
 
 async def _schools_report(session: AsyncSession, year: str, filters: Filters) -> SchoolsReport:

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.deps import ReadSession
-from services.reporting.queries import per_session
+from services.reporting.queries import per_transaction
 from services.reporting.models.activities import (
     ActivityView,
     ParticipationView,
@@ -83,7 +83,7 @@ async def reach(session: AsyncSession, year: str, by: Dimension, node: str | Non
     base = _live_participations(year)
     if node is not None:
         base = base.where(ParticipationView.node == node)
-    total_pupils, total_parts = await per_session(  # the same for every dimension of a report: read once
+    total_pupils, total_parts = await per_transaction(  # the same for every dimension of a report: read once
         session, ("reach totals", year, node or ""),
         lambda: _one(session, base.add_columns(pupils, func.count())))
     group = _PUPIL_GROUP[by]
@@ -95,7 +95,7 @@ async def reach(session: AsyncSession, year: str, by: Dimension, node: str | Non
     in_year = ActivityView.academic_year == year
     if node is not None:
         in_year = in_year & (ActivityView.node == node)
-    total_heads = int((await per_session(session, ("headcount", year, node or ""),
+    total_heads = int((await per_transaction(session, ("headcount", year, node or ""),
                                          lambda: _one(session, select(heads).where(in_year))))[0])
     if by in _ACTIVITY_GROUP:
         column = _ACTIVITY_GROUP[by]

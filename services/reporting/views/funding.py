@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.periods import PeriodKind, parse_period
 from services.reporting.deps import ReadSession
-from services.reporting.queries import per_session, row_type
+from services.reporting.queries import per_transaction, row_type
 from services.reporting.models import FundingBudgetView, FundingFlowView, FundingLinkView
 
 SOURCES = ("income", "received")
@@ -52,7 +52,7 @@ _FlowRow = row_type(_FLOW)
 
 async def load_ledger(session: AsyncSession) -> Ledger:
     """The whole ledger, read once per request (a view may need it several times)."""
-    return await per_session(session, ("ledger",), lambda: _read_ledger(session))
+    return await per_transaction(session, ("ledger",), lambda: _read_ledger(session))
 
 
 async def _read_ledger(session: AsyncSession) -> Ledger:
