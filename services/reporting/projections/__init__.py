@@ -100,7 +100,7 @@ class _Pending:
     def update(self, write: Update) -> None:
         key = _pk(write.table, write.key)
         row = self.inserted.get(write.table, {}).get(key)
-        if row is not None:
+        if row is not None and write.values.keys() <= row.keys():  # an executemany needs rows of one shape
             row.update(write.values)
             return
         self.updates.setdefault(write.table, []).append(write)
