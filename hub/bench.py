@@ -120,7 +120,8 @@ async def bench_publish(url: str, work: Path, plan: BenchPlan) -> dict[str, Any]
     started = time.perf_counter()
     raw_sent = 0
     while raw_sent < plan.publish_events:  # the same bodies, the same batch size and dedup header
-        chunk = bodies[raw_sent:raw_sent + 1000]
+        # fetch_pending returns one relay batch (1000): cycle through it, or this never ends past 1000 events
+        chunk = [bodies[(raw_sent + i) % len(bodies)] for i in range(min(1000, plan.publish_events - raw_sent))]
         futures = [await js.publish_async(s, b, headers={"Nats-Msg-Id": uuid.uuid4().hex}) for s, b in chunk]
         await asyncio.gather(*futures)
         raw_sent += len(chunk)

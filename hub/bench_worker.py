@@ -42,12 +42,13 @@ async def raw_consume(url: str, hub: str, count: int) -> dict[str, Any]:
     return {"events": got, "seconds": seconds}
 
 
-def _reporting(url: str, hub: str, data_dir: str, database_url: str | None, batch_size: int = 500):  # type: ignore[no-untyped-def]
+def _reporting(url: str, hub: str, data_dir: str, database_url: str | None):  # type: ignore[no-untyped-def]
+    """The reporting service as deployed: its default settings, on this run's database."""
     from services.reporting.app import build_service
     from services.reporting.settings import ReportingSettings
 
     settings = HubSettings(hub=hub, data_dir=Path(data_dir), nodes=["coventry", "warwickshire", "solihull"])
-    return build_service(settings, url, ReportingSettings(database_url=database_url, batch_size=batch_size))
+    return build_service(settings, url, ReportingSettings(database_url=database_url))
 
 
 async def ingest(url: str, hub: str, data_dir: str, count: int, database_url: str | None = None) -> dict[str, Any]:

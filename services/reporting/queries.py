@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections import namedtuple
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from decimal import Decimal
+from typing import Any, TypeVar
+
+from sqlalchemy import Table
 
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
@@ -17,6 +22,27 @@ from services.reporting.models import (
     ProducerPositionRow,
 )
 from services.reporting.services import HUB_POSITION
+
+T = TypeVar("T")
+
+
+async def per_transaction(session: AsyncSession, key: tuple[str, ...], load: Callable[[], Awaitable[T]]) -> T:
+    """Read once per transaction (one read snapshot), so a view that needs the same rows several
+    times (the annual return) reads them once; a later transaction of the session reads afresh."""
+    transaction = session.sync_session.get_transaction()
+    held = session.info.get("per_transaction")
+    if held is None or transaction is None or held[0] is not transaction:
+        held = (transaction, {})
+    if key not in held[1]:
+        held[1][key] = await load()
+    session.info["per_transaction"] = (session.sync_session.get_transaction(), held[1])  # begun by load if not before
+    return held[1][key]  # type: ignore[no-any-return]
+
+
+def row_type(table: Table) -> type[Any]:
+    """A light row class with a table's column names: Core rows without ORM identity tracking,
+    several times cheaper to load than mapped objects and read the same way (``row.column``)."""
+    return namedtuple(f"{table.name}_row", [c.name for c in table.c])  # type: ignore[misc]
 
 
 class ReportStamp(BaseModel):

@@ -9,11 +9,15 @@ live are refused again and counted, not re-published.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import nats.errors
 from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from shared.subjects import PREFIX, hub_stream
@@ -54,11 +58,12 @@ async def rebuild(
         ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL, inactive_threshold=120, max_waiting=1
     )
     sub = await js.pull_subscribe(f"{PREFIX}.{hub}.>", durable=None, stream=stream, config=config)
+    fetching = asyncio.create_task(_fetch(sub, batch_size))
     try:
         while result.last_stream_seq < last:
-            try:
-                msgs = await sub.fetch(batch_size, timeout=2)
-            except nats.errors.TimeoutError:
+            msgs = await fetching
+            fetching = asyncio.create_task(_fetch(sub, batch_size))  # the next batch arrives while this one applies
+            if not msgs:
                 continue
             batch = [Incoming(m.subject, m.data, stream_sequence(m)) for m in msgs]
             batch = [m for m in batch if m.stream_seq <= last]
@@ -73,5 +78,16 @@ async def rebuild(
             if progress:
                 progress(result.messages, total)
     finally:
+        fetching.cancel()
+        with contextlib.suppress(asyncio.CancelledError, nats.errors.Error):
+            await fetching
         await sub.unsubscribe()
     return result
+
+
+async def _fetch(sub: JetStreamContext.PullSubscription, batch_size: int) -> list[Msg]:
+    """A batch, or nothing if none came within the wait."""
+    try:
+        return await sub.fetch(batch_size, timeout=2)
+    except nats.errors.TimeoutError:
+        return []

@@ -40,7 +40,12 @@ class ParticipationView(Base):
     """One pupil in one activity: attributed to the pupil's own area and school, whoever delivered it."""
 
     __tablename__ = "participation_view"
-    __table_args__ = (Index("ix_participation_view_year_pseudonym", "academic_year", "pseudonym"),)
+    __table_args__ = (
+        Index("ix_participation_view_year_pseudonym", "academic_year", "pseudonym"),
+        # covers the reach counts (live rows of a year, joined to their activity, by pupil, area, year group, node)
+        Index("ix_participation_view_live", "academic_year", "withdrawn", "node", "activity_id", "pseudonym",
+              "home_area", "year_group"),
+    )
 
     node: Mapped[str] = mapped_column(String(40), primary_key=True)
     participation_id: Mapped[str] = mapped_column(String(36), primary_key=True)

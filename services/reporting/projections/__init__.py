@@ -1,17 +1,20 @@
 """Projections: how each event type changes the reporting tables.
 
-A projector is a pure function from an event to the writes it causes. Inserts of one batch are
-grouped per table and executed together (fast ingest); any other statement runs in order.
+A projector is a pure function from an event to the writes it causes. A batch's writes are
+gathered per table and sent as one executemany each (fast ingest): an ``Update`` of a row inserted
+earlier in the same batch is folded into that insert, other updates by primary key are batched;
+any other statement first sends what is pending, then runs in order.
 Add a context's projectors in its own module and import it below.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Executable, Table
+from sqlalchemy import Executable, Table, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.envelope import ReceivedEvent
@@ -23,7 +26,24 @@ class Insert:
     row: dict[str, Any]
 
 
-Write = Insert | Executable
+UPDATABLE: set[Table] = set()
+"""Tables projectors update by key: only their same-batch inserts are indexed for folding."""
+
+
+@dataclass(frozen=True)
+class Update:
+    """Set `values` on the row of `table` whose whole primary key is `key` (no row: no change)."""
+
+    table: Table
+    key: dict[str, Any]
+    values: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        if self.table not in UPDATABLE:
+            raise RuntimeError(f"{self.table.name} is not in UPDATABLE")
+
+
+Write = Insert | Update | Executable
 Projector = Callable[[ReceivedEvent], Iterable[Write]]
 
 PROJECTORS: dict[str, Projector] = {}
@@ -46,22 +66,98 @@ def writes_for(event: ReceivedEvent) -> list[Write]:
     return list(projector(event)) if projector else []
 
 
-async def execute(session: AsyncSession, writes: Sequence[Write]) -> None:
-    """Run writes in order, batching consecutive inserts into one executemany per table."""
-    pending: dict[Table, list[dict[str, Any]]] = {}
+@cache
+def _pk_names(table: Table) -> tuple[str, ...]:
+    return tuple(c.name for c in table.primary_key.columns)
 
-    async def flush() -> None:
-        for table, rows in pending.items():
+
+def _pk(table: Table, row: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(row[name] for name in _pk_names(table))
+
+
+@dataclass
+class _Pending:
+    """Writes not yet sent, per table, in an order that gives the same rows as sending each in turn."""
+
+    inserts: dict[Table, list[dict[str, Any]]] = field(default_factory=dict)
+    inserted: dict[Table, dict[tuple[Any, ...], dict[str, Any]]] = field(default_factory=dict)
+    updates: dict[Table, list[Update]] = field(default_factory=dict)
+    updated: dict[Table, set[tuple[Any, ...]]] = field(default_factory=dict)
+
+    def insert(self, write: Insert) -> bool:
+        """Queue an insert; False if an earlier queued update of the same key must be sent first."""
+        if write.table not in UPDATABLE:
+            self.inserts.setdefault(write.table, []).append(write.row)
+            return True
+        key = _pk(write.table, write.row)
+        if key in self.updated.get(write.table, ()):
+            return False
+        row = dict(write.row)
+        self.inserts.setdefault(write.table, []).append(row)
+        self.inserted.setdefault(write.table, {})[key] = row
+        return True
+
+    def update(self, write: Update) -> None:
+        key = _pk(write.table, write.key)
+        row = self.inserted.get(write.table, {}).get(key)
+        # fold only when no earlier update of the row is queued (it would then run after this one), and
+        # only values the insert already has (an executemany needs rows of one shape)
+        if row is not None and key not in self.updated.get(write.table, ()) and write.values.keys() <= row.keys():
+            row.update(write.values)
+            return
+        self.updates.setdefault(write.table, []).append(write)
+        self.updated.setdefault(write.table, set()).add(key)
+
+    async def send(self, session: AsyncSession) -> None:
+        for table, rows in self.inserts.items():
             await session.execute(table.insert(), rows)
-        pending.clear()
+        for updates in self.updates.values():
+            for run in _runs(updates):
+                await session.execute(_update_statement(run[0]), [_update_params(u) for u in run])
+        self.inserts.clear()
+        self.inserted.clear()
+        self.updates.clear()
+        self.updated.clear()
 
+
+def _runs(updates: list[Update]) -> list[list[Update]]:
+    """Consecutive updates of the same columns, each sent as one executemany, in order."""
+    runs: list[list[Update]] = []
+    for u in updates:
+        if runs and runs[-1][0].values.keys() == u.values.keys():
+            runs[-1].append(u)
+        else:
+            runs.append([u])
+    return runs
+
+
+def _update_statement(u: Update) -> Executable:
+    t = u.table
+    return (
+        update(t)
+        .where(*(t.c[k] == bindparam(f"k_{k}") for k in u.key))
+        .values({k: bindparam(f"v_{k}") for k in u.values})
+    )
+
+
+def _update_params(u: Update) -> dict[str, Any]:
+    return {**{f"k_{k}": v for k, v in u.key.items()}, **{f"v_{k}": v for k, v in u.values.items()}}
+
+
+async def execute(session: AsyncSession, writes: Sequence[Write]) -> None:
+    """Run writes with the effect of running them in order, in as few round trips as that allows."""
+    pending = _Pending()
     for write in writes:
         if isinstance(write, Insert):
-            pending.setdefault(write.table, []).append(write.row)
+            if not pending.insert(write):
+                await pending.send(session)
+                pending.insert(write)
+        elif isinstance(write, Update):
+            pending.update(write)
         else:
-            await flush()
+            await pending.send(session)
             await session.execute(write)
-    await flush()
+    await pending.send(session)
 
 
 from services.reporting.projections import activities, funding, partners  # noqa: E402,F401

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import delete, update
+from typing import Any
+
+from sqlalchemy import delete
 
 from shared.contracts.partners import (
     AgreementEnded,
@@ -19,7 +21,9 @@ from shared.contracts.partners import (
 )
 from shared.envelope import ReceivedEvent
 from services.reporting.models.partners import AgreementView, OrganisationView, SchoolPopulationView, SettingView
-from services.reporting.projections import Insert, Write, projects
+from services.reporting.projections import UPDATABLE, Insert, Update, Write, projects
+
+UPDATABLE.update({OrganisationView.__table__, AgreementView.__table__})
 
 
 @projects("OrganisationRegistered")
@@ -38,31 +42,30 @@ def organisation_registered(event: ReceivedEvent) -> Iterable[Write]:
             "functions": list(p.functions),
             "event_id": str(event.envelope.event_id),
             "state": p.state or PartnerState.INTEREST,
+            "state_event_id": None,
+            "details_event_id": None,
         },
     )
 
 
-def _organisation(event: ReceivedEvent, organisation_id: object):  # type: ignore[no-untyped-def]
-    return update(OrganisationView).where(
-        OrganisationView.node == event.envelope.node, OrganisationView.organisation_id == str(organisation_id)
-    )
+def _organisation(event: ReceivedEvent, organisation_id: object, **values: Any) -> Update:
+    key = {"node": event.envelope.node, "organisation_id": str(organisation_id)}
+    return Update(OrganisationView.__table__, key, values)
 
 
 @projects("OrganisationDetailsChanged")
 def organisation_details_changed(event: ReceivedEvent) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, OrganisationDetailsChanged)
-    yield _organisation(event, p.organisation_id).values(
-        org_id=p.org_id, name=p.name, roles=list(p.roles), areas=list(p.areas), functions=list(p.functions),
-        details_event_id=str(event.envelope.event_id),
-    )
+    yield _organisation(event, p.organisation_id, org_id=p.org_id, name=p.name, roles=list(p.roles),
+                        areas=list(p.areas), functions=list(p.functions), details_event_id=str(event.envelope.event_id))
 
 
 @projects("PartnerStateChanged")
 def partner_state_changed(event: ReceivedEvent) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, PartnerStateChanged)
-    yield _organisation(event, p.organisation_id).values(state=p.to_state, state_event_id=str(event.envelope.event_id))
+    yield _organisation(event, p.organisation_id, state=p.to_state, state_event_id=str(event.envelope.event_id))
 
 
 @projects("AgreementSigned")
@@ -83,9 +86,8 @@ def agreement_signed(event: ReceivedEvent) -> Iterable[Write]:
 def agreement_ended(event: ReceivedEvent) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, AgreementEnded)
-    yield update(AgreementView).where(
-        AgreementView.node == event.envelope.node, AgreementView.agreement_id == str(p.agreement_id)
-    ).values(ended_on=p.ended_on)
+    key = {"node": event.envelope.node, "agreement_id": str(p.agreement_id)}
+    yield Update(AgreementView.__table__, key, {"ended_on": p.ended_on})
 
 
 @projects("SettingAdded")
@@ -100,6 +102,7 @@ def setting_added(event: ReceivedEvent) -> Iterable[Write]:
             "node": node, "organisation_id": str(p.organisation_id), "org_id": p.org_id, "name": p.name,
             "roles": ["education_setting"], "areas": [p.area], "functions": ["schools"],
             "event_id": str(event.envelope.event_id), "state": None,  # settings are not in the partner lifecycle
+            "state_event_id": None, "details_event_id": None,
         },
     )
     yield Insert(

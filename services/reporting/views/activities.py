@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.deps import ReadSession
+from services.reporting.queries import per_transaction
 from services.reporting.models.activities import (
     ActivityView,
     ParticipationView,
@@ -82,7 +83,9 @@ async def reach(session: AsyncSession, year: str, by: Dimension, node: str | Non
     base = _live_participations(year)
     if node is not None:
         base = base.where(ParticipationView.node == node)
-    total_pupils, total_parts = (await session.execute(base.add_columns(pupils, func.count()))).one()
+    total_pupils, total_parts = await per_transaction(  # the same for every dimension of a report: read once
+        session, ("reach totals", year, node or ""),
+        lambda: _one(session, base.add_columns(pupils, func.count())))
     group = _PUPIL_GROUP[by]
     rows = {
         key: ReachRow(group=key, unique_pupils=n, participations=c, headcount=None if by == "year_group" else 0)
@@ -92,7 +95,8 @@ async def reach(session: AsyncSession, year: str, by: Dimension, node: str | Non
     in_year = ActivityView.academic_year == year
     if node is not None:
         in_year = in_year & (ActivityView.node == node)
-    total_heads = int((await session.execute(select(heads).where(in_year))).scalar_one())
+    total_heads = int((await per_transaction(session, ("headcount", year, node or ""),
+                                         lambda: _one(session, select(heads).where(in_year))))[0])
     if by in _ACTIVITY_GROUP:
         column = _ACTIVITY_GROUP[by]
         for key, count in await session.execute(select(column, heads).where(in_year).group_by(column)):
@@ -101,6 +105,10 @@ async def reach(session: AsyncSession, year: str, by: Dimension, node: str | Non
     ordered = sorted(rows.values(), key=lambda r: (r.group is None, r.group or ""))
     return Reach(academic_year=year, by=by, unique_pupils=total_pupils, participations=total_parts,
                  headcount=total_heads, rows=ordered)
+
+
+async def _one(session: AsyncSession, query: Any) -> tuple[Any, ...]:
+    return tuple((await session.execute(query)).one())
 
 
 def return_status(due_on: date | None, submitted_on: date | None, today: date) -> ReturnStatus:

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.periods import PeriodKind, parse_period
 from services.reporting.deps import ReadSession
+from services.reporting.queries import per_transaction, row_type
 from services.reporting.models import FundingBudgetView, FundingFlowView, FundingLinkView
 
 SOURCES = ("income", "received")
@@ -44,17 +45,29 @@ class Ledger:
         return self.drawn_from.get(key, 0)
 
 
+_FLOW = FundingFlowView.__table__
+_LINK = FundingLinkView.__table__
+_FlowRow = row_type(_FLOW)
+
+
 async def load_ledger(session: AsyncSession) -> Ledger:
-    entries = {(e.node, e.entry_id): e for e in await session.scalars(select(FundingFlowView))}
+    """The whole ledger, read once per request (a view may need it several times)."""
+    return await per_transaction(session, ("ledger",), lambda: _read_ledger(session))
+
+
+async def _read_ledger(session: AsyncSession) -> Ledger:
+    entries = {(e.node, e.entry_id): e for e in map(_FlowRow._make, await session.execute(select(*_FLOW.c)))}
     ledger = Ledger(entries)
     for e in entries.values():
         if e.kind == "reversal":
             key = (e.node, e.original_entry_id or "")
             ledger.reversal_count[key] = ledger.reversal_count.get(key, 0) + 1
-    for link in await session.scalars(select(FundingLinkView)):
-        ledger.links.setdefault((link.node, link.entry_id), {})[link.source_entry_id] = int(link.amount_pence)
-        source = (link.node, link.source_entry_id)
-        ledger.drawn_from[source] = ledger.drawn_from.get(source, 0) + int(link.amount_pence)
+    for node, entry_id, source_entry_id, amount in await session.execute(
+        select(_LINK.c.node, _LINK.c.entry_id, _LINK.c.source_entry_id, _LINK.c.amount_pence)
+    ):
+        ledger.links.setdefault((node, entry_id), {})[source_entry_id] = int(amount)
+        source = (node, source_entry_id)
+        ledger.drawn_from[source] = ledger.drawn_from.get(source, 0) + int(amount)
     return ledger
 
 

@@ -1,0 +1,90 @@
+"""A batch's writes are sent grouped per table, with updates folded into same-batch inserts:
+the tables must come out exactly as if each event had been applied on its own, in order."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from shared.settings import HubSettings
+from shared.subjects import event_subject
+from services.reporting.app import build_service
+from services.reporting.audit import projection_tables
+from services.reporting.services import Incoming, ingest_batch
+from services.reporting.settings import ReportingSettings
+from tests.test_contracts import envelope_for
+
+SAMPLES = Path(__file__).parent / "samples"
+ORG, OTHER, ACTIVITY = "01a2011f-0000-7000-8000-000000000002", "01a2011f-0000-7000-8000-0000000000f2", "01a2011f-0000-7000-8000-000000000003"
+
+
+def sample(name: str, **changes: Any) -> dict[str, Any]:
+    return {**json.loads((SAMPLES / f"{name}.json").read_text()), **changes}
+
+
+def history(hub: str) -> list[Incoming]:
+    """Inserts and updates of the same rows interleaved: updated before and after being inserted,
+    updated twice, an update of a row that never comes, and the same change again later."""
+    corrected = sample("ActivityCorrected.v1")
+    steps = [
+        ("partners", "PartnerStateChanged", sample("PartnerStateChanged.v1", organisation_id=OTHER)),  # no such row
+        ("partners", "OrganisationRegistered", sample("OrganisationRegistered.v1", organisation_id=ORG)),
+        ("partners", "PartnerStateChanged", sample("PartnerStateChanged.v1", organisation_id=ORG)),
+        ("partners", "OrganisationDetailsChanged", sample("OrganisationDetailsChanged.v1", organisation_id=ORG)),
+        ("partners", "AgreementSigned", sample("AgreementSigned.v1", organisation_id=ORG)),
+        ("partners", "AgreementEnded", sample("AgreementEnded.v1", organisation_id=ORG)),
+        ("partners", "PartnerStateChanged", sample("PartnerStateChanged.v1", organisation_id=ORG, from_state="approved",
+                                                   to_state="active")),
+        ("activities", "ActivityDelivered", sample("ActivityDelivered.v2", activity_id=ACTIVITY)),
+        ("activities", "ActivityCorrected", corrected),
+        ("activities", "ActivityCorrected", {**corrected, "activity": {**corrected["activity"], "headcount": 12}}),
+    ]
+    out, sequences = [], {"partners": 0, "activities": 0}
+    for i, (service, event_type, payload) in enumerate(steps, start=1):
+        sequences[service] += 1
+        version = 2 if event_type == "ActivityDelivered" else 1
+        raw = envelope_for(event_type, version, payload, hub=hub, service=service, sequence=sequences[service])
+        out.append(Incoming(event_subject(hub, "coventry", service, event_type, version), raw, i))
+    return out
+
+
+async def tables_after(settings: HubSettings, url: str, batches: list[list[Incoming]]) -> dict[str, list[dict[str, Any]]]:
+    service = build_service(settings, "", ReportingSettings(database_url=url))
+    await service.start(consume=False)
+    try:
+        for batch in batches:
+            outcome = await ingest_batch(batch, service.sessions, settings.hub)
+            assert not outcome.dead
+        async with service.read_sessions() as session:
+            return {t.name: sorted((dict(r._mapping) for r in await session.execute(select(t))), key=repr)
+                    for t in projection_tables()}
+    finally:
+        await service.stop()
+
+
+async def test_one_batch_gives_the_tables_of_one_event_at_a_time(settings: HubSettings, tmp_path: Path) -> None:
+    events = history(settings.hub)
+    together = await tables_after(settings, f"sqlite+aiosqlite:///{tmp_path / 'together.db'}", [events])
+    apart = await tables_after(settings, f"sqlite+aiosqlite:///{tmp_path / 'apart.db'}", [[e] for e in events])
+    assert together == apart
+    [org] = together["organisation_view"]
+    assert (org["state"], org["name"]) == ("active", "Orchestra of the Swan")  # later changes reached the inserted row
+    assert [a["headcount"] for a in together["activity_view"]] == [12]  # the last correction wins
+    assert [a["ended_on"] is not None for a in together["agreement_view"]] == [True]
+
+
+def test_participants_are_stored_as_their_json_dump() -> None:
+    """The hand-built row must stay the model's JSON dump, column for column, as contracts grow."""
+    from shared.contracts.activities import Participant
+    from services.reporting.models.activities import ParticipationView
+    from services.reporting.projections.activities import _pupil_values
+
+    pupil = Participant(participation_id=ACTIVITY, pseudonym="a" * 64, year_group="4", home_area="coventry",
+                        send="ehcp", ethnicity="asian", gender="male", fsm=True, school_urn="103690")
+    row = _pupil_values(pupil)
+    assert row == {**pupil.model_dump(mode="json"), "participation_id": ACTIVITY}
+    assert all(type(v) in (str, bool, type(None)) for v in row.values())
+    assert set(row) | {"node", "activity_id", "academic_year", "withdrawn", "event_id"} == set(ParticipationView.__table__.c.keys())
