@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.settings import HubSettings
 from shared.subjects import event_subject
@@ -88,3 +89,26 @@ def test_participants_are_stored_as_their_json_dump() -> None:
     assert row == {**pupil.model_dump(mode="json"), "participation_id": ACTIVITY}
     assert all(type(v) in (str, bool, type(None)) for v in row.values())
     assert set(row) | {"node", "activity_id", "academic_year", "withdrawn", "event_id"} == set(ParticipationView.__table__.c.keys())
+
+
+async def test_an_update_queued_before_a_foldable_one_keeps_its_place(tmp_path: Path) -> None:
+    """Insert; an update the insert cannot absorb (a column it lacks); then one it could: folding the
+    second into the insert would let the first, sent later, overwrite it."""
+    from sqlalchemy import Column, Integer, MetaData, String, Table
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from services.reporting.projections import UPDATABLE, Insert, Update, execute
+
+    table = Table("t", MetaData(), Column("k", String, primary_key=True), Column("a", Integer), Column("c", Integer))
+    UPDATABLE.add(table)
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'fold.db'}")
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(table.metadata.create_all)
+        async with AsyncSession(engine) as session, session.begin():
+            await execute(session, [Insert(table, {"k": "x", "a": 0}), Update(table, {"k": "x"}, {"a": 1, "c": 1}),
+                                    Update(table, {"k": "x"}, {"a": 2})])
+            assert (await session.execute(select(table.c.a, table.c.c))).one() == (2, 1)
+    finally:
+        UPDATABLE.discard(table)
+        await engine.dispose()
