@@ -85,10 +85,13 @@ async def rebuild(url: str, hub: str, data_dir: str, database_url: str | None = 
 
 
 async def queries(url: str, hub: str, data_dir: str, repeats: int, database_url: str | None = None) -> dict[str, Any]:
-    """Every GET report route without path parameters, `repeats` times each: p50 and p95 in ms."""
+    """Every GET report route without path parameters and every dashboard page, `repeats` times
+    each: p50 and p95 in ms."""
     import httpx
 
     from services.reporting.app import create_app
+    from services.reporting.dashboard import dashboard_pages
+    from services.reporting.dashboard.timing import time_pages
 
     service = _reporting(url, hub, data_dir, database_url)
     await service.start(consume=False)
@@ -96,19 +99,12 @@ async def queries(url: str, hub: str, data_dir: str, repeats: int, database_url:
     # /report/audit re-verifies every applied event: an auditor's batch job, timed apart, not a query
     paths = sorted(p for p, m in app.openapi()["paths"].items()
                    if "get" in m and p.startswith("/report") and "{" not in p and p != "/report/audit")
-    figures: dict[str, Any] = {}
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench", timeout=120) as client:
-        views = (await client.get("/report/views")).json()
-        paths += [f"/report/views/{name}" for name in views]
-        for path in paths:
-            times = []
-            for _ in range(repeats):
-                started = time.perf_counter()
-                response = await client.get(path, params={"academic_year": "2024-25", "period": "2024-25"})
-                times.append((time.perf_counter() - started) * 1000)
-            times.sort()
-            figures[path] = {"status": response.status_code, "p50_ms": times[len(times) // 2],
-                             "p95_ms": times[min(len(times) - 1, int(len(times) * 0.95))]}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as client:
+        paths += [f"/report/views/{name}" for name in (await client.get("/report/views")).json()]
+    period = "2024-25"
+    figures = await time_pages(app, [f"{p}?academic_year={period}&period={period}" for p in paths], repeats)
+    figures = {path.split("?", 1)[0]: f for path, f in figures.items()}
+    figures.update(await time_pages(app, dashboard_pages(period), repeats))
     await service.stop()
     return {"routes": figures, "peak_rss_mb": peak_rss_mb()}
 

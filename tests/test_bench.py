@@ -20,4 +20,5 @@ async def test_every_benchmark_runs_and_reports_figures(tmp_path: Path) -> None:
     rebuild = results["rebuild"][str(SMOKE.rebuild_sizes[0])]
     assert rebuild["events"] == SMOKE.rebuild_sizes[0] and rebuild["sqlite_peak_rss_mb"] > 0
     assert rebuild["queries"]["/report"]["status"] == 200
+    assert rebuild["queries"]["/dashboard/?period=2024-25"]["status"] == 200  # pages are timed beside the routes
     assert len(render_tables(results)) == 4
