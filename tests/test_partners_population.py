@@ -107,3 +107,18 @@ def test_cli_imports_the_population_table_and_refuses_a_bad_one(tmp_path: Path) 
     assert "2 unchanged" in hub("import-population", str(POPULATION_CSV)).output
     listed = hub("population").output
     assert "2023-24" in listed and "2024-25" in listed and "37620" in listed
+
+
+async def test_a_node_whose_la_the_hub_does_not_know_records_one_la_only(partners: NodeService, tmp_path: Path) -> None:  # noqa: F811
+    """Birmingham's LA is not in the hub's table: a national file would make every LA's rows its own,
+    so several unknown LA codes are refused; one LA's rows are recorded and it then stays that LA."""
+    national = population_file(tmp_path, "202425,330,Birmingham,1000,120,30,250,z,490,510\n"
+                                         "202425,873,Cambridgeshire,900,100,20,200,z,450,450\n")
+    refused = await import_school_population(national, partners.unit_of_work(), "birmingham")
+    assert [(p.row, p.column) for p in refused.problems] == [(3, "old_la_code")]
+    assert "330, 873" in refused.problems[0].reason and await events(partners) == []
+
+    own = population_file(tmp_path, "202425,330,Birmingham,1000,120,30,250,z,490,510\n", "own.csv")
+    assert (await import_school_population(own, partners.unit_of_work(), "birmingham")).recorded == 1
+    later = await import_school_population(national, partners.unit_of_work(), "birmingham")
+    assert (later.unchanged, later.other_area_skipped, later.problems) == (1, 1, [])  # 873 is not Birmingham's now

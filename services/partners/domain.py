@@ -113,9 +113,10 @@ def setting_area(la_code: str, node: str) -> str:
     return node
 
 
-def population_area(la_code: str, node: str) -> str:
-    """A node records the school population of its own LA only (any LA if the hub does not know the node's)."""
-    own = {code for code, (area, _) in LA_AREAS.items() if area == node}
+def population_area(la_code: str, node: str, recorded: frozenset[str] = frozenset()) -> str:
+    """A node records the school population of its own LA only. Where the hub does not know the
+    node's LA, the first LA code it records becomes its own (`recorded`: the codes it holds)."""
+    own = {code for code, (area, _) in LA_AREAS.items() if area == node} or set(recorded)
     if la_code in own or (not own and la_code not in LA_AREAS):
         return node
     expected = f"{node}'s is {', '.join(sorted(own))}" if own else f"{la_code} is {LA_AREAS[la_code][0]}"

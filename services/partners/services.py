@@ -515,40 +515,57 @@ async def _add_setting(uow: UnitOfWork, cmd: AddSetting, area: str) -> UUID:
 
 async def record_school_population(cmd: RecordSchoolPopulation, uow: UnitOfWork, node: str) -> str:
     """Record the area's population for a year: "recorded", "revised" (new figures) or "unchanged" (nothing published)."""
-    area = population_area(cmd.la_code, node)
     async with uow:
+        area = population_area(cmd.la_code, node, await _recorded_la_codes(uow))
         outcome = await _record_population(uow, cmd, area)
         await uow.commit()
     return outcome
+
+
+async def _recorded_la_codes(uow: UnitOfWork) -> frozenset[str]:
+    return frozenset((await uow.session.scalars(select(SchoolPopulationRow.la_code).distinct())).all())
 
 
 async def import_school_population(path: Path, uow: UnitOfWork, node: str, *, dry_run: bool = False) -> PopulationImport:
     """Validate the whole file first; any bad row and nothing is recorded. Rows of other LAs are skipped."""
     result = validate_rows(path, PopulationRow, columns=POPULATION_COLUMNS, required=set(POPULATION_COLUMNS))
     outcome = PopulationImport(problems=list(result.problems), dry_run=dry_run)
-    seen: dict[tuple[str, str], int] = {}
-    rows: list[PopulationRow] = []
-    for number, row in result.rows:
-        key = (row.la_code, row.academic_year)
-        if key in seen:
-            outcome.problems.append(RowProblem(number, "time_period", f"LA {key[0]} {key[1]} already on row {seen[key]}"))
-            continue
-        seen[key] = number
-        try:
-            population_area(row.la_code, node)
-        except Invalid:
-            outcome.other_area_skipped += 1  # a national table: each node records its own area
-            continue
-        rows.append(row)
-    if outcome.problems:
-        return outcome
     async with uow:
+        rows = _own_population_rows(result.rows, node, await _recorded_la_codes(uow), outcome)
+        if outcome.problems:
+            return outcome
         for row in rows:
             done = await _record_population(uow, row, node)
             setattr(outcome, done, getattr(outcome, done) + 1)
         if not dry_run:
             await uow.commit()
     return outcome
+
+
+def _own_population_rows(numbered: list[tuple[int, PopulationRow]], node: str, recorded: frozenset[str],
+                         outcome: PopulationImport) -> list[PopulationRow]:
+    """The rows of the node's own LA; rows of other LAs are counted as skipped (a national table).
+    Where the hub does not know the node's LA and the file leaves it ambiguous, a problem instead."""
+    seen: dict[tuple[str, str], int] = {}
+    rows: list[tuple[int, PopulationRow]] = []
+    for number, row in numbered:
+        key = (row.la_code, row.academic_year)
+        if key in seen:
+            outcome.problems.append(RowProblem(number, "time_period", f"LA {key[0]} {key[1]} already on row {seen[key]}"))
+            continue
+        seen[key] = number
+        try:
+            population_area(row.la_code, node, recorded)
+        except Invalid:
+            outcome.other_area_skipped += 1
+            continue
+        rows.append((number, row))
+    codes = sorted({row.la_code for _, row in rows} | recorded)
+    if len(codes) > 1:
+        number = next(n for n, row in rows if row.la_code != codes[0])
+        outcome.problems.append(RowProblem(number, "old_la_code", f"the hub does not know {node}'s local authority and "
+                                           f"this would record several ({', '.join(codes)}): import your own LA's rows only"))
+    return [row for _, row in rows]
 
 
 async def _record_population(uow: UnitOfWork, cmd: RecordSchoolPopulation, area: str) -> str:
