@@ -71,8 +71,12 @@ async def test_node_staff_see_their_node_and_area_only(system: System, tmp_path:
                     f"/dashboard/trace?view=pupils&key=hub&period={PERIOD}",
                     f"/dashboard/trace?view=income&key=hub&period={PERIOD}",
                     f"/dashboard/download/reach.json?node=solihull&period={PERIOD}",
-                    "/dashboard/download/360giving.json", "/dashboard/trace/grant/solihull/anything"):
+                    "/dashboard/download/360giving.json", "/dashboard/trace/grant/solihull/anything",
+                    "/dashboard/views/summary", "/dashboard/download/summary.json", "/dashboard/views/data-health",
+                    "/dashboard/download/data-health.csv"):  # hub-wide views list every node
             assert (await client.get(url)).status_code == 403, url
+        views = (await client.get(f"/dashboard/views/reach?period={PERIOD}")).text
+        assert "/dashboard/views/reach" in views and "/dashboard/views/summary" not in views
         assert (await client.get(f"/dashboard/trace?view=pupils&key=coventry&period={PERIOD}")).status_code == 200
         assert (await client.get("/dashboard/areas/coventry")).status_code == 200
 
@@ -88,6 +92,9 @@ async def test_sign_in_is_required_and_refuses_wrong_passwords(system: System, t
         away = await client.post("/dashboard/login", data={"username": "manager", "password": "manager-pw",
                                                           "next": "https://elsewhere.example/"})
         assert away.headers["location"] == "/dashboard/"  # no open redirect
+        forged = await client.post("/dashboard/login", data={"username": "manager", "password": "manager-pw"},
+                                   headers={"Origin": "https://elsewhere.example"})
+        assert forged.status_code == 403  # a sign-in form posted from another site
         assert (await client.get("/dashboard/")).status_code == 200
         assert (await client.get("/dashboard/static/govuk/govuk-frontend.min.css")).status_code == 200
         await client.post("/dashboard/logout")

@@ -26,6 +26,8 @@ def test_password_hashes_are_salted_scrypt_and_verify() -> None:
     users = Users({"c": {"password_hash": one, "role": "node_staff", "node": "coventry"}})
     assert users.authenticate("c", "s3cret") == STAFF  # areas default to the node's own
     assert users.authenticate("nobody", "s3cret") is None
+    nodeless = Users({"x": {"password_hash": one, "role": "node_staff", "node": ""}})
+    assert nodeless.authenticate("x", "s3cret") is None  # node staff of no node would see the whole hub
 
 
 def test_scope_forces_node_staff_to_their_node_and_areas() -> None:

@@ -423,7 +423,9 @@ async def import_register(cmd: ImportRegister, uow: UnitOfWork, pseudonymiser: P
         groups.setdefault(row.activity_ref, []).append(row)
     return_id = str(cmd.partner_return_id) if cmd.partner_return_id else None
     async with uow:
-        earlier = list(await uow.session.scalars(select(ActivityRow).where(ActivityRow.source_key.in_(list(groups)))))
+        # locked (PostgreSQL; SQLite's writer lock already serialises): concurrent imports recount in turn
+        earlier = list(await uow.session.scalars(
+            select(ActivityRow).where(ActivityRow.source_key.in_(list(groups))).with_for_update()))
         found = {a.source_key: {"activity_id": a.activity_id, "academic_year": a.academic_year} for a in earlier}
         new_rows = []
         for ref, rows in groups.items():

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,19 +71,26 @@ class Users:
         return cls(json.loads(path.read_text())) if path else None
 
     def authenticate(self, name: str, password: str) -> DashboardUser | None:
+        """Blocking (scrypt): call it from a worker thread."""
         entry = self.entries.get(name)
         if entry is None:
-            password_matches(password, hash_password("x"))  # same work either way: no user enumeration by timing
+            password_matches(password, _UNKNOWN_USER_HASH)  # one scrypt either way: no user enumeration by timing
             return None
         return self.user(name) if password_matches(password, str(entry["password_hash"])) else None
 
     def user(self, name: str) -> DashboardUser | None:
+        """The user of a users-file entry; none for node staff without a node (they would see the hub)."""
         entry = self.entries.get(name)
         if entry is None:
             return None
         node = str(entry["node"]) if entry.get("node") else None
+        if Role(str(entry["role"])) is Role.NODE_STAFF and node is None:
+            return None
         areas = entry.get("areas") or ([node] if node else [])
         return DashboardUser(name, Role(str(entry["role"])), node, tuple(str(a) for a in areas))  # type: ignore[union-attr]
+
+
+_UNKNOWN_USER_HASH = hash_password("not a password anyone has")
 
 
 def write_users_file(path: Path, users: dict[str, tuple[str, Role, str | None]]) -> None:
@@ -103,6 +111,19 @@ def forced_node(user: DashboardUser, asked: str | None) -> str | None:
     if asked not in (None, "", user.node):
         raise HTTPException(403, f"{user.name} sees {user.node} only")
     return user.node
+
+
+HUB_WIDE_VIEWS = frozenset({"summary", "data-health"})
+"""Views that list every node whatever the filters: node staff are not shown them."""
+
+
+def visible_views(user: DashboardUser, names: Iterable[str]) -> list[str]:
+    return [n for n in names if user.whole_hub or n not in HUB_WIDE_VIEWS]
+
+
+def check_view(user: DashboardUser, name: str) -> None:
+    if name in HUB_WIDE_VIEWS and not user.whole_hub:
+        raise HTTPException(403, f"{user.name} sees {user.node} only; {name} covers every node")
 
 
 def check_area(user: DashboardUser, area: str | None) -> str | None:

@@ -11,18 +11,19 @@ from dataclasses import asdict, dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, Response
 from fastapi.responses import RedirectResponse
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 
 from shared.contracts.vocabulary import StrategicFunction
 from shared.periods import PeriodKind, academic_year, parse_period
 from services.reporting.audit import verify
 from services.reporting.dashboard import charts
 from services.reporting.dashboard.auth import (
-    DEVELOPER, DashboardUser, Users, check_area, check_trace, forced_node,
+    DEVELOPER, DashboardUser, Users, check_area, check_trace, check_view, forced_node, visible_views,
 )
 from services.reporting.dashboard.figures import (
     activity_titles, areas, partner, partner_count, partner_figures, partners,
@@ -137,7 +138,7 @@ async def render(request: Request, session: ReadSession, template: str, user: Da
     }
     return templates.TemplateResponse(request, template, {
         "user": user, "open_mode": users_of(request) is None, "filters": filters, "options": options,
-        "views": VIEWS, "hub": settings.hub, **context})
+        "views": {n: VIEWS[n] for n in visible_views(user, VIEWS)}, "hub": settings.hub, **context})
 
 
 # ---------------------------------------------------------------- sign in and out
@@ -151,8 +152,9 @@ async def login_form(request: Request, next: str = "/dashboard/") -> Response:
 @router.post("/login")
 async def login(request: Request, username: Annotated[str, Form()], password: Annotated[str, Form()],
                 next: Annotated[str, Form()] = "/dashboard/") -> Response:
+    _same_origin(request)
     users = users_of(request)
-    user = users.authenticate(username, password) if users else DEVELOPER
+    user = await run_in_threadpool(users.authenticate, username, password) if users else DEVELOPER
     if user is None:
         return templates.TemplateResponse(request, "login.html", {"next": _local(next), "user": None,
                                                                   "error": "The username or password is not right"},
@@ -164,8 +166,16 @@ async def login(request: Request, username: Annotated[str, Form()], password: An
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
+    _same_origin(request)
     request.session.clear()
     return RedirectResponse("/dashboard/login", status_code=303)
+
+
+def _same_origin(request: Request) -> None:
+    """Refuse a form posted from another site (login CSRF); browsers send Origin on every POST."""
+    origin = request.headers.get("origin")
+    if origin and urlsplit(origin).netloc != request.headers.get("host"):
+        raise HTTPException(403, "a form from another site")
 
 
 def _local(path: str) -> str:
@@ -208,6 +218,7 @@ def _describe(rows: list[Any], key: str, value: str, unit: str) -> str:
 async def view_page(request: Request, session: ReadSession, user: User, f: Page, name: str) -> Response:
     if name not in VIEWS:
         raise HTTPException(404, f"no view {name!r}")
+    check_view(user, name)
     result = await run_view(session, name, f.view_params(request))
     extra = await _view_extras(request, session, name, result, f)
     return await render(request, session, "view.html", user, f, name=name, spec=VIEWS[name], result=result,
@@ -392,5 +403,6 @@ async def download(request: Request, session: ReadSession, user: User, f: Page, 
                    fmt: Literal["json", "csv", "xlsx"],
                    table_name: Annotated[str | None, Query(alias="table")] = None) -> Response:
     """The API's export (views/routes.py), with the page's filters after the user's scope."""
+    check_view(user, name)
     return await export_view(request, session, name, fmt, table_name, f.period, f.kind, f.node, f.area, f.function,
                              None, None, 10)
