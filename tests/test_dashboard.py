@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import httpx
+import pytest
 from openpyxl import load_workbook
 
 from services.reporting.app import create_app
@@ -111,3 +112,18 @@ async def test_dashboard_is_closed_without_users_when_the_api_needs_tokens(syste
         refused = await client.post("/dashboard/login", data={"username": "developer", "password": "x"})
         assert refused.status_code == 401
         assert (await client.get("/report")).status_code == 401  # the API keeps its bearer tokens
+
+
+async def test_the_partner_filter_is_a_list_up_to_the_limit_and_a_box_beyond(
+    system: System, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.reporting.dashboard import routes
+
+    await load_dataset(system)
+    app = dashboard_app(system, tmp_path)
+    async with signed_in(app, "manager") as client:
+        listed = (await client.get(f"/dashboard/?period={PERIOD}")).text
+        assert '<select' in listed and 'id="f-partner" name="partner" type="text"' not in listed
+        monkeypatch.setattr(routes, "PARTNER_CHOICES", 1)  # the dataset has more partners than that
+        boxed = (await client.get(f"/dashboard/?period={PERIOD}")).text
+        assert 'id="f-partner" name="partner" type="text"' in boxed

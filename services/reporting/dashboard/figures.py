@@ -34,14 +34,17 @@ class Partner:
     areas: list[str]
     state: str | None
 
+    @classmethod
+    def of(cls, o: OrganisationView) -> Partner:
+        return cls(o.organisation_id, o.node, o.name, o.org_id, list(o.roles or []), list(o.areas or []), o.state)
+
 
 async def partners(session: AsyncSession, node: str | None = None, offset: int = 0,
                    limit: int | None = None) -> list[Partner]:
     query = select(OrganisationView).order_by(OrganisationView.name, OrganisationView.node).offset(offset).limit(limit)
     if node:
         query = query.where(OrganisationView.node == node)
-    return [Partner(o.organisation_id, o.node, o.name, o.org_id, list(o.roles or []), list(o.areas or []), o.state)
-            for o in await session.scalars(query)]
+    return [Partner.of(o) for o in await session.scalars(query)]
 
 
 async def partner_count(session: AsyncSession, node: str | None = None) -> int:
@@ -54,8 +57,7 @@ async def partner_count(session: AsyncSession, node: str | None = None) -> int:
 async def partner(session: AsyncSession, organisation_id: str) -> Partner | None:
     found = await session.scalars(select(OrganisationView).where(OrganisationView.organisation_id == organisation_id))
     o = found.first()
-    return None if o is None else Partner(o.organisation_id, o.node, o.name, o.org_id, list(o.roles or []),
-                                          list(o.areas or []), o.state)
+    return None if o is None else Partner.of(o)
 
 
 @dataclass

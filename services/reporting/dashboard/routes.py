@@ -130,11 +130,12 @@ async def render(request: Request, session: ReadSession, template: str, user: Da
     """A page with the chrome every page shares: who is signed in, the filters and their options."""
     settings = request.app.state.reporting.settings
     node = None if user.whole_hub else user.node
+    choices = await partners(session, node, limit=PARTNER_CHOICES + 1)  # one query: a list, or too many to list
     options = {
         "periods": periods(), "nodes": settings.nodes if user.whole_hub else [user.node],
         "areas": await areas(session) if user.whole_hub else list(user.areas),
         "functions": [str(f) for f in StrategicFunction],
-        "partners": await partners(session, node) if await partner_count(session, node) <= PARTNER_CHOICES else None,
+        "partners": choices if len(choices) <= PARTNER_CHOICES else None,
     }
     return templates.TemplateResponse(request, template, {
         "user": user, "open_mode": users_of(request) is None, "filters": filters, "options": options,
