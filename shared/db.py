@@ -53,8 +53,9 @@ def create_engine(url: str, *, writer: bool = True, **kwargs: Any) -> AsyncEngin
     return engine
 
 
-def session_factory(engine: AsyncEngine) -> async_sessionmaker:
-    return async_sessionmaker(engine, expire_on_commit=False)
+def session_factory(engine: AsyncEngine, info: dict[str, Any] | None = None) -> async_sessionmaker:
+    """Sessions on `engine`; `info` is copied into each session's ``info`` (what its callers share)."""
+    return async_sessionmaker(engine, expire_on_commit=False, info=info)
 
 
 async def database_status(sessions: async_sessionmaker) -> str:

@@ -22,6 +22,7 @@ from shared.db import create_engine, database_status, migrate, migrate_when_poss
 from shared.node_service import create_http_app
 from shared.settings import HubSettings
 from shared.signing import NodeKeys
+from services.reporting import versioned
 from services.reporting.api import router
 from services.reporting.dashboard import mount_dashboard
 from services.reporting.handlers import subscribe_hub_events
@@ -45,6 +46,8 @@ class ReportingService:
     read_engine: AsyncEngine = field(init=False)
     sessions: async_sessionmaker[AsyncSession] = field(init=False)
     read_sessions: async_sessionmaker[AsyncSession] = field(init=False)
+    figures: versioned.VersionedCache = field(default_factory=versioned.VersionedCache, init=False)
+    """Views computed once per data version, shared by every read session (services/reporting/versioned.py)."""
     broker: NatsBroker | None = field(default=None, init=False)
     keys: NodeKeys | None = field(default=None, init=False)
     _consuming: asyncio.Task[None] | None = field(default=None, init=False)
@@ -54,7 +57,7 @@ class ReportingService:
         self.engine = create_engine(url)
         self.read_engine = create_engine(url, writer=False)
         self.sessions = session_factory(self.engine)
-        self.read_sessions = session_factory(self.read_engine)
+        self.read_sessions = session_factory(self.read_engine, {versioned.SESSION_KEY: self.figures})
         if self.own.node_keys_file:
             self.keys = NodeKeys(json.loads(self.own.node_keys_file.read_text()))
 

@@ -22,6 +22,7 @@ from services.reporting.models import (
     ProducerPositionRow,
 )
 from services.reporting.services import HUB_POSITION
+from services.reporting.versioned import once_per_version
 
 T = TypeVar("T")
 
@@ -92,6 +93,7 @@ def stamp_header(stamp: ReportStamp) -> str:
     return f"hub_stream_seq={stamp.hub_stream_seq}; applied_events={stamp.applied_events}; chain_head={stamp.chain_head}"
 
 
+@once_per_version
 async def hub_report(session: AsyncSession, hub: str, nodes: list[str]) -> HubReport:
     """Per-node and hub-wide figures from every service: the slice every later view grows from."""
     figures = {node: NodeFigures(node=node) for node in nodes}

@@ -30,12 +30,11 @@ from services.reporting.dashboard.figures import (
 )
 from services.reporting.dashboard.flows import HEADINGS, funding_flows
 from services.reporting.deps import ReadSession
-from services.reporting.exports.tables import tables_of
+from services.reporting.exports.tables import tables_of, to_json
 from services.reporting.queries import hub_report, report_stamp
 from services.reporting.views.accountability import Filters
-from services.reporting.views.activities import Reach, reach
 from services.reporting.views.allocation import only_node
-from services.reporting.views.catalogue import VIEWS, ViewParams, filtered_reach, run_view
+from services.reporting.views.catalogue import VIEWS, ViewParams, run_view
 from services.reporting.views.evidence import EvidenceView, evidence
 from services.reporting.views.routes import export_view
 from services.reporting.views.funding import budget_vs_actual, follow, load_ledger, summarise
@@ -43,6 +42,7 @@ from services.reporting.views.funding import budget_vs_actual, follow, load_ledg
 PARTNER_CHOICES = 300
 """Up to this many partners the filter is a list of names; beyond it, a box for an organisation id."""
 PARTNERS_PER_PAGE = 100
+EVENTS_PER_PAGE = 200
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.filters["pounds"] = lambda pence: "" if pence is None else f"£{pence / 100:,.2f}"
@@ -192,7 +192,7 @@ async def overview(request: Request, session: ReadSession, user: User, f: Page) 
     p = f.view_params(request)
     report = await hub_report(session, p.hub, p.nodes)
     rows = report.nodes if user.whole_hub else [n for n in report.nodes if n.node == user.node]
-    area_reach = await reach_by_area(session, p)
+    area_reach = (await run_view(session, "reach", p)).breakdowns["area"]  # type: ignore[attr-defined]
     money = summarise(only_node(await load_ledger(session), f.node), f.kind, f.period)
     by_area = area_reach.rows
     chart = charts.bar_chart("Unique pupils by home area", _describe(by_area, "group", "unique_pupils", "pupils"),
@@ -201,13 +201,6 @@ async def overview(request: Request, session: ReadSession, user: User, f: Page) 
     return await render(request, session, "overview.html", user, f, report=report, rows=rows, reach=area_reach,
                         money=money, by_area=by_area, chart=chart,
                         trace_key=f.area or ("hub" if user.whole_hub else user.areas[0] if user.areas else "hub"))
-
-
-async def reach_by_area(session: ReadSession, p: ViewParams) -> Reach:
-    """The reach view's area breakdown alone (the overview needs no other): the same definitions."""
-    if p.filters.area or p.filters.function:
-        return await filtered_reach(session, p, "area")
-    return await reach(session, p.period, "area", p.filters.node)
 
 
 def _describe(rows: list[Any], key: str, value: str, unit: str) -> str:
@@ -355,13 +348,18 @@ async def funding_page(request: Request, session: ReadSession, user: User, f: Pa
 
 @router.get("/trace")
 async def trace_page(request: Request, session: ReadSession, user: User, f: Page, view: EvidenceView,
-                     key: str) -> Response:
+                     key: str, page: Annotated[int, Query(ge=1)] = 1) -> Response:
+    """A page of the events behind a figure (a hub-wide pupil count has one per participation
+    event); all of them are in the JSON download."""
     check_trace(user, view, key)
     try:
         found = await evidence(session, view, key, f.period, f.kind)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
-    return await render(request, session, "trace.html", user, f, evidence=found)
+    pages = max(1, -(-len(found.events) // EVENTS_PER_PAGE))
+    shown = found.events[(page - 1) * EVENTS_PER_PAGE:page * EVENTS_PER_PAGE]
+    return await render(request, session, "trace.html", user, f, evidence=found, events=shown, page=page, pages=pages,
+                        first=(page - 1) * EVENTS_PER_PAGE + 1, query=f.query(view=view, key=key))
 
 
 @router.get("/trace/grant/{ledger_node}/{entry_id}")
@@ -397,6 +395,19 @@ async def download_360giving(request: Request, session: ReadSession, user: User,
     if fmt == "json":
         return Response(giving360.to_json(giving360.package(grants, hub)), media_type="application/json", headers=headers)
     return Response(giving360.to_xlsx(grants), media_type=XLSX, headers=headers)
+
+
+@router.get("/download/trace.json")
+async def download_trace(session: ReadSession, user: User, f: Page, view: EvidenceView, key: str) -> Response:
+    """Every event behind a figure (the trace page shows them a page at a time)."""
+    check_trace(user, view, key)
+    try:
+        found = await evidence(session, view, key, f.period, f.kind)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    name = f"trace-{view}-{key.replace('/', '-')}-{f.period}.json"
+    return Response(to_json(found), media_type="application/json",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 @router.get("/download/{name}.{fmt}")

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.models import OrganisationView
 from services.reporting.views.funding import Ledger, load_ledger
+from services.reporting.versioned import once_per_version
 
 ACE = {"id": "GB-CHC-1036733", "name": "Arts Council England"}
 LEAD_ROLES = ("hub_lead", "collaborative_lead")
@@ -62,6 +63,7 @@ def _origins(ledger: Ledger, node: str, entry_id: str, seen: frozenset[tuple[str
     return set().union(*(_origins(ledger, node, s, seen | {key}) for s in ledger.links.get(key, {})))
 
 
+@once_per_version
 async def build_grants(session: AsyncSession, prefix: str) -> list[dict[str, Any]]:
     ledger = await load_ledger(session)
     leads = await _lead_organisations(session, prefix)

@@ -23,6 +23,7 @@ from services.reporting.models.activities import (
     PartnerReturnView,
     ReturnExpectedView,
 )
+from services.reporting.versioned import once_per_version
 
 Dimension = Literal["area", "kind", "level", "year_group", "node", "partner"]
 Year = Annotated[str, Query(pattern=r"^\d{4}-\d{2}$", description="Academic year, e.g. 2024-25.")]
@@ -77,6 +78,7 @@ def _live_participations(year: str) -> Any:
     )
 
 
+@once_per_version
 async def reach(session: AsyncSession, year: str, by: Dimension, node: str | None = None) -> Reach:
     """Unique pupils, participations and headcounts for a year, grouped by one dimension (one node's delivery, or all)."""
     pupils = func.count(ParticipationView.pseudonym.distinct())

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.periods import PeriodKind, academic_year, parse_period
+from services.reporting.versioned import per_version
 from services.reporting.queries import HubReport, ProducerHealth, ReportStamp, data_health, hub_report, report_stamp
 from services.reporting.views.accountability import (
     Characteristic,
@@ -220,9 +221,11 @@ VIEWS: dict[str, ViewSpec] = {v.name: v for v in (
 
 
 async def run_view(session: AsyncSession, name: str, params: ViewParams) -> BaseModel:
+    """The view at the session's data version: computed once per version and parameters (the HTTP
+    routes, dashboard pages and exports of one figure share it)."""
     if name not in VIEWS:
         raise KeyError(f"no view {name!r}; views: {', '.join(VIEWS)}")
-    return await VIEWS[name].run(session, params)
+    return await per_version(session, ("view", name, repr(params)), lambda: VIEWS[name].run(session, params))
 
 
 def with_filters(params: ViewParams, **filters: str | None) -> ViewParams:

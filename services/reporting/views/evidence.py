@@ -20,6 +20,7 @@ from services.reporting.views.accountability import activities_of, pupil_records
 from services.reporting.views.allocation import flows_in_period
 from services.reporting.views.evidence_accountability import HUB, Found, pupil_events
 from services.reporting.views.funding import SPEND, _original, load_ledger
+from services.reporting.versioned import per_version
 
 EvidenceView = Literal["pupils", "headcount", "wcet", "income", "spend", "allocation", "commission", "budget",
                        "schools", "inclusion", "progression", "continuation", "partners"]
@@ -55,8 +56,14 @@ class Evidence(BaseModel):
 
 async def evidence(session: AsyncSession, view: EvidenceView, key: str, period: str,
                    kind: PeriodKind = "academic") -> Evidence:
-    """Expand one figure of a view into the applied events that make it up."""
+    """Expand one figure of a view into the applied events that make it up; once per data version
+    (the result is shared, not copied: callers only read it)."""
     parse_period(period, kind)
+    return await per_version(session, ("evidence", view, key, period, kind),
+                             lambda: _evidence(session, view, key, period, kind), shared=True)
+
+
+async def _evidence(session: AsyncSession, view: EvidenceView, key: str, period: str, kind: PeriodKind) -> Evidence:
     found = await _find(session, view, key, period, kind)
     events = await _applied(session, found.parts, money=found.unit == "pence")
     total = sum((e.amount_pence if found.unit == "pence" else e.count) or 0 for e in events)

@@ -17,6 +17,7 @@ from shared.periods import PeriodKind, parse_period
 from services.reporting.deps import ReadSession
 from services.reporting.queries import per_transaction, row_type
 from services.reporting.models import FundingBudgetView, FundingFlowView, FundingLinkView
+from services.reporting.versioned import once_per_version, per_version
 
 SOURCES = ("income", "received")
 SPEND = ("commission", "expenditure")
@@ -51,8 +52,9 @@ _FlowRow = row_type(_FLOW)
 
 
 async def load_ledger(session: AsyncSession) -> Ledger:
-    """The whole ledger, read once per request (a view may need it several times)."""
-    return await per_transaction(session, ("ledger",), lambda: _read_ledger(session))
+    """The whole ledger, read once per data version (nothing modifies a Ledger once read: it is shared)."""
+    return await per_version(session, ("ledger",), lambda: per_transaction(session, ("ledger",), lambda: _read_ledger(session)),
+                             shared=True)
 
 
 async def _read_ledger(session: AsyncSession) -> Ledger:
@@ -174,6 +176,7 @@ def balance(ledger: Ledger, nodes: list[str]) -> FundingBalance:
     return FundingBalance(balanced=not problems, problems=problems, sources=sources, nodes=rows, hub=hub, transfers=transfers)
 
 
+@once_per_version
 async def funding_balance(session: AsyncSession, nodes: list[str]) -> FundingBalance:
     return balance(await load_ledger(session), nodes)
 
@@ -202,6 +205,7 @@ def actual_in_period(ledger: Ledger, start: date, end: date) -> dict[tuple[str, 
     return actual
 
 
+@once_per_version
 async def budget_vs_actual(session: AsyncSession, kind: PeriodKind, name: str) -> list[BudgetLine]:
     period = parse_period(name, kind)
     actual = actual_in_period(await load_ledger(session), period.starts_on, period.ends_on)
@@ -249,6 +253,7 @@ def summarise(ledger: Ledger, kind: PeriodKind, name: str) -> PeriodSummary:
                          spend_by_function=dict(sorted(spend.items())), remissions_pence=remissions)
 
 
+@once_per_version
 async def period_summary(session: AsyncSession, kind: PeriodKind, name: str) -> PeriodSummary:
     return summarise(await load_ledger(session), kind, name)
 
@@ -264,6 +269,7 @@ class AssetLine(BaseModel):
     function: str | None
 
 
+@once_per_version
 async def asset_register(session: AsyncSession) -> list[AssetLine]:
     """Capital purchases that stand (not reversed), as the asset register."""
     ledger = await load_ledger(session)
@@ -356,6 +362,11 @@ async def get_balance(request: Request, session: ReadSession) -> FundingBalance:
 
 @router.get("/transfers", response_model=list[TransferCheck], summary="Both sides of every transfer, and what does not match")
 async def get_transfers(session: ReadSession) -> list[TransferCheck]:
+    return await transfer_checks(session)
+
+
+@once_per_version
+async def transfer_checks(session: AsyncSession) -> list[TransferCheck]:
     return reconcile(await load_ledger(session))
 
 

@@ -1,0 +1,126 @@
+"""Figures computed once per data version: what the report routes and dashboard pages share.
+
+Projections change only when a batch of events is applied, and every applied batch moves the
+ingest position (applied count and hash-chain head). A view computed at one position is therefore
+the same for every request at that position: it is kept here under (position, key) and served to
+the next request for it, until the position moves. Requests never see an older figure than the
+database holds: a moved position misses the cache and computes afresh (and then replaces the
+entries of older positions). Results are handed out as deep copies, so a caller that edits one
+cannot change what the next is served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import functools
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.reporting.models import IngestPositionRow
+
+T = TypeVar("T")
+SESSION_KEY = "versioned_cache"
+"""Where a read session finds the cache (its sessionmaker's ``info``); absent: compute every time."""
+
+Version = tuple[int, str]
+
+
+@dataclass
+class VersionedCache:
+    """Results for the newest data version seen, least recently used first out beyond `capacity`."""
+
+    capacity: int = 256
+    version: Version | None = None
+    hits: int = 0
+    misses: int = 0
+    _results: OrderedDict[Hashable, Any] = field(default_factory=OrderedDict)
+    _computing: dict[tuple[Version, Hashable], asyncio.Future[Any]] = field(default_factory=dict)
+
+    def get(self, version: Version, key: Hashable) -> tuple[bool, Any]:
+        if version != self.version or key not in self._results:
+            return False, None
+        self._results.move_to_end(key)
+        return True, self._results[key]
+
+    def put(self, version: Version, key: Hashable, value: Any) -> None:
+        if self.version is not None and version[0] < self.version[0]:
+            return  # computed from an older snapshot than entries already held: nobody will ask for it
+        if version != self.version:
+            self._results.clear()
+            self.version = version
+        self._results[key] = value
+        self._results.move_to_end(key)
+        while len(self._results) > self.capacity:
+            self._results.popitem(last=False)
+
+    async def get_or_compute(self, version: Version, key: Hashable, compute: Callable[[], Awaitable[T]],
+                             still_current: Callable[[], Awaitable[bool]]) -> T:
+        """The held result, or one computation shared by every concurrent request for it."""
+        found, value = self.get(version, key)
+        if found:
+            self.hits += 1
+            return value  # type: ignore[no-any-return]
+        running = self._computing.get((version, key))
+        if running is not None:
+            self.hits += 1
+            return await asyncio.shield(running)  # type: ignore[no-any-return]
+        self.misses += 1
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._computing[(version, key)] = future
+        try:
+            value = await compute()
+            if await still_current():
+                self.put(version, key, value)
+            future.set_result(value)
+            return value
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved here: a failure with no other waiter is not "never retrieved"
+            raise
+        finally:
+            del self._computing[(version, key)]
+
+
+async def _position(session: AsyncSession) -> Version:
+    """Read afresh (not from the session's identity map), so a second read sees a moved position."""
+    from services.reporting.services import HUB_POSITION
+
+    row = (await session.execute(select(IngestPositionRow.applied, IngestPositionRow.chain_head)
+                                 .where(IngestPositionRow.name == HUB_POSITION))).one()
+    return int(row[0]), str(row[1])
+
+
+async def per_version(session: AsyncSession, key: Hashable, compute: Callable[[], Awaitable[T]], *,
+                      shared: bool = False) -> T:
+    """`compute()`'s result at the session's data version, computed once per version.
+
+    `shared=True` hands out the held object itself: only for results nobody modifies (the ledger);
+    otherwise each caller gets a deep copy."""
+    cache: VersionedCache | None = session.info.get(SESSION_KEY)
+    if cache is None:
+        return await compute()
+    version = await _position(session)
+
+    async def unchanged() -> bool:  # under READ COMMITTED (PostgreSQL) a batch may land mid-computation
+        return await _position(session) == version
+
+    value = await cache.get_or_compute(version, key, compute, unchanged)
+    return value if shared else copy.deepcopy(value)
+
+
+def once_per_version(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    """Decorate ``async def f(session, *args)`` to compute once per data version and arguments
+    (arguments are told apart by their repr)."""
+
+    @functools.wraps(fn)
+    async def wrapper(session: AsyncSession, *args: Any, **kwargs: Any) -> T:
+        key = (fn.__module__, fn.__qualname__, repr(args), repr(sorted(kwargs.items())))
+        return await per_version(session, key, lambda: fn(session, *args, **kwargs))
+
+    return wrapper

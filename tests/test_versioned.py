@@ -1,0 +1,108 @@
+"""Views computed once per data version: served again until an applied batch moves the version,
+never stale, never shared as one mutable object, one computation for concurrent requests."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from shared.settings import HubSettings
+from hub.bench_events import event_mix
+from services.reporting.app import build_service
+from services.reporting.services import Incoming
+from services.reporting.settings import ReportingSettings
+from services.reporting.versioned import SESSION_KEY, VersionedCache
+from services.reporting.views.catalogue import ViewParams, run_view
+
+NODES = ["coventry", "warwickshire", "solihull"]
+
+
+async def test_a_new_version_replaces_what_was_held() -> None:
+    cache = VersionedCache(capacity=2)
+    cache.put((1, "a"), "x", 1)
+    cache.put((1, "a"), "y", 2)
+    cache.put((1, "a"), "z", 3)  # beyond capacity: the least recently used goes
+    assert cache.get((1, "a"), "x") == (False, None)
+    assert cache.get((1, "a"), "z") == (True, 3)
+    cache.put((2, "b"), "x", 4)
+    assert cache.get((1, "a"), "z") == (False, None)
+    cache.put((1, "a"), "z", 5)  # computed from an older snapshot: not kept
+    assert cache.get((2, "b"), "x") == (True, 4) and cache.get((1, "a"), "z") == (False, None)
+
+
+async def test_concurrent_requests_share_one_computation() -> None:
+    cache, calls = VersionedCache(), []
+
+    async def compute() -> list[int]:
+        calls.append(1)
+        await asyncio.sleep(0.05)
+        return [1, 2]
+
+    async def current() -> bool:
+        return True
+
+    results = await asyncio.gather(*(cache.get_or_compute((1, "a"), "k", compute, current) for _ in range(5)))
+    assert len(calls) == 1 and all(r == [1, 2] for r in results)
+
+
+async def test_a_result_computed_while_the_version_moved_is_not_kept() -> None:
+    cache = VersionedCache()
+
+    async def compute() -> int:
+        return 1
+
+    async def moved() -> bool:
+        return False
+
+    assert await cache.get_or_compute((1, "a"), "k", compute, moved) == 1
+    assert cache.get((1, "a"), "k") == (False, None)
+
+
+async def test_a_failed_computation_is_not_kept_and_is_retried() -> None:
+    cache, calls = VersionedCache(), []
+
+    async def compute() -> int:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("database went away")
+        return 2
+
+    async def current() -> bool:
+        return True
+
+    try:
+        await cache.get_or_compute((1, "a"), "k", compute, current)
+    except RuntimeError:
+        pass
+    assert await cache.get_or_compute((1, "a"), "k", compute, current) == 2
+
+
+async def test_views_are_served_per_version_and_never_stale(settings: HubSettings, tmp_path: Path) -> None:
+    service = build_service(settings, "", ReportingSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'r.db'}"))
+    await service.start(consume=False)
+    events = [Incoming(e.subject, e.body, i + 1) for i, e in enumerate(event_mix(settings.hub, NODES, 600, seed=3))]
+    p = ViewParams(hub=settings.hub, nodes=NODES, period="2024-25")
+    try:
+        await service.ingest(events[:300])
+        async with service.read_sessions() as session:
+            first = await run_view(session, "inclusion", p)
+        misses = service.figures.misses
+        async with service.read_sessions() as session:
+            again = await run_view(session, "inclusion", p)
+        assert service.figures.misses == misses and service.figures.hits >= 1  # served, not computed
+        assert again == first and again is not first  # a copy: editing it cannot change the next answer
+        again.unique_pupils = -1  # type: ignore[attr-defined]
+        async with service.read_sessions() as session:
+            assert (await run_view(session, "inclusion", p)) == first
+
+        await service.ingest(events[300:])
+        async with service.read_sessions() as session:
+            moved = await run_view(session, "inclusion", p)
+        async with service.read_sessions() as session:
+            session.info.pop(SESSION_KEY)  # no cache: computed from the rows
+            fresh = await run_view(session, "inclusion", p)
+        assert moved.stamp.applied_events == 600  # type: ignore[attr-defined]
+        assert moved.unique_pupils > first.unique_pupils  # type: ignore[attr-defined]
+        assert moved == fresh
+    finally:
+        await service.stop()
