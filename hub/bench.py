@@ -26,7 +26,7 @@ from shared.bus import connect, ensure_hub_topology, ensure_node_stream
 from shared.nats_server import NatsServer
 from shared.settings import HubSettings
 from shared.subjects import hub_stream
-from hub.bench_events import event_mix
+from hub.bench_events import academic_years, event_mix
 
 NODES = ["coventry", "warwickshire", "solihull"]
 
@@ -201,8 +201,12 @@ async def bench_rebuild(url: str, work: Path, plan: BenchPlan, postgres_dsn: str
             pg = worker("rebuild", url=url, hub=hub, data_dir=str(work / hub / "pg"), database_url=database_url)
             entry.update(postgres_seconds=pg["seconds"], postgres_per_s=pg["events"] / pg["seconds"],
                          postgres_peak_rss_mb=pg["peak_rss_mb"])
+            await _drop_postgres(postgres_dsn, database_url.rsplit("/", 1)[1])
         log(f"rebuild: timing every report route over {size:,} events")
-        entry["queries"] = worker("queries", url=url, hub=hub, data_dir=str(work / hub), repeats=plan.query_repeats)["routes"]
+        period = academic_years(size)[-1]  # the latest year, with every earlier year behind it
+        entry["queries_period"] = period
+        entry["queries"] = worker("queries", url=url, hub=hub, data_dir=str(work / hub), repeats=plan.query_repeats,
+                                  period=period)["routes"]
         figures[str(size)] = entry
     return figures
 
@@ -220,6 +224,17 @@ async def _fresh_postgres(dsn: str, log: Callable[[str], None]) -> str | None:
     await conn.execute(f'CREATE DATABASE "{name}"')
     await conn.close()
     return dsn.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
+
+
+async def _drop_postgres(dsn: str, name: str) -> None:
+    """Remove a database `_fresh_postgres` made (a million-event run leaves gigabytes otherwise)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
 
 
 async def run_bench(plan: BenchPlan, work: Path, postgres_dsn: str | None, log: Callable[[str], None]) -> dict[str, Any]:
@@ -256,18 +271,21 @@ def render_tables(results: dict[str, Any]) -> list[Any]:
     lat.add_row(f"{latency['writes']:,}", f"{latency['rate_per_s']:.1f}", f"{latency['p50_ms']:.0f}",
                 f"{latency['p95_ms']:.0f}", f"{latency['p99_ms']:.0f}", "< 1000")
     rebuild = Table(title="rebuild: replay into empty projections (and peak memory)")
-    for column in ("events", "SQLite s", "SQLite /s", "SQLite peak MB", "PostgreSQL s", "PostgreSQL /s", "slowest route p95 ms"):
+    for column in ("events", "SQLite s", "SQLite /s", "SQLite peak MB", "PostgreSQL s", "PostgreSQL /s",
+                   "slowest p95 ms", "slowest first ms"):
         rebuild.add_column(column, justify="right")
     for size, r in results["rebuild"].items():
         slowest = max(r["queries"].items(), key=lambda kv: kv[1]["p95_ms"])
+        coldest = max(r["queries"].items(), key=lambda kv: kv[1]["first_ms"])
         rebuild.add_row(f"{int(size):,}", f"{r['sqlite_seconds']:.1f}", f"{r['sqlite_per_s']:,.0f}",
                         f"{r['sqlite_peak_rss_mb']:.0f}", f"{r.get('postgres_seconds', float('nan')):.1f}",
-                        f"{r.get('postgres_per_s', float('nan')):,.0f}", f"{slowest[1]['p95_ms']:.0f} ({slowest[0]})")
+                        f"{r.get('postgres_per_s', float('nan')):,.0f}", f"{slowest[1]['p95_ms']:.0f} ({slowest[0]})",
+                        f"{coldest[1]['first_ms']:.0f} ({coldest[0]})")
     largest = results["rebuild"][max(results["rebuild"], key=int)]
-    queries = Table(title=f"report routes and dashboard pages over {int(max(results['rebuild'], key=int)):,} events "
-                          "(target p95 < 300 ms)")
-    for column in ("route", "status", "p50 ms", "p95 ms"):
+    queries = Table(title=f"report routes and dashboard pages over {int(max(results['rebuild'], key=int)):,} events, "
+                          f"{largest['queries_period']} (first request computes; p50/p95 of those after; target p95 < 300 ms)")
+    for column in ("route", "status", "first ms (computed)", "p50 ms", "p95 ms"):
         queries.add_column(column, justify="left" if column == "route" else "right")
     for path, q in sorted(largest["queries"].items()):
-        queries.add_row(path, str(q["status"]), f"{q['p50_ms']:.1f}", f"{q['p95_ms']:.1f}")
+        queries.add_row(path, str(q["status"]), f"{q['first_ms']:.1f}", f"{q['p50_ms']:.1f}", f"{q['p95_ms']:.1f}")
     return [ratios, lat, rebuild, queries]

@@ -1,5 +1,7 @@
 """A seeded, realistic mix of hub events for benchmarks: partner changes, activities with
-participations, and funding flows, from three node streams."""
+participations, and funding flows, from three node streams, a year's worth of events per academic
+year (a large hub records under 100,000 events a year: docs/benchmarks.md), so a million events
+are a decade of one hub's history, as a hub that has run for years holds them."""
 
 from __future__ import annotations
 
@@ -11,6 +13,9 @@ from datetime import UTC, date, datetime, timedelta
 
 
 from shared.subjects import event_subject
+
+EVENTS_PER_YEAR = 100_000
+FIRST_YEAR = 2024
 
 MIX = (  # (service, event type, share of events)
     ("partners", "OrganisationRegistered", 0.08),
@@ -45,24 +50,37 @@ class _NodeState:
         self.income: list[str] = []
 
 
+def academic_years(count: int) -> list[str]:
+    """The academic years `count` events of the mix cover, oldest first."""
+    return [_year_name(y) for y in range(max(1, -(-count // EVENTS_PER_YEAR)))]
+
+
+def _year_name(index: int) -> str:
+    return f"{FIRST_YEAR + index}-{(FIRST_YEAR + index + 1) % 100:02d}"
+
+
 def event_mix(hub: str, nodes: list[str], count: int, seed: int = 7) -> Iterator[GeneratedEvent]:
-    """`count` events spread over `nodes`, deterministic for a seed (ids aside, which are UUIDv7)."""
+    """`count` events spread over `nodes`, deterministic for a seed; pupils continue from year to
+    year (the same pool), activities and their participations belong to one year."""
     rng = random.Random(seed)
     states = {node: _NodeState() for node in nodes}
-    pupils = [f"{rng.getrandbits(256):064x}" for _ in range(max(count // 4, 50))]
+    pupils = [f"{rng.getrandbits(256):064x}" for _ in range(max(min(count, EVENTS_PER_YEAR) // 4, 50))]
     kinds, weights = [(s, t) for s, t, _ in MIX], [w for *_, w in MIX]
-    start = datetime(2024, 9, 2, tzinfo=UTC)
     for i in range(count):
+        year, into_year = divmod(i, EVENTS_PER_YEAR)
+        if into_year == 0:
+            for state in states.values():
+                state.activities.clear()  # a new year's participations are in that year's activities
         node = rng.choice(nodes)
         state = states[node]
         service, event_type = rng.choices(kinds, weights)[0]
-        payload = _payload(event_type, rng, state, node, pupils)
+        payload = _payload(event_type, rng, state, node, pupils, year)
         while payload is None:  # needs something that does not exist yet: make that first
             service, event_type = _PREREQUISITE[event_type]
-            payload = _payload(event_type, rng, state, node, pupils)
+            payload = _payload(event_type, rng, state, node, pupils, year)
         key = service
         state.sequence[key] = state.sequence.get(key, 0) + 1
-        when = (start + timedelta(minutes=i)).isoformat()
+        when = (datetime(FIRST_YEAR + year, 9, 2, tzinfo=UTC) + timedelta(minutes=into_year * 5)).isoformat()
         event_id = _uuid(rng)
         envelope = {
             "event_id": event_id, "type": event_type, "version": 1 if event_type != "ActivityDelivered" else 2,
@@ -79,9 +97,10 @@ def _uuid(rng: random.Random) -> str:
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-8{h[17:20]}-{h[20:]}"
 
 
-def _payload(event_type: str, rng: random.Random, s: _NodeState, node: str, pupils: list[str]) -> dict | None:
+def _payload(event_type: str, rng: random.Random, s: _NodeState, node: str, pupils: list[str],
+             year: int) -> dict | None:
     new_id = _uuid(rng)
-    day = date(2024, 9, 2) + timedelta(days=rng.randrange(330))
+    day = date(FIRST_YEAR + year, 9, 2) + timedelta(days=rng.randrange(330))
     if event_type == "OrganisationRegistered":
         s.organisations.append(new_id)
         return {"organisation_id": new_id, "name": f"Partner {len(s.organisations)}", "roles": ["delivery_partner"],
@@ -98,11 +117,12 @@ def _payload(event_type: str, rng: random.Random, s: _NodeState, node: str, pupi
         return {"activity_id": new_id, "kind": rng.choice(["wcet", "tuition", "ensemble", "workshop"]),
                 "title": "Bench activity", "delivered_by": rng.choice(s.organisations), "area": node,
                 "starts_on": str(day), "ends_on": str(day + timedelta(weeks=10)), "hours": "20", "headcount": 25,
-                "functions": ["schools"], "aims": ["support_schools"], "level": "beginner", "academic_year": "2024-25"}
+                "functions": ["schools"], "aims": ["support_schools"], "level": rng.choice(["beginner", "beginner", "intermediate", "advanced"]),
+                "academic_year": _year_name(year)}
     if event_type == "ParticipationRecorded":
         if not s.activities:
             return None
-        return {"activity_id": rng.choice(s.activities), "academic_year": "2024-25", "participants": [
+        return {"activity_id": rng.choice(s.activities), "academic_year": _year_name(year), "participants": [
             {"participation_id": _uuid(rng), "pseudonym": rng.choice(pupils), "year_group": str(rng.randint(1, 11)),
              "send": "none", "fsm": rng.random() < 0.25, "looked_after": False, "ethnicity": "white",
              "gender": rng.choice(["female", "male"]), "school_urn": f"{rng.randint(100000, 140000)}", "home_area": node}

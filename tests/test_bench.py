@@ -7,12 +7,26 @@ from pathlib import Path
 
 import pytest
 
+import asyncpg
+
 from hub.bench import SMOKE, render_tables, run_bench
+from tests.conftest import POSTGRES_DSN, REQUIRE_POSTGRES, _postgres_reachable
+
+
+async def _bench_databases() -> set[str]:
+    conn = await asyncpg.connect(POSTGRES_DSN)
+    try:
+        return {r[0] for r in await conn.fetch("SELECT datname FROM pg_database WHERE datname LIKE 'hl_bench_%'")}
+    finally:
+        await conn.close()
 
 
 @pytest.mark.slow
 async def test_every_benchmark_runs_and_reports_figures(tmp_path: Path) -> None:
-    results = await run_bench(SMOKE, tmp_path, None, lambda _: None)
+    postgres = await _postgres_reachable()
+    assert postgres or not REQUIRE_POSTGRES
+    before = await _bench_databases() if postgres else set()
+    results = await run_bench(SMOKE, tmp_path, POSTGRES_DSN if postgres else None, lambda _: None)
     assert results["ingest"]["events"] == SMOKE.ingest_events and results["ingest"]["ratio"] > 0
     assert results["publish"]["relay_per_s"] > 0 and results["publish"]["raw_per_s"] > 0
     assert results["write_to_report"]["writes"] == int(SMOKE.write_rate * SMOKE.write_seconds)
@@ -21,4 +35,7 @@ async def test_every_benchmark_runs_and_reports_figures(tmp_path: Path) -> None:
     assert rebuild["events"] == SMOKE.rebuild_sizes[0] and rebuild["sqlite_peak_rss_mb"] > 0
     assert rebuild["queries"]["/report"]["status"] == 200
     assert rebuild["queries"]["/dashboard/?period=2024-25"]["status"] == 200  # pages are timed beside the routes
+    assert rebuild["queries"]["/report"]["first_ms"] > 0  # the computing request, reported apart
+    if postgres:  # the rebuild is also replayed on PostgreSQL, in a database dropped afterwards
+        assert rebuild["postgres_per_s"] > 0 and await _bench_databases() == before
     assert len(render_tables(results)) == 4

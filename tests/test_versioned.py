@@ -7,12 +7,13 @@ import asyncio
 from pathlib import Path
 
 from shared.settings import HubSettings
+from tests.helpers import wait_for
 from hub.bench_events import event_mix
 from services.reporting.app import build_service
 from services.reporting.services import Incoming
 from services.reporting.settings import ReportingSettings
 from services.reporting.versioned import SESSION_KEY, VersionedCache
-from services.reporting.views.catalogue import ViewParams, run_view
+from services.reporting.views.catalogue import VIEWS, ViewParams, run_view
 
 NODES = ["coventry", "warwickshire", "solihull"]
 
@@ -104,5 +105,28 @@ async def test_views_are_served_per_version_and_never_stale(settings: HubSetting
         assert moved.stamp.applied_events == 600  # type: ignore[attr-defined]
         assert moved.unique_pupils > first.unique_pupils  # type: ignore[attr-defined]
         assert moved == fresh
+    finally:
+        await service.stop()
+
+
+async def test_views_are_warmed_once_events_stop_arriving(settings: HubSettings, tmp_path: Path) -> None:
+    own = ReportingSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'r.db'}", warm_after_seconds=0.2)
+    service = build_service(settings, "", own)
+    await service.start(consume=False)
+    events = [Incoming(e.subject, e.body, i + 1) for i, e in enumerate(event_mix(settings.hub, NODES, 300, seed=4))]
+    try:
+        await service.ingest(events)
+        assert service.figures.misses == 0  # nothing computed while events may still be coming
+        async def warm_done() -> bool:
+            task = service.warmer._task
+            return task is not None and task.done()
+
+        await wait_for(warm_done, bool)
+        warmed = service.figures.misses
+        assert warmed >= len(VIEWS)
+        async with service.read_sessions() as session:
+            p = ViewParams(hub=settings.hub, nodes=settings.nodes, period=ViewParams.default_period())
+            await run_view(session, "annual-return", p)
+        assert service.figures.misses == warmed  # the first visitor is served what the warm-up computed
     finally:
         await service.stop()

@@ -29,6 +29,7 @@ from services.reporting.handlers import subscribe_hub_events
 from services.reporting.models import metadata  # noqa: F401  (alembic target)
 from services.reporting.services import Incoming, IngestOutcome, ingest_batch
 from services.reporting.settings import ReportingSettings
+from services.reporting.views.catalogue import warm_views
 
 NAME = "reporting"
 BROKER_LOG = logging.getLogger("services.reporting.broker")
@@ -50,6 +51,7 @@ class ReportingService:
     """Views computed once per data version, shared by every read session (services/reporting/versioned.py)."""
     broker: NatsBroker | None = field(default=None, init=False)
     keys: NodeKeys | None = field(default=None, init=False)
+    warmer: versioned.Warmer = field(init=False)
     _consuming: asyncio.Task[None] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -58,11 +60,16 @@ class ReportingService:
         self.read_engine = create_engine(url, writer=False)
         self.sessions = session_factory(self.engine)
         self.read_sessions = session_factory(self.read_engine, {versioned.SESSION_KEY: self.figures})
+        self.warmer = versioned.Warmer(lambda: warm_views(self.read_sessions, self.settings.hub, self.settings.nodes),
+                                       self.own.warm_after_seconds)
         if self.own.node_keys_file:
             self.keys = NodeKeys(json.loads(self.own.node_keys_file.read_text()))
 
     async def ingest(self, batch: list[Incoming]) -> IngestOutcome:
-        return await ingest_batch(batch, self.sessions, self.settings.hub, self.keys)
+        outcome = await ingest_batch(batch, self.sessions, self.settings.hub, self.keys)
+        if outcome.applied:
+            self.warmer.poke()
+        return outcome
 
     async def start(self, *, consume: bool = True, attach_timeout: float = 5.0) -> None:
         """Migrate, then provision and consume in the background: while NATS is down the service
@@ -111,6 +118,7 @@ class ReportingService:
                 await self._consuming
         if self.broker is not None:
             await self.broker.stop()
+        await self.warmer.stop()
         await self.engine.dispose()
         await self.read_engine.dispose()
 

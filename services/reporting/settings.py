@@ -18,6 +18,9 @@ class ReportingSettings(LayeredSettings):
     batch_size: int = Field(default=2000, ge=1, le=5000, description=(
         "Events fetched and applied per transaction (2000 applies about 40 % faster than 500: fewer round trips)."))
     batch_timeout: float = Field(default=0.05, gt=0, description="Longest wait to fill a batch, in seconds.")
+    warm_after_seconds: float = Field(default=2.0, ge=0, description=(
+        "Once no events have arrived for this long, compute every view for the default period so the next "
+        "visitor is served at once; 0 turns it off."))
     durable: str = Field(default="reporting", description="JetStream durable consumer name.")
     provision_streams: bool = Field(
         default=True, description="Create the hub and dead-letter streams at start (needs stream-admin rights)."

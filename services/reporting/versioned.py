@@ -12,8 +12,10 @@ cannot change what the next is served.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import functools
+import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
@@ -25,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.reporting.models import IngestPositionRow
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 SESSION_KEY = "versioned_cache"
 """Where a read session finds the cache (its sessionmaker's ``info``); absent: compute every time."""
 
@@ -124,3 +127,35 @@ def once_per_version(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable
         return await per_version(session, key, lambda: fn(session, *args, **kwargs))
 
     return wrapper
+
+
+@dataclass
+class Warmer:
+    """Computes the figures people open first once ingest has been quiet for `after` seconds, so
+    the first visitor after a burst of events is served rather than kept waiting. A new batch
+    cancels a warm-up in progress (its figures would already be out of date)."""
+
+    warm: Callable[[], Awaitable[None]]
+    after: float
+    _task: asyncio.Task[None] | None = None
+
+    def poke(self) -> None:
+        """Events were applied: start the quiet-period clock again."""
+        if self.after <= 0:
+            return
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        self._task = asyncio.create_task(self._when_quiet(), name="reporting-warm")
+
+    async def _when_quiet(self) -> None:
+        await asyncio.sleep(self.after)
+        try:
+            await self.warm()
+        except Exception as exc:  # noqa: BLE001  (a warm-up is an optimisation: a request computes instead)
+            log.warning("warming the views failed: %s", exc)
+
+    async def stop(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any, get_args
 
 from pydantic import BaseModel, Field
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.periods import PeriodKind, academic_year, parse_period
 from services.reporting.versioned import per_version
@@ -226,6 +226,19 @@ async def run_view(session: AsyncSession, name: str, params: ViewParams) -> Base
     if name not in VIEWS:
         raise KeyError(f"no view {name!r}; views: {', '.join(VIEWS)}")
     return await per_version(session, ("view", name, repr(params)), lambda: VIEWS[name].run(session, params))
+
+
+async def warm_views(sessions: async_sessionmaker[AsyncSession], hub: str, nodes: list[str]) -> None:
+    """Compute every view hub-wide for the default period, and the overview's figures, in one read
+    transaction (the views share its pupil records): what a manager opens first."""
+    from services.reporting.views.funding import load_ledger
+
+    p = ViewParams(hub=hub, nodes=nodes, period=ViewParams.default_period())
+    async with sessions() as session:
+        for name in VIEWS:
+            await run_view(session, name, p)
+        await hub_report(session, hub, nodes)
+        await load_ledger(session)
 
 
 def with_filters(params: ViewParams, **filters: str | None) -> ViewParams:
