@@ -23,7 +23,7 @@ from shared.envelope import InvalidEvent, ReceivedEvent, parse_event
 from shared.signing import NodeKeys
 from shared.subjects import parse_event_subject
 from services.reporting.models import AppliedEventRow, IngestPositionRow, ProducerPositionRow
-from services.reporting.projections import execute, writes_for
+from services.reporting.projections import execute, insert_many, writes_for
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("hub-ledger.reporting")
@@ -168,7 +168,7 @@ async def _apply(session: AsyncSession, fresh: list[_Candidate]) -> None:
             }
         )
     await execute(session, writes)
-    await session.execute(AppliedEventRow.__table__.insert(), applied_rows)
+    await insert_many(session, AppliedEventRow.__table__, applied_rows)
     await _advance_producers(session, fresh)
     position.applied += len(fresh)
     position.chain_head = chain

@@ -41,7 +41,6 @@ class ParticipationView(Base):
 
     __tablename__ = "participation_view"
     __table_args__ = (
-        Index("ix_participation_view_year_pseudonym", "academic_year", "pseudonym"),
         # covers the reach counts (live rows of a year, joined to their activity, by pupil, area, year group, node)
         Index("ix_participation_view_live", "academic_year", "withdrawn", "node", "activity_id", "pseudonym",
               "home_area", "year_group"),

@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Executable, Table, bindparam, update
+from sqlalchemy import Dialect, Executable, Table, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.envelope import ReceivedEvent
@@ -110,7 +111,7 @@ class _Pending:
 
     async def send(self, session: AsyncSession) -> None:
         for table, rows in self.inserts.items():
-            await session.execute(table.insert(), rows)
+            await insert_many(session, table, rows)
         for updates in self.updates.values():
             for run in _runs(updates):
                 await session.execute(_update_statement(run[0]), [_update_params(u) for u in run])
@@ -118,6 +119,61 @@ class _Pending:
         self.inserted.clear()
         self.updates.clear()
         self.updated.clear()
+
+
+@dataclass(frozen=True)
+class _InsertPlan:
+    """An INSERT compiled once for a table, dialect and row shape, with the dialect's own value
+    conversions (dates, JSON, decimals) for the columns that need one."""
+
+    sql: str
+    keys: tuple[str, ...]
+    converters: tuple[tuple[int, Callable[[Any], Any]], ...]
+
+    def values(self, rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        take = itemgetter(*self.keys)
+        if len(self.keys) == 1:
+            return [(take(row),) for row in rows]
+        if not self.converters:
+            return [take(row) for row in rows]
+        out = []
+        for row in rows:
+            values = list(take(row))
+            for i, convert in self.converters:
+                if values[i] is not None:
+                    values[i] = convert(values[i])
+            out.append(tuple(values))
+        return out
+
+
+_PLANS: dict[tuple[str, type, str, tuple[str, ...]], _InsertPlan] = {}
+
+
+def _insert_plan(table: Table, dialect: Dialect, keys: tuple[str, ...]) -> _InsertPlan:
+    plan_key = (table.name, type(dialect), dialect.paramstyle, keys)
+    plan = _PLANS.get(plan_key)
+    if plan is None:
+        compiled = table.insert().compile(dialect=dialect, column_keys=list(keys))
+        order = tuple(compiled.positiontup or ())
+        if sorted(order) != sorted(keys):
+            raise RuntimeError(f"cannot plan an insert into {table.name} for {keys}")
+        converters = tuple((i, p) for i, k in enumerate(order)
+                           if (p := table.c[k].type._cached_bind_processor(dialect)) is not None)
+        plan = _PLANS[plan_key] = _InsertPlan(compiled.string, order, converters)
+    return plan
+
+
+async def insert_many(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> None:
+    """One executemany of plain rows, below SQLAlchemy's per-row parameter processing (a tenth of
+    ingest time on participations): the same SQL and the same conversions, done once per table."""
+    if not rows:
+        return
+    plan = _insert_plan(table, session.bind.dialect, tuple(rows[0]))
+    if any(len(row) != len(plan.keys) for row in rows):  # rows of another shape: let SQLAlchemy sort them out
+        await session.execute(table.insert(), rows)
+        return
+    connection = await session.connection()
+    await connection.exec_driver_sql(plan.sql, plan.values(rows))  # type: ignore[arg-type]
 
 
 def _runs(updates: list[Update]) -> list[list[Update]]:
