@@ -124,6 +124,8 @@ async def test_the_partner_filter_is_a_list_up_to_the_limit_and_a_box_beyond(
     async with signed_in(app, "manager") as client:
         listed = (await client.get(f"/dashboard/?period={PERIOD}")).text
         assert '<select' in listed and 'id="f-partner" name="partner" type="text"' not in listed
-        monkeypatch.setattr(routes, "PARTNER_CHOICES", 1)  # the dataset has more partners than that
+    monkeypatch.setattr(routes, "PARTNER_CHOICES", 1)  # the dataset has more partners than that
+    app = dashboard_app(system, tmp_path)  # a limit is configuration: a new process (pages are held per version)
+    async with signed_in(app, "manager") as client:
         boxed = (await client.get(f"/dashboard/?period={PERIOD}")).text
         assert 'id="f-partner" name="partner" type="text"' in boxed

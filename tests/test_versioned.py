@@ -130,3 +130,37 @@ async def test_views_are_warmed_once_events_stop_arriving(settings: HubSettings,
         assert service.figures.misses == warmed  # the first visitor is served what the warm-up computed
     finally:
         await service.stop()
+
+
+async def test_responses_are_kept_per_version_and_credentials(settings: HubSettings, tmp_path: Path) -> None:
+    import json
+
+    import httpx
+
+    from services.reporting.app import create_app
+    from shared.auth import token_digest
+
+    tokens = tmp_path / "tokens.json"
+    tokens.write_text(json.dumps({token_digest("reader-token"): {"name": "reader", "role": "auditor"}}))
+    service = build_service(settings.model_copy(update={"auth_tokens_file": tokens}), "",
+                            ReportingSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'r.db'}", warm_after_seconds=0))
+    await service.start(consume=False)
+    events = [Incoming(e.subject, e.body, i + 1) for i, e in enumerate(event_mix(settings.hub, NODES, 600, seed=6))]
+    app = create_app(service)
+    reader = {"Authorization": "Bearer reader-token"}
+    try:
+        await service.ingest(events[:300])
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://reporting") as client:
+            first = await client.get("/report/views/inclusion?period=2024-25", headers=reader)
+            computed = (service.figures.hits, service.figures.misses)
+            again = await client.get("/report/views/inclusion?period=2024-25", headers=reader)
+            assert again.status_code == 200 and again.content == first.content
+            assert again.headers["x-report-stamp"] == first.headers["x-report-stamp"]
+            assert (service.figures.hits, service.figures.misses) == computed  # answered without the view
+            assert (await client.get("/report/views/inclusion?period=2024-25")).status_code == 401  # no token: refused
+
+            await service.ingest(events[300:])
+            moved = await client.get("/report/views/inclusion?period=2024-25", headers=reader)
+            assert moved.json()["stamp"]["applied_events"] == 600 != first.json()["stamp"]["applied_events"]
+    finally:
+        await service.stop()

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.middleware import Middleware
 from faststream.nats import NatsBroker
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -165,4 +166,5 @@ def create_app(service: ReportingService) -> FastAPI:
     app.state.reporting = service
     app.state.readiness = service.readiness
     mount_dashboard(app, service)
+    app.user_middleware.append(Middleware(versioned.ResponsesPerVersion, sessions=service.read_sessions))  # innermost
     return app

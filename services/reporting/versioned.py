@@ -19,6 +19,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, TypeVar
 
 from sqlalchemy import select
@@ -159,3 +160,99 @@ class Warmer:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+@dataclass
+class _Served:
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+
+class ResponsesPerVersion:
+    """ASGI middleware: a GET of a report route or dashboard page answered 200 is kept under
+    (data version, path and query, credentials, date) and answered again from memory until the
+    version moves: rendering a page or serialising a large figure costs more than computing it
+    once it is held (docs/reporting.md). Innermost, so it sees requests after the session and
+    limits middlewares and keeps no cookies; credentials are part of the key, so nobody is served
+    a response made for someone else, and only 200s are kept (a refused request never is)."""
+
+    PREFIXES = ("/report", "/dashboard/")
+    NEVER = ("/dashboard/static/", "/dashboard/login", "/dashboard/logout", "/dashboard/audit", "/report/audit")
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]],
+                 sessions: Callable[[], Any], max_bytes: int = 64 * 2**20) -> None:
+        self.app = app
+        self.sessions = sessions
+        self.max_bytes = max_bytes
+        self.hits = 0
+        self._version: Version | None = None
+        self._held: OrderedDict[tuple[Any, ...], _Served] = OrderedDict()
+        self._bytes = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self._keeps(scope):
+            await self.app(scope, receive, send)
+            return
+        try:
+            async with self.sessions() as session:
+                version = await _position(session)
+        except Exception:  # noqa: BLE001  (database down or not migrated: the route answers for itself)
+            await self.app(scope, receive, send)
+            return
+        key = self._key(scope)
+        served = self._held.get(key) if version == self._version else None
+        if served is not None:
+            self.hits += 1
+            self._held.move_to_end(key)
+            await send({"type": "http.response.start", "status": served.status, "headers": served.headers})
+            await send({"type": "http.response.body", "body": served.body})
+            return
+        start: dict[str, Any] = {}
+        chunks: list[bytes] = []
+
+        async def keep(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body"):
+                    self._store(version, key, start, b"".join(chunks))
+            await send(message)
+
+        await self.app(scope, receive, keep)
+
+    def _keeps(self, scope: Scope) -> bool:
+        path = scope.get("path", "")
+        return (scope["type"] == "http" and scope.get("method") == "GET" and path.startswith(self.PREFIXES)
+                and not path.startswith(self.NEVER))
+
+    @staticmethod
+    def _key(scope: Scope) -> tuple[Any, ...]:
+        headers = dict(scope.get("headers", []))
+        return (scope["path"], scope.get("query_string", b""), headers.get(b"authorization"), headers.get(b"cookie"),
+                date.today())
+
+    def _store(self, version: Version, key: tuple[Any, ...], start: dict[str, Any], body: bytes) -> None:
+        headers = list(start.get("headers", []))
+        if start.get("status") != 200 or any(k.lower() == b"set-cookie" for k, _ in headers):
+            return
+        if len(body) > self.max_bytes // 8:
+            return  # one huge download would push out every page
+        if self._version is not None and version[0] < self._version[0]:
+            return
+        if version != self._version:
+            self._held.clear()
+            self._bytes = 0
+            self._version = version
+        old = self._held.pop(key, None)
+        self._bytes += len(body) - (len(old.body) if old else 0)
+        self._held[key] = _Served(start["status"], headers, body)
+        while self._bytes > self.max_bytes and self._held:
+            _, dropped = self._held.popitem(last=False)
+            self._bytes -= len(dropped.body)
