@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import httpx
+import pytest
 
 from shared.settings import HubSettings
 from hub.bench_events import event_mix
@@ -20,7 +21,10 @@ NODES = ["coventry", "warwickshire", "solihull"]
 PERIOD = "2024-25"
 
 
-async def test_a_long_trace_is_paged_and_downloadable_whole(tmp_path: Path) -> None:
+async def test_a_long_trace_is_paged_and_downloadable_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.reporting.dashboard import routes
+
+    monkeypatch.setattr(routes, "GRANTS_PER_PAGE", 10)
     settings = HubSettings(hub="scale", data_dir=tmp_path, nodes=NODES)
     service = build_service(settings, "", ReportingSettings(warm_after_seconds=0))
     await service.start(consume=False)
@@ -47,6 +51,11 @@ async def test_a_long_trace_is_paged_and_downloadable_whole(tmp_path: Path) -> N
             assert len(urns) > 200
             assert f"The first 200 of {len(urns):,} rows" in schools
             assert urns[199] in schools and urns[-1] not in schools
+
+            funding = (await client.get(f"/dashboard/funding?period={PERIOD}")).text
+            count = int(re.search(r"([\d,]+) income entries received in", funding).group(1).replace(",", ""))
+            assert count > 10 and f"Page 1 of {-(-count // 10)}" in funding
+            assert len(re.findall(r'href="/dashboard/trace/grant/', funding)) == 10
     finally:
         await service.stop()
 

@@ -186,7 +186,7 @@ class ResponsesPerVersion:
     NEVER = ("/dashboard/static/", "/dashboard/login", "/dashboard/logout", "/dashboard/audit", "/report/audit")
 
     def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]],
-                 sessions: Callable[[], Any], max_bytes: int = 64 * 2**20) -> None:
+                 sessions: Callable[[], Any], max_bytes: int = 256 * 2**20) -> None:
         self.app = app
         self.sessions = sessions
         self.max_bytes = max_bytes
@@ -242,7 +242,7 @@ class ResponsesPerVersion:
         headers = list(start.get("headers", []))
         if start.get("status") != 200 or any(k.lower() == b"set-cookie" for k, _ in headers):
             return
-        if len(body) > self.max_bytes // 8:
+        if len(body) > self.max_bytes // 4:
             return  # one huge download would push out every page
         if self._version is not None and version[0] < self._version[0]:
             return

@@ -32,6 +32,7 @@ from services.reporting.dashboard.flows import HEADINGS, funding_flows
 from services.reporting.deps import ReadSession
 from services.reporting.exports.tables import tables_of, to_json
 from services.reporting.queries import hub_report, report_stamp
+from services.reporting.versioned import per_version
 from services.reporting.views.accountability import Filters
 from services.reporting.views.allocation import only_node
 from services.reporting.views.catalogue import VIEWS, ViewParams, run_view
@@ -43,6 +44,7 @@ PARTNER_CHOICES = 300
 """Up to this many partners the filter is a list of names; beyond it, a box for an organisation id."""
 PARTNERS_PER_PAGE = 100
 EVENTS_PER_PAGE = 200
+GRANTS_PER_PAGE = 200
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.filters["pounds"] = lambda pence: "" if pence is None else f"£{pence / 100:,.2f}"
@@ -325,10 +327,33 @@ async def partner_page(request: Request, session: ReadSession, user: User, f: Pa
 
 
 @router.get("/funding")
-async def funding_page(request: Request, session: ReadSession, user: User, f: Page) -> Response:
+async def funding_page(request: Request, session: ReadSession, user: User, f: Page,
+                       page: Annotated[int, Query(ge=1)] = 1) -> Response:
     """The flow of money from the ledger itself (one load); leverage and unit costs are on the funding view."""
+    figures = await per_version(session, ("funding page", f.node, f.kind, f.period),
+                                lambda: _funding_figures(session, f), shared=True)
+    grants = figures.grants
+    pages = max(1, -(-len(grants) // GRANTS_PER_PAGE))
+    return await render(request, session, "funding.html", user, f, money=figures.money, budget=figures.budget,
+                        flows=figures.flows, sankey=figures.sankey, budget_chart=figures.budget_chart,
+                        grants=grants[(page - 1) * GRANTS_PER_PAGE:page * GRANTS_PER_PAGE], grant_count=len(grants),
+                        page=page, pages=pages, per_page=GRANTS_PER_PAGE, position=await report_stamp(session))
+
+
+@dataclass(frozen=True)
+class FundingFigures:
+    """What the funding page shows for a node (or the hub) and period, computed once per data version."""
+
+    money: Any
+    budget: list[Any]
+    flows: Any
+    sankey: Any
+    budget_chart: Any
+    grants: list[Any]
+
+
+async def _funding_figures(session: ReadSession, f: PageFilters) -> FundingFigures:
     ledger = only_node(await load_ledger(session), f.node)
-    money = summarise(ledger, f.kind, f.period)
     budget = [b for b in await budget_vs_actual(session, f.kind, f.period) if f.node in (None, b.node)]
     flows = funding_flows(ledger, f.kind, f.period)
     pounds = templates.env.filters["pounds"]
@@ -336,11 +361,11 @@ async def funding_page(request: Request, session: ReadSession, user: User, f: Pa
                      for k in flows.links) or "No money moved in this period."
     sankey = charts.sankey(f"Funding {f.period} ({f.kind} year): income to spend", desc, flows.links, flows.columns,
                            HEADINGS, "funding-flow", fmt=pounds)
-    grants = sorted((e for e in ledger.originals("income") if ledger.active((e.node, e.entry_id))),
+    period = parse_period(f.period, f.kind)
+    grants = sorted((e for e in ledger.originals("income")
+                     if ledger.active((e.node, e.entry_id)) and period.contains(e.entry_on)),
                     key=lambda e: (e.entry_on, e.node))
-    return await render(request, session, "funding.html", user, f, money=money, budget=budget, flows=flows,
-                        sankey=sankey, budget_chart=budget_chart(budget), grants=grants,
-                        position=await report_stamp(session))
+    return FundingFigures(summarise(ledger, f.kind, f.period), budget, flows, sankey, budget_chart(budget), grants)
 
 
 # ---------------------------------------------------------------- trace and audit
