@@ -109,7 +109,25 @@ async def queries(url: str, hub: str, data_dir: str, repeats: int, period: str =
     return {"routes": figures, "peak_rss_mb": peak_rss_mb()}
 
 
-TASKS = {"raw_consume": raw_consume, "ingest": ingest, "rebuild": rebuild, "queries": queries}
+async def dashboard(url: str, hub: str, data_dir: str, repeats: int, period: str,
+                    database_url: str | None = None) -> dict[str, Any]:
+    """Every dashboard page for `period` as a deployed service serves it: after the warm-up that
+    follows a burst of events (timed too), the first visit and p50/p95 of the visits after it."""
+    from services.reporting.app import create_app
+    from services.reporting.dashboard import dashboard_pages
+    from services.reporting.dashboard.timing import time_pages
+
+    service = _reporting(url, hub, data_dir, database_url)
+    await service.start(consume=False)
+    started = time.perf_counter()
+    await service.warm(period)
+    warm_seconds = time.perf_counter() - started
+    pages = await time_pages(create_app(service), dashboard_pages(period), repeats)
+    await service.stop()
+    return {"warm_seconds": warm_seconds, "pages": pages, "peak_rss_mb": peak_rss_mb()}
+
+
+TASKS = {"raw_consume": raw_consume, "ingest": ingest, "rebuild": rebuild, "queries": queries, "dashboard": dashboard}
 
 if __name__ == "__main__":
     task, arguments = sys.argv[1], json.loads(sys.argv[2])

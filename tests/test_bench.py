@@ -38,4 +38,6 @@ async def test_every_benchmark_runs_and_reports_figures(tmp_path: Path) -> None:
     assert rebuild["queries"]["/report"]["first_ms"] > 0  # the computing request, reported apart
     if postgres:  # the rebuild is also replayed on PostgreSQL, in a database dropped afterwards
         assert rebuild["postgres_per_s"] > 0 and await _bench_databases() == before
-    assert len(render_tables(results)) == 4
+    assert rebuild["dashboard"]["warm_seconds"] > 0
+    assert rebuild["dashboard"]["pages"]["/dashboard/?period=2024-25"]["status"] == 200  # after the warm-up
+    assert len(render_tables(results)) == 5

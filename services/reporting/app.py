@@ -26,11 +26,12 @@ from shared.signing import NodeKeys
 from services.reporting import versioned
 from services.reporting.api import router
 from services.reporting.dashboard import mount_dashboard
+from services.reporting.dashboard.routes import warm_pages
 from services.reporting.handlers import subscribe_hub_events
 from services.reporting.models import metadata  # noqa: F401  (alembic target)
 from services.reporting.services import Incoming, IngestOutcome, ingest_batch
 from services.reporting.settings import ReportingSettings
-from services.reporting.views.catalogue import warm_views
+from services.reporting.views.catalogue import ViewParams, warm_views
 
 NAME = "reporting"
 BROKER_LOG = logging.getLogger("services.reporting.broker")
@@ -61,10 +62,16 @@ class ReportingService:
         self.read_engine = create_engine(url, writer=False)
         self.sessions = session_factory(self.engine)
         self.read_sessions = session_factory(self.read_engine, {versioned.SESSION_KEY: self.figures})
-        self.warmer = versioned.Warmer(lambda: warm_views(self.read_sessions, self.settings.hub, self.settings.nodes),
-                                       self.own.warm_after_seconds)
+        self.warmer = versioned.Warmer(self.warm, self.own.warm_after_seconds)
         if self.own.node_keys_file:
             self.keys = NodeKeys(json.loads(self.own.node_keys_file.read_text()))
+
+    async def warm(self, period: str | None = None) -> None:
+        """Compute every view and the dashboard's own figures for `period` (default: the default
+        period), hub-wide, so their first visitor is served (docs/reporting.md)."""
+        period = period or ViewParams.default_period()
+        await warm_views(self.read_sessions, self.settings.hub, self.settings.nodes, period)
+        await warm_pages(self.read_sessions, self.settings.hub, self.settings.nodes, period)
 
     async def ingest(self, batch: list[Incoming]) -> IngestOutcome:
         outcome = await ingest_batch(batch, self.sessions, self.settings.hub, self.keys)

@@ -194,8 +194,8 @@ async def overview(request: Request, session: ReadSession, user: User, f: Page) 
     p = f.view_params(request)
     report = await hub_report(session, p.hub, p.nodes)
     rows = report.nodes if user.whole_hub else [n for n in report.nodes if n.node == user.node]
-    area_reach = (await run_view(session, "reach", p)).breakdowns["area"]  # type: ignore[attr-defined]
-    money = summarise(only_node(await load_ledger(session), f.node), f.kind, f.period)
+    area_reach = (await run_view(session, "reach", p, shared=True)).breakdowns["area"]  # type: ignore[attr-defined]
+    money = await _money(session, f)
     by_area = area_reach.rows
     chart = charts.bar_chart("Unique pupils by home area", _describe(by_area, "group", "unique_pupils", "pupils"),
                              [r.group or "unknown" for r in by_area],
@@ -203,6 +203,14 @@ async def overview(request: Request, session: ReadSession, user: User, f: Page) 
     return await render(request, session, "overview.html", user, f, report=report, rows=rows, reach=area_reach,
                         money=money, by_area=by_area, chart=chart,
                         trace_key=f.area or ("hub" if user.whole_hub else user.areas[0] if user.areas else "hub"))
+
+
+async def _money(session: ReadSession, f: PageFilters) -> Any:
+    """The period's income and spend (the overview's money line), once per data version."""
+    async def compute() -> Any:
+        return summarise(only_node(await load_ledger(session), f.node), f.kind, f.period)
+
+    return await per_version(session, ("overview money", f.node, f.kind, f.period), compute, shared=True)
 
 
 def _describe(rows: list[Any], key: str, value: str, unit: str) -> str:
@@ -215,10 +223,20 @@ async def view_page(request: Request, session: ReadSession, user: User, f: Page,
     if name not in VIEWS:
         raise HTTPException(404, f"no view {name!r}")
     check_view(user, name)
-    result = await run_view(session, name, f.view_params(request))
+    p = f.view_params(request)
+    result = await run_view(session, name, p, shared=True)
+    tables = await view_tables(session, name, p)
     extra = await _view_extras(request, session, name, result, f)
     return await render(request, session, "view.html", user, f, name=name, spec=VIEWS[name], result=result,
-                        tables=tables_of(result), **extra)
+                        tables=tables, **extra)
+
+
+async def view_tables(session: ReadSession, name: str, p: ViewParams) -> list[Any]:
+    """A view flattened into the tables its page shows (and its downloads offer), once per data version."""
+    async def flatten() -> list[Any]:
+        return tables_of(await run_view(session, name, p, shared=True))
+
+    return await per_version(session, ("view tables", name, repr(p)), flatten, shared=True)
 
 
 async def _view_extras(request: Request, session: ReadSession, name: str, result: Any, f: PageFilters) -> dict[str, Any]:
@@ -330,8 +348,7 @@ async def partner_page(request: Request, session: ReadSession, user: User, f: Pa
 async def funding_page(request: Request, session: ReadSession, user: User, f: Page,
                        page: Annotated[int, Query(ge=1)] = 1) -> Response:
     """The flow of money from the ledger itself (one load); leverage and unit costs are on the funding view."""
-    figures = await per_version(session, ("funding page", f.node, f.kind, f.period),
-                                lambda: _funding_figures(session, f), shared=True)
+    figures = await funding_figures(session, f)
     grants = figures.grants
     pages = max(1, -(-len(grants) // GRANTS_PER_PAGE))
     return await render(request, session, "funding.html", user, f, money=figures.money, budget=figures.budget,
@@ -352,6 +369,11 @@ class FundingFigures:
     grants: list[Any]
 
 
+async def funding_figures(session: ReadSession, f: PageFilters) -> FundingFigures:
+    return await per_version(session, ("funding page", f.node, f.kind, f.period),
+                             lambda: _funding_figures(session, f), shared=True)
+
+
 async def _funding_figures(session: ReadSession, f: PageFilters) -> FundingFigures:
     ledger = only_node(await load_ledger(session), f.node)
     budget = [b for b in await budget_vs_actual(session, f.kind, f.period) if f.node in (None, b.node)]
@@ -366,6 +388,19 @@ async def _funding_figures(session: ReadSession, f: PageFilters) -> FundingFigur
                      if ledger.active((e.node, e.entry_id)) and period.contains(e.entry_on)),
                     key=lambda e: (e.entry_on, e.node))
     return FundingFigures(summarise(ledger, f.kind, f.period), budget, flows, sankey, budget_chart(budget), grants)
+
+
+async def warm_pages(sessions: Any, hub: str, nodes: list[str], period: str) -> None:
+    """What the pages add to the views, hub-wide for `period` (their tables, the overview's money,
+    the funding page's figures, the overview's pupils trace): warmed after a burst of events
+    (the views themselves are warmed by the catalogue, views/catalogue.warm_views)."""
+    f = PageFilters(period=period)
+    async with sessions() as session:
+        for name in VIEWS:
+            await view_tables(session, name, ViewParams(hub=hub, nodes=nodes, period=period))
+        await _money(session, f)
+        await funding_figures(session, f)
+        await evidence(session, "pupils", "hub", period)
 
 
 # ---------------------------------------------------------------- trace and audit

@@ -220,20 +220,22 @@ VIEWS: dict[str, ViewSpec] = {v.name: v for v in (
 )}
 
 
-async def run_view(session: AsyncSession, name: str, params: ViewParams) -> BaseModel:
+async def run_view(session: AsyncSession, name: str, params: ViewParams, *, shared: bool = False) -> BaseModel:
     """The view at the session's data version: computed once per version and parameters (the HTTP
-    routes, dashboard pages and exports of one figure share it)."""
+    routes, dashboard pages and exports of one figure share it). `shared=True` for callers that
+    only read the result (no copy is made)."""
     if name not in VIEWS:
         raise KeyError(f"no view {name!r}; views: {', '.join(VIEWS)}")
-    return await per_version(session, ("view", name, repr(params)), lambda: VIEWS[name].run(session, params))
+    return await per_version(session, ("view", name, repr(params)), lambda: VIEWS[name].run(session, params),
+                             shared=shared)
 
 
-async def warm_views(sessions: async_sessionmaker[AsyncSession], hub: str, nodes: list[str]) -> None:
-    """Compute every view hub-wide for the default period, and the overview's figures, in one read
+async def warm_views(sessions: async_sessionmaker[AsyncSession], hub: str, nodes: list[str], period: str) -> None:
+    """Compute every view hub-wide for `period`, the hub summary and the ledger, in one read
     transaction (the views share its pupil records): what a manager opens first."""
     from services.reporting.views.funding import load_ledger
 
-    p = ViewParams(hub=hub, nodes=nodes, period=ViewParams.default_period())
+    p = ViewParams(hub=hub, nodes=nodes, period=period)
     async with sessions() as session:
         for name in VIEWS:
             await run_view(session, name, p)
