@@ -190,7 +190,6 @@ class ResponsesPerVersion:
         self.app = app
         self.sessions = sessions
         self.max_bytes = max_bytes
-        self.hits = 0
         self._version: Version | None = None
         self._held: OrderedDict[tuple[Any, ...], _Served] = OrderedDict()
         self._bytes = 0
@@ -208,7 +207,6 @@ class ResponsesPerVersion:
         key = self._key(scope)
         served = self._held.get(key) if version == self._version else None
         if served is not None:
-            self.hits += 1
             self._held.move_to_end(key)
             await send({"type": "http.response.start", "status": served.status, "headers": served.headers})
             await send({"type": "http.response.body", "body": served.body})
