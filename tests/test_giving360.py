@@ -19,7 +19,7 @@ from tests.helpers import System, income, organisation
 from tests.test_funding import commission, draw, entry
 from services.reporting.exports.giving360 import pounds, to_json
 
-REFERENCE = Path(__file__).resolve().parent.parent / ".." / "shared" / "reference" / "360giving"
+REFERENCE = Path(__file__).resolve().parent / "samples" / "360giving"  # vendored: see its SOURCE.md
 
 
 def validator() -> Draft202012Validator:
