@@ -31,6 +31,17 @@ async def test_a_new_version_replaces_what_was_held() -> None:
     assert cache.get((2, "b"), "x") == (True, 4) and cache.get((1, "a"), "z") == (False, None)
 
 
+async def test_capacity_can_be_counted_in_what_results_weigh() -> None:
+    cache = VersionedCache(capacity=10, size=len)  # as the response cache counts bytes
+    cache.put((1, "a"), "x", "aaaa")
+    cache.put((1, "a"), "y", "bbbb")
+    cache.put((1, "a"), "x", "aaaaa")  # replacing a result counts its new weight only
+    assert cache.get((1, "a"), "y") == (True, "bbbb")
+    cache.put((1, "a"), "z", "cccc")  # 13 > 10: the least recently used goes
+    assert cache.get((1, "a"), "x") == (False, None)
+    assert cache.get((1, "a"), "y") == (True, "bbbb") and cache.get((1, "a"), "z") == (True, "cccc")
+
+
 async def test_concurrent_requests_share_one_computation() -> None:
     cache, calls = VersionedCache(), []
 

@@ -26,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.models import IngestPositionRow
+from services.reporting.services import HUB_POSITION
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -35,15 +36,22 @@ SESSION_KEY = "versioned_cache"
 Version = tuple[int, str]
 
 
+def _one(_: Any) -> int:
+    return 1
+
+
 @dataclass
 class VersionedCache:
-    """Results for the newest data version seen, least recently used first out beyond `capacity`."""
+    """Results for the newest data version seen, least recently used first out beyond `capacity`
+    (counted in results, or in what `size` says a result weighs)."""
 
     capacity: int = 256
+    size: Callable[[Any], int] = _one
     version: Version | None = None
     hits: int = 0
     misses: int = 0
     _results: OrderedDict[Hashable, Any] = field(default_factory=OrderedDict)
+    _used: int = 0
     _computing: dict[tuple[Version, Hashable], asyncio.Future[Any]] = field(default_factory=dict)
 
     def get(self, version: Version, key: Hashable) -> tuple[bool, Any]:
@@ -57,11 +65,14 @@ class VersionedCache:
             return  # computed from an older snapshot than entries already held: nobody will ask for it
         if version != self.version:
             self._results.clear()
+            self._used = 0
             self.version = version
+        if key in self._results:
+            self._used -= self.size(self._results.pop(key))
         self._results[key] = value
-        self._results.move_to_end(key)
-        while len(self._results) > self.capacity:
-            self._results.popitem(last=False)
+        self._used += self.size(value)
+        while self._used > self.capacity and self._results:
+            self._used -= self.size(self._results.popitem(last=False)[1])
 
     async def get_or_compute(self, version: Version, key: Hashable, compute: Callable[[], Awaitable[T]],
                              still_current: Callable[[], Awaitable[bool]]) -> T:
@@ -93,8 +104,6 @@ class VersionedCache:
 
 async def _position(session: AsyncSession) -> Version:
     """Read afresh (not from the session's identity map), so a second read sees a moved position."""
-    from services.reporting.services import HUB_POSITION
-
     row = (await session.execute(select(IngestPositionRow.applied, IngestPositionRow.chain_head)
                                  .where(IngestPositionRow.name == HUB_POSITION))).one()
     return int(row[0]), str(row[1])
@@ -190,9 +199,7 @@ class ResponsesPerVersion:
         self.app = app
         self.sessions = sessions
         self.max_bytes = max_bytes
-        self._version: Version | None = None
-        self._held: OrderedDict[tuple[Any, ...], _Served] = OrderedDict()
-        self._bytes = 0
+        self._held = VersionedCache(capacity=max_bytes, size=lambda served: len(served.body))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self._keeps(scope):
@@ -205,9 +212,8 @@ class ResponsesPerVersion:
             await self.app(scope, receive, send)
             return
         key = self._key(scope)
-        served = self._held.get(key) if version == self._version else None
-        if served is not None:
-            self._held.move_to_end(key)
+        found, served = self._held.get(version, key)
+        if found:
             await send({"type": "http.response.start", "status": served.status, "headers": served.headers})
             await send({"type": "http.response.body", "body": served.body})
             return
@@ -242,15 +248,4 @@ class ResponsesPerVersion:
             return
         if len(body) > self.max_bytes // 4:
             return  # one huge download would push out every page
-        if self._version is not None and version[0] < self._version[0]:
-            return
-        if version != self._version:
-            self._held.clear()
-            self._bytes = 0
-            self._version = version
-        old = self._held.pop(key, None)
-        self._bytes += len(body) - (len(old.body) if old else 0)
-        self._held[key] = _Served(start["status"], headers, body)
-        while self._bytes > self.max_bytes and self._held:
-            _, dropped = self._held.popitem(last=False)
-            self._bytes -= len(dropped.body)
+        self._held.put(version, key, _Served(start["status"], headers, body))

@@ -327,7 +327,7 @@ async def area_page(request: Request, session: ReadSession, user: User, f: Page,
 async def partners_page(request: Request, session: ReadSession, user: User, f: Page,
                         page: Annotated[int, Query(ge=1)] = 1) -> Response:
     node = None if user.whole_hub else user.node
-    pages = max(1, -(-await partner_count(session, node) // PARTNERS_PER_PAGE))
+    pages = _page_count(await partner_count(session, node), PARTNERS_PER_PAGE)
     rows = await partners(session, node, (page - 1) * PARTNERS_PER_PAGE, PARTNERS_PER_PAGE)
     return await render(request, session, "partners.html", user, f, rows=rows, page=page, pages=pages)
 
@@ -349,11 +349,10 @@ async def funding_page(request: Request, session: ReadSession, user: User, f: Pa
                        page: Annotated[int, Query(ge=1)] = 1) -> Response:
     """The flow of money from the ledger itself (one load); leverage and unit costs are on the funding view."""
     figures = await funding_figures(session, f)
-    grants = figures.grants
-    pages = max(1, -(-len(grants) // GRANTS_PER_PAGE))
+    grants, pages = _page_of(figures.grants, page, GRANTS_PER_PAGE)
     return await render(request, session, "funding.html", user, f, money=figures.money, budget=figures.budget,
                         flows=figures.flows, sankey=figures.sankey, budget_chart=figures.budget_chart,
-                        grants=grants[(page - 1) * GRANTS_PER_PAGE:page * GRANTS_PER_PAGE], grant_count=len(grants),
+                        grants=grants, grant_count=len(figures.grants),
                         page=page, pages=pages, per_page=GRANTS_PER_PAGE, position=await report_stamp(session))
 
 
@@ -411,15 +410,28 @@ async def trace_page(request: Request, session: ReadSession, user: User, f: Page
                      key: str, page: Annotated[int, Query(ge=1)] = 1) -> Response:
     """A page of the events behind a figure (a hub-wide pupil count has one per participation
     event); all of them are in the JSON download."""
-    check_trace(user, view, key)
-    try:
-        found = await evidence(session, view, key, f.period, f.kind)
-    except ValueError as exc:
-        raise HTTPException(422, str(exc)) from exc
-    pages = max(1, -(-len(found.events) // EVENTS_PER_PAGE))
-    shown = found.events[(page - 1) * EVENTS_PER_PAGE:page * EVENTS_PER_PAGE]
+    found = await _evidence(session, user, f, view, key)
+    shown, pages = _page_of(found.events, page, EVENTS_PER_PAGE)
     return await render(request, session, "trace.html", user, f, evidence=found, events=shown, page=page, pages=pages,
                         first=(page - 1) * EVENTS_PER_PAGE + 1, query=f.query(view=view, key=key))
+
+
+async def _evidence(session: ReadSession, user: DashboardUser, f: PageFilters, view: EvidenceView, key: str) -> Any:
+    """The events behind one figure, if the user may see them; a bad period or key is a 422."""
+    check_trace(user, view, key)
+    try:
+        return await evidence(session, view, key, f.period, f.kind)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+
+
+def _page_count(count: int, per_page: int) -> int:
+    return max(1, -(-count // per_page))
+
+
+def _page_of(items: list[Any], page: int, per_page: int) -> tuple[list[Any], int]:
+    """The items on page `page` (from 1) and how many pages there are (at least one)."""
+    return items[(page - 1) * per_page:page * per_page], _page_count(len(items), per_page)
 
 
 @router.get("/trace/grant/{ledger_node}/{entry_id}")
@@ -460,11 +472,7 @@ async def download_360giving(request: Request, session: ReadSession, user: User,
 @router.get("/download/trace.json")
 async def download_trace(session: ReadSession, user: User, f: Page, view: EvidenceView, key: str) -> Response:
     """Every event behind a figure (the trace page shows them a page at a time)."""
-    check_trace(user, view, key)
-    try:
-        found = await evidence(session, view, key, f.period, f.kind)
-    except ValueError as exc:
-        raise HTTPException(422, str(exc)) from exc
+    found = await _evidence(session, user, f, view, key)
     name = f"trace-{view}-{key.replace('/', '-')}-{f.period}.json"
     return Response(to_json(found), media_type="application/json",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
