@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -28,6 +27,8 @@ from services.reporting.api import router
 from services.reporting.dashboard import mount_dashboard
 from services.reporting.dashboard.routes import warm_pages
 from services.reporting.handlers import subscribe_hub_events
+from services.reporting.memory import fewer_collections
+from services.reporting.pipeline import IngestPipeline, Written
 from services.reporting.models import metadata  # noqa: F401  (alembic target)
 from services.reporting.services import Incoming, IngestOutcome, ingest_batch
 from services.reporting.settings import ReportingSettings
@@ -54,6 +55,7 @@ class ReportingService:
     broker: NatsBroker | None = field(default=None, init=False)
     keys: NodeKeys | None = field(default=None, init=False)
     warmer: versioned.Warmer = field(init=False)
+    pipeline: IngestPipeline = field(init=False)
     _consuming: asyncio.Task[None] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -65,6 +67,7 @@ class ReportingService:
         self.warmer = versioned.Warmer(self.warm, self.own.warm_after_seconds)
         if self.own.node_keys_file:
             self.keys = NodeKeys(json.loads(self.own.node_keys_file.read_text()))
+        self.pipeline = IngestPipeline(self.sessions, self.settings.hub, self.keys)
 
     async def warm(self, period: str | None = None) -> None:
         """Compute every view and the dashboard's own figures for `period` (default: the default
@@ -74,16 +77,27 @@ class ReportingService:
         await warm_pages(self.read_sessions, self.settings.hub, self.settings.nodes, period)
 
     async def ingest(self, batch: list[Incoming]) -> IngestOutcome:
+        """Apply one batch now (tests, tools); the live consumer goes through `submit`."""
         outcome = await ingest_batch(batch, self.sessions, self.settings.hub, self.keys)
         if outcome.applied:
             self.warmer.poke()
         return outcome
 
+    async def submit(self, batch: list[Incoming], written: Written) -> None:
+        """Hand a fetched batch to the ingest pipeline; `written` is told its outcome once committed."""
+
+        async def then(outcome: IngestOutcome | None) -> None:
+            if outcome is not None and outcome.applied:
+                self.warmer.poke()
+            await written(outcome)
+
+        await self.pipeline.submit(batch, then)
+
     async def start(self, *, consume: bool = True, attach_timeout: float = 5.0) -> None:
         """Migrate, then provision and consume in the background: while NATS is down the service
         answers HTTP (not ready) and starts consuming once NATS answers, without a restart. The
         database too: while it is down the service is not ready and migrates once it answers."""
-        _fewer_collections()
+        fewer_collections()
         if not consume:
             await migrate(self.engine, MIGRATIONS)
             return
@@ -114,7 +128,7 @@ class ReportingService:
             log_level=logging.DEBUG,  # per-batch access lines only when debugging
         )
         subscribe_hub_events(
-            broker, self.settings.hub, self.own.durable, self.own.batch_size, self.own.batch_timeout, self.ingest
+            broker, self.settings.hub, self.own.durable, self.own.batch_size, self.own.batch_timeout, self.submit
         )
         self.broker = broker
         await broker.start()
@@ -125,6 +139,9 @@ class ReportingService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._consuming
         if self.broker is not None:
+            for subscriber in self.broker.subscribers:
+                await subscriber.stop()  # fetch nothing more
+            await self.pipeline.close()  # the batch being written commits and is acked
             await self.broker.stop()
         await self.warmer.stop()
         await self.engine.dispose()
@@ -137,16 +154,6 @@ class ReportingService:
         checks["nats"] = "ok" if connected else "unavailable"
         checks["ready"] = checks["database"] == "ok" and connected
         return checks
-
-
-def _fewer_collections() -> None:
-    """Applying a batch allocates tens of thousands of short-lived objects (rows, parameters), none
-    cyclic; the default collector threshold (700) sweeps them every few events: a sixth of ingest time."""
-    if gc.get_threshold()[0] >= 50_000:
-        return  # once per process (tests and `hub demo` start several services in one)
-    gc.collect()  # garbage pending now would be frozen for good
-    gc.freeze()  # what start-up built (modules, tables, models) is never garbage: stop re-scanning it
-    gc.set_threshold(50_000, *gc.get_threshold()[1:])
 
 
 def build_service(settings: HubSettings, nats_url: str, own: ReportingSettings | None = None) -> ReportingService:

@@ -8,6 +8,7 @@ dead letters with their reason; they never stop the batch.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections.abc import Sequence
@@ -19,11 +20,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.envelope import InvalidEvent, ReceivedEvent, parse_event
+from shared.envelope import Envelope, InvalidEvent, ReceivedEvent, parse_event
 from shared.signing import NodeKeys
 from shared.subjects import parse_event_subject
 from services.reporting.models import AppliedEventRow, IngestPositionRow, ProducerPositionRow
-from services.reporting.projections import execute, insert_many, writes_for
+from services.reporting.memory import collections_paused
+from services.reporting.projections import Write, execute, insert_many, writes_for
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("hub-ledger.reporting")
@@ -50,7 +52,9 @@ class IngestOutcome:
 class _Candidate:
     incoming: Incoming
     event: ReceivedEvent
+    event_id: str
     digest: str
+    writes: list[Write]
 
 
 def check_message(msg: Incoming, hub: str, keys: NodeKeys | None) -> ReceivedEvent:
@@ -74,31 +78,66 @@ def check_message(msg: Incoming, hub: str, keys: NodeKeys | None) -> ReceivedEve
     return event
 
 
-async def ingest_batch(
-    batch: Sequence[Incoming],
-    sessions: async_sessionmaker[AsyncSession],
-    hub: str,
-    keys: NodeKeys | None = None,
-) -> IngestOutcome:
-    """Validate, deduplicate and apply a batch in one transaction; see the module docstring."""
-    outcome = IngestOutcome()
-    candidates: dict[str, _Candidate] = {}
-    for msg in batch:
+@dataclass
+class PreparedBatch:
+    """A batch checked and projected, not yet written: preparing needs no database, so the next
+    batch is prepared while the previous one is being written (services/reporting/pipeline.py)."""
+
+    batch: Sequence[Incoming]
+    candidates: dict[str, _Candidate]
+    outcome: IngestOutcome
+
+    def add(self, msg: Incoming, hub: str, keys: NodeKeys | None, traced: bool) -> None:
         try:
             event = check_message(msg, hub, keys)
         except InvalidEvent as exc:
-            outcome.dead.append((msg, exc.reason))
-            continue
+            self.outcome.dead.append((msg, exc.reason))
+            return
         digest = hashlib.sha256(msg.data).hexdigest()
         key = str(event.envelope.event_id)
-        seen = candidates.get(key)
+        seen = self.candidates.get(key)
         if seen is None:
-            candidates[key] = _Candidate(msg, event, digest)
+            self.candidates[key] = _Candidate(msg, event, key, digest, _writes(event, traced))
         elif seen.digest == digest:
-            outcome.duplicates += 1
+            self.outcome.duplicates += 1
         else:
-            outcome.dead.append((msg, f"event id {key} reused with different content"))
+            self.outcome.dead.append((msg, f"event id {key} reused with different content"))
 
+
+def prepare_batch(batch: Sequence[Incoming], hub: str, keys: NodeKeys | None = None) -> PreparedBatch:
+    """Check every message, drop in-batch duplicates and work out each event's writes."""
+    prepared = PreparedBatch(batch, {}, IngestOutcome())
+    traced = _tracing_enabled()
+    for msg in batch:
+        prepared.add(msg, hub, keys, traced)
+    return prepared
+
+
+async def prepare_batch_cooperatively(batch: Sequence[Incoming], hub: str, keys: NodeKeys | None = None,
+                                      every: int = 250) -> PreparedBatch:
+    """`prepare_batch`, letting other tasks run every `every` messages: a write in flight on the
+    database's thread gets its next statement while this batch is prepared."""
+    prepared = PreparedBatch(batch, {}, IngestOutcome())
+    traced = _tracing_enabled()
+    for i, msg in enumerate(batch, start=1):
+        prepared.add(msg, hub, keys, traced)
+        if i % every == 0:
+            await asyncio.sleep(0)
+    return prepared
+
+
+def _writes(event: ReceivedEvent, traced: bool) -> list[Write]:
+    if not traced:
+        return writes_for(event)
+    with _span(event):
+        return writes_for(event)
+
+
+async def apply_batch(prepared: PreparedBatch, sessions: async_sessionmaker[AsyncSession]) -> IngestOutcome:
+    """Skip what was applied before, write the rest and advance the position, in one transaction."""
+    checked = prepared.outcome
+    outcome = IngestOutcome(duplicates=checked.duplicates, dead=list(checked.dead))
+    candidates = dict(prepared.candidates)
     async with sessions() as session, session.begin():
         applied = await session.execute(
             select(AppliedEventRow.event_id, AppliedEventRow.digest).where(AppliedEventRow.event_id.in_(candidates))
@@ -120,8 +159,19 @@ async def ingest_batch(
                     raise
                 log.warning("batch rejected by the database (%s); applying one by one", exc.orig)
                 outcome.applied += await _apply_one_by_one(session, fresh, outcome)
-        await _advance_stream_position(session, batch)
+        await _advance_stream_position(session, prepared.batch)
     return outcome
+
+
+async def ingest_batch(
+    batch: Sequence[Incoming],
+    sessions: async_sessionmaker[AsyncSession],
+    hub: str,
+    keys: NodeKeys | None = None,
+) -> IngestOutcome:
+    """Validate, deduplicate and apply a batch in one transaction; see the module docstring."""
+    with collections_paused():
+        return await apply_batch(prepare_batch(batch, hub, keys), sessions)
 
 
 async def _apply_one_by_one(session: AsyncSession, fresh: list[_Candidate], outcome: IngestOutcome) -> int:
@@ -139,21 +189,16 @@ async def _apply_one_by_one(session: AsyncSession, fresh: list[_Candidate], outc
 
 async def _apply(session: AsyncSession, fresh: list[_Candidate]) -> None:
     position = await session.get_one(IngestPositionRow, HUB_POSITION, with_for_update=True)
-    writes = []
+    writes: list[Write] = []
     applied_rows = []
     chain = position.chain_head
-    traced = _tracing_enabled()
     for i, c in enumerate(fresh, start=1):
         env = c.event.envelope
-        if traced:
-            with _span(c.event):
-                writes.extend(writes_for(c.event))
-        else:
-            writes.extend(writes_for(c.event))
-        chain = hashlib.sha256(f"{chain}{env.event_id}{c.digest}".encode()).hexdigest()
+        writes.extend(c.writes)
+        chain = hashlib.sha256(f"{chain}{c.event_id}{c.digest}".encode()).hexdigest()
         applied_rows.append(
             {
-                "event_id": str(env.event_id),
+                "event_id": c.event_id,
                 "position": position.applied + i,
                 "node": env.node,
                 "service": env.service,
@@ -176,17 +221,22 @@ async def _apply(session: AsyncSession, fresh: list[_Candidate]) -> None:
 
 
 async def _advance_producers(session: AsyncSession, fresh: list[_Candidate]) -> None:
-    by_producer: dict[tuple[str, str], list[_Candidate]] = {}
+    applied: dict[tuple[str, str], int] = {}
+    newest: dict[tuple[str, str], Envelope] = {}
     for c in fresh:
-        by_producer.setdefault((c.event.envelope.node, c.event.envelope.service), []).append(c)
-    for (node, service), items in by_producer.items():
-        last = max(items, key=lambda c: c.event.envelope.sequence).event.envelope
+        env = c.event.envelope
+        key = (env.node, env.service)
+        applied[key] = applied.get(key, 0) + 1
+        seen = newest.get(key)
+        if seen is None or env.sequence > seen.sequence:
+            newest[key] = env
+    for (node, service), last in newest.items():
         row = await session.get(ProducerPositionRow, (node, service))
         if row is None:
             row = ProducerPositionRow(node=node, service=service, max_sequence=0, applied=0,
                                       last_event_id=str(last.event_id), last_recorded_at=last.recorded_at)
             session.add(row)
-        row.applied += len(items)
+        row.applied += applied[(node, service)]
         if last.sequence > row.max_sequence:
             row.max_sequence = last.sequence
             row.last_event_id = str(last.event_id)

@@ -15,7 +15,8 @@ from functools import cache
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Dialect, Executable, Table, bindparam, update
+from sqlalchemy import Boolean, Dialect, Executable, Table, bindparam, update
+from sqlalchemy.types import TypeEngine
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.envelope import ReceivedEvent
@@ -42,6 +43,11 @@ class Update:
     def __post_init__(self) -> None:
         if self.table not in UPDATABLE:
             raise RuntimeError(f"{self.table.name} is not in UPDATABLE")
+
+
+INGEST_INDEXES: set[str] = set()
+"""Secondary indexes the projectors' own statements search by: a rebuild keeps them while it
+defers every other index to the end (services/reporting/rebuild.py)."""
 
 
 Write = Insert | Update | Executable
@@ -158,9 +164,17 @@ def _insert_plan(table: Table, dialect: Dialect, keys: tuple[str, ...]) -> _Inse
         if sorted(order) != sorted(keys):
             raise RuntimeError(f"cannot plan an insert into {table.name} for {keys}")
         converters = tuple((i, p) for i, k in enumerate(order)
-                           if (p := table.c[k].type._cached_bind_processor(dialect)) is not None)
+                           if (p := _bind_processor(table.c[k].type, dialect)) is not None)
         plan = _PLANS[plan_key] = _InsertPlan(compiled.string, order, converters)
     return plan
+
+
+def _bind_processor(column_type: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
+    """The dialect's conversion of a column's values, or None where the driver binds them as they are
+    (sqlite3 stores bool as 0/1 itself: SQLAlchemy's check of each flag costs more than the insert)."""
+    if dialect.name == "sqlite" and isinstance(column_type, Boolean):
+        return None
+    return column_type._cached_bind_processor(dialect)
 
 
 async def insert_many(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> None:

@@ -1,0 +1,41 @@
+"""The garbage collector's schedule while events are applied.
+
+Applying a batch allocates hundreds of thousands of short-lived, acyclic objects (parsed events,
+rows, parameters) that stay alive until the batch commits. Each collection the allocations trigger
+re-scans all of them and promotes them to older generations, where they are scanned again: a
+third of ingest time, for no garbage found. Reference counting frees them once the batch is done,
+so collections pause while a batch is applied and resume after, when almost nothing is left to scan.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+_paused = 0
+
+
+@contextmanager
+def collections_paused() -> Iterator[None]:
+    """No automatic collection inside the block (nestable; other tasks run meanwhile, briefly unswept)."""
+    global _paused
+    _paused += 1
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        _paused -= 1
+        if _paused == 0 and was_enabled:
+            gc.enable()
+
+
+def fewer_collections() -> None:
+    """Between batches too the default threshold (700) sweeps the service's many long-lived objects
+    needlessly often: freeze what start-up built and raise the young generation's threshold."""
+    if gc.get_threshold()[0] >= 50_000:
+        return  # once per process (tests and `hub demo` start several services in one)
+    gc.collect()  # garbage pending now would be frozen for good
+    gc.freeze()  # what start-up built (modules, tables, models) is never garbage: stop re-scanning it
+    gc.set_threshold(50_000, *gc.get_threshold()[1:])
