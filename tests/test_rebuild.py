@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import httpx
+from sqlalchemy import text
 
 from shared.bus import connect
 from shared.settings import HubSettings
@@ -69,4 +70,14 @@ async def test_rebuild_from_the_stream_equals_incremental_processing(system: Sys
     paths = report_routes(create_app(system.reporting))
     assert "/report" in paths and len(paths) > 5
     assert await snapshot(rebuilt, paths) == await snapshot(system.reporting, paths)
+    # the indexes a rebuild defers are back, and the bulk settings went with the replay
+    assert await schema(rebuilt) == await schema(system.reporting)
+    async with rebuilt.engine.connect() as conn:
+        assert (await conn.exec_driver_sql("PRAGMA synchronous")).scalar() == 1  # NORMAL
     await rebuilt.stop()
+
+
+async def schema(service) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    async with service.read_sessions() as session:
+        rows = await session.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'index' ORDER BY name"))
+        return [tuple(r) for r in rows]

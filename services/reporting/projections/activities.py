@@ -25,7 +25,7 @@ from services.reporting.models.activities import (
     PartnerReturnView,
     ReturnExpectedView,
 )
-from services.reporting.projections import UPDATABLE, Insert, Update, Write, projects
+from services.reporting.projections import INGEST_INDEXES, UPDATABLE, Insert, Update, Write, projects
 
 _ACTIVITY = ActivityView.__table__
 _PARTICIPATION = ParticipationView.__table__
@@ -33,6 +33,7 @@ _CORRECTION = ActivityCorrectionView.__table__
 _RETURN = PartnerReturnView.__table__
 _EXPECTED = ReturnExpectedView.__table__
 UPDATABLE.add(_ACTIVITY)
+INGEST_INDEXES.add("ix_participation_view_activity_id")  # withdrawing an activity withdraws its pupils
 
 
 def _activity_values(p: ActivityDelivered) -> dict[str, Any]:
