@@ -234,7 +234,7 @@ def bench(
 def rebuild(
     data_dir: DataDir = None,
     nats_url: Annotated[str | None, typer.Option(help="NATS URL with stream-admin rights (default: settings).")] = None,
-    batch_size: int = 2000,
+    batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="Events per transaction.")] = 10_000,
 ) -> None:
     """Rebuild the reporting projections from the hub stream (stop reporting first).
 

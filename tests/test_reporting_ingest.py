@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import json
 
 from shared.bus import connect
 from shared.dead_letters import list_dead_letters
 from shared.envelope import new_event_id
-from shared.subjects import event_subject
+from shared.subjects import event_subject, hub_stream
+from services.reporting.memory import collections_paused
 from services.reporting.queries import data_health
 from services.reporting.services import Incoming, ingest_batch
 from tests.helpers import System, organisation, wait_for
@@ -85,3 +87,27 @@ async def test_a_sequence_gap_shows_in_data_health(system: System) -> None:
         health = {(h.node, h.service): h for h in await data_health(session)}
     assert health[("coventry", "partners")].last_sequence == 5
     assert health[("coventry", "partners")].missing == 2
+
+
+async def test_a_stopped_consumer_leaves_nothing_unacknowledged(system: System) -> None:
+    for i in range(30):
+        assert (await system.post("coventry", "partners", "/organisations", organisation(f"Org {i}"))).status_code == 201
+    await system.report_when(lambda r: r.stamp.applied_events >= 30)
+    await system.reporting.stop()
+    nc = await connect(system.nats_url, "test-acks")
+    try:
+        js = nc.jetstream()
+        info = await wait_for(lambda: js.consumer_info(hub_stream(system.settings.hub), system.reporting.own.durable),
+                              lambda i: i.num_ack_pending == 0)
+        assert (info.num_ack_pending, info.num_pending, info.num_redelivered) == (0, 0, 0)
+    finally:
+        await nc.close()
+
+
+def test_collections_pause_while_a_batch_is_applied_and_resume_after() -> None:
+    assert gc.isenabled()
+    with collections_paused():
+        with collections_paused():  # nested: an ingest inside a tool that paused already
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()

@@ -28,7 +28,6 @@ from services.reporting.dashboard import mount_dashboard
 from services.reporting.dashboard.routes import warm_pages
 from services.reporting.handlers import subscribe_hub_events
 from services.reporting.memory import fewer_collections
-from services.reporting.pipeline import IngestPipeline, Written
 from services.reporting.models import metadata  # noqa: F401  (alembic target)
 from services.reporting.services import Incoming, IngestOutcome, ingest_batch
 from services.reporting.settings import ReportingSettings
@@ -55,7 +54,6 @@ class ReportingService:
     broker: NatsBroker | None = field(default=None, init=False)
     keys: NodeKeys | None = field(default=None, init=False)
     warmer: versioned.Warmer = field(init=False)
-    pipeline: IngestPipeline = field(init=False)
     _consuming: asyncio.Task[None] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -67,7 +65,6 @@ class ReportingService:
         self.warmer = versioned.Warmer(self.warm, self.own.warm_after_seconds)
         if self.own.node_keys_file:
             self.keys = NodeKeys(json.loads(self.own.node_keys_file.read_text()))
-        self.pipeline = IngestPipeline(self.sessions, self.settings.hub, self.keys)
 
     async def warm(self, period: str | None = None) -> None:
         """Compute every view and the dashboard's own figures for `period` (default: the default
@@ -77,21 +74,10 @@ class ReportingService:
         await warm_pages(self.read_sessions, self.settings.hub, self.settings.nodes, period)
 
     async def ingest(self, batch: list[Incoming]) -> IngestOutcome:
-        """Apply one batch now (tests, tools); the live consumer goes through `submit`."""
         outcome = await ingest_batch(batch, self.sessions, self.settings.hub, self.keys)
         if outcome.applied:
             self.warmer.poke()
         return outcome
-
-    async def submit(self, batch: list[Incoming], written: Written) -> None:
-        """Hand a fetched batch to the ingest pipeline; `written` is told its outcome once committed."""
-
-        async def then(outcome: IngestOutcome | None) -> None:
-            if outcome is not None and outcome.applied:
-                self.warmer.poke()
-            await written(outcome)
-
-        await self.pipeline.submit(batch, then)
 
     async def start(self, *, consume: bool = True, attach_timeout: float = 5.0) -> None:
         """Migrate, then provision and consume in the background: while NATS is down the service
@@ -128,7 +114,7 @@ class ReportingService:
             log_level=logging.DEBUG,  # per-batch access lines only when debugging
         )
         subscribe_hub_events(
-            broker, self.settings.hub, self.own.durable, self.own.batch_size, self.own.batch_timeout, self.submit
+            broker, self.settings.hub, self.own.durable, self.own.batch_size, self.own.batch_timeout, self.ingest
         )
         self.broker = broker
         await broker.start()
@@ -139,9 +125,6 @@ class ReportingService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._consuming
         if self.broker is not None:
-            for subscriber in self.broker.subscribers:
-                await subscriber.stop()  # fetch nothing more
-            await self.pipeline.close()  # the batch being written commits and is acked
             await self.broker.stop()
         await self.warmer.stop()
         await self.engine.dispose()

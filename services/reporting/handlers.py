@@ -1,11 +1,9 @@
 """NATS subscriber of the reporting service: a FastStream batch pull consumer on the hub stream.
 
 Batches keep ingest fast (one transaction per batch); the handler is thin: it turns the fetched
-messages into ``Incoming`` records and hands them to the ingest pipeline, which prepares them while
-the batch before is written, and returns so the next batch is fetched meanwhile. Acknowledging is
-therefore ours (``AckPolicy.MANUAL``): once a batch's write has committed, what it refused is
-dead-lettered and the batch acked; a batch that was not written is nacked for redelivery, which
-the idempotent ingest makes harmless.
+messages into ``Incoming`` records, calls the ingest use case, dead-letters what it refused, and
+returns, after which FastStream acks the batch. Any exception nacks the whole batch for redelivery,
+which the idempotent ingest makes harmless.
 """
 
 from __future__ import annotations
@@ -22,12 +20,11 @@ from nats.aio.msg import Msg
 
 from shared.dead_letters import dead_letter_headers
 from shared.subjects import PREFIX, dlq_stream, dlq_subject, hub_stream
-from services.reporting.pipeline import Written
 from services.reporting.services import Incoming, IngestOutcome
 
 log = logging.getLogger(__name__)
 
-Submit = Callable[[list[Incoming], Written], Awaitable[None]]
+Ingest = Callable[[list[Incoming]], Awaitable[IngestOutcome]]
 
 
 def stream_sequence(msg: Msg) -> int:
@@ -49,7 +46,7 @@ async def _keep_raw(message: Any) -> Any:
     return None
 
 
-def subscribe_hub_events(broker: NatsBroker, hub: str, durable: str, batch_size: int, timeout: float, submit: Submit) -> None:
+def subscribe_hub_events(broker: NatsBroker, hub: str, durable: str, batch_size: int, timeout: float, ingest: Ingest) -> None:
     """Register the hub-stream consumer on `broker`."""
 
     @broker.subscriber(
@@ -59,30 +56,19 @@ def subscribe_hub_events(broker: NatsBroker, hub: str, durable: str, batch_size:
         pull_sub=PullSub(batch_size=batch_size, timeout=timeout, batch=True),
         config=ConsumerConfig(ack_wait=60, max_deliver=-1, max_ack_pending=batch_size * 4),
         deliver_policy=DeliverPolicy.ALL,
-        ack_policy=AckPolicy.MANUAL,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
         decoder=_keep_raw,
         title=f"{hub} hub events",
         description="Every node's events, sourced into the hub stream; applied to the reporting projections.",
     )
     async def on_hub_events(message: Annotated[NatsBatchMessage, Context("message")]) -> None:
         batch = [Incoming(m.subject, m.data, stream_sequence(m)) for m in message.raw_message]
-
-        async def written(outcome: IngestOutcome | None) -> None:
-            if outcome is None:
-                await message.nack()
-                return
-            for incoming, reason in outcome.dead:
-                log.warning("dead-lettered hub stream seq %s: %s", incoming.stream_seq, reason)
-                await broker.publish(
-                    incoming.data,
-                    dlq_subject(hub, durable),
-                    headers=dead_letter_headers(durable, reason, incoming.subject, incoming.stream_seq),
-                    stream=dlq_stream(hub),
-                )
-            await message.ack()
-
-        try:
-            await submit(batch, written)
-        except Exception:
-            await message.nack()
-            raise
+        outcome = await ingest(batch)
+        for incoming, reason in outcome.dead:
+            log.warning("dead-lettered hub stream seq %s: %s", incoming.stream_seq, reason)
+            await broker.publish(
+                incoming.data,
+                dlq_subject(hub, durable),
+                headers=dead_letter_headers(durable, reason, incoming.subject, incoming.stream_seq),
+                stream=dlq_stream(hub),
+            )

@@ -20,14 +20,14 @@ _paused = 0
 def collections_paused() -> Iterator[None]:
     """No automatic collection inside the block (nestable; other tasks run meanwhile, briefly unswept)."""
     global _paused
+    if _paused == 0:
+        gc.disable()
     _paused += 1
-    was_enabled = gc.isenabled()
-    gc.disable()
     try:
         yield
     finally:
         _paused -= 1
-        if _paused == 0 and was_enabled:
+        if _paused == 0:
             gc.enable()
 
 

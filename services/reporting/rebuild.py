@@ -6,10 +6,10 @@ replay reads with an ephemeral, unacknowledged consumer in large batches (an ope
 with stream-admin rights while the live consumer is stopped); messages that were dead-lettered
 live are refused again and counted, not re-published.
 
-It is a bulk load, and written as one (docs/benchmarks.md has the figures): each batch is
-prepared while the one before it is written, indexes only reports read are built once at the end
-instead of row by row, and commits skip the flush to disk that only a live consumer needs (a
-replay cut short by a power cut is simply run again); the end is flushed before it returns.
+It is a bulk load, and written as one (docs/benchmarks.md has the figures): large batches, the
+next fetched while one is applied, indexes only reports read built once at the end instead of row
+by row, and commits without the flush to disk that only a live consumer needs (a replay cut short
+by a power cut is simply run again); the end is flushed before it returns.
 """
 
 from __future__ import annotations
@@ -31,9 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared.subjects import PREFIX, hub_stream
 from services.reporting.app import ReportingService
 from services.reporting.handlers import stream_sequence
-from services.reporting.pipeline import IngestPipeline
 from services.reporting.projections import INGEST_INDEXES
-from services.reporting.services import Incoming, IngestOutcome
+from services.reporting.services import Incoming
 
 
 @dataclass
@@ -74,17 +73,6 @@ async def _replay(service: ReportingService, nc: Client, batch_size: int,
         ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL, inactive_threshold=120, max_waiting=1
     )
     sub = await js.pull_subscribe(f"{PREFIX}.{hub}.>", durable=None, stream=stream, config=config)
-    pipeline = IngestPipeline(service.sessions, hub, service.keys)
-
-    async def written(outcome: IngestOutcome | None) -> None:
-        if outcome is None:
-            raise RuntimeError("a batch could not be written: the replay stops (see the log)")
-        result.applied += outcome.applied
-        result.duplicates += outcome.duplicates
-        result.refused += len(outcome.dead)
-        if progress:
-            progress(result.applied + result.duplicates + result.refused, total)
-
     fetching = asyncio.create_task(_fetch(sub, batch_size))
     try:
         while result.last_stream_seq < last:
@@ -96,10 +84,14 @@ async def _replay(service: ReportingService, nc: Client, batch_size: int,
             batch = [m for m in batch if m.stream_seq <= last]
             if not batch:
                 break
+            outcome = await service.ingest(batch)
             result.messages += len(batch)
+            result.applied += outcome.applied
+            result.duplicates += outcome.duplicates
+            result.refused += len(outcome.dead)
             result.last_stream_seq = max(m.stream_seq for m in batch)
-            await pipeline.submit(batch, written)
-        await pipeline.drain()
+            if progress:
+                progress(result.messages, total)
     finally:
         fetching.cancel()
         with contextlib.suppress(asyncio.CancelledError, TimeoutError, nats.errors.Error):

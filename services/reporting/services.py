@@ -8,7 +8,6 @@ dead letters with their reason; they never stop the batch.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 from collections.abc import Sequence
@@ -80,8 +79,7 @@ def check_message(msg: Incoming, hub: str, keys: NodeKeys | None) -> ReceivedEve
 
 @dataclass
 class PreparedBatch:
-    """A batch checked and projected, not yet written: preparing needs no database, so the next
-    batch is prepared while the previous one is being written (services/reporting/pipeline.py)."""
+    """A batch checked and projected, not yet written: everything that needs no database."""
 
     batch: Sequence[Incoming]
     candidates: dict[str, _Candidate]
@@ -110,19 +108,6 @@ def prepare_batch(batch: Sequence[Incoming], hub: str, keys: NodeKeys | None = N
     traced = _tracing_enabled()
     for msg in batch:
         prepared.add(msg, hub, keys, traced)
-    return prepared
-
-
-async def prepare_batch_cooperatively(batch: Sequence[Incoming], hub: str, keys: NodeKeys | None = None,
-                                      every: int = 250) -> PreparedBatch:
-    """`prepare_batch`, letting other tasks run every `every` messages: a write in flight on the
-    database's thread gets its next statement while this batch is prepared."""
-    prepared = PreparedBatch(batch, {}, IngestOutcome())
-    traced = _tracing_enabled()
-    for i, msg in enumerate(batch, start=1):
-        prepared.add(msg, hub, keys, traced)
-        if i % every == 0:
-            await asyncio.sleep(0)
     return prepared
 
 
