@@ -108,6 +108,12 @@ async def _fetch(sub: JetStreamContext.PullSubscription, batch_size: int) -> lis
         return []
 
 
+BULK_SETTINGS = {
+    "sqlite": ("PRAGMA synchronous=OFF", "PRAGMA cache_size=-262144"),  # a 256 MiB page cache
+    "postgresql": ("SET synchronous_commit = off",),
+}
+
+
 @contextlib.asynccontextmanager
 async def bulk_load(engine: AsyncEngine) -> AsyncIterator[None]:
     """While the block runs: no flush to disk per commit, a larger page cache on SQLite, and the
@@ -136,12 +142,6 @@ async def bulk_load(engine: AsyncEngine) -> AsyncIterator[None]:
             async with engine.connect() as conn:
                 raw = await conn.get_raw_connection()
                 await raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-
-
-BULK_SETTINGS = {
-    "sqlite": ("PRAGMA synchronous=OFF", "PRAGMA cache_size=-262144"),  # a 256 MiB page cache
-    "postgresql": ("SET synchronous_commit = off",),
-}
 
 
 async def _drop_deferred_indexes(engine: AsyncEngine) -> list[str]:

@@ -77,7 +77,7 @@ def check_message(msg: Incoming, hub: str, keys: NodeKeys | None) -> ReceivedEve
     return event
 
 
-@dataclass
+@dataclass(frozen=True)
 class PreparedBatch:
     """A batch checked and projected, not yet written: everything that needs no database."""
 
@@ -85,30 +85,28 @@ class PreparedBatch:
     candidates: dict[str, _Candidate]
     outcome: IngestOutcome
 
-    def add(self, msg: Incoming, hub: str, keys: NodeKeys | None, traced: bool) -> None:
-        try:
-            event = check_message(msg, hub, keys)
-        except InvalidEvent as exc:
-            self.outcome.dead.append((msg, exc.reason))
-            return
-        digest = hashlib.sha256(msg.data).hexdigest()
-        key = str(event.envelope.event_id)
-        seen = self.candidates.get(key)
-        if seen is None:
-            self.candidates[key] = _Candidate(msg, event, key, digest, _writes(event, traced))
-        elif seen.digest == digest:
-            self.outcome.duplicates += 1
-        else:
-            self.outcome.dead.append((msg, f"event id {key} reused with different content"))
-
 
 def prepare_batch(batch: Sequence[Incoming], hub: str, keys: NodeKeys | None = None) -> PreparedBatch:
     """Check every message, drop in-batch duplicates and work out each event's writes."""
-    prepared = PreparedBatch(batch, {}, IngestOutcome())
+    outcome = IngestOutcome()
+    candidates: dict[str, _Candidate] = {}
     traced = _tracing_enabled()
     for msg in batch:
-        prepared.add(msg, hub, keys, traced)
-    return prepared
+        try:
+            event = check_message(msg, hub, keys)
+        except InvalidEvent as exc:
+            outcome.dead.append((msg, exc.reason))
+            continue
+        digest = hashlib.sha256(msg.data).hexdigest()
+        key = str(event.envelope.event_id)
+        seen = candidates.get(key)
+        if seen is None:
+            candidates[key] = _Candidate(msg, event, key, digest, _writes(event, traced))
+        elif seen.digest == digest:
+            outcome.duplicates += 1
+        else:
+            outcome.dead.append((msg, f"event id {key} reused with different content"))
+    return PreparedBatch(batch, candidates, outcome)
 
 
 def _writes(event: ReceivedEvent, traced: bool) -> list[Write]:
@@ -119,7 +117,8 @@ def _writes(event: ReceivedEvent, traced: bool) -> list[Write]:
 
 
 async def apply_batch(prepared: PreparedBatch, sessions: async_sessionmaker[AsyncSession]) -> IngestOutcome:
-    """Skip what was applied before, write the rest and advance the position, in one transaction."""
+    """Skip what was applied before, write the rest and advance the position, in one transaction
+    (`prepared` is left as it was, so a batch whose write failed can be written again)."""
     checked = prepared.outcome
     outcome = IngestOutcome(duplicates=checked.duplicates, dead=list(checked.dead))
     candidates = dict(prepared.candidates)
