@@ -146,6 +146,28 @@ async def test_views_are_warmed_once_events_stop_arriving(settings: HubSettings,
         await service.stop()
 
 
+async def test_no_warm_up_runs_while_a_batch_is_applied(settings: HubSettings, tmp_path: Path) -> None:
+    """A batch slower than the quiet period must not find a warm-up competing with it: the warm-up
+    waiting when it starts is called off, and the clock starts again once it is applied, even when
+    the batch applied nothing new."""
+    own = ReportingSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'r.db'}", warm_after_seconds=0.3)
+    service = build_service(settings, "", own)
+    await service.start(consume=False)
+    events = [Incoming(e.subject, e.body, i + 1) for i, e in enumerate(event_mix(settings.hub, NODES, 300, seed=4))]
+    try:
+        await service.ingest(events[:150])
+        waiting = service.warmer._task
+        assert waiting is not None and not waiting.done()
+        again = await service.ingest(events[:150])  # a redelivery: nothing new
+        assert again.applied == 0 and waiting.cancelled()
+        restarted = service.warmer._task
+        assert restarted is not waiting and restarted is not None and not restarted.done()
+        await restarted
+        assert service.figures.misses >= len(VIEWS)
+    finally:
+        await service.stop()
+
+
 async def test_responses_are_kept_per_version_and_credentials(settings: HubSettings, tmp_path: Path) -> None:
     import json
 

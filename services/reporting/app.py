@@ -74,8 +74,9 @@ class ReportingService:
         await warm_pages(self.read_sessions, self.settings.hub, self.settings.nodes, period)
 
     async def ingest(self, batch: list[Incoming]) -> IngestOutcome:
+        held = self.warmer.hold()
         outcome = await ingest_batch(batch, self.sessions, self.settings.hub, self.keys)
-        if outcome.applied:
+        if outcome.applied or held:
             self.warmer.poke()
         return outcome
 

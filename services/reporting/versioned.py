@@ -149,6 +149,14 @@ class Warmer:
     after: float
     _task: asyncio.Task[None] | None = None
 
+    def hold(self) -> bool:
+        """A batch is being applied: no warm-up meanwhile (it would compete with the batch for the
+        CPU and be out of date when done). True if one was waiting or running."""
+        if self._task is None or self._task.done():
+            return False
+        self._task.cancel()
+        return True
+
     def poke(self) -> None:
         """Events were applied: start the quiet-period clock again."""
         if self.after <= 0:
