@@ -117,10 +117,8 @@ def _writes(event: ReceivedEvent, traced: bool) -> list[Write]:
 
 
 async def apply_batch(prepared: PreparedBatch, sessions: async_sessionmaker[AsyncSession]) -> IngestOutcome:
-    """Skip what was applied before, write the rest and advance the position, in one transaction
-    (`prepared` is left as it was, so a batch whose write failed can be written again)."""
-    checked = prepared.outcome
-    outcome = IngestOutcome(duplicates=checked.duplicates, dead=list(checked.dead))
+    """Skip what was applied before, write the rest and advance the position, in one transaction."""
+    outcome = prepared.outcome
     candidates = dict(prepared.candidates)
     async with sessions() as session, session.begin():
         applied = await session.execute(
