@@ -112,3 +112,44 @@ async def test_an_update_queued_before_a_foldable_one_keeps_its_place(tmp_path: 
     finally:
         UPDATABLE.discard(table)
         await engine.dispose()
+
+
+async def test_a_bulk_load_inserts_the_same_rows_in_statements_of_many_rows(tmp_path: Path) -> None:
+    """In `many_rows_per_statement` (the rebuild), 2,347 rows go as statements of 2,048, 256, 32 and 8
+    rows and an executemany of the last 3, with the same conversions: the table one executemany makes."""
+    from datetime import datetime, timezone
+
+    from sqlalchemy import JSON, Boolean, Column, DateTime, Integer, MetaData, String, Table, event
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from services.reporting.projections import insert_many, many_rows_per_statement
+
+    table = Table("t", MetaData(), Column("k", String, primary_key=True), Column("n", Integer),
+                  Column("flag", Boolean), Column("at", DateTime(timezone=True)), Column("tags", JSON))
+    rows = [{"k": f"row{i:04}", "n": i if i % 7 else None, "flag": i % 3 == 0, "at": datetime(2025, 1, 1, i % 24, tzinfo=timezone.utc),
+             "tags": ["ŵ", i]} for i in range(2347)]
+
+    async def insert(name: str, bulk: bool) -> tuple[list[tuple[Any, ...]], list[int]]:
+        engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / name}")
+        sent: list[int] = []  # rows per statement (an executemany counts its rows)
+        event.listen(engine.sync_engine, "before_cursor_execute",
+                     lambda _c, _cur, sql, params, _ctx, many: sent.append(len(params) if many else sql.count("(?")) if sql.startswith("INSERT") else None)
+        try:
+            async with engine.begin() as conn:
+                await conn.run_sync(table.metadata.create_all)
+            async with AsyncSession(engine) as session, session.begin():
+                if bulk:
+                    with many_rows_per_statement():
+                        await insert_many(session, table, rows)
+                else:
+                    await insert_many(session, table, rows)
+            async with AsyncSession(engine) as session:
+                return [tuple(r) for r in await session.execute(select(table).order_by(table.c.k))], sent
+        finally:
+            await engine.dispose()
+
+    plain, plain_sent = await insert("plain.db", bulk=False)
+    bulk, bulk_sent = await insert("bulk.db", bulk=True)
+    assert (plain_sent, bulk_sent) == ([2347], [2048, 256, 32, 8, 3])
+    assert bulk == plain and len(bulk) == 2347
+    assert bulk[3][1:] == (3, True, datetime(2025, 1, 1, 3), ["ŵ", 3])  # read back as written

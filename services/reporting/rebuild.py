@@ -7,9 +7,10 @@ with stream-admin rights while the live consumer is stopped); messages that were
 live are refused again and counted, not re-published.
 
 It is a bulk load, and written as one (docs/benchmarks.md has the figures): large batches, the
-next fetched while one is applied, indexes only reports read built once at the end instead of row
-by row, and commits without the flush to disk that only a live consumer needs (a replay cut short
-by a power cut is simply run again); the end is flushed before it returns.
+next fetched while one is applied, SQLite inserts of many rows per statement (so the write does
+not wait on that fetch for the interpreter lock row by row), indexes only reports read built once
+at the end instead of row by row, and commits without the flush to disk that only a live consumer
+needs (a replay cut short by a power cut is simply run again); the end is flushed before it returns.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared.subjects import PREFIX, hub_stream
 from services.reporting.app import ReportingService
 from services.reporting.handlers import stream_sequence
-from services.reporting.projections import INGEST_INDEXES
+from services.reporting.projections import INGEST_INDEXES, many_rows_per_statement
 from services.reporting.services import Incoming
 
 
@@ -116,9 +117,9 @@ BULK_SETTINGS = {
 
 @contextlib.asynccontextmanager
 async def bulk_load(engine: AsyncEngine) -> AsyncIterator[None]:
-    """While the block runs: no flush to disk per commit, a larger page cache on SQLite, and the
-    secondary indexes no projector searches by dropped; on leaving, they are built again from their
-    own definitions and everything is flushed."""
+    """While the block runs: no flush to disk per commit, a larger page cache and inserts of many
+    rows per statement on SQLite, and the secondary indexes no projector searches by dropped; on
+    leaving, they are built again from their own definitions and everything is flushed."""
     deferred = await _drop_deferred_indexes(engine)
     settings = BULK_SETTINGS.get(engine.dialect.name, ())
 
@@ -131,7 +132,8 @@ async def bulk_load(engine: AsyncEngine) -> AsyncIterator[None]:
     event.listen(engine.sync_engine, "connect", _bulk_settings)
     await engine.dispose()  # connections opened from here on have the bulk settings
     try:
-        yield
+        with many_rows_per_statement():
+            yield
     finally:
         event.remove(engine.sync_engine, "connect", _bulk_settings)
         await engine.dispose()

@@ -9,15 +9,19 @@ Add a context's projectors in its own module and import it below.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cache
+from itertools import chain
 from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Boolean, Dialect, Executable, Table, bindparam, update
 from sqlalchemy.types import TypeEngine
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from shared.envelope import ReceivedEvent
 
@@ -177,17 +181,67 @@ def _bind_processor(column_type: TypeEngine[Any], dialect: Dialect) -> Callable[
     return column_type._cached_bind_processor(dialect)
 
 
+_MANY_ROWS_PER_STATEMENT: ContextVar[bool] = ContextVar("many_rows_per_statement", default=False)
+SQLITE_VARIABLE_LIMIT = 32_766 if sqlite3.sqlite_version_info >= (3, 32) else 999
+"""Most placeholders one SQLite statement may have (the default SQLITE_MAX_VARIABLE_NUMBER)."""
+ROWS_PER_STATEMENT = (2048, 256, 32, 8)
+"""The statement sizes a bulk insert is cut into (largest first, those over the placeholder limit
+skipped, fewer than 8 rows left by executemany): a few fixed sizes, so that each table has at most
+four large statements in sqlite3's prepared-statement cache rather than one per batch's remainder."""
+
+
+@contextmanager
+def many_rows_per_statement() -> Iterator[None]:
+    """Inside the block, SQLite inserts go as statements of many rows, not one executemany.
+
+    An executemany gives up the interpreter lock for every row's step and must win it back before
+    the next, which takes milliseconds whenever Python is busy on another task (the rebuild fetches
+    the next batch while one is written): a statement of 2,048 rows takes it back once. Alone, an
+    executemany is the quicker, so only the bulk load asks for this (docs/benchmarks.md)."""
+    token = _MANY_ROWS_PER_STATEMENT.set(True)
+    try:
+        yield
+    finally:
+        _MANY_ROWS_PER_STATEMENT.reset(token)
+
+
 async def insert_many(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> None:
-    """One executemany of plain rows, below SQLAlchemy's per-row parameter processing (a tenth of
-    ingest time on participations): the same SQL and the same conversions, done once per table."""
+    """Plain rows inserted below SQLAlchemy's per-row parameter processing (a tenth of ingest time on
+    participations): the same SQL and the same conversions, done once per table."""
     if not rows:
         return
-    plan = _insert_plan(table, session.bind.dialect, tuple(rows[0]))
+    dialect = session.bind.dialect
+    plan = _insert_plan(table, dialect, tuple(rows[0]))
     if any(len(row) != len(plan.keys) for row in rows):  # rows of another shape: let SQLAlchemy sort them out
         await session.execute(table.insert(), rows)
         return
     connection = await session.connection()
-    await connection.exec_driver_sql(plan.sql, plan.values(rows))  # type: ignore[arg-type]
+    values = plan.values(rows)
+    if dialect.name == "sqlite" and _MANY_ROWS_PER_STATEMENT.get():
+        values = await _insert_in_large_statements(connection, plan, values)
+    if values:
+        await connection.exec_driver_sql(plan.sql, values)  # type: ignore[arg-type]
+
+
+async def _insert_in_large_statements(connection: AsyncConnection, plan: _InsertPlan,
+                                      values: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Insert what fills statements of ROWS_PER_STATEMENT's sizes; return the rows left over."""
+    start = 0
+    for size in ROWS_PER_STATEMENT:
+        if size * len(plan.keys) > SQLITE_VARIABLE_LIMIT:
+            continue
+        while len(values) - start >= size:
+            rows = values[start:start + size]
+            await connection.exec_driver_sql(_multirow_sql(plan.sql, size), tuple(chain.from_iterable(rows)))
+            start += size
+    return values[start:]
+
+
+@cache
+def _multirow_sql(sql: str, rows: int) -> str:
+    """`sql`, an INSERT of one row, with `rows` rows of placeholders."""
+    head, _, one = sql.partition(" VALUES ")
+    return f"{head} VALUES {', '.join([one] * rows)}"
 
 
 def _runs(updates: list[Update]) -> list[list[Update]]:
