@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -185,7 +186,8 @@ async def bench_write_to_report(url: str, work: Path, plan: BenchPlan) -> dict[s
 
 async def bench_rebuild(url: str, work: Path, plan: BenchPlan, postgres_dsn: str | None,
                         log: Callable[[str], None]) -> dict[str, Any]:
-    """Replaying the hub stream into empty projections at each size, then every report query."""
+    """At each size: replaying the hub stream into empty projections, the live consumer applying the
+    same stream (its rate and memory at that size), then every report query."""
     figures: dict[str, Any] = {}
     for size in plan.rebuild_sizes:
         hub = f"br{uuid.uuid4().hex[:6]}"
@@ -195,6 +197,11 @@ async def bench_rebuild(url: str, work: Path, plan: BenchPlan, postgres_dsn: str
         sqlite = worker("rebuild", url=url, hub=hub, data_dir=str(work / hub))
         entry = {"sqlite_seconds": sqlite["seconds"], "sqlite_per_s": sqlite["events"] / sqlite["seconds"],
                  "sqlite_peak_rss_mb": sqlite["peak_rss_mb"], "events": sqlite["events"]}
+        log(f"ingest: the live consumer applying {size:,} events on SQLite")
+        live = worker("ingest", url=url, hub=hub, data_dir=str(work / hub / "live"), count=size)
+        entry.update(ingest_events=live["events"], ingest_seconds=live["seconds"], ingest_per_s=live["events"] / live["seconds"],
+                     ingest_peak_rss_mb=live["peak_rss_mb"])
+        shutil.rmtree(work / hub / "live")
         database_url = await _fresh_postgres(postgres_dsn, log) if postgres_dsn else None
         if database_url:
             log(f"rebuild: replaying {size:,} events on PostgreSQL")
@@ -273,15 +280,16 @@ def render_tables(results: dict[str, Any]) -> list[Any]:
         lat.add_column(column, justify="right")
     lat.add_row(f"{latency['writes']:,}", f"{latency['rate_per_s']:.1f}", f"{latency['p50_ms']:.0f}",
                 f"{latency['p95_ms']:.0f}", f"{latency['p99_ms']:.0f}", "< 1000")
-    rebuild = Table(title="rebuild: replay into empty projections (and peak memory)")
-    for column in ("events", "SQLite s", "SQLite /s", "SQLite peak MB", "PostgreSQL s", "PostgreSQL /s",
-                   "slowest p95 ms", "slowest first ms"):
+    rebuild = Table(title="rebuild: replay into empty projections; live ingest of the same stream (and peak memory)")
+    for column in ("events", "SQLite s", "SQLite /s", "SQLite peak MB", "live ingest /s", "live peak MB",
+                   "PostgreSQL s", "PostgreSQL /s", "slowest p95 ms", "slowest first ms"):
         rebuild.add_column(column, justify="right")
     for size, r in results["rebuild"].items():
         slowest = max(r["queries"].items(), key=lambda kv: kv[1]["p95_ms"])
         coldest = max(r["queries"].items(), key=lambda kv: kv[1]["first_ms"])
         rebuild.add_row(f"{int(size):,}", f"{r['sqlite_seconds']:.1f}", f"{r['sqlite_per_s']:,.0f}",
-                        f"{r['sqlite_peak_rss_mb']:.0f}", f"{r.get('postgres_seconds', float('nan')):.1f}",
+                        f"{r['sqlite_peak_rss_mb']:.0f}", f"{r['ingest_per_s']:,.0f}", f"{r['ingest_peak_rss_mb']:.0f}",
+                        f"{r.get('postgres_seconds', float('nan')):.1f}",
                         f"{r.get('postgres_per_s', float('nan')):,.0f}", f"{slowest[1]['p95_ms']:.0f} ({slowest[0]})",
                         f"{coldest[1]['first_ms']:.0f} ({coldest[0]})")
     largest = results["rebuild"][max(results["rebuild"], key=int)]

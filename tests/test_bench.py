@@ -33,6 +33,8 @@ async def test_every_benchmark_runs_and_reports_figures(tmp_path: Path) -> None:
     assert results["write_to_report"]["p99_ms"] >= results["write_to_report"]["p50_ms"] > 0
     rebuild = results["rebuild"][str(SMOKE.rebuild_sizes[0])]
     assert rebuild["events"] == SMOKE.rebuild_sizes[0] and rebuild["sqlite_peak_rss_mb"] > 0
+    # the live consumer applied the same stream at that size, and its memory there is reported
+    assert rebuild["ingest_events"] == SMOKE.rebuild_sizes[0] and rebuild["ingest_peak_rss_mb"] > 0
     assert rebuild["queries"]["/report"]["status"] == 200
     assert rebuild["queries"]["/dashboard/?period=2024-25"]["status"] == 200  # pages are timed beside the routes
     assert rebuild["queries"]["/report"]["first_ms"] > 0  # the computing request, reported apart
