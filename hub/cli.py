@@ -13,7 +13,7 @@ import shutil
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 import uvicorn
@@ -28,6 +28,10 @@ from hub.commands import funding as funding_commands
 from hub.commands import partners as partners_commands
 from hub.commands import report as report_commands
 from hub.runner import EMBEDDED_NATS_PORT, NODE_SERVICES, node_app, reporting_asgi
+
+if TYPE_CHECKING:
+    from services.reporting.rebuild import RebuildResult
+    from services.reporting.settings import ReportingSettings
 
 app = typer.Typer(help="Hub Ledger: accountability and funding for England's Music Hubs.", no_args_is_help=True)
 dlq = typer.Typer(help="Inspect the dead-letter stream.", no_args_is_help=True)
@@ -238,42 +242,55 @@ def rebuild(
 ) -> None:
     """Rebuild the reporting projections from the hub stream (stop reporting first).
 
-    The current database is kept beside the new one as reporting.db.before-rebuild.
+    On the embedded SQLite database, the new one is built beside the current one and replaces it
+    only when the replay is complete; the current one is kept as reporting.db.before-rebuild-<time>.
+    On a database server, rebuild into an empty database (deploy/RUNBOOK.md).
     """
+    from nats.js.errors import NotFoundError
+
+    from services.reporting.rebuild import replacing_sqlite_database
+    from services.reporting.settings import ReportingSettings
+
+    settings = _settings(data_dir)
+    url = nats_url or _nats_url(settings)
+    own = ReportingSettings()
+    embedded = own.database_url is None and settings.database_url is None
+    database = settings.data_dir / "hub" / "reporting.db"
+    try:
+        with replacing_sqlite_database(database) if embedded else contextlib.nullcontext() as building:
+            if building is not None:
+                own = ReportingSettings(database_url=f"sqlite+aiosqlite:///{building.resolve()}")
+            result = asyncio.run(_replay_hub_stream(settings, own, url, batch_size))
+    except NotFoundError:
+        render.console.print(f"no hub stream for hub {settings.hub!r} at {url}: nothing rebuilt")
+        raise typer.Exit(2) from None
+    render.console.print(
+        f"replayed {result.messages:,} messages to stream seq {result.last_stream_seq}: "
+        f"{result.applied:,} applied, {result.duplicates:,} duplicates, {result.refused:,} refused"
+    )
+
+
+async def _replay_hub_stream(settings: HubSettings, own: ReportingSettings, url: str,
+                             batch_size: int) -> RebuildResult:
+    """The replay behind `hub rebuild`, with a progress bar."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from services.reporting.app import build_service
     from services.reporting.rebuild import rebuild as replay
     from shared.bus import connect
 
-    settings = _settings(data_dir)
-    url = nats_url or _nats_url(settings)
-    database = settings.data_dir / "hub" / "reporting.db"
-    if database.exists():
-        for suffix in ("", "-wal", "-shm"):
-            old = Path(f"{database}{suffix}")
-            if old.exists():
-                old.rename(Path(f"{database}.before-rebuild{suffix}"))
-
-    async def run():  # type: ignore[no-untyped-def]
-        service = build_service(settings, url)
-        await service.start(consume=False)
-        nc = await connect(url, "hub-rebuild")
-        try:
-            with Progress(TextColumn("replaying the hub stream"), BarColumn(), MofNCompleteColumn(),
-                          TimeRemainingColumn(), console=render.console) as bar:
-                task = bar.add_task("replay", total=None)
-                return await replay(service, nc, batch_size=batch_size,
-                                    progress=lambda done, total: bar.update(task, completed=done, total=total))
-        finally:
-            await nc.close()
-            await service.stop()
-
-    result = asyncio.run(run())
-    render.console.print(
-        f"replayed {result.messages:,} messages to stream seq {result.last_stream_seq}: "
-        f"{result.applied:,} applied, {result.duplicates:,} duplicates, {result.refused:,} refused"
-    )
+    service = build_service(settings, url, own)
+    await service.start(consume=False)
+    nc = await connect(url, "hub-rebuild")
+    try:
+        with Progress(TextColumn("replaying the hub stream"), BarColumn(), MofNCompleteColumn(),
+                      TimeRemainingColumn(), console=render.console) as bar:
+            task = bar.add_task("replay", total=None)
+            return await replay(service, nc, batch_size=batch_size,
+                                progress=lambda done, total: bar.update(task, completed=done, total=total))
+    finally:
+        await nc.close()
+        await service.stop()
 
 
 @dlq.command("list")

@@ -15,6 +15,7 @@ from shared.nats_server import free_port
 from shared.settings import HubSettings
 from services.reporting.app import build_service
 from services.reporting.queries import report_stamp
+from services.reporting.settings import ReportingSettings
 from tests.helpers import System, organisation
 
 HUB = [sys.executable, "-m", "hub.cli"]
@@ -117,11 +118,37 @@ async def test_hub_rebuild_replays_the_stream_into_a_fresh_database(system: Syst
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "replayed 5 messages" in done.stdout and "5 applied" in done.stdout
-    assert (settings.data_dir / "hub" / "reporting.db.before-rebuild").exists()
-    rebuilt = build_service(settings, system.nats_url)
-    await rebuilt.start(consume=False)
+    [kept] = (settings.data_dir / "hub").glob("reporting.db.before-rebuild-*")
+    assert not (settings.data_dir / "hub" / "reporting.db.rebuilding").exists()
+    assert await stamp_of(settings, system.nats_url) == live.stamp
+    assert await stamp_of(settings, system.nats_url, kept) == live.stamp  # the old one, kept whole
+
+
+async def test_a_rebuild_that_fails_leaves_the_current_database_in_place(system: System, settings: HubSettings) -> None:
+    """Reporting restarted on a half-built database would carry on from its durable's position and
+    never apply the rest: until the replay completes, the current database stays, untouched."""
+    assert (await system.post("coventry", "partners", "/organisations", organisation("Org"))).status_code == 201
+    live = await system.report_when(lambda r: r.stamp.applied_events >= 1)
+    await system.reporting.stop()
+    database = settings.data_dir / "hub" / "reporting.db"
+    before = database.read_bytes()
+    env = {"HUB_HUB": "elsewhere", "HUB_NODES": json.dumps(settings.nodes)}  # a hub whose stream is not there
+    done = await asyncio.to_thread(
+        run, ["rebuild", "--data-dir", str(settings.data_dir), "--nats-url", system.nats_url], settings.data_dir, env=env
+    )
+    assert done.returncode == 2 and "no hub stream for hub 'elsewhere'" in done.stdout, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    assert database.read_bytes() == before and await stamp_of(settings, system.nats_url) == live.stamp
+    assert not list(database.parent.glob("reporting.db.*rebuild*"))  # nothing built is left, nothing moved aside
+
+
+async def stamp_of(settings: HubSettings, nats_url: str, database: Path | None = None):  # type: ignore[no-untyped-def]
+    """The report stamp of the reporting database (default: where reporting keeps it)."""
+    own = ReportingSettings(database_url=f"sqlite+aiosqlite:///{database}") if database else None
+    service = build_service(settings, nats_url, own)
+    await service.start(consume=False)
     try:
-        async with rebuilt.read_sessions() as session:
-            assert await report_stamp(session) == live.stamp
+        async with service.read_sessions() as session:
+            return await report_stamp(session)
     finally:
-        await rebuilt.stop()
+        await service.stop()

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import text
 
 from shared.bus import connect
 from shared.settings import HubSettings
 from services.reporting.app import build_service, create_app
-from services.reporting.rebuild import rebuild
+from services.reporting.rebuild import rebuild, replacing_sqlite_database
 from services.reporting.settings import ReportingSettings
 from tests.helpers import System, activity, income, organisation
 
@@ -81,3 +83,23 @@ async def schema(service) -> list[tuple[str, str]]:  # type: ignore[no-untyped-d
     async with service.read_sessions() as session:
         rows = await session.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'index' ORDER BY name"))
         return [tuple(r) for r in rows]
+
+
+def test_the_new_database_takes_the_place_of_the_current_one_only_when_complete(tmp_path: Path) -> None:
+    """What a rebuild killed earlier left is cleared; a failed build leaves the current database;
+    a complete one replaces it, and the current one is kept beside it."""
+    database = tmp_path / "hub" / "reporting.db"
+    database.parent.mkdir()
+    database.write_bytes(b"current")
+    Path(f"{database}.rebuilding").write_bytes(b"half-built, killed")
+    Path(f"{database}.rebuilding-wal").write_bytes(b"its log")
+    with pytest.raises(RuntimeError), replacing_sqlite_database(database) as building:
+        assert not building.exists() and not Path(f"{building}-wal").exists()
+        building.write_bytes(b"partial")
+        raise RuntimeError("the replay failed")
+    assert sorted(p.name for p in database.parent.iterdir()) == ["reporting.db"] and database.read_bytes() == b"current"
+    with replacing_sqlite_database(database) as building:
+        building.write_bytes(b"rebuilt")
+    [kept] = database.parent.glob("reporting.db.before-rebuild-*")
+    assert (database.read_bytes(), kept.read_bytes()) == (b"rebuilt", b"current")
+    assert not list(database.parent.glob("*.rebuilding*"))

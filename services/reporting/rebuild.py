@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import nats.errors
@@ -34,6 +37,41 @@ from services.reporting.app import ReportingService
 from services.reporting.handlers import stream_sequence
 from services.reporting.projections import INGEST_INDEXES, many_rows_per_statement
 from services.reporting.services import Incoming
+
+
+SQLITE_FILES = ("", "-wal", "-shm")
+
+
+@contextlib.contextmanager
+def replacing_sqlite_database(database: Path) -> Iterator[Path]:
+    """Yield the path to build a new database at; once the block completes, the current database is
+    moved aside (``<name>.before-rebuild-<time>``) and the new one takes its place.
+
+    Until then the current database stays where it is, whole: reporting started on a half-rebuilt
+    one would carry on from its durable consumer's position and never apply the rest. A block that
+    fails removes what it built; one killed outright leaves it to be removed by the next rebuild.
+    """
+    database.parent.mkdir(parents=True, exist_ok=True)
+    building = database.with_name(f"{database.name}.rebuilding")
+    _remove_sqlite(building)
+    try:
+        yield building
+    except BaseException:
+        _remove_sqlite(building)
+        raise
+    if database.exists():
+        kept = database.with_name(f"{database.name}.before-rebuild-{time.strftime('%Y%m%dT%H%M%S')}")
+        for suffix in ("-wal", "-shm"):  # none after a clean stop; they belong with the old database
+            if (file := Path(f"{database}{suffix}")).exists():
+                file.rename(f"{kept}{suffix}")
+        os.link(database, kept)
+    building.replace(database)  # in one step: at no moment is there no database to start reporting on
+    _remove_sqlite(building)
+
+
+def _remove_sqlite(path: Path) -> None:
+    for suffix in SQLITE_FILES:
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 @dataclass
