@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+import sqlite3
 from pathlib import Path
 
 import httpx
@@ -76,6 +78,8 @@ async def test_rebuild_from_the_stream_equals_incremental_processing(system: Sys
     assert await schema(rebuilt) == await schema(system.reporting)
     async with rebuilt.engine.connect() as conn:
         assert (await conn.exec_driver_sql("PRAGMA synchronous")).scalar() == 1  # NORMAL
+    with contextlib.closing(sqlite3.connect(str(rebuilt.engine.url.database))) as plain:  # the file itself, no pragmas
+        assert plain.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     await rebuilt.stop()
 
 

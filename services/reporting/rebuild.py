@@ -95,7 +95,10 @@ async def rebuild(
     `progress(done, total)` is called after each batch.
     """
     async with bulk_load(service.engine):
-        return await _replay(service, nc, batch_size, progress)
+        result = await _replay(service, nc, batch_size, progress)
+        service.warmer.hold()  # the deferred indexes are built next: figures are worth computing after
+    service.warmer.poke()
+    return result
 
 
 async def _replay(service: ReportingService, nc: Client, batch_size: int,
@@ -148,16 +151,21 @@ async def _fetch(sub: JetStreamContext.PullSubscription, batch_size: int) -> lis
 
 
 BULK_SETTINGS = {
-    "sqlite": ("PRAGMA synchronous=OFF", "PRAGMA cache_size=-262144"),  # a 256 MiB page cache
+    # A replay cut short is started again on an empty database (`hub rebuild` swaps its database in
+    # only when complete), so this one need not survive a crash midway: no flush per commit, and the
+    # rollback journal in memory rather than a write-ahead log that writes every page twice
+    # (savepoints still roll back). A 256 MiB page cache.
+    "sqlite": ("PRAGMA synchronous=OFF", "PRAGMA cache_size=-262144", "PRAGMA journal_mode=MEMORY"),
     "postgresql": ("SET synchronous_commit = off",),
 }
 
 
 @contextlib.asynccontextmanager
 async def bulk_load(engine: AsyncEngine) -> AsyncIterator[None]:
-    """While the block runs: no flush to disk per commit, a larger page cache and inserts of many
-    rows per statement on SQLite, and the secondary indexes no projector searches by dropped; on
-    leaving, they are built again from their own definitions and everything is flushed."""
+    """While the block runs: no flush to disk per commit, on SQLite a larger page cache, the journal
+    in memory and inserts of many rows per statement, and the secondary indexes no projector
+    searches by dropped; on leaving, they are built again from their own definitions (still with
+    the bulk settings), the database is back in WAL mode and everything is flushed."""
     deferred = await _drop_deferred_indexes(engine)
     settings = BULK_SETTINGS.get(engine.dialect.name, ())
 
@@ -173,11 +181,11 @@ async def bulk_load(engine: AsyncEngine) -> AsyncIterator[None]:
         with many_rows_per_statement():
             yield
     finally:
-        event.remove(engine.sync_engine, "connect", _bulk_settings)
-        await engine.dispose()
         async with engine.begin() as conn:
             for definition in deferred:
                 await conn.exec_driver_sql(definition)
+        event.remove(engine.sync_engine, "connect", _bulk_settings)
+        await engine.dispose()
         if engine.dialect.name == "sqlite":  # outside any transaction, or SQLite refuses it
             async with engine.connect() as conn:
                 raw = await conn.get_raw_connection()
