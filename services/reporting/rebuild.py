@@ -9,8 +9,9 @@ live are refused again and counted, not re-published.
 It is a bulk load, and written as one (docs/benchmarks.md has the figures): large batches, the
 next fetched while one is applied, SQLite inserts of many rows per statement (so the write does
 not wait on that fetch for the interpreter lock row by row), indexes only reports read built once
-at the end instead of row by row, and commits without the flush to disk that only a live consumer
-needs (a replay cut short by a power cut is simply run again); the end is flushed before it returns.
+at the end instead of row by row, and commits without the flush to disk and the write-ahead log
+that only a live consumer needs (a replay cut short is discarded and run again: `hub rebuild`
+swaps its database in only when complete); the end is flushed before it returns.
 """
 
 from __future__ import annotations
