@@ -3,8 +3,9 @@
 Applying a batch allocates hundreds of thousands of short-lived, acyclic objects (parsed events,
 rows, parameters) that stay alive until the batch commits. Each collection the allocations trigger
 re-scans all of them and promotes them to older generations, where they are scanned again: a
-fifth of apply time even with `fewer_collections`' threshold, for no garbage found. Reference counting frees them once the batch is done,
-so collections pause while a batch is applied and resume after, when almost nothing is left to scan.
+fifth of apply time even with `fewer_collections`' threshold, for no garbage found. Reference
+counting frees them once the batch is done, so collections pause while a batch is applied and
+resume after, when almost nothing is left to scan.
 """
 
 from __future__ import annotations
