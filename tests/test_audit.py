@@ -42,8 +42,12 @@ def copy_of(system: System, tmp_path: Path, name: str) -> Path:
 
 
 def tamper(db: Path, sql: str) -> None:
+    """Run one edit on one row, and make sure it really changed something (an update can match a row and
+    leave it as it was)."""
     with sqlite3.connect(db) as conn:
+        before = list(conn.iterdump())
         assert conn.execute(sql).rowcount == 1
+        assert list(conn.iterdump()) != before, f"the edit changed nothing: {sql}"
 
 
 async def audit(db: Path, nats_url: str | None = None, hub: str = "") -> AuditResult:
@@ -80,7 +84,8 @@ async def test_a_clean_database_verifies_offline_and_against_the_stream(system: 
 async def test_an_edited_digest_or_removed_event_breaks_the_chain_offline(system: System, tmp_path: Path) -> None:
     await populate(system)
     edited = copy_of(system, tmp_path, "edited")
-    tamper(edited, "update applied_event set digest = 'ab' || substr(digest, 3) where position = 2")
+    tamper(edited, "update applied_event set digest = (case substr(digest, 1, 1) when '0' then '1' else '0' end)"
+                   " || substr(digest, 2) where position = 2")
     found = await audit(edited)
     assert not found.ok and [(p.check, p.position) for p in found.problems] == [("chain", 2)]
     shown = cli_verify(edited)
