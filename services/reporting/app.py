@@ -27,9 +27,9 @@ from services.reporting.api import router
 from services.reporting.dashboard import mount_dashboard
 from services.reporting.dashboard.routes import warm_pages
 from services.reporting.handlers import subscribe_hub_events
-from services.reporting.memory import fewer_collections
 from services.reporting.models import metadata  # noqa: F401  (alembic target)
-from services.reporting.services import Incoming, IngestOutcome, ingest_batch
+from services.reporting.memory import collections_paused, fewer_collections
+from services.reporting.services import Incoming, IngestOutcome, PreparedBatch, apply_batch, prepare_batch
 from services.reporting.settings import ReportingSettings
 from services.reporting.views.catalogue import ViewParams, warm_views
 
@@ -74,8 +74,14 @@ class ReportingService:
         await warm_pages(self.read_sessions, self.settings.hub, self.settings.nodes, period)
 
     async def ingest(self, batch: list[Incoming]) -> IngestOutcome:
+        with collections_paused():
+            return await self.apply(prepare_batch(batch, self.settings.hub, self.keys))
+
+    async def apply(self, prepared: PreparedBatch) -> IngestOutcome:
+        """Write a prepared batch (here by `ingest`, or in worker processes by services/reporting/preparing.py)."""
         held = self.warmer.hold()
-        outcome = await ingest_batch(batch, self.sessions, self.settings.hub, self.keys)
+        with collections_paused():
+            outcome = await apply_batch(prepared, self.sessions)
         if outcome.applied or held:
             self.warmer.poke()
         return outcome

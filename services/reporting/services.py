@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import NamedTuple
 from contextlib import AbstractContextManager
 
 from opentelemetry import propagate, trace
@@ -19,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.envelope import Envelope, InvalidEvent, ReceivedEvent, parse_event
+from shared.envelope import InvalidEvent, ReceivedEvent, parse_event
 from shared.signing import NodeKeys
 from shared.subjects import parse_event_subject
 from services.reporting.models import AppliedEventRow, IngestPositionRow, ProducerPositionRow
@@ -47,13 +49,26 @@ class IngestOutcome:
     dead: list[tuple[Incoming, str]] = field(default_factory=list)
 
 
+class PreparedEvent(NamedTuple):
+    """What applying one event needs, worked out without the database (in this process or in a
+    worker's: a tuple, so it crosses processes cheaply; `writes` None means "project it here")."""
+
+    event_id: str
+    digest: str
+    node: str
+    service: str
+    sequence: int
+    event_type: str
+    version: int
+    occurred_at: datetime
+    recorded_at: datetime
+    writes: list[Write] | None
+
+
 @dataclass(frozen=True)
 class _Candidate:
     incoming: Incoming
-    event: ReceivedEvent
-    event_id: str
-    digest: str
-    writes: list[Write]
+    event: PreparedEvent
 
 
 def check_message(msg: Incoming, hub: str, keys: NodeKeys | None) -> ReceivedEvent:
@@ -86,26 +101,41 @@ class PreparedBatch:
     outcome: IngestOutcome
 
 
+def prepare_message(msg: Incoming, hub: str, keys: NodeKeys | None, traced: bool = False) -> PreparedEvent | str:
+    """Check one message and work out its writes; the reason it cannot be trusted instead, if so."""
+    try:
+        event = check_message(msg, hub, keys)
+    except InvalidEvent as exc:
+        return exc.reason
+    env = event.envelope
+    return PreparedEvent(str(env.event_id), hashlib.sha256(msg.data).hexdigest(), env.node, env.service,
+                         env.sequence, env.type, env.version, env.occurred_at, env.recorded_at, _writes(event, traced))
+
+
 def prepare_batch(batch: Sequence[Incoming], hub: str, keys: NodeKeys | None = None) -> PreparedBatch:
     """Check every message, drop in-batch duplicates and work out each event's writes."""
+    traced = _tracing_enabled()
+    return gather_prepared(batch, [prepare_message(msg, hub, keys, traced) for msg in batch])
+
+
+def gather_prepared(batch: Sequence[Incoming], prepared: Iterable[PreparedEvent | str]) -> PreparedBatch:
+    """Pair each message with what was prepared of it, in order: refused ones become dead letters,
+    in-batch duplicates are counted once, an id reused with other content is refused."""
     outcome = IngestOutcome()
     candidates: dict[str, _Candidate] = {}
-    traced = _tracing_enabled()
-    for msg in batch:
-        try:
-            event = check_message(msg, hub, keys)
-        except InvalidEvent as exc:
-            outcome.dead.append((msg, exc.reason))
+    for msg, event in zip(batch, prepared, strict=True):
+        if isinstance(event, str):
+            outcome.dead.append((msg, event))
             continue
-        digest = hashlib.sha256(msg.data).hexdigest()
-        key = str(event.envelope.event_id)
-        seen = candidates.get(key)
+        seen = candidates.get(event.event_id)
         if seen is None:
-            candidates[key] = _Candidate(msg, event, key, digest, _writes(event, traced))
-        elif seen.digest == digest:
+            if event.writes is None:
+                event = event._replace(writes=writes_for(parse_event(msg.data)))
+            candidates[event.event_id] = _Candidate(msg, event)
+        elif seen.event.digest == event.digest:
             outcome.duplicates += 1
         else:
-            outcome.dead.append((msg, f"event id {key} reused with different content"))
+            outcome.dead.append((msg, f"event id {event.event_id} reused with different content"))
     return PreparedBatch(batch, candidates, outcome)
 
 
@@ -126,7 +156,7 @@ async def apply_batch(prepared: PreparedBatch, sessions: async_sessionmaker[Asyn
         )
         for event_id, digest in applied:
             candidate = candidates.pop(event_id)
-            if candidate.digest == digest:
+            if candidate.event.digest == digest:
                 outcome.duplicates += 1
             else:
                 outcome.dead.append((candidate.incoming, f"event id {event_id} already applied with different content"))
@@ -175,22 +205,22 @@ async def _apply(session: AsyncSession, fresh: list[_Candidate]) -> None:
     applied_rows = []
     chain = position.chain_head
     for i, c in enumerate(fresh, start=1):
-        env = c.event.envelope
-        writes.extend(c.writes)
-        chain = hashlib.sha256(f"{chain}{c.event_id}{c.digest}".encode()).hexdigest()
+        e = c.event
+        writes.extend(e.writes or ())
+        chain = hashlib.sha256(f"{chain}{e.event_id}{e.digest}".encode()).hexdigest()
         applied_rows.append(
             {
-                "event_id": c.event_id,
+                "event_id": e.event_id,
                 "position": position.applied + i,
-                "node": env.node,
-                "service": env.service,
-                "sequence": env.sequence,
-                "event_type": env.type,
-                "version": env.version,
+                "node": e.node,
+                "service": e.service,
+                "sequence": e.sequence,
+                "event_type": e.event_type,
+                "version": e.version,
                 "stream_seq": c.incoming.stream_seq,
-                "occurred_at": env.occurred_at,
-                "recorded_at": env.recorded_at,
-                "digest": c.digest,
+                "occurred_at": e.occurred_at,
+                "recorded_at": e.recorded_at,
+                "digest": e.digest,
                 "chain_hash": chain,
             }
         )
@@ -204,24 +234,24 @@ async def _apply(session: AsyncSession, fresh: list[_Candidate]) -> None:
 
 async def _advance_producers(session: AsyncSession, fresh: list[_Candidate]) -> None:
     applied: dict[tuple[str, str], int] = {}
-    newest: dict[tuple[str, str], Envelope] = {}
+    newest: dict[tuple[str, str], PreparedEvent] = {}
     for c in fresh:
-        env = c.event.envelope
-        key = (env.node, env.service)
+        e = c.event
+        key = (e.node, e.service)
         applied[key] = applied.get(key, 0) + 1
         seen = newest.get(key)
-        if seen is None or env.sequence > seen.sequence:
-            newest[key] = env
+        if seen is None or e.sequence > seen.sequence:
+            newest[key] = e
     for (node, service), last in newest.items():
         row = await session.get(ProducerPositionRow, (node, service))
         if row is None:
             row = ProducerPositionRow(node=node, service=service, max_sequence=0, applied=0,
-                                      last_event_id=str(last.event_id), last_recorded_at=last.recorded_at)
+                                      last_event_id=last.event_id, last_recorded_at=last.recorded_at)
             session.add(row)
         row.applied += applied[(node, service)]
         if last.sequence > row.max_sequence:
             row.max_sequence = last.sequence
-            row.last_event_id = str(last.event_id)
+            row.last_event_id = last.event_id
             row.last_recorded_at = last.recorded_at
 
 
