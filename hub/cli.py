@@ -239,6 +239,9 @@ def rebuild(
     data_dir: DataDir = None,
     nats_url: Annotated[str | None, typer.Option(help="NATS URL with stream-admin rights (default: settings).")] = None,
     batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="Events per transaction.")] = 10_000,
+    workers: Annotated[int | None, typer.Option(min=0, help=(
+        "Processes that parse, check and project batches while this one writes "
+        "(default: one per core beside this one, at most 3; 0: all in this process)."))] = None,
 ) -> None:
     """Rebuild the reporting projections from the hub stream (stop reporting first).
 
@@ -260,7 +263,7 @@ def rebuild(
         with replacing_sqlite_database(database) if embedded else contextlib.nullcontext() as building:
             if building is not None:
                 own = ReportingSettings(database_url=f"sqlite+aiosqlite:///{building.resolve()}")
-            result = asyncio.run(_replay_hub_stream(settings, own, url, batch_size))
+            result = asyncio.run(_replay_hub_stream(settings, own, url, batch_size, workers))
     except NotFoundError:
         render.console.print(f"no hub stream for hub {settings.hub!r} at {url}: nothing rebuilt")
         raise typer.Exit(2) from None
@@ -271,7 +274,7 @@ def rebuild(
 
 
 async def _replay_hub_stream(settings: HubSettings, own: ReportingSettings, url: str,
-                             batch_size: int) -> RebuildResult:
+                             batch_size: int, workers: int | None) -> RebuildResult:
     """The replay behind `hub rebuild`, with a progress bar."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -286,7 +289,7 @@ async def _replay_hub_stream(settings: HubSettings, own: ReportingSettings, url:
         with Progress(TextColumn("replaying the hub stream"), BarColumn(), MofNCompleteColumn(),
                       TimeRemainingColumn(), console=render.console) as bar:
             task = bar.add_task("replay", total=None)
-            return await replay(service, nc, batch_size=batch_size,
+            return await replay(service, nc, batch_size=batch_size, workers=workers,
                                 progress=lambda done, total: bar.update(task, completed=done, total=total))
     finally:
         await nc.close()

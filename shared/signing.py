@@ -45,10 +45,15 @@ class NodeKeys:
     """
 
     def __init__(self, public_keys: dict[str, str | list[str]]) -> None:
+        self._public_keys = public_keys
         self._keys = {
             node: [VerifyKey(base64.b64decode(k)) for k in ([keys] if isinstance(keys, str) else keys)]
             for node, keys in public_keys.items()
         }
+
+    def __reduce__(self) -> tuple[type[NodeKeys], tuple[dict[str, str | list[str]]]]:
+        """Pickled as the public keys it was made from (a consumer's worker processes check signatures too)."""
+        return NodeKeys, (self._public_keys,)
 
     def problem(self, envelope: Envelope) -> str | None:
         """None if the envelope is signed by one of its node's keys, else the reason it is not trusted."""

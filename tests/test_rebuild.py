@@ -43,7 +43,9 @@ async def snapshot(service, paths: list[str]) -> dict[str, object]:  # type: ign
         return out
 
 
-async def test_rebuild_from_the_stream_equals_incremental_processing(system: System, settings: HubSettings) -> None:
+@pytest.mark.parametrize("workers", [0, 2], ids=["prepared here", "prepared in two workers"])
+async def test_rebuild_from_the_stream_equals_incremental_processing(system: System, settings: HubSettings,
+                                                                     workers: int) -> None:
     orgs = {}
     for node in settings.nodes:
         body = organisation(f"{node} partner", areas=[node])
@@ -66,7 +68,8 @@ async def test_rebuild_from_the_stream_equals_incremental_processing(system: Sys
     await rebuilt.start(consume=False)
     nc = await connect(system.nats_url, "test-rebuild")
     seen: list[tuple[int, int]] = []
-    result = await rebuild(rebuilt, nc, batch_size=5, progress=lambda done, total: seen.append((done, total)))
+    result = await rebuild(rebuilt, nc, batch_size=5, workers=workers,
+                           progress=lambda done, total: seen.append((done, total)))
     await nc.close()
     assert (result.messages, result.applied, result.refused) == (events + 1, events, 1)
     assert seen[-1] == (events + 1, events + 1)

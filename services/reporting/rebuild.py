@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,9 @@ from shared.subjects import PREFIX, hub_stream
 from services.reporting.app import ReportingService
 from services.reporting.handlers import stream_sequence
 from services.reporting.projections import INGEST_INDEXES, many_rows_per_statement
-from services.reporting.services import Incoming
+from services.reporting.memory import collections_paused
+from services.reporting.preparing import ParallelPreparer, default_workers
+from services.reporting.services import Incoming, PreparedBatch, prepare_batch
 
 
 SQLITE_FILES = ("", "-wal", "-shm")
@@ -82,6 +85,13 @@ class RebuildResult:
     duplicates: int = 0
     refused: int = 0
     last_stream_seq: int = 0
+    batches: int = 0
+
+
+SWEEP_EVERY = 10
+"""Batches written between sweeps for cyclic garbage. A replay pauses automatic collections
+throughout: with batches always in flight, each one re-scanned (and promoted) tens of thousands
+of live objects; the sweep keeps the little cyclic garbage a batch leaves from adding up."""
 
 
 async def rebuild(
@@ -90,19 +100,38 @@ async def rebuild(
     *,
     batch_size: int = 10_000,
     progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
 ) -> RebuildResult:
     """Replay the hub stream up to its current last message into `service`'s (empty) database.
 
-    `progress(done, total)` is called after each batch.
+    Each batch is prepared in `workers` processes (default: one per core beside this one's, none on
+    one core; 0: in this process) while the one before it is written. `progress(done, total)` is called after each batch.
     """
     async with bulk_load(service.engine):
-        result = await _replay(service, nc, batch_size, progress)
+        with _preparer(service, workers) as prepare, collections_paused():
+            result = await _replay(service, nc, batch_size, prepare, progress)
         service.warmer.hold()  # the deferred indexes are built next: figures are worth computing after
     service.warmer.poke()
     return result
 
 
-async def _replay(service: ReportingService, nc: Client, batch_size: int,
+Prepare = Callable[[Sequence[Incoming]], Awaitable[PreparedBatch]]
+
+
+@contextlib.contextmanager
+def _preparer(service: ReportingService, workers: int | None) -> Iterator[Prepare]:
+    workers = default_workers() if workers is None else workers
+    if workers == 0:
+        async def here(batch: Sequence[Incoming]) -> PreparedBatch:
+            return prepare_batch(batch, service.settings.hub, service.keys)
+
+        yield here
+        return
+    with ParallelPreparer(service.settings.hub, service.keys, workers) as preparer:
+        yield preparer.prepare
+
+
+async def _replay(service: ReportingService, nc: Client, batch_size: int, prepare: Prepare,
                   progress: Callable[[int, int], None] | None) -> RebuildResult:
     js = nc.jetstream()
     hub = service.settings.hub
@@ -116,31 +145,49 @@ async def _replay(service: ReportingService, nc: Client, batch_size: int,
         ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL, inactive_threshold=120, max_waiting=1
     )
     sub = await js.pull_subscribe(f"{PREFIX}.{hub}.>", durable=None, stream=stream, config=config)
+    # three stages at once: batch n+2 arrives, n+1 is prepared (in workers), n is written
     fetching = asyncio.create_task(_fetch(sub, batch_size))
+    preparing: asyncio.Task[PreparedBatch] | None = None
+    fetched = 0
     try:
-        while result.last_stream_seq < last:
+        while fetched < last:
             msgs = await fetching
-            fetching = asyncio.create_task(_fetch(sub, batch_size))  # the next batch arrives while this one applies
-            if not msgs:
-                continue
-            batch = [Incoming(m.subject, m.data, stream_sequence(m)) for m in msgs]
-            batch = [m for m in batch if m.stream_seq <= last]
+            fetching = asyncio.create_task(_fetch(sub, batch_size))
+            batch = [m for m in (Incoming(m.subject, m.data, stream_sequence(m)) for m in msgs) if m.stream_seq <= last]
             if not batch:
-                break
-            outcome = await service.ingest(batch)
-            result.messages += len(batch)
-            result.applied += outcome.applied
-            result.duplicates += outcome.duplicates
-            result.refused += len(outcome.dead)
-            result.last_stream_seq = max(m.stream_seq for m in batch)
-            if progress:
-                progress(result.messages, total)
+                if msgs:
+                    break
+                continue
+            fetched = batch[-1].stream_seq
+            ready, preparing = preparing, asyncio.create_task(prepare(batch))
+            if ready:
+                await _write(service, await ready, result, total, progress)
+        if preparing:
+            ready, preparing = preparing, None
+            await _write(service, await ready, result, total, progress)
     finally:
-        fetching.cancel()
-        with contextlib.suppress(asyncio.CancelledError, TimeoutError, nats.errors.Error):
-            await fetching
+        for task in (fetching, preparing):
+            if task:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, TimeoutError, nats.errors.Error):
+                    await task
         await sub.unsubscribe()
     return result
+
+
+async def _write(service: ReportingService, prepared: PreparedBatch, result: RebuildResult, total: int,
+                 progress: Callable[[int, int], None] | None) -> None:
+    outcome = await service.apply(prepared)
+    result.messages += len(prepared.batch)
+    result.applied += outcome.applied
+    result.duplicates += outcome.duplicates
+    result.refused += len(outcome.dead)
+    result.last_stream_seq = max(m.stream_seq for m in prepared.batch)
+    result.batches += 1
+    if result.batches % SWEEP_EVERY == 0:
+        gc.collect(0)
+    if progress:
+        progress(result.messages, total)
 
 
 async def _fetch(sub: JetStreamContext.PullSubscription, batch_size: int) -> list[Msg]:

@@ -24,12 +24,21 @@ from sqlalchemy.types import TypeEngine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from shared.envelope import ReceivedEvent
+from services.reporting.models import metadata
 
 
 @dataclass(frozen=True)
 class Insert:
     table: Table
     row: dict[str, Any]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled by table name: a Table would bring its whole schema (services/reporting/preparing.py)."""
+        return _insert_into, (self.table.name, self.row)
+
+
+def _insert_into(table: str, row: dict[str, Any]) -> Insert:
+    return Insert(metadata.tables[table], row)
 
 
 UPDATABLE: set[Table] = set()
@@ -47,6 +56,13 @@ class Update:
     def __post_init__(self) -> None:
         if self.table not in UPDATABLE:
             raise RuntimeError(f"{self.table.name} is not in UPDATABLE")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _update_of, (self.table.name, self.key, self.values)
+
+
+def _update_of(table: str, key: dict[str, Any], values: dict[str, Any]) -> Update:
+    return Update(metadata.tables[table], key, values)
 
 
 INGEST_INDEXES: set[str] = set()
@@ -75,6 +91,12 @@ def projects(event_type: str) -> Callable[[Projector], Projector]:
 def writes_for(event: ReceivedEvent) -> list[Write]:
     projector = PROJECTORS.get(event.envelope.type)
     return list(projector(event)) if projector else []
+
+
+def portable(writes: list[Write]) -> list[Write] | None:
+    """The writes if they can be pickled by table name (inserts and updates by key), else None: other
+    statements are worked out again where they are written."""
+    return writes if all(type(w) is Insert or type(w) is Update for w in writes) else None
 
 
 @cache

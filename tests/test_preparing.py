@@ -1,0 +1,73 @@
+"""Preparing a batch in worker processes gives what preparing it here gives: the same events and
+writes (statements other than inserts and updates worked out again here), the same dead letters
+with the same reasons and the same duplicates, signatures checked there with the hub's keys."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from shared.contracts import contract
+from shared.envelope import Envelope
+from shared.signing import NodeKeys, NodeSigner
+from shared.subjects import event_subject
+from services.reporting.preparing import ParallelPreparer
+from services.reporting.projections import Insert, Update, portable
+from services.reporting.services import Incoming, PreparedBatch, prepare_batch
+from tests.test_contracts import SAMPLES, envelope_for
+
+
+def signed(signer: NodeSigner, raw: bytes) -> bytes:
+    return signer.sign(Envelope.model_validate_json(raw)).to_bytes()
+
+
+def every_kind_of_message(hub: str, signer: NodeSigner) -> list[Incoming]:
+    """A signed event of every kept sample, then garbage, a redelivery, an id reused with other
+    content and a forgery."""
+    events = []
+    for i, sample in enumerate(sorted(SAMPLES.glob("*.json")), start=1):
+        event_type, version = sample.stem.rsplit(".v", 1)
+        service = contract(event_type, int(version)).service
+        raw = envelope_for(event_type, int(version), json.loads(sample.read_text()), hub=hub, service=service, sequence=i)
+        events.append(Incoming(event_subject(hub, "coventry", service, event_type, int(version)), signed(signer, raw), i))
+    first = Envelope.model_validate_json(events[0].data)
+    reused = signed(signer, first.model_copy(update={"sequence": 999}).to_bytes())
+    forged = NodeSigner.generate().sign(Envelope.model_validate_json(events[1].data)).to_bytes()
+    n = len(events)
+    return [
+        *events,
+        Incoming(events[0].subject, b"not json", n + 1),
+        Incoming(events[0].subject, events[0].data, n + 2),
+        Incoming(events[0].subject, reused, n + 3),
+        Incoming(events[1].subject, forged, n + 4),
+    ]
+
+
+def comparable(prepared: PreparedBatch) -> dict[str, Any]:
+    def write(w: Any) -> Any:
+        return w if isinstance(w, (Insert, Update)) else (str(w), w.compile().params)
+
+    return {
+        "events": {key: (c.incoming, c.event._replace(writes=[write(w) for w in c.event.writes or ()]))
+                   for key, c in prepared.candidates.items()},
+        "dead": prepared.outcome.dead,
+        "duplicates": prepared.outcome.duplicates,
+    }
+
+
+async def test_workers_prepare_exactly_what_this_process_prepares(hub_id: str) -> None:
+    signer = NodeSigner.generate()
+    keys = NodeKeys({"coventry": signer.public_key})
+    batch = every_kind_of_message(hub_id, signer)
+    here = prepare_batch(batch, hub_id, keys)
+    with ParallelPreparer(hub_id, keys, workers=2) as preparer:
+        there = await preparer.prepare(batch)
+    assert comparable(there) == comparable(here)
+
+    samples = len(batch) - 4
+    assert len(here.candidates) == samples and here.outcome.duplicates == 1
+    reasons = [reason for _, reason in here.outcome.dead]
+    assert len(reasons) == 3 and reasons[0].startswith("envelope invalid")
+    assert "reused with different content" in reasons[1] and "does not verify" in reasons[2]
+    statements = [c for c in there.candidates.values() if portable(c.event.writes or []) is None]
+    assert statements and all(c.event.writes for c in statements), "statements are worked out again here"
