@@ -24,6 +24,11 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def workers_peak_rss_mb() -> float:
+    """The largest of this process's finished children (the rebuild's preparing workers)."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
 async def raw_consume(url: str, hub: str, count: int) -> dict[str, Any]:
     """The ceiling: a plain nats-py pull consumer fetching and acknowledging the hub stream."""
     nc = await connect(url, "bench-raw")
@@ -81,7 +86,8 @@ async def rebuild(url: str, hub: str, data_dir: str, database_url: str | None = 
     seconds = time.perf_counter() - started
     await nc.close()
     await service.stop()
-    return {"events": result.applied, "refused": result.refused, "seconds": seconds, "peak_rss_mb": peak_rss_mb()}
+    return {"events": result.applied, "refused": result.refused, "seconds": seconds, "peak_rss_mb": peak_rss_mb(),
+            "workers_peak_rss_mb": workers_peak_rss_mb()}
 
 
 async def queries(url: str, hub: str, data_dir: str, repeats: int, period: str = "2024-25",

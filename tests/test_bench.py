@@ -10,6 +10,7 @@ import pytest
 import asyncpg
 
 from hub.bench import SMOKE, render_tables, run_bench
+from services.reporting.preparing import default_workers
 from tests.conftest import POSTGRES_DSN, REQUIRE_POSTGRES, _postgres_reachable
 
 
@@ -33,6 +34,7 @@ async def test_every_benchmark_runs_and_reports_figures(tmp_path: Path) -> None:
     assert results["write_to_report"]["p99_ms"] >= results["write_to_report"]["p50_ms"] > 0
     rebuild = results["rebuild"][str(SMOKE.rebuild_sizes[0])]
     assert rebuild["events"] == SMOKE.rebuild_sizes[0] and rebuild["sqlite_peak_rss_mb"] > 0
+    assert (rebuild["sqlite_workers_peak_rss_mb"] > 0) == (default_workers() > 0)  # the preparing workers' memory
     # the live consumer applied the same stream at that size, and its memory there is reported
     assert rebuild["ingest_events"] == SMOKE.rebuild_sizes[0] and rebuild["ingest_peak_rss_mb"] > 0
     assert rebuild["queries"]["/report"]["status"] == 200
