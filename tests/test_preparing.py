@@ -26,10 +26,12 @@ def every_kind_of_message(hub: str, signer: NodeSigner) -> list[Incoming]:
     content and a forgery."""
     events = []
     for i, sample in enumerate(sorted(SAMPLES.glob("*.json")), start=1):
-        event_type, version = sample.stem.rsplit(".v", 1)
-        service = contract(event_type, int(version)).service
-        raw = envelope_for(event_type, int(version), json.loads(sample.read_text()), hub=hub, service=service, sequence=i)
-        events.append(Incoming(event_subject(hub, "coventry", service, event_type, int(version)), signed(signer, raw), i))
+        event_type, number = sample.stem.rsplit(".v", 1)
+        version = int(number)
+        service = contract(event_type, version).service
+        raw = envelope_for(event_type, version, json.loads(sample.read_text()), hub=hub, service=service, sequence=i)
+        subject = event_subject(hub, "coventry", service, event_type, version)
+        events.append(Incoming(subject, signed(signer, raw), i))
     first = Envelope.model_validate_json(events[0].data)
     reused = signed(signer, first.model_copy(update={"sequence": 999}).to_bytes())
     forged = NodeSigner.generate().sign(Envelope.model_validate_json(events[1].data)).to_bytes()

@@ -45,7 +45,8 @@ class ParallelPreparer:
     def __init__(self, hub: str, keys: NodeKeys | None, workers: int) -> None:
         self.workers = workers
         self._pool = ProcessPoolExecutor(
-            self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker, initargs=(hub, keys)
+            workers, mp_context=multiprocessing.get_context("spawn"),  # a fork would copy the event loop's threads
+            initializer=_start_worker, initargs=(hub, keys),
         )
 
     async def prepare(self, batch: Sequence[Incoming]) -> PreparedBatch:

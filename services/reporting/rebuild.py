@@ -7,11 +7,13 @@ with stream-admin rights while the live consumer is stopped); messages that were
 live are refused again and counted, not re-published.
 
 It is a bulk load, and written as one (docs/benchmarks.md has the figures): large batches, the
-next fetched while one is applied, SQLite inserts of many rows per statement (so the write does
-not wait on that fetch for the interpreter lock row by row), indexes only reports read built once
-at the end instead of row by row, and commits without the flush to disk and the write-ahead log
-that only a live consumer needs (a replay cut short is discarded and run again: `hub rebuild`
-swaps its database in only when complete); the end is flushed before it returns.
+next fetched while the one after it is prepared in worker processes (services/reporting/preparing.py)
+and the one before written, SQLite inserts of many rows per statement (so the write does not wait
+on the fetch for the interpreter lock row by row), indexes only reports read built once at the end
+instead of row by row, no automatic collections but a sweep every few batches, and commits without
+the flush to disk and the write-ahead log that only a live consumer needs (a replay cut short is
+discarded and run again: `hub rebuild` swaps its database in only when complete); the end is
+flushed before it returns.
 """
 
 from __future__ import annotations
@@ -105,7 +107,8 @@ async def rebuild(
     """Replay the hub stream up to its current last message into `service`'s (empty) database.
 
     Each batch is prepared in `workers` processes (default: one per core beside this one's, none on
-    one core; 0: in this process) while the one before it is written. `progress(done, total)` is called after each batch.
+    one core; 0: in this process) while the one before it is written. `progress(done, total)` is
+    called after each batch.
     """
     async with bulk_load(service.engine):
         with _preparer(service, workers) as prepare, collections_paused():
@@ -169,7 +172,7 @@ async def _replay(service: ReportingService, nc: Client, batch_size: int, prepar
         for task in (fetching, preparing):
             if task:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, TimeoutError, nats.errors.Error):
+                with contextlib.suppress(asyncio.CancelledError, Exception):  # the replay's own error goes on
                     await task
         await sub.unsubscribe()
     return result
