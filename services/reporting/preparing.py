@@ -8,7 +8,8 @@ before it is written (docs/benchmarks.md has the figures).
 
 What crosses between processes is small: each message's subject and bytes one way, a
 ``PreparedEvent`` tuple back (inserts and updates pickled by table name); statements that are
-neither are worked out again in this process (``gather_prepared``).
+neither are worked out again in this process (``gather_prepared``). Workers make no per-event
+trace spans (the live consumer, which prepares in its own process, does).
 """
 
 from __future__ import annotations
