@@ -71,5 +71,5 @@ async def test_workers_prepare_exactly_what_this_process_prepares(hub_id: str) -
     reasons = [reason for _, reason in here.outcome.dead]
     assert len(reasons) == 3 and reasons[0].startswith("envelope invalid")
     assert "reused with different content" in reasons[1] and "does not verify" in reasons[2]
-    statements = [c for c in there.candidates.values() if portable(c.event.writes or []) is None]
+    statements = [c for c in there.candidates.values() if not portable(c.event.writes or [])]
     assert statements and all(c.event.writes for c in statements), "statements are worked out again here"

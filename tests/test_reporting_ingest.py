@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import gc
 import json
+import weakref
 
 from shared.bus import connect
 from shared.dead_letters import list_dead_letters
 from shared.envelope import new_event_id
 from shared.subjects import event_subject, hub_stream
-from services.reporting.memory import collections_paused
+from services.reporting.memory import collections_paused, collections_swept_every
 from services.reporting.queries import data_health
 from services.reporting.services import Incoming, ingest_batch
 from tests.helpers import System, organisation, wait_for
@@ -110,4 +111,21 @@ def test_collections_pause_while_a_batch_is_applied_and_resume_after() -> None:
         with collections_paused():  # nested: an ingest inside a tool that paused already
             assert not gc.isenabled()
         assert not gc.isenabled()
+    assert gc.isenabled()
+
+
+def test_a_bulk_run_sweeps_cyclic_garbage_every_few_batches_with_collections_paused() -> None:
+    class Node:
+        pass
+
+    with collections_swept_every(3) as batch_done:
+        assert not gc.isenabled()
+        cycle = Node()
+        cycle.self = cycle  # type: ignore[attr-defined]
+        gone = weakref.ref(cycle)
+        del cycle
+        batch_done(), batch_done()
+        assert gone() is not None, "swept before its turn"
+        batch_done()
+        assert gone() is None, "the third batch's sweep collects the cycle"
     assert gc.isenabled()

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,7 +75,11 @@ class ReportingService:
 
     async def ingest(self, batch: list[Incoming]) -> IngestOutcome:
         with collections_paused():
-            return await self.apply(prepare_batch(batch, self.settings.hub, self.keys))
+            return await self.apply(self.prepare(batch))
+
+    def prepare(self, batch: Sequence[Incoming]) -> PreparedBatch:
+        """Check and project a batch in this process (services/reporting/preparing.py does it in workers)."""
+        return prepare_batch(batch, self.settings.hub, self.keys)
 
     async def apply(self, prepared: PreparedBatch) -> IngestOutcome:
         """Write a prepared batch (here by `ingest`, or in worker processes by services/reporting/preparing.py)."""

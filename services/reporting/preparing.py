@@ -77,7 +77,7 @@ def _prepare_chunk(messages: list[tuple[str, bytes]]) -> list[PreparedEvent | st
     prepared = []
     for subject, data in messages:
         event = prepare_message(Incoming(subject, data, 0), _hub, _keys)
-        if not isinstance(event, str) and event.writes and portable(event.writes) is None:
+        if not isinstance(event, str) and event.writes and not portable(event.writes):
             event = event._replace(writes=None)
         prepared.append(event)
     return prepared

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
@@ -40,9 +39,9 @@ from shared.subjects import PREFIX, hub_stream
 from services.reporting.app import ReportingService
 from services.reporting.handlers import stream_sequence
 from services.reporting.projections import INGEST_INDEXES, many_rows_per_statement
-from services.reporting.memory import collections_paused
+from services.reporting.memory import collections_swept_every
 from services.reporting.preparing import ParallelPreparer, default_workers
-from services.reporting.services import Incoming, PreparedBatch, prepare_batch
+from services.reporting.services import Incoming, PreparedBatch
 
 
 SQLITE_FILES = ("", "-wal", "-shm")
@@ -87,13 +86,6 @@ class RebuildResult:
     duplicates: int = 0
     refused: int = 0
     last_stream_seq: int = 0
-    batches: int = 0
-
-
-SWEEP_EVERY = 10
-"""Batches written between sweeps for cyclic garbage. A replay pauses automatic collections
-throughout: with batches always in flight, each one re-scanned (and promoted) tens of thousands
-of live objects; the sweep keeps the little cyclic garbage a batch leaves from adding up."""
 
 
 async def rebuild(
@@ -111,8 +103,8 @@ async def rebuild(
     called after each batch.
     """
     async with bulk_load(service.engine):
-        with _preparer(service, workers) as prepare, collections_paused():
-            result = await _replay(service, nc, batch_size, prepare, progress)
+        with _preparer(service, workers) as prepare, collections_swept_every() as batch_done:
+            result = await _replay(service, nc, batch_size, prepare, batch_done, progress)
         service.warmer.hold()  # the deferred indexes are built next: figures are worth computing after
     service.warmer.poke()
     return result
@@ -126,7 +118,7 @@ def _preparer(service: ReportingService, workers: int | None) -> Iterator[Prepar
     workers = default_workers() if workers is None else workers
     if workers == 0:
         async def here(batch: Sequence[Incoming]) -> PreparedBatch:
-            return prepare_batch(batch, service.settings.hub, service.keys)
+            return service.prepare(batch)
 
         yield here
         return
@@ -135,7 +127,7 @@ def _preparer(service: ReportingService, workers: int | None) -> Iterator[Prepar
 
 
 async def _replay(service: ReportingService, nc: Client, batch_size: int, prepare: Prepare,
-                  progress: Callable[[int, int], None] | None) -> RebuildResult:
+                  batch_done: Callable[[], None], progress: Callable[[int, int], None] | None) -> RebuildResult:
     js = nc.jetstream()
     hub = service.settings.hub
     stream = hub_stream(hub)
@@ -148,6 +140,18 @@ async def _replay(service: ReportingService, nc: Client, batch_size: int, prepar
         ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL, inactive_threshold=120, max_waiting=1
     )
     sub = await js.pull_subscribe(f"{PREFIX}.{hub}.>", durable=None, stream=stream, config=config)
+
+    async def write(prepared: PreparedBatch) -> None:
+        outcome = await service.apply(prepared)
+        result.messages += len(prepared.batch)
+        result.applied += outcome.applied
+        result.duplicates += outcome.duplicates
+        result.refused += len(outcome.dead)
+        result.last_stream_seq = max(m.stream_seq for m in prepared.batch)
+        batch_done()
+        if progress:
+            progress(result.messages, total)
+
     # three stages at once: batch n+2 arrives, n+1 is prepared (in workers), n is written
     fetching = asyncio.create_task(_fetch(sub, batch_size))
     preparing: asyncio.Task[PreparedBatch] | None = None
@@ -164,10 +168,10 @@ async def _replay(service: ReportingService, nc: Client, batch_size: int, prepar
             fetched = batch[-1].stream_seq
             ready, preparing = preparing, asyncio.create_task(prepare(batch))
             if ready:
-                await _write(service, await ready, result, total, progress)
+                await write(await ready)
         if preparing:
             ready, preparing = preparing, None
-            await _write(service, await ready, result, total, progress)
+            await write(await ready)
     finally:
         for task in (fetching, preparing):
             if task:
@@ -176,21 +180,6 @@ async def _replay(service: ReportingService, nc: Client, batch_size: int, prepar
                     await task
         await sub.unsubscribe()
     return result
-
-
-async def _write(service: ReportingService, prepared: PreparedBatch, result: RebuildResult, total: int,
-                 progress: Callable[[int, int], None] | None) -> None:
-    outcome = await service.apply(prepared)
-    result.messages += len(prepared.batch)
-    result.applied += outcome.applied
-    result.duplicates += outcome.duplicates
-    result.refused += len(outcome.dead)
-    result.last_stream_seq = max(m.stream_seq for m in prepared.batch)
-    result.batches += 1
-    if result.batches % SWEEP_EVERY == 0:
-        gc.collect(0)
-    if progress:
-        progress(result.messages, total)
 
 
 async def _fetch(sub: JetStreamContext.PullSubscription, batch_size: int) -> list[Msg]:

@@ -93,10 +93,10 @@ def writes_for(event: ReceivedEvent) -> list[Write]:
     return list(projector(event)) if projector else []
 
 
-def portable(writes: list[Write]) -> list[Write] | None:
-    """The writes if they can be pickled by table name (inserts and updates by key), else None: other
+def portable(writes: list[Write]) -> bool:
+    """Whether the writes can be pickled by table name (inserts and updates by key); other
     statements are worked out again where they are written."""
-    return writes if all(type(w) is Insert or type(w) is Update for w in writes) else None
+    return all(type(w) is Insert or type(w) is Update for w in writes)
 
 
 @cache
