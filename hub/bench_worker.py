@@ -71,7 +71,9 @@ async def ingest(url: str, hub: str, data_dir: str, count: int, database_url: st
             applied = (await report_stamp(session)).applied_events
     seconds = time.perf_counter() - started
     await service.stop()
-    return {"events": applied, "seconds": seconds, "peak_rss_mb": peak_rss_mb()}
+    t = service.timings
+    return {"events": applied, "seconds": seconds, "peak_rss_mb": peak_rss_mb(),
+            "split": {"batches": t.batches, "preparing_s": t.preparing, "writing_s": t.writing, "between_s": t.between}}
 
 
 async def rebuild(url: str, hub: str, data_dir: str, database_url: str | None = None) -> dict[str, Any]:

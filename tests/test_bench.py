@@ -29,6 +29,9 @@ async def test_every_benchmark_runs_and_reports_figures(tmp_path: Path) -> None:
     before = await _bench_databases() if postgres else set()
     results = await run_bench(SMOKE, tmp_path, POSTGRES_DSN if postgres else None, lambda _: None)
     assert results["ingest"]["events"] == SMOKE.ingest_events and results["ingest"]["ratio"] > 0
+    split = results["ingest"]["split_us_per_event"]  # where the consumer's time went, stage by stage
+    assert split["preparing"] > 0 and split["writing"] > 0 and split["raw_client"] > 0
+    assert split["preparing"] + split["writing"] + split["between_batches"] <= split["total"]
     assert results["publish"]["relay_per_s"] > 0 and results["publish"]["raw_per_s"] > 0
     assert results["write_to_report"]["writes"] == int(SMOKE.write_rate * SMOKE.write_seconds)
     assert results["write_to_report"]["p99_ms"] >= results["write_to_report"]["p50_ms"] > 0
@@ -44,4 +47,4 @@ async def test_every_benchmark_runs_and_reports_figures(tmp_path: Path) -> None:
         assert rebuild["postgres_per_s"] > 0 and await _bench_databases() == before
     assert rebuild["dashboard"]["warm_seconds"] > 0
     assert rebuild["dashboard"]["pages"]["/dashboard/?period=2024-25"]["status"] == 200  # after the warm-up
-    assert len(render_tables(results)) == 5
+    assert len(render_tables(results)) == 6

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import gc
 import json
 import weakref
@@ -78,6 +80,18 @@ async def test_malformed_message_is_dead_lettered_and_the_consumer_keeps_going(s
     assert "envelope invalid" in letters[0].reason
     assert letters[0].data == b'{"this is": "not an event"}'
     await nc.close()
+
+
+async def test_the_consumer_times_each_half_of_every_batch_and_the_wait_between(system: System) -> None:
+    hub, service = system.settings.hub, system.reporting
+    before = dataclasses.replace(service.timings)
+    await service.ingest([incoming(hub, org_event(hub, sequence=1), 1), incoming(hub, org_event(hub, sequence=2), 2)])
+    await asyncio.sleep(0.05)
+    await service.ingest([incoming(hub, org_event(hub, sequence=3), 3)])
+    after = service.timings
+    assert (after.batches - before.batches, after.events - before.events) == (2, 3)
+    assert after.preparing > before.preparing and after.writing > before.writing
+    assert after.between - before.between >= 0.05  # the pause between the two batches is counted between them
 
 
 async def test_a_sequence_gap_shows_in_data_health(system: System) -> None:

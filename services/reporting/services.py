@@ -49,6 +49,30 @@ class IngestOutcome:
     dead: list[tuple[Incoming, str]] = field(default_factory=list)
 
 
+@dataclass
+class IngestTimings:
+    """Where the live consumer's time has gone since it started, summed over batches (`hub bench`
+    prints it per event): preparing (parse, check, project: no database), writing (the batch's
+    transaction) and between batches (fetching, acknowledging and, on a quiet stream, waiting)."""
+
+    batches: int = 0
+    events: int = 0
+    preparing: float = 0.0
+    writing: float = 0.0
+    between: float = 0.0
+    _last_end: float | None = field(default=None, repr=False)
+
+    def record(self, events: int, started: float, prepared: float, ended: float) -> None:
+        """One batch's `time.perf_counter()` readings: arrived, prepared, written."""
+        if self._last_end is not None:
+            self.between += started - self._last_end
+        self.batches += 1
+        self.events += events
+        self.preparing += prepared - started
+        self.writing += ended - prepared
+        self._last_end = ended
+
+
 class PreparedEvent(NamedTuple):
     """What applying one event needs, worked out without the database (in this process or in a
     worker's: a tuple, so it crosses processes cheaply; `writes` None means "project it here")."""
