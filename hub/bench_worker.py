@@ -73,7 +73,7 @@ async def ingest(url: str, hub: str, data_dir: str, count: int, database_url: st
     await service.stop()
     t = service.timings
     return {"events": applied, "seconds": seconds, "peak_rss_mb": peak_rss_mb(),
-            "split": {"batches": t.batches, "preparing_s": t.preparing, "writing_s": t.writing, "between_s": t.between}}
+            "split": {"preparing_s": t.preparing, "writing_s": t.writing, "between_s": t.between}}
 
 
 async def rebuild(url: str, hub: str, data_dir: str, database_url: str | None = None) -> dict[str, Any]:
