@@ -10,7 +10,7 @@ from shared.settings import HubSettings
 from shared.subjects import event_subject
 from services.reporting.app import build_service
 from services.reporting.queries import hub_report
-from services.reporting.services import Incoming, ingest_batch
+from services.reporting.services import Incoming
 from services.reporting.settings import ReportingSettings
 from services.reporting.views.funding import budget_vs_actual, funding_balance, period_summary
 from tests.test_contracts import envelope_for
@@ -48,8 +48,8 @@ async def test_funding_events_project_and_balance(settings: HubSettings, databas
             event(hub, "coventry", 6, "BudgetSet", sample("BudgetSet.v1", function="progression", amount_pence=1)),
             event(hub, "coventry", 7, "BudgetSet", sample("BudgetSet.v1", function="progression", amount_pence=2_000_000)),
         ]
-        first = await ingest_batch(batch, reporting.sessions, hub)
-        again = await ingest_batch(batch, reporting.sessions, hub)
+        first = await reporting.ingest(batch)
+        again = await reporting.ingest(batch)
         assert (first.applied, first.dead, again.duplicates) == (7, [], 7)
 
         async with reporting.read_sessions() as session:

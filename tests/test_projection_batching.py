@@ -14,7 +14,7 @@ from shared.settings import HubSettings
 from shared.subjects import event_subject
 from services.reporting.app import build_service
 from services.reporting.audit import projection_tables
-from services.reporting.services import Incoming, ingest_batch
+from services.reporting.services import Incoming
 from services.reporting.settings import ReportingSettings
 from tests.test_contracts import envelope_for
 
@@ -57,7 +57,7 @@ async def tables_after(settings: HubSettings, url: str, batches: list[list[Incom
     await service.start(consume=False)
     try:
         for batch in batches:
-            outcome = await ingest_batch(batch, service.sessions, settings.hub)
+            outcome = await service.ingest(batch)
             assert not outcome.dead
         async with service.read_sessions() as session:
             return {t.name: sorted((dict(r._mapping) for r in await session.execute(select(t))), key=repr)

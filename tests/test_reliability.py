@@ -31,6 +31,8 @@ async def test_short_reliability_run_loses_nothing_counts_nothing_twice_and_bala
     assert report.soak is not None and report.soak.events > 0 and report.soak.reconciliation.exact
     assert report.hostile is not None and report.hostile.cases > 250 and not report.hostile.failures
     assert report.hostile.totals_unchanged
+    # forgeries are refused for what they are: the drill's reporting checks node signatures
+    assert report.hostile.outcomes["dead-lettered: unsigned"] and report.hostile.outcomes["dead-lettered: unknown node"]
 
 
 async def test_an_allocation_is_received_once_even_when_the_request_is_retried(system) -> None:  # type: ignore[no-untyped-def]

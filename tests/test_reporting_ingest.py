@@ -14,7 +14,7 @@ from shared.envelope import new_event_id
 from shared.subjects import event_subject, hub_stream
 from services.reporting.memory import collections_paused, collections_swept_every
 from services.reporting.queries import data_health
-from services.reporting.services import Incoming, ingest_batch
+from services.reporting.services import Incoming
 from tests.helpers import System, organisation, wait_for
 from tests.test_contracts import envelope_for
 
@@ -35,8 +35,8 @@ def incoming(hub: str, data: bytes, seq: int, node: str = "coventry") -> Incomin
 async def test_redelivered_batch_changes_nothing(system: System) -> None:
     hub = system.settings.hub
     batch = [incoming(hub, org_event(hub, sequence=1), 1), incoming(hub, org_event(hub, sequence=2), 2)]
-    first = await ingest_batch(batch, system.reporting.sessions, hub)
-    again = await ingest_batch(batch, system.reporting.sessions, hub)
+    first = await system.reporting.ingest(batch)
+    again = await system.reporting.ingest(batch)
     assert (first.applied, first.duplicates) == (2, 0)
     assert (again.applied, again.duplicates, again.dead) == (0, 2, [])
     assert (await system.report()).totals.organisations == 2
@@ -54,7 +54,7 @@ async def test_refusals_come_back_with_reasons_and_do_not_stop_the_batch(system:
         incoming(hub, good, 4),
         incoming(hub, json.dumps(reused_id).encode(), 5),
     ]
-    outcome = await ingest_batch(batch, system.reporting.sessions, hub)
+    outcome = await system.reporting.ingest(batch)
     reasons = {msg.stream_seq: reason for msg, reason in outcome.dead}
     assert outcome.applied == 1
     assert "envelope invalid" in reasons[1]
@@ -97,7 +97,7 @@ async def test_the_consumer_times_each_half_of_every_batch_and_the_wait_between(
 async def test_a_sequence_gap_shows_in_data_health(system: System) -> None:
     hub = system.settings.hub
     batch = [incoming(hub, org_event(hub, sequence=s), s) for s in (1, 2, 5)]
-    await ingest_batch(batch, system.reporting.sessions, hub)
+    await system.reporting.ingest(batch)
     async with system.reporting.read_sessions() as session:
         health = {(h.node, h.service): h for h in await data_health(session)}
     assert health[("coventry", "partners")].last_sequence == 5

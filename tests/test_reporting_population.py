@@ -10,7 +10,7 @@ from typing import Any
 from shared.settings import HubSettings
 from shared.subjects import event_subject
 from services.reporting.app import build_service
-from services.reporting.services import Incoming, ingest_batch
+from services.reporting.services import Incoming
 from services.reporting.settings import ReportingSettings
 from services.reporting.views.catalogue import ViewParams, run_view
 from tests.dashboard_helpers import dashboard_app, signed_in, text_of
@@ -92,7 +92,7 @@ async def test_population_is_projected_and_replaced_on_each_database(settings: H
                              envelope_for(t, 1, body, hub=settings.hub, node="coventry", service="partners", sequence=i), i)
                     for i, (t, body) in enumerate(zip(("SettingAdded", "SchoolPopulationRecorded", "SchoolPopulationRecorded"),
                                                       events), start=1)]
-        assert (await ingest_batch(messages, reporting.sessions, settings.hub)).applied == 3
+        assert (await reporting.ingest(messages)).applied == 3
         params = ViewParams(hub=settings.hub, nodes=["coventry"], period="2025-26")
         async with reporting.read_sessions() as session:
             schools = await run_view(session, "schools", params)

@@ -13,7 +13,7 @@ from shared.settings import HubSettings
 from shared.subjects import event_subject
 from services.reporting.app import build_service
 from services.reporting.audit import verify
-from services.reporting.services import Incoming, ingest_batch
+from services.reporting.services import Incoming
 from services.reporting.settings import ReportingSettings
 from services.reporting.views.catalogue import VIEWS, ViewParams, run_view
 from tests.test_contracts import envelope_for
@@ -61,7 +61,7 @@ async def test_views_and_audit_on_each_database(settings: HubSettings, database_
     await reporting.start(consume=False)
     try:
         messages = batch(settings.hub)
-        assert (await ingest_batch(messages, reporting.sessions, settings.hub)).applied == 7
+        assert (await reporting.ingest(messages)).applied == 7
         stream = {m.stream_seq: m.data for m in messages}
 
         async def fetch(seq: int) -> bytes | None:

@@ -26,7 +26,7 @@ from shared.subjects import event_subject
 from shared.tabular import TabularError, validate_rows
 from services.reporting.app import build_service as build_reporting
 from services.reporting.queries import hub_report
-from services.reporting.services import Incoming, ingest_batch
+from services.reporting.services import Incoming
 
 HUB = "hostile"
 NODE = "coventry"
@@ -112,14 +112,14 @@ async def try_events(folder: Path, seed: int, mutations: int, result: HostileRes
     service = build_reporting(settings, "nats://127.0.0.1:1")
     await service.start(consume=False)
     signer = NodeSigner.generate()
-    keys = NodeKeys({NODE: signer.public_key})
+    service.keys = NodeKeys({NODE: signer.public_key})  # forgeries must be refused, as a deployed hub refuses them
     try:
         first = genuine_event(signer, 1)
-        await ingest_batch([Incoming(_subject(first), first.to_bytes(), 1)], service.sessions, HUB, keys)
+        await service.ingest([Incoming(_subject(first), first.to_bytes(), 1)])
         before = await _organisations(service)
         for name, incoming in event_cases(signer, first, random.Random(seed), mutations):
             try:
-                outcome = await ingest_batch([incoming], service.sessions, HUB, keys)
+                outcome = await service.ingest([incoming])
             except Exception as exc:  # the whole point: this must never happen
                 result.fail(name, repr(exc))
                 continue

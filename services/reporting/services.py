@@ -25,7 +25,6 @@ from shared.envelope import InvalidEvent, ReceivedEvent, parse_event
 from shared.signing import NodeKeys
 from shared.subjects import parse_event_subject
 from services.reporting.models import AppliedEventRow, IngestPositionRow, ProducerPositionRow
-from services.reporting.memory import collections_paused
 from services.reporting.projections import Write, execute, insert_many, writes_for
 
 log = logging.getLogger(__name__)
@@ -197,17 +196,6 @@ async def apply_batch(prepared: PreparedBatch, sessions: async_sessionmaker[Asyn
                 outcome.applied += await _apply_one_by_one(session, fresh, outcome)
         await _advance_stream_position(session, prepared.batch)
     return outcome
-
-
-async def ingest_batch(
-    batch: Sequence[Incoming],
-    sessions: async_sessionmaker[AsyncSession],
-    hub: str,
-    keys: NodeKeys | None = None,
-) -> IngestOutcome:
-    """Validate, deduplicate and apply a batch in one transaction; see the module docstring."""
-    with collections_paused():
-        return await apply_batch(prepare_batch(batch, hub, keys), sessions)
 
 
 async def _apply_one_by_one(session: AsyncSession, fresh: list[_Candidate], outcome: IngestOutcome) -> int:
