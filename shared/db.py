@@ -23,24 +23,30 @@ SQLITE_PRAGMAS = (
     "PRAGMA foreign_keys=ON",
     "PRAGMA busy_timeout=10000",
 )
+WAL_BACKSTOP_PAGES = 20_000
+"""Where a writer whose checkpoints run elsewhere (``WalCheckpointer``) checkpoints after all, should
+they fall behind: 80 MB of log at SQLite's 4 KiB pages (its own default is 1,000 pages)."""
 
 
-def create_engine(url: str, *, writer: bool = True, **kwargs: Any) -> AsyncEngine:
+def create_engine(url: str, *, writer: bool = True, checkpoints_elsewhere: bool = False, **kwargs: Any) -> AsyncEngine:
     """An async engine; on SQLite, WAL and (for writers) ``BEGIN IMMEDIATE`` transactions.
 
     Immediate transactions take SQLite's write lock up front, so two concurrent requests queue
     on ``busy_timeout`` instead of failing when a reader tries to become a writer. Read-only
     engines (report queries) keep deferred transactions and never wait for the writer.
+    `checkpoints_elsewhere`: a ``WalCheckpointer`` copies the log back, so this engine's
+    connections checkpoint only past WAL_BACKSTOP_PAGES.
     """
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name != "sqlite":
         return engine
+    pragmas = SQLITE_PRAGMAS + ((f"PRAGMA wal_autocheckpoint={WAL_BACKSTOP_PAGES}",) if checkpoints_elsewhere else ())
 
     @event.listens_for(engine.sync_engine, "connect")
     def _pragmas(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_conn.cursor()
-        for pragma in SQLITE_PRAGMAS:
+        for pragma in pragmas:
             cursor.execute(pragma)
         cursor.close()
 
@@ -51,6 +57,44 @@ def create_engine(url: str, *, writer: bool = True, **kwargs: Any) -> AsyncEngin
         conn.exec_driver_sql(begin)
 
     return engine
+
+
+class WalCheckpointer:
+    """Copies a SQLite write-ahead log back into the database from a connection of its own.
+
+    SQLite checkpoints on the connection that commits, once the log passes 1,000 pages, so a busy
+    writer stops every few batches to copy pages (about a twentieth of the reporting consumer's
+    time: docs/benchmarks.md). With the writer's engine made ``checkpoints_elsewhere``, ``poke()``
+    after each commit runs a passive checkpoint here instead (it neither waits for nor blocks
+    readers or the writer), in SQLite's own code with the interpreter lock released: on a second
+    core, beside the writer. One at a time: a poke while one runs is dropped (the next commit's poke
+    copies what it missed). Not SQLite: nothing to do.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._running: asyncio.Task[None] | None = None
+        self.checkpoints = 0
+
+    def poke(self) -> None:
+        if self._engine.dialect.name != "sqlite":
+            return
+        if self._running is not None and not self._running.done():
+            return
+        self._running = asyncio.create_task(self._run(), name="wal-checkpoint")
+
+    async def idle(self) -> None:
+        """Return once no checkpoint is running (before the engines are disposed of)."""
+        if self._running is not None:
+            await asyncio.wait([self._running])
+
+    async def _run(self) -> None:
+        try:
+            async with self._engine.connect() as conn:
+                await conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+            self.checkpoints += 1
+        except (OSError, SQLAlchemyError) as exc:  # the writer's own backstop checkpoint still runs
+            log.warning("background WAL checkpoint failed: %s", exc)
 
 
 def session_factory(engine: AsyncEngine, info: dict[str, Any] | None = None) -> async_sessionmaker:

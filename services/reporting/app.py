@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.bus import connect, ensure_hub_topology
 from shared.compat import fix_idle_fetch_timeout
-from shared.db import create_engine, database_status, migrate, migrate_when_possible, session_factory
+from shared.db import WalCheckpointer, create_engine, database_status, migrate, migrate_when_possible, session_factory
 from shared.node_service import create_http_app
 from shared.settings import HubSettings
 from shared.signing import NodeKeys
@@ -57,14 +57,17 @@ class ReportingService:
     broker: NatsBroker | None = field(default=None, init=False)
     keys: NodeKeys | None = field(default=None, init=False)
     warmer: versioned.Warmer = field(init=False)
+    checkpointer: WalCheckpointer = field(init=False)
+    """Copies the SQLite log back into the database beside the consumer, not in its way."""
     timings: IngestTimings = field(default_factory=IngestTimings, init=False)
     """Where the live consumer's time goes (``hub bench`` reports it)."""
     _consuming: asyncio.Task[None] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         url = self.own.database_url or self.settings.node_database_url("hub", NAME)
-        self.engine = create_engine(url)
+        self.engine = create_engine(url, checkpoints_elsewhere=True)
         self.read_engine = create_engine(url, writer=False)
+        self.checkpointer = WalCheckpointer(self.read_engine)
         self.sessions = session_factory(self.engine)
         self.read_sessions = session_factory(self.read_engine, {versioned.SESSION_KEY: self.figures})
         self.warmer = versioned.Warmer(self.warm, self.own.warm_after_seconds)
@@ -99,6 +102,8 @@ class ReportingService:
             outcome = await apply_batch(prepared, self.sessions)
         if outcome.applied or held:
             self.warmer.poke()
+        if outcome.applied:
+            self.checkpointer.poke()
         return outcome
 
     async def start(self, *, consume: bool = True, attach_timeout: float = 5.0) -> None:
@@ -149,6 +154,7 @@ class ReportingService:
         if self.broker is not None:
             await self.broker.stop()
         await self.warmer.stop()
+        await self.checkpointer.idle()
         await self.engine.dispose()
         await self.read_engine.dispose()
 
