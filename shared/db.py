@@ -63,8 +63,8 @@ class WalCheckpointer:
     """Copies a SQLite write-ahead log back into the database from a connection of its own.
 
     SQLite checkpoints on the connection that commits, once the log passes 1,000 pages, so a busy
-    writer stops every few batches to copy pages (about a twentieth of the reporting consumer's
-    time: docs/benchmarks.md). With the writer's engine made ``checkpoints_elsewhere``, ``poke()``
+    writer stops every batch or two to copy pages (7 % of the reporting consumer's time in a
+    benchmark: docs/benchmarks.md). With the writer's engine made ``checkpoints_elsewhere``, ``poke()``
     after each commit runs a passive checkpoint here instead (it neither waits for nor blocks
     readers or the writer), in SQLite's own code with the interpreter lock released: on a second
     core, beside the writer. One at a time: a poke while one runs is dropped (the next commit's poke

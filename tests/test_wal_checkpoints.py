@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -23,21 +25,27 @@ async def _write_6_mb(writer: AsyncEngine) -> None:
             await conn.exec_driver_sql(ROWS)
 
 
-async def test_the_writer_leaves_checkpoints_to_the_checkpointer(tmp_path: Path) -> None:
-    db = tmp_path / "r.db"
+@asynccontextmanager
+async def _written_with_checkpointer(db: Path) -> AsyncIterator[WalCheckpointer]:
+    """6 MB committed by a writer that checkpoints elsewhere; a checkpointer on a reader of the same file."""
     writer = create_engine(f"sqlite+aiosqlite:///{db}", checkpoints_elsewhere=True)
     reader = create_engine(f"sqlite+aiosqlite:///{db}", writer=False)
-    checkpointer = WalCheckpointer(reader)
     try:
         await _write_6_mb(writer)
+        yield WalCheckpointer(reader)
+    finally:
+        await writer.dispose()
+        await reader.dispose()
+
+
+async def test_the_writer_leaves_checkpoints_to_the_checkpointer(tmp_path: Path) -> None:
+    db = tmp_path / "r.db"
+    async with _written_with_checkpointer(db) as checkpointer:
         assert db.stat().st_size < 100_000  # all of it still in the log: the writer did not stop to copy
         checkpointer.poke()
         await checkpointer.idle()
         assert checkpointer.checkpoints == 1
         assert db.stat().st_size > 6_000_000
-    finally:
-        await writer.dispose()
-        await reader.dispose()
 
 
 async def test_a_writer_of_its_own_checkpoints_as_it_commits(tmp_path: Path) -> None:
@@ -51,12 +59,7 @@ async def test_a_writer_of_its_own_checkpoints_as_it_commits(tmp_path: Path) -> 
 
 
 async def test_one_checkpoint_at_a_time(tmp_path: Path) -> None:
-    db = tmp_path / "p.db"
-    writer = create_engine(f"sqlite+aiosqlite:///{db}", checkpoints_elsewhere=True)
-    reader = create_engine(f"sqlite+aiosqlite:///{db}", writer=False)
-    checkpointer = WalCheckpointer(reader)
-    try:
-        await _write_6_mb(writer)
+    async with _written_with_checkpointer(tmp_path / "p.db") as checkpointer:
         checkpointer.poke()
         checkpointer.poke()  # while the first runs: dropped, not a second at once
         await checkpointer.idle()
@@ -64,9 +67,6 @@ async def test_one_checkpoint_at_a_time(tmp_path: Path) -> None:
         checkpointer.poke()
         await checkpointer.idle()
         assert checkpointer.checkpoints == 2
-    finally:
-        await writer.dispose()
-        await reader.dispose()
 
 
 async def test_other_databases_need_no_checkpointer() -> None:
