@@ -89,6 +89,8 @@ class ReportingService:
             ready = time.perf_counter()
             outcome = await self.apply(prepared)
         self.timings.record(len(batch), started, ready, time.perf_counter())
+        if outcome.applied:
+            self.checkpointer.poke()  # not in `apply`: a rebuild writes without the log and checkpoints once at its end
         return outcome
 
     def prepare(self, batch: Sequence[Incoming]) -> PreparedBatch:
@@ -102,8 +104,6 @@ class ReportingService:
             outcome = await apply_batch(prepared, self.sessions)
         if outcome.applied or held:
             self.warmer.poke()
-        if outcome.applied:
-            self.checkpointer.poke()
         return outcome
 
     async def start(self, *, consume: bool = True, attach_timeout: float = 5.0) -> None:
