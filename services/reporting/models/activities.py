@@ -41,9 +41,11 @@ class ParticipationView(Base):
 
     __tablename__ = "participation_view"
     __table_args__ = (
-        # covers the reach counts (live rows of a year, joined to their activity, by pupil, area, year group, node)
-        Index("ix_participation_view_live", "academic_year", "withdrawn", "node", "activity_id", "pseudonym",
-              "home_area", "year_group"),
+        # covers the reach counts (live rows of a year, joined to their activity, by pupil, area, year group, node);
+        # in arrival order within a node's year (participation ids are time-ordered), so a new row is appended
+        # to the index rather than written among the year's activities (migration 0005)
+        Index("ix_participation_view_live", "academic_year", "withdrawn", "node", "participation_id", "activity_id",
+              "pseudonym", "home_area", "year_group"),
     )
 
     node: Mapped[str] = mapped_column(String(40), primary_key=True)

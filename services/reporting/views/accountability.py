@@ -11,6 +11,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -91,12 +92,27 @@ async def _load_pupil_records(session: AsyncSession, year: str) -> list[PupilRec
     live = (select(*_PART.c).where(_PART.c.academic_year == year, _PART.c.withdrawn.is_(False))
             .order_by(_PART.c.node, _PART.c.participation_id))
     pupils = [_PartRow(*row) for row in await session.execute(live)]
-    # every leading column of ix_participation_view_live: one index lookup per activity, not a scan of the year
-    used = (select(_PART.c.node).where(_PART.c.academic_year == year, _PART.c.withdrawn.is_(False),
-                                       _PART.c.node == _ACT.c.node, _PART.c.activity_id == _ACT.c.activity_id)
-            .exists())
-    activities = {(a.node, a.activity_id): _ActRow(*a) for a in await session.execute(select(*_ACT.c).where(used))}
+    activities = await _activities_by_key(session, year, {(p.node, p.activity_id) for p in pupils})
     return [PupilRecord(p, a) for p in pupils if (a := activities.get((p.node, p.activity_id))) is not None]  # type: ignore[arg-type]
+
+
+_KEYS_PER_QUERY = 500
+
+
+async def _activities_by_key(session: AsyncSession, year: str, keys: set[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+    """The activities of `keys` (node, activity id): the year's in one query, any others (recorded
+    under another year, or none) by key, a few hundred a query."""
+    found = {(a.node, a.activity_id): _ActRow(*a)
+             for a in await session.execute(select(*_ACT.c).where(_ACT.c.academic_year == year))}
+    missing: dict[str, list[str]] = defaultdict(list)
+    for node, activity_id in keys - found.keys():
+        missing[node].append(activity_id)
+    for node, ids in missing.items():
+        for start in range(0, len(ids), _KEYS_PER_QUERY):
+            chunk = ids[start:start + _KEYS_PER_QUERY]
+            query = select(*_ACT.c).where(_ACT.c.node == node, _ACT.c.activity_id.in_(chunk))
+            found.update(((a.node, a.activity_id), _ActRow(*a)) for a in await session.execute(query))
+    return found
 
 
 async def _load_activities(session: AsyncSession, year: str) -> list[ActivityView]:
