@@ -1,17 +1,21 @@
 """A seeded, realistic mix of hub events for benchmarks: partner changes, activities with
 participations, and funding flows, from three node streams, a year's worth of events per academic
 year (a large hub records under 100,000 events a year: docs/benchmarks.md), so a million events
-are a decade of one hub's history, as a hub that has run for years holds them."""
+are a decade of one hub's history, as a hub that has run for years holds them. Each node signs
+its events, as deployed nodes do (hub/topology.py), with a key derived from the seed."""
 
 from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from nacl.signing import SigningKey
 
+from shared.envelope import Envelope
+from shared.signing import NodeSigner
 from shared.subjects import event_subject
 
 EVENTS_PER_YEAR = 100_000
@@ -50,6 +54,17 @@ class _NodeState:
         self.income: list[str] = []
 
 
+def bench_signers(nodes: list[str], seed: int = 7) -> dict[str, NodeSigner]:
+    """Each node's signing key, the same for a seed: a run's events verify against `public_keys`."""
+    rng = random.Random(f"signers {seed}")
+    return {node: NodeSigner(SigningKey(rng.randbytes(32))) for node in nodes}
+
+
+def public_keys(signers: Mapping[str, NodeSigner]) -> dict[str, str]:
+    """The reporting service's node keys file for these signers ({node: base64 public key})."""
+    return {node: signer.public_key for node, signer in signers.items()}
+
+
 def academic_years(count: int) -> list[str]:
     """The academic years `count` events of the mix cover, oldest first."""
     return [_year_name(y) for y in range(max(1, -(-count // EVENTS_PER_YEAR)))]
@@ -59,9 +74,11 @@ def _year_name(index: int) -> str:
     return f"{FIRST_YEAR + index}-{(FIRST_YEAR + index + 1) % 100:02d}"
 
 
-def event_mix(hub: str, nodes: list[str], count: int, seed: int = 7) -> Iterator[GeneratedEvent]:
+def event_mix(hub: str, nodes: list[str], count: int, seed: int = 7,
+              signers: Mapping[str, NodeSigner] | None = None) -> Iterator[GeneratedEvent]:
     """`count` events spread over `nodes`, deterministic for a seed; pupils continue from year to
-    year (the same pool), activities and their participations belong to one year."""
+    year (the same pool), activities and their participations belong to one year. Signed by their
+    node's signer when `signers` are given."""
     rng = random.Random(seed)
     states = {node: _NodeState() for node in nodes}
     pupils = [f"{rng.getrandbits(256):064x}" for _ in range(max(min(count, EVENTS_PER_YEAR) // 4, 50))]
@@ -90,7 +107,11 @@ def event_mix(hub: str, nodes: list[str], count: int, seed: int = 7) -> Iterator
             "occurred_at": when, "recorded_at": when, "correlation_id": event_id, "payload": payload,
         }
         version = envelope["version"]
-        yield GeneratedEvent(event_subject(hub, node, service, event_type, version), json.dumps(envelope).encode(), event_id)
+        if signers is None:
+            body = json.dumps(envelope).encode()
+        else:
+            body = signers[node].sign(Envelope.model_validate(envelope)).to_bytes()
+        yield GeneratedEvent(event_subject(hub, node, service, event_type, version), body, event_id)
 
 
 class _Ids:

@@ -20,6 +20,10 @@ from shared.settings import HubSettings
 from shared.subjects import hub_stream
 
 
+STALLED_SECONDS = 60.0
+"""No event applied for this long: the measurement cannot finish (events refused), so it fails."""
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -47,28 +51,42 @@ async def raw_consume(url: str, hub: str, count: int) -> dict[str, Any]:
     return {"events": got, "seconds": seconds}
 
 
-def _reporting(url: str, hub: str, data_dir: str, database_url: str | None):  # type: ignore[no-untyped-def]
-    """The reporting service as deployed: its default settings, on this run's database."""
+def _reporting(url: str, hub: str, data_dir: str, database_url: str | None,
+               node_keys: dict[str, str] | None = None, durable: str = "reporting"):  # type: ignore[no-untyped-def]
+    """The reporting service as deployed: its default settings, on this run's database; with
+    `node_keys`, a node keys file as deployments have, so every event's signature is checked."""
     from services.reporting.app import build_service
     from services.reporting.settings import ReportingSettings
 
     settings = HubSettings(hub=hub, data_dir=Path(data_dir), nodes=["coventry", "warwickshire", "solihull"])
-    return build_service(settings, url, ReportingSettings(database_url=database_url))
+    keys_file = None
+    if node_keys is not None:
+        keys_file = Path(data_dir) / "node-keys.json"
+        keys_file.parent.mkdir(parents=True, exist_ok=True)
+        keys_file.write_text(json.dumps(node_keys))
+    return build_service(settings, url, ReportingSettings(database_url=database_url, node_keys_file=keys_file,
+                                                          durable=durable))
 
 
-async def ingest(url: str, hub: str, data_dir: str, count: int, database_url: str | None = None) -> dict[str, Any]:
+async def ingest(url: str, hub: str, data_dir: str, count: int, database_url: str | None = None,
+                 node_keys: dict[str, str] | None = None, durable: str = "reporting") -> dict[str, Any]:
     """The reporting service's live consumer applying `count` events into empty projections."""
     from services.reporting.queries import report_stamp
 
-    service = _reporting(url, hub, data_dir, database_url)
+    service = _reporting(url, hub, data_dir, database_url, node_keys, durable)
     await service.start(consume=False)  # migrations are not part of the figure
     started = time.perf_counter()
     await service.start()
-    applied = 0
+    applied, last_progress = 0, time.perf_counter()
     while applied < count:
         await asyncio.sleep(0.05)
         async with service.read_sessions() as session:
-            applied = (await report_stamp(session)).applied_events
+            now_applied = (await report_stamp(session)).applied_events
+        if now_applied > applied:
+            applied, last_progress = now_applied, time.perf_counter()
+        elif time.perf_counter() - last_progress > STALLED_SECONDS:  # refused events (dead letters) never arrive
+            await service.stop()
+            raise RuntimeError(f"ingest stalled at {applied:,} of {count:,} events: see the dead-letter stream")
     seconds = time.perf_counter() - started
     await service.stop()
     t = service.timings
@@ -76,11 +94,12 @@ async def ingest(url: str, hub: str, data_dir: str, count: int, database_url: st
             "split": {"preparing_s": t.preparing, "writing_s": t.writing, "between_s": t.between}}
 
 
-async def rebuild(url: str, hub: str, data_dir: str, database_url: str | None = None) -> dict[str, Any]:
+async def rebuild(url: str, hub: str, data_dir: str, database_url: str | None = None,
+                  node_keys: dict[str, str] | None = None) -> dict[str, Any]:
     """Replaying the whole hub stream into empty projections (``hub rebuild``)."""
     from services.reporting.rebuild import rebuild as replay
 
-    service = _reporting(url, hub, data_dir, database_url)
+    service = _reporting(url, hub, data_dir, database_url, node_keys)
     await service.start(consume=False)
     nc = await connect(url, "bench-rebuild")
     started = time.perf_counter()

@@ -32,12 +32,15 @@ async def test_every_benchmark_runs_and_reports_figures(tmp_path: Path) -> None:
     split = results["ingest"]["split_us_per_event"]  # where the consumer's time went, stage by stage
     assert split["preparing"] > 0 and split["writing"] > 0 and split["raw_client"] > 0
     assert split["preparing"] + split["writing"] + split["between_batches"] <= split["total"]
+    checked = results["ingest"]["signatures_checked"]  # the same signed stream, every signature checked
+    assert checked["ratio"] > 0 and checked["split_us_per_event"]["preparing"] > 0
     assert results["publish"]["relay_per_s"] > 0 and results["publish"]["raw_per_s"] > 0
     assert results["write_to_report"]["writes"] == int(SMOKE.write_rate * SMOKE.write_seconds)
     assert results["write_to_report"]["p99_ms"] >= results["write_to_report"]["p50_ms"] > 0
     rebuild = results["rebuild"][str(SMOKE.rebuild_sizes[0])]
     assert rebuild["events"] == SMOKE.rebuild_sizes[0] and rebuild["sqlite_peak_rss_mb"] > 0
     assert (rebuild["sqlite_workers_peak_rss_mb"] > 0) == (default_workers() > 0)  # the preparing workers' memory
+    assert rebuild["sqlite_checked_seconds"] > 0 and rebuild["sqlite_checked_refused"] == 0  # every signature verified
     # the live consumer applied the same stream at that size, and its memory there is reported
     assert rebuild["ingest_events"] == SMOKE.rebuild_sizes[0] and rebuild["ingest_peak_rss_mb"] > 0
     assert rebuild["queries"]["/report"]["status"] == 200
@@ -48,3 +51,17 @@ async def test_every_benchmark_runs_and_reports_figures(tmp_path: Path) -> None:
     assert rebuild["dashboard"]["warm_seconds"] > 0
     assert rebuild["dashboard"]["pages"]["/dashboard/?period=2024-25"]["status"] == 200  # after the warm-up
     assert len(render_tables(results)) == 6
+
+
+def test_the_bench_events_are_signed_by_their_nodes_as_deployed() -> None:
+    """The checked measurements apply every event only if each verifies against its node's key."""
+    from hub.bench_events import bench_signers, event_mix, public_keys
+    from shared.envelope import parse_event
+    from shared.signing import NodeKeys
+
+    nodes = ["coventry", "solihull"]
+    events = [parse_event(e.body).envelope for e in event_mix("bench", nodes, 50, seed=3, signers=bench_signers(nodes, 3))]
+    assert {e.node for e in events} == set(nodes)
+    assert [NodeKeys(public_keys(bench_signers(nodes, 3))).problem(e) for e in events] == [None] * 50
+    others = NodeKeys(public_keys(bench_signers(nodes, 4)))  # another seed's keys: none verifies
+    assert all("does not verify" in (others.problem(e) or "") for e in events)
