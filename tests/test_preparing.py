@@ -5,13 +5,21 @@ with the same reasons and the same duplicates, signatures checked there with the
 from __future__ import annotations
 
 import json
+import os
+import signal
+from pathlib import Path
 from typing import Any
 
 from shared.contracts import contract
 from shared.envelope import Envelope
+from shared.nats_server import NatsServer
+from shared.settings import HubSettings
 from shared.signing import NodeKeys, NodeSigner
 from shared.subjects import event_subject
-from services.reporting.preparing import ParallelPreparer
+from services.reporting import preparing
+from services.reporting.app import build_service
+from services.reporting.preparing import ParallelPreparer, default_workers
+from services.reporting.settings import ReportingSettings
 from services.reporting.projections import Insert, Update, portable
 from services.reporting.services import Incoming, PreparedBatch, prepare_batch
 from tests.test_contracts import SAMPLES, envelope_for
@@ -73,3 +81,48 @@ async def test_workers_prepare_exactly_what_this_process_prepares(hub_id: str) -
     assert "reused with different content" in reasons[1] and "does not verify" in reasons[2]
     statements = [c for c in there.candidates.values() if not portable(c.event.writes or [])]
     assert statements and all(c.event.writes for c in statements), "statements are worked out again here"
+
+
+async def test_a_share_prepared_here_beside_a_worker_gives_the_same_batch(hub_id: str, monkeypatch: Any) -> None:
+    """The live consumer's way with signatures: half of each batch here while a worker prepares the other."""
+    monkeypatch.setattr(preparing, "FEWEST_TO_SHARE", 1)
+    signer = NodeSigner.generate()
+    keys = NodeKeys({"coventry": signer.public_key})
+    batch = every_kind_of_message(hub_id, signer)
+    with ParallelPreparer(hub_id, keys, workers=1, here_share=0.5) as preparer:
+        assert comparable(await preparer.prepare(batch)) == comparable(prepare_batch(batch, hub_id, keys))
+
+
+async def test_a_worker_that_dies_is_replaced_and_its_batch_prepared_here(hub_id: str, monkeypatch: Any) -> None:
+    monkeypatch.setattr(preparing, "FEWEST_TO_SHARE", 1)
+    signer = NodeSigner.generate()
+    keys = NodeKeys({"coventry": signer.public_key})
+    batch = every_kind_of_message(hub_id, signer)
+    here = comparable(prepare_batch(batch, hub_id, keys))
+    with ParallelPreparer(hub_id, keys, workers=1, here_share=0.5) as preparer:
+        assert comparable(await preparer.prepare(batch)) == here
+        (worker,) = preparer._pool._processes.values()  # type: ignore[union-attr]
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.join(10)
+        assert comparable(await preparer.prepare(batch)) == here  # prepared here, the pool started afresh
+        assert comparable(await preparer.prepare(batch)) == here  # in the new worker again
+        (replacement,) = preparer._pool._processes.values()  # type: ignore[union-attr]
+        assert replacement.pid != worker.pid
+
+
+async def test_the_consumer_prepares_with_a_worker_only_when_it_checks_signatures(
+    settings: HubSettings, nats_server: NatsServer, tmp_path: Path
+) -> None:
+    keys_file = tmp_path / "node-keys.json"
+    keys_file.write_text(json.dumps({"coventry": NodeSigner.generate().public_key}))
+    expected = default_workers() > 0  # a single core has none to spare
+    for own, with_worker in ((ReportingSettings(node_keys_file=keys_file), expected),
+                             (ReportingSettings(node_keys_file=keys_file, prepare_in_worker=False), False),
+                             (ReportingSettings(), False)):
+        service = build_service(settings, nats_server.url, own)
+        await service.start()
+        try:
+            assert (service.preparer is not None) == with_worker
+        finally:
+            await service.stop()
+        assert service.preparer is None

@@ -4,7 +4,9 @@ Applying an event is two halves: the Python half needs no database (parse, check
 and signature, hash, project: about 60 µs an event) and the database half writes the rows. In one
 CPython process they take turns, even in threads; with the first half in worker processes the
 two overlap on a machine's cores. `hub rebuild` prepares each batch in workers while the one
-before it is written (docs/benchmarks.md has the figures).
+before it is written; the live consumer, when it checks signatures (75 µs an event, most of
+preparing then), prepares part of each batch in a worker while it prepares the rest itself
+(docs/benchmarks.md has the figures).
 
 What crosses between processes is small: each message's subject and bytes one way, a
 ``PreparedEvent`` tuple back (inserts and updates pickled by table name); statements that are
@@ -15,23 +17,30 @@ trace spans (the live consumer, which prepares in its own process, does).
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from itertools import chain
 from types import TracebackType
 
 from shared.signing import NodeKeys
 from services.reporting.projections import portable
-from services.reporting.services import Incoming, PreparedBatch, PreparedEvent, gather_prepared, prepare_message
+from services.reporting.services import (
+    Incoming, PreparedBatch, PreparedEvent, gather_prepared, prepare_message, prepare_messages,
+)
 
+log = logging.getLogger(__name__)
 _hub = ""
 _keys: NodeKeys | None = None
 
 
 MAX_WORKERS = 3
 """More do not help: beyond two or three, the writing process is the one everything waits for."""
+FEWEST_TO_SHARE = 100
+"""Smaller batches (a quiet stream's) are prepared here: handing them over would cost more than it saves."""
 
 
 def default_workers() -> int:
@@ -41,21 +50,42 @@ def default_workers() -> int:
 
 
 class ParallelPreparer:
-    """Prepares batches in `workers` spawned processes, each batch split evenly between them."""
+    """Prepares batches in `workers` spawned processes, each batch split evenly between them, and
+    `here_share` of each batch in this process meanwhile (0: this process only waits)."""
 
-    def __init__(self, hub: str, keys: NodeKeys | None, workers: int) -> None:
+    def __init__(self, hub: str, keys: NodeKeys | None, workers: int, here_share: float = 0.0) -> None:
         self.workers = workers
-        self._pool = ProcessPoolExecutor(
-            workers, mp_context=multiprocessing.get_context("spawn"),  # a fork would copy the event loop's threads
-            initializer=_start_worker, initargs=(hub, keys),
+        self.here_share = here_share
+        self._hub, self._keys = hub, keys
+        self._pool = self._start_pool()
+
+    def _start_pool(self) -> ProcessPoolExecutor:
+        """Workers started now, not by the first batch (a spawned worker takes a second or two to import)."""
+        pool = ProcessPoolExecutor(
+            self.workers, mp_context=multiprocessing.get_context("spawn"),  # a fork would copy the event loop's threads
+            initializer=_start_worker, initargs=(self._hub, self._keys),
         )
+        for _ in range(self.workers):
+            pool.submit(_started)
+        return pool
 
     async def prepare(self, batch: Sequence[Incoming]) -> PreparedBatch:
         loop = asyncio.get_running_loop()
-        size = max(1, -(-len(batch) // self.workers))
-        chunks = [[(m.subject, m.data) for m in batch[i:i + size]] for i in range(0, len(batch), size)]
-        prepared = await asyncio.gather(*(loop.run_in_executor(self._pool, _prepare_chunk, c) for c in chunks))
-        return gather_prepared(batch, chain.from_iterable(prepared))
+        if self.here_share and len(batch) < FEWEST_TO_SHARE:
+            return gather_prepared(batch, prepare_messages(batch, self._hub, self._keys))
+        cut = len(batch) - int(len(batch) * self.here_share)
+        size = max(1, -(-cut // self.workers))
+        chunks = [[(m.subject, m.data) for m in batch[i:min(i + size, cut)]] for i in range(0, cut, size)]
+        try:
+            there = [loop.run_in_executor(self._pool, _prepare_chunk, c) for c in chunks]
+            here = prepare_messages(batch[cut:], self._hub, self._keys)  # while the workers prepare theirs
+            prepared = await asyncio.gather(*there)
+        except BrokenProcessPool:  # a worker died (killed, out of memory): start afresh, prepare this batch here
+            log.warning("a preparing worker died; starting new ones and preparing this batch here")
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._start_pool()
+            return gather_prepared(batch, prepare_messages(batch, self._hub, self._keys))
+        return gather_prepared(batch, chain(chain.from_iterable(prepared), here))
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -65,6 +95,10 @@ class ParallelPreparer:
 
     def __exit__(self, *_: type[BaseException] | BaseException | TracebackType | None) -> None:
         self.close()
+
+
+def _started() -> None:
+    """Nothing: submitted once per worker so that it starts at once."""
 
 
 def _start_worker(hub: str, keys: NodeKeys | None) -> None:

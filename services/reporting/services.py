@@ -135,10 +135,15 @@ def prepare_message(msg: Incoming, hub: str, keys: NodeKeys | None, traced: bool
                          env.sequence, env.type, env.version, env.occurred_at, env.recorded_at, _writes(event, traced))
 
 
+def prepare_messages(batch: Sequence[Incoming], hub: str, keys: NodeKeys | None) -> list[PreparedEvent | str]:
+    """Each message prepared in this process, in order (with trace spans when traces go somewhere)."""
+    traced = _tracing_enabled()
+    return [prepare_message(msg, hub, keys, traced) for msg in batch]
+
+
 def prepare_batch(batch: Sequence[Incoming], hub: str, keys: NodeKeys | None = None) -> PreparedBatch:
     """Check every message, drop in-batch duplicates and work out each event's writes."""
-    traced = _tracing_enabled()
-    return gather_prepared(batch, [prepare_message(msg, hub, keys, traced) for msg in batch])
+    return gather_prepared(batch, prepare_messages(batch, hub, keys))
 
 
 def gather_prepared(batch: Sequence[Incoming], prepared: Iterable[PreparedEvent | str]) -> PreparedBatch:

@@ -30,6 +30,9 @@ class ReportingSettings(LayeredSettings):
     node_keys_file: Path | None = Field(
         default=None, description="JSON {node: base64 Ed25519 public key}; when set, unsigned or forged events are dead-lettered."
     )
+    prepare_in_worker: bool = Field(default=True, description=(
+        "With node keys set and more than one core: a worker process checks and prepares half of each batch "
+        "while the consumer does the other half (about a quarter faster; the worker takes about 100 MB)."))
     dashboard_users_file: Path | None = Field(
         default=None, description="JSON of dashboard users (scrypt password hashes, role, node); unset: open, development only."
     )
