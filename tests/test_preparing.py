@@ -110,19 +110,27 @@ async def test_a_worker_that_dies_is_replaced_and_its_batch_prepared_here(hub_id
         assert replacement.pid != worker.pid
 
 
-async def test_the_consumer_prepares_with_a_worker_only_when_it_checks_signatures(
+async def test_the_consumer_prepares_with_a_worker_only_when_it_checks_signatures_and_batches_are_large(
     settings: HubSettings, nats_server: NatsServer, tmp_path: Path
 ) -> None:
+    signer = NodeSigner.generate()
     keys_file = tmp_path / "node-keys.json"
-    keys_file.write_text(json.dumps({"coventry": NodeSigner.generate().public_key}))
+    keys_file.write_text(json.dumps({"coventry": signer.public_key}))
+    small = every_kind_of_message(settings.hub, signer)
+    large = small * (-(-preparing.FEWEST_TO_SHARE // len(small)))
     expected = default_workers() > 0  # a single core has none to spare
     for own, with_worker in ((ReportingSettings(node_keys_file=keys_file), expected),
                              (ReportingSettings(node_keys_file=keys_file, prepare_in_worker=False), False),
                              (ReportingSettings(), False)):
         service = build_service(settings, nats_server.url, own)
+        await service.start(consume=False)
         await service.start()
         try:
+            await service.ingest(small)
+            assert service.preparer is None  # a quiet stream's batch: prepared here
+            outcome = await service.ingest(large)
             assert (service.preparer is not None) == with_worker
+            assert outcome.applied == 0 and outcome.duplicates == len(large) - len(outcome.dead)  # all seen before
         finally:
             await service.stop()
         assert service.preparer is None

@@ -30,7 +30,7 @@ from services.reporting.dashboard.routes import warm_pages
 from services.reporting.handlers import subscribe_hub_events
 from services.reporting.models import metadata  # noqa: F401  (alembic target)
 from services.reporting.memory import collections_paused, fewer_collections
-from services.reporting.preparing import ParallelPreparer, default_workers
+from services.reporting.preparing import FEWEST_TO_SHARE, ParallelPreparer, default_workers
 from services.reporting.services import (
     Incoming, IngestOutcome, IngestTimings, PreparedBatch, apply_batch, prepare_batch,
 )
@@ -68,7 +68,9 @@ class ReportingService:
     """Where the live consumer's time goes (``hub bench`` reports it)."""
     preparer: ParallelPreparer | None = field(default=None, init=False)
     """While consuming with node keys, on a machine with a core to spare: a worker process that
-    prepares half of each batch beside this one (checking a signature is most of preparing)."""
+    prepares half of each batch beside this one (checking a signature is most of preparing),
+    started by the first batch large enough to share (a quiet stream never needs one)."""
+    _shares_batches: bool = field(default=False, init=False)
     _consuming: asyncio.Task[None] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -93,13 +95,19 @@ class ReportingService:
         """The live consumer's use case: prepare and write a fetched batch, timing both halves."""
         started = time.perf_counter()
         with collections_paused():
-            prepared = await self.preparer.prepare(batch) if self.preparer else self.prepare(batch)
+            preparer = self._preparer_for(batch)
+            prepared = await preparer.prepare(batch) if preparer else self.prepare(batch)
             ready = time.perf_counter()
             outcome = await self.apply(prepared)
         self.timings.record(len(batch), started, ready, time.perf_counter())
         if outcome.applied:
             self.checkpointer.poke()  # not in `apply`: a rebuild writes without the log and checkpoints once at its end
         return outcome
+
+    def _preparer_for(self, batch: Sequence[Incoming]) -> ParallelPreparer | None:
+        if self.preparer is None and self._shares_batches and len(batch) >= FEWEST_TO_SHARE:
+            self.preparer = ParallelPreparer(self.settings.hub, self.keys, workers=1, here_share=HERE_SHARE)
+        return self.preparer
 
     def prepare(self, batch: Sequence[Incoming]) -> PreparedBatch:
         """Check and project a batch in this process (services/reporting/preparing.py does it in workers)."""
@@ -122,8 +130,7 @@ class ReportingService:
         if not consume:
             await migrate(self.engine, MIGRATIONS)
             return
-        if self.keys is not None and self.own.prepare_in_worker and default_workers() > 0:
-            self.preparer = ParallelPreparer(self.settings.hub, self.keys, workers=1, here_share=HERE_SHARE)
+        self._shares_batches = self.keys is not None and self.own.prepare_in_worker and default_workers() > 0
         self._consuming = asyncio.create_task(self._provision_and_consume(), name="reporting-consumer")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(self._consuming), attach_timeout)
@@ -165,7 +172,7 @@ class ReportingService:
             await self.broker.stop()
         await self.warmer.stop()
         if self.preparer is not None:
-            self.preparer.close()
+            await asyncio.to_thread(self.preparer.close)  # waits for the worker to exit, not in the event loop
             self.preparer = None
         await self.checkpointer.idle()
         await self.engine.dispose()
