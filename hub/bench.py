@@ -32,6 +32,11 @@ from hub.bench_events import academic_years, bench_signers, event_mix, public_ke
 NODES = ["coventry", "warwickshire", "solihull"]
 
 
+def node_keys(seed: int) -> dict[str, str]:
+    """The node keys file a reporting service needs to check the signatures of a run's events."""
+    return public_keys(bench_signers(NODES, seed))
+
+
 @dataclass(frozen=True)
 class BenchPlan:
     ingest_events: int
@@ -90,7 +95,7 @@ async def bench_ingest(url: str, work: Path, plan: BenchPlan) -> dict[str, Any]:
     raw = worker("raw_consume", url=url, hub=hub, count=plan.ingest_events)
     ours = worker("ingest", url=url, hub=hub, data_dir=str(work / hub), count=plan.ingest_events)
     checked = worker("ingest", url=url, hub=hub, data_dir=str(work / hub / "checked"), count=plan.ingest_events,
-                     durable="reporting-checked", node_keys=public_keys(bench_signers(NODES, plan.seed)))
+                     durable="reporting-checked", node_keys=node_keys(plan.seed))
     raw_rate = raw["events"] / raw["seconds"]
     return {"events": plan.ingest_events, "raw_per_s": raw_rate, **_ingest_figures(ours, raw),
             "target_ratio": 0.5, "signatures_checked": _ingest_figures(checked, raw)}
@@ -220,7 +225,7 @@ async def bench_rebuild(url: str, work: Path, plan: BenchPlan, postgres_dsn: str
                  "sqlite_workers_peak_rss_mb": sqlite["workers_peak_rss_mb"]}
         log(f"rebuild: replaying {size:,} events on SQLite, checking every signature")
         checked = worker("rebuild", url=url, hub=hub, data_dir=str(work / hub / "checked"),
-                         node_keys=public_keys(bench_signers(NODES, plan.seed)))
+                         node_keys=node_keys(plan.seed))
         entry.update(sqlite_checked_seconds=checked["seconds"], sqlite_checked_per_s=checked["events"] / checked["seconds"],
                      sqlite_checked_refused=checked["refused"])
         shutil.rmtree(work / hub / "checked")
