@@ -75,7 +75,7 @@ async def publish_mix(url: str, hub: str, count: int, seed: int) -> float:
     await ensure_hub_topology(js, hub, NODES, 3600)
     started, window = time.perf_counter(), []
     for event in event_mix(hub, NODES, count, seed, bench_signers(NODES, seed)):
-        window.append(await js.publish_async(event.subject, event.body, headers={"Nats-Msg-Id": event.event_id}))
+        window.append(await js.publish_async(event.subject, event.body, headers={"Nats-Msg-Id": event.event_id, **event.headers}))
         if len(window) >= 2000:
             await asyncio.gather(*window)
             window = []

@@ -2,19 +2,20 @@
 participations, and funding flows, from three node streams, a year's worth of events per academic
 year (a large hub records under 100,000 events a year: docs/benchmarks.md), so a million events
 are a decade of one hub's history, as a hub that has run for years holds them. Each node signs
-its events, as deployed nodes do (hub/topology.py), with a key derived from the seed."""
+its events as a deployed node's relay does (``shared.relay``: one signature per published batch,
+each message carrying its proof in headers), with a key derived from the seed."""
 
 from __future__ import annotations
 
 import json
 import random
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import islice
 from datetime import UTC, date, datetime, timedelta
 
 from nacl.signing import SigningKey
 
-from shared.envelope import Envelope
 from shared.signing import NodeSigner
 from shared.subjects import event_subject
 
@@ -39,11 +40,17 @@ _PREREQUISITE = {
 }
 
 
+RELAY_BATCH = 1000
+"""Events a relay publishes (and signs) at once: its default batch (``OutboxRelay``)."""
+
+
 @dataclass(frozen=True)
 class GeneratedEvent:
     subject: str
     body: bytes
     event_id: str
+    headers: dict[str, str] = field(default_factory=dict)
+    """The node's batch signature headers, when signed."""
 
 
 class _NodeState:
@@ -78,7 +85,30 @@ def event_mix(hub: str, nodes: list[str], count: int, seed: int = 7,
               signers: Mapping[str, NodeSigner] | None = None) -> Iterator[GeneratedEvent]:
     """`count` events spread over `nodes`, deterministic for a seed; pupils continue from year to
     year (the same pool), activities and their participations belong to one year. Signed by their
-    node's signer when `signers` are given."""
+    node's signer when `signers` are given: each window of `RELAY_BATCH` events as one batch per
+    node, as each node's relays would have published them."""
+    events = _unsigned_mix(hub, nodes, count, seed)
+    if signers is None:
+        yield from events
+        return
+    while window := list(islice(events, RELAY_BATCH)):
+        yield from _signed(hub, window, signers)
+
+
+def _signed(hub: str, events: list[GeneratedEvent], signers: Mapping[str, NodeSigner]) -> list[GeneratedEvent]:
+    """The window's events with their node's batch signature headers, in their order."""
+    by_node: dict[str, list[int]] = {}
+    for i, event in enumerate(events):
+        by_node.setdefault(event.subject.split(".")[2], []).append(i)
+    signed = list(events)
+    for node, places in by_node.items():
+        proofs = signers[node].sign_batch(hub, node, [events[i].body for i in places])
+        for i, headers in zip(places, proofs, strict=True):
+            signed[i] = GeneratedEvent(events[i].subject, events[i].body, events[i].event_id, headers)
+    return signed
+
+
+def _unsigned_mix(hub: str, nodes: list[str], count: int, seed: int) -> Iterator[GeneratedEvent]:
     rng = random.Random(seed)
     states = {node: _NodeState() for node in nodes}
     pupils = [f"{rng.getrandbits(256):064x}" for _ in range(max(min(count, EVENTS_PER_YEAR) // 4, 50))]
@@ -107,10 +137,7 @@ def event_mix(hub: str, nodes: list[str], count: int, seed: int = 7,
             "occurred_at": when, "recorded_at": when, "correlation_id": event_id, "payload": payload,
         }
         version = envelope["version"]
-        if signers is None:
-            body = json.dumps(envelope).encode()
-        else:
-            body = signers[node].sign(Envelope.model_validate(envelope)).to_bytes()
+        body = json.dumps(envelope).encode()
         yield GeneratedEvent(event_subject(hub, node, service, event_type, version), body, event_id)
 
 

@@ -156,7 +156,7 @@ def secrets_init(data_dir: DataDir = None) -> None:
     from hub.topology import Secrets
 
     settings = _settings(data_dir)
-    secrets = Secrets.load_or_create(settings.data_dir / "secrets", settings.nodes)
+    secrets = Secrets.load_or_create(settings.secrets_dir, settings.nodes)
     render.console.print(f"secrets in {secrets.folder} (owner-only files); node public keys in {secrets.node_keys_file}")
 
 
@@ -166,7 +166,7 @@ def secrets_rotate_key(node: Annotated[str, typer.Option(help="Node whose signin
     from hub.topology import Secrets
 
     settings = _settings(data_dir)
-    secrets = Secrets.load_or_create(settings.data_dir / "secrets", settings.nodes)
+    secrets = Secrets.load_or_create(settings.secrets_dir, settings.nodes)
     render.console.print(f"{node}: new public key {secrets.rotate_node_key(node)}; restart the node and reporting")
 
 

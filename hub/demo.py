@@ -88,7 +88,7 @@ def demo_dashboard_logins(secrets: Secrets, nodes: list[str]) -> dict[str, str]:
 
 
 async def run_demo(settings: HubSettings, *, base_port: int, wait: bool, activities_per_node: int) -> HubReport:
-    secrets = Secrets.load_or_create(settings.data_dir / "secrets", settings.nodes)
+    secrets = Secrets.load_or_create(settings.secrets_dir, settings.nodes)
     settings = settings.model_copy(update={"node_domains": True, "auth_tokens_file": secrets.tokens_file})
     logins = demo_dashboard_logins(secrets, settings.nodes)
     topology = HubTopology(settings, secrets, Ports()).start()

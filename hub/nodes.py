@@ -7,7 +7,6 @@ import asyncio
 
 from shared.identity import SERVICES
 from shared.settings import HubSettings
-from shared.signing import NodeSigner
 from services.reporting.settings import ReportingSettings
 from hub import render
 from hub.demo import _until_interrupted, provisioned_hub
@@ -17,7 +16,7 @@ from hub.topology import HubTopology, Ports, Secrets
 
 def deployment(settings: HubSettings, ports: Ports) -> HubTopology:
     """Secrets under the data folder (created on first use) and the hub's settings for leaf nodes."""
-    secrets = Secrets.load_or_create(settings.data_dir / "secrets", settings.nodes)
+    secrets = Secrets.load_or_create(settings.secrets_dir, settings.nodes)
     settings = settings.model_copy(update={"node_domains": True, "auth_tokens_file": secrets.tokens_file})
     return HubTopology(settings, secrets, ports)
 
@@ -41,10 +40,9 @@ async def run_node(topology: HubTopology, node: str, host: str, base_port: int) 
         raise SystemExit(f"{node!r} is not one of the hub's nodes {topology.settings.nodes} (HUB_NODES)")
     topology.start_node(node)
     system = RunningSystem()
-    signer = NodeSigner.from_file(topology.secrets.node_key_file(node))
     try:
         for offset, service in enumerate(SERVICES, start=1):
-            app = node_app(service, topology.settings, node, topology.node_services_url(node), signer)
+            app = node_app(service, topology.settings, node, topology.node_services_url(node))
             url = await system.serve(app, host, base_port + offset)
             render.console.print(f"{node} {service}: {url}")
         render.console.print(f"{node} NATS leaf server :{topology.ports.node(node)} → hub leaf :{topology.ports.hub_leaf}")

@@ -26,8 +26,6 @@ EMBEDDED_NATS_PORT = 14222
 
 def node_app(service: str, settings: HubSettings, node: str, nats_url: str, signer: NodeSigner | None = None) -> FastAPI:
     module = NODE_SERVICES[service]
-    if signer is None and settings.node_key_file is not None:  # `hub serve` on a signing node
-        signer = NodeSigner.from_file(settings.node_key_file)
     return module.create_app(module.build_service(settings, node, nats_url, signer))
 
 

@@ -20,7 +20,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from shared.auth import Role, new_token, token_digest
 from shared.nats_server import NatsServer, free_port
 from shared.settings import HubSettings
-from shared.signing import NodeSigner
+from shared.signing import NodeSigner, node_key_path, node_keys_path
 from shared.subjects import dlq_stream, dlq_subjects, hub_stream, node_stream
 
 DEPLOY_NATS = Path(__file__).resolve().parent.parent / "deploy" / "nats"
@@ -62,7 +62,7 @@ class Secrets:
             nats["leaf"].setdefault(node, _password())
             nats["nodes"].setdefault(node, {"services": _password(), "admin": _password(), "sys": _password()})
             tokens.setdefault(f"{node}-staff", {"token": new_token(), "role": Role.NODE_STAFF, "node": node})
-            key = folder / f"{node}.key"
+            key = node_key_path(folder, node)
             if not key.exists():
                 _write_private(key, NodeSigner.generate().private_key_text())
         secrets = cls(folder, nats, tokens)
@@ -84,12 +84,12 @@ class Secrets:
         _write_private(self.folder / "secrets.json", json.dumps({"nats": self.nats, "tokens": self.tokens}, indent=2))
 
     def node_key_file(self, node: str) -> Path:
-        return self.folder / f"{node}.key"
+        return node_key_path(self.folder, node)
 
     @property
     def node_keys_file(self) -> Path:
         """Public keys reporting verifies events against."""
-        return self.folder / "node-keys.json"
+        return node_keys_path(self.folder)
 
     @property
     def tokens_file(self) -> Path:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
+from shared.signing import PROOF_HEADERS
 from shared.subjects import dlq_stream, dlq_subject
 
 REASON = "Hub-Dlq-Reason"
@@ -23,17 +25,26 @@ class DeadLetter:
     original_subject: str
     original_seq: int
     data: bytes
+    proof: dict[str, str] = field(default_factory=dict)
+    """The node's batch signature headers the message arrived with (kept so a replay verifies)."""
 
 
-def dead_letter_headers(consumer: str, reason: str, subject: str, stream_seq: int) -> dict[str, str]:
-    """Headers for a dead letter; the msg id makes a redelivered poison message dead-letter once."""
+def dead_letter_headers(consumer: str, reason: str, subject: str, stream_seq: int,
+                        original: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Headers for a dead letter; the msg id makes a redelivered poison message dead-letter once.
+    The original's signature headers come along, so the message can still be verified and replayed."""
     return {
+        **_proof(original),
         "Nats-Msg-Id": f"dlq:{consumer}:{stream_seq}",
         REASON: reason[:1000],
         ORIGINAL_SUBJECT: subject,
         ORIGINAL_SEQ: str(stream_seq),
         CONSUMER: consumer,
     }
+
+
+def _proof(headers: Mapping[str, str] | None) -> dict[str, str]:
+    return {k: headers[k] for k in PROOF_HEADERS if k in headers} if headers else {}
 
 
 async def publish_dead_letter(
@@ -75,6 +86,7 @@ def _letter(seq: int, headers: dict[str, str], data: bytes) -> DeadLetter:
         original_subject=headers.get(ORIGINAL_SUBJECT, "?"),
         original_seq=int(headers.get(ORIGINAL_SEQ, "0") or 0),
         data=data,
+        proof=_proof(headers),
     )
 
 
@@ -99,7 +111,7 @@ async def replay_dead_letter(
     letter = await get_dead_letter(dlq_js, hub, seq)
     if letter is None:
         raise LookupError(f"no dead letter {seq} in {dlq_stream(hub)}")
-    data = letter.data if fixed is None else fixed
-    await publish_js.publish(letter.original_subject, data, headers={"Nats-Msg-Id": f"dlq-replay:{hub}:{seq}"})
+    data, proof = (letter.data, letter.proof) if fixed is None else (fixed, {})  # fixed bytes carry no node proof
+    await publish_js.publish(letter.original_subject, data, headers={**proof, "Nats-Msg-Id": f"dlq-replay:{hub}:{seq}"})
     await dlq_js.delete_msg(dlq_stream(hub), seq)
     return letter

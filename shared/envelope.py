@@ -49,7 +49,11 @@ class Envelope(BaseModel):
     causation_id: UUID | None = Field(default=None, description="The event or command that caused it.")
     traceparent: str | None = Field(default=None, description="W3C trace context of the writing request.")
     payload: dict[str, Any] = Field(description="The versioned payload, see the event catalogue.")
-    signature: str | None = Field(default=None, description="Node's signature over the rest, when signing is on.")
+    signature: str | None = Field(
+        default=None,
+        description="Only in events published before batch signing: the node's signature over the rest "
+                    "(still verified). Relays now sign batches in headers (see Signatures).",
+    )
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json().encode()

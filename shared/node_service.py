@@ -30,7 +30,7 @@ from shared.errors import Refused
 from shared.outbox import Outbox, Producer, UnitOfWork
 from shared.relay import OutboxRelay
 from shared.settings import HubSettings
-from shared.signing import NodeSigner
+from shared.signing import NodeSigner, load_node_signer
 
 log = logging.getLogger(__name__)
 
@@ -62,17 +62,21 @@ class NodeService:
         self.read_engine = create_engine(url, writer=False)
         self.sessions = session_factory(self.engine)
         self.read_sessions = session_factory(self.read_engine)
-        producer = Producer(self.settings.hub, self.node, self.name, self.signer)
+        producer = Producer(self.settings.hub, self.node, self.name)
         self.outbox = Outbox(producer, self.metadata.tables["outbox"], self.metadata.tables["outbox_cursor"])
 
     async def start(self, *, relay: bool = True, attach_timeout: float = 2.0) -> None:
         """As a server (`relay`): migrate, connect and relay in the background, so the service answers
         HTTP (not ready) while its database or NATS is down and becomes ready when they answer;
         writes are accepted once the database is there even while NATS is down.
-        Offline (CLI): just migrate, and fail if the database cannot be reached."""
+        Offline (CLI): just migrate, and fail if the database cannot be reached; the events it writes
+        wait in the outbox for the node's running relay, which signs them as it publishes them.
+        A node configured to sign whose key cannot be read fails here (`MissingNodeKey`)."""
         if not relay:
             await migrate(self.engine, self.migrations_dir)
             return
+        if self.signer is None:
+            self.signer = load_node_signer(self.settings.node_key_file, self.settings.secrets_dir, self.node)
         self._relay_task = asyncio.create_task(self._attach_and_relay(), name=f"relay-{self.node}-{self.name}")
         with contextlib.suppress(TimeoutError):  # a dependency down: carry on, the task keeps trying
             await asyncio.wait_for(self._attached.wait(), attach_timeout)
@@ -91,7 +95,7 @@ class NodeService:
                 log.warning("%s %s: stream not declared yet: %s", self.node, self.name, exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
-        self.relay = OutboxRelay(self.sessions, self.outbox, js, read_sessions=self.read_sessions)
+        self.relay = OutboxRelay(self.sessions, self.outbox, js, read_sessions=self.read_sessions, signer=self.signer)
         self._attached.set()
         await self.relay.run()
 

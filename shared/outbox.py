@@ -11,7 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING
 from uuid import UUID
 
 from opentelemetry import propagate
@@ -32,9 +31,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared.contracts import EventPayload
 from shared.envelope import Envelope, new_event_id, utcnow
 from shared.subjects import event_subject
-
-if TYPE_CHECKING:
-    from shared.signing import NodeSigner
 
 SEQUENCE = "sequence"
 PUBLISHED = "published"
@@ -73,7 +69,6 @@ class Producer:
     hub: str
     node: str
     service: str
-    signer: NodeSigner | None = None
 
 
 @dataclass(frozen=True)
@@ -145,8 +140,6 @@ class UnitOfWork:
             traceparent=carrier.get("traceparent"),
             payload=payload.model_dump(mode="json"),
         )
-        if producer.signer is not None:
-            envelope = producer.signer.sign(envelope)
         await self.session.execute(
             self._outbox.table.insert().values(
                 sequence=sequence,

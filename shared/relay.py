@@ -4,6 +4,10 @@ Each batch is published pipelined on one connection (so the server stores it in 
 publish carries the event id as ``Nats-Msg-Id`` (so a retry after a crash is dropped by the
 stream's duplicate window), and the published cursor moves only after every ack has arrived.
 While NATS is unreachable the relay retries with capped exponential backoff; nothing is skipped.
+
+The relay is the one place a node's events leave it, so it is where they are signed: with the
+node's key, once per published batch, over the bytes exactly as published (``shared.signing``).
+Whatever wrote an event (HTTP, CLI, an import, a loader), it goes out signed.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.outbox import PUBLISHED, Outbox, read_cursor
+from shared.signing import NodeSigner
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("hub-ledger.relay")
@@ -48,6 +53,7 @@ class OutboxRelay:
         idle_poll: float = 1.0,
         max_backoff: float = 5.0,
         read_sessions: async_sessionmaker[AsyncSession] | None = None,
+        signer: NodeSigner | None = None,
     ) -> None:
         self._sessions = sessions
         self._read_sessions = read_sessions or sessions
@@ -57,6 +63,7 @@ class OutboxRelay:
         self._ack_timeout = ack_timeout
         self._idle_poll = idle_poll
         self._max_backoff = max_backoff
+        self._signer = signer
         self._wakeup = asyncio.Event()
         self.published = 0
         self.failures = 0
@@ -75,7 +82,7 @@ class OutboxRelay:
                 raise
             except Exception as exc:  # NATS down, timeouts, database locked: retry, never skip
                 self.failures += 1
-                log.warning("outbox relay: %s; retrying in %.2fs", exc or type(exc).__name__, backoff)
+                log.warning("outbox relay: %s; retrying in %.2fs", str(exc) or repr(exc), backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self._max_backoff)
                 continue
@@ -118,8 +125,8 @@ class OutboxRelay:
     async def publish(self, pending: list[PendingEvent]) -> None:
         """Publish a batch pipelined and wait for every ack; raises if any publish failed."""
         futures = []
-        for event in pending:
-            headers = {"Nats-Msg-Id": event.event_id}
+        for event, proof in zip(pending, self._proofs(pending), strict=True):
+            headers = {"Nats-Msg-Id": event.event_id, **proof}
             parent = propagate.extract({"traceparent": event.traceparent}) if event.traceparent else None
             token = otel_context.attach(parent) if parent is not None else None
             try:
@@ -133,6 +140,13 @@ class OutboxRelay:
         errors = [r for r in done if isinstance(r, BaseException)]
         if errors:
             raise RuntimeError(f"{len(errors)} of {len(pending)} publishes failed: {errors[0]!r}")
+
+    def _proofs(self, pending: list[PendingEvent]) -> list[dict[str, str]]:
+        """Each message's signature headers (none when this node does not sign)."""
+        if self._signer is None:
+            return [{} for _ in pending]
+        producer = self._outbox.producer
+        return self._signer.sign_batch(producer.hub, producer.node, [e.body for e in pending])
 
     async def mark_published(self, through_sequence: int) -> None:
         cursor = self._outbox.cursor

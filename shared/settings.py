@@ -79,6 +79,11 @@ class HubSettings(LayeredSettings):
         default=None, description="Hub-wide secret for pupil pseudonyms; held by nodes only."
     )
 
+    @property
+    def secrets_dir(self) -> Path:
+        """The deployment's secrets (``hub secrets init``): NATS passwords, node keys, API tokens."""
+        return self.data_dir / "secrets"
+
     def node_database_url(self, node: str, service: str) -> str:
         """Where one service of one node keeps its data."""
         if self.database_url:

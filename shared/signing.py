@@ -1,8 +1,21 @@
-"""Ed25519 signatures over event envelopes, so reporting can tell a node's events from forgeries."""
+"""Node signatures: how reporting tells a node's events from forgeries.
+
+A node's relay (``shared.relay``), the one place its events leave it, signs each batch it
+publishes once: a Merkle tree (RFC 9162, as Certificate Transparency logs build them) over the
+SHA-256 of each message's bytes exactly as published, its root signed with the node's Ed25519
+key. Every message carries the signed root and its own inclusion proof in headers, so it can be
+verified on its own, from the stream alone, with a few hashes and one signature check per batch
+(cached by the verifier). Events published before batch signing carry a signature inside their
+envelope (``Envelope.signature``) and still verify.
+"""
 
 from __future__ import annotations
 
 import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from nacl.exceptions import BadSignatureError
@@ -10,9 +23,76 @@ from nacl.signing import SigningKey, VerifyKey
 
 from shared.envelope import Envelope
 
+BATCH_ROOT = "Hub-Batch-Root"
+BATCH_LEAF = "Hub-Batch-Leaf"
+BATCH_PROOF = "Hub-Batch-Proof"
+BATCH_SIGNATURE = "Hub-Batch-Signature"
+PROOF_HEADER_MEANINGS = {
+    BATCH_ROOT: "Hex SHA-256 Merkle root of the batch the message was published in.",
+    BATCH_LEAF: "`<index>/<size>`: the message's place in its batch (from 0) and the batch's size.",
+    BATCH_PROOF: "Base64 of the concatenated 32-byte sibling hashes from the message's leaf up to the root.",
+    BATCH_SIGNATURE: "Base64 Ed25519 signature by the node's key over the batch statement.",
+}
+PROOF_HEADERS = (BATCH_ROOT, BATCH_LEAF, BATCH_PROOF, BATCH_SIGNATURE)
+
+_VERIFIED_ROOTS_KEPT = 4096
+"""Signed roots remembered as verified; a batch's messages arrive together, so few are needed."""
+
+
+def leaf_hash(data: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + data).digest()
+
+
+def _node_hash(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def merkle_tree(leaves: Sequence[bytes]) -> tuple[bytes, list[list[bytes]]]:
+    """The root over `leaves` (leaf hashes) and each leaf's inclusion proof, leaf to root."""
+    proofs: list[list[bytes]] = [[] for _ in leaves]
+
+    def subtree(lo: int, hi: int) -> bytes:
+        if hi - lo == 1:
+            return leaves[lo]
+        split = 1 << ((hi - lo - 1).bit_length() - 1)  # the largest power of two below the width
+        left, right = subtree(lo, lo + split), subtree(lo + split, hi)
+        for i in range(lo, lo + split):
+            proofs[i].append(right)
+        for i in range(lo + split, hi):
+            proofs[i].append(left)
+        return _node_hash(left, right)
+
+    if not leaves:
+        raise ValueError("a batch has at least one message")
+    return subtree(0, len(leaves)), proofs
+
+
+def root_from_proof(leaf: bytes, index: int, size: int, proof: Sequence[bytes]) -> bytes | None:
+    """The root that `proof` leads to from `leaf` at `index` of `size` (RFC 9162 2.1.3.2), or None
+    if the proof cannot belong to such a place (wrong length, index out of range)."""
+    if not 0 <= index < size:
+        return None
+    fn, sn, r = index, size - 1, leaf
+    for sibling in proof:
+        if sn == 0:
+            return None
+        if fn & 1 or fn == sn:
+            r = _node_hash(sibling, r)
+            while not fn & 1 and fn != 0:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            r = _node_hash(r, sibling)
+        fn, sn = fn >> 1, sn >> 1
+    return r if sn == 0 else None
+
+
+def batch_statement(hub: str, node: str, size: int, root: bytes) -> bytes:
+    """What a node's key signs for a batch: whose batch it is, how many messages, and their root."""
+    return f"hub-ledger batch v1\n{hub}\n{node}\n{size}\n".encode() + root
+
 
 class NodeSigner:
-    """Signs every envelope a node's services emit with the node's private key."""
+    """A node's private key: signs the batches its relay publishes."""
 
     def __init__(self, key: SigningKey) -> None:
         self._key = key
@@ -32,36 +112,92 @@ class NodeSigner:
     def private_key_text(self) -> str:
         return base64.b64encode(bytes(self._key)).decode()
 
+    def sign_batch(self, hub: str, node: str, bodies: Sequence[bytes]) -> list[dict[str, str]]:
+        """The proof headers of each message in a batch, in order: one signature for them all."""
+        root, proofs = merkle_tree([leaf_hash(b) for b in bodies])
+        size = len(bodies)
+        signature = base64.b64encode(self._key.sign(batch_statement(hub, node, size, root)).signature).decode()
+        root_hex = root.hex()
+        return [
+            {BATCH_ROOT: root_hex, BATCH_LEAF: f"{i}/{size}", BATCH_PROOF: base64.b64encode(b"".join(p)).decode(),
+             BATCH_SIGNATURE: signature}
+            for i, p in enumerate(proofs)
+        ]
+
     def sign(self, envelope: Envelope) -> Envelope:
+        """An envelope with its own signature, as nodes signed before batch signing (tests and
+        fixtures of that format use it; relays sign batches)."""
         signature = self._key.sign(envelope.signing_bytes()).signature
         return envelope.model_copy(update={"signature": base64.b64encode(signature).decode()})
 
 
 class NodeKeys:
-    """Registry of node public keys the hub trusts; verifies an envelope against its claimed node.
+    """Registry of node public keys the hub trusts; verifies a message against its claimed node.
 
     A node may have several keys (``{"coventry": ["new", "old"]}``): after a key rotation, events
     signed with the retired key must still verify when streams are replayed.
     """
 
-    def __init__(self, public_keys: dict[str, str | list[str]]) -> None:
-        self._public_keys = public_keys
+    def __init__(self, public_keys: Mapping[str, str | list[str]]) -> None:
+        self._public_keys = dict(public_keys)
         self._keys = {
             node: [VerifyKey(base64.b64decode(k)) for k in ([keys] if isinstance(keys, str) else keys)]
             for node, keys in public_keys.items()
         }
+        self._verified: set[tuple[str, bytes, bytes]] = set()
 
     def __reduce__(self) -> tuple[type[NodeKeys], tuple[dict[str, str | list[str]]]]:
         """Pickled as the public keys it was made from (a consumer's worker processes check signatures too)."""
         return NodeKeys, (self._public_keys,)
 
-    def problem(self, envelope: Envelope) -> str | None:
-        """None if the envelope is signed by one of its node's keys, else the reason it is not trusted."""
+    def problem(self, envelope: Envelope, data: bytes, headers: Mapping[str, str] | None) -> str | None:
+        """None if the message (`data` as published, with its `headers`) is signed by one of its
+        node's keys, else the reason it is not trusted."""
         keys = self._keys.get(envelope.node)
         if not keys:
             return f"unknown node {envelope.node!r}: no public key registered"
-        if not envelope.signature:
-            return f"unsigned event from node {envelope.node!r}"
+        if headers and BATCH_SIGNATURE in headers:
+            return self._batch_problem(envelope, data, headers, keys)
+        if envelope.signature:
+            return self._envelope_problem(envelope, keys)
+        return f"unsigned event from node {envelope.node!r}"
+
+    def _batch_problem(self, envelope: Envelope, data: bytes, headers: Mapping[str, str],
+                       keys: list[VerifyKey]) -> str | None:
+        try:
+            root = bytes.fromhex(headers[BATCH_ROOT])
+            index_text, _, size_text = headers[BATCH_LEAF].partition("/")
+            index, size = int(index_text), int(size_text)
+            proof_bytes = base64.b64decode(headers[BATCH_PROOF], validate=True)
+            signature = base64.b64decode(headers[BATCH_SIGNATURE], validate=True)
+        except (KeyError, ValueError, binascii.Error):
+            return "batch proof headers missing or malformed"
+        if len(proof_bytes) % 32:
+            return "batch proof is not a whole number of hashes"
+        proof = [proof_bytes[i:i + 32] for i in range(0, len(proof_bytes), 32)]
+        if root_from_proof(leaf_hash(data), index, size, proof) != root:
+            return "message is not in the batch its proof names (altered, moved or truncated proof)"
+        return self._root_problem(envelope, size, root, signature, keys)
+
+    def _root_problem(self, envelope: Envelope, size: int, root: bytes, signature: bytes,
+                      keys: list[VerifyKey]) -> str | None:
+        statement = batch_statement(envelope.hub, envelope.node, size, root)
+        if (envelope.node, statement, signature) in self._verified:
+            return None
+        for key in keys:
+            try:
+                key.verify(statement, signature)
+            except (BadSignatureError, ValueError):
+                continue
+            if len(self._verified) >= _VERIFIED_ROOTS_KEPT:
+                self._verified.clear()
+            self._verified.add((envelope.node, statement, signature))
+            return None
+        return f"batch signature does not verify against node {envelope.node!r}'s key"
+
+    @staticmethod
+    def _envelope_problem(envelope: Envelope, keys: list[VerifyKey]) -> str | None:
+        assert envelope.signature is not None
         try:
             signature = base64.b64decode(envelope.signature, validate=True)
         except ValueError:
@@ -73,3 +209,43 @@ class NodeKeys:
             except (BadSignatureError, ValueError):
                 continue
         return f"signature does not verify against node {envelope.node!r}'s key"
+
+
+def node_key_path(secrets_folder: Path, node: str) -> Path:
+    """Where a deployment's secrets folder keeps a node's private key (``hub secrets init``)."""
+    return secrets_folder / f"{node}.key"
+
+
+class MissingNodeKey(RuntimeError):
+    """A node configured to sign has no readable key: refuse to start rather than publish unsigned."""
+
+
+def load_node_signer(key_file: Path | None, secrets_folder: Path, node: str) -> NodeSigner | None:
+    """The key a node's relay signs with: `key_file` (``HUB_NODE_KEY_FILE``) when set, which must
+    then be readable; else the deployment's secrets folder as ``hub node up`` lays it out; None
+    (events published unsigned, for a hub that checks no signatures) when neither has one."""
+    path = key_file or node_key_path(secrets_folder, node)
+    if key_file is None and not path.exists():
+        return None
+    try:
+        return NodeSigner.from_file(path)
+    except (OSError, ValueError, binascii.Error) as exc:
+        raise MissingNodeKey(
+            f"node {node!r} is configured to sign with {path}, which cannot be read as a key ({exc}); "
+            "create the deployment's keys with `hub secrets init`"
+        ) from None
+
+
+def node_keys_path(secrets_folder: Path) -> Path:
+    """Where a deployment's secrets folder keeps the node public keys the hub trusts."""
+    return secrets_folder / "node-keys.json"
+
+
+def load_node_keys(keys_file: Path | None, secrets_folder: Path) -> NodeKeys | None:
+    """The keys reporting checks signatures with: `keys_file` (``HUB_REPORTING_NODE_KEYS_FILE``)
+    when set, else the deployment's secrets folder when it has them (so `hub rebuild` and
+    `hub audit verify` in a deployment check signatures without being told); None: no checks."""
+    path = keys_file or node_keys_path(secrets_folder)
+    if keys_file is None and not path.exists():
+        return None
+    return NodeKeys(json.loads(path.read_text()))

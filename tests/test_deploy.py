@@ -125,19 +125,21 @@ async def test_hub_with_tls_accepts_tls_clients_only(tmp_path: Path) -> None:
         server.stop()
 
 
+def _batch_of_one(signer: NodeSigner) -> tuple[Envelope, bytes, dict[str, str]]:
+    raw = envelope_for("ActivityDelivered", 1, {})
+    envelope = Envelope.model_validate_json(raw)
+    return envelope, raw, signer.sign_batch(envelope.hub, envelope.node, [raw])[0]
+
+
 def test_events_signed_before_a_key_rotation_still_verify(tmp_path: Path) -> None:
     secrets = Secrets.load_or_create(tmp_path, ["coventry"])
-    before = NodeSigner.from_file(secrets.node_key_file("coventry")).sign(
-        Envelope.model_validate_json(envelope_for("ActivityDelivered", 1, {}))
-    )
+    before = _batch_of_one(NodeSigner.from_file(secrets.node_key_file("coventry")))
     secrets.rotate_node_key("coventry")
-    after = NodeSigner.from_file(secrets.node_key_file("coventry")).sign(
-        Envelope.model_validate_json(envelope_for("ActivityDelivered", 1, {}))
-    )
+    after = _batch_of_one(NodeSigner.from_file(secrets.node_key_file("coventry")))
     import json
 
     keys = NodeKeys(json.loads(secrets.node_keys_file.read_text()))
-    assert keys.problem(before) is None
-    assert keys.problem(after) is None
-    forged = NodeSigner.generate().sign(Envelope.model_validate_json(envelope_for("ActivityDelivered", 1, {})))
-    assert "does not verify" in (keys.problem(forged) or "")
+    assert keys.problem(*before) is None
+    assert keys.problem(*after) is None
+    forged = _batch_of_one(NodeSigner.generate())
+    assert "does not verify" in (keys.problem(*forged) or "")

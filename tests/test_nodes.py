@@ -115,12 +115,14 @@ async def test_forged_and_unsigned_events_are_dead_lettered_with_the_reason(leaf
     envelope = Envelope.model_validate_json(genuine.data)
     subject = event_subject(hub_id, "coventry", "partners", "OrganisationRegistered", 1)
 
+    assert envelope.signature is None and genuine.headers and "Hub-Batch-Signature" in genuine.headers
+    proof = {k: v for k, v in genuine.headers.items() if k.startswith("Hub-Batch-")}
     tampered = envelope.model_copy(update={"event_id": envelope.event_id.__class__(int=envelope.event_id.int + 1),
                                            "payload": {**envelope.payload, "name": "Forged"}})
-    wrong_key = NodeSigner.generate().sign(tampered.model_copy(update={"sequence": 2}))
-    unsigned = tampered.model_copy(update={"signature": None, "sequence": 3})
-    await js.publish(subject, tampered.to_bytes())  # old signature over different content
-    await js.publish(subject, wrong_key.to_bytes())
+    wrong_key = tampered.model_copy(update={"sequence": 2}).to_bytes()
+    unsigned = tampered.model_copy(update={"sequence": 3})
+    await js.publish(subject, tampered.to_bytes(), headers=proof)  # the genuine proof over different content
+    await js.publish(subject, wrong_key, headers=NodeSigner.generate().sign_batch(hub_id, "coventry", [wrong_key])[0])
     await js.publish(subject, unsigned.to_bytes())
     await nc.close()
 
@@ -128,7 +130,8 @@ async def test_forged_and_unsigned_events_are_dead_lettered_with_the_reason(leaf
     letters = await wait_for(lambda: list_dead_letters(hub_nc.jetstream(), hub_id), lambda d: len(d) >= 3)
     await hub_nc.close()
     reasons = [d.reason for d in letters]
-    assert sum("signature does not verify" in r for r in reasons) == 2, reasons
+    assert any("not in the batch its proof names" in r for r in reasons), reasons
+    assert any("batch signature does not verify" in r for r in reasons), reasons
     assert any("unsigned event" in r for r in reasons), reasons
     assert (await system.report()).totals.organisations == 1
 

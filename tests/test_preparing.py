@@ -25,31 +25,29 @@ from services.reporting.services import Incoming, PreparedBatch, prepare_batch
 from tests.test_contracts import SAMPLES, envelope_for
 
 
-def signed(signer: NodeSigner, raw: bytes) -> bytes:
-    return signer.sign(Envelope.model_validate_json(raw)).to_bytes()
-
-
 def every_kind_of_message(hub: str, signer: NodeSigner) -> list[Incoming]:
-    """A signed event of every kept sample, then garbage, a redelivery, an id reused with other
-    content and a forgery."""
-    events = []
+    """An event of every kept sample, signed as one relay batch, then garbage, a redelivery, an id
+    reused with other content and a forgery."""
+    unsigned = []
     for i, sample in enumerate(sorted(SAMPLES.glob("*.json")), start=1):
         event_type, number = sample.stem.rsplit(".v", 1)
         version = int(number)
         service = contract(event_type, version).service
         raw = envelope_for(event_type, version, json.loads(sample.read_text()), hub=hub, service=service, sequence=i)
-        subject = event_subject(hub, "coventry", service, event_type, version)
-        events.append(Incoming(subject, signed(signer, raw), i))
+        unsigned.append((event_subject(hub, "coventry", service, event_type, version), raw))
+    proofs = signer.sign_batch(hub, "coventry", [raw for _, raw in unsigned])
+    events = [Incoming(subject, raw, i, proof) for i, ((subject, raw), proof) in enumerate(zip(unsigned, proofs), start=1)]
     first = Envelope.model_validate_json(events[0].data)
-    reused = signed(signer, first.model_copy(update={"sequence": 999}).to_bytes())
-    forged = NodeSigner.generate().sign(Envelope.model_validate_json(events[1].data)).to_bytes()
+    reused = first.model_copy(update={"sequence": 999}).to_bytes()
+    reused_proof = signer.sign_batch(hub, "coventry", [reused])[0]
+    forged_proof = NodeSigner.generate().sign_batch(hub, "coventry", [events[1].data])[0]
     n = len(events)
     return [
         *events,
         Incoming(events[0].subject, b"not json", n + 1),
-        Incoming(events[0].subject, events[0].data, n + 2),
-        Incoming(events[0].subject, reused, n + 3),
-        Incoming(events[1].subject, forged, n + 4),
+        Incoming(events[0].subject, events[0].data, n + 2, events[0].headers),
+        Incoming(events[0].subject, reused, n + 3, reused_proof),
+        Incoming(events[1].subject, events[1].data, n + 4, forged_proof),
     ]
 
 

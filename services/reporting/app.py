@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -22,7 +21,7 @@ from shared.compat import fix_idle_fetch_timeout
 from shared.db import WalCheckpointer, create_engine, database_status, migrate, migrate_when_possible, session_factory
 from shared.node_service import create_http_app
 from shared.settings import HubSettings
-from shared.signing import NodeKeys
+from shared.signing import NodeKeys, load_node_keys
 from services.reporting import versioned
 from services.reporting.api import router
 from services.reporting.dashboard import mount_dashboard
@@ -81,8 +80,7 @@ class ReportingService:
         self.sessions = session_factory(self.engine)
         self.read_sessions = session_factory(self.read_engine, {versioned.SESSION_KEY: self.figures})
         self.warmer = versioned.Warmer(self.warm, self.own.warm_after_seconds)
-        if self.own.node_keys_file:
-            self.keys = NodeKeys(json.loads(self.own.node_keys_file.read_text()))
+        self.keys = load_node_keys(self.own.node_keys_file, self.settings.secrets_dir)
 
     async def warm(self, period: str | None = None) -> None:
         """Compute every view and the dashboard's own figures for `period` (default: the default

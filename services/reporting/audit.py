@@ -4,7 +4,8 @@ Offline, against a copy of the database: the hash chain over ``applied_event`` i
 (``chain = sha256(prev + event_id + digest)`` from ``"0" * 64``) and compared row by row and with
 ``ingest_position.chain_head``; positions must run 1..n; every projection row must name an applied
 event. With the hub stream as well: each applied event's digest is recomputed from the stream
-message bytes (an altered stored event no longer matches), its envelope must match the stored
+message bytes (an altered stored event no longer matches), its node's signature is checked from
+the message and its headers alone (given the node keys), its envelope must match the stored
 columns, and the projections are replayed from those messages into a scratch database and
 compared table by table, so an edited projection row is found too.
 """
@@ -12,7 +13,7 @@ compared table by table, so an edited projection row is found too.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,14 +24,16 @@ from sqlalchemy.pool import StaticPool
 
 from shared.db import create_engine, session_factory
 from shared.envelope import InvalidEvent, parse_event
+from shared.signing import NodeKeys
 from services.reporting.models import AppliedEventRow, IngestPositionRow, metadata
 from services.reporting.projections import execute, writes_for
 from services.reporting.services import HUB_POSITION
 
 GENESIS = "0" * 64
 BOOKKEEPING = {"applied_event", "producer_position", "ingest_position", "alembic_version"}
-FetchMessage = Callable[[int], Awaitable[bytes | None]]
-"""Stream sequence → the message bytes in the hub stream (None when the stream no longer has it)."""
+StreamMessage = tuple[bytes, Mapping[str, str] | None]
+FetchMessage = Callable[[int], Awaitable[StreamMessage | None]]
+"""Stream sequence → the message bytes and headers in the hub stream (None when the stream no longer has it)."""
 
 
 class AuditProblem(BaseModel):
@@ -65,8 +68,9 @@ class _Audit:
                                           position=row.position if row else None))
 
 
-async def verify(session: AsyncSession, fetch: FetchMessage | None = None) -> AuditResult:
-    """Verify the chain (and, given ``fetch``, the stored events and projections against the stream)."""
+async def verify(session: AsyncSession, fetch: FetchMessage | None = None, keys: NodeKeys | None = None) -> AuditResult:
+    """Verify the chain (and, given ``fetch``, the stored events, their signatures when ``keys`` are
+    given, and the projections against the stream)."""
     audit = _Audit()
     rows = list(await session.scalars(select(AppliedEventRow).order_by(AppliedEventRow.position)))
     head = _verify_chain(rows, audit)
@@ -78,7 +82,7 @@ async def verify(session: AsyncSession, fetch: FetchMessage | None = None) -> Au
         audit.fail("count", f"ingest_position.applied is {position.applied} but {len(rows)} events are stored")
     await _verify_projection_references(session, {r.event_id for r in rows}, audit)
     if fetch is not None:
-        messages = await _verify_against_stream(rows, fetch, audit)
+        messages = await _verify_against_stream(rows, fetch, keys, audit)
         await _verify_projections(session, messages, audit)
     return AuditResult(ok=not audit.problems, applied_events=len(rows), chain_head=head, stored_chain_head=stored_head,
                        stream_checked=fetch is not None, problems=audit.problems)
@@ -114,13 +118,15 @@ _ENVELOPE_COLUMNS = {"node": "node", "service": "service", "event_type": "type",
                      "sequence": "sequence"}
 
 
-async def _verify_against_stream(rows: list[AppliedEventRow], fetch: FetchMessage, audit: _Audit) -> list[bytes]:
+async def _verify_against_stream(rows: list[AppliedEventRow], fetch: FetchMessage, keys: NodeKeys | None,
+                                 audit: _Audit) -> list[bytes]:
     messages = []
     for row in rows:
-        data = await fetch(row.stream_seq)
-        if data is None:
+        message = await fetch(row.stream_seq)
+        if message is None:
             audit.fail("stream", f"hub stream message {row.stream_seq} is not available", row)
             continue
+        data, headers = message
         if hashlib.sha256(data).hexdigest() != row.digest:
             audit.fail("digest", f"stored digest differs from the hub stream message {row.stream_seq}", row)
             continue
@@ -129,6 +135,8 @@ async def _verify_against_stream(rows: list[AppliedEventRow], fetch: FetchMessag
         except InvalidEvent as exc:
             audit.fail("stream", f"hub stream message {row.stream_seq} does not parse: {exc.reason}", row)
             continue
+        if keys is not None and (problem := keys.problem(env, data, headers)):
+            audit.fail("signature", f"hub stream message {row.stream_seq}: {problem}", row)
         stored = {"event_id": row.event_id, **{c: getattr(row, c) for c in _ENVELOPE_COLUMNS}}
         actual = {"event_id": str(env.event_id), **{c: getattr(env, a) for c, a in _ENVELOPE_COLUMNS.items()}}
         for column, value in stored.items():
@@ -173,11 +181,11 @@ def stream_fetcher(js: Any, stream: str) -> FetchMessage:
     """Read hub stream messages by sequence with a JetStream context (``nats.js.JetStreamContext``)."""
     from nats.js.errors import NotFoundError
 
-    async def fetch(seq: int) -> bytes | None:
+    async def fetch(seq: int) -> StreamMessage | None:
         try:
             msg = await js.get_msg(stream, seq)
         except NotFoundError:
             return None
-        return bytes(msg.data or b"")
+        return bytes(msg.data or b""), msg.headers
 
     return fetch

@@ -62,13 +62,13 @@ def subscribe_hub_events(broker: NatsBroker, hub: str, durable: str, batch_size:
         description="Every node's events, sourced into the hub stream; applied to the reporting projections.",
     )
     async def on_hub_events(message: Annotated[NatsBatchMessage, Context("message")]) -> None:
-        batch = [Incoming(m.subject, m.data, stream_sequence(m)) for m in message.raw_message]
+        batch = [Incoming(m.subject, m.data, stream_sequence(m), m.headers) for m in message.raw_message]
         outcome = await ingest(batch)
         for incoming, reason in outcome.dead:
             log.warning("dead-lettered hub stream seq %s: %s", incoming.stream_seq, reason)
             await broker.publish(
                 incoming.data,
                 dlq_subject(hub, durable),
-                headers=dead_letter_headers(durable, reason, incoming.subject, incoming.stream_seq),
+                headers=dead_letter_headers(durable, reason, incoming.subject, incoming.stream_seq, incoming.headers),
                 stream=dlq_stream(hub),
             )

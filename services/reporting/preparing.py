@@ -20,7 +20,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from itertools import chain
@@ -75,7 +75,7 @@ class ParallelPreparer:
             return gather_prepared(batch, prepare_messages(batch, self._hub, self._keys))
         cut = len(batch) - int(len(batch) * self.here_share)
         size = max(1, -(-cut // self.workers))
-        chunks = [[(m.subject, m.data) for m in batch[i:min(i + size, cut)]] for i in range(0, cut, size)]
+        chunks = [[(m.subject, m.data, m.headers) for m in batch[i:min(i + size, cut)]] for i in range(0, cut, size)]
         try:
             there = [loop.run_in_executor(self._pool, _prepare_chunk, c) for c in chunks]
             here = prepare_messages(batch[cut:], self._hub, self._keys)  # while the workers prepare theirs
@@ -106,11 +106,11 @@ def _start_worker(hub: str, keys: NodeKeys | None) -> None:
     _hub, _keys = hub, keys
 
 
-def _prepare_chunk(messages: list[tuple[str, bytes]]) -> list[PreparedEvent | str]:
+def _prepare_chunk(messages: list[tuple[str, bytes, Mapping[str, str] | None]]) -> list[PreparedEvent | str]:
     """In a worker: prepare each message (its stream sequence is the writer's business)."""
     prepared = []
-    for subject, data in messages:
-        event = prepare_message(Incoming(subject, data, 0), _hub, _keys)
+    for subject, data, headers in messages:
+        event = prepare_message(Incoming(subject, data, 0, headers), _hub, _keys)
         if not isinstance(event, str) and event.writes and not portable(event.writes):
             event = event._replace(writes=None)
         prepared.append(event)

@@ -160,7 +160,7 @@ async def _replay(service: ReportingService, nc: Client, batch_size: int, prepar
         while fetched < last:
             msgs = await fetching
             fetching = asyncio.create_task(_fetch(sub, batch_size))
-            batch = [m for m in (Incoming(m.subject, m.data, stream_sequence(m)) for m in msgs) if m.stream_seq <= last]
+            batch = [m for m in (Incoming(m.subject, m.data, stream_sequence(m), m.headers) for m in msgs) if m.stream_seq <= last]
             if not batch:
                 if msgs:
                     break

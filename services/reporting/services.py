@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
@@ -34,11 +34,12 @@ HUB_POSITION = "hub"
 
 @dataclass(frozen=True)
 class Incoming:
-    """One message as fetched from the hub stream."""
+    """One message as fetched from the hub stream (its headers carry the node's batch signature)."""
 
     subject: str
     data: bytes
     stream_seq: int
+    headers: Mapping[str, str] | None = None
 
 
 @dataclass
@@ -110,7 +111,7 @@ def check_message(msg: Incoming, hub: str, keys: NodeKeys | None) -> ReceivedEve
         raise InvalidEvent(f"event for hub {env.hub!r} arrived at hub {hub!r}")
     if event.payload.service != env.service:
         raise InvalidEvent(f"service {env.service!r} may not publish {env.type} (a {event.payload.service} event)")
-    if keys is not None and (problem := keys.problem(env)):
+    if keys is not None and (problem := keys.problem(env, msg.data, msg.headers)):
         raise InvalidEvent(problem)
     return event
 
