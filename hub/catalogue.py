@@ -22,6 +22,7 @@ def event_catalogue() -> str:
         "",
         *_fields_table(Envelope.model_json_schema()),
         "",
+        *_signature_section(),
     ]
     service = None
     for cls in all_contracts():
@@ -58,3 +59,25 @@ def _type(prop: dict[str, Any]) -> str:
     if prop.get("type") == "array":
         return f"list of {_type(prop.get('items', {}))}"
     return str(prop.get("format") or prop.get("type") or "any")
+
+
+def _signature_section() -> list[str]:
+    """The headers a node's relay adds to every message it publishes (``shared.signing``)."""
+    from shared import signing
+
+    return [
+        "## Signatures",
+        "",
+        "A node's relay signs each batch it publishes once: a Merkle tree (RFC 9162) over",
+        "`SHA-256(0x00 || message bytes)` of each message exactly as published, interior nodes",
+        "`SHA-256(0x01 || left || right)`, and the node's Ed25519 signature over",
+        "`\"hub-ledger batch v1\\n<hub>\\n<node>\\n<size>\\n\" || root`. Every message carries, in headers:",
+        "",
+        "| header | content |",
+        "|---|---|",
+        *(f"| `{header}` | {meaning} |" for header, meaning in signing.PROOF_HEADER_MEANINGS.items()),
+        "",
+        "Any one message can be verified from its bytes and headers alone: `hub audit verify-message`,",
+        "or by hand as docs/architecture.md shows.",
+        "",
+    ]

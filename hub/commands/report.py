@@ -197,7 +197,7 @@ def audit_verify(
     nats_url: Annotated[str | None, typer.Option(help="NATS server holding the hub stream (with --stream).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Recompute the hash chain (and, with --stream, digests and projections); exit 1 on any problem."""
+    """Recompute the hash chain (and, with --stream, digests, node signatures and projections); exit 1 on any problem."""
     from services.reporting.audit import verify
 
     settings = _settings(data_dir)
@@ -207,13 +207,16 @@ def audit_verify(
         if not stream:
             return await with_session(url, verify)
         from shared.bus import connect
+        from shared.signing import load_node_keys
         from shared.subjects import hub_stream
         from services.reporting.audit import stream_fetcher
+        from services.reporting.settings import ReportingSettings
 
+        keys = load_node_keys(ReportingSettings().node_keys_file, settings.secrets_dir)
         nc = await connect(nats_url or settings.nats_url or "nats://127.0.0.1:14222", "hub-audit")
         try:
             fetch = stream_fetcher(nc.jetstream(), hub_stream(settings.hub))
-            return await with_session(url, lambda s: verify(s, fetch))
+            return await with_session(url, lambda s: verify(s, fetch, keys))
         finally:
             await nc.close()
 
@@ -228,6 +231,49 @@ def audit_verify(
             render.console.print(f"  {p.check}: {p.detail}" + (f" [event {p.event_id}, position {p.position}]" if p.event_id else ""))
     if not result.ok:
         sys.exit(1)
+
+
+@audit_app.command("verify-message")
+def audit_verify_message(
+    stream_seq: Annotated[int, typer.Argument(help="The message's sequence in the hub stream (`hub report evidence` shows it).")],
+    data_dir: DataDir = None,
+    nats_url: Annotated[str | None, typer.Option(help="NATS server holding the hub stream.")] = None,
+) -> None:
+    """Check one hub stream message's node signature from its bytes and headers alone; exit 1 if it fails."""
+    from shared.bus import connect
+    from shared.envelope import InvalidEvent, parse_event
+    from shared.signing import load_node_keys
+    from shared.subjects import hub_stream
+    from services.reporting.audit import stream_fetcher
+    from services.reporting.settings import ReportingSettings
+
+    settings = _settings(data_dir)
+    keys = load_node_keys(ReportingSettings().node_keys_file, settings.secrets_dir)
+    if keys is None:
+        raise typer.BadParameter("no node keys: set HUB_REPORTING_NODE_KEYS_FILE or --data-dir of a deployment")
+
+    async def fetch() -> Any:
+        nc = await connect(nats_url or settings.nats_url or "nats://127.0.0.1:14222", "hub-audit")
+        try:
+            return await stream_fetcher(nc.jetstream(), hub_stream(settings.hub))(stream_seq)
+        finally:
+            await nc.close()
+
+    message = asyncio.run(fetch())
+    if message is None:
+        render.console.print(f"hub stream message {stream_seq} is not in the stream")
+        raise typer.Exit(1)
+    data, headers = message
+    try:
+        envelope = parse_event(data).envelope
+    except InvalidEvent as exc:
+        render.console.print(f"hub stream message {stream_seq} is not an event: {exc.reason}", markup=False)
+        raise typer.Exit(1) from None
+    problem = keys.problem(envelope, data, headers)
+    what = f"{envelope.type} {envelope.event_id} from {envelope.node}/{envelope.service} #{envelope.sequence}"
+    render.console.print(f"{what}: {problem or 'signature verified'}", markup=False)
+    if problem:
+        raise typer.Exit(1)
 
 
 @report_app.command("evidence")
