@@ -35,8 +35,8 @@ PROOF_HEADER_MEANINGS = {
 }
 PROOF_HEADERS = (BATCH_ROOT, BATCH_LEAF, BATCH_PROOF, BATCH_SIGNATURE)
 
-_VERIFIED_ROOTS_KEPT = 4096
-"""Signed roots remembered as verified; a batch's messages arrive together, so few are needed."""
+_VERIFIED_BATCHES_KEPT = 32
+"""Verified batches whose tree nodes are remembered: a batch's messages arrive together."""
 
 
 def leaf_hash(data: bytes) -> bytes:
@@ -67,23 +67,42 @@ def merkle_tree(leaves: Sequence[bytes]) -> tuple[bytes, list[list[bytes]]]:
     return subtree(0, len(leaves)), proofs
 
 
-def root_from_proof(leaf: bytes, index: int, size: int, proof: Sequence[bytes]) -> bytes | None:
-    """The root that `proof` leads to from `leaf` at `index` of `size` (RFC 9162 2.1.3.2), or None
-    if the proof cannot belong to such a place (wrong length, index out of range)."""
+Node = tuple[int, int]
+"""A node of a batch's tree: (level, index at that level); leaves are level 0."""
+ROOT: Node = (-1, 0)
+"""Where a verified tree's known nodes keep its root."""
+
+
+def fold_proof(leaf: bytes, index: int, size: int, proof: Sequence[bytes],
+               known: Mapping[Node, bytes] | None = None) -> tuple[bytes | None, dict[Node, bytes]]:
+    """Walk `proof` up from `leaf` at `index` of `size` (RFC 9162 2.1.3.2): the root it leads to
+    (None if it cannot belong to such a place) and the nodes it passed. Given the `known` nodes of
+    an already verified tree (its root under ``ROOT``), it stops at the first one it reaches: that
+    tree's root if the node's hash is the one computed, else None (most of a batch's messages meet
+    a known node after one or two hashes instead of climbing to the root)."""
     if not 0 <= index < size:
-        return None
-    fn, sn, r = index, size - 1, leaf
+        return None, {}
+    fn, sn, level, r = index, size - 1, 0, leaf
+    passed: dict[Node, bytes] = {}
     for sibling in proof:
         if sn == 0:
-            return None
+            return None, passed
         if fn & 1 or fn == sn:
             r = _node_hash(sibling, r)
             while not fn & 1 and fn != 0:
-                fn, sn = fn >> 1, sn >> 1
+                fn, sn, level = fn >> 1, sn >> 1, level + 1
         else:
             r = _node_hash(r, sibling)
-        fn, sn = fn >> 1, sn >> 1
-    return r if sn == 0 else None
+        fn, sn, level = fn >> 1, sn >> 1, level + 1
+        if known is not None and (seen := known.get((level, fn))) is not None:
+            return (known[ROOT] if seen == r else None), passed
+        passed[(level, fn)] = r
+    return (r if sn == 0 else None), passed
+
+
+def root_from_proof(leaf: bytes, index: int, size: int, proof: Sequence[bytes]) -> bytes | None:
+    """The root that `proof` leads to from `leaf`, or None if it cannot belong to such a place."""
+    return fold_proof(leaf, index, size, proof)[0]
 
 
 def batch_statement(hub: str, node: str, size: int, root: bytes) -> bytes:
@@ -144,7 +163,8 @@ class NodeKeys:
             node: [VerifyKey(base64.b64decode(k)) for k in ([keys] if isinstance(keys, str) else keys)]
             for node, keys in public_keys.items()
         }
-        self._verified: set[tuple[str, bytes, bytes]] = set()
+        self._verified: dict[tuple[str, str, int, str], dict[Node, bytes]] = {}
+        """Batches (hub, node, size, hex root) whose signature verified → their tree nodes seen verified."""
 
     def __reduce__(self) -> tuple[type[NodeKeys], tuple[dict[str, str | list[str]]]]:
         """Pickled as the public keys it was made from (a consumer's worker processes check signatures too)."""
@@ -165,35 +185,43 @@ class NodeKeys:
     def _batch_problem(self, envelope: Envelope, data: bytes, headers: Mapping[str, str],
                        keys: list[VerifyKey]) -> str | None:
         try:
-            root = bytes.fromhex(headers[BATCH_ROOT])
-            index_text, _, size_text = headers[BATCH_LEAF].partition("/")
+            root_hex, leaf, proof_text = headers[BATCH_ROOT], headers[BATCH_LEAF], headers[BATCH_PROOF]
+            index_text, _, size_text = leaf.partition("/")
             index, size = int(index_text), int(size_text)
-            proof_bytes = base64.b64decode(headers[BATCH_PROOF], validate=True)
-            signature = base64.b64decode(headers[BATCH_SIGNATURE], validate=True)
+            proof_bytes = base64.b64decode(proof_text, validate=True)
         except (KeyError, ValueError, binascii.Error):
             return "batch proof headers missing or malformed"
         if len(proof_bytes) % 32:
             return "batch proof is not a whole number of hashes"
         proof = [proof_bytes[i:i + 32] for i in range(0, len(proof_bytes), 32)]
-        if root_from_proof(leaf_hash(data), index, size, proof) != root:
+        batch = (envelope.hub, envelope.node, size, root_hex)  # what the batch signature covers
+        known = self._verified.get(batch)
+        reached, passed = fold_proof(leaf_hash(data), index, size, proof, known)
+        if reached is None or reached.hex() != root_hex:
             return "message is not in the batch its proof names (altered, moved or truncated proof)"
-        return self._root_problem(envelope, size, root, signature, keys)
-
-    def _root_problem(self, envelope: Envelope, size: int, root: bytes, signature: bytes,
-                      keys: list[VerifyKey]) -> str | None:
-        statement = batch_statement(envelope.hub, envelope.node, size, root)
-        if (envelope.node, statement, signature) in self._verified:
+        if known is not None:
+            known.update(passed)
             return None
+        if not self._signed(batch_statement(envelope.hub, envelope.node, size, reached), headers[BATCH_SIGNATURE], keys):
+            return f"batch signature does not verify against node {envelope.node!r}'s key"
+        if len(self._verified) >= _VERIFIED_BATCHES_KEPT:
+            del self._verified[next(iter(self._verified))]  # the oldest batch
+        self._verified[batch] = {**passed, ROOT: reached}
+        return None
+
+    @staticmethod
+    def _signed(statement: bytes, signature_text: str, keys: list[VerifyKey]) -> bool:
+        try:
+            signature = base64.b64decode(signature_text, validate=True)
+        except (ValueError, binascii.Error):
+            return False
         for key in keys:
             try:
                 key.verify(statement, signature)
+                return True
             except (BadSignatureError, ValueError):
                 continue
-            if len(self._verified) >= _VERIFIED_ROOTS_KEPT:
-                self._verified.clear()
-            self._verified.add((envelope.node, statement, signature))
-            return None
-        return f"batch signature does not verify against node {envelope.node!r}'s key"
+        return False
 
     @staticmethod
     def _envelope_problem(envelope: Envelope, keys: list[VerifyKey]) -> str | None:
