@@ -48,14 +48,19 @@ class HostileResult:
         self.failures.append(f"{case}: {why}")
 
 
-def genuine_event(signer: NodeSigner, sequence: int, name: str = "Genuine Strings", node: str = NODE) -> Envelope:
+def genuine_event(sequence: int, name: str = "Genuine Strings", node: str = NODE) -> Envelope:
     payload = {"organisation_id": str(uuid4()), "name": name, "roles": ["delivery_partner"], "areas": [node]}
     now = datetime.now(UTC)
-    envelope = Envelope(
+    return Envelope(
         event_id=uuid4(), type="OrganisationRegistered", version=1, hub=HUB, node=node, service="partners",
         sequence=sequence, occurred_at=now, recorded_at=now, correlation_id=uuid4(), payload=payload,
     )
-    return signer.sign(envelope)
+
+
+def signed(signer: NodeSigner, envelope: Envelope) -> tuple[bytes, dict[str, str]]:
+    """The envelope's bytes and the proof headers its node's relay would publish it with."""
+    data = envelope.to_bytes()
+    return data, signer.sign_batch(envelope.hub, envelope.node, [data])[0]
 
 
 def _subject(env: Envelope) -> str:
@@ -63,33 +68,35 @@ def _subject(env: Envelope) -> str:
 
 
 def event_cases(signer: NodeSigner, base: Envelope, rng: random.Random, mutations: int) -> list[tuple[str, Incoming]]:
-    """Hand-made bad messages, then seeded random mutations of `base`, a genuine event already applied."""
+    """Hand-made bad messages, then seeded random mutations of `base`, a genuine event already
+    applied; a forger copies the genuine message's proof headers onto what it sends."""
     subject = _subject(base)
-    raw = base.to_bytes()
+    raw, proof = signed(signer, base)
     doc = json.loads(raw)
-    stranger = genuine_event(NodeSigner.generate(), 1, node="atlantis")
-    old = signer.sign(base.model_copy(update={  # ActivityDelivered v1 without `participants`
+    stranger = genuine_event(1, node="atlantis")
+    old = base.model_copy(update={  # ActivityDelivered v1 without `participants`
         "event_id": uuid4(), "type": "ActivityDelivered", "version": 1, "service": "activities",
-        "payload": {"activity_id": str(uuid4()), "kind": "workshop", "title": "t"}}))
-    cases: list[tuple[str, bytes, str]] = [
-        ("malformed JSON", b'{"event_id": ', subject),
-        ("not UTF-8", b"\xff\xfe\x00garbage", subject),
-        ("empty message", b"", subject),
-        ("JSON but not an object", b"[1, 2, 3]", subject),
-        ("unknown event type", json.dumps({**doc, "type": "MoneyPrinted"}).encode(), subject.replace("OrganisationRegistered", "MoneyPrinted")),
-        ("unknown version", json.dumps({**doc, "version": 99}).encode(), subject.replace(".v1", ".v99")),
-        ("oversized payload", json.dumps({**doc, "payload": {**doc["payload"], "name": "x" * 300_000}}).encode(), subject),
-        ("same event id, different content", signer.sign(base.model_copy(update={"payload": {**base.payload, "name": "Changed"}})).to_bytes(), subject),
-        ("event from an unknown node", stranger.to_bytes(), _subject(stranger)),
-        ("subject of another node", raw, subject.replace(f".{NODE}.", ".solihull.")),
-        ("unsigned", base.model_copy(update={"signature": None, "event_id": uuid4()}).to_bytes(), subject),
-        ("SQL in a name", genuine_event(signer, 2, "Robert'); DROP TABLE organisation_view;--").to_bytes(), subject),
-        ("sequence gap (seq 9 after 2)", genuine_event(signer, 9).to_bytes(), subject),
-        ("old version missing what its upcaster reads", old.to_bytes(), _subject(old)),
+        "payload": {"activity_id": str(uuid4()), "kind": "workshop", "title": "t"}})
+    cases: list[tuple[str, tuple[bytes, dict[str, str]], str]] = [
+        ("malformed JSON", (b'{"event_id": ', proof), subject),
+        ("not UTF-8", (b"\xff\xfe\x00garbage", proof), subject),
+        ("empty message", (b"", proof), subject),
+        ("JSON but not an object", (b"[1, 2, 3]", proof), subject),
+        ("unknown event type", (json.dumps({**doc, "type": "MoneyPrinted"}).encode(), proof), subject.replace("OrganisationRegistered", "MoneyPrinted")),
+        ("unknown version", (json.dumps({**doc, "version": 99}).encode(), proof), subject.replace(".v1", ".v99")),
+        ("oversized payload", (json.dumps({**doc, "payload": {**doc["payload"], "name": "x" * 300_000}}).encode(), proof), subject),
+        ("same event id, different content", signed(signer, base.model_copy(update={"payload": {**base.payload, "name": "Changed"}})), subject),
+        ("event from an unknown node", signed(NodeSigner.generate(), stranger), _subject(stranger)),
+        ("subject of another node", (raw, proof), subject.replace(f".{NODE}.", ".solihull.")),
+        ("unsigned", (base.model_copy(update={"event_id": uuid4()}).to_bytes(), {}), subject),
+        ("another batch's proof", (base.model_copy(update={"event_id": uuid4()}).to_bytes(), proof), subject),
+        ("SQL in a name", signed(signer, genuine_event(2, "Robert'); DROP TABLE organisation_view;--")), subject),
+        ("sequence gap (seq 9 after 2)", signed(signer, genuine_event(9)), subject),
+        ("old version missing what its upcaster reads", signed(signer, old), _subject(old)),
     ]
     for i in range(mutations):
-        cases.append((f"mutation {i}", _mutate(rng, raw), subject))
-    return [(name, Incoming(subj, data, n + 2)) for n, (name, data, subj) in enumerate(cases)]
+        cases.append((f"mutation {i}", (_mutate(rng, raw), proof), subject))
+    return [(name, Incoming(subj, data, n + 2, headers)) for n, (name, (data, headers), subj) in enumerate(cases)]
 
 
 def _mutate(rng: random.Random, raw: bytes) -> bytes:
@@ -114,8 +121,9 @@ async def try_events(folder: Path, seed: int, mutations: int, result: HostileRes
     signer = NodeSigner.generate()
     service.keys = NodeKeys({NODE: signer.public_key})  # forgeries must be refused, as a deployed hub refuses them
     try:
-        first = genuine_event(signer, 1)
-        await service.ingest([Incoming(_subject(first), first.to_bytes(), 1)])
+        first = genuine_event(1)
+        data, proof = signed(signer, first)
+        await service.ingest([Incoming(_subject(first), data, 1, proof)])
         before = await _organisations(service)
         for name, incoming in event_cases(signer, first, random.Random(seed), mutations):
             try:
@@ -143,7 +151,7 @@ async def _organisations(service) -> int:  # type: ignore[no-untyped-def]
 
 def _reason_kind(reason: str) -> str:
     for marker in ("exceeds", "envelope invalid", "unknown event", "unknown version", "different content", "unknown node",
-                   "does not match", "unsigned", "signature", "payload of"):
+                   "does not match", "unsigned", "signature", "not in the batch", "payload of"):
         if marker in reason:
             return marker
     return reason[:40]
@@ -152,7 +160,7 @@ def _reason_kind(reason: str) -> str:
 def parse_mutations(seed: int, count: int, result: HostileResult) -> None:
     """parse_event on random mutations: it parses or raises InvalidEvent, nothing else."""
     rng = random.Random(seed)
-    raw = genuine_event(NodeSigner.generate(), 1).to_bytes()
+    raw = genuine_event(1).to_bytes()
     for i in range(count):
         try:
             parse_event(_mutate(rng, raw))
