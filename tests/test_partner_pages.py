@@ -77,8 +77,13 @@ async def test_partner_pages_per_node(system: System, tmp_path: Path) -> None:
             assert r.status_code == 200, r.text
             body = r.json()
             assert (body["figure"], body["total"]) == (pence, pence)  # the page's trace adds up to the page's figure
-        by_name = (await client.get("/report/evidence", params={"view": "commission", "key": SWAN, "period": PERIOD})).json()
-        assert by_name["figure"] == 897_33  # the funding view's row by name is hub-wide, as it says
+        funding = (await client.get("/report/views/funding", params={"period": PERIOD})).json()
+        # The funding view's rows are organisations too: each node's Swan, and the org-id once.
+        rows = {row["key"]: row["amount_pence"] for row in funding["commissions_to_partners"]}
+        assert rows == {f"{SWAN} (coventry)": 445_00, f"{SWAN} (solihull)": 452_33, "Shared Strings Trust": 120_00}
+        for key, pence in rows.items():  # and each row's trace adds up to it
+            r = await client.get("/report/evidence", params={"view": "commission", "key": key, "period": PERIOD})
+            assert (r.json()["figure"], r.json()["total"]) == (pence, pence)
 
 
 async def page(client: httpx.AsyncClient, organisation_id: str) -> httpx.Response:

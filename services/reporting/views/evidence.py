@@ -21,7 +21,7 @@ from services.reporting.views.accountability import activities_of, pupil_records
 from services.reporting.views.allocation import flows_in_period
 from services.reporting.views.evidence_accountability import HUB, Found, pupil_events
 from services.reporting.views.funding import SPEND, _original, load_ledger
-from services.reporting.views.partners import partner_identity
+from services.reporting.views.partners import CommissionKeys, commission_keys, partner_identity
 from services.reporting.versioned import per_version
 
 EvidenceView = Literal["pupils", "headcount", "wcet", "income", "spend", "allocation", "commission", "budget",
@@ -92,10 +92,12 @@ async def _pupils(session: AsyncSession, view: str, key: str, period: str) -> Fo
     return pupil_events(records, len({r.p.pseudonym for r in records}))
 
 
-def _label(view: str, entry: FundingFlowView) -> str:
+def _label(view: str, entry: FundingFlowView, names: CommissionKeys) -> str:
     """The key a money view groups an entry under (as views/allocation.py does)."""
+    if view == "commission":
+        return names.key(entry)
     return {"income": entry.source or "other", "spend": entry.function or "unattributed",
-            "allocation": entry.counterpart_node or "", "commission": entry.counterparty or "?"}[view]
+            "allocation": entry.counterpart_node or ""}[view]
 
 
 async def _money(session: AsyncSession, view: str, key: str, kind: PeriodKind, period: str) -> Found:
@@ -117,7 +119,8 @@ async def _keeps(session: AsyncSession, view: str, key: str) -> Callable[[Fundin
     id (the partner page's figure: its own registration, or its org-id hub-wide; never a name)."""
     if view == "commission" and (who := await partner_identity(session, key)) is not None:
         return who.commissioned
-    return lambda entry: key in (HUB, _label(view, entry))
+    names = await commission_keys(session)
+    return lambda entry: key in (HUB, _label(view, entry, names))
 
 
 async def _budget(session: AsyncSession, key: str, kind: PeriodKind, period: str) -> Found:

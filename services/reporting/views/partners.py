@@ -71,6 +71,35 @@ class PartnerIdentity:
         return (entry.node, str((entry.details or {}).get("recipient_organisation_id", ""))) in self.registrations
 
 
+@dataclass(frozen=True)
+class CommissionKeys:
+    """How money views name a commission's recipient: by organisation, never a name shared across nodes."""
+
+    org_ids: dict[tuple[str, str], str]
+    """(node, organisation id) → org-id, for registrations that have one."""
+    names: dict[str, str]
+    """org-id → its name (the first node's registration), so one organisation is one row."""
+
+    def key(self, entry: FundingFlowView) -> str:
+        """The org-id's name when the recipient has an org-id; else the name with the commissioning node."""
+        local = (entry.node, str((entry.details or {}).get("recipient_organisation_id", "")))
+        org_id = entry.recipient_org_id or self.org_ids.get(local)
+        if org_id:
+            return self.names.get(org_id, entry.counterparty or org_id)
+        return f"{entry.counterparty or '?'} ({entry.node})"
+
+
+async def commission_keys(session: AsyncSession) -> CommissionKeys:
+    rows = await session.execute(select(OrganisationView.node, OrganisationView.organisation_id, OrganisationView.org_id,
+                                        OrganisationView.name).where(OrganisationView.org_id.is_not(None))
+                                 .order_by(OrganisationView.node))
+    keys = CommissionKeys({}, {})
+    for node, organisation_id, org_id, name in rows:
+        keys.org_ids[(node, organisation_id)] = org_id
+        keys.names.setdefault(org_id, name)
+    return keys
+
+
 async def partner_identity(session: AsyncSession, organisation_id: str) -> PartnerIdentity | None:
     """The identity of the registration `organisation_id` (ids are UUIDs minted by each node: unique hub-wide)."""
     row = (await session.scalars(select(OrganisationView).where(OrganisationView.organisation_id == organisation_id))).first()
