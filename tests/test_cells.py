@@ -15,16 +15,18 @@ import json
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 import httpx
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 from openpyxl import load_workbook
 
 from shared import cells
 from shared.settings import HubSettings
 from services.reporting.exports.registry import EXPORTERS
-from services.reporting.views.catalogue import ViewParams
+from services.reporting.views.catalogue import VIEWS, ViewParams
 from tests.dashboard_helpers import dashboard_app, signed_in
 from tests.helpers import System, activity, income, organisation
 from tests.test_cli import run
@@ -194,7 +196,7 @@ async def test_every_exporter_writes_no_formula_whatever_the_text(system: System
     written = {name: [s for f in files_of(EXPORTERS[name], data) for s in assert_no_formula(*f)]
                for name, data in loaded.items()}
     assert "'" + HYPERLINK in written["360giving"] and "'=cmd|' /C notepad'!'A1'" in written["360giving"]
-    assert "'" + HYPERLINK in written["view:funding"] and "'+cmd|' /C calc'!A0" in written["view:funding"]
+    assert f"'{HYPERLINK} (coventry)" in written["view:funding"] and "'+cmd|' /C calc'!A0" in written["view:funding"]
     constant = {name: writer_text(EXPORTERS[name], data) for name, data in loaded.items()}
 
     @hypothesis_settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -244,3 +246,60 @@ async def test_a_partner_named_as_a_formula_is_text_in_every_360giving_spreadshe
         assert {grant["Recipient Org:Name"].data_type, grant["Title"].data_type} == {"s"}, where
         assert not [c for row in sheet.iter_rows() for c in row if c.data_type == "f"], where
         assert grant["Amount Awarded"].value == 400, where
+
+
+# ------------------------------------------------------------------ every spreadsheet route
+
+SPREADSHEET_FORMATS = ("xlsx", "csv")
+PATH_VALUES = {"name": list(VIEWS)}
+"""Values for path parameters that are not Literals: a route's {name} is a view of the catalogue."""
+
+
+def routes_of(app: FastAPI) -> list[tuple[str, APIRoute]]:
+    """Every API route of the app with its full path, through included routers."""
+    def walk(routes: list[Any], prefix: str) -> list[tuple[str, APIRoute]]:
+        found = []
+        for route in routes:
+            if isinstance(route, APIRoute):
+                found.append((prefix + route.path, route))
+            elif hasattr(route, "original_router"):  # FastAPI's wrapper of an included router
+                found += walk(route.original_router.routes, prefix + route.include_context.prefix)
+        return found
+    return walk(list(app.routes), "")
+
+
+def spreadsheet_urls(app: FastAPI) -> list[tuple[str, dict[str, str]]]:
+    """(path, query) for every GET route that can answer XLSX or CSV, each format and path value expanded."""
+    urls = []
+    for path, route in routes_of(app):
+        hints = get_type_hints(route.endpoint, include_extras=False)
+        choices = {n: [v for v in get_args(t) if v in SPREADSHEET_FORMATS] for n, t in hints.items()
+                   if get_origin(t) is Literal and set(get_args(t)) & set(SPREADSHEET_FORMATS)}
+        if "GET" not in route.methods or not (choices or path.endswith(tuple(f".{f}" for f in SPREADSHEET_FORMATS))):
+            continue
+        combos: list[tuple[str, dict[str, str]]] = [(path, {"period": PERIOD})]
+        for param in {p.name for p in route.dependant.path_params} | set(choices):
+            values = choices.get(param) or PATH_VALUES[param]
+            in_path = "{" + param + "}" in path
+            combos = [(p.replace("{" + param + "}", v), q) if in_path else (p, {**q, param: v})
+                      for p, q in combos for v in values]
+        urls += combos
+    return urls
+
+
+async def test_every_spreadsheet_route_answers_without_a_formula(system: System, tmp_path: Path) -> None:
+    """Generated from the reporting app's route table: a spreadsheet route added later is covered."""
+    await load_hostile_hub(system)
+    app = dashboard_app(system, tmp_path)
+    urls = spreadsheet_urls(app)
+    paths = {p for p, _ in urls}
+    assert {"/report/funding/360giving.xlsx", "/dashboard/download/360giving.xlsx", "/report/export/funding",
+            "/dashboard/download/funding.csv"} <= paths, paths
+    async with signed_in(app, "manager") as client:
+        for path, query in urls:
+            r = await client.get(path, params=query)
+            assert r.status_code == 200, (path, query, r.text[:300])
+            name = "x.xlsx" if "spreadsheetml" in r.headers["content-type"] else "x.csv"
+            found = assert_no_formula(name, r.content)
+            if "360giving" in path or ("funding" in path and name == "x.xlsx"):  # the partner's commission is in these
+                assert [s for s in found if s.startswith("'" + HYPERLINK)], (path, query)

@@ -3,8 +3,9 @@
 The HTTP routes, the dashboard's downloads and the CLI call the same writers named here
 (exports/tables.py for every view of the catalogue, exports/giving360.py for the 360Giving
 file), and tests/test_cells.py throws hostile text at each entry, so an export added here (or a
-view added to the catalogue) is tested without editing the test. Every cell of every file goes
-through shared/cells.py.
+view added to the catalogue) is tested without editing the test; it also fetches every route of
+the app's route table that answers XLSX or CSV. Every cell of every file goes through
+shared/cells.py.
 """
 
 from __future__ import annotations
