@@ -2,15 +2,15 @@
 
 Importers (settings register, activity registers, partner returns) build on this: validate the
 whole file first, import nothing if any row is bad. Cells that a spreadsheet would run as a
-formula (starting ``=``, ``+``, ``-``, ``@``, tab or CR) are refused, not stored: they are how
-formula injection reaches whoever opens an export later. Plain negative numbers are allowed.
+formula (``shared.cells.looks_like_formula``: starting ``=``, ``+``, ``-``, ``@``, tab, CR, LF
+or their full-width forms) are refused, not stored: they are how formula injection reaches
+whoever opens an export later. Plain negative numbers are allowed.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,9 +18,9 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from shared.cells import looks_like_formula
+
 M = TypeVar("M", bound=BaseModel)
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
 MAX_CELL_CHARS = 2000
 
 
@@ -165,6 +165,6 @@ def _injection_problems(number: int, raw: dict[str, Any]) -> list[RowProblem]:
             continue
         if len(value) > MAX_CELL_CHARS:
             problems.append(RowProblem(number, column, f"cell longer than {MAX_CELL_CHARS} characters"))
-        elif value.startswith(_FORMULA_START) and not _NUMBER.match(value):
+        elif looks_like_formula(value):
             problems.append(RowProblem(number, column, "cell starts like a spreadsheet formula; refused"))
     return problems

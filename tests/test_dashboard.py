@@ -47,7 +47,7 @@ async def test_figures_trace_and_downloads_match_the_views(system: System, tmp_p
         assert "£2,500.00" in trace and "adds up" in trace
         r = await client.get(f"/dashboard/download/funding.csv?period={PERIOD}&table=budget")
         assert r.status_code == 200 and r.headers["content-disposition"].endswith('funding-2024-25.csv"')
-        assert "coventry,schools,coventry,10000,15000,5000" in r.text  # budget £100, actual £150 (the tutors)
+        assert '"coventry","schools","coventry",10000,15000,5000' in r.text  # budget £100, actual £150 (the tutors)
         xlsx = await client.get(f"/dashboard/download/reach.xlsx?period={PERIOD}&area=coventry")
         assert "summary" in load_workbook(io.BytesIO(xlsx.content)).sheetnames
         reach = json.loads((await client.get(f"/dashboard/download/reach.json?period={PERIOD}&area=coventry")).text)

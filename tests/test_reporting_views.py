@@ -200,7 +200,7 @@ async def test_funding_allocation_leverage_budget_and_unit_costs_by_hand(system:
         assert [c.value for c in sheet[1]] == ["key", "amount (£)"]
         assert sheet["B2"].value == 300 and sheet["B2"].number_format == '"£"#,##0.00'
         csv = await client.get("/report/export/funding", params={"period": "2024-25", "format": "csv", "table": "spend_by_function"})
-        assert csv.text.splitlines() == ["key,amount_pence", "progression,30000", "schools,15000"]
+        assert csv.text.splitlines() == ['"key","amount_pence"', '"progression",30000', '"schools",15000']
         assert (await client.get("/report/views/nothing")).status_code == 404
         assert (await client.get("/report/views/reach", params={"period": "2024-26"})).status_code == 422
 
@@ -285,7 +285,7 @@ async def test_views_and_exports_from_the_shell(system: System, tmp_path: Path) 
     assert "whole_class_ensemble_teaching" in load_workbook(out).sheetnames
     folder = tmp_path / "csv"
     assert hub_cli("export", "funding", "--format", "csv", "--period", "2024-25", "--out", str(folder), *data).returncode == 0
-    assert (folder / "spend_by_function.csv").read_text().splitlines()[1:] == ["progression,30000", "schools,15000"]
+    assert (folder / "spend_by_function.csv").read_text().splitlines()[1:] == ['"progression",30000', '"schools",15000']
     behind = hub_cli("report", "evidence", "spend", "hub", "--period", "2024-25", "--json", *data)
     assert behind.returncode == 0, behind.stderr
     body = json.loads(behind.stdout)

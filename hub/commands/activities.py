@@ -152,15 +152,14 @@ def template(out: Annotated[Path, typer.Argument(help="Where to write the templa
     if out.suffix.lower() == ".xlsx":
         import csv
 
-        from openpyxl import Workbook
+        from shared import cells
 
-        wb = Workbook()
-        sheet = wb.active
-        sheet.title = "register"
+        book = cells.new_workbook()
+        sheet = cells.add_sheet(book, "register")
         with TEMPLATE.open(newline="") as f:
-            for cells in csv.reader(f):
-                sheet.append(cells)
-        wb.save(out)
+            for row in csv.reader(f):
+                cells.append(sheet, row)
+        cells.save_xlsx(book, out)
     else:
         shutil.copyfile(TEMPLATE, out)
     render.console.print(f"template written to {out}")

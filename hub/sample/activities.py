@@ -10,7 +10,6 @@ publishes only pseudonyms. Figures are illustrative, not real returns.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import random
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from shared import cells
 from shared.pseudonym import make_upn
 from hub.sample import SampleWriter
 
@@ -229,14 +229,18 @@ def write_register(path: Path, rows: int, *, node: str = "coventry", seed: int =
     rng = random.Random(seed)
     urns = schools(node, 50)
     written = 0
-    with path.open("w", newline="") as f:
-        out = csv.DictWriter(f, fieldnames=REGISTER_COLUMNS)
-        out.writeheader()
+
+    def lines() -> Iterator[list[Any]]:
+        nonlocal written
         for i in range((rows + CLASS_SIZE - 1) // CLASS_SIZE):
             school = urns[i % len(urns)]
             activity = _activity(f"{node}-reg-{seed}-{i}", "wcet", f"Whole class brass ({school})", delivered_by, node,
                                  date(2024, 9, 9), 30, "beginner", school)
             for _ in range(min(CLASS_SIZE, rows - written)):
                 written += 1
-                out.writerow(_pupil_row(activity, pupil(rng, node, school, written), 4))
+                row = _pupil_row(activity, pupil(rng, node, school, written), 4)
+                yield [row.get(c, "") for c in REGISTER_COLUMNS]
+
+    with path.open("w", newline="") as f:
+        cells.write_csv(f, REGISTER_COLUMNS, lines())
     return written

@@ -15,6 +15,7 @@ from services.reporting.models.partners import OrganisationView, SettingView
 from services.reporting.views.accountability import Filters, pupil_records
 from services.reporting.views.allocation import flows_in_period, only_node
 from services.reporting.views.funding import load_ledger
+from services.reporting.views.partners import partner_identity
 
 
 async def areas(session: AsyncSession) -> list[str]:
@@ -74,19 +75,24 @@ class PartnerFigures:
 
 async def partner_figures(session: AsyncSession, partner: Partner, period: str, kind: PeriodKind,
                           filters: Filters) -> PartnerFigures:
-    """Delivery in the academic year (as the pupil views count it) and commissions in the period."""
+    """Delivery in the academic year (as the pupil views count it) and commissions in the period, of
+    the partner's own registration or its org-id hub-wide (views/partners.PartnerIdentity), never by name."""
     figures = PartnerFigures(partner)
-    records = [r for r in await pupil_records(session, period, filters) if r.a.delivered_by == partner.organisation_id]
+    who = await partner_identity(session, partner.organisation_id)
+    if who is None:
+        return figures
+    records = [r for r in await pupil_records(session, period, filters) if who.delivered(r.a.node, r.a.delivered_by)]
     figures.unique_pupils = len({r.p.pseudonym for r in records})
     figures.participations = len(records)
-    query = select(ActivityView).where(ActivityView.delivered_by == partner.organisation_id,
+    ids = sorted({organisation_id for _, organisation_id in who.registrations})
+    query = select(ActivityView).where(ActivityView.delivered_by.in_(ids),
                                        ActivityView.academic_year == period).order_by(ActivityView.starts_on)
-    figures.activities = [a for a in await session.scalars(query) if filters.keeps_activity(a)
-                          and (filters.area is None or a.area == filters.area)]
+    figures.activities = [a for a in await session.scalars(query) if who.delivered(a.node, a.delivered_by)
+                          and filters.keeps_activity(a) and (filters.area is None or a.area == filters.area)]
     figures.hours = sum((a.hours for a in figures.activities), Decimal(0))
     ledger = only_node(await load_ledger(session), filters.node)
     for e, pence in flows_in_period(ledger, kind, period, "commission"):
-        if (partner.org_id and e.recipient_org_id == partner.org_id) or e.counterparty == partner.name:
+        if who.commissioned(e):
             figures.commissions.append((e.node, e.entry_id, pence))
     figures.commissioned_pence = sum(p for _, _, p in figures.commissions)
     return figures

@@ -4,13 +4,12 @@ the pydantic models the views return, so a new view is exportable without new co
 A result is flattened into tables: its scalars (and its stamp) into ``summary``; each list of
 rows, each mapping and each nested model into its own table named by its path. Money columns end
 in ``_pence`` and stay integer pence in JSON and CSV; in XLSX they are shown as pounds with a £
-format, for people. Text that a spreadsheet would run as a formula is prefixed with ``'``.
+format, for people. Every cell is written by shared/cells.py, which neutralises text a
+spreadsheet would run as a formula the same way in every file the project writes.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 from dataclasses import dataclass, field
@@ -20,8 +19,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
+from shared import cells
+
 POUNDS = '"£"#,##0.00'
 
 
@@ -90,12 +89,6 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def _safe(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _NUMBER.match(value):
-        return "'" + value
-    return value
-
-
 def table(result: BaseModel | list[BaseModel], name: str | None = None) -> Table:
     """One table of a result by name (default: the first table with rows beyond the summary)."""
     tables = tables_of(result)
@@ -108,18 +101,7 @@ def table(result: BaseModel | list[BaseModel], name: str | None = None) -> Table
 
 
 def to_csv(t: Table) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(t.columns)
-    for row in t.rows:
-        writer.writerow([_safe(_text(v)) for v in row])
-    return out.getvalue()
-
-
-def _text(value: Any) -> Any:
-    if isinstance(value, (date, datetime)):
-        return value.isoformat()
-    return "" if value is None else value
+    return cells.to_csv(t.columns, t.rows)
 
 
 def sheet_title(name: str, used: set[str]) -> str:
@@ -135,21 +117,19 @@ def sheet_title(name: str, used: set[str]) -> str:
 
 def to_xlsx(tables: list[Table]) -> bytes:
     """One sheet per table: bold frozen header, readable widths, pounds for pence, dates as dates."""
-    from openpyxl import Workbook
     from openpyxl.styles import Font
 
-    wb = Workbook()
-    wb.remove(wb.active)
+    wb = cells.new_workbook()
     used: set[str] = set()
     for t in tables:
-        ws = wb.create_sheet(sheet_title(t.name, used))
+        ws = cells.add_sheet(wb, sheet_title(t.name, used))
         money = [c.endswith("_pence") for c in t.columns]
-        ws.append([c.removesuffix("_pence") + " (£)" if m else c for c, m in zip(t.columns, money)])
+        cells.append(ws, [c.removesuffix("_pence") + " (£)" if m else c for c, m in zip(t.columns, money)])
         for cell in ws[1]:
             cell.font = Font(bold=True)
         ws.freeze_panes = "A2"
         for row in t.rows:
-            ws.append([_xlsx_value(v, m or _is_money_figure(t, row)) for v, m in zip(row, money)])
+            cells.append(ws, [_xlsx_value(v, m or _is_money_figure(t, row)) for v, m in zip(row, money)])
             for cell, is_money in zip(ws[ws.max_row], money):
                 if is_money or (cell.column == 2 and _is_money_figure(t, row)):
                     cell.number_format = POUNDS
@@ -160,9 +140,7 @@ def to_xlsx(tables: list[Table]) -> bytes:
         for i, column in enumerate(ws.columns, start=1):
             width = max(len(str(c.value)) if c.value is not None else 0 for c in column)
             ws.column_dimensions[column[0].column_letter].width = min(max(width + 2, 10), 60)
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
+    return cells.xlsx_bytes(wb)
 
 
 def _is_money_figure(t: Table, row: list[Any]) -> bool:
@@ -175,6 +153,4 @@ def _xlsx_value(value: Any, money: bool) -> Any:
         return Decimal(value) / 100
     if isinstance(value, datetime) and value.tzinfo is not None:
         return value.replace(tzinfo=None)  # Excel has no time zones; stored times are UTC
-    if isinstance(value, Decimal):
-        return value
-    return _safe(value)
+    return value

@@ -26,6 +26,7 @@ from services.reporting.views.funding import (
     load_ledger,
     summarise,
 )
+from services.reporting.views.partners import commission_keys
 
 DFE = "dfe_grant"
 
@@ -56,7 +57,8 @@ class AllocationReport(BaseModel):
     other_income_pence: int
     leverage_ratio: Decimal | None = Field(description="Other income per pound of DfE grant (2 d.p.); None without grant.")
     allocations_to_leads: list[Amount] = Field(description="Allocations between nodes, keyed 'from → to'.")
-    commissions_to_partners: list[Amount]
+    commissions_to_partners: list[Amount] = Field(description="By organisation: an org-id's name, else the partner's "
+                                                              "name and its node (one organisation per node).")
     spend_by_function: list[Amount]
     spend_by_area: list[Amount]
     spend_by_category: list[Amount]
@@ -109,13 +111,14 @@ async def allocation_report(session: AsyncSession, kind: PeriodKind, name: str, 
     other = sum(v for k, v in summary.income_by_source.items() if k != DFE)
     spend = flows_in_period(ledger, kind, name, *SPEND)
     budget = [b for b in await budget_vs_actual(session, kind, name) if filters.node is None or b.node == filters.node]
+    names = await commission_keys(session)
     return AllocationReport(
         stamp=await report_stamp(session), kind=kind, period=summary.period,
         income_by_source_pence=summary.income_by_source, dfe_grant_pence=dfe, other_income_pence=other,
         leverage_ratio=(Decimal(other) / dfe).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP) if dfe else None,
         allocations_to_leads=_totals([(f"{e.node} → {e.counterpart_node}", a)
                                       for e, a in flows_in_period(ledger, kind, name, "allocation")]),
-        commissions_to_partners=_totals([(e.counterparty or "?", a) for e, a in spend if e.kind == "commission"]),
+        commissions_to_partners=_totals([(names.key(e), a) for e, a in spend if e.kind == "commission"]),
         spend_by_function=_totals([(e.function or "unattributed", a) for e, a in spend]),
         spend_by_area=_totals([(e.area or "unattributed", a) for e, a in spend]),
         spend_by_category=_totals([(e.category or e.kind, a) for e, a in spend]),

@@ -5,6 +5,7 @@ amounts or counts add up to the figure itself."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime
 from typing import Literal
 
@@ -20,6 +21,7 @@ from services.reporting.views.accountability import activities_of, pupil_records
 from services.reporting.views.allocation import flows_in_period
 from services.reporting.views.evidence_accountability import HUB, Found, pupil_events
 from services.reporting.views.funding import SPEND, _original, load_ledger
+from services.reporting.views.partners import CommissionKeys, commission_keys, partner_identity
 from services.reporting.versioned import per_version
 
 EvidenceView = Literal["pupils", "headcount", "wcet", "income", "spend", "allocation", "commission", "budget",
@@ -90,24 +92,35 @@ async def _pupils(session: AsyncSession, view: str, key: str, period: str) -> Fo
     return pupil_events(records, len({r.p.pseudonym for r in records}))
 
 
-def _label(view: str, entry: FundingFlowView) -> str:
+def _label(view: str, entry: FundingFlowView, names: CommissionKeys) -> str:
     """The key a money view groups an entry under (as views/allocation.py does)."""
+    if view == "commission":
+        return names.key(entry)
     return {"income": entry.source or "other", "spend": entry.function or "unattributed",
-            "allocation": entry.counterpart_node or "", "commission": entry.counterparty or "?"}[view]
+            "allocation": entry.counterpart_node or ""}[view]
 
 
 async def _money(session: AsyncSession, view: str, key: str, kind: PeriodKind, period: str) -> Found:
     ledger = await load_ledger(session)
     kinds = {"income": ("income",), "spend": SPEND, "allocation": ("allocation",), "commission": ("commission",)}[view]
     period_obj = parse_period(period, kind)
+    keeps = await _keeps(session, view, key)
     parts: dict[str, int] = defaultdict(int)
     for e in ledger.entries.values():
         original = _original(ledger, e)
-        if original is not None and original.kind in kinds and period_obj.contains(e.entry_on) \
-                and key in (HUB, _label(view, original)):
+        if original is not None and original.kind in kinds and period_obj.contains(e.entry_on) and keeps(original):
             parts[e.event_id] += e.sign * e.amount_pence
-    figure = sum(a for o, a in flows_in_period(ledger, kind, period, *kinds) if key in (HUB, _label(view, o)))
+    figure = sum(a for o, a in flows_in_period(ledger, kind, period, *kinds) if keeps(o))
     return Found(figure, dict(parts), "pence")
+
+
+async def _keeps(session: AsyncSession, view: str, key: str) -> Callable[[FundingFlowView], bool]:
+    """Which entries a key names: `hub`, a view's label, or for commissions a partner's organisation
+    id (the partner page's figure: its own registration, or its org-id hub-wide; never a name)."""
+    if view == "commission" and (who := await partner_identity(session, key)) is not None:
+        return who.commissioned
+    names = await commission_keys(session)
+    return lambda entry: key in (HUB, _label(view, entry, names))
 
 
 async def _budget(session: AsyncSession, key: str, kind: PeriodKind, period: str) -> Found:

@@ -7,6 +7,7 @@ without an org-id can only be told apart by its node's own id, so it counts once
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
@@ -14,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.deps import ReadSession
+from services.reporting.models.funding import FundingFlowView
 from services.reporting.models.partners import OrganisationView, SettingView
 from services.reporting.queries import ReportStamp, report_stamp
 
@@ -47,6 +49,67 @@ class OrganisationsReport(BaseModel):
 
 def _identity(row: OrganisationView) -> str:
     return row.org_id or f"{row.node}/{row.organisation_id}"
+
+
+@dataclass(frozen=True)
+class PartnerIdentity:
+    """Whose delivery and money a partner's figures count: the node's own registration, or, when it
+    has an org-id, every registration of that org-id (one organisation hub-wide). Never a name:
+    two nodes' partners of the same name without an org-id are two organisations."""
+
+    org_id: str | None
+    registrations: frozenset[tuple[str, str]]
+    """(node, organisation id in that node's register)."""
+
+    def delivered(self, node: str, delivered_by: str | None) -> bool:
+        return (node, delivered_by or "") in self.registrations
+
+    def commissioned(self, entry: FundingFlowView) -> bool:
+        """A commission names its recipient by the commissioning node's register id (and org-id, if known)."""
+        if self.org_id and entry.recipient_org_id == self.org_id:
+            return True
+        return (entry.node, str((entry.details or {}).get("recipient_organisation_id", ""))) in self.registrations
+
+
+@dataclass(frozen=True)
+class CommissionKeys:
+    """How money views name a commission's recipient: by organisation, never a name shared across nodes."""
+
+    org_ids: dict[tuple[str, str], str]
+    """(node, organisation id) → org-id, for registrations that have one."""
+    names: dict[str, str]
+    """org-id → its name (the first node's registration), so one organisation is one row."""
+
+    def key(self, entry: FundingFlowView) -> str:
+        """The org-id's name when the recipient has an org-id; else the name with the commissioning node."""
+        local = (entry.node, str((entry.details or {}).get("recipient_organisation_id", "")))
+        org_id = entry.recipient_org_id or self.org_ids.get(local)
+        if org_id:
+            return self.names.get(org_id, entry.counterparty or org_id)
+        return f"{entry.counterparty or '?'} ({entry.node})"
+
+
+async def commission_keys(session: AsyncSession) -> CommissionKeys:
+    rows = await session.execute(select(OrganisationView.node, OrganisationView.organisation_id, OrganisationView.org_id,
+                                        OrganisationView.name).where(OrganisationView.org_id.is_not(None))
+                                 .order_by(OrganisationView.node))
+    keys = CommissionKeys({}, {})
+    for node, organisation_id, org_id, name in rows:
+        keys.org_ids[(node, organisation_id)] = org_id
+        keys.names.setdefault(org_id, name)
+    return keys
+
+
+async def partner_identity(session: AsyncSession, organisation_id: str) -> PartnerIdentity | None:
+    """The identity of the registration `organisation_id` (ids are UUIDs minted by each node: unique hub-wide)."""
+    row = (await session.scalars(select(OrganisationView).where(OrganisationView.organisation_id == organisation_id))).first()
+    if row is None:
+        return None
+    if row.org_id is None:
+        return PartnerIdentity(None, frozenset({(row.node, row.organisation_id)}))
+    shared = await session.execute(select(OrganisationView.node, OrganisationView.organisation_id)
+                                   .where(OrganisationView.org_id == row.org_id))
+    return PartnerIdentity(row.org_id, frozenset((node, org) for node, org in shared))
 
 
 async def organisations_report(session: AsyncSession) -> OrganisationsReport:
