@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.auth import Ask, Scope
 from shared.periods import PeriodKind, parse_period
 from services.reporting.models import AppliedEventRow, FundingBudgetView, FundingFlowView
 from services.reporting.queries import ReportStamp, report_stamp
@@ -27,6 +28,20 @@ EvidenceView = Literal["pupils", "headcount", "wcet", "income", "spend", "alloca
 ACCOUNTABILITY = {"schools": accountability.schools, "inclusion": accountability.inclusion,
                   "progression": accountability.progression, "continuation": accountability.continuation,
                   "partners": accountability.partners}
+
+KEY_NAMES: dict[str, str] = {"pupils": "area", "wcet": "area", "headcount": "area", "allocation": "node",
+                             "budget": "node"}
+"""What each evidence's key names, for the access policy (shared/auth.py): an area, or a node (budget:
+node/function/area); node staff may expand their own. Other evidence, and 'hub' keys, add up every
+node's events (their figures are not split by node): hub scope."""
+
+
+def evidence_ask(view: str, key: str) -> Ask:
+    """What expanding `view`/`key` reads: an area's or a node's events, or the whole hub's."""
+    names = KEY_NAMES.get(view)
+    if names is None or not key or key.split("/")[0] == HUB:
+        return Ask(scope=Scope.HUB)
+    return Ask(area=key) if names == "area" else Ask(node=key.split("/")[0])
 
 
 class EvidenceEvent(BaseModel):

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.auth import Scope, declare
 from services.reporting.deps import ReadSession
 from services.reporting.models.partners import OrganisationView, SettingView
 from services.reporting.queries import ReportStamp, report_stamp
@@ -95,6 +96,7 @@ async def _settings_figures(session: AsyncSession) -> list[SettingsFigures]:
 
 @router.get("/organisations", response_model=OrganisationsReport,
             summary="Distinct organisations by role, area, function and state; settings per area")
+@declare(Scope.HUB)
 async def get_organisations_report(
     session: ReadSession,
 ) -> OrganisationsReport:
