@@ -270,6 +270,9 @@ async def test_node_staff_are_shown_only_links_they_may_open(guarded: tuple[Syst
         assert len(seen) > 20
         other = await client.get(f"/dashboard/partners/{ids['partner-' + OTHER]}")
         assert other.status_code == 403  # another node's register: not shown as zero figures
+        for filtered in (f"/dashboard/trace?view=pupils&key={OWN}&node={OTHER}",  # the filters are asked about too
+                         f"/dashboard/partners/{ids['partner-' + OWN]}?area={OTHER}"):
+            assert (await client.get(filtered)).status_code == 403, filtered
     async with signed_in(app, MANAGER) as client:
         menu = (await client.get("/dashboard/")).text
         assert "/dashboard/views/data-health" in menu and "/dashboard/audit" in menu

@@ -145,9 +145,11 @@ def page_filters(request: Request, user: User, period: str | None = None, kind: 
     nodes = request.app.state.reporting.settings.nodes
     if node and node not in nodes:
         raise HTTPException(404, f"no node {node!r}")
-    scope, _ = request_access(request)  # the policy has allowed what the URL names; node staff get their node
-    return PageFilters(period, kind, effective(user, scope, Ask(node=node or None, own_by_default=True)).node,
-                       area or None, function or None, partner or None)
+    scope, _ = request_access(request)
+    asked = Ask(node=node or None, area=area or None, own_by_default=True)
+    require(user, request.method, scope, asked)  # the filters too, whatever else the page names
+    return PageFilters(period, kind, effective(user, scope, asked).node, area or None, function or None,
+                       partner or None)
 
 
 Page = Annotated[PageFilters, Depends(page_filters)]
