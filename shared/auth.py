@@ -182,7 +182,8 @@ def request_access(request: Request, node: str | None = None) -> tuple[Scope, As
 def require(principal: Principal, method: str, scope: Scope, ask: Ask = Ask()) -> None:
     """`may`, or a 403 saying why (for what a route learns only from its data, e.g. a partner's node)."""
     if not may(principal, method, scope, ask):
-        raise HTTPException(403, f"{principal.role} {principal.name} may not {method} here ({ask.scope or scope} scope)")
+        raise HTTPException(403, f"{principal.role} {principal.name} may not {method} here "
+                                 f"({ask.scope or scope} scope)")
 
 
 def authorize(principal: Principal, request: Request, node: str | None = None) -> Principal:

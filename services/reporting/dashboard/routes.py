@@ -176,6 +176,7 @@ async def render(request: Request, session: ReadSession, template: str, user: Da
     """A page with the chrome every page shares: who is signed in, the filters and their options."""
     settings = request.app.state.reporting.settings
     node = None if user.whole_hub else user.node
+    query = filters.query() if filters else ""
     choices = await partners(session, node, limit=PARTNER_CHOICES + 1)  # one query: a list, or too many to list
     options = {
         "periods": periods(), "nodes": settings.nodes if user.whole_hub else [user.node],
@@ -185,7 +186,7 @@ async def render(request: Request, session: ReadSession, template: str, user: Da
     }
     return templates.TemplateResponse(request, template, {
         "user": user, "open_mode": users_of(request) is None, "filters": filters, "options": options,
-        "views": {n: VIEWS[n] for n in VIEWS if may_open(request, f"/dashboard/views/{n}?{filters.query() if filters else ''}")},
+        "views": {n: VIEWS[n] for n in VIEWS if may_open(request, f"/dashboard/views/{n}?{query}")},
         "hub": settings.hub, **context})
 
 
