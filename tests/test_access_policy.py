@@ -295,6 +295,27 @@ async def test_node_staff_inclusion_is_set_against_their_own_areas_population(
                for c in own["characteristics"] if c["population_share"] is not None)
 
 
+async def test_node_staff_trace_only_their_own_nodes_pupil_events(guarded: tuple[System, dict[str, str]],
+                                                                    tmp_path: Path) -> None:
+    system, tokens = guarded
+    await load(system)
+    app = dashboard_app(system, tmp_path)
+    query = f"/report/evidence?view=pupils&key={OWN}&period={PERIOD}"
+    async with api_client(app, tokens[STAFF]) as staff, api_client(app, tokens[MANAGER]) as manager:
+        own = (await staff.get(query)).json()
+        assert (await staff.get(f"{query}&node={OTHER}")).status_code == 403
+        area = (await manager.get(query)).json()
+        other = (await manager.get(f"{query}&node={OTHER}")).json()
+        reach = (await staff.get(f"/report/views/reach?period={PERIOD}&area={OWN}")).json()
+    # Coventry residents in 2024-25: B in Coventry's ensemble, A in Solihull's tuition.
+    assert {e["node"] for e in own["events"]} == {OWN} and own["distinct"] == 1 == reach["unique_pupils"]
+    assert {e["node"] for e in area["events"]} == {OWN, OTHER} and area["distinct"] == 2
+    assert {e["node"] for e in other["events"]} == {OTHER} and other["distinct"] == 1
+    async with signed_in(app, STAFF) as client:
+        page = text_of((await client.get(f"/dashboard/trace?view=pupils&key={OWN}&period={PERIOD}")).text)
+        assert OTHER not in page  # no event of Solihull's listed
+
+
 @pytest.mark.parametrize(("role", "scope", "ask", "method", "expected"), [
     (Role.NODE_STAFF, Scope.NODE, Ask(node=OWN), "POST", True),
     (Role.NODE_STAFF, Scope.NODE, Ask(node=OTHER), "POST", False),

@@ -476,7 +476,7 @@ async def trace_page(request: Request, session: ReadSession, user: User, f: Page
 async def _evidence(session: ReadSession, user: DashboardUser, f: PageFilters, view: EvidenceView, key: str) -> Any:
     """The events behind one figure (the policy has allowed them); a bad period or key is a 422."""
     try:
-        return await evidence(session, view, key, f.period, f.kind)
+        return await evidence(session, view, key, f.period, f.kind, f.node)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
 

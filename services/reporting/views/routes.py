@@ -32,7 +32,10 @@ def view_asks(request: Request) -> Ask:
 
 
 def evidence_asks(request: Request) -> Ask:
-    return evidence_ask(request.query_params.get("view", ""), request.query_params.get("key", ""))
+    """What the evidence's key names, and the node its events are narrowed to (``?node=``)."""
+    ask = evidence_ask(request.query_params.get("view", ""), request.query_params.get("key", ""))
+    node = request.query_params.get("node") or None
+    return replace(ask, node=node) if node and ask.own_by_default else ask
 
 
 def params(request: Request, period: str | None, kind: PeriodKind, node: str | None, area: str | None,
@@ -100,14 +103,17 @@ async def export_view(request: Request, session: ReadSession, name: str, format:
 
 @router.get("/evidence", response_model=Evidence, summary="The applied events behind one figure")
 @declare(Scope.NODE, evidence_asks)
-async def get_evidence(session: ReadSession, view: EvidenceView,
+async def get_evidence(request: Request, session: ReadSession, view: EvidenceView,
                        key: Annotated[str, Query(description="area, source, function, node, partner; 'hub' for all; "
                                                              "budget: node/function/area; inclusion: area/characteristic/"
                                                              "value; progression: area/from/to; partners: hub or "
                                                              "role|area|function/<value>")],
-                       period: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$")], kind: PeriodKind = "academic") -> Evidence:
+                       period: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$")], kind: PeriodKind = "academic",
+                       node: Annotated[str | None, Query(description="pupils, wcet, headcount: one node's delivery "
+                                                                      "(node staff: always their own)")] = None) -> Evidence:
+    asked = effective(getattr(request.state, "principal", None), Scope.NODE, evidence_asks(request))
     try:
-        return await evidence(session, view, key, period, kind)
+        return await evidence(session, view, key, period, kind, asked.node)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
 
