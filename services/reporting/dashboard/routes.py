@@ -18,7 +18,6 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, Res
 from fastapi.responses import RedirectResponse
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
-from starlette.routing import Match
 
 from shared.auth import (
     Ask, Scope, api_routes, authorize, declare, effective, may, named_by_filters, named_in_path, request_access,
@@ -99,13 +98,23 @@ def may_open(request: Request, url: str) -> bool:
     if user is None:
         return users_of(request) is None  # open (development) mode
     parts = urlsplit(url)
-    probe = {"type": "http", "method": "GET", "path": parts.path, "root_path": "", "query_string": parts.query.encode(),
-             "headers": [], "app": request.app}
-    for route in api_routes(request.app):
-        match, child = route.matches(probe)
-        if match is Match.FULL:
-            return may(user, "GET", *request_access(Request({**probe, **child})))
+    for pattern, convertors, endpoint in _get_routes(request.app):
+        found = pattern.match(parts.path)
+        if found:
+            params = {k: convertors[k].convert(v) for k, v in found.groupdict().items()}
+            probe = Request({"type": "http", "method": "GET", "path": parts.path, "headers": [], "app": request.app,
+                             "query_string": parts.query.encode(), "endpoint": endpoint, "path_params": params})
+            return may(user, "GET", *request_access(probe))
     return False
+
+
+def _get_routes(app: Any) -> list[tuple[Any, dict[str, Any], Any]]:
+    """The app's GET routes (pattern, path convertors, endpoint), read from its route table once:
+    a page may ask about hundreds of links."""
+    if not hasattr(app.state, "get_routes"):
+        app.state.get_routes = [(r.path_regex, r.param_convertors, r.endpoint) for r in api_routes(app)
+                                if "GET" in (r.methods or ())]
+    return app.state.get_routes  # type: ignore[no-any-return]
 
 
 templates.env.globals["may_open"] = may_open
