@@ -23,7 +23,7 @@ from sqlalchemy import MetaData
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from shared.auth import LimitsMiddleware, TokenAuthenticator, guard
+from shared.auth import LimitsMiddleware, Scope, TokenAuthenticator, declare, guard
 from shared.bus import connect, ensure_node_stream
 from shared.db import create_engine, database_status, migrate, migrate_when_possible, session_factory
 from shared.errors import Refused
@@ -172,10 +172,12 @@ def health_router() -> APIRouter:
     router = APIRouter(tags=["health"])
 
     @router.get("/health/live", summary="The process is up")
+    @declare(Scope.OPEN)
     async def live() -> dict[str, str]:
         return {"status": "ok"}
 
     @router.get("/health/ready", summary="Database and NATS reachable")
+    @declare(Scope.OPEN)
     async def ready(request: Request) -> JSONResponse:
         checks = await request.app.state.readiness()
         return JSONResponse(status_code=200 if checks.get("ready") else 503, content=checks)
@@ -193,6 +195,7 @@ def create_http_app(
 ) -> FastAPI:
     """A FastAPI app with the house conventions: health endpoints open, everything else behind
     the token guard (when tokens are configured), size and rate limits, refusals as field-level 4xx.
+    A node service's routes are all its `node`'s; reporting's (`node` None) each declare a scope.
     """
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 

@@ -5,17 +5,13 @@ from __future__ import annotations
 import re
 
 import pytest
-from fastapi import HTTPException
 
 from shared.auth import Role
 from services.reporting.dashboard.assets import without_gov_uk_only
-from services.reporting.dashboard.auth import (
-    DashboardUser, Users, check_area, check_trace, forced_node, hash_password, password_matches,
-)
+from services.reporting.dashboard.auth import DashboardUser, Users, hash_password, password_matches
 from services.reporting.dashboard.charts import Link, Series, bar_chart, sankey, sankey_layout
 
 STAFF = DashboardUser("c", Role.NODE_STAFF, "coventry", ("coventry",))
-MANAGER = DashboardUser("m", Role.CONSORTIUM_MANAGER)
 
 
 def test_password_hashes_are_salted_scrypt_and_verify() -> None:
@@ -28,17 +24,6 @@ def test_password_hashes_are_salted_scrypt_and_verify() -> None:
     assert users.authenticate("nobody", "s3cret") is None
     nodeless = Users({"x": {"password_hash": one, "role": "node_staff", "node": ""}})
     assert nodeless.authenticate("x", "s3cret") is None  # node staff of no node would see the whole hub
-
-
-def test_scope_forces_node_staff_to_their_node_and_areas() -> None:
-    assert forced_node(STAFF, None) == "coventry" and forced_node(MANAGER, "solihull") == "solihull"
-    assert check_area(STAFF, "coventry") == "coventry" and check_area(MANAGER, "solihull") == "solihull"
-    check_trace(STAFF, "budget", "coventry/schools/coventry")
-    for refused in (lambda: forced_node(STAFF, "solihull"), lambda: check_area(STAFF, "solihull"),
-                    lambda: check_trace(STAFF, "pupils", "hub"), lambda: check_trace(STAFF, "budget", "solihull/x/y")):
-        with pytest.raises(HTTPException) as exc:
-            refused()
-        assert exc.value.status_code == 403
 
 
 def test_bar_chart_is_an_image_with_title_description_and_every_value() -> None:

@@ -1,12 +1,11 @@
-"""Request-size and rate limits, and the access rule, on a real FastAPI app."""
+"""Request-size and rate limits on a real FastAPI app (the access policy: tests/test_access_policy.py)."""
 
 from __future__ import annotations
 
 import httpx
-import pytest
 from fastapi import FastAPI
 
-from shared.auth import LimitsMiddleware, Principal, Role, may
+from shared.auth import LimitsMiddleware
 
 
 def app_with_limits(max_bytes: int, per_minute: int) -> FastAPI:
@@ -34,23 +33,3 @@ async def test_a_client_over_its_budget_gets_429_others_do_not() -> None:
         other = (await client.post("/echo", json={}, headers={"Authorization": "Bearer b"})).status_code
     assert codes == [200, 200, 200, 429]
     assert other == 200
-
-
-@pytest.mark.parametrize(
-    ("role", "own", "method", "node", "allowed"),
-    [
-        (Role.NODE_STAFF, "coventry", "POST", "coventry", True),
-        (Role.NODE_STAFF, "coventry", "GET", "coventry", True),
-        (Role.NODE_STAFF, "coventry", "GET", "solihull", False),
-        (Role.NODE_STAFF, "coventry", "POST", "solihull", False),
-        (Role.NODE_STAFF, "coventry", "GET", None, True),
-        (Role.NODE_STAFF, "coventry", "POST", None, False),
-        (Role.CONSORTIUM_MANAGER, None, "GET", "solihull", True),
-        (Role.CONSORTIUM_MANAGER, None, "POST", "solihull", False),
-        (Role.AUDITOR, None, "GET", None, True),
-        (Role.AUDITOR, None, "POST", None, False),
-        (Role.AUDITOR, None, "DELETE", "coventry", False),
-    ],
-)
-def test_access_rule(role: Role, own: str | None, method: str, node: str | None, allowed: bool) -> None:
-    assert may(Principal("someone", role, own), method, node) is allowed

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
 
+from shared.auth import Scope, declare
 from services.reporting.queries import HubReport, ProducerHealth, data_health, hub_report, report_stamp, stamp_header
 from services.reporting.deps import ReadSession
 from services.reporting.views.activities import router as activities_router
@@ -24,12 +25,14 @@ router = APIRouter(prefix="/report", tags=["report"], dependencies=[Depends(stam
 
 
 @router.get("", response_model=HubReport, summary="Hub-wide figures by node, stamped with the stream position")
+@declare(Scope.HUB)
 async def get_report(request: Request, session: ReadSession) -> HubReport:
     settings = request.app.state.reporting.settings
     return await hub_report(session, settings.hub, settings.nodes)
 
 
 @router.get("/data-health", response_model=list[ProducerHealth], summary="Last event and sequence gaps per producer")
+@declare(Scope.HUB)
 async def get_data_health(session: ReadSession) -> list[ProducerHealth]:
     return await data_health(session)
 

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.bus import connect, ensure_hub_topology
 from shared.compat import fix_idle_fetch_timeout
+from shared.auth import require_declared
 from shared.db import WalCheckpointer, create_engine, database_status, migrate, migrate_when_possible, session_factory
 from shared.node_service import create_http_app
 from shared.settings import HubSettings
@@ -210,4 +211,4 @@ def create_app(service: ReportingService) -> FastAPI:
     app.state.readiness = service.readiness
     mount_dashboard(app, service)
     app.user_middleware.append(Middleware(versioned.ResponsesPerVersion, sessions=service.read_sessions))  # innermost
-    return app
+    return require_declared(app)  # a route without a declared access scope never serves

@@ -1,8 +1,7 @@
-"""Who may see the dashboard, and what of it: configured users, scrypt password hashes, and the
-scope each role gets (enforced on the server, whatever the URL asks for).
+"""Who may sign in to the dashboard: configured users and scrypt password hashes.
 
-Roles as for the API tokens (shared/auth.py): a consortium manager sees the whole hub, node staff
-their own node and its areas, an auditor everything; the dashboard writes nothing for anyone.
+What each user may open is the one access policy of the JSON API (shared/auth.py: a dashboard user
+is a `Principal`, each page declares its scope); the dashboard writes nothing for anyone.
 """
 
 from __future__ import annotations
@@ -12,13 +11,10 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fastapi import HTTPException
-
-from shared.auth import Role
+from shared.auth import Principal, Role
 
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
@@ -44,18 +40,8 @@ def password_matches(password: str, stored: str) -> bool:
     return hmac.compare_digest(actual, expected)
 
 
-@dataclass(frozen=True)
-class DashboardUser:
-    name: str
-    role: Role
-    node: str | None = None
-    areas: tuple[str, ...] = ()
-    """Node staff: the local authority areas they see (default: the area named like their node)."""
-
-    @property
-    def whole_hub(self) -> bool:
-        return self.role is not Role.NODE_STAFF
-
+DashboardUser = Principal
+"""A signed-in user: the same principal, with the same policy, as an API token's holder."""
 
 DEVELOPER = DashboardUser("developer (no users configured)", Role.CONSORTIUM_MANAGER)
 
@@ -99,45 +85,3 @@ def write_users_file(path: Path, users: dict[str, tuple[str, Role, str | None]])
                for name, (pw, role, node) in users.items()}
     path.write_text(json.dumps(entries, indent=2))
     path.chmod(0o600)
-
-
-# ---------------------------------------------------------------- scope
-
-
-def forced_node(user: DashboardUser, asked: str | None) -> str | None:
-    """Node staff always see their own node, whatever the URL asks; others see what they ask."""
-    if user.whole_hub:
-        return asked
-    if asked not in (None, "", user.node):
-        raise HTTPException(403, f"{user.name} sees {user.node} only")
-    return user.node
-
-
-HUB_WIDE_VIEWS = frozenset({"summary", "data-health"})
-"""Views that list every node whatever the filters: node staff are not shown them."""
-
-
-def visible_views(user: DashboardUser, names: Iterable[str]) -> list[str]:
-    return [n for n in names if user.whole_hub or n not in HUB_WIDE_VIEWS]
-
-
-def check_view(user: DashboardUser, name: str) -> None:
-    if name in HUB_WIDE_VIEWS and not user.whole_hub:
-        raise HTTPException(403, f"{user.name} sees {user.node} only; {name} covers every node")
-
-
-def check_area(user: DashboardUser, area: str | None) -> str | None:
-    if area and not user.whole_hub and area not in user.areas:
-        raise HTTPException(403, f"{user.name} sees the areas {', '.join(user.areas)} only")
-    return area or None
-
-
-def check_trace(user: DashboardUser, view: str, key: str) -> None:
-    """Node staff may expand figures of their own areas and node; hub-wide figures are refused."""
-    if user.whole_hub:
-        return
-    own = {"pupils": user.areas, "wcet": user.areas, "headcount": user.areas, "allocation": (user.node,)}
-    if view == "budget" and key.split("/")[0] == user.node:
-        return
-    if key not in own.get(view, ()):
-        raise HTTPException(403, f"{user.name} may trace figures of {user.node} only")

@@ -2,7 +2,8 @@
 as the JSON API, so every figure on a page is the figure the API and the exports give.
 
 Filters live in the URL (period, kind, node, area, function, partner) so a page can be shared;
-the user's scope is applied on the server before any view runs (auth.forced_node, check_area).
+every page declares its scope (shared/auth.py) and the one access policy decides, before any view
+runs, as it does for the JSON API; links are shown only where the policy lets the user open them.
 """
 
 from __future__ import annotations
@@ -18,13 +19,15 @@ from fastapi.responses import RedirectResponse
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
+from shared.auth import (
+    Ask, Scope, api_routes, authorize, declare, effective, may, named_by_filters, named_in_path, request_access,
+    require,
+)
 from shared.contracts.vocabulary import StrategicFunction
 from shared.periods import PeriodKind, academic_year, parse_period
 from services.reporting.audit import verify
 from services.reporting.dashboard import charts
-from services.reporting.dashboard.auth import (
-    DEVELOPER, DashboardUser, Users, check_area, check_trace, check_view, forced_node, visible_views,
-)
+from services.reporting.dashboard.auth import DEVELOPER, DashboardUser, Users
 from services.reporting.dashboard.figures import (
     activity_titles, areas, partner, partner_count, partner_figures, partners,
 )
@@ -37,7 +40,7 @@ from services.reporting.views.accountability import Filters
 from services.reporting.views.allocation import only_node
 from services.reporting.views.catalogue import VIEWS, ViewParams, run_view
 from services.reporting.views.evidence import EvidenceView, evidence
-from services.reporting.views.routes import export_view
+from services.reporting.views.routes import evidence_asks, export_view, view_asks
 from services.reporting.views.funding import budget_vs_actual, follow, load_ledger, summarise
 
 PARTNER_CHOICES = 300
@@ -62,7 +65,7 @@ def users_of(request: Request) -> Users | None:
     return request.app.state.dashboard_users  # type: ignore[no-any-return]
 
 
-def current_user(request: Request) -> DashboardUser:
+def signed_in(request: Request) -> DashboardUser:
     users = users_of(request)
     if users is None:
         return DEVELOPER  # no users configured: development only, as for the API tokens
@@ -72,7 +75,49 @@ def current_user(request: Request) -> DashboardUser:
     return user
 
 
+def page_guard(request: Request) -> DashboardUser | None:
+    """Every dashboard route crosses this: sign-in, then the access policy on the page's declared scope."""
+    if request_access(request)[0] is Scope.OPEN:
+        return None
+    return authorize(signed_in(request), request)
+
+
+def current_user(user: Annotated[DashboardUser | None, Depends(page_guard)]) -> DashboardUser:
+    if user is None:
+        raise HTTPException(500, "an open page asked for its user")
+    return user
+
+
 User = Annotated[DashboardUser, Depends(current_user)]
+
+
+def may_open(request: Request, url: str) -> bool:
+    """Whether the signed-in user may open `url`: its route's declared scope and what the URL names,
+    decided by the policy the route itself applies, so a link is shown only where it opens."""
+    user = getattr(request.state, "principal", None)
+    if user is None:
+        return users_of(request) is None  # open (development) mode
+    parts = urlsplit(url)
+    for pattern, convertors, endpoint in _get_routes(request.app):
+        found = pattern.match(parts.path)
+        if found:
+            params = {k: convertors[k].convert(v) for k, v in found.groupdict().items()}
+            probe = Request({"type": "http", "method": "GET", "path": parts.path, "headers": [], "app": request.app,
+                             "query_string": parts.query.encode(), "endpoint": endpoint, "path_params": params})
+            return may(user, "GET", *request_access(probe))
+    return False
+
+
+def _get_routes(app: Any) -> list[tuple[Any, dict[str, Any], Any]]:
+    """The app's GET routes (pattern, path convertors, endpoint), read from its route table once:
+    a page may ask about hundreds of links."""
+    if not hasattr(app.state, "get_routes"):
+        app.state.get_routes = [(r.path_regex, r.param_convertors, r.endpoint) for r in api_routes(app)
+                                if "GET" in (r.methods or ())]
+    return app.state.get_routes  # type: ignore[no-any-return]
+
+
+templates.env.globals["may_open"] = may_open
 
 
 @dataclass(frozen=True)
@@ -109,12 +154,20 @@ def page_filters(request: Request, user: User, period: str | None = None, kind: 
     nodes = request.app.state.reporting.settings.nodes
     if node and node not in nodes:
         raise HTTPException(404, f"no node {node!r}")
-    return PageFilters(period, kind, forced_node(user, node or None), check_area(user, area), function or None,
+    scope, _ = request_access(request)
+    asked = Ask(node=node or None, area=area or None, own_by_default=True)
+    require(user, request.method, scope, asked)  # the filters too, whatever else the page names
+    return PageFilters(period, kind, effective(user, scope, asked).node, area or None, function or None,
                        partner or None)
 
 
 Page = Annotated[PageFilters, Depends(page_filters)]
-router = APIRouter(prefix="/dashboard", include_in_schema=False)
+router = APIRouter(prefix="/dashboard", include_in_schema=False, dependencies=[Depends(page_guard)])
+
+
+def named_area(request: Request) -> Ask:
+    """An area's page names its area in the path, beside the filters."""
+    return replace(named_by_filters(request), area=request.path_params["name"])
 
 
 def periods(today: date | None = None) -> list[str]:
@@ -132,6 +185,7 @@ async def render(request: Request, session: ReadSession, template: str, user: Da
     """A page with the chrome every page shares: who is signed in, the filters and their options."""
     settings = request.app.state.reporting.settings
     node = None if user.whole_hub else user.node
+    query = filters.query() if filters else ""
     choices = await partners(session, node, limit=PARTNER_CHOICES + 1)  # one query: a list, or too many to list
     options = {
         "periods": periods(), "nodes": settings.nodes if user.whole_hub else [user.node],
@@ -141,18 +195,21 @@ async def render(request: Request, session: ReadSession, template: str, user: Da
     }
     return templates.TemplateResponse(request, template, {
         "user": user, "open_mode": users_of(request) is None, "filters": filters, "options": options,
-        "views": {n: VIEWS[n] for n in visible_views(user, VIEWS)}, "hub": settings.hub, **context})
+        "views": {n: VIEWS[n] for n in VIEWS if may_open(request, f"/dashboard/views/{n}?{query}")},
+        "hub": settings.hub, **context})
 
 
 # ---------------------------------------------------------------- sign in and out
 
 
 @router.get("/login")
+@declare(Scope.OPEN)
 async def login_form(request: Request, next: str = "/dashboard/") -> Response:
     return templates.TemplateResponse(request, "login.html", {"next": _local(next), "error": None, "user": None})
 
 
 @router.post("/login")
+@declare(Scope.OPEN)
 async def login(request: Request, username: Annotated[str, Form()], password: Annotated[str, Form()],
                 next: Annotated[str, Form()] = "/dashboard/") -> Response:
     _same_origin(request)
@@ -168,6 +225,7 @@ async def login(request: Request, username: Annotated[str, Form()], password: An
 
 
 @router.post("/logout")
+@declare(Scope.OPEN)
 async def logout(request: Request) -> Response:
     _same_origin(request)
     request.session.clear()
@@ -190,6 +248,7 @@ def _local(path: str) -> str:
 
 
 @router.get("/")
+@declare(Scope.NODE, named_by_filters)
 async def overview(request: Request, session: ReadSession, user: User, f: Page) -> Response:
     p = f.view_params(request)
     report = await hub_report(session, p.hub, p.nodes)
@@ -219,10 +278,10 @@ def _describe(rows: list[Any], key: str, value: str, unit: str) -> str:
 
 
 @router.get("/views/{name}")
+@declare(Scope.NODE, view_asks)
 async def view_page(request: Request, session: ReadSession, user: User, f: Page, name: str) -> Response:
     if name not in VIEWS:
         raise HTTPException(404, f"no view {name!r}")
-    check_view(user, name)
     p = f.view_params(request)
     result = await run_view(session, name, p, shared=True)
     tables = await view_tables(session, name, p)
@@ -302,16 +361,18 @@ def budget_chart(lines: list[Any]) -> Any:
 
 
 @router.get("/areas")
+@declare(Scope.NODE, named_by_filters)
 async def areas_page(request: Request, session: ReadSession, user: User, f: Page) -> Response:
     names = await areas(session) if user.whole_hub else list(user.areas)
     return await render(request, session, "areas.html", user, f, names=names)
 
 
 @router.get("/areas/{name}")
+@declare(Scope.NODE, named_area)
 async def area_page(request: Request, session: ReadSession, user: User, f: Page, name: str) -> Response:
     if f.area and f.area != name:  # another area chosen in the filters: that area's page
         return RedirectResponse(f"/dashboard/areas/{f.area}?{f.query(area=None)}", status_code=303)
-    area = check_area(user, name)
+    area = name
     f = replace(f, area=area)
     p = f.view_params(request)
     reach = await run_view(session, "reach", p)
@@ -324,6 +385,7 @@ async def area_page(request: Request, session: ReadSession, user: User, f: Page,
 
 
 @router.get("/partners")
+@declare(Scope.NODE, named_by_filters)
 async def partners_page(request: Request, session: ReadSession, user: User, f: Page,
                         page: Annotated[int, Query(ge=1)] = 1) -> Response:
     node = None if user.whole_hub else user.node
@@ -333,18 +395,21 @@ async def partners_page(request: Request, session: ReadSession, user: User, f: P
 
 
 @router.get("/partners/{organisation_id}")
+@declare(Scope.NODE, named_by_filters)
 async def partner_page(request: Request, session: ReadSession, user: User, f: Page, organisation_id: str) -> Response:
     if f.partner and f.partner != organisation_id:  # another partner chosen in the filters
         return RedirectResponse(f"/dashboard/partners/{f.partner}?{f.query(partner=None)}", status_code=303)
     found = await partner(session, organisation_id)
     if found is None:
         raise HTTPException(404, f"no partner {organisation_id}")
+    require(user, "GET", Scope.NODE, Ask(node=found.node))  # the partner's node is known only now
     f = replace(f, partner=organisation_id)
     figures = await partner_figures(session, found, f.period, f.kind, f.view_params(request).filters)
     return await render(request, session, "partner.html", user, f, partner=found, figures=figures)
 
 
 @router.get("/funding")
+@declare(Scope.NODE, named_by_filters)
 async def funding_page(request: Request, session: ReadSession, user: User, f: Page,
                        page: Annotated[int, Query(ge=1)] = 1) -> Response:
     """The flow of money from the ledger itself (one load); leverage and unit costs are on the funding view."""
@@ -406,6 +471,7 @@ async def warm_pages(sessions: Any, hub: str, nodes: list[str], period: str) -> 
 
 
 @router.get("/trace")
+@declare(Scope.NODE, evidence_asks)
 async def trace_page(request: Request, session: ReadSession, user: User, f: Page, view: EvidenceView,
                      key: str, page: Annotated[int, Query(ge=1)] = 1) -> Response:
     """A page of the events behind a figure (a hub-wide pupil count has one per participation
@@ -417,10 +483,9 @@ async def trace_page(request: Request, session: ReadSession, user: User, f: Page
 
 
 async def _evidence(session: ReadSession, user: DashboardUser, f: PageFilters, view: EvidenceView, key: str) -> Any:
-    """The events behind one figure, if the user may see them; a bad period or key is a 422."""
-    check_trace(user, view, key)
+    """The events behind one figure (the policy has allowed them); a bad period or key is a 422."""
     try:
-        return await evidence(session, view, key, f.period, f.kind)
+        return await evidence(session, view, key, f.period, f.kind, f.node)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
 
@@ -435,9 +500,9 @@ def _page_of(items: list[Any], page: int, per_page: int) -> tuple[list[Any], int
 
 
 @router.get("/trace/grant/{ledger_node}/{entry_id}")
+@declare(Scope.NODE, named_in_path)
 async def grant_page(request: Request, session: ReadSession, user: User, f: Page, ledger_node: str,
                      entry_id: str) -> Response:
-    forced_node(user, ledger_node)  # node staff follow their own node's money only
     ledger = await load_ledger(session)
     if (ledger_node, entry_id) not in ledger.entries:
         raise HTTPException(404, f"no entry {entry_id} at {ledger_node}")
@@ -448,6 +513,7 @@ async def grant_page(request: Request, session: ReadSession, user: User, f: Page
 
 
 @router.get("/audit")
+@declare(Scope.HUB)
 async def audit_page(request: Request, session: ReadSession, user: User, f: Page) -> Response:
     return await render(request, session, "audit.html", user, f, audit=await verify(session))
 
@@ -456,11 +522,10 @@ async def audit_page(request: Request, session: ReadSession, user: User, f: Page
 
 
 @router.get("/download/360giving.{fmt}")
+@declare(Scope.HUB)
 async def download_360giving(request: Request, session: ReadSession, user: User, fmt: Literal["json", "xlsx"]) -> Response:
     from services.reporting.exports import giving360
 
-    if not user.whole_hub:
-        raise HTTPException(403, "the 360Giving file covers the whole hub")
     hub = request.app.state.reporting.settings.hub
     grants = await giving360.build_grants(session, hub)
     headers = {"Content-Disposition": f'attachment; filename="{hub}-360giving.{fmt}"'}
@@ -470,6 +535,7 @@ async def download_360giving(request: Request, session: ReadSession, user: User,
 
 
 @router.get("/download/trace.json")
+@declare(Scope.NODE, evidence_asks)
 async def download_trace(session: ReadSession, user: User, f: Page, view: EvidenceView, key: str) -> Response:
     """Every event behind a figure (the trace page shows them a page at a time)."""
     found = await _evidence(session, user, f, view, key)
@@ -479,10 +545,10 @@ async def download_trace(session: ReadSession, user: User, f: Page, view: Eviden
 
 
 @router.get("/download/{name}.{fmt}")
+@declare(Scope.NODE, view_asks)
 async def download(request: Request, session: ReadSession, user: User, f: Page, name: str,
                    fmt: Literal["json", "csv", "xlsx"],
                    table_name: Annotated[str | None, Query(alias="table")] = None) -> Response:
     """The API's export (views/routes.py), with the page's filters after the user's scope."""
-    check_view(user, name)
     return await export_view(request, session, name, fmt, table_name, f.period, f.kind, f.node, f.area, f.function,
                              None, None, 10)

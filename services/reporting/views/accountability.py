@@ -276,7 +276,7 @@ async def inclusion_report(session: AsyncSession, year: str, filters: Filters = 
         counts = Counter(p[characteristic] for p in profiles.values())
         rows += [Characteristic(characteristic=characteristic, value=v, pupils=n, share=share(n, len(profiles)))
                  for v, n in sorted(counts.items())]
-    rows = await with_population(session, year, filters.area, rows, len(profiles))
+    rows = await with_population(session, year, filters.area, rows, len(profiles), filters.node)
     schools = await schools_report(session, year, filters)
     register = await _register(session)
     engaged = set(schools.engaged_urns)

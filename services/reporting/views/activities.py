@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.auth import Scope, declare
 from services.reporting.deps import ReadSession
 from services.reporting.queries import per_transaction
 from services.reporting.models.activities import (
@@ -143,10 +144,12 @@ router = APIRouter(prefix="/activities", tags=["activities"])
 
 
 @router.get("/reach", response_model=Reach, summary="Unique pupils and headcounts by area, kind, level or year group")
+@declare(Scope.HUB)
 async def get_reach(session: ReadSession, academic_year: Year, by: Dimension = "area") -> Reach:
     return await reach(session, academic_year, by)
 
 
 @router.get("/returns", response_model=list[ReturnRow], summary="Partner returns of a year: received, late, missing")
+@declare(Scope.HUB)
 async def get_returns(session: ReadSession, academic_year: Year, today: date | None = None) -> list[ReturnRow]:
     return await partner_returns(session, academic_year, today or date.today())

@@ -12,6 +12,7 @@ from typing import Any, get_args
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared.auth import Scope
 from shared.periods import PeriodKind, academic_year, parse_period
 from services.reporting.versioned import per_version
 from services.reporting.queries import HubReport, ProducerHealth, ReportStamp, data_health, hub_report, report_stamp
@@ -59,6 +60,9 @@ View = Callable[[AsyncSession, ViewParams], Awaitable[BaseModel]]
 class ViewSpec:
     name: str
     summary: str
+    scope: Scope
+    """Who may read it (shared/auth.py): NODE views narrow to one node for node staff; HUB views list
+    every node side by side; PUBLISHED ones suppress small counts."""
     run: View
 
 
@@ -201,23 +205,29 @@ async def _transparency(session: AsyncSession, p: ViewParams) -> BaseModel:
     return await transparency_report(session, p, p.threshold)
 
 
+N, H, P = Scope.NODE, Scope.HUB, Scope.PUBLISHED
 VIEWS: dict[str, ViewSpec] = {v.name: v for v in (
-    ViewSpec("summary", "Per-node and hub-wide totals", _summary),
-    ViewSpec("reach", "Unique pupils and headcounts by area, kind, level, year group and node", reach_report),
-    ViewSpec("schools", "Schools engaged and the state-funded share per area; WCET and continuation",
+    ViewSpec("summary", "Per-node and hub-wide totals", H, _summary),
+    ViewSpec("reach", "Unique pupils and headcounts by area, kind, level, year group and node", N, reach_report),
+    ViewSpec("schools", "Schools engaged and the state-funded share per area; WCET and continuation", N,
              lambda s, p: schools_report(s, p.period, p.filters)),
-    ViewSpec("inclusion", "SEND, FSM, looked-after, ethnicity and gender of participants; cold spots",
+    ViewSpec("inclusion", "SEND, FSM, looked-after, ethnicity and gender of participants; cold spots", N,
              lambda s, p: inclusion_report(s, p.period, p.filters)),
-    ViewSpec("progression", "Level changes between years, ensembles, advanced opportunities",
+    ViewSpec("progression", "Level changes between years, ensembles, advanced opportunities", N,
              lambda s, p: progression_report(s, p.period, p.filters)),
-    ViewSpec("partnerships", "Active partners, expiring agreements, partner returns, data health",
+    ViewSpec("partnerships", "Active partners, expiring agreements, partner returns, data health", N,
              lambda s, p: partnerships_report(s, p.period, p.today, p.filters)),
     ViewSpec("funding", "Income and leverage, allocations, commissions, spend, budget, remaining, unit costs, capital",
-             lambda s, p: allocation_report(s, p.kind, p.period, p.filters)),
-    ViewSpec("data-health", "Last event and sequence gaps per producer", data_health_report),
-    ViewSpec("annual-return", "The annual hub data return to ACE", annual_return),
-    ViewSpec("transparency", "Public figures with small counts suppressed", _transparency),
+             N, lambda s, p: allocation_report(s, p.kind, p.period, p.filters)),
+    ViewSpec("data-health", "Last event and sequence gaps per producer", H, data_health_report),
+    ViewSpec("annual-return", "The annual hub data return to ACE", N, annual_return),
+    ViewSpec("transparency", "Public figures with small counts suppressed", P, _transparency),
 )}
+
+
+def view_scope(name: str) -> Scope:
+    """A view's scope; an unknown name is answered 404 by the route, so it asks for no more than a node."""
+    return VIEWS[name].scope if name in VIEWS else Scope.NODE
 
 
 async def run_view(session: AsyncSession, name: str, params: ViewParams, *, shared: bool = False) -> BaseModel:

@@ -13,11 +13,12 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.auth import Ask, Scope
 from shared.periods import PeriodKind, parse_period
 from services.reporting.models import AppliedEventRow, FundingBudgetView, FundingFlowView
 from services.reporting.queries import ReportStamp, report_stamp
 from services.reporting.views import evidence_accountability as accountability
-from services.reporting.views.accountability import activities_of, pupil_records
+from services.reporting.views.accountability import Filters, activities_of, pupil_records
 from services.reporting.views.allocation import flows_in_period
 from services.reporting.views.evidence_accountability import HUB, Found, pupil_events
 from services.reporting.views.funding import SPEND, _original, load_ledger
@@ -29,6 +30,25 @@ EvidenceView = Literal["pupils", "headcount", "wcet", "income", "spend", "alloca
 ACCOUNTABILITY = {"schools": accountability.schools, "inclusion": accountability.inclusion,
                   "progression": accountability.progression, "continuation": accountability.continuation,
                   "partners": accountability.partners}
+
+KEY_NAMES: dict[str, str] = {"pupils": "area", "wcet": "area", "headcount": "area", "allocation": "node",
+                             "budget": "node"}
+"""What each evidence's key names, for the access policy (shared/auth.py): an area, or a node (budget:
+node/function/area); node staff may expand their own. Other evidence, and 'hub' keys, add up every
+node's events (their figures are not split by node): hub scope."""
+
+
+NARROWED = frozenset({"pupils", "wcet", "headcount"})
+"""Evidence that can be narrowed to one node's delivery (as the views narrow by `node`)."""
+
+
+def evidence_ask(view: str, key: str) -> Ask:
+    """What expanding `view`/`key` reads: an area's events (node staff: those their own node
+    recorded), a node's, or the whole hub's."""
+    names = KEY_NAMES.get(view)
+    if names is None or not key or key.split("/")[0] == HUB:
+        return Ask(scope=Scope.HUB)
+    return Ask(area=key, own_by_default=view in NARROWED) if names == "area" else Ask(node=key.split("/")[0])
 
 
 class EvidenceEvent(BaseModel):
@@ -57,27 +77,31 @@ class Evidence(BaseModel):
 
 
 async def evidence(session: AsyncSession, view: EvidenceView, key: str, period: str,
-                   kind: PeriodKind = "academic") -> Evidence:
-    """Expand one figure of a view into the applied events that make it up; once per data version
-    (the result is shared, not copied: callers only read it)."""
+                   kind: PeriodKind = "academic", node: str | None = None) -> Evidence:
+    """Expand one figure of a view into the applied events that make it up (pupils, WCET and
+    headcounts: of one node's delivery when `node` is given, as the views' node filter counts them);
+    once per data version (the result is shared, not copied: callers only read it)."""
     parse_period(period, kind)
-    return await per_version(session, ("evidence", view, key, period, kind),
-                             lambda: _evidence(session, view, key, period, kind), shared=True)
+    node = node if view in NARROWED else None
+    return await per_version(session, ("evidence", view, key, period, kind, node),
+                             lambda: _evidence(session, view, key, period, kind, node), shared=True)
 
 
-async def _evidence(session: AsyncSession, view: EvidenceView, key: str, period: str, kind: PeriodKind) -> Evidence:
-    found = await _find(session, view, key, period, kind)
+async def _evidence(session: AsyncSession, view: EvidenceView, key: str, period: str, kind: PeriodKind,
+                    node: str | None) -> Evidence:
+    found = await _find(session, view, key, period, kind, node)
     events = await _applied(session, found.parts, money=found.unit == "pence")
     total = sum((e.amount_pence if found.unit == "pence" else e.count) or 0 for e in events)
     return Evidence(stamp=await report_stamp(session), view=view, key=key, period=period, figure=found.figure,
                     unit=found.unit, total=total, distinct=found.distinct, note=found.note, events=events)
 
 
-async def _find(session: AsyncSession, view: EvidenceView, key: str, period: str, kind: PeriodKind) -> Found:
+async def _find(session: AsyncSession, view: EvidenceView, key: str, period: str, kind: PeriodKind,
+                node: str | None = None) -> Found:
     if view in ("pupils", "wcet"):
-        return await _pupils(session, view, key, period)
+        return await _pupils(session, view, key, period, node)
     if view == "headcount":
-        rows = [a for a in await activities_of(session, period) if key in (HUB, a.area)]
+        rows = [a for a in await activities_of(session, period, Filters(node=node)) if key in (HUB, a.area)]
         return Found(sum(a.headcount for a in rows), {a.event_id: a.headcount for a in rows}, "pupils")
     if view == "budget":
         return await _budget(session, key, kind, period)
@@ -86,8 +110,8 @@ async def _find(session: AsyncSession, view: EvidenceView, key: str, period: str
     return await _money(session, view, key, kind, period)
 
 
-async def _pupils(session: AsyncSession, view: str, key: str, period: str) -> Found:
-    records = [r for r in await pupil_records(session, period) if key in (HUB, r.p.home_area)
+async def _pupils(session: AsyncSession, view: str, key: str, period: str, node: str | None = None) -> Found:
+    records = [r for r in await pupil_records(session, period, Filters(node=node)) if key in (HUB, r.p.home_area)
                and (view == "pupils" or r.a.kind == "wcet")]
     return pupil_events(records, len({r.p.pseudonym for r in records}))
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.auth import Scope, declare
 from services.reporting.deps import ReadSession
 from services.reporting.models.funding import FundingFlowView
 from services.reporting.models.partners import OrganisationView, SettingView
@@ -158,6 +159,7 @@ async def _settings_figures(session: AsyncSession) -> list[SettingsFigures]:
 
 @router.get("/organisations", response_model=OrganisationsReport,
             summary="Distinct organisations by role, area, function and state; settings per area")
+@declare(Scope.HUB)
 async def get_organisations_report(
     session: ReadSession,
 ) -> OrganisationsReport:

@@ -58,11 +58,15 @@ class Population:
         return f"{self.pupils:,} pupils in state-funded schools ({years}; {sources})"
 
 
-async def school_population(session: AsyncSession, year: str, area: str | None = None) -> Population:
-    """Each area's (or one area's) latest recorded population at or before `year`."""
+async def school_population(session: AsyncSession, year: str, area: str | None = None,
+                            node: str | None = None) -> Population:
+    """Each area's latest recorded population at or before `year`: one area's, else the areas `node`
+    recorded (its own: the baseline for one node's participants), else every area's."""
     query = select(SchoolPopulationView).where(SchoolPopulationView.academic_year <= year)
     if area is not None:
         query = query.where(SchoolPopulationView.area == area)
+    elif node is not None:
+        query = query.where(SchoolPopulationView.node == node)
     latest: dict[str, SchoolPopulationView] = {}
     for row in await session.scalars(query.order_by(SchoolPopulationView.area, SchoolPopulationView.academic_year)):
         latest[row.area] = row
@@ -70,13 +74,14 @@ async def school_population(session: AsyncSession, year: str, area: str | None =
 
 
 async def with_population(session: AsyncSession, year: str, area: str | None, rows: list[Characteristic],
-                          participants: int) -> list[Characteristic]:
-    """Inclusion rows beside the population's shares; values the population has but no participant does get a row."""
+                          participants: int, node: str | None = None) -> list[Characteristic]:
+    """Inclusion rows beside the population's shares (the area's, else the node's own areas', else the
+    hub's); values the population has but no participant does get a row."""
     from services.reporting.views.accountability import Characteristic, share
 
-    population = await school_population(session, year, area)
+    population = await school_population(session, year, area, node)
     if not population.rows:
-        return await _unknown(session, year, area, rows)
+        return await _unknown(session, year, area or (f"the areas {node} recorded" if node else None), rows)
     present = {(r.characteristic, r.value) for r in rows}
     rows = rows + [Characteristic(characteristic=c, value=v, pupils=0, share=share(0, participants))
                    for c, v in [*COUNTED, *REST] if (c, v) not in present and population.count(c, v) is not None]
