@@ -8,7 +8,7 @@ publishes rows in sequence order with the event id as ``Nats-Msg-Id``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -29,8 +29,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.contracts import EventPayload
+from shared.contracts import EventPayload, node_problems
 from shared.envelope import Envelope, new_event_id, utcnow
+from shared.errors import Invalid
 from shared.subjects import event_subject
 
 if TYPE_CHECKING:
@@ -68,12 +69,14 @@ OUTBOX_CURSORS = [{"name": SEQUENCE, "position": 0}, {"name": PUBLISHED, "positi
 
 @dataclass(frozen=True)
 class Producer:
-    """Who is publishing: fixed per running service."""
+    """Who is publishing: fixed per running service; `nodes`: the hub's nodes, the only ones a
+    payload may name."""
 
     hub: str
     node: str
     service: str
     signer: NodeSigner | None = None
+    nodes: tuple[str, ...] = field(kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,7 @@ class UnitOfWork:
         producer = self._outbox.producer
         if payload.service != producer.service:
             raise ValueError(f"{producer.service} may not emit {payload.service} event {payload.event_type}")
+        check_named_nodes(payload, producer)
         sequence = await self._next_sequence()
         now = utcnow()
         carrier: dict[str, str] = {}
@@ -176,6 +180,13 @@ class UnitOfWork:
             .returning(cursor.c.position)
         )
         return int(result.scalar_one())
+
+
+def check_named_nodes(payload: EventPayload, producer: Producer) -> None:
+    """Every write crosses here: a payload naming a node outside the hub's set (or another node's
+    area where only the publisher's own may be named) is refused, field by field; nothing is written."""
+    if problems := node_problems(payload, producer.node, producer.nodes):
+        raise Invalid("a node named is not allowed here", problems)
 
 
 async def read_cursor(session: AsyncSession, cursor: Table, name: str) -> int:
