@@ -136,7 +136,7 @@ def prepare_message(msg: Incoming, hub: str, keys: NodeKeys | None, traced: bool
     env = event.envelope
     return PreparedEvent(str(env.event_id), hashlib.sha256(msg.data).hexdigest(), env.node, env.service,
                          env.sequence, env.type, env.version, env.occurred_at, env.recorded_at, _writes(event, traced),
-                         tuple(named_nodes(event.payload)))
+                         tuple(named_nodes(event.payload)) if event.payload.node_fields else ())
 
 
 def prepare_messages(batch: Sequence[Incoming], hub: str, keys: NodeKeys | None) -> list[PreparedEvent | str]:
@@ -238,7 +238,7 @@ def _refuse_named_nodes(session: AsyncSession, fresh: list[_Candidate], nodes: C
                         positions: dict[tuple[str, str], ProducerPositionRow], outcome: IngestOutcome) -> list[_Candidate]:
     kept = []
     for c in fresh:
-        if why := _named_node_problem(c.event, nodes):
+        if c.event.named and (why := _named_node_problem(c.event, nodes)):
             outcome.dead.append((c.incoming, why))
             _position(session, positions, c.event).refused += 1
         else:
@@ -252,9 +252,12 @@ async def _refuse_reused_sequences(session: AsyncSession, fresh: list[_Candidate
     """A producer numbers its events without gaps or repeats: an event reusing a (node, service,
     sequence) already applied, or taken earlier in this batch, under another event id is refused.
     Only events at or below the producer's highest sequence are looked up (normally none)."""
+    highest = {key: p.max_sequence for key, p in positions.items()}
+    keys = [(c.event.node, c.event.service, c.event.sequence) for c in fresh]
+    suspects = [k for k in keys if k[2] <= highest.get(k[:2], 0)]
+    if not suspects and len(set(keys)) == len(keys):
+        return fresh  # the usual batch: every sequence new, none twice
     taken: dict[tuple[str, str, int], str] = {}
-    suspects = [(e.node, e.service, e.sequence) for e in (c.event for c in fresh)
-                if (p := positions.get((e.node, e.service))) is not None and e.sequence <= p.max_sequence]
     for start in range(0, len(suspects), 300):
         rows = await session.execute(
             select(AppliedEventRow.node, AppliedEventRow.service, AppliedEventRow.sequence, AppliedEventRow.event_id)
