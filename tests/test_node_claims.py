@@ -5,6 +5,7 @@ outside the hub), and data health shows both apart from the gaps, never a negati
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from typer.testing import CliRunner
 
 from shared.bus import connect
 from shared.settings import HubSettings
@@ -22,6 +24,7 @@ from services.reporting.queries import data_health, hub_report
 from services.reporting.rebuild import rebuild
 from services.reporting.services import Incoming
 from services.reporting.settings import ReportingSettings
+from hub.cli import app as hub_app
 from tests.helpers import System, organisation
 from tests.test_contracts import envelope_for
 
@@ -48,8 +51,9 @@ class Stream:
 
 
 @pytest.fixture
-async def reporting(settings: HubSettings, tmp_path: Path) -> AsyncIterator[ReportingService]:
-    service = build_service(settings, "", ReportingSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'r.db'}"))
+async def reporting(settings: HubSettings) -> AsyncIterator[ReportingService]:
+    """Reporting with its database where `hub data-health --data-dir` looks for it."""
+    service = build_service(settings, "", ReportingSettings(database_url=None))
     await service.start(consume=False)
     yield service
     await service.stop()
@@ -86,6 +90,13 @@ async def test_a_reused_sequence_is_dead_lettered_and_counted_apart_from_gaps(re
         names = {n for (n,) in await session.execute(text("SELECT name FROM organisation_view"))}
     assert (health.last_sequence, health.applied, health.missing, health.reused, health.refused) == (5, 4, 1, 3, 0)
     assert names == {"Genuine", "Two", "Five", "Four, late"}
+    shown = await asyncio.to_thread(CliRunner().invoke, hub_app, ["data-health", "--data-dir", str(settings.data_dir)],
+                                    env={"HUB_HUB": settings.hub, "HUB_NODES": json.dumps(settings.nodes)})
+    assert shown.exit_code == 0, shown.output
+    header = next(line for line in shown.output.splitlines() if "missing" in line)
+    row = next(line for line in shown.output.splitlines() if "coventry" in line)
+    cells = dict(zip([c.strip() for c in header.split("┃")[1:-1]], [c.strip() for c in row.split("│")[1:-1]]))
+    assert (cells["missing"], cells["reused"], cells["refused"]) == ("1", "3", "0"), shown.output
 
 
 async def test_a_payload_naming_another_nodes_area_or_a_node_outside_the_hub_is_dead_lettered(

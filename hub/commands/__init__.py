@@ -17,7 +17,6 @@ from shared.node_service import NodeService
 from shared.settings import HubSettings
 
 
-
 def hub_node(value: str | None) -> str | None:
     """Every ``--node`` names one of the hub's nodes (``HUB_NODES``); any other stops the command
     with one line before it opens, creates or writes anything (eager: before the other options)."""

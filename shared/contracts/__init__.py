@@ -66,7 +66,7 @@ def node_problem(field: str, named: str, rule: NodeRule, publisher: str, nodes: 
         return f"{named!r} is this node: a lead organisation's own share is not a transfer to itself" + (
             f"; one of {others}" if others else "")
     if nodes is not None and named not in nodes:
-        allowed = [n for n in nodes if rule != NodeRule.OTHER or n != publisher] if rule != NodeRule.OWN else [publisher]
+        allowed = [n for n in nodes if rule != NodeRule.OTHER or n != publisher]
         return f"{named!r} is not one of the hub's nodes: one of {', '.join(allowed)}"
     return None
 
