@@ -192,3 +192,15 @@ async def test_a_rebuild_refuses_the_same_reused_sequence_and_ends_where_live_di
     assert again.stamp == live.stamp and again.totals == live.totals
     assert [h.model_dump(exclude={"last_recorded_at"}) for h in health] == \
         [h.model_dump(exclude={"last_recorded_at"}) for h in live_health]
+
+
+async def test_the_hostile_drill_sees_reuse_and_another_nodes_area_refused(tmp_path: Path) -> None:
+    """`hub reliability`'s hostile input includes both claims; each is refused for what it is and the
+    totals do not move."""
+    from hub.reliability.hostile import HostileResult, try_events
+
+    result = HostileResult()
+    await try_events(tmp_path, seed=1, mutations=3, result=result)
+    assert not result.failures and result.totals_unchanged
+    assert result.outcomes["dead-lettered: reused by event"] == 1
+    assert result.outcomes["dead-lettered: not this node's own"] == 1

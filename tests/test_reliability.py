@@ -33,6 +33,7 @@ async def test_short_reliability_run_loses_nothing_counts_nothing_twice_and_bala
     assert report.hostile.totals_unchanged
     # forgeries are refused for what they are: the drill's reporting checks node signatures
     assert report.hostile.outcomes["dead-lettered: unsigned"] and report.hostile.outcomes["dead-lettered: unknown node"]
+    assert report.hostile.outcomes["dead-lettered: reused by event"] and report.hostile.outcomes["dead-lettered: not this node's own"]
 
 
 async def test_an_allocation_is_received_once_even_when_the_request_is_retried(system) -> None:  # type: ignore[no-untyped-def]

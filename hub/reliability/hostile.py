@@ -71,6 +71,9 @@ def event_cases(signer: NodeSigner, base: Envelope, rng: random.Random, mutation
     old = signer.sign(base.model_copy(update={  # ActivityDelivered v1 without `participants`
         "event_id": uuid4(), "type": "ActivityDelivered", "version": 1, "service": "activities",
         "payload": {"activity_id": str(uuid4()), "kind": "workshop", "title": "t"}}))
+    other_area = signer.sign(base.model_copy(update={  # Coventry's key speaking for Solihull's schools
+        "event_id": uuid4(), "type": "SchoolPopulationRecorded", "sequence": 3, "payload": {
+            "area": "solihull", "la_code": "334", "academic_year": "2024-25", "source": "DfE", "pupils": 1000}}))
     cases: list[tuple[str, bytes, str]] = [
         ("malformed JSON", b'{"event_id": ', subject),
         ("not UTF-8", b"\xff\xfe\x00garbage", subject),
@@ -85,6 +88,8 @@ def event_cases(signer: NodeSigner, base: Envelope, rng: random.Random, mutation
         ("unsigned", base.model_copy(update={"signature": None, "event_id": uuid4()}).to_bytes(), subject),
         ("SQL in a name", genuine_event(signer, 2, "Robert'); DROP TABLE organisation_view;--").to_bytes(), subject),
         ("sequence gap (seq 9 after 2)", genuine_event(signer, 9).to_bytes(), subject),
+        ("sequence reused under another event id", genuine_event(signer, 1, "Impostor").to_bytes(), subject),
+        ("another node's area", other_area.to_bytes(), _subject(other_area)),
         ("old version missing what its upcaster reads", old.to_bytes(), _subject(old)),
     ]
     for i in range(mutations):
@@ -143,7 +148,8 @@ async def _organisations(service) -> int:  # type: ignore[no-untyped-def]
 
 def _reason_kind(reason: str) -> str:
     for marker in ("exceeds", "envelope invalid", "unknown event", "unknown version", "different content", "unknown node",
-                   "does not match", "unsigned", "signature", "payload of"):
+                   "does not match", "unsigned", "signature", "payload of", "reused by event", "not this node's own",
+                   "not one of the hub's nodes"):
         if marker in reason:
             return marker
     return reason[:40]
