@@ -186,7 +186,7 @@ def check_named_nodes(payload: EventPayload, producer: Producer) -> None:
     """Every write crosses here: a payload naming a node outside the hub's set (or another node's
     area where only the publisher's own may be named) is refused, field by field; nothing is written."""
     if problems := node_problems(payload, producer.node, producer.nodes):
-        raise Invalid("a node named is not allowed here", problems)
+        raise Invalid("not a node this write may name", problems)
 
 
 async def read_cursor(session: AsyncSession, cursor: Table, name: str) -> int:
