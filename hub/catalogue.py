@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.contracts import all_contracts, is_latest
+from shared.contracts import EventPayload, NodeRule, all_contracts, is_latest
 from shared.envelope import Envelope
 from shared.subjects import PREFIX
 
@@ -37,10 +37,26 @@ def event_catalogue() -> str:
             "",
             f"Subject: `{PREFIX}.<hub>.<node>.{cls.service}.{cls.event_type}.v{cls.version}`",
             "",
+            *_node_fields(cls),
             *_fields_table(cls.model_json_schema()),
             "",
         ]
     return "\n".join(lines)
+
+
+NODE_RULES = {
+    NodeRule.HUB: "one of the hub's nodes",
+    NodeRule.OWN: "the publishing node itself",
+    NodeRule.OTHER: "another of the hub's nodes",
+}
+
+
+def _node_fields(cls: type[EventPayload]) -> list[str]:
+    """Which fields name a node, and which nodes they may name (refused at the node, dead-lettered at the hub)."""
+    if not cls.node_fields:
+        return []
+    named = "; ".join(f"`{path}`: {NODE_RULES[rule]}" for path, rule in cls.node_fields.items())
+    return [f"Names a node: {named}.", ""]
 
 
 def _fields_table(schema: dict[str, Any]) -> list[str]:

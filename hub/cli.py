@@ -23,6 +23,7 @@ from shared.settings import HubSettings
 from shared.telemetry import configure_logging, configure_tracing
 from hub import render
 from hub.commands import activities as activities_commands
+from hub.commands import node_option
 from hub.commands import dashboard as dashboard_commands
 from hub.commands import funding as funding_commands
 from hub.commands import partners as partners_commands
@@ -67,7 +68,7 @@ def _nats_url(settings: HubSettings) -> str:
 @app.command()
 def serve(
     service: Annotated[str, typer.Argument(help=f"One of: {', '.join([*SERVICES, 'reporting'])}")],
-    node: Annotated[str | None, typer.Option(help="Node (lead organisation) this service belongs to.")] = None,
+    node: Annotated[str | None, node_option("Node (lead organisation) this service belongs to.")] = None,
     host: str = "127.0.0.1",
     port: Annotated[int | None, typer.Option(help="HTTP port; default from the service's settings.")] = None,
     data_dir: DataDir = None,
@@ -130,7 +131,7 @@ def hub_up(
 
 @node_cli.command("up")
 def node_up(
-    node: Annotated[str, typer.Option(help="The node to start.")],
+    node: Annotated[str, node_option("The node to start.")],
     data_dir: DataDir = None,
     nats_port: Annotated[int | None, typer.Option(help="This node's NATS port (default 14223 + its index).")] = None,
     hub_leaf_port: Annotated[int, typer.Option(help="The hub's leaf port.")] = 17422,
@@ -161,7 +162,7 @@ def secrets_init(data_dir: DataDir = None) -> None:
 
 
 @secrets_cli.command("rotate-key")
-def secrets_rotate_key(node: Annotated[str, typer.Option(help="Node whose signing key to replace.")], data_dir: DataDir = None) -> None:
+def secrets_rotate_key(node: Annotated[str, node_option("Node whose signing key to replace.")], data_dir: DataDir = None) -> None:
     """Replace a node's signing key; the retired public key stays trusted for already-signed events."""
     from hub.topology import Secrets
 

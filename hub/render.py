@@ -46,12 +46,13 @@ def _stamp(report: HubReport) -> str:
 
 def health_table(rows: list[ProducerHealth]) -> Table:
     table = Table(title="data health: events received per producer")
-    for column in ("node", "service", "last sequence", "applied", "missing", "last event at"):
+    for column in ("node", "service", "last sequence", "applied", "missing", "reused", "refused", "last event at"):
         table.add_column(column)
     for r in rows:
         table.add_row(
             r.node, r.service, str(r.last_sequence), str(r.applied),
-            f"[red]{r.missing}[/red]" if r.missing else "0", f"{r.last_recorded_at:%Y-%m-%d %H:%M:%S}",
+            *(f"[red]{n}[/red]" if n else "0" for n in (r.missing, r.reused, r.refused)),
+            f"{r.last_recorded_at:%Y-%m-%d %H:%M:%S}",
         )
     return table
 

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from shared.auth import LimitsMiddleware, Scope, TokenAuthenticator, declare, guard
 from shared.bus import connect, ensure_node_stream
 from shared.db import create_engine, database_status, migrate, migrate_when_possible, session_factory
-from shared.errors import Refused
+from shared.errors import Invalid, Refused
 from shared.outbox import Outbox, Producer, UnitOfWork
 from shared.relay import OutboxRelay
 from shared.settings import HubSettings
@@ -57,12 +57,13 @@ class NodeService:
     _attached: asyncio.Event = field(default_factory=asyncio.Event, init=False)
 
     def __post_init__(self) -> None:
+        check_hub_node(self.settings, self.node)  # before anything (a database, a folder) is created for it
         url = self.settings.node_database_url(self.node, self.name)
         self.engine = create_engine(url)
         self.read_engine = create_engine(url, writer=False)
         self.sessions = session_factory(self.engine)
         self.read_sessions = session_factory(self.read_engine)
-        producer = Producer(self.settings.hub, self.node, self.name)
+        producer = Producer(self.settings.hub, self.node, self.name, nodes=tuple(self.settings.nodes))
         self.outbox = Outbox(producer, self.metadata.tables["outbox"], self.metadata.tables["outbox_cursor"])
 
     async def start(self, *, relay: bool = True, attach_timeout: float = 2.0) -> None:
@@ -127,6 +128,19 @@ class NodeService:
                 checks["outbox_backlog"] = await self.relay.backlog()
         checks["ready"] = checks["database"] == "ok" and checks["nats"] == "ok" and self.relay is not None
         return checks
+
+
+class UnknownNode(Invalid):
+    """A node service asked for a node that is not one of the hub's (`HUB_NODES`)."""
+
+
+def check_hub_node(settings: HubSettings, node: str) -> None:
+    """The hub's nodes are a closed set: every node service (HTTP, `hub serve`, the CLI) is built
+    for one of them or not at all."""
+    if node not in settings.nodes:
+        allowed = ", ".join(settings.nodes)
+        raise UnknownNode(f"{node!r} is not one of the hub's nodes ({allowed}; HUB_NODES)",
+                          {"node": f"{node!r} is not one of the hub's nodes: one of {allowed}"})
 
 
 def service_of(request: Request) -> NodeService:

@@ -8,7 +8,7 @@ publishes rows in sequence order with the event id as ``Nats-Msg-Id``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
 from uuid import UUID
@@ -28,8 +28,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.contracts import EventPayload
+from shared.contracts import EventPayload, node_problems
 from shared.envelope import Envelope, new_event_id, utcnow
+from shared.errors import Invalid
 from shared.subjects import event_subject
 
 SEQUENCE = "sequence"
@@ -64,11 +65,13 @@ OUTBOX_CURSORS = [{"name": SEQUENCE, "position": 0}, {"name": PUBLISHED, "positi
 
 @dataclass(frozen=True)
 class Producer:
-    """Who is publishing: fixed per running service."""
+    """Who is publishing: fixed per running service; `nodes`: the hub's nodes, the only ones a
+    payload may name."""
 
     hub: str
     node: str
     service: str
+    nodes: tuple[str, ...] = field(kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,7 @@ class UnitOfWork:
         producer = self._outbox.producer
         if payload.service != producer.service:
             raise ValueError(f"{producer.service} may not emit {payload.service} event {payload.event_type}")
+        check_named_nodes(payload, producer)
         sequence = await self._next_sequence()
         now = utcnow()
         carrier: dict[str, str] = {}
@@ -169,6 +173,13 @@ class UnitOfWork:
             .returning(cursor.c.position)
         )
         return int(result.scalar_one())
+
+
+def check_named_nodes(payload: EventPayload, producer: Producer) -> None:
+    """Every write crosses here: a payload naming a node outside the hub's set (or another node's
+    area where only the publisher's own may be named) is refused, field by field; nothing is written."""
+    if problems := node_problems(payload, producer.node, producer.nodes):
+        raise Invalid("not a node this write may name", problems)
 
 
 async def read_cursor(session: AsyncSession, cursor: Table, name: str) -> int:

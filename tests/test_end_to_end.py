@@ -17,16 +17,20 @@ async def test_writes_at_every_service_of_two_nodes_appear_in_the_hub_report(sys
         "to_node": "solihull", "stream": "revenue", "amount_pence": 250_000_00, "allocated_on": "2025-09-15",
         "funded_from": [{"entry_id": grant["entry_id"], "amount_pence": 250_000_00}],
     }
-    assert (await system.post("coventry", "funding", "/allocations", allocation)).status_code == 201
+    sent = await system.post("coventry", "funding", "/allocations", allocation)
+    assert sent.status_code == 201
+    receipt = {"from_node": "coventry", "sender_entry_id": sent.json()["entry_id"], "stream": "revenue",
+               "amount_pence": 250_000_00, "received_on": "2025-09-17"}
+    assert (await system.post("solihull", "funding", "/received", receipt)).status_code == 201
 
-    report = await system.report_when(lambda r: r.stamp.applied_events >= 6)
+    report = await system.report_when(lambda r: r.stamp.applied_events >= 7)
     by_node = {n.node: n for n in report.nodes}
-    assert report.stamp.applied_events == 6
+    assert report.stamp.applied_events == 7
     assert (by_node["coventry"].organisations, by_node["solihull"].organisations) == (1, 1)
     assert (by_node["coventry"].headcount, by_node["solihull"].headcount) == (28, 12)
     assert str(report.totals.hours) == "37.50"
     assert by_node["coventry"].income_pence == 1_000_000_00
-    assert by_node["coventry"].allocated_out_pence == by_node["solihull"].allocated_in_pence == 250_000_00
+    assert by_node["coventry"].allocated_out_pence == by_node["solihull"].allocated_in_pence == 250_000_00  # both sides
 
 
 async def test_the_report_is_served_over_http(system: System) -> None:

@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from shared.node_service import NodeService
+from shared.settings import HubSettings
 from shared.tabular import TabularError
 from services.partners import app as partners_app
 from services.partners.services import import_school_population, list_school_population
@@ -109,9 +110,19 @@ def test_cli_imports_the_population_table_and_refuses_a_bad_one(tmp_path: Path) 
     assert "2023-24" in listed and "2024-25" in listed and "37620" in listed
 
 
-async def test_a_node_whose_la_the_hub_does_not_know_records_one_la_only(partners: NodeService, tmp_path: Path) -> None:  # noqa: F811
+async def test_a_node_whose_la_the_hub_does_not_know_records_one_la_only(settings: HubSettings, tmp_path: Path) -> None:
     """Birmingham's LA is not in the hub's table: a national file would make every LA's rows its own,
     so several unknown LA codes are refused; one LA's rows are recorded and it then stays that LA."""
+    hub = settings.model_copy(update={"nodes": [*settings.nodes, "birmingham"]})  # a hub Birmingham has joined
+    partners = partners_app.build_service(hub, "birmingham", "")
+    await partners.start(relay=False)
+    try:
+        await _records_one_la_only(partners, tmp_path)
+    finally:
+        await partners.stop()
+
+
+async def _records_one_la_only(partners: NodeService, tmp_path: Path) -> None:  # noqa: F811
     national = population_file(tmp_path, "202425,330,Birmingham,1000,120,30,250,z,490,510\n"
                                          "202425,873,Cambridgeshire,900,100,20,200,z,450,450\n")
     refused = await import_school_population(national, partners.unit_of_work(), "birmingham")

@@ -53,7 +53,8 @@ def history(hub: str) -> list[Incoming]:
 
 
 async def tables_after(settings: HubSettings, url: str, batches: list[list[Incoming]]) -> dict[str, list[dict[str, Any]]]:
-    service = build_service(settings, "", ReportingSettings(database_url=url))
+    hub = settings.model_copy(update={"nodes": ["coventry", "warwickshire", "solihull"]})  # the samples name all three
+    service = build_service(hub, "", ReportingSettings(database_url=url))
     await service.start(consume=False)
     try:
         for batch in batches:

@@ -34,6 +34,7 @@ async def test_short_reliability_run_loses_nothing_counts_nothing_twice_and_bala
     # forgeries are refused for what they are: the drill's reporting checks node signatures
     assert report.hostile.outcomes["dead-lettered: unsigned"] and report.hostile.outcomes["dead-lettered: unknown node"]
     assert report.hostile.outcomes["dead-lettered: not in the batch"]  # another batch's proof, copied onto a forgery
+    assert report.hostile.outcomes["dead-lettered: reused by event"] and report.hostile.outcomes["dead-lettered: not this node's own"]
 
 
 async def test_an_allocation_is_received_once_even_when_the_request_is_retried(system) -> None:  # type: ignore[no-untyped-def]
@@ -50,6 +51,6 @@ async def test_an_allocation_is_received_once_even_when_the_request_is_retried(s
     assert (await system.post("solihull", "funding", "/received", receipt)).status_code == 201
     again = await system.post("solihull", "funding", "/received", receipt)  # a retry after a lost response
     assert again.status_code == 409 and again.json()["reason"] == "already received"
-    report = await system.report_when(lambda r: r.totals.allocated_in_pence == 40_00)
+    report = await system.report_when(lambda r: r.totals.allocated_in_pence == r.totals.allocated_out_pence == 40_00)
     received = [n for n in report.nodes if n.node == "solihull"]
     assert report.totals.allocated_out_pence == 40_00 and received

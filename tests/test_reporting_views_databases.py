@@ -57,6 +57,7 @@ def batch(hub: str) -> list[Incoming]:
 
 
 async def test_views_and_audit_on_each_database(settings: HubSettings, database_url: str) -> None:
+    settings = settings.model_copy(update={"nodes": ["coventry", "warwickshire", "solihull"]})  # the samples name all three
     reporting = build_service(settings, "", ReportingSettings(database_url=database_url))
     await reporting.start(consume=False)
     try:

@@ -90,6 +90,7 @@ async def test_a_failed_computation_is_not_kept_and_is_retried() -> None:
 
 
 async def test_views_are_served_per_version_and_never_stale(settings: HubSettings, tmp_path: Path) -> None:
+    settings = settings.model_copy(update={"nodes": NODES})  # the events name every node
     service = build_service(settings, "", ReportingSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'r.db'}"))
     await service.start(consume=False)
     events = [Incoming(e.subject, e.body, i + 1) for i, e in enumerate(event_mix(settings.hub, NODES, 600, seed=3))]
@@ -121,6 +122,7 @@ async def test_views_are_served_per_version_and_never_stale(settings: HubSetting
 
 
 async def test_views_are_warmed_once_events_stop_arriving(settings: HubSettings, tmp_path: Path) -> None:
+    settings = settings.model_copy(update={"nodes": NODES})  # the events name every node
     own = ReportingSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'r.db'}", warm_after_seconds=0.2)
     service = build_service(settings, "", own)
     await service.start(consume=False)
@@ -147,6 +149,7 @@ async def test_views_are_warmed_once_events_stop_arriving(settings: HubSettings,
 
 
 async def test_no_warm_up_runs_while_a_batch_is_applied(settings: HubSettings, tmp_path: Path) -> None:
+    settings = settings.model_copy(update={"nodes": NODES})  # the events name every node
     """A batch slower than the quiet period must not find a warm-up competing with it: the warm-up
     waiting when it starts is called off, and the clock starts again once it is applied, even when
     the batch applied nothing new."""
@@ -169,6 +172,7 @@ async def test_no_warm_up_runs_while_a_batch_is_applied(settings: HubSettings, t
 
 
 async def test_responses_are_kept_per_version_and_credentials(settings: HubSettings, tmp_path: Path) -> None:
+    settings = settings.model_copy(update={"nodes": NODES})  # the events name every node
     import json
 
     import httpx

@@ -9,14 +9,29 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from shared.node_service import NodeService
 from shared.settings import HubSettings
 
-NodeOption = Annotated[str, typer.Option(help="Node (lead organisation) whose register to use.")]
+
+def hub_node(value: str | None) -> str | None:
+    """Every ``--node`` names one of the hub's nodes (``HUB_NODES``); any other stops the command
+    with one line before it opens, creates or writes anything (eager: before the other options)."""
+    if value is not None and value not in (nodes := HubSettings().nodes):
+        typer.echo(f"--node: {value!r} is not one of the hub's nodes: one of {', '.join(nodes)} (HUB_NODES)", err=True)
+        raise typer.Exit(2)
+    return value
+
+
+def node_option(help: str) -> Any:
+    """A ``--node`` option checked against the hub's nodes."""
+    return typer.Option("--node", help=help, callback=hub_node, is_eager=True)
+
+
+NodeOption = Annotated[str, node_option("Node (lead organisation) whose register to use.")]
 DataDirOption = Annotated[Path | None, typer.Option(help="Data folder; default from settings.")]
 
 

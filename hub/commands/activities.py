@@ -24,7 +24,7 @@ from rich.table import Table
 
 from shared.tabular import RowProblem, TabularError, count_rows, validate_rows
 from hub import render
-from hub.commands import DataDirOption, NodeOption, offline_service
+from hub.commands import DataDirOption, NodeOption, node_option, offline_service
 
 app = typer.Typer(help="Activities delivered by the node and its partners.", no_args_is_help=True)
 TEMPLATE = Path(__file__).resolve().parent.parent / "sample" / "data" / "activities-register-template.csv"
@@ -55,9 +55,11 @@ def _progress() -> Progress:
     )
 
 
-def read_register(path: Path, progress: Progress | None = None) -> tuple[list, list[RowProblem]]:
-    """Validated register rows and every problem (per cell, and across rows), or TabularError."""
+def read_register(path: Path, progress: Progress | None = None, node: str | None = None) -> tuple[list, list[RowProblem]]:
+    """Validated register rows and every problem (per cell, across rows and, for `node`, an area
+    that is not one of the hub's), or TabularError."""
     from services.activities.domain import register_problems
+    from shared.settings import HubSettings
     from services.activities.services import RegisterRow
 
     advance = None
@@ -65,7 +67,7 @@ def read_register(path: Path, progress: Progress | None = None) -> tuple[list, l
         task = progress.add_task("checking", total=count_rows(path))
         advance = lambda n: progress.advance(task, n)  # noqa: E731
     result = validate_rows(path, RegisterRow, required=REQUIRED, progress=advance)
-    problems = result.problems + register_problems(result.rows)
+    problems = result.problems + register_problems(result.rows, node, HubSettings().nodes if node else None)
     return [row for _, row in result.rows], sorted(problems, key=lambda p: (p.row, p.column))
 
 
@@ -90,7 +92,7 @@ def import_(
     started = time.monotonic()
     with _progress() as progress:
         try:
-            rows, problems = read_register(path, progress)
+            rows, problems = read_register(path, progress, node)
         except TabularError as exc:
             _print_problems(exc.problems)
             raise typer.Exit(1) from None
@@ -169,7 +171,7 @@ def template(out: Annotated[Path, typer.Argument(help="Where to write the templa
 def sample_register(
     out: Annotated[Path, typer.Argument(help="CSV file to write")],
     rows: Annotated[int, typer.Option(min=1, help="Pupil rows")] = 100_000,
-    node: Annotated[str, typer.Option(help="Area of the pupils and activities")] = "coventry",
+    node: Annotated[str, node_option("Area of the pupils and activities")] = "coventry",
     seed: int = 7,
 ) -> None:
     """Write a synthetic pupil register (valid UPNs) for trying and timing imports."""

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.db import create_engine, session_factory
 from shared.settings import HubSettings
 from hub import render
+from hub.commands import node_option
 
 T = TypeVar("T")
 report_app = typer.Typer(help="Hub-wide views: `hub report` alone prints the per-node summary.", invoke_without_command=True)
@@ -26,7 +27,7 @@ audit_app = typer.Typer(help="Verify a reporting database: hash chain, stored ev
 DataDir = Annotated[Path | None, typer.Option(help="Data folder (databases, embedded NATS); default from settings.")]
 Period = Annotated[str | None, typer.Option(help="Academic (or financial) year, e.g. 2024-25; default the last academic year.")]
 Kind = Annotated[str, typer.Option(help="academic or financial (funding view).")]
-Node = Annotated[str | None, typer.Option(help="Only this node's delivery or money.")]
+Node = Annotated[str | None, node_option("Only this node's delivery or money.")]
 
 
 def _settings(data_dir: Path | None) -> HubSettings:

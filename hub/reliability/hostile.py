@@ -77,6 +77,9 @@ def event_cases(signer: NodeSigner, base: Envelope, rng: random.Random, mutation
     old = base.model_copy(update={  # ActivityDelivered v1 without `participants`
         "event_id": uuid4(), "type": "ActivityDelivered", "version": 1, "service": "activities",
         "payload": {"activity_id": str(uuid4()), "kind": "workshop", "title": "t"}})
+    other_area = base.model_copy(update={  # Coventry's key speaking for Solihull's schools
+        "event_id": uuid4(), "type": "SchoolPopulationRecorded", "sequence": 3, "payload": {
+            "area": "solihull", "la_code": "334", "academic_year": "2024-25", "source": "DfE", "pupils": 1000}})
     cases: list[tuple[str, tuple[bytes, dict[str, str]], str]] = [
         ("malformed JSON", (b'{"event_id": ', proof), subject),
         ("not UTF-8", (b"\xff\xfe\x00garbage", proof), subject),
@@ -92,6 +95,8 @@ def event_cases(signer: NodeSigner, base: Envelope, rng: random.Random, mutation
         ("another batch's proof", (base.model_copy(update={"event_id": uuid4()}).to_bytes(), proof), subject),
         ("SQL in a name", signed(signer, genuine_event(2, "Robert'); DROP TABLE organisation_view;--")), subject),
         ("sequence gap (seq 9 after 2)", signed(signer, genuine_event(9)), subject),
+        ("sequence reused under another event id", signed(signer, genuine_event(1, "Impostor")), subject),
+        ("another node's area", signed(signer, other_area), _subject(other_area)),
         ("old version missing what its upcaster reads", signed(signer, old), _subject(old)),
     ]
     for i in range(mutations):
@@ -151,7 +156,8 @@ async def _organisations(service) -> int:  # type: ignore[no-untyped-def]
 
 def _reason_kind(reason: str) -> str:
     for marker in ("exceeds", "envelope invalid", "unknown event", "unknown version", "different content", "unknown node",
-                   "does not match", "unsigned", "signature", "not in the batch", "payload of"):
+                   "does not match", "unsigned", "signature", "not in the batch", "payload of", "reused by event",
+                   "not this node's own", "not one of the hub's nodes"):
         if marker in reason:
             return marker
     return reason[:40]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import date
 from typing import Literal, Protocol, TypeVar
 
+from shared.contracts import node_problem
+from shared.contracts.activities import ActivityDelivered
 from shared.errors import Invalid
 from shared.tabular import RowProblem
 
@@ -29,20 +31,28 @@ def check_dates(starts_on: date, ends_on: date) -> None:
 
 class RegisterLine(Protocol):
     activity_ref: str
+    area: str
     upn: str | None
 
     def activity_fields(self) -> dict[str, object]: ...
 
 
-def register_problems(rows: Sequence[tuple[int, RegisterLine]]) -> list[RowProblem]:
-    """Problems only visible across rows: an activity described two ways, a pupil listed twice."""
+def register_problems(rows: Sequence[tuple[int, RegisterLine]], node: str | None = None,
+                      nodes: Collection[str] | None = None) -> list[RowProblem]:
+    """Problems only visible across rows (an activity described two ways, a pupil listed twice) or
+    against the hub (given `node`, the importing node, and `nodes`, the hub's: an activity's area
+    that is not one of them), so that no part of a file is imported before its last row is checked."""
     problems: list[RowProblem] = []
     first: dict[str, tuple[int, dict[str, object]]] = {}
     pupils: dict[tuple[str, str], int] = {}
+    area_rule = ActivityDelivered.node_fields["area"]
     for number, row in rows:
         fields = row.activity_fields()
         seen = first.setdefault(row.activity_ref, (number, fields))
-        if seen[0] != number:
+        if seen[0] == number and node is not None:
+            if why := node_problem("area", str(row.area), area_rule, node, nodes):
+                problems.append(RowProblem(number, "area", why))
+        elif seen[0] != number:
             for column in ACTIVITY_COLUMNS:
                 if fields.get(column) != seen[1].get(column):
                     problems.append(RowProblem(number, column, f"differs from row {seen[0]} for activity_ref {row.activity_ref}"))

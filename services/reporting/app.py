@@ -116,7 +116,7 @@ class ReportingService:
         """Write a prepared batch (here by `ingest`, or in worker processes by services/reporting/preparing.py)."""
         held = self.warmer.hold()
         with collections_paused():
-            outcome = await apply_batch(prepared, self.sessions)
+            outcome = await apply_batch(prepared, self.sessions, self.settings.nodes)
         if outcome.applied or held:
             self.warmer.poke()
         return outcome

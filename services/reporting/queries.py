@@ -61,8 +61,9 @@ class NodeFigures(BaseModel):
     headcount: int = 0
     hours: Decimal = Decimal(0)
     income_pence: int = 0
-    allocated_out_pence: int = 0
-    allocated_in_pence: int = 0
+    allocated_out_pence: int = Field(default=0, description="Allocated to other nodes, as this node recorded it.")
+    allocated_in_pence: int = Field(default=0, description=(
+        "Received from other nodes, as this node recorded it (its receipts), never what senders say they sent."))
 
 
 class HubReport(BaseModel):
@@ -79,7 +80,12 @@ class ProducerHealth(BaseModel):
     service: str
     last_sequence: int
     applied: int
-    missing: int = Field(description="Sequence numbers not yet received: a gap or events in flight.")
+    missing: int = Field(description="Sequence numbers not yet received: a gap or events in flight (never negative).")
+    reused: int = Field(default=0, description=(
+        "Events that reused a sequence number already applied under another event id: dead-lettered (applied "
+        "before reporting checked, where they outnumber the sequence; `hub rebuild` refuses those too)."))
+    refused: int = Field(default=0, description=(
+        "Events dead-lettered for the nodes they name: outside the hub's, or another node's area where their own is due."))
     last_recorded_at: datetime
 
 
@@ -120,7 +126,8 @@ async def hub_report(session: AsyncSession, hub: str, nodes: list[str]) -> HubRe
             node(name).income_pence += int(amount)
         elif kind == "allocation":
             node(name).allocated_out_pence += int(amount)
-            node(counterparty).allocated_in_pence += int(amount)
+        elif kind == "received":  # what the node recorded receiving, never what a sender says it sent
+            node(name).allocated_in_pence += int(amount)
     rows = sorted(figures.values(), key=lambda f: f.node)
     totals = NodeFigures(
         node="hub",
@@ -142,7 +149,8 @@ async def _distinct_organisations(session: AsyncSession) -> int:
 
 
 async def data_health(session: AsyncSession) -> list[ProducerHealth]:
-    """Per producer: the last event received and how many sequence numbers are missing."""
+    """Per producer: the last event received, how many sequence numbers are missing, and, apart from
+    them, how many events reused a sequence number or were refused for the nodes they name."""
     rows = await session.scalars(
         select(ProducerPositionRow).order_by(ProducerPositionRow.node, ProducerPositionRow.service)
     )
@@ -152,7 +160,9 @@ async def data_health(session: AsyncSession) -> list[ProducerHealth]:
             service=r.service,
             last_sequence=r.max_sequence,
             applied=r.applied,
-            missing=r.max_sequence - r.applied,
+            missing=max(0, r.max_sequence - r.applied),
+            reused=r.reused + max(0, r.applied - r.max_sequence),
+            refused=r.refused,
             last_recorded_at=r.last_recorded_at,
         )
         for r in rows

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 from contextlib import AbstractContextManager
 
 from opentelemetry import propagate, trace
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared.contracts import NodeRule, named_nodes, node_problem
 from shared.envelope import InvalidEvent, ReceivedEvent, parse_event
 from shared.signing import NodeKeys
 from shared.subjects import parse_event_subject
@@ -87,6 +88,8 @@ class PreparedEvent(NamedTuple):
     occurred_at: datetime
     recorded_at: datetime
     writes: list[Write] | None
+    named: tuple[tuple[str, str, NodeRule], ...] = ()
+    """The payload's node-naming fields: (field, node named, rule), checked against the hub's nodes."""
 
 
 @dataclass(frozen=True)
@@ -133,7 +136,8 @@ def prepare_message(msg: Incoming, hub: str, keys: NodeKeys | None, traced: bool
         return exc.reason
     env = event.envelope
     return PreparedEvent(str(env.event_id), hashlib.sha256(msg.data).hexdigest(), env.node, env.service,
-                         env.sequence, env.type, env.version, env.occurred_at, env.recorded_at, _writes(event, traced))
+                         env.sequence, env.type, env.version, env.occurred_at, env.recorded_at, _writes(event, traced),
+                         tuple(named_nodes(event.payload)) if event.payload.node_fields else ())
 
 
 def prepare_messages(batch: Sequence[Incoming], hub: str, keys: NodeKeys | None) -> list[PreparedEvent | str]:
@@ -175,8 +179,12 @@ def _writes(event: ReceivedEvent, traced: bool) -> list[Write]:
         return writes_for(event)
 
 
-async def apply_batch(prepared: PreparedBatch, sessions: async_sessionmaker[AsyncSession]) -> IngestOutcome:
-    """Skip what was applied before, write the rest and advance the position, in one transaction."""
+async def apply_batch(
+    prepared: PreparedBatch, sessions: async_sessionmaker[AsyncSession], nodes: Collection[str] | None = None
+) -> IngestOutcome:
+    """Skip what was applied before, refuse what a node may not say (a payload naming a node outside
+    `nodes`, the hub's, or another's area where its own is due; a sequence number already taken),
+    write the rest and advance the position, in one transaction."""
     outcome = prepared.outcome
     candidates = dict(prepared.candidates)
     async with sessions() as session, session.begin():
@@ -189,7 +197,10 @@ async def apply_batch(prepared: PreparedBatch, sessions: async_sessionmaker[Asyn
                 outcome.duplicates += 1
             else:
                 outcome.dead.append((candidate.incoming, f"event id {event_id} already applied with different content"))
-        fresh = list(candidates.values())
+        positions = await _producer_positions(session, candidates.values())
+        fresh = _refuse_named_nodes(session, list(candidates.values()), nodes, positions, outcome)
+        fresh = await _refuse_reused_sequences(session, fresh, positions, outcome)
+        await session.flush()
         if fresh:
             try:
                 async with session.begin_nested():
@@ -202,6 +213,81 @@ async def apply_batch(prepared: PreparedBatch, sessions: async_sessionmaker[Asyn
                 outcome.applied += await _apply_one_by_one(session, fresh, outcome)
         await _advance_stream_position(session, prepared.batch)
     return outcome
+
+
+async def _producer_positions(session: AsyncSession, candidates: Iterable[_Candidate]) -> dict[tuple[str, str], ProducerPositionRow]:
+    """The batch's producers' rows, in one query (they stay in the session for `_advance_producers`)."""
+    keys = list({(c.event.node, c.event.service) for c in candidates})
+    if not keys:
+        return {}
+    rows = await session.scalars(
+        select(ProducerPositionRow).where(tuple_(ProducerPositionRow.node, ProducerPositionRow.service).in_(keys)))
+    return {(r.node, r.service): r for r in rows}
+
+
+def _named_node_problem(e: PreparedEvent, nodes: Collection[str] | None) -> str | None:
+    """Why a payload may not name the nodes it names, if so. A transfer to oneself already in the
+    streams stays readable (nodes refuse new ones; the 360Giving export leaves them out)."""
+    for name, named, rule in e.named:
+        rule = NodeRule.HUB if rule == NodeRule.OTHER else NodeRule(rule)
+        if why := node_problem(name, named, rule, e.node, nodes):
+            return f"{e.event_type} {name}: {why} (published by {e.node!r})"
+    return None
+
+
+def _refuse_named_nodes(session: AsyncSession, fresh: list[_Candidate], nodes: Collection[str] | None,
+                        positions: dict[tuple[str, str], ProducerPositionRow], outcome: IngestOutcome) -> list[_Candidate]:
+    kept = []
+    for c in fresh:
+        if c.event.named and (why := _named_node_problem(c.event, nodes)):
+            outcome.dead.append((c.incoming, why))
+            _position(session, positions, c.event).refused += 1
+        else:
+            kept.append(c)
+    return kept
+
+
+async def _refuse_reused_sequences(session: AsyncSession, fresh: list[_Candidate],
+                                   positions: dict[tuple[str, str], ProducerPositionRow],
+                                   outcome: IngestOutcome) -> list[_Candidate]:
+    """A producer numbers its events without gaps or repeats: an event reusing a (node, service,
+    sequence) already applied, or taken earlier in this batch, under another event id is refused.
+    Only events at or below the producer's highest sequence are looked up (normally none)."""
+    highest = {key: p.max_sequence for key, p in positions.items()}
+    keys = [(c.event.node, c.event.service, c.event.sequence) for c in fresh]
+    suspects = [k for k in keys if k[2] <= highest.get(k[:2], 0)]
+    if not suspects and len(set(keys)) == len(keys):
+        return fresh  # the usual batch: every sequence new, none twice
+    taken: dict[tuple[str, str, int], str] = {}
+    for start in range(0, len(suspects), 300):
+        rows = await session.execute(
+            select(AppliedEventRow.node, AppliedEventRow.service, AppliedEventRow.sequence, AppliedEventRow.event_id)
+            .where(tuple_(AppliedEventRow.node, AppliedEventRow.service, AppliedEventRow.sequence)
+                   .in_(suspects[start:start + 300])))
+        taken.update({(n, s, q): event_id for n, s, q, event_id in rows})
+    kept = []
+    for c in fresh:
+        e = c.event
+        holder = taken.setdefault((e.node, e.service, e.sequence), e.event_id)
+        if holder == e.event_id:
+            kept.append(c)
+            continue
+        outcome.dead.append((c.incoming, f"sequence {e.sequence} of {e.node}/{e.service} reused by event "
+                                         f"{e.event_id}; applied as {holder}"))
+        _position(session, positions, e).reused += 1
+    return kept
+
+
+def _position(session: AsyncSession, positions: dict[tuple[str, str], ProducerPositionRow],
+              e: PreparedEvent) -> ProducerPositionRow:
+    """A producer's row, made (with nothing applied yet) if this is the first the hub hears of it."""
+    row = positions.get((e.node, e.service))
+    if row is None:
+        row = ProducerPositionRow(node=e.node, service=e.service, max_sequence=0, applied=0, reused=0, refused=0,
+                                  last_event_id=e.event_id, last_recorded_at=e.recorded_at)
+        session.add(row)
+        positions[(e.node, e.service)] = row
+    return row
 
 
 async def _apply_one_by_one(session: AsyncSession, fresh: list[_Candidate], outcome: IngestOutcome) -> int:
@@ -263,7 +349,7 @@ async def _advance_producers(session: AsyncSession, fresh: list[_Candidate]) -> 
     for (node, service), last in newest.items():
         row = await session.get(ProducerPositionRow, (node, service))
         if row is None:
-            row = ProducerPositionRow(node=node, service=service, max_sequence=0, applied=0,
+            row = ProducerPositionRow(node=node, service=service, max_sequence=0, applied=0, reused=0, refused=0,
                                       last_event_id=last.event_id, last_recorded_at=last.recorded_at)
             session.add(row)
         row.applied += applied[(node, service)]

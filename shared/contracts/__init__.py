@@ -7,7 +7,8 @@ that turns the previous version's payload into the new shape, so old events stay
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterator, Mapping
+from enum import StrEnum
 from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -20,6 +21,17 @@ _LATEST: dict[str, int] = {}
 _UPCASTERS: dict[tuple[str, int], UpcastFn] = {}
 
 
+class NodeRule(StrEnum):
+    """Which nodes a node-naming payload field may name (the hub's nodes are a closed set)."""
+
+    HUB = "hub"
+    """Any of the hub's nodes (e.g. the area an activity took place in)."""
+    OWN = "own"
+    """Only the publishing node: a node speaks for its own area, never another's."""
+    OTHER = "other"
+    """A hub node other than the publisher: a transfer's other side (an own share is no transfer)."""
+
+
 class EventPayload(BaseModel):
     """Base of every payload. Tolerant reader: unknown fields from newer producers are ignored."""
 
@@ -28,6 +40,44 @@ class EventPayload(BaseModel):
     event_type: ClassVar[str]
     version: ClassVar[int]
     service: ClassVar[str]
+    node_fields: ClassVar[Mapping[str, NodeRule]] = {}
+    """Fields naming a node or a node's area (dotted into nested models) and which nodes they may
+    name; fields that may name places outside the hub (a pupil's home, areas a partner serves) are not listed."""
+
+
+def named_nodes(payload: EventPayload) -> Iterator[tuple[str, str, NodeRule]]:
+    """Each (field, node named, rule) of a payload's node-naming fields that are set."""
+    for path, rule in payload.node_fields.items():
+        value: Any = payload
+        for part in path.split("."):
+            value = getattr(value, part, None)
+        for named in value if isinstance(value, tuple) else (value,):
+            if named is not None:
+                yield path.rsplit(".", 1)[-1], str(named), rule
+
+
+def node_problem(field: str, named: str, rule: NodeRule, publisher: str, nodes: Collection[str] | None) -> str | None:
+    """Why `field` may not name `named` when `publisher` publishes (None if it may). `nodes` None: the
+    hub's set is not known here, so only the rules that need no set are checked."""
+    if rule == NodeRule.OWN and named != publisher:
+        return f"{named!r} is not this node's own: must be {publisher!r}"
+    if rule == NodeRule.OTHER and named == publisher:
+        others = ", ".join(n for n in nodes or () if n != publisher)
+        return f"{named!r} is this node: a lead organisation's own share is not a transfer to itself" + (
+            f"; one of {others}" if others else "")
+    if nodes is not None and named not in nodes:
+        allowed = [n for n in nodes if rule != NodeRule.OTHER or n != publisher]
+        return f"{named!r} is not one of the hub's nodes: one of {', '.join(allowed)}"
+    return None
+
+
+def node_problems(payload: EventPayload, publisher: str, nodes: Collection[str] | None) -> dict[str, str]:
+    """Field → reason for every node-naming field of `payload` naming a node it may not."""
+    problems: dict[str, str] = {}
+    for name, named, rule in named_nodes(payload):
+        if name not in problems and (problem := node_problem(name, named, rule, publisher, nodes)):
+            problems[name] = problem
+    return problems
 
 
 class UnknownEvent(Exception):

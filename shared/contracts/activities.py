@@ -13,7 +13,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.contracts import EventPayload, event, upcaster
+from shared.contracts import EventPayload, NodeRule, event, upcaster
 from shared.contracts.vocabulary import ActivityKind, Aim, Level, StrategicFunction
 from shared.identity import Slug
 
@@ -23,6 +23,8 @@ SERVICE = "activities"
 @event(SERVICE, "ActivityDelivered", 1)
 class ActivityDeliveredV1(EventPayload):
     """First shape (kept so v1 events stay readable): a single participant count, no hours."""
+
+    node_fields = {"area": NodeRule.HUB}
 
     activity_id: UUID
     kind: ActivityKind
@@ -37,6 +39,8 @@ class ActivityDeliveredV1(EventPayload):
 @event(SERVICE, "ActivityDelivered", 2)
 class ActivityDelivered(EventPayload):
     """An activity was delivered in an area: who delivered it, when, for how long and for how many."""
+
+    node_fields = {"area": NodeRule.HUB}
 
     activity_id: UUID = Field(description="The node's id for the activity.")
     kind: ActivityKind
@@ -138,6 +142,8 @@ class ParticipationWithdrawn(EventPayload):
 @event(SERVICE, "ActivityCorrected", 1)
 class ActivityCorrected(EventPayload):
     """The corrected whole record of an activity; replaces what was delivered before in reports."""
+
+    node_fields = {"activity.area": NodeRule.HUB}
 
     activity: ActivityDelivered
     reason: str = Field(min_length=1, max_length=500)

@@ -14,7 +14,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.contracts import EventPayload, event
+from shared.contracts import EventPayload, NodeRule, event
 from shared.contracts.vocabulary import FundingStream, IncomeSource, Pence, StrategicFunction
 from shared.identity import Slug
 
@@ -97,6 +97,8 @@ class Asset(BaseModel):
 class IncomeRecorded(EventPayload):
     """Money came in to the node: the DfE grant or income levered in from elsewhere."""
 
+    node_fields = {"area": NodeRule.HUB}
+
     entry_id: UUID
     source: IncomeSource
     funder: str = Field(min_length=1, max_length=200, description="Funder name or org-id.")
@@ -114,6 +116,8 @@ class IncomeRecorded(EventPayload):
 class FundsAllocated(EventPayload):
     """The node passed money to another lead organisation (the sender's side of a transfer)."""
 
+    node_fields = {"to_node": NodeRule.OTHER}
+
     entry_id: UUID
     to_node: Slug
     stream: FundingStream
@@ -127,6 +131,8 @@ class FundsAllocated(EventPayload):
 class FundsReceived(EventPayload):
     """The receiver's side of a transfer, naming the sender's entry; a source the receiver draws on."""
 
+    node_fields = {"from_node": NodeRule.OTHER}
+
     entry_id: UUID
     from_node: Slug
     sender_entry_id: UUID
@@ -138,6 +144,8 @@ class FundsReceived(EventPayload):
 @event(SERVICE, "PartnerCommissioned", 1)
 class PartnerCommissioned(EventPayload):
     """The node commissioned a delivery partner for named work (a grant in 360Giving terms)."""
+
+    node_fields = {"area": NodeRule.HUB}
 
     entry_id: UUID
     recipient_organisation_id: UUID = Field(description="The partner in the node's register.")
@@ -156,6 +164,8 @@ class PartnerCommissioned(EventPayload):
 @event(SERVICE, "ExpenditureRecorded", 1)
 class ExpenditureRecorded(EventPayload):
     """Money spent by the node, by category and strategic function; the end of a pound's trail."""
+
+    node_fields = {"area": NodeRule.HUB}
 
     entry_id: UUID
     category: SpendCategory
@@ -192,6 +202,8 @@ class EntryReversed(EventPayload):
 @event(SERVICE, "BudgetSet", 1)
 class BudgetSet(EventPayload):
     """Planned spend for a function and area in a period; a later one for the same key replaces it."""
+
+    node_fields = {"area": NodeRule.HUB}
 
     period_kind: PeriodKind
     period: str = Field(pattern=r"^\d{4}-\d{2}$", description="e.g. 2025-26")

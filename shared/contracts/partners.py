@@ -12,7 +12,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.contracts import EventPayload, event
+from shared.contracts import EventPayload, NodeRule, event
 from shared.contracts.vocabulary import OrganisationRole, StrategicFunction
 from shared.identity import Slug
 
@@ -116,6 +116,8 @@ class AgreementEnded(EventPayload):
 class SettingAdded(EventPayload):
     """A school or other education setting joined the node's register (keyed by its DfE URN)."""
 
+    node_fields = {"area": NodeRule.OWN}
+
     organisation_id: UUID
     urn: str = Field(pattern=r"^\d{6,7}$", description="DfE unique reference number.")
     org_id: str = Field(description="GB-EDU-<URN>.")
@@ -155,6 +157,8 @@ class PopulationFigures(BaseModel):
 @event(SERVICE, "SchoolPopulationRecorded", 1)
 class SchoolPopulationRecorded(EventPayload, PopulationFigures):
     """A node recorded its area's school population for a year (again when a revised release changes it)."""
+
+    node_fields = {"area": NodeRule.OWN}
 
     area: Slug = Field(description="The node's local authority area.")
     la_code: str = Field(pattern=r"^\d{3}$", description="DfE local authority number, e.g. 331 for Coventry.")

@@ -1,7 +1,7 @@
 """The hub's grants to partners in the 360Giving Data Standard (1.4), as JSON and XLSX.
 
 Grants are the standing allocations to collaborative lead organisations and commissions of
-delivery partners. Amounts are pence turned into pounds with Decimal (exact); the JSON writer
+delivery partners; never one from an organisation to itself (a lead's own share is not a grant). Amounts are pence turned into pounds with Decimal (exact); the JSON writer
 emits them as plain numbers without ever passing through a float.
 """
 
@@ -81,6 +81,8 @@ async def build_grants(session: AsyncSession, prefix: str) -> list[dict[str, Any
             recipient = {"id": e.recipient_org_id or _internal_org_id(prefix, local), "name": e.counterparty or ""}
             title = e.title or "Commission"
             description = f"Commission for {e.function} work in {e.area}, {e.stream} funding."
+        if recipient["id"] == funder["id"] or (e.kind == "allocation" and e.counterpart_node == e.node):
+            continue  # an organisation's own share is no grant to itself (refused at the node; older events may say so)
         grant: dict[str, Any] = {
             "id": grant_id(prefix, e.entry_id),
             "title": title[:140],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Integer, String
+from sqlalchemy import BigInteger, DateTime, Index, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -16,6 +16,11 @@ class AppliedEventRow(Base):
     """Every event applied, once: the idempotency record and the audit trail behind every figure."""
 
     __tablename__ = "applied_event"
+    __table_args__ = (
+        # which event holds a producer's sequence number: looked up only for one at or below the
+        # producer's highest (a reuse, or a late arrival), so it costs ordinary ingest nothing
+        Index("ix_applied_event_producer_sequence", "node", "service", "sequence"),
+    )
 
     event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     position: Mapped[int] = mapped_column(BigInteger, unique=True)
@@ -32,7 +37,8 @@ class AppliedEventRow(Base):
 
 
 class ProducerPositionRow(Base):
-    """Per (node, service): highest sequence seen and how many applied; the difference is a gap."""
+    """Per (node, service): highest sequence applied and how many events applied (the difference is a
+    gap), and how many of its events were refused for reusing a sequence or for the nodes they name."""
 
     __tablename__ = "producer_position"
 
@@ -42,6 +48,8 @@ class ProducerPositionRow(Base):
     applied: Mapped[int] = mapped_column(BigInteger)
     last_event_id: Mapped[str] = mapped_column(String(36))
     last_recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reused: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    refused: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class IngestPositionRow(Base):
