@@ -219,14 +219,23 @@ def bench(
     out: Annotated[Path | None, typer.Option(help="Also write the figures as JSON here.")] = None,
     postgres: Annotated[str | None, typer.Option(help="PostgreSQL DSN to also rebuild on (a database is created).")] = None,
     work_dir: Annotated[Path | None, typer.Option(help="Scratch folder (default: a temporary one).")] = None,
+    only: Annotated[list[str] | None, typer.Option(help="Measure only this (repeatable): ingest, publish, latency, "
+                                                        "rebuild or queries.")] = None,
+    size: Annotated[int | None, typer.Option(min=100, help="Events for every measurement instead of the plan's.")] = None,
 ) -> None:
     """Measure ingest, publishing, write-to-report latency, rebuild, queries and memory."""
     import tempfile
 
-    from hub.bench import FULL, SMALL, render_tables, run_bench
+    from hub.bench import FULL, SMALL, STAGES, render_tables, run_bench
 
+    unknown = set(only or ()) - set(STAGES)
+    if unknown:
+        raise typer.BadParameter(f"--only takes {', '.join(STAGES)}; not {', '.join(sorted(unknown))}")
+    plan = SMALL if small else FULL
+    plan = plan.sized(size) if size else plan
     work = work_dir or Path(tempfile.mkdtemp(prefix="hub-bench-"))
-    results = asyncio.run(run_bench(SMALL if small else FULL, work, postgres, lambda m: render.console.print(f"[dim]{m}[/dim]")))
+    results = asyncio.run(run_bench(plan, work, postgres, lambda m: render.console.print(f"[dim]{m}[/dim]"),
+                                    only or STAGES))
     for table in render_tables(results):
         render.console.print(table)
     text = json.dumps(results, indent=2)

@@ -3,6 +3,7 @@ every measurement ran and produced figures, never how fast anything was."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,23 @@ def test_the_bench_events_are_signed_by_their_nodes_as_deployed() -> None:
     assert all(e.signature is None for e, _, _ in events)  # signed in headers, once per batch, not in the body
     others = NodeKeys(public_keys(bench_signers(nodes, 4)))  # another seed's keys: none verifies
     assert all("does not verify" in (others.problem(*e) or "") for e in events)
+
+
+@pytest.mark.slow
+def test_one_figure_can_be_measured_again_on_its_own_at_a_chosen_size(tmp_path: Path) -> None:
+    """`hub bench --only publish --size N`: that measurement alone, its tables, and where it ran."""
+    from typer.testing import CliRunner
+
+    from hub.cli import app
+
+    out = tmp_path / "bench.json"
+    done = CliRunner().invoke(app, ["bench", "--only", "publish", "--size", "300", "--out", str(out),
+                                    "--work-dir", str(tmp_path / "work")])
+    assert done.exit_code == 0, done.output
+    results = json.loads(out.read_text())
+    assert results["stages"] == ["publish"] and results["publish"]["events"] == 300
+    assert not {"ingest", "write_to_report", "rebuild"} & set(results)
+    assert results["machine"]["commit"] and results["machine"]["cpu"]
+    assert "publish (outbox relay)" in done.output and "ingest (reporting" not in done.output
+    refused = CliRunner().invoke(app, ["bench", "--only", "everything"])
+    assert refused.exit_code != 0 and "--only takes ingest, publish" in refused.output
