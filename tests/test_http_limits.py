@@ -6,7 +6,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from shared.auth import LimitsMiddleware, Principal, Role, may
+from shared.auth import Principal, Role, may
+from shared.http import LimitsMiddleware
 
 
 def app_with_limits(max_bytes: int, per_minute: int) -> FastAPI:

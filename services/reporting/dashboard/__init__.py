@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
+from shared.http import http_error_response, safe_detail
 from services.reporting.dashboard.auth import Users
 from services.reporting.dashboard.routes import LoginRequired, router, templates
 
@@ -50,8 +50,9 @@ async def _html_errors(request: Request, exc: Exception) -> Response:
     """Dashboard pages answer errors as pages; the JSON API keeps FastAPI's JSON answers."""
     assert isinstance(exc, StarletteHTTPException)
     if not request.url.path.startswith(PREFIX + "/") or request.url.path.startswith(f"{PREFIX}/download/"):
-        return await http_exception_handler(request, exc)
-    return templates.TemplateResponse(request, "error.html", {"status": exc.status_code, "detail": exc.detail,
+        return await http_error_response(request, exc)
+    return templates.TemplateResponse(request, "error.html", {"status": exc.status_code,
+                                                              "detail": safe_detail(exc.detail),
                                                               "user": None}, status_code=exc.status_code)
 
 
