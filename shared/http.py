@@ -30,6 +30,8 @@ DOCS_ASSETS = Path(__file__).parent / "static" / "swagger-ui"
 DOCS_PREFIX = "/docs/assets"
 EXCERPT_CHARS = 40
 """The most of a refused input an error body quotes: enough to find it, too little to echo a payload."""
+MESSAGE_CHARS = 300
+"""The longest error message sent: ours are shorter, unless one quotes what it refuses."""
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
@@ -178,9 +180,11 @@ def excerpt(value: Any) -> str:
 
 
 def safe_detail(detail: Any) -> Any:
-    """An error detail as it may be sent: strings redacted (UPNs, length), structure kept."""
+    """An error detail as it may be sent: UPNs removed from every string, a message that quotes a
+    long input cut at MESSAGE_CHARS, structure kept."""
     if isinstance(detail, str):
-        return _UPN_LIKE.sub("[removed]", detail)
+        text = _UPN_LIKE.sub("[removed]", detail)
+        return text if len(text) <= MESSAGE_CHARS else text[:MESSAGE_CHARS] + "…"
     if isinstance(detail, list):
         return [safe_detail(d) for d in detail]
     if isinstance(detail, dict):

@@ -184,3 +184,10 @@ async def test_every_route_of_every_service_answers_with_the_security_headers(sy
     assert missing == []
     assert "frame-ancestors 'none'" in SECURITY_HEADERS["Content-Security-Policy"]
     assert "unsafe-inline" not in SECURITY_HEADERS["Content-Security-Policy"]
+
+
+async def test_a_refusal_quoting_a_long_identifier_is_cut_short(system: System) -> None:
+    async with system.client("coventry", "partners") as client:
+        r = await client.post("/organisations", json=organisation(org_id="GB-XXX-" + "x" * 5000))
+    assert r.status_code == 422, r.text[:300]
+    assert len(r.content) < 2000, r.text[:300]

@@ -1,6 +1,7 @@
-"""Every service's `/docs` renders its operations in headless chromium with the network cut off
-(anything but the service itself refused) and no Content-Security-Policy violation: Swagger UI is
-served from the repository, started by a static script (shared/http.py)."""
+"""In headless chromium, under the Content-Security-Policy every response carries (shared/http.py):
+every service's `/docs` renders its operations with the network cut off (anything but the service
+itself refused), Swagger UI being served from the repository and started by a static script; and
+the dashboard's pages run their JavaScript (GOV.UK Frontend started) with no violation."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from fastapi import FastAPI
 
 from shared.identity import SERVICES
 from services.reporting.app import create_app as reporting_app
-from services.reporting.dashboard.browser import browser_page
+from services.reporting.dashboard.browser import browser_page, sign_in
+from tests.dashboard_helpers import PERIOD, USERS, dashboard_app
 from tests.helpers import System
 from tests.test_dashboard_browser import chromium, served  # noqa: F401  (skips without chromium)
 
@@ -56,3 +58,18 @@ async def test_every_service_docs_page_renders_offline(system: System, tmp_path:
         assert rendered[name] == operations(app), name
     assert set(rendered) == {*SERVICES, "reporting"}
     assert outside == [] and problems == []
+
+
+async def test_dashboard_pages_run_their_scripts_under_the_policy(system: System, tmp_path: Path) -> None:
+    errors: list[str] = []
+    async with served(dashboard_app(system, tmp_path)) as url, browser_page(url) as page:
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        await sign_in(page, "manager", USERS["manager"][0])
+        started = []
+        for path in ("/dashboard/", "/dashboard/views/reach", "/dashboard/funding", "/dashboard/audit"):
+            await page.goto(f"{path}?period={PERIOD}")
+            await page.wait_for_selector("[data-govuk-skip-link-init]")  # dashboard.js started GOV.UK Frontend
+            started.append(await page.evaluate("document.body.classList.contains('govuk-frontend-supported')"))
+        csp = (await page.request.get("/dashboard/")).headers["content-security-policy"]
+    assert started == [True] * 4
+    assert "script-src 'self'" in csp and errors == []
