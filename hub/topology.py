@@ -31,8 +31,6 @@ def _password() -> str:
     return random_secrets.token_urlsafe(24)
 
 
-
-
 @dataclass
 class Secrets:
     """Everything secret about one deployment of a hub and its nodes."""
