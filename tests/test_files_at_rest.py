@@ -33,6 +33,22 @@ def modes_under(folder: Path) -> dict[str, int]:
     return {str(p.relative_to(folder)): mode(p) for p in folder.rglob("*")}
 
 
+SECRET = (".db", ".db-wal", ".db-shm", ".key", ".json", ".conf")
+
+
+def exposed(folder: Path) -> list[str]:
+    """Files under `folder` another user could read (through every folder above them, `folder`
+    included), and databases, keys and secrets that are not 0600 themselves."""
+    found = []
+    for path in folder.rglob("*"):
+        if path.is_dir():
+            continue
+        chain = [path, *[p for p in path.parents if p == folder or folder in p.parents]]
+        if all(mode(p) & 0o077 for p in chain) or (path.name.endswith(SECRET) and mode(path) != 0o600):
+            found.append(f"{path.relative_to(folder)}: {oct(mode(path))}")
+    return found
+
+
 def wrong_modes(folder: Path) -> list[str]:
     return [f"{name}: {oct(m)}" for name, m in modes_under(folder).items()
             if m != (0o700 if (folder / name).is_dir() else 0o600)]
@@ -45,7 +61,7 @@ async def test_a_running_hub_keeps_its_databases_and_pseudonym_key_private(syste
     folder = system.settings.data_dir
     names = set(modes_under(folder))
     assert {"coventry/partners.db", "coventry/partners.db-wal", "hub/reporting.db", "pseudonym.key"} <= names
-    assert wrong_modes(folder) == []
+    assert wrong_modes(folder) == [] and exposed(folder) == []
 
 
 def test_the_nats_store_is_private(nats_server: NatsServer) -> None:
