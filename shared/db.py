@@ -40,7 +40,7 @@ def create_engine(url: str, *, writer: bool = True, checkpoints_elsewhere: bool 
     connections checkpoint only past WAL_BACKSTOP_PAGES. A SQLite file is created here, owner-only
     (shared/files.py), before SQLite would create it readable by everyone.
     """
-    engine = create_async_engine(url, **kwargs)
+    engine = create_async_engine(url, hide_parameters=True, **kwargs)  # no pupil data in errors or logs
     if engine.dialect.name != "sqlite":
         return engine
     database = make_url(url).database

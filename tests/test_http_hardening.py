@@ -192,3 +192,28 @@ async def test_a_refusal_quoting_a_long_identifier_is_cut_short(system: System) 
         r = await client.post("/organisations", json=organisation(org_id="GB-XXX-" + "x" * 5000))
     assert r.status_code == 422, r.text[:300]
     assert len(r.content) < 2000, r.text[:300]
+
+
+async def test_a_server_error_says_little_and_carries_the_headers(settings) -> None:  # type: ignore[no-untyped-def]
+    from contextlib import asynccontextmanager
+
+    from fastapi import APIRouter
+
+    from shared.node_service import create_http_app
+
+    router = APIRouter()
+
+    @router.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError(f"pupil {make_upn('330200612345')} broke it")
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):  # type: ignore[no-untyped-def]
+        yield
+
+    app = create_http_app("t", "t", [router], lifespan, settings, "coventry")
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://x") as client:
+        r = await client.get("/boom")
+    assert r.status_code == 500 and r.json() == {"detail": "internal error"}
+    assert all(r.headers.get(h) == v for h, v in SECURITY_HEADERS.items())
