@@ -157,7 +157,7 @@ async def test_a_register_row_missing_a_field_does_not_quote_its_upn(system: Sys
     assert re.search(r"\d{11}", r.text) is None, r.text
 
 
-def apps(system: System, tmp_path: Path) -> Iterator[tuple[str, FastAPI]]:
+def apps(system: System) -> Iterator[tuple[str, FastAPI]]:
     """Every service's app as deployed (tokens on, dashboard users on), from the runner's tables."""
     for service in SERVICES:
         yield service, system._apps[("coventry", service)]
@@ -170,7 +170,7 @@ def sample_path(route: APIRoute) -> str:
 
 async def test_every_route_of_every_service_answers_with_the_security_headers(system: System, tmp_path: Path) -> None:
     missing = []
-    for name, app in apps(system, tmp_path):
+    for name, app in apps(system):
         paths = {"/docs", "/openapi.json", "/docs/assets/swagger-ui.css", "/no-such-page"}
         paths |= {sample_path(r) for r in app.routes if isinstance(r, APIRoute)}
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://x") as client:
