@@ -17,6 +17,7 @@ from rich.table import Table
 
 from shared.bus import connect, ensure_hub_topology, watch_node_sources
 from shared.auth import Role, new_token
+from shared.files import write_private
 from shared.identity import SERVICES
 from shared.settings import HubSettings
 from shared.signing import NodeSigner
@@ -77,13 +78,11 @@ def demo_dashboard_logins(secrets: Secrets, nodes: list[str]) -> dict[str, str]:
              **{f"{node}-staff": (Role.NODE_STAFF, node) for node in nodes}}
     for name in roles:
         logins.setdefault(name, new_token()[:16])
-    path.write_text(json.dumps(logins, indent=2))
-    path.chmod(0o600)
+    write_private(path, json.dumps(logins, indent=2))
     write_users_file(secrets.folder / DASHBOARD_USERS, {n: (logins[n], *roles[n]) for n in roles})
     session_secret = secrets.folder / SESSION_SECRET
     if not session_secret.exists():
-        session_secret.write_text(new_token())
-        session_secret.chmod(0o600)
+        write_private(session_secret, new_token())
     return logins
 
 

@@ -9,7 +9,6 @@ reporting trusts, and API tokens with their roles.
 from __future__ import annotations
 
 import json
-import os
 import secrets as random_secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from shared.auth import Role, new_token, token_digest
+from shared.files import write_private
 from shared.nats_server import NatsServer, free_port
 from shared.settings import HubSettings
 from shared.signing import NodeSigner, node_key_path, node_keys_path
@@ -29,13 +29,6 @@ REPORTING_DURABLE = "reporting"
 
 def _password() -> str:
     return random_secrets.token_urlsafe(24)
-
-
-def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
 
 
 @dataclass
@@ -64,7 +57,7 @@ class Secrets:
             tokens.setdefault(f"{node}-staff", {"token": new_token(), "role": Role.NODE_STAFF, "node": node})
             key = node_key_path(folder, node)
             if not key.exists():
-                _write_private(key, NodeSigner.generate().private_key_text())
+                write_private(key, NodeSigner.generate().private_key_text())
         secrets = cls(folder, nats, tokens)
         secrets._save()
         secrets._write_public_files(sorted(set(nodes) | set(nats["leaf"])))
@@ -74,14 +67,14 @@ class Secrets:
         """Give `node` a new signing key; the old public key stays trusted for events already signed."""
         retired = NodeSigner.from_file(self.node_key_file(node)).public_key
         signer = NodeSigner.generate()
-        _write_private(self.node_key_file(node), signer.private_key_text())
+        write_private(self.node_key_file(node), signer.private_key_text())
         self.nats.setdefault("retired_keys", {}).setdefault(node, []).append(retired)
         self._save()
         self._write_public_files(list(self.nats["leaf"]))
         return signer.public_key
 
     def _save(self) -> None:
-        _write_private(self.folder / "secrets.json", json.dumps({"nats": self.nats, "tokens": self.tokens}, indent=2))
+        write_private(self.folder / "secrets.json", json.dumps({"nats": self.nats, "tokens": self.tokens}, indent=2))
 
     def node_key_file(self, node: str) -> Path:
         return node_key_path(self.folder, node)
@@ -104,12 +97,12 @@ class Secrets:
         keys = {
             node: [NodeSigner.from_file(self.node_key_file(node)).public_key, *retired.get(node, [])] for node in nodes
         }
-        _write_private(self.node_keys_file, json.dumps(keys, indent=2))
+        write_private(self.node_keys_file, json.dumps(keys, indent=2))
         digests = {
             token_digest(t["token"]): {"name": name, "role": str(t["role"]), **({"node": t["node"]} if t["node"] else {})}
             for name, t in self.tokens.items()
         }
-        _write_private(self.tokens_file, json.dumps(digests, indent=2))
+        write_private(self.tokens_file, json.dumps(digests, indent=2))
 
 
 @dataclass
@@ -184,14 +177,14 @@ class HubTopology:
 
     def start_hub(self) -> NatsServer:
         conf = self.folder / "hub.conf"
-        _write_private(conf, render_hub_conf(self.settings, self.secrets, self.ports, self.folder / "hub"))
+        write_private(conf, render_hub_conf(self.settings, self.secrets, self.ports, self.folder / "hub"))
         self.hub_server = NatsServer(self.folder / "hub", port=self.ports.hub, config_file=conf).start()
         return self.hub_server
 
     def start_node(self, node: str, hub_leaf_port: int | None = None) -> NatsServer:
         conf = self.folder / f"{node}.conf"
         store = self.folder / node
-        _write_private(conf, render_node_conf(self.settings, node, self.secrets, self.ports, store, hub_leaf_port))
+        write_private(conf, render_node_conf(self.settings, node, self.secrets, self.ports, store, hub_leaf_port))
         server = NatsServer(store, port=self.ports.node(node), config_file=conf).start()
         self.node_servers[node] = server
         return server

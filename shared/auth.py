@@ -1,5 +1,5 @@
 """Who may call the HTTP APIs and open the dashboard: principals with roles, and the one access
-policy every route of every service is decided by.
+policy every route of every service is decided by (size and rate limits: shared/http.py).
 
 Roles: ``node_staff`` (read and write their own node's services; read their own node's figures,
 partners, evidence and traces in reporting, and the hub's published figures),
@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -24,9 +23,6 @@ from typing import Any, Protocol
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
-from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp
 
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 
@@ -240,41 +236,3 @@ def guard(authenticator: Authenticator | None, node: str | None):  # type: ignor
         return authorize(principal, request, node)
 
     return check
-
-
-class LimitsMiddleware(BaseHTTPMiddleware):
-    """Refuse oversized bodies (413) and clients over their per-minute budget (429)."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int, per_minute: int) -> None:
-        super().__init__(app)
-        self._max_bytes = max_bytes
-        self._per_minute = per_minute
-        self._windows: dict[str, tuple[int, int]] = {}
-
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > self._max_bytes):
-            return JSONResponse({"detail": f"request body over {self._max_bytes} bytes"}, status_code=413)
-        if not self._allow(self._client_key(request)):
-            return JSONResponse({"detail": "rate limit exceeded; retry in a minute"}, status_code=429,
-                                headers={"Retry-After": "60"})
-        return await call_next(request)
-
-    @staticmethod
-    def _client_key(request: Request) -> str:
-        auth = request.headers.get("authorization")
-        if auth:
-            return "t:" + token_digest(auth)
-        return "ip:" + (request.client.host if request.client else "?")
-
-    def _allow(self, key: str) -> bool:
-        minute = int(time.monotonic() // 60)
-        window, count = self._windows.get(key, (minute, 0))
-        if window != minute:
-            window, count = minute, 0
-        if count >= self._per_minute:
-            return False
-        self._windows[key] = (window, count + 1)
-        if len(self._windows) > 10_000:  # forget idle clients; bounded memory under address churn
-            self._windows = {k: v for k, v in self._windows.items() if v[0] == minute}
-        return True

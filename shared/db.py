@@ -10,10 +10,12 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event, text
+from sqlalchemy import event, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+from shared.files import private_file
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +37,15 @@ def create_engine(url: str, *, writer: bool = True, checkpoints_elsewhere: bool 
     on ``busy_timeout`` instead of failing when a reader tries to become a writer. Read-only
     engines (report queries) keep deferred transactions and never wait for the writer.
     `checkpoints_elsewhere`: a ``WalCheckpointer`` copies the log back, so this engine's
-    connections checkpoint only past WAL_BACKSTOP_PAGES.
+    connections checkpoint only past WAL_BACKSTOP_PAGES. A SQLite file is created here, owner-only
+    (shared/files.py), before SQLite would create it readable by everyone.
     """
-    engine = create_async_engine(url, **kwargs)
+    engine = create_async_engine(url, hide_parameters=True, **kwargs)  # no pupil data in errors or logs
     if engine.dialect.name != "sqlite":
         return engine
+    database = make_url(url).database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        private_file(Path(database))
     pragmas = SQLITE_PRAGMAS + ((f"PRAGMA wal_autocheckpoint={WAL_BACKSTOP_PAGES}",) if checkpoints_elsewhere else ())
 
     @event.listens_for(engine.sync_engine, "connect")

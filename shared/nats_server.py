@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from shared.files import private_folder
+
 
 def nats_server_binary() -> str:
     """The nats-server installed beside this Python (the venv's), else one on PATH."""
@@ -54,7 +56,7 @@ class NatsServer:
         return f"nats://{self.host}:{self.port}"
 
     def start(self, timeout: float = 10.0) -> NatsServer:
-        self.store_dir.mkdir(parents=True, exist_ok=True)
+        private_folder(self.store_dir)  # JetStream keeps every event here
         args = [nats_server_binary()]
         if self.config_file:
             args += ["-c", str(self.config_file)]

@@ -23,10 +23,11 @@ from sqlalchemy import MetaData
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from shared.auth import LimitsMiddleware, Scope, TokenAuthenticator, declare, guard
+from shared.auth import Scope, TokenAuthenticator, declare, guard
 from shared.bus import connect, ensure_node_stream
 from shared.db import create_engine, database_status, migrate, migrate_when_possible, session_factory
 from shared.errors import Invalid, Refused
+from shared.http import LimitsMiddleware, install, mount_docs, safe_detail
 from shared.outbox import Outbox, Producer, UnitOfWork
 from shared.relay import OutboxRelay
 from shared.settings import HubSettings
@@ -166,7 +167,8 @@ UnitOfWorkDep = Annotated[UnitOfWork, Depends(unit_of_work)]
 def refused_response(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, Refused)
     detail = [{"loc": ["body", name], "msg": msg, "type": "refused"} for name, msg in exc.fields.items()]
-    return JSONResponse(status_code=exc.status_code, content={"detail": detail or exc.reason, "reason": exc.reason})
+    content = {"detail": detail or exc.reason, "reason": exc.reason}
+    return JSONResponse(status_code=exc.status_code, content=safe_detail(content))
 
 
 def database_unavailable_response(_request: Request, exc: Exception) -> JSONResponse:
@@ -208,17 +210,21 @@ def create_http_app(
     node: str | None,
 ) -> FastAPI:
     """A FastAPI app with the house conventions: health endpoints open, everything else behind
-    the token guard (when tokens are configured), size and rate limits, refusals as field-level 4xx.
+    the token guard (when tokens are configured), size and rate limits, security headers, refusals
+    as field-level 4xx quoting little of the input (shared/http.py), docs from vendored assets.
     A node service's routes are all its `node`'s; reporting's (`node` None) each declare a scope.
     """
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
     authenticator = TokenAuthenticator.from_file(settings.auth_tokens_file) if settings.auth_tokens_file else None
-    app = FastAPI(title=title, description=description, version="1", lifespan=lifespan)
+    app = FastAPI(title=title, description=description, version="1", lifespan=lifespan, docs_url=None,
+                  redoc_url=None)
     app.add_exception_handler(Refused, refused_response)
     app.add_exception_handler(DBAPIError, database_unavailable_response)
     app.add_middleware(LimitsMiddleware, max_bytes=settings.max_request_bytes, per_minute=settings.rate_limit_per_minute)
+    install(app)  # after the limits: their 413 and 429 carry the security headers too
     app.include_router(health_router())
+    mount_docs(app)
     for router in routers:
         app.include_router(router, dependencies=[Depends(guard(authenticator, node))])
     FastAPIInstrumentor.instrument_app(app)

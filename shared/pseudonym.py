@@ -18,6 +18,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared.files import write_private
 from shared.settings import HubSettings
 
 log = logging.getLogger(__name__)
@@ -91,10 +92,8 @@ def load_pseudonymiser(settings: HubSettings, key_file: Path | None = None) -> P
     path = settings.data_dir / DEMO_KEY_FILE
     if not path.exists():
         log.warning("no pseudonym key configured: generating a demo key in %s (set HUB_PSEUDONYM_KEY in production)", path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{DEMO_KEY_FILE}.{secrets.token_hex(4)}")
-        tmp.write_text(secrets.token_hex(32))
-        tmp.chmod(0o600)
+        write_private(tmp, secrets.token_hex(32))
         try:
             os.link(tmp, path)  # atomic: if another node made it first, theirs wins
         except FileExistsError:

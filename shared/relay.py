@@ -88,8 +88,9 @@ class OutboxRelay:
                 continue
             if moved < self._batch_size:
                 self._wakeup.clear()
-                try:
-                    await asyncio.wait_for(self._wakeup.wait(), self._idle_poll)
+                try:  # not wait_for: on Python 3.11 it swallows a cancel that comes as the event is set
+                    async with asyncio.timeout(self._idle_poll):
+                        await self._wakeup.wait()
                 except TimeoutError:
                     pass
 

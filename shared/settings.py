@@ -18,6 +18,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from shared.files import private_folder
 from shared.identity import Slug
 
 DEFAULT_NODES = ("coventry", "warwickshire", "solihull")
@@ -89,5 +90,5 @@ class HubSettings(LayeredSettings):
         if self.database_url:
             return self.database_url.format(node=node, service=service, hub=self.hub)
         path = (self.data_dir / node / f"{service}.db").resolve()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(path.parent)
         return f"sqlite+aiosqlite:///{path}"

@@ -17,6 +17,7 @@ from services.reporting.app import build_service
 from services.reporting.queries import report_stamp
 from services.reporting.settings import ReportingSettings
 from tests.helpers import System, organisation
+from tests.test_files_at_rest import exposed
 
 HUB = [sys.executable, "-m", "hub.cli"]
 
@@ -40,6 +41,7 @@ def test_demo_runs_three_nodes_and_prints_figures_from_every_service(tmp_path: P
     assert "/dashboard/" in demo.stdout and "dashboard login manager" in demo.stdout  # URL and demo logins
     users = json.loads((tmp_path / "demo" / "secrets" / "dashboard-users.json").read_text())
     assert users["coventry-staff"]["password_hash"].startswith("scrypt$")  # the service holds hashes only
+    assert exposed(tmp_path / "demo") == []  # databases, keys, tokens: the owner's only
 
     shown = run(["report", "--json", "--data-dir", str(tmp_path / "demo")], tmp_path)
     assert shown.returncode == 0, shown.stderr[-3000:]

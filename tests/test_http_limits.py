@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from fastapi import FastAPI
 
-from shared.auth import LimitsMiddleware
+from shared.http import LimitsMiddleware
 
 
 def app_with_limits(max_bytes: int, per_minute: int) -> FastAPI:

@@ -40,4 +40,8 @@ class ReportingSettings(LayeredSettings):
         default=None, description="Secret signing the dashboard session cookie; unset: a new one per process."
     )
     dashboard_session_hours: int = Field(default=8, ge=1, description="How long a dashboard sign-in lasts.")
+    dashboard_login_attempts: int = Field(default=5, ge=1, description=(
+        "Failed sign-ins to one account (four times as many from one client address) before it is locked."))
+    dashboard_login_lock_seconds: float = Field(default=300, gt=0, description=(
+        "How long a locked account or client is refused, and the window its failures are counted in."))
     dashboard_secure_cookie: bool = Field(default=False, description="Send the session cookie over HTTPS only.")

@@ -9,14 +9,15 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
+from shared.http import http_error_response, safe_detail
 from services.reporting.dashboard.auth import Users
 from services.reporting.dashboard.routes import LoginRequired, router, templates
+from services.reporting.dashboard.sessions import LoginThrottle, Sessions
 
 if TYPE_CHECKING:
     from services.reporting.app import ReportingService
@@ -32,6 +33,8 @@ def mount_dashboard(app: FastAPI, service: ReportingService) -> None:
         else secrets.token_urlsafe(32)  # sessions then last as long as the process
     app.state.dashboard_users = Users.from_file(own.dashboard_users_file) or (
         Users() if service.settings.auth_tokens_file else None)  # open only where the API is open too
+    app.state.dashboard_sessions = Sessions(own.dashboard_session_hours)
+    app.state.login_throttle = LoginThrottle(own.dashboard_login_attempts, own.dashboard_login_lock_seconds)
     app.add_middleware(SessionMiddleware, secret_key=secret, session_cookie="hub_dashboard", path=PREFIX,
                        max_age=own.dashboard_session_hours * 3600, same_site="strict",
                        https_only=own.dashboard_secure_cookie)
@@ -50,8 +53,9 @@ async def _html_errors(request: Request, exc: Exception) -> Response:
     """Dashboard pages answer errors as pages; the JSON API keeps FastAPI's JSON answers."""
     assert isinstance(exc, StarletteHTTPException)
     if not request.url.path.startswith(PREFIX + "/") or request.url.path.startswith(f"{PREFIX}/download/"):
-        return await http_exception_handler(request, exc)
-    return templates.TemplateResponse(request, "error.html", {"status": exc.status_code, "detail": exc.detail,
+        return await http_error_response(request, exc)
+    return templates.TemplateResponse(request, "error.html", {"status": exc.status_code,
+                                                              "detail": safe_detail(exc.detail),
                                                               "user": None}, status_code=exc.status_code)
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shared.auth import Principal, Role
+from shared.files import write_private
 
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
@@ -83,5 +84,4 @@ def write_users_file(path: Path, users: dict[str, tuple[str, Role, str | None]])
     """Write a users file from name → (password, role, node); hashes only."""
     entries = {name: {"password_hash": hash_password(pw), "role": str(role), "node": node or ""}
                for name, (pw, role, node) in users.items()}
-    path.write_text(json.dumps(entries, indent=2))
-    path.chmod(0o600)
+    write_private(path, json.dumps(entries, indent=2))

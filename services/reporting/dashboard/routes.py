@@ -8,6 +8,7 @@ runs, as it does for the JSON API; links are shown only where the policy lets th
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, replace
 from datetime import date
 from pathlib import Path
@@ -32,6 +33,7 @@ from services.reporting.dashboard.figures import (
     activity_titles, areas, partner, partner_count, partner_figures, partners,
 )
 from services.reporting.dashboard.flows import HEADINGS, funding_flows
+from services.reporting.dashboard.sessions import LoginThrottle, Sessions
 from services.reporting.deps import ReadSession
 from services.reporting.exports.tables import tables_of, to_json
 from services.reporting.queries import hub_report, report_stamp
@@ -69,7 +71,7 @@ def signed_in(request: Request) -> DashboardUser:
     users = users_of(request)
     if users is None:
         return DEVELOPER  # no users configured: development only, as for the API tokens
-    user = users.user(request.session.get("user", ""))
+    user = users.user(sessions_of(request).user(request.session.get("sid", "")) or "")
     if user is None:
         raise LoginRequired
     return user
@@ -86,6 +88,10 @@ def current_user(user: Annotated[DashboardUser | None, Depends(page_guard)]) -> 
     if user is None:
         raise HTTPException(500, "an open page asked for its user")
     return user
+
+
+def sessions_of(request: Request) -> Sessions:
+    return request.app.state.dashboard_sessions  # type: ignore[no-any-return]
 
 
 User = Annotated[DashboardUser, Depends(current_user)]
@@ -214,20 +220,33 @@ async def login(request: Request, username: Annotated[str, Form()], password: An
                 next: Annotated[str, Form()] = "/dashboard/") -> Response:
     _same_origin(request)
     users = users_of(request)
+    throttle: LoginThrottle = request.app.state.login_throttle
+    client = request.client.host if request.client else "?"
+    if wait := throttle.wait(username, client):
+        minutes = math.ceil(wait / 60)
+        return _login_refused(request, next, f"Too many failed sign-ins: try again in {minutes} minute"
+                                             f"{'s' if minutes > 1 else ''}", 429, {"Retry-After": str(math.ceil(wait))})
     user = await run_in_threadpool(users.authenticate, username, password) if users else DEVELOPER
     if user is None:
-        return templates.TemplateResponse(request, "login.html", {"next": _local(next), "user": None,
-                                                                  "error": "The username or password is not right"},
-                                          status_code=401)
+        throttle.failed(username, client)
+        return _login_refused(request, next, "The username or password is not right", 401)
+    throttle.succeeded(username)
     request.session.clear()
-    request.session["user"] = user.name
+    request.session["sid"] = sessions_of(request).start(user.name)
     return RedirectResponse(_local(next), status_code=303)
+
+
+def _login_refused(request: Request, next: str, error: str, status: int,
+                   headers: dict[str, str] | None = None) -> Response:
+    return templates.TemplateResponse(request, "login.html", {"next": _local(next), "user": None, "error": error},
+                                      status_code=status, headers=headers)
 
 
 @router.post("/logout")
 @declare(Scope.OPEN)
 async def logout(request: Request) -> Response:
     _same_origin(request)
+    sessions_of(request).end(request.session.get("sid", ""))  # ended here, not just forgotten by this browser
     request.session.clear()
     return RedirectResponse("/dashboard/login", status_code=303)
 
