@@ -24,7 +24,8 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.auth import token_digest
+from shared.auth import Scope as AccessScope
+from shared.auth import declare, token_digest
 
 DOCS_ASSETS = Path(__file__).parent / "static" / "swagger-ui"
 DOCS_PREFIX = "/docs/assets"
@@ -258,6 +259,7 @@ def mount_docs(app: FastAPI) -> None:
     """Serve `/docs` (and its assets) from this repository; FastAPI's own pages load them from a CDN."""
     title, openapi_url = f"{app.title}: API", app.openapi_url or "/openapi.json"
 
+    @declare(AccessScope.OPEN)  # what the API is, not its data: as open as /openapi.json
     async def docs() -> HTMLResponse:
         return docs_page(title, openapi_url)
 
