@@ -1,0 +1,134 @@
+"""Backup, restore and rebuild that lose nothing (deploy/RUNBOOK.md), on the deployed layout: a hub
+nats-server and a leaf nats-server per node, rendered from deploy/nats with generated secrets."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from shared.bus import connect
+from shared.settings import HubSettings
+from services.reporting.app import build_service
+from services.reporting.position import DatabaseAheadOfStream
+from services.reporting.rebuild import rebuild
+from services.reporting.settings import ReportingSettings
+from hub.demo import leaf_wiring, provisioned_hub
+from hub.topology import HubTopology, Ports, Secrets
+from tests.helpers import System, income, organisation, wait_for
+
+NODES = ["coventry", "solihull"]
+
+
+class Deployment:
+    """A running hub and its nodes, as `hub hub up` and `hub node up` lay them out."""
+
+    def __init__(self, topology: HubTopology, system: System) -> None:
+        self.topology, self.system = topology, system
+
+    @property
+    def settings(self) -> HubSettings:
+        return self.topology.settings
+
+    def reporting_db(self) -> Path:
+        return self.settings.data_dir / "hub" / "reporting.db"
+
+    async def restart_reporting(self) -> None:
+        """Stop reporting and start a new one on the same settings (the database may have changed)."""
+        await self.system.reporting.stop()
+        self.system.reporting = build_service(self.settings, self.topology.reporting_url, self.system.wiring.reporting)
+        await self.system.reporting.start()
+
+
+@pytest.fixture
+async def deployment(tmp_path: Path, hub_id: str) -> AsyncIterator[Deployment]:
+    secrets = Secrets.load_or_create(tmp_path / "secrets", NODES)
+    settings = HubSettings(hub=hub_id, data_dir=tmp_path, nodes=NODES, node_domains=True,
+                           auth_tokens_file=secrets.tokens_file, duplicate_window_seconds=600)
+    topology = HubTopology(settings, secrets, Ports()).start()
+    tokens = {node: secrets.token(f"{node}-staff") for node in NODES}
+    system = System(settings, topology.reporting_url, wiring=leaf_wiring(topology), tokens=tokens)
+    try:
+        async with provisioned_hub(topology):
+            await system.start()
+            try:
+                yield Deployment(topology, system)
+            finally:
+                await system.stop()
+    finally:
+        topology.stop()
+
+
+async def write(system: System, node: str, count: int, prefix: str) -> int:
+    """`count` organisations and one income at `node`: the number of events written."""
+    for i in range(count):
+        response = await system.post(node, "partners", "/organisations", organisation(f"{prefix} {i}", areas=[node]))
+        assert response.status_code == 201, response.text
+    response = await system.post(node, "funding", "/income", income(1_000_00 * count))
+    assert response.status_code == 201, response.text
+    return count + 1
+
+
+def sqlite_backup(source: Path, target: Path) -> None:
+    """What `sqlite3 SOURCE ".backup TARGET"` does, as the runbook writes it: a consistent copy of a live database."""
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+
+
+async def rebuilt_stamp(d: Deployment, path: Path) -> tuple[int, str]:
+    """Applied events and chain head of a rebuild from the hub stream into a fresh database."""
+    fresh = build_service(d.settings, d.topology.admin_url, ReportingSettings(database_url=f"sqlite+aiosqlite:///{path}"))
+    fresh.keys = d.system.reporting.keys
+    await fresh.start(consume=False)
+    nc = await connect(d.topology.admin_url, "test-rebuild")
+    try:
+        await rebuild(fresh, nc, workers=0)
+        async with fresh.read_sessions() as session:
+            from services.reporting.queries import report_stamp
+
+            stamp = await report_stamp(session)
+    finally:
+        await nc.close()
+        await fresh.stop()
+    return stamp.applied_events, stamp.chain_head
+
+
+async def test_reporting_restored_from_an_old_backup_catches_up_to_what_a_rebuild_gives(
+    deployment: Deployment, tmp_path: Path,
+) -> None:
+    d, system = deployment, deployment.system
+    written = await write(system, "coventry", 3, "before")
+    await system.report_when(lambda r: r.stamp.applied_events == written)
+    sqlite_backup(d.reporting_db(), tmp_path / "reporting-backup.db")
+    for node in NODES:
+        written += await write(system, node, 4, "after")
+    before_restore = await system.report_when(lambda r: r.stamp.applied_events == written)
+    assert before_restore.stamp.applied_events == written
+
+    await system.reporting.stop()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{d.reporting_db()}{suffix}").unlink(missing_ok=True)
+    shutil.copy(tmp_path / "reporting-backup.db", d.reporting_db())
+    await d.restart_reporting()  # the durable's floor is past the backup: reporting resumes from its database
+
+    caught_up = await system.report_when(lambda r: r.stamp.applied_events == written)
+    assert caught_up.stamp.applied_events == written
+    assert caught_up.stamp.chain_head == before_restore.stamp.chain_head
+    assert caught_up.totals == before_restore.totals
+    assert await rebuilt_stamp(d, tmp_path / "rebuilt.db") == (written, caught_up.stamp.chain_head)
+
+
+async def test_a_reporting_database_ahead_of_the_stream_is_refused_naming_both_positions(
+    deployment: Deployment, tmp_path: Path,
+) -> None:
+    d, system = deployment, deployment.system
+    written = await write(system, "coventry", 1, "only")
+    await system.report_when(lambda r: r.stamp.applied_events == written)
+    await system.reporting.stop()
+    with sqlite3.connect(d.reporting_db()) as db:
+        db.execute("UPDATE ingest_position SET stream_seq = 500")
+    with pytest.raises(DatabaseAheadOfStream, match=r"sequence 500 but stream \S+ ends at 2\b"):
+        await d.restart_reporting()
