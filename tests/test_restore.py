@@ -11,12 +11,14 @@ from pathlib import Path
 import pytest
 
 from shared.bus import connect
+from shared.identity import SERVICES
 from shared.settings import HubSettings
 from services.reporting.app import build_service
 from services.reporting.position import DatabaseAheadOfStream
 from services.reporting.rebuild import rebuild
 from services.reporting.settings import ReportingSettings
 from hub.demo import leaf_wiring, provisioned_hub
+from hub.runner import NODE_SERVICES
 from hub.topology import HubTopology, Ports, Secrets
 from tests.helpers import System, income, organisation, wait_for
 
@@ -35,6 +37,26 @@ class Deployment:
 
     def reporting_db(self) -> Path:
         return self.settings.data_dir / "hub" / "reporting.db"
+
+    def node_files(self, node: str) -> list[Path]:
+        """A node's databases (SQLite) and its nats-server's store, as `hub node up` lays them out."""
+        return [self.settings.data_dir / node / f"{s}.db" for s in SERVICES] + [self.topology.folder / node]
+
+    async def stop_node(self, node: str) -> None:
+        for service in SERVICES:
+            await self.system.services[(node, service)].stop()
+        self.topology.node_servers[node].stop()
+
+    async def start_node(self, node: str) -> None:
+        """Start the node's nats-server and services again, as `hub node up` would."""
+        self.topology.start_node(node)
+        for service in SERVICES:
+            module = NODE_SERVICES[service]
+            fresh = module.build_service(self.settings, node, self.system.wiring.node_nats_urls[node],
+                                         self.system.wiring.signers.get(node))
+            self.system.services[(node, service)] = fresh
+            self.system._apps[(node, service)] = module.create_app(fresh)
+            await fresh.start()
 
     async def restart_reporting(self) -> None:
         """Stop reporting and start a new one on the same settings (the database may have changed)."""
@@ -76,6 +98,27 @@ def sqlite_backup(source: Path, target: Path) -> None:
     """What `sqlite3 SOURCE ".backup TARGET"` does, as the runbook writes it: a consistent copy of a live database."""
     with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
         src.backup(dst)
+
+
+def copy_back(files: list[Path], backup: Path) -> None:
+    """Replace each file or folder with its copy under `backup` (SQLite's -wal and -shm go too)."""
+    for path in files:
+        for extra in (Path(f"{path}-wal"), Path(f"{path}-shm")):
+            extra.unlink(missing_ok=True)
+        if path.is_dir():
+            shutil.rmtree(path)
+            shutil.copytree(backup / path.name, path)
+        else:
+            shutil.copy(backup / path.name, path)
+
+
+def copy_out(files: list[Path], backup: Path) -> None:
+    backup.mkdir(parents=True, exist_ok=True)
+    for path in files:
+        if path.is_dir():
+            shutil.copytree(path, backup / path.name)
+        else:
+            sqlite_backup(path, backup / path.name)
 
 
 async def rebuilt_stamp(d: Deployment, path: Path) -> tuple[int, str]:
@@ -132,3 +175,35 @@ async def test_a_reporting_database_ahead_of_the_stream_is_refused_naming_both_p
         db.execute("UPDATE ingest_position SET stream_seq = 500")
     with pytest.raises(DatabaseAheadOfStream, match=r"sequence 500 but stream \S+ ends at 2\b"):
         await d.restart_reporting()
+
+
+async def test_a_node_restored_behind_its_events_refuses_to_publish_and_says_how_to_recover(
+    deployment: Deployment, tmp_path: Path,
+) -> None:
+    """The issue's drill: back up a node (databases and its NATS folder), write more, restore both:
+    the hub has events the node no longer knows, so the node must not number new ones again."""
+    d, system = deployment, deployment.system
+    written = await write(system, "coventry", 2, "A")
+    await system.report_when(lambda r: r.stamp.applied_events == written)
+    await d.stop_node("coventry")
+    copy_out(d.node_files("coventry"), tmp_path / "backup")
+    await d.start_node("coventry")
+    written += await write(system, "coventry", 2, "C")
+    caught_up = await system.report_when(lambda r: r.stamp.applied_events == written, timeout=120)
+    assert caught_up.stamp.applied_events == written  # after a leaf restart the hub's source backs off (#24)
+
+    await d.stop_node("coventry")
+    copy_back(d.node_files("coventry"), tmp_path / "backup")
+    await d.start_node("coventry")
+    partners = system.services[("coventry", "partners")]
+    ready = await wait_for(partners.readiness, lambda c: "refused" in c)
+    assert ready["ready"] is False
+    assert ready["refused"] == (
+        "coventry partners: its database has emitted events up to sequence 2 but the hub stream holds them up to 4 "
+        "(a database restored from an older backup); not publishing: run `hub node recover --node coventry` "
+        "(deploy/RUNBOOK.md)")
+    refused = await system.post("coventry", "partners", "/organisations", organisation("D 0", areas=["coventry"]))
+    assert refused.status_code == 503 and "hub node recover" in refused.json()["reason"]
+    listed = await system.client("coventry", "partners").get("/organisations")
+    assert listed.status_code == 200  # reads still work
+    assert (await system.report()).stamp.applied_events == written  # nothing reused a sequence
