@@ -13,7 +13,8 @@ import shutil
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 import uvicorn
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from services.reporting.rebuild import RebuildResult
     from services.reporting.settings import ReportingSettings
 
+T = TypeVar("T")
 app = typer.Typer(help="Hub Ledger: accountability and funding for England's Music Hubs.", no_args_is_help=True)
 dlq = typer.Typer(help="Inspect the dead-letter stream.", no_args_is_help=True)
 app.add_typer(dlq, name="dlq")
@@ -148,6 +150,36 @@ def node_up(
     topology = deployment(settings, ports)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_node(topology, node, host, base_port or 8100 + 10 * (index + 1)))
+
+
+def run_operator(work: Coroutine[Any, Any, T]) -> T:
+    """Run an operator command's work; a deployment it cannot reach or use is one line and exit 2."""
+    from hub.locate import OperatorError
+    from shared.node_recovery import RecoveryRefused
+
+    try:
+        return asyncio.run(work)
+    except (OperatorError, RecoveryRefused) as exc:
+        render.console.print(f"[red]{exc}[/red]", soft_wrap=True, highlight=False)
+        raise typer.Exit(2) from None
+
+
+@node_cli.command("recover")
+def node_recover(
+    node: Annotated[str, typer.Option(help="The restored node.")],
+    data_dir: DataDir = None,
+    nats_url: Annotated[str | None, typer.Option(help="The node's NATS as its admin (default: from the data folder).")] = None,
+    hub_nats_url: Annotated[str | None, typer.Option(help="The hub's NATS as admin, to read the hub stream too "
+                                                          "(default: from the data folder, when it holds the hub's).")] = None,
+) -> None:
+    """Bring a restored node's databases forward from its own events in the streams (deploy/RUNBOOK.md)."""
+    from hub.commands.recover import recover_node
+
+    settings = _settings(data_dir)
+    results = run_operator(recover_node(settings, node, nats_url, hub_nats_url, render.console.print))
+    restored = sum(r.restored for r in results)
+    render.console.print(f"{node}: {restored} event(s) restored; restart the node (`hub node up --node {node}`)"
+                         if restored else f"{node}: nothing to recover")
 
 
 @secrets_cli.command("init")

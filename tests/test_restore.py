@@ -3,12 +3,16 @@ nats-server and a leaf nats-server per node, rendered from deploy/nats with gene
 
 from __future__ import annotations
 
+import asyncio
+import json
 import shutil
 import sqlite3
+from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from shared.bus import connect
 from shared.identity import SERVICES
@@ -18,6 +22,7 @@ from services.reporting.position import DatabaseAheadOfStream
 from services.reporting.rebuild import rebuild
 from services.reporting.settings import ReportingSettings
 from hub.demo import leaf_wiring, provisioned_hub
+from hub.cli import app
 from hub.runner import NODE_SERVICES
 from hub.topology import HubTopology, Ports, Secrets
 from tests.helpers import System, income, organisation, wait_for
@@ -50,6 +55,14 @@ class Deployment:
     async def start_node(self, node: str) -> None:
         """Start the node's nats-server and services again, as `hub node up` would."""
         self.topology.start_node(node)
+        await self.start_node_services(node)
+
+    async def restart_node_services(self, node: str) -> None:
+        for service in SERVICES:
+            await self.system.services[(node, service)].stop()
+        await self.start_node_services(node)
+
+    async def start_node_services(self, node: str) -> None:
         for service in SERVICES:
             module = NODE_SERVICES[service]
             fresh = module.build_service(self.settings, node, self.system.wiring.node_nats_urls[node],
@@ -207,3 +220,70 @@ async def test_a_node_restored_behind_its_events_refuses_to_publish_and_says_how
     listed = await system.client("coventry", "partners").get("/organisations")
     assert listed.status_code == 200  # reads still work
     assert (await system.report()).stamp.applied_events == written  # nothing reused a sequence
+
+
+async def stream_event_ids(url: str, stream: str) -> Counter[str]:
+    """How many times each event id is in `stream`."""
+    nc = await connect(url, "test-stream-read")
+    try:
+        js = nc.jetstream()
+        state = (await js.stream_info(stream)).state
+        ids: Counter[str] = Counter()
+        for seq in range(state.first_seq, state.last_seq + 1):
+            ids[json.loads((await js.get_msg(stream, seq)).data)["event_id"]] += 1
+        return ids
+    finally:
+        await nc.close()
+
+
+async def outbox_event_ids(d: Deployment, node: str) -> set[str]:
+    ids: set[str] = set()
+    for service in SERVICES:
+        with sqlite3.connect(d.settings.data_dir / node / f"{service}.db") as db:
+            ids |= {row[0] for row in db.execute("SELECT event_id FROM outbox")}
+    return ids
+
+
+async def hub_cli(d: Deployment, *args: str) -> tuple[int, str]:
+    """Run `hub ARGS --data-dir <the deployment's folder>` as an operator would, for this test's hub."""
+    env = {"HUB_HUB": d.settings.hub, "HUB_NODES": json.dumps(d.settings.nodes), "HUB_NATS_URL": ""}
+    result = await asyncio.to_thread(CliRunner().invoke, app, [*args, "--data-dir", str(d.settings.data_dir)], env=env)
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize("nats_folder_too", [False, True], ids=["databases restored", "databases and NATS folder restored"])
+async def test_node_backup_restore_recover_loses_nothing_and_doubles_nothing(
+    deployment: Deployment, tmp_path: Path, nats_folder_too: bool,
+) -> None:
+    """Backup, more writes (C), restore, `hub node recover`, more writes (D): every event exactly
+    once in the hub stream, in the node stream and in the node's outbox; C's rows are back at the node."""
+    d, system = deployment, deployment.system
+    written = await write(system, "coventry", 2, "A")
+    await system.report_when(lambda r: r.stamp.applied_events == written)
+    await d.stop_node("coventry")
+    copy_out(d.node_files("coventry"), tmp_path / "backup")
+    await d.start_node("coventry")
+    written += await write(system, "coventry", 2, "C")
+    assert (await system.report_when(lambda r: r.stamp.applied_events == written, 120)).stamp.applied_events == written
+
+    await d.stop_node("coventry")
+    restored = d.node_files("coventry") if nats_folder_too else d.node_files("coventry")[:-1]
+    copy_back(restored, tmp_path / "backup")
+    await d.start_node("coventry")
+    await wait_for(system.services[("coventry", "partners")].readiness, lambda c: "refused" in c)
+    code, output = await hub_cli(d, "node", "recover", "--node", "coventry")
+    assert code == 0, output
+    assert "coventry partners: restored events 3..4" in output and "coventry funding: restored events 2..2" in output
+    await d.restart_node_services("coventry")
+    written += await write(system, "coventry", 1, "D")
+
+    report = await system.report_when(lambda r: r.stamp.applied_events == written, 120)
+    assert report.stamp.applied_events == written
+    hub_ids = await stream_event_ids(d.topology.admin_url, f"HL_{d.settings.hub.upper()}_HUB")
+    node_ids = await stream_event_ids(d.topology.node_admin_url("coventry"), f"HL_{d.settings.hub.upper()}_COVENTRY")
+    outbox = await outbox_event_ids(d, "coventry")
+    assert len(outbox) == written and set(hub_ids) == outbox and set(node_ids) == outbox
+    assert set(hub_ids.values()) == {1} and set(node_ids.values()) == {1}
+    async with system.client("coventry", "partners") as client:
+        names = sorted(o["name"] for o in (await client.get("/organisations")).json())
+    assert names == ["A 0", "A 1", "C 0", "C 1", "D 0"]
