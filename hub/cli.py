@@ -224,12 +224,25 @@ def demo(
 
 
 @app.command("data-health")
-def data_health(data_dir: DataDir = None) -> None:
-    """Per node and service: the last event received and any gap in its sequence numbers."""
+def data_health(
+    data_dir: DataDir = None,
+    nats_url: Annotated[str | None, typer.Option(help="The hub's NATS (default: from the data folder or settings).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Per node and service: what reporting applied and any gap, what the hub stream holds beyond it,
+    and (where this machine reaches the node's database) a node database behind its own events."""
     from services.reporting.queries import data_health as query
+    from hub.commands.recover import database_positions, stream_positions_at
 
     settings = _settings(data_dir)
-    render.console.print(render.health_table(asyncio.run(_with_reporting_session(settings, query))))
+    rows = asyncio.run(_with_reporting_session(settings, query))
+    in_stream = run_operator(stream_positions_at(settings, nats_url))
+    databases = asyncio.run(database_positions(settings))
+    health = render.health_rows(rows, in_stream, databases)
+    if as_json:
+        print(json.dumps(health, indent=2))
+    else:
+        render.console.print(render.health_table(health))
 
 
 async def _with_reporting_session(settings: HubSettings, query):  # type: ignore[no-untyped-def]

@@ -14,6 +14,7 @@ before exiting non-zero.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import re
@@ -113,10 +114,13 @@ async def connect_once(url: str, name: str, timeout: float = TIMEOUT) -> Client:
         failures.append(str(exc) or type(exc).__name__)
 
     try:
-        return await nats.connect(servers=url.split(","), name=name, connect_timeout=timeout, allow_reconnect=False,
-                                  max_reconnect_attempts=0, error_cb=on_error)
+        # nats-py retries the first connect until max_reconnect_attempts is passed (0 means forever here)
+        return await asyncio.wait_for(nats.connect(
+            servers=url.split(","), name=name, connect_timeout=timeout, max_reconnect_attempts=1,
+            reconnect_time_wait=0.2, error_cb=on_error), 2 * timeout + 1)
     except Exception as exc:  # refused, unreachable, authorization violation, TLS: one line each
-        reason = next((f for f in failures if "authorization" in f.lower()), None) or str(exc) or type(exc).__name__
+        reason = next((f for f in failures if "authorization" in f.lower()), None) or next(iter(failures), None) \
+            or str(exc) or type(exc).__name__
         if "authorization" in reason.lower():
             raise OperatorError(f"NATS at {where(url)} refused the login ({reason.strip()!s}): check the password in "
                                 "<data_dir>/secrets/secrets.json") from None

@@ -15,6 +15,7 @@ events: its NATS users may ask only for its own subjects.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -75,7 +76,7 @@ async def last_sequence(js: JetStreamContext, stream: str, subjects: list[str]) 
 
 
 async def producer_position(sessions: async_sessionmaker[AsyncSession], outbox: Outbox, nc: Client,
-                            domains: bool, hub_timeout: float = 2.0) -> ProducerPosition:
+                            domains: bool, hub_timeout: float = 2.0, hub_wait: float = 10.0) -> ProducerPosition:
     """Read the three positions of `outbox`'s producer; the hub's is None when it does not answer."""
     p = outbox.producer
     subjects = service_subjects(p.hub, p.node, p.service)
@@ -83,13 +84,24 @@ async def producer_position(sessions: async_sessionmaker[AsyncSession], outbox: 
         emitted = await read_cursor(session, outbox.cursor, SEQUENCE)
     in_node = await last_sequence(nc.jetstream(), node_stream(p.hub, p.node), subjects)
     hub_js = nc.jetstream(domain=HUB_DOMAIN, timeout=hub_timeout) if domains else nc.jetstream()
-    try:
-        in_hub: int | None = await last_sequence(hub_js, hub_stream(p.hub), subjects)
-    except Exception as exc:  # link down, hub down, no responders: the node carries on
-        log.warning("%s %s: the hub stream did not answer (%s); checked against the node stream only",
-                    p.node, p.service, exc or type(exc).__name__)
-        in_hub = None
+    in_hub = await _hub_position(hub_js, hub_stream(p.hub), subjects, hub_wait)
+    if in_hub is None:
+        log.warning("%s %s: the hub stream did not answer within %gs; checked against the node stream only",
+                    p.node, p.service, hub_wait)
     return ProducerPosition(p.node, p.service, emitted, in_node, in_hub)
+
+
+async def _hub_position(js: JetStreamContext, stream: str, subjects: list[str], wait: float) -> int | None:
+    """The hub's last sequence, retried for `wait` seconds: a leaf link takes a moment after a start.
+    None when the hub is down or unreachable: the node keeps working on its own stream."""
+    deadline = asyncio.get_running_loop().time() + wait
+    while True:
+        try:
+            return await last_sequence(js, stream, subjects)
+        except Exception:  # no responders, timeout: the link is not up (yet)
+            if asyncio.get_running_loop().time() >= deadline:
+                return None
+            await asyncio.sleep(0.5)
 
 
 def refusal(position: ProducerPosition) -> str:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import sqlite3
 from collections import Counter
+from contextlib import closing
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -109,7 +111,7 @@ async def write(system: System, node: str, count: int, prefix: str) -> int:
 
 def sqlite_backup(source: Path, target: Path) -> None:
     """What `sqlite3 SOURCE ".backup TARGET"` does, as the runbook writes it: a consistent copy of a live database."""
-    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+    with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
         src.backup(dst)
 
 
@@ -184,7 +186,7 @@ async def test_a_reporting_database_ahead_of_the_stream_is_refused_naming_both_p
     written = await write(system, "coventry", 1, "only")
     await system.report_when(lambda r: r.stamp.applied_events == written)
     await system.reporting.stop()
-    with sqlite3.connect(d.reporting_db()) as db:
+    with closing(sqlite3.connect(d.reporting_db())) as db, db:
         db.execute("UPDATE ingest_position SET stream_seq = 500")
     with pytest.raises(DatabaseAheadOfStream, match=r"sequence 500 but stream \S+ ends at 2\b"):
         await d.restart_reporting()
@@ -239,7 +241,7 @@ async def stream_event_ids(url: str, stream: str) -> Counter[str]:
 async def outbox_event_ids(d: Deployment, node: str) -> set[str]:
     ids: set[str] = set()
     for service in SERVICES:
-        with sqlite3.connect(d.settings.data_dir / node / f"{service}.db") as db:
+        with closing(sqlite3.connect(d.settings.data_dir / node / f"{service}.db")) as db:
             ids |= {row[0] for row in db.execute("SELECT event_id FROM outbox")}
     return ids
 
@@ -287,3 +289,81 @@ async def test_node_backup_restore_recover_loses_nothing_and_doubles_nothing(
     async with system.client("coventry", "partners") as client:
         names = sorted(o["name"] for o in (await client.get("/organisations")).json())
     assert names == ["A 0", "A 1", "C 0", "C 1", "D 0"]
+
+
+async def database_with_a_hole(d: Deployment, path: Path, skip: int) -> None:
+    """A reporting database that took in the whole hub stream except message `skip`: its chain is intact."""
+    from services.reporting.services import Incoming
+
+    holed = build_service(d.settings, d.topology.admin_url, ReportingSettings(database_url=f"sqlite+aiosqlite:///{path}"))
+    holed.keys = d.system.reporting.keys
+    await holed.start(consume=False)
+    nc = await connect(d.topology.admin_url, "test-hole")
+    try:
+        js, stream = nc.jetstream(), f"HL_{d.settings.hub.upper()}_HUB"
+        last = (await js.stream_info(stream)).state.last_seq
+        messages = [await js.get_msg(stream, seq) for seq in range(1, last + 1) if seq != skip]
+        await holed.ingest([Incoming(m.subject, m.data, m.seq) for m in messages])
+    finally:
+        await nc.close()
+        await holed.stop()
+
+
+async def test_audit_verify_stream_fails_on_missing_events_and_data_health_shows_them_at_once(
+    deployment: Deployment, tmp_path: Path,
+) -> None:
+    d, system = deployment, deployment.system
+    written = await write(system, "coventry", 2, "A") + await write(system, "solihull", 1, "S")
+    await system.report_when(lambda r: r.stamp.applied_events == written)
+    code, output = await hub_cli(d, "audit", "verify", "--stream")
+    assert code == 0 and "verified" in output and f"position {written} of {written}" in output, output
+
+    await database_with_a_hole(d, tmp_path / "holed.db", skip=2)
+    code, output = await hub_cli(d, "audit", "verify", "--stream", "--database", str(tmp_path / "holed.db"))
+    assert code == 1 and "1 message(s) unaccounted for" in output, output
+    assert re.search(r"completeness: hub stream message 2 \(coventry \w+ sequence \d\) was never applied", output), output
+
+    await system.reporting.stop()  # reporting down: the stream moves on without it
+    written += await write(system, "solihull", 2, "T")
+    hub_stream = f"HL_{d.settings.hub.upper()}_HUB"
+    held = await wait_for(lambda: stream_event_ids(d.topology.admin_url, hub_stream), lambda ids: len(ids) == written)
+    assert len(held) == written
+    await d.stop_node("coventry")
+    partners_db = d.settings.data_dir / "coventry" / "partners.db"
+    with closing(sqlite3.connect(partners_db)) as db, db:  # as if restored from a backup taken before the last organisation
+        db.execute("UPDATE outbox_cursor SET position = 1")
+    code, output = await hub_cli(d, "data-health", "--json")
+    assert code == 0, output
+    health = {(h["node"], h["service"]): h for h in json.loads(output)}
+    assert health[("solihull", "partners")]["not_yet_applied"] == 2
+    assert health[("solihull", "funding")]["not_yet_applied"] == 1
+    assert health[("coventry", "partners")]["node_database"] == 1
+    assert health[("coventry", "partners")]["node_database_behind"] is True
+    assert health[("coventry", "funding")]["node_database_behind"] is False
+
+
+async def test_operator_commands_find_the_deployment_and_fail_fast_in_one_line(deployment: Deployment) -> None:
+    d = deployment
+    written = await write(d.system, "coventry", 1, "A")
+    await d.system.report_when(lambda r: r.stamp.applied_events == written)
+    code, output = await hub_cli(d, "audit", "verify", "--stream")
+    assert code == 0 and f"position {written} of {written}" in output, output  # no URL given: the hub's NATS and admin password come from the data folder
+    checks = [("hub", ("audit", "verify", "--stream")), ("hub", ("data-health",)),
+              ("coventry", ("node", "recover", "--node", "coventry"))]
+    for server, args in checks:
+        conf = d.topology.folder / f"{server}.conf"
+        original = conf.read_text()
+        conf.write_text(re.sub(r"(?m)^listen: (\S+):\d+$", r"listen: \1:9", original, count=1))  # nothing listens on 9
+        code, output = await hub_cli(d, *args)
+        conf.write_text(original)
+        assert code == 2 and "cannot reach NATS at admin@127.0.0.1:9" in output, (args, output)
+        assert len(output.strip().splitlines()) == 1 and "Traceback" not in output, output
+    code, output = await hub_cli(d, "audit", "verify", "--stream", "--nats-url", d.topology.reporting_url)
+    assert code == 2 and "no answer from JetStream at reporting@127.0.0.1" in output, output  # may not read messages
+    assert len(output.strip().splitlines()) == 1 and d.topology.secrets.nats["hub"]["reporting"] not in output
+    secrets = d.settings.data_dir / "secrets" / "secrets.json"
+    data = json.loads(secrets.read_text())
+    data["nats"]["hub"]["admin"] = "wrong"
+    secrets.write_text(json.dumps(data))
+    code, output = await hub_cli(d, "audit", "verify", "--stream")
+    assert code == 2 and "refused the login" in output and "wrong" not in output, output

@@ -17,7 +17,7 @@ from shared.node_position import last_sequence, service_subjects
 from shared.node_recovery import Recovery, Restorer, recover
 from shared.settings import HubSettings
 from shared.subjects import hub_stream, node_stream
-from hub.locate import OperatorError, connect_once, hub_nats_url, jetstream_errors, node_nats_url
+from hub.locate import OperatorError, connect_once, hub_nats_url, jetstream_errors, nats_session, node_nats_url
 
 
 def restorers(service: str) -> dict[str, Restorer]:
@@ -74,3 +74,36 @@ async def _recover_service(settings: HubSettings, node: str, service: str, nc: C
         say(f"{node} {service}: up to date at sequence {result.from_sequence}")
     return result
 
+
+
+async def stream_positions_at(settings: HubSettings, nats_url: str | None) -> dict[tuple[str, str], int]:
+    """Per node service, the last sequence in the hub stream (the deployment's hub NATS, found as `hub_nats_url`)."""
+    from services.reporting.completeness import stream_positions
+
+    url = hub_nats_url(settings, nats_url)
+    async with nats_session(url, "hub-data-health") as nc:
+        return await stream_positions(nc.jetstream(timeout=3), settings.hub, hub_stream(settings.hub), settings.nodes)
+
+
+async def database_positions(settings: HubSettings) -> dict[tuple[str, str], int]:
+    """Per node service whose database this machine reaches: the last sequence its outbox numbered."""
+    from sqlalchemy import text
+
+    from shared.db import create_engine
+
+    found: dict[tuple[str, str], int] = {}
+    for node in settings.nodes:
+        for service in SERVICES:
+            url = settings.node_database_url(node, service)
+            if settings.database_url is None and not (settings.data_dir / node / f"{service}.db").is_file():
+                continue
+            engine = create_engine(url, writer=False)
+            try:
+                async with engine.connect() as conn:
+                    found[(node, service)] = int(await conn.scalar(
+                        text("SELECT position FROM outbox_cursor WHERE name = 'sequence'")) or 0)
+            except Exception:  # not reachable from here, or not migrated yet: nothing to say about it
+                continue
+            finally:
+                await engine.dispose()
+    return found
