@@ -299,16 +299,18 @@ def rebuild(
     from services.reporting.rebuild import replacing_sqlite_database
     from services.reporting.settings import ReportingSettings
 
+    from hub.locate import hub_nats_url
+
     settings = _settings(data_dir)
-    url = nats_url or _nats_url(settings)
-    own = ReportingSettings()
+    url = hub_nats_url(settings, nats_url)
+    own = _with_node_keys(ReportingSettings(), settings)
     embedded = own.database_url is None and settings.database_url is None
     database = settings.data_dir / "hub" / "reporting.db"
     try:
         with replacing_sqlite_database(database) if embedded else contextlib.nullcontext() as building:
             if building is not None:
-                own = ReportingSettings(database_url=f"sqlite+aiosqlite:///{building.resolve()}")
-            result = asyncio.run(_replay_hub_stream(settings, own, url, batch_size, workers))
+                own = own.model_copy(update={"database_url": f"sqlite+aiosqlite:///{building.resolve()}"})
+            result = run_operator(_replay_hub_stream(settings, own, url, batch_size, workers))
     except NotFoundError:
         render.console.print(f"no hub stream for hub {settings.hub!r} at {url}: nothing rebuilt")
         raise typer.Exit(2) from None
@@ -325,11 +327,11 @@ async def _replay_hub_stream(settings: HubSettings, own: ReportingSettings, url:
 
     from services.reporting.app import build_service
     from services.reporting.rebuild import rebuild as replay
-    from shared.bus import connect
+    from hub.locate import connect_once
 
+    nc = await connect_once(url, "hub-rebuild")  # before anything is built: an unreachable hub is one line
     service = build_service(settings, url, own)
     await service.start(consume=False)
-    nc = await connect(url, "hub-rebuild")
     try:
         with Progress(TextColumn("replaying the hub stream"), BarColumn(), MofNCompleteColumn(),
                       TimeRemainingColumn(), console=render.console) as bar:
@@ -341,22 +343,30 @@ async def _replay_hub_stream(settings: HubSettings, own: ReportingSettings, url:
         await service.stop()
 
 
+def _with_node_keys(own: ReportingSettings, settings: HubSettings) -> ReportingSettings:
+    """Check signatures as the deployment's reporting does: its node keys unless settings name others."""
+    keys = settings.data_dir / "secrets" / "node-keys.json"
+    if own.node_keys_file is None and keys.is_file():
+        return own.model_copy(update={"node_keys_file": keys})
+    return own
+
+
 @dlq.command("list")
 def dlq_list(data_dir: DataDir = None, limit: int = 50) -> None:
     """List dead-lettered messages with the reason each was refused."""
-    from shared.bus import connect
     from shared.dead_letters import list_dead_letters
+    from hub.locate import connect_once, hub_nats_url
 
     settings = _settings(data_dir)
 
     async def run() -> list:
-        nc = await connect(_nats_url(settings), "hub-cli")
+        nc = await connect_once(hub_nats_url(settings), "hub-cli")
         try:
             return await list_dead_letters(nc.jetstream(), settings.hub, limit)
         finally:
             await nc.close()
 
-    letters = asyncio.run(run())
+    letters = run_operator(run())
     table = render.Table(title=f"dead letters ({len(letters)})")
     for column in ("seq", "consumer", "original subject", "reason"):
         table.add_column(column)
@@ -367,10 +377,10 @@ def dlq_list(data_dir: DataDir = None, limit: int = 50) -> None:
 
 async def _dlq_call(settings: HubSettings, action, publish_url: str | None = None):  # type: ignore[no-untyped-def]
     """Run `action(dlq_js, publish_js)` on the hub's connection (and the node's, when given)."""
-    from shared.bus import connect
+    from hub.locate import connect_once, hub_nats_url
 
-    nc = await connect(_nats_url(settings), "hub-cli-dlq")
-    pub = await connect(publish_url, "hub-cli-dlq-replay") if publish_url else nc
+    nc = await connect_once(hub_nats_url(settings), "hub-cli-dlq")
+    pub = await connect_once(publish_url, "hub-cli-dlq-replay") if publish_url else nc
     try:
         return await action(nc.jetstream(), pub.jetstream())
     finally:
@@ -389,7 +399,7 @@ def dlq_show(
     from shared.dead_letters import get_dead_letter
 
     settings = _settings(data_dir)
-    letter = asyncio.run(_dlq_call(settings, lambda js, _: get_dead_letter(js, settings.hub, seq)))
+    letter = run_operator(_dlq_call(settings, lambda js, _: get_dead_letter(js, settings.hub, seq)))
     if letter is None:
         render.console.print(f"no dead letter {seq}")
         raise typer.Exit(1)
@@ -420,7 +430,7 @@ def dlq_replay(
     settings = _settings(data_dir)
     fixed = fixed_file.read_bytes() if fixed_file else None
     try:
-        letter = asyncio.run(
+        letter = run_operator(
             _dlq_call(settings, lambda js, pub: replay_dead_letter(js, pub, settings.hub, seq, fixed), publish_url)
         )
     except LookupError as exc:

@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import sqlite3
+import uuid
 from collections import Counter
 from contextlib import closing
 from collections.abc import AsyncIterator
@@ -17,6 +18,8 @@ import pytest
 from typer.testing import CliRunner
 
 from shared.bus import connect
+from shared.envelope import Envelope
+from shared.signing import NodeSigner
 from shared.identity import SERVICES
 from shared.settings import HubSettings
 from services.reporting.app import build_service
@@ -246,9 +249,9 @@ async def outbox_event_ids(d: Deployment, node: str) -> set[str]:
     return ids
 
 
-async def hub_cli(d: Deployment, *args: str) -> tuple[int, str]:
+async def hub_cli(d: Deployment, *args: str, **env: str) -> tuple[int, str]:
     """Run `hub ARGS --data-dir <the deployment's folder>` as an operator would, for this test's hub."""
-    env = {"HUB_HUB": d.settings.hub, "HUB_NODES": json.dumps(d.settings.nodes), "HUB_NATS_URL": ""}
+    env = {"HUB_HUB": d.settings.hub, "HUB_NODES": json.dumps(d.settings.nodes), "HUB_NATS_URL": "", **env}
     result = await asyncio.to_thread(CliRunner().invoke, app, [*args, "--data-dir", str(d.settings.data_dir)], env=env)
     return result.exit_code, result.output
 
@@ -367,3 +370,49 @@ async def test_operator_commands_find_the_deployment_and_fail_fast_in_one_line(d
     secrets.write_text(json.dumps(data))
     code, output = await hub_cli(d, "audit", "verify", "--stream")
     assert code == 2 and "refused the login" in output and "wrong" not in output, output
+
+
+async def test_rebuild_while_the_hub_runs_then_reporting_carries_on_from_the_rebuilt_database(
+    deployment: Deployment,
+) -> None:
+    """deploy/RUNBOOK.md, rebuild: `hub rebuild` into a new database while everything runs (it finds the
+    hub's NATS and node keys in the data folder), then reporting restarted on it catches up by itself."""
+    d, system = deployment, deployment.system
+    written = await write(system, "coventry", 2, "A") + await write(system, "solihull", 1, "S")
+    await system.report_when(lambda r: r.stamp.applied_events == written)
+    new = d.settings.data_dir / "hub" / "reporting-new.db"
+    code, output = await hub_cli(d, "rebuild", HUB_REPORTING_DATABASE_URL=f"sqlite+aiosqlite:///{new}")
+    assert code == 0 and f"{written} applied" in output and "0 refused" in output, output
+    written += await write(system, "solihull", 2, "after the rebuild")  # reporting still runs meanwhile
+    live = await system.report_when(lambda r: r.stamp.applied_events == written)
+
+    await system.reporting.stop()  # the switch: stop reporting, put the new database in place, start it
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{d.reporting_db()}{suffix}").unlink(missing_ok=True)
+    new.rename(d.reporting_db())
+    await d.restart_reporting()
+    rebuilt = await system.report_when(lambda r: r.stamp.applied_events == written)
+    assert (rebuilt.stamp.applied_events, rebuilt.totals) == (written, live.totals)
+    code, output = await hub_cli(d, "audit", "verify", "--stream")
+    assert code == 0 and f"position {rebuilt.stamp.hub_stream_seq} of" in output, output
+
+
+async def test_rebuild_checks_signatures_with_the_deployments_node_keys(deployment: Deployment, tmp_path: Path) -> None:
+    """An event signed with a key the hub does not trust is refused by `hub rebuild` too, with no setting given."""
+    d = deployment
+    written = await write(d.system, "coventry", 1, "A")
+    await d.system.report_when(lambda r: r.stamp.applied_events == written)
+    hub_stream = f"HL_{d.settings.hub.upper()}_HUB"
+    nc = await connect(d.topology.admin_url, "test-forger")
+    try:
+        genuine = Envelope.model_validate_json((await nc.jetstream().get_msg(hub_stream, 1)).data)
+    finally:
+        await nc.close()
+    forged = NodeSigner.generate().sign(genuine.model_copy(update={"event_id": uuid.uuid4(), "sequence": 99}))
+    nc = await connect(d.topology.node_services_url("coventry"), "test-forger")
+    await nc.jetstream().publish(f"hl.{d.settings.hub}.coventry.partners.OrganisationRegistered.v1", forged.to_bytes())
+    await nc.close()
+    held = await wait_for(lambda: stream_event_ids(d.topology.admin_url, hub_stream), lambda ids: len(ids) == written + 1)
+    assert len(held) == written + 1
+    code, output = await hub_cli(d, "rebuild", HUB_REPORTING_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'new.db'}")
+    assert code == 0 and f"{written} applied" in output and "1 refused" in output, output
