@@ -4,10 +4,12 @@ nats-server and a leaf nats-server per node, rendered from deploy/nats with gene
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 import shutil
 import sqlite3
+import subprocess
 import uuid
 from collections import Counter
 from contextlib import closing
@@ -113,9 +115,8 @@ async def write(system: System, node: str, count: int, prefix: str) -> int:
 
 
 def sqlite_backup(source: Path, target: Path) -> None:
-    """What `sqlite3 SOURCE ".backup TARGET"` does, as the runbook writes it: a consistent copy of a live database."""
-    with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
-        src.backup(dst)
+    """`sqlite3 SOURCE ".backup TARGET"`, as the runbook writes it: a consistent copy of a live database."""
+    subprocess.run(["sqlite3", str(source), f".backup {target}"], check=True, timeout=60)
 
 
 def copy_back(files: list[Path], backup: Path) -> None:
@@ -416,3 +417,94 @@ async def test_rebuild_checks_signatures_with_the_deployments_node_keys(deployme
     assert len(held) == written + 1
     code, output = await hub_cli(d, "rebuild", HUB_REPORTING_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'new.db'}")
     assert code == 0 and f"{written} applied" in output and "1 refused" in output, output
+
+
+@pytest.fixture
+async def pg_deployment(tmp_path: Path, hub_id: str) -> AsyncIterator[Deployment]:
+    """The deployment on PostgreSQL: one scratch database per node service and one for reporting."""
+    import asyncpg
+
+    from tests.conftest import POSTGRES_DSN, REQUIRE_POSTGRES, _postgres_reachable
+
+    if not await _postgres_reachable():
+        if REQUIRE_POSTGRES:
+            pytest.fail(f"PostgreSQL required but not reachable at {POSTGRES_DSN}")
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_DSN}")
+    names = [f"{hub_id}_{n}_{s}" for n in NODES for s in SERVICES] + [f"{hub_id}_reporting"]
+    admin = await asyncpg.connect(POSTGRES_DSN)
+    for name in names:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    base = POSTGRES_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    secrets = Secrets.load_or_create(tmp_path / "secrets", NODES)
+    settings = HubSettings(hub=hub_id, data_dir=tmp_path, nodes=NODES, node_domains=True, auth_tokens_file=secrets.tokens_file,
+                           duplicate_window_seconds=600, database_url=f"{base}/{hub_id}_{{node}}_{{service}}",
+                           pseudonym_key="a test pseudonym key, the same at every node")
+    topology = HubTopology(settings, secrets, Ports())
+    try:
+        topology.start()
+        wiring = leaf_wiring(topology)
+        own = wiring.reporting.model_copy(update={"database_url": f"{base}/{hub_id}_reporting"})  # type: ignore[union-attr]
+        wiring = dataclasses.replace(wiring, reporting=own)
+        system = System(settings, topology.reporting_url, wiring=wiring, tokens={n: secrets.token(f"{n}-staff") for n in NODES})
+        async with provisioned_hub(topology):
+            await system.start()
+            try:
+                yield Deployment(topology, system)
+            finally:
+                await system.stop()
+    finally:
+        topology.stop()
+        for name in names:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+def pg(*command: str) -> None:
+    """A PostgreSQL client command as the runbook writes it, against the test server."""
+    from tests.conftest import POSTGRES_DSN
+
+    server = POSTGRES_DSN.rsplit("/", 1)[0].removeprefix("postgresql://")
+    user, host = server.split("@")
+    subprocess.run([*command, "-h", host.split(":")[0], "-p", host.split(":")[1], "-U", user], check=True, timeout=120,
+                   capture_output=True)
+
+
+@pytest.mark.postgres
+async def test_on_postgresql_node_and_reporting_dumps_restore_and_catch_up(pg_deployment: Deployment, tmp_path: Path) -> None:
+    """The runbook's PostgreSQL procedures: pg_dump a node and reporting, write more, pg_restore both, recover
+    the node; every event once at the hub and the node, reporting caught up to the same totals."""
+    d, system = pg_deployment, pg_deployment.system
+    hub = d.settings.hub
+    written = await write(system, "coventry", 2, "A")
+    await system.report_when(lambda r: r.stamp.applied_events == written)
+    for s in SERVICES:
+        pg("pg_dump", "-Fc", "-d", f"{hub}_coventry_{s}", "-f", str(tmp_path / f"coventry-{s}.dump"))
+    pg("pg_dump", "-Fc", "-d", f"{hub}_reporting", "-f", str(tmp_path / "reporting.dump"))
+    written += await write(system, "coventry", 2, "C")
+    assert (await system.report_when(lambda r: r.stamp.applied_events == written)).stamp.applied_events == written
+
+    for s in SERVICES:
+        await system.services[("coventry", s)].stop()
+    await system.reporting.stop()
+    for s in SERVICES:
+        pg("pg_restore", "--clean", "--if-exists", "-d", f"{hub}_coventry_{s}", str(tmp_path / f"coventry-{s}.dump"))
+    pg("pg_restore", "--clean", "--if-exists", "-d", f"{hub}_reporting", str(tmp_path / "reporting.dump"))
+    await d.start_node_services("coventry")
+    await d.restart_reporting()
+    await wait_for(system.services[("coventry", "partners")].readiness, lambda c: "refused" in c)
+    env = {"HUB_DATABASE_URL": d.settings.database_url or "", "HUB_PSEUDONYM_KEY": "a test pseudonym key, the same at every node"}
+    code, output = await hub_cli(d, "node", "recover", "--node", "coventry", **env)
+    assert code == 0 and "coventry partners: restored events 3..4" in output, output
+    await d.restart_node_services("coventry")
+    written += await write(system, "coventry", 1, "D")
+
+    report = await system.report_when(lambda r: r.stamp.applied_events == written)
+    assert report.stamp.applied_events == written
+    hub_ids = await stream_event_ids(d.topology.admin_url, f"HL_{hub.upper()}_HUB")
+    assert len(hub_ids) == written and set(hub_ids.values()) == {1}
+    async with system.client("coventry", "partners") as client:
+        names = sorted(o["name"] for o in (await client.get("/organisations")).json())
+    assert names == ["A 0", "A 1", "C 0", "C 1", "D 0"]
+    async with system.client("coventry", "funding") as client:
+        entries = (await client.get("/entries")).json()
+    assert sorted(e["amount_pence"] for e in entries) == [1_000_00, 2_000_00, 2_000_00]  # C's income is back
