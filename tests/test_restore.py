@@ -508,3 +508,55 @@ async def test_on_postgresql_node_and_reporting_dumps_restore_and_catch_up(pg_de
     async with system.client("coventry", "funding") as client:
         entries = (await client.get("/entries")).json()
     assert sorted(e["amount_pence"] for e in entries) == [1_000_00, 2_000_00, 2_000_00]  # C's income is back
+
+
+async def test_rotate_a_node_key_as_the_runbook_says(deployment: Deployment, tmp_path: Path) -> None:
+    """`hub secrets rotate-key`, then the node and reporting restarted: new events verify, and so do the old
+    ones in a rebuild."""
+    d, system = deployment, deployment.system
+    written = await write(system, "coventry", 1, "old key")
+    await system.report_when(lambda r: r.stamp.applied_events == written)
+    code, output = await hub_cli(d, "secrets", "rotate-key", "--node", "coventry")
+    assert code == 0 and "new public key" in output, output
+    system.wiring.signers["coventry"] = NodeSigner.from_file(d.topology.secrets.node_key_file("coventry"))
+    await d.restart_node_services("coventry")
+    await d.restart_reporting()
+    written += await write(system, "coventry", 1, "new key")
+    report = await system.report_when(lambda r: r.stamp.applied_events == written)
+    assert report.stamp.applied_events == written
+    code, output = await hub_cli(d, "rebuild", HUB_REPORTING_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'new.db'}")
+    assert code == 0 and f"{written} applied" in output and "0 refused" in output, output
+
+
+async def test_add_a_node_as_the_runbook_says(deployment: Deployment) -> None:
+    """HUB_NODES gains a node, `hub secrets init`, the hub restarted, the node started: its events arrive."""
+    d, system = deployment, deployment.system
+    written = await write(system, "coventry", 1, "A")
+    await system.report_when(lambda r: r.stamp.applied_events == written)
+    nodes = [*NODES, "warwickshire"]
+    code, output = await hub_cli(d, "secrets", "init", HUB_NODES=json.dumps(nodes))
+    assert code == 0, output
+    secrets = Secrets.load_or_create(d.settings.data_dir / "secrets", nodes)
+    assert "warwickshire" in json.loads(secrets.node_keys_file.read_text())
+
+    d.topology.settings = d.settings.model_copy(update={"nodes": nodes})
+    d.topology.secrets = secrets
+    await system.reporting.stop()
+    d.topology.hub_server.stop()  # type: ignore[union-attr]  # `systemctl restart hub-ledger-hub`
+    d.topology.start_hub()
+    system.settings = d.topology.settings
+    async with provisioned_hub(d.topology):
+        system.wiring.node_nats_urls["warwickshire"] = d.topology.node_services_url("warwickshire")
+        system.wiring.signers["warwickshire"] = NodeSigner.from_file(secrets.node_key_file("warwickshire"))
+        system.tokens["warwickshire"] = secrets.token("warwickshire-staff")
+        d.topology.start_node("warwickshire")  # `systemctl enable --now hub-ledger-node@warwickshire`
+        await d.start_node_services("warwickshire")
+        await d.restart_reporting()
+        written += await write(system, "warwickshire", 2, "W")
+        report = await system.report_when(lambda r: r.stamp.applied_events == written, 120)
+        assert report.stamp.applied_events == written
+        code, output = await hub_cli(d, "data-health", "--json", HUB_NODES=json.dumps(nodes))
+        health = {(h["node"], h["service"]): h for h in json.loads(output)}
+        assert health[("warwickshire", "partners")]["applied"] == 2 and health[("warwickshire", "partners")]["not_yet_applied"] == 0
+        for service in SERVICES:
+            await system.services[("warwickshire", service)].stop()
