@@ -86,12 +86,12 @@ async def recover(sessions: async_sessionmaker[AsyncSession], outbox: Outbox, re
     """Restore the events after the outbox position from `streams` ((context, stream name) pairs).
 
     `node_stream_last` is this producer's last sequence in its node stream: the relay republishes
-    whatever comes after it.
+    whatever comes after it (and nothing the node stream already holds, whatever the database's
+    own published cursor said at the backup).
     """
     p = outbox.producer
     async with sessions() as session:
         emitted = await read_cursor(session, outbox.cursor, SEQUENCE)
-        published = await read_cursor(session, outbox.cursor, PUBLISHED)
     found = [await producer_events(js, stream, p.hub, p.node, p.service, emitted) for js, stream in streams]
     events = merge(*found)
     result = Recovery(p.service, emitted, events[-1].event.envelope.sequence if events else emitted)
@@ -109,7 +109,7 @@ async def recover(sessions: async_sessionmaker[AsyncSession], outbox: Outbox, re
             result.notes += await restorers[stored.event.envelope.type](session, stored.event)
             await session.execute(outbox.table.insert().values(_outbox_row(stored)))
         result.restored = len(events)
-        resume_publishing = min(published, node_stream_last)
+        resume_publishing = min(node_stream_last, result.to_sequence)  # what the node stream holds is not sent again
         result.republish = result.to_sequence - resume_publishing
         await _set_cursor(session, outbox, SEQUENCE, result.to_sequence)
         await _set_cursor(session, outbox, PUBLISHED, resume_publishing)
