@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.envelope import ReceivedEvent, parse_event
@@ -92,8 +92,13 @@ async def recover(sessions: async_sessionmaker[AsyncSession], outbox: Outbox, re
     p = outbox.producer
     async with sessions() as session:
         emitted = await read_cursor(session, outbox.cursor, SEQUENCE)
-    found = [await producer_events(js, stream, p.hub, p.node, p.service, emitted) for js, stream in streams]
+        published = await read_cursor(session, outbox.cursor, PUBLISHED)
+        local = dict((await session.execute(select(outbox.table.c.sequence, outbox.table.c.event_id)
+                                            .where(outbox.table.c.sequence > published))).all())
+    found = [await producer_events(js, stream, p.hub, p.node, p.service, min(published, emitted)) for js, stream in streams]
     events = merge(*found)
+    _refuse_local_conflicts(p.node, p.service, events, local)
+    events = [e for e in events if e.event.envelope.sequence > emitted]
     result = Recovery(p.service, emitted, events[-1].event.envelope.sequence if events else emitted)
     if not events:
         return result
@@ -114,6 +119,17 @@ async def recover(sessions: async_sessionmaker[AsyncSession], outbox: Outbox, re
         await _set_cursor(session, outbox, SEQUENCE, result.to_sequence)
         await _set_cursor(session, outbox, PUBLISHED, resume_publishing)
     return result
+
+
+def _refuse_local_conflicts(node: str, service: str, events: list[StoredEvent], local: dict[int, str]) -> None:
+    """Writes taken after the restore, before the check refused them, reuse sequences the streams hold."""
+    for stored in events:
+        mine = local.get(stored.event.envelope.sequence)
+        if mine is not None and mine != str(stored.event.envelope.event_id):
+            raise RecoveryRefused(
+                f"{node} {service}: sequence {stored.event.envelope.sequence} was written here after the restore "
+                f"(event {mine}) but the streams hold event {stored.event.envelope.event_id}; restore the database "
+                "again, recover before accepting writes, then enter those writes again; nothing changed")
 
 
 def _outbox_row(stored: StoredEvent) -> dict[str, object]:

@@ -560,3 +560,27 @@ async def test_add_a_node_as_the_runbook_says(deployment: Deployment) -> None:
         assert health[("warwickshire", "partners")]["applied"] == 2 and health[("warwickshire", "partners")]["not_yet_applied"] == 0
         for service in SERVICES:
             await system.services[("warwickshire", service)].stop()
+
+
+async def test_recover_refuses_writes_taken_after_the_restore_that_reuse_a_sequence(deployment: Deployment,
+                                                                                      tmp_path: Path) -> None:
+    """A write entered offline (`hub partners register`) on the restored database took sequence 3, which the
+    hub already holds as another event: recovery says so and changes nothing."""
+    d, system = deployment, deployment.system
+    written = await write(system, "coventry", 2, "A")
+    await system.report_when(lambda r: r.stamp.applied_events == written)
+    await d.stop_node("coventry")
+    copy_out(d.node_files("coventry")[:-1], tmp_path / "backup")
+    await d.start_node("coventry")
+    written += await write(system, "coventry", 2, "C")
+    assert (await system.report_when(lambda r: r.stamp.applied_events == written, 120)).stamp.applied_events == written
+    for service in SERVICES:
+        await system.services[("coventry", service)].stop()
+    copy_back(d.node_files("coventry")[:-1], tmp_path / "backup")
+    code, output = await hub_cli(d, "partners", "register", "--node", "coventry", "--name", "Offline", "--role",
+                                 "delivery_partner")
+    assert code == 0, output
+    before = await outbox_event_ids(d, "coventry")
+    code, output = await hub_cli(d, "node", "recover", "--node", "coventry")
+    assert code == 2 and "coventry partners: sequence 3 was written here after the restore" in output, output
+    assert await outbox_event_ids(d, "coventry") == before  # nothing changed
