@@ -13,7 +13,8 @@ import shutil
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 import uvicorn
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from services.reporting.rebuild import RebuildResult
     from services.reporting.settings import ReportingSettings
 
+T = TypeVar("T")
 app = typer.Typer(help="Hub Ledger: accountability and funding for England's Music Hubs.", no_args_is_help=True)
 dlq = typer.Typer(help="Inspect the dead-letter stream.", no_args_is_help=True)
 app.add_typer(dlq, name="dlq")
@@ -151,6 +153,36 @@ def node_up(
         asyncio.run(run_node(topology, node, host, base_port or 8100 + 10 * (index + 1)))
 
 
+def run_operator(work: Coroutine[Any, Any, T]) -> T:
+    """Run an operator command's work; a deployment it cannot reach or use is one line and exit 2."""
+    from hub.locate import OperatorError
+    from shared.node_recovery import RecoveryRefused
+
+    try:
+        return asyncio.run(work)
+    except (OperatorError, RecoveryRefused) as exc:
+        render.console.print(f"[red]{exc}[/red]", soft_wrap=True, highlight=False)
+        raise typer.Exit(2) from None
+
+
+@node_cli.command("recover")
+def node_recover(
+    node: Annotated[str, typer.Option(help="The restored node.")],
+    data_dir: DataDir = None,
+    nats_url: Annotated[str | None, typer.Option(help="The node's NATS as its admin (default: from the data folder).")] = None,
+    hub_nats_url: Annotated[str | None, typer.Option(help="The hub's NATS as admin, to read the hub stream too "
+                                                          "(default: from the data folder, when it holds the hub's).")] = None,
+) -> None:
+    """Bring a restored node's databases forward from its own events in the streams (deploy/RUNBOOK.md)."""
+    from hub.commands.recover import recover_node
+
+    settings = _settings(data_dir)
+    results = run_operator(recover_node(settings, node, nats_url, hub_nats_url, render.console.print))
+    restored = sum(r.restored for r in results)
+    render.console.print(f"{node}: {restored} event(s) restored; restart the node (`hub node up --node {node}`)"
+                         if restored else f"{node}: nothing to recover")
+
+
 @secrets_cli.command("init")
 def secrets_init(data_dir: DataDir = None) -> None:
     """Create (or complete, for new nodes) the secrets under <data_dir>/secrets; prints where."""
@@ -193,12 +225,25 @@ def demo(
 
 
 @app.command("data-health")
-def data_health(data_dir: DataDir = None) -> None:
-    """Per node and service: the last event received and any gap in its sequence numbers."""
+def data_health(
+    data_dir: DataDir = None,
+    nats_url: Annotated[str | None, typer.Option(help="The hub's NATS (default: from the data folder or settings).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Per node and service: what reporting applied and any gap, what the hub stream holds beyond it,
+    and (where this machine reaches the node's database) a node database behind its own events."""
     from services.reporting.queries import data_health as query
+    from hub.commands.recover import database_positions, stream_positions_at
 
     settings = _settings(data_dir)
-    render.console.print(render.health_table(asyncio.run(_with_reporting_session(settings, query))))
+    rows = asyncio.run(_with_reporting_session(settings, query))
+    in_stream = run_operator(stream_positions_at(settings, nats_url))
+    databases = asyncio.run(database_positions(settings))
+    health = render.health_rows(rows, in_stream, databases)
+    if as_json:
+        print(json.dumps(health, indent=2))
+    else:
+        render.console.print(render.health_table(health))
 
 
 async def _with_reporting_session(settings: HubSettings, query):  # type: ignore[no-untyped-def]
@@ -264,16 +309,18 @@ def rebuild(
     from services.reporting.rebuild import replacing_sqlite_database
     from services.reporting.settings import ReportingSettings
 
+    from hub.locate import hub_nats_url
+
     settings = _settings(data_dir)
-    url = nats_url or _nats_url(settings)
-    own = ReportingSettings()
+    url = hub_nats_url(settings, nats_url)
+    own = _with_node_keys(ReportingSettings(), settings)
     embedded = own.database_url is None and settings.database_url is None
     database = settings.data_dir / "hub" / "reporting.db"
     try:
         with replacing_sqlite_database(database) if embedded else contextlib.nullcontext() as building:
             if building is not None:
-                own = ReportingSettings(database_url=f"sqlite+aiosqlite:///{building.resolve()}")
-            result = asyncio.run(_replay_hub_stream(settings, own, url, batch_size, workers))
+                own = own.model_copy(update={"database_url": f"sqlite+aiosqlite:///{building.resolve()}"})
+            result = run_operator(_replay_hub_stream(settings, own, url, batch_size, workers))
     except NotFoundError:
         render.console.print(f"no hub stream for hub {settings.hub!r} at {url}: nothing rebuilt")
         raise typer.Exit(2) from None
@@ -290,11 +337,11 @@ async def _replay_hub_stream(settings: HubSettings, own: ReportingSettings, url:
 
     from services.reporting.app import build_service
     from services.reporting.rebuild import rebuild as replay
-    from shared.bus import connect
+    from hub.locate import connect_once
 
+    nc = await connect_once(url, "hub-rebuild")  # before anything is built: an unreachable hub is one line
     service = build_service(settings, url, own)
     await service.start(consume=False)
-    nc = await connect(url, "hub-rebuild")
     try:
         with Progress(TextColumn("replaying the hub stream"), BarColumn(), MofNCompleteColumn(),
                       TimeRemainingColumn(), console=render.console) as bar:
@@ -306,22 +353,30 @@ async def _replay_hub_stream(settings: HubSettings, own: ReportingSettings, url:
         await service.stop()
 
 
+def _with_node_keys(own: ReportingSettings, settings: HubSettings) -> ReportingSettings:
+    """Check signatures as the deployment's reporting does: its node keys unless settings name others."""
+    keys = settings.data_dir / "secrets" / "node-keys.json"
+    if own.node_keys_file is None and keys.is_file():
+        return own.model_copy(update={"node_keys_file": keys})
+    return own
+
+
 @dlq.command("list")
 def dlq_list(data_dir: DataDir = None, limit: int = 50) -> None:
     """List dead-lettered messages with the reason each was refused."""
-    from shared.bus import connect
     from shared.dead_letters import list_dead_letters
+    from hub.locate import connect_once, hub_nats_url
 
     settings = _settings(data_dir)
 
     async def run() -> list:
-        nc = await connect(_nats_url(settings), "hub-cli")
+        nc = await connect_once(hub_nats_url(settings), "hub-cli")
         try:
             return await list_dead_letters(nc.jetstream(), settings.hub, limit)
         finally:
             await nc.close()
 
-    letters = asyncio.run(run())
+    letters = run_operator(run())
     table = render.Table(title=f"dead letters ({len(letters)})")
     for column in ("seq", "consumer", "original subject", "reason"):
         table.add_column(column)
@@ -332,10 +387,10 @@ def dlq_list(data_dir: DataDir = None, limit: int = 50) -> None:
 
 async def _dlq_call(settings: HubSettings, action, publish_url: str | None = None):  # type: ignore[no-untyped-def]
     """Run `action(dlq_js, publish_js)` on the hub's connection (and the node's, when given)."""
-    from shared.bus import connect
+    from hub.locate import connect_once, hub_nats_url
 
-    nc = await connect(_nats_url(settings), "hub-cli-dlq")
-    pub = await connect(publish_url, "hub-cli-dlq-replay") if publish_url else nc
+    nc = await connect_once(hub_nats_url(settings), "hub-cli-dlq")
+    pub = await connect_once(publish_url, "hub-cli-dlq-replay") if publish_url else nc
     try:
         return await action(nc.jetstream(), pub.jetstream())
     finally:
@@ -354,7 +409,7 @@ def dlq_show(
     from shared.dead_letters import get_dead_letter
 
     settings = _settings(data_dir)
-    letter = asyncio.run(_dlq_call(settings, lambda js, _: get_dead_letter(js, settings.hub, seq)))
+    letter = run_operator(_dlq_call(settings, lambda js, _: get_dead_letter(js, settings.hub, seq)))
     if letter is None:
         render.console.print(f"no dead letter {seq}")
         raise typer.Exit(1)
@@ -385,7 +440,7 @@ def dlq_replay(
     settings = _settings(data_dir)
     fixed = fixed_file.read_bytes() if fixed_file else None
     try:
-        letter = asyncio.run(
+        letter = run_operator(
             _dlq_call(settings, lambda js, pub: replay_dead_letter(js, pub, settings.hub, seq, fixed), publish_url)
         )
     except LookupError as exc:

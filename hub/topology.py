@@ -153,6 +153,7 @@ def render_node_conf(
         http_port=None,
         store_dir=store_dir,
         node_stream=node_stream(settings.hub, node),
+        hub_stream=hub_stream(settings.hub),
         leaf_scheme="nats-leaf",
         hub_leaf_host=ports.host,
         hub_leaf_port=hub_leaf_port or ports.hub_leaf,

@@ -58,6 +58,7 @@ async def ensure_node_stream(js: JetStreamContext, hub: str, node: str, duplicat
             retention=RetentionPolicy.LIMITS,
             discard=DiscardPolicy.OLD,
             duplicate_window=duplicate_window,
+            allow_direct=True,  # a node reads its last event per subject (shared/node_position.py)
         ),
     )
     return name
@@ -98,6 +99,7 @@ async def ensure_hub_stream(
             storage=StorageType.FILE,
             retention=RetentionPolicy.LIMITS,
             duplicate_window=duplicate_window,
+            allow_direct=True,
             sources=[node_source(hub, node, domains) for node in nodes],
         ),
     )

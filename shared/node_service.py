@@ -28,12 +28,30 @@ from shared.bus import connect, ensure_node_stream
 from shared.db import create_engine, database_status, migrate, migrate_when_possible, session_factory
 from shared.errors import Invalid, Refused
 from shared.http import LimitsMiddleware, install, mount_docs, safe_detail
+from shared.node_position import NodeBehindItsEvents, check_outbox_position
 from shared.outbox import Outbox, Producer, UnitOfWork
 from shared.relay import OutboxRelay
 from shared.settings import HubSettings
 from shared.signing import NodeSigner, load_node_signer
 
 log = logging.getLogger(__name__)
+
+
+class BehindItsEvents(Refused):
+    """A write while the database is behind its own events: it would reuse a sequence the hub has."""
+
+    status_code = 503
+
+
+class RefusingUnitOfWork(UnitOfWork):
+    """Reads as usual; any event emitted is refused (and its transaction rolled back)."""
+
+    def __init__(self, reason: str, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.reason = reason
+
+    async def emit(self, *args: Any, **kwargs: Any) -> Any:
+        raise BehindItsEvents(self.reason)
 
 
 @dataclass
@@ -56,6 +74,8 @@ class NodeService:
     nats: Client | None = field(default=None, init=False)
     _relay_task: asyncio.Task[None] | None = field(default=None, init=False)
     _attached: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    refusal: str | None = field(default=None, init=False)
+    """Set when the database is behind its own events in the streams: nothing is published or written."""
 
     def __post_init__(self) -> None:
         check_hub_node(self.settings, self.node)  # before anything (a database, a folder) is created for it
@@ -97,6 +117,13 @@ class NodeService:
                 log.warning("%s %s: stream not declared yet: %s", self.node, self.name, exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
+        try:
+            await check_outbox_position(self.read_sessions, self.outbox, self.nats, self.settings.node_domains)
+        except NodeBehindItsEvents as exc:  # publishing now would reuse sequences the hub has seen
+            self.refusal = str(exc)
+            log.error("%s", exc)
+            self._attached.set()
+            return
         self.relay = OutboxRelay(self.sessions, self.outbox, js, read_sessions=self.read_sessions, signer=self.signer)
         self._attached.set()
         await self.relay.run()
@@ -118,6 +145,8 @@ class NodeService:
 
     def unit_of_work(self, correlation_id: UUID | None = None) -> UnitOfWork:
         wake = self.relay.wake if self.relay else None
+        if self.refusal is not None:
+            return RefusingUnitOfWork(self.refusal, self.sessions, self.outbox, correlation_id=correlation_id)
         return UnitOfWork(self.sessions, self.outbox, on_commit=wake, correlation_id=correlation_id)
 
     async def readiness(self) -> dict[str, Any]:
@@ -127,6 +156,8 @@ class NodeService:
         if self.relay is not None:
             with contextlib.suppress(Exception):
                 checks["outbox_backlog"] = await self.relay.backlog()
+        if self.refusal is not None:
+            checks["refused"] = self.refusal
         checks["ready"] = checks["database"] == "ok" and checks["nats"] == "ok" and self.relay is not None
         return checks
 

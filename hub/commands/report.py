@@ -198,40 +198,66 @@ def audit_verify(
     nats_url: Annotated[str | None, typer.Option(help="NATS server holding the hub stream (with --stream).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Recompute the hash chain (and, with --stream, digests, node signatures and projections); exit 1 on any problem."""
+    """Recompute the hash chain (and, with --stream, digests, node signatures, projections and completeness); exit 1 on any problem."""
     from services.reporting.audit import verify
 
     settings = _settings(data_dir)
     url = _database_url(settings, database)
+    if stream:
+        from hub.cli import run_operator
 
-    async def run() -> Any:
-        if not stream:
-            return await with_session(url, verify)
-        from shared.bus import connect
-        from shared.signing import load_node_keys
-        from shared.subjects import hub_stream
-        from services.reporting.audit import stream_fetcher
-        from services.reporting.settings import ReportingSettings
-
-        keys = load_node_keys(ReportingSettings().node_keys_file, settings.secrets_dir)
-        nc = await connect(nats_url or settings.nats_url or "nats://127.0.0.1:14222", "hub-audit")
-        try:
-            fetch = stream_fetcher(nc.jetstream(), hub_stream(settings.hub))
-            return await with_session(url, lambda s: verify(s, fetch, keys))
-        finally:
-            await nc.close()
-
-    result = asyncio.run(run())
+        result, complete = run_operator(_verify_against_stream(settings, url, nats_url))
+    else:
+        result, complete = asyncio.run(with_session(url, verify)), None
     if as_json:
         print(result.model_dump_json(indent=2))
     else:
         verdict = "[green]verified[/green]" if result.ok else f"[red]{len(result.problems)} problem(s)[/red]"
         render.console.print(f"{result.applied_events} applied events, chain head {result.chain_head}"
                              f"{' (checked against the hub stream)' if result.stream_checked else ''}: {verdict}")
+        if complete is not None:
+            render.console.print(f"  hub stream position {complete.position} of {complete.stream_last_seq}: every message "
+                                 f"up to it applied, a copy ({complete.copies}) or dead-lettered ({complete.dead_lettered})"
+                                 if not complete.problems else f"  hub stream position {complete.position} of "
+                                 f"{complete.stream_last_seq}: {len(complete.problems)} message(s) unaccounted for")
         for p in result.problems:
             render.console.print(f"  {p.check}: {p.detail}" + (f" [event {p.event_id}, position {p.position}]" if p.event_id else ""))
     if not result.ok:
         sys.exit(1)
+
+
+async def _verify_against_stream(settings: HubSettings, url: str, nats_url: str | None) -> tuple[Any, Any]:
+    """The chain, digests and projections against the hub stream, and that nothing in it is missing."""
+    from shared.dead_letters import list_dead_letters
+    from shared.subjects import hub_stream
+    from services.reporting.audit import stream_fetcher, verify
+    from services.reporting.completeness import verify_completeness
+    from nats.js.errors import NotFoundError
+
+    from hub.locate import OperatorError, hub_nats_url, nats_session, where
+
+    keys = _node_keys(settings)
+    server = hub_nats_url(settings, nats_url)
+    async with nats_session(server, "hub-audit") as nc:
+        js = nc.jetstream(timeout=3)
+        fetch = stream_fetcher(js, hub_stream(settings.hub))
+        try:
+            last = (await js.stream_info(hub_stream(settings.hub))).state.last_seq
+        except NotFoundError:
+            raise OperatorError(f"no hub stream {hub_stream(settings.hub)} at {where(server)}") from None
+        dead = {d.original_seq for d in await list_dead_letters(js, settings.hub, limit=10**9)}
+        result = await with_session(url, lambda s: verify(s, fetch, keys))
+        complete = await with_session(url, lambda s: verify_completeness(s, fetch, last, dead))
+    problems = [*result.problems, *complete.problems]
+    return result.model_copy(update={"problems": problems, "ok": not problems}), complete
+
+
+def _node_keys(settings: HubSettings) -> Any:
+    """The node keys reporting checks signatures with, found as reporting finds them."""
+    from shared.signing import load_node_keys
+    from services.reporting.settings import ReportingSettings
+
+    return load_node_keys(ReportingSettings().node_keys_file, settings.secrets_dir)
 
 
 @audit_app.command("verify-message")
@@ -241,26 +267,22 @@ def audit_verify_message(
     nats_url: Annotated[str | None, typer.Option(help="NATS server holding the hub stream.")] = None,
 ) -> None:
     """Check one hub stream message's node signature from its bytes and headers alone; exit 1 if it fails."""
-    from shared.bus import connect
     from shared.envelope import InvalidEvent, parse_event
-    from shared.signing import load_node_keys
     from shared.subjects import hub_stream
     from services.reporting.audit import stream_fetcher
-    from services.reporting.settings import ReportingSettings
+    from hub.cli import run_operator
+    from hub.locate import hub_nats_url, nats_session
 
     settings = _settings(data_dir)
-    keys = load_node_keys(ReportingSettings().node_keys_file, settings.secrets_dir)
+    keys = _node_keys(settings)
     if keys is None:
         raise typer.BadParameter("no node keys: set HUB_REPORTING_NODE_KEYS_FILE or --data-dir of a deployment")
 
     async def fetch() -> Any:
-        nc = await connect(nats_url or settings.nats_url or "nats://127.0.0.1:14222", "hub-audit")
-        try:
-            return await stream_fetcher(nc.jetstream(), hub_stream(settings.hub))(stream_seq)
-        finally:
-            await nc.close()
+        async with nats_session(hub_nats_url(settings, nats_url), "hub-audit") as nc:
+            return await stream_fetcher(nc.jetstream(timeout=3), hub_stream(settings.hub))(stream_seq)
 
-    message = asyncio.run(fetch())
+    message = run_operator(fetch())
     if message is None:
         render.console.print(f"hub stream message {stream_seq} is not in the stream")
         raise typer.Exit(1)

@@ -23,6 +23,7 @@ from shared.db import WalCheckpointer, create_engine, database_status, migrate, 
 from shared.node_service import create_http_app
 from shared.settings import HubSettings
 from shared.signing import NodeKeys, load_node_keys
+from shared.subjects import hub_stream
 from services.reporting import versioned
 from services.reporting.api import router
 from services.reporting.dashboard import mount_dashboard
@@ -30,6 +31,7 @@ from services.reporting.dashboard.routes import warm_pages
 from services.reporting.handlers import subscribe_hub_events
 from services.reporting.models import metadata  # noqa: F401  (alembic target)
 from services.reporting.memory import collections_paused, fewer_collections
+from services.reporting.position import align_durable, database_position
 from services.reporting.preparing import FEWEST_TO_SHARE, ParallelPreparer, default_workers
 from services.reporting.services import (
     Incoming, IngestOutcome, IngestTimings, PreparedBatch, apply_batch, prepare_batch,
@@ -39,6 +41,7 @@ from services.reporting.views.catalogue import ViewParams, warm_views
 
 NAME = "reporting"
 BROKER_LOG = logging.getLogger("services.reporting.broker")
+log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 HERE_SHARE = 0.5
 """Of each batch the consumer prepares with a worker, the part it prepares itself: signed ingest
@@ -148,6 +151,7 @@ class ReportingService:
                 )
             finally:
                 await nc.drain()
+        await self._resume_from_database()
         fix_idle_fetch_timeout()
         broker = NatsBroker(
             self.nats_url.split(","),
@@ -161,6 +165,18 @@ class ReportingService:
         )
         self.broker = broker
         await broker.start()
+
+    async def _resume_from_database(self) -> None:
+        """Point the durable at the database's own position before consuming (services/reporting/position.py)."""
+        nc = await connect(self.nats_url, "reporting-position")  # waits for NATS
+        try:
+            await align_durable(nc.jetstream(), hub_stream(self.settings.hub), self.settings.hub, self.own.durable,
+                                self.own.batch_size, await database_position(self.sessions))
+        except Exception as exc:
+            log.error("reporting not consuming: %s", exc)
+            raise
+        finally:
+            await nc.close()
 
     async def stop(self) -> None:
         if self._consuming is not None and not self._consuming.done():

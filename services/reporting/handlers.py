@@ -20,6 +20,7 @@ from nats.aio.msg import Msg
 
 from shared.dead_letters import dead_letter_headers
 from shared.subjects import PREFIX, dlq_stream, dlq_subject, hub_stream
+from services.reporting.position import ACK_WAIT_SECONDS
 from services.reporting.services import Incoming, IngestOutcome
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ def subscribe_hub_events(broker: NatsBroker, hub: str, durable: str, batch_size:
         stream=JStream(hub_stream(hub), declare=False),
         durable=durable,
         pull_sub=PullSub(batch_size=batch_size, timeout=timeout, batch=True),
-        config=ConsumerConfig(ack_wait=60, max_deliver=-1, max_ack_pending=batch_size * 4),
+        config=ConsumerConfig(ack_wait=ACK_WAIT_SECONDS, max_deliver=-1, max_ack_pending=batch_size * 4),
         deliver_policy=DeliverPolicy.ALL,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         decoder=_keep_raw,
