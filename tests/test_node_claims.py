@@ -16,6 +16,7 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from shared.bus import connect
+from shared.nats_server import NatsServer
 from shared.settings import HubSettings
 from shared.subjects import event_subject
 from services.reporting.app import ReportingService, build_service
@@ -64,7 +65,8 @@ def org(name: str) -> dict:
 
 
 async def test_a_reused_sequence_is_dead_lettered_and_counted_apart_from_gaps(reporting: ReportingService,
-                                                                             settings: HubSettings) -> None:
+                                                                             settings: HubSettings,
+                                                                             nats_server: NatsServer) -> None:
     s = Stream(settings.hub)
     first = s.message("coventry", "partners", 1, "OrganisationRegistered", org("Genuine"))
     outcome = await reporting.ingest([first, s.message("coventry", "partners", 2, "OrganisationRegistered", org("Two"))])
@@ -91,7 +93,8 @@ async def test_a_reused_sequence_is_dead_lettered_and_counted_apart_from_gaps(re
     assert (health.last_sequence, health.applied, health.missing, health.reused, health.refused) == (5, 4, 1, 3, 0)
     assert names == {"Genuine", "Two", "Five", "Four, late"}
     shown = await asyncio.to_thread(CliRunner().invoke, hub_app, ["data-health", "--data-dir", str(settings.data_dir)],
-                                    env={"HUB_HUB": settings.hub, "HUB_NODES": json.dumps(settings.nodes)})
+                                    env={"HUB_HUB": settings.hub, "HUB_NODES": json.dumps(settings.nodes),
+                                         "HUB_NATS_URL": nats_server.url})
     assert shown.exit_code == 0, shown.output
     header = next(line for line in shown.output.splitlines() if "missing" in line)
     row = next(line for line in shown.output.splitlines() if "coventry" in line)

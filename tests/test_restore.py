@@ -307,7 +307,7 @@ async def database_with_a_hole(d: Deployment, path: Path, skip: int) -> None:
         js, stream = nc.jetstream(), f"HL_{d.settings.hub.upper()}_HUB"
         last = (await js.stream_info(stream)).state.last_seq
         messages = [await js.get_msg(stream, seq) for seq in range(1, last + 1) if seq != skip]
-        await holed.ingest([Incoming(m.subject, m.data, m.seq) for m in messages])
+        await holed.ingest([Incoming(m.subject, m.data, m.seq, m.headers) for m in messages])
     finally:
         await nc.close()
         await holed.stop()

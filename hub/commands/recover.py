@@ -80,9 +80,16 @@ async def stream_positions_at(settings: HubSettings, nats_url: str | None) -> di
     """Per node service, the last sequence in the hub stream (the deployment's hub NATS, found as `hub_nats_url`)."""
     from services.reporting.completeness import stream_positions
 
+    from nats.js.errors import NotFoundError
+
     url = hub_nats_url(settings, nats_url)
     async with nats_session(url, "hub-data-health") as nc:
-        return await stream_positions(nc.jetstream(timeout=3), settings.hub, hub_stream(settings.hub), settings.nodes)
+        js = nc.jetstream(timeout=3)
+        try:
+            await js.stream_info(hub_stream(settings.hub))
+        except NotFoundError:  # no hub stream yet: nothing in it
+            return {}
+        return await stream_positions(js, settings.hub, hub_stream(settings.hub), settings.nodes)
 
 
 async def database_positions(settings: HubSettings) -> dict[tuple[str, str], int]:
@@ -94,9 +101,9 @@ async def database_positions(settings: HubSettings) -> dict[tuple[str, str], int
     found: dict[tuple[str, str], int] = {}
     for node in settings.nodes:
         for service in SERVICES:
-            url = settings.node_database_url(node, service)
             if settings.database_url is None and not (settings.data_dir / node / f"{service}.db").is_file():
-                continue
+                continue  # before asking for the URL, which makes the node's folder
+            url = settings.node_database_url(node, service)
             engine = create_engine(url, writer=False)
             try:
                 async with engine.connect() as conn:

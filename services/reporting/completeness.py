@@ -53,7 +53,8 @@ async def verify_completeness(session: AsyncSession, fetch: FetchMessage, stream
         if seq in dead_lettered:
             result.dead_lettered += 1
             continue
-        await _unapplied(seq, await fetch(seq), ids, result)
+        message = await fetch(seq)
+        await _unapplied(seq, message[0] if message else None, ids, result)
     return result
 
 

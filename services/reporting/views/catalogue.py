@@ -28,7 +28,7 @@ from services.reporting.views.accountability import (
     schools_report,
 )
 from services.reporting.views.activities import Dimension, Reach, ReachRow, reach
-from services.reporting.views.allocation import AllocationReport, allocation_report
+from services.reporting.views.allocation import allocation_report
 
 
 @dataclass(frozen=True)
