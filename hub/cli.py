@@ -73,13 +73,15 @@ def serve(
     if service == "reporting":
         from services.reporting.app import serve as serve_reporting
 
-        asyncio.run(serve_reporting(settings, host=host, port=port))
+        entry = serve_reporting(settings, host=host, port=port)
     elif service in NODE_SERVICES:
         if node is None:
             raise typer.BadParameter("--node is required for node services")
-        asyncio.run(NODE_SERVICES[service].serve(settings, node, host=host, port=port))
+        entry = NODE_SERVICES[service].serve(settings, node, host=host, port=port)
     else:
         raise typer.BadParameter(f"unknown service {service!r}")
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C before the service's own handlers are in
+        asyncio.run(entry)
 
 
 @app.command()

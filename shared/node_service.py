@@ -269,12 +269,14 @@ async def serve_node_service(
     (``HUB_<NAME>_PORT`` plus 10 per node), until SIGINT or SIGTERM."""
     check_hub_node(settings, node)
     configure_process(settings, name, node)
-    await serve_http(make_app(nats_url or settings.nats_servers), host, port or settings.service_port(name, node))
+    url = nats_url or settings.nats_servers
+    await serve_http(lambda: make_app(url), host, port or settings.service_port(name, node))
 
 
-async def serve_http(app: FastAPI, host: str, port: int) -> None:
-    """Serve `app` until SIGINT or SIGTERM, then return (so the caller's own clean-up runs: a
-    stream watcher, a NATS server) rather than re-raising the signal as uvicorn does."""
+async def serve_http(make_app: Callable[[], FastAPI], host: str, port: int) -> None:
+    """Build the app and serve it until SIGINT or SIGTERM, then return (so the caller's clean-up
+    runs: a stream watcher, a NATS server) rather than re-raise the signal as uvicorn does. The
+    handlers go in before the app is built: a stop asked for while starting ends it quietly."""
     import uvicorn
 
     class Server(uvicorn.Server):
@@ -282,12 +284,24 @@ async def serve_http(app: FastAPI, host: str, port: int) -> None:
         def capture_signals(self) -> Iterator[None]:  # the loop's handlers below stop it instead
             yield
 
-    server = Server(uvicorn.Config(app, host=host, port=port, log_level="info"))
+    async def stop_when_asked(server: Server) -> None:
+        await stopping.wait()
+        server.should_exit = True
+
+    stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, setattr, server, "should_exit", True)
+        loop.add_signal_handler(sig, stopping.set)
     try:
-        await server.serve()
+        app = make_app()
+        if stopping.is_set():
+            return
+        server = Server(uvicorn.Config(app, host=host, port=port, log_level="info"))
+        stopper = asyncio.create_task(stop_when_asked(server))
+        try:
+            await server.serve()
+        finally:
+            stopper.cancel()
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

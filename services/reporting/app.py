@@ -226,5 +226,5 @@ async def serve(
     logging and tracing (``service.name`` hub-ledger-reporting), its app, served on its port
     (``HUB_REPORTING_PORT``) until SIGINT or SIGTERM."""
     configure_process(settings, NAME)
-    app = create_app(build_service(settings, nats_url or settings.nats_servers, own))
-    await serve_http(app, host, port or settings.service_port(NAME))
+    url = nats_url or settings.nats_servers
+    await serve_http(lambda: create_app(build_service(settings, url, own)), host, port or settings.service_port(NAME))
