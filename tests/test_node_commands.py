@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from shared.identity import SERVICES
 from shared.nats_server import free_port
 from tests.helpers import organisation
 
@@ -97,7 +98,7 @@ def test_each_service_traces_under_its_own_name_on_the_ports_its_settings_give(t
     """`hub hub up` and `hub node up` start every service through its own entry: with console
     telemetry each prints spans named for itself (the node an attribute), on HUB_<SERVICE>_PORT."""
     nats_port, leaf_port, report_port, node_nats = (free_port() for _ in range(4))
-    ports = {service: free_port() for service in ("partners", "activities", "funding")}
+    ports = {service: free_port() for service in SERVICES}
     settings = {"HUB_TELEMETRY": "console", "HUB_REPORTING_PORT": str(report_port),
                 # coventry, the first node, listens 10 above each setting
                 **{f"HUB_{service.upper()}_PORT": str(port - 10) for service, port in ports.items()}}
