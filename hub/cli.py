@@ -17,11 +17,10 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-import uvicorn
 
 from shared.identity import SERVICES
-from shared.settings import HubSettings
-from shared.telemetry import configure_logging, configure_tracing
+from shared.settings import EMBEDDED_NATS_PORT, HubSettings
+from shared.telemetry import configure_logging, configure_tracing, service_name
 from hub import render
 from hub.commands import activities as activities_commands
 from hub.commands import node_option
@@ -29,7 +28,7 @@ from hub.commands import dashboard as dashboard_commands
 from hub.commands import funding as funding_commands
 from hub.commands import partners as partners_commands
 from hub.commands import report as report_commands
-from hub.runner import EMBEDDED_NATS_PORT, NODE_SERVICES, node_app, reporting_asgi
+from hub.runner import NODE_SERVICES
 
 if TYPE_CHECKING:
     from services.reporting.rebuild import RebuildResult
@@ -63,39 +62,28 @@ def _settings(data_dir: Path | None = None, **overrides: object) -> HubSettings:
     return HubSettings(**values)
 
 
-def _nats_url(settings: HubSettings) -> str:
-    return settings.nats_url or f"nats://127.0.0.1:{EMBEDDED_NATS_PORT}"
-
-
 @app.command()
 def serve(
     service: Annotated[str, typer.Argument(help=f"One of: {', '.join([*SERVICES, 'reporting'])}")],
     node: Annotated[str | None, node_option("Node (lead organisation) this service belongs to.")] = None,
     host: str = "127.0.0.1",
-    port: Annotated[int | None, typer.Option(help="HTTP port; default from the service's settings.")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP port; default HUB_<SERVICE>_PORT (+10 per node).")] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Run one service on its own (NATS from HUB_NATS_URL, else the embedded server of `hub nats`)."""
     settings = _settings(data_dir)
-    configure_logging(settings)
-    configure_tracing(settings, f"hub-{service}")
     if service == "reporting":
-        from services.reporting.settings import ReportingSettings
+        from services.reporting.app import serve as serve_reporting
 
-        asgi = reporting_asgi(settings, _nats_url(settings))
-        port = port or ReportingSettings().port
+        entry = serve_reporting(settings, host=host, port=port)
     elif service in NODE_SERVICES:
         if node is None:
             raise typer.BadParameter("--node is required for node services")
-        asgi = node_app(service, settings, node, _nats_url(settings))
-        port = port or 8100 + 10 * (1 + _node_index(settings, node)) + 1 + SERVICES.index(service)
+        entry = NODE_SERVICES[service].serve(settings, node, host=host, port=port)
     else:
         raise typer.BadParameter(f"unknown service {service!r}")
-    uvicorn.run(asgi, host=host, port=port, log_level="info")
-
-
-def _node_index(settings: HubSettings, node: str) -> int:
-    return settings.nodes.index(node) if node in settings.nodes else len(settings.nodes)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C before the service's own handlers are in
+        asyncio.run(entry)
 
 
 @app.command()
@@ -117,7 +105,7 @@ def hub_up(
     data_dir: DataDir = None,
     nats_port: Annotated[int, typer.Option(help="Hub NATS client port.")] = EMBEDDED_NATS_PORT,
     leaf_port: Annotated[int, typer.Option(help="Port nodes' leaf servers connect to.")] = 17422,
-    port: Annotated[int, typer.Option(help="Reporting HTTP port.")] = 8100,
+    port: Annotated[int | None, typer.Option(help="Reporting HTTP port; default HUB_REPORTING_PORT.")] = None,
     host: str = "127.0.0.1",
 ) -> None:
     """Start the hub NATS server (JetStream domain hub), provision its streams, serve reporting."""
@@ -125,7 +113,6 @@ def hub_up(
     from hub.topology import Ports
 
     settings = _settings(data_dir)
-    configure_logging(settings)
     topology = deployment(settings, Ports(host=host, hub=nats_port, hub_leaf=leaf_port))
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_hub(topology, host, port))
@@ -137,20 +124,22 @@ def node_up(
     data_dir: DataDir = None,
     nats_port: Annotated[int | None, typer.Option(help="This node's NATS port (default 14223 + its index).")] = None,
     hub_leaf_port: Annotated[int, typer.Option(help="The hub's leaf port.")] = 17422,
-    base_port: Annotated[int | None, typer.Option(help="Services listen on base+1..3 (default 8100 + 10 x (index + 1)).")] = None,
+    base_port: Annotated[int | None, typer.Option(help="Services listen on base+1..3 (default HUB_<SERVICE>_PORT, "
+                                                       "+10 per node).")] = None,
     host: str = "127.0.0.1",
 ) -> None:
-    """Start a node: its NATS leaf server (JetStream domain = node) and its three services."""
+    """Start a node: its NATS leaf server (JetStream domain = node) and its three services, each
+    its own process."""
     from hub.nodes import deployment, run_node
     from hub.topology import Ports
 
     settings = _settings(data_dir)
     configure_logging(settings)
-    index = _node_index(settings, node)
+    index = settings.nodes.index(node) if node in settings.nodes else len(settings.nodes)
     ports = Ports(host=host, hub_leaf=hub_leaf_port, nodes={node: nats_port or EMBEDDED_NATS_PORT + 1 + index})
     topology = deployment(settings, ports)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_node(topology, node, host, base_port or 8100 + 10 * (index + 1)))
+        asyncio.run(run_node(topology, node, host, base_port))
 
 
 def run_operator(work: Coroutine[Any, Any, T]) -> T:
@@ -217,7 +206,7 @@ def demo(
         shutil.rmtree(data_dir)
     settings = _settings(data_dir)
     configure_logging(settings.model_copy(update={"log_level": "WARNING"}))
-    configure_tracing(settings, "hub-demo")
+    configure_tracing(settings, service_name("demo"))
     try:
         asyncio.run(run_demo(settings, base_port=base_port, wait=wait, activities_per_node=activities))
     except KeyboardInterrupt:
@@ -236,7 +225,7 @@ def data_health(
     from hub.commands.recover import database_positions, stream_positions_at
 
     settings = _settings(data_dir)
-    rows = asyncio.run(_with_reporting_session(settings, query))
+    rows = report_commands.read_reporting(settings, query)
     in_stream = run_operator(stream_positions_at(settings, nats_url))
     databases = asyncio.run(database_positions(settings))
     health = render.health_rows(rows, in_stream, databases)
@@ -244,18 +233,6 @@ def data_health(
         print(json.dumps(health, indent=2))
     else:
         render.console.print(render.health_table(health))
-
-
-async def _with_reporting_session(settings: HubSettings, query):  # type: ignore[no-untyped-def]
-    from services.reporting.app import build_service
-
-    service = build_service(settings, _nats_url(settings))
-    await service.start(consume=False)
-    try:
-        async with service.read_sessions() as session:
-            return await query(session)
-    finally:
-        await service.stop()
 
 
 @app.command()
@@ -307,17 +284,16 @@ def rebuild(
     from nats.js.errors import NotFoundError
 
     from services.reporting.rebuild import replacing_sqlite_database
-    from services.reporting.settings import ReportingSettings
+    from services.reporting.settings import ReportingSettings, reporting_sqlite_file
 
     from hub.locate import hub_nats_url
 
     settings = _settings(data_dir)
     url = hub_nats_url(settings, nats_url)
-    own = _with_node_keys(ReportingSettings(), settings)
-    embedded = own.database_url is None and settings.database_url is None
-    database = settings.data_dir / "hub" / "reporting.db"
+    own = ReportingSettings()  # node keys as reporting finds them (the deployment's, unless set)
+    database = reporting_sqlite_file(settings, own)
     try:
-        with replacing_sqlite_database(database) if embedded else contextlib.nullcontext() as building:
+        with replacing_sqlite_database(database) if database else contextlib.nullcontext() as building:
             if building is not None:
                 own = own.model_copy(update={"database_url": f"sqlite+aiosqlite:///{building.resolve()}"})
             result = run_operator(_replay_hub_stream(settings, own, url, batch_size, workers))
@@ -351,14 +327,6 @@ async def _replay_hub_stream(settings: HubSettings, own: ReportingSettings, url:
     finally:
         await nc.close()
         await service.stop()
-
-
-def _with_node_keys(own: ReportingSettings, settings: HubSettings) -> ReportingSettings:
-    """Check signatures as the deployment's reporting does: its node keys unless settings name others."""
-    keys = settings.data_dir / "secrets" / "node-keys.json"
-    if own.node_keys_file is None and keys.is_file():
-        return own.model_copy(update={"node_keys_file": keys})
-    return own
 
 
 @dlq.command("list")

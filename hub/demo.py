@@ -4,55 +4,36 @@ three nodes' services, hub reporting, generated secrets, and the sample hub load
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import json
-import signal
-from collections.abc import AsyncIterator
 import time
 
 import httpx
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from shared.bus import connect, ensure_hub_topology, watch_node_sources
 from shared.auth import Role, new_token
 from shared.files import write_private
 from shared.identity import SERVICES
 from shared.settings import HubSettings
-from shared.signing import NodeSigner
 from services.reporting.dashboard.auth import write_users_file
 from services.reporting.queries import HubReport
 from services.reporting.settings import ReportingSettings
 from hub import render
-from hub.runner import RunningSystem, Wiring, start_system
+from hub.runner import RunningSystem, Wiring, start_system, until_interrupted
 from hub.sample import load_sample
-from hub.topology import HubTopology, Ports, Secrets
+from hub.topology import HubTopology, Ports, Secrets, provisioned_hub
 
-
-@contextlib.asynccontextmanager
-async def provisioned_hub(topology: HubTopology) -> AsyncIterator[None]:
-    """As the hub's operator: create the hub and dead-letter streams, then keep the hub stream
-    sourcing every node whose stream is reachable, for as long as the context lasts."""
-    nc = await connect(topology.admin_url, "hub-provision")
-    s = topology.settings
-    await ensure_hub_topology(nc.jetstream(), s.hub, s.nodes, s.duplicate_window_seconds, domains=True)
-    watcher = asyncio.create_task(watch_node_sources(nc, s.hub, s.nodes, s.duplicate_window_seconds, interval=0.5))
-    try:
-        yield
-    finally:
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
-        await nc.drain()
+__all__ = ["leaf_wiring", "provisioned_hub", "run_demo", "wait_for_report"]
 
 
 def leaf_wiring(topology: HubTopology) -> Wiring:
+    """Each party's NATS URL on the leaf-node layout; each node's relay finds its own signing key
+    under the secrets folder (`NodeService.start`), as it does in production."""
     secrets = topology.secrets
     return Wiring(
         reporting_nats_url=topology.reporting_url,
         node_nats_urls={node: topology.node_services_url(node) for node in topology.settings.nodes},
-        signers={node: NodeSigner.from_file(secrets.node_key_file(node)) for node in topology.settings.nodes},
         reporting=ReportingSettings(node_keys_file=secrets.node_keys_file, provision_streams=False),
     )
 
@@ -107,7 +88,7 @@ async def run_demo(settings: HubSettings, *, base_port: int, wait: bool, activit
                 render.console.print(_where_to_look(system, settings, secrets, logins))
                 if wait:
                     render.console.print("[bold]Serving. Ctrl-C stops everything.[/bold]")
-                    await _until_interrupted()
+                    await until_interrupted()
                 return report
             finally:
                 await system.stop()
@@ -162,11 +143,3 @@ def _where_to_look(system: RunningSystem, settings: HubSettings, secrets: Secret
     table.add_row("consortium manager token", secrets.token("manager"))
     table.add_row("from the shell", f"hub report --data-dir {settings.data_dir}")
     return table
-
-
-async def _until_interrupted() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()

@@ -4,6 +4,7 @@ NATS connection and relay, exactly as they would run apart (``hub serve``)."""
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
 from dataclasses import dataclass, field
 
@@ -21,7 +22,6 @@ from services.reporting import app as reporting_app
 from services.reporting.settings import ReportingSettings
 
 NODE_SERVICES = {"partners": partners_app, "activities": activities_app, "funding": funding_app}
-EMBEDDED_NATS_PORT = 14222
 
 
 def node_app(service: str, settings: HubSettings, node: str, nats_url: str, signer: NodeSigner | None = None) -> FastAPI:
@@ -90,14 +90,25 @@ async def start_system(
     base_port: int = 8100,
     host: str = "127.0.0.1",
 ) -> RunningSystem:
-    """Reporting first (it declares the hub streams), then every service of every node."""
+    """Reporting first (it declares the hub streams), then every service of every node, each on
+    its port counted from `base_port` (`HubSettings.service_port`), or a free one if that is taken."""
     system = RunningSystem()
+    ports = settings.with_base_port(base_port)
     system.reporting_service = reporting_app.build_service(settings, wiring.reporting_nats_url, wiring.reporting)
     reporting = reporting_app.create_app(system.reporting_service)
-    system.reporting_url = await system.serve(reporting, host, port_or_free(base_port, host))
-    for i, node in enumerate(settings.nodes, start=1):
-        for j, service in enumerate(SERVICES, start=1):
-            port = port_or_free(base_port + 10 * i + j, host)
+    system.reporting_url = await system.serve(reporting, host, port_or_free(ports.service_port("reporting"), host))
+    for node in settings.nodes:
+        for service in SERVICES:
+            port = port_or_free(ports.service_port(service, node), host)
             app = node_app(service, settings, node, wiring.node_nats_urls[node], wiring.signers.get(node))
             system.urls[(node, service)] = await system.serve(app, host, port)
     return system
+
+
+async def until_interrupted() -> None:
+    """Return on SIGINT or SIGTERM (Ctrl-C, systemd's stop)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()

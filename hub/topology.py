@@ -8,14 +8,18 @@ reporting trusts, and API tokens with their roles.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import secrets as random_secrets
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from shared.bus import connect, ensure_hub_topology, watch_node_sources
 from shared.auth import Role, new_token, token_digest
 from shared.files import write_private
 from shared.nats_server import NatsServer, free_port
@@ -218,3 +222,20 @@ class HubTopology:
     @property
     def admin_url(self) -> str:
         return self._url(self.ports.hub, "admin", self.secrets.nats["hub"]["admin"])
+
+
+@contextlib.asynccontextmanager
+async def provisioned_hub(topology: HubTopology) -> AsyncIterator[None]:
+    """As the hub's operator: create the hub and dead-letter streams, then keep the hub stream
+    sourcing every node whose stream is reachable, for as long as the context lasts."""
+    nc = await connect(topology.admin_url, "hub-provision")
+    s = topology.settings
+    await ensure_hub_topology(nc.jetstream(), s.hub, s.nodes, s.duplicate_window_seconds, domains=True)
+    watcher = asyncio.create_task(watch_node_sources(nc, s.hub, s.nodes, s.duplicate_window_seconds, interval=0.5))
+    try:
+        yield
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+        await nc.drain()

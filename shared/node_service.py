@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+import signal
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -33,6 +34,7 @@ from shared.outbox import Outbox, Producer, UnitOfWork
 from shared.relay import OutboxRelay
 from shared.settings import HubSettings
 from shared.signing import NodeSigner, load_node_signer
+from shared.telemetry import configure_process
 
 log = logging.getLogger(__name__)
 
@@ -279,3 +281,58 @@ def node_service_app(
     app.state.service = service
     app.state.readiness = service.readiness
     return app
+
+
+async def serve_node_service(
+    settings: HubSettings,
+    name: str,
+    node: str,
+    make_app: Callable[[str], FastAPI],
+    *,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    nats_url: str | None = None,
+) -> None:
+    """One node service as a process, however it is started (`hub serve`, `hub node up`, the
+    deploy units): logging and tracing named for it (``service.name`` hub-ledger-<name>, the node
+    a resource attribute), its signer (resolved by `NodeService.start`), its app (`make_app` given
+    the NATS URL: ``HUB_NATS_URL`` unless one is passed) on its port
+    (``HUB_<NAME>_PORT`` plus 10 per node), until SIGINT or SIGTERM."""
+    check_hub_node(settings, node)
+    configure_process(settings, name, node)
+    url = nats_url or settings.nats_servers
+    await serve_http(lambda: make_app(url), host, port or settings.service_port(name, node))
+
+
+async def serve_http(make_app: Callable[[], FastAPI], host: str, port: int) -> None:
+    """Build the app and serve it until SIGINT or SIGTERM, then return (so the caller's clean-up
+    runs: a stream watcher, a NATS server) rather than re-raise the signal as uvicorn does. The
+    handlers go in before the app is built: a stop asked for while starting ends it quietly."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:  # the loop's handlers below stop it instead
+            yield
+
+    async def stop_when_asked(server: Server) -> None:
+        await stopping.wait()
+        server.should_exit = True
+
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    try:
+        app = make_app()
+        if stopping.is_set():
+            return
+        server = Server(uvicorn.Config(app, host=host, port=port, log_level="info"))
+        stopper = asyncio.create_task(stop_when_asked(server))
+        try:
+            await server.serve()
+        finally:
+            stopper.cancel()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)

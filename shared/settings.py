@@ -22,6 +22,10 @@ from shared.files import private_folder
 from shared.identity import Slug
 
 DEFAULT_NODES = ("coventry", "warwickshire", "solihull")
+EMBEDDED_NATS_PORT = 14222
+"""Where `hub nats` listens, and where every service looks for NATS when ``HUB_NATS_URL`` is unset."""
+NODE_PORT_STEP = 10
+"""Each node's services listen this many ports above the previous node's (8111-8113, 8121-8123, …)."""
 
 
 def config_file() -> Path:
@@ -79,6 +83,31 @@ class HubSettings(LayeredSettings):
     pseudonym_key: SecretStr | None = Field(
         default=None, description="Hub-wide secret for pupil pseudonyms; held by nodes only."
     )
+    reporting_port: int = Field(default=8100, ge=1, le=65535, description="Reporting's HTTP port.")
+    partners_port: int = Field(default=8101, ge=1, le=65535, description="Partners' HTTP port, plus 10 per node.")
+    activities_port: int = Field(default=8102, ge=1, le=65535, description="Activities' HTTP port, plus 10 per node.")
+    funding_port: int = Field(default=8103, ge=1, le=65535, description="Funding's HTTP port, plus 10 per node.")
+
+    def service_port(self, service: str, node: str | None = None) -> int:
+        """The one place a service's HTTP port is worked out (``hub serve``, ``hub node up``, the
+        demo, the deploy units): ``HUB_<SERVICE>_PORT``, plus 10 for each node from the first, so
+        every node's services can share a machine (coventry partners 8111, warwickshire's 8121)."""
+        port: int = getattr(self, f"{service}_port")
+        if node is None:
+            return port
+        position = self.nodes.index(node) if node in self.nodes else len(self.nodes)
+        return port + NODE_PORT_STEP * (position + 1)
+
+    def with_base_port(self, base: int) -> HubSettings:
+        """These settings with every service's port counted from `base` (reporting on it, node
+        services on the next ones): the demo's and the tests' layouts on free ports."""
+        ports = {"reporting_port": base, "partners_port": base + 1, "activities_port": base + 2, "funding_port": base + 3}
+        return self.model_copy(update=ports)
+
+    @property
+    def nats_servers(self) -> str:
+        """The NATS URL(s) services connect to: ``HUB_NATS_URL``, else the embedded server of `hub nats`."""
+        return self.nats_url or f"nats://127.0.0.1:{EMBEDDED_NATS_PORT}"
 
     @property
     def secrets_dir(self) -> Path:

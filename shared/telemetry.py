@@ -16,12 +16,27 @@ from shared.settings import HubSettings
 _configured = False
 
 
-def configure_tracing(settings: HubSettings, service_name: str, extra: SpanProcessor | None = None) -> None:
+def service_name(service: str) -> str:
+    """The ``service.name`` a service's spans carry, whatever command started it."""
+    return f"hub-ledger-{service}"
+
+
+def configure_process(settings: HubSettings, service: str, node: str | None = None) -> None:
+    """Logging and tracing for a process that runs `service` (of `node`): each service's entry
+    calls this before it builds anything, so every way of starting it traces the same way."""
+    configure_logging(settings)
+    configure_tracing(settings, service_name(service), node=node)
+
+
+def configure_tracing(
+    settings: HubSettings, service_name: str, extra: SpanProcessor | None = None, node: str | None = None
+) -> None:
     """Install a tracer provider exporting to the console or OTLP as configured (once per process)."""
     global _configured
     if _configured:
         return
-    provider = TracerProvider(resource=Resource.create({"service.name": service_name, "hub": settings.hub}))
+    attributes = {"service.name": service_name, "hub": settings.hub, **({"hub.node": node} if node else {})}
+    provider = TracerProvider(resource=Resource.create(attributes))
     if settings.telemetry == "console":
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
     elif settings.telemetry == "otlp":

@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.table import Table
 
+from shared.settings import HubSettings
 from hub import render
 from hub.commands import DataDirOption, NodeOption, offline_service
 
@@ -153,19 +154,12 @@ def budget(node: NodeOption, period: str, function: str, area: str, amount_pence
     render.console.print("budget set")
 
 
-async def _reporting(data_dir: Path | None, query: Callable[[Any, Any], Awaitable[T]]) -> T:
-    """Run a query against the hub's reporting database (no consumer started)."""
-    from hub.cli import _nats_url, _settings
-    from services.reporting.app import build_service
+def _reporting(data_dir: Path | None, query: Callable[[Any, Any], Awaitable[T]]) -> T:
+    """Run a query against the hub's reporting database, read-only (`hub report`'s way)."""
+    from hub.commands.report import read_reporting
 
-    settings = _settings(data_dir)
-    service = build_service(settings, _nats_url(settings))
-    await service.start(consume=False)
-    try:
-        async with service.read_sessions() as session:
-            return await query(session, settings)
-    finally:
-        await service.stop()
+    settings = HubSettings(**({"data_dir": data_dir} if data_dir else {}))
+    return read_reporting(settings, lambda session: query(session, settings))
 
 
 @app.command("balance")
@@ -174,7 +168,7 @@ def balance(data_dir: DataDirOption = None,
     """Hub-wide: per node, income + received = allocated + commissioned + spent + remaining; transfers reconciled."""
     from services.reporting.views.funding import funding_balance
 
-    result = asyncio.run(_reporting(data_dir, lambda s, settings: funding_balance(s, settings.nodes)))
+    result = _reporting(data_dir, lambda s, settings: funding_balance(s, settings.nodes))
     if as_json:
         print(result.model_dump_json(indent=2))
         return
@@ -196,7 +190,7 @@ def transfers(data_dir: DataDirOption = None) -> None:
     """Both sides of every transfer between nodes, and any one side has not recorded or disputes."""
     from services.reporting.views.funding import load_ledger, reconcile
 
-    _print_transfers(asyncio.run(_reporting(data_dir, lambda s, _: _reconciled(s, load_ledger, reconcile))))
+    _print_transfers(_reporting(data_dir, lambda s, _: _reconciled(s, load_ledger, reconcile)))
 
 
 async def _reconciled(session: Any, load: Any, reconcile: Any) -> Any:
@@ -219,7 +213,7 @@ def budget_report(period: str, kind: str = "academic", data_dir: DataDirOption =
     """Budget against actual by node, function and area for a period (e.g. 2025-26)."""
     from services.reporting.views.funding import budget_vs_actual
 
-    rows = asyncio.run(_reporting(data_dir, lambda s, _: budget_vs_actual(s, kind, period)))  # type: ignore[arg-type]
+    rows = _reporting(data_dir, lambda s, _: budget_vs_actual(s, kind, period))  # type: ignore[arg-type]
     table = Table(title=f"budget against actual, {kind} year {period}")
     for column in ("node", "function", "area", "budget", "actual", "over (+) / under (-)"):
         table.add_column(column)
@@ -235,7 +229,7 @@ def summary(period: str, kind: str = "academic", data_dir: DataDirOption = None)
     """Income by source and spend by strategic function for a period (e.g. 2025-26), exact to the penny."""
     from services.reporting.views.funding import period_summary
 
-    result = asyncio.run(_reporting(data_dir, lambda s, _: period_summary(s, kind, period)))  # type: ignore[arg-type]
+    result = _reporting(data_dir, lambda s, _: period_summary(s, kind, period))  # type: ignore[arg-type]
     table = Table(title=f"{kind} year {result.period}")
     table.add_column("line")
     table.add_column("amount", justify="right")
@@ -255,7 +249,7 @@ def assets(data_dir: DataDirOption = None) -> None:
     table = Table(title="capital asset register")
     for column in ("node", "item", "cost", "bought", "location", "loaned to"):
         table.add_column(column)
-    for a in asyncio.run(_reporting(data_dir, lambda s, _: asset_register(s))):
+    for a in _reporting(data_dir, lambda s, _: asset_register(s)):
         table.add_row(a.node, a.item, render.pounds(a.cost_pence), f"{a.bought_on}", a.location, a.loaned_to or "")
     render.console.print(table)
 
@@ -269,7 +263,7 @@ def export_360giving(out: Path, prefix: Annotated[str | None, typer.Option(help=
     async def query(session: Any, settings: Any) -> tuple[str, list[dict[str, Any]]]:
         return settings.hub, await build_grants(session, prefix or settings.hub)
 
-    hub, grants = asyncio.run(_reporting(data_dir, query))
+    hub, grants = _reporting(data_dir, query)
     if out.suffix == ".xlsx":
         out.write_bytes(to_xlsx(grants))
     else:

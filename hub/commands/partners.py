@@ -253,19 +253,10 @@ def report(
 ) -> None:
     """The hub's view: distinct organisations by role, area, function and state (from reporting)."""
     from shared.settings import HubSettings
-    from services.reporting.app import build_service
     from services.reporting.views.partners import organisations_report
+    from hub.commands.report import read_reporting
 
-    async def run() -> Any:
-        service = build_service(HubSettings(**({"data_dir": data_dir} if data_dir else {})), "")
-        await service.start(consume=False)
-        try:
-            async with service.read_sessions() as session:
-                return await organisations_report(session)
-        finally:
-            await service.stop()
-
-    result = asyncio.run(run())
+    result = read_reporting(HubSettings(**({"data_dir": data_dir} if data_dir else {})), organisations_report)
     if as_json:
         print(result.model_dump_json(indent=2))
         return

@@ -37,9 +37,9 @@ def _settings(data_dir: Path | None) -> HubSettings:
 def _database_url(settings: HubSettings, database: str | None) -> str:
     """A URL, a path to a SQLite file (e.g. an auditor's copy), or the configured reporting database."""
     if database is None:
-        from services.reporting.settings import ReportingSettings
+        from services.reporting.settings import reporting_database_url
 
-        return ReportingSettings().database_url or settings.node_database_url("hub", "reporting")
+        return reporting_database_url(settings)
     return database if "://" in database else f"sqlite+aiosqlite:///{Path(database).resolve()}"
 
 
@@ -52,6 +52,12 @@ async def with_session(url: str, query: Callable[[AsyncSession], Awaitable[T]]) 
             return await query(session)
     finally:
         await engine.dispose()
+
+
+def read_reporting(settings: HubSettings, query: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """`query` on the configured reporting database, read-only: every command that reads reporting
+    opens it this one way (a CLI never migrates the service's database under it)."""
+    return asyncio.run(with_session(_database_url(settings, None), query))
 
 
 def _require_sqlite_file(url: str) -> None:

@@ -1,4 +1,5 @@
-"""Composition root of the activities service: settings, database, outbox relay, routes."""
+"""Composition root of the activities service: settings, database, outbox relay, routes, and `serve`,
+its process's one entry."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from shared.node_service import NodeService, node_service_app
+from shared.node_service import NodeService, node_service_app, serve_node_service
 from shared.settings import HubSettings
 from shared.signing import NodeSigner
 from shared.pseudonym import Pseudonymiser, load_pseudonymiser
@@ -36,3 +37,13 @@ def create_app(service: NodeService) -> FastAPI:
     )
     app.state.pseudonymiser = pseudonymiser_for(service.settings)
     return app
+
+
+async def serve(
+    settings: HubSettings, node: str, *, host: str = "127.0.0.1", port: int | None = None, nats_url: str | None = None
+) -> None:
+    """The activities process of `node` (`hub serve activities`, `hub node up`): shared/node_service.py."""
+    await serve_node_service(
+        settings, NAME, node, lambda url: create_app(build_service(settings, node, url)),
+        host=host, port=port, nats_url=nats_url,
+    )

@@ -13,7 +13,6 @@ from shared.settings import LayeredSettings
 class ActivitiesSettings(LayeredSettings):
     model_config = SettingsConfigDict(env_prefix="HUB_ACTIVITIES_", extra="ignore")
 
-    port: int = 8102
     pseudonym_key_file: Path | None = Field(
         default=None, description="File holding the hub-wide pupil pseudonym key, when HUB_PSEUDONYM_KEY is not set."
     )

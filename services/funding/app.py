@@ -1,4 +1,5 @@
-"""Composition root of the funding service: settings, database, outbox relay, routes."""
+"""Composition root of the funding service: settings, database, outbox relay, routes, and `serve`,
+its process's one entry."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from shared.node_service import NodeService, node_service_app
+from shared.node_service import NodeService, node_service_app, serve_node_service
 from shared.settings import HubSettings
 from shared.signing import NodeSigner
 from services.funding.api import router
@@ -26,4 +27,14 @@ def create_app(service: NodeService) -> FastAPI:
         "Hub Ledger: funding",
         "The node's ledger: income, allocations and spend, each linked to the money it draws on.",
         [router],
+    )
+
+
+async def serve(
+    settings: HubSettings, node: str, *, host: str = "127.0.0.1", port: int | None = None, nats_url: str | None = None
+) -> None:
+    """The funding process of `node` (`hub serve funding`, `hub node up`): shared/node_service.py."""
+    await serve_node_service(
+        settings, NAME, node, lambda url: create_app(build_service(settings, node, url)),
+        host=host, port=port, nats_url=nats_url,
     )

@@ -20,8 +20,9 @@ from shared.bus import connect, ensure_hub_topology
 from shared.compat import fix_idle_fetch_timeout
 from shared.auth import require_declared
 from shared.db import WalCheckpointer, create_engine, database_status, migrate, migrate_when_possible, session_factory
-from shared.node_service import create_http_app
+from shared.node_service import create_http_app, serve_http
 from shared.settings import HubSettings
+from shared.telemetry import configure_process
 from shared.signing import NodeKeys, load_node_keys
 from shared.subjects import hub_stream
 from services.reporting import versioned
@@ -36,10 +37,9 @@ from services.reporting.preparing import FEWEST_TO_SHARE, ParallelPreparer, defa
 from services.reporting.services import (
     Incoming, IngestOutcome, IngestTimings, PreparedBatch, apply_batch, prepare_batch,
 )
-from services.reporting.settings import ReportingSettings
+from services.reporting.settings import NAME, ReportingSettings, reporting_database_url
 from services.reporting.views.catalogue import ViewParams, warm_views
 
-NAME = "reporting"
 BROKER_LOG = logging.getLogger("services.reporting.broker")
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -77,7 +77,7 @@ class ReportingService:
     _consuming: asyncio.Task[None] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        url = self.own.database_url or self.settings.node_database_url("hub", NAME)
+        url = reporting_database_url(self.settings, self.own)
         self.engine = create_engine(url, checkpoints_elsewhere=True)
         self.read_engine = create_engine(url, writer=False)
         self.checkpointer = WalCheckpointer(self.read_engine)
@@ -228,3 +228,19 @@ def create_app(service: ReportingService) -> FastAPI:
     mount_dashboard(app, service)
     app.user_middleware.append(Middleware(versioned.ResponsesPerVersion, sessions=service.read_sessions))  # innermost
     return require_declared(app)  # a route without a declared access scope never serves
+
+
+async def serve(
+    settings: HubSettings,
+    *,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    nats_url: str | None = None,
+    own: ReportingSettings | None = None,
+) -> None:
+    """The reporting process, however it is started (`hub serve reporting`, `hub hub up`): its
+    logging and tracing (``service.name`` hub-ledger-reporting), its app, served on its port
+    (``HUB_REPORTING_PORT``) until SIGINT or SIGTERM."""
+    configure_process(settings, NAME)
+    url = nats_url or settings.nats_servers
+    await serve_http(lambda: create_app(build_service(settings, url, own)), host, port or settings.service_port(NAME))

@@ -5,15 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field
+from sqlalchemy.engine import make_url
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import LayeredSettings
+from shared.settings import HubSettings, LayeredSettings
+
+NAME = "reporting"
 
 
 class ReportingSettings(LayeredSettings):
     model_config = SettingsConfigDict(env_prefix="HUB_REPORTING_", extra="ignore")
 
-    port: int = 8100
     database_url: str | None = Field(default=None, description="Async SQLAlchemy URL; default SQLite under data_dir/hub.")
     batch_size: int = Field(default=5000, ge=1, le=10000, description=(
         "Most events fetched and applied per transaction: a quiet stream's batches are smaller (batch_timeout). "
@@ -45,3 +47,16 @@ class ReportingSettings(LayeredSettings):
     dashboard_login_lock_seconds: float = Field(default=300, gt=0, description=(
         "How long a locked account or client is refused, and the window its failures are counted in."))
     dashboard_secure_cookie: bool = Field(default=False, description="Send the session cookie over HTTPS only.")
+
+
+def reporting_database_url(settings: HubSettings, own: ReportingSettings | None = None) -> str:
+    """The one place the reporting database is located (the service, `hub rebuild`, `hub report`,
+    `hub data-health`): ``HUB_REPORTING_DATABASE_URL``, else the hub's URL template or SQLite file."""
+    own = own or ReportingSettings()
+    return own.database_url or settings.node_database_url("hub", NAME)
+
+
+def reporting_sqlite_file(settings: HubSettings, own: ReportingSettings | None = None) -> Path | None:
+    """The reporting database's file when it is SQLite (a rebuild replaces it whole), else None."""
+    url = make_url(reporting_database_url(settings, own))
+    return Path(url.database).resolve() if url.get_backend_name() == "sqlite" and url.database else None
