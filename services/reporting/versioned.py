@@ -191,13 +191,28 @@ class _Served:
     body: bytes
 
 
+def _who(scope: Scope) -> tuple[str, Any] | None:
+    """Who a request is from, as far as a held response may be reused for it: the user of a live
+    dashboard session, else the credentials it carries; None for a dashboard session that has ended."""
+    app = scope.get("app")
+    live = getattr(getattr(app, "state", None), "dashboard_sessions", None)
+    sid = (scope.get("session") or {}).get("sid") if "session" in scope else None
+    if live is not None and sid:
+        user = live.user(sid)
+        return ("user", user) if user else None
+    headers = dict(scope.get("headers", []))
+    return ("credentials", headers.get(b"authorization"), headers.get(b"cookie"))
+
+
 class ResponsesPerVersion:
     """ASGI middleware: a GET of a report route or dashboard page answered 200 is kept under
     (data version, path and query, credentials, date) and answered again from memory until the
     version moves: rendering a page or serialising a large figure costs more than computing it
     once it is held (docs/reporting.md). Innermost, so it sees requests after the session and
-    limits middlewares and keeps no cookies; credentials are part of the key, so nobody is served
-    a response made for someone else, and only 200s are kept (a refused request never is)."""
+    limits middlewares and keeps no cookies. Who asks is part of the key: the bearer token, or the
+    user of a dashboard session that is still live on the server (a signed-out or expired session
+    is never served from here, whoever holds a copy of its cookie), so nobody is served a response
+    made for someone else; only 200s are kept (a refused request never is)."""
 
     PREFIXES = ("/report", "/dashboard/")
     NEVER = ("/dashboard/static/", "/dashboard/login", "/dashboard/logout", "/dashboard/audit", "/report/audit")
@@ -219,7 +234,11 @@ class ResponsesPerVersion:
         except Exception:  # noqa: BLE001  (database down or not migrated: the route answers for itself)
             await self.app(scope, receive, send)
             return
-        key = self._key(scope)
+        who = _who(scope)
+        if who is None:  # a dashboard session not (or no longer) signed in: the app answers for itself
+            await self.app(scope, receive, send)
+            return
+        key = self._key(scope, who)
         found, served = self._held.get(version, key)
         if found:
             await send({"type": "http.response.start", "status": served.status, "headers": served.headers})
@@ -245,10 +264,8 @@ class ResponsesPerVersion:
                 and not path.startswith(self.NEVER))
 
     @staticmethod
-    def _key(scope: Scope) -> tuple[Any, ...]:
-        headers = dict(scope.get("headers", []))
-        return (scope["path"], scope.get("query_string", b""), headers.get(b"authorization"), headers.get(b"cookie"),
-                date.today())
+    def _key(scope: Scope, who: tuple[str, Any]) -> tuple[Any, ...]:
+        return (scope["path"], scope.get("query_string", b""), who, date.today())
 
     def _store(self, version: Version, key: tuple[Any, ...], start: dict[str, Any], body: bytes) -> None:
         headers = list(start.get("headers", []))
