@@ -139,7 +139,7 @@ async def test_views_are_warmed_once_events_stop_arriving(settings: HubSettings,
         assert warmed >= len(VIEWS)
         version, period = service.figures.version, ViewParams.default_period()
         assert version is not None and service.figures.get(version, ("funding page", None, "academic", period))[0]
-        assert service.figures.get(version, ("evidence", "pupils", "hub", period, "academic"))[0]
+        assert service.figures.get(version, ("evidence", "pupils", "hub", period, "academic", None))[0]
         async with service.read_sessions() as session:
             p = ViewParams(hub=settings.hub, nodes=settings.nodes, period=ViewParams.default_period())
             await run_view(session, "annual-return", p)
