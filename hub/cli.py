@@ -275,7 +275,7 @@ def rebuild(
         "Processes that parse, check and project batches while this one writes "
         "(default: one per core beside this one, at most 3; 0: all in this process)."))] = None,
 ) -> None:
-    """Rebuild the reporting projections from the hub stream (stop reporting first).
+    """Rebuild the reporting projections from the hub stream (beside a running reporting; deploy/RUNBOOK.md).
 
     On the embedded SQLite database, the new one is built beside the current one and replaces it
     only when the replay is complete; the current one is kept as reporting.db.before-rebuild-<time>.
@@ -329,8 +329,12 @@ async def _replay_hub_stream(settings: HubSettings, own: ReportingSettings, url:
         await service.stop()
 
 
+HubNatsOption = Annotated[str | None, typer.Option("--nats-url", help="The hub's NATS (default: from the data "
+                                                                   "folder, else HUB_NATS_URL).")]
+
+
 @dlq.command("list")
-def dlq_list(data_dir: DataDir = None, limit: int = 50) -> None:
+def dlq_list(data_dir: DataDir = None, limit: int = 50, nats_url: HubNatsOption = None) -> None:
     """List dead-lettered messages with the reason each was refused."""
     from shared.dead_letters import list_dead_letters
     from hub.locate import connect_once, hub_nats_url
@@ -338,7 +342,7 @@ def dlq_list(data_dir: DataDir = None, limit: int = 50) -> None:
     settings = _settings(data_dir)
 
     async def run() -> list:
-        nc = await connect_once(hub_nats_url(settings), "hub-cli")
+        nc = await connect_once(hub_nats_url(settings, nats_url), "hub-cli")
         try:
             return await list_dead_letters(nc.jetstream(), settings.hub, limit)
         finally:
@@ -353,11 +357,12 @@ def dlq_list(data_dir: DataDir = None, limit: int = 50) -> None:
     render.console.print(table)
 
 
-async def _dlq_call(settings: HubSettings, action, publish_url: str | None = None):  # type: ignore[no-untyped-def]
+async def _dlq_call(settings: HubSettings, action, publish_url: str | None = None,  # type: ignore[no-untyped-def]
+                    nats_url: str | None = None):
     """Run `action(dlq_js, publish_js)` on the hub's connection (and the node's, when given)."""
     from hub.locate import connect_once, hub_nats_url
 
-    nc = await connect_once(hub_nats_url(settings), "hub-cli-dlq")
+    nc = await connect_once(hub_nats_url(settings, nats_url), "hub-cli-dlq")
     pub = await connect_once(publish_url, "hub-cli-dlq-replay") if publish_url else nc
     try:
         return await action(nc.jetstream(), pub.jetstream())
@@ -372,12 +377,13 @@ def dlq_show(
     seq: Annotated[int, typer.Argument(help="Sequence in the dead-letter stream (from `hub dlq list`).")],
     raw: Annotated[bool, typer.Option(help="Print only the message bytes (to edit and replay).")] = False,
     data_dir: DataDir = None,
+    nats_url: HubNatsOption = None,
 ) -> None:
     """Print one dead letter: why it was refused, where it came from, and its bytes (JSON pretty-printed)."""
     from shared.dead_letters import get_dead_letter
 
     settings = _settings(data_dir)
-    letter = run_operator(_dlq_call(settings, lambda js, _: get_dead_letter(js, settings.hub, seq)))
+    letter = run_operator(_dlq_call(settings, lambda js, _: get_dead_letter(js, settings.hub, seq), nats_url=nats_url))
     if letter is None:
         render.console.print(f"no dead letter {seq}")
         raise typer.Exit(1)
@@ -401,6 +407,7 @@ def dlq_replay(
     publish_url: Annotated[str | None, typer.Option(help="NATS URL whose stream captures the original subject "
                                                     "(the node's admin URL with leaf nodes); default HUB_NATS_URL.")] = None,
     data_dir: DataDir = None,
+    nats_url: HubNatsOption = None,
 ) -> None:
     """Republish a dead letter (fixed, if given) on its original subject, then delete it from the dead letters."""
     from shared.dead_letters import replay_dead_letter
@@ -409,7 +416,8 @@ def dlq_replay(
     fixed = fixed_file.read_bytes() if fixed_file else None
     try:
         letter = run_operator(
-            _dlq_call(settings, lambda js, pub: replay_dead_letter(js, pub, settings.hub, seq, fixed), publish_url)
+            _dlq_call(settings, lambda js, pub: replay_dead_letter(js, pub, settings.hub, seq, fixed), publish_url,
+                      nats_url)
         )
     except LookupError as exc:
         render.console.print(str(exc))
