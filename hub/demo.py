@@ -22,7 +22,7 @@ from shared.identity import SERVICES
 from shared.settings import HubSettings
 from shared.signing import NodeSigner
 from services.reporting.dashboard.auth import write_users_file
-from services.reporting.queries import HubReport
+from services.reporting.read.queries import HubReport
 from services.reporting.settings import ReportingSettings
 from hub import render
 from hub.runner import RunningSystem, Wiring, start_system

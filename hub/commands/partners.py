@@ -254,7 +254,7 @@ def report(
     """The hub's view: distinct organisations by role, area, function and state (from reporting)."""
     from shared.settings import HubSettings
     from services.reporting.app import build_service
-    from services.reporting.views.partners import organisations_report
+    from services.reporting.read.views.partners import organisations_report
 
     async def run() -> Any:
         service = build_service(HubSettings(**({"data_dir": data_dir} if data_dir else {})), "")

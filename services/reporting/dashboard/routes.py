@@ -26,7 +26,7 @@ from shared.auth import (
 )
 from shared.contracts.vocabulary import StrategicFunction
 from shared.periods import PeriodKind, academic_year, parse_period
-from services.reporting.audit import verify
+from services.reporting.ingest.audit import verify
 from services.reporting.dashboard import charts
 from services.reporting.dashboard.auth import DEVELOPER, DashboardUser, Users
 from services.reporting.dashboard.figures import (
@@ -35,15 +35,16 @@ from services.reporting.dashboard.figures import (
 from services.reporting.dashboard.flows import HEADINGS, funding_flows
 from services.reporting.dashboard.sessions import LoginThrottle, Sessions
 from services.reporting.deps import ReadSession
-from services.reporting.exports.tables import tables_of, to_json
-from services.reporting.queries import hub_report, report_stamp
-from services.reporting.versioned import per_version
-from services.reporting.views.accountability import Filters
-from services.reporting.views.allocation import only_node
-from services.reporting.views.catalogue import VIEWS, ViewParams, run_view
-from services.reporting.views.evidence import EvidenceView, evidence
-from services.reporting.views.routes import evidence_asks, export_view, view_asks
-from services.reporting.views.funding import budget_vs_actual, follow, load_ledger, summarise
+from services.reporting.read.exports.tables import tables_of, to_json
+from services.reporting.read.queries import hub_report, report_stamp
+from services.reporting.read.versioned import per_version
+from services.reporting.read.params import Filters
+from services.reporting.read.views.allocation import only_node
+from services.reporting.read.catalogue import VIEWS, run_view
+from services.reporting.read.params import ViewParams
+from services.reporting.read.views.evidence import EvidenceView, evidence
+from services.reporting.http.views import evidence_asks, export_view, view_asks
+from services.reporting.read.views.funding import budget_vs_actual, follow, load_ledger, summarise
 
 PARTNER_CHOICES = 300
 """Up to this many partners the filter is a list of names; beyond it, a box for an organisation id."""
@@ -543,7 +544,7 @@ async def audit_page(request: Request, session: ReadSession, user: User, f: Page
 @router.get("/download/360giving.{fmt}")
 @declare(Scope.HUB)
 async def download_360giving(request: Request, session: ReadSession, user: User, fmt: Literal["json", "xlsx"]) -> Response:
-    from services.reporting.exports import giving360
+    from services.reporting.read.exports import giving360
 
     hub = request.app.state.reporting.settings.hub
     grants = await giving360.build_grants(session, hub)

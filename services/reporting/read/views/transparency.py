@@ -8,17 +8,13 @@ Zeros are shown: they identify nobody.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reporting.queries import ReportStamp
-from services.reporting.views.accountability import inclusion_report, schools_report
-from services.reporting.views.activities import reach
-
-if TYPE_CHECKING:
-    from services.reporting.views.catalogue import ViewParams
+from services.reporting.read.params import ViewParams
+from services.reporting.read.queries import ReportStamp
+from services.reporting.read.views.accountability import inclusion_report, schools_report
+from services.reporting.read.views.activities import reach
 
 SUPPRESSED = "c"
 DEFAULT_THRESHOLD = 10

@@ -25,8 +25,7 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reporting.models import IngestPositionRow
-from services.reporting.services import HUB_POSITION
+from services.reporting.models import HUB_POSITION, IngestPositionRow
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

@@ -20,8 +20,7 @@ from nats.js.errors import NotFoundError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.subjects import PREFIX
-from services.reporting.models import IngestPositionRow
-from services.reporting.services import HUB_POSITION
+from services.reporting.models import HUB_POSITION, IngestPositionRow
 
 log = logging.getLogger(__name__)
 

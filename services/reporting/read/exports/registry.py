@@ -16,9 +16,10 @@ from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reporting.exports import giving360
-from services.reporting.exports.tables import Table, tables_of, to_csv, to_xlsx
-from services.reporting.views.catalogue import VIEWS, ViewParams, run_view
+from services.reporting.read.exports import giving360
+from services.reporting.read.exports.tables import Table, tables_of, to_csv, to_xlsx
+from services.reporting.read.catalogue import VIEWS, run_view
+from services.reporting.read.params import ViewParams
 
 Format = Literal["xlsx", "csv"]
 Files = list[tuple[str, bytes]]

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.models.partners import OrganisationView
-from services.reporting.views.accountability import (
+from services.reporting.read.views.accountability import (
     CONTINUING_KINDS,
     Filters,
     PupilRecord,

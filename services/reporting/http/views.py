@@ -11,13 +11,14 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from shared.auth import Ask, Scope, declare, effective, named_by_filters
 from shared.periods import PeriodKind
-from services.reporting.audit import AuditResult, verify
+from services.reporting.ingest.audit import AuditResult, verify
 from services.reporting.deps import ReadSession
-from services.reporting.queries import stamp_header
-from services.reporting.exports.tables import table, tables_of, to_csv, to_json, to_xlsx
-from services.reporting.views.accountability import Filters
-from services.reporting.views.catalogue import VIEWS, ViewParams, run_view, view_scope
-from services.reporting.views.evidence import Evidence, EvidenceView, evidence, evidence_ask
+from services.reporting.read.queries import stamp_header
+from services.reporting.read.exports.tables import table, tables_of, to_csv, to_json, to_xlsx
+from services.reporting.read.params import Filters
+from services.reporting.read.catalogue import VIEWS, run_view, view_scope
+from services.reporting.read.params import ViewParams
+from services.reporting.read.views.evidence import Evidence, EvidenceView, evidence, evidence_ask
 
 router = APIRouter(tags=["report"])
 """Included under /report by the reporting API."""

@@ -20,8 +20,8 @@ from nats.aio.msg import Msg
 
 from shared.dead_letters import dead_letter_headers
 from shared.subjects import PREFIX, dlq_stream, dlq_subject, hub_stream
-from services.reporting.position import ACK_WAIT_SECONDS
-from services.reporting.services import Incoming, IngestOutcome
+from services.reporting.ingest.position import ACK_WAIT_SECONDS
+from services.reporting.ingest.apply import Incoming, IngestOutcome
 
 log = logging.getLogger(__name__)
 

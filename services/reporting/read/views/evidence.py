@@ -16,14 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.auth import Ask, Scope
 from shared.periods import PeriodKind, parse_period
 from services.reporting.models import AppliedEventRow, FundingBudgetView, FundingFlowView
-from services.reporting.queries import ReportStamp, report_stamp
-from services.reporting.views import evidence_accountability as accountability
-from services.reporting.views.accountability import Filters, activities_of, pupil_records
-from services.reporting.views.allocation import flows_in_period
-from services.reporting.views.evidence_accountability import HUB, Found, pupil_events
-from services.reporting.views.funding import SPEND, _original, load_ledger
-from services.reporting.views.partners import CommissionKeys, commission_keys, partner_identity
-from services.reporting.versioned import per_version
+from services.reporting.read.queries import ReportStamp, report_stamp
+from services.reporting.read.views import evidence_accountability as accountability
+from services.reporting.read.params import Filters
+from services.reporting.read.views.accountability import activities_of, pupil_records
+from services.reporting.read.views.allocation import flows_in_period
+from services.reporting.read.views.evidence_accountability import HUB, Found, pupil_events
+from services.reporting.read.views.funding import SPEND, _original, load_ledger
+from services.reporting.read.views.partners import CommissionKeys, commission_keys, partner_identity
+from services.reporting.read.versioned import per_version
 
 EvidenceView = Literal["pupils", "headcount", "wcet", "income", "spend", "allocation", "commission", "budget",
                        "schools", "inclusion", "progression", "continuation", "partners"]

@@ -6,12 +6,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request, Response
 
 from shared.auth import Scope, declare
-from services.reporting.queries import HubReport, ProducerHealth, data_health, hub_report, report_stamp, stamp_header
+from services.reporting.read.queries import HubReport, ProducerHealth, data_health, hub_report, report_stamp, stamp_header
 from services.reporting.deps import ReadSession
-from services.reporting.views.activities import router as activities_router
-from services.reporting.views.funding import router as funding_router
-from services.reporting.views.partners import router as partners_router
-from services.reporting.views.routes import router as views_router
+from services.reporting.http.activities import router as activities_router
+from services.reporting.http.funding import router as funding_router
+from services.reporting.http.partners import router as partners_router
+from services.reporting.http.views import router as views_router
 
 STAMP_HEADER = "X-Report-Stamp"
 

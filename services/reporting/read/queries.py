@@ -21,8 +21,8 @@ from services.reporting.models import (
     OrganisationView,
     ProducerPositionRow,
 )
-from services.reporting.services import HUB_POSITION
-from services.reporting.versioned import once_per_version
+from services.reporting.models import HUB_POSITION
+from services.reporting.read.versioned import once_per_version
 
 T = TypeVar("T")
 

@@ -7,7 +7,7 @@ with stream-admin rights while the live consumer is stopped); messages that were
 live are refused again and counted, not re-published.
 
 It is a bulk load, and written as one (docs/benchmarks.md has the figures): large batches, the
-next fetched while the one after it is prepared in worker processes (services/reporting/preparing.py)
+next fetched while the one after it is prepared in worker processes (services/reporting/ingest/preparing.py)
 and the one before written, SQLite inserts of many rows per statement (so the write does not wait
 on the fetch for the interpreter lock row by row), indexes only reports read built once at the end
 instead of row by row, no automatic collections but a sweep every few batches, and commits without
@@ -36,12 +36,14 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.subjects import PREFIX, hub_stream
-from services.reporting.app import ReportingService
-from services.reporting.handlers import stream_sequence
-from services.reporting.projections import INGEST_INDEXES, many_rows_per_statement
-from services.reporting.memory import collections_swept_every
-from services.reporting.preparing import ParallelPreparer, default_workers
-from services.reporting.services import Incoming, PreparedBatch
+from services.reporting.ingest.consumer import ReportingService
+from services.reporting.ingest.handlers import stream_sequence
+from services.reporting.ingest.bulk import many_rows_per_statement
+from services.reporting.models import metadata
+from services.reporting.models.base import DEFERRED
+from services.reporting.ingest.memory import collections_swept_every
+from services.reporting.ingest.preparing import ParallelPreparer, default_workers
+from services.reporting.ingest.apply import Incoming, PreparedBatch
 
 
 SQLITE_FILES = ("", "-wal", "-shm")
@@ -203,8 +205,8 @@ BULK_SETTINGS = {
 @contextlib.asynccontextmanager
 async def bulk_load(engine: AsyncEngine) -> AsyncIterator[None]:
     """While the block runs: no flush to disk per commit, on SQLite a larger page cache, the journal
-    in memory and inserts of many rows per statement, and the secondary indexes no projector
-    searches by dropped; on leaving, they are built again from their own definitions (still with
+    in memory and inserts of many rows per statement, and the indexes declared DEFERRED
+    (services/reporting/models/base.py) dropped; on leaving, they are built again from their own definitions (still with
     the bulk settings), the database is back in WAL mode and everything is flushed."""
     deferred = await _drop_deferred_indexes(engine)
     settings = BULK_SETTINGS.get(engine.dialect.name, ())
@@ -232,17 +234,24 @@ async def bulk_load(engine: AsyncEngine) -> AsyncIterator[None]:
                 await raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
+def deferred_indexes() -> set[str]:
+    """The indexes a rebuild drops for the bulk load and recreates at its end."""
+    return {str(ix.name) for table in metadata.tables.values() for ix in table.indexes
+            if all(ix.info.get(k) == v for k, v in DEFERRED.items())}
+
+
 async def _drop_deferred_indexes(engine: AsyncEngine) -> list[str]:
-    """Drop the non-unique indexes projectors do not search by; return the statements that recreate them."""
+    """Drop the indexes declared DEFERRED beside their tables (services/reporting/models/); return the
+    statements that recreate them, as the database has them."""
     if engine.dialect.name == "sqlite":
         listing = "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
     elif engine.dialect.name == "postgresql":
         listing = "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()"
     else:
         return []
+    deferred = deferred_indexes()
     async with engine.begin() as conn:
-        indexes = [(name, sql) for name, sql in (await conn.exec_driver_sql(listing)).all()
-                   if name not in INGEST_INDEXES and not sql.upper().startswith("CREATE UNIQUE")]
+        indexes = [(name, sql) for name, sql in (await conn.exec_driver_sql(listing)).all() if name in deferred]
         for name, _ in indexes:
             await conn.exec_driver_sql(f'DROP INDEX "{name}"')
     return [sql for _, sql in indexes]

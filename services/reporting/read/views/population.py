@@ -9,15 +9,12 @@ the areas recorded are added up; a share is known only where every area counted 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.models.partners import SchoolPopulationView
-
-if TYPE_CHECKING:
-    from services.reporting.views.accountability import AreaSchools, Characteristic
+from services.reporting.read.views.rows import AreaSchools, Characteristic, share
 
 COUNTED = {("send", "support"): "sen_support", ("send", "ehcp"): "ehcp", ("fsm", "yes"): "fsm_eligible",
            ("looked_after", "yes"): "looked_after",
@@ -77,8 +74,6 @@ async def with_population(session: AsyncSession, year: str, area: str | None, ro
                           participants: int, node: str | None = None) -> list[Characteristic]:
     """Inclusion rows beside the population's shares (the area's, else the node's own areas', else the
     hub's); values the population has but no participant does get a row."""
-    from services.reporting.views.accountability import Characteristic, share
-
     population = await school_population(session, year, area, node)
     if not population.rows:
         return await _unknown(session, year, area or (f"the areas {node} recorded" if node else None), rows)
@@ -97,8 +92,6 @@ async def _unknown(session: AsyncSession, year: str, area: str | None, rows: lis
 
 
 def _beside(row: Characteristic, population: Population) -> Characteristic:
-    from services.reporting.views.accountability import share
-
     count = population.count(row.characteristic, row.value)
     if count is None:
         return row.model_copy(update={"population": f"unknown: not in the school population data ({population.note()})"})

@@ -25,9 +25,9 @@ from sqlalchemy.pool import StaticPool
 from shared.db import create_engine, session_factory
 from shared.envelope import InvalidEvent, parse_event
 from shared.signing import NodeKeys
-from services.reporting.models import AppliedEventRow, IngestPositionRow, metadata
-from services.reporting.projections import execute, writes_for
-from services.reporting.services import HUB_POSITION
+from services.reporting.models import HUB_POSITION, AppliedEventRow, IngestPositionRow, metadata
+from services.reporting.ingest.bulk import execute
+from services.reporting.projections import writes_for
 
 GENESIS = "0" * 64
 BOOKKEEPING = {"applied_event", "producer_position", "ingest_position", "alembic_version"}

@@ -25,12 +25,12 @@ from shared.contracts import NodeRule, named_nodes, node_problem
 from shared.envelope import InvalidEvent, ReceivedEvent, parse_event
 from shared.signing import NodeKeys
 from shared.subjects import parse_event_subject
-from services.reporting.models import AppliedEventRow, IngestPositionRow, ProducerPositionRow
-from services.reporting.projections import Write, execute, insert_many, writes_for
+from services.reporting.models import HUB_POSITION, AppliedEventRow, IngestPositionRow, ProducerPositionRow
+from services.reporting.ingest.bulk import execute, insert_many
+from services.reporting.projections import Write, writes_for
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("hub-ledger.reporting")
-HUB_POSITION = "hub"
 
 
 @dataclass(frozen=True)

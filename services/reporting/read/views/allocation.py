@@ -11,9 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.periods import PeriodKind, parse_period
 from services.reporting.models import FundingFlowView
-from services.reporting.queries import ReportStamp, report_stamp
-from services.reporting.views.accountability import Filters, activities_of, pupil_records
-from services.reporting.views.funding import (
+from services.reporting.read.queries import ReportStamp, report_stamp
+from services.reporting.read.params import Filters
+from services.reporting.read.views.accountability import activities_of, pupil_records
+from services.reporting.read.views.funding import (
     SPEND,
     AssetLine,
     BudgetLine,
@@ -26,7 +27,7 @@ from services.reporting.views.funding import (
     load_ledger,
     summarise,
 )
-from services.reporting.views.partners import commission_keys
+from services.reporting.read.views.partners import commission_keys
 
 DFE = "dfe_grant"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -20,28 +20,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.periods import parse_period
 from services.reporting.models.activities import ActivityView, ParticipationView
 from services.reporting.models.partners import AgreementView, OrganisationView, SettingView
-from services.reporting.queries import ProducerHealth, ReportStamp, data_health, per_transaction, report_stamp, row_type
-from services.reporting.views.activities import ReturnRow, partner_returns
-from services.reporting.views.population import with_population, with_school_pupils
+from services.reporting.read.queries import ProducerHealth, ReportStamp, data_health, per_transaction, report_stamp, row_type
+from services.reporting.read.views.activities import ReturnRow, partner_returns
+from services.reporting.read.params import Filters
+from services.reporting.read.views.population import with_population, with_school_pupils
+from services.reporting.read.views.rows import AreaSchools, Characteristic, share
 
 LEVELS = ("early_years", "beginner", "intermediate", "advanced")
 CONTINUING_KINDS = ("tuition", "ensemble")
-UNKNOWN_POPULATION = "unknown: no school population data in the system"
-
-
-@dataclass(frozen=True)
-class Filters:
-    """What every view can be narrowed to; None means hub-wide."""
-
-    node: str | None = None
-    area: str | None = None
-    function: str | None = None
-    aim: str | None = None
-
-    def keeps_activity(self, a: ActivityView) -> bool:
-        return ((self.node is None or a.node == self.node)
-                and (self.function is None or self.function in (a.functions or []))
-                and (self.aim is None or self.aim in (a.aims or [])))
 
 
 @dataclass(frozen=True)
@@ -50,13 +36,6 @@ class PupilRecord:
 
     p: ParticipationView
     a: ActivityView
-
-
-def share(part: int, whole: int) -> Decimal | None:
-    """A percentage to one decimal place; None when there is nothing to share."""
-    if whole == 0:
-        return None
-    return (Decimal(100 * part) / whole).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
 
 
 def next_year(year: str, step: int = 1) -> str:
@@ -121,16 +100,6 @@ async def _load_activities(session: AsyncSession, year: str) -> list[ActivityVie
 
 
 # ---------------------------------------------------------------- schools and WCET
-
-
-class AreaSchools(BaseModel):
-    area: str
-    engaged_schools: int = Field(description="Distinct URNs with activity or pupils in the year.")
-    state_funded_schools: int = Field(description="State-funded settings on the register for the area.")
-    state_funded_engaged: int
-    state_funded_share: Decimal | None = Field(description="Percent of the area's state-funded schools engaged.")
-    school_pupils: int | None = Field(default=None, description="Pupils in the area's state-funded schools (DfE census), if recorded.")
-    school_pupils_year: str | None = Field(default=None, description="The census year of school_pupils.")
 
 
 class WcetFigures(BaseModel):
@@ -220,15 +189,6 @@ async def wcet_figures(session: AsyncSession, year: str, activities: list[Activi
 
 
 # ---------------------------------------------------------------- inclusion
-
-
-class Characteristic(BaseModel):
-    characteristic: str
-    value: str
-    pupils: int
-    share: Decimal | None = Field(description="Percent of unique participants.")
-    population_share: Decimal | None = None
-    population: str = UNKNOWN_POPULATION
 
 
 class ColdSpot(BaseModel):

@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import cells
 from services.reporting.models import OrganisationView
-from services.reporting.views.funding import Ledger, load_ledger
-from services.reporting.versioned import once_per_version
+from services.reporting.read.views.funding import Ledger, load_ledger
+from services.reporting.read.versioned import once_per_version
 
 ACE = {"id": "GB-CHC-1036733", "name": "Arts Council England"}
 LEAD_ROLES = ("hub_lead", "collaborative_lead")

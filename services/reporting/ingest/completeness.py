@@ -17,9 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.envelope import InvalidEvent, parse_event
 from shared.identity import SERVICES
 from shared.node_position import last_sequence, service_subjects
-from services.reporting.audit import AuditProblem, FetchMessage
-from services.reporting.models import AppliedEventRow, IngestPositionRow
-from services.reporting.services import HUB_POSITION
+from services.reporting.ingest.audit import AuditProblem, FetchMessage
+from services.reporting.models import HUB_POSITION, AppliedEventRow, IngestPositionRow
 
 
 class Completeness(BaseModel):

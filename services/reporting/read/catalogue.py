@@ -4,8 +4,7 @@ exports all call, so a figure is the same wherever it is read. Also the annual d
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
-from datetime import date
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, get_args
 
@@ -13,12 +12,10 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.auth import Scope
-from shared.periods import PeriodKind, academic_year, parse_period
-from services.reporting.versioned import per_version
-from services.reporting.queries import HubReport, ProducerHealth, ReportStamp, data_health, hub_report, report_stamp
-from services.reporting.views.accountability import (
+from services.reporting.read.versioned import per_version
+from services.reporting.read.queries import HubReport, ProducerHealth, ReportStamp, data_health, hub_report, report_stamp
+from services.reporting.read.views.accountability import (
     Characteristic,
-    Filters,
     WcetFigures,
     activities_of,
     inclusion_report,
@@ -27,30 +24,10 @@ from services.reporting.views.accountability import (
     pupil_records,
     schools_report,
 )
-from services.reporting.views.activities import Dimension, Reach, ReachRow, reach
-from services.reporting.views.allocation import AllocationReport, allocation_report
-
-
-@dataclass(frozen=True)
-class ViewParams:
-    """A view's period (academic year unless kind says financial) and filters; `nodes` come from settings."""
-
-    hub: str
-    nodes: list[str]
-    period: str
-    kind: PeriodKind = "academic"
-    filters: Filters = field(default_factory=Filters)
-    today: date = field(default_factory=date.today)
-    threshold: int = 10
-    """Transparency report: counts below this are suppressed."""
-
-    def __post_init__(self) -> None:
-        parse_period(self.period, self.kind)  # refuse '2025' or '2025-27' early, with the reason
-
-    @classmethod
-    def default_period(cls, today: date | None = None) -> str:
-        """The last complete academic year: the one annual returns report on."""
-        return parse_period(academic_year(today or date.today()), "academic").previous().name
+from services.reporting.read.views.activities import Dimension, Reach, ReachRow, reach
+from services.reporting.read.params import Filters, ViewParams
+from services.reporting.read.views.allocation import allocation_report
+from services.reporting.read.views.transparency import transparency_report
 
 
 View = Callable[[AsyncSession, ViewParams], Awaitable[BaseModel]]
@@ -200,8 +177,6 @@ async def _summary(session: AsyncSession, p: ViewParams) -> HubReport:
 
 
 async def _transparency(session: AsyncSession, p: ViewParams) -> BaseModel:
-    from services.reporting.exports.suppression import transparency_report
-
     return await transparency_report(session, p, p.threshold)
 
 
@@ -243,7 +218,7 @@ async def run_view(session: AsyncSession, name: str, params: ViewParams, *, shar
 async def warm_views(sessions: async_sessionmaker[AsyncSession], hub: str, nodes: list[str], period: str) -> None:
     """Compute every view hub-wide for `period`, the hub summary and the ledger, in one read
     transaction (the views share its pupil records): what a manager opens first."""
-    from services.reporting.views.funding import load_ledger
+    from services.reporting.read.views.funding import load_ledger
 
     p = ViewParams(hub=hub, nodes=nodes, period=period)
     async with sessions() as session:

@@ -5,22 +5,16 @@ without an org-id can only be told apart by its node's own id, so it counts once
 """
 
 from __future__ import annotations
-
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-
-from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-
-from shared.auth import Scope, declare
-from services.reporting.deps import ReadSession
 from services.reporting.models.funding import FundingFlowView
 from services.reporting.models.partners import OrganisationView, SettingView
-from services.reporting.queries import ReportStamp, report_stamp
+from services.reporting.read.queries import ReportStamp, report_stamp
 
-router = APIRouter(tags=["report"])
+
 """Included under /report by the reporting API."""
 
 
@@ -155,12 +149,3 @@ async def _settings_figures(session: AsyncSession) -> list[SettingsFigures]:
         total[area] += 1
         funded[area] += int(state_funded)
     return [SettingsFigures(area=a, settings=total[a], state_funded=funded[a]) for a in sorted(total)]
-
-
-@router.get("/organisations", response_model=OrganisationsReport,
-            summary="Distinct organisations by role, area, function and state; settings per area")
-@declare(Scope.HUB)
-async def get_organisations_report(
-    session: ReadSession,
-) -> OrganisationsReport:
-    return await organisations_report(session)

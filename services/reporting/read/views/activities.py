@@ -6,25 +6,16 @@ while headcounts belong to the area where the activity took place.
 """
 
 from __future__ import annotations
-
 from datetime import date
 from typing import Annotated, Any, Literal
-
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from services.reporting.read.queries import per_transaction
+from services.reporting.models.activities import ActivityView, ParticipationView, PartnerReturnView, ReturnExpectedView
+from services.reporting.read.versioned import once_per_version
 
-from shared.auth import Scope, declare
-from services.reporting.deps import ReadSession
-from services.reporting.queries import per_transaction
-from services.reporting.models.activities import (
-    ActivityView,
-    ParticipationView,
-    PartnerReturnView,
-    ReturnExpectedView,
-)
-from services.reporting.versioned import once_per_version
 
 Dimension = Literal["area", "kind", "level", "year_group", "node", "partner"]
 Year = Annotated[str, Query(pattern=r"^\d{4}-\d{2}$", description="Academic year, e.g. 2024-25.")]
@@ -138,18 +129,3 @@ async def partner_returns(session: AsyncSession, year: str, today: date) -> list
                   status=return_status(expected.get((node, partner)), received.get((node, partner)), today))
         for node, partner in sorted(set(expected) | set(received))
     ]
-
-
-router = APIRouter(prefix="/activities", tags=["activities"])
-
-
-@router.get("/reach", response_model=Reach, summary="Unique pupils and headcounts by area, kind, level or year group")
-@declare(Scope.HUB)
-async def get_reach(session: ReadSession, academic_year: Year, by: Dimension = "area") -> Reach:
-    return await reach(session, academic_year, by)
-
-
-@router.get("/returns", response_model=list[ReturnRow], summary="Partner returns of a year: received, late, missing")
-@declare(Scope.HUB)
-async def get_returns(session: ReadSession, academic_year: Year, today: date | None = None) -> list[ReturnRow]:
-    return await partner_returns(session, academic_year, today or date.today())

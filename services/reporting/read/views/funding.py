@@ -2,23 +2,18 @@
 actual, the asset register and the trail of a pound. Exact pence throughout."""
 
 from __future__ import annotations
-
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
-
-from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-
-from shared.auth import Scope, declare, named_in_path
 from shared.periods import PeriodKind, parse_period
-from services.reporting.deps import ReadSession
-from services.reporting.queries import per_transaction, row_type
+from services.reporting.read.queries import per_transaction, row_type
 from services.reporting.models import FundingBudgetView, FundingFlowView, FundingLinkView
-from services.reporting.versioned import once_per_version, per_version
+from services.reporting.read.versioned import once_per_version, per_version
+
 
 SOURCES = ("income", "received")
 SPEND = ("commission", "expenditure")
@@ -353,82 +348,9 @@ async def activity_funding(session: AsyncSession, activity_id: str) -> list[list
             for path in trail(ledger, e.node, e.entry_id)]
 
 
-router = APIRouter(prefix="/funding", tags=["funding"])
-
-
-@router.get("/balance", response_model=FundingBalance, summary="Per source received = drawn + remaining; transfers reconciled")
-@declare(Scope.HUB)
-async def get_balance(request: Request, session: ReadSession) -> FundingBalance:
-    return await funding_balance(session, request.app.state.reporting.settings.nodes)
-
-
-@router.get("/transfers", response_model=list[TransferCheck], summary="Both sides of every transfer, and what does not match")
-@declare(Scope.HUB)
-async def get_transfers(session: ReadSession) -> list[TransferCheck]:
-    return await transfer_checks(session)
-
-
 @once_per_version
 async def transfer_checks(session: AsyncSession) -> list[TransferCheck]:
     return reconcile(await load_ledger(session))
-
-
-@router.get("/budget", response_model=list[BudgetLine], summary="Budget against actual by function and area")
-@declare(Scope.HUB)
-async def get_budget(session: ReadSession, period: str, kind: Literal["academic", "financial"] = "academic") -> list[BudgetLine]:
-    try:
-        return await budget_vs_actual(session, kind, period)
-    except ValueError as exc:
-        raise HTTPException(422, str(exc)) from exc
-
-
-@router.get("/summary", response_model=PeriodSummary, summary="Income by source and spend by function for a period")
-@declare(Scope.HUB)
-async def get_summary(session: ReadSession, period: str, kind: Literal["academic", "financial"] = "academic") -> PeriodSummary:
-    try:
-        return await period_summary(session, kind, period)
-    except ValueError as exc:
-        raise HTTPException(422, str(exc)) from exc
-
-
-@router.get("/assets", response_model=list[AssetLine], summary="The capital asset register")
-@declare(Scope.HUB)
-async def get_assets(session: ReadSession) -> list[AssetLine]:
-    return await asset_register(session)
-
-
-@router.get("/activities/{activity_id}", response_model=list[list[TraceStep]], summary="Where an activity's money came from")
-@declare(Scope.HUB)
-async def get_activity_funding(activity_id: str, session: ReadSession) -> list[list[TraceStep]]:
-    return await activity_funding(session, activity_id)
-
-
-@router.get("/uses/{node}/{entry_id}", response_model=list[list[TraceStep]], summary="Where a source's money went")
-@declare(Scope.NODE, named_in_path)
-async def get_uses(node: str, entry_id: str, session: ReadSession) -> list[list[TraceStep]]:
-    ledger = await load_ledger(session)
-    if (node, entry_id) not in ledger.entries:
-        raise HTTPException(404, f"no entry {entry_id} at {node}")
-    return uses(ledger, node, entry_id)
-
-
-@router.get("/360giving.json", summary="Grants to partners, 360Giving JSON package")
-@declare(Scope.HUB)
-async def get_360giving_json(request: Request, session: ReadSession, prefix: str | None = None) -> Response:
-    from services.reporting.exports.giving360 import build_grants, package, to_json
-
-    hub = request.app.state.reporting.settings.hub
-    grants = await build_grants(session, prefix or hub)
-    return Response(to_json(package(grants, hub)), media_type="application/json")
-
-
-@router.get("/360giving.xlsx", summary="Grants to partners, 360Giving spreadsheet")
-@declare(Scope.HUB)
-async def get_360giving_xlsx(request: Request, session: ReadSession, prefix: str | None = None) -> Response:
-    from services.reporting.exports.giving360 import build_grants, to_xlsx
-
-    grants = await build_grants(session, prefix or request.app.state.reporting.settings.hub)
-    return Response(to_xlsx(grants), media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 
 class FollowStep(BaseModel):
@@ -538,20 +460,3 @@ def activity_pounds(ledger: Ledger, activity_id: str) -> ActivityPounds:
                           entries=[TraceStep(node=e.node, entry_id=e.entry_id, kind=e.kind, counterparty=e.counterparty,
                                              amount_pence=e.amount_pence, drawn_pence=e.amount_pence) for e in spends],
                           sources=sources)
-
-
-@router.get("/follow/{node}/{entry_id}", response_model=FollowStep,
-            summary="A source followed down to every allocation, commission, spend and activity, reconciled at each step")
-@declare(Scope.NODE, named_in_path)
-async def get_follow(node: str, entry_id: str, session: ReadSession) -> FollowStep:
-    ledger = await load_ledger(session)
-    if (node, entry_id) not in ledger.entries:
-        raise HTTPException(404, f"no entry {entry_id} at {node}")
-    return follow(ledger, node, entry_id)
-
-
-@router.get("/activities/{activity_id}/pounds", response_model=ActivityPounds,
-            summary="The pounds behind an activity and the income they came from")
-@declare(Scope.HUB)
-async def get_activity_pounds(activity_id: str, session: ReadSession) -> ActivityPounds:
-    return activity_pounds(await load_ledger(session), activity_id)

@@ -28,7 +28,7 @@ from types import TracebackType
 
 from shared.signing import NodeKeys
 from services.reporting.projections import portable
-from services.reporting.services import (
+from services.reporting.ingest.apply import (
     Incoming, PreparedBatch, PreparedEvent, gather_prepared, prepare_message, prepare_messages,
 )
 
