@@ -25,6 +25,7 @@ from services.reporting.read.views.accountability import (
     schools_report,
 )
 from services.reporting.read.views.activities import Dimension, Reach, ReachRow, reach
+from services.reporting.read.charts import ChartOf, budget_chart, inclusion_chart, progression_chart, reach_chart, schools_chart
 from services.reporting.read.params import Filters, ViewParams
 from services.reporting.read.views.allocation import allocation_report
 from services.reporting.read.views.transparency import transparency_report
@@ -41,6 +42,8 @@ class ViewSpec:
     """Who may read it (shared/auth.py): NODE views narrow to one node for node staff; HUB views list
     every node side by side; PUBLISHED ones suppress small counts."""
     run: View
+    chart: ChartOf | None = None
+    """What its dashboard page draws beside its tables (services/reporting/read/charts.py); None: tables only."""
 
 
 class ReachReport(BaseModel):
@@ -183,17 +186,18 @@ async def _transparency(session: AsyncSession, p: ViewParams) -> BaseModel:
 N, H, P = Scope.NODE, Scope.HUB, Scope.PUBLISHED
 VIEWS: dict[str, ViewSpec] = {v.name: v for v in (
     ViewSpec("summary", "Per-node and hub-wide totals", H, _summary),
-    ViewSpec("reach", "Unique pupils and headcounts by area, kind, level, year group and node", N, reach_report),
+    ViewSpec("reach", "Unique pupils and headcounts by area, kind, level, year group and node", N, reach_report,
+             reach_chart),
     ViewSpec("schools", "Schools engaged and the state-funded share per area; WCET and continuation", N,
-             lambda s, p: schools_report(s, p.period, p.filters)),
+             lambda s, p: schools_report(s, p.period, p.filters), lambda r: schools_chart(r.areas)),
     ViewSpec("inclusion", "SEND, FSM, looked-after, ethnicity and gender of participants; cold spots", N,
-             lambda s, p: inclusion_report(s, p.period, p.filters)),
+             lambda s, p: inclusion_report(s, p.period, p.filters), lambda r: inclusion_chart(r.characteristics)),
     ViewSpec("progression", "Level changes between years, ensembles, advanced opportunities", N,
-             lambda s, p: progression_report(s, p.period, p.filters)),
+             lambda s, p: progression_report(s, p.period, p.filters), progression_chart),
     ViewSpec("partnerships", "Active partners, expiring agreements, partner returns, data health", N,
              lambda s, p: partnerships_report(s, p.period, p.today, p.filters)),
     ViewSpec("funding", "Income and leverage, allocations, commissions, spend, budget, remaining, unit costs, capital",
-             N, lambda s, p: allocation_report(s, p.kind, p.period, p.filters)),
+             N, lambda s, p: allocation_report(s, p.kind, p.period, p.filters), lambda r: budget_chart(r.budget)),
     ViewSpec("data-health", "Last event and sequence gaps per producer", H, data_health_report),
     ViewSpec("annual-return", "The annual hub data return to ACE", N, annual_return),
     ViewSpec("transparency", "Public figures with small counts suppressed", P, _transparency),
