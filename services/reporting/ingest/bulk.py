@@ -126,7 +126,7 @@ def _bind_processor(column_type: TypeEngine[Any], dialect: Dialect) -> Callable[
     (sqlite3 stores bool as 0/1 itself: SQLAlchemy's check of each flag costs more than the insert)."""
     if dialect.name == "sqlite" and isinstance(column_type, Boolean):
         return None
-    return column_type._cached_bind_processor(dialect)
+    return column_type.dialect_impl(dialect).bind_processor(dialect)  # once per plan: no memo needed
 
 
 _MANY_ROWS_PER_STATEMENT: ContextVar[bool] = ContextVar("many_rows_per_statement", default=False)
