@@ -13,8 +13,6 @@ from markupsafe import Markup
 
 from services.reporting.read.charts import Bars, Chart, Flows, Link, Series
 
-__all__ = ["Link", "Series", "bar_chart", "draw", "sankey"]
-
 PALETTE = ("#1d70b8", "#00703c", "#4c2c92", "#d4351c", "#505a5f")
 """GOV.UK blue, green, purple, red, grey: each at least 3:1 against white (WCAG 1.4.11)."""
 TEXT = "#0b0c0c"

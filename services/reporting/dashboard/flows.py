@@ -8,7 +8,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from shared.periods import PeriodKind
-from services.reporting.dashboard.charts import Link
+from services.reporting.read.charts import Link
 from services.reporting.read.views.allocation import flows_in_period
 from services.reporting.read.views.funding import SPEND, Ledger
 

@@ -280,7 +280,7 @@ async def overview(request: Request, session: ReadSession, user: User, f: Page) 
     by_area = area_reach.rows
     chart = charts.bar_chart("Unique pupils by home area", describe(by_area, "group", "unique_pupils", "pupils"),
                              [r.group or "unknown" for r in by_area],
-                             [charts.Series("unique pupils", [r.unique_pupils for r in by_area])], "reach-area")
+                             [read_charts.Series("unique pupils", [r.unique_pupils for r in by_area])], "reach-area")
     return await render(request, session, "overview.html", user, f, report=report, rows=rows, reach=area_reach,
                         money=money, by_area=by_area, chart=chart,
                         trace_key=f.area or ("hub" if user.whole_hub else user.areas[0] if user.areas else "hub"))
