@@ -42,6 +42,7 @@ from services.reporting.read.params import Filters
 from services.reporting.read.views.allocation import only_node
 from services.reporting.read import charts as read_charts
 from services.reporting.read.catalogue import VIEWS, run_view
+from services.reporting.read.exports import giving360
 from services.reporting.read.charts import describe
 from services.reporting.read.params import ViewParams
 from services.reporting.read.views.evidence import EvidenceView, evidence
@@ -493,8 +494,6 @@ async def audit_page(request: Request, session: ReadSession, user: User, f: Page
 @router.get("/download/360giving.{fmt}")
 @declare(Scope.HUB)
 async def download_360giving(request: Request, session: ReadSession, user: User, fmt: Literal["json", "xlsx"]) -> Response:
-    from services.reporting.read.exports import giving360
-
     hub = request.app.state.reporting.settings.hub
     grants = await giving360.build_grants(session, hub)
     headers = {"Content-Disposition": f'attachment; filename="{hub}-360giving.{fmt}"'}

@@ -1,8 +1,11 @@
 """HTTP routes of the activities views (services/reporting/read/views/activities.py)."""
 
 from __future__ import annotations
+
 from datetime import date
+
 from fastapi import APIRouter
+
 from shared.auth import Scope, declare
 from services.reporting.deps import ReadSession
 from services.reporting.read.views.activities import Dimension, Reach, ReturnRow, Year, partner_returns, reach

@@ -1,11 +1,34 @@
 """HTTP routes of the funding views (services/reporting/read/views/funding.py)."""
 
 from __future__ import annotations
+
 from typing import Literal
+
 from fastapi import APIRouter, HTTPException, Request, Response
+
 from shared.auth import Scope, declare, named_in_path
 from services.reporting.deps import ReadSession
-from services.reporting.read.views.funding import ActivityPounds, AssetLine, BudgetLine, FollowStep, FundingBalance, PeriodSummary, TraceStep, TransferCheck, activity_funding, activity_pounds, asset_register, budget_vs_actual, follow, funding_balance, load_ledger, period_summary, transfer_checks, uses
+from services.reporting.read.exports import giving360
+from services.reporting.read.views.funding import (
+    ActivityPounds,
+    AssetLine,
+    BudgetLine,
+    FollowStep,
+    FundingBalance,
+    PeriodSummary,
+    TraceStep,
+    TransferCheck,
+    activity_funding,
+    activity_pounds,
+    asset_register,
+    budget_vs_actual,
+    follow,
+    funding_balance,
+    load_ledger,
+    period_summary,
+    transfer_checks,
+    uses,
+)
 
 router = APIRouter(prefix="/funding", tags=["funding"])
 
@@ -64,20 +87,16 @@ async def get_uses(node: str, entry_id: str, session: ReadSession) -> list[list[
 @router.get("/360giving.json", summary="Grants to partners, 360Giving JSON package")
 @declare(Scope.HUB)
 async def get_360giving_json(request: Request, session: ReadSession, prefix: str | None = None) -> Response:
-    from services.reporting.read.exports.giving360 import build_grants, package, to_json
-
     hub = request.app.state.reporting.settings.hub
-    grants = await build_grants(session, prefix or hub)
-    return Response(to_json(package(grants, hub)), media_type="application/json")
+    grants = await giving360.build_grants(session, prefix or hub)
+    return Response(giving360.to_json(giving360.package(grants, hub)), media_type="application/json")
 
 
 @router.get("/360giving.xlsx", summary="Grants to partners, 360Giving spreadsheet")
 @declare(Scope.HUB)
 async def get_360giving_xlsx(request: Request, session: ReadSession, prefix: str | None = None) -> Response:
-    from services.reporting.read.exports.giving360 import build_grants, to_xlsx
-
-    grants = await build_grants(session, prefix or request.app.state.reporting.settings.hub)
-    return Response(to_xlsx(grants), media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    grants = await giving360.build_grants(session, prefix or request.app.state.reporting.settings.hub)
+    return Response(giving360.to_xlsx(grants), media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 
 @router.get("/follow/{node}/{entry_id}", response_model=FollowStep,

@@ -1,7 +1,9 @@
 """HTTP routes of the partners views (services/reporting/read/views/partners.py)."""
 
 from __future__ import annotations
+
 from fastapi import APIRouter
+
 from shared.auth import Scope, declare
 from services.reporting.deps import ReadSession
 from services.reporting.read.views.partners import OrganisationsReport, organisations_report

@@ -28,6 +28,7 @@ from services.reporting.read.views.activities import Dimension, Reach, ReachRow,
 from services.reporting.read.charts import ChartOf, budget_chart, inclusion_chart, progression_chart, reach_chart, schools_chart
 from services.reporting.read.params import Filters, ViewParams
 from services.reporting.read.views.allocation import allocation_report
+from services.reporting.read.views.funding import load_ledger
 from services.reporting.read.views.transparency import transparency_report
 
 
@@ -222,8 +223,6 @@ async def run_view(session: AsyncSession, name: str, params: ViewParams, *, shar
 async def warm_views(sessions: async_sessionmaker[AsyncSession], hub: str, nodes: list[str], period: str) -> None:
     """Compute every view hub-wide for `period`, the hub summary and the ledger, in one read
     transaction (the views share its pupil records): what a manager opens first."""
-    from services.reporting.read.views.funding import load_ledger
-
     p = ViewParams(hub=hub, nodes=nodes, period=period)
     async with sessions() as session:
         for name in VIEWS:

@@ -6,14 +6,22 @@ while headcounts belong to the area where the activity took place.
 """
 
 from __future__ import annotations
+
 from datetime import date
 from typing import Annotated, Any, Literal
+
 from fastapi import Query
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+
 from services.reporting.read.queries import per_transaction
-from services.reporting.models.activities import ActivityView, ParticipationView, PartnerReturnView, ReturnExpectedView
+from services.reporting.models.activities import (
+    ActivityView,
+    ParticipationView,
+    PartnerReturnView,
+    ReturnExpectedView,
+)
 from services.reporting.read.versioned import once_per_version
 
 

@@ -2,13 +2,16 @@
 actual, the asset register and the trail of a pound. Exact pence throughout."""
 
 from __future__ import annotations
+
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
+
 from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+
 from shared.periods import PeriodKind, parse_period
 from services.reporting.read.queries import per_transaction, row_type
 from services.reporting.models import FundingBudgetView, FundingFlowView, FundingLinkView

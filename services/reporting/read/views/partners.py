@@ -5,11 +5,14 @@ without an org-id can only be told apart by its node's own id, so it counts once
 """
 
 from __future__ import annotations
+
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+
 from services.reporting.models.funding import FundingFlowView
 from services.reporting.models.partners import OrganisationView, SettingView
 from services.reporting.read.queries import ReportStamp, report_stamp
