@@ -71,7 +71,7 @@ def _reporting(url: str, hub: str, data_dir: str, database_url: str | None,
 async def ingest(url: str, hub: str, data_dir: str, count: int, database_url: str | None = None,
                  node_keys: dict[str, str] | None = None, durable: str = "reporting") -> dict[str, Any]:
     """The reporting service's live consumer applying `count` events into empty projections."""
-    from services.reporting.queries import report_stamp
+    from services.reporting.read.queries import report_stamp
 
     service = _reporting(url, hub, data_dir, database_url, node_keys, durable)
     await service.start(consume=False)  # migrations are not part of the figure
@@ -97,7 +97,7 @@ async def ingest(url: str, hub: str, data_dir: str, count: int, database_url: st
 async def rebuild(url: str, hub: str, data_dir: str, database_url: str | None = None,
                   node_keys: dict[str, str] | None = None) -> dict[str, Any]:
     """Replaying the whole hub stream into empty projections (``hub rebuild``)."""
-    from services.reporting.rebuild import rebuild as replay
+    from services.reporting.ingest.rebuild import rebuild as replay
 
     service = _reporting(url, hub, data_dir, database_url, node_keys)
     await service.start(consume=False)

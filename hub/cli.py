@@ -13,8 +13,7 @@ import shutil
 import signal
 import sys
 from pathlib import Path
-from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
@@ -23,7 +22,7 @@ from shared.settings import EMBEDDED_NATS_PORT, HubSettings
 from shared.telemetry import configure_logging, configure_tracing, service_name
 from hub import render
 from hub.commands import activities as activities_commands
-from hub.commands import node_option
+from hub.commands import node_option, run_operator
 from hub.commands import dashboard as dashboard_commands
 from hub.commands import funding as funding_commands
 from hub.commands import partners as partners_commands
@@ -31,7 +30,7 @@ from hub.commands import report as report_commands
 from hub.runner import NODE_SERVICES
 
 if TYPE_CHECKING:
-    from services.reporting.rebuild import RebuildResult
+    from services.reporting.ingest.rebuild import RebuildResult
     from services.reporting.settings import ReportingSettings
 
 T = TypeVar("T")
@@ -142,18 +141,6 @@ def node_up(
         asyncio.run(run_node(topology, node, host, base_port))
 
 
-def run_operator(work: Coroutine[Any, Any, T]) -> T:
-    """Run an operator command's work; a deployment it cannot reach or use is one line and exit 2."""
-    from hub.locate import OperatorError
-    from shared.node_recovery import RecoveryRefused
-
-    try:
-        return asyncio.run(work)
-    except (OperatorError, RecoveryRefused) as exc:
-        render.console.print(f"[red]{exc}[/red]", soft_wrap=True, highlight=False)
-        raise typer.Exit(2) from None
-
-
 @node_cli.command("recover")
 def node_recover(
     node: Annotated[str, typer.Option(help="The restored node.")],
@@ -221,7 +208,7 @@ def data_health(
 ) -> None:
     """Per node and service: what reporting applied and any gap, what the hub stream holds beyond it,
     and (where this machine reaches the node's database) a node database behind its own events."""
-    from services.reporting.queries import data_health as query
+    from services.reporting.read.queries import data_health as query
     from hub.commands.recover import database_positions, stream_positions_at
 
     settings = _settings(data_dir)
@@ -283,7 +270,7 @@ def rebuild(
     """
     from nats.js.errors import NotFoundError
 
-    from services.reporting.rebuild import replacing_sqlite_database
+    from services.reporting.ingest.rebuild import replacing_sqlite_database
     from services.reporting.settings import ReportingSettings, reporting_sqlite_file
 
     from hub.locate import hub_nats_url
@@ -312,7 +299,7 @@ async def _replay_hub_stream(settings: HubSettings, own: ReportingSettings, url:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from services.reporting.app import build_service
-    from services.reporting.rebuild import rebuild as replay
+    from services.reporting.ingest.rebuild import rebuild as replay
     from hub.locate import connect_once
 
     nc = await connect_once(url, "hub-rebuild")  # before anything is built: an unreachable hub is one line

@@ -17,7 +17,7 @@ from shared.files import write_private
 from shared.identity import SERVICES
 from shared.settings import HubSettings
 from services.reporting.dashboard.auth import write_users_file
-from services.reporting.queries import HubReport
+from services.reporting.read.queries import HubReport
 from services.reporting.settings import ReportingSettings
 from hub import render
 from hub.runner import RunningSystem, Wiring, start_system, until_interrupted

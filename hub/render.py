@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from services.reporting.queries import HubReport, ProducerHealth
+from services.reporting.read.queries import HubReport, ProducerHealth
 
 
 def pounds(pence: int) -> str:

@@ -12,8 +12,8 @@ import httpx
 from shared.identity import SERVICES
 from shared.node_service import NodeService
 from shared.settings import HubSettings
-from services.reporting.app import ReportingService
-from services.reporting.queries import HubReport, hub_report
+from services.reporting.ingest.consumer import ReportingService
+from services.reporting.read.queries import HubReport, hub_report
 from hub.runner import NODE_SERVICES, Wiring
 
 T = TypeVar("T")

@@ -24,8 +24,8 @@ from fastapi import FastAPI
 from shared.auth import Ask, Principal, Role, Scope, access_of, api_routes, may, require_declared, token_digest
 from shared.nats_server import NatsServer
 from shared.settings import HubSettings
-from services.reporting.views.catalogue import VIEWS
-from services.reporting.views.evidence import KEY_NAMES
+from services.reporting.read.catalogue import VIEWS
+from services.reporting.read.views.evidence import KEY_NAMES
 from tests.dashboard_helpers import PERIOD, dashboard_app, signed_in, text_of
 from tests.helpers import System, organisation
 from tests.test_reporting_population import COVENTRY_2023, SOLIHULL_2024, rows_of
@@ -234,7 +234,7 @@ async def test_node_services_let_staff_write_their_own_node_and_everyone_else_re
 
 
 async def test_an_app_with_a_route_of_no_declared_scope_refuses_to_build() -> None:
-    from services.reporting.api import router
+    from services.reporting.http.report import router
 
     app = FastAPI()
     app.include_router(router)

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from shared.pseudonym import make_upn
-from services.reporting.views.activities import Reach, partner_returns, reach
+from services.reporting.read.views.activities import Reach, partner_returns, reach
 from tests.helpers import System, activity, organisation
 
 DELIVERER = "01a2011f-0000-7000-8000-000000000001"

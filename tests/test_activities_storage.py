@@ -26,10 +26,10 @@ from services.activities.services import (
     withdraw_activity,
     withdraw_participations,
 )
-from services.reporting.app import ReportingService
-from services.reporting.services import Incoming
+from services.reporting.ingest.consumer import ReportingService
+from services.reporting.ingest.apply import Incoming
 from services.reporting.settings import ReportingSettings
-from services.reporting.views.activities import partner_returns, reach
+from services.reporting.read.views.activities import partner_returns, reach
 
 KEYS = Pseudonymiser(b"test-key-" * 4)
 ORG = UUID("01a2011f-0000-7000-8000-000000000001")

@@ -15,7 +15,7 @@ import nats
 from shared.pseudonym import make_upn
 from shared.subjects import hub_stream
 from services.reporting.app import create_app
-from services.reporting.audit import AuditResult, stream_fetcher, verify
+from services.reporting.ingest.audit import AuditResult, stream_fetcher, verify
 from hub.commands.report import with_session
 from tests.helpers import System, activity, income, organisation
 

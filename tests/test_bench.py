@@ -11,7 +11,7 @@ import pytest
 import asyncpg
 
 from hub.bench import SMOKE, render_tables, run_bench
-from services.reporting.preparing import default_workers
+from services.reporting.ingest.preparing import default_workers
 from tests.conftest import POSTGRES_DSN, REQUIRE_POSTGRES, _postgres_reachable
 
 

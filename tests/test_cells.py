@@ -1,6 +1,6 @@
 """One cell writer for every spreadsheet: hostile text never becomes a formula, in any exporter.
 
-Every exporter of services/reporting/exports/registry.py is tested from the registry itself, so
+Every exporter of services/reporting/read/exports/registry.py is tested from the registry itself, so
 an export added there (or a view added to the catalogue) is covered without editing this file.
 """
 
@@ -25,8 +25,9 @@ from openpyxl import load_workbook
 
 from shared import cells
 from shared.settings import HubSettings
-from services.reporting.exports.registry import EXPORTERS
-from services.reporting.views.catalogue import VIEWS, ViewParams
+from services.reporting.read.exports.registry import EXPORTERS
+from services.reporting.read.catalogue import VIEWS
+from services.reporting.read.params import ViewParams
 from tests.dashboard_helpers import dashboard_app, signed_in
 from tests.helpers import System, activity, income, organisation
 from tests.test_cli import run

@@ -14,7 +14,7 @@ import pytest
 from shared.nats_server import free_port
 from shared.settings import HubSettings
 from services.reporting.app import build_service
-from services.reporting.queries import report_stamp
+from services.reporting.read.queries import report_stamp
 from services.reporting.settings import ReportingSettings
 from tests.helpers import System, organisation
 from tests.test_files_at_rest import exposed

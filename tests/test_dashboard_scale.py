@@ -14,7 +14,7 @@ from shared.settings import HubSettings
 from hub.bench_events import event_mix
 from services.reporting.app import build_service, create_app
 from services.reporting.dashboard.routes import EVENTS_PER_PAGE
-from services.reporting.services import Incoming
+from services.reporting.ingest.apply import Incoming
 from services.reporting.settings import ReportingSettings
 
 NODES = ["coventry", "warwickshire", "solihull"]

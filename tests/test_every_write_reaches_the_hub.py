@@ -36,7 +36,7 @@ from shared.pseudonym import make_upn
 from shared.settings import HubSettings
 from shared.subjects import dlq_stream
 from services.reporting.models import AppliedEventRow
-from services.reporting.queries import hub_report
+from services.reporting.read.queries import hub_report
 from hub.cli import app as hub_cli
 from hub.demo import leaf_wiring, provisioned_hub
 from hub.runner import NODE_SERVICES, RunningSystem, start_system

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from tests.helpers import System, income, wait_for
-from services.reporting.views.funding import FundingBalance, funding_balance
+from services.reporting.read.views.funding import FundingBalance, funding_balance
 
 
 async def entry(system: System, node: str, path: str, body: dict[str, Any]) -> str:

@@ -9,10 +9,10 @@ from pathlib import Path
 from shared.settings import HubSettings
 from shared.subjects import event_subject
 from services.reporting.app import build_service
-from services.reporting.queries import hub_report
-from services.reporting.services import Incoming
+from services.reporting.read.queries import hub_report
+from services.reporting.ingest.apply import Incoming
 from services.reporting.settings import ReportingSettings
-from services.reporting.views.funding import budget_vs_actual, funding_balance, period_summary
+from services.reporting.read.views.funding import budget_vs_actual, funding_balance, period_summary
 from tests.test_contracts import envelope_for
 
 SAMPLES = Path(__file__).parent / "samples"

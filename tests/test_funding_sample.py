@@ -14,7 +14,7 @@ from shared.settings import HubSettings
 from tests.helpers import System, wait_for
 from tests.test_giving360 import validator
 from hub.sample import SampleLoad, SampleWriter
-from services.reporting.views.funding import FundingBalance, asset_register, budget_vs_actual, funding_balance
+from services.reporting.read.views.funding import FundingBalance, asset_register, budget_vs_actual, funding_balance
 
 
 @pytest.fixture
@@ -70,7 +70,7 @@ async def test_the_sample_year_balances_across_three_nodes_and_exports(three_nod
 
 async def test_activities_named_by_sample_commissions_trace_back_to_the_dfe_grant(three_nodes: System) -> None:
     from hub.sample import activities, funding, partners
-    from services.reporting.views.funding import activity_funding, load_ledger
+    from services.reporting.read.views.funding import activity_funding, load_ledger
 
     system = three_nodes
     clients = {key: system.client(*key) for key in system.services}

@@ -17,7 +17,7 @@ from referencing.jsonschema import DRAFT202012
 
 from tests.helpers import System, income, organisation
 from tests.test_funding import commission, draw, entry
-from services.reporting.exports.giving360 import pounds, to_json
+from services.reporting.read.exports.giving360 import pounds, to_json
 
 REFERENCE = Path(__file__).resolve().parent / "samples" / "360giving"  # vendored: see its SOURCE.md
 

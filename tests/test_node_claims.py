@@ -19,11 +19,12 @@ from shared.bus import connect
 from shared.nats_server import NatsServer
 from shared.settings import HubSettings
 from shared.subjects import event_subject
-from services.reporting.app import ReportingService, build_service
-from services.reporting.exports.giving360 import build_grants
-from services.reporting.queries import data_health, hub_report
-from services.reporting.rebuild import rebuild
-from services.reporting.services import Incoming
+from services.reporting.app import build_service
+from services.reporting.ingest.consumer import ReportingService
+from services.reporting.read.exports.giving360 import build_grants
+from services.reporting.read.queries import data_health, hub_report
+from services.reporting.ingest.rebuild import rebuild
+from services.reporting.ingest.apply import Incoming
 from services.reporting.settings import ReportingSettings
 from hub.cli import app as hub_app
 from tests.helpers import System, organisation

@@ -16,12 +16,12 @@ from shared.nats_server import NatsServer
 from shared.settings import HubSettings
 from shared.signing import NodeKeys, NodeSigner
 from shared.subjects import event_subject
-from services.reporting import preparing
+from services.reporting.ingest import preparing
 from services.reporting.app import build_service
-from services.reporting.preparing import ParallelPreparer, default_workers
+from services.reporting.ingest.preparing import ParallelPreparer, default_workers
 from services.reporting.settings import ReportingSettings
-from services.reporting.projections import Insert, Update, portable
-from services.reporting.services import Incoming, PreparedBatch, prepare_batch
+from services.reporting.projections.writes import Insert, Update, portable
+from services.reporting.ingest.apply import Incoming, PreparedBatch, prepare_batch
 from tests.test_contracts import SAMPLES, envelope_for
 
 

@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.settings import HubSettings
 from shared.subjects import event_subject
 from services.reporting.app import build_service
-from services.reporting.audit import projection_tables
-from services.reporting.services import Incoming
+from services.reporting.ingest.audit import projection_tables
+from services.reporting.ingest.apply import Incoming
 from services.reporting.settings import ReportingSettings
 from tests.test_contracts import envelope_for
 
@@ -98,10 +98,12 @@ async def test_an_update_queued_before_a_foldable_one_keeps_its_place(tmp_path: 
     from sqlalchemy import Column, Integer, MetaData, String, Table
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    from services.reporting.projections import UPDATABLE, Insert, Update, execute
+    from services.reporting.ingest.bulk import execute
+    from services.reporting.models.base import UPDATED_BY_KEY
+    from services.reporting.projections.writes import Insert, Update
 
-    table = Table("t", MetaData(), Column("k", String, primary_key=True), Column("a", Integer), Column("c", Integer))
-    UPDATABLE.add(table)
+    table = Table("t", MetaData(), Column("k", String, primary_key=True), Column("a", Integer), Column("c", Integer),
+                  info=UPDATED_BY_KEY)
     engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'fold.db'}")
     try:
         async with engine.begin() as conn:
@@ -111,7 +113,6 @@ async def test_an_update_queued_before_a_foldable_one_keeps_its_place(tmp_path: 
                                     Update(table, {"k": "x"}, {"a": 2})])
             assert (await session.execute(select(table.c.a, table.c.c))).one() == (2, 1)
     finally:
-        UPDATABLE.discard(table)
         await engine.dispose()
 
 
@@ -123,7 +124,7 @@ async def test_a_bulk_load_inserts_the_same_rows_in_statements_of_many_rows(tmp_
     from sqlalchemy import JSON, Boolean, Column, DateTime, Integer, MetaData, String, Table, event
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    from services.reporting.projections import insert_many, many_rows_per_statement
+    from services.reporting.ingest.bulk import insert_many, many_rows_per_statement
 
     table = Table("t", MetaData(), Column("k", String, primary_key=True), Column("n", Integer),
                   Column("flag", Boolean), Column("at", DateTime(timezone=True)), Column("tags", JSON))

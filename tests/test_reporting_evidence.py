@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 
-from services.reporting.audit import verify
+from services.reporting.ingest.audit import verify
 from tests.helpers import System
 from tests.test_reporting_views import hub_cli, load_dataset, reporting_client, view
 

@@ -10,9 +10,10 @@ from typing import Any
 from shared.settings import HubSettings
 from shared.subjects import event_subject
 from services.reporting.app import build_service
-from services.reporting.services import Incoming
+from services.reporting.ingest.apply import Incoming
 from services.reporting.settings import ReportingSettings
-from services.reporting.views.catalogue import ViewParams, run_view
+from services.reporting.read.catalogue import run_view
+from services.reporting.read.params import ViewParams
 from tests.dashboard_helpers import dashboard_app, signed_in, text_of
 from tests.helpers import System
 from tests.test_contracts import envelope_for
@@ -98,8 +99,8 @@ async def test_population_is_projected_and_replaced_on_each_database(settings: H
             schools = await run_view(session, "schools", params)
         assert [(a.area, a.school_pupils, a.school_pupils_year) for a in schools.areas] == [  # type: ignore[attr-defined]
             ("coventry", 1000, "2024-25")]
-        from services.reporting.views.accountability import Characteristic
-        from services.reporting.views.population import school_population, with_population
+        from services.reporting.read.views.rows import Characteristic
+        from services.reporting.read.views.population import school_population, with_population
 
         async with reporting.read_sessions() as session:
             population = await school_population(session, "2025-26")

@@ -227,7 +227,7 @@ async def test_a_grant_is_followed_to_activities_and_an_activity_back_to_its_pou
 
 
 async def test_transparency_suppresses_small_counts_and_their_complements() -> None:
-    from services.reporting.exports.suppression import suppress
+    from services.reporting.read.views.transparency import suppress
 
     assert suppress({"a": 40, "b": 3, "c": 12}, 55) == ({"a": "40", "b": "c", "c": "c"}, "55")
     assert suppress({"a": 40, "b": 3, "c": 4}, 47) == ({"a": "40", "b": "c", "c": "c"}, "47")

@@ -12,10 +12,11 @@ from sqlalchemy import text
 from shared.settings import HubSettings
 from shared.subjects import event_subject
 from services.reporting.app import build_service
-from services.reporting.audit import verify
-from services.reporting.services import Incoming
+from services.reporting.ingest.audit import verify
+from services.reporting.ingest.apply import Incoming
 from services.reporting.settings import ReportingSettings
-from services.reporting.views.catalogue import VIEWS, ViewParams, run_view
+from services.reporting.read.catalogue import VIEWS, run_view
+from services.reporting.read.params import ViewParams
 from tests.test_contracts import envelope_for
 
 SAMPLES = Path(__file__).parent / "samples"

@@ -25,8 +25,8 @@ from shared.signing import NodeSigner
 from shared.identity import SERVICES
 from shared.settings import HubSettings
 from services.reporting.app import build_service
-from services.reporting.position import DatabaseAheadOfStream
-from services.reporting.rebuild import rebuild
+from services.reporting.ingest.position import DatabaseAheadOfStream
+from services.reporting.ingest.rebuild import rebuild
 from services.reporting.settings import ReportingSettings
 from hub.demo import leaf_wiring, provisioned_hub
 from hub.cli import app
@@ -149,7 +149,7 @@ async def rebuilt_stamp(d: Deployment, path: Path) -> tuple[int, str]:
     try:
         await rebuild(fresh, nc, workers=0)
         async with fresh.read_sessions() as session:
-            from services.reporting.queries import report_stamp
+            from services.reporting.read.queries import report_stamp
 
             stamp = await report_stamp(session)
     finally:
@@ -297,7 +297,7 @@ async def test_node_backup_restore_recover_loses_nothing_and_doubles_nothing(
 
 async def database_with_a_hole(d: Deployment, path: Path, skip: int) -> None:
     """A reporting database that took in the whole hub stream except message `skip`: its chain is intact."""
-    from services.reporting.services import Incoming
+    from services.reporting.ingest.apply import Incoming
 
     holed = build_service(d.settings, d.topology.admin_url, ReportingSettings(database_url=f"sqlite+aiosqlite:///{path}"))
     holed.keys = d.system.reporting.keys

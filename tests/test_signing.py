@@ -25,9 +25,9 @@ from shared.signing import (
 )
 from shared.subjects import event_subject
 from services.reporting.app import build_service
-from services.reporting.queries import hub_report
-from services.reporting.rebuild import rebuild
-from services.reporting.services import Incoming
+from services.reporting.read.queries import hub_report
+from services.reporting.ingest.rebuild import rebuild
+from services.reporting.ingest.apply import Incoming
 from services.reporting.settings import ReportingSettings
 from tests.test_contracts import envelope_for
 

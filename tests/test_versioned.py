@@ -10,10 +10,11 @@ from shared.settings import HubSettings
 from tests.helpers import wait_for
 from hub.bench_events import event_mix
 from services.reporting.app import build_service
-from services.reporting.services import Incoming
+from services.reporting.ingest.apply import Incoming
 from services.reporting.settings import ReportingSettings
-from services.reporting.versioned import SESSION_KEY, VersionedCache
-from services.reporting.views.catalogue import VIEWS, ViewParams, run_view
+from services.reporting.read.versioned import SESSION_KEY, VersionedCache
+from services.reporting.read.catalogue import VIEWS, run_view
+from services.reporting.read.params import ViewParams
 
 NODES = ["coventry", "warwickshire", "solihull"]
 

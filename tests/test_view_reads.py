@@ -14,8 +14,8 @@ from services.reporting.app import build_service
 from services.reporting.models.activities import ActivityView, ParticipationView
 from services.reporting.models.partners import SettingView
 from services.reporting.settings import ReportingSettings
-from services.reporting.views import accountability
-from services.reporting.views.accountability import pupil_records, schools_report
+from services.reporting.read.views import accountability
+from services.reporting.read.views.accountability import pupil_records, schools_report
 
 
 def setting(urn: str) -> dict[str, object]:

@@ -6,15 +6,18 @@ through the same unit of work and outbox, and reach NATS when the node's service
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from shared.node_service import NodeService
 from shared.settings import HubSettings
+
+T = TypeVar("T")
 
 
 def hub_node(value: str | None) -> str | None:
@@ -47,3 +50,16 @@ async def offline_service(name: str, node: str, data_dir: Path | None) -> AsyncI
         yield service
     finally:
         await service.stop()
+
+
+def run_operator(work: Coroutine[Any, Any, T]) -> T:
+    """Run an operator command's work; a deployment it cannot reach or use is one line and exit 2."""
+    from hub import render
+    from hub.locate import OperatorError
+    from shared.node_recovery import RecoveryRefused
+
+    try:
+        return asyncio.run(work)
+    except (OperatorError, RecoveryRefused) as exc:
+        render.console.print(f"[red]{exc}[/red]", soft_wrap=True, highlight=False)
+        raise typer.Exit(2) from None

@@ -166,7 +166,7 @@ def _reporting(data_dir: Path | None, query: Callable[[Any, Any], Awaitable[T]])
 def balance(data_dir: DataDirOption = None,
             as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Hub-wide: per node, income + received = allocated + commissioned + spent + remaining; transfers reconciled."""
-    from services.reporting.views.funding import funding_balance
+    from services.reporting.read.views.funding import funding_balance
 
     result = _reporting(data_dir, lambda s, settings: funding_balance(s, settings.nodes))
     if as_json:
@@ -188,7 +188,7 @@ def balance(data_dir: DataDirOption = None,
 @app.command("transfers")
 def transfers(data_dir: DataDirOption = None) -> None:
     """Both sides of every transfer between nodes, and any one side has not recorded or disputes."""
-    from services.reporting.views.funding import load_ledger, reconcile
+    from services.reporting.read.views.funding import load_ledger, reconcile
 
     _print_transfers(_reporting(data_dir, lambda s, _: _reconciled(s, load_ledger, reconcile)))
 
@@ -211,7 +211,7 @@ def _print_transfers(rows: list[Any]) -> None:
 @app.command("budget-report")
 def budget_report(period: str, kind: str = "academic", data_dir: DataDirOption = None) -> None:
     """Budget against actual by node, function and area for a period (e.g. 2025-26)."""
-    from services.reporting.views.funding import budget_vs_actual
+    from services.reporting.read.views.funding import budget_vs_actual
 
     rows = _reporting(data_dir, lambda s, _: budget_vs_actual(s, kind, period))  # type: ignore[arg-type]
     table = Table(title=f"budget against actual, {kind} year {period}")
@@ -227,7 +227,7 @@ def budget_report(period: str, kind: str = "academic", data_dir: DataDirOption =
 @app.command("summary")
 def summary(period: str, kind: str = "academic", data_dir: DataDirOption = None) -> None:
     """Income by source and spend by strategic function for a period (e.g. 2025-26), exact to the penny."""
-    from services.reporting.views.funding import period_summary
+    from services.reporting.read.views.funding import period_summary
 
     result = _reporting(data_dir, lambda s, _: period_summary(s, kind, period))  # type: ignore[arg-type]
     table = Table(title=f"{kind} year {result.period}")
@@ -244,7 +244,7 @@ def summary(period: str, kind: str = "academic", data_dir: DataDirOption = None)
 @app.command("assets")
 def assets(data_dir: DataDirOption = None) -> None:
     """The capital asset register."""
-    from services.reporting.views.funding import asset_register
+    from services.reporting.read.views.funding import asset_register
 
     table = Table(title="capital asset register")
     for column in ("node", "item", "cost", "bought", "location", "loaned to"):
@@ -258,7 +258,7 @@ def assets(data_dir: DataDirOption = None) -> None:
 def export_360giving(out: Path, prefix: Annotated[str | None, typer.Option(help="360Giving publisher prefix; default the hub name.")] = None,
                      data_dir: DataDirOption = None) -> None:
     """Write the hub's grants to partners as 360Giving JSON (OUT.json) or spreadsheet (OUT.xlsx)."""
-    from services.reporting.exports.giving360 import build_grants, package, to_json, to_xlsx
+    from services.reporting.read.exports.giving360 import build_grants, package, to_json, to_xlsx
 
     async def query(session: Any, settings: Any) -> tuple[str, list[dict[str, Any]]]:
         return settings.hub, await build_grants(session, prefix or settings.hub)

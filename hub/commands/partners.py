@@ -253,7 +253,7 @@ def report(
 ) -> None:
     """The hub's view: distinct organisations by role, area, function and state (from reporting)."""
     from shared.settings import HubSettings
-    from services.reporting.views.partners import organisations_report
+    from services.reporting.read.views.partners import organisations_report
     from hub.commands.report import read_reporting
 
     result = read_reporting(HubSettings(**({"data_dir": data_dir} if data_dir else {})), organisations_report)

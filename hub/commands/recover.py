@@ -78,7 +78,7 @@ async def _recover_service(settings: HubSettings, node: str, service: str, nc: C
 
 async def stream_positions_at(settings: HubSettings, nats_url: str | None) -> dict[tuple[str, str], int]:
     """Per node service, the last sequence in the hub stream (the deployment's hub NATS, found as `hub_nats_url`)."""
-    from services.reporting.completeness import stream_positions
+    from services.reporting.ingest.completeness import stream_positions
 
     from nats.js.errors import NotFoundError
 

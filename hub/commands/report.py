@@ -70,8 +70,8 @@ def _require_sqlite_file(url: str) -> None:
 
 def _params(settings: HubSettings, period: str | None, kind: str, node: str | None, area: str | None,
             function: str | None, aim: str | None, threshold: int) -> Any:
-    from services.reporting.views.accountability import Filters
-    from services.reporting.views.catalogue import ViewParams
+    from services.reporting.read.params import Filters
+    from services.reporting.read.params import ViewParams
 
     try:
         return ViewParams(hub=settings.hub, nodes=settings.nodes, period=period or ViewParams.default_period(),
@@ -82,7 +82,7 @@ def _params(settings: HubSettings, period: str | None, kind: str, node: str | No
 
 
 def _run(name: str, data_dir: Path | None, database: str | None, **options: Any) -> Any:
-    from services.reporting.views.catalogue import run_view
+    from services.reporting.read.catalogue import run_view
 
     settings = _settings(data_dir)
     p = _params(settings, **options)
@@ -90,7 +90,7 @@ def _run(name: str, data_dir: Path | None, database: str | None, **options: Any)
 
 
 def print_tables(result: Any) -> None:
-    from services.reporting.exports.tables import tables_of
+    from services.reporting.read.exports.tables import tables_of
 
     for t in tables_of(result):
         if not t.rows:
@@ -125,7 +125,7 @@ def _view_command(name: str, summary: str) -> None:
         data_dir: DataDir = None,
         database: Annotated[str | None, typer.Option(help="Reporting database URL or SQLite file.")] = None,
     ) -> None:
-        from services.reporting.exports.tables import to_json
+        from services.reporting.read.exports.tables import to_json
 
         result = _run(name, data_dir, database, period=period, kind=kind, node=node, area=area, function=function,
                       aim=aim, threshold=threshold)
@@ -145,7 +145,7 @@ def _view_command(name: str, summary: str) -> None:
         data_dir: DataDir = None,
         database: Annotated[str | None, typer.Option(help="Reporting database URL or SQLite file.")] = None,
     ) -> None:
-        from services.reporting.exports.tables import tables_of, to_csv, to_json, to_xlsx
+        from services.reporting.read.exports.tables import tables_of, to_csv, to_json, to_xlsx
 
         result = _run(name, data_dir, database, period=period, kind=kind, node=node, area=None, function=None,
                       aim=None, threshold=threshold)
@@ -166,7 +166,7 @@ def _view_command(name: str, summary: str) -> None:
 
 
 def _register() -> None:
-    from services.reporting.views.catalogue import VIEWS
+    from services.reporting.read.catalogue import VIEWS
 
     for spec in VIEWS.values():
         _view_command(spec.name, spec.summary)
@@ -186,7 +186,7 @@ def report(
         if data_dir is not None:  # `hub report --data-dir X reach` reads X, as `hub report reach --data-dir X` does
             ctx.default_map = {**(ctx.default_map or {}), ctx.invoked_subcommand: {"data_dir": str(data_dir)}}
         return
-    from services.reporting.queries import hub_report
+    from services.reporting.read.queries import hub_report
 
     settings = _settings(data_dir)
     result = asyncio.run(with_session(_database_url(settings, None), lambda s: hub_report(s, settings.hub, settings.nodes)))
@@ -205,12 +205,12 @@ def audit_verify(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Recompute the hash chain (and, with --stream, digests, node signatures, projections and completeness); exit 1 on any problem."""
-    from services.reporting.audit import verify
+    from services.reporting.ingest.audit import verify
 
     settings = _settings(data_dir)
     url = _database_url(settings, database)
     if stream:
-        from hub.cli import run_operator
+        from hub.commands import run_operator
 
         result, complete = run_operator(_verify_against_stream(settings, url, nats_url))
     else:
@@ -236,8 +236,8 @@ async def _verify_against_stream(settings: HubSettings, url: str, nats_url: str 
     """The chain, digests and projections against the hub stream, and that nothing in it is missing."""
     from shared.dead_letters import list_dead_letters
     from shared.subjects import hub_stream
-    from services.reporting.audit import stream_fetcher, verify
-    from services.reporting.completeness import verify_completeness
+    from services.reporting.ingest.audit import stream_fetcher, verify
+    from services.reporting.ingest.completeness import verify_completeness
     from nats.js.errors import NotFoundError
 
     from hub.locate import OperatorError, hub_nats_url, nats_session, where
@@ -275,8 +275,8 @@ def audit_verify_message(
     """Check one hub stream message's node signature from its bytes and headers alone; exit 1 if it fails."""
     from shared.envelope import InvalidEvent, parse_event
     from shared.subjects import hub_stream
-    from services.reporting.audit import stream_fetcher
-    from hub.cli import run_operator
+    from services.reporting.ingest.audit import stream_fetcher
+    from hub.commands import run_operator
     from hub.locate import hub_nats_url, nats_session
 
     settings = _settings(data_dir)
@@ -319,7 +319,7 @@ def report_evidence(
     database: Annotated[str | None, typer.Option(help="Reporting database URL or SQLite file.")] = None,
 ) -> None:
     """The applied events behind one figure, with the amount or count each contributes."""
-    from services.reporting.views.evidence import evidence
+    from services.reporting.read.views.evidence import evidence
 
     settings = _settings(data_dir)
     try:

@@ -25,8 +25,8 @@ from shared.signing import NodeKeys, NodeSigner
 from shared.subjects import event_subject
 from shared.tabular import TabularError, validate_rows
 from services.reporting.app import build_service as build_reporting
-from services.reporting.queries import hub_report
-from services.reporting.services import Incoming
+from services.reporting.read.queries import hub_report
+from services.reporting.ingest.apply import Incoming
 
 HUB = "hostile"
 NODE = "coventry"

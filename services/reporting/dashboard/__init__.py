@@ -18,9 +18,10 @@ from shared.http import http_error_response, safe_detail
 from services.reporting.dashboard.auth import Users
 from services.reporting.dashboard.routes import LoginRequired, router, templates
 from services.reporting.dashboard.sessions import LoginThrottle, Sessions
+from services.reporting.read.catalogue import VIEWS
 
 if TYPE_CHECKING:
-    from services.reporting.app import ReportingService
+    from services.reporting.ingest.consumer import ReportingService
 
 STATIC = Path(__file__).parent / "static"
 PREFIX = "/dashboard"
@@ -62,8 +63,6 @@ async def _html_errors(request: Request, exc: Exception) -> Response:
 def dashboard_pages(period: str, node: str | None = None) -> list[str]:
     """The dashboard URLs worth timing (hub/bench.py): every page a manager opens, for one period.
     The audit page is left out, as /report/audit is: it is a batch verification, not a query."""
-    from services.reporting.views.catalogue import VIEWS
-
     query = f"?period={period}" + (f"&node={node}" if node else "")
     pages = ["/", "/funding", "/areas", "/partners", "/trace?view=pupils&key=hub&period=" + period]
     pages += [f"/views/{name}" for name in VIEWS]

@@ -11,23 +11,11 @@ from html import escape
 
 from markupsafe import Markup
 
+from services.reporting.read.charts import Bars, Chart, Flows, Link, Series
+
 PALETTE = ("#1d70b8", "#00703c", "#4c2c92", "#d4351c", "#505a5f")
 """GOV.UK blue, green, purple, red, grey: each at least 3:1 against white (WCAG 1.4.11)."""
 TEXT = "#0b0c0c"
-
-
-@dataclass(frozen=True)
-class Series:
-    name: str
-    values: list[float | None]
-    """One value per label; None is drawn as nothing and labelled 'unknown'."""
-
-
-@dataclass(frozen=True)
-class Link:
-    source: str
-    target: str
-    value: int
 
 
 def _svg(width: int, height: int, title: str, desc: str, body: list[str], chart_id: str) -> Markup:
@@ -50,6 +38,16 @@ def _legend(series: list[Series], y: float) -> list[str]:
         out.append(_text(x + 20, y, s.name))
         x += 30 + 8 * len(s.name)
     return out
+
+
+def draw(chart: Chart) -> Markup:
+    """A view's chart as declared in the catalogue (services/reporting/read/charts.py), drawn."""
+    if isinstance(chart, Bars):
+        return bar_chart(chart.title, chart.desc, chart.labels, chart.series, chart.chart_id, chart.fmt)
+    if isinstance(chart, Flows):
+        return sankey(chart.title, chart.desc, chart.links, chart.columns, chart.headings, chart.chart_id,
+                      chart.fmt, chart.width, chart.height)
+    raise TypeError(f"no drawing for {type(chart).__name__}")
 
 
 def bar_chart(title: str, desc: str, labels: list[str], series: list[Series], chart_id: str,

@@ -12,10 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.periods import PeriodKind
 from services.reporting.models.activities import ActivityView
 from services.reporting.models.partners import OrganisationView, SettingView
-from services.reporting.views.accountability import Filters, pupil_records
-from services.reporting.views.allocation import flows_in_period, only_node
-from services.reporting.views.funding import load_ledger
-from services.reporting.views.partners import partner_identity
+from services.reporting.read.params import Filters
+from services.reporting.read.views.accountability import pupil_records
+from services.reporting.read.views.allocation import flows_in_period, only_node
+from services.reporting.read.views.funding import load_ledger
+from services.reporting.read.views.partners import partner_identity
 
 
 async def areas(session: AsyncSession) -> list[str]:

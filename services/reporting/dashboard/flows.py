@@ -8,9 +8,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from shared.periods import PeriodKind
-from services.reporting.dashboard.charts import Link
-from services.reporting.views.allocation import flows_in_period
-from services.reporting.views.funding import SPEND, Ledger
+from services.reporting.read.charts import Link
+from services.reporting.read.views.allocation import flows_in_period
+from services.reporting.read.views.funding import SPEND, Ledger
 
 HEADINGS = ["Income", "Lead organisation", "After allocations", "Spent as", "Strategic function"]
 SPENT_AS = {"commission": "commissions to partners", "expenditure": "direct spend"}

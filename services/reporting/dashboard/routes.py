@@ -26,7 +26,7 @@ from shared.auth import (
 )
 from shared.contracts.vocabulary import StrategicFunction
 from shared.periods import PeriodKind, academic_year, parse_period
-from services.reporting.audit import verify
+from services.reporting.ingest.audit import verify
 from services.reporting.dashboard import charts
 from services.reporting.dashboard.auth import DEVELOPER, DashboardUser, Users
 from services.reporting.dashboard.figures import (
@@ -35,15 +35,19 @@ from services.reporting.dashboard.figures import (
 from services.reporting.dashboard.flows import HEADINGS, funding_flows
 from services.reporting.dashboard.sessions import LoginThrottle, Sessions
 from services.reporting.deps import ReadSession
-from services.reporting.exports.tables import tables_of, to_json
-from services.reporting.queries import hub_report, report_stamp
-from services.reporting.versioned import per_version
-from services.reporting.views.accountability import Filters
-from services.reporting.views.allocation import only_node
-from services.reporting.views.catalogue import VIEWS, ViewParams, run_view
-from services.reporting.views.evidence import EvidenceView, evidence
-from services.reporting.views.routes import evidence_asks, export_view, view_asks
-from services.reporting.views.funding import budget_vs_actual, follow, load_ledger, summarise
+from services.reporting.read.exports.tables import tables_of, to_json
+from services.reporting.read.queries import hub_report, report_stamp
+from services.reporting.read.versioned import per_version
+from services.reporting.read.params import Filters
+from services.reporting.read.views.allocation import only_node
+from services.reporting.read import charts as read_charts
+from services.reporting.read.catalogue import VIEWS, run_view
+from services.reporting.read.exports import giving360
+from services.reporting.read.charts import describe
+from services.reporting.read.params import ViewParams
+from services.reporting.read.views.evidence import EvidenceView, evidence
+from services.reporting.http.views import evidence_asks, export_view, view_asks
+from services.reporting.read.views.funding import budget_vs_actual, follow, load_ledger, summarise
 
 PARTNER_CHOICES = 300
 """Up to this many partners the filter is a list of names; beyond it, a box for an organisation id."""
@@ -275,9 +279,9 @@ async def overview(request: Request, session: ReadSession, user: User, f: Page) 
     area_reach = (await run_view(session, "reach", p, shared=True)).breakdowns["area"]  # type: ignore[attr-defined]
     money = await _money(session, f)
     by_area = area_reach.rows
-    chart = charts.bar_chart("Unique pupils by home area", _describe(by_area, "group", "unique_pupils", "pupils"),
+    chart = charts.bar_chart("Unique pupils by home area", describe(by_area, "group", "unique_pupils", "pupils"),
                              [r.group or "unknown" for r in by_area],
-                             [charts.Series("unique pupils", [r.unique_pupils for r in by_area])], "reach-area")
+                             [read_charts.Series("unique pupils", [r.unique_pupils for r in by_area])], "reach-area")
     return await render(request, session, "overview.html", user, f, report=report, rows=rows, reach=area_reach,
                         money=money, by_area=by_area, chart=chart,
                         trace_key=f.area or ("hub" if user.whole_hub else user.areas[0] if user.areas else "hub"))
@@ -289,11 +293,6 @@ async def _money(session: ReadSession, f: PageFilters) -> Any:
         return summarise(only_node(await load_ledger(session), f.node), f.kind, f.period)
 
     return await per_version(session, ("overview money", f.node, f.kind, f.period), compute, shared=True)
-
-
-def _describe(rows: list[Any], key: str, value: str, unit: str) -> str:
-    parts = [f"{getattr(r, key) or 'unknown'}: {getattr(r, value):,} {unit}" for r in rows]
-    return "; ".join(parts) if parts else "No figures for these filters."
 
 
 @router.get("/views/{name}")
@@ -318,65 +317,17 @@ async def view_tables(session: ReadSession, name: str, p: ViewParams) -> list[An
 
 
 async def _view_extras(request: Request, session: ReadSession, name: str, result: Any, f: PageFilters) -> dict[str, Any]:
-    """The charts a view is drawn with, beside its tables of exact figures."""
-    if name == "reach":
-        rows = result.breakdowns["area"].rows
-        return {"charts": [charts.bar_chart(
-            "Unique pupils and participations by home area", _describe(rows, "group", "unique_pupils", "unique pupils"),
-            [r.group or "unknown" for r in rows], [charts.Series("unique pupils", [r.unique_pupils for r in rows]),
-                                                  charts.Series("participations", [r.participations for r in rows])],
-            "reach")]}
-    if name == "schools":
-        return {"charts": [schools_chart(result.areas)]}
-    if name == "inclusion":
-        return {"charts": [inclusion_chart(result.characteristics)]}
-    if name == "progression":
-        return {"charts": [progression_chart(result)]}
-    if name == "funding":
-        return {"charts": [budget_chart(result.budget)]}
-    return {}
-
-
-def schools_chart(rows: list[Any]) -> Any:
-    desc = "; ".join(f"{a.area}: {a.state_funded_engaged} of {a.state_funded_schools} state-funded schools engaged"
-                     for a in rows) or "No schools for these filters."
-    return charts.bar_chart("State-funded schools engaged against the area's state-funded schools", desc,
-                            [a.area for a in rows],
-                            [charts.Series("engaged", [a.state_funded_engaged for a in rows]),
-                             charts.Series("state-funded schools in the area", [a.state_funded_schools for a in rows])],
-                            "schools")
+    """The chart a view is drawn with, as its catalogue entry declares it, beside its tables of exact figures."""
+    chart_of = VIEWS[name].chart
+    return {"charts": [charts.draw(chart_of(result))]} if chart_of else {}
 
 
 def inclusion_chart(rows: list[Any]) -> Any:
-    source = rows[0].population if rows else ""
-    desc = (f"Share of unique participants with each characteristic beside the school population's share ({source}). "
-            + "; ".join(f"{c.characteristic} {c.value}: {c.share}% against "
-                        f"{f'{c.population_share}%' if c.population_share is not None else 'unknown'}" for c in rows))
-    return charts.bar_chart("Participants by characteristic (percent) against the school population", desc,
-                            [f"{c.characteristic.replace('_', ' ')}: {c.value}" for c in rows],
-                            [charts.Series("participants %", [float(c.share) if c.share is not None else None for c in rows]),
-                             charts.Series("school population %", [float(c.population_share) if c.population_share
-                                                                   is not None else None for c in rows])],
-                            "inclusion", fmt="{:.1f}")
-
-
-def progression_chart(result: Any) -> Any:
-    links = [charts.Link(f"0:{t.from_level}", f"1:{t.to_level}", t.pupils) for t in result.transitions]
-    columns = {n: int(n[0]) for link in links for n in (link.source, link.target)}
-    desc = "; ".join(f"{t.pupils} pupils from {t.from_level} in {result.previous_year} to {t.to_level}"
-                     for t in result.transitions) or "No pupils for these filters."
-    return charts.sankey(f"Pupils' highest level, {result.previous_year} to {result.academic_year}", desc, links,
-                         columns, [result.previous_year, result.academic_year], "progression",
-                         fmt=lambda n: f"{n:,} pupils", width=640, height=300)
+    return charts.draw(read_charts.inclusion_chart(rows))
 
 
 def budget_chart(lines: list[Any]) -> Any:
-    labels = [f"{b.node} · {b.function or '-'} · {b.area or '-'}" for b in lines]
-    desc = "; ".join(f"{lab}: budget £{b.budget_pence / 100:,.2f}, actual £{b.actual_pence / 100:,.2f}"
-                     for lab, b in zip(labels, lines)) or "No budget lines for this period."
-    return charts.bar_chart("Budget against actual spend (£)", desc, labels,
-                            [charts.Series("budget", [b.budget_pence / 100 for b in lines]),
-                             charts.Series("actual", [b.actual_pence / 100 for b in lines])], "budget", fmt="£{:,.0f}")
+    return charts.draw(read_charts.budget_chart(lines))
 
 
 @router.get("/areas")
@@ -543,8 +494,6 @@ async def audit_page(request: Request, session: ReadSession, user: User, f: Page
 @router.get("/download/360giving.{fmt}")
 @declare(Scope.HUB)
 async def download_360giving(request: Request, session: ReadSession, user: User, fmt: Literal["json", "xlsx"]) -> Response:
-    from services.reporting.exports import giving360
-
     hub = request.app.state.reporting.settings.hub
     grants = await giving360.build_grants(session, hub)
     headers = {"Content-Disposition": f'attachment; filename="{hub}-360giving.{fmt}"'}

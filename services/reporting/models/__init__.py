@@ -1,83 +1,17 @@
-"""Tables of the reporting service: what has been applied (here) and the projections (one module per context)."""
+"""Tables of the reporting service: what has been applied (base.py) and the projections (one module per context)."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from sqlalchemy import BigInteger, DateTime, Index, Integer, String
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class AppliedEventRow(Base):
-    """Every event applied, once: the idempotency record and the audit trail behind every figure."""
-
-    __tablename__ = "applied_event"
-    __table_args__ = (
-        # which event holds a producer's sequence number: looked up only for one at or below the
-        # producer's highest (a reuse, or a late arrival), so it costs ordinary ingest nothing
-        Index("ix_applied_event_producer_sequence", "node", "service", "sequence"),
-    )
-
-    event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    position: Mapped[int] = mapped_column(BigInteger, unique=True)
-    node: Mapped[str] = mapped_column(String(40))
-    service: Mapped[str] = mapped_column(String(40))
-    sequence: Mapped[int] = mapped_column(BigInteger)
-    event_type: Mapped[str] = mapped_column(String(80))
-    version: Mapped[int] = mapped_column(Integer)
-    stream_seq: Mapped[int] = mapped_column(BigInteger)
-    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    digest: Mapped[str] = mapped_column(String(64))
-    chain_hash: Mapped[str] = mapped_column(String(64))
-
-
-class ProducerPositionRow(Base):
-    """Per (node, service): highest sequence applied and how many events applied (the difference is a
-    gap), and how many of its events were refused for reusing a sequence or for the nodes they name."""
-
-    __tablename__ = "producer_position"
-
-    node: Mapped[str] = mapped_column(String(40), primary_key=True)
-    service: Mapped[str] = mapped_column(String(40), primary_key=True)
-    max_sequence: Mapped[int] = mapped_column(BigInteger)
-    applied: Mapped[int] = mapped_column(BigInteger)
-    last_event_id: Mapped[str] = mapped_column(String(36))
-    last_recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    reused: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
-    refused: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
-
-
-class IngestPositionRow(Base):
-    """Where the consumer is: the hub stream sequence and the head of the hash chain."""
-
-    __tablename__ = "ingest_position"
-
-    name: Mapped[str] = mapped_column(String(20), primary_key=True)
-    stream_seq: Mapped[int] = mapped_column(BigInteger)
-    applied: Mapped[int] = mapped_column(BigInteger)
-    chain_head: Mapped[str] = mapped_column(String(64))
-
-
-metadata = Base.metadata
-
-from services.reporting.models.activities import ActivityView  # noqa: E402
-from services.reporting.models.funding import (  # noqa: E402
-    FundingBudgetView,
-    FundingEntryView,
-    FundingFlowView,
-    FundingLinkView,
-)
-from services.reporting.models.partners import OrganisationView  # noqa: E402
+from services.reporting.models.activities import ActivityView
+from services.reporting.models.base import HUB_POSITION, AppliedEventRow, Base, IngestPositionRow, ProducerPositionRow, metadata
+from services.reporting.models.funding import FundingBudgetView, FundingEntryView, FundingFlowView, FundingLinkView
+from services.reporting.models.partners import OrganisationView
 
 __all__ = [
     "ActivityView",
     "AppliedEventRow",
     "Base",
+    "HUB_POSITION",
     "FundingBudgetView",
     "FundingEntryView",
     "FundingFlowView",

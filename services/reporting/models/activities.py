@@ -8,13 +8,14 @@ from decimal import Decimal
 from sqlalchemy import JSON, Boolean, Date, Index, Integer, Numeric, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
-from services.reporting.models import Base
+from services.reporting.models.base import DEFERRED, UPDATED_BY_KEY, Base
 
 
 class ActivityView(Base):
     """Activities as currently recorded (corrections applied); a withdrawn activity is removed."""
 
     __tablename__ = "activity_view"
+    __table_args__ = (Index("ix_activity_view_academic_year", "academic_year", info=DEFERRED), {"info": UPDATED_BY_KEY})
 
     node: Mapped[str] = mapped_column(String(40), primary_key=True)
     activity_id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -31,7 +32,7 @@ class ActivityView(Base):
     delivered_by: Mapped[str | None] = mapped_column(String(36))
     setting_urn: Mapped[str | None] = mapped_column(String(7))
     term: Mapped[str | None] = mapped_column(String(40))
-    academic_year: Mapped[str | None] = mapped_column(String(7), index=True)
+    academic_year: Mapped[str | None] = mapped_column(String(7))
     aims: Mapped[list[str] | None] = mapped_column(JSON)
     partner_return_id: Mapped[str | None] = mapped_column(String(36))
 
@@ -45,12 +46,12 @@ class ParticipationView(Base):
         # in arrival order within a node's year (participation ids are time-ordered), so a new row is appended
         # to the index rather than written among the year's activities (migration 0005)
         Index("ix_participation_view_live", "academic_year", "withdrawn", "node", "participation_id", "activity_id",
-              "pseudonym", "home_area", "year_group"),
+              "pseudonym", "home_area", "year_group", info=DEFERRED),
     )
 
     node: Mapped[str] = mapped_column(String(40), primary_key=True)
     participation_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    activity_id: Mapped[str] = mapped_column(String(36), index=True)
+    activity_id: Mapped[str] = mapped_column(String(36), index=True)  # not deferred: withdrawing an activity withdraws its pupils
     academic_year: Mapped[str] = mapped_column(String(7))
     pseudonym: Mapped[str] = mapped_column(String(64))
     year_group: Mapped[str] = mapped_column(String(3))
@@ -69,10 +70,11 @@ class ActivityCorrectionView(Base):
     """Every correction and withdrawal, with its reason: what changed a published figure, and why."""
 
     __tablename__ = "activity_correction_view"
+    __table_args__ = (Index("ix_activity_correction_view_activity_id", "activity_id", info=DEFERRED),)
 
     event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     node: Mapped[str] = mapped_column(String(40))
-    activity_id: Mapped[str] = mapped_column(String(36), index=True)
+    activity_id: Mapped[str] = mapped_column(String(36))
     change: Mapped[str] = mapped_column(String(30))
     participations: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(String(500))
@@ -93,11 +95,12 @@ class PartnerReturnView(Base):
     """A return a partner submitted through its lead organisation's node."""
 
     __tablename__ = "partner_return_view"
+    __table_args__ = (Index("ix_partner_return_view_academic_year", "academic_year", info=DEFERRED),)
 
     node: Mapped[str] = mapped_column(String(40), primary_key=True)
     return_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     partner_id: Mapped[str] = mapped_column(String(36))
-    academic_year: Mapped[str] = mapped_column(String(7), index=True)
+    academic_year: Mapped[str] = mapped_column(String(7))
     submitted_on: Mapped[date] = mapped_column(Date)
     activities: Mapped[int] = mapped_column(Integer)
     participations: Mapped[int] = mapped_column(Integer)

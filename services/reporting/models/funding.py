@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Date, SmallInteger, String
+from sqlalchemy import JSON, BigInteger, Boolean, Date, Index, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from services.reporting.models import Base
+from services.reporting.models.base import DEFERRED, Base
 
 
 class FundingEntryView(Base):
@@ -32,6 +32,7 @@ class FundingFlowView(Base):
     """Each ledger entry as published, with what it was for: the detail behind every trace and check."""
 
     __tablename__ = "funding_flow_view"
+    __table_args__ = (Index("ix_funding_flow_view_original_entry_id", "original_entry_id", info=DEFERRED),)
 
     node: Mapped[str] = mapped_column(String(40), primary_key=True)
     entry_id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -48,7 +49,7 @@ class FundingFlowView(Base):
     counterpart_node: Mapped[str | None] = mapped_column(String(40))
     counterpart_entry_id: Mapped[str | None] = mapped_column(String(36))
     recipient_org_id: Mapped[str | None] = mapped_column(String(64))
-    original_entry_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    original_entry_id: Mapped[str | None] = mapped_column(String(36))
     sign: Mapped[int] = mapped_column(SmallInteger)
     stream_restricted: Mapped[bool] = mapped_column(Boolean)
     details: Mapped[dict[str, Any]] = mapped_column(JSON)

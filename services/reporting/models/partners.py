@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import JSON, Boolean, Date, Integer, String
+from sqlalchemy import JSON, Boolean, Date, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from services.reporting.models import Base
+from services.reporting.models.base import DEFERRED, UPDATED_BY_KEY, Base
 
 
 class OrganisationView(Base):
     """One row per node registration; the same org_id at two nodes is one organisation."""
 
     __tablename__ = "organisation_view"
+    __table_args__ = (Index("ix_organisation_view_org_id", "org_id", info=DEFERRED), {"info": UPDATED_BY_KEY})
 
     node: Mapped[str] = mapped_column(String(40), primary_key=True)
     organisation_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    org_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    org_id: Mapped[str | None] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
     roles: Mapped[list[str]] = mapped_column(JSON)
     areas: Mapped[list[str]] = mapped_column(JSON)
@@ -32,10 +33,12 @@ class OrganisationView(Base):
 
 class AgreementView(Base):
     __tablename__ = "agreement_view"
+    __table_args__ = (Index("ix_agreement_view_organisation_id", "organisation_id", info=DEFERRED),
+                      {"info": UPDATED_BY_KEY})
 
     node: Mapped[str] = mapped_column(String(40), primary_key=True)
     agreement_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    organisation_id: Mapped[str] = mapped_column(String(36), index=True)
+    organisation_id: Mapped[str] = mapped_column(String(36))
     kind: Mapped[str] = mapped_column(String(20))
     title: Mapped[str] = mapped_column(String(200))
     starts_on: Mapped[date] = mapped_column(Date)

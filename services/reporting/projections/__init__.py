@@ -1,91 +1,35 @@
 """Projections: how each event type changes the reporting tables.
 
-A projector is a pure function from an event to the writes it causes. A batch's writes are
-gathered per table and sent as one executemany each (fast ingest): an ``Update`` of a row inserted
-earlier in the same batch is folded into that insert, other updates by primary key are batched;
-any other statement first sends what is pending, then runs in order.
-Add a context's projectors in its own module and import it below.
+A projector is a pure function from an event to the writes it causes (projections/writes.py);
+the ingest sends them (services/reporting/ingest/bulk.py). Each context's module declares its own
+``PROJECTORS`` table; a new context's module is added to ``CONTEXTS`` below. Which tables
+projectors update by key, and which indexes a rebuild may defer, is declared with each table
+(services/reporting/models/).
 """
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass, field
-from functools import cache
-from itertools import chain
-from operator import itemgetter
-from typing import Any
-
-from sqlalchemy import Boolean, Dialect, Executable, Table, bindparam, update
-from sqlalchemy.types import TypeEngine
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from collections.abc import Mapping
+from types import ModuleType
 
 from shared.envelope import ReceivedEvent
-from services.reporting.models import metadata
+from services.reporting.projections import activities, funding, partners
+from services.reporting.projections.writes import Insert, Projector, Update, Write, portable
+
+CONTEXTS: tuple[ModuleType, ...] = (activities, funding, partners)
 
 
-@dataclass(frozen=True)
-class Insert:
-    table: Table
-    row: dict[str, Any]
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        """Pickled by table name: a Table would bring its whole schema (services/reporting/preparing.py)."""
-        return _insert_into, (self.table.name, self.row)
-
-
-def _insert_into(table: str, row: dict[str, Any]) -> Insert:
-    return Insert(metadata.tables[table], row)
+def _merged(tables: list[Mapping[str, Projector]]) -> dict[str, Projector]:
+    """One projector per event type across the contexts (two would each see only part of the truth)."""
+    merged: dict[str, Projector] = {}
+    for table in tables:
+        if twice := merged.keys() & table.keys():
+            raise RuntimeError(f"two projectors for {', '.join(sorted(twice))}")
+        merged.update(table)
+    return merged
 
 
-UPDATABLE: set[Table] = set()
-"""Tables projectors update by key: only their same-batch inserts are indexed for folding."""
-
-
-@dataclass(frozen=True)
-class Update:
-    """Set `values` on the row of `table` whose whole primary key is `key` (no row: no change)."""
-
-    table: Table
-    key: dict[str, Any]
-    values: dict[str, Any]
-
-    def __post_init__(self) -> None:
-        if self.table not in UPDATABLE:
-            raise RuntimeError(f"{self.table.name} is not in UPDATABLE")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return _update_of, (self.table.name, self.key, self.values)
-
-
-def _update_of(table: str, key: dict[str, Any], values: dict[str, Any]) -> Update:
-    return Update(metadata.tables[table], key, values)
-
-
-INGEST_INDEXES: set[str] = set()
-"""Secondary indexes the projectors' own statements search by: a rebuild keeps them while it
-defers every other index to the end (services/reporting/rebuild.py)."""
-
-
-Write = Insert | Update | Executable
-Projector = Callable[[ReceivedEvent], Iterable[Write]]
-
-PROJECTORS: dict[str, Projector] = {}
-
-
-def projects(event_type: str) -> Callable[[Projector], Projector]:
-    """Register the projector of an event type (one per type; it sees the latest payload version)."""
-
-    def register(fn: Projector) -> Projector:
-        if event_type in PROJECTORS:
-            raise RuntimeError(f"two projectors for {event_type}")
-        PROJECTORS[event_type] = fn
-        return fn
-
-    return register
+PROJECTORS: dict[str, Projector] = _merged([c.PROJECTORS for c in CONTEXTS])
 
 
 def writes_for(event: ReceivedEvent) -> list[Write]:
@@ -93,217 +37,4 @@ def writes_for(event: ReceivedEvent) -> list[Write]:
     return list(projector(event)) if projector else []
 
 
-def portable(writes: list[Write]) -> bool:
-    """Whether the writes can be pickled by table name (inserts and updates by key); other
-    statements are worked out again where they are written."""
-    return all(type(w) is Insert or type(w) is Update for w in writes)
-
-
-@cache
-def _pk_names(table: Table) -> tuple[str, ...]:
-    return tuple(c.name for c in table.primary_key.columns)
-
-
-def _pk(table: Table, row: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple(row[name] for name in _pk_names(table))
-
-
-@dataclass
-class _Pending:
-    """Writes not yet sent, per table, in an order that gives the same rows as sending each in turn."""
-
-    inserts: dict[Table, list[dict[str, Any]]] = field(default_factory=dict)
-    inserted: dict[Table, dict[tuple[Any, ...], dict[str, Any]]] = field(default_factory=dict)
-    updates: dict[Table, list[Update]] = field(default_factory=dict)
-    updated: dict[Table, set[tuple[Any, ...]]] = field(default_factory=dict)
-
-    def insert(self, write: Insert) -> bool:
-        """Queue an insert; False if an earlier queued update of the same key must be sent first."""
-        if write.table not in UPDATABLE:
-            self.inserts.setdefault(write.table, []).append(write.row)
-            return True
-        key = _pk(write.table, write.row)
-        if key in self.updated.get(write.table, ()):
-            return False
-        row = dict(write.row)
-        self.inserts.setdefault(write.table, []).append(row)
-        self.inserted.setdefault(write.table, {})[key] = row
-        return True
-
-    def update(self, write: Update) -> None:
-        key = _pk(write.table, write.key)
-        row = self.inserted.get(write.table, {}).get(key)
-        # fold only when no earlier update of the row is queued (it would then run after this one), and
-        # only values the insert already has (an executemany needs rows of one shape)
-        if row is not None and key not in self.updated.get(write.table, ()) and write.values.keys() <= row.keys():
-            row.update(write.values)
-            return
-        self.updates.setdefault(write.table, []).append(write)
-        self.updated.setdefault(write.table, set()).add(key)
-
-    async def send(self, session: AsyncSession) -> None:
-        for table, rows in self.inserts.items():
-            await insert_many(session, table, rows)
-        for updates in self.updates.values():
-            for run in _runs(updates):
-                await session.execute(_update_statement(run[0]), [_update_params(u) for u in run])
-        self.inserts.clear()
-        self.inserted.clear()
-        self.updates.clear()
-        self.updated.clear()
-
-
-@dataclass(frozen=True)
-class _InsertPlan:
-    """An INSERT compiled once for a table, dialect and row shape, with the dialect's own value
-    conversions (dates, JSON, decimals) for the columns that need one."""
-
-    sql: str
-    keys: tuple[str, ...]
-    converters: tuple[tuple[int, Callable[[Any], Any]], ...]
-
-    def values(self, rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-        take = itemgetter(*self.keys)
-        if len(self.keys) == 1:
-            return [(take(row),) for row in rows]
-        if not self.converters:
-            return [take(row) for row in rows]
-        out = []
-        for row in rows:
-            values = list(take(row))
-            for i, convert in self.converters:
-                if values[i] is not None:
-                    values[i] = convert(values[i])
-            out.append(tuple(values))
-        return out
-
-
-_PLANS: dict[tuple[str, type, str, tuple[str, ...]], _InsertPlan] = {}
-
-
-def _insert_plan(table: Table, dialect: Dialect, keys: tuple[str, ...]) -> _InsertPlan:
-    plan_key = (table.name, type(dialect), dialect.paramstyle, keys)
-    plan = _PLANS.get(plan_key)
-    if plan is None:
-        compiled = table.insert().compile(dialect=dialect, column_keys=list(keys))
-        order = tuple(compiled.positiontup or ())
-        if sorted(order) != sorted(keys):
-            raise RuntimeError(f"cannot plan an insert into {table.name} for {keys}")
-        converters = tuple((i, p) for i, k in enumerate(order)
-                           if (p := _bind_processor(table.c[k].type, dialect)) is not None)
-        plan = _PLANS[plan_key] = _InsertPlan(compiled.string, order, converters)
-    return plan
-
-
-def _bind_processor(column_type: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
-    """The dialect's conversion of a column's values, or None where the driver binds them as they are
-    (sqlite3 stores bool as 0/1 itself: SQLAlchemy's check of each flag costs more than the insert)."""
-    if dialect.name == "sqlite" and isinstance(column_type, Boolean):
-        return None
-    return column_type._cached_bind_processor(dialect)
-
-
-_MANY_ROWS_PER_STATEMENT: ContextVar[bool] = ContextVar("many_rows_per_statement", default=False)
-SQLITE_VARIABLE_LIMIT = 32_766 if sqlite3.sqlite_version_info >= (3, 32) else 999
-"""Most placeholders one SQLite statement may have (the default SQLITE_MAX_VARIABLE_NUMBER)."""
-ROWS_PER_STATEMENT = (2048, 256, 32, 8)
-"""The statement sizes a bulk insert is cut into (largest first, those over the placeholder limit
-skipped, fewer than 8 rows left by executemany): a few fixed sizes, so that each table has at most
-four large statements in sqlite3's prepared-statement cache rather than one per batch's remainder."""
-
-
-@contextmanager
-def many_rows_per_statement() -> Iterator[None]:
-    """Inside the block, SQLite inserts go as statements of many rows, not one executemany.
-
-    An executemany gives up the interpreter lock for every row's step and must win it back before
-    the next, which takes milliseconds whenever Python is busy on another task (the rebuild fetches
-    the next batch while one is written): a statement of 2,048 rows takes it back once. Alone, an
-    executemany is the quicker, so only the bulk load asks for this (docs/benchmarks.md)."""
-    token = _MANY_ROWS_PER_STATEMENT.set(True)
-    try:
-        yield
-    finally:
-        _MANY_ROWS_PER_STATEMENT.reset(token)
-
-
-async def insert_many(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Plain rows inserted below SQLAlchemy's per-row parameter processing (a tenth of ingest time on
-    participations): the same SQL and the same conversions, done once per table."""
-    if not rows:
-        return
-    dialect = session.bind.dialect
-    plan = _insert_plan(table, dialect, tuple(rows[0]))
-    if any(len(row) != len(plan.keys) for row in rows):  # rows of another shape: let SQLAlchemy sort them out
-        await session.execute(table.insert(), rows)
-        return
-    connection = await session.connection()
-    values = plan.values(rows)
-    if dialect.name == "sqlite" and _MANY_ROWS_PER_STATEMENT.get():
-        values = await _insert_in_large_statements(connection, plan, values)
-    if values:
-        await connection.exec_driver_sql(plan.sql, values)  # type: ignore[arg-type]
-
-
-async def _insert_in_large_statements(connection: AsyncConnection, plan: _InsertPlan,
-                                      values: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """Insert what fills statements of ROWS_PER_STATEMENT's sizes; return the rows left over."""
-    start = 0
-    for size in ROWS_PER_STATEMENT:
-        if size * len(plan.keys) > SQLITE_VARIABLE_LIMIT:
-            continue
-        while len(values) - start >= size:
-            rows = values[start:start + size]
-            await connection.exec_driver_sql(_multirow_sql(plan.sql, size), tuple(chain.from_iterable(rows)))
-            start += size
-    return values[start:]
-
-
-@cache
-def _multirow_sql(sql: str, rows: int) -> str:
-    """`sql`, an INSERT of one row, with `rows` rows of placeholders."""
-    head, _, one = sql.partition(" VALUES ")
-    return f"{head} VALUES {', '.join([one] * rows)}"
-
-
-def _runs(updates: list[Update]) -> list[list[Update]]:
-    """Consecutive updates of the same columns, each sent as one executemany, in order."""
-    runs: list[list[Update]] = []
-    for u in updates:
-        if runs and runs[-1][0].values.keys() == u.values.keys():
-            runs[-1].append(u)
-        else:
-            runs.append([u])
-    return runs
-
-
-def _update_statement(u: Update) -> Executable:
-    t = u.table
-    return (
-        update(t)
-        .where(*(t.c[k] == bindparam(f"k_{k}") for k in u.key))
-        .values({k: bindparam(f"v_{k}") for k in u.values})
-    )
-
-
-def _update_params(u: Update) -> dict[str, Any]:
-    return {**{f"k_{k}": v for k, v in u.key.items()}, **{f"v_{k}": v for k, v in u.values.items()}}
-
-
-async def execute(session: AsyncSession, writes: Sequence[Write]) -> None:
-    """Run writes with the effect of running them in order, in as few round trips as that allows."""
-    pending = _Pending()
-    for write in writes:
-        if isinstance(write, Insert):
-            if not pending.insert(write):
-                await pending.send(session)
-                pending.insert(write)
-        elif isinstance(write, Update):
-            pending.update(write)
-        else:
-            await pending.send(session)
-            await session.execute(write)
-    await pending.send(session)
-
-
-from services.reporting.projections import activities, funding, partners  # noqa: E402,F401
+__all__ = ["CONTEXTS", "PROJECTORS", "Insert", "Projector", "Update", "Write", "portable", "writes_for"]

@@ -25,15 +25,13 @@ from services.reporting.models.activities import (
     PartnerReturnView,
     ReturnExpectedView,
 )
-from services.reporting.projections import INGEST_INDEXES, UPDATABLE, Insert, Update, Write, projects
+from services.reporting.projections.writes import Insert, Update, Write, Projector
 
 _ACTIVITY = ActivityView.__table__
 _PARTICIPATION = ParticipationView.__table__
 _CORRECTION = ActivityCorrectionView.__table__
 _RETURN = PartnerReturnView.__table__
 _EXPECTED = ReturnExpectedView.__table__
-UPDATABLE.add(_ACTIVITY)
-INGEST_INDEXES.add("ix_participation_view_activity_id")  # withdrawing an activity withdraws its pupils
 
 
 def _activity_values(p: ActivityDelivered) -> dict[str, Any]:
@@ -56,7 +54,6 @@ def _activity_values(p: ActivityDelivered) -> dict[str, Any]:
     }
 
 
-@projects("ActivityDelivered")
 def activity_delivered(event: ReceivedEvent) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, ActivityDelivered)
@@ -67,7 +64,6 @@ def activity_delivered(event: ReceivedEvent) -> Iterable[Write]:
     )
 
 
-@projects("ActivityCorrected")
 def activity_corrected(event: ReceivedEvent) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, ActivityCorrected)
@@ -77,7 +73,6 @@ def activity_corrected(event: ReceivedEvent) -> Iterable[Write]:
     yield _correction(event, activity_id, "corrected", 0, p.reason)
 
 
-@projects("ActivityWithdrawn")
 def activity_withdrawn(event: ReceivedEvent) -> Iterable[Write]:
     """The activity leaves the figures (the hub report sums activity_view); its pupils stop counting."""
     p = event.payload
@@ -92,7 +87,6 @@ def activity_withdrawn(event: ReceivedEvent) -> Iterable[Write]:
     yield _correction(event, activity_id, "activity withdrawn", 0, p.reason)
 
 
-@projects("ParticipationRecorded")
 def participation_recorded(event: ReceivedEvent) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, ParticipationRecorded)
@@ -112,7 +106,6 @@ def _pupil_values(pupil: Participant) -> dict[str, Any]:
     }
 
 
-@projects("ParticipationWithdrawn")
 def participation_withdrawn(event: ReceivedEvent) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, ParticipationWithdrawn)
@@ -135,7 +128,6 @@ def _correction(event: ReceivedEvent, activity_id: str, change: str, participati
 
 
 
-@projects("PartnerReturnExpected")
 def partner_return_expected(event: ReceivedEvent) -> Iterable[Write]:
     """Expecting a return again moves its due date: the latest expectation replaces the earlier one."""
     p = event.payload
@@ -145,7 +137,6 @@ def partner_return_expected(event: ReceivedEvent) -> Iterable[Write]:
     yield Insert(_EXPECTED, {**key, "due_on": p.due_on})
 
 
-@projects("PartnerReturnSubmitted")
 def partner_return_submitted(event: ReceivedEvent) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, PartnerReturnSubmitted)
@@ -155,3 +146,15 @@ def partner_return_submitted(event: ReceivedEvent) -> Iterable[Write]:
          "academic_year": p.academic_year, "submitted_on": p.submitted_on, "activities": p.activities,
          "participations": p.participations},
     )
+
+
+PROJECTORS: dict[str, Projector] = {
+    "ActivityDelivered": activity_delivered,
+    "ActivityCorrected": activity_corrected,
+    "ActivityWithdrawn": activity_withdrawn,
+    "ParticipationRecorded": participation_recorded,
+    "ParticipationWithdrawn": participation_withdrawn,
+    "PartnerReturnExpected": partner_return_expected,
+    "PartnerReturnSubmitted": partner_return_submitted,
+}
+"""The projector of each event type of this context (it sees the latest payload version)."""

@@ -21,7 +21,7 @@ from shared.contracts.funding import (
 )
 from shared.envelope import ReceivedEvent
 from services.reporting.models import FundingBudgetView, FundingEntryView, FundingFlowView, FundingLinkView
-from services.reporting.projections import Insert, Write, projects
+from services.reporting.projections.writes import Insert, Write, Projector
 
 
 def _entry(event: ReceivedEvent, **values: Any) -> Insert:
@@ -46,7 +46,6 @@ def _flow(event: ReceivedEvent, links: Sequence[FundingLink | SignedLink] = (), 
         })
 
 
-@projects("IncomeRecorded")
 def income_recorded(event: ReceivedEvent) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, IncomeRecorded)
@@ -57,7 +56,6 @@ def income_recorded(event: ReceivedEvent) -> Iterable[Write]:
                      stream_restricted=p.stream_restricted)
 
 
-@projects("FundsReceived")
 def funds_received(event: ReceivedEvent) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, FundsReceived)
@@ -68,7 +66,6 @@ def funds_received(event: ReceivedEvent) -> Iterable[Write]:
                      counterpart_entry_id=str(p.sender_entry_id))
 
 
-@projects("FundsAllocated")
 def funds_allocated(event: ReceivedEvent) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, FundsAllocated)
@@ -79,7 +76,6 @@ def funds_allocated(event: ReceivedEvent) -> Iterable[Write]:
                      counterpart_node=p.to_node, title=p.purpose)
 
 
-@projects("PartnerCommissioned")
 def partner_commissioned(event: ReceivedEvent) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, PartnerCommissioned)
@@ -92,7 +88,6 @@ def partner_commissioned(event: ReceivedEvent) -> Iterable[Write]:
                               "activity_ids": [str(a) for a in p.activity_ids]})
 
 
-@projects("ExpenditureRecorded")
 def expenditure_recorded(event: ReceivedEvent) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, ExpenditureRecorded)
@@ -105,7 +100,6 @@ def expenditure_recorded(event: ReceivedEvent) -> Iterable[Write]:
                               "asset": p.asset.model_dump() if p.asset else None})
 
 
-@projects("EntryReversed")
 def entry_reversed(event: ReceivedEvent) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, EntryReversed)
@@ -129,7 +123,6 @@ def _signed_copy(node: str, original: str, entry_id: str, amount: int, on: date,
     )
 
 
-@projects("BudgetSet")
 def budget_set(event: ReceivedEvent) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, BudgetSet)
@@ -138,3 +131,15 @@ def budget_set(event: ReceivedEvent) -> Iterable[Write]:
            "function": p.function.value, "area": p.area}
     yield delete(b).where(*(b.c[k] == v for k, v in key.items()))
     yield Insert(b, {**key, "amount_pence": p.amount_pence, "event_id": str(event.envelope.event_id)})
+
+
+PROJECTORS: dict[str, Projector] = {
+    "IncomeRecorded": income_recorded,
+    "FundsReceived": funds_received,
+    "FundsAllocated": funds_allocated,
+    "PartnerCommissioned": partner_commissioned,
+    "ExpenditureRecorded": expenditure_recorded,
+    "EntryReversed": entry_reversed,
+    "BudgetSet": budget_set,
+}
+"""The projector of each event type of this context (it sees the latest payload version)."""

@@ -21,12 +21,10 @@ from shared.contracts.partners import (
 )
 from shared.envelope import ReceivedEvent
 from services.reporting.models.partners import AgreementView, OrganisationView, SchoolPopulationView, SettingView
-from services.reporting.projections import UPDATABLE, Insert, Update, Write, projects
-
-UPDATABLE.update({OrganisationView.__table__, AgreementView.__table__})
+from services.reporting.projections.writes import Insert, Update, Write, Projector
 
 
-@projects("OrganisationRegistered")
+
 def organisation_registered(event: ReceivedEvent) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, OrganisationRegistered)
@@ -53,7 +51,6 @@ def _organisation(event: ReceivedEvent, organisation_id: object, **values: Any) 
     return Update(OrganisationView.__table__, key, values)
 
 
-@projects("OrganisationDetailsChanged")
 def organisation_details_changed(event: ReceivedEvent) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, OrganisationDetailsChanged)
@@ -61,14 +58,12 @@ def organisation_details_changed(event: ReceivedEvent) -> Iterable[Write]:
                         areas=list(p.areas), functions=list(p.functions), details_event_id=str(event.envelope.event_id))
 
 
-@projects("PartnerStateChanged")
 def partner_state_changed(event: ReceivedEvent) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, PartnerStateChanged)
     yield _organisation(event, p.organisation_id, state=p.to_state, state_event_id=str(event.envelope.event_id))
 
 
-@projects("AgreementSigned")
 def agreement_signed(event: ReceivedEvent) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, AgreementSigned)
@@ -82,7 +77,6 @@ def agreement_signed(event: ReceivedEvent) -> Iterable[Write]:
     )
 
 
-@projects("AgreementEnded")
 def agreement_ended(event: ReceivedEvent) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, AgreementEnded)
@@ -90,7 +84,6 @@ def agreement_ended(event: ReceivedEvent) -> Iterable[Write]:
     yield Update(AgreementView.__table__, key, {"ended_on": p.ended_on})
 
 
-@projects("SettingAdded")
 def setting_added(event: ReceivedEvent) -> Iterable[Write]:
     """A setting is an organisation too (role education_setting), plus what the schools share needs."""
     p = event.payload
@@ -114,7 +107,6 @@ def setting_added(event: ReceivedEvent) -> Iterable[Write]:
     )
 
 
-@projects("SchoolPopulationRecorded")
 def school_population_recorded(event: ReceivedEvent) -> Iterable[Write]:
     """The latest record of an area's year replaces an earlier one (a revised release)."""
     p = event.payload
@@ -127,3 +119,15 @@ def school_population_recorded(event: ReceivedEvent) -> Iterable[Write]:
         "source": p.source, "pupils": p.pupils, "counts": {k: v for k, v in counts.items() if v is not None},
         "event_id": str(event.envelope.event_id),
     })
+
+
+PROJECTORS: dict[str, Projector] = {
+    "OrganisationRegistered": organisation_registered,
+    "OrganisationDetailsChanged": organisation_details_changed,
+    "PartnerStateChanged": partner_state_changed,
+    "AgreementSigned": agreement_signed,
+    "AgreementEnded": agreement_ended,
+    "SettingAdded": setting_added,
+    "SchoolPopulationRecorded": school_population_recorded,
+}
+"""The projector of each event type of this context (it sees the latest payload version)."""

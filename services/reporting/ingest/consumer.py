@@ -1,0 +1,201 @@
+"""The hub-stream consumer: the live ingest use case and its performance policy (worker share,
+GC pauses, checkpointer, warm-up), apart from the wiring in services/reporting/app.py."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from faststream.nats import NatsBroker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from shared.bus import connect, ensure_hub_topology
+from shared.compat import fix_idle_fetch_timeout
+from shared.db import WalCheckpointer, create_engine, database_status, migrate, migrate_when_possible, session_factory
+from shared.settings import HubSettings
+from shared.signing import NodeKeys, load_node_keys
+from shared.subjects import hub_stream
+from services.reporting.read import versioned
+from services.reporting.ingest.handlers import subscribe_hub_events
+from services.reporting.ingest.memory import collections_paused, fewer_collections
+from services.reporting.ingest.position import align_durable, database_position
+from services.reporting.ingest.preparing import FEWEST_TO_SHARE, ParallelPreparer, default_workers
+from services.reporting.ingest.apply import (
+    Incoming, IngestOutcome, IngestTimings, PreparedBatch, apply_batch, prepare_batch,
+)
+from services.reporting.settings import ReportingSettings, reporting_database_url
+from services.reporting.read.catalogue import warm_views
+from services.reporting.read.params import ViewParams
+
+Warm = Callable[[async_sessionmaker[AsyncSession], str, list[str], str], Awaitable[None]]
+"""Computes a layer's figures for a period ahead of its first visitor (the dashboard's pages)."""
+
+BROKER_LOG = logging.getLogger("services.reporting.broker")
+log = logging.getLogger(__name__)
+MIGRATIONS = Path(__file__).parents[1] / "migrations"
+HERE_SHARE = 0.5
+"""Of each batch the consumer prepares with a worker, the part it prepares itself: signed ingest
+took 144 to 151 µs an event with half here, 149 and 158 with 0.4 or 0.45, 172 with 0.6, against
+188 to 198 with none in a worker (in-process, 50,000 events, same hour: docs/benchmarks.md)."""
+
+
+@dataclass
+class ReportingService:
+    """The hub's reporting service: consumes the hub stream into projections and answers queries."""
+
+    settings: HubSettings
+    own: ReportingSettings
+    nats_url: str
+    warm_also: Sequence[Warm] = ()
+    """Warmed after the views, each period (the dashboard's pages, given by services/reporting/app.py)."""
+    engine: AsyncEngine = field(init=False)
+    read_engine: AsyncEngine = field(init=False)
+    sessions: async_sessionmaker[AsyncSession] = field(init=False)
+    read_sessions: async_sessionmaker[AsyncSession] = field(init=False)
+    figures: versioned.VersionedCache = field(default_factory=versioned.VersionedCache, init=False)
+    """Views computed once per data version, shared by every read session (services/reporting/read/versioned.py)."""
+    broker: NatsBroker | None = field(default=None, init=False)
+    keys: NodeKeys | None = field(default=None, init=False)
+    warmer: versioned.Warmer = field(init=False)
+    checkpointer: WalCheckpointer = field(init=False)
+    """Copies the SQLite log back into the database beside the consumer, not in its way."""
+    timings: IngestTimings = field(default_factory=IngestTimings, init=False)
+    """Where the live consumer's time goes (``hub bench`` reports it)."""
+    preparer: ParallelPreparer | None = field(default=None, init=False)
+    """While consuming with node keys, on a machine with a core to spare: a worker process that
+    prepares half of each batch beside this one (checking a signature is most of preparing),
+    started by the first batch large enough to share (a quiet stream never needs one)."""
+    _shares_batches: bool = field(default=False, init=False)
+    _consuming: asyncio.Task[None] | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        url = reporting_database_url(self.settings, self.own)
+        self.engine = create_engine(url, checkpoints_elsewhere=True)
+        self.read_engine = create_engine(url, writer=False)
+        self.checkpointer = WalCheckpointer(self.read_engine)
+        self.sessions = session_factory(self.engine)
+        self.read_sessions = session_factory(self.read_engine, {versioned.SESSION_KEY: self.figures})
+        self.warmer = versioned.Warmer(self.warm, self.own.warm_after_seconds)
+        self.keys = load_node_keys(self.own.node_keys_file, self.settings.secrets_dir)
+
+    async def warm(self, period: str | None = None) -> None:
+        """Compute every view and the dashboard's own figures for `period` (default: the default
+        period), hub-wide, so their first visitor is served (docs/reporting.md)."""
+        period = period or ViewParams.default_period()
+        await warm_views(self.read_sessions, self.settings.hub, self.settings.nodes, period)
+        for warm in self.warm_also:
+            await warm(self.read_sessions, self.settings.hub, self.settings.nodes, period)
+
+    async def ingest(self, batch: list[Incoming]) -> IngestOutcome:
+        """The live consumer's use case: prepare and write a fetched batch, timing both halves."""
+        started = time.perf_counter()
+        with collections_paused():
+            preparer = self._preparer_for(batch)
+            prepared = await preparer.prepare(batch) if preparer else self.prepare(batch)
+            ready = time.perf_counter()
+            outcome = await self.apply(prepared)
+        self.timings.record(len(batch), started, ready, time.perf_counter())
+        if outcome.applied:
+            self.checkpointer.poke()  # not in `apply`: a rebuild writes without the log and checkpoints once at its end
+        return outcome
+
+    def _preparer_for(self, batch: Sequence[Incoming]) -> ParallelPreparer | None:
+        if self.preparer is None and self._shares_batches and len(batch) >= FEWEST_TO_SHARE:
+            self.preparer = ParallelPreparer(self.settings.hub, self.keys, workers=1, here_share=HERE_SHARE)
+        return self.preparer
+
+    def prepare(self, batch: Sequence[Incoming]) -> PreparedBatch:
+        """Check and project a batch in this process (services/reporting/ingest/preparing.py does it in workers)."""
+        return prepare_batch(batch, self.settings.hub, self.keys)
+
+    async def apply(self, prepared: PreparedBatch) -> IngestOutcome:
+        """Write a prepared batch (here by `ingest`, or in worker processes by services/reporting/ingest/preparing.py)."""
+        held = self.warmer.hold()
+        with collections_paused():
+            outcome = await apply_batch(prepared, self.sessions, self.settings.nodes)
+        if outcome.applied or held:
+            self.warmer.poke()
+        return outcome
+
+    async def start(self, *, consume: bool = True, attach_timeout: float = 5.0) -> None:
+        """Migrate, then provision and consume in the background: while NATS is down the service
+        answers HTTP (not ready) and starts consuming once NATS answers, without a restart. The
+        database too: while it is down the service is not ready and migrates once it answers."""
+        fewer_collections()
+        if not consume:
+            await migrate(self.engine, MIGRATIONS)
+            return
+        self._shares_batches = self.keys is not None and self.own.prepare_in_worker and default_workers() > 0
+        self._consuming = asyncio.create_task(self._provision_and_consume(), name="reporting-consumer")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._consuming), attach_timeout)
+
+    async def _provision_and_consume(self) -> None:
+        await migrate_when_possible(self.engine, MIGRATIONS, "reporting")
+        if self.settings.declare_streams and self.own.provision_streams:
+            nc = await connect(self.nats_url, "reporting-provision")  # waits for NATS
+            try:
+                await ensure_hub_topology(
+                    nc.jetstream(),
+                    self.settings.hub,
+                    self.settings.nodes,
+                    self.settings.duplicate_window_seconds,
+                    self.settings.node_domains,
+                )
+            finally:
+                await nc.drain()
+        await self._resume_from_database()
+        fix_idle_fetch_timeout()
+        broker = NatsBroker(
+            self.nats_url.split(","),
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            logger=BROKER_LOG,
+            log_level=logging.DEBUG,  # per-batch access lines only when debugging
+        )
+        subscribe_hub_events(
+            broker, self.settings.hub, self.own.durable, self.own.batch_size, self.own.batch_timeout, self.ingest
+        )
+        self.broker = broker
+        await broker.start()
+
+    async def _resume_from_database(self) -> None:
+        """Point the durable at the database's own position before consuming (services/reporting/ingest/position.py)."""
+        nc = await connect(self.nats_url, "reporting-position")  # waits for NATS
+        try:
+            await align_durable(nc.jetstream(), hub_stream(self.settings.hub), self.settings.hub, self.own.durable,
+                                self.own.batch_size, await database_position(self.sessions))
+        except Exception as exc:
+            log.error("reporting not consuming: %s", exc)
+            raise
+        finally:
+            await nc.close()
+
+    async def stop(self) -> None:
+        if self._consuming is not None and not self._consuming.done():
+            self._consuming.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._consuming
+        if self.broker is not None:
+            await self.broker.stop()
+        await self.warmer.stop()
+        if self.preparer is not None:
+            await asyncio.to_thread(self.preparer.close)  # waits for the worker to exit, not in the event loop
+            self.preparer = None
+        await self.checkpointer.idle()
+        await self.engine.dispose()
+        await self.read_engine.dispose()
+
+    async def readiness(self) -> dict[str, Any]:
+        checks: dict[str, Any] = {"database": await database_status(self.read_sessions)}
+        started = self._consuming is not None and self._consuming.done() and not self._consuming.exception()
+        connected = started and self.broker is not None and await self.broker.ping(timeout=1.0)
+        checks["nats"] = "ok" if connected else "unavailable"
+        checks["ready"] = checks["database"] == "ok" and connected
+        return checks

@@ -1,0 +1,75 @@
+"""NATS subscriber of the reporting service: a FastStream batch pull consumer on the hub stream.
+
+Batches keep ingest fast (one transaction per batch); the handler is thin: it turns the fetched
+messages into ``Incoming`` records, calls the ingest use case, dead-letters what it refused, and
+returns, after which FastStream acks the batch. Any exception nacks the whole batch for redelivery,
+which the idempotent ingest makes harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from faststream import Context
+from faststream.middlewares import AckPolicy
+from faststream.nats import ConsumerConfig, DeliverPolicy, JStream, NatsBroker, PullSub
+from faststream.nats.message import NatsBatchMessage
+from nats.aio.msg import Msg
+
+from shared.dead_letters import dead_letter_headers
+from shared.subjects import PREFIX, dlq_stream, dlq_subject, hub_stream
+from services.reporting.ingest.position import ACK_WAIT_SECONDS
+from services.reporting.ingest.apply import Incoming, IngestOutcome
+
+log = logging.getLogger(__name__)
+
+Ingest = Callable[[list[Incoming]], Awaitable[IngestOutcome]]
+
+
+def stream_sequence(msg: Msg) -> int:
+    """The message's sequence in the hub stream, read from its ack subject without building metadata.
+
+    ``$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.…`` (9 tokens) or, with a domain and account
+    hash, ``$JS.ACK.<domain>.<hash>.<stream>.<consumer>.<delivered>.<sseq>.…`` (12 tokens).
+    """
+    tokens = (msg.reply or "").split(".")
+    if len(tokens) == 9:
+        return int(tokens[5])
+    if len(tokens) >= 12:
+        return int(tokens[7])
+    return int(msg.metadata.sequence.stream)
+
+
+async def _keep_raw(message: Any) -> Any:
+    """Skip FastStream's JSON decoding: validation (and dead-lettering) is ours to do."""
+    return None
+
+
+def subscribe_hub_events(broker: NatsBroker, hub: str, durable: str, batch_size: int, timeout: float, ingest: Ingest) -> None:
+    """Register the hub-stream consumer on `broker`."""
+
+    @broker.subscriber(
+        f"{PREFIX}.{hub}.>",
+        stream=JStream(hub_stream(hub), declare=False),
+        durable=durable,
+        pull_sub=PullSub(batch_size=batch_size, timeout=timeout, batch=True),
+        config=ConsumerConfig(ack_wait=ACK_WAIT_SECONDS, max_deliver=-1, max_ack_pending=batch_size * 4),
+        deliver_policy=DeliverPolicy.ALL,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        decoder=_keep_raw,
+        title=f"{hub} hub events",
+        description="Every node's events, sourced into the hub stream; applied to the reporting projections.",
+    )
+    async def on_hub_events(message: Annotated[NatsBatchMessage, Context("message")]) -> None:
+        batch = [Incoming(m.subject, m.data, stream_sequence(m), m.headers) for m in message.raw_message]
+        outcome = await ingest(batch)
+        for incoming, reason in outcome.dead:
+            log.warning("dead-lettered hub stream seq %s: %s", incoming.stream_seq, reason)
+            await broker.publish(
+                incoming.data,
+                dlq_subject(hub, durable),
+                headers=dead_letter_headers(durable, reason, incoming.subject, incoming.stream_seq, incoming.headers),
+                stream=dlq_stream(hub),
+            )

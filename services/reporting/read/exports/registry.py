@@ -1,0 +1,54 @@
+"""Every spreadsheet reporting writes, by name: what data it reads and how that becomes files.
+
+The HTTP routes, the dashboard's downloads and the CLI call the same writers named here
+(exports/tables.py for every view of the catalogue, exports/giving360.py for the 360Giving
+file), and tests/test_cells.py throws hostile text at each entry, so an export added here (or a
+view added to the catalogue) is tested without editing the test; it also fetches every route of
+the app's route table that answers XLSX or CSV. Every cell of every file goes through
+shared/cells.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.reporting.read.exports import giving360
+from services.reporting.read.exports.tables import Table, tables_of, to_csv, to_xlsx
+from services.reporting.read.catalogue import VIEWS, run_view
+from services.reporting.read.params import ViewParams
+
+Format = Literal["xlsx", "csv"]
+Files = list[tuple[str, bytes]]
+
+
+@dataclass(frozen=True)
+class Exporter:
+    """One export: `load` reads its data from the projections, `write[format]` turns data into files."""
+
+    name: str
+    load: Callable[[AsyncSession, ViewParams], Awaitable[Any]]
+    write: dict[Format, Callable[[Any], Files]]
+
+
+def _view(name: str) -> Exporter:
+    async def load(session: AsyncSession, p: ViewParams) -> list[Table]:
+        return tables_of(await run_view(session, name, p))
+
+    return Exporter(f"view:{name}", load, {
+        "xlsx": lambda tables: [(f"{name}.xlsx", to_xlsx(tables))],
+        "csv": lambda tables: [(f"{t.name}.csv", to_csv(t).encode()) for t in tables],
+    })
+
+
+async def _grants(session: AsyncSession, p: ViewParams) -> list[dict[str, Any]]:
+    return await giving360.build_grants(session, p.hub)
+
+
+EXPORTERS: dict[str, Exporter] = {e.name: e for e in (
+    *(_view(name) for name in VIEWS),
+    Exporter("360giving", _grants, {"xlsx": lambda grants: [("360giving.xlsx", giving360.to_xlsx(grants))]}),
+)}

@@ -1,0 +1,465 @@
+"""Hub-wide funding views: source balances, two-sided transfer reconciliation, budget against
+actual, the asset register and the trail of a pound. Exact pence throughout."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.periods import PeriodKind, parse_period
+from services.reporting.read.queries import per_transaction, row_type
+from services.reporting.models import FundingBudgetView, FundingFlowView, FundingLinkView
+from services.reporting.read.versioned import once_per_version, per_version
+
+
+SOURCES = ("income", "received")
+SPEND = ("commission", "expenditure")
+
+
+@dataclass
+class Ledger:
+    """Every funding entry of the hub, keyed by (node, entry_id), with links and net effects."""
+
+    entries: dict[tuple[str, str], FundingFlowView]
+    links: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
+    reversal_count: dict[tuple[str, str], int] = field(default_factory=dict)
+    drawn_from: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def active(self, key: tuple[str, str]) -> bool:
+        """An original entry stands unless an odd number of reversals (a chain) undid it."""
+        return self.reversal_count.get(key, 0) % 2 == 0
+
+    def net(self, key: tuple[str, str]) -> int:
+        return self.entries[key].amount_pence if self.active(key) else 0
+
+    def originals(self, *kinds: str) -> list[FundingFlowView]:
+        return [e for e in self.entries.values() if e.kind in kinds]
+
+    def drawn(self, key: tuple[str, str]) -> int:
+        return self.drawn_from.get(key, 0)
+
+
+_FLOW = FundingFlowView.__table__
+_LINK = FundingLinkView.__table__
+_FlowRow = row_type(_FLOW)
+
+
+async def load_ledger(session: AsyncSession) -> Ledger:
+    """The whole ledger, read once per data version (nothing modifies a Ledger once read: it is shared)."""
+    return await per_version(session, ("ledger",), lambda: per_transaction(session, ("ledger",), lambda: _read_ledger(session)),
+                             shared=True)
+
+
+async def _read_ledger(session: AsyncSession) -> Ledger:
+    entries = {(e.node, e.entry_id): e for e in map(_FlowRow._make, await session.execute(select(*_FLOW.c)))}
+    ledger = Ledger(entries)
+    for e in entries.values():
+        if e.kind == "reversal":
+            key = (e.node, e.original_entry_id or "")
+            ledger.reversal_count[key] = ledger.reversal_count.get(key, 0) + 1
+    for node, entry_id, source_entry_id, amount in await session.execute(
+        select(_LINK.c.node, _LINK.c.entry_id, _LINK.c.source_entry_id, _LINK.c.amount_pence)
+    ):
+        ledger.links.setdefault((node, entry_id), {})[source_entry_id] = int(amount)
+        source = (node, source_entry_id)
+        ledger.drawn_from[source] = ledger.drawn_from.get(source, 0) + int(amount)
+    return ledger
+
+
+class SourceFigures(BaseModel):
+    node: str
+    entry_id: str
+    kind: str
+    stream: str
+    funder: str | None
+    received_pence: int
+    drawn_pence: int
+    remaining_pence: int
+
+
+class NodeBalance(BaseModel):
+    node: str
+    income_pence: int = 0
+    received_pence: int = 0
+    allocated_pence: int = 0
+    commissioned_pence: int = 0
+    spent_pence: int = 0
+    remaining_pence: int = 0
+    balances: bool = True
+    """income + received = allocated + commissioned + spent + remaining, to the penny."""
+
+
+class TransferCheck(BaseModel):
+    sender_node: str | None
+    sender_entry_id: str | None
+    receiver_node: str | None
+    receiver_entry_id: str | None
+    sent_pence: int
+    received_pence: int
+    status: Literal["reconciled", "not received", "not sent", "amounts differ"]
+
+
+class FundingBalance(BaseModel):
+    """Per source: received = drawn + remaining; per node and hub-wide the same; transfers reconciled."""
+
+    balanced: bool
+    problems: list[str]
+    sources: list[SourceFigures]
+    nodes: list[NodeBalance]
+    hub: NodeBalance
+    transfers: list[TransferCheck]
+
+
+def reconcile(ledger: Ledger) -> list[TransferCheck]:
+    """Pair each allocation with the receiver's record naming it; show what one side lacks or disputes."""
+    received = {(e.node, e.counterpart_node, e.counterpart_entry_id): e for e in ledger.originals("received")
+                if ledger.active((e.node, e.entry_id))}
+    checks = []
+    for sent in sorted(ledger.originals("allocation"), key=lambda e: (e.node, e.entry_on, e.entry_id)):
+        amount = ledger.net((sent.node, sent.entry_id))
+        other = received.pop((sent.counterpart_node, sent.node, sent.entry_id), None)
+        got = other.amount_pence if other else 0
+        if amount == 0 and other is None:
+            continue
+        status = "reconciled" if amount == got else "not received" if other is None else "not sent" if amount == 0 else "amounts differ"
+        checks.append(TransferCheck(sender_node=sent.node, sender_entry_id=sent.entry_id, receiver_node=sent.counterpart_node,
+                                    receiver_entry_id=other.entry_id if other else None, sent_pence=amount,
+                                    received_pence=got, status=status))
+    for other in received.values():
+        checks.append(TransferCheck(sender_node=other.counterpart_node, sender_entry_id=other.counterpart_entry_id,
+                                    receiver_node=other.node, receiver_entry_id=other.entry_id, sent_pence=0,
+                                    received_pence=other.amount_pence, status="not sent"))
+    return checks
+
+
+def balance(ledger: Ledger, nodes: list[str]) -> FundingBalance:
+    problems: list[str] = []
+    sources = []
+    for e in sorted(ledger.originals(*SOURCES), key=lambda e: (e.node, e.entry_on, e.entry_id)):
+        key = (e.node, e.entry_id)
+        held, drawn = ledger.net(key), ledger.drawn(key)
+        sources.append(SourceFigures(node=e.node, entry_id=e.entry_id, kind=e.kind, stream=e.stream, funder=e.counterparty,
+                                     received_pence=held, drawn_pence=drawn, remaining_pence=held - drawn))
+        if drawn > held or drawn < 0:
+            problems.append(f"{e.node} source {e.entry_id}: drawn {drawn}p of {held}p")
+    for (node, entry_id), links in ledger.links.items():
+        e = ledger.entries.get((node, entry_id))
+        if e is not None and e.kind != "reversal" and sum(links.values()) != e.amount_pence:
+            problems.append(f"{node} {e.kind} {entry_id}: links total {sum(links.values())}p, amount {e.amount_pence}p")
+    figures = {n: NodeBalance(node=n) for n in nodes}
+    for e in ledger.originals("income", "received", "allocation", "commission", "expenditure"):
+        f = figures.setdefault(e.node, NodeBalance(node=e.node))
+        net = ledger.net((e.node, e.entry_id))
+        attr = {"income": "income_pence", "received": "received_pence", "allocation": "allocated_pence",
+                "commission": "commissioned_pence", "expenditure": "spent_pence"}[e.kind]
+        setattr(f, attr, getattr(f, attr) + net)
+    for s in sources:
+        figures[s.node].remaining_pence += s.remaining_pence
+    for f in figures.values():
+        f.balances = f.income_pence + f.received_pence == f.allocated_pence + f.commissioned_pence + f.spent_pence + f.remaining_pence
+        if not f.balances:
+            problems.append(f"{f.node}: income and receipts do not equal flows plus remaining")
+    rows = sorted(figures.values(), key=lambda f: f.node)
+    hub = NodeBalance(node="hub", **{k: sum(getattr(f, k) for f in rows) for k in (
+        "income_pence", "received_pence", "allocated_pence", "commissioned_pence", "spent_pence", "remaining_pence")})
+    hub.balances = all(f.balances for f in rows)
+    transfers = reconcile(ledger)
+    problems += [f"transfer {t.sender_node}/{t.sender_entry_id} → {t.receiver_node}: {t.status} "
+                 f"(sent {t.sent_pence}p, received {t.received_pence}p)" for t in transfers if t.status != "reconciled"]
+    return FundingBalance(balanced=not problems, problems=problems, sources=sources, nodes=rows, hub=hub, transfers=transfers)
+
+
+@once_per_version
+async def funding_balance(session: AsyncSession, nodes: list[str]) -> FundingBalance:
+    return balance(await load_ledger(session), nodes)
+
+
+class BudgetLine(BaseModel):
+    node: str
+    function: str
+    area: str
+    budget_pence: int
+    actual_pence: int
+    variance_pence: int
+    """Actual minus budget: positive is over-spend, negative under-spend."""
+
+
+def actual_in_period(ledger: Ledger, start: date, end: date) -> dict[tuple[str, str, str], int]:
+    """Commissions and spend dated in the period, by node, function and area; a reversal counts
+    (signed) in the period it is dated in, under the function and area of the entry it undoes."""
+    actual: dict[tuple[str, str, str], int] = defaultdict(int)
+    for e in ledger.entries.values():
+        if not start <= e.entry_on <= end:
+            continue
+        original = _original(ledger, e)
+        if original is None or original.kind not in SPEND:
+            continue
+        actual[(e.node, original.function or "", original.area or "")] += e.sign * e.amount_pence
+    return actual
+
+
+@once_per_version
+async def budget_vs_actual(session: AsyncSession, kind: PeriodKind, name: str) -> list[BudgetLine]:
+    period = parse_period(name, kind)
+    actual = actual_in_period(await load_ledger(session), period.starts_on, period.ends_on)
+    budgets = {(b.node, b.function, b.area): int(b.amount_pence) for b in await session.scalars(
+        select(FundingBudgetView).where(FundingBudgetView.period_kind == kind, FundingBudgetView.period == period.name))}
+    return [
+        BudgetLine(node=k[0], function=k[1], area=k[2], budget_pence=budgets.get(k, 0), actual_pence=actual.get(k, 0),
+                   variance_pence=actual.get(k, 0) - budgets.get(k, 0))
+        for k in sorted(set(budgets) | set(actual))
+    ]
+
+
+class PeriodSummary(BaseModel):
+    """The annual return's money lines for a period: income by source, spend by strategic function."""
+
+    kind: str
+    period: str
+    income_by_source: dict[str, int]
+    spend_by_function: dict[str, int]
+    remissions_pence: int
+
+
+def _original(ledger: Ledger, e: FundingFlowView) -> FundingFlowView | None:
+    """The entry whose money an entry moves: itself, or for a reversal the entry it (re)instates or undoes."""
+    return ledger.entries.get((e.node, e.original_entry_id or "")) if e.kind == "reversal" else e
+
+
+def summarise(ledger: Ledger, kind: PeriodKind, name: str) -> PeriodSummary:
+    """External income (not transfers between nodes) and spend dated in the period, net of reversals dated in it."""
+    period = parse_period(name, kind)
+    income: dict[str, int] = defaultdict(int)
+    remissions = 0
+    for e in ledger.entries.values():
+        original = _original(ledger, e)
+        if original is None or not period.contains(e.entry_on):
+            continue
+        if original.kind == "income":
+            income[original.source or "other"] += e.sign * e.amount_pence
+        elif original.kind == "expenditure" and original.category == "remission":
+            remissions += e.sign * e.amount_pence
+    spend: dict[str, int] = defaultdict(int)
+    for (_, function, _), amount in actual_in_period(ledger, period.starts_on, period.ends_on).items():
+        spend[function] += amount
+    return PeriodSummary(kind=kind, period=period.name, income_by_source=dict(sorted(income.items())),
+                         spend_by_function=dict(sorted(spend.items())), remissions_pence=remissions)
+
+
+@once_per_version
+async def period_summary(session: AsyncSession, kind: PeriodKind, name: str) -> PeriodSummary:
+    return summarise(await load_ledger(session), kind, name)
+
+
+class AssetLine(BaseModel):
+    node: str
+    entry_id: str
+    item: str
+    cost_pence: int
+    bought_on: date
+    location: str
+    loaned_to: str | None
+    function: str | None
+
+
+@once_per_version
+async def asset_register(session: AsyncSession) -> list[AssetLine]:
+    """Capital purchases that stand (not reversed), as the asset register."""
+    ledger = await load_ledger(session)
+    return [
+        AssetLine(node=e.node, entry_id=e.entry_id, item=e.details["asset"]["item"], cost_pence=e.amount_pence,
+                  bought_on=e.entry_on, location=e.details["asset"]["location"], loaned_to=e.details["asset"].get("loaned_to"),
+                  function=e.function)
+        for e in sorted(ledger.originals("expenditure"), key=lambda e: (e.node, e.entry_on))
+        if e.details.get("asset") and ledger.active((e.node, e.entry_id))
+    ]
+
+
+class TraceStep(BaseModel):
+    node: str
+    entry_id: str
+    kind: str
+    counterparty: str | None
+    amount_pence: int
+    drawn_pence: int
+    """How much the step below draws from this entry."""
+
+
+def trail(ledger: Ledger, node: str, entry_id: str) -> list[list[TraceStep]]:
+    """Every path from a flow back to the income it came from, crossing nodes through transfers."""
+    entry = ledger.entries[(node, entry_id)]
+    paths: list[list[TraceStep]] = []
+
+    def walk(e: FundingFlowView, drawn: int, path: list[TraceStep]) -> None:
+        step = TraceStep(node=e.node, entry_id=e.entry_id, kind=e.kind, counterparty=e.counterparty,
+                         amount_pence=e.amount_pence, drawn_pence=drawn)
+        if e.kind == "received":
+            sender = ledger.entries.get((e.counterpart_node or "", e.counterpart_entry_id or ""))
+            if sender is not None:
+                return walk(sender, e.amount_pence, [*path, step])
+        links = ledger.links.get((e.node, e.entry_id), {})
+        if not links:
+            paths.append([*path, step])
+        for source_id, amount in links.items():
+            source = ledger.entries.get((e.node, source_id))
+            if source is not None:
+                walk(source, amount, [*path, step])
+
+    walk(entry, entry.amount_pence, [])
+    return paths
+
+
+def uses(ledger: Ledger, node: str, entry_id: str) -> list[list[TraceStep]]:
+    """Every path forward from a source to where its money went, crossing nodes through transfers."""
+    drawers: dict[tuple[str, str], list[tuple[str, int]]] = defaultdict(list)
+    for (n, flow), links in ledger.links.items():
+        if ledger.entries.get((n, flow)) is not None and ledger.entries[(n, flow)].kind != "reversal":
+            for source, amount in links.items():
+                drawers[(n, source)].append((flow, amount))
+    receipts = {(e.counterpart_node, e.counterpart_entry_id): e for e in ledger.originals("received")}
+    paths: list[list[TraceStep]] = []
+
+    def walk(e: FundingFlowView, drawn: int, path: list[TraceStep]) -> None:
+        here = [*path, TraceStep(node=e.node, entry_id=e.entry_id, kind=e.kind, counterparty=e.counterparty,
+                                 amount_pence=e.amount_pence if ledger.active((e.node, e.entry_id)) else 0,
+                                 drawn_pence=drawn)]
+        onward = [(ledger.entries[(e.node, f)], a) for f, a in drawers.get((e.node, e.entry_id), [])
+                  if ledger.active((e.node, f))]
+        receipt = receipts.get((e.node, e.entry_id)) if e.kind == "allocation" else None
+        if receipt is not None:
+            onward.append((receipt, receipt.amount_pence))
+        if not onward:
+            paths.append(here)
+        for flow, amount in onward:
+            walk(flow, amount, here)
+
+    walk(ledger.entries[(node, entry_id)], ledger.entries[(node, entry_id)].amount_pence, [])
+    return paths
+
+
+async def activity_funding(session: AsyncSession, activity_id: str) -> list[list[TraceStep]]:
+    """The trail of every standing commission or spend naming an activity, back to its income."""
+    ledger = await load_ledger(session)
+    return [path for e in ledger.originals(*SPEND)
+            if activity_id in e.details.get("activity_ids", []) and ledger.active((e.node, e.entry_id))
+            for path in trail(ledger, e.node, e.entry_id)]
+
+
+@once_per_version
+async def transfer_checks(session: AsyncSession) -> list[TransferCheck]:
+    return reconcile(await load_ledger(session))
+
+
+class FollowStep(BaseModel):
+    """One entry on the way down from a source, with what its own flows used of it."""
+
+    node: str
+    entry_id: str
+    kind: str
+    counterparty: str | None
+    amount_pence: int
+    drawn_pence: int
+    """How much this entry takes from the step above (the whole amount at the top)."""
+    used_pence: int
+    remaining_pence: int
+    reconciles: bool
+    """Used never exceeds the amount here and in every step below; a transfer arrives whole."""
+    activity_ids: list[str]
+    activities: dict[str, int]
+    """Pence reaching each activity from this step; an entry naming several activities keys them together."""
+    children: list[FollowStep]
+
+
+def _drawers(ledger: Ledger) -> dict[tuple[str, str], list[tuple[str, int]]]:
+    """Per source entry, the standing flows that draw on it and how much."""
+    drawers: dict[tuple[str, str], list[tuple[str, int]]] = defaultdict(list)
+    for (n, flow), links in sorted(ledger.links.items()):
+        e = ledger.entries.get((n, flow))
+        if e is not None and e.kind != "reversal" and ledger.active((n, flow)):
+            for source, amount in links.items():
+                drawers[(n, source)].append((flow, amount))
+    return drawers
+
+
+def follow(ledger: Ledger, node: str, entry_id: str) -> FollowStep:
+    """A source followed down through allocations, receipts, commissions and spend to activities."""
+    drawers = _drawers(ledger)
+    receipts = {(e.counterpart_node, e.counterpart_entry_id): e for e in ledger.originals("received")
+                if ledger.active((e.node, e.entry_id))}
+
+    def step(e: FundingFlowView, drawn: int) -> FollowStep:
+        onward = [(ledger.entries[(e.node, f)], a) for f, a in drawers.get((e.node, e.entry_id), [])]
+        receipt = receipts.get((e.node, e.entry_id)) if e.kind == "allocation" else None
+        if receipt is not None:
+            onward.append((receipt, receipt.amount_pence))
+        children = [step(c, a) for c, a in onward]
+        amount = ledger.net((e.node, e.entry_id))
+        used = sum(c.drawn_pence for c in children)
+        activity_ids = [str(a) for a in e.details.get("activity_ids", [])] if e.kind in SPEND else []
+        activities: dict[str, int] = defaultdict(int)
+        if activity_ids:
+            activities[",".join(sorted(activity_ids))] += drawn
+        for c in children:
+            for k, v in c.activities.items():
+                activities[k] += v
+        whole = receipt is None or receipt.amount_pence == amount
+        return FollowStep(node=e.node, entry_id=e.entry_id, kind=e.kind, counterparty=e.counterparty, amount_pence=amount,
+                          drawn_pence=drawn, used_pence=used, remaining_pence=amount - used,
+                          reconciles=used <= amount and whole and all(c.reconciles for c in children),
+                          activity_ids=activity_ids, activities=dict(activities), children=children)
+
+    top = ledger.entries[(node, entry_id)]
+    return step(top, ledger.net((node, entry_id)))
+
+
+class PoundSource(BaseModel):
+    node: str
+    entry_id: str
+    kind: str
+    funder: str | None
+    source: str | None
+    pence: int
+
+
+class ActivityPounds(BaseModel):
+    activity_id: str
+    total_pence: int
+    """Commissions and spend naming the activity (an entry naming several counts whole for each)."""
+    entries: list[TraceStep]
+    sources: list[PoundSource]
+    """Where those pounds came from, apportioned down each trail; they add up to the total."""
+
+
+def origins(ledger: Ledger, e: FundingFlowView, pence: int) -> list[tuple[FundingFlowView, int]]:
+    """The income behind `pence` of an entry, apportioned by its links (remainders to the last link)."""
+    if e.kind == "income":
+        return [(e, pence)]
+    if e.kind == "received":
+        sender = ledger.entries.get((e.counterpart_node or "", e.counterpart_entry_id or ""))
+        return origins(ledger, sender, pence) if sender is not None else [(e, pence)]
+    links = list(ledger.links.get((e.node, e.entry_id), {}).items())
+    out: list[tuple[FundingFlowView, int]] = []
+    left = pence
+    for i, (source_id, amount) in enumerate(links):
+        share = left if i == len(links) - 1 else pence * amount // (e.amount_pence or 1)
+        left -= share
+        source = ledger.entries.get((e.node, source_id))
+        out += origins(ledger, source, share) if source is not None else []
+    return out
+
+
+def activity_pounds(ledger: Ledger, activity_id: str) -> ActivityPounds:
+    spends = [e for e in ledger.originals(*SPEND)
+              if activity_id in [str(a) for a in e.details.get("activity_ids", [])] and ledger.active((e.node, e.entry_id))]
+    sources = [PoundSource(node=s.node, entry_id=s.entry_id, kind=s.kind, funder=s.counterparty, source=s.source, pence=p)
+               for e in spends for s, p in origins(ledger, e, e.amount_pence)]
+    return ActivityPounds(activity_id=activity_id, total_pence=sum(e.amount_pence for e in spends),
+                          entries=[TraceStep(node=e.node, entry_id=e.entry_id, kind=e.kind, counterparty=e.counterparty,
+                                             amount_pence=e.amount_pence, drawn_pence=e.amount_pence) for e in spends],
+                          sources=sources)

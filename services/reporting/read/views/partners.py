@@ -1,0 +1,154 @@
+"""Who the hub works with: organisations by role, area, function and state, and the schools share.
+
+An organisation registered by two nodes under the same org-id is one organisation here; one
+without an org-id can only be told apart by its node's own id, so it counts once per node.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.reporting.models.funding import FundingFlowView
+from services.reporting.models.partners import OrganisationView, SettingView
+from services.reporting.read.queries import ReportStamp, report_stamp
+
+
+"""Included under /report by the reporting API."""
+
+
+class SharedOrganisation(BaseModel):
+    org_id: str
+    name: str
+    nodes: list[str]
+
+
+class SettingsFigures(BaseModel):
+    area: str
+    settings: int
+    state_funded: int
+
+
+class OrganisationsReport(BaseModel):
+    stamp: ReportStamp
+    registrations: int = Field(description="Rows in the nodes' registers, before recognising shared organisations.")
+    organisations: int = Field(description="Distinct organisations: one per org-id, else one per node registration.")
+    by_role: dict[str, int]
+    by_area: dict[str, int]
+    by_function: dict[str, int]
+    by_state: dict[str, int] = Field(description="Partner lifecycle states (settings have none).")
+    shared: list[SharedOrganisation] = Field(description="Organisations on more than one node's register.")
+    settings: list[SettingsFigures]
+
+
+def _identity(row: OrganisationView) -> str:
+    return row.org_id or f"{row.node}/{row.organisation_id}"
+
+
+@dataclass(frozen=True)
+class PartnerIdentity:
+    """Whose delivery and money a partner's figures count: the node's own registration, or, when it
+    has an org-id, every registration of that org-id (one organisation hub-wide). Never a name:
+    two nodes' partners of the same name without an org-id are two organisations."""
+
+    org_id: str | None
+    registrations: frozenset[tuple[str, str]]
+    """(node, organisation id in that node's register)."""
+
+    def delivered(self, node: str, delivered_by: str | None) -> bool:
+        return (node, delivered_by or "") in self.registrations
+
+    def commissioned(self, entry: FundingFlowView) -> bool:
+        """A commission names its recipient by the commissioning node's register id (and org-id, if known)."""
+        if self.org_id and entry.recipient_org_id == self.org_id:
+            return True
+        return (entry.node, str((entry.details or {}).get("recipient_organisation_id", ""))) in self.registrations
+
+
+@dataclass(frozen=True)
+class CommissionKeys:
+    """How money views name a commission's recipient: by organisation, never a name shared across nodes."""
+
+    org_ids: dict[tuple[str, str], str]
+    """(node, organisation id) → org-id, for registrations that have one."""
+    names: dict[str, str]
+    """org-id → its name (the first node's registration), so one organisation is one row."""
+
+    def key(self, entry: FundingFlowView) -> str:
+        """The org-id's name when the recipient has an org-id; else the name with the commissioning node."""
+        local = (entry.node, str((entry.details or {}).get("recipient_organisation_id", "")))
+        org_id = entry.recipient_org_id or self.org_ids.get(local)
+        if org_id:
+            return self.names.get(org_id, entry.counterparty or org_id)
+        return f"{entry.counterparty or '?'} ({entry.node})"
+
+
+async def commission_keys(session: AsyncSession) -> CommissionKeys:
+    rows = await session.execute(select(OrganisationView.node, OrganisationView.organisation_id, OrganisationView.org_id,
+                                        OrganisationView.name).where(OrganisationView.org_id.is_not(None))
+                                 .order_by(OrganisationView.node))
+    keys = CommissionKeys({}, {})
+    for node, organisation_id, org_id, name in rows:
+        keys.org_ids[(node, organisation_id)] = org_id
+        keys.names.setdefault(org_id, name)
+    return keys
+
+
+async def partner_identity(session: AsyncSession, organisation_id: str) -> PartnerIdentity | None:
+    """The identity of the registration `organisation_id` (ids are UUIDs minted by each node: unique hub-wide)."""
+    row = (await session.scalars(select(OrganisationView).where(OrganisationView.organisation_id == organisation_id))).first()
+    if row is None:
+        return None
+    if row.org_id is None:
+        return PartnerIdentity(None, frozenset({(row.node, row.organisation_id)}))
+    shared = await session.execute(select(OrganisationView.node, OrganisationView.organisation_id)
+                                   .where(OrganisationView.org_id == row.org_id))
+    return PartnerIdentity(row.org_id, frozenset((node, org) for node, org in shared))
+
+
+async def organisations_report(session: AsyncSession) -> OrganisationsReport:
+    """Distinct organisations per role, area and function (a set each, so shared ones count once)."""
+    rows = list((await session.scalars(select(OrganisationView).order_by(OrganisationView.node))).all())
+    by: dict[str, defaultdict[str, set[str]]] = {d: defaultdict(set) for d in ("role", "area", "function", "state")}
+    nodes_of: defaultdict[str, set[str]] = defaultdict(set)
+    names: dict[str, str] = {}
+    for row in rows:
+        who = _identity(row)
+        names.setdefault(who, row.name)
+        nodes_of[who].add(row.node)
+        states = [row.state] if row.state else []  # settings have no lifecycle state
+        for dimension, values in (("role", row.roles), ("area", row.areas), ("function", row.functions),
+                                  ("state", states)):
+            for value in values:
+                by[dimension][value].add(who)
+    shared = [
+        SharedOrganisation(org_id=who, name=names[who], nodes=sorted(nodes))
+        for who, nodes in sorted(nodes_of.items()) if len(nodes) > 1
+    ]
+    return OrganisationsReport(
+        stamp=await report_stamp(session),
+        registrations=len(rows),
+        organisations=len(nodes_of),
+        **{f"by_{d}": {k: len(v) for k, v in sorted(groups.items())} for d, groups in by.items()},
+        shared=shared,
+        settings=await _settings_figures(session),
+    )
+
+
+async def _settings_figures(session: AsyncSession) -> list[SettingsFigures]:
+    total: Counter[str] = Counter()
+    funded: Counter[str] = Counter()
+    seen: set[str] = set()
+    for urn, area, state_funded in await session.execute(
+        select(SettingView.urn, SettingView.area, SettingView.state_funded).order_by(SettingView.node)
+    ):
+        if urn in seen:
+            continue  # a URN names one school whichever node registered it
+        seen.add(urn)
+        total[area] += 1
+        funded[area] += int(state_funded)
+    return [SettingsFigures(area=a, settings=total[a], state_funded=funded[a]) for a in sorted(total)]
