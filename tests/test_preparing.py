@@ -117,9 +117,11 @@ async def test_the_consumer_prepares_with_a_worker_only_when_it_checks_signature
     small = every_kind_of_message(settings.hub, signer)
     large = small * (-(-preparing.FEWEST_TO_SHARE // len(small)))
     expected = default_workers() > 0  # a single core has none to spare
-    for own, with_worker in ((ReportingSettings(node_keys_file=keys_file), expected),
-                             (ReportingSettings(node_keys_file=keys_file, prepare_in_worker=False), False),
-                             (ReportingSettings(), False)):
+    for i, (own, with_worker) in enumerate(((ReportingSettings(node_keys_file=keys_file), expected),
+                                            (ReportingSettings(node_keys_file=keys_file, prepare_in_worker=False), False),
+                                            (ReportingSettings(), False))):
+        # a database of its own each time: one that has ingested is ahead of this test's empty stream
+        own = own.model_copy(update={"database_url": f"sqlite+aiosqlite:///{tmp_path / f'reporting-{i}.db'}"})
         service = build_service(settings, nats_server.url, own)
         await service.start(consume=False)
         await service.start()

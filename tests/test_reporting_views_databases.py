@@ -66,8 +66,9 @@ async def test_views_and_audit_on_each_database(settings: HubSettings, database_
         assert (await reporting.ingest(messages)).applied == 7
         stream = {m.stream_seq: m.data for m in messages}
 
-        async def fetch(seq: int) -> bytes | None:
-            return stream.get(seq)
+        async def fetch(seq: int) -> tuple[bytes, None] | None:
+            data = stream.get(seq)
+            return None if data is None else (data, None)  # unsigned: no proof headers
 
         params = ViewParams(hub=settings.hub, nodes=["coventry"], period="2023-24")
         async with reporting.read_sessions() as session:
