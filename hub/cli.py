@@ -143,7 +143,7 @@ def node_up(
 
 @node_cli.command("recover")
 def node_recover(
-    node: Annotated[str, typer.Option(help="The restored node.")],
+    node: Annotated[str, node_option("The restored node.")],
     data_dir: DataDir = None,
     nats_url: Annotated[str | None, typer.Option(help="The node's NATS as its admin (default: from the data folder).")] = None,
     hub_nats_url: Annotated[str | None, typer.Option(help="The hub's NATS as admin, to read the hub stream too "
