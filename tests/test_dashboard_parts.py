@@ -7,7 +7,7 @@ import re
 import pytest
 
 from shared.auth import Role
-from services.reporting.dashboard.assets import without_gov_uk_only
+from harness.assets import without_gov_uk_only
 from services.reporting.dashboard.auth import DashboardUser, Users, hash_password, password_matches
 from services.reporting.dashboard.charts import Link, Series, bar_chart, sankey, sankey_layout
 
