@@ -22,8 +22,7 @@ browser:  ## Debian's chromium for the dashboard's browser tests (installed when
 	  else echo "chromium missing: browser tests will be skipped (apt-get install chromium)"; fi
 
 assets: $(STAMP)  ## refresh the vendored GOV.UK Frontend and Swagger UI (every service's /docs) from the npm registry
-	$(BIN)/python -m services.reporting.dashboard.assets
-	$(BIN)/python -m shared.swagger_assets
+	$(BIN)/python -m harness.assets
 
 screenshots: $(STAMP)  ## docs/dashboard/*.png from a running demo (`make demo` in another shell)
 	$(BIN)/hub dashboard screenshots

@@ -235,7 +235,7 @@ def bench(
     """Measure ingest, publishing, write-to-report latency, rebuild, queries and memory."""
     import tempfile
 
-    from hub.bench import FULL, SMALL, STAGES, render_tables, run_bench
+    from harness.bench import FULL, SMALL, STAGES, render_tables, run_bench
 
     unknown = set(only or ()) - set(STAGES)
     if unknown:
@@ -424,7 +424,7 @@ def reliability(
     data_dir: Annotated[Path | None, typer.Option(help="Keep the clusters' data here (default: a temp folder).")] = None,
 ) -> None:
     """Kill every kind of process under load, feed hostile input, soak; print the figures (exit 1 if any are wrong)."""
-    from hub.reliability.run import run_reliability
+    from harness.reliability.run import run_reliability
 
     if short:
         runs, duration, soak, mutations = 1, 12.0, 5.0, 50

@@ -21,7 +21,6 @@ from services.reporting.read.queries import HubReport
 from services.reporting.settings import ReportingSettings
 from hub import render
 from hub.runner import RunningSystem, Wiring, start_system, until_interrupted
-from hub.sample import load_sample
 from hub.topology import HubTopology, Ports, Secrets, provisioned_hub
 
 __all__ = ["leaf_wiring", "provisioned_hub", "run_demo", "wait_for_report"]
@@ -97,6 +96,8 @@ async def run_demo(settings: HubSettings, *, base_port: int, wait: bool, activit
 
 
 async def _load(system: RunningSystem, settings: HubSettings, secrets: Secrets, activities_per_node: int):  # type: ignore[no-untyped-def]
+    from harness.sample import load_sample  # the launcher's demo only: runtime code never imports harness
+
     expected = len(settings.nodes) * (activities_per_node + 20) + 12
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

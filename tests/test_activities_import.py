@@ -14,7 +14,7 @@ from shared.pseudonym import make_upn, upn_check_letter
 from shared.tabular import TabularError
 from hub.cli import app
 from hub.commands.activities import TEMPLATE, read_register
-from hub.sample.activities import REGISTER_COLUMNS, write_register
+from harness.sample.activities import REGISTER_COLUMNS, write_register
 
 ORG = "01a2011f-0000-7000-8000-000000000001"
 PARTNER = "01a2011f-0000-7000-8000-0000000000aa"

@@ -10,7 +10,7 @@ import pytest
 
 import asyncpg
 
-from hub.bench import SMOKE, render_tables, run_bench
+from harness.bench import SMOKE, render_tables, run_bench
 from services.reporting.ingest.preparing import default_workers
 from tests.conftest import POSTGRES_DSN, REQUIRE_POSTGRES, _postgres_reachable
 
@@ -56,7 +56,7 @@ async def test_every_benchmark_runs_and_reports_figures(tmp_path: Path) -> None:
 
 def test_the_bench_events_are_signed_by_their_nodes_as_deployed() -> None:
     """The checked measurements apply every event only if each verifies against its node's key."""
-    from hub.bench_events import bench_signers, event_mix, public_keys
+    from harness.bench_events import bench_signers, event_mix, public_keys
     from shared.envelope import parse_event
     from shared.signing import NodeKeys
 

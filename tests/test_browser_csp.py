@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from shared.identity import SERVICES
 from services.reporting.app import create_app as reporting_app
-from services.reporting.dashboard.browser import browser_page, sign_in
+from harness.browser import browser_page, sign_in
 from tests.dashboard_helpers import PERIOD, USERS, dashboard_app
 from tests.helpers import System
 from tests.test_dashboard_browser import chromium, served  # noqa: F401  (skips without chromium)

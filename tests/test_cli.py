@@ -58,7 +58,7 @@ def test_demo_runs_three_nodes_and_prints_figures_from_every_service(tmp_path: P
     assert "Solihull Music" in listed.stdout and "GB-LAE-SOL" in listed.stdout
     ledger = run(["funding", "entries", "--node", "warwickshire", "--data-dir", str(tmp_path / "demo")], tmp_path)
     assert "£1,708,872.00" in ledger.stdout
-    # The sample population (hub/sample/data/school-population.csv): FSM eligible 43,343 of 186,870 pupils.
+    # The sample population (harness/sample/data/school-population.csv): FSM eligible 43,343 of 186,870 pupils.
     inclusion = run(["report", "inclusion", "--period", "2024-25", "--json", "--data-dir", str(tmp_path / "demo")], tmp_path)
     fsm = next(c for c in json.loads(inclusion.stdout)["characteristics"] if (c["characteristic"], c["value"]) == ("fsm", "yes"))
     assert fsm["population_share"] == "23.2" and fsm["population"].startswith("186,870 pupils"), fsm

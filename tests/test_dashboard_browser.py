@@ -19,7 +19,7 @@ import uvicorn
 from fastapi import FastAPI
 from openpyxl import load_workbook
 
-from services.reporting.dashboard.browser import browser_page, chromium_path, sign_in
+from harness.browser import browser_page, chromium_path, sign_in
 from tests.dashboard_helpers import PERIOD, USERS, dashboard_app
 from tests.helpers import System
 from tests.test_reporting_views import load_dataset

@@ -9,7 +9,7 @@ import pytest
 
 from shared.auth import Role
 from shared.settings import HubSettings
-from services.reporting.dashboard.assets import without_gov_uk_only
+from harness.assets import without_gov_uk_only
 from services.reporting.dashboard.auth import DashboardUser, Users, hash_password, password_matches
 from services.reporting.dashboard.charts import bar_chart, draw, sankey, sankey_layout
 from services.reporting.read.charts import Link, Series

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from shared.settings import HubSettings
-from hub.bench_events import event_mix
+from harness.bench_events import event_mix
 from services.reporting.app import build_service, create_app
 from services.reporting.dashboard.routes import EVENTS_PER_PAGE
 from services.reporting.ingest.apply import Incoming

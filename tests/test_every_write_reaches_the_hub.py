@@ -40,7 +40,7 @@ from services.reporting.read.queries import hub_report
 from hub.cli import app as hub_cli
 from hub.demo import leaf_wiring, provisioned_hub
 from hub.runner import NODE_SERVICES, RunningSystem, start_system
-from hub.sample import load_sample
+from harness.sample import load_sample
 from hub.topology import HubTopology, Ports, Secrets
 from tests.helpers import activity, organisation, wait_for
 

@@ -13,7 +13,7 @@ from shared.nats_server import NatsServer
 from shared.settings import HubSettings
 from tests.helpers import System, wait_for
 from tests.test_giving360 import validator
-from hub.sample import SampleLoad, SampleWriter
+from harness.sample import SampleLoad, SampleWriter
 from services.reporting.read.views.funding import FundingBalance, asset_register, budget_vs_actual, funding_balance
 
 
@@ -29,7 +29,7 @@ async def three_nodes(tmp_path: Path, hub_id: str, nats_server: NatsServer) -> A
 
 
 async def test_the_sample_year_balances_across_three_nodes_and_exports(three_nodes: System) -> None:
-    from hub.sample import activities, funding, partners
+    from harness.sample import activities, funding, partners
 
     system = three_nodes
     clients = {key: system.client(*key) for key in system.services}
@@ -69,7 +69,7 @@ async def test_the_sample_year_balances_across_three_nodes_and_exports(three_nod
 
 
 async def test_activities_named_by_sample_commissions_trace_back_to_the_dfe_grant(three_nodes: System) -> None:
-    from hub.sample import activities, funding, partners
+    from harness.sample import activities, funding, partners
     from services.reporting.read.views.funding import activity_funding, load_ledger
 
     system = three_nodes

@@ -201,7 +201,7 @@ async def test_a_rebuild_refuses_the_same_reused_sequence_and_ends_where_live_di
 async def test_the_hostile_drill_sees_reuse_and_another_nodes_area_refused(tmp_path: Path) -> None:
     """`hub reliability`'s hostile input includes both claims; each is refused for what it is and the
     totals do not move."""
-    from hub.reliability.hostile import HostileResult, try_events
+    from harness.reliability.hostile import HostileResult, try_events
 
     result = HostileResult()
     await try_events(tmp_path, seed=1, mutations=3, result=result)

@@ -61,7 +61,7 @@ async def test_a_node_recovered_from_nothing_but_its_events_has_the_same_tables(
     from shared.node_position import last_sequence, service_subjects
     from shared.subjects import hub_stream, node_stream
     from hub.runner import NODE_SERVICES
-    from hub.sample import SampleLoad, SampleWriter, activities, funding, partners
+    from harness.sample import SampleLoad, SampleWriter, activities, funding, partners
 
     clients = {(n, s): system.client(n, s) for n in system.settings.nodes for s in SERVICES}
     writer = SampleWriter(clients, SampleLoad(), random.Random(7))

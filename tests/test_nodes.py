@@ -22,7 +22,7 @@ from shared.subjects import event_subject
 from hub.demo import leaf_wiring, provisioned_hub
 from hub.topology import HubTopology, Ports, Secrets
 from tests.helpers import System, organisation, wait_for
-from hub.reliability.proxy import CuttableProxy
+from harness.reliability.proxy import CuttableProxy
 
 NODES = ["coventry", "warwickshire", "solihull"]
 

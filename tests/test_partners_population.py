@@ -15,7 +15,7 @@ from shared.tabular import TabularError
 from services.partners import app as partners_app
 from services.partners.services import import_school_population, list_school_population
 from hub.cli import app as hub_cli
-from hub.sample.partners import POPULATION_CSV
+from harness.sample.partners import POPULATION_CSV
 from tests.test_partners import events, partners  # noqa: F401 (fixture)
 
 HEADER = "time_period,old_la_code,la_name,headcount,sen_support,ehcp,fsm_eligible,looked_after,gender_female,gender_male\n"

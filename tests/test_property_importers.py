@@ -14,7 +14,7 @@ from services.activities.services import RegisterRow
 from services.partners.services import DFE_COLUMNS, POPULATION_COLUMNS, AddSetting, PopulationRow
 from shared.tabular import RowProblem, TabularError, validate_rows
 from hub.commands.activities import REQUIRED as REGISTER_REQUIRED
-from hub.sample.activities import REGISTER_COLUMNS
+from harness.sample.activities import REGISTER_COLUMNS
 
 CELL = st.one_of(
     st.text(max_size=40),

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from hub.reliability.crash import FAULT_KINDS
-from hub.reliability.run import run_reliability
+from harness.reliability.crash import FAULT_KINDS
+from harness.reliability.run import run_reliability
 
 
 @pytest.mark.slow

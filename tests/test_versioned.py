@@ -8,7 +8,7 @@ from pathlib import Path
 
 from shared.settings import HubSettings
 from tests.helpers import wait_for
-from hub.bench_events import event_mix
+from harness.bench_events import event_mix
 from services.reporting.app import build_service
 from services.reporting.ingest.apply import Incoming
 from services.reporting.settings import ReportingSettings

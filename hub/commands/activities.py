@@ -27,7 +27,7 @@ from hub import render
 from hub.commands import DataDirOption, NodeOption, node_option, offline_service
 
 app = typer.Typer(help="Activities delivered by the node and its partners.", no_args_is_help=True)
-TEMPLATE = Path(__file__).resolve().parent.parent / "sample" / "data" / "activities-register-template.csv"
+TEMPLATE = Path(__file__).resolve().parent.parent / "data" / "activities-register-template.csv"
 REQUIRED = {"activity_ref", "kind", "title", "delivered_by", "area", "starts_on", "ends_on"}
 
 
@@ -175,7 +175,7 @@ def sample_register(
     seed: int = 7,
 ) -> None:
     """Write a synthetic pupil register (valid UPNs) for trying and timing imports."""
-    from hub.sample.activities import write_register
+    from harness.sample.activities import write_register
 
     written = write_register(out, rows, node=node, seed=seed)
     render.console.print(f"{written} rows written to {out}")

@@ -37,7 +37,7 @@ def screenshots(
     out: Annotated[Path, typer.Option(help="Folder for the PNG files.")] = Path("docs/dashboard"),
 ) -> None:
     """Screenshot the main pages in headless chromium (run `hub demo` first)."""
-    from services.reporting.dashboard.screenshots import take_screenshots
+    from harness.screenshots import take_screenshots
 
     secret = password or json.loads(logins.read_text())[user]
     written = asyncio.run(take_screenshots(url, user, secret, pupils, money, out))

@@ -23,7 +23,7 @@ from shared.nats_server import NatsServer, free_port
 from shared.settings import HubSettings
 from shared.subjects import hub_stream
 from hub.demo import provisioned_hub
-from hub.reliability.proxy import CuttableProxy
+from harness.reliability.proxy import CuttableProxy
 from hub.topology import HubTopology, Ports, Secrets
 
 NODES = ["coventry", "warwickshire", "solihull"]

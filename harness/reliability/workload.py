@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from hub.sample.activities import pupil, schools
+from harness.sample.activities import pupil, schools
 
 RETRY_PAUSE = 0.2
 

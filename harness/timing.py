@@ -1,5 +1,5 @@
 """How long each dashboard page takes to render, served in-process (no network): the figure the
-benchmark reports beside the JSON routes (hub/bench_worker.py can call `time_pages`).
+benchmark reports beside the JSON routes (harness/bench_worker.py can call `time_pages`).
 
 The first request at a data version computes the page's figures (services/reporting/versioned.py);
 later requests at that version are served them. Both are reported: `first_ms`, and p50 and p95

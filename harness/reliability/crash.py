@@ -10,9 +10,9 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from hub.reliability.cluster import REPORTING, Cluster
-from hub.reliability.truth import Reconciliation, converged, hub_figures, node_truth, reconcile
-from hub.reliability.workload import Workload, WorkloadStats
+from harness.reliability.cluster import REPORTING, Cluster
+from harness.reliability.truth import Reconciliation, converged, hub_figures, node_truth, reconcile
+from harness.reliability.workload import Workload, WorkloadStats
 
 FAULT_KINDS = ("node-service", "reporting", "node-nats", "hub-nats", "leaf-link")
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from shared import cells
 from shared.pseudonym import make_upn
-from hub.sample import SampleWriter
+from harness.sample import SampleWriter
 
 FUNCTIONS = {
     "wcet": ["schools"],

@@ -7,10 +7,10 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-from hub.reliability.cluster import REPORTING, Cluster
-from hub.reliability.crash import converge
-from hub.reliability.truth import Reconciliation, hub_figures, node_truth
-from hub.reliability.workload import Workload
+from harness.reliability.cluster import REPORTING, Cluster
+from harness.reliability.crash import converge
+from harness.reliability.truth import Reconciliation, hub_figures, node_truth
+from harness.reliability.workload import Workload
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from rich.console import Console
 
-from hub.reliability.cluster import running_cluster
-from hub.reliability.crash import CrashResult, run_crash
-from hub.reliability.hostile import HostileResult, run_hostile
-from hub.reliability.soak import SoakResult, run_soak
+from harness.reliability.cluster import running_cluster
+from harness.reliability.crash import CrashResult, run_crash
+from harness.reliability.hostile import HostileResult, run_hostile
+from harness.reliability.soak import SoakResult, run_soak
 
 
 @dataclass

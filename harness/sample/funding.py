@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub.sample import SampleWriter
-from hub.sample.partners import PARTNERS
+from harness.sample import SampleWriter
+from harness.sample.partners import PARTNERS
 
 LEAD_NODE = "warwickshire"
 ACE = "GB-CHC-1036733"  # Arts Council England, which pays the DfE grant

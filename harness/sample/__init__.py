@@ -64,7 +64,7 @@ async def load_sample(
 
     `tokens` gives each node's staff token when the services require authentication.
     """
-    from hub.sample import activities, funding, partners
+    from harness.sample import activities, funding, partners
 
     def headers(node: str) -> dict[str, str]:
         token = (tokens or {}).get(node)

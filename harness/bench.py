@@ -2,7 +2,7 @@
 
 Absolute times on a shared 2-core machine are noise; ratios against the ceiling measured
 moments earlier on the same machine are not. Each heavy measurement runs in its own process
-(hub/bench_worker.py) so its time and peak memory are its own.
+(harness/bench_worker.py) so its time and peak memory are its own.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from shared.bus import connect, ensure_hub_topology, ensure_node_stream
 from shared.nats_server import NatsServer
 from shared.settings import HubSettings
 from shared.subjects import hub_stream
-from hub.bench_events import academic_years, bench_signers, event_mix, public_keys
+from harness.bench_events import academic_years, bench_signers, event_mix, public_keys
 
 NODES = ["coventry", "warwickshire", "solihull"]
 
@@ -83,7 +83,7 @@ def _commit() -> str | None:
 
 def worker(task: str, **arguments: Any) -> dict[str, Any]:
     """Run one measurement in a fresh process and return its figures."""
-    done = subprocess.run([sys.executable, "-m", "hub.bench_worker", task, json.dumps(arguments)],
+    done = subprocess.run([sys.executable, "-m", "harness.bench_worker", task, json.dumps(arguments)],
                           capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"bench worker {task} failed: {done.stderr[-2000:]}")

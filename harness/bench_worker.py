@@ -1,6 +1,6 @@
 """One benchmark measurement in its own process, so its time and peak memory are its own.
 
-    python -m hub.bench_worker TASK '{"json": "arguments"}'   → prints one JSON line of figures
+    python -m harness.bench_worker TASK '{"json": "arguments"}'   → prints one JSON line of figures
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ async def queries(url: str, hub: str, data_dir: str, repeats: int, period: str =
 
     from services.reporting.app import create_app
     from services.reporting.dashboard import dashboard_pages
-    from services.reporting.dashboard.timing import time_pages
+    from harness.timing import time_pages
 
     service = _reporting(url, hub, data_dir, database_url)
     await service.start(consume=False)
@@ -142,7 +142,7 @@ async def dashboard(url: str, hub: str, data_dir: str, repeats: int, period: str
     follows a burst of events (timed too), the first visit and p50/p95 of the visits after it."""
     from services.reporting.app import create_app
     from services.reporting.dashboard import dashboard_pages
-    from services.reporting.dashboard.timing import time_pages
+    from harness.timing import time_pages
 
     service = _reporting(url, hub, data_dir, database_url)
     await service.start(consume=False)

@@ -19,7 +19,7 @@ from pathlib import Path
 from shared.periods import period_of
 from shared.tabular import read_table
 from services.partners.services import DFE_COLUMNS, POPULATION_COLUMNS, PopulationRow
-from hub.sample import SampleWriter
+from harness.sample import SampleWriter
 
 SETTINGS_CSV = Path(__file__).parent / "data" / "settings.csv"
 POPULATION_CSV = Path(__file__).parent / "data" / "school-population.csv"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.reporting.dashboard.browser import browser_page, sign_in
+from harness.browser import browser_page, sign_in
 
 PAGES = {
     "overview": "/dashboard/?period={pupils}",
