@@ -117,8 +117,8 @@ async def test_the_consumer_prepares_with_a_worker_only_when_it_checks_signature
     small = every_kind_of_message(settings.hub, signer)
     large = small * (-(-preparing.FEWEST_TO_SHARE // len(small)))
     expected = default_workers() > 0  # a single core has none to spare
-    for i, (own, with_worker) in enumerate(((ReportingSettings(node_keys_file=keys_file), expected),
-                                            (ReportingSettings(node_keys_file=keys_file, prepare_in_worker=False), False),
+    for i, (own, with_worker) in enumerate(((ReportingSettings(node_keys_file=keys_file, prepare_in_worker=True), expected),
+                                            (ReportingSettings(node_keys_file=keys_file), False),  # off by default
                                             (ReportingSettings(), False))):
         # a database of its own each time: one that has ingested is ahead of this test's empty stream
         own = own.model_copy(update={"database_url": f"sqlite+aiosqlite:///{tmp_path / f'reporting-{i}.db'}"})

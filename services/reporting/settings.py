@@ -32,9 +32,10 @@ class ReportingSettings(LayeredSettings):
     node_keys_file: Path | None = Field(
         default=None, description="JSON {node: base64 Ed25519 public key}; when set, unsigned or forged events are dead-lettered."
     )
-    prepare_in_worker: bool = Field(default=True, description=(
+    prepare_in_worker: bool = Field(default=False, description=(
         "With node keys set and more than one core: a worker process checks and prepares half of each batch "
-        "while the consumer does the other half (about 15 % faster; the worker takes about 150 MB)."))
+        "while the consumer does the other half. Off: since nodes sign batches, checking costs too little "
+        "for the hand-over to pay (docs/benchmarks.md); the worker takes about 150 MB."))
     dashboard_users_file: Path | None = Field(
         default=None, description="JSON of dashboard users (scrypt password hashes, role, node); unset: open, development only."
     )
