@@ -49,16 +49,22 @@ async def _postgres_reachable() -> bool:
     return True
 
 
+async def postgres_or_skip() -> None:
+    """Go on only where PostgreSQL answers: skipped on a machine without it, failed where CI requires it
+    (HUB_REQUIRE_POSTGRES=1)."""
+    if not await _postgres_reachable():
+        if REQUIRE_POSTGRES:
+            pytest.fail(f"PostgreSQL required but not reachable at {POSTGRES_DSN}")
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_DSN}")
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """A fresh, empty database: a SQLite file, or a new PostgreSQL database when one answers."""
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
         return
-    if not await _postgres_reachable():
-        if REQUIRE_POSTGRES:
-            pytest.fail(f"PostgreSQL required but not reachable at {POSTGRES_DSN}")
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_DSN}")
+    await postgres_or_skip()
     name = "hl_" + uuid.uuid4().hex[:12]
     admin = await asyncpg.connect(POSTGRES_DSN)
     await admin.execute(f'CREATE DATABASE "{name}"')

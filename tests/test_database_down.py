@@ -11,16 +11,13 @@ import pytest
 
 from shared.settings import HubSettings
 from services.partners import app as partners_app
-from tests.conftest import POSTGRES_DSN, REQUIRE_POSTGRES, _postgres_reachable
+from tests.conftest import POSTGRES_DSN, postgres_or_skip
 from tests.helpers import organisation, wait_for
 
 
 @pytest.mark.postgres
 async def test_a_node_service_waits_for_its_database_then_recovers(settings: HubSettings, nats_server) -> None:  # type: ignore[no-untyped-def]
-    if not await _postgres_reachable():
-        if REQUIRE_POSTGRES:
-            pytest.fail(f"PostgreSQL required but not reachable at {POSTGRES_DSN}")
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_DSN}")
+    await postgres_or_skip()
     name = "hl_late_" + uuid.uuid4().hex[:10]  # does not exist yet: connections are refused
     base = POSTGRES_DSN.rsplit("/", 1)[0]
     url = f"{base.replace('postgresql://', 'postgresql+asyncpg://')}/{name}"

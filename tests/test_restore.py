@@ -3,6 +3,8 @@ nats-server and a leaf nats-server per node, rendered from deploy/nats with gene
 
 from __future__ import annotations
 
+import contextlib
+
 import asyncio
 import dataclasses
 import json
@@ -94,14 +96,21 @@ async def deployment(tmp_path: Path, hub_id: str) -> AsyncIterator[Deployment]:
     tokens = {node: secrets.token(f"{node}-staff") for node in NODES}
     system = System(settings, topology.reporting_url, wiring=leaf_wiring(topology), tokens=tokens)
     try:
-        async with provisioned_hub(topology):
-            await system.start()
-            try:
-                yield Deployment(topology, system)
-            finally:
-                await system.stop()
+        async with running(topology, system) as deployment:
+            yield deployment
     finally:
         topology.stop()
+
+
+@contextlib.asynccontextmanager
+async def running(topology: HubTopology, system: System) -> AsyncIterator[Deployment]:
+    """The hub operator's sourcing and every service started on `topology`, until the block ends."""
+    async with provisioned_hub(topology):
+        await system.start()
+        try:
+            yield Deployment(topology, system)
+        finally:
+            await system.stop()
 
 
 async def write(system: System, node: str, count: int, prefix: str) -> int:
@@ -424,12 +433,9 @@ async def pg_deployment(tmp_path: Path, hub_id: str) -> AsyncIterator[Deployment
     """The deployment on PostgreSQL: one scratch database per node service and one for reporting."""
     import asyncpg
 
-    from tests.conftest import POSTGRES_DSN, REQUIRE_POSTGRES, _postgres_reachable
+    from tests.conftest import POSTGRES_DSN, postgres_or_skip
 
-    if not await _postgres_reachable():
-        if REQUIRE_POSTGRES:
-            pytest.fail(f"PostgreSQL required but not reachable at {POSTGRES_DSN}")
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_DSN}")
+    await postgres_or_skip()
     names = [f"{hub_id}_{n}_{s}" for n in NODES for s in SERVICES] + [f"{hub_id}_reporting"]
     admin = await asyncpg.connect(POSTGRES_DSN)
     for name in names:
@@ -446,12 +452,8 @@ async def pg_deployment(tmp_path: Path, hub_id: str) -> AsyncIterator[Deployment
         own = wiring.reporting.model_copy(update={"database_url": f"{base}/{hub_id}_reporting"})  # type: ignore[union-attr]
         wiring = dataclasses.replace(wiring, reporting=own)
         system = System(settings, topology.reporting_url, wiring=wiring, tokens={n: secrets.token(f"{n}-staff") for n in NODES})
-        async with provisioned_hub(topology):
-            await system.start()
-            try:
-                yield Deployment(topology, system)
-            finally:
-                await system.stop()
+        async with running(topology, system) as deployment:
+            yield deployment
     finally:
         topology.stop()
         for name in names:
