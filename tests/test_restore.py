@@ -211,12 +211,7 @@ async def test_a_node_restored_behind_its_events_refuses_to_publish_and_says_how
     """The issue's drill: back up a node (databases and its NATS folder), write more, restore both:
     the hub has events the node no longer knows, so the node must not number new ones again."""
     d, system = deployment, deployment.system
-    written = await write(system, "coventry", 2, "A")
-    await system.report_when(lambda r: r.stamp.applied_events == written)
-    await d.stop_node("coventry")
-    copy_out(d.node_files("coventry"), tmp_path / "backup")
-    await d.start_node("coventry")
-    written += await write(system, "coventry", 2, "C")
+    written = await backed_up_then_written(d, tmp_path / "backup")
     caught_up = await system.report_when(lambda r: r.stamp.applied_events == written, timeout=120)
     assert caught_up.stamp.applied_events == written  # after a leaf restart the hub's source backs off (#24)
 
@@ -273,12 +268,7 @@ async def test_node_backup_restore_recover_loses_nothing_and_doubles_nothing(
     """Backup, more writes (C), restore, `hub node recover`, more writes (D): every event exactly
     once in the hub stream, in the node stream and in the node's outbox; C's rows are back at the node."""
     d, system = deployment, deployment.system
-    written = await write(system, "coventry", 2, "A")
-    await system.report_when(lambda r: r.stamp.applied_events == written)
-    await d.stop_node("coventry")
-    copy_out(d.node_files("coventry"), tmp_path / "backup")
-    await d.start_node("coventry")
-    written += await write(system, "coventry", 2, "C")
+    written = await backed_up_then_written(d, tmp_path / "backup")
     assert (await system.report_when(lambda r: r.stamp.applied_events == written, 120)).stamp.applied_events == written
 
     await d.stop_node("coventry")
@@ -302,6 +292,17 @@ async def test_node_backup_restore_recover_loses_nothing_and_doubles_nothing(
     async with system.client("coventry", "partners") as client:
         names = sorted(o["name"] for o in (await client.get("/organisations")).json())
     assert names == ["A 0", "A 1", "C 0", "C 1", "D 0"]
+
+
+async def backed_up_then_written(d: Deployment, backup: Path) -> int:
+    """Coventry writes (A), is backed up (its databases and NATS folder, stopped), writes more (C):
+    the events written, all applied at the hub (A) or on their way (C)."""
+    written = await write(d.system, "coventry", 2, "A")
+    await d.system.report_when(lambda r: r.stamp.applied_events == written)
+    await d.stop_node("coventry")
+    copy_out(d.node_files("coventry"), backup)
+    await d.start_node("coventry")
+    return written + await write(d.system, "coventry", 2, "C")
 
 
 async def database_with_a_hole(d: Deployment, path: Path, skip: int) -> None:
