@@ -23,7 +23,13 @@ GOVUK_VERSION = "6.6.0"
 GOVUK_FILES = ("govuk-frontend.min.css", "govuk-frontend.min.js")
 SWAGGER_STATIC = ROOT / "shared" / "static" / "swagger-ui"
 SWAGGER_VERSION = "5.36.0"
-SWAGGER_FILES = ("swagger-ui-bundle.js", "swagger-ui.css", "LICENSE", "NOTICE", "swagger-ui-bundle.js.LICENSE.txt")
+SWAGGER_FILES = (
+    "swagger-ui-bundle.js",
+    "swagger-ui.css",
+    "LICENSE",
+    "NOTICE",
+    "swagger-ui-bundle.js.LICENSE.txt",
+)
 GOVUK_LICENSE = """MIT License
 
 Copyright (c) 2018 Crown Copyright (Government Digital Service)
@@ -59,8 +65,11 @@ def without_source_maps(text: str) -> str:
 
 def _npm_unpack(package: str, version: str, tmp: str) -> Path:
     """`npm pack` one package into `tmp` and unpack it: the registry's tarball, no node_modules."""
-    subprocess.run(["npm", "pack", f"{package}@{version}", "--pack-destination", tmp], check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["npm", "pack", f"{package}@{version}", "--pack-destination", tmp],
+        check=True,
+        capture_output=True,
+    )
     with tarfile.open(next(Path(tmp).glob(f"{package}-*.tgz"))) as tgz:
         tgz.extractall(tmp, filter="data")
     return Path(tmp) / "package"
@@ -72,7 +81,9 @@ def refresh_govuk(version: str = GOVUK_VERSION) -> None:
         GOVUK_STATIC.mkdir(parents=True, exist_ok=True)
         for name in GOVUK_FILES:
             (GOVUK_STATIC / name).write_text(without_gov_uk_only((dist / name).read_text()))
-    (GOVUK_STATIC / "VERSION").write_text(f"govuk-frontend {version} (npm), fonts and crown not included\n")
+    (GOVUK_STATIC / "VERSION").write_text(
+        f"govuk-frontend {version} (npm), fonts and crown not included\n"
+    )
     (GOVUK_STATIC / "LICENSE").write_text(GOVUK_LICENSE)
 
 
@@ -82,7 +93,9 @@ def refresh_swagger(version: str = SWAGGER_VERSION) -> None:
         SWAGGER_STATIC.mkdir(parents=True, exist_ok=True)
         for name in SWAGGER_FILES:
             (SWAGGER_STATIC / name).write_text(without_source_maps((dist / name).read_text()))
-    (SWAGGER_STATIC / "VERSION").write_text(f"swagger-ui-dist {version} (npm), without source maps\n")
+    (SWAGGER_STATIC / "VERSION").write_text(
+        f"swagger-ui-dist {version} (npm), without source maps\n"
+    )
 
 
 if __name__ == "__main__":

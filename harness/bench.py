@@ -23,11 +23,11 @@ from typing import Any
 
 import httpx
 
+from harness.bench_events import academic_years, bench_signers, event_mix, public_keys
 from shared.bus import connect, ensure_hub_topology, ensure_node_stream
 from shared.nats_server import NatsServer
 from shared.settings import HubSettings
 from shared.subjects import hub_stream
-from harness.bench_events import academic_years, bench_signers, event_mix, public_keys
 
 NODES = ["coventry", "warwickshire", "solihull"]
 
@@ -47,7 +47,6 @@ class BenchPlan:
     query_repeats: int
     seed: int = 7
 
-
     def sized(self, events: int) -> BenchPlan:
         """The same plan on `events` events everywhere (`hub bench --size N`)."""
         return replace(self, ingest_events=events, rebuild_sizes=(events,), publish_events=events)
@@ -58,13 +57,21 @@ STAGES = ("ingest", "publish", "latency", "rebuild", "queries")
 
 FULL = BenchPlan(200_000, (100_000, 1_000_000), 100_000, 40, 20, 20)
 SMALL = BenchPlan(2_000, (1_000, 3_000), 1_000, 20, 3, 2)
-SMOKE = BenchPlan(300, (200,), 200, 10, 1, 1)  # the test suite's run: proves the harness works, times nothing
+SMOKE = BenchPlan(
+    300, (200,), 200, 10, 1, 1
+)  # the test suite's run: proves the harness works, times nothing
 
 
 def machine() -> dict[str, Any]:
     """What the figures were measured on, and of which commit."""
-    return {"cpus": os.cpu_count(), "cpu": _cpu_model(), "python": platform.python_version(),
-            "platform": platform.platform(), "load_average": os.getloadavg(), "commit": _commit()}
+    return {
+        "cpus": os.cpu_count(),
+        "cpu": _cpu_model(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_average": os.getloadavg(),
+        "commit": _commit(),
+    }
 
 
 def _cpu_model() -> str:
@@ -72,19 +79,30 @@ def _cpu_model() -> str:
         lines = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
         return platform.processor()
-    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), platform.processor())
+    return next(
+        (line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")),
+        platform.processor(),
+    )
 
 
 def _commit() -> str | None:
-    done = subprocess.run(["git", "-C", str(Path(__file__).parent), "describe", "--always", "--dirty", "--abbrev=12"],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        ["git", "-C", str(Path(__file__).parent), "describe", "--always", "--dirty", "--abbrev=12"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     return done.stdout.strip() or None
 
 
 def worker(task: str, **arguments: Any) -> dict[str, Any]:
     """Run one measurement in a fresh process and return its figures."""
-    done = subprocess.run([sys.executable, "-m", "harness.bench_worker", task, json.dumps(arguments)],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "harness.bench_worker", task, json.dumps(arguments)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"bench worker {task} failed: {done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
@@ -98,7 +116,11 @@ async def publish_mix(url: str, hub: str, count: int, seed: int) -> float:
     await ensure_hub_topology(js, hub, NODES, 3600)
     started, window = time.perf_counter(), []
     for event in event_mix(hub, NODES, count, seed, bench_signers(NODES, seed)):
-        window.append(await js.publish_async(event.subject, event.body, headers={"Nats-Msg-Id": event.event_id, **event.headers}))
+        window.append(
+            await js.publish_async(
+                event.subject, event.body, headers={"Nats-Msg-Id": event.event_id, **event.headers}
+            )
+        )
         if len(window) >= 2000:
             await asyncio.gather(*window)
             window = []
@@ -117,34 +139,54 @@ async def bench_ingest(url: str, work: Path, plan: BenchPlan) -> dict[str, Any]:
     await publish_mix(url, hub, plan.ingest_events, plan.seed)
     raw = worker("raw_consume", url=url, hub=hub, count=plan.ingest_events)
     ours = worker("ingest", url=url, hub=hub, data_dir=str(work / hub), count=plan.ingest_events)
-    checked = worker("ingest", url=url, hub=hub, data_dir=str(work / hub / "checked"), count=plan.ingest_events,
-                     durable="reporting-checked", node_keys=node_keys(plan.seed))
+    checked = worker(
+        "ingest",
+        url=url,
+        hub=hub,
+        data_dir=str(work / hub / "checked"),
+        count=plan.ingest_events,
+        durable="reporting-checked",
+        node_keys=node_keys(plan.seed),
+    )
     raw_rate = raw["events"] / raw["seconds"]
-    return {"events": plan.ingest_events, "raw_per_s": raw_rate, **_ingest_figures(ours, raw),
-            "target_ratio": 0.5, "signatures_checked": _ingest_figures(checked, raw)}
+    return {
+        "events": plan.ingest_events,
+        "raw_per_s": raw_rate,
+        **_ingest_figures(ours, raw),
+        "target_ratio": 0.5,
+        "signatures_checked": _ingest_figures(checked, raw),
+    }
 
 
 def _ingest_figures(ours: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
     our_rate = ours["events"] / ours["seconds"]
-    return {"reporting_per_s": our_rate, "ratio": our_rate / (raw["events"] / raw["seconds"]),
-            "reporting_peak_rss_mb": ours["peak_rss_mb"], "split_us_per_event": ingest_split(ours, raw)}
+    return {
+        "reporting_per_s": our_rate,
+        "ratio": our_rate / (raw["events"] / raw["seconds"]),
+        "reporting_peak_rss_mb": ours["peak_rss_mb"],
+        "split_us_per_event": ingest_split(ours, raw),
+    }
 
 
 def ingest_split(ours: dict[str, Any], raw: dict[str, Any]) -> dict[str, float]:
     """Where the reporting consumer's time went, in µs an event, beside the raw client's whole time
     an event: what the ratio is made of (docs/benchmarks.md)."""
     split, per_event = ours["split"], 1e6 / ours["events"]
-    return {"raw_client": raw["seconds"] * 1e6 / raw["events"], "total": ours["seconds"] * per_event,
-            "preparing": split["preparing_s"] * per_event, "writing": split["writing_s"] * per_event,
-            "between_batches": split["between_s"] * per_event}
+    return {
+        "raw_client": raw["seconds"] * 1e6 / raw["events"],
+        "total": ours["seconds"] * per_event,
+        "preparing": split["preparing_s"] * per_event,
+        "writing": split["writing_s"] * per_event,
+        "between_batches": split["between_s"] * per_event,
+    }
 
 
 async def bench_publish(url: str, work: Path, plan: BenchPlan) -> dict[str, Any]:
     """The outbox relay moving committed events to JetStream, beside raw publish_async with msg ids."""
+    from services.partners import app as partners_app
     from shared.contracts.partners import OrganisationRegistered
     from shared.envelope import new_event_id
     from shared.relay import OutboxRelay
-    from services.partners import app as partners_app
 
     hub = f"bp{uuid.uuid4().hex[:6]}"
     settings = HubSettings(hub=hub, data_dir=work / hub, nodes=NODES)
@@ -153,7 +195,11 @@ async def bench_publish(url: str, work: Path, plan: BenchPlan) -> dict[str, Any]
     for start in range(0, plan.publish_events, 1000):
         async with service.unit_of_work() as uow:
             for i in range(start, min(start + 1000, plan.publish_events)):
-                await uow.emit(OrganisationRegistered(organisation_id=new_event_id(), name=f"Org {i}", roles=["funder"]))
+                await uow.emit(
+                    OrganisationRegistered(
+                        organisation_id=new_event_id(), name=f"Org {i}", roles=["funder"]
+                    )
+                )
             await uow.commit()
     nc = await connect(url, "bench-relay")
     js = nc.jetstream()
@@ -170,23 +216,35 @@ async def bench_publish(url: str, work: Path, plan: BenchPlan) -> dict[str, Any]
     raw_sent = 0
     while raw_sent < plan.publish_events:  # the same bodies, the same batch size and dedup header
         # fetch_pending returns one relay batch (1000): cycle through it, or this never ends past 1000 events
-        chunk = [bodies[(raw_sent + i) % len(bodies)] for i in range(min(1000, plan.publish_events - raw_sent))]
-        futures = [await js.publish_async(s, b, headers={"Nats-Msg-Id": uuid.uuid4().hex}) for s, b in chunk]
+        chunk = [
+            bodies[(raw_sent + i) % len(bodies)]
+            for i in range(min(1000, plan.publish_events - raw_sent))
+        ]
+        futures = [
+            await js.publish_async(s, b, headers={"Nats-Msg-Id": uuid.uuid4().hex})
+            for s, b in chunk
+        ]
         await asyncio.gather(*futures)
         raw_sent += len(chunk)
     raw_seconds = time.perf_counter() - started
     await nc.close()
     await service.stop()
     ours, raw = plan.publish_events / relay_seconds, plan.publish_events / raw_seconds
-    return {"events": plan.publish_events, "raw_per_s": raw, "relay_per_s": ours, "ratio": ours / raw, "target_ratio": 0.5}
+    return {
+        "events": plan.publish_events,
+        "raw_per_s": raw,
+        "relay_per_s": ours,
+        "ratio": ours / raw,
+        "target_ratio": 0.5,
+    }
 
 
 async def bench_write_to_report(url: str, work: Path, plan: BenchPlan) -> dict[str, Any]:
     """HTTP writes at node services at a steady rate; time until each is visible in the hub report."""
     from sqlalchemy import select
 
-    from services.reporting.models import OrganisationView
     from hub.runner import Wiring, start_system
+    from services.reporting.models import OrganisationView
 
     hub = f"bw{uuid.uuid4().hex[:6]}"
     settings = HubSettings(hub=hub, data_dir=work / hub, nodes=NODES)
@@ -194,12 +252,17 @@ async def bench_write_to_report(url: str, work: Path, plan: BenchPlan) -> dict[s
     reporting = system.reporting_service
     written: dict[str, float] = {}
     seen: dict[str, float] = {}
-    clients = {node: httpx.AsyncClient(base_url=system.urls[(node, "partners")], timeout=30) for node in NODES}
+    clients = {
+        node: httpx.AsyncClient(base_url=system.urls[(node, "partners")], timeout=30)
+        for node in NODES
+    }
 
     async def write(i: int) -> None:
         node = NODES[i % len(NODES)]
         started = time.perf_counter()
-        response = await clients[node].post("/organisations", json={"name": f"Org {i}", "roles": ["delivery_partner"]})
+        response = await clients[node].post(
+            "/organisations", json={"name": f"Org {i}", "roles": ["delivery_partner"]}
+        )
         written[response.json()["organisation_id"]] = started
 
     async def watch(stop: asyncio.Event) -> None:
@@ -228,12 +291,24 @@ async def bench_write_to_report(url: str, work: Path, plan: BenchPlan) -> dict[s
     await system.stop()
     latencies = sorted((seen[k] - t) * 1000 for k, t in written.items())
     pick = lambda q: latencies[min(len(latencies) - 1, int(len(latencies) * q))]  # noqa: E731
-    return {"writes": total, "rate_per_s": achieved, "p50_ms": pick(0.5), "p95_ms": pick(0.95), "p99_ms": pick(0.99),
-            "target_p99_ms": 1000}
+    return {
+        "writes": total,
+        "rate_per_s": achieved,
+        "p50_ms": pick(0.5),
+        "p95_ms": pick(0.95),
+        "p99_ms": pick(0.99),
+        "target_p99_ms": 1000,
+    }
 
 
-async def bench_rebuild(url: str, work: Path, plan: BenchPlan, postgres_dsn: str | None,
-                        log: Callable[[str], None], stages: Collection[str] = STAGES) -> dict[str, Any]:
+async def bench_rebuild(
+    url: str,
+    work: Path,
+    plan: BenchPlan,
+    postgres_dsn: str | None,
+    log: Callable[[str], None],
+    stages: Collection[str] = STAGES,
+) -> dict[str, Any]:
     """At each size: replaying the hub stream into empty projections (with and without signature
     checks), the live consumer applying the same stream (its rate and memory at that size), then
     every report query; `stages` without "rebuild" keeps only the replay the queries need, without
@@ -245,9 +320,13 @@ async def bench_rebuild(url: str, work: Path, plan: BenchPlan, postgres_dsn: str
         await publish_mix(url, hub, size, plan.seed)
         log(f"rebuild: replaying {size:,} events on SQLite")
         sqlite = worker("rebuild", url=url, hub=hub, data_dir=str(work / hub))
-        entry = {"sqlite_seconds": sqlite["seconds"], "sqlite_per_s": sqlite["events"] / sqlite["seconds"],
-                 "sqlite_peak_rss_mb": sqlite["peak_rss_mb"], "events": sqlite["events"],
-                 "sqlite_workers_peak_rss_mb": sqlite["workers_peak_rss_mb"]}
+        entry = {
+            "sqlite_seconds": sqlite["seconds"],
+            "sqlite_per_s": sqlite["events"] / sqlite["seconds"],
+            "sqlite_peak_rss_mb": sqlite["peak_rss_mb"],
+            "events": sqlite["events"],
+            "sqlite_workers_peak_rss_mb": sqlite["workers_peak_rss_mb"],
+        }
         if "rebuild" in stages:
             entry.update(await _rebuild_variants(url, work, hub, size, plan, postgres_dsn, log))
         if "queries" in stages:
@@ -256,37 +335,77 @@ async def bench_rebuild(url: str, work: Path, plan: BenchPlan, postgres_dsn: str
     return figures
 
 
-async def _rebuild_variants(url: str, work: Path, hub: str, size: int, plan: BenchPlan, postgres_dsn: str | None,
-                            log: Callable[[str], None]) -> dict[str, Any]:
+async def _rebuild_variants(
+    url: str,
+    work: Path,
+    hub: str,
+    size: int,
+    plan: BenchPlan,
+    postgres_dsn: str | None,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
     """The rebuild with every signature checked, the live consumer, and PostgreSQL, on one size's stream."""
     log(f"rebuild: replaying {size:,} events on SQLite, checking every signature")
-    checked = worker("rebuild", url=url, hub=hub, data_dir=str(work / hub / "checked"), node_keys=node_keys(plan.seed))
-    entry: dict[str, Any] = {"sqlite_checked_seconds": checked["seconds"],
-                             "sqlite_checked_per_s": checked["events"] / checked["seconds"],
-                             "sqlite_checked_refused": checked["refused"]}
+    checked = worker(
+        "rebuild",
+        url=url,
+        hub=hub,
+        data_dir=str(work / hub / "checked"),
+        node_keys=node_keys(plan.seed),
+    )
+    entry: dict[str, Any] = {
+        "sqlite_checked_seconds": checked["seconds"],
+        "sqlite_checked_per_s": checked["events"] / checked["seconds"],
+        "sqlite_checked_refused": checked["refused"],
+    }
     shutil.rmtree(work / hub / "checked")
     log(f"ingest: the live consumer applying {size:,} events on SQLite")
     live = worker("ingest", url=url, hub=hub, data_dir=str(work / hub / "live"), count=size)
-    entry.update(ingest_events=live["events"], ingest_seconds=live["seconds"], ingest_per_s=live["events"] / live["seconds"],
-                 ingest_peak_rss_mb=live["peak_rss_mb"])
+    entry.update(
+        ingest_events=live["events"],
+        ingest_seconds=live["seconds"],
+        ingest_per_s=live["events"] / live["seconds"],
+        ingest_peak_rss_mb=live["peak_rss_mb"],
+    )
     shutil.rmtree(work / hub / "live")
     database_url = await _fresh_postgres(postgres_dsn, log) if postgres_dsn else None
     if database_url and postgres_dsn:
         log(f"rebuild: replaying {size:,} events on PostgreSQL")
-        pg = worker("rebuild", url=url, hub=hub, data_dir=str(work / hub / "pg"), database_url=database_url)
-        entry.update(postgres_seconds=pg["seconds"], postgres_per_s=pg["events"] / pg["seconds"],
-                     postgres_peak_rss_mb=pg["peak_rss_mb"])
+        pg = worker(
+            "rebuild", url=url, hub=hub, data_dir=str(work / hub / "pg"), database_url=database_url
+        )
+        entry.update(
+            postgres_seconds=pg["seconds"],
+            postgres_per_s=pg["events"] / pg["seconds"],
+            postgres_peak_rss_mb=pg["peak_rss_mb"],
+        )
         await _drop_postgres(postgres_dsn, database_url.rsplit("/", 1)[1])
     return entry
 
 
-async def _queries(url: str, work: Path, hub: str, size: int, plan: BenchPlan, log: Callable[[str], None]) -> dict[str, Any]:
+async def _queries(
+    url: str, work: Path, hub: str, size: int, plan: BenchPlan, log: Callable[[str], None]
+) -> dict[str, Any]:
     """Every report route, then every dashboard page after the warm-up, over one size's rebuilt database."""
     log(f"rebuild: timing every report route over {size:,} events")
     period = academic_years(size)[-1]  # the latest year, with every earlier year behind it
-    routes = worker("queries", url=url, hub=hub, data_dir=str(work / hub), repeats=plan.query_repeats, period=period)
+    routes = worker(
+        "queries",
+        url=url,
+        hub=hub,
+        data_dir=str(work / hub),
+        repeats=plan.query_repeats,
+        period=period,
+    )
     log(f"rebuild: timing the dashboard after its warm-up over {size:,} events")
-    dashboard = worker("dashboard", url=url, hub=hub, data_dir=str(work / hub), repeats=plan.query_repeats, period=period)
+    dashboard = worker(
+        "dashboard",
+        url=url,
+        hub=hub,
+        data_dir=str(work / hub),
+        repeats=plan.query_repeats,
+        period=period,
+    )
     return {"queries_period": period, "queries": routes["routes"], "dashboard": dashboard}
 
 
@@ -316,13 +435,22 @@ async def _drop_postgres(dsn: str, name: str) -> None:
         await conn.close()
 
 
-async def run_bench(plan: BenchPlan, work: Path, postgres_dsn: str | None, log: Callable[[str], None],
-                    only: Collection[str] = STAGES) -> dict[str, Any]:
+async def run_bench(
+    plan: BenchPlan,
+    work: Path,
+    postgres_dsn: str | None,
+    log: Callable[[str], None],
+    only: Collection[str] = STAGES,
+) -> dict[str, Any]:
     """The measurements `only` names (all by default), each beside the raw client in this run."""
     server = NatsServer(work / "nats").start()
     try:
-        results: dict[str, Any] = {"machine": machine(), "plan": asdict(plan), "stages": [s for s in STAGES if s in only],
-                                   "started": time.strftime("%Y-%m-%d %H:%M")}
+        results: dict[str, Any] = {
+            "machine": machine(),
+            "plan": asdict(plan),
+            "stages": [s for s in STAGES if s in only],
+            "started": time.strftime("%Y-%m-%d %H:%M"),
+        }
         if "ingest" in only:
             log("ingest: raw nats-py consumer vs reporting consumer")
             results["ingest"] = await bench_ingest(server.url, work, plan)
@@ -333,7 +461,9 @@ async def run_bench(plan: BenchPlan, work: Path, postgres_dsn: str | None, log: 
             log("write to report: steady HTTP writes, time to visible")
             results["write_to_report"] = await bench_write_to_report(server.url, work, plan)
         if "rebuild" in only or "queries" in only:
-            results["rebuild"] = await bench_rebuild(server.url, work, plan, postgres_dsn, log, only)
+            results["rebuild"] = await bench_rebuild(
+                server.url, work, plan, postgres_dsn, log, only
+            )
         return results
     finally:
         server.stop()
@@ -367,67 +497,148 @@ def _table(title: str, columns: tuple[str, ...], left: str = "") -> Any:
 
 
 def _ratios_table(results: dict[str, Any]) -> Any:
-    ratios = _table("throughput beside the raw nats-py client (same run)",
-                    ("measure", "events", "raw nats-py /s", "Hub Ledger /s", "ratio", "target"), left="measure")
+    ratios = _table(
+        "throughput beside the raw nats-py client (same run)",
+        ("measure", "events", "raw nats-py /s", "Hub Ledger /s", "ratio", "target"),
+        left="measure",
+    )
     if ingest := results.get("ingest"):
         checked = ingest["signatures_checked"]
-        ratios.add_row("ingest (reporting consumer, signature checks off)", f"{ingest['events']:,}",
-                       f"{ingest['raw_per_s']:,.0f}", f"{ingest['reporting_per_s']:,.0f}", f"{ingest['ratio']:.2f}", "≥ 0.50")
-        ratios.add_row("ingest (every signature checked, as deployed)", f"{ingest['events']:,}",
-                       f"{ingest['raw_per_s']:,.0f}", f"{checked['reporting_per_s']:,.0f}", f"{checked['ratio']:.2f}", "≥ 0.50")
+        ratios.add_row(
+            "ingest (reporting consumer, signature checks off)",
+            f"{ingest['events']:,}",
+            f"{ingest['raw_per_s']:,.0f}",
+            f"{ingest['reporting_per_s']:,.0f}",
+            f"{ingest['ratio']:.2f}",
+            "≥ 0.50",
+        )
+        ratios.add_row(
+            "ingest (every signature checked, as deployed)",
+            f"{ingest['events']:,}",
+            f"{ingest['raw_per_s']:,.0f}",
+            f"{checked['reporting_per_s']:,.0f}",
+            f"{checked['ratio']:.2f}",
+            "≥ 0.50",
+        )
     if publish := results.get("publish"):
-        ratios.add_row("publish (outbox relay)", f"{publish['events']:,}", f"{publish['raw_per_s']:,.0f}",
-                       f"{publish['relay_per_s']:,.0f}", f"{publish['ratio']:.2f}", "≥ 0.50")
+        ratios.add_row(
+            "publish (outbox relay)",
+            f"{publish['events']:,}",
+            f"{publish['raw_per_s']:,.0f}",
+            f"{publish['relay_per_s']:,.0f}",
+            f"{publish['ratio']:.2f}",
+            "≥ 0.50",
+        )
     return ratios
 
 
 def _split_table(ingest: dict[str, Any]) -> Any:
-    split = _table("ingest: where the reporting consumer's time goes, µs an event (beside the raw client's)",
-                   ("signatures", "raw nats-py (fetch, ack)", "reporting in all", "preparing (parse, check, project)",
-                    "writing (the transaction)", "between batches (fetch, ack)"), left="signatures")
+    split = _table(
+        "ingest: where the reporting consumer's time goes, µs an event (beside the raw client's)",
+        (
+            "signatures",
+            "raw nats-py (fetch, ack)",
+            "reporting in all",
+            "preparing (parse, check, project)",
+            "writing (the transaction)",
+            "between batches (fetch, ack)",
+        ),
+        left="signatures",
+    )
     for label, figures in (("not checked", ingest), ("checked", ingest["signatures_checked"])):
         per_event = figures["split_us_per_event"]
-        split.add_row(label, *(f"{per_event[k]:.0f}" for k in ("raw_client", "total", "preparing", "writing",
-                                                                "between_batches")))
+        split.add_row(
+            label,
+            *(
+                f"{per_event[k]:.0f}"
+                for k in ("raw_client", "total", "preparing", "writing", "between_batches")
+            ),
+        )
     return split
 
 
 def _latency_table(latency: dict[str, Any]) -> Any:
-    lat = _table("write to report (HTTP write → visible in hub report)",
-                 ("writes", "rate /s", "p50 ms", "p95 ms", "p99 ms", "target p99"))
-    lat.add_row(f"{latency['writes']:,}", f"{latency['rate_per_s']:.1f}", f"{latency['p50_ms']:.0f}",
-                f"{latency['p95_ms']:.0f}", f"{latency['p99_ms']:.0f}", "< 1000")
+    lat = _table(
+        "write to report (HTTP write → visible in hub report)",
+        ("writes", "rate /s", "p50 ms", "p95 ms", "p99 ms", "target p99"),
+    )
+    lat.add_row(
+        f"{latency['writes']:,}",
+        f"{latency['rate_per_s']:.1f}",
+        f"{latency['p50_ms']:.0f}",
+        f"{latency['p95_ms']:.0f}",
+        f"{latency['p99_ms']:.0f}",
+        "< 1000",
+    )
     return lat
 
 
 def _rebuild_table(rebuilt: dict[str, Any]) -> Any:
-    rebuild = _table("rebuild: replay into empty projections; live ingest of the same stream (and peak memory)",
-                     ("events", "SQLite s", "SQLite /s", "SQLite peak MB (worker)", "SQLite s, signatures checked",
-                      "live ingest /s", "live peak MB", "PostgreSQL s", "PostgreSQL /s", "slowest p95 ms", "slowest first ms"))
+    rebuild = _table(
+        "rebuild: replay into empty projections; live ingest of the same stream (and peak memory)",
+        (
+            "events",
+            "SQLite s",
+            "SQLite /s",
+            "SQLite peak MB (worker)",
+            "SQLite s, signatures checked",
+            "live ingest /s",
+            "live peak MB",
+            "PostgreSQL s",
+            "PostgreSQL /s",
+            "slowest p95 ms",
+            "slowest first ms",
+        ),
+    )
     for size, r in rebuilt.items():
         queries = r.get("queries") or {"-": {"p95_ms": float("nan"), "first_ms": float("nan")}}
         slowest = max(queries.items(), key=lambda kv: kv[1]["p95_ms"])
         coldest = max(queries.items(), key=lambda kv: kv[1]["first_ms"])
-        rebuild.add_row(f"{int(size):,}", f"{r['sqlite_seconds']:.1f}", f"{r['sqlite_per_s']:,.0f}",
-                        f"{r['sqlite_peak_rss_mb']:.0f} ({r['sqlite_workers_peak_rss_mb']:.0f})",
-                        f"{r['sqlite_checked_seconds']:.1f}", f"{r['ingest_per_s']:,.0f}", f"{r['ingest_peak_rss_mb']:.0f}",
-                        f"{r.get('postgres_seconds', float('nan')):.1f}",
-                        f"{r.get('postgres_per_s', float('nan')):,.0f}", f"{slowest[1]['p95_ms']:.0f} ({slowest[0]})",
-                        f"{coldest[1]['first_ms']:.0f} ({coldest[0]})")
+        rebuild.add_row(
+            f"{int(size):,}",
+            f"{r['sqlite_seconds']:.1f}",
+            f"{r['sqlite_per_s']:,.0f}",
+            f"{r['sqlite_peak_rss_mb']:.0f} ({r['sqlite_workers_peak_rss_mb']:.0f})",
+            f"{r['sqlite_checked_seconds']:.1f}",
+            f"{r['ingest_per_s']:,.0f}",
+            f"{r['ingest_peak_rss_mb']:.0f}",
+            f"{r.get('postgres_seconds', float('nan')):.1f}",
+            f"{r.get('postgres_per_s', float('nan')):,.0f}",
+            f"{slowest[1]['p95_ms']:.0f} ({slowest[0]})",
+            f"{coldest[1]['first_ms']:.0f} ({coldest[0]})",
+        )
     return rebuild
 
 
 def _query_tables(rebuilt: dict[str, Any]) -> list[Any]:
     size = max(rebuilt, key=int)
     largest = rebuilt[size]
-    queries = _table(f"report routes and dashboard pages over {int(size):,} events, {largest['queries_period']} "
-                     "(first request computes; p50/p95 of those after; target p95 < 300 ms)",
-                     ("route", "status", "first ms (computed)", "p50 ms", "p95 ms"), left="route")
+    queries = _table(
+        f"report routes and dashboard pages over {int(size):,} events, {largest['queries_period']} "
+        "(first request computes; p50/p95 of those after; target p95 < 300 ms)",
+        ("route", "status", "first ms (computed)", "p50 ms", "p95 ms"),
+        left="route",
+    )
     for path, q in sorted(largest["queries"].items()):
-        queries.add_row(path, str(q["status"]), f"{q['first_ms']:.1f}", f"{q['p50_ms']:.1f}", f"{q['p95_ms']:.1f}")
-    board = _table(f"dashboard pages after the warm-up ({largest['dashboard']['warm_seconds']:.1f} s) over "
-                   f"{int(size):,} events, {largest['queries_period']} (target < 300 ms)",
-                   ("page", "status", "first visit ms", "p50 ms", "p95 ms"), left="page")
+        queries.add_row(
+            path,
+            str(q["status"]),
+            f"{q['first_ms']:.1f}",
+            f"{q['p50_ms']:.1f}",
+            f"{q['p95_ms']:.1f}",
+        )
+    board = _table(
+        f"dashboard pages after the warm-up ({largest['dashboard']['warm_seconds']:.1f} s) over "
+        f"{int(size):,} events, {largest['queries_period']} (target < 300 ms)",
+        ("page", "status", "first visit ms", "p50 ms", "p95 ms"),
+        left="page",
+    )
     for path, q in sorted(largest["dashboard"]["pages"].items()):
-        board.add_row(path, str(q["status"]), f"{q['first_ms']:.1f}", f"{q['p50_ms']:.1f}", f"{q['p95_ms']:.1f}")
+        board.add_row(
+            path,
+            str(q["status"]),
+            f"{q['first_ms']:.1f}",
+            f"{q['p50_ms']:.1f}",
+            f"{q['p95_ms']:.1f}",
+        )
     return [queries, board]

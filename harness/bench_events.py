@@ -11,8 +11,8 @@ import json
 import random
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from itertools import islice
 from datetime import UTC, date, datetime, timedelta
+from itertools import islice
 
 from nacl.signing import SigningKey
 
@@ -81,8 +81,13 @@ def _year_name(index: int) -> str:
     return f"{FIRST_YEAR + index}-{(FIRST_YEAR + index + 1) % 100:02d}"
 
 
-def event_mix(hub: str, nodes: list[str], count: int, seed: int = 7,
-              signers: Mapping[str, NodeSigner] | None = None) -> Iterator[GeneratedEvent]:
+def event_mix(
+    hub: str,
+    nodes: list[str],
+    count: int,
+    seed: int = 7,
+    signers: Mapping[str, NodeSigner] | None = None,
+) -> Iterator[GeneratedEvent]:
     """`count` events spread over `nodes`, deterministic for a seed; pupils continue from year to
     year (the same pool), activities and their participations belong to one year. Signed by their
     node's signer when `signers` are given: each window of `RELAY_BATCH` events as one batch per
@@ -95,7 +100,9 @@ def event_mix(hub: str, nodes: list[str], count: int, seed: int = 7,
         yield from _signed(hub, window, signers)
 
 
-def _signed(hub: str, events: list[GeneratedEvent], signers: Mapping[str, NodeSigner]) -> list[GeneratedEvent]:
+def _signed(
+    hub: str, events: list[GeneratedEvent], signers: Mapping[str, NodeSigner]
+) -> list[GeneratedEvent]:
     """The window's events with their node's batch signature headers, in their order."""
     by_node: dict[str, list[int]] = {}
     for i, event in enumerate(events):
@@ -104,14 +111,18 @@ def _signed(hub: str, events: list[GeneratedEvent], signers: Mapping[str, NodeSi
     for node, places in by_node.items():
         proofs = signers[node].sign_batch(hub, node, [events[i].body for i in places])
         for i, headers in zip(places, proofs, strict=True):
-            signed[i] = GeneratedEvent(events[i].subject, events[i].body, events[i].event_id, headers)
+            signed[i] = GeneratedEvent(
+                events[i].subject, events[i].body, events[i].event_id, headers
+            )
     return signed
 
 
 def _unsigned_mix(hub: str, nodes: list[str], count: int, seed: int) -> Iterator[GeneratedEvent]:
     rng = random.Random(seed)
     states = {node: _NodeState() for node in nodes}
-    pupils = [f"{rng.getrandbits(256):064x}" for _ in range(max(min(count, EVENTS_PER_YEAR) // 4, 50))]
+    pupils = [
+        f"{rng.getrandbits(256):064x}" for _ in range(max(min(count, EVENTS_PER_YEAR) // 4, 50))
+    ]
     kinds, weights = [(s, t) for s, t, _ in MIX], [w for *_, w in MIX]
     for i in range(count):
         year, into_year = divmod(i, EVENTS_PER_YEAR)
@@ -132,9 +143,17 @@ def _unsigned_mix(hub: str, nodes: list[str], count: int, seed: int) -> Iterator
         when = moment.isoformat()
         event_id = ids.new()
         envelope = {
-            "event_id": event_id, "type": event_type, "version": 1 if event_type != "ActivityDelivered" else 2,
-            "hub": hub, "node": node, "service": service, "sequence": state.sequence[key],
-            "occurred_at": when, "recorded_at": when, "correlation_id": event_id, "payload": payload,
+            "event_id": event_id,
+            "type": event_type,
+            "version": 1 if event_type != "ActivityDelivered" else 2,
+            "hub": hub,
+            "node": node,
+            "service": service,
+            "sequence": state.sequence[key],
+            "occurred_at": when,
+            "recorded_at": when,
+            "correlation_id": event_id,
+            "payload": payload,
         }
         version = envelope["version"]
         body = json.dumps(envelope).encode()
@@ -151,51 +170,114 @@ class _Ids:
         self._rng, self._ms = rng, unix_ms
 
     def new(self) -> str:
-        value = (self._ms << 80) | (0x7 << 76) | (self._rng.getrandbits(12) << 64) | (0b10 << 62) | self._rng.getrandbits(62)
+        value = (
+            (self._ms << 80)
+            | (0x7 << 76)
+            | (self._rng.getrandbits(12) << 64)
+            | (0b10 << 62)
+            | self._rng.getrandbits(62)
+        )
         h = f"{value:032x}"
         return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def _payload(event_type: str, rng: random.Random, ids: _Ids, s: _NodeState, node: str, pupils: list[str],
-             year: int) -> dict | None:
+def _payload(
+    event_type: str,
+    rng: random.Random,
+    ids: _Ids,
+    s: _NodeState,
+    node: str,
+    pupils: list[str],
+    year: int,
+) -> dict | None:
     new_id = ids.new()
     day = date(FIRST_YEAR + year, 9, 2) + timedelta(days=rng.randrange(330))
     if event_type == "OrganisationRegistered":
         s.organisations.append(new_id)
-        return {"organisation_id": new_id, "name": f"Partner {len(s.organisations)}", "roles": ["delivery_partner"],
-                "areas": [node], "functions": ["progression"]}
+        return {
+            "organisation_id": new_id,
+            "name": f"Partner {len(s.organisations)}",
+            "roles": ["delivery_partner"],
+            "areas": [node],
+            "functions": ["progression"],
+        }
     if event_type == "PartnerStateChanged":
         if not s.organisations:
             return None
-        return {"organisation_id": rng.choice(s.organisations), "from_state": "interest", "to_state": "under_review",
-                "decided_by": "bench", "decided_at": f"{day}T10:00:00+00:00"}
+        return {
+            "organisation_id": rng.choice(s.organisations),
+            "from_state": "interest",
+            "to_state": "under_review",
+            "decided_by": "bench",
+            "decided_at": f"{day}T10:00:00+00:00",
+        }
     if event_type == "ActivityDelivered":
         if not s.organisations:
             return None
         s.activities.append(new_id)
-        return {"activity_id": new_id, "kind": rng.choice(["wcet", "tuition", "ensemble", "workshop"]),
-                "title": "Bench activity", "delivered_by": rng.choice(s.organisations), "area": node,
-                "starts_on": str(day), "ends_on": str(day + timedelta(weeks=10)), "hours": "20", "headcount": 25,
-                "functions": ["schools"], "aims": ["support_schools"], "level": rng.choice(["beginner", "beginner", "intermediate", "advanced"]),
-                "academic_year": _year_name(year)}
+        return {
+            "activity_id": new_id,
+            "kind": rng.choice(["wcet", "tuition", "ensemble", "workshop"]),
+            "title": "Bench activity",
+            "delivered_by": rng.choice(s.organisations),
+            "area": node,
+            "starts_on": str(day),
+            "ends_on": str(day + timedelta(weeks=10)),
+            "hours": "20",
+            "headcount": 25,
+            "functions": ["schools"],
+            "aims": ["support_schools"],
+            "level": rng.choice(["beginner", "beginner", "intermediate", "advanced"]),
+            "academic_year": _year_name(year),
+        }
     if event_type == "ParticipationRecorded":
         if not s.activities:
             return None
-        return {"activity_id": rng.choice(s.activities), "academic_year": _year_name(year), "participants": [
-            {"participation_id": ids.new(), "pseudonym": rng.choice(pupils), "year_group": str(rng.randint(1, 11)),
-             "send": "none", "fsm": rng.random() < 0.25, "looked_after": False, "ethnicity": "white",
-             "gender": rng.choice(["female", "male"]), "school_urn": f"{rng.randint(100000, 140000)}", "home_area": node}
-            for _ in range(rng.randint(1, 10))]}
+        return {
+            "activity_id": rng.choice(s.activities),
+            "academic_year": _year_name(year),
+            "participants": [
+                {
+                    "participation_id": ids.new(),
+                    "pseudonym": rng.choice(pupils),
+                    "year_group": str(rng.randint(1, 11)),
+                    "send": "none",
+                    "fsm": rng.random() < 0.25,
+                    "looked_after": False,
+                    "ethnicity": "white",
+                    "gender": rng.choice(["female", "male"]),
+                    "school_urn": f"{rng.randint(100000, 140000)}",
+                    "home_area": node,
+                }
+                for _ in range(rng.randint(1, 10))
+            ],
+        }
     if event_type == "IncomeRecorded":
         s.income.append(new_id)
-        return {"entry_id": new_id, "source": "local_authority", "funder": f"{node} council", "stream": "revenue",
-                "amount_pence": 10_000_000_00, "received_on": str(day)}
+        return {
+            "entry_id": new_id,
+            "source": "local_authority",
+            "funder": f"{node} council",
+            "stream": "revenue",
+            "amount_pence": 10_000_000_00,
+            "received_on": str(day),
+        }
     if event_type == "ExpenditureRecorded":
         if not s.income:
             return None
         source = rng.choice(s.income)
         amount = rng.randint(100, 50_000)
-        return {"entry_id": new_id, "category": "delivery", "function": "schools", "area": node,
-                "description": "Bench spend", "payee": "Tutor", "activity_ids": [], "stream": "revenue",
-                "amount_pence": amount, "spent_on": str(day), "funded_from": [{"entry_id": source, "amount_pence": amount}]}
+        return {
+            "entry_id": new_id,
+            "category": "delivery",
+            "function": "schools",
+            "area": node,
+            "description": "Bench spend",
+            "payee": "Tutor",
+            "activity_ids": [],
+            "stream": "revenue",
+            "amount_pence": amount,
+            "spent_on": str(day),
+            "funded_from": [{"entry_id": source, "amount_pence": amount}],
+        }
     raise ValueError(event_type)

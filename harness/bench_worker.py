@@ -1,6 +1,6 @@
 """One benchmark measurement in its own process, so its time and peak memory are its own.
 
-    python -m harness.bench_worker TASK '{"json": "arguments"}'   → prints one JSON line of figures
+python -m harness.bench_worker TASK '{"json": "arguments"}'   → prints one JSON line of figures
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from shared.bus import connect
 from shared.settings import HubSettings
 from shared.subjects import hub_stream
-
 
 STALLED_SECONDS = 60.0
 """No event applied for this long: the measurement cannot finish (events refused), so it fails."""
@@ -38,8 +37,12 @@ async def raw_consume(url: str, hub: str, count: int) -> dict[str, Any]:
     nc = await connect(url, "bench-raw")
     js = nc.jetstream()
     sub = await js.pull_subscribe(
-        f"hl.{hub}.>", durable=f"raw{int(time.time() * 1000)}", stream=hub_stream(hub),
-        config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.EXPLICIT, max_ack_pending=20000),
+        f"hl.{hub}.>",
+        durable=f"raw{int(time.time() * 1000)}",
+        stream=hub_stream(hub),
+        config=ConsumerConfig(
+            deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.EXPLICIT, max_ack_pending=20000
+        ),
     )
     started, got = time.perf_counter(), 0
     while got < count:
@@ -51,25 +54,43 @@ async def raw_consume(url: str, hub: str, count: int) -> dict[str, Any]:
     return {"events": got, "seconds": seconds}
 
 
-def _reporting(url: str, hub: str, data_dir: str, database_url: str | None,
-               node_keys: dict[str, str] | None = None, durable: str = "reporting"):  # type: ignore[no-untyped-def]
+def _reporting(
+    url: str,
+    hub: str,
+    data_dir: str,
+    database_url: str | None,
+    node_keys: dict[str, str] | None = None,
+    durable: str = "reporting",
+):  # type: ignore[no-untyped-def]
     """The reporting service as deployed: its default settings, on this run's database; with
     `node_keys`, a node keys file as deployments have, so every event's signature is checked."""
     from services.reporting.app import build_service
     from services.reporting.settings import ReportingSettings
 
-    settings = HubSettings(hub=hub, data_dir=Path(data_dir), nodes=["coventry", "warwickshire", "solihull"])
+    settings = HubSettings(
+        hub=hub, data_dir=Path(data_dir), nodes=["coventry", "warwickshire", "solihull"]
+    )
     keys_file = None
     if node_keys is not None:
         keys_file = Path(data_dir) / "node-keys.json"
         keys_file.parent.mkdir(parents=True, exist_ok=True)
         keys_file.write_text(json.dumps(node_keys))
-    return build_service(settings, url, ReportingSettings(database_url=database_url, node_keys_file=keys_file,
-                                                          durable=durable))
+    return build_service(
+        settings,
+        url,
+        ReportingSettings(database_url=database_url, node_keys_file=keys_file, durable=durable),
+    )
 
 
-async def ingest(url: str, hub: str, data_dir: str, count: int, database_url: str | None = None,
-                 node_keys: dict[str, str] | None = None, durable: str = "reporting") -> dict[str, Any]:
+async def ingest(
+    url: str,
+    hub: str,
+    data_dir: str,
+    count: int,
+    database_url: str | None = None,
+    node_keys: dict[str, str] | None = None,
+    durable: str = "reporting",
+) -> dict[str, Any]:
     """The reporting service's live consumer applying `count` events into empty projections."""
     from services.reporting.read.queries import report_stamp
 
@@ -84,18 +105,31 @@ async def ingest(url: str, hub: str, data_dir: str, count: int, database_url: st
             now_applied = (await report_stamp(session)).applied_events
         if now_applied > applied:
             applied, last_progress = now_applied, time.perf_counter()
-        elif time.perf_counter() - last_progress > STALLED_SECONDS:  # refused events (dead letters) never arrive
+        elif (
+            time.perf_counter() - last_progress > STALLED_SECONDS
+        ):  # refused events (dead letters) never arrive
             await service.stop()
-            raise RuntimeError(f"ingest stalled at {applied:,} of {count:,} events: see the dead-letter stream")
+            raise RuntimeError(
+                f"ingest stalled at {applied:,} of {count:,} events: see the dead-letter stream"
+            )
     seconds = time.perf_counter() - started
     await service.stop()
     t = service.timings
-    return {"events": applied, "seconds": seconds, "peak_rss_mb": peak_rss_mb(),
-            "split": {"preparing_s": t.preparing, "writing_s": t.writing, "between_s": t.between}}
+    return {
+        "events": applied,
+        "seconds": seconds,
+        "peak_rss_mb": peak_rss_mb(),
+        "split": {"preparing_s": t.preparing, "writing_s": t.writing, "between_s": t.between},
+    }
 
 
-async def rebuild(url: str, hub: str, data_dir: str, database_url: str | None = None,
-                  node_keys: dict[str, str] | None = None) -> dict[str, Any]:
+async def rebuild(
+    url: str,
+    hub: str,
+    data_dir: str,
+    database_url: str | None = None,
+    node_keys: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """Replaying the whole hub stream into empty projections (``hub rebuild``)."""
     from services.reporting.ingest.rebuild import rebuild as replay
 
@@ -107,42 +141,61 @@ async def rebuild(url: str, hub: str, data_dir: str, database_url: str | None = 
     seconds = time.perf_counter() - started
     await nc.close()
     await service.stop()
-    return {"events": result.applied, "refused": result.refused, "seconds": seconds, "peak_rss_mb": peak_rss_mb(),
-            "workers_peak_rss_mb": workers_peak_rss_mb()}
+    return {
+        "events": result.applied,
+        "refused": result.refused,
+        "seconds": seconds,
+        "peak_rss_mb": peak_rss_mb(),
+        "workers_peak_rss_mb": workers_peak_rss_mb(),
+    }
 
 
-async def queries(url: str, hub: str, data_dir: str, repeats: int, period: str = "2024-25",
-                  database_url: str | None = None) -> dict[str, Any]:
+async def queries(
+    url: str,
+    hub: str,
+    data_dir: str,
+    repeats: int,
+    period: str = "2024-25",
+    database_url: str | None = None,
+) -> dict[str, Any]:
     """Every GET report route without path parameters and every dashboard page for `period`,
     `repeats` times each: the first request (computed) and p50 and p95 (served) in ms."""
     import httpx
 
+    from harness.timing import time_pages
     from services.reporting.app import create_app
     from services.reporting.dashboard import dashboard_pages
-    from harness.timing import time_pages
 
     service = _reporting(url, hub, data_dir, database_url)
     await service.start(consume=False)
     app = create_app(service)
     # /report/audit re-verifies every applied event: an auditor's batch job, timed apart, not a query
-    paths = sorted(p for p, m in app.openapi()["paths"].items()
-                   if "get" in m and p.startswith("/report") and "{" not in p and p != "/report/audit")
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as client:
+    paths = sorted(
+        p
+        for p, m in app.openapi()["paths"].items()
+        if "get" in m and p.startswith("/report") and "{" not in p and p != "/report/audit"
+    )
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://bench"
+    ) as client:
         paths += [f"/report/views/{name}" for name in (await client.get("/report/views")).json()]
-    figures = await time_pages(app, [f"{p}?academic_year={period}&period={period}" for p in paths], repeats)
+    figures = await time_pages(
+        app, [f"{p}?academic_year={period}&period={period}" for p in paths], repeats
+    )
     figures = {path.split("?", 1)[0]: f for path, f in figures.items()}
     figures.update(await time_pages(app, dashboard_pages(period), repeats))
     await service.stop()
     return {"routes": figures, "peak_rss_mb": peak_rss_mb()}
 
 
-async def dashboard(url: str, hub: str, data_dir: str, repeats: int, period: str,
-                    database_url: str | None = None) -> dict[str, Any]:
+async def dashboard(
+    url: str, hub: str, data_dir: str, repeats: int, period: str, database_url: str | None = None
+) -> dict[str, Any]:
     """Every dashboard page for `period` as a deployed service serves it: after the warm-up that
     follows a burst of events (timed too), the first visit and p50/p95 of the visits after it."""
+    from harness.timing import time_pages
     from services.reporting.app import create_app
     from services.reporting.dashboard import dashboard_pages
-    from harness.timing import time_pages
 
     service = _reporting(url, hub, data_dir, database_url)
     await service.start(consume=False)
@@ -154,7 +207,13 @@ async def dashboard(url: str, hub: str, data_dir: str, repeats: int, period: str
     return {"warm_seconds": warm_seconds, "pages": pages, "peak_rss_mb": peak_rss_mb()}
 
 
-TASKS = {"raw_consume": raw_consume, "ingest": ingest, "rebuild": rebuild, "queries": queries, "dashboard": dashboard}
+TASKS = {
+    "raw_consume": raw_consume,
+    "ingest": ingest,
+    "rebuild": rebuild,
+    "queries": queries,
+    "dashboard": dashboard,
+}
 
 if __name__ == "__main__":
     task, arguments = sys.argv[1], json.loads(sys.argv[2])

@@ -9,8 +9,16 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 """Without the background-networking flags chromium keeps calling home on a closed network."""
 
 
@@ -33,8 +41,11 @@ async def browser_page(base_url: str, downloads: Path | None = None) -> AsyncIte
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS, headless=True)
         try:
-            context = await browser.new_context(base_url=base_url, viewport={"width": 1280, "height": 900},
-                                                accept_downloads=downloads is not None)
+            context = await browser.new_context(
+                base_url=base_url,
+                viewport={"width": 1280, "height": 900},
+                accept_downloads=downloads is not None,
+            )
             yield await context.new_page()
         finally:
             await browser.close()

@@ -23,7 +23,9 @@ PAGES = {
 FOLLOW = {"grant": "/dashboard/trace/grant/", "partner": "/dashboard/partners/"}
 
 
-async def take_screenshots(base_url: str, user: str, password: str, pupils: str, money: str, out: Path) -> list[Path]:
+async def take_screenshots(
+    base_url: str, user: str, password: str, pupils: str, money: str, out: Path
+) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = []
     async with browser_page(base_url) as page:
@@ -32,7 +34,9 @@ async def take_screenshots(base_url: str, user: str, password: str, pupils: str,
             await page.goto(url.format(pupils=pupils, money=money))
             follow = FOLLOW.get(name)
             if follow:  # the first grant's trail, the first partner's page
-                await page.goto(await page.locator(f"a[href*='{follow}']").first.get_attribute("href"))
+                await page.goto(
+                    await page.locator(f"a[href*='{follow}']").first.get_attribute("href")
+                )
             path = out / f"{name}.png"
             await page.screenshot(path=str(path), full_page=True)
             written.append(path)

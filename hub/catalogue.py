@@ -63,7 +63,9 @@ def _fields_table(schema: dict[str, Any]) -> list[str]:
     required = set(schema.get("required", []))
     rows = ["| field | type | required | description |", "|---|---|---|---|"]
     for name, prop in schema.get("properties", {}).items():
-        rows.append(f"| `{name}` | {_type(prop)} | {'yes' if name in required else 'no'} | {prop.get('description', '')} |")
+        rows.append(
+            f"| `{name}` | {_type(prop)} | {'yes' if name in required else 'no'} | {prop.get('description', '')} |"
+        )
     return rows
 
 
@@ -87,11 +89,14 @@ def _signature_section() -> list[str]:
         "A node's relay signs each batch it publishes once: a Merkle tree (RFC 9162) over",
         "`SHA-256(0x00 || message bytes)` of each message exactly as published, interior nodes",
         "`SHA-256(0x01 || left || right)`, and the node's Ed25519 signature over",
-        "`\"hub-ledger batch v1\\n<hub>\\n<node>\\n<size>\\n\" || root`. Every message carries, in headers:",
+        '`"hub-ledger batch v1\\n<hub>\\n<node>\\n<size>\\n" || root`. Every message carries, in headers:',
         "",
         "| header | content |",
         "|---|---|",
-        *(f"| `{header}` | {meaning} |" for header, meaning in signing.PROOF_HEADER_MEANINGS.items()),
+        *(
+            f"| `{header}` | {meaning} |"
+            for header, meaning in signing.PROOF_HEADER_MEANINGS.items()
+        ),
         "",
         "Any one message can be verified from its bytes and headers alone: `hub audit verify-message`,",
         "or by hand as docs/architecture.md shows.",

@@ -17,31 +17,37 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from shared.identity import SERVICES
-from shared.settings import EMBEDDED_NATS_PORT, HubSettings
-from shared.telemetry import configure_logging, configure_tracing, service_name
 from hub import render
 from hub.commands import activities as activities_commands
-from hub.commands import node_option, run_operator
 from hub.commands import dashboard as dashboard_commands
 from hub.commands import funding as funding_commands
+from hub.commands import node_option, run_operator
 from hub.commands import partners as partners_commands
 from hub.commands import report as report_commands
 from hub.runner import NODE_SERVICES
+from shared.identity import SERVICES
+from shared.settings import EMBEDDED_NATS_PORT, HubSettings
+from shared.telemetry import configure_logging, configure_tracing, service_name
 
 if TYPE_CHECKING:
     from services.reporting.ingest.rebuild import RebuildResult
     from services.reporting.settings import ReportingSettings
 
 T = TypeVar("T")
-app = typer.Typer(help="Hub Ledger: accountability and funding for England's Music Hubs.", no_args_is_help=True)
+app = typer.Typer(
+    help="Hub Ledger: accountability and funding for England's Music Hubs.", no_args_is_help=True
+)
 dlq = typer.Typer(help="Inspect the dead-letter stream.", no_args_is_help=True)
 app.add_typer(dlq, name="dlq")
 hub_cli = typer.Typer(help="Run the hub: its NATS server and reporting.", no_args_is_help=True)
-node_cli = typer.Typer(help="Run a node: its own NATS leaf server and its services.", no_args_is_help=True)
+node_cli = typer.Typer(
+    help="Run a node: its own NATS leaf server and its services.", no_args_is_help=True
+)
 app.add_typer(hub_cli, name="hub")
 app.add_typer(node_cli, name="node")
-secrets_cli = typer.Typer(help="Deployment secrets: NATS passwords, node signing keys, API tokens.", no_args_is_help=True)
+secrets_cli = typer.Typer(
+    help="Deployment secrets: NATS passwords, node signing keys, API tokens.", no_args_is_help=True
+)
 app.add_typer(secrets_cli, name="secrets")
 app.add_typer(partners_commands.app, name="partners")
 app.add_typer(activities_commands.app, name="activities")
@@ -51,7 +57,9 @@ app.add_typer(report_commands.export_app, name="export")
 app.add_typer(report_commands.audit_app, name="audit")
 app.add_typer(dashboard_commands.app, name="dashboard")
 
-DataDir = Annotated[Path | None, typer.Option(help="Data folder (databases, embedded NATS); default from settings.")]
+DataDir = Annotated[
+    Path | None, typer.Option(help="Data folder (databases, embedded NATS); default from settings.")
+]
 
 
 def _settings(data_dir: Path | None = None, **overrides: object) -> HubSettings:
@@ -64,9 +72,13 @@ def _settings(data_dir: Path | None = None, **overrides: object) -> HubSettings:
 @app.command()
 def serve(
     service: Annotated[str, typer.Argument(help=f"One of: {', '.join([*SERVICES, 'reporting'])}")],
-    node: Annotated[str | None, node_option("Node (lead organisation) this service belongs to.")] = None,
+    node: Annotated[
+        str | None, node_option("Node (lead organisation) this service belongs to.")
+    ] = None,
     host: str = "127.0.0.1",
-    port: Annotated[int | None, typer.Option(help="HTTP port; default HUB_<SERVICE>_PORT (+10 per node).")] = None,
+    port: Annotated[
+        int | None, typer.Option(help="HTTP port; default HUB_<SERVICE>_PORT (+10 per node).")
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Run one service on its own (NATS from HUB_NATS_URL, else the embedded server of `hub nats`)."""
@@ -92,7 +104,9 @@ def nats(data_dir: DataDir = None, port: int = EMBEDDED_NATS_PORT) -> None:
 
     settings = _settings(data_dir)
     server = NatsServer(settings.data_dir / "nats", port=port).start()
-    render.console.print(f"nats-server listening on {server.url} (log {server.log_file}); Ctrl-C stops it")
+    render.console.print(
+        f"nats-server listening on {server.url} (log {server.log_file}); Ctrl-C stops it"
+    )
     try:
         signal.sigwait({signal.SIGINT, signal.SIGTERM})
     finally:
@@ -104,7 +118,9 @@ def hub_up(
     data_dir: DataDir = None,
     nats_port: Annotated[int, typer.Option(help="Hub NATS client port.")] = EMBEDDED_NATS_PORT,
     leaf_port: Annotated[int, typer.Option(help="Port nodes' leaf servers connect to.")] = 17422,
-    port: Annotated[int | None, typer.Option(help="Reporting HTTP port; default HUB_REPORTING_PORT.")] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Reporting HTTP port; default HUB_REPORTING_PORT.")
+    ] = None,
     host: str = "127.0.0.1",
 ) -> None:
     """Start the hub NATS server (JetStream domain hub), provision its streams, serve reporting."""
@@ -121,10 +137,16 @@ def hub_up(
 def node_up(
     node: Annotated[str, node_option("The node to start.")],
     data_dir: DataDir = None,
-    nats_port: Annotated[int | None, typer.Option(help="This node's NATS port (default 14223 + its index).")] = None,
+    nats_port: Annotated[
+        int | None, typer.Option(help="This node's NATS port (default 14223 + its index).")
+    ] = None,
     hub_leaf_port: Annotated[int, typer.Option(help="The hub's leaf port.")] = 17422,
-    base_port: Annotated[int | None, typer.Option(help="Services listen on base+1..3 (default HUB_<SERVICE>_PORT, "
-                                                       "+10 per node).")] = None,
+    base_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Services listen on base+1..3 (default HUB_<SERVICE>_PORT, +10 per node)."
+        ),
+    ] = None,
     host: str = "127.0.0.1",
 ) -> None:
     """Start a node: its NATS leaf server (JetStream domain = node) and its three services, each
@@ -135,7 +157,9 @@ def node_up(
     settings = _settings(data_dir)
     configure_logging(settings)
     index = settings.nodes.index(node) if node in settings.nodes else len(settings.nodes)
-    ports = Ports(host=host, hub_leaf=hub_leaf_port, nodes={node: nats_port or EMBEDDED_NATS_PORT + 1 + index})
+    ports = Ports(
+        host=host, hub_leaf=hub_leaf_port, nodes={node: nats_port or EMBEDDED_NATS_PORT + 1 + index}
+    )
     topology = deployment(settings, ports)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_node(topology, node, host, base_port))
@@ -145,18 +169,31 @@ def node_up(
 def node_recover(
     node: Annotated[str, node_option("The restored node.")],
     data_dir: DataDir = None,
-    nats_url: Annotated[str | None, typer.Option(help="The node's NATS as its admin (default: from the data folder).")] = None,
-    hub_nats_url: Annotated[str | None, typer.Option(help="The hub's NATS as admin, to read the hub stream too "
-                                                          "(default: from the data folder, when it holds the hub's).")] = None,
+    nats_url: Annotated[
+        str | None,
+        typer.Option(help="The node's NATS as its admin (default: from the data folder)."),
+    ] = None,
+    hub_nats_url: Annotated[
+        str | None,
+        typer.Option(
+            help="The hub's NATS as admin, to read the hub stream too "
+            "(default: from the data folder, when it holds the hub's)."
+        ),
+    ] = None,
 ) -> None:
     """Bring a restored node's databases forward from its own events in the streams (deploy/RUNBOOK.md)."""
     from hub.commands.recover import recover_node
 
     settings = _settings(data_dir)
-    results = run_operator(recover_node(settings, node, nats_url, hub_nats_url, render.console.print))
+    results = run_operator(
+        recover_node(settings, node, nats_url, hub_nats_url, render.console.print)
+    )
     restored = sum(r.restored for r in results)
-    render.console.print(f"{node}: {restored} event(s) restored; restart the node (`hub node up --node {node}`)"
-                         if restored else f"{node}: nothing to recover")
+    render.console.print(
+        f"{node}: {restored} event(s) restored; restart the node (`hub node up --node {node}`)"
+        if restored
+        else f"{node}: nothing to recover"
+    )
 
 
 @secrets_cli.command("init")
@@ -166,23 +203,34 @@ def secrets_init(data_dir: DataDir = None) -> None:
 
     settings = _settings(data_dir)
     secrets = Secrets.load_or_create(settings.secrets_dir, settings.nodes)
-    render.console.print(f"secrets in {secrets.folder} (owner-only files); node public keys in {secrets.node_keys_file}")
+    render.console.print(
+        f"secrets in {secrets.folder} (owner-only files); node public keys in {secrets.node_keys_file}"
+    )
 
 
 @secrets_cli.command("rotate-key")
-def secrets_rotate_key(node: Annotated[str, node_option("Node whose signing key to replace.")], data_dir: DataDir = None) -> None:
+def secrets_rotate_key(
+    node: Annotated[str, node_option("Node whose signing key to replace.")],
+    data_dir: DataDir = None,
+) -> None:
     """Replace a node's signing key; the retired public key stays trusted for already-signed events."""
     from hub.topology import Secrets
 
     settings = _settings(data_dir)
     secrets = Secrets.load_or_create(settings.secrets_dir, settings.nodes)
-    render.console.print(f"{node}: new public key {secrets.rotate_node_key(node)}; restart the node and reporting")
+    render.console.print(
+        f"{node}: new public key {secrets.rotate_node_key(node)}; restart the node and reporting"
+    )
 
 
 @app.command()
 def demo(
-    data_dir: Annotated[Path, typer.Option(help="Where the demo keeps its data (wiped first).")] = Path(".data/demo"),
-    base_port: Annotated[int, typer.Option(help="Reporting listens here; node services on the next ports.")] = 8100,
+    data_dir: Annotated[
+        Path, typer.Option(help="Where the demo keeps its data (wiped first).")
+    ] = Path(".data/demo"),
+    base_port: Annotated[
+        int, typer.Option(help="Reporting listens here; node services on the next ports.")
+    ] = 8100,
     wait: Annotated[bool, typer.Option(help="Keep serving until Ctrl-C after loading.")] = True,
     activities: Annotated[int, typer.Option(help="Activities recorded per node.")] = 40,
 ) -> None:
@@ -195,7 +243,9 @@ def demo(
     configure_logging(settings.model_copy(update={"log_level": "WARNING"}))
     configure_tracing(settings, service_name("demo"))
     try:
-        asyncio.run(run_demo(settings, base_port=base_port, wait=wait, activities_per_node=activities))
+        asyncio.run(
+            run_demo(settings, base_port=base_port, wait=wait, activities_per_node=activities)
+        )
     except KeyboardInterrupt:
         render.console.print("stopped")
 
@@ -203,13 +253,15 @@ def demo(
 @app.command("data-health")
 def data_health(
     data_dir: DataDir = None,
-    nats_url: Annotated[str | None, typer.Option(help="The hub's NATS (default: from the data folder or settings).")] = None,
+    nats_url: Annotated[
+        str | None, typer.Option(help="The hub's NATS (default: from the data folder or settings).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Per node and service: what reporting applied and any gap, what the hub stream holds beyond it,
     and (where this machine reaches the node's database) a node database behind its own events."""
-    from services.reporting.read.queries import data_health as query
     from hub.commands.recover import database_positions, stream_positions_at
+    from services.reporting.read.queries import data_health as query
 
     settings = _settings(data_dir)
     rows = report_commands.read_reporting(settings, query)
@@ -224,13 +276,26 @@ def data_health(
 
 @app.command()
 def bench(
-    small: Annotated[bool, typer.Option(help="A quick run (CI): thousands of events, not hundreds of thousands.")] = False,
+    small: Annotated[
+        bool, typer.Option(help="A quick run (CI): thousands of events, not hundreds of thousands.")
+    ] = False,
     out: Annotated[Path | None, typer.Option(help="Also write the figures as JSON here.")] = None,
-    postgres: Annotated[str | None, typer.Option(help="PostgreSQL DSN to also rebuild on (a database is created).")] = None,
-    work_dir: Annotated[Path | None, typer.Option(help="Scratch folder (default: a temporary one).")] = None,
-    only: Annotated[list[str] | None, typer.Option(help="Measure only this (repeatable): ingest, publish, latency, "
-                                                        "rebuild or queries.")] = None,
-    size: Annotated[int | None, typer.Option(min=100, help="Events for every measurement instead of the plan's.")] = None,
+    postgres: Annotated[
+        str | None, typer.Option(help="PostgreSQL DSN to also rebuild on (a database is created).")
+    ] = None,
+    work_dir: Annotated[
+        Path | None, typer.Option(help="Scratch folder (default: a temporary one).")
+    ] = None,
+    only: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Measure only this (repeatable): ingest, publish, latency, rebuild or queries."
+        ),
+    ] = None,
+    size: Annotated[
+        int | None,
+        typer.Option(min=100, help="Events for every measurement instead of the plan's."),
+    ] = None,
 ) -> None:
     """Measure ingest, publishing, write-to-report latency, rebuild, queries and memory."""
     import tempfile
@@ -239,12 +304,17 @@ def bench(
 
     unknown = set(only or ()) - set(STAGES)
     if unknown:
-        raise typer.BadParameter(f"--only takes {', '.join(STAGES)}; not {', '.join(sorted(unknown))}")
+        raise typer.BadParameter(
+            f"--only takes {', '.join(STAGES)}; not {', '.join(sorted(unknown))}"
+        )
     plan = SMALL if small else FULL
     plan = plan.sized(size) if size else plan
     work = work_dir or Path(tempfile.mkdtemp(prefix="hub-bench-"))
-    results = asyncio.run(run_bench(plan, work, postgres, lambda m: render.console.print(f"[dim]{m}[/dim]"),
-                                    only or STAGES))
+    results = asyncio.run(
+        run_bench(
+            plan, work, postgres, lambda m: render.console.print(f"[dim]{m}[/dim]"), only or STAGES
+        )
+    )
     for table in render_tables(results):
         render.console.print(table)
     text = json.dumps(results, indent=2)
@@ -256,11 +326,22 @@ def bench(
 @app.command()
 def rebuild(
     data_dir: DataDir = None,
-    nats_url: Annotated[str | None, typer.Option(help="NATS URL with stream-admin rights (default: settings).")] = None,
-    batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="Events per transaction.")] = 10_000,
-    workers: Annotated[int | None, typer.Option(min=0, help=(
-        "Processes that parse, check and project batches while this one writes "
-        "(default: one per core beside this one, at most 3; 0: all in this process)."))] = None,
+    nats_url: Annotated[
+        str | None, typer.Option(help="NATS URL with stream-admin rights (default: settings).")
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=10_000, help="Events per transaction.")
+    ] = 10_000,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help=(
+                "Processes that parse, check and project batches while this one writes "
+                "(default: one per core beside this one, at most 3; 0: all in this process)."
+            ),
+        ),
+    ] = None,
 ) -> None:
     """Rebuild the reporting projections from the hub stream (beside a running reporting; deploy/RUNBOOK.md).
 
@@ -270,19 +351,24 @@ def rebuild(
     """
     from nats.js.errors import NotFoundError
 
+    from hub.locate import hub_nats_url
     from services.reporting.ingest.rebuild import replacing_sqlite_database
     from services.reporting.settings import ReportingSettings, reporting_sqlite_file
-
-    from hub.locate import hub_nats_url
 
     settings = _settings(data_dir)
     url = hub_nats_url(settings, nats_url)
     own = ReportingSettings()  # node keys as reporting finds them (the deployment's, unless set)
     database = reporting_sqlite_file(settings, own)
     try:
-        with replacing_sqlite_database(database) if database else contextlib.nullcontext() as building:
+        with (
+            replacing_sqlite_database(database)
+            if database
+            else contextlib.nullcontext() as building
+        ):
             if building is not None:
-                own = own.model_copy(update={"database_url": f"sqlite+aiosqlite:///{building.resolve()}"})
+                own = own.model_copy(
+                    update={"database_url": f"sqlite+aiosqlite:///{building.resolve()}"}
+                )
             result = run_operator(_replay_hub_stream(settings, own, url, batch_size, workers))
     except NotFoundError:
         render.console.print(f"no hub stream for hub {settings.hub!r} at {url}: nothing rebuilt")
@@ -293,38 +379,61 @@ def rebuild(
     )
 
 
-async def _replay_hub_stream(settings: HubSettings, own: ReportingSettings, url: str,
-                             batch_size: int, workers: int | None) -> RebuildResult:
+async def _replay_hub_stream(
+    settings: HubSettings, own: ReportingSettings, url: str, batch_size: int, workers: int | None
+) -> RebuildResult:
     """The replay behind `hub rebuild`, with a progress bar."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
+    from hub.locate import connect_once
     from services.reporting.app import build_service
     from services.reporting.ingest.rebuild import rebuild as replay
-    from hub.locate import connect_once
 
-    nc = await connect_once(url, "hub-rebuild")  # before anything is built: an unreachable hub is one line
+    nc = await connect_once(
+        url, "hub-rebuild"
+    )  # before anything is built: an unreachable hub is one line
     service = build_service(settings, url, own)
     await service.start(consume=False)
     try:
-        with Progress(TextColumn("replaying the hub stream"), BarColumn(), MofNCompleteColumn(),
-                      TimeRemainingColumn(), console=render.console) as bar:
+        with Progress(
+            TextColumn("replaying the hub stream"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=render.console,
+        ) as bar:
             task = bar.add_task("replay", total=None)
-            return await replay(service, nc, batch_size=batch_size, workers=workers,
-                                progress=lambda done, total: bar.update(task, completed=done, total=total))
+            return await replay(
+                service,
+                nc,
+                batch_size=batch_size,
+                workers=workers,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
     finally:
         await nc.close()
         await service.stop()
 
 
-HubNatsOption = Annotated[str | None, typer.Option("--nats-url", help="The hub's NATS (default: from the data "
-                                                                   "folder, else HUB_NATS_URL).")]
+HubNatsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--nats-url", help="The hub's NATS (default: from the data folder, else HUB_NATS_URL)."
+    ),
+]
 
 
 @dlq.command("list")
 def dlq_list(data_dir: DataDir = None, limit: int = 50, nats_url: HubNatsOption = None) -> None:
     """List dead-lettered messages with the reason each was refused."""
-    from shared.dead_letters import list_dead_letters
     from hub.locate import connect_once, hub_nats_url
+    from shared.dead_letters import list_dead_letters
 
     settings = _settings(data_dir)
 
@@ -344,8 +453,12 @@ def dlq_list(data_dir: DataDir = None, limit: int = 50, nats_url: HubNatsOption 
     render.console.print(table)
 
 
-async def _dlq_call(settings: HubSettings, action, publish_url: str | None = None,  # type: ignore[no-untyped-def]
-                    nats_url: str | None = None):
+async def _dlq_call(
+    settings: HubSettings,
+    action,
+    publish_url: str | None = None,  # type: ignore[no-untyped-def]
+    nats_url: str | None = None,
+):
     """Run `action(dlq_js, publish_js)` on the hub's connection (and the node's, when given)."""
     from hub.locate import connect_once, hub_nats_url
 
@@ -361,8 +474,12 @@ async def _dlq_call(settings: HubSettings, action, publish_url: str | None = Non
 
 @dlq.command("show")
 def dlq_show(
-    seq: Annotated[int, typer.Argument(help="Sequence in the dead-letter stream (from `hub dlq list`).")],
-    raw: Annotated[bool, typer.Option(help="Print only the message bytes (to edit and replay).")] = False,
+    seq: Annotated[
+        int, typer.Argument(help="Sequence in the dead-letter stream (from `hub dlq list`).")
+    ],
+    raw: Annotated[
+        bool, typer.Option(help="Print only the message bytes (to edit and replay).")
+    ] = False,
     data_dir: DataDir = None,
     nats_url: HubNatsOption = None,
 ) -> None:
@@ -370,14 +487,18 @@ def dlq_show(
     from shared.dead_letters import get_dead_letter
 
     settings = _settings(data_dir)
-    letter = run_operator(_dlq_call(settings, lambda js, _: get_dead_letter(js, settings.hub, seq), nats_url=nats_url))
+    letter = run_operator(
+        _dlq_call(settings, lambda js, _: get_dead_letter(js, settings.hub, seq), nats_url=nats_url)
+    )
     if letter is None:
         render.console.print(f"no dead letter {seq}")
         raise typer.Exit(1)
     if raw:
         sys.stdout.buffer.write(letter.data)
         return
-    render.console.print(f"seq {letter.dlq_seq}  consumer {letter.consumer}  original stream seq {letter.original_seq}")
+    render.console.print(
+        f"seq {letter.dlq_seq}  consumer {letter.consumer}  original stream seq {letter.original_seq}"
+    )
     render.console.print(f"subject {letter.original_subject}")
     render.console.print(f"reason  {letter.reason}", markup=False)
     try:
@@ -390,9 +511,17 @@ def dlq_show(
 @dlq.command("replay")
 def dlq_replay(
     seq: Annotated[int, typer.Argument(help="Sequence in the dead-letter stream.")],
-    fixed_file: Annotated[Path | None, typer.Option(help="Corrected message bytes to publish instead of the original.")] = None,
-    publish_url: Annotated[str | None, typer.Option(help="NATS URL whose stream captures the original subject "
-                                                    "(the node's admin URL with leaf nodes); default HUB_NATS_URL.")] = None,
+    fixed_file: Annotated[
+        Path | None,
+        typer.Option(help="Corrected message bytes to publish instead of the original."),
+    ] = None,
+    publish_url: Annotated[
+        str | None,
+        typer.Option(
+            help="NATS URL whose stream captures the original subject "
+            "(the node's admin URL with leaf nodes); default HUB_NATS_URL."
+        ),
+    ] = None,
     data_dir: DataDir = None,
     nats_url: HubNatsOption = None,
 ) -> None:
@@ -403,25 +532,41 @@ def dlq_replay(
     fixed = fixed_file.read_bytes() if fixed_file else None
     try:
         letter = run_operator(
-            _dlq_call(settings, lambda js, pub: replay_dead_letter(js, pub, settings.hub, seq, fixed), publish_url,
-                      nats_url)
+            _dlq_call(
+                settings,
+                lambda js, pub: replay_dead_letter(js, pub, settings.hub, seq, fixed),
+                publish_url,
+                nats_url,
+            )
         )
     except LookupError as exc:
         render.console.print(str(exc))
         raise typer.Exit(1) from None
     what = "fixed message" if fixed else "original message"
-    render.console.print(f"replayed dead letter {seq} ({what}) on {letter.original_subject}; dead letter deleted")
+    render.console.print(
+        f"replayed dead letter {seq} ({what}) on {letter.original_subject}; dead letter deleted"
+    )
 
 
 @app.command()
 def reliability(
     seed: Annotated[int, typer.Option(help="Seed of the workload and the fault injector.")] = 1,
-    runs: Annotated[int, typer.Option(help="Crash runs, each on a fresh cluster (seed, seed+1, ...).")] = 1,
+    runs: Annotated[
+        int, typer.Option(help="Crash runs, each on a fresh cluster (seed, seed+1, ...).")
+    ] = 1,
     duration: Annotated[float, typer.Option(help="Seconds of load and faults per run.")] = 60.0,
-    soak: Annotated[float, typer.Option(help="Seconds of sustained load after the last run (0: none).")] = 30.0,
-    mutations: Annotated[int, typer.Option(help="Random mutated events fed to ingest (x4 to the parser).")] = 200,
-    short: Annotated[bool, typer.Option(help="The CI form: one 12 s run, 5 s soak, 50 mutations.")] = False,
-    data_dir: Annotated[Path | None, typer.Option(help="Keep the clusters' data here (default: a temp folder).")] = None,
+    soak: Annotated[
+        float, typer.Option(help="Seconds of sustained load after the last run (0: none).")
+    ] = 30.0,
+    mutations: Annotated[
+        int, typer.Option(help="Random mutated events fed to ingest (x4 to the parser).")
+    ] = 200,
+    short: Annotated[
+        bool, typer.Option(help="The CI form: one 12 s run, 5 s soak, 50 mutations.")
+    ] = False,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Keep the clusters' data here (default: a temp folder).")
+    ] = None,
 ) -> None:
     """Kill every kind of process under load, feed hostile input, soak; print the figures (exit 1 if any are wrong)."""
     from harness.reliability.run import run_reliability
@@ -430,7 +575,9 @@ def reliability(
         runs, duration, soak, mutations = 1, 12.0, 5.0, 50
     configure_logging(_settings().model_copy(update={"log_level": "ERROR"}))
     logging.getLogger("shared.bus").setLevel(logging.ERROR)  # expected: NATS is killed on purpose
-    report = asyncio.run(run_reliability(seed, runs, duration, soak, mutations, short, data_dir, render.console))
+    report = asyncio.run(
+        run_reliability(seed, runs, duration, soak, mutations, short, data_dir, render.console)
+    )
     if not report.passed:
         raise typer.Exit(1)
 

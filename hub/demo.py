@@ -12,16 +12,16 @@ import httpx
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from hub import render
+from hub.runner import RunningSystem, Wiring, start_system, until_interrupted
+from hub.topology import HubTopology, Ports, Secrets, provisioned_hub
+from services.reporting.dashboard.auth import write_users_file
+from services.reporting.read.queries import HubReport
+from services.reporting.settings import ReportingSettings
 from shared.auth import Role, new_token
 from shared.files import write_private
 from shared.identity import SERVICES
 from shared.settings import HubSettings
-from services.reporting.dashboard.auth import write_users_file
-from services.reporting.read.queries import HubReport
-from services.reporting.settings import ReportingSettings
-from hub import render
-from hub.runner import RunningSystem, Wiring, start_system, until_interrupted
-from hub.topology import HubTopology, Ports, Secrets, provisioned_hub
 
 __all__ = ["leaf_wiring", "provisioned_hub", "run_demo", "wait_for_report"]
 
@@ -40,9 +40,15 @@ def leaf_wiring(topology: HubTopology) -> Wiring:
 def with_dashboard_users(wiring: Wiring, secrets: Secrets) -> Wiring:
     """Reporting reads the demo's dashboard users (written by `demo_dashboard_logins`)."""
     own = wiring.reporting or ReportingSettings()
-    return dataclasses.replace(wiring, reporting=own.model_copy(update={
-        "dashboard_users_file": secrets.folder / DASHBOARD_USERS,
-        "dashboard_session_secret_file": secrets.folder / SESSION_SECRET}))
+    return dataclasses.replace(
+        wiring,
+        reporting=own.model_copy(
+            update={
+                "dashboard_users_file": secrets.folder / DASHBOARD_USERS,
+                "dashboard_session_secret_file": secrets.folder / SESSION_SECRET,
+            }
+        ),
+    )
 
 
 DASHBOARD_USERS = "dashboard-users.json"
@@ -54,8 +60,11 @@ def demo_dashboard_logins(secrets: Secrets, nodes: list[str]) -> dict[str, str]:
     kept in the demo's secrets folder so they survive a restart; the service reads only the hashes."""
     path = secrets.folder / "dashboard-logins.json"
     logins = json.loads(path.read_text()) if path.exists() else {}
-    roles = {"manager": (Role.CONSORTIUM_MANAGER, None), "auditor": (Role.AUDITOR, None),
-             **{f"{node}-staff": (Role.NODE_STAFF, node) for node in nodes}}
+    roles = {
+        "manager": (Role.CONSORTIUM_MANAGER, None),
+        "auditor": (Role.AUDITOR, None),
+        **{f"{node}-staff": (Role.NODE_STAFF, node) for node in nodes},
+    }
     for name in roles:
         logins.setdefault(name, new_token()[:16])
     write_private(path, json.dumps(logins, indent=2))
@@ -66,9 +75,13 @@ def demo_dashboard_logins(secrets: Secrets, nodes: list[str]) -> dict[str, str]:
     return logins
 
 
-async def run_demo(settings: HubSettings, *, base_port: int, wait: bool, activities_per_node: int) -> HubReport:
+async def run_demo(
+    settings: HubSettings, *, base_port: int, wait: bool, activities_per_node: int
+) -> HubReport:
     secrets = Secrets.load_or_create(settings.secrets_dir, settings.nodes)
-    settings = settings.model_copy(update={"node_domains": True, "auth_tokens_file": secrets.tokens_file})
+    settings = settings.model_copy(
+        update={"node_domains": True, "auth_tokens_file": secrets.tokens_file}
+    )
     logins = demo_dashboard_logins(secrets, settings.nodes)
     topology = HubTopology(settings, secrets, Ports()).start()
     try:
@@ -78,11 +91,14 @@ async def run_demo(settings: HubSettings, *, base_port: int, wait: bool, activit
             + f"; data in {settings.data_dir}"
         )
         async with provisioned_hub(topology):
-            system = await start_system(settings, with_dashboard_users(leaf_wiring(topology), secrets),
-                                        base_port=base_port)
+            system = await start_system(
+                settings, with_dashboard_users(leaf_wiring(topology), secrets), base_port=base_port
+            )
             try:
                 load = await _load(system, settings, secrets, activities_per_node)
-                report = await wait_for_report(system.reporting_url, load.total, secrets.token("manager"))
+                report = await wait_for_report(
+                    system.reporting_url, load.total, secrets.token("manager")
+                )
                 render.console.print(render.report_table(report))
                 render.console.print(_where_to_look(system, settings, secrets, logins))
                 if wait:
@@ -95,17 +111,26 @@ async def run_demo(settings: HubSettings, *, base_port: int, wait: bool, activit
         await asyncio.to_thread(topology.stop)
 
 
-async def _load(system: RunningSystem, settings: HubSettings, secrets: Secrets, activities_per_node: int):  # type: ignore[no-untyped-def]
-    from harness.sample import load_sample  # the launcher's demo only: runtime code never imports harness
+async def _load(
+    system: RunningSystem, settings: HubSettings, secrets: Secrets, activities_per_node: int
+):  # type: ignore[no-untyped-def]
+    from harness.sample import (
+        load_sample,
+    )  # the launcher's demo only: runtime code never imports harness
 
     expected = len(settings.nodes) * (activities_per_node + 20) + 12
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
         console=render.console,
     ) as progress:
         task = progress.add_task("loading the Heart of England sample", total=expected)
         load = await load_sample(
-            system.urls, settings.nodes, activities_per_node=activities_per_node,
+            system.urls,
+            settings.nodes,
+            activities_per_node=activities_per_node,
             progress=lambda n: progress.advance(task, n),
             tokens={node: secrets.token(f"{node}-staff") for node in settings.nodes},
         )
@@ -113,7 +138,9 @@ async def _load(system: RunningSystem, settings: HubSettings, secrets: Secrets, 
     return load
 
 
-async def wait_for_report(reporting_url: str, events: int, token: str | None = None, timeout: float = 60.0) -> HubReport:
+async def wait_for_report(
+    reporting_url: str, events: int, token: str | None = None, timeout: float = 60.0
+) -> HubReport:
     """Poll the hub report until it reflects `events` applied events."""
     deadline = time.monotonic() + timeout
     headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -127,7 +154,9 @@ async def wait_for_report(reporting_url: str, events: int, token: str | None = N
             await asyncio.sleep(0.1)
 
 
-def _where_to_look(system: RunningSystem, settings: HubSettings, secrets: Secrets, logins: dict[str, str]) -> Table:
+def _where_to_look(
+    system: RunningSystem, settings: HubSettings, secrets: Secrets, logins: dict[str, str]
+) -> Table:
     table = Table(title="where to look")
     table.add_column("what")
     table.add_column("URL")

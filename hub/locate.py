@@ -62,7 +62,9 @@ class Located:
         conf = self.data_dir / "nats" / f"{name}.conf"
         match = _LISTEN.search(conf.read_text()) if conf.is_file() else None
         if match is None:
-            raise OperatorError(f"no NATS config at {conf}: start it once with `hub {'hub' if name == 'hub' else 'node'} up`")
+            raise OperatorError(
+                f"no NATS config at {conf}: start it once with `hub {'hub' if name == 'hub' else 'node'} up`"
+            )
         return f"{match[1]}:{match[2]}"
 
     def _password(self, *keys: str) -> str:
@@ -70,7 +72,9 @@ class Located:
         for key in keys:
             value = value.get(key) if isinstance(value, dict) else None
         if not isinstance(value, str):
-            raise OperatorError(f"no NATS password for {'.'.join(keys)} in {self.data_dir / 'secrets' / 'secrets.json'}")
+            raise OperatorError(
+                f"no NATS password for {'.'.join(keys)} in {self.data_dir / 'secrets' / 'secrets.json'}"
+            )
         return value
 
     def hub_url(self, user: str = "admin") -> str:
@@ -103,7 +107,9 @@ def node_nats_url(settings: HubSettings, node: str, given: str | None = None) ->
 def where(url: str) -> str:
     """A URL without its password: `user@host:port`."""
     parts = [urlsplit(u.strip()) for u in url.split(",")]
-    return ",".join(f"{p.username + '@' if p.username else ''}{p.hostname}:{p.port or 4222}" for p in parts)
+    return ",".join(
+        f"{p.username + '@' if p.username else ''}{p.hostname}:{p.port or 4222}" for p in parts
+    )
 
 
 async def connect_once(url: str, name: str, timeout: float = TIMEOUT) -> Client:
@@ -115,17 +121,33 @@ async def connect_once(url: str, name: str, timeout: float = TIMEOUT) -> Client:
 
     try:
         # nats-py retries the first connect until max_reconnect_attempts is passed (0 means forever here)
-        return await asyncio.wait_for(nats.connect(
-            servers=url.split(","), name=name, connect_timeout=timeout, max_reconnect_attempts=1,
-            reconnect_time_wait=0.2, error_cb=on_error), 2 * timeout + 1)
+        return await asyncio.wait_for(
+            nats.connect(
+                servers=url.split(","),
+                name=name,
+                connect_timeout=timeout,
+                max_reconnect_attempts=1,
+                reconnect_time_wait=0.2,
+                error_cb=on_error,
+            ),
+            2 * timeout + 1,
+        )
     except Exception as exc:  # refused, unreachable, authorization violation, TLS: one line each
-        reason = next((f for f in failures if "authorization" in f.lower()), None) or next(iter(failures), None) \
-            or str(exc) or type(exc).__name__
+        reason = (
+            next((f for f in failures if "authorization" in f.lower()), None)
+            or next(iter(failures), None)
+            or str(exc)
+            or type(exc).__name__
+        )
         if "authorization" in reason.lower():
-            raise OperatorError(f"NATS at {where(url)} refused the login ({reason.strip()!s}): check the password in "
-                                "<data_dir>/secrets/secrets.json") from None
-        raise OperatorError(f"cannot reach NATS at {where(url)} ({reason.strip()}): is it running? "
-                            "(HUB_NATS_URL, --nats-url or --data-dir say where)") from None
+            raise OperatorError(
+                f"NATS at {where(url)} refused the login ({reason.strip()!s}): check the password in "
+                "<data_dir>/secrets/secrets.json"
+            ) from None
+        raise OperatorError(
+            f"cannot reach NATS at {where(url)} ({reason.strip()}): is it running? "
+            "(HUB_NATS_URL, --nats-url or --data-dir say where)"
+        ) from None
 
 
 @contextlib.asynccontextmanager
@@ -145,11 +167,15 @@ def jetstream_errors(url: str) -> Iterator[None]:
     try:
         yield
     except (nats.errors.TimeoutError, TimeoutError) as exc:
-        raise OperatorError(f"no answer from JetStream at {where(url)} within {TIMEOUT:g}s: the user may lack the "
-                            f"permission, or the stream is not there ({type(exc).__name__})") from None
+        raise OperatorError(
+            f"no answer from JetStream at {where(url)} within {TIMEOUT:g}s: the user may lack the "
+            f"permission, or the stream is not there ({type(exc).__name__})"
+        ) from None
     except nats.errors.NoRespondersError:
         raise OperatorError(f"JetStream is not enabled for {where(url)} (no responders)") from None
     except APIError as exc:
         if getattr(exc, "code", None) == 404:
             raise
-        raise OperatorError(f"JetStream at {where(url)} refused: {exc.description or exc}") from None
+        raise OperatorError(
+            f"JetStream at {where(url)} refused: {exc.description or exc}"
+        ) from None

@@ -10,19 +10,21 @@ import signal
 import sys
 from collections.abc import Awaitable
 
-from shared.identity import SERVICES
-from shared.settings import HubSettings
-from services.reporting import app as reporting_app
-from services.reporting.settings import ReportingSettings
 from hub import render
 from hub.runner import until_interrupted
 from hub.topology import HubTopology, Ports, Secrets, provisioned_hub
+from services.reporting import app as reporting_app
+from services.reporting.settings import ReportingSettings
+from shared.identity import SERVICES
+from shared.settings import HubSettings
 
 
 def deployment(settings: HubSettings, ports: Ports) -> HubTopology:
     """Secrets under the data folder (created on first use) and the hub's settings for leaf nodes."""
     secrets = Secrets.load_or_create(settings.secrets_dir, settings.nodes)
-    settings = settings.model_copy(update={"node_domains": True, "auth_tokens_file": secrets.tokens_file})
+    settings = settings.model_copy(
+        update={"node_domains": True, "auth_tokens_file": secrets.tokens_file}
+    )
     return HubTopology(settings, secrets, ports)
 
 
@@ -31,11 +33,17 @@ async def run_hub(topology: HubTopology, host: str, port: int | None) -> None:
     topology.start_hub()
     try:
         async with provisioned_hub(topology):
-            own = ReportingSettings(node_keys_file=topology.secrets.node_keys_file, provision_streams=False)
+            own = ReportingSettings(
+                node_keys_file=topology.secrets.node_keys_file, provision_streams=False
+            )
             port = port or topology.settings.service_port("reporting")
-            render.console.print(f"hub NATS :{topology.ports.hub} (leaf links :{topology.ports.hub_leaf}); "
-                                 f"reporting http://{host}:{port}")
-            await reporting_app.serve(topology.settings, host=host, port=port, nats_url=topology.reporting_url, own=own)
+            render.console.print(
+                f"hub NATS :{topology.ports.hub} (leaf links :{topology.ports.hub_leaf}); "
+                f"reporting http://{host}:{port}"
+            )
+            await reporting_app.serve(
+                topology.settings, host=host, port=port, nats_url=topology.reporting_url, own=own
+            )
     finally:
         await asyncio.to_thread(topology.stop)
 
@@ -53,7 +61,9 @@ async def run_node(topology: HubTopology, node: str, host: str, base_port: int |
             port = base_port + offset if base_port else settings.service_port(service, node)
             processes.append(await _start_service(topology, service, node, host, port))
             render.console.print(f"{node} {service}: http://{host}:{port}")
-        render.console.print(f"{node} NATS leaf server :{topology.ports.node(node)} → hub leaf :{topology.ports.hub_leaf}")
+        render.console.print(
+            f"{node} NATS leaf server :{topology.ports.node(node)} → hub leaf :{topology.ports.hub_leaf}"
+        )
         exit_code = await _first_to_finish(until_interrupted(), *(p.wait() for p in processes))
         if exit_code not in (None, 0):
             raise SystemExit(f"{node}: a service stopped; stopping the node")
@@ -62,12 +72,19 @@ async def run_node(topology: HubTopology, node: str, host: str, base_port: int |
         await asyncio.to_thread(topology.stop)
 
 
-async def _start_service(topology: HubTopology, service: str, node: str, host: str, port: int) -> asyncio.subprocess.Process:
+async def _start_service(
+    topology: HubTopology, service: str, node: str, host: str, port: int
+) -> asyncio.subprocess.Process:
     """`hub serve <service>` on the node's leaf server, with the node's settings (the NATS URL's
     password goes by environment, never on a command line others can read)."""
     s = topology.settings
-    env = {**os.environ, "HUB_NATS_URL": topology.node_services_url(node), "HUB_NODE_DOMAINS": "true",
-           "HUB_AUTH_TOKENS_FILE": str(s.auth_tokens_file), "HUB_DATA_DIR": str(s.data_dir)}
+    env = {
+        **os.environ,
+        "HUB_NATS_URL": topology.node_services_url(node),
+        "HUB_NODE_DOMAINS": "true",
+        "HUB_AUTH_TOKENS_FILE": str(s.auth_tokens_file),
+        "HUB_DATA_DIR": str(s.data_dir),
+    }
     args = ["-m", "hub.cli", "serve", service, "--node", node, "--host", host, "--port", str(port)]
     return await asyncio.create_subprocess_exec(sys.executable, *args, env=env)
 

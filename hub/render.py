@@ -45,8 +45,11 @@ def _stamp(report: HubReport) -> str:
     return f"as of hub stream seq {s.hub_stream_seq}, {s.applied_events:,} events applied, chain {s.chain_head[:12]}…"
 
 
-def health_rows(rows: list[ProducerHealth], in_stream: dict[tuple[str, str], int] | None = None,
-                databases: dict[tuple[str, str], int] | None = None) -> list[dict[str, Any]]:
+def health_rows(
+    rows: list[ProducerHealth],
+    in_stream: dict[tuple[str, str], int] | None = None,
+    databases: dict[tuple[str, str], int] | None = None,
+) -> list[dict[str, Any]]:
     """Per producer: what reporting applied and its gaps, what the hub stream holds beyond it (not yet
     applied), and the node's own database position where known (behind its events: restored, not recovered)."""
     in_stream, databases = in_stream or {}, databases or {}
@@ -55,29 +58,56 @@ def health_rows(rows: list[ProducerHealth], in_stream: dict[tuple[str, str], int
     for key in sorted(set(applied) | {k for k, v in in_stream.items() if v}):
         r, stream, database = applied.get(key), in_stream.get(key), databases.get(key)
         last = r.last_sequence if r else 0
-        out.append({
-            "node": key[0], "service": key[1], "last_sequence": last, "applied": r.applied if r else 0,
-            "missing": r.missing if r else 0, "reused": r.reused if r else 0, "refused": r.refused if r else 0,
-            "in_hub_stream": stream,
-            "not_yet_applied": max((stream or 0) - last, 0), "node_database": database,
-            "node_database_behind": database is not None and stream is not None and database < stream,
-            "last_recorded_at": r.last_recorded_at.isoformat() if r else None,
-        })
+        out.append(
+            {
+                "node": key[0],
+                "service": key[1],
+                "last_sequence": last,
+                "applied": r.applied if r else 0,
+                "missing": r.missing if r else 0,
+                "reused": r.reused if r else 0,
+                "refused": r.refused if r else 0,
+                "in_hub_stream": stream,
+                "not_yet_applied": max((stream or 0) - last, 0),
+                "node_database": database,
+                "node_database_behind": database is not None
+                and stream is not None
+                and database < stream,
+                "last_recorded_at": r.last_recorded_at.isoformat() if r else None,
+            }
+        )
     return out
 
 
 def health_table(rows: list[dict[str, Any]]) -> Table:
     table = Table(title="data health: events received per producer")
-    for column in ("node", "service", "last sequence", "applied", "missing", "reused", "refused", "in hub stream",
-                   "not yet applied", "node database", "last event at"):
+    for column in (
+        "node",
+        "service",
+        "last sequence",
+        "applied",
+        "missing",
+        "reused",
+        "refused",
+        "in hub stream",
+        "not yet applied",
+        "node database",
+        "last event at",
+    ):
         table.add_column(column)
     for r in rows:
         database = "" if r["node_database"] is None else str(r["node_database"])
         table.add_row(
-            r["node"], r["service"], str(r["last_sequence"]), str(r["applied"]),
+            r["node"],
+            r["service"],
+            str(r["last_sequence"]),
+            str(r["applied"]),
             *(_red(r[k]) for k in ("missing", "reused", "refused")),
-            "" if r["in_hub_stream"] is None else str(r["in_hub_stream"]), _red(r["not_yet_applied"]),
-            f"[red]{database} (behind its events: hub node recover)[/red]" if r["node_database_behind"] else database,
+            "" if r["in_hub_stream"] is None else str(r["in_hub_stream"]),
+            _red(r["not_yet_applied"]),
+            f"[red]{database} (behind its events: hub node recover)[/red]"
+            if r["node_database_behind"]
+            else database,
             (r["last_recorded_at"] or "")[:19].replace("T", " "),
         )
     return table

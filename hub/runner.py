@@ -11,25 +11,29 @@ from dataclasses import dataclass, field
 import uvicorn
 from fastapi import FastAPI
 
-from shared.identity import SERVICES
-from shared.nats_server import free_port
-from shared.settings import HubSettings
-from shared.signing import NodeSigner
 from services.activities import app as activities_app
 from services.funding import app as funding_app
 from services.partners import app as partners_app
 from services.reporting import app as reporting_app
 from services.reporting.settings import ReportingSettings
+from shared.identity import SERVICES
+from shared.nats_server import free_port
+from shared.settings import HubSettings
+from shared.signing import NodeSigner
 
 NODE_SERVICES = {"partners": partners_app, "activities": activities_app, "funding": funding_app}
 
 
-def node_app(service: str, settings: HubSettings, node: str, nats_url: str, signer: NodeSigner | None = None) -> FastAPI:
+def node_app(
+    service: str, settings: HubSettings, node: str, nats_url: str, signer: NodeSigner | None = None
+) -> FastAPI:
     module = NODE_SERVICES[service]
     return module.create_app(module.build_service(settings, node, nats_url, signer))
 
 
-def reporting_asgi(settings: HubSettings, nats_url: str, own: ReportingSettings | None = None) -> FastAPI:
+def reporting_asgi(
+    settings: HubSettings, nats_url: str, own: ReportingSettings | None = None
+) -> FastAPI:
     return reporting_app.create_app(reporting_app.build_service(settings, nats_url, own))
 
 
@@ -52,7 +56,9 @@ class RunningSystem:
     _servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = field(default_factory=list)
 
     async def serve(self, app: FastAPI, host: str, port: int) -> str:
-        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
+        server = uvicorn.Server(
+            uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+        )
         task = asyncio.create_task(server.serve())
         while not server.started:
             if task.done():
@@ -94,13 +100,19 @@ async def start_system(
     its port counted from `base_port` (`HubSettings.service_port`), or a free one if that is taken."""
     system = RunningSystem()
     ports = settings.with_base_port(base_port)
-    system.reporting_service = reporting_app.build_service(settings, wiring.reporting_nats_url, wiring.reporting)
+    system.reporting_service = reporting_app.build_service(
+        settings, wiring.reporting_nats_url, wiring.reporting
+    )
     reporting = reporting_app.create_app(system.reporting_service)
-    system.reporting_url = await system.serve(reporting, host, port_or_free(ports.service_port("reporting"), host))
+    system.reporting_url = await system.serve(
+        reporting, host, port_or_free(ports.service_port("reporting"), host)
+    )
     for node in settings.nodes:
         for service in SERVICES:
             port = port_or_free(ports.service_port(service, node), host)
-            app = node_app(service, settings, node, wiring.node_nats_urls[node], wiring.signers.get(node))
+            app = node_app(
+                service, settings, node, wiring.node_nats_urls[node], wiring.signers.get(node)
+            )
             system.urls[(node, service)] = await system.serve(app, host, port)
     return system
 

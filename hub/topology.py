@@ -19,8 +19,8 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from shared.bus import connect, ensure_hub_topology, watch_node_sources
 from shared.auth import Role, new_token, token_digest
+from shared.bus import connect, ensure_hub_topology, watch_node_sources
 from shared.files import write_private
 from shared.nats_server import NatsServer, free_port
 from shared.settings import HubSettings
@@ -53,12 +53,18 @@ class Secrets:
         nats.setdefault("leaf", {})
         nats.setdefault("nodes", {})
         tokens = data["tokens"]
-        tokens.setdefault("manager", {"token": new_token(), "role": Role.CONSORTIUM_MANAGER, "node": ""})
+        tokens.setdefault(
+            "manager", {"token": new_token(), "role": Role.CONSORTIUM_MANAGER, "node": ""}
+        )
         tokens.setdefault("auditor", {"token": new_token(), "role": Role.AUDITOR, "node": ""})
         for node in nodes:
             nats["leaf"].setdefault(node, _password())
-            nats["nodes"].setdefault(node, {"services": _password(), "admin": _password(), "sys": _password()})
-            tokens.setdefault(f"{node}-staff", {"token": new_token(), "role": Role.NODE_STAFF, "node": node})
+            nats["nodes"].setdefault(
+                node, {"services": _password(), "admin": _password(), "sys": _password()}
+            )
+            tokens.setdefault(
+                f"{node}-staff", {"token": new_token(), "role": Role.NODE_STAFF, "node": node}
+            )
             key = node_key_path(folder, node)
             if not key.exists():
                 write_private(key, NodeSigner.generate().private_key_text())
@@ -78,7 +84,10 @@ class Secrets:
         return signer.public_key
 
     def _save(self) -> None:
-        write_private(self.folder / "secrets.json", json.dumps({"nats": self.nats, "tokens": self.tokens}, indent=2))
+        write_private(
+            self.folder / "secrets.json",
+            json.dumps({"nats": self.nats, "tokens": self.tokens}, indent=2),
+        )
 
     def node_key_file(self, node: str) -> Path:
         return node_key_path(self.folder, node)
@@ -99,11 +108,19 @@ class Secrets:
     def _write_public_files(self, nodes: list[str]) -> None:
         retired = self.nats.get("retired_keys", {})
         keys = {
-            node: [NodeSigner.from_file(self.node_key_file(node)).public_key, *retired.get(node, [])] for node in nodes
+            node: [
+                NodeSigner.from_file(self.node_key_file(node)).public_key,
+                *retired.get(node, []),
+            ]
+            for node in nodes
         }
         write_private(self.node_keys_file, json.dumps(keys, indent=2))
         digests = {
-            token_digest(t["token"]): {"name": name, "role": str(t["role"]), **({"node": t["node"]} if t["node"] else {})}
+            token_digest(t["token"]): {
+                "name": name,
+                "role": str(t["role"]),
+                **({"node": t["node"]} if t["node"] else {}),
+            }
             for name, t in self.tokens.items()
         }
         write_private(self.tokens_file, json.dumps(digests, indent=2))
@@ -121,7 +138,9 @@ class Ports:
 
 
 def _render(template: str, **values: Any) -> str:
-    env = Environment(loader=FileSystemLoader(DEPLOY_NATS), undefined=StrictUndefined, keep_trailing_newline=True)
+    env = Environment(
+        loader=FileSystemLoader(DEPLOY_NATS), undefined=StrictUndefined, keep_trailing_newline=True
+    )
     return env.get_template(template).render(**values)
 
 
@@ -146,7 +165,12 @@ def render_hub_conf(settings: HubSettings, secrets: Secrets, ports: Ports, store
 
 
 def render_node_conf(
-    settings: HubSettings, node: str, secrets: Secrets, ports: Ports, store_dir: Path, hub_leaf_port: int | None = None
+    settings: HubSettings,
+    node: str,
+    secrets: Secrets,
+    ports: Ports,
+    store_dir: Path,
+    hub_leaf_port: int | None = None,
 ) -> str:
     return _render(
         "node.conf.j2",
@@ -182,14 +206,21 @@ class HubTopology:
 
     def start_hub(self) -> NatsServer:
         conf = self.folder / "hub.conf"
-        write_private(conf, render_hub_conf(self.settings, self.secrets, self.ports, self.folder / "hub"))
-        self.hub_server = NatsServer(self.folder / "hub", port=self.ports.hub, config_file=conf).start()
+        write_private(
+            conf, render_hub_conf(self.settings, self.secrets, self.ports, self.folder / "hub")
+        )
+        self.hub_server = NatsServer(
+            self.folder / "hub", port=self.ports.hub, config_file=conf
+        ).start()
         return self.hub_server
 
     def start_node(self, node: str, hub_leaf_port: int | None = None) -> NatsServer:
         conf = self.folder / f"{node}.conf"
         store = self.folder / node
-        write_private(conf, render_node_conf(self.settings, node, self.secrets, self.ports, store, hub_leaf_port))
+        write_private(
+            conf,
+            render_node_conf(self.settings, node, self.secrets, self.ports, store, hub_leaf_port),
+        )
         server = NatsServer(store, port=self.ports.node(node), config_file=conf).start()
         self.node_servers[node] = server
         return server
@@ -210,7 +241,9 @@ class HubTopology:
         return f"nats://{user}:{password}@{self.ports.host}:{port}"
 
     def node_services_url(self, node: str) -> str:
-        return self._url(self.ports.node(node), "services", self.secrets.nats["nodes"][node]["services"])
+        return self._url(
+            self.ports.node(node), "services", self.secrets.nats["nodes"][node]["services"]
+        )
 
     def node_admin_url(self, node: str) -> str:
         return self._url(self.ports.node(node), "admin", self.secrets.nats["nodes"][node]["admin"])
@@ -230,8 +263,12 @@ async def provisioned_hub(topology: HubTopology) -> AsyncIterator[None]:
     sourcing every node whose stream is reachable, for as long as the context lasts."""
     nc = await connect(topology.admin_url, "hub-provision")
     s = topology.settings
-    await ensure_hub_topology(nc.jetstream(), s.hub, s.nodes, s.duplicate_window_seconds, domains=True)
-    watcher = asyncio.create_task(watch_node_sources(nc, s.hub, s.nodes, s.duplicate_window_seconds, interval=0.5))
+    await ensure_hub_topology(
+        nc.jetstream(), s.hub, s.nodes, s.duplicate_window_seconds, domains=True
+    )
+    watcher = asyncio.create_task(
+        watch_node_sources(nc, s.hub, s.nodes, s.duplicate_window_seconds, interval=0.5)
+    )
     try:
         yield
     finally:

@@ -81,8 +81,13 @@ class Ask:
 def effective(principal: Principal | None, scope: Scope, ask: Ask) -> Ask:
     """The request as the policy narrows it: node staff naming no node on a node-scoped route that
     narrows by node get their own node (what the route then reads)."""
-    if (principal is not None and not principal.whole_hub and (ask.scope or scope) is Scope.NODE
-            and ask.own_by_default and ask.node is None):
+    if (
+        principal is not None
+        and not principal.whole_hub
+        and (ask.scope or scope) is Scope.NODE
+        and ask.own_by_default
+        and ask.node is None
+    ):
         return replace(ask, node=principal.node)
     return ask
 
@@ -101,8 +106,11 @@ def may(principal: Principal, method: str, scope: Scope, ask: Ask = Ask()) -> bo
         return True
     if scope is Scope.HUB:
         return False
-    return (ask.node is not None or ask.area is not None) and ask.node in (None, principal.node) \
+    return (
+        (ask.node is not None or ask.area is not None)
+        and ask.node in (None, principal.node)
         and (ask.area is None or ask.area in principal.areas)
+    )
 
 
 AskOf = Callable[[Request], Ask]
@@ -111,7 +119,9 @@ AskOf = Callable[[Request], Ask]
 def named_by_filters(request: Request) -> Ask:
     """Routes narrowed by ``?node=`` / ``?area=`` (or a path parameter of that name)."""
     params = {**request.query_params, **request.path_params}
-    return Ask(node=params.get("node") or None, area=params.get("area") or None, own_by_default=True)
+    return Ask(
+        node=params.get("node") or None, area=params.get("area") or None, own_by_default=True
+    )
 
 
 def named_in_path(request: Request) -> Ask:
@@ -153,13 +163,19 @@ def api_routes(app: FastAPI) -> Iterator[RouteContext]:
 
 def undeclared(app: FastAPI) -> list[str]:
     """Routes of `app` without a declared scope (an app with any refuses to start)."""
-    return [f"{sorted(r.methods or ())} {r.path}" for r in api_routes(app) if access_of(r.endpoint) is None]
+    return [
+        f"{sorted(r.methods or ())} {r.path}"
+        for r in api_routes(app)
+        if access_of(r.endpoint) is None
+    ]
 
 
 def require_declared(app: FastAPI) -> FastAPI:
     missing = undeclared(app)
     if missing:
-        raise RuntimeError(f"routes without a declared access scope (shared.auth.declare): {', '.join(missing)}")
+        raise RuntimeError(
+            f"routes without a declared access scope (shared.auth.declare): {', '.join(missing)}"
+        )
     return app
 
 
@@ -178,8 +194,10 @@ def request_access(request: Request, node: str | None = None) -> tuple[Scope, As
 def require(principal: Principal, method: str, scope: Scope, ask: Ask = Ask()) -> None:
     """`may`, or a 403 saying why (for what a route learns only from its data, e.g. a partner's node)."""
     if not may(principal, method, scope, ask):
-        raise HTTPException(403, f"{principal.role} {principal.name} may not {method} here "
-                                 f"({ask.scope or scope} scope)")
+        raise HTTPException(
+            403,
+            f"{principal.role} {principal.name} may not {method} here ({ask.scope or scope} scope)",
+        )
 
 
 def authorize(principal: Principal, request: Request, node: str | None = None) -> Principal:
@@ -203,7 +221,9 @@ class TokenAuthenticator:
 
     def __init__(self, entries: dict[str, dict[str, Any]]) -> None:
         self._by_digest = {
-            digest: Principal(e["name"], Role(e["role"]), e.get("node") or None, tuple(e.get("areas") or ()))
+            digest: Principal(
+                e["name"], Role(e["role"]), e.get("node") or None, tuple(e.get("areas") or ())
+            )
             for digest, e in entries.items()
         }
 
@@ -230,9 +250,15 @@ def guard(authenticator: Authenticator | None, node: str | None):  # type: ignor
             return None
         header = request.headers.get("authorization", "")
         scheme, _, credential = header.partition(" ")
-        principal = authenticator.authenticate(credential) if scheme.lower() == "bearer" and credential else None
+        principal = (
+            authenticator.authenticate(credential)
+            if scheme.lower() == "bearer" and credential
+            else None
+        )
         if principal is None:
-            raise HTTPException(401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+            )
         return authorize(principal, request, node)
 
     return check

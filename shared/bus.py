@@ -12,7 +12,14 @@ import logging
 import nats
 from nats.aio.client import Client
 from nats.js import JetStreamContext
-from nats.js.api import DiscardPolicy, ExternalStream, RetentionPolicy, StorageType, StreamConfig, StreamSource
+from nats.js.api import (
+    DiscardPolicy,
+    ExternalStream,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+    StreamSource,
+)
 from nats.js.errors import NotFoundError
 
 from shared.subjects import dlq_stream, dlq_subjects, hub_stream, node_stream, node_subjects
@@ -46,7 +53,9 @@ async def _ensure(js: JetStreamContext, config: StreamConfig) -> None:
     await js.update_stream(config)
 
 
-async def ensure_node_stream(js: JetStreamContext, hub: str, node: str, duplicate_window: float) -> str:
+async def ensure_node_stream(
+    js: JetStreamContext, hub: str, node: str, duplicate_window: float
+) -> str:
     """The node's own event log: file storage, kept forever, duplicate window for exactly-once publish."""
     name = node_stream(hub, node)
     await _ensure(
@@ -70,7 +79,9 @@ def node_source(hub: str, node: str, domains: bool) -> StreamSource:
     return StreamSource(name=node_stream(hub, node), external=external)
 
 
-async def reachable_nodes(nc: Client, hub: str, nodes: list[str], timeout: float = 1.0) -> list[str]:
+async def reachable_nodes(
+    nc: Client, hub: str, nodes: list[str], timeout: float = 1.0
+) -> list[str]:
     """Nodes whose stream answers in their own JetStream domain (their leaf link is up, stream made)."""
     found = []
     for node in nodes:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from typing import Any
 
@@ -29,7 +28,7 @@ def fix_idle_fetch_timeout() -> None:
             return await original(self, *args, **kwargs)
         except nats.errors.TimeoutError:
             raise
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             raise nats.errors.TimeoutError from exc
 
     fetch._hub_ledger_fix = True  # type: ignore[attr-defined]

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import weakref
 import logging
+import weakref
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, make_url, text
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from shared.files import private_file
@@ -30,7 +30,9 @@ WAL_BACKSTOP_PAGES = 20_000
 they fall behind: 80 MB of log at SQLite's 4 KiB pages (its own default is 1,000 pages)."""
 
 
-def create_engine(url: str, *, writer: bool = True, checkpoints_elsewhere: bool = False, **kwargs: Any) -> AsyncEngine:
+def create_engine(
+    url: str, *, writer: bool = True, checkpoints_elsewhere: bool = False, **kwargs: Any
+) -> AsyncEngine:
     """An async engine; on SQLite, WAL and (for writers) ``BEGIN IMMEDIATE`` transactions.
 
     Immediate transactions take SQLite's write lock up front, so two concurrent requests queue
@@ -40,13 +42,17 @@ def create_engine(url: str, *, writer: bool = True, checkpoints_elsewhere: bool 
     connections checkpoint only past WAL_BACKSTOP_PAGES. A SQLite file is created here, owner-only
     (shared/files.py), before SQLite would create it readable by everyone.
     """
-    engine = create_async_engine(url, hide_parameters=True, **kwargs)  # no pupil data in errors or logs
+    engine = create_async_engine(
+        url, hide_parameters=True, **kwargs
+    )  # no pupil data in errors or logs
     if engine.dialect.name != "sqlite":
         return engine
     database = make_url(url).database
     if database and database != ":memory:" and not database.startswith("file:"):
         private_file(Path(database))
-    pragmas = SQLITE_PRAGMAS + ((f"PRAGMA wal_autocheckpoint={WAL_BACKSTOP_PAGES}",) if checkpoints_elsewhere else ())
+    pragmas = SQLITE_PRAGMAS + (
+        (f"PRAGMA wal_autocheckpoint={WAL_BACKSTOP_PAGES}",) if checkpoints_elsewhere else ()
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -109,7 +115,7 @@ def session_factory(engine: AsyncEngine, info: dict[str, Any] | None = None) -> 
 
 
 async def database_status(sessions: async_sessionmaker) -> str:
-    """"ok", or why the database cannot answer: for readiness probes, which must never raise."""
+    """ "ok", or why the database cannot answer: for readiness probes, which must never raise."""
     try:
         async with sessions() as session:
             await session.execute(text("SELECT 1"))
@@ -127,7 +133,9 @@ async def migrate_when_possible(engine: AsyncEngine, migrations_dir: Path, what:
             await migrate(engine, migrations_dir)
             return
         except (OSError, SQLAlchemyError) as exc:
-            log.warning("%s: database not available yet (%s); retrying in %.1fs", what, exc, backoff)
+            log.warning(
+                "%s: database not available yet (%s); retrying in %.1fs", what, exc, backoff
+            )
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 5.0)
 
@@ -148,7 +156,9 @@ async def migrate(engine: AsyncEngine, migrations_dir: Path, revision: str = "he
         await conn.run_sync(upgrade)
 
 
-_ALEMBIC_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+_ALEMBIC_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _alembic_lock() -> asyncio.Lock:

@@ -29,8 +29,13 @@ class DeadLetter:
     """The node's batch signature headers the message arrived with (kept so a replay verifies)."""
 
 
-def dead_letter_headers(consumer: str, reason: str, subject: str, stream_seq: int,
-                        original: Mapping[str, str] | None = None) -> dict[str, str]:
+def dead_letter_headers(
+    consumer: str,
+    reason: str,
+    subject: str,
+    stream_seq: int,
+    original: Mapping[str, str] | None = None,
+) -> dict[str, str]:
     """Headers for a dead letter; the msg id makes a redelivered poison message dead-letter once.
     The original's signature headers come along, so the message can still be verified and replayed."""
     return {
@@ -48,7 +53,13 @@ def _proof(headers: Mapping[str, str] | None) -> dict[str, str]:
 
 
 async def publish_dead_letter(
-    js: JetStreamContext, hub: str, consumer: str, reason: str, subject: str, stream_seq: int, data: bytes
+    js: JetStreamContext,
+    hub: str,
+    consumer: str,
+    reason: str,
+    subject: str,
+    stream_seq: int,
+    data: bytes,
 ) -> None:
     await js.publish(
         dlq_subject(hub, consumer),
@@ -100,7 +111,11 @@ async def get_dead_letter(js: JetStreamContext, hub: str, seq: int) -> DeadLette
 
 
 async def replay_dead_letter(
-    dlq_js: JetStreamContext, publish_js: JetStreamContext, hub: str, seq: int, fixed: bytes | None = None
+    dlq_js: JetStreamContext,
+    publish_js: JetStreamContext,
+    hub: str,
+    seq: int,
+    fixed: bytes | None = None,
 ) -> DeadLetter:
     """Republish a dead letter (or its fixed bytes) on its original subject, then delete it.
 
@@ -111,7 +126,11 @@ async def replay_dead_letter(
     letter = await get_dead_letter(dlq_js, hub, seq)
     if letter is None:
         raise LookupError(f"no dead letter {seq} in {dlq_stream(hub)}")
-    data, proof = (letter.data, letter.proof) if fixed is None else (fixed, {})  # fixed bytes carry no node proof
-    await publish_js.publish(letter.original_subject, data, headers={**proof, "Nats-Msg-Id": f"dlq-replay:{hub}:{seq}"})
+    data, proof = (
+        (letter.data, letter.proof) if fixed is None else (fixed, {})
+    )  # fixed bytes carry no node proof
+    await publish_js.publish(
+        letter.original_subject, data, headers={**proof, "Nats-Msg-Id": f"dlq-replay:{hub}:{seq}"}
+    )
     await dlq_js.delete_msg(dlq_stream(hub), seq)
     return letter

@@ -37,22 +37,30 @@ class Envelope(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     event_id: UUID = Field(description="Unique, time-ordered id; also the JetStream Nats-Msg-Id.")
-    type: str = Field(min_length=1, max_length=80, description="Event type, e.g. PartnerRegistered.")
+    type: str = Field(
+        min_length=1, max_length=80, description="Event type, e.g. PartnerRegistered."
+    )
     version: int = Field(ge=1, description="Schema version of the payload.")
     hub: Slug = Field(description="Hub the node belongs to.")
     node: Slug = Field(description="Lead organisation (node) that published the event.")
     service: str = Field(min_length=1, max_length=40, description="Producing service on that node.")
-    sequence: int = Field(ge=1, description="Gapless per (node, service) counter: a gap means loss.")
+    sequence: int = Field(
+        ge=1, description="Gapless per (node, service) counter: a gap means loss."
+    )
     occurred_at: datetime = Field(description="When the fact happened in the world.")
     recorded_at: datetime = Field(description="When the producing service committed it.")
     correlation_id: UUID = Field(description="Shared by every event caused by one request.")
-    causation_id: UUID | None = Field(default=None, description="The event or command that caused it.")
-    traceparent: str | None = Field(default=None, description="W3C trace context of the writing request.")
+    causation_id: UUID | None = Field(
+        default=None, description="The event or command that caused it."
+    )
+    traceparent: str | None = Field(
+        default=None, description="W3C trace context of the writing request."
+    )
     payload: dict[str, Any] = Field(description="The versioned payload, see the event catalogue.")
     signature: str | None = Field(
         default=None,
         description="Only in events published before batch signing: the node's signature over the rest "
-                    "(still verified). Relays now sign batches in headers (see Signatures).",
+        "(still verified). Relays now sign batches in headers (see Signatures).",
     )
 
     def to_bytes(self) -> bytes:
@@ -94,7 +102,9 @@ def parse_event(raw: bytes) -> ReceivedEvent:
     except UnknownEvent as exc:
         raise InvalidEvent(str(exc)) from None
     except ValidationError as exc:
-        raise InvalidEvent(f"payload of {envelope.type} v{envelope.version} invalid: {_summarise(exc)}") from None
+        raise InvalidEvent(
+            f"payload of {envelope.type} v{envelope.version} invalid: {_summarise(exc)}"
+        ) from None
     return ReceivedEvent(envelope=envelope, payload=payload)
 
 

@@ -19,7 +19,9 @@ def private_folder(path: Path) -> Path:
     missing = [p for p in (path, *path.parents) if not p.exists()]
     for folder in reversed(missing):
         folder.mkdir(mode=FOLDER_MODE, exist_ok=True)
-        os.chmod(folder, FOLDER_MODE)  # mkdir's mode is narrowed by the umask, never widened: set it outright
+        os.chmod(
+            folder, FOLDER_MODE
+        )  # mkdir's mode is narrowed by the umask, never widened: set it outright
     _narrow(path, FOLDER_MODE)
     return path
 

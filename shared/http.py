@@ -36,7 +36,8 @@ MESSAGE_CHARS = 300
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
-        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"),
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",  # not no-referrer: browsers would then send `Origin: null` on our own forms
     "X-Frame-Options": "DENY",  # frame-ancestors for browsers that predate it
@@ -80,8 +81,11 @@ class LimitsMiddleware:
             await self._too_large(scope, receive, send)
             return
         if not self._allow(_client_key(scope, headers)):
-            await JSONResponse({"detail": "rate limit exceeded; retry in a minute"}, status_code=429,
-                               headers={"Retry-After": "60"})(scope, receive, send)
+            await JSONResponse(
+                {"detail": "rate limit exceeded; retry in a minute"},
+                status_code=429,
+                headers={"Retry-After": "60"},
+            )(scope, receive, send)
             return
         await self._counting(scope, receive, send)
 
@@ -105,14 +109,19 @@ class LimitsMiddleware:
 
         try:
             await self.app(scope, counted, sending)
-        except BodyTooLarge:  # read outside FastAPI's exception handling (e.g. by another middleware)
+        except (
+            BodyTooLarge
+        ):  # read outside FastAPI's exception handling (e.g. by another middleware)
             if started:
                 raise
             await self._too_large(scope, receive, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = JSONResponse({"detail": f"request body over {self._max_bytes} bytes"}, status_code=413,
-                                headers={"Connection": "close"})
+        response = JSONResponse(
+            {"detail": f"request body over {self._max_bytes} bytes"},
+            status_code=413,
+            headers={"Connection": "close"},
+        )
         await response(scope, receive, send)
 
     def _allow(self, key: str) -> bool:
@@ -197,8 +206,11 @@ def field_errors(errors: Any) -> list[dict[str, Any]]:
     """Pydantic's errors with `input` cut to an excerpt, `ctx` and `url` dropped, UPNs removed."""
     out = []
     for error in errors:
-        item = {"loc": [redact(str(p)) if isinstance(p, str) else p for p in error.get("loc", ())],
-                "msg": safe_detail(str(error.get("msg", ""))), "type": error.get("type", "")}
+        item = {
+            "loc": [redact(str(p)) if isinstance(p, str) else p for p in error.get("loc", ())],
+            "msg": safe_detail(str(error.get("msg", ""))),
+            "type": error.get("type", ""),
+        }
         if "input" in error:
             item["input"] = excerpt(error["input"])
         out.append(item)
@@ -216,7 +228,9 @@ async def http_error_response(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code in (204, 304):
         return Response(status_code=exc.status_code, headers=exc.headers)
-    return JSONResponse({"detail": safe_detail(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+    return JSONResponse(
+        {"detail": safe_detail(exc.detail)}, status_code=exc.status_code, headers=exc.headers
+    )
 
 
 async def internal_error_response(_request: Request, _exc: Exception) -> JSONResponse:

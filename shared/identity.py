@@ -20,7 +20,9 @@ SERVICES = ("partners", "activities", "funding")
 def check_slug(value: str, what: str) -> str:
     """Return `value` if it is a valid identifier, else raise ValueError naming `what`."""
     if not _SLUG_RE.match(value):
-        raise ValueError(f"{what} {value!r} must match {_SLUG} (lower case letters, digits, hyphens)")
+        raise ValueError(
+            f"{what} {value!r} must match {_SLUG} (lower case letters, digits, hyphens)"
+        )
     return value
 
 

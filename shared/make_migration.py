@@ -25,7 +25,9 @@ def migrations_of(service: str) -> Path:
     """The service's alembic folder; a clear error naming the services that have one."""
     folder = SERVICES / service / "migrations"
     if not service.isidentifier() or not (folder / "env.py").is_file():
-        known = ", ".join(sorted(p.parent.parent.name for p in SERVICES.glob("*/migrations/env.py")))
+        known = ", ".join(
+            sorted(p.parent.parent.name for p in SERVICES.glob("*/migrations/env.py"))
+        )
         raise SystemExit(f"no migrations for service {service!r} (one of: {known})")
     return folder
 
@@ -41,8 +43,10 @@ def main(service: str, message: str) -> None:
     cfg = config_for(migrations)
     heads = ScriptDirectory.from_config(cfg).get_heads()
     if len(heads) != 1:
-        raise SystemExit(f"{service} has {len(heads)} migration heads ({', '.join(sorted(heads))}): "
-                         "merge them first (alembic merge)")
+        raise SystemExit(
+            f"{service} has {len(heads)} migration heads ({', '.join(sorted(heads))}): "
+            "merge them first (alembic merge)"
+        )
     with create_engine("sqlite://").connect() as connection:
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "head")
@@ -50,7 +54,9 @@ def main(service: str, message: str) -> None:
 
 
 def _next_id(migrations: Path) -> str:
-    existing = sorted(p.name[:4] for p in (migrations / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
+    existing = sorted(
+        p.name[:4] for p in (migrations / "versions").glob("[0-9][0-9][0-9][0-9]_*.py")
+    )
     return f"{int(existing[-1]) + 1:04d}" if existing else "0001"
 
 

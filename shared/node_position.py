@@ -60,7 +60,11 @@ class ProducerPosition:
 
 def service_subjects(hub: str, node: str, service: str) -> list[str]:
     """Every subject `service` at `node` can publish on: one per contract and version."""
-    return [event_subject(hub, node, service, c.event_type, c.version) for c in all_contracts() if c.service == service]
+    return [
+        event_subject(hub, node, service, c.event_type, c.version)
+        for c in all_contracts()
+        if c.service == service
+    ]
 
 
 async def last_sequence(js: JetStreamContext, stream: str, subjects: list[str]) -> int:
@@ -75,8 +79,14 @@ async def last_sequence(js: JetStreamContext, stream: str, subjects: list[str]) 
     return highest
 
 
-async def producer_position(sessions: async_sessionmaker[AsyncSession], outbox: Outbox, nc: Client,
-                            domains: bool, hub_timeout: float = 2.0, hub_wait: float = 10.0) -> ProducerPosition:
+async def producer_position(
+    sessions: async_sessionmaker[AsyncSession],
+    outbox: Outbox,
+    nc: Client,
+    domains: bool,
+    hub_timeout: float = 2.0,
+    hub_wait: float = 10.0,
+) -> ProducerPosition:
     """Read the three positions of `outbox`'s producer; the hub's is None when it does not answer."""
     p = outbox.producer
     subjects = service_subjects(p.hub, p.node, p.service)
@@ -86,12 +96,18 @@ async def producer_position(sessions: async_sessionmaker[AsyncSession], outbox: 
     hub_js = nc.jetstream(domain=HUB_DOMAIN, timeout=hub_timeout) if domains else nc.jetstream()
     in_hub = await _hub_position(hub_js, hub_stream(p.hub), subjects, hub_wait)
     if in_hub is None:
-        log.warning("%s %s: the hub stream did not answer within %gs; checked against the node stream only",
-                    p.node, p.service, hub_wait)
+        log.warning(
+            "%s %s: the hub stream did not answer within %gs; checked against the node stream only",
+            p.node,
+            p.service,
+            hub_wait,
+        )
     return ProducerPosition(p.node, p.service, emitted, in_node, in_hub)
 
 
-async def _hub_position(js: JetStreamContext, stream: str, subjects: list[str], wait: float) -> int | None:
+async def _hub_position(
+    js: JetStreamContext, stream: str, subjects: list[str], wait: float
+) -> int | None:
     """The hub's last sequence, retried for `wait` seconds: a leaf link takes a moment after a start.
     None when the hub is down or unreachable: the node keeps working on its own stream."""
     deadline = asyncio.get_running_loop().time() + wait
@@ -107,13 +123,16 @@ async def _hub_position(js: JetStreamContext, stream: str, subjects: list[str], 
 def refusal(position: ProducerPosition) -> str:
     """One line for the operator: what is behind what, and the command that recovers it."""
     where = "hub" if (position.hub_stream or 0) >= position.node_stream else "node"
-    return (f"{position.node} {position.service}: its database has emitted events up to sequence {position.outbox} "
-            f"but the {where} stream holds them up to {position.streams} (a database restored from an older backup); "
-            f"not publishing: run `hub node recover --node {position.node}` (deploy/RUNBOOK.md)")
+    return (
+        f"{position.node} {position.service}: its database has emitted events up to sequence {position.outbox} "
+        f"but the {where} stream holds them up to {position.streams} (a database restored from an older backup); "
+        f"not publishing: run `hub node recover --node {position.node}` (deploy/RUNBOOK.md)"
+    )
 
 
-async def check_outbox_position(sessions: async_sessionmaker[AsyncSession], outbox: Outbox, nc: Client,
-                                domains: bool) -> ProducerPosition:
+async def check_outbox_position(
+    sessions: async_sessionmaker[AsyncSession], outbox: Outbox, nc: Client, domains: bool
+) -> ProducerPosition:
     """Raise ``NodeBehindItsEvents`` when the database is behind its producer's events in either stream."""
     position = await producer_position(sessions, outbox, nc, domains)
     if position.behind:

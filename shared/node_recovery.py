@@ -52,8 +52,9 @@ class Recovery:
     notes: list[str] = field(default_factory=list)
 
 
-async def producer_events(js: JetStreamContext, stream: str, hub: str, node: str, service: str,
-                          after: int) -> dict[int, StoredEvent]:
+async def producer_events(
+    js: JetStreamContext, stream: str, hub: str, node: str, service: str, after: int
+) -> dict[int, StoredEvent]:
     """This producer's events in `stream` with an envelope sequence above `after`, by sequence."""
     prefix = node_subjects(hub, node).removesuffix(">") + f"{service}."
     found: dict[int, StoredEvent] = {}
@@ -76,13 +77,20 @@ def merge(*sources: dict[int, StoredEvent]) -> list[StoredEvent]:
         for sequence, stored in source.items():
             seen = merged.setdefault(sequence, stored)
             if seen.event.envelope.event_id != stored.event.envelope.event_id:
-                raise RecoveryRefused(f"sequence {sequence} is event {seen.event.envelope.event_id} in one stream and "
-                                      f"{stored.event.envelope.event_id} in another")
+                raise RecoveryRefused(
+                    f"sequence {sequence} is event {seen.event.envelope.event_id} in one stream and "
+                    f"{stored.event.envelope.event_id} in another"
+                )
     return [merged[s] for s in sorted(merged)]
 
 
-async def recover(sessions: async_sessionmaker[AsyncSession], outbox: Outbox, restorers: dict[str, Restorer],
-                  streams: list[tuple[JetStreamContext, str]], node_stream_last: int) -> Recovery:
+async def recover(
+    sessions: async_sessionmaker[AsyncSession],
+    outbox: Outbox,
+    restorers: dict[str, Restorer],
+    streams: list[tuple[JetStreamContext, str]],
+    node_stream_last: int,
+) -> Recovery:
     """Restore the events after the outbox position from `streams` ((context, stream name) pairs).
 
     `node_stream_last` is this producer's last sequence in its node stream: the relay republishes
@@ -93,9 +101,19 @@ async def recover(sessions: async_sessionmaker[AsyncSession], outbox: Outbox, re
     async with sessions() as session:
         emitted = await read_cursor(session, outbox.cursor, SEQUENCE)
         published = await read_cursor(session, outbox.cursor, PUBLISHED)
-        local = dict((await session.execute(select(outbox.table.c.sequence, outbox.table.c.event_id)
-                                            .where(outbox.table.c.sequence > published))).all())
-    found = [await producer_events(js, stream, p.hub, p.node, p.service, min(published, emitted)) for js, stream in streams]
+        local = dict(
+            (
+                await session.execute(
+                    select(outbox.table.c.sequence, outbox.table.c.event_id).where(
+                        outbox.table.c.sequence > published
+                    )
+                )
+            ).all()
+        )
+    found = [
+        await producer_events(js, stream, p.hub, p.node, p.service, min(published, emitted))
+        for js, stream in streams
+    ]
     events = merge(*found)
     _refuse_local_conflicts(p.node, p.service, events, local)
     events = [e for e in events if e.event.envelope.sequence > emitted]
@@ -105,23 +123,31 @@ async def recover(sessions: async_sessionmaker[AsyncSession], outbox: Outbox, re
     expected = list(range(emitted + 1, result.to_sequence + 1))
     if [e.event.envelope.sequence for e in events] != expected:
         missing = sorted(set(expected) - {e.event.envelope.sequence for e in events})
-        raise RecoveryRefused(f"{p.node} {p.service}: sequences {missing[:5]} are in no stream read; nothing changed")
+        raise RecoveryRefused(
+            f"{p.node} {p.service}: sequences {missing[:5]} are in no stream read; nothing changed"
+        )
     unknown = sorted({e.event.envelope.type for e in events} - set(restorers))
     if unknown:
-        raise RecoveryRefused(f"{p.node} {p.service}: cannot restore {', '.join(unknown)} from events; nothing changed")
+        raise RecoveryRefused(
+            f"{p.node} {p.service}: cannot restore {', '.join(unknown)} from events; nothing changed"
+        )
     async with sessions() as session, session.begin():
         for stored in events:
             result.notes += await restorers[stored.event.envelope.type](session, stored.event)
             await session.execute(outbox.table.insert().values(_outbox_row(stored)))
         result.restored = len(events)
-        resume_publishing = min(node_stream_last, result.to_sequence)  # what the node stream holds is not sent again
+        resume_publishing = min(
+            node_stream_last, result.to_sequence
+        )  # what the node stream holds is not sent again
         result.republish = result.to_sequence - resume_publishing
         await _set_cursor(session, outbox, SEQUENCE, result.to_sequence)
         await _set_cursor(session, outbox, PUBLISHED, resume_publishing)
     return result
 
 
-def _refuse_local_conflicts(node: str, service: str, events: list[StoredEvent], local: dict[int, str]) -> None:
+def _refuse_local_conflicts(
+    node: str, service: str, events: list[StoredEvent], local: dict[int, str]
+) -> None:
     """Writes taken after the restore, before the check refused them, reuse sequences the streams hold."""
     for stored in events:
         mine = local.get(stored.event.envelope.sequence)
@@ -129,14 +155,24 @@ def _refuse_local_conflicts(node: str, service: str, events: list[StoredEvent], 
             raise RecoveryRefused(
                 f"{node} {service}: sequence {stored.event.envelope.sequence} was written here after the restore "
                 f"(event {mine}) but the streams hold event {stored.event.envelope.event_id}; restore the database "
-                "again, recover before accepting writes, then enter those writes again; nothing changed")
+                "again, recover before accepting writes, then enter those writes again; nothing changed"
+            )
 
 
 def _outbox_row(stored: StoredEvent) -> dict[str, object]:
     env = stored.event.envelope
-    return {"sequence": env.sequence, "event_id": str(env.event_id), "event_type": env.type, "subject": stored.subject,
-            "body": stored.data, "traceparent": env.traceparent, "recorded_at": env.recorded_at}
+    return {
+        "sequence": env.sequence,
+        "event_id": str(env.event_id),
+        "event_type": env.type,
+        "subject": stored.subject,
+        "body": stored.data,
+        "traceparent": env.traceparent,
+        "recorded_at": env.recorded_at,
+    }
 
 
 async def _set_cursor(session: AsyncSession, outbox: Outbox, name: str, position: int) -> None:
-    await session.execute(update(outbox.cursor).where(outbox.cursor.c.name == name).values(position=position))
+    await session.execute(
+        update(outbox.cursor).where(outbox.cursor.c.name == name).values(position=position)
+    )

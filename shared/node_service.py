@@ -26,7 +26,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.auth import Scope, TokenAuthenticator, declare, guard
 from shared.bus import connect, ensure_node_stream
-from shared.db import create_engine, database_status, migrate, migrate_when_possible, session_factory
+from shared.db import (
+    create_engine,
+    database_status,
+    migrate,
+    migrate_when_possible,
+    session_factory,
+)
 from shared.errors import Invalid, Refused
 from shared.http import LimitsMiddleware, install, mount_docs, safe_detail
 from shared.node_position import NodeBehindItsEvents, check_outbox_position
@@ -80,14 +86,20 @@ class NodeService:
     """Set when the database is behind its own events in the streams: nothing is published or written."""
 
     def __post_init__(self) -> None:
-        check_hub_node(self.settings, self.node)  # before anything (a database, a folder) is created for it
+        check_hub_node(
+            self.settings, self.node
+        )  # before anything (a database, a folder) is created for it
         url = self.settings.node_database_url(self.node, self.name)
         self.engine = create_engine(url)
         self.read_engine = create_engine(url, writer=False)
         self.sessions = session_factory(self.engine)
         self.read_sessions = session_factory(self.read_engine)
-        producer = Producer(self.settings.hub, self.node, self.name, nodes=tuple(self.settings.nodes))
-        self.outbox = Outbox(producer, self.metadata.tables["outbox"], self.metadata.tables["outbox_cursor"])
+        producer = Producer(
+            self.settings.hub, self.node, self.name, nodes=tuple(self.settings.nodes)
+        )
+        self.outbox = Outbox(
+            producer, self.metadata.tables["outbox"], self.metadata.tables["outbox_cursor"]
+        )
 
     async def start(self, *, relay: bool = True, attach_timeout: float = 2.0) -> None:
         """As a server (`relay`): migrate, connect and relay in the background, so the service answers
@@ -100,9 +112,15 @@ class NodeService:
             await migrate(self.engine, self.migrations_dir)
             return
         if self.signer is None:
-            self.signer = load_node_signer(self.settings.node_key_file, self.settings.secrets_dir, self.node)
-        self._relay_task = asyncio.create_task(self._attach_and_relay(), name=f"relay-{self.node}-{self.name}")
-        with contextlib.suppress(TimeoutError):  # a dependency down: carry on, the task keeps trying
+            self.signer = load_node_signer(
+                self.settings.node_key_file, self.settings.secrets_dir, self.node
+            )
+        self._relay_task = asyncio.create_task(
+            self._attach_and_relay(), name=f"relay-{self.node}-{self.name}"
+        )
+        with contextlib.suppress(
+            TimeoutError
+        ):  # a dependency down: carry on, the task keeps trying
             await asyncio.wait_for(self._attached.wait(), attach_timeout)
 
     async def _attach_and_relay(self) -> None:
@@ -113,20 +131,26 @@ class NodeService:
         backoff = 0.1
         while self.settings.declare_streams:
             try:
-                await ensure_node_stream(js, self.settings.hub, self.node, self.settings.duplicate_window_seconds)
+                await ensure_node_stream(
+                    js, self.settings.hub, self.node, self.settings.duplicate_window_seconds
+                )
                 break
             except Exception as exc:  # JetStream not answering yet: retry, never give up
                 log.warning("%s %s: stream not declared yet: %s", self.node, self.name, exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
         try:
-            await check_outbox_position(self.read_sessions, self.outbox, self.nats, self.settings.node_domains)
+            await check_outbox_position(
+                self.read_sessions, self.outbox, self.nats, self.settings.node_domains
+            )
         except NodeBehindItsEvents as exc:  # publishing now would reuse sequences the hub has seen
             self.refusal = str(exc)
             log.error("%s", exc)
             self._attached.set()
             return
-        self.relay = OutboxRelay(self.sessions, self.outbox, js, read_sessions=self.read_sessions, signer=self.signer)
+        self.relay = OutboxRelay(
+            self.sessions, self.outbox, js, read_sessions=self.read_sessions, signer=self.signer
+        )
         self._attached.set()
         await self.relay.run()
 
@@ -148,7 +172,9 @@ class NodeService:
     def unit_of_work(self, correlation_id: UUID | None = None) -> UnitOfWork:
         wake = self.relay.wake if self.relay else None
         if self.refusal is not None:
-            return RefusingUnitOfWork(self.refusal, self.sessions, self.outbox, correlation_id=correlation_id)
+            return RefusingUnitOfWork(
+                self.refusal, self.sessions, self.outbox, correlation_id=correlation_id
+            )
         return UnitOfWork(self.sessions, self.outbox, on_commit=wake, correlation_id=correlation_id)
 
     async def readiness(self) -> dict[str, Any]:
@@ -160,7 +186,9 @@ class NodeService:
                 checks["outbox_backlog"] = await self.relay.backlog()
         if self.refusal is not None:
             checks["refused"] = self.refusal
-        checks["ready"] = checks["database"] == "ok" and checks["nats"] == "ok" and self.relay is not None
+        checks["ready"] = (
+            checks["database"] == "ok" and checks["nats"] == "ok" and self.relay is not None
+        )
         return checks
 
 
@@ -173,8 +201,10 @@ def check_hub_node(settings: HubSettings, node: str) -> None:
     for one of them or not at all."""
     if node not in settings.nodes:
         allowed = ", ".join(settings.nodes)
-        raise UnknownNode(f"{node!r} is not one of the hub's nodes ({allowed}; HUB_NODES)",
-                          {"node": f"{node!r} is not one of the hub's nodes: one of {allowed}"})
+        raise UnknownNode(
+            f"{node!r} is not one of the hub's nodes ({allowed}; HUB_NODES)",
+            {"node": f"{node!r} is not one of the hub's nodes: one of {allowed}"},
+        )
 
 
 def service_of(request: Request) -> NodeService:
@@ -199,7 +229,9 @@ UnitOfWorkDep = Annotated[UnitOfWork, Depends(unit_of_work)]
 
 def refused_response(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, Refused)
-    detail = [{"loc": ["body", name], "msg": msg, "type": "refused"} for name, msg in exc.fields.items()]
+    detail = [
+        {"loc": ["body", name], "msg": msg, "type": "refused"} for name, msg in exc.fields.items()
+    ]
     content = {"detail": detail or exc.reason, "reason": exc.reason}
     return JSONResponse(status_code=exc.status_code, content=safe_detail(content))
 
@@ -213,7 +245,9 @@ def database_unavailable_response(_request: Request, exc: Exception) -> JSONResp
     reason = str(getattr(exc, "orig", exc) or type(exc).__name__)
     log.warning("database unavailable: %s", reason)
     return JSONResponse(
-        status_code=503, content={"detail": "database unavailable", "reason": reason}, headers={"Retry-After": "1"}
+        status_code=503,
+        content={"detail": "database unavailable", "reason": reason},
+        headers={"Retry-After": "1"},
     )
 
 
@@ -249,12 +283,26 @@ def create_http_app(
     """
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
-    authenticator = TokenAuthenticator.from_file(settings.auth_tokens_file) if settings.auth_tokens_file else None
-    app = FastAPI(title=title, description=description, version="1", lifespan=lifespan, docs_url=None,
-                  redoc_url=None)
+    authenticator = (
+        TokenAuthenticator.from_file(settings.auth_tokens_file)
+        if settings.auth_tokens_file
+        else None
+    )
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="1",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.add_exception_handler(Refused, refused_response)
     app.add_exception_handler(DBAPIError, database_unavailable_response)
-    app.add_middleware(LimitsMiddleware, max_bytes=settings.max_request_bytes, per_minute=settings.rate_limit_per_minute)
+    app.add_middleware(
+        LimitsMiddleware,
+        max_bytes=settings.max_request_bytes,
+        per_minute=settings.rate_limit_per_minute,
+    )
     install(app)  # after the limits: their 413 and 429 carry the security headers too
     app.include_router(health_router())
     mount_docs(app)
@@ -277,7 +325,9 @@ def node_service_app(
         finally:
             await service.stop()
 
-    app = create_http_app(f"{title} ({service.node})", description, routers, lifespan, service.settings, service.node)
+    app = create_http_app(
+        f"{title} ({service.node})", description, routers, lifespan, service.settings, service.node
+    )
     app.state.service = service
     app.state.readiness = service.readiness
     return app

@@ -42,7 +42,12 @@ def add_outbox_tables(metadata: MetaData) -> tuple[Table, Table]:
     outbox = Table(
         "outbox",
         metadata,
-        Column("sequence", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
+        Column(
+            "sequence",
+            BigInteger().with_variant(Integer, "sqlite"),
+            primary_key=True,
+            autoincrement=False,
+        ),
         Column("event_id", String(36), nullable=False, unique=True),
         Column("event_type", String(80), nullable=False),
         Column("subject", String(255), nullable=False),
@@ -108,7 +113,10 @@ class UnitOfWork:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         # close() rolls back anything uncommitted but, unlike rollback(), leaves loaded rows readable
         await self.session.close()
@@ -123,7 +131,9 @@ class UnitOfWork:
         """Append an event to the outbox inside the current transaction."""
         producer = self._outbox.producer
         if payload.service != producer.service:
-            raise ValueError(f"{producer.service} may not emit {payload.service} event {payload.event_type}")
+            raise ValueError(
+                f"{producer.service} may not emit {payload.service} event {payload.event_type}"
+            )
         check_named_nodes(payload, producer)
         sequence = await self._next_sequence()
         now = utcnow()
@@ -149,7 +159,9 @@ class UnitOfWork:
                 sequence=sequence,
                 event_id=str(envelope.event_id),
                 event_type=envelope.type,
-                subject=event_subject(producer.hub, producer.node, producer.service, envelope.type, envelope.version),
+                subject=event_subject(
+                    producer.hub, producer.node, producer.service, envelope.type, envelope.version
+                ),
                 body=envelope.to_bytes(),
                 traceparent=envelope.traceparent,
                 recorded_at=now,
@@ -183,4 +195,6 @@ def check_named_nodes(payload: EventPayload, producer: Producer) -> None:
 
 
 async def read_cursor(session: AsyncSession, cursor: Table, name: str) -> int:
-    return int((await session.execute(select(cursor.c.position).where(cursor.c.name == name))).scalar_one())
+    return int(
+        (await session.execute(select(cursor.c.position).where(cursor.c.name == name))).scalar_one()
+    )

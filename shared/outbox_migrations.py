@@ -12,7 +12,12 @@ def create_outbox_v1() -> None:
     """Create ``outbox`` and ``outbox_cursor`` as of version 1 and seed the two cursors."""
     op.create_table(
         "outbox",
-        sa.Column("sequence", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=False, nullable=False),
+        sa.Column(
+            "sequence",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=False,
+            nullable=False,
+        ),
         sa.Column("event_id", sa.String(length=36), nullable=False),
         sa.Column("event_type", sa.String(length=80), nullable=False),
         sa.Column("subject", sa.String(length=255), nullable=False),

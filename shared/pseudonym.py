@@ -49,7 +49,9 @@ def normalise_upn(value: str) -> str:
     if not _UPN.match(upn):
         raise InvalidUPN("a UPN is 13 characters: a check letter then 12 digits")
     if upn[0] != upn_check_letter(upn[1:]):
-        raise InvalidUPN(f"check letter {upn[0]} does not match the digits (expected {upn_check_letter(upn[1:])})")
+        raise InvalidUPN(
+            f"check letter {upn[0]} does not match the digits (expected {upn_check_letter(upn[1:])})"
+        )
     return upn
 
 
@@ -87,11 +89,16 @@ def load_pseudonymiser(settings: HubSettings, key_file: Path | None = None) -> P
     if key_file is not None:
         return Pseudonymiser(key_file.read_bytes().strip())
     if settings.database_url:
-        raise MissingKey("nodes on a shared database need HUB_PSEUDONYM_KEY or a key file: a generated key would "
-                         "differ between machines and split every pupil into several pseudonyms")
+        raise MissingKey(
+            "nodes on a shared database need HUB_PSEUDONYM_KEY or a key file: a generated key would "
+            "differ between machines and split every pupil into several pseudonyms"
+        )
     path = settings.data_dir / DEMO_KEY_FILE
     if not path.exists():
-        log.warning("no pseudonym key configured: generating a demo key in %s (set HUB_PSEUDONYM_KEY in production)", path)
+        log.warning(
+            "no pseudonym key configured: generating a demo key in %s (set HUB_PSEUDONYM_KEY in production)",
+            path,
+        )
         tmp = path.with_name(f"{DEMO_KEY_FILE}.{secrets.token_hex(4)}")
         write_private(tmp, secrets.token_hex(32))
         try:

@@ -128,16 +128,24 @@ class OutboxRelay:
         futures = []
         for event, proof in zip(pending, self._proofs(pending), strict=True):
             headers = {"Nats-Msg-Id": event.event_id, **proof}
-            parent = propagate.extract({"traceparent": event.traceparent}) if event.traceparent else None
+            parent = (
+                propagate.extract({"traceparent": event.traceparent}) if event.traceparent else None
+            )
             token = otel_context.attach(parent) if parent is not None else None
             try:
-                with tracer.start_as_current_span(f"publish {event.event_type}", kind=trace.SpanKind.PRODUCER):
+                with tracer.start_as_current_span(
+                    f"publish {event.event_type}", kind=trace.SpanKind.PRODUCER
+                ):
                     propagate.inject(headers)
-                    futures.append(await self._js.publish_async(event.subject, event.body, headers=headers))
+                    futures.append(
+                        await self._js.publish_async(event.subject, event.body, headers=headers)
+                    )
             finally:
                 if token is not None:
                     otel_context.detach(token)
-        done = await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True), self._ack_timeout)
+        done = await asyncio.wait_for(
+            asyncio.gather(*futures, return_exceptions=True), self._ack_timeout
+        )
         errors = [r for r in done if isinstance(r, BaseException)]
         if errors:
             raise RuntimeError(f"{len(errors)} of {len(pending)} publishes failed: {errors[0]!r}")

@@ -55,38 +55,65 @@ class HubSettings(LayeredSettings):
 
     model_config = SettingsConfigDict(env_prefix="HUB_", extra="ignore")
 
-    hub: Slug = Field(default="heart-of-england", description="Hub identifier used in subjects and streams.")
-    nodes: list[Slug] = Field(default=list(DEFAULT_NODES), description="Nodes (lead organisations) of the hub.")
-    data_dir: Path = Field(default=Path(".data"), description="Embedded databases and NATS storage live here.")
+    hub: Slug = Field(
+        default="heart-of-england", description="Hub identifier used in subjects and streams."
+    )
+    nodes: list[Slug] = Field(
+        default=list(DEFAULT_NODES), description="Nodes (lead organisations) of the hub."
+    )
+    data_dir: Path = Field(
+        default=Path(".data"), description="Embedded databases and NATS storage live here."
+    )
     nats_url: str | None = Field(
-        default=None, description="External NATS URL(s), comma separated; unset starts an embedded nats-server."
+        default=None,
+        description="External NATS URL(s), comma separated; unset starts an embedded nats-server.",
     )
     database_url: str | None = Field(
         default=None,
         description="SQLAlchemy async URL template with {node} and {service}; unset uses SQLite files.",
     )
-    duplicate_window_seconds: int = Field(default=24 * 3600, ge=60, description="JetStream dedup window.")
-    declare_streams: bool = Field(default=True, description="Create/update streams at start (off in production).")
+    duplicate_window_seconds: int = Field(
+        default=24 * 3600, ge=60, description="JetStream dedup window."
+    )
+    declare_streams: bool = Field(
+        default=True, description="Create/update streams at start (off in production)."
+    )
     telemetry: Literal["none", "console", "otlp"] = "none"
-    otlp_endpoint: str | None = Field(default=None, description="OTLP/HTTP endpoint when telemetry=otlp.")
+    otlp_endpoint: str | None = Field(
+        default=None, description="OTLP/HTTP endpoint when telemetry=otlp."
+    )
     log_format: Literal["text", "json"] = "text"
     log_level: str = "INFO"
     node_domains: bool = Field(
-        default=False, description="Nodes run their own NATS leaf servers with JetStream domains named after them."
+        default=False,
+        description="Nodes run their own NATS leaf servers with JetStream domains named after them.",
     )
-    node_key_file: Path | None = Field(default=None, description="This node's Ed25519 signing key (base64).")
+    node_key_file: Path | None = Field(
+        default=None, description="This node's Ed25519 signing key (base64)."
+    )
     auth_tokens_file: Path | None = Field(
-        default=None, description="JSON of API tokens (sha256) and their roles; unset leaves HTTP open (development)."
+        default=None,
+        description="JSON of API tokens (sha256) and their roles; unset leaves HTTP open (development).",
     )
-    max_request_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, description="Larger request bodies get 413.")
-    rate_limit_per_minute: int = Field(default=6000, ge=1, description="Requests per client per minute before 429.")
+    max_request_bytes: int = Field(
+        default=8 * 1024 * 1024, ge=1024, description="Larger request bodies get 413."
+    )
+    rate_limit_per_minute: int = Field(
+        default=6000, ge=1, description="Requests per client per minute before 429."
+    )
     pseudonym_key: SecretStr | None = Field(
         default=None, description="Hub-wide secret for pupil pseudonyms; held by nodes only."
     )
     reporting_port: int = Field(default=8100, ge=1, le=65535, description="Reporting's HTTP port.")
-    partners_port: int = Field(default=8101, ge=1, le=65535, description="Partners' HTTP port, plus 10 per node.")
-    activities_port: int = Field(default=8102, ge=1, le=65535, description="Activities' HTTP port, plus 10 per node.")
-    funding_port: int = Field(default=8103, ge=1, le=65535, description="Funding's HTTP port, plus 10 per node.")
+    partners_port: int = Field(
+        default=8101, ge=1, le=65535, description="Partners' HTTP port, plus 10 per node."
+    )
+    activities_port: int = Field(
+        default=8102, ge=1, le=65535, description="Activities' HTTP port, plus 10 per node."
+    )
+    funding_port: int = Field(
+        default=8103, ge=1, le=65535, description="Funding's HTTP port, plus 10 per node."
+    )
 
     def service_port(self, service: str, node: str | None = None) -> int:
         """The one place a service's HTTP port is worked out (``hub serve``, ``hub node up``, the
@@ -101,7 +128,12 @@ class HubSettings(LayeredSettings):
     def with_base_port(self, base: int) -> HubSettings:
         """These settings with every service's port counted from `base` (reporting on it, node
         services on the next ones): the demo's and the tests' layouts on free ports."""
-        ports = {"reporting_port": base, "partners_port": base + 1, "activities_port": base + 2, "funding_port": base + 3}
+        ports = {
+            "reporting_port": base,
+            "partners_port": base + 1,
+            "activities_port": base + 2,
+            "funding_port": base + 3,
+        }
         return self.model_copy(update=ports)
 
     @property

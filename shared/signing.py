@@ -73,8 +73,13 @@ ROOT: Node = (-1, 0)
 """Where a verified tree's known nodes keep its root."""
 
 
-def fold_proof(leaf: bytes, index: int, size: int, proof: Sequence[bytes],
-               known: Mapping[Node, bytes] | None = None) -> tuple[bytes | None, dict[Node, bytes]]:
+def fold_proof(
+    leaf: bytes,
+    index: int,
+    size: int,
+    proof: Sequence[bytes],
+    known: Mapping[Node, bytes] | None = None,
+) -> tuple[bytes | None, dict[Node, bytes]]:
     """Walk `proof` up from `leaf` at `index` of `size` (RFC 9162 2.1.3.2): the root it leads to
     (None if it cannot belong to such a place) and the nodes it passed. Given the `known` nodes of
     an already verified tree (its root under ``ROOT``), it stops at the first one it reaches: that
@@ -135,11 +140,17 @@ class NodeSigner:
         """The proof headers of each message in a batch, in order: one signature for them all."""
         root, proofs = merkle_tree([leaf_hash(b) for b in bodies])
         size = len(bodies)
-        signature = base64.b64encode(self._key.sign(batch_statement(hub, node, size, root)).signature).decode()
+        signature = base64.b64encode(
+            self._key.sign(batch_statement(hub, node, size, root)).signature
+        ).decode()
         root_hex = root.hex()
         return [
-            {BATCH_ROOT: root_hex, BATCH_LEAF: f"{i}/{size}", BATCH_PROOF: base64.b64encode(b"".join(p)).decode(),
-             BATCH_SIGNATURE: signature}
+            {
+                BATCH_ROOT: root_hex,
+                BATCH_LEAF: f"{i}/{size}",
+                BATCH_PROOF: base64.b64encode(b"".join(p)).decode(),
+                BATCH_SIGNATURE: signature,
+            }
             for i, p in enumerate(proofs)
         ]
 
@@ -160,7 +171,9 @@ class NodeKeys:
     def __init__(self, public_keys: Mapping[str, str | list[str]]) -> None:
         self._public_keys = dict(public_keys)
         self._keys = {
-            node: [VerifyKey(base64.b64decode(k)) for k in ([keys] if isinstance(keys, str) else keys)]
+            node: [
+                VerifyKey(base64.b64decode(k)) for k in ([keys] if isinstance(keys, str) else keys)
+            ]
             for node, keys in public_keys.items()
         }
         self._verified: dict[tuple[str, str, int, str], dict[Node, bytes]] = {}
@@ -170,7 +183,9 @@ class NodeKeys:
         """Pickled as the public keys it was made from (a consumer's worker processes check signatures too)."""
         return NodeKeys, (self._public_keys,)
 
-    def problem(self, envelope: Envelope, data: bytes, headers: Mapping[str, str] | None) -> str | None:
+    def problem(
+        self, envelope: Envelope, data: bytes, headers: Mapping[str, str] | None
+    ) -> str | None:
         """None if the message (`data` as published, with its `headers`) is signed by one of its
         node's keys, else the reason it is not trusted."""
         keys = self._keys.get(envelope.node)
@@ -182,10 +197,15 @@ class NodeKeys:
             return self._envelope_problem(envelope, keys)
         return f"unsigned event from node {envelope.node!r}"
 
-    def _batch_problem(self, envelope: Envelope, data: bytes, headers: Mapping[str, str],
-                       keys: list[VerifyKey]) -> str | None:
+    def _batch_problem(
+        self, envelope: Envelope, data: bytes, headers: Mapping[str, str], keys: list[VerifyKey]
+    ) -> str | None:
         try:
-            root_hex, leaf, proof_text = headers[BATCH_ROOT], headers[BATCH_LEAF], headers[BATCH_PROOF]
+            root_hex, leaf, proof_text = (
+                headers[BATCH_ROOT],
+                headers[BATCH_LEAF],
+                headers[BATCH_PROOF],
+            )
             index_text, _, size_text = leaf.partition("/")
             index, size = int(index_text), int(size_text)
             proof_bytes = base64.b64decode(proof_text, validate=True)
@@ -193,7 +213,7 @@ class NodeKeys:
             return "batch proof headers missing or malformed"
         if len(proof_bytes) % 32:
             return "batch proof is not a whole number of hashes"
-        proof = [proof_bytes[i:i + 32] for i in range(0, len(proof_bytes), 32)]
+        proof = [proof_bytes[i : i + 32] for i in range(0, len(proof_bytes), 32)]
         batch = (envelope.hub, envelope.node, size, root_hex)  # what the batch signature covers
         known = self._verified.get(batch)
         reached, passed = fold_proof(leaf_hash(data), index, size, proof, known)
@@ -202,7 +222,11 @@ class NodeKeys:
         if known is not None:
             known.update(passed)
             return None
-        if not self._signed(batch_statement(envelope.hub, envelope.node, size, reached), headers[BATCH_SIGNATURE], keys):
+        if not self._signed(
+            batch_statement(envelope.hub, envelope.node, size, reached),
+            headers[BATCH_SIGNATURE],
+            keys,
+        ):
             return f"batch signature does not verify against node {envelope.node!r}'s key"
         if len(self._verified) >= _VERIFIED_BATCHES_KEPT:
             del self._verified[next(iter(self._verified))]  # the oldest batch

@@ -54,14 +54,18 @@ class TabularError(Exception):
         self.problems = problems
 
 
-def read_table(path: Path, sheet: str | None = None) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
+def read_table(
+    path: Path, sheet: str | None = None
+) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
     """Header names and an iterator of (row number, {column: cell}) for a .csv or .xlsx file."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
         return _read_csv(path)
     if suffix in {".xlsx", ".xlsm"}:
         return _read_xlsx(path, sheet)
-    raise TabularError([RowProblem(0, "(file)", f"unsupported file type {suffix!r}: use .csv or .xlsx")])
+    raise TabularError(
+        [RowProblem(0, "(file)", f"unsupported file type {suffix!r}: use .csv or .xlsx")]
+    )
 
 
 def count_rows(path: Path) -> int:
@@ -87,12 +91,17 @@ def _read_csv(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]
         for number, cells in enumerate(reader, start=2):
             if not any(c.strip() for c in cells):
                 continue
-            yield number, {h: (cells[i].strip() if i < len(cells) else "") for i, h in enumerate(header)}
+            yield (
+                number,
+                {h: (cells[i].strip() if i < len(cells) else "") for i, h in enumerate(header)},
+            )
 
     return header, rows()
 
 
-def _read_xlsx(path: Path, sheet: str | None) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
+def _read_xlsx(
+    path: Path, sheet: str | None
+) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
     from openpyxl import load_workbook
 
     wb = load_workbook(path, read_only=True, data_only=False)
@@ -105,7 +114,10 @@ def _read_xlsx(path: Path, sheet: str | None) -> tuple[list[str], Iterator[tuple
             for number, cells in enumerate(it, start=2):
                 if all(c is None or str(c).strip() == "" for c in cells):
                     continue
-                yield number, {h: _cell(cells[i] if i < len(cells) else None) for i, h in enumerate(header)}
+                yield (
+                    number,
+                    {h: _cell(cells[i] if i < len(cells) else None) for i, h in enumerate(header)},
+                )
         finally:
             wb.close()
 
@@ -153,7 +165,9 @@ def validate_rows(
             except ValidationError as exc:
                 for err in exc.errors():
                     field_name = str(err["loc"][0]) if err["loc"] else "(row)"
-                    problems.append(RowProblem(number, to_header.get(field_name, field_name), err["msg"]))
+                    problems.append(
+                        RowProblem(number, to_header.get(field_name, field_name), err["msg"])
+                    )
         result.problems.extend(problems)
     return result
 
@@ -164,7 +178,11 @@ def _injection_problems(number: int, raw: dict[str, Any]) -> list[RowProblem]:
         if not isinstance(value, str):
             continue
         if len(value) > MAX_CELL_CHARS:
-            problems.append(RowProblem(number, column, f"cell longer than {MAX_CELL_CHARS} characters"))
+            problems.append(
+                RowProblem(number, column, f"cell longer than {MAX_CELL_CHARS} characters")
+            )
         elif looks_like_formula(value):
-            problems.append(RowProblem(number, column, "cell starts like a spreadsheet formula; refused"))
+            problems.append(
+                RowProblem(number, column, "cell starts like a spreadsheet formula; refused")
+            )
     return problems

@@ -29,13 +29,20 @@ def configure_process(settings: HubSettings, service: str, node: str | None = No
 
 
 def configure_tracing(
-    settings: HubSettings, service_name: str, extra: SpanProcessor | None = None, node: str | None = None
+    settings: HubSettings,
+    service_name: str,
+    extra: SpanProcessor | None = None,
+    node: str | None = None,
 ) -> None:
     """Install a tracer provider exporting to the console or OTLP as configured (once per process)."""
     global _configured
     if _configured:
         return
-    attributes = {"service.name": service_name, "hub": settings.hub, **({"hub.node": node} if node else {})}
+    attributes = {
+        "service.name": service_name,
+        "hub": settings.hub,
+        **({"hub.node": node} if node else {}),
+    }
     provider = TracerProvider(resource=Resource.create(attributes))
     if settings.telemetry == "console":
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
@@ -43,7 +50,11 @@ def configure_tracing(
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         endpoint = settings.otlp_endpoint
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint) if endpoint else OTLPSpanExporter()))
+        provider.add_span_processor(
+            BatchSpanProcessor(
+                OTLPSpanExporter(endpoint=endpoint) if endpoint else OTLPSpanExporter()
+            )
+        )
     if extra is not None:
         provider.add_span_processor(extra)
     trace.set_tracer_provider(provider)
@@ -82,7 +93,9 @@ def configure_logging(settings: HubSettings) -> None:
     if settings.log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(trace_id)s] %(message)s"))
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(trace_id)s] %(message)s")
+        )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)

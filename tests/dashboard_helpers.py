@@ -10,13 +10,16 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from shared.auth import Role
 from services.reporting.app import create_app
 from services.reporting.dashboard.auth import write_users_file
+from shared.auth import Role
 from tests.helpers import System
 
-USERS = {"manager": ("manager-pw", Role.CONSORTIUM_MANAGER, None), "auditor": ("auditor-pw", Role.AUDITOR, None),
-         "coventry-staff": ("coventry-pw", Role.NODE_STAFF, "coventry")}
+USERS = {
+    "manager": ("manager-pw", Role.CONSORTIUM_MANAGER, None),
+    "auditor": ("auditor-pw", Role.AUDITOR, None),
+    "coventry-staff": ("coventry-pw", Role.NODE_STAFF, "coventry"),
+}
 PERIOD = "2024-25"
 
 
@@ -26,15 +29,20 @@ def dashboard_app(system: System, folder: Path) -> FastAPI:
     write_users_file(users, USERS)
     secret.write_text("test-secret")
     system.reporting.own = system.reporting.own.model_copy(
-        update={"dashboard_users_file": users, "dashboard_session_secret_file": secret})
+        update={"dashboard_users_file": users, "dashboard_session_secret_file": secret}
+    )
     return create_app(system.reporting)
 
 
 @contextlib.asynccontextmanager
 async def signed_in(app: FastAPI, name: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://reporting") as client:
-        r = await client.post("/dashboard/login", data={"username": name, "password": USERS[name][0],
-                                                        "next": "/dashboard/"})
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://reporting"
+    ) as client:
+        r = await client.post(
+            "/dashboard/login",
+            data={"username": name, "password": USERS[name][0], "next": "/dashboard/"},
+        )
         assert r.status_code == 303, r.text
         yield client
 

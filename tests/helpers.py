@@ -9,17 +9,19 @@ from typing import TypeVar
 
 import httpx
 
+from hub.runner import NODE_SERVICES, Wiring
+from services.reporting.ingest.consumer import ReportingService
+from services.reporting.read.queries import HubReport, hub_report
 from shared.identity import SERVICES
 from shared.node_service import NodeService
 from shared.settings import HubSettings
-from services.reporting.ingest.consumer import ReportingService
-from services.reporting.read.queries import HubReport, hub_report
-from hub.runner import NODE_SERVICES, Wiring
 
 T = TypeVar("T")
 
 
-async def wait_for(check: Callable[[], Awaitable[T]], done: Callable[[T], bool], timeout: float = 15.0) -> T:
+async def wait_for(
+    check: Callable[[], Awaitable[T]], done: Callable[[T], bool], timeout: float = 15.0
+) -> T:
     """Poll `check` until `done(value)`; return the last value (the assertion that follows says why)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -49,7 +51,9 @@ class System:
         self.nats_url = nats_url
         self.wiring = wiring or Wiring.single_server(nats_url, settings.nodes)
         self.tokens = tokens or {}
-        self.reporting: ReportingService = build_service(settings, self.wiring.reporting_nats_url, self.wiring.reporting)
+        self.reporting: ReportingService = build_service(
+            settings, self.wiring.reporting_nats_url, self.wiring.reporting
+        )
         self.services: dict[tuple[str, str], NodeService] = {}
         self._apps = {}
         for node in settings.nodes:
@@ -75,7 +79,9 @@ class System:
         transport = httpx.ASGITransport(app=self._apps[(node, service)])
         token = self.tokens.get(node)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return httpx.AsyncClient(transport=transport, base_url=f"http://{node}-{service}", headers=headers)
+        return httpx.AsyncClient(
+            transport=transport, base_url=f"http://{node}-{service}", headers=headers
+        )
 
     async def post(self, node: str, service: str, path: str, body: dict) -> httpx.Response:
         async with self.client(node, service) as client:
@@ -85,12 +91,20 @@ class System:
         async with self.reporting.read_sessions() as session:
             return await hub_report(session, self.settings.hub, self.settings.nodes)
 
-    async def report_when(self, done: Callable[[HubReport], bool], timeout: float = 15.0) -> HubReport:
+    async def report_when(
+        self, done: Callable[[HubReport], bool], timeout: float = 15.0
+    ) -> HubReport:
         return await wait_for(self.report, done, timeout)
 
 
 def organisation(name: str = "Orchestra of the Swan", **extra: object) -> dict:
-    return {"name": name, "roles": ["delivery_partner"], "areas": ["coventry"], "functions": ["progression"], **extra}
+    return {
+        "name": name,
+        "roles": ["delivery_partner"],
+        "areas": ["coventry"],
+        "functions": ["progression"],
+        **extra,
+    }
 
 
 def activity(delivered_by: str, **extra: object) -> dict:

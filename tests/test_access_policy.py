@@ -21,11 +21,21 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from shared.auth import Ask, Principal, Role, Scope, access_of, api_routes, may, require_declared, token_digest
-from shared.nats_server import NatsServer
-from shared.settings import HubSettings
 from services.reporting.read.catalogue import VIEWS
 from services.reporting.read.views.evidence import KEY_NAMES
+from shared.auth import (
+    Ask,
+    Principal,
+    Role,
+    Scope,
+    access_of,
+    api_routes,
+    may,
+    require_declared,
+    token_digest,
+)
+from shared.nats_server import NatsServer
+from shared.settings import HubSettings
 from tests.dashboard_helpers import PERIOD, dashboard_app, signed_in, text_of
 from tests.helpers import System, organisation
 from tests.test_reporting_population import COVENTRY_2023, SOLIHULL_2024, rows_of
@@ -47,9 +57,15 @@ POLICY: dict[Scope, dict[str, set[str]]] = {
 node, or the whole hub). Writing: node staff at their own node's services, nobody else."""
 
 EVIDENCE_KEYS: dict[str, dict[str, str]] = {
-    **{v: {"own": OWN, "other": OTHER, "hub": "hub"} for v in ("pupils", "wcet", "headcount", "allocation")},
+    **{
+        v: {"own": OWN, "other": OTHER, "hub": "hub"}
+        for v in ("pupils", "wcet", "headcount", "allocation")
+    },
     "budget": {"own": f"{OWN}/schools/{OWN}", "other": f"{OTHER}/schools/{OTHER}"},
-    **{v: {"hub": "hub"} for v in ("income", "spend", "commission", "schools", "partners", "continuation")},
+    **{
+        v: {"hub": "hub"}
+        for v in ("income", "spend", "commission", "schools", "partners", "continuation")
+    },
     "inclusion": {"hub": "hub/send/ehcp", "own": f"{OWN}/send/ehcp"},
     "progression": {"hub": "hub/beginner/intermediate", "own": f"{OWN}/beginner/intermediate"},
 }
@@ -67,22 +83,37 @@ class Call:
 
 def tokens_file(folder: Path) -> dict[str, str]:
     """API tokens for each role (and Solihull's staff, who post Solihull's data); name -> token."""
-    people = {STAFF: (Role.NODE_STAFF, OWN), "solihull-staff": (Role.NODE_STAFF, OTHER),
-              MANAGER: (Role.CONSORTIUM_MANAGER, None), AUDITOR: (Role.AUDITOR, None)}
+    people = {
+        STAFF: (Role.NODE_STAFF, OWN),
+        "solihull-staff": (Role.NODE_STAFF, OTHER),
+        MANAGER: (Role.CONSORTIUM_MANAGER, None),
+        AUDITOR: (Role.AUDITOR, None),
+    }
     tokens = {name: f"token-{name}-{uuid.uuid4().hex}" for name in people}
-    entries = {token_digest(tokens[n]): {"name": n, "role": str(r), **({"node": nd} if nd else {})}
-               for n, (r, nd) in people.items()}
+    entries = {
+        token_digest(tokens[n]): {"name": n, "role": str(r), **({"node": nd} if nd else {})}
+        for n, (r, nd) in people.items()
+    }
     (folder / "tokens.json").write_text(json.dumps(entries))
     return tokens
 
 
 @pytest.fixture
-async def guarded(tmp_path: Path, hub_id: str, nats_server: NatsServer) -> AsyncIterator[tuple[System, dict[str, str]]]:
+async def guarded(
+    tmp_path: Path, hub_id: str, nats_server: NatsServer
+) -> AsyncIterator[tuple[System, dict[str, str]]]:
     """A running hub whose services all require tokens, with the fixed dataset loaded."""
     tokens = tokens_file(tmp_path)
-    settings = HubSettings(hub=hub_id, data_dir=tmp_path, nodes=[OWN, OTHER], duplicate_window_seconds=600,
-                           auth_tokens_file=tmp_path / "tokens.json")
-    system = System(settings, nats_server.url, tokens={OWN: tokens[STAFF], OTHER: tokens["solihull-staff"]})
+    settings = HubSettings(
+        hub=hub_id,
+        data_dir=tmp_path,
+        nodes=[OWN, OTHER],
+        duplicate_window_seconds=600,
+        auth_tokens_file=tmp_path / "tokens.json",
+    )
+    system = System(
+        settings, nats_server.url, tokens={OWN: tokens[STAFF], OTHER: tokens["solihull-staff"]}
+    )
     await system.start()
     try:
         yield system, tokens
@@ -95,10 +126,14 @@ async def load(system: System) -> dict[str, str]:
     ids = await load_dataset(system)
     ids.update({f"income-{OWN}": ids["dfe_cov"], f"income-{OTHER}": ids["dfe_sol"]})
     for node, population in ((OWN, COVENTRY_2023), (OTHER, SOLIHULL_2024)):
-        r = await system.post(node, "partners", "/organisations", organisation(f"{node} strings", areas=[node]))
+        r = await system.post(
+            node, "partners", "/organisations", organisation(f"{node} strings", areas=[node])
+        )
         assert r.status_code == 201, r.text
         ids[f"partner-{node}"] = r.json()["organisation_id"]
-        assert (await system.post(node, "partners", "/school-population", population)).status_code == 201
+        assert (
+            await system.post(node, "partners", "/school-population", population)
+        ).status_code == 201
     await system.report_when(lambda r: r.stamp.applied_events >= 21, timeout=30)
     return ids
 
@@ -122,13 +157,17 @@ def calls_of(route: Any, ids: dict[str, str]) -> Iterator[Call]:
     base |= {"format": "json"} if "format" in query else {}  # exports: the fastest of their formats
     if {"view", "key"} <= query:  # evidence: each view's key names an area or node, or the hub
         for view, keys in EVIDENCE_KEYS.items():
-            scope = Scope.NODE if view in KEY_NAMES else Scope.HUB  # as views/evidence.py declares them
+            scope = (
+                Scope.NODE if view in KEY_NAMES else Scope.HUB
+            )  # as views/evidence.py declares them
             for names, key in keys.items():
                 yield Call(method, url(path, {}, {**base, "view": view, "key": key}), scope, names)
         return
     for names, params in path_variants(path, ids):
         for view in list(VIEWS) if "{name}" in path and "/areas/" not in path else [None]:
-            scope = VIEWS[view].scope if view else access.scope  # a view's page or export: the view's scope
+            scope = (
+                VIEWS[view].scope if view else access.scope
+            )  # a view's page or export: the view's scope
             filled = {**params, **({"name": view} if view else {})}
             for n, extra in query_variants(query, scope, names):
                 yield Call(method, url(path, filled, {**base, **extra}), scope, n)
@@ -139,7 +178,10 @@ def path_variants(path: str, ids: dict[str, str]) -> Iterator[tuple[str, dict[st
     common = {"activity_id": ids["ensemble"], "fmt": "json"}
     for names, node in (("own", OWN), ("other", OTHER)):
         if "{node}" in path or "{ledger_node}" in path:
-            yield names, {**common, "node": node, "ledger_node": node, "entry_id": ids[f"income-{node}"]}
+            yield (
+                names,
+                {**common, "node": node, "ledger_node": node, "entry_id": ids[f"income-{node}"]},
+            )
         elif "{organisation_id}" in path:
             yield names, {**common, "organisation_id": ids[f"partner-{node}"]}
         elif "/areas/{name}" in path:
@@ -152,7 +194,11 @@ def query_variants(query: set[str], scope: Scope, names: str) -> list[tuple[str,
     """A route narrowed by ?node= is asked about each node, and about none (node staff: their own)."""
     if "node" not in query or names != "hub":
         return [(names, {})]
-    return [("own", {"node": OWN}), ("other", {"node": OTHER}), ("own" if scope is Scope.NODE else "hub", {})]
+    return [
+        ("own", {"node": OWN}),
+        ("other", {"node": OTHER}),
+        ("own" if scope is Scope.NODE else "hub", {}),
+    ]
 
 
 def url(path: str, params: dict[str, str], query: dict[str, str]) -> str:
@@ -167,18 +213,23 @@ def allowed(role: str, call: Call) -> bool:
 @contextlib.asynccontextmanager
 async def api_client(app: FastAPI, token: str | None) -> AsyncIterator[httpx.AsyncClient]:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://reporting",
-                                 headers=headers) as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://reporting", headers=headers
+    ) as client:
         yield client
 
 
 async def test_every_reporting_route_answers_every_role_as_the_policy_says(
-        guarded: tuple[System, dict[str, str]], tmp_path: Path) -> None:
+    guarded: tuple[System, dict[str, str]], tmp_path: Path
+) -> None:
     system, tokens = guarded
     ids = await load(system)
     app = dashboard_app(system, tmp_path)
     calls = [c for r in api_routes(app) for c in calls_of(r, ids) if r.methods == {"GET"}]
-    assert {c.url.split("?")[0] for c in calls} >= {"/report/funding/360giving.xlsx", "/dashboard/audit"}
+    assert {c.url.split("?")[0] for c in calls} >= {
+        "/report/funding/360giving.xlsx",
+        "/dashboard/audit",
+    }
     wrong: list[str] = []
     for role in ROLES:
         async with api_client(app, tokens[role]) as api, signed_in(app, role) as pages:
@@ -189,15 +240,26 @@ async def test_every_reporting_route_answers_every_role_as_the_policy_says(
                 status = (await client.get(call.url)).status_code
                 expected = 200 if allowed(role, call) else 403
                 if status != expected:
-                    wrong.append(f"{role} {call.url} ({call.scope}, {call.names}): {status}, expected {expected}")
+                    wrong.append(
+                        f"{role} {call.url} ({call.scope}, {call.names}): {status}, expected {expected}"
+                    )
     assert not wrong, "\n".join(wrong)
 
 
 async def test_no_route_opens_without_credentials_but_the_open_ones(
-        guarded: tuple[System, dict[str, str]], tmp_path: Path) -> None:
+    guarded: tuple[System, dict[str, str]], tmp_path: Path
+) -> None:
     system, _ = guarded
-    ids = {k: str(uuid.uuid4()) for k in ("ensemble", f"income-{OWN}", f"income-{OTHER}", f"partner-{OWN}",
-                                          f"partner-{OTHER}")}
+    ids = {
+        k: str(uuid.uuid4())
+        for k in (
+            "ensemble",
+            f"income-{OWN}",
+            f"income-{OTHER}",
+            f"partner-{OWN}",
+            f"partner-{OTHER}",
+        )
+    }
     app = dashboard_app(system, tmp_path)
     async with api_client(app, None) as anonymous:
         for route in api_routes(app):
@@ -207,29 +269,39 @@ async def test_no_route_opens_without_credentials_but_the_open_ones(
             if scope is Scope.OPEN:
                 assert r.status_code not in (401, 403), call
             elif call.url.startswith("/dashboard/"):
-                assert r.status_code == 303 and r.headers["location"].startswith("/dashboard/login"), call
+                assert r.status_code == 303 and r.headers["location"].startswith(
+                    "/dashboard/login"
+                ), call
             else:
                 assert r.status_code == 401, call
 
 
 async def test_node_services_let_staff_write_their_own_node_and_everyone_else_read(
-        guarded: tuple[System, dict[str, str]]) -> None:
+    guarded: tuple[System, dict[str, str]],
+) -> None:
     system, tokens = guarded
     wrong: list[str] = []
     for (node, service), app in system._apps.items():
         names = "own" if node == OWN else "other"
         for route in api_routes(app):
-            scope = access_of(route.endpoint).scope if access_of(route.endpoint) else Scope.NODE  # their node's
+            scope = (
+                access_of(route.endpoint).scope if access_of(route.endpoint) else Scope.NODE
+            )  # their node's
             for method in sorted(route.methods or ()):
                 path = re.sub(r"\{(\w+)\}", lambda _m: str(uuid.uuid4()), route.path)
                 reading = method in ("GET", "HEAD")
                 for role in ROLES:
-                    may_do = role in POLICY[scope][names] if reading or scope is Scope.OPEN \
+                    may_do = (
+                        role in POLICY[scope][names]
+                        if reading or scope is Scope.OPEN
                         else role == STAFF and names == "own"
+                    )
                     async with api_client(app, tokens[role]) as client:
                         status = (await client.request(method, path, json={})).status_code
                     if may_do == (status in (401, 403)):
-                        wrong.append(f"{role} {method} {node} {service}{path}: {status}, expected allowed={may_do}")
+                        wrong.append(
+                            f"{role} {method} {node} {service}{path}: {status}, expected allowed={may_do}"
+                        )
     assert not wrong, "\n".join(wrong)
 
 
@@ -247,17 +319,24 @@ async def test_an_app_with_a_route_of_no_declared_scope_refuses_to_build() -> No
         require_declared(app)
 
 
-async def test_node_staff_are_shown_only_links_they_may_open(guarded: tuple[System, dict[str, str]],
-                                                              tmp_path: Path) -> None:
+async def test_node_staff_are_shown_only_links_they_may_open(
+    guarded: tuple[System, dict[str, str]], tmp_path: Path
+) -> None:
     system, _ = guarded
     ids = await load(system)
     app = dashboard_app(system, tmp_path)
     async with signed_in(app, STAFF) as client:
         seen: set[str] = set()
-        pages = [f"/dashboard/?period={PERIOD}", f"/dashboard/views/reach?period={PERIOD}", "/dashboard/areas",
-                 f"/dashboard/funding?period={PERIOD}", f"/dashboard/partners/{ids['partner-' + OWN]}",
-                 f"/dashboard/areas/{OWN}?period={PERIOD}", f"/dashboard/views/inclusion?period={PERIOD}",
-                 f"/dashboard/trace?view=pupils&key={OWN}&period={PERIOD}"]
+        pages = [
+            f"/dashboard/?period={PERIOD}",
+            f"/dashboard/views/reach?period={PERIOD}",
+            "/dashboard/areas",
+            f"/dashboard/funding?period={PERIOD}",
+            f"/dashboard/partners/{ids['partner-' + OWN]}",
+            f"/dashboard/areas/{OWN}?period={PERIOD}",
+            f"/dashboard/views/inclusion?period={PERIOD}",
+            f"/dashboard/trace?view=pupils&key={OWN}&period={PERIOD}",
+        ]
         for page in pages:
             r = await client.get(page)
             assert r.status_code == 200, page
@@ -271,8 +350,10 @@ async def test_node_staff_are_shown_only_links_they_may_open(guarded: tuple[Syst
         assert len(seen) > 20
         other = await client.get(f"/dashboard/partners/{ids['partner-' + OTHER]}")
         assert other.status_code == 403  # another node's register: not shown as zero figures
-        for filtered in (f"/dashboard/trace?view=pupils&key={OWN}&node={OTHER}",  # the filters are asked about too
-                         f"/dashboard/partners/{ids['partner-' + OWN]}?area={OTHER}"):
+        for filtered in (
+            f"/dashboard/trace?view=pupils&key={OWN}&node={OTHER}",  # the filters are asked about too
+            f"/dashboard/partners/{ids['partner-' + OWN]}?area={OTHER}",
+        ):
             assert (await client.get(filtered)).status_code == 403, filtered
     async with signed_in(app, MANAGER) as client:
         menu = (await client.get("/dashboard/")).text
@@ -280,7 +361,8 @@ async def test_node_staff_are_shown_only_links_they_may_open(guarded: tuple[Syst
 
 
 async def test_node_staff_inclusion_is_set_against_their_own_areas_population(
-        guarded: tuple[System, dict[str, str]], tmp_path: Path) -> None:
+    guarded: tuple[System, dict[str, str]], tmp_path: Path
+) -> None:
     system, tokens = guarded
     await load(system)
     app = dashboard_app(system, tmp_path)
@@ -291,12 +373,16 @@ async def test_node_staff_inclusion_is_set_against_their_own_areas_population(
     # Coventry's 2023-24 census alone (1,000 pupils, 30 EHCP): 3.0 %; hub-wide with Solihull's 500: 50/1500.
     assert rows_of(own)[("send", "ehcp")][2] == "3.0" and rows_of(named) == rows_of(own)
     assert rows_of(hub)[("send", "ehcp")][2] == "3.3"
-    assert all("coventry 2023-24" in c["population"] and "solihull" not in c["population"]
-               for c in own["characteristics"] if c["population_share"] is not None)
+    assert all(
+        "coventry 2023-24" in c["population"] and "solihull" not in c["population"]
+        for c in own["characteristics"]
+        if c["population_share"] is not None
+    )
 
 
-async def test_node_staff_trace_only_their_own_nodes_pupil_events(guarded: tuple[System, dict[str, str]],
-                                                                    tmp_path: Path) -> None:
+async def test_node_staff_trace_only_their_own_nodes_pupil_events(
+    guarded: tuple[System, dict[str, str]], tmp_path: Path
+) -> None:
     system, tokens = guarded
     await load(system)
     app = dashboard_app(system, tmp_path)
@@ -308,31 +394,50 @@ async def test_node_staff_trace_only_their_own_nodes_pupil_events(guarded: tuple
         other = (await manager.get(f"{query}&node={OTHER}")).json()
         reach = (await staff.get(f"/report/views/reach?period={PERIOD}&area={OWN}")).json()
     # Coventry residents in 2024-25: B in Coventry's ensemble, A in Solihull's tuition.
-    assert {e["node"] for e in own["events"]} == {OWN} and own["distinct"] == 1 == reach["unique_pupils"]
+    assert {e["node"] for e in own["events"]} == {OWN} and own["distinct"] == 1 == reach[
+        "unique_pupils"
+    ]
     assert {e["node"] for e in area["events"]} == {OWN, OTHER} and area["distinct"] == 2
     assert {e["node"] for e in other["events"]} == {OTHER} and other["distinct"] == 1
     async with signed_in(app, STAFF) as client:
-        page = text_of((await client.get(f"/dashboard/trace?view=pupils&key={OWN}&period={PERIOD}")).text)
+        page = text_of(
+            (await client.get(f"/dashboard/trace?view=pupils&key={OWN}&period={PERIOD}")).text
+        )
         assert OTHER not in page  # no event of Solihull's listed
 
 
-@pytest.mark.parametrize(("role", "scope", "ask", "method", "expected"), [
-    (Role.NODE_STAFF, Scope.NODE, Ask(node=OWN), "POST", True),
-    (Role.NODE_STAFF, Scope.NODE, Ask(node=OTHER), "POST", False),
-    (Role.NODE_STAFF, Scope.NODE, Ask(node=OTHER), "GET", False),
-    (Role.NODE_STAFF, Scope.NODE, Ask(), "GET", False),                      # the whole hub's figures
-    (Role.NODE_STAFF, Scope.NODE, Ask(own_by_default=True), "GET", True),    # narrowed to their node
-    (Role.NODE_STAFF, Scope.NODE, Ask(area=OWN), "GET", True),
-    (Role.NODE_STAFF, Scope.NODE, Ask(node=OWN, area=OTHER), "GET", False),
-    (Role.NODE_STAFF, Scope.HUB, Ask(node=OWN), "GET", False),
-    (Role.NODE_STAFF, Scope.PUBLISHED, Ask(node=OTHER), "GET", True),
-    (Role.NODE_STAFF, Scope.NODE, Ask(node=OWN, scope=Scope.HUB), "GET", False),  # an entry's own scope wins
-    (Role.CONSORTIUM_MANAGER, Scope.HUB, Ask(), "GET", True),
-    (Role.CONSORTIUM_MANAGER, Scope.NODE, Ask(node=OTHER), "POST", False),
-    (Role.AUDITOR, Scope.NODE, Ask(node=OTHER), "GET", True),
-    (Role.AUDITOR, Scope.NODE, Ask(node=OTHER), "DELETE", False),
-    (Role.AUDITOR, Scope.OPEN, Ask(), "POST", True),
-])
+@pytest.mark.parametrize(
+    ("role", "scope", "ask", "method", "expected"),
+    [
+        (Role.NODE_STAFF, Scope.NODE, Ask(node=OWN), "POST", True),
+        (Role.NODE_STAFF, Scope.NODE, Ask(node=OTHER), "POST", False),
+        (Role.NODE_STAFF, Scope.NODE, Ask(node=OTHER), "GET", False),
+        (Role.NODE_STAFF, Scope.NODE, Ask(), "GET", False),  # the whole hub's figures
+        (
+            Role.NODE_STAFF,
+            Scope.NODE,
+            Ask(own_by_default=True),
+            "GET",
+            True,
+        ),  # narrowed to their node
+        (Role.NODE_STAFF, Scope.NODE, Ask(area=OWN), "GET", True),
+        (Role.NODE_STAFF, Scope.NODE, Ask(node=OWN, area=OTHER), "GET", False),
+        (Role.NODE_STAFF, Scope.HUB, Ask(node=OWN), "GET", False),
+        (Role.NODE_STAFF, Scope.PUBLISHED, Ask(node=OTHER), "GET", True),
+        (
+            Role.NODE_STAFF,
+            Scope.NODE,
+            Ask(node=OWN, scope=Scope.HUB),
+            "GET",
+            False,
+        ),  # an entry's own scope wins
+        (Role.CONSORTIUM_MANAGER, Scope.HUB, Ask(), "GET", True),
+        (Role.CONSORTIUM_MANAGER, Scope.NODE, Ask(node=OTHER), "POST", False),
+        (Role.AUDITOR, Scope.NODE, Ask(node=OTHER), "GET", True),
+        (Role.AUDITOR, Scope.NODE, Ask(node=OTHER), "DELETE", False),
+        (Role.AUDITOR, Scope.OPEN, Ask(), "POST", True),
+    ],
+)
 def test_the_policy_table(role: Role, scope: Scope, ask: Ask, method: str, expected: bool) -> None:
     principal = Principal("someone", role, OWN if role is Role.NODE_STAFF else None)
     assert may(principal, method, scope, ask) is expected

@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 import asyncpg
+import pytest
 
 from harness.bench import SMOKE, render_tables, run_bench
 from services.reporting.ingest.preparing import default_workers
@@ -18,7 +17,12 @@ from tests.conftest import POSTGRES_DSN, REQUIRE_POSTGRES, _postgres_reachable
 async def _bench_databases() -> set[str]:
     conn = await asyncpg.connect(POSTGRES_DSN)
     try:
-        return {r[0] for r in await conn.fetch("SELECT datname FROM pg_database WHERE datname LIKE 'hl_bench_%'")}
+        return {
+            r[0]
+            for r in await conn.fetch(
+                "SELECT datname FROM pg_database WHERE datname LIKE 'hl_bench_%'"
+            )
+        }
     finally:
         await conn.close()
 
@@ -30,27 +34,39 @@ async def test_every_benchmark_runs_and_reports_figures(tmp_path: Path) -> None:
     before = await _bench_databases() if postgres else set()
     results = await run_bench(SMOKE, tmp_path, POSTGRES_DSN if postgres else None, lambda _: None)
     assert results["ingest"]["events"] == SMOKE.ingest_events and results["ingest"]["ratio"] > 0
-    split = results["ingest"]["split_us_per_event"]  # where the consumer's time went, stage by stage
+    split = results["ingest"][
+        "split_us_per_event"
+    ]  # where the consumer's time went, stage by stage
     assert split["preparing"] > 0 and split["writing"] > 0 and split["raw_client"] > 0
     assert split["preparing"] + split["writing"] + split["between_batches"] <= split["total"]
-    checked = results["ingest"]["signatures_checked"]  # the same signed stream, every signature checked
+    checked = results["ingest"][
+        "signatures_checked"
+    ]  # the same signed stream, every signature checked
     assert checked["ratio"] > 0 and checked["split_us_per_event"]["preparing"] > 0
     assert results["publish"]["relay_per_s"] > 0 and results["publish"]["raw_per_s"] > 0
     assert results["write_to_report"]["writes"] == int(SMOKE.write_rate * SMOKE.write_seconds)
     assert results["write_to_report"]["p99_ms"] >= results["write_to_report"]["p50_ms"] > 0
     rebuild = results["rebuild"][str(SMOKE.rebuild_sizes[0])]
     assert rebuild["events"] == SMOKE.rebuild_sizes[0] and rebuild["sqlite_peak_rss_mb"] > 0
-    assert (rebuild["sqlite_workers_peak_rss_mb"] > 0) == (default_workers() > 0)  # the preparing workers' memory
-    assert rebuild["sqlite_checked_seconds"] > 0 and rebuild["sqlite_checked_refused"] == 0  # every signature verified
+    assert (rebuild["sqlite_workers_peak_rss_mb"] > 0) == (
+        default_workers() > 0
+    )  # the preparing workers' memory
+    assert (
+        rebuild["sqlite_checked_seconds"] > 0 and rebuild["sqlite_checked_refused"] == 0
+    )  # every signature verified
     # the live consumer applied the same stream at that size, and its memory there is reported
     assert rebuild["ingest_events"] == SMOKE.rebuild_sizes[0] and rebuild["ingest_peak_rss_mb"] > 0
     assert rebuild["queries"]["/report"]["status"] == 200
-    assert rebuild["queries"]["/dashboard/?period=2024-25"]["status"] == 200  # pages are timed beside the routes
+    assert (
+        rebuild["queries"]["/dashboard/?period=2024-25"]["status"] == 200
+    )  # pages are timed beside the routes
     assert rebuild["queries"]["/report"]["first_ms"] > 0  # the computing request, reported apart
     if postgres:  # the rebuild is also replayed on PostgreSQL, in a database dropped afterwards
         assert rebuild["postgres_per_s"] > 0 and await _bench_databases() == before
     assert rebuild["dashboard"]["warm_seconds"] > 0
-    assert rebuild["dashboard"]["pages"]["/dashboard/?period=2024-25"]["status"] == 200  # after the warm-up
+    assert (
+        rebuild["dashboard"]["pages"]["/dashboard/?period=2024-25"]["status"] == 200
+    )  # after the warm-up
     assert len(render_tables(results)) == 6
 
 
@@ -66,7 +82,9 @@ def test_the_bench_events_are_signed_by_their_nodes_as_deployed() -> None:
     assert {e.node for e, _, _ in events} == set(nodes)
     mine = NodeKeys(public_keys(bench_signers(nodes, 3)))
     assert [mine.problem(*e) for e in events] == [None] * 50
-    assert all(e.signature is None for e, _, _ in events)  # signed in headers, once per batch, not in the body
+    assert all(
+        e.signature is None for e, _, _ in events
+    )  # signed in headers, once per batch, not in the body
     others = NodeKeys(public_keys(bench_signers(nodes, 4)))  # another seed's keys: none verifies
     assert all("does not verify" in (others.problem(*e) or "") for e in events)
 
@@ -79,8 +97,20 @@ def test_one_figure_can_be_measured_again_on_its_own_at_a_chosen_size(tmp_path: 
     from hub.cli import app
 
     out = tmp_path / "bench.json"
-    done = CliRunner().invoke(app, ["bench", "--only", "publish", "--size", "300", "--out", str(out),
-                                    "--work-dir", str(tmp_path / "work")])
+    done = CliRunner().invoke(
+        app,
+        [
+            "bench",
+            "--only",
+            "publish",
+            "--size",
+            "300",
+            "--out",
+            str(out),
+            "--work-dir",
+            str(tmp_path / "work"),
+        ],
+    )
     assert done.exit_code == 0, done.output
     results = json.loads(out.read_text())
     assert results["stages"] == ["publish"] and results["publish"]["events"] == 300

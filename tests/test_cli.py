@@ -11,36 +11,52 @@ from pathlib import Path
 
 import pytest
 
-from shared.nats_server import free_port
-from shared.settings import HubSettings
 from services.reporting.app import build_service
 from services.reporting.read.queries import report_stamp
 from services.reporting.settings import ReportingSettings
+from shared.nats_server import free_port
+from shared.settings import HubSettings
 from tests.helpers import System, organisation
 from tests.test_files_at_rest import exposed
 
 HUB = [sys.executable, "-m", "hub.cli"]
 
 
-def run(args: list[str], cwd: Path, timeout: float = 120,
-        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    args: list[str], cwd: Path, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """`hub ARGS` with none of this shell's HUB_ settings, only those in `env`."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")} | (env or {})
     clean["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
-    return subprocess.run([*HUB, *args], cwd=cwd, env=clean, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [*HUB, *args], cwd=cwd, env=clean, capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.mark.slow
 def test_demo_runs_three_nodes_and_prints_figures_from_every_service(tmp_path: Path) -> None:
     demo = run(
-        ["demo", "--no-wait", "--activities", "5", "--data-dir", str(tmp_path / "demo"), "--base-port", str(free_port())],
+        [
+            "demo",
+            "--no-wait",
+            "--activities",
+            "5",
+            "--data-dir",
+            str(tmp_path / "demo"),
+            "--base-port",
+            str(free_port()),
+        ],
         tmp_path,
     )
     assert demo.returncode == 0, demo.stderr[-3000:]
     assert "hub report" in demo.stdout
-    assert "/dashboard/" in demo.stdout and "dashboard login manager" in demo.stdout  # URL and demo logins
+    assert (
+        "/dashboard/" in demo.stdout and "dashboard login manager" in demo.stdout
+    )  # URL and demo logins
     users = json.loads((tmp_path / "demo" / "secrets" / "dashboard-users.json").read_text())
-    assert users["coventry-staff"]["password_hash"].startswith("scrypt$")  # the service holds hashes only
+    assert users["coventry-staff"]["password_hash"].startswith(
+        "scrypt$"
+    )  # the service holds hashes only
     assert exposed(tmp_path / "demo") == []  # databases, keys, tokens: the owner's only
 
     shown = run(["report", "--json", "--data-dir", str(tmp_path / "demo")], tmp_path)
@@ -49,23 +65,60 @@ def test_demo_runs_three_nodes_and_prints_figures_from_every_service(tmp_path: P
     nodes = {n["node"]: n for n in report["nodes"]}
     assert set(nodes) == {"coventry", "warwickshire", "solihull"}
     for figures in nodes.values():
-        assert figures["organisations"] > 0 and figures["activities"] == 5 and figures["income_pence"] > 0
+        assert (
+            figures["organisations"] > 0
+            and figures["activities"] == 5
+            and figures["income_pence"] > 0
+        )
     assert report["totals"]["allocated_out_pence"] == report["totals"]["allocated_in_pence"] > 0
     assert "Traceback" not in demo.stderr
 
-    listed = run(["partners", "list", "--node", "solihull", "--data-dir", str(tmp_path / "demo")], tmp_path)
+    listed = run(
+        ["partners", "list", "--node", "solihull", "--data-dir", str(tmp_path / "demo")], tmp_path
+    )
     assert listed.returncode == 0, listed.stderr[-3000:]
     assert "Solihull Music" in listed.stdout and "GB-LAE-SOL" in listed.stdout
-    ledger = run(["funding", "entries", "--node", "warwickshire", "--data-dir", str(tmp_path / "demo")], tmp_path)
+    ledger = run(
+        ["funding", "entries", "--node", "warwickshire", "--data-dir", str(tmp_path / "demo")],
+        tmp_path,
+    )
     assert "£1,708,872.00" in ledger.stdout
     # The sample population (harness/sample/data/school-population.csv): FSM eligible 43,343 of 186,870 pupils.
-    inclusion = run(["report", "inclusion", "--period", "2024-25", "--json", "--data-dir", str(tmp_path / "demo")], tmp_path)
-    fsm = next(c for c in json.loads(inclusion.stdout)["characteristics"] if (c["characteristic"], c["value"]) == ("fsm", "yes"))
+    inclusion = run(
+        [
+            "report",
+            "inclusion",
+            "--period",
+            "2024-25",
+            "--json",
+            "--data-dir",
+            str(tmp_path / "demo"),
+        ],
+        tmp_path,
+    )
+    fsm = next(
+        c
+        for c in json.loads(inclusion.stdout)["characteristics"]
+        if (c["characteristic"], c["value"]) == ("fsm", "yes")
+    )
     assert fsm["population_share"] == "23.2" and fsm["population"].startswith("186,870 pupils"), fsm
     # The group's --data-dir reaches the view; the sample's WCET schools are in its settings register.
-    schools = run(["report", "--data-dir", str(tmp_path / "demo"), "schools", "--period", "2024-25", "--json"], tmp_path)
+    schools = run(
+        [
+            "report",
+            "--data-dir",
+            str(tmp_path / "demo"),
+            "schools",
+            "--period",
+            "2024-25",
+            "--json",
+        ],
+        tmp_path,
+    )
     areas = json.loads(schools.stdout)["areas"]
-    assert {a["area"] for a in areas} == set(nodes) and all(a["state_funded_engaged"] > 0 for a in areas), areas
+    assert {a["area"] for a in areas} == set(nodes) and all(
+        a["state_funded_engaged"] > 0 for a in areas
+    ), areas
 
 
 def test_docs_event_catalogue_is_up_to_date() -> None:
@@ -75,7 +128,9 @@ def test_docs_event_catalogue_is_up_to_date() -> None:
     assert committed == event_catalogue(), "run `hub docs` and commit docs/events.md"
 
 
-def test_settings_layer_environment_over_toml_over_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_settings_layer_environment_over_toml_over_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from shared.settings import HubSettings
 
     config = tmp_path / "hub.toml"
@@ -88,7 +143,10 @@ def test_settings_layer_environment_over_toml_over_defaults(tmp_path: Path, monk
     assert settings.log_level == "WARNING"
     assert settings.nats_url is None
     monkeypatch.setenv("HUB_DATABASE_URL", "postgresql+asyncpg://db/hub_{node}_{service}")
-    assert HubSettings().node_database_url("coventry", "funding") == "postgresql+asyncpg://db/hub_coventry_funding"
+    assert (
+        HubSettings().node_database_url("coventry", "funding")
+        == "postgresql+asyncpg://db/hub_coventry_funding"
+    )
 
 
 def test_settings_refuse_an_unsafe_hub_name(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -103,20 +161,31 @@ def test_settings_refuse_an_unsafe_hub_name(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_a_view_of_a_missing_reporting_database_says_where_it_looked(tmp_path: Path) -> None:
     result = run(["report", "schools", "--data-dir", str(tmp_path / "nowhere")], tmp_path)
-    assert result.returncode == 2 and "no reporting database at" in result.stderr and "Traceback" not in result.stderr
+    assert (
+        result.returncode == 2
+        and "no reporting database at" in result.stderr
+        and "Traceback" not in result.stderr
+    )
     assert not list((tmp_path / "nowhere").rglob("*.db")), "reading created a database"
 
 
-async def test_hub_rebuild_replays_the_stream_into_a_fresh_database(system: System, settings: HubSettings) -> None:
+async def test_hub_rebuild_replays_the_stream_into_a_fresh_database(
+    system: System, settings: HubSettings
+) -> None:
     """As the runbook says: stop reporting, `hub rebuild`; the old database is kept aside and the
     new one reaches the same applied count and chain head."""
     for i in range(5):
-        assert (await system.post("coventry", "partners", "/organisations", organisation(f"Org {i}"))).status_code == 201
+        assert (
+            await system.post("coventry", "partners", "/organisations", organisation(f"Org {i}"))
+        ).status_code == 201
     live = await system.report_when(lambda r: r.stamp.applied_events >= 5)
     await system.reporting.stop()
     env = {"HUB_HUB": settings.hub, "HUB_NODES": json.dumps(settings.nodes)}
     done = await asyncio.to_thread(
-        run, ["rebuild", "--data-dir", str(settings.data_dir), "--nats-url", system.nats_url], settings.data_dir, env=env
+        run,
+        ["rebuild", "--data-dir", str(settings.data_dir), "--nats-url", system.nats_url],
+        settings.data_dir,
+        env=env,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "replayed 5 messages" in done.stdout and "5 applied" in done.stdout
@@ -126,22 +195,38 @@ async def test_hub_rebuild_replays_the_stream_into_a_fresh_database(system: Syst
     assert await stamp_of(settings, system.nats_url, kept) == live.stamp  # the old one, kept whole
 
 
-async def test_a_rebuild_that_fails_leaves_the_current_database_in_place(system: System, settings: HubSettings) -> None:
+async def test_a_rebuild_that_fails_leaves_the_current_database_in_place(
+    system: System, settings: HubSettings
+) -> None:
     """Reporting restarted on a half-built database would carry on from its durable's position and
     never apply the rest: until the replay completes, the current database stays, untouched."""
-    assert (await system.post("coventry", "partners", "/organisations", organisation("Org"))).status_code == 201
+    assert (
+        await system.post("coventry", "partners", "/organisations", organisation("Org"))
+    ).status_code == 201
     live = await system.report_when(lambda r: r.stamp.applied_events >= 1)
     await system.reporting.stop()
     database = settings.data_dir / "hub" / "reporting.db"
     before = database.read_bytes()
-    env = {"HUB_HUB": "elsewhere", "HUB_NODES": json.dumps(settings.nodes)}  # a hub whose stream is not there
+    env = {
+        "HUB_HUB": "elsewhere",
+        "HUB_NODES": json.dumps(settings.nodes),
+    }  # a hub whose stream is not there
     done = await asyncio.to_thread(
-        run, ["rebuild", "--data-dir", str(settings.data_dir), "--nats-url", system.nats_url], settings.data_dir, env=env
+        run,
+        ["rebuild", "--data-dir", str(settings.data_dir), "--nats-url", system.nats_url],
+        settings.data_dir,
+        env=env,
     )
-    assert done.returncode == 2 and "no hub stream for hub 'elsewhere'" in done.stdout, done.stderr[-3000:]
+    assert done.returncode == 2 and "no hub stream for hub 'elsewhere'" in done.stdout, done.stderr[
+        -3000:
+    ]
     assert "Traceback" not in done.stderr
-    assert database.read_bytes() == before and await stamp_of(settings, system.nats_url) == live.stamp
-    assert not list(database.parent.glob("reporting.db.*rebuild*"))  # nothing built is left, nothing moved aside
+    assert (
+        database.read_bytes() == before and await stamp_of(settings, system.nats_url) == live.stamp
+    )
+    assert not list(
+        database.parent.glob("reporting.db.*rebuild*")
+    )  # nothing built is left, nothing moved aside
 
 
 async def stamp_of(settings: HubSettings, nats_url: str, database: Path | None = None):  # type: ignore[no-untyped-def]

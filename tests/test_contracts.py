@@ -70,10 +70,20 @@ def test_parse_event_reads_an_old_version_through_the_envelope() -> None:
         (b"[]", "envelope invalid"),
         (envelope_for("NoSuchEvent", 1, {}), "unknown event type"),
         (envelope_for("ActivityDelivered", 9, {}), "unknown version 9"),
-        (envelope_for("ActivityDelivered", 2, {"activity_id": "x"}), "payload of ActivityDelivered v2 invalid"),
+        (
+            envelope_for("ActivityDelivered", 2, {"activity_id": "x"}),
+            "payload of ActivityDelivered v2 invalid",
+        ),
         (b'{"pad": "' + b"x" * 300_000 + b'"}', "exceeds"),
     ],
-    ids=["malformed-json", "not-an-object", "unknown-type", "unknown-version", "bad-payload", "oversized"],
+    ids=[
+        "malformed-json",
+        "not-an-object",
+        "unknown-type",
+        "unknown-version",
+        "bad-payload",
+        "oversized",
+    ],
 )
 def test_bad_messages_are_refused_with_a_reason(raw: bytes, reason: str) -> None:
     with pytest.raises(InvalidEvent) as refused:

@@ -32,7 +32,9 @@ WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practic
 def chromium() -> None:
     if chromium_path() is None:
         if os.environ.get("HUB_REQUIRE_BROWSER") == "1":
-            pytest.fail("chromium required (HUB_REQUIRE_BROWSER=1) but not installed: run `make browser`")
+            pytest.fail(
+                "chromium required (HUB_REQUIRE_BROWSER=1) but not installed: run `make browser`"
+            )
         pytest.skip("chromium not installed (make browser)")
 
 
@@ -42,7 +44,9 @@ async def served(app: FastAPI) -> AsyncIterator[str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+    )
     task = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.02)
@@ -57,13 +61,21 @@ async def serious_violations(page: Any) -> list[str]:
     from axe_playwright_python.async_playwright import Axe
 
     results = await Axe().run(page, options={"runOnly": {"type": "tag", "values": WCAG_AA}})
-    return [f"{page.url}: {v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
-            for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
+    return [
+        f"{page.url}: {v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
 
 
-async def test_manager_filters_traces_downloads_and_pages_pass_axe(system: System, tmp_path: Path) -> None:
+async def test_manager_filters_traces_downloads_and_pages_pass_axe(
+    system: System, tmp_path: Path
+) -> None:
     await load_dataset(system)
-    async with served(dashboard_app(system, tmp_path)) as url, browser_page(url, downloads=tmp_path) as page:
+    async with (
+        served(dashboard_app(system, tmp_path)) as url,
+        browser_page(url, downloads=tmp_path) as page,
+    ):
         await page.goto("/dashboard/")
         assert "/dashboard/login" in page.url  # signed out: sent to sign in
         problems = await serious_violations(page)
@@ -88,29 +100,43 @@ async def test_manager_filters_traces_downloads_and_pages_pass_axe(system: Syste
         await page.goto(f"/dashboard/views/funding?period={PERIOD}")
         problems += await serious_violations(page)
         async with page.expect_download() as info:
-            await page.get_by_role("link", name="funding as a spreadsheet (XLSX, a sheet per table)").click()
+            await page.get_by_role(
+                "link", name="funding as a spreadsheet (XLSX, a sheet per table)"
+            ).click()
         saved = tmp_path / (await info.value).suggested_filename
         await (await info.value).save_as(saved)
         assert {"summary", "budget"} <= set(load_workbook(saved).sheetnames)
 
-        for path in ("/dashboard/funding", "/dashboard/views/progression", "/dashboard/views/inclusion",
-                     "/dashboard/areas/coventry", "/dashboard/audit"):
+        for path in (
+            "/dashboard/funding",
+            "/dashboard/views/progression",
+            "/dashboard/views/inclusion",
+            "/dashboard/areas/coventry",
+            "/dashboard/audit",
+        ):
             await page.goto(f"{path}?period={PERIOD}")
             problems += await serious_violations(page)
         assert problems == []
 
 
-async def test_keyboard_reaches_skip_link_filters_and_figures(system: System, tmp_path: Path) -> None:
+async def test_keyboard_reaches_skip_link_filters_and_figures(
+    system: System, tmp_path: Path
+) -> None:
     await load_dataset(system)
     async with served(dashboard_app(system, tmp_path)) as url, browser_page(url) as page:
         await sign_in(page, "manager", USERS["manager"][0])
         await page.goto(f"/dashboard/?period={PERIOD}")
         await page.keyboard.press("Tab")
-        assert await page.evaluate("document.activeElement.textContent.trim()") == "Skip to main content"
+        assert (
+            await page.evaluate("document.activeElement.textContent.trim()")
+            == "Skip to main content"
+        )
         await page.keyboard.press("Enter")
         focused = []
         for _ in range(40):
             await page.keyboard.press("Tab")
-            focused.append(await page.evaluate("document.activeElement.id || document.activeElement.className"))
+            focused.append(
+                await page.evaluate("document.activeElement.id || document.activeElement.className")
+            )
         assert "f-period" in focused and "f-area" in focused
         assert any("govuk-link" in f for f in focused)

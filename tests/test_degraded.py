@@ -10,10 +10,10 @@ from typing import Any
 import httpx
 from sqlalchemy import event
 
-from shared.nats_server import NatsServer, free_port
-from shared.settings import HubSettings
 from services.partners import app as partners_app
 from services.reporting import app as reporting_app
+from shared.nats_server import NatsServer, free_port
+from shared.settings import HubSettings
 from tests.helpers import organisation, wait_for
 
 
@@ -29,7 +29,9 @@ async def test_node_service_starts_without_nats_accepts_writes_and_relays_once_n
     tmp_path: Path, hub_id: str
 ) -> None:
     port = free_port()
-    settings = HubSettings(hub=hub_id, data_dir=tmp_path, nodes=["coventry"], duplicate_window_seconds=600)
+    settings = HubSettings(
+        hub=hub_id, data_dir=tmp_path, nodes=["coventry"], duplicate_window_seconds=600
+    )
     service = partners_app.build_service(settings, "coventry", f"nats://127.0.0.1:{port}")
     await service.start(attach_timeout=0.5)  # returns although nothing listens on the port
     server = None
@@ -37,7 +39,9 @@ async def test_node_service_starts_without_nats_accepts_writes_and_relays_once_n
         async with _client(partners_app.create_app(service)) as client:
             response = await client.get("/health/ready")
             assert response.status_code == 503 and response.json()["nats"] == "unavailable"
-            assert (await client.post("/organisations", json=organisation("Written offline"))).status_code == 201
+            assert (
+                await client.post("/organisations", json=organisation("Written offline"))
+            ).status_code == 201
 
             server = NatsServer(tmp_path / "nats", port=port).start()
             assert await wait_for(lambda: _ready(client), lambda s: s == 200, timeout=20) == 200
@@ -51,9 +55,13 @@ async def test_node_service_starts_without_nats_accepts_writes_and_relays_once_n
             server.stop()
 
 
-async def test_reporting_starts_without_nats_and_becomes_ready_without_a_restart(tmp_path: Path, hub_id: str) -> None:
+async def test_reporting_starts_without_nats_and_becomes_ready_without_a_restart(
+    tmp_path: Path, hub_id: str
+) -> None:
     port = free_port()
-    settings = HubSettings(hub=hub_id, data_dir=tmp_path, nodes=["coventry"], duplicate_window_seconds=600)
+    settings = HubSettings(
+        hub=hub_id, data_dir=tmp_path, nodes=["coventry"], duplicate_window_seconds=600
+    )
     service = reporting_app.build_service(settings, f"nats://127.0.0.1:{port}")
     await service.start(attach_timeout=0.5)
     server = None
@@ -71,12 +79,16 @@ async def test_reporting_starts_without_nats_and_becomes_ready_without_a_restart
 async def test_a_locked_database_gets_a_503_with_a_reason_and_changes_nothing(
     tmp_path: Path, hub_id: str, nats_server: NatsServer
 ) -> None:
-    settings = HubSettings(hub=hub_id, data_dir=tmp_path, nodes=["coventry"], duplicate_window_seconds=600)
+    settings = HubSettings(
+        hub=hub_id, data_dir=tmp_path, nodes=["coventry"], duplicate_window_seconds=600
+    )
     service = partners_app.build_service(settings, "coventry", nats_server.url)
     await service.start()
     try:
         async with _client(partners_app.create_app(service)) as client:
-            assert (await client.post("/organisations", json=organisation("Before the lock"))).status_code == 201
+            assert (
+                await client.post("/organisations", json=organisation("Before the lock"))
+            ).status_code == 201
             db = Path(settings.node_database_url("coventry", "partners").split("///", 1)[1])
             locker = sqlite3.connect(db, isolation_level=None)
             locker.execute("BEGIN EXCLUSIVE")
@@ -87,7 +99,9 @@ async def test_a_locked_database_gets_a_503_with_a_reason_and_changes_nothing(
                 locker.close()
             assert response.status_code == 503, response.text
             assert "locked" in response.json()["reason"]
-            assert (await client.post("/organisations", json=organisation("After the lock"))).status_code == 201
+            assert (
+                await client.post("/organisations", json=organisation("After the lock"))
+            ).status_code == 201
         with sqlite3.connect(db) as check:
             names = [r[0] for r in check.execute("SELECT name FROM organisation ORDER BY name")]
             outbox = check.execute("SELECT count(*), max(sequence) FROM outbox").fetchone()
@@ -102,7 +116,9 @@ async def test_a_full_disk_gets_a_503_with_a_reason_and_changes_nothing(
 ) -> None:
     """SQLite's page limit makes the database file full exactly as a full disk does (SQLITE_FULL),
     without filling the machine's disk: the write is refused whole and the service carries on."""
-    settings = HubSettings(hub=hub_id, data_dir=tmp_path, nodes=["coventry"], duplicate_window_seconds=600)
+    settings = HubSettings(
+        hub=hub_id, data_dir=tmp_path, nodes=["coventry"], duplicate_window_seconds=600
+    )
     service = partners_app.build_service(settings, "coventry", nats_server.url)
     await service.start()
     limit: list[int] = []
@@ -114,26 +130,37 @@ async def test_a_full_disk_gets_a_503_with_a_reason_and_changes_nothing(
 
     try:
         async with _client(partners_app.create_app(service)) as client:
-            assert (await client.post("/organisations", json=organisation("Before the disk filled"))).status_code == 201
+            assert (
+                await client.post("/organisations", json=organisation("Before the disk filled"))
+            ).status_code == 201
             db = Path(settings.node_database_url("coventry", "partners").split("///", 1)[1])
             with sqlite3.connect(db) as probe:
                 limit.append(probe.execute("PRAGMA page_count").fetchone()[0])
             await service.engine.dispose()  # new connections carry the cap
             for attempt in range(500):  # the pages still free fill first
-                full = await client.post("/organisations", json=organisation(f"While the disk fills {attempt:03} " * 8))
+                full = await client.post(
+                    "/organisations", json=organisation(f"While the disk fills {attempt:03} " * 8)
+                )
                 if full.status_code != 201:
                     break
             assert full.status_code == 503, full.text
             assert "full" in full.json()["reason"]
-            assert (await client.post("/organisations", json=organisation("x" * 200))).status_code == 503
+            assert (
+                await client.post("/organisations", json=organisation("x" * 200))
+            ).status_code == 503
 
             limit.clear()
             await service.engine.dispose()
-            assert (await client.post("/organisations", json=organisation("After space was freed"))).status_code == 201
+            assert (
+                await client.post("/organisations", json=organisation("After space was freed"))
+            ).status_code == 201
         with sqlite3.connect(db) as check:
             assert check.execute("PRAGMA integrity_check").fetchone() == ("ok",)
             organisations = check.execute("SELECT count(*) FROM organisation").fetchone()[0]
             outbox = check.execute("SELECT count(*), max(sequence) FROM outbox").fetchone()
-        assert outbox == (organisations, organisations)  # every stored write has its event, no gap, no orphan
+        assert outbox == (
+            organisations,
+            organisations,
+        )  # every stored write has its event, no gap, no orphan
     finally:
         await service.stop()

@@ -19,11 +19,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from hub.topology import Ports, Secrets, _render, render_hub_conf, render_node_conf
 from shared.envelope import Envelope
 from shared.nats_server import NatsServer, nats_server_binary
 from shared.settings import HubSettings
 from shared.signing import NodeKeys, NodeSigner
-from hub.topology import Ports, Secrets, _render, render_hub_conf, render_node_conf
 from tests.test_contracts import envelope_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,10 +31,14 @@ DEPLOY = ROOT / "deploy"
 
 
 def hub_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hub.cli", *args], capture_output=True, text=True, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "hub.cli", *args], capture_output=True, text=True, cwd=ROOT
+    )
 
 
-@pytest.mark.parametrize("unit", sorted((DEPLOY / "systemd").glob("*.service")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "unit", sorted((DEPLOY / "systemd").glob("*.service")), ids=lambda p: p.name
+)
 def test_systemd_units_parse_and_run_real_commands(unit: Path) -> None:
     parser = configparser.ConfigParser(strict=True, interpolation=None)
     parser.read(unit)
@@ -54,7 +58,9 @@ def test_compose_and_kubernetes_manifests_parse() -> None:
     deployment = next(d for d in documents if d["kind"] == "Deployment")
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert hub_cli(*container["args"][:2], "--help").returncode == 0
-    assert yaml.safe_load((DEPLOY / "k8s" / "nats-values.yaml").read_text())["config"]["jetstream"]["enabled"]
+    assert yaml.safe_load((DEPLOY / "k8s" / "nats-values.yaml").read_text())["config"]["jetstream"][
+        "enabled"
+    ]
 
 
 def test_dockerfile_copies_what_exists() -> None:
@@ -65,7 +71,9 @@ def test_dockerfile_copies_what_exists() -> None:
 
 
 def _check_config(path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([nats_server_binary(), "-c", str(path), "-t"], capture_output=True, text=True)
+    return subprocess.run(
+        [nats_server_binary(), "-c", str(path), "-t"], capture_output=True, text=True
+    )
 
 
 def test_rendered_nats_configs_pass_the_servers_own_check(tmp_path: Path) -> None:
@@ -76,7 +84,9 @@ def test_rendered_nats_configs_pass_the_servers_own_check(tmp_path: Path) -> Non
     result = _check_config(tmp_path / "hub.conf")
     assert result.returncode == 0, result.stderr
     for node in settings.nodes:
-        (tmp_path / f"{node}.conf").write_text(render_node_conf(settings, node, secrets, ports, tmp_path / node))
+        (tmp_path / f"{node}.conf").write_text(
+            render_node_conf(settings, node, secrets, ports, tmp_path / node)
+        )
         result = _check_config(tmp_path / f"{node}.conf")
         assert result.returncode == 0, result.stderr
 
@@ -86,16 +96,26 @@ def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = datetime.datetime.now(datetime.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
     cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return cert_file, key_file
 
 
@@ -105,22 +125,41 @@ async def test_hub_with_tls_accepts_tls_clients_only(tmp_path: Path) -> None:
     cert, key = _self_signed(tmp_path)
     ports = Ports()
     conf = tmp_path / "hub-tls.conf"
-    conf.write_text(_render(
-        "hub.conf.j2", server_name="hub", host=ports.host, port=ports.hub, http_port=None, leaf_port=ports.hub_leaf,
-        store_dir=tmp_path / "hub", tls={"cert": cert, "key": key, "ca": None}, hub=settings.hub, nodes=settings.nodes,
-        hub_stream="HL_H_HUB", dlq_stream="HL_H_DLQ", dlq_subjects="hldlq.h.>", durable="reporting",
-        secrets={**secrets.nats["hub"], "leaf": secrets.nats["leaf"]},
-    ))
+    conf.write_text(
+        _render(
+            "hub.conf.j2",
+            server_name="hub",
+            host=ports.host,
+            port=ports.hub,
+            http_port=None,
+            leaf_port=ports.hub_leaf,
+            store_dir=tmp_path / "hub",
+            tls={"cert": cert, "key": key, "ca": None},
+            hub=settings.hub,
+            nodes=settings.nodes,
+            hub_stream="HL_H_HUB",
+            dlq_stream="HL_H_DLQ",
+            dlq_subjects="hldlq.h.>",
+            durable="reporting",
+            secrets={**secrets.nats["hub"], "leaf": secrets.nats["leaf"]},
+        )
+    )
     server = NatsServer(tmp_path / "hub", port=ports.hub, config_file=conf).start()
     try:
         context = ssl.create_default_context(cafile=str(cert))
         url = f"tls://admin:{secrets.nats['hub']['admin']}@localhost:{ports.hub}"
-        nc = await nats.connect(url, tls=context, tls_hostname="localhost", max_reconnect_attempts=0)
+        nc = await nats.connect(
+            url, tls=context, tls_hostname="localhost", max_reconnect_attempts=0
+        )
         assert nc.is_connected
         await nc.close()
         with pytest.raises(Exception):
-            await nats.connect(f"nats://admin:{secrets.nats['hub']['admin']}@127.0.0.1:{ports.hub}",
-                               max_reconnect_attempts=0, connect_timeout=1, allow_reconnect=False)
+            await nats.connect(
+                f"nats://admin:{secrets.nats['hub']['admin']}@127.0.0.1:{ports.hub}",
+                max_reconnect_attempts=0,
+                connect_timeout=1,
+                allow_reconnect=False,
+            )
     finally:
         server.stop()
 

@@ -4,7 +4,6 @@ fixed, replayed, and then counted exactly once."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sys
 from pathlib import Path
@@ -23,8 +22,14 @@ async def hub_cli(*args: str, nats_url: str, hub: str, cwd: Path) -> tuple[int, 
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
     env.update(HUB_NATS_URL=nats_url, HUB_HUB=hub, HUB_DATA_DIR=str(cwd), COLUMNS="250")
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hub.cli", *args, cwd=cwd, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        sys.executable,
+        "-m",
+        "hub.cli",
+        *args,
+        cwd=cwd,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     out, _ = await asyncio.wait_for(proc.communicate(), 60)
     return proc.returncode or 0, out.decode()
@@ -34,7 +39,9 @@ async def test_a_malformed_event_is_dead_lettered_fixed_replayed_and_counted_onc
     system: System, nats_server: NatsServer, tmp_path: Path
 ) -> None:
     hub = system.settings.hub
-    assert (await system.post("coventry", "partners", "/organisations", organisation("Genuine"))).status_code == 201
+    assert (
+        await system.post("coventry", "partners", "/organisations", organisation("Genuine"))
+    ).status_code == 201
     await system.report_when(lambda r: r.totals.organisations == 1)
 
     nc = await connect(nats_server.url, "test-dlq")
@@ -51,12 +58,20 @@ async def test_a_malformed_event_is_dead_lettered_fixed_replayed_and_counted_onc
     assert (await system.report()).totals.organisations == 1
 
     code, listed = await hub_cli("dlq", "list", nats_url=nats_server.url, hub=hub, cwd=tmp_path)
-    assert code == 0 and "dead letters (1)" in listed and "payload of OrganisationRegistered" in listed, listed
-    code, shown = await hub_cli("dlq", "show", str(seq), nats_url=nats_server.url, hub=hub, cwd=tmp_path)
+    assert (
+        code == 0 and "dead letters (1)" in listed and "payload of OrganisationRegistered" in listed
+    ), listed
+    code, shown = await hub_cli(
+        "dlq", "show", str(seq), nats_url=nats_server.url, hub=hub, cwd=tmp_path
+    )
     assert code == 0 and "Field required" in shown and str(broken.event_id) in shown, shown
 
-    code, raw = await hub_cli("dlq", "show", str(seq), "--raw", nats_url=nats_server.url, hub=hub, cwd=tmp_path)
-    assert code == 0 and Envelope.model_validate_json(raw) == broken  # the exact bytes, ready to edit
+    code, raw = await hub_cli(
+        "dlq", "show", str(seq), "--raw", nats_url=nats_server.url, hub=hub, cwd=tmp_path
+    )
+    assert (
+        code == 0 and Envelope.model_validate_json(raw) == broken
+    )  # the exact bytes, ready to edit
     fixed = tmp_path / "fixed.json"
     fixed.write_bytes(good.to_bytes())
     args = ("dlq", "replay", str(seq), "--fixed-file", str(fixed))

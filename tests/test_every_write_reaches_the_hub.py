@@ -25,6 +25,13 @@ from nats.js.errors import NotFoundError
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from harness.sample import load_sample
+from hub.cli import app as hub_cli
+from hub.demo import leaf_wiring, provisioned_hub
+from hub.runner import NODE_SERVICES, RunningSystem, start_system
+from hub.topology import HubTopology, Ports, Secrets
+from services.reporting.models import AppliedEventRow
+from services.reporting.read.queries import hub_report
 from shared.bus import connect
 from shared.dead_letters import list_dead_letters
 from shared.envelope import Envelope
@@ -35,13 +42,6 @@ from shared.outbox import SEQUENCE, read_cursor
 from shared.pseudonym import make_upn
 from shared.settings import HubSettings
 from shared.subjects import dlq_stream
-from services.reporting.models import AppliedEventRow
-from services.reporting.read.queries import hub_report
-from hub.cli import app as hub_cli
-from hub.demo import leaf_wiring, provisioned_hub
-from hub.runner import NODE_SERVICES, RunningSystem, start_system
-from harness.sample import load_sample
-from hub.topology import HubTopology, Ports, Secrets
 from tests.helpers import activity, organisation, wait_for
 
 NODES = ["coventry", "warwickshire", "solihull"]
@@ -75,16 +75,31 @@ CLI_GROUPS = ("partners", "activities", "funding")
 
 CLI_READS = {
     # commands that publish nothing: reads of a node's or the hub's data, and files written for the user
-    ("partners", "list"), ("partners", "expiring"), ("partners", "population"), ("partners", "settings"),
+    ("partners", "list"),
+    ("partners", "expiring"),
+    ("partners", "population"),
+    ("partners", "settings"),
     ("partners", "report"),
-    ("activities", "list"), ("activities", "returns"), ("activities", "template"), ("activities", "sample-register"),
-    ("funding", "entries"), ("funding", "balance"), ("funding", "transfers"), ("funding", "budget-report"),
-    ("funding", "summary"), ("funding", "assets"), ("funding", "export-360giving"),
+    ("activities", "list"),
+    ("activities", "returns"),
+    ("activities", "template"),
+    ("activities", "sample-register"),
+    ("funding", "entries"),
+    ("funding", "balance"),
+    ("funding", "transfers"),
+    ("funding", "budget-report"),
+    ("funding", "summary"),
+    ("funding", "assets"),
+    ("funding", "export-360giving"),
 }
 
-SETTINGS_HEADER = "URN,EstablishmentName,LA (code),PhaseOfEducation (name),TypeOfEstablishment (name)\n"
-POPULATION_HEADER = ("time_period,old_la_code,la_name,headcount,sen_support,ehcp,fsm_eligible,looked_after,"
-                     "gender_female,gender_male\n")
+SETTINGS_HEADER = (
+    "URN,EstablishmentName,LA (code),PhaseOfEducation (name),TypeOfEstablishment (name)\n"
+)
+POPULATION_HEADER = (
+    "time_period,old_la_code,la_name,headcount,sen_support,ehcp,fsm_eligible,looked_after,"
+    "gender_female,gender_male\n"
+)
 
 
 def _file(folder: Path, name: str, text: str) -> str:
@@ -95,42 +110,165 @@ def _file(folder: Path, name: str, text: str) -> str:
 
 CLI_WRITES: dict[tuple[str, str], list[Write]] = {
     # in the order they run: later writes use ids the earlier ones made
-    ("partners", "register"): [cli("warwickshire", lambda ids, _: [
-        "--name", "Shell Street Music Trust", "--role", "delivery_partner", "--function", "progression"],
-        org=("OrganisationRegistered", "organisation_id"))],
-    ("partners", "change-state"): [cli("warwickshire", lambda ids, _: [
-        ids["org"], "under_review", "--decided-by", "Partnership panel"])],
-    ("partners", "sign-agreement"): [cli("warwickshire", lambda ids, _: [
-        ids["org"], "--kind", "sla", "--title", "Progression ensembles 2025-26", "--starts-on", "2025-09-01",
-        "--ends-on", "2026-08-31"], agreement=("AgreementSigned", "agreement_id"))],
-    ("partners", "end-agreement"): [cli("warwickshire", lambda ids, _: [
-        ids["agreement"], "--ended-on", "2026-01-31", "--reason", "replaced by a commission"])],
-    ("partners", "import-settings"): [cli("warwickshire", lambda _, files: [_file(files, "settings.csv",
-        SETTINGS_HEADER + "937901,Shell Street Primary School,937,Primary,Community school\n")])],
-    ("partners", "import-population"): [cli("warwickshire", lambda _, files: [_file(files, "population.csv",
-        POPULATION_HEADER + "202122,937,Warwickshire,87000,11000,3400,17000,z,42500,44500\n")])],
-    ("activities", "import"): [
-        cli("warwickshire", lambda _, files: [str(files / "register.csv")]),       # a CSV register
-        cli("coventry", lambda _, files: [str(files / "register.xlsx")]),          # an XLSX register
-        cli("warwickshire", lambda ids, files: [                                   # a partner's return
-            str(files / "return.csv"), "--partner", ids["org"], "--year", "2024-25",
-            "--submitted-on", "2025-07-20"]),
+    ("partners", "register"): [
+        cli(
+            "warwickshire",
+            lambda ids, _: [
+                "--name",
+                "Shell Street Music Trust",
+                "--role",
+                "delivery_partner",
+                "--function",
+                "progression",
+            ],
+            org=("OrganisationRegistered", "organisation_id"),
+        )
     ],
-    ("funding", "income"): [cli("warwickshire", lambda ids, _: [
-        "dfe_grant", "DfE", "170887200", "--on", "2025-09-01"], income=("IncomeRecorded", "entry_id"))],
-    ("funding", "allocate"): [cli("warwickshire", lambda ids, _: [
-        "coventry", "1000000", "--from", f"{ids['income']}=1000000", "--on", "2025-09-15"],
-        allocation=("FundsAllocated", "entry_id"))],
-    ("funding", "receive"): [cli("coventry", lambda ids, _: [
-        "warwickshire", ids["allocation"], "1000000", "--on", "2025-09-17"])],
-    ("funding", "commission"): [cli("warwickshire", lambda ids, _: [
-        ids["org"], "Shell Street Music Trust", "Progression ensembles", "progression", "warwickshire", "500000",
-        "--from", f"{ids['income']}=500000", "--on", "2025-10-01"])],
-    ("funding", "spend"): [cli("warwickshire", lambda ids, _: [
-        "staff", "schools", "warwickshire", "Whole class tutors", "Warwickshire Music", "200000",
-        "--from", f"{ids['income']}=200000", "--on", "2026-01-15"], spend=("ExpenditureRecorded", "entry_id"))],
-    ("funding", "reverse"): [cli("warwickshire", lambda ids, _: [ids["spend"], "entered twice", "--on", "2026-01-16"])],
-    ("funding", "budget"): [cli("warwickshire", lambda ids, _: ["2025-26", "schools", "warwickshire", "5000000"])],
+    ("partners", "change-state"): [
+        cli(
+            "warwickshire",
+            lambda ids, _: [ids["org"], "under_review", "--decided-by", "Partnership panel"],
+        )
+    ],
+    ("partners", "sign-agreement"): [
+        cli(
+            "warwickshire",
+            lambda ids, _: [
+                ids["org"],
+                "--kind",
+                "sla",
+                "--title",
+                "Progression ensembles 2025-26",
+                "--starts-on",
+                "2025-09-01",
+                "--ends-on",
+                "2026-08-31",
+            ],
+            agreement=("AgreementSigned", "agreement_id"),
+        )
+    ],
+    ("partners", "end-agreement"): [
+        cli(
+            "warwickshire",
+            lambda ids, _: [
+                ids["agreement"],
+                "--ended-on",
+                "2026-01-31",
+                "--reason",
+                "replaced by a commission",
+            ],
+        )
+    ],
+    ("partners", "import-settings"): [
+        cli(
+            "warwickshire",
+            lambda _, files: [
+                _file(
+                    files,
+                    "settings.csv",
+                    SETTINGS_HEADER
+                    + "937901,Shell Street Primary School,937,Primary,Community school\n",
+                )
+            ],
+        )
+    ],
+    ("partners", "import-population"): [
+        cli(
+            "warwickshire",
+            lambda _, files: [
+                _file(
+                    files,
+                    "population.csv",
+                    POPULATION_HEADER
+                    + "202122,937,Warwickshire,87000,11000,3400,17000,z,42500,44500\n",
+                )
+            ],
+        )
+    ],
+    ("activities", "import"): [
+        cli("warwickshire", lambda _, files: [str(files / "register.csv")]),  # a CSV register
+        cli("coventry", lambda _, files: [str(files / "register.xlsx")]),  # an XLSX register
+        cli(
+            "warwickshire",
+            lambda ids, files: [  # a partner's return
+                str(files / "return.csv"),
+                "--partner",
+                ids["org"],
+                "--year",
+                "2024-25",
+                "--submitted-on",
+                "2025-07-20",
+            ],
+        ),
+    ],
+    ("funding", "income"): [
+        cli(
+            "warwickshire",
+            lambda ids, _: ["dfe_grant", "DfE", "170887200", "--on", "2025-09-01"],
+            income=("IncomeRecorded", "entry_id"),
+        )
+    ],
+    ("funding", "allocate"): [
+        cli(
+            "warwickshire",
+            lambda ids, _: [
+                "coventry",
+                "1000000",
+                "--from",
+                f"{ids['income']}=1000000",
+                "--on",
+                "2025-09-15",
+            ],
+            allocation=("FundsAllocated", "entry_id"),
+        )
+    ],
+    ("funding", "receive"): [
+        cli(
+            "coventry",
+            lambda ids, _: ["warwickshire", ids["allocation"], "1000000", "--on", "2025-09-17"],
+        )
+    ],
+    ("funding", "commission"): [
+        cli(
+            "warwickshire",
+            lambda ids, _: [
+                ids["org"],
+                "Shell Street Music Trust",
+                "Progression ensembles",
+                "progression",
+                "warwickshire",
+                "500000",
+                "--from",
+                f"{ids['income']}=500000",
+                "--on",
+                "2025-10-01",
+            ],
+        )
+    ],
+    ("funding", "spend"): [
+        cli(
+            "warwickshire",
+            lambda ids, _: [
+                "staff",
+                "schools",
+                "warwickshire",
+                "Whole class tutors",
+                "Warwickshire Music",
+                "200000",
+                "--from",
+                f"{ids['income']}=200000",
+                "--on",
+                "2026-01-15",
+            ],
+            spend=("ExpenditureRecorded", "entry_id"),
+        )
+    ],
+    ("funding", "reverse"): [
+        cli("warwickshire", lambda ids, _: [ids["spend"], "entered twice", "--on", "2026-01-16"])
+    ],
+    ("funding", "budget"): [
+        cli("warwickshire", lambda ids, _: ["2025-26", "schools", "warwickshire", "5000000"])
+    ],
 }
 
 
@@ -143,12 +281,18 @@ def cli_commands() -> set[tuple[str, str]]:
 
 def unclassified_cli_commands() -> list[str]:
     commands = cli_commands()
-    unknown = [f"hub {g} {c}: classify it in CLI_READS or CLI_WRITES of {Path(__file__).name}"
-               for g, c in sorted(commands - CLI_READS - set(CLI_WRITES))]
-    gone = [f"hub {g} {c} is classified but no longer exists"
-            for g, c in sorted((CLI_READS | set(CLI_WRITES)) - commands)]
-    both = [f"hub {g} {c} is classified as both a read and a write"
-            for g, c in sorted(CLI_READS & set(CLI_WRITES))]
+    unknown = [
+        f"hub {g} {c}: classify it in CLI_READS or CLI_WRITES of {Path(__file__).name}"
+        for g, c in sorted(commands - CLI_READS - set(CLI_WRITES))
+    ]
+    gone = [
+        f"hub {g} {c} is classified but no longer exists"
+        for g, c in sorted((CLI_READS | set(CLI_WRITES)) - commands)
+    ]
+    both = [
+        f"hub {g} {c} is classified as both a read and a write"
+        for g, c in sorted(CLI_READS & set(CLI_WRITES))
+    ]
     return unknown + gone + both
 
 
@@ -158,8 +302,13 @@ PUPIL_DIGITS = "334901024001"
 
 
 def _pupil() -> dict[str, Any]:
-    return {"upn": make_upn(PUPIL_DIGITS), "year_group": "4", "fsm": True, "school_urn": "334901",
-            "home_area": "solihull"}
+    return {
+        "upn": make_upn(PUPIL_DIGITS),
+        "year_group": "4",
+        "fsm": True,
+        "school_urn": "334901",
+        "home_area": "solihull",
+    }
 
 
 def _lesson(ids: Ids, **extra: Any) -> dict[str, Any]:
@@ -172,79 +321,206 @@ def _draw(entry_id: str, pence: int) -> list[dict[str, Any]]:
 
 HTTP_WRITES: dict[tuple[str, str, str], Write] = {
     # (service, method, path template): in the order they run
-    ("partners", "POST", "/organisations"): http("solihull", lambda ids, _: organisation(
-        "Route Road Youth Orchestra", areas=["solihull"]),
-        organisation_id=("OrganisationRegistered", "organisation_id")),
-    ("partners", "PATCH", "/organisations/{organisation_id}"): http("solihull", lambda ids, _: {
-        "name": "Route Road Youth Orchestra CIC", "functions": ["progression", "inclusion"]}),
-    ("partners", "POST", "/organisations/{organisation_id}/state-changes"): http("solihull", lambda ids, _: {
-        "to_state": "under_review", "decided_by": "Partnership panel"}),
-    ("partners", "POST", "/organisations/{organisation_id}/agreements"): http("solihull", lambda ids, _: {
-        "kind": "sla", "title": "Youth orchestra 2025-26", "starts_on": "2025-09-01", "ends_on": "2026-08-31"},
-        agreement_id=("AgreementSigned", "agreement_id")),
-    ("partners", "POST", "/agreements/{agreement_id}/end"): http("solihull", lambda ids, _: {
-        "ended_on": "2026-01-31", "reason": "replaced by a commission"}),
-    ("partners", "POST", "/settings"): http("solihull", lambda ids, _: {
-        "urn": "334901", "name": "Route Road Primary School", "la_code": "334", "phase": "primary",
-        "setting_type": "Community school"}),
-    ("partners", "POST", "/school-population"): http("solihull", lambda ids, _: {
-        "la_code": "334", "academic_year": "2021-22", "pupils": 38000, "ehcp": 1200}),
-    ("activities", "POST", "/activities"): http("solihull", lambda ids, _: _lesson(ids),
-                                                activity_id=("ActivityDelivered", "activity_id")),
-    ("activities", "POST", "/activities/register"): http("solihull", lambda ids, _: {"rows": [{
-        **_lesson(ids, title="Samba workshop", kind="workshop", headcount=30), "activity_ref": "SOL-HTTP-1"}]}),
-    ("activities", "POST", "/activities/{activity_id}/participants"): http("solihull", lambda ids, _: {
-        "pupils": [_pupil()]}),
-    ("activities", "POST", "/activities/{activity_id}/correct"): http("solihull", lambda ids, _: _lesson(
-        ids, kind="tuition", headcount=1, reason="was tuition, not WCET")),
-    ("activities", "POST", "/activities/{activity_id}/participants/withdraw"): http("solihull", lambda ids, _: {
-        "upns": [make_upn(PUPIL_DIGITS)], "reason": "left before it started"}),
-    ("activities", "POST", "/activities/{activity_id}/withdraw"): http("solihull", lambda ids, _: {
-        "reason": "recorded at the wrong hub"}),
-    ("activities", "POST", "/returns/expected"): http("solihull", lambda ids, _: {
-        "partner_id": ids["organisation_id"], "academic_year": "2024-25", "due_on": "2025-07-31"}),
-    ("activities", "POST", "/returns"): http("solihull", lambda ids, _: {
-        "partner_id": ids["organisation_id"], "academic_year": "2024-25", "submitted_on": "2025-07-20",
-        "file_digest": "a" * 64, "activities": 1, "participations": 0}),
-    ("funding", "POST", "/income"): http("solihull", lambda ids, _: {
-        "source": "trusts", "funder": "Youth Music", "stream": "revenue", "amount_pence": 2_000_000,
-        "received_on": "2025-09-01"}, income_id=("IncomeRecorded", "entry_id")),
-    ("funding", "POST", "/allocations"): http("solihull", lambda ids, _: {
-        "to_node": "coventry", "stream": "revenue", "amount_pence": 300_000, "allocated_on": "2025-09-15",
-        "funded_from": _draw(ids["income_id"], 300_000)}, allocation_id=("FundsAllocated", "entry_id")),
-    ("funding", "POST", "/received"): http("coventry", lambda ids, _: {
-        "from_node": "solihull", "sender_entry_id": ids["allocation_id"], "stream": "revenue",
-        "amount_pence": 300_000, "received_on": "2025-09-17"}),
-    ("funding", "POST", "/commissions"): http("solihull", lambda ids, _: {
-        "recipient_organisation_id": ids["organisation_id"], "recipient_name": "Route Road Youth Orchestra",
-        "title": "Youth orchestra", "function": "progression", "area": "solihull", "stream": "revenue",
-        "amount_pence": 400_000, "commissioned_on": "2025-10-01", "funded_from": _draw(ids["income_id"], 400_000)}),
-    ("funding", "POST", "/expenditure"): http("solihull", lambda ids, _: {
-        "category": "venues", "function": "progression", "area": "solihull", "description": "Rehearsal hall",
-        "payee": "Solihull School", "stream": "revenue", "amount_pence": 100_000, "spent_on": "2026-01-15",
-        "funded_from": _draw(ids["income_id"], 100_000)}, spend_id=("ExpenditureRecorded", "entry_id")),
-    ("funding", "POST", "/reversals"): http("solihull", lambda ids, _: {
-        "entry_id": ids["spend_id"], "reason": "entered twice", "reversed_on": "2026-01-16"}),
-    ("funding", "POST", "/budgets"): http("solihull", lambda ids, _: {
-        "period_kind": "academic", "period": "2025-26", "function": "progression", "area": "solihull",
-        "amount_pence": 1_000_000}),
+    ("partners", "POST", "/organisations"): http(
+        "solihull",
+        lambda ids, _: organisation("Route Road Youth Orchestra", areas=["solihull"]),
+        organisation_id=("OrganisationRegistered", "organisation_id"),
+    ),
+    ("partners", "PATCH", "/organisations/{organisation_id}"): http(
+        "solihull",
+        lambda ids, _: {
+            "name": "Route Road Youth Orchestra CIC",
+            "functions": ["progression", "inclusion"],
+        },
+    ),
+    ("partners", "POST", "/organisations/{organisation_id}/state-changes"): http(
+        "solihull", lambda ids, _: {"to_state": "under_review", "decided_by": "Partnership panel"}
+    ),
+    ("partners", "POST", "/organisations/{organisation_id}/agreements"): http(
+        "solihull",
+        lambda ids, _: {
+            "kind": "sla",
+            "title": "Youth orchestra 2025-26",
+            "starts_on": "2025-09-01",
+            "ends_on": "2026-08-31",
+        },
+        agreement_id=("AgreementSigned", "agreement_id"),
+    ),
+    ("partners", "POST", "/agreements/{agreement_id}/end"): http(
+        "solihull", lambda ids, _: {"ended_on": "2026-01-31", "reason": "replaced by a commission"}
+    ),
+    ("partners", "POST", "/settings"): http(
+        "solihull",
+        lambda ids, _: {
+            "urn": "334901",
+            "name": "Route Road Primary School",
+            "la_code": "334",
+            "phase": "primary",
+            "setting_type": "Community school",
+        },
+    ),
+    ("partners", "POST", "/school-population"): http(
+        "solihull",
+        lambda ids, _: {
+            "la_code": "334",
+            "academic_year": "2021-22",
+            "pupils": 38000,
+            "ehcp": 1200,
+        },
+    ),
+    ("activities", "POST", "/activities"): http(
+        "solihull", lambda ids, _: _lesson(ids), activity_id=("ActivityDelivered", "activity_id")
+    ),
+    ("activities", "POST", "/activities/register"): http(
+        "solihull",
+        lambda ids, _: {
+            "rows": [
+                {
+                    **_lesson(ids, title="Samba workshop", kind="workshop", headcount=30),
+                    "activity_ref": "SOL-HTTP-1",
+                }
+            ]
+        },
+    ),
+    ("activities", "POST", "/activities/{activity_id}/participants"): http(
+        "solihull", lambda ids, _: {"pupils": [_pupil()]}
+    ),
+    ("activities", "POST", "/activities/{activity_id}/correct"): http(
+        "solihull",
+        lambda ids, _: _lesson(ids, kind="tuition", headcount=1, reason="was tuition, not WCET"),
+    ),
+    ("activities", "POST", "/activities/{activity_id}/participants/withdraw"): http(
+        "solihull",
+        lambda ids, _: {"upns": [make_upn(PUPIL_DIGITS)], "reason": "left before it started"},
+    ),
+    ("activities", "POST", "/activities/{activity_id}/withdraw"): http(
+        "solihull", lambda ids, _: {"reason": "recorded at the wrong hub"}
+    ),
+    ("activities", "POST", "/returns/expected"): http(
+        "solihull",
+        lambda ids, _: {
+            "partner_id": ids["organisation_id"],
+            "academic_year": "2024-25",
+            "due_on": "2025-07-31",
+        },
+    ),
+    ("activities", "POST", "/returns"): http(
+        "solihull",
+        lambda ids, _: {
+            "partner_id": ids["organisation_id"],
+            "academic_year": "2024-25",
+            "submitted_on": "2025-07-20",
+            "file_digest": "a" * 64,
+            "activities": 1,
+            "participations": 0,
+        },
+    ),
+    ("funding", "POST", "/income"): http(
+        "solihull",
+        lambda ids, _: {
+            "source": "trusts",
+            "funder": "Youth Music",
+            "stream": "revenue",
+            "amount_pence": 2_000_000,
+            "received_on": "2025-09-01",
+        },
+        income_id=("IncomeRecorded", "entry_id"),
+    ),
+    ("funding", "POST", "/allocations"): http(
+        "solihull",
+        lambda ids, _: {
+            "to_node": "coventry",
+            "stream": "revenue",
+            "amount_pence": 300_000,
+            "allocated_on": "2025-09-15",
+            "funded_from": _draw(ids["income_id"], 300_000),
+        },
+        allocation_id=("FundsAllocated", "entry_id"),
+    ),
+    ("funding", "POST", "/received"): http(
+        "coventry",
+        lambda ids, _: {
+            "from_node": "solihull",
+            "sender_entry_id": ids["allocation_id"],
+            "stream": "revenue",
+            "amount_pence": 300_000,
+            "received_on": "2025-09-17",
+        },
+    ),
+    ("funding", "POST", "/commissions"): http(
+        "solihull",
+        lambda ids, _: {
+            "recipient_organisation_id": ids["organisation_id"],
+            "recipient_name": "Route Road Youth Orchestra",
+            "title": "Youth orchestra",
+            "function": "progression",
+            "area": "solihull",
+            "stream": "revenue",
+            "amount_pence": 400_000,
+            "commissioned_on": "2025-10-01",
+            "funded_from": _draw(ids["income_id"], 400_000),
+        },
+    ),
+    ("funding", "POST", "/expenditure"): http(
+        "solihull",
+        lambda ids, _: {
+            "category": "venues",
+            "function": "progression",
+            "area": "solihull",
+            "description": "Rehearsal hall",
+            "payee": "Solihull School",
+            "stream": "revenue",
+            "amount_pence": 100_000,
+            "spent_on": "2026-01-15",
+            "funded_from": _draw(ids["income_id"], 100_000),
+        },
+        spend_id=("ExpenditureRecorded", "entry_id"),
+    ),
+    ("funding", "POST", "/reversals"): http(
+        "solihull",
+        lambda ids, _: {
+            "entry_id": ids["spend_id"],
+            "reason": "entered twice",
+            "reversed_on": "2026-01-16",
+        },
+    ),
+    ("funding", "POST", "/budgets"): http(
+        "solihull",
+        lambda ids, _: {
+            "period_kind": "academic",
+            "period": "2025-26",
+            "function": "progression",
+            "area": "solihull",
+            "amount_pence": 1_000_000,
+        },
+    ),
 }
 
 
 def write_operations(service: str, openapi: dict[str, Any]) -> set[tuple[str, str, str]]:
     """Every operation of a service's OpenAPI document that is not a read (GET)."""
-    return {(service, method.upper(), path) for path, ops in openapi["paths"].items() for method in ops
-            if method.upper() not in ("GET", "HEAD", "OPTIONS")}
+    return {
+        (service, method.upper(), path)
+        for path, ops in openapi["paths"].items()
+        for method in ops
+        if method.upper() not in ("GET", "HEAD", "OPTIONS")
+    }
 
 
 def unlisted_http_operations(operations: set[tuple[str, str, str]]) -> list[str]:
-    unknown = [f"{s} {m} {p}: add an example body to HTTP_WRITES of {Path(__file__).name}"
-               for s, m, p in sorted(operations - set(HTTP_WRITES))]
-    gone = [f"{s} {m} {p} is in HTTP_WRITES but no longer a route" for s, m, p in sorted(set(HTTP_WRITES) - operations)]
+    unknown = [
+        f"{s} {m} {p}: add an example body to HTTP_WRITES of {Path(__file__).name}"
+        for s, m, p in sorted(operations - set(HTTP_WRITES))
+    ]
+    gone = [
+        f"{s} {m} {p} is in HTTP_WRITES but no longer a route"
+        for s, m, p in sorted(set(HTTP_WRITES) - operations)
+    ]
     return unknown + gone
 
 
 # --- the outboxes: what each write produced -----------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Produced:
@@ -261,7 +537,9 @@ class Outboxes:
 
     def __init__(self, settings: HubSettings) -> None:
         self.services: dict[tuple[str, str], NodeService] = {
-            (node, name): NODE_SERVICES[name].build_service(settings, node, "") for node in NODES for name in SERVICES
+            (node, name): NODE_SERVICES[name].build_service(settings, node, "")
+            for node in NODES
+            for name in SERVICES
         }
 
     async def position(self, node: str, service: str) -> int:
@@ -284,8 +562,15 @@ class Outboxes:
         for service in self.services.values():
             await service.stop()
 
-    async def write(self, what: str, node: str, service: str, act: Callable[[], Awaitable[None]],
-                    keep: dict[str, tuple[str, str]], ids: Ids) -> Produced:
+    async def write(
+        self,
+        what: str,
+        node: str,
+        service: str,
+        act: Callable[[], Awaitable[None]],
+        keep: dict[str, tuple[str, str]],
+        ids: Ids,
+    ) -> Produced:
         """Run one write and return the events it added; remember the ids `keep` names."""
         before = await self.position(node, service)
         await act()
@@ -293,12 +578,15 @@ class Outboxes:
         assert events, f"{what} at {node} put no event in the {service} outbox"
         for name, (event_type, field_name) in keep.items():
             made = [e for e in events if e.type == event_type]
-            assert len(made) == 1, f"{what}: expected one {event_type}, got {[e.type for e in events]}"
+            assert len(made) == 1, (
+                f"{what}: expected one {event_type}, got {[e.type for e in events]}"
+            )
             ids[name] = str(made[0].payload[field_name])
         return Produced(what, node, service, events)
 
 
 # --- the hub, as the demo runs it ---------------------------------------------------------------------
+
 
 @dataclass
 class LeafHubSystem:
@@ -311,12 +599,20 @@ class LeafHubSystem:
 
 
 @pytest.fixture
-async def demo_hub(tmp_path: Path, hub_id: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[LeafHubSystem]:
+async def demo_hub(
+    tmp_path: Path, hub_id: str, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[LeafHubSystem]:
     """Hub and leaf NATS servers, secrets, every service on its own HTTP port with signing relays, and
     reporting checking node keys: `hub demo`'s wiring. CLI commands see the same hub through HUB_HUB."""
     secrets = Secrets.load_or_create(tmp_path / "secrets", NODES)
-    settings = HubSettings(hub=hub_id, data_dir=tmp_path, nodes=NODES, node_domains=True,
-                           auth_tokens_file=secrets.tokens_file, duplicate_window_seconds=600)
+    settings = HubSettings(
+        hub=hub_id,
+        data_dir=tmp_path,
+        nodes=NODES,
+        node_domains=True,
+        auth_tokens_file=secrets.tokens_file,
+        duplicate_window_seconds=600,
+    )
     monkeypatch.setenv("HUB_HUB", hub_id)
     monkeypatch.setenv("HUB_NODES", json.dumps(NODES))
     topology = HubTopology(settings, secrets, Ports()).start()
@@ -345,29 +641,41 @@ def test_every_write_route_of_the_node_services_has_an_example(tmp_path: Path) -
 
 
 @pytest.mark.slow
-async def test_every_write_reaches_the_hub_signed_and_nothing_is_dead_lettered(demo_hub: LeafHubSystem) -> None:
+async def test_every_write_reaches_the_hub_signed_and_nothing_is_dead_lettered(
+    demo_hub: LeafHubSystem,
+) -> None:
     settings, system = demo_hub.settings, demo_hub.system
     assert system.reporting_service is not None
     assert system.reporting_service.keys is not None, "reporting must check signatures, as deployed"
     outboxes = Outboxes(settings)
     try:
-        await load_sample(system.urls, NODES, activities_per_node=2,
-                          tokens={node: demo_hub.token(node) for node in NODES})
+        await load_sample(
+            system.urls,
+            NODES,
+            activities_per_node=2,
+            tokens={node: demo_hub.token(node) for node in NODES},
+        )
         assert await outboxes.total() > 0, "the sample loader wrote nothing"
-        produced = await _cli_writes(outboxes, settings.data_dir) + await _http_writes(outboxes, demo_hub)
+        produced = await _cli_writes(outboxes, settings.data_dir) + await _http_writes(
+            outboxes, demo_hub
+        )
 
         held = await outboxes.total()
         nc = await connect(demo_hub.topology.admin_url, "dlq-reader")
         try:
-            applied, _ = await wait_for(lambda: _progress(system, nc, settings.hub), lambda p: sum(p) >= held,
-                                        timeout=60)
+            applied, _ = await wait_for(
+                lambda: _progress(system, nc, settings.hub), lambda p: sum(p) >= held, timeout=60
+            )
             letters = await list_dead_letters(nc.jetstream(), settings.hub)
         finally:
             await nc.close()
         assert Counter(letter.reason for letter in letters) == {}
         assert applied == held
         applied_ids = await _applied_ids(system)
-        lost = {p.what: [e.type for e in p.events if str(e.event_id) not in applied_ids] for p in produced}
+        lost = {
+            p.what: [e.type for e in p.events if str(e.event_id) not in applied_ids]
+            for p in produced
+        }
         assert {what: types for what, types in lost.items() if types} == {}
         await _projected_as_recorded(system, outboxes, held)
     finally:
@@ -385,9 +693,16 @@ async def _cli_writes(outboxes: Outboxes, data_dir: Path) -> list[Produced]:
     for (group, command), writes in CLI_WRITES.items():
         for write in writes:
             args = [group, command, *write.make(ids, files), "--node", write.node]
-            produced.append(await outboxes.write("hub " + " ".join(args), write.node, group,
-                                                 lambda args=args: _hub([*args, "--data-dir", str(data_dir)]),
-                                                 write.keep, ids))
+            produced.append(
+                await outboxes.write(
+                    "hub " + " ".join(args),
+                    write.node,
+                    group,
+                    lambda args=args: _hub([*args, "--data-dir", str(data_dir)]),
+                    write.keep,
+                    ids,
+                )
+            )
     return produced
 
 
@@ -395,10 +710,30 @@ async def _prepare_registers(outboxes: Outboxes, files: Path) -> None:
     """A CSV register and a partner's return (`sample-register`) and an XLSX one (`template`): commands that
     write files and publish nothing."""
     before = await outboxes.total()
-    await _hub(["activities", "sample-register", str(files / "register.csv"), "--rows", "40",
-                "--node", "warwickshire"])
-    await _hub(["activities", "sample-register", str(files / "return.csv"), "--rows", "5", "--node", "warwickshire",
-                "--seed", "8"])
+    await _hub(
+        [
+            "activities",
+            "sample-register",
+            str(files / "register.csv"),
+            "--rows",
+            "40",
+            "--node",
+            "warwickshire",
+        ]
+    )
+    await _hub(
+        [
+            "activities",
+            "sample-register",
+            str(files / "return.csv"),
+            "--rows",
+            "5",
+            "--node",
+            "warwickshire",
+            "--seed",
+            "8",
+        ]
+    )
     await _hub(["activities", "template", str(files / "register.xlsx")])
     assert await outboxes.total() == before
 
@@ -422,12 +757,19 @@ async def _http_writes(outboxes: Outboxes, hub: LeafHubSystem) -> list[Produced]
     for (service, method, path), write in HTTP_WRITES.items():
         what = f"{method} {path} ({service})"
 
-        async def call(service: str = service, method: str = method, path: str = path, write: Write = write,
-                       what: str = what) -> None:
+        async def call(
+            service: str = service,
+            method: str = method,
+            path: str = path,
+            write: Write = write,
+            what: str = what,
+        ) -> None:
             headers = {"Authorization": f"Bearer {hub.token(write.node)}"}
             base_url = urls[(write.node, service)]
             async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30) as client:
-                response = await client.request(method, path.format_map(ids), json=write.make(ids, Path()))
+                response = await client.request(
+                    method, path.format_map(ids), json=write.make(ids, Path())
+                )
             assert response.is_success, f"{what}: {response.status_code} {response.text}"
 
         produced.append(await outboxes.write(what, write.node, service, call, write.keep, ids))
@@ -438,7 +780,9 @@ async def _progress(system: RunningSystem, nc: Client, hub: str) -> tuple[int, i
     """Events reporting has applied, and messages it has dead-lettered (either way, done with)."""
     assert system.reporting_service is not None
     async with system.reporting_service.read_sessions() as session:
-        applied = int((await session.execute(select(func.count()).select_from(AppliedEventRow))).scalar_one())
+        applied = int(
+            (await session.execute(select(func.count()).select_from(AppliedEventRow))).scalar_one()
+        )
     try:
         dead = (await nc.jetstream().stream_info(dlq_stream(hub))).state.messages
     except NotFoundError:
@@ -466,6 +810,8 @@ async def _projected_as_recorded(system: RunningSystem, outboxes: Outboxes, held
     for node in NODES:
         registered = await outboxes.since(node, "partners", 0)
         ledger = await outboxes.since(node, "funding", 0)
-        recorded[node] = (len({e.payload["organisation_id"] for e in registered if e.type in ORGANISATION_MADE}),
-                          sum(e.payload["amount_pence"] for e in ledger if e.type == "IncomeRecorded"))
+        recorded[node] = (
+            len({e.payload["organisation_id"] for e in registered if e.type in ORGANISATION_MADE}),
+            sum(e.payload["amount_pence"] for e in ledger if e.type == "IncomeRecorded"),
+        )
     assert {n.node: (n.organisations, n.income_pence) for n in report.nodes} == recorded

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from shared.nats_server import NatsServer
 from hub.demo import demo_dashboard_logins
 from hub.topology import Secrets
+from shared.nats_server import NatsServer
 from tests.helpers import System, organisation
 
 
@@ -44,23 +44,35 @@ def exposed(folder: Path) -> list[str]:
         if path.is_dir():
             continue
         chain = [path, *[p for p in path.parents if p == folder or folder in p.parents]]
-        if all(mode(p) & 0o077 for p in chain) or (path.name.endswith(SECRET) and mode(path) != 0o600):
+        if all(mode(p) & 0o077 for p in chain) or (
+            path.name.endswith(SECRET) and mode(path) != 0o600
+        ):
             found.append(f"{path.relative_to(folder)}: {oct(mode(path))}")
     return found
 
 
 def wrong_modes(folder: Path) -> list[str]:
-    return [f"{name}: {oct(m)}" for name, m in modes_under(folder).items()
-            if m != (0o700 if (folder / name).is_dir() else 0o600)]
+    return [
+        f"{name}: {oct(m)}"
+        for name, m in modes_under(folder).items()
+        if m != (0o700 if (folder / name).is_dir() else 0o600)
+    ]
 
 
 async def test_a_running_hub_keeps_its_databases_and_pseudonym_key_private(system: System) -> None:
     async with system.client("coventry", "partners") as client:
         assert (await client.post("/organisations", json=organisation())).status_code == 201
-    assert (await system.report_when(lambda r: r.stamp.applied_events >= 1)).stamp.applied_events >= 1
+    assert (
+        await system.report_when(lambda r: r.stamp.applied_events >= 1)
+    ).stamp.applied_events >= 1
     folder = system.settings.data_dir
     names = set(modes_under(folder))
-    assert {"coventry/partners.db", "coventry/partners.db-wal", "hub/reporting.db", "pseudonym.key"} <= names
+    assert {
+        "coventry/partners.db",
+        "coventry/partners.db-wal",
+        "hub/reporting.db",
+        "pseudonym.key",
+    } <= names
     assert wrong_modes(folder) == [] and exposed(folder) == []
 
 
@@ -74,8 +86,15 @@ def test_generated_secrets_and_dashboard_logins_are_private(tmp_path: Path) -> N
     demo_dashboard_logins(secrets, ["coventry", "solihull"])
     secrets.rotate_node_key("coventry")
     names = set(modes_under(folder))
-    assert {"secrets.json", "tokens.json", "node-keys.json", "coventry.key", "dashboard-users.json",
-            "dashboard-logins.json", "dashboard-session-secret"} <= names
+    assert {
+        "secrets.json",
+        "tokens.json",
+        "node-keys.json",
+        "coventry.key",
+        "dashboard-users.json",
+        "dashboard-logins.json",
+        "dashboard-session-secret",
+    } <= names
     assert wrong_modes(folder) == [] and mode(folder) == 0o700 and mode(tmp_path / "data") == 0o700
 
 

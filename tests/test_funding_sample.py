@@ -9,17 +9,26 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.sample import SampleLoad, SampleWriter
+from services.reporting.read.views.funding import (
+    FundingBalance,
+    asset_register,
+    budget_vs_actual,
+    funding_balance,
+)
 from shared.nats_server import NatsServer
 from shared.settings import HubSettings
 from tests.helpers import System, wait_for
 from tests.test_giving360 import validator
-from harness.sample import SampleLoad, SampleWriter
-from services.reporting.read.views.funding import FundingBalance, asset_register, budget_vs_actual, funding_balance
 
 
 @pytest.fixture
-async def three_nodes(tmp_path: Path, hub_id: str, nats_server: NatsServer) -> AsyncIterator[System]:
-    settings = HubSettings(hub=hub_id, data_dir=tmp_path, nodes=["coventry", "warwickshire", "solihull"])
+async def three_nodes(
+    tmp_path: Path, hub_id: str, nats_server: NatsServer
+) -> AsyncIterator[System]:
+    settings = HubSettings(
+        hub=hub_id, data_dir=tmp_path, nodes=["coventry", "warwickshire", "solihull"]
+    )
     running = System(settings, nats_server.url)
     await running.start()
     try:
@@ -52,23 +61,33 @@ async def test_the_sample_year_balances_across_three_nodes_and_exports(three_nod
     hub = result.hub
     assert hub.allocated_pence == hub.received_pence == 549_373_00 + 355_704_00
     assert hub.income_pence == hub.commissioned_pence + hub.spent_pence + hub.remaining_pence
-    assert all(s.remaining_pence >= 0 and s.received_pence == s.drawn_pence + s.remaining_pence for s in result.sources)
+    assert all(
+        s.remaining_pence >= 0 and s.received_pence == s.drawn_pence + s.remaining_pence
+        for s in result.sources
+    )
     assert {(line.node, line.function) for line in budget if line.variance_pence > 0} == {
-        (n, "inclusion") for n in system.settings.nodes}
+        (n, "inclusion") for n in system.settings.nodes
+    }
     assert [(a.node, a.cost_pence) for a in assets] == [("warwickshire", 24_750_00)]
 
     from services.reporting.app import create_app
 
     app = create_app(system.reporting)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://reporting") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://reporting"
+    ) as client:
         package = (await client.get("/report/funding/360giving.json")).json()
         balance = (await client.get("/report/funding/balance")).json()
     assert balance["balanced"] is True
     assert not list(validator().iter_errors(package))
-    assert len(package["grants"]) == 2 + 3 + 3 + 2  # two allocations; up to three progression partners per node
+    assert (
+        len(package["grants"]) == 2 + 3 + 3 + 2
+    )  # two allocations; up to three progression partners per node
 
 
-async def test_activities_named_by_sample_commissions_trace_back_to_the_dfe_grant(three_nodes: System) -> None:
+async def test_activities_named_by_sample_commissions_trace_back_to_the_dfe_grant(
+    three_nodes: System,
+) -> None:
     from harness.sample import activities, funding, partners
     from services.reporting.read.views.funding import activity_funding, load_ledger
 
@@ -87,7 +106,12 @@ async def test_activities_named_by_sample_commissions_trace_back_to_the_dfe_gran
     async def trails() -> list:
         async with system.reporting.read_sessions() as session:
             ledger = await load_ledger(session)
-            named = [a for e in ledger.originals("commission") for a in e.details["activity_ids"] if e.node == "coventry"]
+            named = [
+                a
+                for e in ledger.originals("commission")
+                for a in e.details["activity_ids"]
+                if e.node == "coventry"
+            ]
             return [await activity_funding(session, a) for a in named]
 
     paths = await wait_for(trails, bool)

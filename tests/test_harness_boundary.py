@@ -26,12 +26,18 @@ def harness_imports(source: str, *, top_level_only: bool = False) -> Iterator[tu
             names = [node.module]
         else:
             continue
-        yield from ((node.lineno, name) for name in names if name == "harness" or name.startswith("harness."))
+        yield from (
+            (node.lineno, name)
+            for name in names
+            if name == "harness" or name.startswith("harness.")
+        )
 
 
 def _walk(node: ast.AST, *, skip_functions: bool) -> Iterator[ast.AST]:
     for child in ast.iter_child_nodes(node):
-        if skip_functions and isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        if skip_functions and isinstance(
+            child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+        ):
             continue
         yield child
         yield from _walk(child, skip_functions=skip_functions)
@@ -42,26 +48,41 @@ def python_files(folder: str) -> list[Path]:
 
 
 def test_the_scan_sees_every_form_of_import() -> None:
-    source = "import harness\nimport os, harness.bench\nfrom harness.sample import load_sample\n" \
-             "def later():\n    from harness.screenshots import take_screenshots\n"
-    assert [m for _, m in harness_imports(source)] == ["harness", "harness.bench", "harness.sample",
-                                                         "harness.screenshots"]
-    assert [m for _, m in harness_imports(source, top_level_only=True)] == ["harness", "harness.bench",
-                                                                            "harness.sample"]
+    source = (
+        "import harness\nimport os, harness.bench\nfrom harness.sample import load_sample\n"
+        "def later():\n    from harness.screenshots import take_screenshots\n"
+    )
+    assert [m for _, m in harness_imports(source)] == [
+        "harness",
+        "harness.bench",
+        "harness.sample",
+        "harness.screenshots",
+    ]
+    assert [m for _, m in harness_imports(source, top_level_only=True)] == [
+        "harness",
+        "harness.bench",
+        "harness.sample",
+    ]
     assert not list(harness_imports("from .harness import x\nimport harnessing\n"))
 
 
 def test_no_runtime_module_imports_the_harness() -> None:
     files = [p for folder in RUNTIME for p in python_files(folder)]
     assert len(files) > 50  # the walk found the services, not an empty folder
-    found = [f"{p.relative_to(ROOT)}:{line} imports {name}"
-             for p in files for line, name in harness_imports(p.read_text())]
+    found = [
+        f"{p.relative_to(ROOT)}:{line} imports {name}"
+        for p in files
+        for line, name in harness_imports(p.read_text())
+    ]
     assert not found, "\n".join(found)
 
 
 def test_the_launcher_imports_the_harness_only_inside_commands() -> None:
-    found = [f"{p.relative_to(ROOT)}:{line} imports {name} at module level"
-             for p in python_files(LAUNCHER) for line, name in harness_imports(p.read_text(), top_level_only=True)]
+    found = [
+        f"{p.relative_to(ROOT)}:{line} imports {name} at module level"
+        for p in python_files(LAUNCHER)
+        for line, name in harness_imports(p.read_text(), top_level_only=True)
+    ]
     assert not found, "\n".join(found)
 
 
@@ -76,6 +97,8 @@ for top in ("services", "shared", "hub"):
         importlib.import_module(info.name)
 print("\\n".join(sorted(m for m in sys.modules if m == "harness" or m.startswith("harness."))))
 """
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip() == "", f"loaded by the runtime: {done.stdout}"

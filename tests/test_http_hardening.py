@@ -19,11 +19,11 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
+from services.reporting.app import create_app as reporting_app
 from shared.http import EXCERPT_CHARS, SECURITY_HEADERS
 from shared.identity import SERVICES
 from shared.nats_server import NatsServer, free_port
 from shared.pseudonym import make_upn
-from services.reporting.app import create_app as reporting_app
 from tests.helpers import System, activity, organisation, wait_for
 
 DELIVERER = "0190a0b0-0000-7000-8000-000000000001"
@@ -40,19 +40,43 @@ def rss_bytes(pid: int) -> int:
 
 
 @pytest.fixture
-def partners_process(tmp_path: Path, nats_server: NatsServer, hub_id: str) -> Iterator[tuple[int, int]]:
+def partners_process(
+    tmp_path: Path, nats_server: NatsServer, hub_id: str
+) -> Iterator[tuple[int, int]]:
     """`hub serve partners` in a process of its own (so its memory is its own), 1 MiB body limit."""
     port = free_port()
-    env = {**os.environ, "HUB_NATS_URL": nats_server.url, "HUB_HUB": hub_id, "HUB_MAX_REQUEST_BYTES": str(LIMIT)}
+    env = {
+        **os.environ,
+        "HUB_NATS_URL": nats_server.url,
+        "HUB_HUB": hub_id,
+        "HUB_MAX_REQUEST_BYTES": str(LIMIT),
+    }
     hub = Path(sys.executable).with_name("hub")
-    proc = subprocess.Popen([str(hub), "serve", "partners", "--node", "coventry", "--port", str(port),
-                             "--data-dir", str(tmp_path)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            str(hub),
+            "serve",
+            "partners",
+            "--node",
+            "coventry",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
+
         def live() -> bool:
             try:
                 return httpx.get(f"http://127.0.0.1:{port}/health/live").status_code == 200
             except httpx.TransportError:
-                assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "server died"
+                assert proc.poll() is None, (
+                    proc.stderr.read().decode() if proc.stderr else "server died"
+                )
                 return False
 
         while not live():
@@ -67,8 +91,10 @@ def post_chunked(port: int, path: str) -> tuple[int, bytes, int]:
     """POST up to SENT_AT_MOST bytes of JSON in chunks, stopping when the server answers:
     (status, body, bytes sent)."""
     with socket.create_connection(("127.0.0.1", port)) as sock:
-        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                     "Transfer-Encoding: chunked\r\n\r\n".encode())
+        sock.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n".encode()
+        )
         piece = f"{CHUNK:x}\r\n".encode() + b'{"name":"' + b"x" * (CHUNK - 9) + b"\r\n"
         sent = 0
         while sent < SENT_AT_MOST and not select.select([sock], [], [], 0)[0]:
@@ -89,13 +115,18 @@ def post_chunked(port: int, path: str) -> tuple[int, bytes, int]:
 
 async def relayed(system: System) -> None:
     """Every event committed so far is published (stopping a relay mid-write can hang on SQLite)."""
+
     async def backlog() -> int:
-        return sum([await s.relay.backlog() for s in system.services.values() if s.relay is not None])
+        return sum(
+            [await s.relay.backlog() for s in system.services.values() if s.relay is not None]
+        )
 
     assert await wait_for(backlog, lambda n: n == 0) == 0
 
 
-def test_a_chunked_body_over_the_limit_gets_413_and_memory_stays_flat(partners_process: tuple[int, int]) -> None:
+def test_a_chunked_body_over_the_limit_gets_413_and_memory_stays_flat(
+    partners_process: tuple[int, int],
+) -> None:
     pid, port = partners_process
     before = rss_bytes(pid)
     status, body, sent = post_chunked(port, "/organisations")
@@ -103,7 +134,11 @@ def test_a_chunked_body_over_the_limit_gets_413_and_memory_stays_flat(partners_p
     assert status == 413, body
     assert b"over 1048576 bytes" in body
     assert sent < SENT_AT_MOST  # answered before the body ended
-    assert after - before < 16 * 1024 * 1024, (before, after, sent)  # far less than the body: not held
+    assert after - before < 16 * 1024 * 1024, (
+        before,
+        after,
+        sent,
+    )  # far less than the body: not held
 
 
 async def test_a_body_under_the_limit_still_arrives_chunked(system: System) -> None:
@@ -112,7 +147,9 @@ async def test_a_body_under_the_limit_still_arrives_chunked(system: System) -> N
         yield b' "areas": ["coventry"], "functions": ["progression"]}'
 
     async with system.client("coventry", "partners") as client:
-        r = await client.post("/organisations", content=chunks(), headers={"Content-Type": "application/json"})
+        r = await client.post(
+            "/organisations", content=chunks(), headers={"Content-Type": "application/json"}
+        )
     assert r.status_code == 201, r.text
     await relayed(system)
 
@@ -127,32 +164,42 @@ async def test_a_chunked_body_over_the_limit_changes_nothing(system: System) -> 
         yield b'", "roles": ["delivery_partner"], "areas": ["coventry"], "functions": ["progression"]}'
 
     async with system.client("coventry", "partners") as client:
-        r = await client.post("/organisations", content=chunks(), headers={"Content-Type": "application/json"})
+        r = await client.post(
+            "/organisations", content=chunks(), headers={"Content-Type": "application/json"}
+        )
         assert r.status_code == 413, r.text[:200]
         assert (await client.get("/organisations")).json() == []
 
 
 async def test_a_422_quotes_a_short_excerpt_and_never_the_upn(system: System) -> None:
     async with system.client("coventry", "activities") as client:
-        activity_id = (await client.post("/activities", json=activity(DELIVERER))).json()["activity_id"]
+        activity_id = (await client.post("/activities", json=activity(DELIVERER))).json()[
+            "activity_id"
+        ]
         upn = make_upn("330200612345")
         wrong = ("A" if upn[0] != "A" else "B") + upn[1:]  # a wrong check letter
         pupil = {"upn": wrong, "year_group": 4, "home_area": "coventry"}
         r = await client.post(f"/activities/{activity_id}/participants", json={"pupils": [pupil]})
-        huge = await client.post("/activities", json=activity(DELIVERER, title="t" * 100_000, headcount="many"))
+        huge = await client.post(
+            "/activities", json=activity(DELIVERER, title="t" * 100_000, headcount="many")
+        )
     await relayed(system)
     assert r.status_code == 422, r.text
     assert upn[1:] not in r.text and "upn" in r.text  # the field is named, its value not quoted
     assert huge.status_code == 422
     assert len(huge.content) < 2000
     for error in huge.json()["detail"]:
-        assert len(error.get("input", "")) <= EXCERPT_CHARS + 1 and {"loc", "msg", "type"} <= set(error)
+        assert len(error.get("input", "")) <= EXCERPT_CHARS + 1 and {"loc", "msg", "type"} <= set(
+            error
+        )
 
 
 async def test_a_register_row_missing_a_field_does_not_quote_its_upn(system: System) -> None:
     upn = make_upn("330200612345")
     async with system.client("coventry", "activities") as client:
-        r = await client.post("/activities/register", json={"rows": [{"activity_ref": "a", "upn": upn}]})
+        r = await client.post(
+            "/activities/register", json={"rows": [{"activity_ref": "a", "upn": upn}]}
+        )
     assert r.status_code == 422, r.text
     assert re.search(r"\d{11}", r.text) is None, r.text
 
@@ -168,12 +215,16 @@ def sample_path(route: APIRoute) -> str:
     return re.sub(r"\{[^}]+\}", "00000000-0000-0000-0000-000000000000", route.path)
 
 
-async def test_every_route_of_every_service_answers_with_the_security_headers(system: System, tmp_path: Path) -> None:
+async def test_every_route_of_every_service_answers_with_the_security_headers(
+    system: System, tmp_path: Path
+) -> None:
     missing = []
     for name, app in apps(system):
         paths = {"/docs", "/openapi.json", "/docs/assets/swagger-ui.css", "/no-such-page"}
         paths |= {sample_path(r) for r in app.routes if isinstance(r, APIRoute)}
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://x") as client:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://x"
+        ) as client:
             for path in sorted(paths):
                 r = await client.get(path)
                 lacking = [h for h, v in SECURITY_HEADERS.items() if r.headers.get(h) != v]

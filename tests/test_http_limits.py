@@ -29,7 +29,12 @@ async def test_oversized_bodies_get_413_and_change_nothing() -> None:
 async def test_a_client_over_its_budget_gets_429_others_do_not() -> None:
     transport = httpx.ASGITransport(app=app_with_limits(max_bytes=1000, per_minute=3))
     async with httpx.AsyncClient(transport=transport, base_url="http://x") as client:
-        codes = [(await client.post("/echo", json={}, headers={"Authorization": "Bearer a"})).status_code for _ in range(4)]
-        other = (await client.post("/echo", json={}, headers={"Authorization": "Bearer b"})).status_code
+        codes = [
+            (await client.post("/echo", json={}, headers={"Authorization": "Bearer a"})).status_code
+            for _ in range(4)
+        ]
+        other = (
+            await client.post("/echo", json={}, headers={"Authorization": "Bearer b"})
+        ).status_code
     assert codes == [200, 200, 200, 429]
     assert other == 200

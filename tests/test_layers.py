@@ -24,7 +24,9 @@ modules annotated with their package's class: checked again once it has its own 
 
 def test_the_import_contracts_hold() -> None:
     lint_imports = Path(sys.executable).with_name("lint-imports")
-    run = subprocess.run([str(lint_imports), "--no-cache"], cwd=ROOT, capture_output=True, text=True)
+    run = subprocess.run(
+        [str(lint_imports), "--no-cache"], cwd=ROOT, capture_output=True, text=True
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "0 broken" in run.stdout and "kept" in run.stdout
 
@@ -33,11 +35,20 @@ def test_the_contracts_cover_every_module_of_reporting() -> None:
     """A new top-level module or folder of reporting must be given a layer (the contract is exhaustive)."""
     import tomllib
 
-    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
-    layered = next(c for c in contracts if c["type"] == "layers" and c["containers"] == ["services.reporting"])
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"][
+        "contracts"
+    ]
+    layered = next(
+        c for c in contracts if c["type"] == "layers" and c["containers"] == ["services.reporting"]
+    )
     assert layered["exhaustive"] is True
-    named = {part.strip() for layer in layered["layers"] for part in layer.replace(":", "|").split("|")}
-    children = {m.rsplit(".", 1)[1] for m in grimp.build_graph("services").find_children("services.reporting")}
+    named = {
+        part.strip() for layer in layered["layers"] for part in layer.replace(":", "|").split("|")
+    }
+    children = {
+        m.rsplit(".", 1)[1]
+        for m in grimp.build_graph("services").find_children("services.reporting")
+    }
     assert children - {"migrations"} == named
 
 
@@ -54,10 +65,15 @@ def cycle(modules: set[str], imports: dict[str, set[str]]) -> list[str] | None:
 def test_no_module_of_reporting_or_hub_is_in_an_import_cycle() -> None:
     graph = grimp.build_graph("services", "shared", "hub")
     for package in CHECKED:
-        modules = {m for m in {package} | graph.find_descendants(package)
-                   if not any(m == gone or m.startswith(gone + ".") for gone in LEAVING)}
+        modules = {
+            m
+            for m in {package} | graph.find_descendants(package)
+            if not any(m == gone or m.startswith(gone + ".") for gone in LEAVING)
+        }
         imports = {m: graph.find_modules_directly_imported_by(m) for m in modules}
-        assert cycle(modules, imports) is None, f"import cycle in {package}: {' -> '.join(cycle(modules, imports) or [])}"
+        assert cycle(modules, imports) is None, (
+            f"import cycle in {package}: {' -> '.join(cycle(modules, imports) or [])}"
+        )
 
 
 def test_the_cycle_check_finds_a_cycle() -> None:

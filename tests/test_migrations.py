@@ -35,15 +35,23 @@ def scratch_copy(tmp: Path) -> Path:
 def metadata_module(root: Path, service: str) -> Path:
     """The file env.py takes `metadata` from: where the service's tables are declared."""
     env = ast.parse((root / "services" / service / "migrations" / "env.py").read_text())
-    module = next(n.module for n in ast.walk(env) if isinstance(n, ast.ImportFrom) and n.module
-                  and any(a.name == "metadata" for a in n.names))
+    module = next(
+        n.module
+        for n in ast.walk(env)
+        if isinstance(n, ast.ImportFrom) and n.module and any(a.name == "metadata" for a in n.names)
+    )
     base = root.joinpath(*module.split("."))
     return base.with_suffix(".py") if base.with_suffix(".py").is_file() else base / "__init__.py"
 
 
 def make_migration(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "shared.make_migration", *args], cwd=root,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "shared.make_migration", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def upgrade_ops(script: Path) -> list[str]:
@@ -57,7 +65,9 @@ def test_services_with_migrations_are_found() -> None:
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_migrations_have_one_head(service: str) -> None:
-    assert len(heads(ROOT, service)) == 1, f"{service}: {heads(ROOT, service)}; merge them (alembic merge)"
+    assert len(heads(ROOT, service)) == 1, (
+        f"{service}: {heads(ROOT, service)}; merge them (alembic merge)"
+    )
 
 
 @pytest.mark.slow
@@ -67,9 +77,13 @@ def test_make_migration_adds_a_new_table_on_the_one_head(service: str, tmp_path:
     versions = root / "services" / service / "migrations" / "versions"
     (head,) = heads(root, service)
     before = set(versions.glob("*.py"))
-    with metadata_module(root, service).open("a") as models:  # the README's step one: edit the models
-        models.write("\nfrom sqlalchemy import Column as _Column, Integer as _Integer, Table as _Table\n"
-                     f"_Table({SCRATCH_TABLE!r}, metadata, _Column('id', _Integer, primary_key=True))\n")
+    with metadata_module(root, service).open(
+        "a"
+    ) as models:  # the README's step one: edit the models
+        models.write(
+            "\nfrom sqlalchemy import Column as _Column, Integer as _Integer, Table as _Table\n"
+            f"_Table({SCRATCH_TABLE!r}, metadata, _Column('id', _Integer, primary_key=True))\n"
+        )
 
     done = make_migration(root, service, "add scratch table")
     assert done.returncode == 0, done.stderr[-3000:]
@@ -78,25 +92,36 @@ def test_make_migration_adds_a_new_table_on_the_one_head(service: str, tmp_path:
     assert heads(root, service) == [script.name.split("_", 1)[0]]
     assert f"down_revision = {head!r}" in script.read_text()
     # Only the new table: the existing migrations and the models agree.
-    assert len(upgrade_ops(script)) == 1 and upgrade_ops(script)[0].startswith(f"op.create_table({SCRATCH_TABLE!r}")
+    assert len(upgrade_ops(script)) == 1 and upgrade_ops(script)[0].startswith(
+        f"op.create_table({SCRATCH_TABLE!r}"
+    )
 
-    again = make_migration(root, service, "nothing more")  # applies the new script, then finds no change
+    again = make_migration(
+        root, service, "nothing more"
+    )  # applies the new script, then finds no change
     assert again.returncode == 0, again.stderr[-3000:]
     (empty,) = set(versions.glob("*.py")) - before - {script}
     assert upgrade_ops(empty) == []
     assert not (ROOT / "services" / service / "migrations" / "versions" / script.name).exists()
 
 
-@pytest.mark.parametrize("args, says", [
-    (("no_such_service", "x"), "no migrations for service 'no_such_service' (one of: "),
-    (("../shared", "x"), "no migrations for service '../shared'"),
-    (("partners",), "usage: python -m shared.make_migration <service>"),
-    (("partners", " "), "usage: python -m shared.make_migration <service>"),
-])
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (("no_such_service", "x"), "no migrations for service 'no_such_service' (one of: "),
+        (("../shared", "x"), "no migrations for service '../shared'"),
+        (("partners",), "usage: python -m shared.make_migration <service>"),
+        (("partners", " "), "usage: python -m shared.make_migration <service>"),
+    ],
+)
 def test_make_migration_refuses_bad_arguments_in_one_line(args: tuple[str, ...], says: str) -> None:
     before = sorted((ROOT / "services").glob("*/migrations/versions/*.py"))
     done = make_migration(ROOT, *args)
-    assert done.returncode != 0 and done.stderr.strip().startswith(says) and len(done.stderr.strip().splitlines()) == 1
+    assert (
+        done.returncode != 0
+        and done.stderr.strip().startswith(says)
+        and len(done.stderr.strip().splitlines()) == 1
+    )
     assert sorted((ROOT / "services").glob("*/migrations/versions/*.py")) == before
 
 
@@ -106,11 +131,17 @@ def test_make_migration_refuses_a_history_with_two_heads(tmp_path: Path) -> None
     (head,) = heads(root, "funding")
     first = next(versions.glob("0001_*.py")).read_text()
     (versions / "0099_side_branch.py").write_text(
-        first.replace('revision = "0001"', 'revision = "0099"').replace("down_revision = None", 'down_revision = "0001"'))
+        first.replace('revision = "0001"', 'revision = "0099"').replace(
+            "down_revision = None", 'down_revision = "0001"'
+        )
+    )
     assert len(heads(root, "funding")) == 2
     before = set(versions.glob("*.py"))
 
     done = make_migration(root, "funding", "more")
     assert done.returncode != 0
-    assert done.stderr.strip() == f"funding has 2 migration heads ({', '.join(sorted([head, '0099']))}): merge them first (alembic merge)"
+    assert (
+        done.stderr.strip()
+        == f"funding has 2 migration heads ({', '.join(sorted([head, '0099']))}): merge them first (alembic merge)"
+    )
     assert set(versions.glob("*.py")) == before

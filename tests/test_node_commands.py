@@ -20,10 +20,18 @@ from tests.helpers import organisation
 
 def start(args: list[str], data_dir: Path, log: Path, **settings: str) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
-    env.update(PYTHONPATH=str(Path(__file__).resolve().parent.parent), HUB_HUB="cmdtest",
-               HUB_NODES='["coventry","solihull"]', **settings)
-    return subprocess.Popen([sys.executable, "-m", "hub.cli", *args, "--data-dir", str(data_dir)],
-                            env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    env.update(
+        PYTHONPATH=str(Path(__file__).resolve().parent.parent),
+        HUB_HUB="cmdtest",
+        HUB_NODES='["coventry","solihull"]',
+        **settings,
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "hub.cli", *args, "--data-dir", str(data_dir)],
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
 
 
 def wait_http(url: str, timeout: float = 30) -> None:
@@ -41,23 +49,53 @@ def wait_http(url: str, timeout: float = 30) -> None:
 @pytest.mark.slow
 def test_hub_and_node_started_by_their_own_commands_work_together(tmp_path: Path) -> None:
     nats_port, leaf_port, report_port, node_nats, node_base = (free_port() for _ in range(5))
-    hub = start(["hub", "up", "--nats-port", str(nats_port), "--leaf-port", str(leaf_port), "--port", str(report_port)],
-                tmp_path, tmp_path / "hub.log")
+    hub = start(
+        [
+            "hub",
+            "up",
+            "--nats-port",
+            str(nats_port),
+            "--leaf-port",
+            str(leaf_port),
+            "--port",
+            str(report_port),
+        ],
+        tmp_path,
+        tmp_path / "hub.log",
+    )
     node = None
     try:
         wait_http(f"http://127.0.0.1:{report_port}/health/live")
-        node = start(["node", "up", "--node", "coventry", "--nats-port", str(node_nats), "--hub-leaf-port",
-                      str(leaf_port), "--base-port", str(node_base)], tmp_path, tmp_path / "node.log")
+        node = start(
+            [
+                "node",
+                "up",
+                "--node",
+                "coventry",
+                "--nats-port",
+                str(node_nats),
+                "--hub-leaf-port",
+                str(leaf_port),
+                "--base-port",
+                str(node_base),
+            ],
+            tmp_path,
+            tmp_path / "node.log",
+        )
         partners = f"http://127.0.0.1:{node_base + 1}"
         wait_http(f"{partners}/health/live")
         tokens = json.loads((tmp_path / "secrets" / "secrets.json").read_text())["tokens"]
         staff = {"Authorization": f"Bearer {tokens['coventry-staff']['token']}"}
         manager = {"Authorization": f"Bearer {tokens['manager']['token']}"}
-        created = httpx.post(f"{partners}/organisations", json=organisation(), headers=staff, timeout=10)
+        created = httpx.post(
+            f"{partners}/organisations", json=organisation(), headers=staff, timeout=10
+        )
         assert created.status_code == 201, created.text
         deadline, report = time.monotonic() + 30, {}
         while time.monotonic() < deadline:
-            report = httpx.get(f"http://127.0.0.1:{report_port}/report", headers=manager, timeout=5).json()
+            report = httpx.get(
+                f"http://127.0.0.1:{report_port}/report", headers=manager, timeout=5
+            ).json()
             if report["totals"]["organisations"] == 1:
                 break
             time.sleep(0.3)
@@ -70,7 +108,9 @@ def test_hub_and_node_started_by_their_own_commands_work_together(tmp_path: Path
         for proc in (node, hub):
             if proc is not None:
                 proc.wait(timeout=20)
-    assert "Traceback" not in (tmp_path / "hub.log").read_text() + (tmp_path / "node.log").read_text()
+    assert (
+        "Traceback" not in (tmp_path / "hub.log").read_text() + (tmp_path / "node.log").read_text()
+    )
 
 
 def stop(*procs: subprocess.Popen[bytes] | None) -> None:
@@ -94,27 +134,54 @@ def span_resources(log: Path) -> list[dict[str, object]]:
 
 
 @pytest.mark.slow
-def test_each_service_traces_under_its_own_name_on_the_ports_its_settings_give(tmp_path: Path) -> None:
+def test_each_service_traces_under_its_own_name_on_the_ports_its_settings_give(
+    tmp_path: Path,
+) -> None:
     """`hub hub up` and `hub node up` start every service through its own entry: with console
     telemetry each prints spans named for itself (the node an attribute), on HUB_<SERVICE>_PORT."""
     nats_port, leaf_port, report_port, node_nats = (free_port() for _ in range(4))
     ports = {service: free_port() for service in SERVICES}
-    settings = {"HUB_TELEMETRY": "console", "HUB_REPORTING_PORT": str(report_port),
-                # coventry, the first node, listens 10 above each setting
-                **{f"HUB_{service.upper()}_PORT": str(port - 10) for service, port in ports.items()}}
-    hub = start(["hub", "up", "--nats-port", str(nats_port), "--leaf-port", str(leaf_port)],
-                tmp_path, tmp_path / "hub.log", **settings)
+    settings = {
+        "HUB_TELEMETRY": "console",
+        "HUB_REPORTING_PORT": str(report_port),
+        # coventry, the first node, listens 10 above each setting
+        **{f"HUB_{service.upper()}_PORT": str(port - 10) for service, port in ports.items()},
+    }
+    hub = start(
+        ["hub", "up", "--nats-port", str(nats_port), "--leaf-port", str(leaf_port)],
+        tmp_path,
+        tmp_path / "hub.log",
+        **settings,
+    )
     node = None
     try:
         wait_http(f"http://127.0.0.1:{report_port}/health/live")
-        node = start(["node", "up", "--node", "coventry", "--nats-port", str(node_nats), "--hub-leaf-port",
-                      str(leaf_port)], tmp_path, tmp_path / "node.log", **settings)
+        node = start(
+            [
+                "node",
+                "up",
+                "--node",
+                "coventry",
+                "--nats-port",
+                str(node_nats),
+                "--hub-leaf-port",
+                str(leaf_port),
+            ],
+            tmp_path,
+            tmp_path / "node.log",
+            **settings,
+        )
         for port in ports.values():
             wait_http(f"http://127.0.0.1:{port}/health/live")
     finally:
         stop(node, hub)
-    hub_spans, node_spans = span_resources(tmp_path / "hub.log"), span_resources(tmp_path / "node.log")
+    hub_spans, node_spans = (
+        span_resources(tmp_path / "hub.log"),
+        span_resources(tmp_path / "node.log"),
+    )
     assert {r["service.name"] for r in hub_spans} == {"hub-ledger-reporting"}
     assert {r["service.name"] for r in node_spans} == {f"hub-ledger-{service}" for service in ports}
     assert {r.get("hub.node") for r in node_spans} == {"coventry"}
-    assert "Traceback" not in (tmp_path / "hub.log").read_text() + (tmp_path / "node.log").read_text()
+    assert (
+        "Traceback" not in (tmp_path / "hub.log").read_text() + (tmp_path / "node.log").read_text()
+    )

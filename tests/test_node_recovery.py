@@ -7,23 +7,31 @@ import json
 
 import pytest
 
+from hub.commands.recover import restorers
 from shared.contracts import all_contracts
 from shared.envelope import parse_event
 from shared.node_recovery import RecoveryRefused, StoredEvent, merge
-from hub.commands.recover import restorers
 from tests.test_contracts import SAMPLES, envelope_for
 
 
 @pytest.mark.parametrize("contract", all_contracts(), ids=lambda c: f"{c.event_type}.v{c.version}")
 def test_every_published_event_type_has_a_restorer_in_its_service(contract) -> None:  # type: ignore[no-untyped-def]
     assert contract.event_type in restorers(contract.service), (
-        f"services/{contract.service}/restore.py cannot bring {contract.event_type} back after a restore")
+        f"services/{contract.service}/restore.py cannot bring {contract.event_type} back after a restore"
+    )
 
 
 def stored(sequence: int) -> StoredEvent:
-    data = envelope_for("AgreementEnded", 1, json.loads((SAMPLES / "AgreementEnded.v1.json").read_text()),
-                        service="partners", sequence=sequence)
-    return StoredEvent("hl.heart-of-england.coventry.partners.AgreementEnded.v1", data, parse_event(data))
+    data = envelope_for(
+        "AgreementEnded",
+        1,
+        json.loads((SAMPLES / "AgreementEnded.v1.json").read_text()),
+        service="partners",
+        sequence=sequence,
+    )
+    return StoredEvent(
+        "hl.heart-of-england.coventry.partners.AgreementEnded.v1", data, parse_event(data)
+    )
 
 
 def test_the_same_event_in_both_streams_is_restored_once_and_different_ones_are_refused() -> None:
@@ -36,7 +44,14 @@ def test_the_same_event_in_both_streams_is_restored_once_and_different_ones_are_
 # Columns a restore cannot take from events: node-private data that never leaves the node, and the
 # moment a row was written (its event carries the moment it was committed, microseconds apart).
 NOT_IN_EVENTS = {
-    "organisation": {"contact_name", "contact_email", "offer", "aims", "identifiers", "registered_at"},
+    "organisation": {
+        "contact_name",
+        "contact_email",
+        "offer",
+        "aims",
+        "identifiers",
+        "registered_at",
+    },
     "participation": {"upn"},
     "education_setting": {"status"},
     "activity": {"source_key", "recorded_at"},
@@ -48,20 +63,22 @@ NOT_IN_EVENTS = {
 }
 
 
-async def test_a_node_recovered_from_nothing_but_its_events_has_the_same_tables(system, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_a_node_recovered_from_nothing_but_its_events_has_the_same_tables(
+    system, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
     """The whole sample hub written at two nodes, then each service of coventry restored into an empty
     database from the hub stream alone: every table equal, but for what events never carry."""
     import random
 
     from sqlalchemy import select
 
+    from harness.sample import SampleLoad, SampleWriter, activities, funding, partners
+    from hub.runner import NODE_SERVICES
     from shared.bus import connect
     from shared.identity import SERVICES
-    from shared.node_recovery import recover
     from shared.node_position import last_sequence, service_subjects
+    from shared.node_recovery import recover
     from shared.subjects import hub_stream, node_stream
-    from hub.runner import NODE_SERVICES
-    from harness.sample import SampleLoad, SampleWriter, activities, funding, partners
 
     clients = {(n, s): system.client(n, s) for n in system.settings.nodes for s in SERVICES}
     writer = SampleWriter(clients, SampleLoad(), random.Random(7))
@@ -82,9 +99,16 @@ async def test_a_node_recovered_from_nothing_but_its_events_has_the_same_tables(
             await restored.start(relay=False)
             try:
                 subjects = service_subjects(system.settings.hub, "coventry", service)
-                in_node = await last_sequence(nc.jetstream(), node_stream(system.settings.hub, "coventry"), subjects)
-                done = await recover(restored.sessions, restored.outbox, restorers(service),
-                                     [(nc.jetstream(), hub_stream(system.settings.hub))], in_node)
+                in_node = await last_sequence(
+                    nc.jetstream(), node_stream(system.settings.hub, "coventry"), subjects
+                )
+                done = await recover(
+                    restored.sessions,
+                    restored.outbox,
+                    restorers(service),
+                    [(nc.jetstream(), hub_stream(system.settings.hub))],
+                    in_node,
+                )
                 assert done.restored > 0
                 for table in original.metadata.sorted_tables:
                     skip = NOT_IN_EVENTS.get(table.name, set())
@@ -113,27 +137,68 @@ async def mistakes_put_right(system) -> int:  # type: ignore[no-untyped-def]
         async def run():  # type: ignore[no-untyped-def]
             async with system.services[("coventry", service)].read_sessions() as session:
                 return (await session.execute(query)).first()
+
         return run()
 
-    agreement = await one("partners", select(AgreementRow.agreement_id, AgreementRow.organisation_id, AgreementRow.starts_on))
+    agreement = await one(
+        "partners",
+        select(AgreementRow.agreement_id, AgreementRow.organisation_id, AgreementRow.starts_on),
+    )
     part = await one("activities", select(ParticipationRow.activity_id, ParticipationRow.upn))
-    others = select(ActivityRow).where(ActivityRow.activity_id != part.activity_id, ActivityRow.partner_return_id.is_(None))
+    others = select(ActivityRow).where(
+        ActivityRow.activity_id != part.activity_id, ActivityRow.partner_return_id.is_(None)
+    )
     async with system.services[("coventry", "activities")].read_sessions() as session:
         corrected, withdrawn = (await session.scalars(others.limit(2))).all()
-    spend = await one("funding", select(LedgerEntryRow.entry_id).where(LedgerEntryRow.kind == "expenditure"))
-    fields = {name: getattr(corrected, name) for name in RecordActivity.model_fields if hasattr(corrected, name)}
+    spend = await one(
+        "funding", select(LedgerEntryRow.entry_id).where(LedgerEntryRow.kind == "expenditure")
+    )
+    fields = {
+        name: getattr(corrected, name)
+        for name in RecordActivity.model_fields
+        if hasattr(corrected, name)
+    }
     body = {**fields, "headcount": corrected.headcount + 1, "reason": "miscounted"}
     writes = [
-        ("partners", "PATCH", f"/organisations/{agreement.organisation_id}", {"name": "Renamed Partner"}),
-        ("partners", "POST", f"/agreements/{agreement.agreement_id}/end", {"ended_on": str(agreement.starts_on)}),
+        (
+            "partners",
+            "PATCH",
+            f"/organisations/{agreement.organisation_id}",
+            {"name": "Renamed Partner"},
+        ),
+        (
+            "partners",
+            "POST",
+            f"/agreements/{agreement.agreement_id}/end",
+            {"ended_on": str(agreement.starts_on)},
+        ),
         ("activities", "POST", f"/activities/{corrected.activity_id}/correct", body),
-        ("activities", "POST", f"/activities/{withdrawn.activity_id}/withdraw", {"reason": "recorded twice"}),
-        ("activities", "POST", f"/activities/{part.activity_id}/participants/withdraw", {"upns": [part.upn], "reason": "left"}),
-        ("funding", "POST", "/reversals", {"entry_id": spend.entry_id, "reversed_on": "2025-12-01", "reason": "wrong payee"}),
+        (
+            "activities",
+            "POST",
+            f"/activities/{withdrawn.activity_id}/withdraw",
+            {"reason": "recorded twice"},
+        ),
+        (
+            "activities",
+            "POST",
+            f"/activities/{part.activity_id}/participants/withdraw",
+            {"upns": [part.upn], "reason": "left"},
+        ),
+        (
+            "funding",
+            "POST",
+            "/reversals",
+            {"entry_id": spend.entry_id, "reversed_on": "2025-12-01", "reason": "wrong payee"},
+        ),
     ]
     for service, method, path, payload in writes:
         async with system.client("coventry", service) as client:
-            response = await client.request(method, path, content=json.dumps(payload, default=str),
-                                            headers={"content-type": "application/json"})
+            response = await client.request(
+                method,
+                path,
+                content=json.dumps(payload, default=str),
+                headers={"content-type": "application/json"},
+            )
         assert response.status_code < 300, (path, response.text)
     return len(writes)

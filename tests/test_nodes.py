@@ -13,16 +13,16 @@ import nats
 import nats.errors
 import pytest
 
+from harness.reliability.proxy import CuttableProxy
+from hub.demo import leaf_wiring, provisioned_hub
+from hub.topology import HubTopology, Ports, Secrets
 from shared.bus import connect
 from shared.dead_letters import list_dead_letters
 from shared.envelope import Envelope
 from shared.settings import HubSettings
 from shared.signing import NodeSigner
 from shared.subjects import event_subject
-from hub.demo import leaf_wiring, provisioned_hub
-from hub.topology import HubTopology, Ports, Secrets
 from tests.helpers import System, organisation, wait_for
-from harness.reliability.proxy import CuttableProxy
 
 NODES = ["coventry", "warwickshire", "solihull"]
 
@@ -36,13 +36,19 @@ class LeafHub:
 async def leaf_hub(tmp_path: Path, hub_id: str) -> AsyncIterator[LeafHub]:
     secrets = Secrets.load_or_create(tmp_path / "secrets", NODES)
     settings = HubSettings(
-        hub=hub_id, data_dir=tmp_path, nodes=NODES, node_domains=True, auth_tokens_file=secrets.tokens_file,
+        hub=hub_id,
+        data_dir=tmp_path,
+        nodes=NODES,
+        node_domains=True,
+        auth_tokens_file=secrets.tokens_file,
         duplicate_window_seconds=600,
     )
     topology = HubTopology(settings, secrets, Ports())
     topology.start_hub()
     proxy = await CuttableProxy(topology.ports.hub_leaf).start()
-    topology.start_node("coventry", hub_leaf_port=proxy.port)  # coventry's link runs through the proxy
+    topology.start_node(
+        "coventry", hub_leaf_port=proxy.port
+    )  # coventry's link runs through the proxy
     topology.start_node("warwickshire")
     topology.start_node("solihull")
     tokens = {node: secrets.token(f"{node}-staff") for node in NODES}
@@ -61,7 +67,9 @@ async def leaf_hub(tmp_path: Path, hub_id: str) -> AsyncIterator[LeafHub]:
 
 async def register(system: System, node: str, count: int, prefix: str) -> None:
     for i in range(count):
-        response = await system.post(node, "partners", "/organisations", organisation(f"{prefix} {i}", areas=[node]))
+        response = await system.post(
+            node, "partners", "/organisations", organisation(f"{prefix} {i}", areas=[node])
+        )
         assert response.status_code == 201, response.text
 
 
@@ -73,7 +81,9 @@ async def test_a_cut_link_delays_a_node_but_loses_and_doubles_nothing(leaf_hub: 
     assert report.totals.organisations == 12
 
     await leaf_hub.proxy.cut()
-    await register(system, "coventry", 6, "during the cut")  # the node keeps working on its own server
+    await register(
+        system, "coventry", 6, "during the cut"
+    )  # the node keeps working on its own server
     await register(system, "solihull", 2, "elsewhere")
     relay = system.services[("coventry", "partners")].relay
     assert relay is not None
@@ -84,7 +94,11 @@ async def test_a_cut_link_delays_a_node_but_loses_and_doubles_nothing(leaf_hub: 
 
     await leaf_hub.proxy.restore()
     after = await system.report_when(lambda r: r.totals.organisations >= 20, timeout=60)
-    assert {n.node: n.organisations for n in after.nodes} == {"coventry": 10, "warwickshire": 4, "solihull": 6}
+    assert {n.node: n.organisations for n in after.nodes} == {
+        "coventry": 10,
+        "warwickshire": 4,
+        "solihull": 6,
+    }
     await asyncio.sleep(0.5)
     assert (await system.report()).stamp.applied_events == 20
 
@@ -99,12 +113,18 @@ async def test_a_node_cannot_publish_on_another_nodes_subjects(leaf_hub: LeafHub
     nc = await nats.connect(leaf_hub.topology.node_services_url("coventry"), error_cb=on_error)
     js = nc.jetstream()
     with pytest.raises(nats.errors.TimeoutError):
-        await js.publish(event_subject(hub_id, "solihull", "partners", "OrganisationRegistered", 1), b"{}", timeout=1)
+        await js.publish(
+            event_subject(hub_id, "solihull", "partners", "OrganisationRegistered", 1),
+            b"{}",
+            timeout=1,
+        )
     await nc.close()
     assert any("permissions violation" in str(e).lower() for e in errors)
 
 
-async def test_forged_and_unsigned_events_are_dead_lettered_with_the_reason(leaf_hub: LeafHub) -> None:
+async def test_forged_and_unsigned_events_are_dead_lettered_with_the_reason(
+    leaf_hub: LeafHub,
+) -> None:
     system, topology = leaf_hub.system, leaf_hub.topology
     await register(system, "coventry", 1, "genuine")
     await system.report_when(lambda r: r.totals.organisations == 1)
@@ -115,19 +135,33 @@ async def test_forged_and_unsigned_events_are_dead_lettered_with_the_reason(leaf
     envelope = Envelope.model_validate_json(genuine.data)
     subject = event_subject(hub_id, "coventry", "partners", "OrganisationRegistered", 1)
 
-    assert envelope.signature is None and genuine.headers and "Hub-Batch-Signature" in genuine.headers
+    assert (
+        envelope.signature is None and genuine.headers and "Hub-Batch-Signature" in genuine.headers
+    )
     proof = {k: v for k, v in genuine.headers.items() if k.startswith("Hub-Batch-")}
-    tampered = envelope.model_copy(update={"event_id": envelope.event_id.__class__(int=envelope.event_id.int + 1),
-                                           "payload": {**envelope.payload, "name": "Forged"}})
+    tampered = envelope.model_copy(
+        update={
+            "event_id": envelope.event_id.__class__(int=envelope.event_id.int + 1),
+            "payload": {**envelope.payload, "name": "Forged"},
+        }
+    )
     wrong_key = tampered.model_copy(update={"sequence": 2}).to_bytes()
     unsigned = tampered.model_copy(update={"sequence": 3})
-    await js.publish(subject, tampered.to_bytes(), headers=proof)  # the genuine proof over different content
-    await js.publish(subject, wrong_key, headers=NodeSigner.generate().sign_batch(hub_id, "coventry", [wrong_key])[0])
+    await js.publish(
+        subject, tampered.to_bytes(), headers=proof
+    )  # the genuine proof over different content
+    await js.publish(
+        subject,
+        wrong_key,
+        headers=NodeSigner.generate().sign_batch(hub_id, "coventry", [wrong_key])[0],
+    )
     await js.publish(subject, unsigned.to_bytes())
     await nc.close()
 
     hub_nc = await connect(topology.admin_url, "dlq-reader")
-    letters = await wait_for(lambda: list_dead_letters(hub_nc.jetstream(), hub_id), lambda d: len(d) >= 3)
+    letters = await wait_for(
+        lambda: list_dead_letters(hub_nc.jetstream(), hub_id), lambda d: len(d) >= 3
+    )
     await hub_nc.close()
     reasons = [d.reason for d in letters]
     assert any("not in the batch its proof names" in r for r in reasons), reasons
@@ -142,8 +176,12 @@ async def test_http_requires_a_token_with_the_right_role(leaf_hub: LeafHub) -> N
 
     async def call(method: str, token: str | None) -> int:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://x", headers=headers) as c:
-            response = await c.request(method, "/organisations", json=organisation() if method == "POST" else None)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://x", headers=headers
+        ) as c:
+            response = await c.request(
+                method, "/organisations", json=organisation() if method == "POST" else None
+            )
             return response.status_code
 
     assert await call("GET", None) == 401
@@ -176,7 +214,9 @@ async def test_a_node_cannot_read_another_nodes_stream_and_reporting_publishes_o
         errors.append(exc)
 
     hub_id = leaf_hub.system.settings.hub
-    coventry = await nats.connect(leaf_hub.topology.node_services_url("coventry"), error_cb=on_error)
+    coventry = await nats.connect(
+        leaf_hub.topology.node_services_url("coventry"), error_cb=on_error
+    )
     with pytest.raises(Exception):  # no permission to even ask about solihull's stream
         await coventry.jetstream(timeout=1).stream_info(f"HL_{hub_id.upper()}_SOLIHULL")
     with pytest.raises(Exception):  # nor to subscribe to solihull's subjects
@@ -188,9 +228,13 @@ async def test_a_node_cannot_read_another_nodes_stream_and_reporting_publishes_o
     reporting = await nats.connect(leaf_hub.topology.reporting_url, error_cb=on_error)
     with pytest.raises(nats.errors.TimeoutError):
         await reporting.jetstream().publish(
-            event_subject(hub_id, "coventry", "partners", "OrganisationRegistered", 1), b"{}", timeout=1
+            event_subject(hub_id, "coventry", "partners", "OrganisationRegistered", 1),
+            b"{}",
+            timeout=1,
         )
-    ack = await reporting.jetstream().publish(f"hldlq.{hub_id}.reporting", b"a dead letter", timeout=2)
+    ack = await reporting.jetstream().publish(
+        f"hldlq.{hub_id}.reporting", b"a dead letter", timeout=2
+    )
     assert ack.stream == f"HL_{hub_id.upper()}_DLQ"
     await reporting.close()
     assert sum("permissions violation" in str(e).lower() for e in errors) >= 2

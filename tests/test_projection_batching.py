@@ -4,22 +4,27 @@ the tables must come out exactly as if each event had been applied on its own, i
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.reporting.app import build_service
+from services.reporting.ingest.apply import Incoming
+from services.reporting.ingest.audit import projection_tables
+from services.reporting.settings import ReportingSettings
 from shared.settings import HubSettings
 from shared.subjects import event_subject
-from services.reporting.app import build_service
-from services.reporting.ingest.audit import projection_tables
-from services.reporting.ingest.apply import Incoming
-from services.reporting.settings import ReportingSettings
 from tests.test_contracts import envelope_for
 
 SAMPLES = Path(__file__).parent / "samples"
-ORG, OTHER, ACTIVITY = "01a2011f-0000-7000-8000-000000000002", "01a2011f-0000-7000-8000-0000000000f2", "01a2011f-0000-7000-8000-000000000003"
+ORG, OTHER, ACTIVITY = (
+    "01a2011f-0000-7000-8000-000000000002",
+    "01a2011f-0000-7000-8000-0000000000f2",
+    "01a2011f-0000-7000-8000-000000000003",
+)
 
 
 def sample(name: str, **changes: Any) -> dict[str, Any]:
@@ -31,29 +36,59 @@ def history(hub: str) -> list[Incoming]:
     updated twice, an update of a row that never comes, and the same change again later."""
     corrected = sample("ActivityCorrected.v1")
     steps = [
-        ("partners", "PartnerStateChanged", sample("PartnerStateChanged.v1", organisation_id=OTHER)),  # no such row
-        ("partners", "OrganisationRegistered", sample("OrganisationRegistered.v1", organisation_id=ORG)),
+        (
+            "partners",
+            "PartnerStateChanged",
+            sample("PartnerStateChanged.v1", organisation_id=OTHER),
+        ),  # no such row
+        (
+            "partners",
+            "OrganisationRegistered",
+            sample("OrganisationRegistered.v1", organisation_id=ORG),
+        ),
         ("partners", "PartnerStateChanged", sample("PartnerStateChanged.v1", organisation_id=ORG)),
-        ("partners", "OrganisationDetailsChanged", sample("OrganisationDetailsChanged.v1", organisation_id=ORG)),
+        (
+            "partners",
+            "OrganisationDetailsChanged",
+            sample("OrganisationDetailsChanged.v1", organisation_id=ORG),
+        ),
         ("partners", "AgreementSigned", sample("AgreementSigned.v1", organisation_id=ORG)),
         ("partners", "AgreementEnded", sample("AgreementEnded.v1", organisation_id=ORG)),
-        ("partners", "PartnerStateChanged", sample("PartnerStateChanged.v1", organisation_id=ORG, from_state="approved",
-                                                   to_state="active")),
+        (
+            "partners",
+            "PartnerStateChanged",
+            sample(
+                "PartnerStateChanged.v1",
+                organisation_id=ORG,
+                from_state="approved",
+                to_state="active",
+            ),
+        ),
         ("activities", "ActivityDelivered", sample("ActivityDelivered.v2", activity_id=ACTIVITY)),
         ("activities", "ActivityCorrected", corrected),
-        ("activities", "ActivityCorrected", {**corrected, "activity": {**corrected["activity"], "headcount": 12}}),
+        (
+            "activities",
+            "ActivityCorrected",
+            {**corrected, "activity": {**corrected["activity"], "headcount": 12}},
+        ),
     ]
     out, sequences = [], {"partners": 0, "activities": 0}
     for i, (service, event_type, payload) in enumerate(steps, start=1):
         sequences[service] += 1
         version = 2 if event_type == "ActivityDelivered" else 1
-        raw = envelope_for(event_type, version, payload, hub=hub, service=service, sequence=sequences[service])
+        raw = envelope_for(
+            event_type, version, payload, hub=hub, service=service, sequence=sequences[service]
+        )
         out.append(Incoming(event_subject(hub, "coventry", service, event_type, version), raw, i))
     return out
 
 
-async def tables_after(settings: HubSettings, url: str, batches: list[list[Incoming]]) -> dict[str, list[dict[str, Any]]]:
-    hub = settings.model_copy(update={"nodes": ["coventry", "warwickshire", "solihull"]})  # the samples name all three
+async def tables_after(
+    settings: HubSettings, url: str, batches: list[list[Incoming]]
+) -> dict[str, list[dict[str, Any]]]:
+    hub = settings.model_copy(
+        update={"nodes": ["coventry", "warwickshire", "solihull"]}
+    )  # the samples name all three
     service = build_service(hub, "", ReportingSettings(database_url=url))
     await service.start(consume=False)
     try:
@@ -61,35 +96,59 @@ async def tables_after(settings: HubSettings, url: str, batches: list[list[Incom
             outcome = await service.ingest(batch)
             assert not outcome.dead
         async with service.read_sessions() as session:
-            return {t.name: sorted((dict(r._mapping) for r in await session.execute(select(t))), key=repr)
-                    for t in projection_tables()}
+            return {
+                t.name: sorted(
+                    (dict(r._mapping) for r in await session.execute(select(t))), key=repr
+                )
+                for t in projection_tables()
+            }
     finally:
         await service.stop()
 
 
-async def test_one_batch_gives_the_tables_of_one_event_at_a_time(settings: HubSettings, tmp_path: Path) -> None:
+async def test_one_batch_gives_the_tables_of_one_event_at_a_time(
+    settings: HubSettings, tmp_path: Path
+) -> None:
     events = history(settings.hub)
-    together = await tables_after(settings, f"sqlite+aiosqlite:///{tmp_path / 'together.db'}", [events])
-    apart = await tables_after(settings, f"sqlite+aiosqlite:///{tmp_path / 'apart.db'}", [[e] for e in events])
+    together = await tables_after(
+        settings, f"sqlite+aiosqlite:///{tmp_path / 'together.db'}", [events]
+    )
+    apart = await tables_after(
+        settings, f"sqlite+aiosqlite:///{tmp_path / 'apart.db'}", [[e] for e in events]
+    )
     assert together == apart
     [org] = together["organisation_view"]
-    assert (org["state"], org["name"]) == ("active", "Orchestra of the Swan")  # later changes reached the inserted row
+    assert (org["state"], org["name"]) == (
+        "active",
+        "Orchestra of the Swan",
+    )  # later changes reached the inserted row
     assert [a["headcount"] for a in together["activity_view"]] == [12]  # the last correction wins
     assert [a["ended_on"] is not None for a in together["agreement_view"]] == [True]
 
 
 def test_participants_are_stored_as_their_json_dump() -> None:
     """The hand-built row must stay the model's JSON dump, column for column, as contracts grow."""
-    from shared.contracts.activities import Participant
     from services.reporting.models.activities import ParticipationView
     from services.reporting.projections.activities import _pupil_values
+    from shared.contracts.activities import Participant
 
-    pupil = Participant(participation_id=ACTIVITY, pseudonym="a" * 64, year_group="4", home_area="coventry",
-                        send="ehcp", ethnicity="asian", gender="male", fsm=True, school_urn="103690")
+    pupil = Participant(
+        participation_id=ACTIVITY,
+        pseudonym="a" * 64,
+        year_group="4",
+        home_area="coventry",
+        send="ehcp",
+        ethnicity="asian",
+        gender="male",
+        fsm=True,
+        school_urn="103690",
+    )
     row = _pupil_values(pupil)
     assert row == {**pupil.model_dump(mode="json"), "participation_id": ACTIVITY}
     assert all(type(v) in (str, bool, type(None)) for v in row.values())
-    assert set(row) | {"node", "activity_id", "academic_year", "withdrawn", "event_id"} == set(ParticipationView.__table__.c.keys())
+    assert set(row) | {"node", "activity_id", "academic_year", "withdrawn", "event_id"} == set(
+        ParticipationView.__table__.c.keys()
+    )
 
 
 async def test_an_update_queued_before_a_foldable_one_keeps_its_place(tmp_path: Path) -> None:
@@ -102,15 +161,27 @@ async def test_an_update_queued_before_a_foldable_one_keeps_its_place(tmp_path: 
     from services.reporting.models.base import UPDATED_BY_KEY
     from services.reporting.projections.writes import Insert, Update
 
-    table = Table("t", MetaData(), Column("k", String, primary_key=True), Column("a", Integer), Column("c", Integer),
-                  info=UPDATED_BY_KEY)
+    table = Table(
+        "t",
+        MetaData(),
+        Column("k", String, primary_key=True),
+        Column("a", Integer),
+        Column("c", Integer),
+        info=UPDATED_BY_KEY,
+    )
     engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'fold.db'}")
     try:
         async with engine.begin() as conn:
             await conn.run_sync(table.metadata.create_all)
         async with AsyncSession(engine) as session, session.begin():
-            await execute(session, [Insert(table, {"k": "x", "a": 0}), Update(table, {"k": "x"}, {"a": 1, "c": 1}),
-                                    Update(table, {"k": "x"}, {"a": 2})])
+            await execute(
+                session,
+                [
+                    Insert(table, {"k": "x", "a": 0}),
+                    Update(table, {"k": "x"}, {"a": 1, "c": 1}),
+                    Update(table, {"k": "x"}, {"a": 2}),
+                ],
+            )
             assert (await session.execute(select(table.c.a, table.c.c))).one() == (2, 1)
     finally:
         await engine.dispose()
@@ -119,23 +190,45 @@ async def test_an_update_queued_before_a_foldable_one_keeps_its_place(tmp_path: 
 async def test_a_bulk_load_inserts_the_same_rows_in_statements_of_many_rows(tmp_path: Path) -> None:
     """In `many_rows_per_statement` (the rebuild), 2,347 rows go as statements of 2,048, 256, 32 and 8
     rows and an executemany of the last 3, with the same conversions: the table one executemany makes."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from sqlalchemy import JSON, Boolean, Column, DateTime, Integer, MetaData, String, Table, event
     from sqlalchemy.ext.asyncio import create_async_engine
 
     from services.reporting.ingest.bulk import insert_many, many_rows_per_statement
 
-    table = Table("t", MetaData(), Column("k", String, primary_key=True), Column("n", Integer),
-                  Column("flag", Boolean), Column("at", DateTime(timezone=True)), Column("tags", JSON))
-    rows = [{"k": f"row{i:04}", "n": i if i % 7 else None, "flag": i % 3 == 0, "at": datetime(2025, 1, 1, i % 24, tzinfo=timezone.utc),
-             "tags": ["ŵ", i]} for i in range(2347)]
+    table = Table(
+        "t",
+        MetaData(),
+        Column("k", String, primary_key=True),
+        Column("n", Integer),
+        Column("flag", Boolean),
+        Column("at", DateTime(timezone=True)),
+        Column("tags", JSON),
+    )
+    rows = [
+        {
+            "k": f"row{i:04}",
+            "n": i if i % 7 else None,
+            "flag": i % 3 == 0,
+            "at": datetime(2025, 1, 1, i % 24, tzinfo=UTC),
+            "tags": ["ŵ", i],
+        }
+        for i in range(2347)
+    ]
 
     async def insert(name: str, bulk: bool) -> tuple[list[tuple[Any, ...]], list[int]]:
         engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / name}")
         sent: list[int] = []  # rows per statement (an executemany counts its rows)
-        event.listen(engine.sync_engine, "before_cursor_execute",
-                     lambda _c, _cur, sql, params, _ctx, many: sent.append(len(params) if many else sql.count("(?")) if sql.startswith("INSERT") else None)
+        event.listen(
+            engine.sync_engine,
+            "before_cursor_execute",
+            lambda _c, _cur, sql, params, _ctx, many: (
+                sent.append(len(params) if many else sql.count("(?"))
+                if sql.startswith("INSERT")
+                else None
+            ),
+        )
         try:
             async with engine.begin() as conn:
                 await conn.run_sync(table.metadata.create_all)
@@ -146,7 +239,9 @@ async def test_a_bulk_load_inserts_the_same_rows_in_statements_of_many_rows(tmp_
                 else:
                     await insert_many(session, table, rows)
             async with AsyncSession(engine) as session:
-                return [tuple(r) for r in await session.execute(select(table).order_by(table.c.k))], sent
+                return [
+                    tuple(r) for r in await session.execute(select(table).order_by(table.c.k))
+                ], sent
         finally:
             await engine.dispose()
 

@@ -18,7 +18,9 @@ SAMPLES = Path(__file__).parent / "samples"
 CONTRACTS = [(c.event_type, c.version, c.service) for c in all_contracts()]
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -28,11 +30,22 @@ def sample(event_type: str, version: int) -> dict[str, Any]:
     return json.loads((SAMPLES / f"{event_type}.v{version}.json").read_text())
 
 
-def envelope(event_type: str, version: int, service: str, payload: Any, **extra: Any) -> dict[str, Any]:
+def envelope(
+    event_type: str, version: int, service: str, payload: Any, **extra: Any
+) -> dict[str, Any]:
     return {
-        "event_id": str(new_event_id()), "type": event_type, "version": version, "hub": "heart-of-england",
-        "node": "coventry", "service": service, "sequence": 1, "occurred_at": utcnow().isoformat(),
-        "recorded_at": utcnow().isoformat(), "correlation_id": str(new_event_id()), "payload": payload, **extra,
+        "event_id": str(new_event_id()),
+        "type": event_type,
+        "version": version,
+        "hub": "heart-of-england",
+        "node": "coventry",
+        "service": service,
+        "sequence": 1,
+        "occurred_at": utcnow().isoformat(),
+        "recorded_at": utcnow().isoformat(),
+        "correlation_id": str(new_event_id()),
+        "payload": payload,
+        **extra,
     }
 
 
@@ -47,21 +60,33 @@ def parses_or_refuses(raw: bytes) -> str:
 
 @pytest.mark.parametrize(("event_type", "version", "service"), CONTRACTS)
 @FAST
-@given(sequence=st.integers(1, 2**53), node=st.from_regex(r"[a-z][a-z0-9-]{0,38}[a-z0-9]", fullmatch=True))
-def test_every_contract_round_trips_through_bytes(event_type: str, version: int, service: str, sequence: int, node: str) -> None:
-    doc = envelope(event_type, version, service, sample(event_type, version), sequence=sequence, node=node)
+@given(
+    sequence=st.integers(1, 2**53),
+    node=st.from_regex(r"[a-z][a-z0-9-]{0,38}[a-z0-9]", fullmatch=True),
+)
+def test_every_contract_round_trips_through_bytes(
+    event_type: str, version: int, service: str, sequence: int, node: str
+) -> None:
+    doc = envelope(
+        event_type, version, service, sample(event_type, version), sequence=sequence, node=node
+    )
     event = parse_event(json.dumps(doc).encode())
     again = parse_event(event.envelope.to_bytes())
     assert again == event
     latest = contract(event_type)
     assert type(event.payload) is latest
-    assert read_payload(event_type, latest.version, event.payload.model_dump(mode="json")) == event.payload
+    assert (
+        read_payload(event_type, latest.version, event.payload.model_dump(mode="json"))
+        == event.payload
+    )
 
 
 @pytest.mark.parametrize(("event_type", "version", "service"), CONTRACTS)
 @FAST
 @given(data=st.data())
-def test_mutated_payloads_parse_or_are_refused(event_type: str, version: int, service: str, data: st.DataObject) -> None:
+def test_mutated_payloads_parse_or_are_refused(
+    event_type: str, version: int, service: str, data: st.DataObject
+) -> None:
     payload = sample(event_type, version)
     keys = sorted(payload)
     action = data.draw(st.sampled_from(["drop", "replace", "add", "whole"]))
@@ -77,8 +102,23 @@ def test_mutated_payloads_parse_or_are_refused(event_type: str, version: int, se
 
 
 @FAST
-@given(field=st.sampled_from(["event_id", "type", "version", "hub", "node", "service", "sequence", "occurred_at",
-                              "correlation_id", "payload"]), value=JSON)
+@given(
+    field=st.sampled_from(
+        [
+            "event_id",
+            "type",
+            "version",
+            "hub",
+            "node",
+            "service",
+            "sequence",
+            "occurred_at",
+            "correlation_id",
+            "payload",
+        ]
+    ),
+    value=JSON,
+)
 def test_mutated_envelopes_parse_or_are_refused(field: str, value: Any) -> None:
     event_type, version, service = CONTRACTS[0]
     doc = envelope(event_type, version, service, sample(event_type, version))
@@ -111,4 +151,7 @@ def test_unknown_types_versions_and_oversized_events_are_refused_with_a_reason()
     ):
         with pytest.raises(InvalidEvent, match=reason):
             parse_event(json.dumps(doc).encode())
-    assert isinstance(Envelope.model_validate_json(json.dumps(envelope(event_type, version, service, body))), Envelope)
+    assert isinstance(
+        Envelope.model_validate_json(json.dumps(envelope(event_type, version, service, body))),
+        Envelope,
+    )

@@ -60,7 +60,9 @@ def test_same_key_same_pseudonym_other_key_other_pseudonym() -> None:
 
 def test_key_from_settings_then_file_then_a_persisted_demo_key(tmp_path: Path) -> None:
     upn = make_upn("937000124042")
-    configured = load_pseudonymiser(HubSettings(data_dir=tmp_path, pseudonym_key=SecretStr("s" * 32)))
+    configured = load_pseudonymiser(
+        HubSettings(data_dir=tmp_path, pseudonym_key=SecretStr("s" * 32))
+    )
     assert configured.key == b"s" * 32
     key_file = tmp_path / "key"
     key_file.write_text("f" * 32 + "\n")
@@ -69,11 +71,15 @@ def test_key_from_settings_then_file_then_a_persisted_demo_key(tmp_path: Path) -
     demo = load_pseudonymiser(HubSettings(data_dir=tmp_path))
     assert (tmp_path / DEMO_KEY_FILE).exists()
     assert load_pseudonymiser(HubSettings(data_dir=tmp_path)).pseudonym(upn) == demo.pseudonym(upn)
-    assert load_pseudonymiser(HubSettings(data_dir=tmp_path / "other")).pseudonym(upn) != demo.pseudonym(upn)
+    assert load_pseudonymiser(HubSettings(data_dir=tmp_path / "other")).pseudonym(
+        upn
+    ) != demo.pseudonym(upn)
 
 
 def test_no_generated_key_where_nodes_run_apart(tmp_path: Path) -> None:
-    apart = HubSettings(data_dir=tmp_path, database_url="postgresql+asyncpg://db/hub_{node}_{service}")
+    apart = HubSettings(
+        data_dir=tmp_path, database_url="postgresql+asyncpg://db/hub_{node}_{service}"
+    )
     with pytest.raises(MissingKey, match="HUB_PSEUDONYM_KEY"):
         load_pseudonymiser(apart)
     assert not (tmp_path / DEMO_KEY_FILE).exists()

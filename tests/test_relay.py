@@ -8,14 +8,14 @@ from pathlib import Path
 
 from nats.js.api import StreamInfo
 
+from services.partners import app as partners_app
+from services.partners.services import RegisterOrganisation, register_organisation
 from shared.bus import connect, ensure_hub_topology
 from shared.nats_server import NatsServer, free_port
 from shared.node_service import NodeService
 from shared.relay import OutboxRelay
 from shared.settings import HubSettings
 from shared.subjects import node_stream
-from services.partners import app as partners_app
-from services.partners.services import RegisterOrganisation, register_organisation
 from tests.helpers import System, wait_for
 
 
@@ -57,7 +57,9 @@ async def test_relay_publishes_in_sequence_order_with_the_event_id_as_msg_id(
         await service.stop()
 
 
-async def test_crash_between_publish_and_commit_of_the_cursor_counts_each_event_once(system: System) -> None:
+async def test_crash_between_publish_and_commit_of_the_cursor_counts_each_event_once(
+    system: System,
+) -> None:
     """A relay that published but died before recording it republishes; the hub counts each once."""
     coventry = system.services[("coventry", "partners")]
     assert coventry.relay is not None
@@ -69,7 +71,9 @@ async def test_crash_between_publish_and_commit_of_the_cursor_counts_each_event_
     nc = await connect(system.nats_url, "test-crash")
     relay = OutboxRelay(crashed.sessions, crashed.outbox, nc.jetstream())
     pending = await relay.fetch_pending()
-    await relay.publish(pending[:7])  # published to JetStream ... then the process dies: no mark_published
+    await relay.publish(
+        pending[:7]
+    )  # published to JetStream ... then the process dies: no mark_published
     assert await relay.backlog() == 12
 
     restarted = OutboxRelay(crashed.sessions, crashed.outbox, nc.jetstream())
@@ -87,7 +91,9 @@ async def test_crash_between_publish_and_commit_of_the_cursor_counts_each_event_
     await crashed.stop()
 
 
-async def test_relay_waits_out_a_nats_outage_and_loses_nothing(settings: HubSettings, tmp_path: Path) -> None:
+async def test_relay_waits_out_a_nats_outage_and_loses_nothing(
+    settings: HubSettings, tmp_path: Path
+) -> None:
     port = free_port()
     server = NatsServer(tmp_path / "own-nats", port=port).start()
     nc = await connect(server.url, "test-provision")
@@ -103,7 +109,9 @@ async def test_relay_waits_out_a_nats_outage_and_loses_nothing(settings: HubSett
         await register(service, 10, "during")  # writes still succeed: they wait in the outbox
         await asyncio.sleep(1.0)
         assert await service.relay.backlog() == 10
-        server = NatsServer(tmp_path / "own-nats", port=port).start()  # same store: the stream survives
+        server = NatsServer(
+            tmp_path / "own-nats", port=port
+        ).start()  # same store: the stream survives
         backlog = await wait_for(service.relay.backlog, lambda b: b == 0, timeout=20)
         assert backlog == 0
         info = await stream_state(server.url, node_stream(settings.hub, "coventry"))

@@ -8,13 +8,13 @@ import gc
 import json
 import weakref
 
+from services.reporting.ingest.apply import Incoming
+from services.reporting.ingest.memory import collections_paused, collections_swept_every
+from services.reporting.read.queries import data_health
 from shared.bus import connect
 from shared.dead_letters import list_dead_letters
 from shared.envelope import new_event_id
 from shared.subjects import event_subject, hub_stream
-from services.reporting.ingest.memory import collections_paused, collections_swept_every
-from services.reporting.read.queries import data_health
-from services.reporting.ingest.apply import Incoming
 from tests.helpers import System, organisation, wait_for
 from tests.test_contracts import envelope_for
 
@@ -23,7 +23,17 @@ ORG = json.loads(open("tests/samples/OrganisationRegistered.v1.json").read())
 
 def org_event(hub: str, node: str = "coventry", sequence: int = 1, **extra: object) -> bytes:
     payload = {**ORG, "organisation_id": str(new_event_id()), "org_id": None}
-    raw = json.loads(envelope_for("OrganisationRegistered", 1, payload, hub=hub, node=node, service="partners", sequence=sequence))
+    raw = json.loads(
+        envelope_for(
+            "OrganisationRegistered",
+            1,
+            payload,
+            hub=hub,
+            node=node,
+            service="partners",
+            sequence=sequence,
+        )
+    )
     raw.update(extra)
     return json.dumps(raw).encode()
 
@@ -34,7 +44,10 @@ def incoming(hub: str, data: bytes, seq: int, node: str = "coventry") -> Incomin
 
 async def test_redelivered_batch_changes_nothing(system: System) -> None:
     hub = system.settings.hub
-    batch = [incoming(hub, org_event(hub, sequence=1), 1), incoming(hub, org_event(hub, sequence=2), 2)]
+    batch = [
+        incoming(hub, org_event(hub, sequence=1), 1),
+        incoming(hub, org_event(hub, sequence=2), 2),
+    ]
     first = await system.reporting.ingest(batch)
     again = await system.reporting.ingest(batch)
     assert (first.applied, first.duplicates) == (2, 0)
@@ -49,7 +62,9 @@ async def test_refusals_come_back_with_reasons_and_do_not_stop_the_batch(system:
     reused_id["payload"] = {**ORG, "name": "Something else"}
     batch = [
         incoming(hub, b"{broken", 1),
-        incoming(hub, org_event(hub, node="solihull"), 2),  # envelope says solihull, subject says coventry
+        incoming(
+            hub, org_event(hub, node="solihull"), 2
+        ),  # envelope says solihull, subject says coventry
         incoming(hub, org_event("another-hub"), 3),
         incoming(hub, good, 4),
         incoming(hub, json.dumps(reused_id).encode(), 5),
@@ -63,7 +78,9 @@ async def test_refusals_come_back_with_reasons_and_do_not_stop_the_batch(system:
     assert "reused with different content" in reasons[5]
 
 
-async def test_malformed_message_is_dead_lettered_and_the_consumer_keeps_going(system: System) -> None:
+async def test_malformed_message_is_dead_lettered_and_the_consumer_keeps_going(
+    system: System,
+) -> None:
     hub = system.settings.hub
     nc = await connect(system.nats_url, "test-forger")
     js = nc.jetstream()
@@ -82,16 +99,22 @@ async def test_malformed_message_is_dead_lettered_and_the_consumer_keeps_going(s
     await nc.close()
 
 
-async def test_the_consumer_times_each_half_of_every_batch_and_the_wait_between(system: System) -> None:
+async def test_the_consumer_times_each_half_of_every_batch_and_the_wait_between(
+    system: System,
+) -> None:
     hub, service = system.settings.hub, system.reporting
     before = dataclasses.replace(service.timings)
-    await service.ingest([incoming(hub, org_event(hub, sequence=1), 1), incoming(hub, org_event(hub, sequence=2), 2)])
+    await service.ingest(
+        [incoming(hub, org_event(hub, sequence=1), 1), incoming(hub, org_event(hub, sequence=2), 2)]
+    )
     await asyncio.sleep(0.05)
     await service.ingest([incoming(hub, org_event(hub, sequence=3), 3)])
     after = service.timings
     assert (after.batches - before.batches, after.events - before.events) == (2, 3)
     assert after.preparing > before.preparing and after.writing > before.writing
-    assert after.between - before.between >= 0.05  # the pause between the two batches is counted between them
+    assert (
+        after.between - before.between >= 0.05
+    )  # the pause between the two batches is counted between them
 
 
 async def test_a_sequence_gap_shows_in_data_health(system: System) -> None:
@@ -106,14 +129,18 @@ async def test_a_sequence_gap_shows_in_data_health(system: System) -> None:
 
 async def test_a_stopped_consumer_leaves_nothing_unacknowledged(system: System) -> None:
     for i in range(30):
-        assert (await system.post("coventry", "partners", "/organisations", organisation(f"Org {i}"))).status_code == 201
+        assert (
+            await system.post("coventry", "partners", "/organisations", organisation(f"Org {i}"))
+        ).status_code == 201
     await system.report_when(lambda r: r.stamp.applied_events >= 30)
     await system.reporting.stop()
     nc = await connect(system.nats_url, "test-acks")
     try:
         js = nc.jetstream()
-        info = await wait_for(lambda: js.consumer_info(hub_stream(system.settings.hub), system.reporting.own.durable),
-                              lambda i: i.num_ack_pending == 0)
+        info = await wait_for(
+            lambda: js.consumer_info(hub_stream(system.settings.hub), system.reporting.own.durable),
+            lambda i: i.num_ack_pending == 0,
+        )
         assert (info.num_ack_pending, info.num_pending, info.num_redelivered) == (0, 0, 0)
     finally:
         await nc.close()

@@ -3,9 +3,8 @@ nats-server and a leaf nats-server per node, rendered from deploy/nats with gene
 
 from __future__ import annotations
 
-import contextlib
-
 import asyncio
+import contextlib
 import dataclasses
 import json
 import re
@@ -14,26 +13,26 @@ import sqlite3
 import subprocess
 import uuid
 from collections import Counter
-from contextlib import closing
 from collections.abc import AsyncIterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from shared.bus import connect
-from shared.envelope import Envelope
-from shared.signing import NodeSigner
-from shared.identity import SERVICES
-from shared.settings import HubSettings
+from hub.cli import app
+from hub.demo import leaf_wiring, provisioned_hub
+from hub.runner import NODE_SERVICES
+from hub.topology import HubTopology, Ports, Secrets
 from services.reporting.app import build_service
 from services.reporting.ingest.position import DatabaseAheadOfStream
 from services.reporting.ingest.rebuild import rebuild
 from services.reporting.settings import ReportingSettings
-from hub.demo import leaf_wiring, provisioned_hub
-from hub.cli import app
-from hub.runner import NODE_SERVICES
-from hub.topology import HubTopology, Ports, Secrets
+from shared.bus import connect
+from shared.envelope import Envelope
+from shared.identity import SERVICES
+from shared.settings import HubSettings
+from shared.signing import NodeSigner
 from tests.helpers import System, income, organisation, wait_for
 
 NODES = ["coventry", "solihull"]
@@ -54,7 +53,9 @@ class Deployment:
 
     def node_files(self, node: str) -> list[Path]:
         """A node's databases (SQLite) and its nats-server's store, as `hub node up` lays them out."""
-        return [self.settings.data_dir / node / f"{s}.db" for s in SERVICES] + [self.topology.folder / node]
+        return [self.settings.data_dir / node / f"{s}.db" for s in SERVICES] + [
+            self.topology.folder / node
+        ]
 
     async def stop_node(self, node: str) -> None:
         for service in SERVICES:
@@ -74,8 +75,12 @@ class Deployment:
     async def start_node_services(self, node: str) -> None:
         for service in SERVICES:
             module = NODE_SERVICES[service]
-            fresh = module.build_service(self.settings, node, self.system.wiring.node_nats_urls[node],
-                                         self.system.wiring.signers.get(node))
+            fresh = module.build_service(
+                self.settings,
+                node,
+                self.system.wiring.node_nats_urls[node],
+                self.system.wiring.signers.get(node),
+            )
             self.system.services[(node, service)] = fresh
             self.system._apps[(node, service)] = module.create_app(fresh)
             await fresh.start()
@@ -83,15 +88,23 @@ class Deployment:
     async def restart_reporting(self) -> None:
         """Stop reporting and start a new one on the same settings (the database may have changed)."""
         await self.system.reporting.stop()
-        self.system.reporting = build_service(self.settings, self.topology.reporting_url, self.system.wiring.reporting)
+        self.system.reporting = build_service(
+            self.settings, self.topology.reporting_url, self.system.wiring.reporting
+        )
         await self.system.reporting.start()
 
 
 @pytest.fixture
 async def deployment(tmp_path: Path, hub_id: str) -> AsyncIterator[Deployment]:
     secrets = Secrets.load_or_create(tmp_path / "secrets", NODES)
-    settings = HubSettings(hub=hub_id, data_dir=tmp_path, nodes=NODES, node_domains=True,
-                           auth_tokens_file=secrets.tokens_file, duplicate_window_seconds=600)
+    settings = HubSettings(
+        hub=hub_id,
+        data_dir=tmp_path,
+        nodes=NODES,
+        node_domains=True,
+        auth_tokens_file=secrets.tokens_file,
+        duplicate_window_seconds=600,
+    )
     topology = HubTopology(settings, secrets, Ports()).start()
     tokens = {node: secrets.token(f"{node}-staff") for node in NODES}
     system = System(settings, topology.reporting_url, wiring=leaf_wiring(topology), tokens=tokens)
@@ -116,7 +129,9 @@ async def running(topology: HubTopology, system: System) -> AsyncIterator[Deploy
 async def write(system: System, node: str, count: int, prefix: str) -> int:
     """`count` organisations and one income at `node`: the number of events written."""
     for i in range(count):
-        response = await system.post(node, "partners", "/organisations", organisation(f"{prefix} {i}", areas=[node]))
+        response = await system.post(
+            node, "partners", "/organisations", organisation(f"{prefix} {i}", areas=[node])
+        )
         assert response.status_code == 201, response.text
     response = await system.post(node, "funding", "/income", income(1_000_00 * count))
     assert response.status_code == 201, response.text
@@ -151,7 +166,11 @@ def copy_out(files: list[Path], backup: Path) -> None:
 
 async def rebuilt_stamp(d: Deployment, path: Path) -> tuple[int, str]:
     """Applied events and chain head of a rebuild from the hub stream into a fresh database."""
-    fresh = build_service(d.settings, d.topology.admin_url, ReportingSettings(database_url=f"sqlite+aiosqlite:///{path}"))
+    fresh = build_service(
+        d.settings,
+        d.topology.admin_url,
+        ReportingSettings(database_url=f"sqlite+aiosqlite:///{path}"),
+    )
     fresh.keys = d.system.reporting.keys
     await fresh.start(consume=False)
     nc = await connect(d.topology.admin_url, "test-rebuild")
@@ -168,7 +187,8 @@ async def rebuilt_stamp(d: Deployment, path: Path) -> tuple[int, str]:
 
 
 async def test_reporting_restored_from_an_old_backup_catches_up_to_what_a_rebuild_gives(
-    deployment: Deployment, tmp_path: Path,
+    deployment: Deployment,
+    tmp_path: Path,
 ) -> None:
     d, system = deployment, deployment.system
     written = await write(system, "coventry", 3, "before")
@@ -183,7 +203,9 @@ async def test_reporting_restored_from_an_old_backup_catches_up_to_what_a_rebuil
     for suffix in ("", "-wal", "-shm"):
         Path(f"{d.reporting_db()}{suffix}").unlink(missing_ok=True)
     shutil.copy(tmp_path / "reporting-backup.db", d.reporting_db())
-    await d.restart_reporting()  # the durable's floor is past the backup: reporting resumes from its database
+    await (
+        d.restart_reporting()
+    )  # the durable's floor is past the backup: reporting resumes from its database
 
     caught_up = await system.report_when(lambda r: r.stamp.applied_events == written)
     assert caught_up.stamp.applied_events == written
@@ -193,7 +215,8 @@ async def test_reporting_restored_from_an_old_backup_catches_up_to_what_a_rebuil
 
 
 async def test_a_reporting_database_ahead_of_the_stream_is_refused_naming_both_positions(
-    deployment: Deployment, tmp_path: Path,
+    deployment: Deployment,
+    tmp_path: Path,
 ) -> None:
     d, system = deployment, deployment.system
     written = await write(system, "coventry", 1, "only")
@@ -206,14 +229,17 @@ async def test_a_reporting_database_ahead_of_the_stream_is_refused_naming_both_p
 
 
 async def test_a_node_restored_behind_its_events_refuses_to_publish_and_says_how_to_recover(
-    deployment: Deployment, tmp_path: Path,
+    deployment: Deployment,
+    tmp_path: Path,
 ) -> None:
     """The issue's drill: back up a node (databases and its NATS folder), write more, restore both:
     the hub has events the node no longer knows, so the node must not number new ones again."""
     d, system = deployment, deployment.system
     written = await backed_up_then_written(d, tmp_path / "backup")
     caught_up = await system.report_when(lambda r: r.stamp.applied_events == written, timeout=120)
-    assert caught_up.stamp.applied_events == written  # after a leaf restart the hub's source backs off (#24)
+    assert (
+        caught_up.stamp.applied_events == written
+    )  # after a leaf restart the hub's source backs off (#24)
 
     await d.stop_node("coventry")
     copy_back(d.node_files("coventry"), tmp_path / "backup")
@@ -224,8 +250,11 @@ async def test_a_node_restored_behind_its_events_refuses_to_publish_and_says_how
     assert ready["refused"] == (
         "coventry partners: its database has emitted events up to sequence 2 but the hub stream holds them up to 4 "
         "(a database restored from an older backup); not publishing: run `hub node recover --node coventry` "
-        "(deploy/RUNBOOK.md)")
-    refused = await system.post("coventry", "partners", "/organisations", organisation("D 0", areas=["coventry"]))
+        "(deploy/RUNBOOK.md)"
+    )
+    refused = await system.post(
+        "coventry", "partners", "/organisations", organisation("D 0", areas=["coventry"])
+    )
     assert refused.status_code == 503 and "hub node recover" in refused.json()["reason"]
     listed = await system.client("coventry", "partners").get("/organisations")
     assert listed.status_code == 200  # reads still work
@@ -256,20 +285,35 @@ async def outbox_event_ids(d: Deployment, node: str) -> set[str]:
 
 async def hub_cli(d: Deployment, *args: str, **env: str) -> tuple[int, str]:
     """Run `hub ARGS --data-dir <the deployment's folder>` as an operator would, for this test's hub."""
-    env = {"HUB_HUB": d.settings.hub, "HUB_NODES": json.dumps(d.settings.nodes), "HUB_NATS_URL": "", **env}
-    result = await asyncio.to_thread(CliRunner().invoke, app, [*args, "--data-dir", str(d.settings.data_dir)], env=env)
+    env = {
+        "HUB_HUB": d.settings.hub,
+        "HUB_NODES": json.dumps(d.settings.nodes),
+        "HUB_NATS_URL": "",
+        **env,
+    }
+    result = await asyncio.to_thread(
+        CliRunner().invoke, app, [*args, "--data-dir", str(d.settings.data_dir)], env=env
+    )
     return result.exit_code, result.output
 
 
-@pytest.mark.parametrize("nats_folder_too", [False, True], ids=["databases restored", "databases and NATS folder restored"])
+@pytest.mark.parametrize(
+    "nats_folder_too",
+    [False, True],
+    ids=["databases restored", "databases and NATS folder restored"],
+)
 async def test_node_backup_restore_recover_loses_nothing_and_doubles_nothing(
-    deployment: Deployment, tmp_path: Path, nats_folder_too: bool,
+    deployment: Deployment,
+    tmp_path: Path,
+    nats_folder_too: bool,
 ) -> None:
     """Backup, more writes (C), restore, `hub node recover`, more writes (D): every event exactly
     once in the hub stream, in the node stream and in the node's outbox; C's rows are back at the node."""
     d, system = deployment, deployment.system
     written = await backed_up_then_written(d, tmp_path / "backup")
-    assert (await system.report_when(lambda r: r.stamp.applied_events == written, 120)).stamp.applied_events == written
+    assert (
+        await system.report_when(lambda r: r.stamp.applied_events == written, 120)
+    ).stamp.applied_events == written
 
     await d.stop_node("coventry")
     restored = d.node_files("coventry") if nats_folder_too else d.node_files("coventry")[:-1]
@@ -278,14 +322,19 @@ async def test_node_backup_restore_recover_loses_nothing_and_doubles_nothing(
     await wait_for(system.services[("coventry", "partners")].readiness, lambda c: "refused" in c)
     code, output = await hub_cli(d, "node", "recover", "--node", "coventry")
     assert code == 0, output
-    assert "coventry partners: restored events 3..4" in output and "coventry funding: restored events 2..2" in output
+    assert (
+        "coventry partners: restored events 3..4" in output
+        and "coventry funding: restored events 2..2" in output
+    )
     await d.restart_node_services("coventry")
     written += await write(system, "coventry", 1, "D")
 
     report = await system.report_when(lambda r: r.stamp.applied_events == written, 120)
     assert report.stamp.applied_events == written
     hub_ids = await stream_event_ids(d.topology.admin_url, f"HL_{d.settings.hub.upper()}_HUB")
-    node_ids = await stream_event_ids(d.topology.node_admin_url("coventry"), f"HL_{d.settings.hub.upper()}_COVENTRY")
+    node_ids = await stream_event_ids(
+        d.topology.node_admin_url("coventry"), f"HL_{d.settings.hub.upper()}_COVENTRY"
+    )
     outbox = await outbox_event_ids(d, "coventry")
     assert len(outbox) == written and set(hub_ids) == outbox and set(node_ids) == outbox
     assert set(hub_ids.values()) == {1} and set(node_ids.values()) == {1}
@@ -309,7 +358,11 @@ async def database_with_a_hole(d: Deployment, path: Path, skip: int) -> None:
     """A reporting database that took in the whole hub stream except message `skip`: its chain is intact."""
     from services.reporting.ingest.apply import Incoming
 
-    holed = build_service(d.settings, d.topology.admin_url, ReportingSettings(database_url=f"sqlite+aiosqlite:///{path}"))
+    holed = build_service(
+        d.settings,
+        d.topology.admin_url,
+        ReportingSettings(database_url=f"sqlite+aiosqlite:///{path}"),
+    )
     holed.keys = d.system.reporting.keys
     await holed.start(consume=False)
     nc = await connect(d.topology.admin_url, "test-hole")
@@ -324,27 +377,39 @@ async def database_with_a_hole(d: Deployment, path: Path, skip: int) -> None:
 
 
 async def test_audit_verify_stream_fails_on_missing_events_and_data_health_shows_them_at_once(
-    deployment: Deployment, tmp_path: Path,
+    deployment: Deployment,
+    tmp_path: Path,
 ) -> None:
     d, system = deployment, deployment.system
     written = await write(system, "coventry", 2, "A") + await write(system, "solihull", 1, "S")
     await system.report_when(lambda r: r.stamp.applied_events == written)
     code, output = await hub_cli(d, "audit", "verify", "--stream")
-    assert code == 0 and "verified" in output and f"position {written} of {written}" in output, output
+    assert code == 0 and "verified" in output and f"position {written} of {written}" in output, (
+        output
+    )
 
     await database_with_a_hole(d, tmp_path / "holed.db", skip=2)
-    code, output = await hub_cli(d, "audit", "verify", "--stream", "--database", str(tmp_path / "holed.db"))
+    code, output = await hub_cli(
+        d, "audit", "verify", "--stream", "--database", str(tmp_path / "holed.db")
+    )
     assert code == 1 and "1 message(s) unaccounted for" in output, output
-    assert re.search(r"completeness: hub stream message 2 \(\w+ \w+ sequence \d\) was never applied", output), output
+    assert re.search(
+        r"completeness: hub stream message 2 \(\w+ \w+ sequence \d\) was never applied", output
+    ), output
 
     await system.reporting.stop()  # reporting down: the stream moves on without it
     written += await write(system, "solihull", 2, "T")
     hub_stream = f"HL_{d.settings.hub.upper()}_HUB"
-    held = await wait_for(lambda: stream_event_ids(d.topology.admin_url, hub_stream), lambda ids: len(ids) == written)
+    held = await wait_for(
+        lambda: stream_event_ids(d.topology.admin_url, hub_stream), lambda ids: len(ids) == written
+    )
     assert len(held) == written
     await d.stop_node("coventry")
     partners_db = d.settings.data_dir / "coventry" / "partners.db"
-    with closing(sqlite3.connect(partners_db)) as db, db:  # as if restored from a backup taken before the last organisation
+    with (
+        closing(sqlite3.connect(partners_db)) as db,
+        db,
+    ):  # as if restored from a backup taken before the last organisation
         db.execute("UPDATE outbox_cursor SET position = 1")
     code, output = await hub_cli(d, "data-health", "--json")
     assert code == 0, output
@@ -356,25 +421,41 @@ async def test_audit_verify_stream_fails_on_missing_events_and_data_health_shows
     assert health[("coventry", "funding")]["node_database_behind"] is False
 
 
-async def test_operator_commands_find_the_deployment_and_fail_fast_in_one_line(deployment: Deployment) -> None:
+async def test_operator_commands_find_the_deployment_and_fail_fast_in_one_line(
+    deployment: Deployment,
+) -> None:
     d = deployment
     written = await write(d.system, "coventry", 1, "A")
     await d.system.report_when(lambda r: r.stamp.applied_events == written)
     code, output = await hub_cli(d, "audit", "verify", "--stream")
-    assert code == 0 and f"position {written} of {written}" in output, output  # no URL given: the hub's NATS and admin password come from the data folder
-    checks = [("hub", ("audit", "verify", "--stream")), ("hub", ("data-health",)),
-              ("coventry", ("node", "recover", "--node", "coventry"))]
+    assert code == 0 and f"position {written} of {written}" in output, (
+        output
+    )  # no URL given: the hub's NATS and admin password come from the data folder
+    checks = [
+        ("hub", ("audit", "verify", "--stream")),
+        ("hub", ("data-health",)),
+        ("coventry", ("node", "recover", "--node", "coventry")),
+    ]
     for server, args in checks:
         conf = d.topology.folder / f"{server}.conf"
         original = conf.read_text()
-        conf.write_text(re.sub(r"(?m)^listen: (\S+):\d+$", r"listen: \1:9", original, count=1))  # nothing listens on 9
+        conf.write_text(
+            re.sub(r"(?m)^listen: (\S+):\d+$", r"listen: \1:9", original, count=1)
+        )  # nothing listens on 9
         code, output = await hub_cli(d, *args)
         conf.write_text(original)
         assert code == 2 and "cannot reach NATS at admin@127.0.0.1:9" in output, (args, output)
         assert len(output.strip().splitlines()) == 1 and "Traceback" not in output, output
-    code, output = await hub_cli(d, "audit", "verify", "--stream", "--nats-url", d.topology.reporting_url)
-    assert code == 2 and "no answer from JetStream at reporting@127.0.0.1" in output, output  # may not read messages
-    assert len(output.strip().splitlines()) == 1 and d.topology.secrets.nats["hub"]["reporting"] not in output
+    code, output = await hub_cli(
+        d, "audit", "verify", "--stream", "--nats-url", d.topology.reporting_url
+    )
+    assert code == 2 and "no answer from JetStream at reporting@127.0.0.1" in output, (
+        output
+    )  # may not read messages
+    assert (
+        len(output.strip().splitlines()) == 1
+        and d.topology.secrets.nats["hub"]["reporting"] not in output
+    )
     secrets = d.settings.data_dir / "secrets" / "secrets.json"
     data = json.loads(secrets.read_text())
     data["nats"]["hub"]["admin"] = "wrong"
@@ -392,12 +473,18 @@ async def test_rebuild_while_the_hub_runs_then_reporting_carries_on_from_the_reb
     written = await write(system, "coventry", 2, "A") + await write(system, "solihull", 1, "S")
     await system.report_when(lambda r: r.stamp.applied_events == written)
     new = d.settings.data_dir / "hub" / "reporting-new.db"
-    code, output = await hub_cli(d, "rebuild", HUB_REPORTING_DATABASE_URL=f"sqlite+aiosqlite:///{new}")
+    code, output = await hub_cli(
+        d, "rebuild", HUB_REPORTING_DATABASE_URL=f"sqlite+aiosqlite:///{new}"
+    )
     assert code == 0 and f"{written} applied" in output and "0 refused" in output, output
-    written += await write(system, "solihull", 2, "after the rebuild")  # reporting still runs meanwhile
+    written += await write(
+        system, "solihull", 2, "after the rebuild"
+    )  # reporting still runs meanwhile
     live = await system.report_when(lambda r: r.stamp.applied_events == written)
 
-    await system.reporting.stop()  # the switch: stop reporting, put the new database in place, start it
+    await (
+        system.reporting.stop()
+    )  # the switch: stop reporting, put the new database in place, start it
     for suffix in ("", "-wal", "-shm"):
         Path(f"{d.reporting_db()}{suffix}").unlink(missing_ok=True)
     new.rename(d.reporting_db())
@@ -408,7 +495,9 @@ async def test_rebuild_while_the_hub_runs_then_reporting_carries_on_from_the_reb
     assert code == 0 and f"position {rebuilt.stamp.hub_stream_seq} of" in output, output
 
 
-async def test_rebuild_checks_signatures_with_the_deployments_node_keys(deployment: Deployment, tmp_path: Path) -> None:
+async def test_rebuild_checks_signatures_with_the_deployments_node_keys(
+    deployment: Deployment, tmp_path: Path
+) -> None:
     """An event signed with a key the hub does not trust is refused by `hub rebuild` too, with no setting given."""
     d = deployment
     written = await write(d.system, "coventry", 1, "A")
@@ -419,13 +508,22 @@ async def test_rebuild_checks_signatures_with_the_deployments_node_keys(deployme
         genuine = Envelope.model_validate_json((await nc.jetstream().get_msg(hub_stream, 1)).data)
     finally:
         await nc.close()
-    forged = NodeSigner.generate().sign(genuine.model_copy(update={"event_id": uuid.uuid4(), "sequence": 99}))
+    forged = NodeSigner.generate().sign(
+        genuine.model_copy(update={"event_id": uuid.uuid4(), "sequence": 99})
+    )
     nc = await connect(d.topology.node_services_url("coventry"), "test-forger")
-    await nc.jetstream().publish(f"hl.{d.settings.hub}.coventry.partners.OrganisationRegistered.v1", forged.to_bytes())
+    await nc.jetstream().publish(
+        f"hl.{d.settings.hub}.coventry.partners.OrganisationRegistered.v1", forged.to_bytes()
+    )
     await nc.close()
-    held = await wait_for(lambda: stream_event_ids(d.topology.admin_url, hub_stream), lambda ids: len(ids) == written + 1)
+    held = await wait_for(
+        lambda: stream_event_ids(d.topology.admin_url, hub_stream),
+        lambda ids: len(ids) == written + 1,
+    )
     assert len(held) == written + 1
-    code, output = await hub_cli(d, "rebuild", HUB_REPORTING_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'new.db'}")
+    code, output = await hub_cli(
+        d, "rebuild", HUB_REPORTING_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'new.db'}"
+    )
     assert code == 0 and f"{written} applied" in output and "1 refused" in output, output
 
 
@@ -443,16 +541,28 @@ async def pg_deployment(tmp_path: Path, hub_id: str) -> AsyncIterator[Deployment
         await admin.execute(f'CREATE DATABASE "{name}"')
     base = POSTGRES_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
     secrets = Secrets.load_or_create(tmp_path / "secrets", NODES)
-    settings = HubSettings(hub=hub_id, data_dir=tmp_path, nodes=NODES, node_domains=True, auth_tokens_file=secrets.tokens_file,
-                           duplicate_window_seconds=600, database_url=f"{base}/{hub_id}_{{node}}_{{service}}",
-                           pseudonym_key="a test pseudonym key, the same at every node")
+    settings = HubSettings(
+        hub=hub_id,
+        data_dir=tmp_path,
+        nodes=NODES,
+        node_domains=True,
+        auth_tokens_file=secrets.tokens_file,
+        duplicate_window_seconds=600,
+        database_url=f"{base}/{hub_id}_{{node}}_{{service}}",
+        pseudonym_key="a test pseudonym key, the same at every node",
+    )
     topology = HubTopology(settings, secrets, Ports())
     try:
         topology.start()
         wiring = leaf_wiring(topology)
         own = wiring.reporting.model_copy(update={"database_url": f"{base}/{hub_id}_reporting"})  # type: ignore[union-attr]
         wiring = dataclasses.replace(wiring, reporting=own)
-        system = System(settings, topology.reporting_url, wiring=wiring, tokens={n: secrets.token(f"{n}-staff") for n in NODES})
+        system = System(
+            settings,
+            topology.reporting_url,
+            wiring=wiring,
+            tokens={n: secrets.token(f"{n}-staff") for n in NODES},
+        )
         async with running(topology, system) as deployment:
             yield deployment
     finally:
@@ -468,12 +578,18 @@ def pg(*command: str) -> None:
 
     server = POSTGRES_DSN.rsplit("/", 1)[0].removeprefix("postgresql://")
     user, host = server.split("@")
-    subprocess.run([*command, "-h", host.split(":")[0], "-p", host.split(":")[1], "-U", user], check=True, timeout=120,
-                   capture_output=True)
+    subprocess.run(
+        [*command, "-h", host.split(":")[0], "-p", host.split(":")[1], "-U", user],
+        check=True,
+        timeout=120,
+        capture_output=True,
+    )
 
 
 @pytest.mark.postgres
-async def test_on_postgresql_node_and_reporting_dumps_restore_and_catch_up(pg_deployment: Deployment, tmp_path: Path) -> None:
+async def test_on_postgresql_node_and_reporting_dumps_restore_and_catch_up(
+    pg_deployment: Deployment, tmp_path: Path
+) -> None:
     """The runbook's PostgreSQL procedures: pg_dump a node and reporting, write more, pg_restore both, recover
     the node; every event once at the hub and the node, reporting caught up to the same totals."""
     d, system = pg_deployment, pg_deployment.system
@@ -481,21 +597,47 @@ async def test_on_postgresql_node_and_reporting_dumps_restore_and_catch_up(pg_de
     written = await write(system, "coventry", 2, "A")
     await system.report_when(lambda r: r.stamp.applied_events == written)
     for s in SERVICES:
-        pg("pg_dump", "-Fc", "-d", f"{hub}_coventry_{s}", "-f", str(tmp_path / f"coventry-{s}.dump"))
+        pg(
+            "pg_dump",
+            "-Fc",
+            "-d",
+            f"{hub}_coventry_{s}",
+            "-f",
+            str(tmp_path / f"coventry-{s}.dump"),
+        )
     pg("pg_dump", "-Fc", "-d", f"{hub}_reporting", "-f", str(tmp_path / "reporting.dump"))
     written += await write(system, "coventry", 2, "C")
-    assert (await system.report_when(lambda r: r.stamp.applied_events == written)).stamp.applied_events == written
+    assert (
+        await system.report_when(lambda r: r.stamp.applied_events == written)
+    ).stamp.applied_events == written
 
     for s in SERVICES:
         await system.services[("coventry", s)].stop()
     await system.reporting.stop()
     for s in SERVICES:
-        pg("pg_restore", "--clean", "--if-exists", "-d", f"{hub}_coventry_{s}", str(tmp_path / f"coventry-{s}.dump"))
-    pg("pg_restore", "--clean", "--if-exists", "-d", f"{hub}_reporting", str(tmp_path / "reporting.dump"))
+        pg(
+            "pg_restore",
+            "--clean",
+            "--if-exists",
+            "-d",
+            f"{hub}_coventry_{s}",
+            str(tmp_path / f"coventry-{s}.dump"),
+        )
+    pg(
+        "pg_restore",
+        "--clean",
+        "--if-exists",
+        "-d",
+        f"{hub}_reporting",
+        str(tmp_path / "reporting.dump"),
+    )
     await d.start_node_services("coventry")
     await d.restart_reporting()
     await wait_for(system.services[("coventry", "partners")].readiness, lambda c: "refused" in c)
-    env = {"HUB_DATABASE_URL": d.settings.database_url or "", "HUB_PSEUDONYM_KEY": "a test pseudonym key, the same at every node"}
+    env = {
+        "HUB_DATABASE_URL": d.settings.database_url or "",
+        "HUB_PSEUDONYM_KEY": "a test pseudonym key, the same at every node",
+    }
     code, output = await hub_cli(d, "node", "recover", "--node", "coventry", **env)
     assert code == 0 and "coventry partners: restored events 3..4" in output, output
     await d.restart_node_services("coventry")
@@ -510,10 +652,16 @@ async def test_on_postgresql_node_and_reporting_dumps_restore_and_catch_up(pg_de
     assert names == ["A 0", "A 1", "C 0", "C 1", "D 0"]
     async with system.client("coventry", "funding") as client:
         entries = (await client.get("/entries")).json()
-    assert sorted(e["amount_pence"] for e in entries) == [1_000_00, 2_000_00, 2_000_00]  # C's income is back
+    assert sorted(e["amount_pence"] for e in entries) == [
+        1_000_00,
+        2_000_00,
+        2_000_00,
+    ]  # C's income is back
 
 
-async def test_rotate_a_node_key_as_the_runbook_says(deployment: Deployment, tmp_path: Path) -> None:
+async def test_rotate_a_node_key_as_the_runbook_says(
+    deployment: Deployment, tmp_path: Path
+) -> None:
     """`hub secrets rotate-key`, then the node and reporting restarted: new events verify, and so do the old
     ones in a rebuild."""
     d, system = deployment, deployment.system
@@ -521,13 +669,17 @@ async def test_rotate_a_node_key_as_the_runbook_says(deployment: Deployment, tmp
     await system.report_when(lambda r: r.stamp.applied_events == written)
     code, output = await hub_cli(d, "secrets", "rotate-key", "--node", "coventry")
     assert code == 0 and "new public key" in output, output
-    system.wiring.signers["coventry"] = NodeSigner.from_file(d.topology.secrets.node_key_file("coventry"))
+    system.wiring.signers["coventry"] = NodeSigner.from_file(
+        d.topology.secrets.node_key_file("coventry")
+    )
     await d.restart_node_services("coventry")
     await d.restart_reporting()
     written += await write(system, "coventry", 1, "new key")
     report = await system.report_when(lambda r: r.stamp.applied_events == written)
     assert report.stamp.applied_events == written
-    code, output = await hub_cli(d, "rebuild", HUB_REPORTING_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'new.db'}")
+    code, output = await hub_cli(
+        d, "rebuild", HUB_REPORTING_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'new.db'}"
+    )
     assert code == 0 and f"{written} applied" in output and "0 refused" in output, output
 
 
@@ -550,9 +702,13 @@ async def test_add_a_node_as_the_runbook_says(deployment: Deployment) -> None:
     system.settings = d.topology.settings
     async with provisioned_hub(d.topology):
         system.wiring.node_nats_urls["warwickshire"] = d.topology.node_services_url("warwickshire")
-        system.wiring.signers["warwickshire"] = NodeSigner.from_file(secrets.node_key_file("warwickshire"))
+        system.wiring.signers["warwickshire"] = NodeSigner.from_file(
+            secrets.node_key_file("warwickshire")
+        )
         system.tokens["warwickshire"] = secrets.token("warwickshire-staff")
-        d.topology.start_node("warwickshire")  # `systemctl enable --now hub-ledger-node@warwickshire`
+        d.topology.start_node(
+            "warwickshire"
+        )  # `systemctl enable --now hub-ledger-node@warwickshire`
         await d.start_node_services("warwickshire")
         await d.restart_reporting()
         written += await write(system, "warwickshire", 2, "W")
@@ -560,13 +716,17 @@ async def test_add_a_node_as_the_runbook_says(deployment: Deployment) -> None:
         assert report.stamp.applied_events == written
         code, output = await hub_cli(d, "data-health", "--json", HUB_NODES=json.dumps(nodes))
         health = {(h["node"], h["service"]): h for h in json.loads(output)}
-        assert health[("warwickshire", "partners")]["applied"] == 2 and health[("warwickshire", "partners")]["not_yet_applied"] == 0
+        assert (
+            health[("warwickshire", "partners")]["applied"] == 2
+            and health[("warwickshire", "partners")]["not_yet_applied"] == 0
+        )
         for service in SERVICES:
             await system.services[("warwickshire", service)].stop()
 
 
-async def test_recover_refuses_writes_taken_after_the_restore_that_reuse_a_sequence(deployment: Deployment,
-                                                                                      tmp_path: Path) -> None:
+async def test_recover_refuses_writes_taken_after_the_restore_that_reuse_a_sequence(
+    deployment: Deployment, tmp_path: Path
+) -> None:
     """A write entered offline (`hub partners register`) on the restored database took sequence 3, which the
     hub already holds as another event: recovery says so and changes nothing."""
     d, system = deployment, deployment.system
@@ -576,14 +736,27 @@ async def test_recover_refuses_writes_taken_after_the_restore_that_reuse_a_seque
     copy_out(d.node_files("coventry")[:-1], tmp_path / "backup")
     await d.start_node("coventry")
     written += await write(system, "coventry", 2, "C")
-    assert (await system.report_when(lambda r: r.stamp.applied_events == written, 120)).stamp.applied_events == written
+    assert (
+        await system.report_when(lambda r: r.stamp.applied_events == written, 120)
+    ).stamp.applied_events == written
     for service in SERVICES:
         await system.services[("coventry", service)].stop()
     copy_back(d.node_files("coventry")[:-1], tmp_path / "backup")
-    code, output = await hub_cli(d, "partners", "register", "--node", "coventry", "--name", "Offline", "--role",
-                                 "delivery_partner")
+    code, output = await hub_cli(
+        d,
+        "partners",
+        "register",
+        "--node",
+        "coventry",
+        "--name",
+        "Offline",
+        "--role",
+        "delivery_partner",
+    )
     assert code == 0, output
     before = await outbox_event_ids(d, "coventry")
     code, output = await hub_cli(d, "node", "recover", "--node", "coventry")
-    assert code == 2 and "coventry partners: sequence 3 was written here after the restore" in output, output
+    assert (
+        code == 2 and "coventry partners: sequence 3 was written here after the restore" in output
+    ), output
     assert await outbox_event_ids(d, "coventry") == before  # nothing changed

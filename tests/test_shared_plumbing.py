@@ -22,7 +22,9 @@ from shared.tabular import TabularError, validate_rows
         (date(2025, 4, 1), "2024-25", "2025-26"),
     ],
 )
-def test_boundaries_of_academic_and_financial_years(day: date, academic: str, financial: str) -> None:
+def test_boundaries_of_academic_and_financial_years(
+    day: date, academic: str, financial: str
+) -> None:
     assert academic_year(day) == academic
     assert financial_year(day) == financial
 
@@ -44,8 +46,12 @@ class Row(BaseModel):
 
 def test_csv_rows_are_validated_with_row_column_and_reason(tmp_path: Path) -> None:
     f = tmp_path / "x.csv"
-    f.write_text("URN,Name,Pupils\n100000,Good School,30\n12,Bad URN,5\n100001,=HYPERLINK(\"x\"),4\n100002,Neg,-3\n")
-    result = validate_rows(f, Row, columns={"URN": "urn", "Name": "name", "Pupils": "pupils"}, required={"URN"})
+    f.write_text(
+        'URN,Name,Pupils\n100000,Good School,30\n12,Bad URN,5\n100001,=HYPERLINK("x"),4\n100002,Neg,-3\n'
+    )
+    result = validate_rows(
+        f, Row, columns={"URN": "urn", "Name": "name", "Pupils": "pupils"}, required={"URN"}
+    )
     assert [n for n, _ in result.rows] == [2]
     assert [(p.row, p.column) for p in result.problems] == [(3, "URN"), (4, "Name"), (5, "Pupils")]
     assert "formula" in result.problems[1].reason

@@ -15,20 +15,27 @@ from pathlib import Path
 
 import pytest
 
+from services.reporting.app import build_service
+from services.reporting.ingest.apply import Incoming
+from services.reporting.ingest.rebuild import rebuild
+from services.reporting.read.queries import hub_report
+from services.reporting.settings import ReportingSettings
 from shared.bus import connect
 from shared.envelope import Envelope
 from shared.nats_server import NatsServer
 from shared.settings import HubSettings
 from shared.signing import (
-    BATCH_LEAF, BATCH_PROOF, BATCH_ROOT, BATCH_SIGNATURE, NodeKeys, NodeSigner, leaf_hash, merkle_tree,
+    BATCH_LEAF,
+    BATCH_PROOF,
+    BATCH_ROOT,
+    BATCH_SIGNATURE,
+    NodeKeys,
+    NodeSigner,
+    leaf_hash,
+    merkle_tree,
     root_from_proof,
 )
 from shared.subjects import event_subject
-from services.reporting.app import build_service
-from services.reporting.read.queries import hub_report
-from services.reporting.ingest.rebuild import rebuild
-from services.reporting.ingest.apply import Incoming
-from services.reporting.settings import ReportingSettings
 from tests.test_contracts import envelope_for
 
 LEGACY_STREAM = Path(__file__).parent / "samples" / "streams" / "legacy_signed_stream.json"
@@ -42,7 +49,9 @@ def reference_root(leaves: list[bytes]) -> bytes:
     k = 1
     while k * 2 < len(leaves):
         k *= 2
-    return hashlib.sha256(b"\x01" + reference_root(leaves[:k]) + reference_root(leaves[k:])).digest()
+    return hashlib.sha256(
+        b"\x01" + reference_root(leaves[:k]) + reference_root(leaves[k:])
+    ).digest()
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 33])
@@ -55,44 +64,94 @@ def test_every_message_of_a_batch_proves_its_place_under_the_root(size: int) -> 
         if size > 1:
             assert root_from_proof(leaves[i], (i + 1) % size, size, proof) != root  # another place
             assert root_from_proof(leaves[i], i, size, proof[:-1]) != root  # truncated
-            assert root_from_proof(leaves[(i + 1) % size], i, size, proof) != root  # another message
+            assert (
+                root_from_proof(leaves[(i + 1) % size], i, size, proof) != root
+            )  # another message
         assert root_from_proof(leaves[i], size, size, proof) is None  # out of range
 
 
 def _event(hub: str, node: str, sequence: int, name: str) -> tuple[str, bytes]:
-    raw = envelope_for("OrganisationRegistered", 1, {"organisation_id": f"00000000-0000-4000-8000-{sequence:012d}",
-                                                     "name": name, "roles": ["delivery_partner"], "areas": [node]},
-                       hub=hub, node=node, service="partners", sequence=sequence)
+    raw = envelope_for(
+        "OrganisationRegistered",
+        1,
+        {
+            "organisation_id": f"00000000-0000-4000-8000-{sequence:012d}",
+            "name": name,
+            "roles": ["delivery_partner"],
+            "areas": [node],
+        },
+        hub=hub,
+        node=node,
+        service="partners",
+        sequence=sequence,
+    )
     return event_subject(hub, node, "partners", "OrganisationRegistered", 1), raw
 
 
-def _tampered(hub: str, coventry: NodeSigner, solihull: NodeSigner) -> tuple[list[Incoming], dict[str, str]]:
+def _tampered(
+    hub: str, coventry: NodeSigner, solihull: NodeSigner
+) -> tuple[list[Incoming], dict[str, str]]:
     """Two genuine relay batches of coventry's, and the ways of tampering each must be refused for."""
     first = [_event(hub, "coventry", i, f"Genuine {i}") for i in range(1, 6)]
     second = [_event(hub, "coventry", i, f"Genuine {i}") for i in range(6, 9)]
     first_proofs = coventry.sign_batch(hub, "coventry", [raw for _, raw in first])
     second_proofs = coventry.sign_batch(hub, "coventry", [raw for _, raw in second])
-    genuine = [Incoming(s, raw, n, p) for n, ((s, raw), p) in
-               enumerate(zip(first + second, first_proofs + second_proofs), start=1)]
+    genuine = [
+        Incoming(s, raw, n, p)
+        for n, ((s, raw), p) in enumerate(
+            zip(first + second, first_proofs + second_proofs), start=1
+        )
+    ]
     subject, raw = _event(hub, "coventry", 9, "Forged")
     altered_byte = raw.replace(b"Forged", b"Forgee")
     proof = first_proofs[2]
     cases = {
         "an altered byte": (altered_byte, coventry.sign_batch(hub, "coventry", [raw])[0]),
-        "an altered leaf header": (first[2][1].replace(b"Genuine 3", b"Genuine X"), {**proof, BATCH_LEAF: "3/5"}),
-        "an altered root header": (raw, {**coventry.sign_batch(hub, "coventry", [raw])[0], BATCH_ROOT: "00" * 32}),
+        "an altered leaf header": (
+            first[2][1].replace(b"Genuine 3", b"Genuine X"),
+            {**proof, BATCH_LEAF: "3/5"},
+        ),
+        "an altered root header": (
+            raw,
+            {**coventry.sign_batch(hub, "coventry", [raw])[0], BATCH_ROOT: "00" * 32},
+        ),
         "moved to another batch": (raw, second_proofs[0]),
         "another node's signature": (raw, solihull.sign_batch(hub, "coventry", [raw])[0]),
-        "an altered batch size": (raw, {**coventry.sign_batch(hub, "coventry", [raw, b"x", b"y"])[0], BATCH_LEAF: "0/4"}),
+        "an altered batch size": (
+            raw,
+            {**coventry.sign_batch(hub, "coventry", [raw, b"x", b"y"])[0], BATCH_LEAF: "0/4"},
+        ),
         "no signature": (raw, {}),
-        "a truncated proof": (raw, {**coventry.sign_batch(hub, "coventry", [raw, raw + b" "])[0], BATCH_PROOF: ""}),
-        "a signature that is not base64": (raw, {**coventry.sign_batch(hub, "coventry", [raw])[0], BATCH_SIGNATURE: "!"}),
+        "a truncated proof": (
+            raw,
+            {**coventry.sign_batch(hub, "coventry", [raw, raw + b" "])[0], BATCH_PROOF: ""},
+        ),
+        "a signature that is not base64": (
+            raw,
+            {**coventry.sign_batch(hub, "coventry", [raw])[0], BATCH_SIGNATURE: "!"},
+        ),
     }
-    refused = [Incoming(subject, data, 100 + n, headers) for n, (data, headers) in enumerate(cases.values())]
-    reasons = dict(zip(cases, ["not in the batch its proof names", "not in the batch its proof names",
-                               "not in the batch its proof names", "not in the batch its proof names",
-                               "batch signature does not verify", "batch signature does not verify", "unsigned event",
-                               "not in the batch its proof names", "batch signature does not verify"], strict=True))
+    refused = [
+        Incoming(subject, data, 100 + n, headers)
+        for n, (data, headers) in enumerate(cases.values())
+    ]
+    reasons = dict(
+        zip(
+            cases,
+            [
+                "not in the batch its proof names",
+                "not in the batch its proof names",
+                "not in the batch its proof names",
+                "not in the batch its proof names",
+                "batch signature does not verify",
+                "batch signature does not verify",
+                "unsigned event",
+                "not in the batch its proof names",
+                "batch signature does not verify",
+            ],
+            strict=True,
+        )
+    )
     return genuine + refused, reasons
 
 
@@ -101,7 +160,9 @@ async def test_each_way_of_tampering_is_dead_lettered_with_its_reason_and_change
 ) -> None:
     coventry, solihull = NodeSigner.generate(), NodeSigner.generate()
     keys_file = tmp_path / "keys.json"
-    keys_file.write_text(json.dumps({"coventry": coventry.public_key, "solihull": solihull.public_key}))
+    keys_file.write_text(
+        json.dumps({"coventry": coventry.public_key, "solihull": solihull.public_key})
+    )
     batch, reasons = _tampered(settings.hub, coventry, solihull)
     service = build_service(settings, nats_server.url, ReportingSettings(node_keys_file=keys_file))
     await service.start(consume=False)
@@ -125,18 +186,27 @@ def test_a_verified_root_is_checked_once_and_its_messages_by_hashes_alone() -> N
     bodies = [_event("h", "coventry", i, f"n{i}")[1] for i in range(1, 65)]
     proofs = signer.sign_batch("h", "coventry", bodies)
     assert len({p[BATCH_SIGNATURE] for p in proofs}) == 1  # one signature for the batch
-    assert max(len(base64.b64decode(p[BATCH_PROOF])) for p in proofs) == 6 * 32  # log2(64) hashes each
+    assert (
+        max(len(base64.b64decode(p[BATCH_PROOF])) for p in proofs) == 6 * 32
+    )  # log2(64) hashes each
     envelopes = [Envelope.model_validate_json(b) for b in bodies]
-    assert [keys.problem(e, b, p) for e, b, p in zip(envelopes, bodies, proofs, strict=True)] == [None] * 64
+    assert [keys.problem(e, b, p) for e, b, p in zip(envelopes, bodies, proofs, strict=True)] == [
+        None
+    ] * 64
     assert len(keys._verified) == 1
     # once a batch is verified, its other messages are checked against the nodes already known
     odd = [(e, b, p) for e, b, p in zip(envelopes, bodies, proofs, strict=True)]
-    swapped = [(odd[0][0], odd[1][1], odd[0][2]), (odd[5][0], odd[5][1], {**odd[5][2], BATCH_LEAF: "4/64"}),
-               (odd[7][0], odd[7][1] + b" ", odd[7][2])]
+    swapped = [
+        (odd[0][0], odd[1][1], odd[0][2]),
+        (odd[5][0], odd[5][1], {**odd[5][2], BATCH_LEAF: "4/64"}),
+        (odd[7][0], odd[7][1] + b" ", odd[7][2]),
+    ]
     assert all("not in the batch" in (keys.problem(*m) or "") for m in swapped)
     single = signer.sign_batch("h", "coventry", [bodies[0]])[0]
     assert keys.problem(envelopes[0], bodies[0], single) is None
-    assert "not in the batch" in (keys.problem(envelopes[0], bodies[1], single) or "")  # a batch of one, known
+    assert "not in the batch" in (
+        keys.problem(envelopes[0], bodies[1], single) or ""
+    )  # a batch of one, known
 
 
 async def test_a_stream_recorded_with_per_event_signatures_still_verifies_and_rebuilds_to_the_same_chain(
@@ -164,8 +234,14 @@ async def test_a_stream_recorded_with_per_event_signatures_still_verifies_and_re
         assert applied.applied_events == len(recorded["messages"])
         await live.stop()
 
-        rebuilt = build_service(settings, server.url, ReportingSettings(
-            node_keys_file=keys_file, database_url=f"sqlite+aiosqlite:///{tmp_path / 'rebuilt.db'}"))
+        rebuilt = build_service(
+            settings,
+            server.url,
+            ReportingSettings(
+                node_keys_file=keys_file,
+                database_url=f"sqlite+aiosqlite:///{tmp_path / 'rebuilt.db'}",
+            ),
+        )
         await rebuilt.start(consume=False)
         result = await rebuild(rebuilt, nc, batch_size=7)
         async with rebuilt.read_sessions() as session:
@@ -173,7 +249,10 @@ async def test_a_stream_recorded_with_per_event_signatures_still_verifies_and_re
         await rebuilt.stop()
         await nc.close()
         assert (result.applied, result.refused) == (len(recorded["messages"]), 0)
-        assert again.chain_head == applied.chain_head and again.applied_events == applied.applied_events
+        assert (
+            again.chain_head == applied.chain_head
+            and again.applied_events == applied.applied_events
+        )
     finally:
         server.stop()
 
@@ -193,8 +272,12 @@ async def test_a_write_made_offline_is_signed_by_the_node_relay_with_the_deploym
     offline = partners_app.build_service(settings, "coventry", nats_url="")
     await offline.start(relay=False)
     async with offline.unit_of_work() as uow:
-        await register_organisation(RegisterOrganisation(name="Written offline", roles=["delivery_partner"],
-                                                         areas=["coventry"]), uow)
+        await register_organisation(
+            RegisterOrganisation(
+                name="Written offline", roles=["delivery_partner"], areas=["coventry"]
+            ),
+            uow,
+        )
         await uow.commit()
     await offline.stop()
 
@@ -206,7 +289,9 @@ async def test_a_write_made_offline_is_signed_by_the_node_relay_with_the_deploym
 
         stream = node_stream(settings.hub, "coventry")
         await ensure_node_stream(nc.jetstream(), settings.hub, "coventry", 600)
-        info = await wait_for(lambda: nc.jetstream().stream_info(stream), lambda i: i.state.messages >= 1)
+        info = await wait_for(
+            lambda: nc.jetstream().stream_info(stream), lambda i: i.state.messages >= 1
+        )
         assert info.state.messages == 1
         message = await nc.jetstream().get_msg(stream, info.state.first_seq)
         envelope = Envelope.model_validate_json(message.data)
@@ -217,7 +302,9 @@ async def test_a_write_made_offline_is_signed_by_the_node_relay_with_the_deploym
         await running.stop()
 
 
-async def test_a_node_configured_to_sign_with_an_unreadable_key_refuses_to_start(settings: HubSettings) -> None:
+async def test_a_node_configured_to_sign_with_an_unreadable_key_refuses_to_start(
+    settings: HubSettings,
+) -> None:
     from services.partners import app as partners_app
     from shared.signing import MissingNodeKey
 

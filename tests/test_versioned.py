@@ -6,15 +6,15 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from shared.settings import HubSettings
-from tests.helpers import wait_for
 from harness.bench_events import event_mix
 from services.reporting.app import build_service
 from services.reporting.ingest.apply import Incoming
-from services.reporting.settings import ReportingSettings
-from services.reporting.read.versioned import SESSION_KEY, VersionedCache
 from services.reporting.read.catalogue import VIEWS, run_view
 from services.reporting.read.params import ViewParams
+from services.reporting.read.versioned import SESSION_KEY, VersionedCache
+from services.reporting.settings import ReportingSettings
+from shared.settings import HubSettings
+from tests.helpers import wait_for
 
 NODES = ["coventry", "warwickshire", "solihull"]
 
@@ -54,7 +54,9 @@ async def test_concurrent_requests_share_one_computation() -> None:
     async def current() -> bool:
         return True
 
-    results = await asyncio.gather(*(cache.get_or_compute((1, "a"), "k", compute, current) for _ in range(5)))
+    results = await asyncio.gather(
+        *(cache.get_or_compute((1, "a"), "k", compute, current) for _ in range(5))
+    )
     assert len(calls) == 1 and all(r == [1, 2] for r in results)
 
 
@@ -90,11 +92,18 @@ async def test_a_failed_computation_is_not_kept_and_is_retried() -> None:
     assert await cache.get_or_compute((1, "a"), "k", compute, current) == 2
 
 
-async def test_views_are_served_per_version_and_never_stale(settings: HubSettings, tmp_path: Path) -> None:
+async def test_views_are_served_per_version_and_never_stale(
+    settings: HubSettings, tmp_path: Path
+) -> None:
     settings = settings.model_copy(update={"nodes": NODES})  # the events name every node
-    service = build_service(settings, "", ReportingSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'r.db'}"))
+    service = build_service(
+        settings, "", ReportingSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'r.db'}")
+    )
     await service.start(consume=False)
-    events = [Incoming(e.subject, e.body, i + 1) for i, e in enumerate(event_mix(settings.hub, NODES, 600, seed=3))]
+    events = [
+        Incoming(e.subject, e.body, i + 1)
+        for i, e in enumerate(event_mix(settings.hub, NODES, 600, seed=3))
+    ]
     p = ViewParams(hub=settings.hub, nodes=NODES, period="2024-25")
     try:
         await service.ingest(events[:300])
@@ -103,8 +112,12 @@ async def test_views_are_served_per_version_and_never_stale(settings: HubSetting
         misses = service.figures.misses
         async with service.read_sessions() as session:
             again = await run_view(session, "inclusion", p)
-        assert service.figures.misses == misses and service.figures.hits >= 1  # served, not computed
-        assert again == first and again is not first  # a copy: editing it cannot change the next answer
+        assert (
+            service.figures.misses == misses and service.figures.hits >= 1
+        )  # served, not computed
+        assert (
+            again == first and again is not first
+        )  # a copy: editing it cannot change the next answer
         again.unique_pupils = -1  # type: ignore[attr-defined]
         async with service.read_sessions() as session:
             assert (await run_view(session, "inclusion", p)) == first
@@ -122,15 +135,23 @@ async def test_views_are_served_per_version_and_never_stale(settings: HubSetting
         await service.stop()
 
 
-async def test_views_are_warmed_once_events_stop_arriving(settings: HubSettings, tmp_path: Path) -> None:
+async def test_views_are_warmed_once_events_stop_arriving(
+    settings: HubSettings, tmp_path: Path
+) -> None:
     settings = settings.model_copy(update={"nodes": NODES})  # the events name every node
-    own = ReportingSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'r.db'}", warm_after_seconds=0.2)
+    own = ReportingSettings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'r.db'}", warm_after_seconds=0.2
+    )
     service = build_service(settings, "", own)
     await service.start(consume=False)
-    events = [Incoming(e.subject, e.body, i + 1) for i, e in enumerate(event_mix(settings.hub, NODES, 300, seed=4))]
+    events = [
+        Incoming(e.subject, e.body, i + 1)
+        for i, e in enumerate(event_mix(settings.hub, NODES, 300, seed=4))
+    ]
     try:
         await service.ingest(events)
         assert service.figures.misses == 0  # nothing computed while events may still be coming
+
         async def warm_done() -> bool:
             task = service.warmer._task
             return task is not None and task.done()
@@ -139,25 +160,41 @@ async def test_views_are_warmed_once_events_stop_arriving(settings: HubSettings,
         warmed = service.figures.misses
         assert warmed >= len(VIEWS)
         version, period = service.figures.version, ViewParams.default_period()
-        assert version is not None and service.figures.get(version, ("funding page", None, "academic", period))[0]
-        assert service.figures.get(version, ("evidence", "pupils", "hub", period, "academic", None))[0]
+        assert (
+            version is not None
+            and service.figures.get(version, ("funding page", None, "academic", period))[0]
+        )
+        assert service.figures.get(
+            version, ("evidence", "pupils", "hub", period, "academic", None)
+        )[0]
         async with service.read_sessions() as session:
-            p = ViewParams(hub=settings.hub, nodes=settings.nodes, period=ViewParams.default_period())
+            p = ViewParams(
+                hub=settings.hub, nodes=settings.nodes, period=ViewParams.default_period()
+            )
             await run_view(session, "annual-return", p)
-        assert service.figures.misses == warmed  # the first visitor is served what the warm-up computed
+        assert (
+            service.figures.misses == warmed
+        )  # the first visitor is served what the warm-up computed
     finally:
         await service.stop()
 
 
-async def test_no_warm_up_runs_while_a_batch_is_applied(settings: HubSettings, tmp_path: Path) -> None:
+async def test_no_warm_up_runs_while_a_batch_is_applied(
+    settings: HubSettings, tmp_path: Path
+) -> None:
     settings = settings.model_copy(update={"nodes": NODES})  # the events name every node
     """A batch slower than the quiet period must not find a warm-up competing with it: the warm-up
     waiting when it starts is called off, and the clock starts again once it is applied, even when
     the batch applied nothing new."""
-    own = ReportingSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'r.db'}", warm_after_seconds=0.3)
+    own = ReportingSettings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'r.db'}", warm_after_seconds=0.3
+    )
     service = build_service(settings, "", own)
     await service.start(consume=False)
-    events = [Incoming(e.subject, e.body, i + 1) for i, e in enumerate(event_mix(settings.hub, NODES, 300, seed=4))]
+    events = [
+        Incoming(e.subject, e.body, i + 1)
+        for i, e in enumerate(event_mix(settings.hub, NODES, 300, seed=4))
+    ]
     try:
         await service.ingest(events[:150])
         waiting = service.warmer._task
@@ -172,7 +209,9 @@ async def test_no_warm_up_runs_while_a_batch_is_applied(settings: HubSettings, t
         await service.stop()
 
 
-async def test_responses_are_kept_per_version_and_credentials(settings: HubSettings, tmp_path: Path) -> None:
+async def test_responses_are_kept_per_version_and_credentials(
+    settings: HubSettings, tmp_path: Path
+) -> None:
     settings = settings.model_copy(update={"nodes": NODES})  # the events name every node
     import json
 
@@ -182,26 +221,47 @@ async def test_responses_are_kept_per_version_and_credentials(settings: HubSetti
     from shared.auth import token_digest
 
     tokens = tmp_path / "tokens.json"
-    tokens.write_text(json.dumps({token_digest("reader-token"): {"name": "reader", "role": "auditor"}}))
-    service = build_service(settings.model_copy(update={"auth_tokens_file": tokens}), "",
-                            ReportingSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'r.db'}", warm_after_seconds=0))
+    tokens.write_text(
+        json.dumps({token_digest("reader-token"): {"name": "reader", "role": "auditor"}})
+    )
+    service = build_service(
+        settings.model_copy(update={"auth_tokens_file": tokens}),
+        "",
+        ReportingSettings(
+            database_url=f"sqlite+aiosqlite:///{tmp_path / 'r.db'}", warm_after_seconds=0
+        ),
+    )
     await service.start(consume=False)
-    events = [Incoming(e.subject, e.body, i + 1) for i, e in enumerate(event_mix(settings.hub, NODES, 600, seed=6))]
+    events = [
+        Incoming(e.subject, e.body, i + 1)
+        for i, e in enumerate(event_mix(settings.hub, NODES, 600, seed=6))
+    ]
     app = create_app(service)
     reader = {"Authorization": "Bearer reader-token"}
     try:
         await service.ingest(events[:300])
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://reporting") as client:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://reporting"
+        ) as client:
             first = await client.get("/report/views/inclusion?period=2024-25", headers=reader)
             computed = (service.figures.hits, service.figures.misses)
             again = await client.get("/report/views/inclusion?period=2024-25", headers=reader)
             assert again.status_code == 200 and again.content == first.content
             assert again.headers["x-report-stamp"] == first.headers["x-report-stamp"]
-            assert (service.figures.hits, service.figures.misses) == computed  # answered without the view
-            assert (await client.get("/report/views/inclusion?period=2024-25")).status_code == 401  # no token: refused
+            assert (
+                service.figures.hits,
+                service.figures.misses,
+            ) == computed  # answered without the view
+            assert (
+                await client.get("/report/views/inclusion?period=2024-25")
+            ).status_code == 401  # no token: refused
 
             await service.ingest(events[300:])
             moved = await client.get("/report/views/inclusion?period=2024-25", headers=reader)
-            assert moved.json()["stamp"]["applied_events"] == 600 != first.json()["stamp"]["applied_events"]
+            assert (
+                moved.json()["stamp"]["applied_events"]
+                == 600
+                != first.json()["stamp"]["applied_events"]
+            )
     finally:
         await service.stop()

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.reporting.app import build_service
 from shared.db import WalCheckpointer, create_engine
 from shared.settings import HubSettings
-from services.reporting.app import build_service
 from tests.test_reporting_ingest import incoming, org_event
 
 ROWS = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) INSERT INTO t SELECT hex(randomblob(1000)) FROM n"
@@ -41,7 +41,9 @@ async def _written_with_checkpointer(db: Path) -> AsyncIterator[WalCheckpointer]
 async def test_the_writer_leaves_checkpoints_to_the_checkpointer(tmp_path: Path) -> None:
     db = tmp_path / "r.db"
     async with _written_with_checkpointer(db) as checkpointer:
-        assert db.stat().st_size < 100_000  # all of it still in the log: the writer did not stop to copy
+        assert (
+            db.stat().st_size < 100_000
+        )  # all of it still in the log: the writer did not stop to copy
         checkpointer.poke()
         await checkpointer.idle()
         assert checkpointer.checkpoints == 1
@@ -80,7 +82,9 @@ async def test_other_databases_need_no_checkpointer() -> None:
 
 async def test_the_reporting_service_checkpoints_after_applying(tmp_path: Path) -> None:
     hub = "cp"
-    reporting = build_service(HubSettings(hub=hub, data_dir=tmp_path, nodes=["coventry"]), "nats://127.0.0.1:1")
+    reporting = build_service(
+        HubSettings(hub=hub, data_dir=tmp_path, nodes=["coventry"]), "nats://127.0.0.1:1"
+    )
     await reporting.start(consume=False)
     try:
         await reporting.ingest([incoming(hub, org_event(hub, sequence=1), 1)])

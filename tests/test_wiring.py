@@ -9,10 +9,14 @@ from pathlib import Path
 import pytest
 from pydantic_settings import BaseSettings
 
+from services.activities.settings import ActivitiesSettings
+from services.reporting.settings import (
+    ReportingSettings,
+    reporting_database_url,
+    reporting_sqlite_file,
+)
 from shared.identity import SERVICES
 from shared.settings import HubSettings
-from services.activities.settings import ActivitiesSettings
-from services.reporting.settings import ReportingSettings, reporting_database_url, reporting_sqlite_file
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 SETTINGS: list[type[BaseSettings]] = [HubSettings, ReportingSettings, ActivitiesSettings]
@@ -21,7 +25,9 @@ SETTINGS: list[type[BaseSettings]] = [HubSettings, ReportingSettings, Activities
 def environment_names() -> set[str]:
     """Every HUB_* variable some settings class reads."""
     return {
-        f"{cls.model_config.get('env_prefix', '')}{name}".upper() for cls in SETTINGS for name in cls.model_fields
+        f"{cls.model_config.get('env_prefix', '')}{name}".upper()
+        for cls in SETTINGS
+        for name in cls.model_fields
     }
 
 
@@ -40,8 +46,16 @@ def spelled_out(names: list[str]) -> list[str]:
             full.append(name)
             continue
         words = first.split("_")
-        full.append(next((p + name[1:] for p in ("_".join(words[:i]) for i in range(len(words), 0, -1))
-                          if p + name[1:] in environment_names()), name))
+        full.append(
+            next(
+                (
+                    p + name[1:]
+                    for p in ("_".join(words[:i]) for i in range(len(words), 0, -1))
+                    if p + name[1:] in environment_names()
+                ),
+                name,
+            )
+        )
     return full
 
 
@@ -61,17 +75,32 @@ def test_a_service_port_setting_is_honoured_and_each_node_gets_its_own(
     if service != "reporting":
         assert [settings.service_port(service, n) for n in settings.nodes] == [9010, 9020]
     ports = settings.with_base_port(7000)
-    every = [ports.service_port("reporting"), *(ports.service_port(s, n) for n in settings.nodes for s in SERVICES)]
+    every = [
+        ports.service_port("reporting"),
+        *(ports.service_port(s, n) for n in settings.nodes for s in SERVICES),
+    ]
     assert len(set(every)) == len(every) and min(every) == 7000
 
 
-def test_reporting_database_is_resolved_in_one_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_reporting_database_is_resolved_in_one_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings = HubSettings(data_dir=tmp_path)
-    assert reporting_database_url(settings) == f"sqlite+aiosqlite:///{tmp_path.resolve() / 'hub' / 'reporting.db'}"
+    assert (
+        reporting_database_url(settings)
+        == f"sqlite+aiosqlite:///{tmp_path.resolve() / 'hub' / 'reporting.db'}"
+    )
     assert reporting_sqlite_file(settings) == tmp_path.resolve() / "hub" / "reporting.db"
-    template = HubSettings(data_dir=tmp_path, database_url="postgresql+asyncpg://h@db/{hub}_{node}_{service}")
-    assert reporting_database_url(template) == "postgresql+asyncpg://h@db/heart-of-england_hub_reporting"
+    template = HubSettings(
+        data_dir=tmp_path, database_url="postgresql+asyncpg://h@db/{hub}_{node}_{service}"
+    )
+    assert (
+        reporting_database_url(template)
+        == "postgresql+asyncpg://h@db/heart-of-england_hub_reporting"
+    )
     assert reporting_sqlite_file(template) is None
-    monkeypatch.setenv("HUB_REPORTING_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'elsewhere.db'}")
+    monkeypatch.setenv(
+        "HUB_REPORTING_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'elsewhere.db'}"
+    )
     assert reporting_database_url(template).endswith("elsewhere.db")
     assert reporting_sqlite_file(settings) == tmp_path.resolve() / "elsewhere.db"

@@ -17,14 +17,14 @@ from pathlib import Path
 
 import httpx
 
+from harness.reliability.proxy import CuttableProxy
+from hub.demo import provisioned_hub
+from hub.topology import HubTopology, Ports, Secrets
 from shared.bus import connect
 from shared.identity import SERVICES
 from shared.nats_server import NatsServer, free_port
 from shared.settings import HubSettings
 from shared.subjects import hub_stream
-from hub.demo import provisioned_hub
-from harness.reliability.proxy import CuttableProxy
-from hub.topology import HubTopology, Ports, Secrets
 
 NODES = ["coventry", "warwickshire", "solihull"]
 REPORTING = ("hub", "reporting")
@@ -50,7 +50,9 @@ class ServiceProcess:
         if service != "reporting":
             args += ["--node", node]
         with self.log.open("ab") as out:
-            self.process = subprocess.Popen(args, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                args, env=self.env, stdout=out, stderr=subprocess.STDOUT
+            )
 
     def kill(self) -> None:
         """SIGKILL, as a crash would."""
@@ -77,7 +79,10 @@ class Cluster:
     def __post_init__(self) -> None:
         secrets = Secrets.load_or_create(self.folder / "secrets", self.nodes)
         settings = HubSettings(
-            hub=self.hub_id, data_dir=self.folder, nodes=self.nodes, node_domains=True,
+            hub=self.hub_id,
+            data_dir=self.folder,
+            nodes=self.nodes,
+            node_domains=True,
             auth_tokens_file=secrets.tokens_file,
         )
         ports = Ports(nodes={node: free_port() for node in self.nodes})
@@ -98,9 +103,14 @@ class Cluster:
         secrets = self.topology.secrets
         env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
         env.update(
-            HUB_HUB=self.hub_id, HUB_NODES=json.dumps(self.nodes), HUB_DATA_DIR=str(self.folder),
-            HUB_NODE_DOMAINS="true", HUB_AUTH_TOKENS_FILE=str(secrets.tokens_file), HUB_LOG_LEVEL="WARNING",
-            HUB_PSEUDONYM_KEY="reliability-harness-pseudonym-key", HUB_RATE_LIMIT_PER_MINUTE="1000000",
+            HUB_HUB=self.hub_id,
+            HUB_NODES=json.dumps(self.nodes),
+            HUB_DATA_DIR=str(self.folder),
+            HUB_NODE_DOMAINS="true",
+            HUB_AUTH_TOKENS_FILE=str(secrets.tokens_file),
+            HUB_LOG_LEVEL="WARNING",
+            HUB_PSEUDONYM_KEY="reliability-harness-pseudonym-key",
+            HUB_RATE_LIMIT_PER_MINUTE="1000000",
         )
         if service == "reporting":
             env.update(
@@ -125,7 +135,9 @@ class Cluster:
         logs = self.folder / "logs"
         logs.mkdir(exist_ok=True)
         for key in [REPORTING, *((n, s) for n in self.nodes for s in SERVICES)]:
-            proc = ServiceProcess(key, free_port(), self._env(*key), logs / f"{key[0]}-{key[1]}.log")
+            proc = ServiceProcess(
+                key, free_port(), self._env(*key), logs / f"{key[0]}-{key[1]}.log"
+            )
             proc.start()
             self.services[key] = proc
 
@@ -136,7 +148,9 @@ class Cluster:
             for proc in self.services.values():
                 while not await _ready(client, proc.url):
                     if time.monotonic() > deadline:
-                        raise RuntimeError(f"{proc.key} not ready within {timeout}s (log {proc.log})")
+                        raise RuntimeError(
+                            f"{proc.key} not ready within {timeout}s (log {proc.log})"
+                        )
                     await asyncio.sleep(0.2)
 
     async def wait_sourced(self, timeout: float = 60.0) -> None:

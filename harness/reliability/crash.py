@@ -31,7 +31,9 @@ class CrashResult:
 class FaultInjector:
     """Every kind of fault at least once, at seeded random moments, one at a time."""
 
-    def __init__(self, cluster: Cluster, rng: random.Random, result: CrashResult, short: bool = False) -> None:
+    def __init__(
+        self, cluster: Cluster, rng: random.Random, result: CrashResult, short: bool = False
+    ) -> None:
         self.cluster, self.rng, self.result, self.short = cluster, rng, result, short
 
     def schedule(self, duration: float) -> list[tuple[float, str]]:
@@ -43,7 +45,9 @@ class FaultInjector:
         if self.short:
             kinds.sort(key=lambda k: k not in ("node-nats", "hub-nats"))
         slot = duration / len(kinds)
-        return [(i * slot + self.rng.uniform(0.1, 0.5) * slot, kind) for i, kind in enumerate(kinds)]
+        return [
+            (i * slot + self.rng.uniform(0.1, 0.5) * slot, kind) for i, kind in enumerate(kinds)
+        ]
 
     async def run(self, duration: float) -> None:
         start = time.monotonic()
@@ -79,7 +83,11 @@ class FaultInjector:
 
 
 async def run_crash(
-    cluster: Cluster, seed: int, duration: float, converge_timeout: float = 120.0, short: bool = False
+    cluster: Cluster,
+    seed: int,
+    duration: float,
+    converge_timeout: float = 120.0,
+    short: bool = False,
 ) -> CrashResult:
     """Workload and faults for `duration` seconds, then wait for the hub to match the nodes."""
     result = CrashResult(seed, duration)
@@ -119,4 +127,3 @@ async def converge(cluster: Cluster, timeout: float) -> tuple[Reconciliation, fl
     truth = await asyncio.to_thread(node_truth, data_dir, cluster.nodes)
     hub = await asyncio.to_thread(hub_figures, reporting_db, cluster.nodes)
     return reconcile(truth, hub), took
-

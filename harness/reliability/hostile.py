@@ -18,15 +18,15 @@ from uuid import uuid4
 
 import httpx
 
+from services.reporting.app import build_service as build_reporting
+from services.reporting.ingest.apply import Incoming
+from services.reporting.read.queries import hub_report
 from shared.envelope import Envelope, InvalidEvent, parse_event
 from shared.nats_server import free_port
 from shared.settings import HubSettings
 from shared.signing import NodeKeys, NodeSigner
 from shared.subjects import event_subject
 from shared.tabular import TabularError, validate_rows
-from services.reporting.app import build_service as build_reporting
-from services.reporting.read.queries import hub_report
-from services.reporting.ingest.apply import Incoming
 
 HUB = "hostile"
 NODE = "coventry"
@@ -49,11 +49,25 @@ class HostileResult:
 
 
 def genuine_event(sequence: int, name: str = "Genuine Strings", node: str = NODE) -> Envelope:
-    payload = {"organisation_id": str(uuid4()), "name": name, "roles": ["delivery_partner"], "areas": [node]}
+    payload = {
+        "organisation_id": str(uuid4()),
+        "name": name,
+        "roles": ["delivery_partner"],
+        "areas": [node],
+    }
     now = datetime.now(UTC)
     return Envelope(
-        event_id=uuid4(), type="OrganisationRegistered", version=1, hub=HUB, node=node, service="partners",
-        sequence=sequence, occurred_at=now, recorded_at=now, correlation_id=uuid4(), payload=payload,
+        event_id=uuid4(),
+        type="OrganisationRegistered",
+        version=1,
+        hub=HUB,
+        node=node,
+        service="partners",
+        sequence=sequence,
+        occurred_at=now,
+        recorded_at=now,
+        correlation_id=uuid4(),
+        payload=payload,
     )
 
 
@@ -67,41 +81,96 @@ def _subject(env: Envelope) -> str:
     return event_subject(env.hub, env.node, env.service, env.type, env.version)
 
 
-def event_cases(signer: NodeSigner, base: Envelope, rng: random.Random, mutations: int) -> list[tuple[str, Incoming]]:
+def event_cases(
+    signer: NodeSigner, base: Envelope, rng: random.Random, mutations: int
+) -> list[tuple[str, Incoming]]:
     """Hand-made bad messages, then seeded random mutations of `base`, a genuine event already
     applied; a forger copies the genuine message's proof headers onto what it sends."""
     subject = _subject(base)
     raw, proof = signed(signer, base)
     doc = json.loads(raw)
     stranger = genuine_event(1, node="atlantis")
-    old = base.model_copy(update={  # ActivityDelivered v1 without `participants`
-        "event_id": uuid4(), "type": "ActivityDelivered", "version": 1, "service": "activities",
-        "payload": {"activity_id": str(uuid4()), "kind": "workshop", "title": "t"}})
-    other_area = base.model_copy(update={  # Coventry's key speaking for Solihull's schools
-        "event_id": uuid4(), "type": "SchoolPopulationRecorded", "sequence": 3, "payload": {
-            "area": "solihull", "la_code": "334", "academic_year": "2024-25", "source": "DfE", "pupils": 1000}})
+    old = base.model_copy(
+        update={  # ActivityDelivered v1 without `participants`
+            "event_id": uuid4(),
+            "type": "ActivityDelivered",
+            "version": 1,
+            "service": "activities",
+            "payload": {"activity_id": str(uuid4()), "kind": "workshop", "title": "t"},
+        }
+    )
+    other_area = base.model_copy(
+        update={  # Coventry's key speaking for Solihull's schools
+            "event_id": uuid4(),
+            "type": "SchoolPopulationRecorded",
+            "sequence": 3,
+            "payload": {
+                "area": "solihull",
+                "la_code": "334",
+                "academic_year": "2024-25",
+                "source": "DfE",
+                "pupils": 1000,
+            },
+        }
+    )
     cases: list[tuple[str, tuple[bytes, dict[str, str]], str]] = [
         ("malformed JSON", (b'{"event_id": ', proof), subject),
         ("not UTF-8", (b"\xff\xfe\x00garbage", proof), subject),
         ("empty message", (b"", proof), subject),
         ("JSON but not an object", (b"[1, 2, 3]", proof), subject),
-        ("unknown event type", (json.dumps({**doc, "type": "MoneyPrinted"}).encode(), proof), subject.replace("OrganisationRegistered", "MoneyPrinted")),
-        ("unknown version", (json.dumps({**doc, "version": 99}).encode(), proof), subject.replace(".v1", ".v99")),
-        ("oversized payload", (json.dumps({**doc, "payload": {**doc["payload"], "name": "x" * 300_000}}).encode(), proof), subject),
-        ("same event id, different content", signed(signer, base.model_copy(update={"payload": {**base.payload, "name": "Changed"}})), subject),
+        (
+            "unknown event type",
+            (json.dumps({**doc, "type": "MoneyPrinted"}).encode(), proof),
+            subject.replace("OrganisationRegistered", "MoneyPrinted"),
+        ),
+        (
+            "unknown version",
+            (json.dumps({**doc, "version": 99}).encode(), proof),
+            subject.replace(".v1", ".v99"),
+        ),
+        (
+            "oversized payload",
+            (
+                json.dumps({**doc, "payload": {**doc["payload"], "name": "x" * 300_000}}).encode(),
+                proof,
+            ),
+            subject,
+        ),
+        (
+            "same event id, different content",
+            signed(
+                signer, base.model_copy(update={"payload": {**base.payload, "name": "Changed"}})
+            ),
+            subject,
+        ),
         ("event from an unknown node", signed(NodeSigner.generate(), stranger), _subject(stranger)),
         ("subject of another node", (raw, proof), subject.replace(f".{NODE}.", ".solihull.")),
         ("unsigned", (base.model_copy(update={"event_id": uuid4()}).to_bytes(), {}), subject),
-        ("another batch's proof", (base.model_copy(update={"event_id": uuid4()}).to_bytes(), proof), subject),
-        ("SQL in a name", signed(signer, genuine_event(2, "Robert'); DROP TABLE organisation_view;--")), subject),
+        (
+            "another batch's proof",
+            (base.model_copy(update={"event_id": uuid4()}).to_bytes(), proof),
+            subject,
+        ),
+        (
+            "SQL in a name",
+            signed(signer, genuine_event(2, "Robert'); DROP TABLE organisation_view;--")),
+            subject,
+        ),
         ("sequence gap (seq 9 after 2)", signed(signer, genuine_event(9)), subject),
-        ("sequence reused under another event id", signed(signer, genuine_event(1, "Impostor")), subject),
+        (
+            "sequence reused under another event id",
+            signed(signer, genuine_event(1, "Impostor")),
+            subject,
+        ),
         ("another node's area", signed(signer, other_area), _subject(other_area)),
         ("old version missing what its upcaster reads", signed(signer, old), _subject(old)),
     ]
     for i in range(mutations):
         cases.append((f"mutation {i}", (_mutate(rng, raw), proof), subject))
-    return [(name, Incoming(subj, data, n + 2, headers)) for n, (name, (data, headers), subj) in enumerate(cases)]
+    return [
+        (name, Incoming(subj, data, n + 2, headers))
+        for n, (name, (data, headers), subj) in enumerate(cases)
+    ]
 
 
 def _mutate(rng: random.Random, raw: bytes) -> bytes:
@@ -112,7 +181,7 @@ def _mutate(rng: random.Random, raw: bytes) -> bytes:
         if op < 0.4:
             data[i] = rng.randrange(256)
         elif op < 0.7:
-            del data[i: i + rng.randint(1, 20)]
+            del data[i : i + rng.randint(1, 20)]
         else:
             data[i:i] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 20)))
     return bytes(data)
@@ -124,7 +193,9 @@ async def try_events(folder: Path, seed: int, mutations: int, result: HostileRes
     service = build_reporting(settings, "nats://127.0.0.1:1")
     await service.start(consume=False)
     signer = NodeSigner.generate()
-    service.keys = NodeKeys({NODE: signer.public_key})  # forgeries must be refused, as a deployed hub refuses them
+    service.keys = NodeKeys(
+        {NODE: signer.public_key}
+    )  # forgeries must be refused, as a deployed hub refuses them
     try:
         first = genuine_event(1)
         data, proof = signed(signer, first)
@@ -155,9 +226,22 @@ async def _organisations(service) -> int:  # type: ignore[no-untyped-def]
 
 
 def _reason_kind(reason: str) -> str:
-    for marker in ("exceeds", "envelope invalid", "unknown event", "unknown version", "different content", "unknown node",
-                   "does not match", "unsigned", "signature", "not in the batch", "payload of", "reused by event",
-                   "not this node's own", "not one of the hub's nodes"):
+    for marker in (
+        "exceeds",
+        "envelope invalid",
+        "unknown event",
+        "unknown version",
+        "different content",
+        "unknown node",
+        "does not match",
+        "unsigned",
+        "signature",
+        "not in the batch",
+        "payload of",
+        "reused by event",
+        "not this node's own",
+        "not one of the hub's nodes",
+    ):
         if marker in reason:
             return marker
     return reason[:40]
@@ -178,7 +262,7 @@ def parse_mutations(seed: int, count: int, result: HostileResult) -> None:
 
 
 SPREADSHEET_ROWS = [
-    ["=HYPERLINK(\"http://evil\",\"click\")", "103690"],
+    ['=HYPERLINK("http://evil","click")', "103690"],
     ["@SUM(A1:A9)", "103691"],
     ["+cmd|' /C calc'!A0", "103692"],
     ["Robert'); DROP TABLE setting;--", "103693"],
@@ -195,7 +279,9 @@ def try_spreadsheet(folder: Path, result: HostileResult) -> None:
     name_col = next(h for h, f in DFE_COLUMNS.items() if f == "name")
     urn_col = next(h for h, f in DFE_COLUMNS.items() if f == "urn")
     path = folder / "settings.csv"
-    lines = [f"{name_col},{urn_col}"] + [",".join(json.dumps(c) for c in row) for row in SPREADSHEET_ROWS]
+    lines = [f"{name_col},{urn_col}"] + [
+        ",".join(json.dumps(c) for c in row) for row in SPREADSHEET_ROWS
+    ]
     path.write_text("\n".join(lines) + "\n")
     try:
         outcome = validate_rows(path, AddSetting, columns=DFE_COLUMNS)
@@ -208,7 +294,11 @@ def try_spreadsheet(folder: Path, result: HostileResult) -> None:
     if outcome is not None:
         refused = {p.row for p in outcome.problems if p.row and p.column and p.reason}
         for number in range(2, 2 + len(SPREADSHEET_ROWS)):
-            result.record("import: row refused with column and reason" if number in refused else "import: row accepted")
+            result.record(
+                "import: row refused with column and reason"
+                if number in refused
+                else "import: row accepted"
+            )
 
 
 async def try_http(folder: Path, result: HostileResult) -> None:
@@ -224,12 +314,20 @@ async def try_http(folder: Path, result: HostileResult) -> None:
         ("wrong types", json.dumps({"name": 5, "roles": "x"}).encode(), "application/json"),
         ("oversized body", json.dumps({"name": "x" * 200_000}).encode(), "application/json"),
         ("not JSON at all", b"\x00\x01\x02", "application/octet-stream"),
-        ("formula-like name (kept as text)", json.dumps({"name": "=1+1", "roles": ["delivery_partner"]}).encode(), "application/json"),
+        (
+            "formula-like name (kept as text)",
+            json.dumps({"name": "=1+1", "roles": ["delivery_partner"]}).encode(),
+            "application/json",
+        ),
     ]
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://x") as client:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://x"
+        ) as client:
             for name, body, ctype in cases:
-                response = await client.post("/organisations", content=body, headers={"content-type": ctype})
+                response = await client.post(
+                    "/organisations", content=body, headers={"content-type": ctype}
+                )
                 if response.status_code >= 500:
                     result.fail(f"http {name}", f"{response.status_code} {response.text[:200]}")
                 else:

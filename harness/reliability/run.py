@@ -25,25 +25,39 @@ class ReliabilityReport:
     @property
     def lost(self) -> int:
         return sum(r.reconciliation.lost for r in self.crashes if r.reconciliation) + (
-            self.soak.reconciliation.lost if self.soak else 0)
+            self.soak.reconciliation.lost if self.soak else 0
+        )
 
     @property
     def duplicated(self) -> int:
         return sum(r.reconciliation.duplicated for r in self.crashes if r.reconciliation) + (
-            self.soak.reconciliation.duplicated if self.soak else 0)
+            self.soak.reconciliation.duplicated if self.soak else 0
+        )
 
     @property
     def passed(self) -> bool:
-        crashes_ok = all(r.reconciliation and r.reconciliation.exact and r.converge_seconds is not None
-                         for r in self.crashes)
-        soak_ok = self.soak is None or (self.soak.reconciliation.exact and self.soak.drain_seconds is not None)
-        hostile_ok = self.hostile is None or (not self.hostile.failures and self.hostile.totals_unchanged)
+        crashes_ok = all(
+            r.reconciliation and r.reconciliation.exact and r.converge_seconds is not None
+            for r in self.crashes
+        )
+        soak_ok = self.soak is None or (
+            self.soak.reconciliation.exact and self.soak.drain_seconds is not None
+        )
+        hostile_ok = self.hostile is None or (
+            not self.hostile.failures and self.hostile.totals_unchanged
+        )
         return bool(self.crashes) and crashes_ok and soak_ok and hostile_ok
 
 
 async def run_reliability(
-    seed: int = 1, runs: int = 1, duration: float = 60.0, soak: float = 30.0, mutations: int = 200,
-    short: bool = False, folder: Path | None = None, console: Console | None = None,
+    seed: int = 1,
+    runs: int = 1,
+    duration: float = 60.0,
+    soak: float = 30.0,
+    mutations: int = 200,
+    short: bool = False,
+    folder: Path | None = None,
+    console: Console | None = None,
 ) -> ReliabilityReport:
     """Crash runs (each on a fresh cluster, seed, seed+1, ...), a soak on the last, hostile input."""
     console = console or Console()
@@ -53,8 +67,13 @@ async def run_reliability(
         base = folder or Path(tmp)
         for run in range(runs):
             async with running_cluster(base / f"run-{run}") as cluster:
-                result = await run_crash(cluster, seed + run, duration, converge_timeout=60 if short else 180,
-                                         short=short)
+                result = await run_crash(
+                    cluster,
+                    seed + run,
+                    duration,
+                    converge_timeout=60 if short else 180,
+                    short=short,
+                )
                 report.crashes.append(result)
                 print_crash(console, run, result)
                 if run == runs - 1 and soak > 0:
@@ -71,15 +90,23 @@ def print_crash(console: Console, run: int, r: CrashResult) -> None:
     rec = r.reconciliation
     assert rec is not None
     faults = ", ".join(f"{k} {v}" for k, v in sorted(r.faults.items()))
-    converge = f"{r.converge_seconds:.1f}s" if r.converge_seconds is not None else "DID NOT CONVERGE"
+    converge = (
+        f"{r.converge_seconds:.1f}s" if r.converge_seconds is not None else "DID NOT CONVERGE"
+    )
     console.print(f"[bold]crash run {run + 1}[/bold] seed {r.seed}, {r.duration:.0f}s of load")
     console.print(f"  faults injected: {sum(r.faults.values())} ({faults})")
-    console.print(f"  requests: {sum(r.workload.requests.values())} ok, {r.workload.retries} retried, "
-                  f"{r.workload.refused_on_retry} refused on retry")
-    console.print(f"  events at nodes: {rec.events}  lost: {rec.lost}  duplicated: {rec.duplicated}  "
-                  f"time to converge: {converge}")
-    console.print(f"  funding: allocated {rec.allocated_pence}p, received {rec.received_pence}p; "
-                  f"figures differing from the node databases: {len(rec.mismatched)}")
+    console.print(
+        f"  requests: {sum(r.workload.requests.values())} ok, {r.workload.retries} retried, "
+        f"{r.workload.refused_on_retry} refused on retry"
+    )
+    console.print(
+        f"  events at nodes: {rec.events}  lost: {rec.lost}  duplicated: {rec.duplicated}  "
+        f"time to converge: {converge}"
+    )
+    console.print(
+        f"  funding: allocated {rec.allocated_pence}p, received {rec.received_pence}p; "
+        f"figures differing from the node databases: {len(rec.mismatched)}"
+    )
     for name, (truth, hub) in rec.mismatched.items():
         console.print(f"    {name}: nodes {truth}, hub {hub}")
     for line in r.fault_log:
@@ -88,15 +115,23 @@ def print_crash(console: Console, run: int, r: CrashResult) -> None:
 
 def print_soak(console: Console, s: SoakResult) -> None:
     drained = f"{s.drain_seconds:.1f}s" if s.drain_seconds is not None else "DID NOT DRAIN"
-    console.print(f"[bold]soak[/bold] {s.seconds:.0f}s: {s.events} events, {s.events_per_second:.1f} events/s")
-    console.print(f"  RSS of all services: start {s.rss_start_kib // 1024} MiB, end {s.rss_end_kib // 1024} MiB")
-    console.print(f"  backlog when load stopped: {s.backlog_at_stop} events, drained in {drained}; "
-                  f"lost {s.reconciliation.lost}, duplicated {s.reconciliation.duplicated}")
+    console.print(
+        f"[bold]soak[/bold] {s.seconds:.0f}s: {s.events} events, {s.events_per_second:.1f} events/s"
+    )
+    console.print(
+        f"  RSS of all services: start {s.rss_start_kib // 1024} MiB, end {s.rss_end_kib // 1024} MiB"
+    )
+    console.print(
+        f"  backlog when load stopped: {s.backlog_at_stop} events, drained in {drained}; "
+        f"lost {s.reconciliation.lost}, duplicated {s.reconciliation.duplicated}"
+    )
 
 
 def print_hostile(console: Console, h: HostileResult) -> None:
-    console.print(f"[bold]hostile input[/bold]: {h.cases} cases tried, {len(h.failures)} crashed, "
-                  f"totals unchanged: {'yes' if h.totals_unchanged else 'NO'}")
+    console.print(
+        f"[bold]hostile input[/bold]: {h.cases} cases tried, {len(h.failures)} crashed, "
+        f"totals unchanged: {'yes' if h.totals_unchanged else 'NO'}"
+    )
     for outcome, count in sorted(h.outcomes.items()):
         console.print(f"  {count:5d}  {outcome}")
     for failure in h.failures:
@@ -107,5 +142,7 @@ def print_summary(console: Console, r: ReliabilityReport) -> None:
     events = sum(c.reconciliation.events for c in r.crashes if c.reconciliation)
     faults = sum(sum(c.faults.values()) for c in r.crashes)
     verdict = "[green]PASSED[/green]" if r.passed else "[red]FAILED[/red]"
-    console.print(f"[bold]reliability[/bold] {verdict}: runs {len(r.crashes)}, faults {faults}, events {events}, "
-                  f"lost {r.lost}, duplicated {r.duplicated}, in {r.seconds:.0f}s")
+    console.print(
+        f"[bold]reliability[/bold] {verdict}: runs {len(r.crashes)}, faults {faults}, events {events}, "
+        f"lost {r.lost}, duplicated {r.duplicated}, in {r.seconds:.0f}s"
+    )

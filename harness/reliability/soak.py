@@ -48,4 +48,6 @@ async def run_soak(cluster: Cluster, seed: int, seconds: float) -> SoakResult:
     hub = await asyncio.to_thread(hub_figures, cluster.reporting_db, cluster.nodes)
     backlog = truth.event_count - len(set().union(*hub.events.values()))
     reconciliation, drained = await converge(cluster, 60.0)
-    return SoakResult(elapsed, truth.event_count - before, rss_start, rss_end, backlog, reconciliation, drained)
+    return SoakResult(
+        elapsed, truth.event_count - before, rss_start, rss_end, backlog, reconciliation, drained
+    )

@@ -38,15 +38,24 @@ def node_truth(data_dir: Path, nodes: Iterable[str]) -> Figures:
     for node in nodes:
         folder = data_dir / node
         for service in SERVICES:
-            truth.events[(node, service)] = {r[0] for r in _query(folder / f"{service}.db", "SELECT event_id FROM outbox")}
-        truth.numbers[f"{node} organisations"] = _query(folder / "partners.db", "SELECT count(*) FROM organisation")[0][0]
-        count, heads = _query(folder / "activities.db", "SELECT count(*), coalesce(sum(headcount), 0) FROM activity "
-                              "WHERE NOT withdrawn")[0]
+            truth.events[(node, service)] = {
+                r[0] for r in _query(folder / f"{service}.db", "SELECT event_id FROM outbox")
+            }
+        truth.numbers[f"{node} organisations"] = _query(
+            folder / "partners.db", "SELECT count(*) FROM organisation"
+        )[0][0]
+        count, heads = _query(
+            folder / "activities.db",
+            "SELECT count(*), coalesce(sum(headcount), 0) FROM activity WHERE NOT withdrawn",
+        )[0]
         truth.numbers[f"{node} activities"], truth.numbers[f"{node} headcount"] = count, heads
         truth.numbers[f"{node} participations"] = _query(
-            folder / "activities.db", "SELECT count(*) FROM participation WHERE NOT withdrawn")[0][0]
-        for kind, pence in _query(folder / "funding.db",
-                                  "SELECT kind, sum(amount_pence * sign) FROM ledger_entry GROUP BY kind"):
+            folder / "activities.db", "SELECT count(*) FROM participation WHERE NOT withdrawn"
+        )[0][0]
+        for kind, pence in _query(
+            folder / "funding.db",
+            "SELECT kind, sum(amount_pence * sign) FROM ledger_entry GROUP BY kind",
+        ):
             truth.numbers[f"{node} {kind} pence"] = pence
     return truth
 
@@ -58,18 +67,29 @@ def hub_figures(reporting_db: Path, nodes: Iterable[str]) -> Figures:
     for node in nodes:
         for service in SERVICES:
             hub.events[(node, service)] = set()
-    for event_id, node, service in _query(reporting_db, "SELECT event_id, node, service FROM applied_event"):
+    for event_id, node, service in _query(
+        reporting_db, "SELECT event_id, node, service FROM applied_event"
+    ):
         hub.events.setdefault((node, service), set()).add(event_id)
     for node in nodes:
         for name, sql in (
             ("organisations", "SELECT count(*) FROM organisation_view WHERE node = '{n}'"),
             ("activities", "SELECT count(*) FROM activity_view WHERE node = '{n}'"),
-            ("headcount", "SELECT coalesce(sum(headcount), 0) FROM activity_view WHERE node = '{n}'"),
-            ("participations", "SELECT count(*) FROM participation_view WHERE node = '{n}' AND NOT withdrawn"),
+            (
+                "headcount",
+                "SELECT coalesce(sum(headcount), 0) FROM activity_view WHERE node = '{n}'",
+            ),
+            (
+                "participations",
+                "SELECT count(*) FROM participation_view WHERE node = '{n}' AND NOT withdrawn",
+            ),
         ):
             hub.numbers[f"{node} {name}"] = _query(reporting_db, sql.format(n=node))[0][0]
-        for kind, pence in _query(reporting_db, "SELECT kind, sum(amount_pence * sign) FROM funding_flow_view "
-                                  f"WHERE node = '{node}' GROUP BY kind"):
+        for kind, pence in _query(
+            reporting_db,
+            "SELECT kind, sum(amount_pence * sign) FROM funding_flow_view "
+            f"WHERE node = '{node}' GROUP BY kind",
+        ):
             hub.numbers[f"{node} {kind} pence"] = pence
     return hub
 
@@ -99,8 +119,11 @@ def reconcile(truth: Figures, hub: Figures) -> Reconciliation:
     lost = sum(len(ids - hub.events.get(key, set())) for key, ids in truth.events.items())
     extra = sum(len(ids - truth.events.get(key, set())) for key, ids in hub.events.items())
     keys = sorted(set(truth.numbers) | set(hub.numbers))
-    mismatched = {k: (truth.numbers.get(k, 0), hub.numbers.get(k, 0)) for k in keys
-                  if truth.numbers.get(k, 0) != hub.numbers.get(k, 0)}
+    mismatched = {
+        k: (truth.numbers.get(k, 0), hub.numbers.get(k, 0))
+        for k in keys
+        if truth.numbers.get(k, 0) != hub.numbers.get(k, 0)
+    }
     over = sum(1 for t, h in mismatched.values() if h > t and not lost)
     allocated = sum(v for k, v in hub.numbers.items() if k.endswith(" allocation pence"))
     received = sum(v for k, v in hub.numbers.items() if k.endswith(" received pence"))

@@ -41,7 +41,9 @@ class SampleWriter:
     rng: random.Random
     progress: Callable[[int], None] | None = None
 
-    async def post(self, node: str, service: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def post(
+        self, node: str, service: str, path: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
         response = await self.clients[(node, service)].post(path, json=body)
         if response.status_code != 201:
             raise RuntimeError(f"{node} {service} {path}: {response.status_code} {response.text}")

@@ -24,7 +24,10 @@ def hub_node(value: str | None) -> str | None:
     """Every ``--node`` names one of the hub's nodes (``HUB_NODES``); any other stops the command
     with one line before it opens, creates or writes anything (eager: before the other options)."""
     if value is not None and value not in (nodes := HubSettings().nodes):
-        typer.echo(f"--node: {value!r} is not one of the hub's nodes: one of {', '.join(nodes)} (HUB_NODES)", err=True)
+        typer.echo(
+            f"--node: {value!r} is not one of the hub's nodes: one of {', '.join(nodes)} (HUB_NODES)",
+            err=True,
+        )
         raise typer.Exit(2)
     return value
 
@@ -39,7 +42,9 @@ DataDirOption = Annotated[Path | None, typer.Option(help="Data folder; default f
 
 
 @contextlib.asynccontextmanager
-async def offline_service(name: str, node: str, data_dir: Path | None) -> AsyncIterator[NodeService]:
+async def offline_service(
+    name: str, node: str, data_dir: Path | None
+) -> AsyncIterator[NodeService]:
     """A node service opened for the CLI: migrated database and outbox, no relay, no NATS."""
     from hub.runner import NODE_SERVICES
 

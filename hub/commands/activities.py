@@ -19,12 +19,19 @@ from typing import Annotated
 from uuid import UUID
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
-from shared.tabular import RowProblem, TabularError, count_rows, validate_rows
 from hub import render
 from hub.commands import DataDirOption, NodeOption, node_option, offline_service
+from shared.tabular import RowProblem, TabularError, count_rows, validate_rows
 
 app = typer.Typer(help="Activities delivered by the node and its partners.", no_args_is_help=True)
 TEMPLATE = Path(__file__).resolve().parent.parent / "data" / "activities-register-template.csv"
@@ -50,39 +57,59 @@ def list_(node: NodeOption, data_dir: DataDirOption = None) -> None:
 
 def _progress() -> Progress:
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TimeRemainingColumn(), console=render.console,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=render.console,
     )
 
 
-def read_register(path: Path, progress: Progress | None = None, node: str | None = None) -> tuple[list, list[RowProblem]]:
+def read_register(
+    path: Path, progress: Progress | None = None, node: str | None = None
+) -> tuple[list, list[RowProblem]]:
     """Validated register rows and every problem (per cell, across rows and, for `node`, an area
     that is not one of the hub's), or TabularError."""
     from services.activities.domain import register_problems
-    from shared.settings import HubSettings
     from services.activities.services import RegisterRow
+    from shared.settings import HubSettings
 
     advance = None
     if progress is not None:
         task = progress.add_task("checking", total=count_rows(path))
         advance = lambda n: progress.advance(task, n)  # noqa: E731
     result = validate_rows(path, RegisterRow, required=REQUIRED, progress=advance)
-    problems = result.problems + register_problems(result.rows, node, HubSettings().nodes if node else None)
+    problems = result.problems + register_problems(
+        result.rows, node, HubSettings().nodes if node else None
+    )
     return [row for _, row in result.rows], sorted(problems, key=lambda p: (p.row, p.column))
 
 
 def _print_problems(problems: list[RowProblem]) -> None:
-    render.console.print(render.problems_table(problems, f"{len(problems)} problem(s): nothing imported"))
+    render.console.print(
+        render.problems_table(problems, f"{len(problems)} problem(s): nothing imported")
+    )
 
 
 @app.command("import")
 def import_(
-    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Register, .csv or .xlsx")],
+    path: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="Register, .csv or .xlsx")
+    ],
     node: NodeOption,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check every row; import nothing.")] = False,
-    partner: Annotated[UUID | None, typer.Option(help="organisation_id of the partner whose return this is.")] = None,
-    year: Annotated[str | None, typer.Option(help="Academic year of the partner return, e.g. 2024-25.")] = None,
-    submitted_on: Annotated[str | None, typer.Option(help="Date the return arrived (default today).")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check every row; import nothing.")
+    ] = False,
+    partner: Annotated[
+        UUID | None, typer.Option(help="organisation_id of the partner whose return this is.")
+    ] = None,
+    year: Annotated[
+        str | None, typer.Option(help="Academic year of the partner return, e.g. 2024-25.")
+    ] = None,
+    submitted_on: Annotated[
+        str | None, typer.Option(help="Date the return arrived (default today).")
+    ] = None,
     batch_size: Annotated[int, typer.Option(min=1, max=5000, help="Rows per transaction.")] = 1000,
     data_dir: DataDirOption = None,
 ) -> None:
@@ -102,7 +129,9 @@ def import_(
     if dry_run:
         render.console.print(f"[green]{len(rows)} rows OK[/green] (dry run: nothing imported)")
         return
-    outcome = asyncio.run(_import(path, rows, node, data_dir, partner, year, submitted_on, batch_size))
+    outcome = asyncio.run(
+        _import(path, rows, node, data_dir, partner, year, submitted_on, batch_size)
+    )
     elapsed = time.monotonic() - started
     render.console.print(
         f"[bold]{len(rows)} rows[/bold] in {elapsed:.1f} s: "
@@ -112,8 +141,16 @@ def import_(
     )
 
 
-async def _import(path: Path, rows: list, node: str, data_dir: Path | None, partner: UUID | None, year: str | None,
-                  submitted_on: str | None, batch_size: int):  # type: ignore[no-untyped-def]
+async def _import(
+    path: Path,
+    rows: list,
+    node: str,
+    data_dir: Path | None,
+    partner: UUID | None,
+    year: str | None,
+    submitted_on: str | None,
+    batch_size: int,
+):  # type: ignore[no-untyped-def]
     from services.activities.app import pseudonymiser_for
     from services.activities.domain import batches_by_activity
     from services.activities.services import (
@@ -138,9 +175,11 @@ async def _import(path: Path, rows: list, node: str, data_dir: Path | None, part
                 progress.advance(task, len(batch))
         if partner and year:
             cmd = SubmitReturn(
-                partner_id=partner, academic_year=year,
+                partner_id=partner,
+                academic_year=year,
                 submitted_on=date.fromisoformat(submitted_on) if submitted_on else date.today(),
-                file_digest=digest, activities=len({r.activity_ref for r in rows}),
+                file_digest=digest,
+                activities=len({r.activity_ref for r in rows}),
                 participations=sum(1 for r in rows if r.upn),
             )
             _, new = await submit_return(cmd, service.unit_of_work())
@@ -149,7 +188,9 @@ async def _import(path: Path, rows: list, node: str, data_dir: Path | None, part
 
 
 @app.command("template")
-def template(out: Annotated[Path, typer.Argument(help="Where to write the template (.csv or .xlsx)")]) -> None:
+def template(
+    out: Annotated[Path, typer.Argument(help="Where to write the template (.csv or .xlsx)")],
+) -> None:
     """Write the register template (header and example rows); see docs/activities-import.md."""
     if out.suffix.lower() == ".xlsx":
         import csv
@@ -182,8 +223,11 @@ def sample_register(
 
 
 @app.command("returns")
-def returns(node: NodeOption, year: Annotated[str, typer.Option(help="Academic year, e.g. 2024-25")],
-            data_dir: DataDirOption = None) -> None:
+def returns(
+    node: NodeOption,
+    year: Annotated[str, typer.Option(help="Academic year, e.g. 2024-25")],
+    data_dir: DataDirOption = None,
+) -> None:
     """Partner returns expected or received for a year: received, late, missing or due."""
     from services.activities.services import return_statuses
 
@@ -195,6 +239,12 @@ def returns(node: NodeOption, year: Annotated[str, typer.Option(help="Academic y
     for column in ("partner", "due", "submitted", "status", "activities", "participations"):
         table.add_column(column)
     for line in asyncio.run(run()):
-        table.add_row(str(line.partner_id), f"{line.due_on or ''}", f"{line.submitted_on or ''}", line.status,
-                      str(line.activities), str(line.participations))
+        table.add_row(
+            str(line.partner_id),
+            f"{line.due_on or ''}",
+            f"{line.submitted_on or ''}",
+            line.status,
+            str(line.activities),
+            str(line.participations),
+        )
     render.console.print(table)

@@ -12,13 +12,19 @@ import typer
 
 from hub import render
 
-app = typer.Typer(help="The web dashboard: users' password hashes, screenshots.", no_args_is_help=True)
+app = typer.Typer(
+    help="The web dashboard: users' password hashes, screenshots.", no_args_is_help=True
+)
 
 
 @app.command("hash-password")
 def hash_password(
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
-                                          help="Asked for when not given.")],
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True, hide_input=True, confirmation_prompt=True, help="Asked for when not given."
+        ),
+    ],
 ) -> None:
     """Print the scrypt hash to put in the users file as `password_hash`."""
     from services.reporting.dashboard.auth import hash_password as make
@@ -30,10 +36,18 @@ def hash_password(
 def screenshots(
     url: Annotated[str, typer.Option(help="The reporting service.")] = "http://127.0.0.1:8100",
     user: Annotated[str, typer.Option(help="A dashboard user who sees the whole hub.")] = "manager",
-    password: Annotated[str | None, typer.Option(help="Default: the demo's, from --logins.")] = None,
-    logins: Annotated[Path, typer.Option(help="The demo's generated logins.")] = Path(".data/demo/secrets/dashboard-logins.json"),
-    pupils: Annotated[str, typer.Option(help="Year of the pupil pages (the sample's last year of delivery).")] = "2024-25",
-    money: Annotated[str, typer.Option(help="Year of the funding pages (the sample's money).")] = "2025-26",
+    password: Annotated[
+        str | None, typer.Option(help="Default: the demo's, from --logins.")
+    ] = None,
+    logins: Annotated[Path, typer.Option(help="The demo's generated logins.")] = Path(
+        ".data/demo/secrets/dashboard-logins.json"
+    ),
+    pupils: Annotated[
+        str, typer.Option(help="Year of the pupil pages (the sample's last year of delivery).")
+    ] = "2024-25",
+    money: Annotated[
+        str, typer.Option(help="Year of the funding pages (the sample's money).")
+    ] = "2025-26",
     out: Annotated[Path, typer.Option(help="Folder for the PNG files.")] = Path("docs/dashboard"),
 ) -> None:
     """Screenshot the main pages in headless chromium (run `hub demo` first)."""

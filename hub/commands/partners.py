@@ -12,10 +12,10 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from shared.errors import Refused
-from shared.node_service import NodeService
 from hub import render
 from hub.commands import DataDirOption, NodeOption, offline_service
+from shared.errors import Refused
+from shared.node_service import NodeService
 
 app = typer.Typer(help="The node's register of organisations.", no_args_is_help=True)
 T = TypeVar("T")
@@ -42,24 +42,39 @@ def _run(node: str, data_dir: Path | None, work: Callable[[NodeService], Awaitab
 def list_(
     node: NodeOption,
     data_dir: DataDirOption = None,
-    search: Annotated[str | None, typer.Option(help="Part of the name, or an exact org-id.")] = None,
+    search: Annotated[
+        str | None, typer.Option(help="Part of the name, or an exact org-id.")
+    ] = None,
     role: Annotated[str | None, typer.Option(help="e.g. delivery_partner")] = None,
     function: Annotated[str | None, typer.Option(help="e.g. inclusion")] = None,
     state: Annotated[str | None, typer.Option(help="e.g. active")] = None,
-    ids: Annotated[bool, typer.Option(help="Show each organisation's id (for change-state and agreements).")] = False,
+    ids: Annotated[
+        bool, typer.Option(help="Show each organisation's id (for change-state and agreements).")
+    ] = False,
 ) -> None:
     """List (or search) the organisations in a node's register."""
     from services.partners.services import list_organisations
 
-    rows = _run(node, data_dir, lambda s: list_organisations(
-        s.unit_of_work(), text=search, role=role, function=function, state=state))  # type: ignore[arg-type]
+    rows = _run(
+        node,
+        data_dir,
+        lambda s: list_organisations(
+            s.unit_of_work(), text=search, role=role, function=function, state=state
+        ),
+    )  # type: ignore[arg-type]
     table = Table(title=f"{node}: organisations ({len(rows)})")
     for column in ("name", "org id", "roles", "functions", "state"):
         table.add_column(column)
     if ids:
         table.add_column("id", no_wrap=True)
     for row in rows:
-        cells = [row.name, row.org_id or "", ", ".join(row.roles), ", ".join(row.functions), row.state]
+        cells = [
+            row.name,
+            row.org_id or "",
+            ", ".join(row.roles),
+            ", ".join(row.functions),
+            row.state,
+        ]
         table.add_row(*cells, *([row.organisation_id] if ids else []))
     render.console.print(table)
 
@@ -68,7 +83,9 @@ def list_(
 def register(
     node: NodeOption,
     name: Annotated[str, typer.Option(help="The organisation's name.")],
-    role: Annotated[list[str], typer.Option(help="Role(s), e.g. delivery_partner; repeat for several.")],
+    role: Annotated[
+        list[str], typer.Option(help="Role(s), e.g. delivery_partner; repeat for several.")
+    ],
     data_dir: DataDirOption = None,
     area: ListOption = None,
     function: ListOption = None,
@@ -81,18 +98,30 @@ def register(
     """Register an organisation (an expression of interest)."""
     from services.partners.services import RegisterOrganisation, register_organisation
 
-    cmd = _command(RegisterOrganisation, name=name, roles=role, areas=area or [node], functions=function or [],
-                   aims=aim or [], org_id=org_id, offer=offer,
-                   identifiers={"charity_number": charity_number, "company_number": company_number})
+    cmd = _command(
+        RegisterOrganisation,
+        name=name,
+        roles=role,
+        areas=area or [node],
+        functions=function or [],
+        aims=aim or [],
+        org_id=org_id,
+        offer=offer,
+        identifiers={"charity_number": charity_number, "company_number": company_number},
+    )
     org = _run(node, data_dir, lambda s: register_organisation(cmd, s.unit_of_work()))
-    render.console.print(f"registered {org.name} ({org.org_id or 'no org-id'}) as {org.organisation_id}, state {org.state}")
+    render.console.print(
+        f"registered {org.name} ({org.org_id or 'no org-id'}) as {org.organisation_id}, state {org.state}"
+    )
 
 
 @app.command("change-state")
 def change_state_(
     node: NodeOption,
     organisation_id: UUID,
-    to_state: Annotated[str, typer.Argument(help="under_review, approved, active, suspended or ended")],
+    to_state: Annotated[
+        str, typer.Argument(help="under_review, approved, active, suspended or ended")
+    ],
     decided_by: Annotated[str, typer.Option(help="Who decided.")],
     reason: str | None = None,
     data_dir: DataDirOption = None,
@@ -119,9 +148,20 @@ def sign_agreement_(
     """Record a signed SLA or commission."""
     from services.partners.services import SignAgreement, sign_agreement
 
-    cmd = _command(SignAgreement, kind=kind, title=title, starts_on=starts_on, ends_on=ends_on, functions=function)
-    agreement = _run(node, data_dir, lambda s: sign_agreement(organisation_id, cmd, s.unit_of_work()))
-    render.console.print(f"agreement {agreement.agreement_id} {agreement.starts_on} to {agreement.ends_on}")
+    cmd = _command(
+        SignAgreement,
+        kind=kind,
+        title=title,
+        starts_on=starts_on,
+        ends_on=ends_on,
+        functions=function,
+    )
+    agreement = _run(
+        node, data_dir, lambda s: sign_agreement(organisation_id, cmd, s.unit_of_work())
+    )
+    render.console.print(
+        f"agreement {agreement.agreement_id} {agreement.starts_on} to {agreement.ends_on}"
+    )
 
 
 @app.command("end-agreement")
@@ -161,20 +201,39 @@ def expiring(
 @app.command("import-settings")
 def import_settings_(
     node: NodeOption,
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV/XLSX in the DfE register's shape.")],
-    dry_run: Annotated[bool, typer.Option(help="Check the file and say what would change; store nothing.")] = False,
+    file: Annotated[
+        Path,
+        typer.Argument(exists=True, dir_okay=False, help="CSV/XLSX in the DfE register's shape."),
+    ],
+    dry_run: Annotated[
+        bool, typer.Option(help="Check the file and say what would change; store nothing.")
+    ] = False,
     data_dir: DataDirOption = None,
 ) -> None:
     """Import schools and settings; any bad row and nothing is imported. Re-importing adds only new URNs."""
-    from shared.tabular import TabularError, count_rows
     from services.partners.services import import_settings
+    from shared.tabular import TabularError, count_rows
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=render.console) as progress:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=render.console,
+    ) as progress:
         task = progress.add_task(f"checking {file.name}", total=count_rows(file))
         try:
-            outcome = _run(node, data_dir, lambda s: import_settings(
-                file, s.unit_of_work(), s.node, dry_run=dry_run, progress=lambda n: progress.advance(task, n)))
+            outcome = _run(
+                node,
+                data_dir,
+                lambda s: import_settings(
+                    file,
+                    s.unit_of_work(),
+                    s.node,
+                    dry_run=dry_run,
+                    progress=lambda n: progress.advance(task, n),
+                ),
+            )
         except TabularError as exc:
             outcome = None
             problems = exc.problems
@@ -183,37 +242,56 @@ def import_settings_(
     _refuse_problems(file, problems)
     assert outcome is not None
     verb = "would add" if dry_run else "added"
-    render.console.print(f"{verb} {outcome.added} setting(s); {outcome.already_registered} already registered; "
-                         f"{outcome.closed_skipped} closed skipped; {outcome.other_area_skipped} in other areas skipped")
+    render.console.print(
+        f"{verb} {outcome.added} setting(s); {outcome.already_registered} already registered; "
+        f"{outcome.closed_skipped} closed skipped; {outcome.other_area_skipped} in other areas skipped"
+    )
 
 
 def _refuse_problems(file: Path, problems: list[Any]) -> None:
     """Print every problem (row, column, reason) and exit 1: nothing was imported."""
     if not problems:
         return
-    render.console.print(render.problems_table(problems, f"{file.name}: {len(problems)} problem(s); nothing imported"))
+    render.console.print(
+        render.problems_table(
+            problems, f"{file.name}: {len(problems)} problem(s); nothing imported"
+        )
+    )
     raise typer.Exit(1)
 
 
 @app.command("import-population")
 def import_population_(
     node: NodeOption,
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV/XLSX in the DfE local authority table's shape.")],
-    dry_run: Annotated[bool, typer.Option(help="Check the file and say what would change; store nothing.")] = False,
+    file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, help="CSV/XLSX in the DfE local authority table's shape."
+        ),
+    ],
+    dry_run: Annotated[
+        bool, typer.Option(help="Check the file and say what would change; store nothing.")
+    ] = False,
     data_dir: DataDirOption = None,
 ) -> None:
     """Record the area's school population per year (docs/partners.md); any bad row and nothing is recorded."""
-    from shared.tabular import TabularError
     from services.partners.services import import_school_population
+    from shared.tabular import TabularError
 
     try:
-        outcome = _run(node, data_dir, lambda s: import_school_population(file, s.unit_of_work(), s.node, dry_run=dry_run))
+        outcome = _run(
+            node,
+            data_dir,
+            lambda s: import_school_population(file, s.unit_of_work(), s.node, dry_run=dry_run),
+        )
     except TabularError as exc:
         _refuse_problems(file, exc.problems)
     _refuse_problems(file, outcome.problems)
     verb = "would record" if dry_run else "recorded"
-    render.console.print(f"{verb} {outcome.recorded} year(s), {outcome.revised} revised; {outcome.unchanged} unchanged; "
-                         f"{outcome.other_area_skipped} rows of other areas skipped")
+    render.console.print(
+        f"{verb} {outcome.recorded} year(s), {outcome.revised} revised; {outcome.unchanged} unchanged; "
+        f"{outcome.other_area_skipped} rows of other areas skipped"
+    )
 
 
 @app.command()
@@ -227,8 +305,15 @@ def population(node: NodeOption, data_dir: DataDirOption = None) -> None:
         table.add_column(column)
     for row in rows:
         f = row.figures
-        table.add_row(row.academic_year, row.la_code, *(str(f.get(n) if f.get(n) is not None else "unknown")
-                                                        for n in ("pupils", "sen_support", "ehcp", "fsm_eligible")), row.source)
+        table.add_row(
+            row.academic_year,
+            row.la_code,
+            *(
+                str(f.get(n) if f.get(n) is not None else "unknown")
+                for n in ("pupils", "sen_support", "ehcp", "fsm_eligible")
+            ),
+            row.source,
+        )
     render.console.print(table)
 
 
@@ -242,7 +327,14 @@ def settings(node: NodeOption, data_dir: DataDirOption = None) -> None:
     for column in ("URN", "name", "LA", "phase", "type", "state-funded"):
         table.add_column(column)
     for row, name in rows:
-        table.add_row(row.urn, name, row.la_code, row.phase, row.setting_type, "yes" if row.state_funded else "no")
+        table.add_row(
+            row.urn,
+            name,
+            row.la_code,
+            row.phase,
+            row.setting_type,
+            "yes" if row.state_funded else "no",
+        )
     render.console.print(table)
 
 
@@ -252,16 +344,20 @@ def report(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """The hub's view: distinct organisations by role, area, function and state (from reporting)."""
-    from shared.settings import HubSettings
-    from services.reporting.read.views.partners import organisations_report
     from hub.commands.report import read_reporting
+    from services.reporting.read.views.partners import organisations_report
+    from shared.settings import HubSettings
 
-    result = read_reporting(HubSettings(**({"data_dir": data_dir} if data_dir else {})), organisations_report)
+    result = read_reporting(
+        HubSettings(**({"data_dir": data_dir} if data_dir else {})), organisations_report
+    )
     if as_json:
         print(result.model_dump_json(indent=2))
         return
-    render.console.print(f"[bold]{result.organisations}[/bold] distinct organisations "
-                         f"({result.registrations} registrations across nodes)")
+    render.console.print(
+        f"[bold]{result.organisations}[/bold] distinct organisations "
+        f"({result.registrations} registrations across nodes)"
+    )
     for dimension in ("role", "area", "function", "state"):
         table = Table(title=f"organisations by {dimension}")
         table.add_column(dimension)

@@ -12,12 +12,19 @@ from collections.abc import Callable
 
 from nats.aio.client import Client
 
+from hub.locate import (
+    OperatorError,
+    connect_once,
+    hub_nats_url,
+    jetstream_errors,
+    nats_session,
+    node_nats_url,
+)
 from shared.identity import SERVICES
 from shared.node_position import last_sequence, service_subjects
 from shared.node_recovery import Recovery, Restorer, recover
 from shared.settings import HubSettings
 from shared.subjects import hub_stream, node_stream
-from hub.locate import OperatorError, connect_once, hub_nats_url, jetstream_errors, nats_session, node_nats_url
 
 
 def restorers(service: str) -> dict[str, Restorer]:
@@ -28,8 +35,9 @@ def restorers(service: str) -> dict[str, Restorer]:
 Say = Callable[[str], None]
 
 
-async def recover_node(settings: HubSettings, node: str, node_url: str | None, hub_url: str | None,
-                       say: Say) -> list[Recovery]:
+async def recover_node(
+    settings: HubSettings, node: str, node_url: str | None, hub_url: str | None, say: Say
+) -> list[Recovery]:
     """Recover every service of `node`; `say` reports progress in one line each."""
     if node not in settings.nodes:
         raise OperatorError(f"{node!r} is not one of the hub's nodes {settings.nodes} (HUB_NODES)")
@@ -44,30 +52,42 @@ async def recover_node(settings: HubSettings, node: str, node_url: str | None, h
             except OperatorError as exc:
                 say(f"hub stream not read ({exc}); recovering from the node stream only")
         with jetstream_errors(url):
-            return [await _recover_service(settings, node, service, nc, hub_nc, say) for service in SERVICES]
+            return [
+                await _recover_service(settings, node, service, nc, hub_nc, say)
+                for service in SERVICES
+            ]
     finally:
         if hub_nc is not None:
             await hub_nc.close()
         await nc.close()
 
 
-async def _recover_service(settings: HubSettings, node: str, service: str, nc: Client, hub_nc: Client | None,
-                           say: Say) -> Recovery:
+async def _recover_service(
+    settings: HubSettings, node: str, service: str, nc: Client, hub_nc: Client | None, say: Say
+) -> Recovery:
     node_js = nc.jetstream(timeout=3)
     streams = [(node_js, node_stream(settings.hub, node))]
-    streams.append((hub_nc.jetstream(timeout=3) if hub_nc is not None else node_js, hub_stream(settings.hub)))
-    in_node = await last_sequence(node_js, node_stream(settings.hub, node), service_subjects(settings.hub, node, service))
+    streams.append(
+        (hub_nc.jetstream(timeout=3) if hub_nc is not None else node_js, hub_stream(settings.hub))
+    )
+    in_node = await last_sequence(
+        node_js, node_stream(settings.hub, node), service_subjects(settings.hub, node, service)
+    )
     from hub.runner import NODE_SERVICES
 
     svc = NODE_SERVICES[service].build_service(settings, node, nats_url="")
-    await svc.start(relay=False)  # migrated, no relay: the running node's services refuse writes meanwhile
+    await svc.start(
+        relay=False
+    )  # migrated, no relay: the running node's services refuse writes meanwhile
     try:
         result = await recover(svc.sessions, svc.outbox, restorers(service), streams, in_node)
     finally:
         await svc.stop()
     if result.restored:
-        say(f"{node} {service}: restored events {result.from_sequence + 1}..{result.to_sequence} "
-            f"({result.republish} to republish to the node stream)")
+        say(
+            f"{node} {service}: restored events {result.from_sequence + 1}..{result.to_sequence} "
+            f"({result.republish} to republish to the node stream)"
+        )
         for note in result.notes:
             say(f"  {note}")
     else:
@@ -75,12 +95,13 @@ async def _recover_service(settings: HubSettings, node: str, service: str, nc: C
     return result
 
 
-
-async def stream_positions_at(settings: HubSettings, nats_url: str | None) -> dict[tuple[str, str], int]:
+async def stream_positions_at(
+    settings: HubSettings, nats_url: str | None
+) -> dict[tuple[str, str], int]:
     """Per node service, the last sequence in the hub stream (the deployment's hub NATS, found as `hub_nats_url`)."""
-    from services.reporting.ingest.completeness import stream_positions
-
     from nats.js.errors import NotFoundError
+
+    from services.reporting.ingest.completeness import stream_positions
 
     url = hub_nats_url(settings, nats_url)
     async with nats_session(url, "hub-data-health") as nc:
@@ -101,15 +122,24 @@ async def database_positions(settings: HubSettings) -> dict[tuple[str, str], int
     found: dict[tuple[str, str], int] = {}
     for node in settings.nodes:
         for service in SERVICES:
-            if settings.database_url is None and not (settings.data_dir / node / f"{service}.db").is_file():
+            if (
+                settings.database_url is None
+                and not (settings.data_dir / node / f"{service}.db").is_file()
+            ):
                 continue  # before asking for the URL, which makes the node's folder
             url = settings.node_database_url(node, service)
             engine = create_engine(url, writer=False)
             try:
                 async with engine.connect() as conn:
-                    found[(node, service)] = int(await conn.scalar(
-                        text("SELECT position FROM outbox_cursor WHERE name = 'sequence'")) or 0)
-            except Exception:  # not reachable from here, or not migrated yet: nothing to say about it
+                    found[(node, service)] = int(
+                        await conn.scalar(
+                            text("SELECT position FROM outbox_cursor WHERE name = 'sequence'")
+                        )
+                        or 0
+                    )
+            except (
+                Exception
+            ):  # not reachable from here, or not migrated yet: nothing to say about it
                 continue
             finally:
                 await engine.dispose()

@@ -14,18 +14,33 @@ import typer
 from rich.table import Table as RichTable
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.db import create_engine, session_factory
-from shared.settings import HubSettings
 from hub import render
 from hub.commands import node_option
+from shared.db import create_engine, session_factory
+from shared.settings import HubSettings
 
 T = TypeVar("T")
-report_app = typer.Typer(help="Hub-wide views: `hub report` alone prints the per-node summary.", invoke_without_command=True)
-export_app = typer.Typer(help="Write a view as XLSX (a sheet per table), CSV (a file per table) or JSON.")
-audit_app = typer.Typer(help="Verify a reporting database: hash chain, stored events, projections.", no_args_is_help=True)
+report_app = typer.Typer(
+    help="Hub-wide views: `hub report` alone prints the per-node summary.",
+    invoke_without_command=True,
+)
+export_app = typer.Typer(
+    help="Write a view as XLSX (a sheet per table), CSV (a file per table) or JSON."
+)
+audit_app = typer.Typer(
+    help="Verify a reporting database: hash chain, stored events, projections.",
+    no_args_is_help=True,
+)
 
-DataDir = Annotated[Path | None, typer.Option(help="Data folder (databases, embedded NATS); default from settings.")]
-Period = Annotated[str | None, typer.Option(help="Academic (or financial) year, e.g. 2024-25; default the last academic year.")]
+DataDir = Annotated[
+    Path | None, typer.Option(help="Data folder (databases, embedded NATS); default from settings.")
+]
+Period = Annotated[
+    str | None,
+    typer.Option(
+        help="Academic (or financial) year, e.g. 2024-25; default the last academic year."
+    ),
+]
 Kind = Annotated[str, typer.Option(help="academic or financial (funding view).")]
 Node = Annotated[str | None, node_option("Only this node's delivery or money.")]
 
@@ -65,18 +80,33 @@ def _require_sqlite_file(url: str) -> None:
     if url.startswith("sqlite") and "///" in url:
         path = Path(url.split("///", 1)[1].split("?", 1)[0])
         if not path.is_file():
-            raise typer.BadParameter(f"no reporting database at {path}: give --data-dir (e.g. .data/demo) or --database")
+            raise typer.BadParameter(
+                f"no reporting database at {path}: give --data-dir (e.g. .data/demo) or --database"
+            )
 
 
-def _params(settings: HubSettings, period: str | None, kind: str, node: str | None, area: str | None,
-            function: str | None, aim: str | None, threshold: int) -> Any:
-    from services.reporting.read.params import Filters
-    from services.reporting.read.params import ViewParams
+def _params(
+    settings: HubSettings,
+    period: str | None,
+    kind: str,
+    node: str | None,
+    area: str | None,
+    function: str | None,
+    aim: str | None,
+    threshold: int,
+) -> Any:
+    from services.reporting.read.params import Filters, ViewParams
 
     try:
-        return ViewParams(hub=settings.hub, nodes=settings.nodes, period=period or ViewParams.default_period(),
-                          kind=kind, filters=Filters(node=node, area=area, function=function, aim=aim),  # type: ignore[arg-type]
-                          today=date.today(), threshold=threshold)
+        return ViewParams(
+            hub=settings.hub,
+            nodes=settings.nodes,
+            period=period or ViewParams.default_period(),
+            kind=kind,
+            filters=Filters(node=node, area=area, function=function, aim=aim),  # type: ignore[arg-type]
+            today=date.today(),
+            threshold=threshold,
+        )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
 
@@ -86,7 +116,9 @@ def _run(name: str, data_dir: Path | None, database: str | None, **options: Any)
 
     settings = _settings(data_dir)
     p = _params(settings, **options)
-    return asyncio.run(with_session(_database_url(settings, database), lambda s: run_view(s, name, p)))
+    return asyncio.run(
+        with_session(_database_url(settings, database), lambda s: run_view(s, name, p))
+    )
 
 
 def print_tables(result: Any) -> None:
@@ -97,11 +129,19 @@ def print_tables(result: Any) -> None:
             continue
         shown = RichTable(title=t.name)
         for column in t.columns:
-            shown.add_column(column, justify="right" if column.endswith(("_pence", "pupils", "count")) else "left")
+            shown.add_column(
+                column,
+                justify="right" if column.endswith(("_pence", "pupils", "count")) else "left",
+            )
         money = [c.endswith("_pence") for c in t.columns]
         for row in t.rows:
             figure_in_pence = t.columns == ["figure", "value"] and str(row[0]).endswith("_pence")
-            shown.add_row(*(_shown(v, m or (i == 1 and figure_in_pence)) for i, (v, m) in enumerate(zip(row, money))))
+            shown.add_row(
+                *(
+                    _shown(v, m or (i == 1 and figure_in_pence))
+                    for i, (v, m) in enumerate(zip(row, money))
+                )
+            )
         render.console.print(shown)
 
 
@@ -116,19 +156,41 @@ def _shown(value: Any, money: bool) -> str:
 
 def _view_command(name: str, summary: str) -> None:
     def command(
-        period: Period = None, kind: Kind = "academic", node: Node = None,
+        period: Period = None,
+        kind: Kind = "academic",
+        node: Node = None,
         area: Annotated[str | None, typer.Option(help="Only this local authority area.")] = None,
-        function: Annotated[str | None, typer.Option(help="Only activities attributed to this strategic function.")] = None,
-        aim: Annotated[str | None, typer.Option(help="Only activities attributed to this aim.")] = None,
-        threshold: Annotated[int, typer.Option(help="Transparency: suppress counts below this.")] = 10,
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+        function: Annotated[
+            str | None, typer.Option(help="Only activities attributed to this strategic function.")
+        ] = None,
+        aim: Annotated[
+            str | None, typer.Option(help="Only activities attributed to this aim.")
+        ] = None,
+        threshold: Annotated[
+            int, typer.Option(help="Transparency: suppress counts below this.")
+        ] = 10,
+        as_json: Annotated[
+            bool, typer.Option("--json", help="Print JSON instead of tables.")
+        ] = False,
         data_dir: DataDir = None,
-        database: Annotated[str | None, typer.Option(help="Reporting database URL or SQLite file.")] = None,
+        database: Annotated[
+            str | None, typer.Option(help="Reporting database URL or SQLite file.")
+        ] = None,
     ) -> None:
         from services.reporting.read.exports.tables import to_json
 
-        result = _run(name, data_dir, database, period=period, kind=kind, node=node, area=area, function=function,
-                      aim=aim, threshold=threshold)
+        result = _run(
+            name,
+            data_dir,
+            database,
+            period=period,
+            kind=kind,
+            node=node,
+            area=area,
+            function=function,
+            aim=aim,
+            threshold=threshold,
+        )
         if as_json:
             print(to_json(result))
         else:
@@ -138,17 +200,35 @@ def _view_command(name: str, summary: str) -> None:
     report_app.command(name)(command)
 
     def export(
-        out: Annotated[Path, typer.Option(help="File (.xlsx, .json) or folder (csv: one file per table).")],
+        out: Annotated[
+            Path, typer.Option(help="File (.xlsx, .json) or folder (csv: one file per table).")
+        ],
         format: Annotated[str, typer.Option(help="xlsx, csv or json.")] = "xlsx",
-        period: Period = None, kind: Kind = "academic", node: Node = None,
-        threshold: Annotated[int, typer.Option(help="Transparency: suppress counts below this.")] = 10,
+        period: Period = None,
+        kind: Kind = "academic",
+        node: Node = None,
+        threshold: Annotated[
+            int, typer.Option(help="Transparency: suppress counts below this.")
+        ] = 10,
         data_dir: DataDir = None,
-        database: Annotated[str | None, typer.Option(help="Reporting database URL or SQLite file.")] = None,
+        database: Annotated[
+            str | None, typer.Option(help="Reporting database URL or SQLite file.")
+        ] = None,
     ) -> None:
         from services.reporting.read.exports.tables import tables_of, to_csv, to_json, to_xlsx
 
-        result = _run(name, data_dir, database, period=period, kind=kind, node=node, area=None, function=None,
-                      aim=None, threshold=threshold)
+        result = _run(
+            name,
+            data_dir,
+            database,
+            period=period,
+            kind=kind,
+            node=node,
+            area=None,
+            function=None,
+            aim=None,
+            threshold=threshold,
+        )
         if format == "json":
             out.write_text(to_json(result))
         elif format == "xlsx":
@@ -183,13 +263,22 @@ def report(
 ) -> None:
     """Print the hub-wide report from the reporting database (or run one of the views below)."""
     if ctx.invoked_subcommand is not None:
-        if data_dir is not None:  # `hub report --data-dir X reach` reads X, as `hub report reach --data-dir X` does
-            ctx.default_map = {**(ctx.default_map or {}), ctx.invoked_subcommand: {"data_dir": str(data_dir)}}
+        if (
+            data_dir is not None
+        ):  # `hub report --data-dir X reach` reads X, as `hub report reach --data-dir X` does
+            ctx.default_map = {
+                **(ctx.default_map or {}),
+                ctx.invoked_subcommand: {"data_dir": str(data_dir)},
+            }
         return
     from services.reporting.read.queries import hub_report
 
     settings = _settings(data_dir)
-    result = asyncio.run(with_session(_database_url(settings, None), lambda s: hub_report(s, settings.hub, settings.nodes)))
+    result = asyncio.run(
+        with_session(
+            _database_url(settings, None), lambda s: hub_report(s, settings.hub, settings.nodes)
+        )
+    )
     if as_json:
         print(result.model_dump_json(indent=2))
     else:
@@ -198,10 +287,17 @@ def report(
 
 @audit_app.command("verify")
 def audit_verify(
-    database: Annotated[str | None, typer.Option(help="The reporting database (a copy is fine): URL or SQLite file.")] = None,
+    database: Annotated[
+        str | None,
+        typer.Option(help="The reporting database (a copy is fine): URL or SQLite file."),
+    ] = None,
     data_dir: DataDir = None,
-    stream: Annotated[bool, typer.Option(help="Also check stored events and projections against the hub stream.")] = False,
-    nats_url: Annotated[str | None, typer.Option(help="NATS server holding the hub stream (with --stream).")] = None,
+    stream: Annotated[
+        bool, typer.Option(help="Also check stored events and projections against the hub stream.")
+    ] = False,
+    nats_url: Annotated[
+        str | None, typer.Option(help="NATS server holding the hub stream (with --stream).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Recompute the hash chain (and, with --stream, digests, node signatures, projections and completeness); exit 1 on any problem."""
@@ -218,29 +314,43 @@ def audit_verify(
     if as_json:
         print(result.model_dump_json(indent=2))
     else:
-        verdict = "[green]verified[/green]" if result.ok else f"[red]{len(result.problems)} problem(s)[/red]"
-        render.console.print(f"{result.applied_events} applied events, chain head {result.chain_head}"
-                             f"{' (checked against the hub stream)' if result.stream_checked else ''}: {verdict}")
+        verdict = (
+            "[green]verified[/green]"
+            if result.ok
+            else f"[red]{len(result.problems)} problem(s)[/red]"
+        )
+        render.console.print(
+            f"{result.applied_events} applied events, chain head {result.chain_head}"
+            f"{' (checked against the hub stream)' if result.stream_checked else ''}: {verdict}"
+        )
         if complete is not None:
-            render.console.print(f"  hub stream position {complete.position} of {complete.stream_last_seq}: every message "
-                                 f"up to it applied, a copy ({complete.copies}) or dead-lettered ({complete.dead_lettered})"
-                                 if not complete.problems else f"  hub stream position {complete.position} of "
-                                 f"{complete.stream_last_seq}: {len(complete.problems)} message(s) unaccounted for")
+            render.console.print(
+                f"  hub stream position {complete.position} of {complete.stream_last_seq}: every message "
+                f"up to it applied, a copy ({complete.copies}) or dead-lettered ({complete.dead_lettered})"
+                if not complete.problems
+                else f"  hub stream position {complete.position} of "
+                f"{complete.stream_last_seq}: {len(complete.problems)} message(s) unaccounted for"
+            )
         for p in result.problems:
-            render.console.print(f"  {p.check}: {p.detail}" + (f" [event {p.event_id}, position {p.position}]" if p.event_id else ""))
+            render.console.print(
+                f"  {p.check}: {p.detail}"
+                + (f" [event {p.event_id}, position {p.position}]" if p.event_id else "")
+            )
     if not result.ok:
         sys.exit(1)
 
 
-async def _verify_against_stream(settings: HubSettings, url: str, nats_url: str | None) -> tuple[Any, Any]:
+async def _verify_against_stream(
+    settings: HubSettings, url: str, nats_url: str | None
+) -> tuple[Any, Any]:
     """The chain, digests and projections against the hub stream, and that nothing in it is missing."""
-    from shared.dead_letters import list_dead_letters
-    from shared.subjects import hub_stream
-    from services.reporting.ingest.audit import stream_fetcher, verify
-    from services.reporting.ingest.completeness import verify_completeness
     from nats.js.errors import NotFoundError
 
     from hub.locate import OperatorError, hub_nats_url, nats_session, where
+    from services.reporting.ingest.audit import stream_fetcher, verify
+    from services.reporting.ingest.completeness import verify_completeness
+    from shared.dead_letters import list_dead_letters
+    from shared.subjects import hub_stream
 
     keys = _node_keys(settings)
     server = hub_nats_url(settings, nats_url)
@@ -250,7 +360,9 @@ async def _verify_against_stream(settings: HubSettings, url: str, nats_url: str 
         try:
             last = (await js.stream_info(hub_stream(settings.hub))).state.last_seq
         except NotFoundError:
-            raise OperatorError(f"no hub stream {hub_stream(settings.hub)} at {where(server)}") from None
+            raise OperatorError(
+                f"no hub stream {hub_stream(settings.hub)} at {where(server)}"
+            ) from None
         dead = {d.original_seq for d in await list_dead_letters(js, settings.hub, limit=10**9)}
         result = await with_session(url, lambda s: verify(s, fetch, keys))
         complete = await with_session(url, lambda s: verify_completeness(s, fetch, last, dead))
@@ -260,33 +372,44 @@ async def _verify_against_stream(settings: HubSettings, url: str, nats_url: str 
 
 def _node_keys(settings: HubSettings) -> Any:
     """The node keys reporting checks signatures with, found as reporting finds them."""
-    from shared.signing import load_node_keys
     from services.reporting.settings import ReportingSettings
+    from shared.signing import load_node_keys
 
     return load_node_keys(ReportingSettings().node_keys_file, settings.secrets_dir)
 
 
 @audit_app.command("verify-message")
 def audit_verify_message(
-    stream_seq: Annotated[int, typer.Argument(help="The message's sequence in the hub stream (`hub report evidence` shows it).")],
+    stream_seq: Annotated[
+        int,
+        typer.Argument(
+            help="The message's sequence in the hub stream (`hub report evidence` shows it)."
+        ),
+    ],
     data_dir: DataDir = None,
-    nats_url: Annotated[str | None, typer.Option(help="NATS server holding the hub stream.")] = None,
+    nats_url: Annotated[
+        str | None, typer.Option(help="NATS server holding the hub stream.")
+    ] = None,
 ) -> None:
     """Check one hub stream message's node signature from its bytes and headers alone; exit 1 if it fails."""
-    from shared.envelope import InvalidEvent, parse_event
-    from shared.subjects import hub_stream
-    from services.reporting.ingest.audit import stream_fetcher
     from hub.commands import run_operator
     from hub.locate import hub_nats_url, nats_session
+    from services.reporting.ingest.audit import stream_fetcher
+    from shared.envelope import InvalidEvent, parse_event
+    from shared.subjects import hub_stream
 
     settings = _settings(data_dir)
     keys = _node_keys(settings)
     if keys is None:
-        raise typer.BadParameter("no node keys: set HUB_REPORTING_NODE_KEYS_FILE or --data-dir of a deployment")
+        raise typer.BadParameter(
+            "no node keys: set HUB_REPORTING_NODE_KEYS_FILE or --data-dir of a deployment"
+        )
 
     async def fetch() -> Any:
         async with nats_session(hub_nats_url(settings, nats_url), "hub-audit") as nc:
-            return await stream_fetcher(nc.jetstream(timeout=3), hub_stream(settings.hub))(stream_seq)
+            return await stream_fetcher(nc.jetstream(timeout=3), hub_stream(settings.hub))(
+                stream_seq
+            )
 
     message = run_operator(fetch())
     if message is None:
@@ -296,7 +419,9 @@ def audit_verify_message(
     try:
         envelope = parse_event(data).envelope
     except InvalidEvent as exc:
-        render.console.print(f"hub stream message {stream_seq} is not an event: {exc.reason}", markup=False)
+        render.console.print(
+            f"hub stream message {stream_seq} is not an event: {exc.reason}", markup=False
+        )
         raise typer.Exit(1) from None
     problem = keys.problem(envelope, data, headers)
     what = f"{envelope.type} {envelope.event_id} from {envelope.node}/{envelope.service} #{envelope.sequence}"
@@ -307,24 +432,39 @@ def audit_verify_message(
 
 @report_app.command("evidence")
 def report_evidence(
-    view: Annotated[str, typer.Argument(help="pupils, wcet, headcount, income, spend, allocation, commission, budget, "
-                                             "schools, inclusion, progression, continuation or partners")],
-    key: Annotated[str, typer.Argument(help="area, source, function, node or partner; 'hub' for all; budget: "
-                                            "node/function/area; inclusion: area/characteristic/value (coventry/send/ehcp); "
-                                            "progression: area/from/to; partners: hub or role|area|function/<value>")],
+    view: Annotated[
+        str,
+        typer.Argument(
+            help="pupils, wcet, headcount, income, spend, allocation, commission, budget, "
+            "schools, inclusion, progression, continuation or partners"
+        ),
+    ],
+    key: Annotated[
+        str,
+        typer.Argument(
+            help="area, source, function, node or partner; 'hub' for all; budget: "
+            "node/function/area; inclusion: area/characteristic/value (coventry/send/ehcp); "
+            "progression: area/from/to; partners: hub or role|area|function/<value>"
+        ),
+    ],
     period: Annotated[str, typer.Option(help="e.g. 2024-25")],
     kind: Kind = "academic",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
     data_dir: DataDir = None,
-    database: Annotated[str | None, typer.Option(help="Reporting database URL or SQLite file.")] = None,
+    database: Annotated[
+        str | None, typer.Option(help="Reporting database URL or SQLite file.")
+    ] = None,
 ) -> None:
     """The applied events behind one figure, with the amount or count each contributes."""
     from services.reporting.read.views.evidence import evidence
 
     settings = _settings(data_dir)
     try:
-        result = asyncio.run(with_session(_database_url(settings, database),
-                                          lambda s: evidence(s, view, key, period, kind)))  # type: ignore[arg-type]
+        result = asyncio.run(
+            with_session(
+                _database_url(settings, database), lambda s: evidence(s, view, key, period, kind)
+            )
+        )  # type: ignore[arg-type]
     except (ValueError, KeyError) as exc:
         raise typer.BadParameter(str(exc)) from exc
     if as_json:

@@ -14,8 +14,19 @@ from shared.tabular import RowProblem
 T = TypeVar("T")
 ReturnStatus = Literal["received", "late", "missing", "due", "unexpected"]
 ACTIVITY_COLUMNS = (
-    "kind", "title", "delivered_by", "area", "setting_urn", "starts_on", "ends_on", "term",
-    "hours", "headcount", "functions", "aims", "level",
+    "kind",
+    "title",
+    "delivered_by",
+    "area",
+    "setting_urn",
+    "starts_on",
+    "ends_on",
+    "term",
+    "hours",
+    "headcount",
+    "functions",
+    "aims",
+    "level",
 )
 """Columns that describe the activity: every row of one activity_ref must agree on them."""
 
@@ -26,7 +37,10 @@ def check_dates(starts_on: date, ends_on: date) -> None:
         if not 1900 <= day.year <= 2999:
             raise Invalid("date out of range", {name: f"{day} is not between 1900 and 2999"})
     if ends_on < starts_on:
-        raise Invalid("activity ends before it starts", {"ends_on": f"{ends_on} is before starts_on {starts_on}"})
+        raise Invalid(
+            "activity ends before it starts",
+            {"ends_on": f"{ends_on} is before starts_on {starts_on}"},
+        )
 
 
 class RegisterLine(Protocol):
@@ -37,8 +51,11 @@ class RegisterLine(Protocol):
     def activity_fields(self) -> dict[str, object]: ...
 
 
-def register_problems(rows: Sequence[tuple[int, RegisterLine]], node: str | None = None,
-                      nodes: Collection[str] | None = None) -> list[RowProblem]:
+def register_problems(
+    rows: Sequence[tuple[int, RegisterLine]],
+    node: str | None = None,
+    nodes: Collection[str] | None = None,
+) -> list[RowProblem]:
     """Problems only visible across rows (an activity described two ways, a pupil listed twice) or
     against the hub (given `node`, the importing node, and `nodes`, the hub's: an activity's area
     that is not one of them), so that no part of a file is imported before its last row is checked."""
@@ -55,11 +72,23 @@ def register_problems(rows: Sequence[tuple[int, RegisterLine]], node: str | None
         elif seen[0] != number:
             for column in ACTIVITY_COLUMNS:
                 if fields.get(column) != seen[1].get(column):
-                    problems.append(RowProblem(number, column, f"differs from row {seen[0]} for activity_ref {row.activity_ref}"))
+                    problems.append(
+                        RowProblem(
+                            number,
+                            column,
+                            f"differs from row {seen[0]} for activity_ref {row.activity_ref}",
+                        )
+                    )
         if row.upn:
             key = (row.activity_ref, row.upn)
             if key in pupils:
-                problems.append(RowProblem(number, "upn", f"same pupil already listed for this activity in row {pupils[key]}"))
+                problems.append(
+                    RowProblem(
+                        number,
+                        "upn",
+                        f"same pupil already listed for this activity in row {pupils[key]}",
+                    )
+                )
             else:
                 pupils[key] = number
     return problems

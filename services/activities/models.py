@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, Index, Integer, Numeric, String, UniqueConstraint, false, text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    UniqueConstraint,
+    false,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.outbox import add_outbox_tables
@@ -49,8 +61,14 @@ class ParticipationRow(Base):
     __tablename__ = "participation"
     __table_args__ = (
         # one live record per pupil and activity; a withdrawn one may be recorded again, corrected
-        Index("uq_participation_live", "activity_id", "pseudonym", unique=True,
-              sqlite_where=text("withdrawn = 0"), postgresql_where=text("NOT withdrawn")),
+        Index(
+            "uq_participation_live",
+            "activity_id",
+            "pseudonym",
+            unique=True,
+            sqlite_where=text("withdrawn = 0"),
+            postgresql_where=text("NOT withdrawn"),
+        ),
         Index("ix_participation_upn", "upn"),
     )
 
@@ -80,7 +98,11 @@ class ExpectedReturnRow(Base):
 
 class PartnerReturnRow(Base):
     __tablename__ = "partner_return"
-    __table_args__ = (UniqueConstraint("partner_id", "academic_year", "file_digest", name="uq_partner_return_file"),)
+    __table_args__ = (
+        UniqueConstraint(
+            "partner_id", "academic_year", "file_digest", name="uq_partner_return_file"
+        ),
+    )
 
     return_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     partner_id: Mapped[str] = mapped_column(String(36))

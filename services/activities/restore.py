@@ -14,13 +14,23 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.activities.models import (
+    ActivityRow,
+    ExpectedReturnRow,
+    ParticipationRow,
+    PartnerReturnRow,
+)
 from shared.contracts.activities import (
-    ActivityCorrected, ActivityDelivered, ActivityWithdrawn, ParticipationRecorded, ParticipationWithdrawn,
-    PartnerReturnExpected, PartnerReturnSubmitted,
+    ActivityCorrected,
+    ActivityDelivered,
+    ActivityWithdrawn,
+    ParticipationRecorded,
+    ParticipationWithdrawn,
+    PartnerReturnExpected,
+    PartnerReturnSubmitted,
 )
 from shared.envelope import ReceivedEvent
 from shared.node_recovery import Restorer
-from services.activities.models import ActivityRow, ExpectedReturnRow, ParticipationRow, PartnerReturnRow
 
 UNKNOWN_UPN = ""
 
@@ -34,8 +44,10 @@ def _activity_values(p: ActivityDelivered) -> dict[str, Any]:
 async def _delivered(session: AsyncSession, event: ReceivedEvent) -> list[str]:
     p = event.payload
     assert isinstance(p, ActivityDelivered)
-    await session.execute(insert(ActivityRow), [{**_activity_values(p), "recorded_at": event.envelope.recorded_at,
-                                                 "withdrawn": False}])
+    await session.execute(
+        insert(ActivityRow),
+        [{**_activity_values(p), "recorded_at": event.envelope.recorded_at, "withdrawn": False}],
+    )
     return []
 
 
@@ -59,10 +71,20 @@ async def _withdrawn(session: AsyncSession, event: ReceivedEvent) -> list[str]:
 async def _participations(session: AsyncSession, event: ReceivedEvent) -> list[str]:
     p = event.payload
     assert isinstance(p, ParticipationRecorded)
-    rows = [{**pupil.model_dump(mode="json"), "activity_id": str(p.activity_id), "academic_year": p.academic_year,
-             "upn": UNKNOWN_UPN, "withdrawn": False} for pupil in p.participants]
+    rows = [
+        {
+            **pupil.model_dump(mode="json"),
+            "activity_id": str(p.activity_id),
+            "academic_year": p.academic_year,
+            "upn": UNKNOWN_UPN,
+            "withdrawn": False,
+        }
+        for pupil in p.participants
+    ]
     await session.execute(insert(ParticipationRow), rows)
-    return [f"activity {p.activity_id}: {len(rows)} participation(s) restored without their UPN (import the register again)"]
+    return [
+        f"activity {p.activity_id}: {len(rows)} participation(s) restored without their UPN (import the register again)"
+    ]
 
 
 async def _participations_withdrawn(session: AsyncSession, event: ReceivedEvent) -> list[str]:
@@ -78,7 +100,11 @@ async def _return_expected(session: AsyncSession, event: ReceivedEvent) -> list[
     assert isinstance(p, PartnerReturnExpected)
     row = await session.get(ExpectedReturnRow, (str(p.partner_id), p.academic_year))
     if row is None:
-        session.add(ExpectedReturnRow(partner_id=str(p.partner_id), academic_year=p.academic_year, due_on=p.due_on))
+        session.add(
+            ExpectedReturnRow(
+                partner_id=str(p.partner_id), academic_year=p.academic_year, due_on=p.due_on
+            )
+        )
     else:
         row.due_on = p.due_on
     return []
@@ -87,9 +113,17 @@ async def _return_expected(session: AsyncSession, event: ReceivedEvent) -> list[
 async def _return_submitted(session: AsyncSession, event: ReceivedEvent) -> list[str]:
     p = event.payload
     assert isinstance(p, PartnerReturnSubmitted)
-    session.add(PartnerReturnRow(return_id=str(p.return_id), partner_id=str(p.partner_id), academic_year=p.academic_year,
-                                 submitted_on=p.submitted_on, file_digest=p.file_digest, activities=p.activities,
-                                 participations=p.participations))
+    session.add(
+        PartnerReturnRow(
+            return_id=str(p.return_id),
+            partner_id=str(p.partner_id),
+            academic_year=p.academic_year,
+            submitted_on=p.submitted_on,
+            file_digest=p.file_digest,
+            activities=p.activities,
+            participations=p.participations,
+        )
+    )
     await session.flush()
     return []
 

@@ -16,6 +16,13 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import func, insert, select, tuple_
 
+from services.activities.domain import ReturnStatus, check_dates, chunks, return_status
+from services.activities.models import (
+    ActivityRow,
+    ExpectedReturnRow,
+    ParticipationRow,
+    PartnerReturnRow,
+)
 from shared.contracts.activities import (
     MAX_PARTICIPANTS_PER_EVENT,
     ActivityCorrected,
@@ -39,8 +46,6 @@ from shared.identity import Slug
 from shared.outbox import UnitOfWork
 from shared.periods import academic_year
 from shared.pseudonym import InvalidUPN, Pseudonymiser, normalise_upn
-from services.activities.domain import ReturnStatus, check_dates, chunks, return_status
-from services.activities.models import ActivityRow, ExpectedReturnRow, ParticipationRow, PartnerReturnRow
 
 RETURN_NAMESPACE = UUID("5b0c1a52-6f0e-4c55-9b8e-0d1f3a6c2e71")
 
@@ -52,7 +57,9 @@ class RecordActivity(BaseModel):
 
     kind: ActivityKind
     title: str = Field(min_length=1, max_length=200)
-    delivered_by: UUID = Field(description="organisation_id of the deliverer in the partners register")
+    delivered_by: UUID = Field(
+        description="organisation_id of the deliverer in the partners register"
+    )
     area: Slug
     setting_urn: str | None = Field(default=None, pattern=r"^\d{6,7}$")
     starts_on: date
@@ -70,7 +77,9 @@ class Pupil(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    upn: str = Field(description="Unique Pupil Number: check letter and 12 digits. Never leaves the node.")
+    upn: str = Field(
+        description="Unique Pupil Number: check letter and 12 digits. Never leaves the node."
+    )
     year_group: YearGroup
     send: Send = Send.NONE
     fsm: bool = False
@@ -109,7 +118,9 @@ class RegisterRow(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    activity_ref: str = Field(min_length=1, max_length=120, description="The register's own id for the activity.")
+    activity_ref: str = Field(
+        min_length=1, max_length=120, description="The register's own id for the activity."
+    )
     kind: ActivityKind
     title: str = Field(min_length=1, max_length=200)
     delivered_by: UUID
@@ -268,7 +279,9 @@ def _activity_values(activity_id: UUID, cmd: RecordActivity, **extra: Any) -> di
 
 
 def _delivered(values: dict[str, Any]) -> ActivityDelivered:
-    return ActivityDelivered.model_validate({k: v for k, v in values.items() if k in ActivityDelivered.model_fields})
+    return ActivityDelivered.model_validate(
+        {k: v for k, v in values.items() if k in ActivityDelivered.model_fields}
+    )
 
 
 async def record_activity(cmd: RecordActivity, uow: UnitOfWork) -> UUID:
@@ -284,7 +297,9 @@ async def record_activity(cmd: RecordActivity, uow: UnitOfWork) -> UUID:
 
 async def list_activities(uow: UnitOfWork) -> list[ActivityRow]:
     async with uow:
-        return list((await uow.session.scalars(select(ActivityRow).order_by(ActivityRow.starts_on))).all())
+        return list(
+            (await uow.session.scalars(select(ActivityRow).order_by(ActivityRow.starts_on))).all()
+        )
 
 
 async def _live_activity(uow: UnitOfWork, activity_id: UUID) -> ActivityRow:
@@ -320,7 +335,9 @@ async def withdraw_activity(activity_id: UUID, cmd: Withdraw, uow: UnitOfWork) -
 # --- participations ---------------------------------------------------------------------------
 
 
-def _participation_values(activity_id: str, year: str, pupil: Pupil, pseudonym: str) -> dict[str, Any]:
+def _participation_values(
+    activity_id: str, year: str, pupil: Pupil, pseudonym: str
+) -> dict[str, Any]:
     return {
         "participation_id": str(new_event_id()),
         "activity_id": activity_id,
@@ -336,14 +353,25 @@ def _participant(values: dict[str, Any]) -> Participant:
 
 
 async def _add_participations(
-    uow: UnitOfWork, pupils: Sequence[tuple[ActivityRow | dict[str, Any], Pupil]], pseudonymiser: Pseudonymiser
+    uow: UnitOfWork,
+    pupils: Sequence[tuple[ActivityRow | dict[str, Any], Pupil]],
+    pseudonymiser: Pseudonymiser,
 ) -> tuple[int, int, int]:
     """Insert pupils not yet in their activity and emit them; returns (added, already there, events)."""
     keyed = []
     for activity, pupil in pupils:
-        activity_id = activity["activity_id"] if isinstance(activity, dict) else activity.activity_id
+        activity_id = (
+            activity["activity_id"] if isinstance(activity, dict) else activity.activity_id
+        )
         year = activity["academic_year"] if isinstance(activity, dict) else activity.academic_year
-        keyed.append((activity_id, year or academic_year(date.today()), pupil, pseudonymiser.pseudonym(pupil.upn)))
+        keyed.append(
+            (
+                activity_id,
+                year or academic_year(date.today()),
+                pupil,
+                pseudonymiser.pseudonym(pupil.upn),
+            )
+        )
     existing: set[tuple[str, str]] = set()
     for part in chunks(keyed, 400):
         pairs = [(a, p) for a, _, _, p in part]
@@ -358,7 +386,9 @@ async def _add_participations(
     for activity_id, year, pupil, pseudonym in keyed:
         if (activity_id, pseudonym) not in existing:
             existing.add((activity_id, pseudonym))
-            fresh.setdefault((activity_id, year), []).append(_participation_values(activity_id, year, pupil, pseudonym))
+            fresh.setdefault((activity_id, year), []).append(
+                _participation_values(activity_id, year, pupil, pseudonym)
+            )
     rows = [values for group in fresh.values() for values in group]
     if rows:
         await uow.session.execute(insert(ParticipationRow), rows)
@@ -366,7 +396,11 @@ async def _add_participations(
     for (activity_id, year), group in fresh.items():
         for part in chunks(group, MAX_PARTICIPANTS_PER_EVENT):
             participants = tuple(_participant(v) for v in part)
-            await uow.emit(ParticipationRecorded(activity_id=UUID(activity_id), academic_year=year, participants=participants))
+            await uow.emit(
+                ParticipationRecorded(
+                    activity_id=UUID(activity_id), academic_year=year, participants=participants
+                )
+            )
             events += 1
     return len(rows), len(keyed) - len(rows), events
 
@@ -377,12 +411,18 @@ async def record_participation(
     """Record pupils in an activity; a pupil already recorded in it is not added again."""
     async with uow:
         activity = await _live_activity(uow, activity_id)
-        added, existing, events = await _add_participations(uow, [(activity, p) for p in cmd.pupils], pseudonymiser)
+        added, existing, events = await _add_participations(
+            uow, [(activity, p) for p in cmd.pupils], pseudonymiser
+        )
         await uow.commit()
-    return ImportOutcome(participations_added=added, participations_existing=existing, events=events)
+    return ImportOutcome(
+        participations_added=added, participations_existing=existing, events=events
+    )
 
 
-async def withdraw_participations(activity_id: UUID, cmd: WithdrawParticipations, uow: UnitOfWork) -> int:
+async def withdraw_participations(
+    activity_id: UUID, cmd: WithdrawParticipations, uow: UnitOfWork
+) -> int:
     """Withdraw pupils from an activity by UPN; refuses UPNs not recorded in it."""
     try:
         upns = [normalise_upn(u) for u in cmd.upns]
@@ -400,11 +440,17 @@ async def withdraw_participations(activity_id: UUID, cmd: WithdrawParticipations
             )
         ).all()
         if len(rows) != len(set(upns)):
-            raise NotFound(f"{len(set(upns)) - len(rows)} of the pupils are not recorded in this activity")
+            raise NotFound(
+                f"{len(set(upns)) - len(rows)} of the pupils are not recorded in this activity"
+            )
         for row in rows:
             row.withdrawn = True
         ids = tuple(UUID(r.participation_id) for r in rows)
-        await uow.emit(ParticipationWithdrawn(activity_id=activity_id, participation_ids=ids, reason=cmd.reason))
+        await uow.emit(
+            ParticipationWithdrawn(
+                activity_id=activity_id, participation_ids=ids, reason=cmd.reason
+            )
+        )
         await uow.commit()
     return len(rows)
 
@@ -412,7 +458,9 @@ async def withdraw_participations(activity_id: UUID, cmd: WithdrawParticipations
 # --- registers --------------------------------------------------------------------------------
 
 
-async def import_register(cmd: ImportRegister, uow: UnitOfWork, pseudonymiser: Pseudonymiser) -> ImportOutcome:
+async def import_register(
+    cmd: ImportRegister, uow: UnitOfWork, pseudonymiser: Pseudonymiser
+) -> ImportOutcome:
     """Import register rows in one transaction. Activities are found by activity_ref and pupils by
     (activity, pseudonym), so importing the same rows again adds nothing. Give each activity's rows
     in one batch where you can: its headcount is counted from them, and pupils imported into it
@@ -424,9 +472,17 @@ async def import_register(cmd: ImportRegister, uow: UnitOfWork, pseudonymiser: P
     return_id = str(cmd.partner_return_id) if cmd.partner_return_id else None
     async with uow:
         # locked (PostgreSQL; SQLite's writer lock already serialises): concurrent imports recount in turn
-        earlier = list(await uow.session.scalars(
-            select(ActivityRow).where(ActivityRow.source_key.in_(list(groups))).with_for_update()))
-        found = {a.source_key: {"activity_id": a.activity_id, "academic_year": a.academic_year} for a in earlier}
+        earlier = list(
+            await uow.session.scalars(
+                select(ActivityRow)
+                .where(ActivityRow.source_key.in_(list(groups)))
+                .with_for_update()
+            )
+        )
+        found = {
+            a.source_key: {"activity_id": a.activity_id, "academic_year": a.academic_year}
+            for a in earlier
+        }
         new_rows = []
         for ref, rows in groups.items():
             if ref in found:
@@ -435,8 +491,16 @@ async def import_register(cmd: ImportRegister, uow: UnitOfWork, pseudonymiser: P
             first = rows[0]
             pupils = sum(1 for r in rows if r.upn)
             headcount = first.headcount if first.headcount is not None else pupils
-            cmd_activity = RecordActivity.model_validate({**first.activity_fields(), "headcount": headcount})
-            values = _activity_values(new_event_id(), cmd_activity, source_key=ref, partner_return_id=return_id, withdrawn=False)
+            cmd_activity = RecordActivity.model_validate(
+                {**first.activity_fields(), "headcount": headcount}
+            )
+            values = _activity_values(
+                new_event_id(),
+                cmd_activity,
+                source_key=ref,
+                partner_return_id=return_id,
+                withdrawn=False,
+            )
             new_rows.append(values)
             found[ref] = values
         if new_rows:
@@ -446,7 +510,9 @@ async def import_register(cmd: ImportRegister, uow: UnitOfWork, pseudonymiser: P
         outcome.activities_added = len(new_rows)
         pupils = [(found[r.activity_ref], p) for r in cmd.rows if (p := r.pupil()) is not None]
         added, existing, events = await _add_participations(uow, pupils, pseudonymiser)
-        events += await _recount_headcounts(uow, [a for a in earlier if _counted_from_pupils(groups[a.source_key])])
+        events += await _recount_headcounts(
+            uow, [a for a in earlier if _counted_from_pupils(groups[a.source_key])]
+        )
         await uow.commit()
     outcome.participations_added, outcome.participations_existing = added, existing
     outcome.events = len(new_rows) + events
@@ -463,11 +529,18 @@ async def _recount_headcounts(uow: UnitOfWork, activities: list[ActivityRow]) ->
     the same file finds the count unchanged and emits nothing. Returns the events emitted."""
     if not activities:
         return 0
-    live: dict[str, int] = dict((await uow.session.execute(
-        select(ParticipationRow.activity_id, func.count()).where(
-            ParticipationRow.activity_id.in_([a.activity_id for a in activities]), ParticipationRow.withdrawn.is_(False)
-        ).group_by(ParticipationRow.activity_id)
-    )).all())
+    live: dict[str, int] = dict(
+        (
+            await uow.session.execute(
+                select(ParticipationRow.activity_id, func.count())
+                .where(
+                    ParticipationRow.activity_id.in_([a.activity_id for a in activities]),
+                    ParticipationRow.withdrawn.is_(False),
+                )
+                .group_by(ParticipationRow.activity_id)
+            )
+        ).all()
+    )
     emitted = 0
     for row in activities:
         pupils = live.get(row.activity_id, 0)
@@ -475,7 +548,12 @@ async def _recount_headcounts(uow: UnitOfWork, activities: list[ActivityRow]) ->
             continue
         row.headcount = pupils
         values = {c.name: getattr(row, c.name) for c in ActivityRow.__table__.columns}
-        await uow.emit(ActivityCorrected(activity=_delivered(values), reason="headcount recounted from a later register import"))
+        await uow.emit(
+            ActivityCorrected(
+                activity=_delivered(values),
+                reason="headcount recounted from a later register import",
+            )
+        )
         emitted += 1
     return emitted
 
@@ -488,7 +566,13 @@ async def expect_return(cmd: ExpectReturn, uow: UnitOfWork) -> None:
     async with uow:
         row = await uow.session.get(ExpectedReturnRow, (str(cmd.partner_id), cmd.academic_year))
         if row is None:
-            uow.session.add(ExpectedReturnRow(partner_id=str(cmd.partner_id), academic_year=cmd.academic_year, due_on=cmd.due_on))
+            uow.session.add(
+                ExpectedReturnRow(
+                    partner_id=str(cmd.partner_id),
+                    academic_year=cmd.academic_year,
+                    due_on=cmd.due_on,
+                )
+            )
         else:
             row.due_on = cmd.due_on
         await uow.emit(PartnerReturnExpected(**cmd.model_dump()))
@@ -502,7 +586,11 @@ async def submit_return(cmd: SubmitReturn, uow: UnitOfWork) -> tuple[UUID, bool]
     async with uow:
         if await uow.session.get(PartnerReturnRow, str(return_id)) is not None:
             return return_id, False
-        uow.session.add(PartnerReturnRow(return_id=str(return_id), **cmd.model_dump() | {"partner_id": str(cmd.partner_id)}))
+        uow.session.add(
+            PartnerReturnRow(
+                return_id=str(return_id), **cmd.model_dump() | {"partner_id": str(cmd.partner_id)}
+            )
+        )
         await uow.emit(PartnerReturnSubmitted(return_id=return_id, **cmd.model_dump()))
         await uow.commit()
     return return_id, True
@@ -513,11 +601,15 @@ async def return_statuses(year: str, today: date, uow: UnitOfWork) -> list[Retur
     async with uow:
         expected = {
             r.partner_id: r.due_on
-            for r in await uow.session.scalars(select(ExpectedReturnRow).where(ExpectedReturnRow.academic_year == year))
+            for r in await uow.session.scalars(
+                select(ExpectedReturnRow).where(ExpectedReturnRow.academic_year == year)
+            )
         }
         received: dict[str, PartnerReturnRow] = {}
         for r in await uow.session.scalars(
-            select(PartnerReturnRow).where(PartnerReturnRow.academic_year == year).order_by(PartnerReturnRow.submitted_on)
+            select(PartnerReturnRow)
+            .where(PartnerReturnRow.academic_year == year)
+            .order_by(PartnerReturnRow.submitted_on)
         ):
             received.setdefault(r.partner_id, r)
     lines = []
@@ -529,7 +621,9 @@ async def return_statuses(year: str, today: date, uow: UnitOfWork) -> list[Retur
                 academic_year=year,
                 due_on=expected.get(partner),
                 submitted_on=got.submitted_on if got else None,
-                status=return_status(expected.get(partner), got.submitted_on if got else None, today),
+                status=return_status(
+                    expected.get(partner), got.submitted_on if got else None, today
+                ),
                 activities=got.activities if got else 0,
                 participations=got.participations if got else 0,
             )

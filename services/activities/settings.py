@@ -14,5 +14,6 @@ class ActivitiesSettings(LayeredSettings):
     model_config = SettingsConfigDict(env_prefix="HUB_ACTIVITIES_", extra="ignore")
 
     pseudonym_key_file: Path | None = Field(
-        default=None, description="File holding the hub-wide pupil pseudonym key, when HUB_PSEUDONYM_KEY is not set."
+        default=None,
+        description="File holding the hub-wide pupil pseudonym key, when HUB_PSEUDONYM_KEY is not set.",
     )

@@ -7,17 +7,19 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.funding.api import router
+from services.funding.models import metadata
 from shared.node_service import NodeService, node_service_app, serve_node_service
 from shared.settings import HubSettings
 from shared.signing import NodeSigner
-from services.funding.api import router
-from services.funding.models import metadata
 
 NAME = "funding"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def build_service(settings: HubSettings, node: str, nats_url: str, signer: NodeSigner | None = None) -> NodeService:
+def build_service(
+    settings: HubSettings, node: str, nats_url: str, signer: NodeSigner | None = None
+) -> NodeService:
     return NodeService(settings, node, NAME, metadata, MIGRATIONS, nats_url, signer)
 
 
@@ -31,10 +33,20 @@ def create_app(service: NodeService) -> FastAPI:
 
 
 async def serve(
-    settings: HubSettings, node: str, *, host: str = "127.0.0.1", port: int | None = None, nats_url: str | None = None
+    settings: HubSettings,
+    node: str,
+    *,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    nats_url: str | None = None,
 ) -> None:
     """The funding process of `node` (`hub serve funding`, `hub node up`): shared/node_service.py."""
     await serve_node_service(
-        settings, NAME, node, lambda url: create_app(build_service(settings, node, url)),
-        host=host, port=port, nats_url=nats_url,
+        settings,
+        NAME,
+        node,
+        lambda url: create_app(build_service(settings, node, url)),
+        host=host,
+        port=port,
+        nats_url=nats_url,
     )

@@ -45,25 +45,39 @@ def check_draws(
     if sum(draws.values()) != amount_pence:
         raise Invalid(
             "funding links do not add up to the amount",
-            {"funded_from": f"links total {sum(draws.values())}p but the amount is {amount_pence}p"},
+            {
+                "funded_from": f"links total {sum(draws.values())}p but the amount is {amount_pence}p"
+            },
         )
     for entry_id, draw in draws.items():
         source = sources.get(entry_id)
         if source is None:
-            raise Invalid("unknown funding source", {"funded_from": f"no entry {entry_id} in this ledger"})
+            raise Invalid(
+                "unknown funding source", {"funded_from": f"no entry {entry_id} in this ledger"}
+            )
         if source.kind not in SOURCE_KINDS:
-            raise Invalid("not a source", {"funded_from": f"entry {entry_id} is {source.kind}; draw on income or funds received"})
+            raise Invalid(
+                "not a source",
+                {
+                    "funded_from": f"entry {entry_id} is {source.kind}; draw on income or funds received"
+                },
+            )
         if source.stream_restricted and source.stream != stream:
             raise Refused(
                 "capital and revenue may not be mixed",
                 {"stream": f"source {entry_id} is {source.stream} only, this flow is {stream}"},
             )
         if area and source.area and source.area != area:
-            raise Refused("source restricted to another area", {"area": f"source {entry_id} is for {source.area}, not {area}"})
+            raise Refused(
+                "source restricted to another area",
+                {"area": f"source {entry_id} is for {source.area}, not {area}"},
+            )
         if draw > source.remaining_pence:
             raise Refused(
                 "source over-drawn",
-                {"funded_from": f"source {entry_id} has {source.remaining_pence}p left; {draw}p requested"},
+                {
+                    "funded_from": f"source {entry_id} has {source.remaining_pence}p left; {draw}p requested"
+                },
             )
 
 
@@ -89,13 +103,18 @@ def plan_reversal(
     be cancelled while later flows still draw on it: reverse those flows first.
     """
     if already_reversed_by is not None:
-        raise Refused("already reversed", {"entry_id": f"reversed by {already_reversed_by}; reverse that entry to undo it"})
+        raise Refused(
+            "already reversed",
+            {"entry_id": f"reversed by {already_reversed_by}; reverse that entry to undo it"},
+        )
     sign = -target_sign if target_is_reversal else -1
     if original_kind in SOURCE_KINDS:
         if sign < 0 and original_drawn_pence > 0:
             raise Refused(
                 "source still drawn on",
-                {"entry_id": f"later flows draw {original_drawn_pence}p from it; reverse them first"},
+                {
+                    "entry_id": f"later flows draw {original_drawn_pence}p from it; reverse them first"
+                },
             )
         return ReversalPlan(sign, {})
     return ReversalPlan(sign, {source: sign * amount for source, amount in original_links.items()})

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Integer, SmallInteger, String
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    SmallInteger,
+    String,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.outbox import add_outbox_tables
@@ -46,7 +56,9 @@ class FundingLinkRow(Base):
     __tablename__ = "funding_link"
 
     entry_id: Mapped[str] = mapped_column(ForeignKey("ledger_entry.entry_id"), primary_key=True)
-    source_entry_id: Mapped[str] = mapped_column(ForeignKey("ledger_entry.entry_id"), primary_key=True, index=True)
+    source_entry_id: Mapped[str] = mapped_column(
+        ForeignKey("ledger_entry.entry_id"), primary_key=True, index=True
+    )
     amount_pence: Mapped[int] = mapped_column(BigInteger)
 
 

@@ -9,6 +9,8 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import func, select
 
+from services.funding.domain import SourceBalance, check_draws, plan_reversal
+from services.funding.models import BudgetRow, FundingLinkRow, LedgerEntryRow
 from shared.contracts import EventPayload
 from shared.contracts.funding import (
     FLOW_KINDS,
@@ -33,8 +35,6 @@ from shared.errors import NotFound, Refused
 from shared.identity import Slug
 from shared.outbox import UnitOfWork
 from shared.periods import parse_period
-from services.funding.domain import SourceBalance, check_draws, plan_reversal
-from services.funding.models import BudgetRow, FundingLinkRow, LedgerEntryRow
 
 
 class Command(BaseModel):
@@ -149,18 +149,39 @@ class SetBudget(Command):
         return self
 
 
-def _row(entry_id: UUID, kind: EntryKind, stream: str, amount: int, counterparty: str, on: date, **extra: Any) -> LedgerEntryRow:
+def _row(
+    entry_id: UUID,
+    kind: EntryKind,
+    stream: str,
+    amount: int,
+    counterparty: str,
+    on: date,
+    **extra: Any,
+) -> LedgerEntryRow:
     return LedgerEntryRow(
-        entry_id=str(entry_id), kind=kind.value, stream=stream, amount_pence=amount, counterparty=counterparty,
-        entry_on=on, recorded_at=utcnow(), sign=extra.pop("sign", 1), details=extra.pop("details", {}),
-        stream_restricted=extra.pop("stream_restricted", True), **extra,
+        entry_id=str(entry_id),
+        kind=kind.value,
+        stream=stream,
+        amount_pence=amount,
+        counterparty=counterparty,
+        entry_on=on,
+        recorded_at=utcnow(),
+        sign=extra.pop("sign", 1),
+        details=extra.pop("details", {}),
+        stream_restricted=extra.pop("stream_restricted", True),
+        **extra,
     )
 
 
-async def _store(uow: UnitOfWork, row: LedgerEntryRow, links: dict[str, int], event: EventPayload) -> UUID:
+async def _store(
+    uow: UnitOfWork, row: LedgerEntryRow, links: dict[str, int], event: EventPayload
+) -> UUID:
     uow.session.add(row)
     await uow.session.flush()
-    uow.session.add_all(FundingLinkRow(entry_id=row.entry_id, source_entry_id=s, amount_pence=a) for s, a in links.items())
+    uow.session.add_all(
+        FundingLinkRow(entry_id=row.entry_id, source_entry_id=s, amount_pence=a)
+        for s, a in links.items()
+    )
     await uow.emit(event)
     await uow.commit()
     return UUID(row.entry_id)
@@ -173,8 +194,18 @@ def _links(draws: dict[str, int]) -> tuple[FundingLink, ...]:
 async def record_income(cmd: RecordIncome, uow: UnitOfWork) -> UUID:
     entry_id = new_event_id()
     async with uow:
-        row = _row(entry_id, EntryKind.INCOME, cmd.stream, cmd.amount_pence, cmd.funder, cmd.received_on,
-                   source=cmd.source, purpose=cmd.purpose, area=cmd.area, stream_restricted=cmd.stream_restricted)
+        row = _row(
+            entry_id,
+            EntryKind.INCOME,
+            cmd.stream,
+            cmd.amount_pence,
+            cmd.funder,
+            cmd.received_on,
+            source=cmd.source,
+            purpose=cmd.purpose,
+            area=cmd.area,
+            stream_restricted=cmd.stream_restricted,
+        )
         return await _store(uow, row, {}, IncomeRecorded(entry_id=entry_id, **cmd.model_dump()))
 
 
@@ -183,13 +214,27 @@ async def receive_funds(cmd: ReceiveFunds, uow: UnitOfWork) -> UUID:
     entry_id = new_event_id()
     async with uow:
         e = LedgerEntryRow
-        already = await uow.session.scalar(select(e.entry_id).where(
-            e.kind == EntryKind.RECEIVED, e.counterparty == cmd.from_node,
-            e.counterpart_entry_id == str(cmd.sender_entry_id)))
+        already = await uow.session.scalar(
+            select(e.entry_id).where(
+                e.kind == EntryKind.RECEIVED,
+                e.counterparty == cmd.from_node,
+                e.counterpart_entry_id == str(cmd.sender_entry_id),
+            )
+        )
         if already is not None:
-            raise Refused("already received", {"sender_entry_id": f"allocation already recorded as entry {already}"})
-        row = _row(entry_id, EntryKind.RECEIVED, cmd.stream, cmd.amount_pence, cmd.from_node, cmd.received_on,
-                   counterpart_entry_id=str(cmd.sender_entry_id))
+            raise Refused(
+                "already received",
+                {"sender_entry_id": f"allocation already recorded as entry {already}"},
+            )
+        row = _row(
+            entry_id,
+            EntryKind.RECEIVED,
+            cmd.stream,
+            cmd.amount_pence,
+            cmd.from_node,
+            cmd.received_on,
+            counterpart_entry_id=str(cmd.sender_entry_id),
+        )
         return await _store(uow, row, {}, FundsReceived(entry_id=entry_id, **cmd.model_dump()))
 
 
@@ -197,35 +242,91 @@ async def allocate_funds(cmd: AllocateFunds, uow: UnitOfWork) -> UUID:
     entry_id, draws = new_event_id(), cmd.draws()
     async with uow:
         check_draws(cmd.amount_pence, cmd.stream, draws, await _balances(uow, list(draws)))
-        row = _row(entry_id, EntryKind.ALLOCATION, cmd.stream, cmd.amount_pence, cmd.to_node, cmd.allocated_on,
-                   purpose=cmd.purpose)
-        event = FundsAllocated(entry_id=entry_id, to_node=cmd.to_node, stream=cmd.stream, amount_pence=cmd.amount_pence,
-                               allocated_on=cmd.allocated_on, funded_from=_links(draws), purpose=cmd.purpose)
+        row = _row(
+            entry_id,
+            EntryKind.ALLOCATION,
+            cmd.stream,
+            cmd.amount_pence,
+            cmd.to_node,
+            cmd.allocated_on,
+            purpose=cmd.purpose,
+        )
+        event = FundsAllocated(
+            entry_id=entry_id,
+            to_node=cmd.to_node,
+            stream=cmd.stream,
+            amount_pence=cmd.amount_pence,
+            allocated_on=cmd.allocated_on,
+            funded_from=_links(draws),
+            purpose=cmd.purpose,
+        )
         return await _store(uow, row, draws, event)
 
 
 async def commission_partner(cmd: CommissionPartner, uow: UnitOfWork) -> UUID:
     entry_id, draws = new_event_id(), cmd.draws()
     async with uow:
-        check_draws(cmd.amount_pence, cmd.stream, draws, await _balances(uow, list(draws)), cmd.area)
-        details = {"recipient_organisation_id": str(cmd.recipient_organisation_id), "recipient_org_id": cmd.recipient_org_id,
-                   "title": cmd.title, "activity_ids": [str(a) for a in cmd.activity_ids]}
-        row = _row(entry_id, EntryKind.COMMISSION, cmd.stream, cmd.amount_pence, cmd.recipient_name, cmd.commissioned_on,
-                   function=cmd.function, area=cmd.area, purpose=cmd.title, details=details)
+        check_draws(
+            cmd.amount_pence, cmd.stream, draws, await _balances(uow, list(draws)), cmd.area
+        )
+        details = {
+            "recipient_organisation_id": str(cmd.recipient_organisation_id),
+            "recipient_org_id": cmd.recipient_org_id,
+            "title": cmd.title,
+            "activity_ids": [str(a) for a in cmd.activity_ids],
+        }
+        row = _row(
+            entry_id,
+            EntryKind.COMMISSION,
+            cmd.stream,
+            cmd.amount_pence,
+            cmd.recipient_name,
+            cmd.commissioned_on,
+            function=cmd.function,
+            area=cmd.area,
+            purpose=cmd.title,
+            details=details,
+        )
         payload = cmd.model_dump(exclude={"funded_from"})
-        return await _store(uow, row, draws, PartnerCommissioned(entry_id=entry_id, funded_from=_links(draws), **payload))
+        return await _store(
+            uow,
+            row,
+            draws,
+            PartnerCommissioned(entry_id=entry_id, funded_from=_links(draws), **payload),
+        )
 
 
 async def record_expenditure(cmd: RecordExpenditure, uow: UnitOfWork) -> UUID:
     entry_id, draws = new_event_id(), cmd.draws()
     async with uow:
-        check_draws(cmd.amount_pence, cmd.stream, draws, await _balances(uow, list(draws)), cmd.area)
-        details = {"category": cmd.category, "activity_ids": [str(a) for a in cmd.activity_ids],
-                   "remission_reason": cmd.remission_reason, "asset": cmd.asset.model_dump() if cmd.asset else None}
-        row = _row(entry_id, EntryKind.EXPENDITURE, cmd.stream, cmd.amount_pence, cmd.payee, cmd.spent_on,
-                   function=cmd.function, area=cmd.area, purpose=cmd.description, details=details)
+        check_draws(
+            cmd.amount_pence, cmd.stream, draws, await _balances(uow, list(draws)), cmd.area
+        )
+        details = {
+            "category": cmd.category,
+            "activity_ids": [str(a) for a in cmd.activity_ids],
+            "remission_reason": cmd.remission_reason,
+            "asset": cmd.asset.model_dump() if cmd.asset else None,
+        }
+        row = _row(
+            entry_id,
+            EntryKind.EXPENDITURE,
+            cmd.stream,
+            cmd.amount_pence,
+            cmd.payee,
+            cmd.spent_on,
+            function=cmd.function,
+            area=cmd.area,
+            purpose=cmd.description,
+            details=details,
+        )
         payload = cmd.model_dump(exclude={"funded_from"})
-        return await _store(uow, row, draws, ExpenditureRecorded(entry_id=entry_id, funded_from=_links(draws), **payload))
+        return await _store(
+            uow,
+            row,
+            draws,
+            ExpenditureRecorded(entry_id=entry_id, funded_from=_links(draws), **payload),
+        )
 
 
 async def reverse_entry(cmd: ReverseEntry, uow: UnitOfWork) -> UUID:
@@ -235,26 +336,61 @@ async def reverse_entry(cmd: ReverseEntry, uow: UnitOfWork) -> UUID:
         target = await uow.session.get(LedgerEntryRow, str(cmd.entry_id))
         if target is None:
             raise NotFound("no such entry", {"entry_id": f"no entry {cmd.entry_id} in this ledger"})
-        original = target if target.original_entry_id is None else await uow.session.get_one(LedgerEntryRow, target.original_entry_id)
+        original = (
+            target
+            if target.original_entry_id is None
+            else await uow.session.get_one(LedgerEntryRow, target.original_entry_id)
+        )
         await _lock(uow, [original.entry_id])  # every reversal in a chain locks its original first
         kind = EntryKind(original.kind)
-        links = {r.source_entry_id: int(r.amount_pence) for r in await uow.session.scalars(
-            select(FundingLinkRow).where(FundingLinkRow.entry_id == original.entry_id))}
+        links = {
+            r.source_entry_id: int(r.amount_pence)
+            for r in await uow.session.scalars(
+                select(FundingLinkRow).where(FundingLinkRow.entry_id == original.entry_id)
+            )
+        }
         reversed_by = await uow.session.scalar(
-            select(LedgerEntryRow.entry_id).where(LedgerEntryRow.reverses_entry_id == target.entry_id))
+            select(LedgerEntryRow.entry_id).where(
+                LedgerEntryRow.reverses_entry_id == target.entry_id
+            )
+        )
         drawn = (await _balances(uow, [original.entry_id]))[original.entry_id].drawn_pence
-        plan = plan_reversal(target.sign, target.kind == EntryKind.REVERSAL, reversed_by, kind, links, drawn)
+        plan = plan_reversal(
+            target.sign, target.kind == EntryKind.REVERSAL, reversed_by, kind, links, drawn
+        )
         if plan.sign > 0 and kind in FLOW_KINDS:
-            check_draws(original.amount_pence, FundingStream(original.stream), plan.links,
-                        await _balances(uow, list(plan.links)), original.area)
-        row = _row(entry_id, EntryKind.REVERSAL, original.stream, original.amount_pence, original.counterparty,
-                   cmd.reversed_on, purpose=cmd.reason, reverses_entry_id=target.entry_id,
-                   original_entry_id=original.entry_id, sign=plan.sign)
+            check_draws(
+                original.amount_pence,
+                FundingStream(original.stream),
+                plan.links,
+                await _balances(uow, list(plan.links)),
+                original.area,
+            )
+        row = _row(
+            entry_id,
+            EntryKind.REVERSAL,
+            original.stream,
+            original.amount_pence,
+            original.counterparty,
+            cmd.reversed_on,
+            purpose=cmd.reason,
+            reverses_entry_id=target.entry_id,
+            original_entry_id=original.entry_id,
+            sign=plan.sign,
+        )
         event = EntryReversed(
-            entry_id=entry_id, reverses_entry_id=cmd.entry_id, original_entry_id=UUID(original.entry_id),
-            original_kind=kind, sign=plan.sign, stream=FundingStream(original.stream), amount_pence=original.amount_pence,
-            reversed_on=cmd.reversed_on, reason=cmd.reason,
-            funded_from=tuple(SignedLink(entry_id=UUID(s), amount_pence=a) for s, a in plan.links.items()),
+            entry_id=entry_id,
+            reverses_entry_id=cmd.entry_id,
+            original_entry_id=UUID(original.entry_id),
+            original_kind=kind,
+            sign=plan.sign,
+            stream=FundingStream(original.stream),
+            amount_pence=original.amount_pence,
+            reversed_on=cmd.reversed_on,
+            reason=cmd.reason,
+            funded_from=tuple(
+                SignedLink(entry_id=UUID(s), amount_pence=a) for s, a in plan.links.items()
+            ),
         )
         return await _store(uow, row, plan.links, event)
 
@@ -270,11 +406,15 @@ async def _lock(uow: UnitOfWork, entry_ids: list[str]) -> None:
     """Row-lock the entries (PostgreSQL) so concurrent flows on one source are checked one after another;
     SQLite writers are already serialised by ``BEGIN IMMEDIATE``."""
     await uow.session.execute(
-        select(LedgerEntryRow.entry_id).where(LedgerEntryRow.entry_id.in_(entry_ids)).with_for_update()
+        select(LedgerEntryRow.entry_id)
+        .where(LedgerEntryRow.entry_id.in_(entry_ids))
+        .with_for_update()
     )
 
 
-async def _balances(uow: UnitOfWork, entry_ids: list[str], lock: bool = True) -> dict[str, SourceBalance]:
+async def _balances(
+    uow: UnitOfWork, entry_ids: list[str], lock: bool = True
+) -> dict[str, SourceBalance]:
     """Current balance of each named source, read (and locked) inside the writing transaction."""
     if lock:
         await _lock(uow, entry_ids)
@@ -298,8 +438,14 @@ async def _balances(uow: UnitOfWork, entry_ids: list[str], lock: bool = True) ->
     )
     return {
         e.entry_id: SourceBalance(
-            e.entry_id, FundingStream(e.stream), int(e.amount_pence), int(d or 0), EntryKind(e.kind),
-            active=(n or 0) % 2 == 0, stream_restricted=e.stream_restricted, area=e.area,
+            e.entry_id,
+            FundingStream(e.stream),
+            int(e.amount_pence),
+            int(d or 0),
+            EntryKind(e.kind),
+            active=(n or 0) % 2 == 0,
+            stream_restricted=e.stream_restricted,
+            area=e.area,
         )
         for e, d, n in rows
     }
@@ -317,22 +463,48 @@ class SourceLeft(BaseModel):
 
 async def list_entries(uow: UnitOfWork) -> list[LedgerEntryRow]:
     async with uow:
-        return list((await uow.session.scalars(
-            select(LedgerEntryRow).order_by(LedgerEntryRow.entry_on, LedgerEntryRow.recorded_at))).all())
+        return list(
+            (
+                await uow.session.scalars(
+                    select(LedgerEntryRow).order_by(
+                        LedgerEntryRow.entry_on, LedgerEntryRow.recorded_at
+                    )
+                )
+            ).all()
+        )
 
 
 async def source_balances(uow: UnitOfWork) -> list[SourceLeft]:
     """Every source of this node with what it holds, what is drawn and what remains."""
     async with uow:
-        ids = list((await uow.session.scalars(select(LedgerEntryRow.entry_id).where(
-            LedgerEntryRow.kind.in_([EntryKind.INCOME.value, EntryKind.RECEIVED.value])))).all())
+        ids = list(
+            (
+                await uow.session.scalars(
+                    select(LedgerEntryRow.entry_id).where(
+                        LedgerEntryRow.kind.in_([EntryKind.INCOME.value, EntryKind.RECEIVED.value])
+                    )
+                )
+            ).all()
+        )
         balances = await _balances(uow, ids, lock=False)
-        names = dict((await uow.session.execute(select(LedgerEntryRow.entry_id, LedgerEntryRow.counterparty)
-                                                .where(LedgerEntryRow.entry_id.in_(ids)))).all())
+        names = dict(
+            (
+                await uow.session.execute(
+                    select(LedgerEntryRow.entry_id, LedgerEntryRow.counterparty).where(
+                        LedgerEntryRow.entry_id.in_(ids)
+                    )
+                )
+            ).all()
+        )
     return [
-        SourceLeft(entry_id=UUID(b.entry_id), kind=b.kind, stream=b.stream, counterparty=names[b.entry_id],
-                   held_pence=b.held_pence, drawn_pence=b.drawn_pence, remaining_pence=b.remaining_pence)
+        SourceLeft(
+            entry_id=UUID(b.entry_id),
+            kind=b.kind,
+            stream=b.stream,
+            counterparty=names[b.entry_id],
+            held_pence=b.held_pence,
+            drawn_pence=b.drawn_pence,
+            remaining_pence=b.remaining_pence,
+        )
         for b in balances.values()
     ]
-
-

@@ -9,9 +9,6 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
-from shared.contracts.partners import PartnerState
-from shared.contracts.vocabulary import OrganisationRole, StrategicFunction
-from shared.node_service import ServiceDep, UnitOfWorkDep
 from services.partners.models import AgreementRow, OrganisationRow, SchoolPopulationRow, SettingRow
 from services.partners.services import (
     AddSetting,
@@ -34,6 +31,9 @@ from services.partners.services import (
     register_organisation,
     sign_agreement,
 )
+from shared.contracts.partners import PartnerState
+from shared.contracts.vocabulary import OrganisationRole, StrategicFunction
+from shared.node_service import ServiceDep, UnitOfWorkDep
 
 router = APIRouter(prefix="/organisations", tags=["organisations"])
 agreements = APIRouter(prefix="/agreements", tags=["agreements"])
@@ -102,8 +102,16 @@ class SettingOut(BaseModel):
 
     @classmethod
     def of(cls, row: SettingRow, name: str) -> SettingOut:
-        return cls(organisation_id=UUID(row.organisation_id), urn=row.urn, name=name, la_code=row.la_code,
-                   phase=row.phase, setting_type=row.setting_type, status=row.status, state_funded=row.state_funded)
+        return cls(
+            organisation_id=UUID(row.organisation_id),
+            urn=row.urn,
+            name=name,
+            la_code=row.la_code,
+            phase=row.phase,
+            setting_type=row.setting_type,
+            status=row.status,
+            state_funded=row.state_funded,
+        )
 
 
 class SettingAddedOut(BaseModel):
@@ -111,58 +119,106 @@ class SettingAddedOut(BaseModel):
     added: bool
 
 
-@router.post("", status_code=201, response_model=OrganisationOut,
-             summary="Register an organisation (expression of interest)")
+@router.post(
+    "",
+    status_code=201,
+    response_model=OrganisationOut,
+    summary="Register an organisation (expression of interest)",
+)
 async def post_organisation(cmd: RegisterOrganisation, uow: UnitOfWorkDep) -> OrganisationOut:
     org = await register_organisation(cmd, uow)
     return OrganisationOut(
-        organisation_id=org.organisation_id, name=org.name, org_id=org.org_id, roles=list(org.roles),
-        areas=list(org.areas), functions=list(org.functions), state=org.state,
+        organisation_id=org.organisation_id,
+        name=org.name,
+        org_id=org.org_id,
+        roles=list(org.roles),
+        areas=list(org.areas),
+        functions=list(org.functions),
+        state=org.state,
     )
 
 
 @router.get("", response_model=list[OrganisationOut], summary="Search this node's register")
 async def get_organisations(
     uow: UnitOfWorkDep,
-    q: Annotated[str | None, Query(max_length=200, description="Part of the name, or an exact org-id")] = None,
+    q: Annotated[
+        str | None, Query(max_length=200, description="Part of the name, or an exact org-id")
+    ] = None,
     role: OrganisationRole | None = None,
     area: str | None = None,
     function: StrategicFunction | None = None,
     state: PartnerState | None = None,
 ) -> list[OrganisationOut]:
-    rows = await list_organisations(uow, text=q, role=role, area=area, function=function, state=state)
+    rows = await list_organisations(
+        uow, text=q, role=role, area=area, function=function, state=state
+    )
     return [OrganisationOut.of(r) for r in rows]
 
 
-@router.get("/{organisation_id}", response_model=OrganisationDetail, summary="One organisation and its agreements")
+@router.get(
+    "/{organisation_id}",
+    response_model=OrganisationDetail,
+    summary="One organisation and its agreements",
+)
 async def get_one(organisation_id: UUID, uow: UnitOfWorkDep) -> OrganisationDetail:
     row, signed = await get_organisation(organisation_id, uow)
     return OrganisationDetail.model_validate(
-        {**OrganisationOut.of(row).model_dump(), **{k: getattr(row, k) for k in (
-            "aims", "identifiers", "contact_name", "contact_email", "offer", "state_changed_at", "state_changed_by")},
-         "agreements": [AgreementOut.of(a) for a in signed]}
+        {
+            **OrganisationOut.of(row).model_dump(),
+            **{
+                k: getattr(row, k)
+                for k in (
+                    "aims",
+                    "identifiers",
+                    "contact_name",
+                    "contact_email",
+                    "offer",
+                    "state_changed_at",
+                    "state_changed_by",
+                )
+            },
+            "agreements": [AgreementOut.of(a) for a in signed],
+        }
     )
 
 
-@router.patch("/{organisation_id}", response_model=OrganisationOut, summary="Change an organisation's details")
-async def patch_organisation(organisation_id: UUID, cmd: ChangeDetails, uow: UnitOfWorkDep) -> OrganisationOut:
+@router.patch(
+    "/{organisation_id}", response_model=OrganisationOut, summary="Change an organisation's details"
+)
+async def patch_organisation(
+    organisation_id: UUID, cmd: ChangeDetails, uow: UnitOfWorkDep
+) -> OrganisationOut:
     return OrganisationOut.of(await change_details(organisation_id, cmd, uow))
 
 
-@router.post("/{organisation_id}/state-changes", status_code=201, response_model=StateChangeOut,
-             summary="Move an organisation along the partner lifecycle")
-async def post_state_change(organisation_id: UUID, cmd: ChangeState, uow: UnitOfWorkDep) -> StateChangeOut:
+@router.post(
+    "/{organisation_id}/state-changes",
+    status_code=201,
+    response_model=StateChangeOut,
+    summary="Move an organisation along the partner lifecycle",
+)
+async def post_state_change(
+    organisation_id: UUID, cmd: ChangeState, uow: UnitOfWorkDep
+) -> StateChangeOut:
     change = await change_state(organisation_id, cmd, uow)
     return StateChangeOut.model_validate(change, from_attributes=True)
 
 
-@router.post("/{organisation_id}/agreements", status_code=201, response_model=AgreementOut,
-             summary="Record a signed SLA or commission")
-async def post_agreement(organisation_id: UUID, cmd: SignAgreement, uow: UnitOfWorkDep) -> AgreementOut:
+@router.post(
+    "/{organisation_id}/agreements",
+    status_code=201,
+    response_model=AgreementOut,
+    summary="Record a signed SLA or commission",
+)
+async def post_agreement(
+    organisation_id: UUID, cmd: SignAgreement, uow: UnitOfWorkDep
+) -> AgreementOut:
     return AgreementOut.of(await sign_agreement(organisation_id, cmd, uow))
 
 
-@agreements.get("", response_model=list[AgreementOut], summary="Agreements in force ending within N days")
+@agreements.get(
+    "", response_model=list[AgreementOut], summary="Agreements in force ending within N days"
+)
 async def get_expiring(
     uow: UnitOfWorkDep, expiring_within_days: Annotated[int, Query(ge=0, le=3660)] = 90
 ) -> list[AgreementOut]:
@@ -174,8 +230,12 @@ async def post_end(agreement_id: UUID, cmd: EndAgreement, uow: UnitOfWorkDep) ->
     return AgreementOut.of(await end_agreement(agreement_id, cmd, uow))
 
 
-@settings.post("", status_code=201, response_model=SettingAddedOut,
-               summary="Add a school or setting by URN (the same URN again changes nothing: 200)")
+@settings.post(
+    "",
+    status_code=201,
+    response_model=SettingAddedOut,
+    summary="Add a school or setting by URN (the same URN again changes nothing: 200)",
+)
 async def post_setting(
     cmd: AddSetting, uow: UnitOfWorkDep, service: ServiceDep, response: Response
 ) -> SettingAddedOut:
@@ -185,7 +245,9 @@ async def post_setting(
     return SettingAddedOut(organisation_id=organisation_id, added=added)
 
 
-@settings.get("", response_model=list[SettingOut], summary="Schools and settings in this node's register")
+@settings.get(
+    "", response_model=list[SettingOut], summary="Schools and settings in this node's register"
+)
 async def get_settings(uow: UnitOfWorkDep) -> list[SettingOut]:
     return [SettingOut.of(row, name) for row, name in await list_settings(uow)]
 
@@ -203,19 +265,28 @@ class PopulationOut(BaseModel):
 
 
 class PopulationRecordedOut(BaseModel):
-    outcome: str = Field(description="recorded, revised (published again) or unchanged (nothing published: 200)")
+    outcome: str = Field(
+        description="recorded, revised (published again) or unchanged (nothing published: 200)"
+    )
 
 
-@population.post("", status_code=201, response_model=PopulationRecordedOut,
-                 summary="Record the area's school population for an academic year (the same figures again: 200)")
-async def post_population(cmd: RecordSchoolPopulation, uow: UnitOfWorkDep, service: ServiceDep,
-                          response: Response) -> PopulationRecordedOut:
+@population.post(
+    "",
+    status_code=201,
+    response_model=PopulationRecordedOut,
+    summary="Record the area's school population for an academic year (the same figures again: 200)",
+)
+async def post_population(
+    cmd: RecordSchoolPopulation, uow: UnitOfWorkDep, service: ServiceDep, response: Response
+) -> PopulationRecordedOut:
     outcome = await record_school_population(cmd, uow, service.node)
     if outcome == "unchanged":
         response.status_code = 200
     return PopulationRecordedOut(outcome=outcome)
 
 
-@population.get("", response_model=list[PopulationOut], summary="The area's school population by academic year")
+@population.get(
+    "", response_model=list[PopulationOut], summary="The area's school population by academic year"
+)
 async def get_population(uow: UnitOfWorkDep) -> list[PopulationOut]:
     return [PopulationOut.of(row) for row in await list_school_population(uow)]

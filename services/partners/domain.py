@@ -15,7 +15,10 @@ _PREFIXES = ("GB-CHC", "GB-COH", "GB-EDU", "GB-LAE", "GB-GOVUK", "GB-SC", "GB-NI
 _ORG_ID = re.compile(rf"^({'|'.join(_PREFIXES)})-([A-Z0-9]+)$")
 _RULES: dict[str, tuple[re.Pattern[str], str]] = {
     "GB-CHC": (re.compile(r"^\d{6,8}$"), "a charity number is 6 to 8 digits"),
-    "GB-COH": (re.compile(r"^([A-Z]{2}\d{6}|\d{8})$"), "a company number is 8 characters, e.g. 01234567 or SC123456"),
+    "GB-COH": (
+        re.compile(r"^([A-Z]{2}\d{6}|\d{8})$"),
+        "a company number is 8 characters, e.g. 01234567 or SC123456",
+    ),
     "GB-EDU": (re.compile(r"^\d{6,7}$"), "a school URN is 6 or 7 digits"),
     "GB-LAE": (re.compile(r"^[A-Z]{3,4}$"), "a local authority code is 3 or 4 letters, e.g. COV"),
 }
@@ -43,10 +46,15 @@ def normalise_org_id(value: str) -> str:
     cleaned = re.sub(r"[\s]+", "", value).upper()
     match = _ORG_ID.match(cleaned)
     if not match:
-        raise Invalid("not an org-id identifier", {"org_id": f"{value!r} is not a GB-CHC/COH/EDU/LAE/GOVUK id"})
+        raise Invalid(
+            "not an org-id identifier",
+            {"org_id": f"{value!r} is not a GB-CHC/COH/EDU/LAE/GOVUK id"},
+        )
     prefix, local = match.groups()
     if prefix == "GB-COH" and local.isdigit() and len(local) < 8:
-        local = local.zfill(8)  # Companies House numbers are 8 characters; spreadsheets drop the zeros
+        local = local.zfill(
+            8
+        )  # Companies House numbers are 8 characters; spreadsheets drop the zeros
     rule = _RULES.get(prefix)
     if rule and not rule[0].match(local):
         raise Invalid("not an org-id identifier", {"org_id": f"{value!r}: {rule[1]}"})
@@ -80,7 +88,9 @@ def resolve_org_id(org_id: str | None, identifiers: Identifiers) -> str | None:
     return normalise_org_id(org_id) if org_id else identifiers.org_id()
 
 
-def check_transition(current: PartnerState, target: PartnerState, *, has_agreement_in_force: bool) -> None:
+def check_transition(
+    current: PartnerState, target: PartnerState, *, has_agreement_in_force: bool
+) -> None:
     """Refuse a move the lifecycle does not allow, saying which moves are."""
     allowed = TRANSITIONS[current]
     if target not in allowed:
@@ -98,7 +108,10 @@ def check_transition(current: PartnerState, target: PartnerState, *, has_agreeme
 
 def check_agreement_dates(starts_on: date, ends_on: date) -> None:
     if ends_on < starts_on:
-        raise Invalid("agreement ends before it starts", {"ends_on": f"{ends_on} is before starts_on {starts_on}"})
+        raise Invalid(
+            "agreement ends before it starts",
+            {"ends_on": f"{ends_on} is before starts_on {starts_on}"},
+        )
 
 
 def in_force(starts_on: date, ends_on: date, ended_on: date | None, on: date) -> bool:
@@ -109,7 +122,9 @@ def setting_area(la_code: str, node: str) -> str:
     """A node registers the settings of its own area; another known area's setting is refused."""
     known = LA_AREAS.get(la_code)
     if known and known[0] != node:
-        raise Invalid("setting is in another area", {"la_code": f"LA {la_code} is {known[0]}, not {node}"})
+        raise Invalid(
+            "setting is in another area", {"la_code": f"LA {la_code} is {known[0]}, not {node}"}
+        )
     return node
 
 
@@ -119,17 +134,34 @@ def population_area(la_code: str, node: str, recorded: frozenset[str] = frozense
     own = {code for code, (area, _) in LA_AREAS.items() if area == node} or set(recorded)
     if la_code in own or (not own and la_code not in LA_AREAS):
         return node
-    expected = f"{node}'s is {', '.join(sorted(own))}" if own else f"{la_code} is {LA_AREAS[la_code][0]}"
-    raise Invalid("school population of another area", {"la_code": f"LA {la_code} is not {node}: {expected}"})
+    expected = (
+        f"{node}'s is {', '.join(sorted(own))}" if own else f"{la_code} is {LA_AREAS[la_code][0]}"
+    )
+    raise Invalid(
+        "school population of another area", {"la_code": f"LA {la_code} is not {node}: {expected}"}
+    )
 
 
 STATE_FUNDED_TYPES = frozenset(
     {
-        "community school", "voluntary aided school", "voluntary controlled school", "foundation school",
-        "academy converter", "academy sponsor led", "free schools", "free school", "studio schools",
-        "university technical college", "community special school", "foundation special school",
-        "academy special converter", "academy special sponsor led", "free schools special",
-        "pupil referral unit", "academy alternative provision converter", "local authority nursery school",
+        "community school",
+        "voluntary aided school",
+        "voluntary controlled school",
+        "foundation school",
+        "academy converter",
+        "academy sponsor led",
+        "free schools",
+        "free school",
+        "studio schools",
+        "university technical college",
+        "community special school",
+        "foundation special school",
+        "academy special converter",
+        "academy special sponsor led",
+        "free schools special",
+        "pupil referral unit",
+        "academy alternative provision converter",
+        "local authority nursery school",
     }
 )
 """DfE establishment types funded by the state: the denominator of the share of schools supported."""

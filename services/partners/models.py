@@ -40,7 +40,9 @@ class StateChangeRow(Base):
     __tablename__ = "state_change"
 
     change_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    organisation_id: Mapped[str] = mapped_column(ForeignKey("organisation.organisation_id"), index=True)
+    organisation_id: Mapped[str] = mapped_column(
+        ForeignKey("organisation.organisation_id"), index=True
+    )
     from_state: Mapped[str] = mapped_column(String(20))
     to_state: Mapped[str] = mapped_column(String(20))
     decided_by: Mapped[str] = mapped_column(String(200))
@@ -52,7 +54,9 @@ class AgreementRow(Base):
     __tablename__ = "agreement"
 
     agreement_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    organisation_id: Mapped[str] = mapped_column(ForeignKey("organisation.organisation_id"), index=True)
+    organisation_id: Mapped[str] = mapped_column(
+        ForeignKey("organisation.organisation_id"), index=True
+    )
     kind: Mapped[str] = mapped_column(String(20))
     title: Mapped[str] = mapped_column(String(200))
     starts_on: Mapped[date] = mapped_column(Date)
@@ -70,7 +74,9 @@ class SettingRow(Base):
     __tablename__ = "education_setting"
 
     urn: Mapped[str] = mapped_column(String(7), primary_key=True)
-    organisation_id: Mapped[str] = mapped_column(ForeignKey("organisation.organisation_id"), unique=True)
+    organisation_id: Mapped[str] = mapped_column(
+        ForeignKey("organisation.organisation_id"), unique=True
+    )
     la_code: Mapped[str] = mapped_column(String(3))
     phase: Mapped[str] = mapped_column(String(20))
     setting_type: Mapped[str] = mapped_column(String(100))

@@ -12,6 +12,24 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from sqlalchemy import select
 
+from services.partners.domain import (
+    Identifiers,
+    Organisation,
+    check_agreement_dates,
+    check_transition,
+    in_force,
+    is_state_funded,
+    population_area,
+    resolve_org_id,
+    setting_area,
+)
+from services.partners.models import (
+    AgreementRow,
+    OrganisationRow,
+    SchoolPopulationRow,
+    SettingRow,
+    StateChangeRow,
+)
 from shared.contracts.partners import (
     AgreementEnded,
     AgreementKind,
@@ -32,19 +50,6 @@ from shared.identity import Slug
 from shared.outbox import UnitOfWork
 from shared.periods import parse_period
 from shared.tabular import RowProblem, validate_rows
-from services.partners.domain import (
-    Identifiers,
-    Organisation,
-    check_agreement_dates,
-    check_transition,
-    in_force,
-    is_state_funded,
-    population_area,
-    resolve_org_id,
-    setting_area,
-)
-from services.partners.models import AgreementRow, OrganisationRow, SchoolPopulationRow, SettingRow, StateChangeRow
-
 
 Email = Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 """A plausible e-mail address; deliverability is the sender's problem, not the register's."""
@@ -71,11 +76,15 @@ class RegisterOrganisation(BaseModel):
     areas: list[Slug] = []
     functions: list[StrategicFunction] = []
     aims: list[Aim] = []
-    org_id: str | None = Field(default=None, description="org-id.guide identifier, e.g. GB-CHC-1036733")
+    org_id: str | None = Field(
+        default=None, description="org-id.guide identifier, e.g. GB-CHC-1036733"
+    )
     identifiers: IdentifiersIn = IdentifiersIn()
     contact_name: str | None = Field(default=None, max_length=200)
     contact_email: Email | None = None
-    offer: str | None = Field(default=None, max_length=4000, description="What the organisation offers the hub.")
+    offer: str | None = Field(
+        default=None, max_length=4000, description="What the organisation offers the hub."
+    )
 
 
 class ChangeDetails(BaseModel):
@@ -141,7 +150,9 @@ _PHASES = {
 class AddSetting(BaseModel):
     """A school or setting as the DfE register of schools describes it."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", str_strip_whitespace=True)  # " " is no name
+    model_config = ConfigDict(
+        frozen=True, extra="ignore", str_strip_whitespace=True
+    )  # " " is no name
 
     urn: str = Field(pattern=r"^\d{6,7}$", description="DfE URN")
     name: str = Field(min_length=1, max_length=200)
@@ -185,7 +196,11 @@ class SettingsImport:
 COUNTS = tuple(PopulationFigures.model_fields)
 UNKNOWN_CELLS = frozenset({"", "z", "x", "c", ":", "u"})
 """How the DfE marks a figure it does not give: z unknown, x not applicable, c suppressed."""
-GROUPS = (("sen_support", "ehcp"), tuple(n for n in COUNTS if n.startswith("ethnicity_")), ("gender_female", "gender_male"))
+GROUPS = (
+    ("sen_support", "ehcp"),
+    tuple(n for n in COUNTS if n.startswith("ethnicity_")),
+    ("gender_female", "gender_male"),
+)
 """Counts that split the pupils between them: together they can be no more than the headcount."""
 
 
@@ -194,9 +209,13 @@ class RecordSchoolPopulation(PopulationFigures):
 
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
-    la_code: str = Field(pattern=r"^\d{3}$", description="DfE local authority number (old_la_code), e.g. 331")
+    la_code: str = Field(
+        pattern=r"^\d{3}$", description="DfE local authority number (old_la_code), e.g. 331"
+    )
     academic_year: str = Field(description="2024-25; the DfE's 202425 and 2024/25 are accepted")
-    source: str | None = Field(default=None, max_length=200, description="Default: the DfE publication of that year")
+    source: str | None = Field(
+        default=None, max_length=200, description="Default: the DfE publication of that year"
+    )
 
     @field_validator(*COUNTS, mode="before")
     @classmethod
@@ -215,8 +234,10 @@ class RecordSchoolPopulation(PopulationFigures):
         group = next((g for g in GROUPS if info.field_name in g), (str(info.field_name),))
         together = (value or 0) + sum(info.data.get(n) or 0 for n in group if n != info.field_name)
         if value is not None and pupils is not None and together > pupils:
-            raise ValueError(f"{' + '.join(n for n in group if info.data.get(n) is not None or n == info.field_name)} "
-                             f"is {together}, more than the {pupils} pupils")
+            raise ValueError(
+                f"{' + '.join(n for n in group if info.data.get(n) is not None or n == info.field_name)} "
+                f"is {together}, more than the {pupils} pupils"
+            )
         return value
 
     @field_validator("academic_year", mode="before")
@@ -233,7 +254,10 @@ class RecordSchoolPopulation(PopulationFigures):
         return {name: getattr(self, name) for name in COUNTS}
 
     def source_or_default(self) -> str:
-        return self.source or f"DfE Schools, pupils and their characteristics {self.academic_year.replace('-', '/')}"
+        return (
+            self.source
+            or f"DfE Schools, pupils and their characteristics {self.academic_year.replace('-', '/')}"
+        )
 
 
 class PopulationRow(RecordSchoolPopulation):
@@ -242,7 +266,11 @@ class PopulationRow(RecordSchoolPopulation):
     model_config = ConfigDict(frozen=True, extra="ignore", str_strip_whitespace=True)
 
 
-POPULATION_COLUMNS = {"time_period": "academic_year", "old_la_code": "la_code", "headcount": "pupils"}
+POPULATION_COLUMNS = {
+    "time_period": "academic_year",
+    "old_la_code": "la_code",
+    "headcount": "pupils",
+}
 """DfE column names → RecordSchoolPopulation fields; the counts' columns carry the fields' own names."""
 
 
@@ -304,7 +332,9 @@ async def register_organisation(cmd: RegisterOrganisation, uow: UnitOfWork) -> O
     return organisation
 
 
-async def change_details(organisation_id: UUID, cmd: ChangeDetails, uow: UnitOfWork) -> OrganisationRow:
+async def change_details(
+    organisation_id: UUID, cmd: ChangeDetails, uow: UnitOfWork
+) -> OrganisationRow:
     """Apply the given changes; publish only when the hub-visible description actually changed."""
     async with uow:
         row = await _organisation(uow, organisation_id)
@@ -317,19 +347,30 @@ async def change_details(organisation_id: UUID, cmd: ChangeDetails, uow: UnitOfW
         for name in ("name", "roles", "areas", "functions"):
             value = getattr(cmd, name)
             if value is not None:
-                setattr(row, name, value.strip() if isinstance(value, str) else list(dict.fromkeys(value)))
+                setattr(
+                    row,
+                    name,
+                    value.strip() if isinstance(value, str) else list(dict.fromkeys(value)),
+                )
         for name in ("contact_name", "contact_email"):
             if name in cmd.model_fields_set:
                 setattr(row, name, getattr(cmd, name))
         if _public(row) != before:
-            await uow.emit(OrganisationDetailsChanged(organisation_id=organisation_id, **_public(row)))
+            await uow.emit(
+                OrganisationDetailsChanged(organisation_id=organisation_id, **_public(row))
+            )
         await uow.commit()
     return row
 
 
 def _public(row: OrganisationRow) -> dict[str, Any]:
-    return {"org_id": row.org_id, "name": row.name, "roles": tuple(row.roles), "areas": tuple(row.areas),
-            "functions": tuple(row.functions)}
+    return {
+        "org_id": row.org_id,
+        "name": row.name,
+        "roles": tuple(row.roles),
+        "areas": tuple(row.areas),
+        "functions": tuple(row.functions),
+    }
 
 
 async def change_state(
@@ -340,18 +381,31 @@ async def change_state(
     async with uow:
         row = await _organisation(uow, organisation_id)
         current = PartnerState(row.state)
-        check_transition(current, cmd.to_state, has_agreement_in_force=await _has_agreement_in_force(uow, row, today))
+        check_transition(
+            current,
+            cmd.to_state,
+            has_agreement_in_force=await _has_agreement_in_force(uow, row, today),
+        )
         now = utcnow()
         change = StateChangeRow(
-            change_id=str(new_event_id()), organisation_id=row.organisation_id, from_state=current,
-            to_state=cmd.to_state, decided_by=cmd.decided_by.strip(), decided_at=now, reason=cmd.reason,
+            change_id=str(new_event_id()),
+            organisation_id=row.organisation_id,
+            from_state=current,
+            to_state=cmd.to_state,
+            decided_by=cmd.decided_by.strip(),
+            decided_at=now,
+            reason=cmd.reason,
         )
         uow.session.add(change)
         row.state, row.state_changed_at, row.state_changed_by = cmd.to_state, now, change.decided_by
         await uow.emit(
             PartnerStateChanged(
-                organisation_id=organisation_id, from_state=current, to_state=cmd.to_state,
-                decided_by=change.decided_by, decided_at=now, reason=cmd.reason,
+                organisation_id=organisation_id,
+                from_state=current,
+                to_state=cmd.to_state,
+                decided_by=change.decided_by,
+                decided_at=now,
+                reason=cmd.reason,
             ),
             occurred_at=now,
         )
@@ -359,26 +413,41 @@ async def change_state(
     return change
 
 
-async def sign_agreement(organisation_id: UUID, cmd: SignAgreement, uow: UnitOfWork) -> AgreementRow:
+async def sign_agreement(
+    organisation_id: UUID, cmd: SignAgreement, uow: UnitOfWork
+) -> AgreementRow:
     """Record an agreement with an organisation that has not left the hub."""
     check_agreement_dates(cmd.starts_on, cmd.ends_on)
     async with uow:
         org = await _organisation(uow, organisation_id)
         if org.state == PartnerState.ENDED:
-            raise Invalid("organisation has left the hub", {"organisation_id": "its partnership has ended"})
+            raise Invalid(
+                "organisation has left the hub", {"organisation_id": "its partnership has ended"}
+            )
         agreement = AgreementRow(
-            agreement_id=str(new_event_id()), organisation_id=org.organisation_id, kind=cmd.kind, title=cmd.title.strip(),
-            starts_on=cmd.starts_on, ends_on=cmd.ends_on,
-            functions=list(dict.fromkeys(cmd.functions if cmd.functions is not None else org.functions)),
+            agreement_id=str(new_event_id()),
+            organisation_id=org.organisation_id,
+            kind=cmd.kind,
+            title=cmd.title.strip(),
+            starts_on=cmd.starts_on,
+            ends_on=cmd.ends_on,
+            functions=list(
+                dict.fromkeys(cmd.functions if cmd.functions is not None else org.functions)
+            ),
             areas=list(dict.fromkeys(cmd.areas if cmd.areas is not None else org.areas)),
             signed_at=utcnow(),
         )
         uow.session.add(agreement)
         await uow.emit(
             AgreementSigned(
-                agreement_id=UUID(agreement.agreement_id), organisation_id=organisation_id, kind=cmd.kind,
-                title=agreement.title, starts_on=cmd.starts_on, ends_on=cmd.ends_on,
-                functions=tuple(agreement.functions), areas=tuple(agreement.areas),
+                agreement_id=UUID(agreement.agreement_id),
+                organisation_id=organisation_id,
+                kind=cmd.kind,
+                title=agreement.title,
+                starts_on=cmd.starts_on,
+                ends_on=cmd.ends_on,
+                functions=tuple(agreement.functions),
+                areas=tuple(agreement.areas),
             )
         )
         await uow.commit()
@@ -390,29 +459,44 @@ async def end_agreement(agreement_id: UUID, cmd: EndAgreement, uow: UnitOfWork) 
     async with uow:
         agreement = await uow.session.get(AgreementRow, str(agreement_id))
         if agreement is None:
-            raise NotFound("no such agreement", {"agreement_id": f"{agreement_id} is not in this register"})
+            raise NotFound(
+                "no such agreement", {"agreement_id": f"{agreement_id} is not in this register"}
+            )
         if agreement.ended_on is not None:
-            raise Refused("agreement already ended", {"ended_on": f"it ended on {agreement.ended_on}"})
+            raise Refused(
+                "agreement already ended", {"ended_on": f"it ended on {agreement.ended_on}"}
+            )
         if not agreement.starts_on <= cmd.ended_on <= agreement.ends_on:
-            raise Invalid("end outside the agreement", {
-                "ended_on": f"must be between {agreement.starts_on} and {agreement.ends_on}"})
+            raise Invalid(
+                "end outside the agreement",
+                {"ended_on": f"must be between {agreement.starts_on} and {agreement.ends_on}"},
+            )
         agreement.ended_on, agreement.ended_reason = cmd.ended_on, cmd.reason
         await uow.emit(
-            AgreementEnded(agreement_id=agreement_id, organisation_id=UUID(agreement.organisation_id),
-                           ended_on=cmd.ended_on, reason=cmd.reason)
+            AgreementEnded(
+                agreement_id=agreement_id,
+                organisation_id=UUID(agreement.organisation_id),
+                ended_on=cmd.ended_on,
+                reason=cmd.reason,
+            )
         )
         await uow.commit()
     return agreement
 
 
-async def expiring_agreements(uow: UnitOfWork, within_days: int, today: date | None = None) -> list[AgreementRow]:
+async def expiring_agreements(
+    uow: UnitOfWork, within_days: int, today: date | None = None
+) -> list[AgreementRow]:
     """Agreements in force that reach their end date within the next `within_days` days."""
     today = today or utcnow().date()
     async with uow:
         rows = await uow.session.scalars(
             select(AgreementRow)
-            .where(AgreementRow.ended_on.is_(None), AgreementRow.ends_on >= today,
-                   AgreementRow.ends_on <= today + timedelta(days=within_days))
+            .where(
+                AgreementRow.ended_on.is_(None),
+                AgreementRow.ends_on >= today,
+                AgreementRow.ends_on <= today + timedelta(days=within_days),
+            )
             .order_by(AgreementRow.ends_on)
         )
         return list(rows.all())
@@ -443,13 +527,17 @@ async def import_settings(
     Rows of another area of the hub are skipped, not refused: each node registers its own area.
     """
     required = set(DFE_COLUMNS) - {"EstablishmentStatus (name)"}
-    result = validate_rows(path, AddSetting, columns=DFE_COLUMNS, required=required, progress=progress)
+    result = validate_rows(
+        path, AddSetting, columns=DFE_COLUMNS, required=required, progress=progress
+    )
     outcome = SettingsImport(problems=list(result.problems), dry_run=dry_run)
     seen: dict[str, int] = {}
     rows: list[AddSetting] = []
     for number, row in result.rows:
         if row.urn in seen:
-            outcome.problems.append(RowProblem(number, "URN", f"URN {row.urn} already on row {seen[row.urn]}"))
+            outcome.problems.append(
+                RowProblem(number, "URN", f"URN {row.urn} already on row {seen[row.urn]}")
+            )
             continue
         seen[row.urn] = number
         try:
@@ -461,7 +549,11 @@ async def import_settings(
     if outcome.problems:
         return outcome
     async with uow:
-        known = set((await uow.session.scalars(select(SettingRow.urn).where(SettingRow.urn.in_(seen)))).all())
+        known = set(
+            (
+                await uow.session.scalars(select(SettingRow.urn).where(SettingRow.urn.in_(seen)))
+            ).all()
+        )
         outcome.problems = await _urns_taken_by_organisations(uow, seen, known)
         if outcome.problems:
             return outcome
@@ -479,12 +571,18 @@ async def import_settings(
     return outcome
 
 
-async def _urns_taken_by_organisations(uow: UnitOfWork, rows: dict[str, int], known: set[str]) -> list[RowProblem]:
+async def _urns_taken_by_organisations(
+    uow: UnitOfWork, rows: dict[str, int], known: set[str]
+) -> list[RowProblem]:
     """A school already registered as an organisation (by GB-EDU id) but not as a setting."""
     wanted = {f"GB-EDU-{urn}": urn for urn in rows if urn not in known}
-    taken = await uow.session.scalars(select(OrganisationRow.org_id).where(OrganisationRow.org_id.in_(wanted)))
+    taken = await uow.session.scalars(
+        select(OrganisationRow.org_id).where(OrganisationRow.org_id.in_(wanted))
+    )
     return [
-        RowProblem(rows[wanted[org_id]], "URN", f"{org_id} is already in this register as an organisation")
+        RowProblem(
+            rows[wanted[org_id]], "URN", f"{org_id} is already in this register as an organisation"
+        )
         for org_id in sorted(taken.all(), key=lambda o: rows[wanted[o]])
     ]
 
@@ -496,19 +594,42 @@ async def _add_setting(uow: UnitOfWork, cmd: AddSetting, area: str) -> UUID:
     state_funded = is_state_funded(cmd.setting_type)
     uow.session.add(
         OrganisationRow(
-            organisation_id=str(organisation_id), org_id=org_id, name=cmd.name.strip(),
-            roles=[OrganisationRole.EDUCATION_SETTING], areas=[area], functions=[StrategicFunction.SCHOOLS], aims=[],
-            registered_at=utcnow(), state=PartnerState.APPROVED, identifiers={"school_urn": cmd.urn},
+            organisation_id=str(organisation_id),
+            org_id=org_id,
+            name=cmd.name.strip(),
+            roles=[OrganisationRole.EDUCATION_SETTING],
+            areas=[area],
+            functions=[StrategicFunction.SCHOOLS],
+            aims=[],
+            registered_at=utcnow(),
+            state=PartnerState.APPROVED,
+            identifiers={"school_urn": cmd.urn},
         )
     )
     await uow.session.flush()
     uow.session.add(
-        SettingRow(urn=cmd.urn, organisation_id=str(organisation_id), la_code=cmd.la_code, phase=cmd.phase,
-                   setting_type=cmd.setting_type, status=cmd.status, state_funded=state_funded)
+        SettingRow(
+            urn=cmd.urn,
+            organisation_id=str(organisation_id),
+            la_code=cmd.la_code,
+            phase=cmd.phase,
+            setting_type=cmd.setting_type,
+            status=cmd.status,
+            state_funded=state_funded,
+        )
     )
     await uow.emit(
-        SettingAdded(organisation_id=organisation_id, urn=cmd.urn, org_id=org_id, name=cmd.name.strip(), area=area,
-                     la_code=cmd.la_code, phase=cmd.phase, setting_type=cmd.setting_type, state_funded=state_funded)
+        SettingAdded(
+            organisation_id=organisation_id,
+            urn=cmd.urn,
+            org_id=org_id,
+            name=cmd.name.strip(),
+            area=area,
+            la_code=cmd.la_code,
+            phase=cmd.phase,
+            setting_type=cmd.setting_type,
+            state_funded=state_funded,
+        )
     )
     return organisation_id
 
@@ -523,12 +644,18 @@ async def record_school_population(cmd: RecordSchoolPopulation, uow: UnitOfWork,
 
 
 async def _recorded_la_codes(uow: UnitOfWork) -> frozenset[str]:
-    return frozenset((await uow.session.scalars(select(SchoolPopulationRow.la_code).distinct())).all())
+    return frozenset(
+        (await uow.session.scalars(select(SchoolPopulationRow.la_code).distinct())).all()
+    )
 
 
-async def import_school_population(path: Path, uow: UnitOfWork, node: str, *, dry_run: bool = False) -> PopulationImport:
+async def import_school_population(
+    path: Path, uow: UnitOfWork, node: str, *, dry_run: bool = False
+) -> PopulationImport:
     """Validate the whole file first; any bad row and nothing is recorded. Rows of other LAs are skipped."""
-    result = validate_rows(path, PopulationRow, columns=POPULATION_COLUMNS, required=set(POPULATION_COLUMNS))
+    result = validate_rows(
+        path, PopulationRow, columns=POPULATION_COLUMNS, required=set(POPULATION_COLUMNS)
+    )
     outcome = PopulationImport(problems=list(result.problems), dry_run=dry_run)
     async with uow:
         rows = _own_population_rows(result.rows, node, await _recorded_la_codes(uow), outcome)
@@ -542,8 +669,12 @@ async def import_school_population(path: Path, uow: UnitOfWork, node: str, *, dr
     return outcome
 
 
-def _own_population_rows(numbered: list[tuple[int, PopulationRow]], node: str, recorded: frozenset[str],
-                         outcome: PopulationImport) -> list[PopulationRow]:
+def _own_population_rows(
+    numbered: list[tuple[int, PopulationRow]],
+    node: str,
+    recorded: frozenset[str],
+    outcome: PopulationImport,
+) -> list[PopulationRow]:
     """The rows of the node's own LA; rows of other LAs are counted as skipped (a national table).
     Where the hub does not know the node's LA and the file leaves it ambiguous, a problem instead."""
     seen: dict[tuple[str, str], int] = {}
@@ -551,7 +682,11 @@ def _own_population_rows(numbered: list[tuple[int, PopulationRow]], node: str, r
     for number, row in numbered:
         key = (row.la_code, row.academic_year)
         if key in seen:
-            outcome.problems.append(RowProblem(number, "time_period", f"LA {key[0]} {key[1]} already on row {seen[key]}"))
+            outcome.problems.append(
+                RowProblem(
+                    number, "time_period", f"LA {key[0]} {key[1]} already on row {seen[key]}"
+                )
+            )
             continue
         seen[key] = number
         try:
@@ -563,8 +698,14 @@ def _own_population_rows(numbered: list[tuple[int, PopulationRow]], node: str, r
     codes = sorted({row.la_code for _, row in rows} | recorded)
     if len(codes) > 1:
         number = next(n for n, row in rows if row.la_code != codes[0])
-        outcome.problems.append(RowProblem(number, "old_la_code", f"the hub does not know {node}'s local authority and "
-                                           f"this would record several ({', '.join(codes)}): import your own LA's rows only"))
+        outcome.problems.append(
+            RowProblem(
+                number,
+                "old_la_code",
+                f"the hub does not know {node}'s local authority and "
+                f"this would record several ({', '.join(codes)}): import your own LA's rows only",
+            )
+        )
     return [row for _, row in rows]
 
 
@@ -578,18 +719,29 @@ async def _record_population(uow: UnitOfWork, cmd: RecordSchoolPopulation, area:
         row = SchoolPopulationRow(la_code=cmd.la_code, academic_year=cmd.academic_year)
         uow.session.add(row)
     row.area, row.source, row.figures, row.recorded_at = area, source, figures, utcnow()
-    await uow.emit(SchoolPopulationRecorded(area=area, la_code=cmd.la_code, academic_year=cmd.academic_year,
-                                            source=source, **figures))
+    await uow.emit(
+        SchoolPopulationRecorded(
+            area=area,
+            la_code=cmd.la_code,
+            academic_year=cmd.academic_year,
+            source=source,
+            **figures,
+        )
+    )
     return outcome
 
 
 async def list_school_population(uow: UnitOfWork) -> list[SchoolPopulationRow]:
     async with uow:
-        rows = await uow.session.scalars(select(SchoolPopulationRow).order_by(SchoolPopulationRow.academic_year))
+        rows = await uow.session.scalars(
+            select(SchoolPopulationRow).order_by(SchoolPopulationRow.academic_year)
+        )
         return list(rows.all())
 
 
-async def get_organisation(organisation_id: UUID, uow: UnitOfWork) -> tuple[OrganisationRow, list[AgreementRow]]:
+async def get_organisation(
+    organisation_id: UUID, uow: UnitOfWork
+) -> tuple[OrganisationRow, list[AgreementRow]]:
     async with uow:
         row = await _organisation(uow, organisation_id)
         agreements = await uow.session.scalars(
@@ -613,13 +765,17 @@ async def list_organisations(
     async with uow:
         query = select(OrganisationRow).order_by(OrganisationRow.name)
         if text:
-            query = query.where(OrganisationRow.name.ilike(f"%{text}%") | (OrganisationRow.org_id == text.upper()))
+            query = query.where(
+                OrganisationRow.name.ilike(f"%{text}%") | (OrganisationRow.org_id == text.upper())
+            )
         if state:
             query = query.where(OrganisationRow.state == state)
         rows = (await uow.session.scalars(query)).all()
     return [
-        r for r in rows
-        if (role is None or role in r.roles) and (area is None or area in r.areas)
+        r
+        for r in rows
+        if (role is None or role in r.roles)
+        and (area is None or area in r.areas)
         and (function is None or function in r.functions)
     ]
 
@@ -637,19 +793,25 @@ async def list_settings(uow: UnitOfWork) -> list[tuple[SettingRow, str]]:
 async def _organisation(uow: UnitOfWork, organisation_id: UUID) -> OrganisationRow:
     row = await uow.session.get(OrganisationRow, str(organisation_id))
     if row is None:
-        raise NotFound("no such organisation", {"organisation_id": f"{organisation_id} is not in this register"})
+        raise NotFound(
+            "no such organisation",
+            {"organisation_id": f"{organisation_id} is not in this register"},
+        )
     return row
 
 
 async def _refuse_taken_org_id(uow: UnitOfWork, org_id: str | None) -> None:
     taken = select(OrganisationRow.organisation_id).where(OrganisationRow.org_id == org_id)
     if org_id and await uow.session.scalar(taken):
-        raise Refused("organisation already registered", {"org_id": f"{org_id} is already in this register"})
+        raise Refused(
+            "organisation already registered", {"org_id": f"{org_id} is already in this register"}
+        )
 
 
 async def _has_agreement_in_force(uow: UnitOfWork, org: OrganisationRow, today: date) -> bool:
     rows = await uow.session.execute(
-        select(AgreementRow.starts_on, AgreementRow.ends_on, AgreementRow.ended_on)
-        .where(AgreementRow.organisation_id == org.organisation_id)
+        select(AgreementRow.starts_on, AgreementRow.ends_on, AgreementRow.ended_on).where(
+            AgreementRow.organisation_id == org.organisation_id
+        )
     )
     return any(in_force(s, e, ended, today) for s, e, ended in rows)

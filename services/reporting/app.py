@@ -9,10 +9,6 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from starlette.middleware import Middleware
 
-from shared.auth import require_declared
-from shared.node_service import create_http_app, serve_http
-from shared.settings import HubSettings
-from shared.telemetry import configure_process
 from services.reporting.dashboard import mount_dashboard
 from services.reporting.dashboard.routes import warm_pages
 from services.reporting.http.report import router
@@ -20,11 +16,17 @@ from services.reporting.ingest.consumer import ReportingService
 from services.reporting.models import metadata  # noqa: F401  (alembic target)
 from services.reporting.read import versioned
 from services.reporting.settings import NAME, ReportingSettings
+from shared.auth import require_declared
+from shared.node_service import create_http_app, serve_http
+from shared.settings import HubSettings
+from shared.telemetry import configure_process
 
 __all__ = ["ReportingService", "build_service", "create_app", "serve"]
 
 
-def build_service(settings: HubSettings, nats_url: str, own: ReportingSettings | None = None) -> ReportingService:
+def build_service(
+    settings: HubSettings, nats_url: str, own: ReportingSettings | None = None
+) -> ReportingService:
     return ReportingService(settings, own or ReportingSettings(), nats_url, warm_also=(warm_pages,))
 
 
@@ -48,7 +50,9 @@ def create_app(service: ReportingService) -> FastAPI:
     app.state.reporting = service
     app.state.readiness = service.readiness
     mount_dashboard(app, service)
-    app.user_middleware.append(Middleware(versioned.ResponsesPerVersion, sessions=service.read_sessions))  # innermost
+    app.user_middleware.append(
+        Middleware(versioned.ResponsesPerVersion, sessions=service.read_sessions)
+    )  # innermost
     return require_declared(app)  # a route without a declared access scope never serves
 
 
@@ -65,4 +69,8 @@ async def serve(
     (``HUB_REPORTING_PORT``) until SIGINT or SIGTERM."""
     configure_process(settings, NAME)
     url = nats_url or settings.nats_servers
-    await serve_http(lambda: create_app(build_service(settings, url, own)), host, port or settings.service_port(NAME))
+    await serve_http(
+        lambda: create_app(build_service(settings, url, own)),
+        host,
+        port or settings.service_port(NAME),
+    )

@@ -56,22 +56,28 @@ def named_nodes(payload: EventPayload) -> Iterator[tuple[str, str, NodeRule]]:
                 yield path.rsplit(".", 1)[-1], str(named), rule
 
 
-def node_problem(field: str, named: str, rule: NodeRule, publisher: str, nodes: Collection[str] | None) -> str | None:
+def node_problem(
+    field: str, named: str, rule: NodeRule, publisher: str, nodes: Collection[str] | None
+) -> str | None:
     """Why `field` may not name `named` when `publisher` publishes (None if it may). `nodes` None: the
     hub's set is not known here, so only the rules that need no set are checked."""
     if rule == NodeRule.OWN and named != publisher:
         return f"{named!r} is not this node's own: must be {publisher!r}"
     if rule == NodeRule.OTHER and named == publisher:
         others = ", ".join(n for n in nodes or () if n != publisher)
-        return f"{named!r} is this node: a lead organisation's own share is not a transfer to itself" + (
-            f"; one of {others}" if others else "")
+        return (
+            f"{named!r} is this node: a lead organisation's own share is not a transfer to itself"
+            + (f"; one of {others}" if others else "")
+        )
     if nodes is not None and named not in nodes:
         allowed = [n for n in nodes if rule != NodeRule.OTHER or n != publisher]
         return f"{named!r} is not one of the hub's nodes: one of {', '.join(allowed)}"
     return None
 
 
-def node_problems(payload: EventPayload, publisher: str, nodes: Collection[str] | None) -> dict[str, str]:
+def node_problems(
+    payload: EventPayload, publisher: str, nodes: Collection[str] | None
+) -> dict[str, str]:
     """Field → reason for every node-naming field of `payload` naming a node it may not."""
     problems: dict[str, str] = {}
     for name, named, rule in named_nodes(payload):

@@ -47,17 +47,27 @@ class ActivityDelivered(EventPayload):
     title: str = Field(min_length=1, max_length=200)
     delivered_by: UUID = Field(description="organisation_id of the delivering organisation.")
     area: Slug = Field(description="Local authority area the activity took place in.")
-    setting_urn: str | None = Field(default=None, description="DfE URN of the school or setting, if any.")
+    setting_urn: str | None = Field(
+        default=None, description="DfE URN of the school or setting, if any."
+    )
     starts_on: date
     ends_on: date
     hours: Decimal = Field(default=Decimal(0), ge=0, max_digits=9, decimal_places=2)
-    headcount: int = Field(ge=0, description="Participants counted (not necessarily unique pupils).")
+    headcount: int = Field(
+        ge=0, description="Participants counted (not necessarily unique pupils)."
+    )
     functions: tuple[StrategicFunction, ...] = ()
     aims: tuple[Aim, ...] = ()
     level: Level | None = None
-    term: str | None = Field(default=None, max_length=40, description="Term(s) of delivery, e.g. autumn 2024.")
-    academic_year: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}$", description="Academic year it counts in.")
-    partner_return_id: UUID | None = Field(default=None, description="The partner return it came in, if any.")
+    term: str | None = Field(
+        default=None, max_length=40, description="Term(s) of delivery, e.g. autumn 2024."
+    )
+    academic_year: str | None = Field(
+        default=None, pattern=r"^\d{4}-\d{2}$", description="Academic year it counts in."
+    )
+    partner_return_id: UUID | None = Field(
+        default=None, description="The partner return it came in, if any."
+    )
 
 
 @upcaster("ActivityDelivered", 1)
@@ -94,10 +104,16 @@ class Gender(StrEnum):
     NOT_KNOWN = "not_known"
 
 
-YearGroup = Annotated[str, Field(pattern=r"^(N1|N2|R|[1-9]|1[0-3])$", description="N1, N2, R or 1-13.")]
-Pseudonym = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="HMAC-SHA256 of the UPN (never the UPN).")]
+YearGroup = Annotated[
+    str, Field(pattern=r"^(N1|N2|R|[1-9]|1[0-3])$", description="N1, N2, R or 1-13.")
+]
+Pseudonym = Annotated[
+    str, Field(pattern=r"^[0-9a-f]{64}$", description="HMAC-SHA256 of the UPN (never the UPN).")
+]
 Urn = Annotated[str, Field(pattern=r"^\d{6,7}$", description="DfE URN of a school or setting.")]
-AcademicYear = Annotated[str, Field(pattern=r"^\d{4}-\d{2}$", description="Academic year, e.g. 2024-25.")]
+AcademicYear = Annotated[
+    str, Field(pattern=r"^\d{4}-\d{2}$", description="Academic year, e.g. 2024-25.")
+]
 
 
 class Participant(BaseModel):
@@ -114,7 +130,9 @@ class Participant(BaseModel):
     ethnicity: Ethnicity = Ethnicity.UNCLASSIFIED
     gender: Gender = Gender.NOT_KNOWN
     school_urn: Urn | None = None
-    home_area: Slug = Field(description="The pupil's own local authority area (reports attribute to it).")
+    home_area: Slug = Field(
+        description="The pupil's own local authority area (reports attribute to it)."
+    )
 
 
 MAX_PARTICIPANTS_PER_EVENT = 400
@@ -127,7 +145,9 @@ class ParticipationRecorded(EventPayload):
 
     activity_id: UUID
     academic_year: AcademicYear
-    participants: tuple[Participant, ...] = Field(min_length=1, max_length=MAX_PARTICIPANTS_PER_EVENT)
+    participants: tuple[Participant, ...] = Field(
+        min_length=1, max_length=MAX_PARTICIPANTS_PER_EVENT
+    )
 
 
 @event(SERVICE, "ParticipationWithdrawn", 1)

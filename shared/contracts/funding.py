@@ -89,7 +89,9 @@ class Asset(BaseModel):
     item: str = Field(min_length=1, max_length=200)
     location: str = Field(min_length=1, max_length=200)
     loaned_to: str | None = Field(
-        default=None, max_length=200, description="Setting (URN or name) or pupil pseudonym; never a name."
+        default=None,
+        max_length=200,
+        description="Setting (URN or name) or pupil pseudonym; never a name.",
     )
 
 
@@ -108,7 +110,8 @@ class IncomeRecorded(EventPayload):
     purpose: str | None = None
     area: str | None = Field(default=None, description="Area the money is restricted to, if any.")
     stream_restricted: bool = Field(
-        default=True, description="True when flows drawing on it must be of the same stream (capital/revenue)."
+        default=True,
+        description="True when flows drawing on it must be of the same stream (capital/revenue).",
     )
 
 
@@ -149,7 +152,9 @@ class PartnerCommissioned(EventPayload):
 
     entry_id: UUID
     recipient_organisation_id: UUID = Field(description="The partner in the node's register.")
-    recipient_org_id: str | None = Field(default=None, description="org-id.guide identifier, e.g. GB-CHC-1234567.")
+    recipient_org_id: str | None = Field(
+        default=None, description="org-id.guide identifier, e.g. GB-CHC-1234567."
+    )
     recipient_name: str = Field(min_length=1, max_length=200)
     title: str = Field(min_length=1, max_length=200)
     function: StrategicFunction
@@ -179,7 +184,9 @@ class ExpenditureRecorded(EventPayload):
     spent_on: date
     funded_from: tuple[FundingLink, ...] = Field(min_length=1)
     remission_reason: RemissionReason | None = None
-    asset: Asset | None = Field(default=None, description="Set when a capital purchase joins the asset register.")
+    asset: Asset | None = Field(
+        default=None, description="Set when a capital purchase joins the asset register."
+    )
 
 
 @event(SERVICE, "EntryReversed", 1)

@@ -53,14 +53,18 @@ class OrganisationRegistered(EventPayload):
 
     organisation_id: UUID = Field(description="The node's own id for the organisation.")
     org_id: str | None = Field(
-        default=None, description="org-id.guide identifier (GB-CHC-…, GB-COH-…, GB-EDU-…, GB-LAE-…)."
+        default=None,
+        description="org-id.guide identifier (GB-CHC-…, GB-COH-…, GB-EDU-…, GB-LAE-…).",
     )
     name: str = Field(min_length=1, max_length=200)
     roles: tuple[OrganisationRole, ...] = Field(min_length=1)
     areas: tuple[Slug, ...] = Field(default=(), description="Local authority areas served.")
-    functions: tuple[StrategicFunction, ...] = Field(default=(), description="Functions it contributes to.")
+    functions: tuple[StrategicFunction, ...] = Field(
+        default=(), description="Functions it contributes to."
+    )
     state: PartnerState | None = Field(
-        default=None, description="Lifecycle state at registration (absent in early events: interest)."
+        default=None,
+        description="Lifecycle state at registration (absent in early events: interest).",
     )
 
 
@@ -83,7 +87,9 @@ class PartnerStateChanged(EventPayload):
     organisation_id: UUID
     from_state: PartnerState
     to_state: PartnerState
-    decided_by: str = Field(min_length=1, max_length=200, description="Person or panel that decided.")
+    decided_by: str = Field(
+        min_length=1, max_length=200, description="Person or panel that decided."
+    )
     decided_at: datetime
     reason: str | None = Field(default=None, max_length=2000)
 
@@ -123,10 +129,16 @@ class SettingAdded(EventPayload):
     org_id: str = Field(description="GB-EDU-<URN>.")
     name: str = Field(min_length=1, max_length=200)
     area: Slug = Field(description="Local authority area (node area) the setting is in.")
-    la_code: str = Field(pattern=r"^\d{3}$", description="DfE local authority number, e.g. 331 for Coventry.")
+    la_code: str = Field(
+        pattern=r"^\d{3}$", description="DfE local authority number, e.g. 331 for Coventry."
+    )
     phase: SettingPhase
-    setting_type: str = Field(max_length=100, description="DfE type of establishment, e.g. Academy converter.")
-    state_funded: bool = Field(description="Counts towards the share of state-funded schools supported.")
+    setting_type: str = Field(
+        max_length=100, description="DfE type of establishment, e.g. Academy converter."
+    )
+    state_funded: bool = Field(
+        description="Counts towards the share of state-funded schools supported."
+    )
 
 
 Count = Annotated[int, Field(ge=0, le=10_000_000)] | None
@@ -139,17 +151,32 @@ class PopulationFigures(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    pupils: int = Field(ge=1, le=10_000_000, description="Headcount of pupils in the area's state-funded schools.")
+    pupils: int = Field(
+        ge=1, le=10_000_000, description="Headcount of pupils in the area's state-funded schools."
+    )
     sen_support: Count = Field(default=None, description="Pupils on SEN support.")
     ehcp: Count = Field(default=None, description="Pupils with an education, health and care plan.")
-    fsm_eligible: Count = Field(default=None, description="Pupils known to be eligible for free school meals.")
-    looked_after: Count = Field(default=None, description="Looked-after pupils (not in the DfE table; from the LA if known).")
+    fsm_eligible: Count = Field(
+        default=None, description="Pupils known to be eligible for free school meals."
+    )
+    looked_after: Count = Field(
+        default=None,
+        description="Looked-after pupils (not in the DfE table; from the LA if known).",
+    )
     ethnicity_white: Count = Field(default=None, description="DfE major ethnic group White.")
-    ethnicity_mixed: Count = Field(default=None, description="DfE major ethnic group Mixed / multiple.")
-    ethnicity_asian: Count = Field(default=None, description="DfE major ethnic group Asian / Asian British.")
-    ethnicity_black: Count = Field(default=None, description="DfE major ethnic group Black / Black British.")
+    ethnicity_mixed: Count = Field(
+        default=None, description="DfE major ethnic group Mixed / multiple."
+    )
+    ethnicity_asian: Count = Field(
+        default=None, description="DfE major ethnic group Asian / Asian British."
+    )
+    ethnicity_black: Count = Field(
+        default=None, description="DfE major ethnic group Black / Black British."
+    )
     ethnicity_other: Count = Field(default=None, description="DfE major ethnic group Any other.")
-    ethnicity_unclassified: Count = Field(default=None, description="Ethnicity unclassified or refused.")
+    ethnicity_unclassified: Count = Field(
+        default=None, description="Ethnicity unclassified or refused."
+    )
     gender_female: Count = Field(default=None, description="Girls.")
     gender_male: Count = Field(default=None, description="Boys.")
 
@@ -161,6 +188,14 @@ class SchoolPopulationRecorded(EventPayload, PopulationFigures):
     node_fields = {"area": NodeRule.OWN}
 
     area: Slug = Field(description="The node's local authority area.")
-    la_code: str = Field(pattern=r"^\d{3}$", description="DfE local authority number, e.g. 331 for Coventry.")
-    academic_year: str = Field(pattern=r"^\d{4}-\d{2}$", description="Academic year of the census, e.g. 2024-25.")
-    source: str = Field(min_length=1, max_length=200, description="Publication the figures come from, with its year.")
+    la_code: str = Field(
+        pattern=r"^\d{3}$", description="DfE local authority number, e.g. 331 for Coventry."
+    )
+    academic_year: str = Field(
+        pattern=r"^\d{4}-\d{2}$", description="Academic year of the census, e.g. 2024-25."
+    )
+    source: str = Field(
+        min_length=1,
+        max_length=200,
+        description="Publication the figures come from, with its year.",
+    )

@@ -7,7 +7,9 @@ from typing import Annotated
 
 from pydantic import Field
 
-Pence = Annotated[int, Field(ge=0, le=10**13, description="Money in integer pence (GBP); never a float.")]
+Pence = Annotated[
+    int, Field(ge=0, le=10**13, description="Money in integer pence (GBP); never a float.")
+]
 
 
 class StrategicFunction(StrEnum):

@@ -36,8 +36,14 @@ def password_matches(password: str, stored: str) -> bool:
     if scheme != "scrypt":
         return False
     expected = base64.b64decode(digest)
-    actual = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
-                            dklen=len(expected))
+    actual = hashlib.scrypt(
+        password.encode(),
+        salt=base64.b64decode(salt),
+        n=int(n),
+        r=int(r),
+        p=int(p),
+        dklen=len(expected),
+    )
     return hmac.compare_digest(actual, expected)
 
 
@@ -61,7 +67,9 @@ class Users:
         """Blocking (scrypt): call it from a worker thread."""
         entry = self.entries.get(name)
         if entry is None:
-            password_matches(password, _UNKNOWN_USER_HASH)  # one scrypt either way: no user enumeration by timing
+            password_matches(
+                password, _UNKNOWN_USER_HASH
+            )  # one scrypt either way: no user enumeration by timing
             return None
         return self.user(name) if password_matches(password, str(entry["password_hash"])) else None
 
@@ -82,6 +90,8 @@ _UNKNOWN_USER_HASH = hash_password("not a password anyone has")
 
 def write_users_file(path: Path, users: dict[str, tuple[str, Role, str | None]]) -> None:
     """Write a users file from name → (password, role, node); hashes only."""
-    entries = {name: {"password_hash": hash_password(pw), "role": str(role), "node": node or ""}
-               for name, (pw, role, node) in users.items()}
+    entries = {
+        name: {"password_hash": hash_password(pw), "role": str(role), "node": node or ""}
+        for name, (pw, role, node) in users.items()
+    }
     write_private(path, json.dumps(entries, indent=2))

@@ -23,18 +23,24 @@ def _svg(width: int, height: int, title: str, desc: str, body: list[str], chart_
         f'<svg class="hl-chart" xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {width} {height}" '
         f'width="100%" aria-labelledby="{chart_id}-t {chart_id}-d" focusable="false">'
         f'<title id="{chart_id}-t">{escape(title)}</title><desc id="{chart_id}-d">{escape(desc)}</desc>'
-        + "".join(body) + "</svg>")
+        + "".join(body)
+        + "</svg>"
+    )
 
 
 def _text(x: float, y: float, text: str, anchor: str = "start", weight: str = "normal") -> str:
-    return (f'<text x="{x:.1f}" y="{y:.1f}" fill="{TEXT}" font-size="14" text-anchor="{anchor}" '
-            f'font-weight="{weight}" dominant-baseline="middle">{escape(text)}</text>')
+    return (
+        f'<text x="{x:.1f}" y="{y:.1f}" fill="{TEXT}" font-size="14" text-anchor="{anchor}" '
+        f'font-weight="{weight}" dominant-baseline="middle">{escape(text)}</text>'
+    )
 
 
 def _legend(series: list[Series], y: float) -> list[str]:
     out, x = [], 0.0
     for i, s in enumerate(series):
-        out.append(f'<rect x="{x:.1f}" y="{y - 7:.1f}" width="14" height="14" fill="{PALETTE[i % len(PALETTE)]}"/>')
+        out.append(
+            f'<rect x="{x:.1f}" y="{y - 7:.1f}" width="14" height="14" fill="{PALETTE[i % len(PALETTE)]}"/>'
+        )
         out.append(_text(x + 20, y, s.name))
         x += 30 + 8 * len(s.name)
     return out
@@ -43,15 +49,33 @@ def _legend(series: list[Series], y: float) -> list[str]:
 def draw(chart: Chart) -> Markup:
     """A view's chart as declared in the catalogue (services/reporting/read/charts.py), drawn."""
     if isinstance(chart, Bars):
-        return bar_chart(chart.title, chart.desc, chart.labels, chart.series, chart.chart_id, chart.fmt)
+        return bar_chart(
+            chart.title, chart.desc, chart.labels, chart.series, chart.chart_id, chart.fmt
+        )
     if isinstance(chart, Flows):
-        return sankey(chart.title, chart.desc, chart.links, chart.columns, chart.headings, chart.chart_id,
-                      chart.fmt, chart.width, chart.height)
+        return sankey(
+            chart.title,
+            chart.desc,
+            chart.links,
+            chart.columns,
+            chart.headings,
+            chart.chart_id,
+            chart.fmt,
+            chart.width,
+            chart.height,
+        )
     raise TypeError(f"no drawing for {type(chart).__name__}")
 
 
-def bar_chart(title: str, desc: str, labels: list[str], series: list[Series], chart_id: str,
-              fmt: str = "{:,.0f}", width: int = 640) -> Markup:
+def bar_chart(
+    title: str,
+    desc: str,
+    labels: list[str],
+    series: list[Series],
+    chart_id: str,
+    fmt: str = "{:,.0f}",
+    width: int = 640,
+) -> Markup:
     """Horizontal bars, one group per label and one bar per series, each bar labelled with its value."""
     label_w, bar_h, gap = 190, 18, 12
     group_h = bar_h * len(series) + gap
@@ -62,14 +86,18 @@ def bar_chart(title: str, desc: str, labels: list[str], series: list[Series], ch
     body = _legend(series, 10) if len(series) > 1 else []
     for i, label in enumerate(labels):
         y0 = top + i * group_h
-        body.append(_text(label_w - 8, y0 + bar_h * len(series) / 2, _clip(label, 26), anchor="end"))
+        body.append(
+            _text(label_w - 8, y0 + bar_h * len(series) / 2, _clip(label, 26), anchor="end")
+        )
         for j, s in enumerate(series):
             value = s.values[i]
             y = y0 + j * bar_h
             w = 0 if value is None else max(room * value / peak, 1 if value else 0)
             shown = "unknown" if value is None else fmt.format(value)
-            body.append(f'<rect x="{label_w}" y="{y:.1f}" width="{w:.1f}" height="{bar_h - 3}" '
-                        f'fill="{PALETTE[j % len(PALETTE)]}"><title>{escape(f"{label}, {s.name}: {shown}")}</title></rect>')
+            body.append(
+                f'<rect x="{label_w}" y="{y:.1f}" width="{w:.1f}" height="{bar_h - 3}" '
+                f'fill="{PALETTE[j % len(PALETTE)]}"><title>{escape(f"{label}, {s.name}: {shown}")}</title></rect>'
+            )
             body.append(_text(label_w + w + 6, y + (bar_h - 3) / 2, shown))
     return _svg(width, height, title, desc, body, chart_id)
 
@@ -96,7 +124,9 @@ class _Node:
     in_at: float = 0.0
 
 
-def sankey_layout(links: list[Link], columns: dict[str, int], height: float, pad: float = 14) -> dict[str, _Node]:
+def sankey_layout(
+    links: list[Link], columns: dict[str, int], height: float, pad: float = 14
+) -> dict[str, _Node]:
     """Nodes stacked per column, heights proportional to the larger of what enters and leaves."""
     into: dict[str, int] = defaultdict(int)
     out: dict[str, int] = defaultdict(int)
@@ -107,8 +137,13 @@ def sankey_layout(links: list[Link], columns: dict[str, int], height: float, pad
     by_column: dict[int, list[_Node]] = defaultdict(list)
     for node in nodes.values():
         by_column[node.column].append(node)
-    scale = min(((height - pad * (len(col) - 1)) / max(sum(n.value for n in col), 1) for col in by_column.values()),
-                default=1.0)
+    scale = min(
+        (
+            (height - pad * (len(col) - 1)) / max(sum(n.value for n in col), 1)
+            for col in by_column.values()
+        ),
+        default=1.0,
+    )
     for col in by_column.values():
         y = 0.0
         for node in col:
@@ -118,8 +153,17 @@ def sankey_layout(links: list[Link], columns: dict[str, int], height: float, pad
     return nodes
 
 
-def sankey(title: str, desc: str, links: list[Link], columns: dict[str, int], headings: list[str],
-           chart_id: str, fmt: Callable[[int], str] = str, width: int = 1100, height: int = 420) -> Markup:
+def sankey(
+    title: str,
+    desc: str,
+    links: list[Link],
+    columns: dict[str, int],
+    headings: list[str],
+    chart_id: str,
+    fmt: Callable[[int], str] = str,
+    width: int = 1100,
+    height: int = 420,
+) -> Markup:
     """Flows between columns of nodes named '<column>:<label>'; a band's width is its amount."""
     links = [link for link in links if link.value > 0]
     nodes = sankey_layout(links, columns, height)
@@ -131,21 +175,37 @@ def sankey(title: str, desc: str, links: list[Link], columns: dict[str, int], he
     for link in sorted(links, key=lambda k: (nodes[k.source].y, nodes[k.target].y)):
         s, t = nodes[link.source], nodes[link.target]
         w = max(link.value * scale, 1)
-        body.append(_band(x[s.column] + node_w, top + s.out_at, x[t.column], top + t.in_at, w,
-                          PALETTE[s.column % len(PALETTE)],
-                          f"{node_label(link.source)} to {node_label(link.target)}: {fmt(link.value)}"))
+        body.append(
+            _band(
+                x[s.column] + node_w,
+                top + s.out_at,
+                x[t.column],
+                top + t.in_at,
+                w,
+                PALETTE[s.column % len(PALETTE)],
+                f"{node_label(link.source)} to {node_label(link.target)}: {fmt(link.value)}",
+            )
+        )
         s.out_at += w
         t.in_at += w
     for n in nodes.values():
-        body.append(f'<rect x="{x[n.column]:.1f}" y="{top + n.y:.1f}" width="{node_w}" height="{n.height:.1f}" '
-                    f'fill="{PALETTE[n.column % len(PALETTE)]}"/>')
-        body.append(_text(x[n.column] + node_w + 6, top + n.y + n.height / 2, _clip(node_label(n.name), 24)))
+        body.append(
+            f'<rect x="{x[n.column]:.1f}" y="{top + n.y:.1f}" width="{node_w}" height="{n.height:.1f}" '
+            f'fill="{PALETTE[n.column % len(PALETTE)]}"/>'
+        )
+        body.append(
+            _text(x[n.column] + node_w + 6, top + n.y + n.height / 2, _clip(node_label(n.name), 24))
+        )
     return _svg(width, height + top + 10, title, desc, body, chart_id)
 
 
 def _band(x0: float, y0: float, x1: float, y1: float, w: float, colour: str, title: str) -> str:
     """A filled band of constant width between two node edges (a thick stroke would kink on steep curves)."""
     mid = (x0 + x1) / 2
-    d = (f"M{x0:.1f},{y0:.1f} C{mid:.1f},{y0:.1f} {mid:.1f},{y1:.1f} {x1:.1f},{y1:.1f} "
-         f"L{x1:.1f},{y1 + w:.1f} C{mid:.1f},{y1 + w:.1f} {mid:.1f},{y0 + w:.1f} {x0:.1f},{y0 + w:.1f} Z")
-    return f'<path d="{d}" fill="{colour}" fill-opacity="0.35"><title>{escape(title)}</title></path>'
+    d = (
+        f"M{x0:.1f},{y0:.1f} C{mid:.1f},{y0:.1f} {mid:.1f},{y1:.1f} {x1:.1f},{y1:.1f} "
+        f"L{x1:.1f},{y1 + w:.1f} C{mid:.1f},{y1 + w:.1f} {mid:.1f},{y0 + w:.1f} {x0:.1f},{y0 + w:.1f} Z"
+    )
+    return (
+        f'<path d="{d}" fill="{colour}" fill-opacity="0.35"><title>{escape(title)}</title></path>'
+    )

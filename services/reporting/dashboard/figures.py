@@ -9,7 +9,6 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.periods import PeriodKind
 from services.reporting.models.activities import ActivityView
 from services.reporting.models.partners import OrganisationView, SettingView
 from services.reporting.read.params import Filters
@@ -17,6 +16,7 @@ from services.reporting.read.views.accountability import pupil_records
 from services.reporting.read.views.allocation import flows_in_period, only_node
 from services.reporting.read.views.funding import load_ledger
 from services.reporting.read.views.partners import partner_identity
+from shared.periods import PeriodKind
 
 
 async def areas(session: AsyncSession) -> list[str]:
@@ -38,12 +38,26 @@ class Partner:
 
     @classmethod
     def of(cls, o: OrganisationView) -> Partner:
-        return cls(o.organisation_id, o.node, o.name, o.org_id, list(o.roles or []), list(o.areas or []), o.state)
+        return cls(
+            o.organisation_id,
+            o.node,
+            o.name,
+            o.org_id,
+            list(o.roles or []),
+            list(o.areas or []),
+            o.state,
+        )
 
 
-async def partners(session: AsyncSession, node: str | None = None, offset: int = 0,
-                   limit: int | None = None) -> list[Partner]:
-    query = select(OrganisationView).order_by(OrganisationView.name, OrganisationView.node).offset(offset).limit(limit)
+async def partners(
+    session: AsyncSession, node: str | None = None, offset: int = 0, limit: int | None = None
+) -> list[Partner]:
+    query = (
+        select(OrganisationView)
+        .order_by(OrganisationView.name, OrganisationView.node)
+        .offset(offset)
+        .limit(limit)
+    )
     if node:
         query = query.where(OrganisationView.node == node)
     return [Partner.of(o) for o in await session.scalars(query)]
@@ -57,7 +71,9 @@ async def partner_count(session: AsyncSession, node: str | None = None) -> int:
 
 
 async def partner(session: AsyncSession, organisation_id: str) -> Partner | None:
-    found = await session.scalars(select(OrganisationView).where(OrganisationView.organisation_id == organisation_id))
+    found = await session.scalars(
+        select(OrganisationView).where(OrganisationView.organisation_id == organisation_id)
+    )
     o = found.first()
     return None if o is None else Partner.of(o)
 
@@ -74,22 +90,35 @@ class PartnerFigures:
     """(node, entry id, signed pence) of commissions to the partner dated in the period."""
 
 
-async def partner_figures(session: AsyncSession, partner: Partner, period: str, kind: PeriodKind,
-                          filters: Filters) -> PartnerFigures:
+async def partner_figures(
+    session: AsyncSession, partner: Partner, period: str, kind: PeriodKind, filters: Filters
+) -> PartnerFigures:
     """Delivery in the academic year (as the pupil views count it) and commissions in the period, of
     the partner's own registration or its org-id hub-wide (views/partners.PartnerIdentity), never by name."""
     figures = PartnerFigures(partner)
     who = await partner_identity(session, partner.organisation_id)
     if who is None:
         return figures
-    records = [r for r in await pupil_records(session, period, filters) if who.delivered(r.a.node, r.a.delivered_by)]
+    records = [
+        r
+        for r in await pupil_records(session, period, filters)
+        if who.delivered(r.a.node, r.a.delivered_by)
+    ]
     figures.unique_pupils = len({r.p.pseudonym for r in records})
     figures.participations = len(records)
     ids = sorted({organisation_id for _, organisation_id in who.registrations})
-    query = select(ActivityView).where(ActivityView.delivered_by.in_(ids),
-                                       ActivityView.academic_year == period).order_by(ActivityView.starts_on)
-    figures.activities = [a for a in await session.scalars(query) if who.delivered(a.node, a.delivered_by)
-                          and filters.keeps_activity(a) and (filters.area is None or a.area == filters.area)]
+    query = (
+        select(ActivityView)
+        .where(ActivityView.delivered_by.in_(ids), ActivityView.academic_year == period)
+        .order_by(ActivityView.starts_on)
+    )
+    figures.activities = [
+        a
+        for a in await session.scalars(query)
+        if who.delivered(a.node, a.delivered_by)
+        and filters.keeps_activity(a)
+        and (filters.area is None or a.area == filters.area)
+    ]
     figures.hours = sum((a.hours for a in figures.activities), Decimal(0))
     ledger = only_node(await load_ledger(session), filters.node)
     for e, pence in flows_in_period(ledger, kind, period, "commission"):
@@ -102,6 +131,9 @@ async def partner_figures(session: AsyncSession, partner: Partner, period: str, 
 async def activity_titles(session: AsyncSession, ids: set[str]) -> dict[str, str]:
     if not ids:
         return {}
-    rows = await session.execute(select(ActivityView.activity_id, ActivityView.title)
-                                 .where(ActivityView.activity_id.in_(ids)))
+    rows = await session.execute(
+        select(ActivityView.activity_id, ActivityView.title).where(
+            ActivityView.activity_id.in_(ids)
+        )
+    )
     return {activity_id: title for activity_id, title in rows}

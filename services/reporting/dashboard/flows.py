@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from shared.periods import PeriodKind
 from services.reporting.read.charts import Link
 from services.reporting.read.views.allocation import flows_in_period
 from services.reporting.read.views.funding import SPEND, Ledger
+from shared.periods import PeriodKind
 
 HEADINGS = ["Income", "Lead organisation", "After allocations", "Spent as", "Strategic function"]
 SPENT_AS = {"commission": "commissions to partners", "expenditure": "direct spend"}

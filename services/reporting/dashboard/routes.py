@@ -20,34 +20,47 @@ from fastapi.responses import RedirectResponse
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from shared.auth import (
-    Ask, Scope, api_routes, authorize, declare, effective, may, named_by_filters, named_in_path, request_access,
-    require,
-)
-from shared.contracts.vocabulary import StrategicFunction
-from shared.periods import PeriodKind, academic_year, parse_period
-from services.reporting.ingest.audit import verify
 from services.reporting.dashboard import charts
 from services.reporting.dashboard.auth import DEVELOPER, DashboardUser, Users
 from services.reporting.dashboard.figures import (
-    activity_titles, areas, partner, partner_count, partner_figures, partners,
+    activity_titles,
+    areas,
+    partner,
+    partner_count,
+    partner_figures,
+    partners,
 )
 from services.reporting.dashboard.flows import HEADINGS, funding_flows
 from services.reporting.dashboard.sessions import LoginThrottle, Sessions
 from services.reporting.deps import ReadSession
-from services.reporting.read.exports.tables import tables_of, to_json
-from services.reporting.read.queries import hub_report, report_stamp
-from services.reporting.read.versioned import per_version
-from services.reporting.read.params import Filters
-from services.reporting.read.views.allocation import only_node
+from services.reporting.http.views import evidence_asks, export_view, view_asks
+from services.reporting.ingest.audit import verify
 from services.reporting.read import charts as read_charts
 from services.reporting.read.catalogue import VIEWS, run_view
-from services.reporting.read.exports import giving360
 from services.reporting.read.charts import describe
-from services.reporting.read.params import ViewParams
+from services.reporting.read.exports import giving360
+from services.reporting.read.exports.tables import tables_of, to_json
+from services.reporting.read.params import Filters, ViewParams
+from services.reporting.read.queries import hub_report, report_stamp
+from services.reporting.read.versioned import per_version
+from services.reporting.read.views.allocation import only_node
 from services.reporting.read.views.evidence import EvidenceView, evidence
-from services.reporting.http.views import evidence_asks, export_view, view_asks
 from services.reporting.read.views.funding import budget_vs_actual, follow, load_ledger, summarise
+from shared.auth import (
+    Ask,
+    Scope,
+    api_routes,
+    authorize,
+    declare,
+    effective,
+    may,
+    named_by_filters,
+    named_in_path,
+    request_access,
+    require,
+)
+from shared.contracts.vocabulary import StrategicFunction
+from shared.periods import PeriodKind, academic_year, parse_period
 
 PARTNER_CHOICES = 300
 """Up to this many partners the filter is a list of names; beyond it, a box for an organisation id."""
@@ -60,7 +73,9 @@ templates.env.filters["pounds"] = lambda pence: "" if pence is None else f"£{pe
 templates.env.filters["label"] = lambda key: str(key).replace("_", " ")
 templates.env.filters["node_label"] = charts.node_label
 templates.env.filters["zip_pairs"] = lambda values: [(v, str(v).replace("_", " ")) for v in values]
-templates.env.filters["partner_pairs"] = lambda found: [(p.organisation_id, f"{p.name} ({p.node})") for p in found]
+templates.env.filters["partner_pairs"] = lambda found: [
+    (p.organisation_id, f"{p.name} ({p.node})") for p in found
+]
 
 
 class LoginRequired(Exception):
@@ -112,8 +127,18 @@ def may_open(request: Request, url: str) -> bool:
         found = pattern.match(parts.path)
         if found:
             params = {k: convertors[k].convert(v) for k, v in found.groupdict().items()}
-            probe = Request({"type": "http", "method": "GET", "path": parts.path, "headers": [], "app": request.app,
-                             "query_string": parts.query.encode(), "endpoint": endpoint, "path_params": params})
+            probe = Request(
+                {
+                    "type": "http",
+                    "method": "GET",
+                    "path": parts.path,
+                    "headers": [],
+                    "app": request.app,
+                    "query_string": parts.query.encode(),
+                    "endpoint": endpoint,
+                    "path_params": params,
+                }
+            )
             return may(user, "GET", *request_access(probe))
     return False
 
@@ -122,8 +147,11 @@ def _get_routes(app: Any) -> list[tuple[Any, dict[str, Any], Any]]:
     """The app's GET routes (pattern, path convertors, endpoint), read from its route table once:
     a page may ask about hundreds of links."""
     if not hasattr(app.state, "get_routes"):
-        app.state.get_routes = [(r.path_regex, r.param_convertors, r.endpoint) for r in api_routes(app)
-                                if "GET" in (r.methods or ())]
+        app.state.get_routes = [
+            (r.path_regex, r.param_convertors, r.endpoint)
+            for r in api_routes(app)
+            if "GET" in (r.methods or ())
+        ]
     return app.state.get_routes  # type: ignore[no-any-return]
 
 
@@ -147,13 +175,25 @@ class PageFilters:
 
     def view_params(self, request: Request) -> ViewParams:
         settings = request.app.state.reporting.settings
-        return ViewParams(hub=settings.hub, nodes=settings.nodes, period=self.period, kind=self.kind,
-                          filters=Filters(node=self.node, area=self.area, function=self.function))
+        return ViewParams(
+            hub=settings.hub,
+            nodes=settings.nodes,
+            period=self.period,
+            kind=self.kind,
+            filters=Filters(node=self.node, area=self.area, function=self.function),
+        )
 
 
-def page_filters(request: Request, user: User, period: str | None = None, kind: PeriodKind = "academic",
-                 node: str | None = None, area: str | None = None, function: str | None = None,
-                 partner: str | None = None) -> PageFilters:
+def page_filters(
+    request: Request,
+    user: User,
+    period: str | None = None,
+    kind: PeriodKind = "academic",
+    node: str | None = None,
+    area: str | None = None,
+    function: str | None = None,
+    partner: str | None = None,
+) -> PageFilters:
     period = period or ViewParams.default_period()
     try:
         parse_period(period, kind)
@@ -167,8 +207,14 @@ def page_filters(request: Request, user: User, period: str | None = None, kind: 
     scope, _ = request_access(request)
     asked = Ask(node=node or None, area=area or None, own_by_default=True)
     require(user, request.method, scope, asked)  # the filters too, whatever else the page names
-    return PageFilters(period, kind, effective(user, scope, asked).node, area or None, function or None,
-                       partner or None)
+    return PageFilters(
+        period,
+        kind,
+        effective(user, scope, asked).node,
+        area or None,
+        function or None,
+        partner or None,
+    )
 
 
 Page = Annotated[PageFilters, Depends(page_filters)]
@@ -190,23 +236,43 @@ def periods(today: date | None = None) -> list[str]:
     return names
 
 
-async def render(request: Request, session: ReadSession, template: str, user: DashboardUser,
-                 filters: PageFilters | None, **context: Any) -> Response:
+async def render(
+    request: Request,
+    session: ReadSession,
+    template: str,
+    user: DashboardUser,
+    filters: PageFilters | None,
+    **context: Any,
+) -> Response:
     """A page with the chrome every page shares: who is signed in, the filters and their options."""
     settings = request.app.state.reporting.settings
     node = None if user.whole_hub else user.node
     query = filters.query() if filters else ""
-    choices = await partners(session, node, limit=PARTNER_CHOICES + 1)  # one query: a list, or too many to list
+    choices = await partners(
+        session, node, limit=PARTNER_CHOICES + 1
+    )  # one query: a list, or too many to list
     options = {
-        "periods": periods(), "nodes": settings.nodes if user.whole_hub else [user.node],
+        "periods": periods(),
+        "nodes": settings.nodes if user.whole_hub else [user.node],
         "areas": await areas(session) if user.whole_hub else list(user.areas),
         "functions": [str(f) for f in StrategicFunction],
         "partners": choices if len(choices) <= PARTNER_CHOICES else None,
     }
-    return templates.TemplateResponse(request, template, {
-        "user": user, "open_mode": users_of(request) is None, "filters": filters, "options": options,
-        "views": {n: VIEWS[n] for n in VIEWS if may_open(request, f"/dashboard/views/{n}?{query}")},
-        "hub": settings.hub, **context})
+    return templates.TemplateResponse(
+        request,
+        template,
+        {
+            "user": user,
+            "open_mode": users_of(request) is None,
+            "filters": filters,
+            "options": options,
+            "views": {
+                n: VIEWS[n] for n in VIEWS if may_open(request, f"/dashboard/views/{n}?{query}")
+            },
+            "hub": settings.hub,
+            **context,
+        },
+    )
 
 
 # ---------------------------------------------------------------- sign in and out
@@ -215,21 +281,32 @@ async def render(request: Request, session: ReadSession, template: str, user: Da
 @router.get("/login")
 @declare(Scope.OPEN)
 async def login_form(request: Request, next: str = "/dashboard/") -> Response:
-    return templates.TemplateResponse(request, "login.html", {"next": _local(next), "error": None, "user": None})
+    return templates.TemplateResponse(
+        request, "login.html", {"next": _local(next), "error": None, "user": None}
+    )
 
 
 @router.post("/login")
 @declare(Scope.OPEN)
-async def login(request: Request, username: Annotated[str, Form()], password: Annotated[str, Form()],
-                next: Annotated[str, Form()] = "/dashboard/") -> Response:
+async def login(
+    request: Request,
+    username: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    next: Annotated[str, Form()] = "/dashboard/",
+) -> Response:
     _same_origin(request)
     users = users_of(request)
     throttle: LoginThrottle = request.app.state.login_throttle
     client = request.client.host if request.client else "?"
     if wait := throttle.wait(username, client):
         minutes = math.ceil(wait / 60)
-        return _login_refused(request, next, f"Too many failed sign-ins: try again in {minutes} minute"
-                                             f"{'s' if minutes > 1 else ''}", 429, {"Retry-After": str(math.ceil(wait))})
+        return _login_refused(
+            request,
+            next,
+            f"Too many failed sign-ins: try again in {minutes} minute{'s' if minutes > 1 else ''}",
+            429,
+            {"Retry-After": str(math.ceil(wait))},
+        )
     user = await run_in_threadpool(users.authenticate, username, password) if users else DEVELOPER
     if user is None:
         throttle.failed(username, client)
@@ -240,17 +317,25 @@ async def login(request: Request, username: Annotated[str, Form()], password: An
     return RedirectResponse(_local(next), status_code=303)
 
 
-def _login_refused(request: Request, next: str, error: str, status: int,
-                   headers: dict[str, str] | None = None) -> Response:
-    return templates.TemplateResponse(request, "login.html", {"next": _local(next), "user": None, "error": error},
-                                      status_code=status, headers=headers)
+def _login_refused(
+    request: Request, next: str, error: str, status: int, headers: dict[str, str] | None = None
+) -> Response:
+    return templates.TemplateResponse(
+        request,
+        "login.html",
+        {"next": _local(next), "user": None, "error": error},
+        status_code=status,
+        headers=headers,
+    )
 
 
 @router.post("/logout")
 @declare(Scope.OPEN)
 async def logout(request: Request) -> Response:
     _same_origin(request)
-    sessions_of(request).end(request.session.get("sid", ""))  # ended here, not just forgotten by this browser
+    sessions_of(request).end(
+        request.session.get("sid", "")
+    )  # ended here, not just forgotten by this browser
     request.session.clear()
     return RedirectResponse("/dashboard/login", status_code=303)
 
@@ -279,44 +364,77 @@ async def overview(request: Request, session: ReadSession, user: User, f: Page) 
     area_reach = (await run_view(session, "reach", p, shared=True)).breakdowns["area"]  # type: ignore[attr-defined]
     money = await _money(session, f)
     by_area = area_reach.rows
-    chart = charts.bar_chart("Unique pupils by home area", describe(by_area, "group", "unique_pupils", "pupils"),
-                             [r.group or "unknown" for r in by_area],
-                             [read_charts.Series("unique pupils", [r.unique_pupils for r in by_area])], "reach-area")
-    return await render(request, session, "overview.html", user, f, report=report, rows=rows, reach=area_reach,
-                        money=money, by_area=by_area, chart=chart,
-                        trace_key=f.area or ("hub" if user.whole_hub else user.areas[0] if user.areas else "hub"))
+    chart = charts.bar_chart(
+        "Unique pupils by home area",
+        describe(by_area, "group", "unique_pupils", "pupils"),
+        [r.group or "unknown" for r in by_area],
+        [read_charts.Series("unique pupils", [r.unique_pupils for r in by_area])],
+        "reach-area",
+    )
+    return await render(
+        request,
+        session,
+        "overview.html",
+        user,
+        f,
+        report=report,
+        rows=rows,
+        reach=area_reach,
+        money=money,
+        by_area=by_area,
+        chart=chart,
+        trace_key=f.area or ("hub" if user.whole_hub else user.areas[0] if user.areas else "hub"),
+    )
 
 
 async def _money(session: ReadSession, f: PageFilters) -> Any:
     """The period's income and spend (the overview's money line), once per data version."""
+
     async def compute() -> Any:
         return summarise(only_node(await load_ledger(session), f.node), f.kind, f.period)
 
-    return await per_version(session, ("overview money", f.node, f.kind, f.period), compute, shared=True)
+    return await per_version(
+        session, ("overview money", f.node, f.kind, f.period), compute, shared=True
+    )
 
 
 @router.get("/views/{name}")
 @declare(Scope.NODE, view_asks)
-async def view_page(request: Request, session: ReadSession, user: User, f: Page, name: str) -> Response:
+async def view_page(
+    request: Request, session: ReadSession, user: User, f: Page, name: str
+) -> Response:
     if name not in VIEWS:
         raise HTTPException(404, f"no view {name!r}")
     p = f.view_params(request)
     result = await run_view(session, name, p, shared=True)
     tables = await view_tables(session, name, p)
     extra = await _view_extras(request, session, name, result, f)
-    return await render(request, session, "view.html", user, f, name=name, spec=VIEWS[name], result=result,
-                        tables=tables, **extra)
+    return await render(
+        request,
+        session,
+        "view.html",
+        user,
+        f,
+        name=name,
+        spec=VIEWS[name],
+        result=result,
+        tables=tables,
+        **extra,
+    )
 
 
 async def view_tables(session: ReadSession, name: str, p: ViewParams) -> list[Any]:
     """A view flattened into the tables its page shows (and its downloads offer), once per data version."""
+
     async def flatten() -> list[Any]:
         return tables_of(await run_view(session, name, p, shared=True))
 
     return await per_version(session, ("view tables", name, repr(p)), flatten, shared=True)
 
 
-async def _view_extras(request: Request, session: ReadSession, name: str, result: Any, f: PageFilters) -> dict[str, Any]:
+async def _view_extras(
+    request: Request, session: ReadSession, name: str, result: Any, f: PageFilters
+) -> dict[str, Any]:
     """The chart a view is drawn with, as its catalogue entry declares it, beside its tables of exact figures."""
     chart_of = VIEWS[name].chart
     return {"charts": [charts.draw(chart_of(result))]} if chart_of else {}
@@ -339,7 +457,9 @@ async def areas_page(request: Request, session: ReadSession, user: User, f: Page
 
 @router.get("/areas/{name}")
 @declare(Scope.NODE, named_area)
-async def area_page(request: Request, session: ReadSession, user: User, f: Page, name: str) -> Response:
+async def area_page(
+    request: Request, session: ReadSession, user: User, f: Page, name: str
+) -> Response:
     if f.area and f.area != name:  # another area chosen in the filters: that area's page
         return RedirectResponse(f"/dashboard/areas/{f.area}?{f.query(area=None)}", status_code=303)
     area = name
@@ -349,46 +469,88 @@ async def area_page(request: Request, session: ReadSession, user: User, f: Page,
     schools = await run_view(session, "schools", p)
     inclusion = await run_view(session, "inclusion", p)
     mine = [a for a in schools.areas if a.area == area]  # type: ignore[attr-defined]
-    return await render(request, session, "area.html", user, f, area=area, reach=reach, schools=schools,
-                        inclusion=inclusion, area_schools=mine[0] if mine else None,
-                        charts=[inclusion_chart(inclusion.characteristics)])  # type: ignore[attr-defined]
+    return await render(
+        request,
+        session,
+        "area.html",
+        user,
+        f,
+        area=area,
+        reach=reach,
+        schools=schools,
+        inclusion=inclusion,
+        area_schools=mine[0] if mine else None,
+        charts=[inclusion_chart(inclusion.characteristics)],
+    )  # type: ignore[attr-defined]
 
 
 @router.get("/partners")
 @declare(Scope.NODE, named_by_filters)
-async def partners_page(request: Request, session: ReadSession, user: User, f: Page,
-                        page: Annotated[int, Query(ge=1)] = 1) -> Response:
+async def partners_page(
+    request: Request,
+    session: ReadSession,
+    user: User,
+    f: Page,
+    page: Annotated[int, Query(ge=1)] = 1,
+) -> Response:
     node = None if user.whole_hub else user.node
     pages = _page_count(await partner_count(session, node), PARTNERS_PER_PAGE)
     rows = await partners(session, node, (page - 1) * PARTNERS_PER_PAGE, PARTNERS_PER_PAGE)
-    return await render(request, session, "partners.html", user, f, rows=rows, page=page, pages=pages)
+    return await render(
+        request, session, "partners.html", user, f, rows=rows, page=page, pages=pages
+    )
 
 
 @router.get("/partners/{organisation_id}")
 @declare(Scope.NODE, named_by_filters)
-async def partner_page(request: Request, session: ReadSession, user: User, f: Page, organisation_id: str) -> Response:
+async def partner_page(
+    request: Request, session: ReadSession, user: User, f: Page, organisation_id: str
+) -> Response:
     if f.partner and f.partner != organisation_id:  # another partner chosen in the filters
-        return RedirectResponse(f"/dashboard/partners/{f.partner}?{f.query(partner=None)}", status_code=303)
+        return RedirectResponse(
+            f"/dashboard/partners/{f.partner}?{f.query(partner=None)}", status_code=303
+        )
     found = await partner(session, organisation_id)
     if found is None:
         raise HTTPException(404, f"no partner {organisation_id}")
     require(user, "GET", Scope.NODE, Ask(node=found.node))  # the partner's node is known only now
     f = replace(f, partner=organisation_id)
-    figures = await partner_figures(session, found, f.period, f.kind, f.view_params(request).filters)
+    figures = await partner_figures(
+        session, found, f.period, f.kind, f.view_params(request).filters
+    )
     return await render(request, session, "partner.html", user, f, partner=found, figures=figures)
 
 
 @router.get("/funding")
 @declare(Scope.NODE, named_by_filters)
-async def funding_page(request: Request, session: ReadSession, user: User, f: Page,
-                       page: Annotated[int, Query(ge=1)] = 1) -> Response:
+async def funding_page(
+    request: Request,
+    session: ReadSession,
+    user: User,
+    f: Page,
+    page: Annotated[int, Query(ge=1)] = 1,
+) -> Response:
     """The flow of money from the ledger itself (one load); leverage and unit costs are on the funding view."""
     figures = await funding_figures(session, f)
     grants, pages = _page_of(figures.grants, page, GRANTS_PER_PAGE)
-    return await render(request, session, "funding.html", user, f, money=figures.money, budget=figures.budget,
-                        flows=figures.flows, sankey=figures.sankey, budget_chart=figures.budget_chart,
-                        grants=grants, grant_count=len(figures.grants),
-                        page=page, pages=pages, per_page=GRANTS_PER_PAGE, position=await report_stamp(session))
+    return await render(
+        request,
+        session,
+        "funding.html",
+        user,
+        f,
+        money=figures.money,
+        budget=figures.budget,
+        flows=figures.flows,
+        sankey=figures.sankey,
+        budget_chart=figures.budget_chart,
+        grants=grants,
+        grant_count=len(figures.grants),
+        page=page,
+        pages=pages,
+        per_page=GRANTS_PER_PAGE,
+        position=await report_stamp(session),
+    )
 
 
 @dataclass(frozen=True)
@@ -404,24 +566,49 @@ class FundingFigures:
 
 
 async def funding_figures(session: ReadSession, f: PageFilters) -> FundingFigures:
-    return await per_version(session, ("funding page", f.node, f.kind, f.period),
-                             lambda: _funding_figures(session, f), shared=True)
+    return await per_version(
+        session,
+        ("funding page", f.node, f.kind, f.period),
+        lambda: _funding_figures(session, f),
+        shared=True,
+    )
 
 
 async def _funding_figures(session: ReadSession, f: PageFilters) -> FundingFigures:
     ledger = only_node(await load_ledger(session), f.node)
-    budget = [b for b in await budget_vs_actual(session, f.kind, f.period) if f.node in (None, b.node)]
+    budget = [
+        b for b in await budget_vs_actual(session, f.kind, f.period) if f.node in (None, b.node)
+    ]
     flows = funding_flows(ledger, f.kind, f.period)
     pounds = templates.env.filters["pounds"]
-    desc = "; ".join(f"{charts.node_label(k.source)} to {charts.node_label(k.target)}: {pounds(k.value)}"
-                     for k in flows.links) or "No money moved in this period."
-    sankey = charts.sankey(f"Funding {f.period} ({f.kind} year): income to spend", desc, flows.links, flows.columns,
-                           HEADINGS, "funding-flow", fmt=pounds)
+    desc = (
+        "; ".join(
+            f"{charts.node_label(k.source)} to {charts.node_label(k.target)}: {pounds(k.value)}"
+            for k in flows.links
+        )
+        or "No money moved in this period."
+    )
+    sankey = charts.sankey(
+        f"Funding {f.period} ({f.kind} year): income to spend",
+        desc,
+        flows.links,
+        flows.columns,
+        HEADINGS,
+        "funding-flow",
+        fmt=pounds,
+    )
     period = parse_period(f.period, f.kind)
-    grants = sorted((e for e in ledger.originals("income")
-                     if ledger.active((e.node, e.entry_id)) and period.contains(e.entry_on)),
-                    key=lambda e: (e.entry_on, e.node))
-    return FundingFigures(summarise(ledger, f.kind, f.period), budget, flows, sankey, budget_chart(budget), grants)
+    grants = sorted(
+        (
+            e
+            for e in ledger.originals("income")
+            if ledger.active((e.node, e.entry_id)) and period.contains(e.entry_on)
+        ),
+        key=lambda e: (e.entry_on, e.node),
+    )
+    return FundingFigures(
+        summarise(ledger, f.kind, f.period), budget, flows, sankey, budget_chart(budget), grants
+    )
 
 
 async def warm_pages(sessions: Any, hub: str, nodes: list[str], period: str) -> None:
@@ -442,17 +629,37 @@ async def warm_pages(sessions: Any, hub: str, nodes: list[str], period: str) -> 
 
 @router.get("/trace")
 @declare(Scope.NODE, evidence_asks)
-async def trace_page(request: Request, session: ReadSession, user: User, f: Page, view: EvidenceView,
-                     key: str, page: Annotated[int, Query(ge=1)] = 1) -> Response:
+async def trace_page(
+    request: Request,
+    session: ReadSession,
+    user: User,
+    f: Page,
+    view: EvidenceView,
+    key: str,
+    page: Annotated[int, Query(ge=1)] = 1,
+) -> Response:
     """A page of the events behind a figure (a hub-wide pupil count has one per participation
     event); all of them are in the JSON download."""
     found = await _evidence(session, user, f, view, key)
     shown, pages = _page_of(found.events, page, EVENTS_PER_PAGE)
-    return await render(request, session, "trace.html", user, f, evidence=found, events=shown, page=page, pages=pages,
-                        first=(page - 1) * EVENTS_PER_PAGE + 1, query=f.query(view=view, key=key))
+    return await render(
+        request,
+        session,
+        "trace.html",
+        user,
+        f,
+        evidence=found,
+        events=shown,
+        page=page,
+        pages=pages,
+        first=(page - 1) * EVENTS_PER_PAGE + 1,
+        query=f.query(view=view, key=key),
+    )
 
 
-async def _evidence(session: ReadSession, user: DashboardUser, f: PageFilters, view: EvidenceView, key: str) -> Any:
+async def _evidence(
+    session: ReadSession, user: DashboardUser, f: PageFilters, view: EvidenceView, key: str
+) -> Any:
     """The events behind one figure (the policy has allowed them); a bad period or key is a 422."""
     try:
         return await evidence(session, view, key, f.period, f.kind, f.node)
@@ -466,20 +673,29 @@ def _page_count(count: int, per_page: int) -> int:
 
 def _page_of(items: list[Any], page: int, per_page: int) -> tuple[list[Any], int]:
     """The items on page `page` (from 1) and how many pages there are (at least one)."""
-    return items[(page - 1) * per_page:page * per_page], _page_count(len(items), per_page)
+    return items[(page - 1) * per_page : page * per_page], _page_count(len(items), per_page)
 
 
 @router.get("/trace/grant/{ledger_node}/{entry_id}")
 @declare(Scope.NODE, named_in_path)
-async def grant_page(request: Request, session: ReadSession, user: User, f: Page, ledger_node: str,
-                     entry_id: str) -> Response:
+async def grant_page(
+    request: Request, session: ReadSession, user: User, f: Page, ledger_node: str, entry_id: str
+) -> Response:
     ledger = await load_ledger(session)
     if (ledger_node, entry_id) not in ledger.entries:
         raise HTTPException(404, f"no entry {entry_id} at {ledger_node}")
     trail = follow(ledger, ledger_node, entry_id)
     ids = {i for k in trail.activities for i in k.split(",")}
-    return await render(request, session, "grant.html", user, f, grant=ledger.entries[(ledger_node, entry_id)],
-                        trail=trail, titles=await activity_titles(session, ids))
+    return await render(
+        request,
+        session,
+        "grant.html",
+        user,
+        f,
+        grant=ledger.entries[(ledger_node, entry_id)],
+        trail=trail,
+        titles=await activity_titles(session, ids),
+    )
 
 
 @router.get("/audit")
@@ -493,30 +709,60 @@ async def audit_page(request: Request, session: ReadSession, user: User, f: Page
 
 @router.get("/download/360giving.{fmt}")
 @declare(Scope.HUB)
-async def download_360giving(request: Request, session: ReadSession, user: User, fmt: Literal["json", "xlsx"]) -> Response:
+async def download_360giving(
+    request: Request, session: ReadSession, user: User, fmt: Literal["json", "xlsx"]
+) -> Response:
     hub = request.app.state.reporting.settings.hub
     grants = await giving360.build_grants(session, hub)
     headers = {"Content-Disposition": f'attachment; filename="{hub}-360giving.{fmt}"'}
     if fmt == "json":
-        return Response(giving360.to_json(giving360.package(grants, hub)), media_type="application/json", headers=headers)
+        return Response(
+            giving360.to_json(giving360.package(grants, hub)),
+            media_type="application/json",
+            headers=headers,
+        )
     return Response(giving360.to_xlsx(grants), media_type=XLSX, headers=headers)
 
 
 @router.get("/download/trace.json")
 @declare(Scope.NODE, evidence_asks)
-async def download_trace(session: ReadSession, user: User, f: Page, view: EvidenceView, key: str) -> Response:
+async def download_trace(
+    session: ReadSession, user: User, f: Page, view: EvidenceView, key: str
+) -> Response:
     """Every event behind a figure (the trace page shows them a page at a time)."""
     found = await _evidence(session, user, f, view, key)
     name = f"trace-{view}-{key.replace('/', '-')}-{f.period}.json"
-    return Response(to_json(found), media_type="application/json",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return Response(
+        to_json(found),
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 @router.get("/download/{name}.{fmt}")
 @declare(Scope.NODE, view_asks)
-async def download(request: Request, session: ReadSession, user: User, f: Page, name: str,
-                   fmt: Literal["json", "csv", "xlsx"],
-                   table_name: Annotated[str | None, Query(alias="table")] = None) -> Response:
+async def download(
+    request: Request,
+    session: ReadSession,
+    user: User,
+    f: Page,
+    name: str,
+    fmt: Literal["json", "csv", "xlsx"],
+    table_name: Annotated[str | None, Query(alias="table")] = None,
+) -> Response:
     """The API's export (views/routes.py), with the page's filters after the user's scope."""
-    return await export_view(request, session, name, fmt, table_name, f.period, f.kind, f.node, f.area, f.function,
-                             None, None, 10)
+    return await export_view(
+        request,
+        session,
+        name,
+        fmt,
+        table_name,
+        f.period,
+        f.kind,
+        f.node,
+        f.area,
+        f.function,
+        None,
+        None,
+        10,
+    )

@@ -64,14 +64,20 @@ class LoginThrottle:
 
     def failed(self, account: str, client: str) -> None:
         now = self.clock()
-        for key, limit in zip(_keys(account, client), (self.allowed, self.allowed * CLIENT_FACTOR), strict=True):
+        for key, limit in zip(
+            _keys(account, client), (self.allowed, self.allowed * CLIENT_FACTOR), strict=True
+        ):
             count, last = self._failures.get(key, (0, now))
             count = count + 1 if now - last <= self.window else 1
             if count >= limit:
                 self._locked_until[key] = now + self.window
                 count = 0
-                log.warning("dashboard sign-in locked for %.0f s after %d failures: %s", self.window, limit,
-                            redact(key))
+                log.warning(
+                    "dashboard sign-in locked for %.0f s after %d failures: %s",
+                    self.window,
+                    limit,
+                    redact(key),
+                )
             self._failures[key] = (count, now)
         if len(self._failures) > 10_000:  # bounded memory whatever names and addresses are tried
             self._failures = {k: v for k, v in self._failures.items() if now - v[1] <= self.window}

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from shared.auth import Scope, declare
 from services.reporting.deps import ReadSession
 from services.reporting.read.views.partners import OrganisationsReport, organisations_report
+from shared.auth import Scope, declare
 
 router = APIRouter(tags=["report"])
 
 
-@router.get("/organisations", response_model=OrganisationsReport,
-            summary="Distinct organisations by role, area, function and state; settings per area")
+@router.get(
+    "/organisations",
+    response_model=OrganisationsReport,
+    summary="Distinct organisations by role, area, function and state; settings per area",
+)
 @declare(Scope.HUB)
 async def get_organisations_report(
     session: ReadSession,

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-
 from fastapi import APIRouter, Depends, Request, Response
 
-from shared.auth import Scope, declare
-from services.reporting.read.queries import HubReport, ProducerHealth, data_health, hub_report, report_stamp, stamp_header
 from services.reporting.deps import ReadSession
 from services.reporting.http.activities import router as activities_router
 from services.reporting.http.funding import router as funding_router
 from services.reporting.http.partners import router as partners_router
 from services.reporting.http.views import router as views_router
+from services.reporting.read.queries import (
+    HubReport,
+    ProducerHealth,
+    data_health,
+    hub_report,
+    report_stamp,
+    stamp_header,
+)
+from shared.auth import Scope, declare
 
 STAMP_HEADER = "X-Report-Stamp"
 
@@ -24,14 +30,22 @@ async def stamp_response(response: Response, session: ReadSession) -> None:
 router = APIRouter(prefix="/report", tags=["report"], dependencies=[Depends(stamp_response)])
 
 
-@router.get("", response_model=HubReport, summary="Hub-wide figures by node, stamped with the stream position")
+@router.get(
+    "",
+    response_model=HubReport,
+    summary="Hub-wide figures by node, stamped with the stream position",
+)
 @declare(Scope.HUB)
 async def get_report(request: Request, session: ReadSession) -> HubReport:
     settings = request.app.state.reporting.settings
     return await hub_report(session, settings.hub, settings.nodes)
 
 
-@router.get("/data-health", response_model=list[ProducerHealth], summary="Last event and sequence gaps per producer")
+@router.get(
+    "/data-health",
+    response_model=list[ProducerHealth],
+    summary="Last event and sequence gaps per producer",
+)
 @declare(Scope.HUB)
 async def get_data_health(session: ReadSession) -> list[ProducerHealth]:
     return await data_health(session)

@@ -11,23 +11,28 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
-from contextlib import AbstractContextManager
 
 from opentelemetry import propagate, trace
 from sqlalchemy import select, tuple_
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.reporting.ingest.bulk import execute, insert_many
+from services.reporting.models import (
+    HUB_POSITION,
+    AppliedEventRow,
+    IngestPositionRow,
+    ProducerPositionRow,
+)
+from services.reporting.projections import Write, writes_for
 from shared.contracts import NodeRule, named_nodes, node_problem
 from shared.envelope import InvalidEvent, ReceivedEvent, parse_event
 from shared.signing import NodeKeys
 from shared.subjects import parse_event_subject
-from services.reporting.models import HUB_POSITION, AppliedEventRow, IngestPositionRow, ProducerPositionRow
-from services.reporting.ingest.bulk import execute, insert_many
-from services.reporting.projections import Write, writes_for
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("hub-ledger.reporting")
@@ -105,7 +110,13 @@ def check_message(msg: Incoming, hub: str, keys: NodeKeys | None) -> ReceivedEve
     parts = parse_event_subject(msg.subject)
     if parts is None:
         raise InvalidEvent(f"subject {msg.subject!r} is not an event subject")
-    claimed = {"hub": env.hub, "node": env.node, "service": env.service, "type": env.type, "version": str(env.version)}
+    claimed = {
+        "hub": env.hub,
+        "node": env.node,
+        "service": env.service,
+        "type": env.type,
+        "version": str(env.version),
+    }
     mismatched = [k for k, v in claimed.items() if parts[k] != v]
     if mismatched:
         k = mismatched[0]
@@ -113,7 +124,9 @@ def check_message(msg: Incoming, hub: str, keys: NodeKeys | None) -> ReceivedEve
     if env.hub != hub:
         raise InvalidEvent(f"event for hub {env.hub!r} arrived at hub {hub!r}")
     if event.payload.service != env.service:
-        raise InvalidEvent(f"service {env.service!r} may not publish {env.type} (a {event.payload.service} event)")
+        raise InvalidEvent(
+            f"service {env.service!r} may not publish {env.type} (a {event.payload.service} event)"
+        )
     if keys is not None and (problem := keys.problem(env, msg.data, msg.headers)):
         raise InvalidEvent(problem)
     return event
@@ -128,30 +141,48 @@ class PreparedBatch:
     outcome: IngestOutcome
 
 
-def prepare_message(msg: Incoming, hub: str, keys: NodeKeys | None, traced: bool = False) -> PreparedEvent | str:
+def prepare_message(
+    msg: Incoming, hub: str, keys: NodeKeys | None, traced: bool = False
+) -> PreparedEvent | str:
     """Check one message and work out its writes; the reason it cannot be trusted instead, if so."""
     try:
         event = check_message(msg, hub, keys)
     except InvalidEvent as exc:
         return exc.reason
     env = event.envelope
-    return PreparedEvent(str(env.event_id), hashlib.sha256(msg.data).hexdigest(), env.node, env.service,
-                         env.sequence, env.type, env.version, env.occurred_at, env.recorded_at, _writes(event, traced),
-                         tuple(named_nodes(event.payload)) if event.payload.node_fields else ())
+    return PreparedEvent(
+        str(env.event_id),
+        hashlib.sha256(msg.data).hexdigest(),
+        env.node,
+        env.service,
+        env.sequence,
+        env.type,
+        env.version,
+        env.occurred_at,
+        env.recorded_at,
+        _writes(event, traced),
+        tuple(named_nodes(event.payload)) if event.payload.node_fields else (),
+    )
 
 
-def prepare_messages(batch: Sequence[Incoming], hub: str, keys: NodeKeys | None) -> list[PreparedEvent | str]:
+def prepare_messages(
+    batch: Sequence[Incoming], hub: str, keys: NodeKeys | None
+) -> list[PreparedEvent | str]:
     """Each message prepared in this process, in order (with trace spans when traces go somewhere)."""
     traced = _tracing_enabled()
     return [prepare_message(msg, hub, keys, traced) for msg in batch]
 
 
-def prepare_batch(batch: Sequence[Incoming], hub: str, keys: NodeKeys | None = None) -> PreparedBatch:
+def prepare_batch(
+    batch: Sequence[Incoming], hub: str, keys: NodeKeys | None = None
+) -> PreparedBatch:
     """Check every message, drop in-batch duplicates and work out each event's writes."""
     return gather_prepared(batch, prepare_messages(batch, hub, keys))
 
 
-def gather_prepared(batch: Sequence[Incoming], prepared: Iterable[PreparedEvent | str]) -> PreparedBatch:
+def gather_prepared(
+    batch: Sequence[Incoming], prepared: Iterable[PreparedEvent | str]
+) -> PreparedBatch:
     """Pair each message with what was prepared of it, in order: refused ones become dead letters,
     in-batch duplicates are counted once, an id reused with other content is refused."""
     outcome = IngestOutcome()
@@ -180,7 +211,9 @@ def _writes(event: ReceivedEvent, traced: bool) -> list[Write]:
 
 
 async def apply_batch(
-    prepared: PreparedBatch, sessions: async_sessionmaker[AsyncSession], nodes: Collection[str] | None = None
+    prepared: PreparedBatch,
+    sessions: async_sessionmaker[AsyncSession],
+    nodes: Collection[str] | None = None,
 ) -> IngestOutcome:
     """Skip what was applied before, refuse what a node may not say (a payload naming a node outside
     `nodes`, the hub's, or another's area where its own is due; a sequence number already taken),
@@ -189,14 +222,21 @@ async def apply_batch(
     candidates = dict(prepared.candidates)
     async with sessions() as session, session.begin():
         applied = await session.execute(
-            select(AppliedEventRow.event_id, AppliedEventRow.digest).where(AppliedEventRow.event_id.in_(candidates))
+            select(AppliedEventRow.event_id, AppliedEventRow.digest).where(
+                AppliedEventRow.event_id.in_(candidates)
+            )
         )
         for event_id, digest in applied:
             candidate = candidates.pop(event_id)
             if candidate.event.digest == digest:
                 outcome.duplicates += 1
             else:
-                outcome.dead.append((candidate.incoming, f"event id {event_id} already applied with different content"))
+                outcome.dead.append(
+                    (
+                        candidate.incoming,
+                        f"event id {event_id} already applied with different content",
+                    )
+                )
         positions = await _producer_positions(session, candidates.values())
         fresh = _refuse_named_nodes(session, list(candidates.values()), nodes, positions, outcome)
         fresh = await _refuse_reused_sequences(session, fresh, positions, outcome)
@@ -215,13 +255,18 @@ async def apply_batch(
     return outcome
 
 
-async def _producer_positions(session: AsyncSession, candidates: Iterable[_Candidate]) -> dict[tuple[str, str], ProducerPositionRow]:
+async def _producer_positions(
+    session: AsyncSession, candidates: Iterable[_Candidate]
+) -> dict[tuple[str, str], ProducerPositionRow]:
     """The batch's producers' rows, in one query (they stay in the session for `_advance_producers`)."""
     keys = list({(c.event.node, c.event.service) for c in candidates})
     if not keys:
         return {}
     rows = await session.scalars(
-        select(ProducerPositionRow).where(tuple_(ProducerPositionRow.node, ProducerPositionRow.service).in_(keys)))
+        select(ProducerPositionRow).where(
+            tuple_(ProducerPositionRow.node, ProducerPositionRow.service).in_(keys)
+        )
+    )
     return {(r.node, r.service): r for r in rows}
 
 
@@ -235,8 +280,13 @@ def _named_node_problem(e: PreparedEvent, nodes: Collection[str] | None) -> str 
     return None
 
 
-def _refuse_named_nodes(session: AsyncSession, fresh: list[_Candidate], nodes: Collection[str] | None,
-                        positions: dict[tuple[str, str], ProducerPositionRow], outcome: IngestOutcome) -> list[_Candidate]:
+def _refuse_named_nodes(
+    session: AsyncSession,
+    fresh: list[_Candidate],
+    nodes: Collection[str] | None,
+    positions: dict[tuple[str, str], ProducerPositionRow],
+    outcome: IngestOutcome,
+) -> list[_Candidate]:
     kept = []
     for c in fresh:
         if c.event.named and (why := _named_node_problem(c.event, nodes)):
@@ -247,9 +297,12 @@ def _refuse_named_nodes(session: AsyncSession, fresh: list[_Candidate], nodes: C
     return kept
 
 
-async def _refuse_reused_sequences(session: AsyncSession, fresh: list[_Candidate],
-                                   positions: dict[tuple[str, str], ProducerPositionRow],
-                                   outcome: IngestOutcome) -> list[_Candidate]:
+async def _refuse_reused_sequences(
+    session: AsyncSession,
+    fresh: list[_Candidate],
+    positions: dict[tuple[str, str], ProducerPositionRow],
+    outcome: IngestOutcome,
+) -> list[_Candidate]:
     """A producer numbers its events without gaps or repeats: an event reusing a (node, service,
     sequence) already applied, or taken earlier in this batch, under another event id is refused.
     Only events at or below the producer's highest sequence are looked up (normally none)."""
@@ -261,9 +314,17 @@ async def _refuse_reused_sequences(session: AsyncSession, fresh: list[_Candidate
     taken: dict[tuple[str, str, int], str] = {}
     for start in range(0, len(suspects), 300):
         rows = await session.execute(
-            select(AppliedEventRow.node, AppliedEventRow.service, AppliedEventRow.sequence, AppliedEventRow.event_id)
-            .where(tuple_(AppliedEventRow.node, AppliedEventRow.service, AppliedEventRow.sequence)
-                   .in_(suspects[start:start + 300])))
+            select(
+                AppliedEventRow.node,
+                AppliedEventRow.service,
+                AppliedEventRow.sequence,
+                AppliedEventRow.event_id,
+            ).where(
+                tuple_(AppliedEventRow.node, AppliedEventRow.service, AppliedEventRow.sequence).in_(
+                    suspects[start : start + 300]
+                )
+            )
+        )
         taken.update({(n, s, q): event_id for n, s, q, event_id in rows})
     kept = []
     for c in fresh:
@@ -272,25 +333,41 @@ async def _refuse_reused_sequences(session: AsyncSession, fresh: list[_Candidate
         if holder == e.event_id:
             kept.append(c)
             continue
-        outcome.dead.append((c.incoming, f"sequence {e.sequence} of {e.node}/{e.service} reused by event "
-                                         f"{e.event_id}; applied as {holder}"))
+        outcome.dead.append(
+            (
+                c.incoming,
+                f"sequence {e.sequence} of {e.node}/{e.service} reused by event "
+                f"{e.event_id}; applied as {holder}",
+            )
+        )
         _position(session, positions, e).reused += 1
     return kept
 
 
-def _position(session: AsyncSession, positions: dict[tuple[str, str], ProducerPositionRow],
-              e: PreparedEvent) -> ProducerPositionRow:
+def _position(
+    session: AsyncSession, positions: dict[tuple[str, str], ProducerPositionRow], e: PreparedEvent
+) -> ProducerPositionRow:
     """A producer's row, made (with nothing applied yet) if this is the first the hub hears of it."""
     row = positions.get((e.node, e.service))
     if row is None:
-        row = ProducerPositionRow(node=e.node, service=e.service, max_sequence=0, applied=0, reused=0, refused=0,
-                                  last_event_id=e.event_id, last_recorded_at=e.recorded_at)
+        row = ProducerPositionRow(
+            node=e.node,
+            service=e.service,
+            max_sequence=0,
+            applied=0,
+            reused=0,
+            refused=0,
+            last_event_id=e.event_id,
+            last_recorded_at=e.recorded_at,
+        )
         session.add(row)
         positions[(e.node, e.service)] = row
     return row
 
 
-async def _apply_one_by_one(session: AsyncSession, fresh: list[_Candidate], outcome: IngestOutcome) -> int:
+async def _apply_one_by_one(
+    session: AsyncSession, fresh: list[_Candidate], outcome: IngestOutcome
+) -> int:
     """Isolate the event(s) the database refuses, dead-letter them, apply the rest."""
     applied = 0
     for candidate in fresh:
@@ -349,8 +426,16 @@ async def _advance_producers(session: AsyncSession, fresh: list[_Candidate]) -> 
     for (node, service), last in newest.items():
         row = await session.get(ProducerPositionRow, (node, service))
         if row is None:
-            row = ProducerPositionRow(node=node, service=service, max_sequence=0, applied=0, reused=0, refused=0,
-                                      last_event_id=last.event_id, last_recorded_at=last.recorded_at)
+            row = ProducerPositionRow(
+                node=node,
+                service=service,
+                max_sequence=0,
+                applied=0,
+                reused=0,
+                refused=0,
+                last_event_id=last.event_id,
+                last_recorded_at=last.recorded_at,
+            )
             session.add(row)
         row.applied += applied[(node, service)]
         if last.sequence > row.max_sequence:
@@ -375,4 +460,6 @@ def _span(event: ReceivedEvent) -> AbstractContextManager[trace.Span]:
     """A consumer span per event, parented to the trace of the request that wrote it."""
     tp = event.envelope.traceparent
     parent = propagate.extract({"traceparent": tp}) if tp else None
-    return tracer.start_as_current_span(f"apply {event.envelope.type}", context=parent, kind=trace.SpanKind.CONSUMER)
+    return tracer.start_as_current_span(
+        f"apply {event.envelope.type}", context=parent, kind=trace.SpanKind.CONSUMER
+    )

@@ -22,12 +22,12 @@ from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.pool import StaticPool
 
+from services.reporting.ingest.bulk import execute
+from services.reporting.models import HUB_POSITION, AppliedEventRow, IngestPositionRow, metadata
+from services.reporting.projections import writes_for
 from shared.db import create_engine, session_factory
 from shared.envelope import InvalidEvent, parse_event
 from shared.signing import NodeKeys
-from services.reporting.models import HUB_POSITION, AppliedEventRow, IngestPositionRow, metadata
-from services.reporting.ingest.bulk import execute
-from services.reporting.projections import writes_for
 
 GENESIS = "0" * 64
 BOOKKEEPING = {"applied_event", "producer_position", "ingest_position", "alembic_version"}
@@ -50,7 +50,9 @@ class AuditResult(BaseModel):
     applied_events: int
     chain_head: str = Field(description="The chain head recomputed from the rows.")
     stored_chain_head: str
-    stream_checked: bool = Field(description="Digests and projections were checked against the hub stream.")
+    stream_checked: bool = Field(
+        description="Digests and projections were checked against the hub stream."
+    )
     problems: list[AuditProblem]
 
 
@@ -64,11 +66,19 @@ class _Audit:
     problems: list[AuditProblem] = field(default_factory=list)
 
     def fail(self, check: str, detail: str, row: AppliedEventRow | None = None) -> None:
-        self.problems.append(AuditProblem(check=check, detail=detail, event_id=row.event_id if row else None,
-                                          position=row.position if row else None))
+        self.problems.append(
+            AuditProblem(
+                check=check,
+                detail=detail,
+                event_id=row.event_id if row else None,
+                position=row.position if row else None,
+            )
+        )
 
 
-async def verify(session: AsyncSession, fetch: FetchMessage | None = None, keys: NodeKeys | None = None) -> AuditResult:
+async def verify(
+    session: AsyncSession, fetch: FetchMessage | None = None, keys: NodeKeys | None = None
+) -> AuditResult:
     """Verify the chain (and, given ``fetch``, the stored events, their signatures when ``keys`` are
     given, and the projections against the stream)."""
     audit = _Audit()
@@ -77,26 +87,48 @@ async def verify(session: AsyncSession, fetch: FetchMessage | None = None, keys:
     position = await session.get(IngestPositionRow, HUB_POSITION)
     stored_head = position.chain_head if position else GENESIS
     if stored_head != head:
-        audit.fail("chain head", f"ingest_position.chain_head {stored_head} differs from the recomputed {head}")
+        audit.fail(
+            "chain head",
+            f"ingest_position.chain_head {stored_head} differs from the recomputed {head}",
+        )
     if position is not None and position.applied != len(rows):
-        audit.fail("count", f"ingest_position.applied is {position.applied} but {len(rows)} events are stored")
+        audit.fail(
+            "count",
+            f"ingest_position.applied is {position.applied} but {len(rows)} events are stored",
+        )
     await _verify_projection_references(session, {r.event_id for r in rows}, audit)
     if fetch is not None:
         messages = await _verify_against_stream(rows, fetch, keys, audit)
         await _verify_projections(session, messages, audit)
-    return AuditResult(ok=not audit.problems, applied_events=len(rows), chain_head=head, stored_chain_head=stored_head,
-                       stream_checked=fetch is not None, problems=audit.problems)
+    return AuditResult(
+        ok=not audit.problems,
+        applied_events=len(rows),
+        chain_head=head,
+        stored_chain_head=stored_head,
+        stream_checked=fetch is not None,
+        problems=audit.problems,
+    )
 
 
 def _verify_chain(rows: list[AppliedEventRow], audit: _Audit) -> str:
     chain = GENESIS
     for expected, row in enumerate(rows, start=1):
         if row.position != expected:
-            audit.fail("position", f"position {row.position} where {expected} was expected (a row removed or added)", row)
+            audit.fail(
+                "position",
+                f"position {row.position} where {expected} was expected (a row removed or added)",
+                row,
+            )
         chain = chain_step(chain, row.event_id, row.digest)
         if row.chain_hash != chain:
-            audit.fail("chain", f"stored chain hash {row.chain_hash} differs from the recomputed {chain}", row)
-            chain = row.chain_hash  # re-anchor so one altered row is reported once, not every row after it
+            audit.fail(
+                "chain",
+                f"stored chain hash {row.chain_hash} differs from the recomputed {chain}",
+                row,
+            )
+            chain = (
+                row.chain_hash
+            )  # re-anchor so one altered row is reported once, not every row after it
     return chain
 
 
@@ -105,21 +137,33 @@ def projection_tables() -> list[Table]:
     return [t for name, t in sorted(metadata.tables.items()) if name not in BOOKKEEPING]
 
 
-async def _verify_projection_references(session: AsyncSession, applied: set[str], audit: _Audit) -> None:
+async def _verify_projection_references(
+    session: AsyncSession, applied: set[str], audit: _Audit
+) -> None:
     for table in projection_tables():
         for column in (c for c in table.c if c.name == "event_id" or c.name.endswith("_event_id")):
-            for (event_id,) in await session.execute(select(column).where(column.is_not(None)).distinct()):
+            for (event_id,) in await session.execute(
+                select(column).where(column.is_not(None)).distinct()
+            ):
                 if event_id not in applied:
-                    audit.fail("projection reference",
-                               f"{table.name}.{column.name} names event {event_id}, which was never applied")
+                    audit.fail(
+                        "projection reference",
+                        f"{table.name}.{column.name} names event {event_id}, which was never applied",
+                    )
 
 
-_ENVELOPE_COLUMNS = {"node": "node", "service": "service", "event_type": "type", "version": "version",
-                     "sequence": "sequence"}
+_ENVELOPE_COLUMNS = {
+    "node": "node",
+    "service": "service",
+    "event_type": "type",
+    "version": "version",
+    "sequence": "sequence",
+}
 
 
-async def _verify_against_stream(rows: list[AppliedEventRow], fetch: FetchMessage, keys: NodeKeys | None,
-                                 audit: _Audit) -> list[bytes]:
+async def _verify_against_stream(
+    rows: list[AppliedEventRow], fetch: FetchMessage, keys: NodeKeys | None, audit: _Audit
+) -> list[bytes]:
     messages = []
     for row in rows:
         message = await fetch(row.stream_seq)
@@ -128,20 +172,31 @@ async def _verify_against_stream(rows: list[AppliedEventRow], fetch: FetchMessag
             continue
         data, headers = message
         if hashlib.sha256(data).hexdigest() != row.digest:
-            audit.fail("digest", f"stored digest differs from the hub stream message {row.stream_seq}", row)
+            audit.fail(
+                "digest", f"stored digest differs from the hub stream message {row.stream_seq}", row
+            )
             continue
         try:
             env = parse_event(data).envelope
         except InvalidEvent as exc:
-            audit.fail("stream", f"hub stream message {row.stream_seq} does not parse: {exc.reason}", row)
+            audit.fail(
+                "stream", f"hub stream message {row.stream_seq} does not parse: {exc.reason}", row
+            )
             continue
         if keys is not None and (problem := keys.problem(env, data, headers)):
             audit.fail("signature", f"hub stream message {row.stream_seq}: {problem}", row)
         stored = {"event_id": row.event_id, **{c: getattr(row, c) for c in _ENVELOPE_COLUMNS}}
-        actual = {"event_id": str(env.event_id), **{c: getattr(env, a) for c, a in _ENVELOPE_COLUMNS.items()}}
+        actual = {
+            "event_id": str(env.event_id),
+            **{c: getattr(env, a) for c, a in _ENVELOPE_COLUMNS.items()},
+        }
         for column, value in stored.items():
             if value != actual[column]:
-                audit.fail("stored event", f"applied_event.{column} is {value!r}, the event says {actual[column]!r}", row)
+                audit.fail(
+                    "stored event",
+                    f"applied_event.{column} is {value!r}, the event says {actual[column]!r}",
+                    row,
+                )
         messages.append(data)
     return messages
 

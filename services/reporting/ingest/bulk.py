@@ -61,7 +61,11 @@ class _Pending:
         row = self.inserted.get(write.table, {}).get(key)
         # fold only when no earlier update of the row is queued (it would then run after this one), and
         # only values the insert already has (an executemany needs rows of one shape)
-        if row is not None and key not in self.updated.get(write.table, ()) and write.values.keys() <= row.keys():
+        if (
+            row is not None
+            and key not in self.updated.get(write.table, ())
+            and write.values.keys() <= row.keys()
+        ):
             row.update(write.values)
             return
         self.updates.setdefault(write.table, []).append(write)
@@ -115,8 +119,11 @@ def _insert_plan(table: Table, dialect: Dialect, keys: tuple[str, ...]) -> _Inse
         order = tuple(compiled.positiontup or ())
         if sorted(order) != sorted(keys):
             raise RuntimeError(f"cannot plan an insert into {table.name} for {keys}")
-        converters = tuple((i, p) for i, k in enumerate(order)
-                           if (p := _bind_processor(table.c[k].type, dialect)) is not None)
+        converters = tuple(
+            (i, p)
+            for i, k in enumerate(order)
+            if (p := _bind_processor(table.c[k].type, dialect)) is not None
+        )
         plan = _PLANS[plan_key] = _InsertPlan(compiled.string, order, converters)
     return plan
 
@@ -126,7 +133,9 @@ def _bind_processor(column_type: TypeEngine[Any], dialect: Dialect) -> Callable[
     (sqlite3 stores bool as 0/1 itself: SQLAlchemy's check of each flag costs more than the insert)."""
     if dialect.name == "sqlite" and isinstance(column_type, Boolean):
         return None
-    return column_type.dialect_impl(dialect).bind_processor(dialect)  # once per plan: no memo needed
+    return column_type.dialect_impl(dialect).bind_processor(
+        dialect
+    )  # once per plan: no memo needed
 
 
 _MANY_ROWS_PER_STATEMENT: ContextVar[bool] = ContextVar("many_rows_per_statement", default=False)
@@ -160,7 +169,9 @@ async def insert_many(session: AsyncSession, table: Table, rows: list[dict[str, 
         return
     dialect = session.bind.dialect
     plan = _insert_plan(table, dialect, tuple(rows[0]))
-    if any(len(row) != len(plan.keys) for row in rows):  # rows of another shape: let SQLAlchemy sort them out
+    if any(
+        len(row) != len(plan.keys) for row in rows
+    ):  # rows of another shape: let SQLAlchemy sort them out
         await session.execute(table.insert(), rows)
         return
     connection = await session.connection()
@@ -171,16 +182,19 @@ async def insert_many(session: AsyncSession, table: Table, rows: list[dict[str, 
         await connection.exec_driver_sql(plan.sql, values)  # type: ignore[arg-type]
 
 
-async def _insert_in_large_statements(connection: AsyncConnection, plan: _InsertPlan,
-                                      values: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+async def _insert_in_large_statements(
+    connection: AsyncConnection, plan: _InsertPlan, values: list[tuple[Any, ...]]
+) -> list[tuple[Any, ...]]:
     """Insert what fills statements of ROWS_PER_STATEMENT's sizes; return the rows left over."""
     start = 0
     for size in ROWS_PER_STATEMENT:
         if size * len(plan.keys) > SQLITE_VARIABLE_LIMIT:
             continue
         while len(values) - start >= size:
-            rows = values[start:start + size]
-            await connection.exec_driver_sql(_multirow_sql(plan.sql, size), tuple(chain.from_iterable(rows)))
+            rows = values[start : start + size]
+            await connection.exec_driver_sql(
+                _multirow_sql(plan.sql, size), tuple(chain.from_iterable(rows))
+            )
             start += size
     return values[start:]
 

@@ -14,38 +14,64 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.reporting.ingest.audit import AuditProblem, FetchMessage
+from services.reporting.models import HUB_POSITION, AppliedEventRow, IngestPositionRow
 from shared.envelope import InvalidEvent, parse_event
 from shared.identity import SERVICES
 from shared.node_position import last_sequence, service_subjects
-from services.reporting.ingest.audit import AuditProblem, FetchMessage
-from services.reporting.models import HUB_POSITION, AppliedEventRow, IngestPositionRow
 
 
 class Completeness(BaseModel):
     """The stream against the database, up to the position the database reports."""
 
-    position: int = Field(description="ingest_position.stream_seq: the database says it has taken in the stream to here.")
+    position: int = Field(
+        description="ingest_position.stream_seq: the database says it has taken in the stream to here."
+    )
     stream_last_seq: int
-    dead_lettered: int = Field(description="Messages up to the position refused into the dead letters.")
-    copies: int = Field(description="Messages up to the position that repeat an applied event (same id).")
+    dead_lettered: int = Field(
+        description="Messages up to the position refused into the dead letters."
+    )
+    copies: int = Field(
+        description="Messages up to the position that repeat an applied event (same id)."
+    )
     problems: list[AuditProblem]
 
 
-async def verify_completeness(session: AsyncSession, fetch: FetchMessage, stream_last_seq: int,
-                              dead_lettered: set[int]) -> Completeness:
+async def verify_completeness(
+    session: AsyncSession, fetch: FetchMessage, stream_last_seq: int, dead_lettered: set[int]
+) -> Completeness:
     """Every hub stream message up to the reported position is applied, a copy, or dead-lettered."""
     row = await session.get(IngestPositionRow, HUB_POSITION)
     position = row.stream_seq if row is not None else 0
-    applied = {seq: event_id for event_id, seq in await session.execute(
-        select(AppliedEventRow.event_id, AppliedEventRow.stream_seq))}
+    applied = {
+        seq: event_id
+        for event_id, seq in await session.execute(
+            select(AppliedEventRow.event_id, AppliedEventRow.stream_seq)
+        )
+    }
     ids = set(applied.values())
-    result = Completeness(position=position, stream_last_seq=stream_last_seq, dead_lettered=0, copies=0, problems=[])
+    result = Completeness(
+        position=position, stream_last_seq=stream_last_seq, dead_lettered=0, copies=0, problems=[]
+    )
     if position > stream_last_seq:
-        result.problems.append(AuditProblem(check="completeness", detail=(
-            f"the database reports hub stream position {position} but the stream ends at {stream_last_seq}")))
+        result.problems.append(
+            AuditProblem(
+                check="completeness",
+                detail=(
+                    f"the database reports hub stream position {position} but the stream ends at {stream_last_seq}"
+                ),
+            )
+        )
     for seq in sorted(s for s in applied if s > position):
-        result.problems.append(AuditProblem(check="completeness", event_id=applied[seq], detail=(
-            f"applied from hub stream message {seq}, past the reported position {position}")))
+        result.problems.append(
+            AuditProblem(
+                check="completeness",
+                event_id=applied[seq],
+                detail=(
+                    f"applied from hub stream message {seq}, past the reported position {position}"
+                ),
+            )
+        )
     for seq in range(1, min(position, stream_last_seq) + 1):
         if seq in applied:
             continue
@@ -57,25 +83,47 @@ async def verify_completeness(session: AsyncSession, fetch: FetchMessage, stream
     return result
 
 
-async def _unapplied(seq: int, data: bytes | None, applied_ids: set[str], result: Completeness) -> None:
+async def _unapplied(
+    seq: int, data: bytes | None, applied_ids: set[str], result: Completeness
+) -> None:
     if data is None:
-        result.problems.append(AuditProblem(check="completeness", detail=f"hub stream message {seq} is not available"))
+        result.problems.append(
+            AuditProblem(check="completeness", detail=f"hub stream message {seq} is not available")
+        )
         return
     try:
         env = parse_event(data).envelope
     except InvalidEvent as exc:
-        result.problems.append(AuditProblem(check="completeness", detail=(
-            f"hub stream message {seq} was neither applied nor dead-lettered ({exc.reason})")))
+        result.problems.append(
+            AuditProblem(
+                check="completeness",
+                detail=(
+                    f"hub stream message {seq} was neither applied nor dead-lettered ({exc.reason})"
+                ),
+            )
+        )
         return
     if str(env.event_id) in applied_ids:
         result.copies += 1
         return
-    result.problems.append(AuditProblem(check="completeness", event_id=str(env.event_id), detail=(
-        f"hub stream message {seq} ({env.node} {env.service} sequence {env.sequence}) was never applied "
-        f"nor dead-lettered: a hole")))
+    result.problems.append(
+        AuditProblem(
+            check="completeness",
+            event_id=str(env.event_id),
+            detail=(
+                f"hub stream message {seq} ({env.node} {env.service} sequence {env.sequence}) was never applied "
+                f"nor dead-lettered: a hole"
+            ),
+        )
+    )
 
 
-async def stream_positions(js: object, hub: str, stream: str, nodes: list[str]) -> dict[tuple[str, str], int]:
+async def stream_positions(
+    js: object, hub: str, stream: str, nodes: list[str]
+) -> dict[tuple[str, str], int]:
     """Per node service: the last sequence the hub stream holds (0: none yet)."""
-    return {(node, service): await last_sequence(js, stream, service_subjects(hub, node, service))  # type: ignore[arg-type]
-            for node in nodes for service in SERVICES}
+    return {
+        (node, service): await last_sequence(js, stream, service_subjects(hub, node, service))  # type: ignore[arg-type]
+        for node in nodes
+        for service in SERVICES
+    }

@@ -15,23 +15,35 @@ from typing import Any
 from faststream.nats import NatsBroker
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from shared.bus import connect, ensure_hub_topology
-from shared.compat import fix_idle_fetch_timeout
-from shared.db import WalCheckpointer, create_engine, database_status, migrate, migrate_when_possible, session_factory
-from shared.settings import HubSettings
-from shared.signing import NodeKeys, load_node_keys
-from shared.subjects import hub_stream
-from services.reporting.read import versioned
+from services.reporting.ingest.apply import (
+    Incoming,
+    IngestOutcome,
+    IngestTimings,
+    PreparedBatch,
+    apply_batch,
+    prepare_batch,
+)
 from services.reporting.ingest.handlers import subscribe_hub_events
 from services.reporting.ingest.memory import collections_paused, fewer_collections
 from services.reporting.ingest.position import align_durable, database_position
 from services.reporting.ingest.preparing import FEWEST_TO_SHARE, ParallelPreparer, default_workers
-from services.reporting.ingest.apply import (
-    Incoming, IngestOutcome, IngestTimings, PreparedBatch, apply_batch, prepare_batch,
-)
-from services.reporting.settings import ReportingSettings, reporting_database_url
+from services.reporting.read import versioned
 from services.reporting.read.catalogue import warm_views
 from services.reporting.read.params import ViewParams
+from services.reporting.settings import ReportingSettings, reporting_database_url
+from shared.bus import connect, ensure_hub_topology
+from shared.compat import fix_idle_fetch_timeout
+from shared.db import (
+    WalCheckpointer,
+    create_engine,
+    database_status,
+    migrate,
+    migrate_when_possible,
+    session_factory,
+)
+from shared.settings import HubSettings
+from shared.signing import NodeKeys, load_node_keys
+from shared.subjects import hub_stream
 
 Warm = Callable[[async_sessionmaker[AsyncSession], str, list[str], str], Awaitable[None]]
 """Computes a layer's figures for a period ahead of its first visitor (the dashboard's pages)."""
@@ -80,7 +92,9 @@ class ReportingService:
         self.read_engine = create_engine(url, writer=False)
         self.checkpointer = WalCheckpointer(self.read_engine)
         self.sessions = session_factory(self.engine)
-        self.read_sessions = session_factory(self.read_engine, {versioned.SESSION_KEY: self.figures})
+        self.read_sessions = session_factory(
+            self.read_engine, {versioned.SESSION_KEY: self.figures}
+        )
         self.warmer = versioned.Warmer(self.warm, self.own.warm_after_seconds)
         self.keys = load_node_keys(self.own.node_keys_file, self.settings.secrets_dir)
 
@@ -107,7 +121,9 @@ class ReportingService:
 
     def _preparer_for(self, batch: Sequence[Incoming]) -> ParallelPreparer | None:
         if self.preparer is None and self._shares_batches and len(batch) >= FEWEST_TO_SHARE:
-            self.preparer = ParallelPreparer(self.settings.hub, self.keys, workers=1, here_share=HERE_SHARE)
+            self.preparer = ParallelPreparer(
+                self.settings.hub, self.keys, workers=1, here_share=HERE_SHARE
+            )
         return self.preparer
 
     def prepare(self, batch: Sequence[Incoming]) -> PreparedBatch:
@@ -131,8 +147,12 @@ class ReportingService:
         if not consume:
             await migrate(self.engine, MIGRATIONS)
             return
-        self._shares_batches = self.keys is not None and self.own.prepare_in_worker and default_workers() > 0
-        self._consuming = asyncio.create_task(self._provision_and_consume(), name="reporting-consumer")
+        self._shares_batches = (
+            self.keys is not None and self.own.prepare_in_worker and default_workers() > 0
+        )
+        self._consuming = asyncio.create_task(
+            self._provision_and_consume(), name="reporting-consumer"
+        )
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(self._consuming), attach_timeout)
 
@@ -160,7 +180,12 @@ class ReportingService:
             log_level=logging.DEBUG,  # per-batch access lines only when debugging
         )
         subscribe_hub_events(
-            broker, self.settings.hub, self.own.durable, self.own.batch_size, self.own.batch_timeout, self.ingest
+            broker,
+            self.settings.hub,
+            self.own.durable,
+            self.own.batch_size,
+            self.own.batch_timeout,
+            self.ingest,
         )
         self.broker = broker
         await broker.start()
@@ -169,8 +194,14 @@ class ReportingService:
         """Point the durable at the database's own position before consuming (services/reporting/ingest/position.py)."""
         nc = await connect(self.nats_url, "reporting-position")  # waits for NATS
         try:
-            await align_durable(nc.jetstream(), hub_stream(self.settings.hub), self.settings.hub, self.own.durable,
-                                self.own.batch_size, await database_position(self.sessions))
+            await align_durable(
+                nc.jetstream(),
+                hub_stream(self.settings.hub),
+                self.settings.hub,
+                self.own.durable,
+                self.own.batch_size,
+                await database_position(self.sessions),
+            )
         except Exception as exc:
             log.error("reporting not consuming: %s", exc)
             raise
@@ -186,7 +217,9 @@ class ReportingService:
             await self.broker.stop()
         await self.warmer.stop()
         if self.preparer is not None:
-            await asyncio.to_thread(self.preparer.close)  # waits for the worker to exit, not in the event loop
+            await asyncio.to_thread(
+                self.preparer.close
+            )  # waits for the worker to exit, not in the event loop
             self.preparer = None
         await self.checkpointer.idle()
         await self.engine.dispose()
@@ -194,7 +227,11 @@ class ReportingService:
 
     async def readiness(self) -> dict[str, Any]:
         checks: dict[str, Any] = {"database": await database_status(self.read_sessions)}
-        started = self._consuming is not None and self._consuming.done() and not self._consuming.exception()
+        started = (
+            self._consuming is not None
+            and self._consuming.done()
+            and not self._consuming.exception()
+        )
         connected = started and self.broker is not None and await self.broker.ping(timeout=1.0)
         checks["nats"] = "ok" if connected else "unavailable"
         checks["ready"] = checks["database"] == "ok" and connected

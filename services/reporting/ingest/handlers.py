@@ -18,10 +18,10 @@ from faststream.nats import ConsumerConfig, DeliverPolicy, JStream, NatsBroker, 
 from faststream.nats.message import NatsBatchMessage
 from nats.aio.msg import Msg
 
+from services.reporting.ingest.apply import Incoming, IngestOutcome
+from services.reporting.ingest.position import ACK_WAIT_SECONDS
 from shared.dead_letters import dead_letter_headers
 from shared.subjects import PREFIX, dlq_stream, dlq_subject, hub_stream
-from services.reporting.ingest.position import ACK_WAIT_SECONDS
-from services.reporting.ingest.apply import Incoming, IngestOutcome
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,9 @@ async def _keep_raw(message: Any) -> Any:
     return None
 
 
-def subscribe_hub_events(broker: NatsBroker, hub: str, durable: str, batch_size: int, timeout: float, ingest: Ingest) -> None:
+def subscribe_hub_events(
+    broker: NatsBroker, hub: str, durable: str, batch_size: int, timeout: float, ingest: Ingest
+) -> None:
     """Register the hub-stream consumer on `broker`."""
 
     @broker.subscriber(
@@ -55,7 +57,9 @@ def subscribe_hub_events(broker: NatsBroker, hub: str, durable: str, batch_size:
         stream=JStream(hub_stream(hub), declare=False),
         durable=durable,
         pull_sub=PullSub(batch_size=batch_size, timeout=timeout, batch=True),
-        config=ConsumerConfig(ack_wait=ACK_WAIT_SECONDS, max_deliver=-1, max_ack_pending=batch_size * 4),
+        config=ConsumerConfig(
+            ack_wait=ACK_WAIT_SECONDS, max_deliver=-1, max_ack_pending=batch_size * 4
+        ),
         deliver_policy=DeliverPolicy.ALL,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         decoder=_keep_raw,
@@ -63,13 +67,17 @@ def subscribe_hub_events(broker: NatsBroker, hub: str, durable: str, batch_size:
         description="Every node's events, sourced into the hub stream; applied to the reporting projections.",
     )
     async def on_hub_events(message: Annotated[NatsBatchMessage, Context("message")]) -> None:
-        batch = [Incoming(m.subject, m.data, stream_sequence(m), m.headers) for m in message.raw_message]
+        batch = [
+            Incoming(m.subject, m.data, stream_sequence(m), m.headers) for m in message.raw_message
+        ]
         outcome = await ingest(batch)
         for incoming, reason in outcome.dead:
             log.warning("dead-lettered hub stream seq %s: %s", incoming.stream_seq, reason)
             await broker.publish(
                 incoming.data,
                 dlq_subject(hub, durable),
-                headers=dead_letter_headers(durable, reason, incoming.subject, incoming.stream_seq, incoming.headers),
+                headers=dead_letter_headers(
+                    durable, reason, incoming.subject, incoming.stream_seq, incoming.headers
+                ),
                 stream=dlq_stream(hub),
             )

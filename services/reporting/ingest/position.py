@@ -19,8 +19,8 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.subjects import PREFIX
 from services.reporting.models import HUB_POSITION, IngestPositionRow
+from shared.subjects import PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +64,9 @@ async def database_position(sessions: async_sessionmaker[AsyncSession]) -> int:
         return row.stream_seq if row is not None else 0
 
 
-async def align_durable(js: JetStreamContext, stream: str, hub: str, durable: str, batch_size: int,
-                        database_seq: int) -> Alignment:
+async def align_durable(
+    js: JetStreamContext, stream: str, hub: str, durable: str, batch_size: int, database_seq: int
+) -> Alignment:
     """Make the durable deliver from ``database_seq + 1`` when it stands past the database.
 
     A floor at or behind the database is left alone: whatever it re-delivers is a duplicate
@@ -75,7 +76,8 @@ async def align_durable(js: JetStreamContext, stream: str, hub: str, durable: st
     if database_seq > last:
         raise DatabaseAheadOfStream(
             f"the reporting database is at hub stream sequence {database_seq} but stream {stream} ends at {last}: "
-            "wrong stream or a server that lost its store; restore the stream or rebuild reporting (deploy/RUNBOOK.md)")
+            "wrong stream or a server that lost its store; restore the stream or rebuild reporting (deploy/RUNBOOK.md)"
+        )
     try:
         floor: int | None = (await js.consumer_info(stream, durable)).ack_floor.stream_seq
     except NotFoundError:
@@ -83,10 +85,15 @@ async def align_durable(js: JetStreamContext, stream: str, hub: str, durable: st
     if floor is not None and floor <= database_seq:
         return Alignment(database_seq, last, floor, recreated=False)
     if floor is None and database_seq == 0:
-        return Alignment(database_seq, last, floor, recreated=False)  # the consumer creates it from the start
+        return Alignment(
+            database_seq, last, floor, recreated=False
+        )  # the consumer creates it from the start
     if floor is not None:
         await js.delete_consumer(stream, durable)
     await js.add_consumer(stream, consumer_config(hub, durable, batch_size, database_seq + 1))
-    log.warning("reporting resumes from hub stream sequence %s (its database), not %s (the durable's floor)",
-                database_seq + 1, floor)
+    log.warning(
+        "reporting resumes from hub stream sequence %s (its database), not %s (the durable's floor)",
+        database_seq + 1,
+        floor,
+    )
     return Alignment(database_seq, last, floor, recreated=True)

@@ -26,11 +26,16 @@ from concurrent.futures.process import BrokenProcessPool
 from itertools import chain
 from types import TracebackType
 
-from shared.signing import NodeKeys
-from services.reporting.projections import portable
 from services.reporting.ingest.apply import (
-    Incoming, PreparedBatch, PreparedEvent, gather_prepared, prepare_message, prepare_messages,
+    Incoming,
+    PreparedBatch,
+    PreparedEvent,
+    gather_prepared,
+    prepare_message,
+    prepare_messages,
 )
+from services.reporting.projections import portable
+from shared.signing import NodeKeys
 
 log = logging.getLogger(__name__)
 _hub = ""
@@ -45,7 +50,9 @@ FEWEST_TO_SHARE = 100
 
 def default_workers() -> int:
     """One worker per core this process may use beside its own (none on a single core), at most MAX_WORKERS."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    )
     return min(MAX_WORKERS, cores - 1)
 
 
@@ -53,7 +60,9 @@ class ParallelPreparer:
     """Prepares batches in `workers` spawned processes, each batch split evenly between them, and
     `here_share` of each batch in this process meanwhile (0: this process only waits)."""
 
-    def __init__(self, hub: str, keys: NodeKeys | None, workers: int, here_share: float = 0.0) -> None:
+    def __init__(
+        self, hub: str, keys: NodeKeys | None, workers: int, here_share: float = 0.0
+    ) -> None:
         self.workers = workers
         self.here_share = here_share
         self._hub, self._keys = hub, keys
@@ -62,8 +71,12 @@ class ParallelPreparer:
     def _start_pool(self) -> ProcessPoolExecutor:
         """Workers started now, not by the first batch (a spawned worker takes a second or two to import)."""
         pool = ProcessPoolExecutor(
-            self.workers, mp_context=multiprocessing.get_context("spawn"),  # a fork would copy the event loop's threads
-            initializer=_start_worker, initargs=(self._hub, self._keys),
+            self.workers,
+            mp_context=multiprocessing.get_context(
+                "spawn"
+            ),  # a fork would copy the event loop's threads
+            initializer=_start_worker,
+            initargs=(self._hub, self._keys),
         )
         for _ in range(self.workers):
             pool.submit(_started)
@@ -75,12 +88,19 @@ class ParallelPreparer:
             return gather_prepared(batch, prepare_messages(batch, self._hub, self._keys))
         cut = len(batch) - int(len(batch) * self.here_share)
         size = max(1, -(-cut // self.workers))
-        chunks = [[(m.subject, m.data, m.headers) for m in batch[i:min(i + size, cut)]] for i in range(0, cut, size)]
+        chunks = [
+            [(m.subject, m.data, m.headers) for m in batch[i : min(i + size, cut)]]
+            for i in range(0, cut, size)
+        ]
         try:
             there = [loop.run_in_executor(self._pool, _prepare_chunk, c) for c in chunks]
-            here = prepare_messages(batch[cut:], self._hub, self._keys)  # while the workers prepare theirs
+            here = prepare_messages(
+                batch[cut:], self._hub, self._keys
+            )  # while the workers prepare theirs
             prepared = await asyncio.gather(*there)
-        except BrokenProcessPool:  # a worker died (killed, out of memory): start afresh, prepare this batch here
+        except (
+            BrokenProcessPool
+        ):  # a worker died (killed, out of memory): start afresh, prepare this batch here
             log.warning("a preparing worker died; starting new ones and preparing this batch here")
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = self._start_pool()
@@ -106,7 +126,9 @@ def _start_worker(hub: str, keys: NodeKeys | None) -> None:
     _hub, _keys = hub, keys
 
 
-def _prepare_chunk(messages: list[tuple[str, bytes, Mapping[str, str] | None]]) -> list[PreparedEvent | str]:
+def _prepare_chunk(
+    messages: list[tuple[str, bytes, Mapping[str, str] | None]],
+) -> list[PreparedEvent | str]:
     """In a worker: prepare each message (its stream sequence is the writer's business)."""
     prepared = []
     for subject, data, headers in messages:

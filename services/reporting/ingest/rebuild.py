@@ -35,16 +35,15 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.subjects import PREFIX, hub_stream
+from services.reporting.ingest.apply import Incoming, PreparedBatch
+from services.reporting.ingest.bulk import many_rows_per_statement
 from services.reporting.ingest.consumer import ReportingService
 from services.reporting.ingest.handlers import stream_sequence
-from services.reporting.ingest.bulk import many_rows_per_statement
-from services.reporting.models import metadata
-from services.reporting.models.base import DEFERRED
 from services.reporting.ingest.memory import collections_swept_every
 from services.reporting.ingest.preparing import ParallelPreparer, default_workers
-from services.reporting.ingest.apply import Incoming, PreparedBatch
-
+from services.reporting.models import metadata
+from services.reporting.models.base import DEFERRED
+from shared.subjects import PREFIX, hub_stream
 
 SQLITE_FILES = ("", "-wal", "-shm")
 
@@ -67,12 +66,19 @@ def replacing_sqlite_database(database: Path) -> Iterator[Path]:
         _remove_sqlite(building)
         raise
     if database.exists():
-        kept = database.with_name(f"{database.name}.before-rebuild-{time.strftime('%Y%m%dT%H%M%S')}")
-        for suffix in ("-wal", "-shm"):  # none after a clean stop; they belong with the old database
+        kept = database.with_name(
+            f"{database.name}.before-rebuild-{time.strftime('%Y%m%dT%H%M%S')}"
+        )
+        for suffix in (
+            "-wal",
+            "-shm",
+        ):  # none after a clean stop; they belong with the old database
             if (file := Path(f"{database}{suffix}")).exists():
                 file.rename(f"{kept}{suffix}")
         os.link(database, kept)
-    building.replace(database)  # in one step: at no moment is there no database to start reporting on
+    building.replace(
+        database
+    )  # in one step: at no moment is there no database to start reporting on
     _remove_sqlite(building)
 
 
@@ -119,6 +125,7 @@ Prepare = Callable[[Sequence[Incoming]], Awaitable[PreparedBatch]]
 def _preparer(service: ReportingService, workers: int | None) -> Iterator[Prepare]:
     workers = default_workers() if workers is None else workers
     if workers == 0:
+
         async def here(batch: Sequence[Incoming]) -> PreparedBatch:
             return service.prepare(batch)
 
@@ -128,8 +135,14 @@ def _preparer(service: ReportingService, workers: int | None) -> Iterator[Prepar
         yield preparer.prepare
 
 
-async def _replay(service: ReportingService, nc: Client, batch_size: int, prepare: Prepare,
-                  batch_done: Callable[[], None], progress: Callable[[int, int], None] | None) -> RebuildResult:
+async def _replay(
+    service: ReportingService,
+    nc: Client,
+    batch_size: int,
+    prepare: Prepare,
+    batch_done: Callable[[], None],
+    progress: Callable[[int, int], None] | None,
+) -> RebuildResult:
     js = nc.jetstream()
     hub = service.settings.hub
     stream = hub_stream(hub)
@@ -139,7 +152,10 @@ async def _replay(service: ReportingService, nc: Client, batch_size: int, prepar
     if total == 0:
         return result
     config = ConsumerConfig(
-        ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL, inactive_threshold=120, max_waiting=1
+        ack_policy=AckPolicy.NONE,
+        deliver_policy=DeliverPolicy.ALL,
+        inactive_threshold=120,
+        max_waiting=1,
     )
     sub = await js.pull_subscribe(f"{PREFIX}.{hub}.>", durable=None, stream=stream, config=config)
 
@@ -162,7 +178,11 @@ async def _replay(service: ReportingService, nc: Client, batch_size: int, prepar
         while fetched < last:
             msgs = await fetching
             fetching = asyncio.create_task(_fetch(sub, batch_size))
-            batch = [m for m in (Incoming(m.subject, m.data, stream_sequence(m), m.headers) for m in msgs) if m.stream_seq <= last]
+            batch = [
+                m
+                for m in (Incoming(m.subject, m.data, stream_sequence(m), m.headers) for m in msgs)
+                if m.stream_seq <= last
+            ]
             if not batch:
                 if msgs:
                     break
@@ -178,7 +198,9 @@ async def _replay(service: ReportingService, nc: Client, batch_size: int, prepar
         for task in (fetching, preparing):
             if task:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):  # the replay's own error goes on
+                with contextlib.suppress(
+                    asyncio.CancelledError, Exception
+                ):  # the replay's own error goes on
                     await task
         await sub.unsubscribe()
     return result
@@ -188,7 +210,10 @@ async def _fetch(sub: JetStreamContext.PullSubscription, batch_size: int) -> lis
     """A batch, or nothing if none came within the wait."""
     try:
         return await sub.fetch(batch_size, timeout=2)
-    except (nats.errors.TimeoutError, TimeoutError):  # nats-py raises either, depending on where it waited
+    except (
+        nats.errors.TimeoutError,
+        TimeoutError,
+    ):  # nats-py raises either, depending on where it waited
         return []
 
 
@@ -236,8 +261,12 @@ async def bulk_load(engine: AsyncEngine) -> AsyncIterator[None]:
 
 def deferred_indexes() -> set[str]:
     """The indexes a rebuild drops for the bulk load and recreates at its end."""
-    return {str(ix.name) for table in metadata.tables.values() for ix in table.indexes
-            if all(ix.info.get(k) == v for k, v in DEFERRED.items())}
+    return {
+        str(ix.name)
+        for table in metadata.tables.values()
+        for ix in table.indexes
+        if all(ix.info.get(k) == v for k, v in DEFERRED.items())
+    }
 
 
 async def _drop_deferred_indexes(engine: AsyncEngine) -> list[str]:
@@ -251,7 +280,11 @@ async def _drop_deferred_indexes(engine: AsyncEngine) -> list[str]:
         return []
     deferred = deferred_indexes()
     async with engine.begin() as conn:
-        indexes = [(name, sql) for name, sql in (await conn.exec_driver_sql(listing)).all() if name in deferred]
+        indexes = [
+            (name, sql)
+            for name, sql in (await conn.exec_driver_sql(listing)).all()
+            if name in deferred
+        ]
         for name, _ in indexes:
             await conn.exec_driver_sql(f'DROP INDEX "{name}"')
     return [sql for _, sql in indexes]

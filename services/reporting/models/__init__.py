@@ -3,8 +3,20 @@
 from __future__ import annotations
 
 from services.reporting.models.activities import ActivityView
-from services.reporting.models.base import HUB_POSITION, AppliedEventRow, Base, IngestPositionRow, ProducerPositionRow, metadata
-from services.reporting.models.funding import FundingBudgetView, FundingEntryView, FundingFlowView, FundingLinkView
+from services.reporting.models.base import (
+    HUB_POSITION,
+    AppliedEventRow,
+    Base,
+    IngestPositionRow,
+    ProducerPositionRow,
+    metadata,
+)
+from services.reporting.models.funding import (
+    FundingBudgetView,
+    FundingEntryView,
+    FundingFlowView,
+    FundingLinkView,
+)
 from services.reporting.models.partners import OrganisationView
 
 __all__ = [

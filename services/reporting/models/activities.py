@@ -15,7 +15,10 @@ class ActivityView(Base):
     """Activities as currently recorded (corrections applied); a withdrawn activity is removed."""
 
     __tablename__ = "activity_view"
-    __table_args__ = (Index("ix_activity_view_academic_year", "academic_year", info=DEFERRED), {"info": UPDATED_BY_KEY})
+    __table_args__ = (
+        Index("ix_activity_view_academic_year", "academic_year", info=DEFERRED),
+        {"info": UPDATED_BY_KEY},
+    )
 
     node: Mapped[str] = mapped_column(String(40), primary_key=True)
     activity_id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -45,13 +48,25 @@ class ParticipationView(Base):
         # covers the reach counts (live rows of a year, joined to their activity, by pupil, area, year group, node);
         # in arrival order within a node's year (participation ids are time-ordered), so a new row is appended
         # to the index rather than written among the year's activities (migration 0005)
-        Index("ix_participation_view_live", "academic_year", "withdrawn", "node", "participation_id", "activity_id",
-              "pseudonym", "home_area", "year_group", info=DEFERRED),
+        Index(
+            "ix_participation_view_live",
+            "academic_year",
+            "withdrawn",
+            "node",
+            "participation_id",
+            "activity_id",
+            "pseudonym",
+            "home_area",
+            "year_group",
+            info=DEFERRED,
+        ),
     )
 
     node: Mapped[str] = mapped_column(String(40), primary_key=True)
     participation_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    activity_id: Mapped[str] = mapped_column(String(36), index=True)  # not deferred: withdrawing an activity withdraws its pupils
+    activity_id: Mapped[str] = mapped_column(
+        String(36), index=True
+    )  # not deferred: withdrawing an activity withdraws its pupils
     academic_year: Mapped[str] = mapped_column(String(7))
     pseudonym: Mapped[str] = mapped_column(String(64))
     year_group: Mapped[str] = mapped_column(String(3))
@@ -70,7 +85,9 @@ class ActivityCorrectionView(Base):
     """Every correction and withdrawal, with its reason: what changed a published figure, and why."""
 
     __tablename__ = "activity_correction_view"
-    __table_args__ = (Index("ix_activity_correction_view_activity_id", "activity_id", info=DEFERRED),)
+    __table_args__ = (
+        Index("ix_activity_correction_view_activity_id", "activity_id", info=DEFERRED),
+    )
 
     event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     node: Mapped[str] = mapped_column(String(40))
@@ -95,7 +112,9 @@ class PartnerReturnView(Base):
     """A return a partner submitted through its lead organisation's node."""
 
     __tablename__ = "partner_return_view"
-    __table_args__ = (Index("ix_partner_return_view_academic_year", "academic_year", info=DEFERRED),)
+    __table_args__ = (
+        Index("ix_partner_return_view_academic_year", "academic_year", info=DEFERRED),
+    )
 
     node: Mapped[str] = mapped_column(String(40), primary_key=True)
     return_id: Mapped[str] = mapped_column(String(36), primary_key=True)

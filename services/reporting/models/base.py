@@ -9,7 +9,6 @@ from datetime import datetime
 from sqlalchemy import BigInteger, DateTime, Index, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-
 DEFERRED = {"deferred_in_rebuild": True}
 """Index info: no projector searches by this index, so `hub rebuild` drops it for the bulk load and
 recreates it at the end (services/reporting/ingest/rebuild.py). An index without it is kept."""

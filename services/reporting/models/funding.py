@@ -32,7 +32,9 @@ class FundingFlowView(Base):
     """Each ledger entry as published, with what it was for: the detail behind every trace and check."""
 
     __tablename__ = "funding_flow_view"
-    __table_args__ = (Index("ix_funding_flow_view_original_entry_id", "original_entry_id", info=DEFERRED),)
+    __table_args__ = (
+        Index("ix_funding_flow_view_original_entry_id", "original_entry_id", info=DEFERRED),
+    )
 
     node: Mapped[str] = mapped_column(String(40), primary_key=True)
     entry_id: Mapped[str] = mapped_column(String(36), primary_key=True)

@@ -14,7 +14,10 @@ class OrganisationView(Base):
     """One row per node registration; the same org_id at two nodes is one organisation."""
 
     __tablename__ = "organisation_view"
-    __table_args__ = (Index("ix_organisation_view_org_id", "org_id", info=DEFERRED), {"info": UPDATED_BY_KEY})
+    __table_args__ = (
+        Index("ix_organisation_view_org_id", "org_id", info=DEFERRED),
+        {"info": UPDATED_BY_KEY},
+    )
 
     node: Mapped[str] = mapped_column(String(40), primary_key=True)
     organisation_id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -33,8 +36,10 @@ class OrganisationView(Base):
 
 class AgreementView(Base):
     __tablename__ = "agreement_view"
-    __table_args__ = (Index("ix_agreement_view_organisation_id", "organisation_id", info=DEFERRED),
-                      {"info": UPDATED_BY_KEY})
+    __table_args__ = (
+        Index("ix_agreement_view_organisation_id", "organisation_id", info=DEFERRED),
+        {"info": UPDATED_BY_KEY},
+    )
 
     node: Mapped[str] = mapped_column(String(40), primary_key=True)
     agreement_id: Mapped[str] = mapped_column(String(36), primary_key=True)

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import ModuleType
 
-from shared.envelope import ReceivedEvent
 from services.reporting.projections import activities, funding, partners
 from services.reporting.projections.writes import Insert, Projector, Update, Write, portable
+from shared.envelope import ReceivedEvent
 
 CONTEXTS: tuple[ModuleType, ...] = (activities, funding, partners)
 
@@ -37,4 +37,13 @@ def writes_for(event: ReceivedEvent) -> list[Write]:
     return list(projector(event)) if projector else []
 
 
-__all__ = ["CONTEXTS", "PROJECTORS", "Insert", "Projector", "Update", "Write", "portable", "writes_for"]
+__all__ = [
+    "CONTEXTS",
+    "PROJECTORS",
+    "Insert",
+    "Projector",
+    "Update",
+    "Write",
+    "portable",
+    "writes_for",
+]

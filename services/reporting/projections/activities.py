@@ -7,6 +7,14 @@ from typing import Any
 
 from sqlalchemy import delete, update
 
+from services.reporting.models.activities import (
+    ActivityCorrectionView,
+    ActivityView,
+    ParticipationView,
+    PartnerReturnView,
+    ReturnExpectedView,
+)
+from services.reporting.projections.writes import Insert, Projector, Update, Write
 from shared.contracts.activities import (
     ActivityCorrected,
     ActivityDelivered,
@@ -18,14 +26,6 @@ from shared.contracts.activities import (
     PartnerReturnSubmitted,
 )
 from shared.envelope import ReceivedEvent
-from services.reporting.models.activities import (
-    ActivityCorrectionView,
-    ActivityView,
-    ParticipationView,
-    PartnerReturnView,
-    ReturnExpectedView,
-)
-from services.reporting.projections.writes import Insert, Update, Write, Projector
 
 _ACTIVITY = ActivityView.__table__
 _PARTICIPATION = ParticipationView.__table__
@@ -59,8 +59,12 @@ def activity_delivered(event: ReceivedEvent) -> Iterable[Write]:
     assert isinstance(p, ActivityDelivered)
     yield Insert(
         _ACTIVITY,
-        {"node": event.envelope.node, "activity_id": str(p.activity_id), "event_id": str(event.envelope.event_id),
-         **_activity_values(p)},
+        {
+            "node": event.envelope.node,
+            "activity_id": str(p.activity_id),
+            "event_id": str(event.envelope.event_id),
+            **_activity_values(p),
+        },
     )
 
 
@@ -69,7 +73,9 @@ def activity_corrected(event: ReceivedEvent) -> Iterable[Write]:
     assert isinstance(p, ActivityCorrected)
     node, activity_id = event.envelope.node, str(p.activity.activity_id)
     key = {"node": node, "activity_id": activity_id}
-    yield Update(_ACTIVITY, key, {"event_id": str(event.envelope.event_id), **_activity_values(p.activity)})
+    yield Update(
+        _ACTIVITY, key, {"event_id": str(event.envelope.event_id), **_activity_values(p.activity)}
+    )
     yield _correction(event, activity_id, "corrected", 0, p.reason)
 
 
@@ -90,8 +96,13 @@ def activity_withdrawn(event: ReceivedEvent) -> Iterable[Write]:
 def participation_recorded(event: ReceivedEvent) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, ParticipationRecorded)
-    common = {"node": event.envelope.node, "activity_id": str(p.activity_id), "academic_year": p.academic_year,
-              "event_id": str(event.envelope.event_id), "withdrawn": False}
+    common = {
+        "node": event.envelope.node,
+        "activity_id": str(p.activity_id),
+        "academic_year": p.academic_year,
+        "event_id": str(event.envelope.event_id),
+        "withdrawn": False,
+    }
     for pupil in p.participants:
         yield Insert(_PARTICIPATION, {**common, **_pupil_values(pupil)})
 
@@ -99,9 +110,15 @@ def participation_recorded(event: ReceivedEvent) -> Iterable[Write]:
 def _pupil_values(pupil: Participant) -> dict[str, Any]:
     """The participant as stored, built by hand: a model_dump per pupil costs more than its insert."""
     return {
-        "participation_id": str(pupil.participation_id), "pseudonym": pupil.pseudonym, "year_group": pupil.year_group,
-        "send": pupil.send._value_, "fsm": pupil.fsm, "looked_after": pupil.looked_after,
-        "ethnicity": pupil.ethnicity._value_, "gender": pupil.gender._value_, "school_urn": pupil.school_urn,
+        "participation_id": str(pupil.participation_id),
+        "pseudonym": pupil.pseudonym,
+        "year_group": pupil.year_group,
+        "send": pupil.send._value_,
+        "fsm": pupil.fsm,
+        "looked_after": pupil.looked_after,
+        "ethnicity": pupil.ethnicity._value_,
+        "gender": pupil.gender._value_,
+        "school_urn": pupil.school_urn,
         "home_area": pupil.home_area,
     }
 
@@ -111,28 +128,42 @@ def participation_withdrawn(event: ReceivedEvent) -> Iterable[Write]:
     assert isinstance(p, ParticipationWithdrawn)
     yield (
         update(_PARTICIPATION)
-        .where(_PARTICIPATION.c.node == event.envelope.node,
-               _PARTICIPATION.c.participation_id.in_([str(i) for i in p.participation_ids]))
+        .where(
+            _PARTICIPATION.c.node == event.envelope.node,
+            _PARTICIPATION.c.participation_id.in_([str(i) for i in p.participation_ids]),
+        )
         .values(withdrawn=True)
     )
-    yield _correction(event, str(p.activity_id), "participations withdrawn", len(p.participation_ids), p.reason)
-
-
-def _correction(event: ReceivedEvent, activity_id: str, change: str, participations: int, reason: str) -> Insert:
-    return Insert(
-        _CORRECTION,
-        {"event_id": str(event.envelope.event_id), "node": event.envelope.node, "activity_id": activity_id,
-         "change": change, "participations": participations, "reason": reason},
+    yield _correction(
+        event, str(p.activity_id), "participations withdrawn", len(p.participation_ids), p.reason
     )
 
 
+def _correction(
+    event: ReceivedEvent, activity_id: str, change: str, participations: int, reason: str
+) -> Insert:
+    return Insert(
+        _CORRECTION,
+        {
+            "event_id": str(event.envelope.event_id),
+            "node": event.envelope.node,
+            "activity_id": activity_id,
+            "change": change,
+            "participations": participations,
+            "reason": reason,
+        },
+    )
 
 
 def partner_return_expected(event: ReceivedEvent) -> Iterable[Write]:
     """Expecting a return again moves its due date: the latest expectation replaces the earlier one."""
     p = event.payload
     assert isinstance(p, PartnerReturnExpected)
-    key = {"node": event.envelope.node, "partner_id": str(p.partner_id), "academic_year": p.academic_year}
+    key = {
+        "node": event.envelope.node,
+        "partner_id": str(p.partner_id),
+        "academic_year": p.academic_year,
+    }
     yield delete(_EXPECTED).where(*(_EXPECTED.c[k] == v for k, v in key.items()))
     yield Insert(_EXPECTED, {**key, "due_on": p.due_on})
 
@@ -142,9 +173,15 @@ def partner_return_submitted(event: ReceivedEvent) -> Iterable[Write]:
     assert isinstance(p, PartnerReturnSubmitted)
     yield Insert(
         _RETURN,
-        {"node": event.envelope.node, "return_id": str(p.return_id), "partner_id": str(p.partner_id),
-         "academic_year": p.academic_year, "submitted_on": p.submitted_on, "activities": p.activities,
-         "participations": p.participations},
+        {
+            "node": event.envelope.node,
+            "return_id": str(p.return_id),
+            "partner_id": str(p.partner_id),
+            "academic_year": p.academic_year,
+            "submitted_on": p.submitted_on,
+            "activities": p.activities,
+            "participations": p.participations,
+        },
     )
 
 

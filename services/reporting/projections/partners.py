@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-
 from typing import Any
 
 from sqlalchemy import delete
 
+from services.reporting.models.partners import (
+    AgreementView,
+    OrganisationView,
+    SchoolPopulationView,
+    SettingView,
+)
+from services.reporting.projections.writes import Insert, Projector, Update, Write
 from shared.contracts.partners import (
     AgreementEnded,
     AgreementSigned,
@@ -20,9 +26,6 @@ from shared.contracts.partners import (
     SettingAdded,
 )
 from shared.envelope import ReceivedEvent
-from services.reporting.models.partners import AgreementView, OrganisationView, SchoolPopulationView, SettingView
-from services.reporting.projections.writes import Insert, Update, Write, Projector
-
 
 
 def organisation_registered(event: ReceivedEvent) -> Iterable[Write]:
@@ -54,14 +57,24 @@ def _organisation(event: ReceivedEvent, organisation_id: object, **values: Any) 
 def organisation_details_changed(event: ReceivedEvent) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, OrganisationDetailsChanged)
-    yield _organisation(event, p.organisation_id, org_id=p.org_id, name=p.name, roles=list(p.roles),
-                        areas=list(p.areas), functions=list(p.functions), details_event_id=str(event.envelope.event_id))
+    yield _organisation(
+        event,
+        p.organisation_id,
+        org_id=p.org_id,
+        name=p.name,
+        roles=list(p.roles),
+        areas=list(p.areas),
+        functions=list(p.functions),
+        details_event_id=str(event.envelope.event_id),
+    )
 
 
 def partner_state_changed(event: ReceivedEvent) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, PartnerStateChanged)
-    yield _organisation(event, p.organisation_id, state=p.to_state, state_event_id=str(event.envelope.event_id))
+    yield _organisation(
+        event, p.organisation_id, state=p.to_state, state_event_id=str(event.envelope.event_id)
+    )
 
 
 def agreement_signed(event: ReceivedEvent) -> Iterable[Write]:
@@ -70,9 +83,16 @@ def agreement_signed(event: ReceivedEvent) -> Iterable[Write]:
     yield Insert(
         AgreementView.__table__,
         {
-            "node": event.envelope.node, "agreement_id": str(p.agreement_id), "organisation_id": str(p.organisation_id),
-            "kind": p.kind, "title": p.title, "starts_on": p.starts_on, "ends_on": p.ends_on, "ended_on": None,
-            "functions": list(p.functions), "areas": list(p.areas),
+            "node": event.envelope.node,
+            "agreement_id": str(p.agreement_id),
+            "organisation_id": str(p.organisation_id),
+            "kind": p.kind,
+            "title": p.title,
+            "starts_on": p.starts_on,
+            "ends_on": p.ends_on,
+            "ended_on": None,
+            "functions": list(p.functions),
+            "areas": list(p.areas),
         },
     )
 
@@ -92,17 +112,30 @@ def setting_added(event: ReceivedEvent) -> Iterable[Write]:
     yield Insert(
         OrganisationView.__table__,
         {
-            "node": node, "organisation_id": str(p.organisation_id), "org_id": p.org_id, "name": p.name,
-            "roles": ["education_setting"], "areas": [p.area], "functions": ["schools"],
-            "event_id": str(event.envelope.event_id), "state": None,  # settings are not in the partner lifecycle
-            "state_event_id": None, "details_event_id": None,
+            "node": node,
+            "organisation_id": str(p.organisation_id),
+            "org_id": p.org_id,
+            "name": p.name,
+            "roles": ["education_setting"],
+            "areas": [p.area],
+            "functions": ["schools"],
+            "event_id": str(event.envelope.event_id),
+            "state": None,  # settings are not in the partner lifecycle
+            "state_event_id": None,
+            "details_event_id": None,
         },
     )
     yield Insert(
         SettingView.__table__,
         {
-            "node": node, "urn": p.urn, "organisation_id": str(p.organisation_id), "area": p.area,
-            "la_code": p.la_code, "phase": p.phase, "setting_type": p.setting_type, "state_funded": p.state_funded,
+            "node": node,
+            "urn": p.urn,
+            "organisation_id": str(p.organisation_id),
+            "area": p.area,
+            "la_code": p.la_code,
+            "phase": p.phase,
+            "setting_type": p.setting_type,
+            "state_funded": p.state_funded,
         },
     )
 
@@ -114,11 +147,19 @@ def school_population_recorded(event: ReceivedEvent) -> Iterable[Write]:
     table = SchoolPopulationView.__table__
     yield delete(table).where(table.c.area == p.area, table.c.academic_year == p.academic_year)
     counts = {name: getattr(p, name) for name in PopulationFigures.model_fields if name != "pupils"}
-    yield Insert(table, {
-        "area": p.area, "academic_year": p.academic_year, "node": event.envelope.node, "la_code": p.la_code,
-        "source": p.source, "pupils": p.pupils, "counts": {k: v for k, v in counts.items() if v is not None},
-        "event_id": str(event.envelope.event_id),
-    })
+    yield Insert(
+        table,
+        {
+            "area": p.area,
+            "academic_year": p.academic_year,
+            "node": event.envelope.node,
+            "la_code": p.la_code,
+            "source": p.source,
+            "pupils": p.pupils,
+            "counts": {k: v for k, v in counts.items() if v is not None},
+            "event_id": str(event.envelope.event_id),
+        },
+    )
 
 
 PROJECTORS: dict[str, Projector] = {

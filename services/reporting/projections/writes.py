@@ -11,9 +11,9 @@ from typing import Any
 
 from sqlalchemy import Executable, Table
 
-from shared.envelope import ReceivedEvent
 from services.reporting.models import metadata
 from services.reporting.models.base import UPDATED_BY_KEY
+from shared.envelope import ReceivedEvent
 
 
 @dataclass(frozen=True)
@@ -30,8 +30,6 @@ def _insert_into(table: str, row: dict[str, Any]) -> Insert:
     return Insert(metadata.tables[table], row)
 
 
-
-
 @dataclass(frozen=True)
 class Update:
     """Set `values` on the row of `table` whose whole primary key is `key` (no row: no change)."""
@@ -42,7 +40,9 @@ class Update:
 
     def __post_init__(self) -> None:
         if not updated_by_key(self.table):
-            raise RuntimeError(f"{self.table.name} is not declared UPDATED_BY_KEY (services/reporting/models/base.py)")
+            raise RuntimeError(
+                f"{self.table.name} is not declared UPDATED_BY_KEY (services/reporting/models/base.py)"
+            )
 
     def __reduce__(self) -> tuple[Any, ...]:
         return _update_of, (self.table.name, self.key, self.values)
@@ -57,10 +57,9 @@ def _update_of(table: str, key: dict[str, Any], values: dict[str, Any]) -> Updat
     return Update(metadata.tables[table], key, values)
 
 
-
-
 Write = Insert | Update | Executable
 Projector = Callable[[ReceivedEvent], Iterable[Write]]
+
 
 def portable(writes: list[Write]) -> bool:
     """Whether the writes can be pickled by table name (inserts and updates by key); other

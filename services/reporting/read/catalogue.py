@@ -11,9 +11,24 @@ from typing import Any, get_args
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.auth import Scope
+from services.reporting.read.charts import (
+    ChartOf,
+    budget_chart,
+    inclusion_chart,
+    progression_chart,
+    reach_chart,
+    schools_chart,
+)
+from services.reporting.read.params import Filters, ViewParams
+from services.reporting.read.queries import (
+    HubReport,
+    ProducerHealth,
+    ReportStamp,
+    data_health,
+    hub_report,
+    report_stamp,
+)
 from services.reporting.read.versioned import per_version
-from services.reporting.read.queries import HubReport, ProducerHealth, ReportStamp, data_health, hub_report, report_stamp
 from services.reporting.read.views.accountability import (
     Characteristic,
     WcetFigures,
@@ -25,12 +40,10 @@ from services.reporting.read.views.accountability import (
     schools_report,
 )
 from services.reporting.read.views.activities import Dimension, Reach, ReachRow, reach
-from services.reporting.read.charts import ChartOf, budget_chart, inclusion_chart, progression_chart, reach_chart, schools_chart
-from services.reporting.read.params import Filters, ViewParams
 from services.reporting.read.views.allocation import allocation_report
 from services.reporting.read.views.funding import load_ledger
 from services.reporting.read.views.transparency import transparency_report
-
+from shared.auth import Scope
 
 View = Callable[[AsyncSession, ViewParams], Awaitable[BaseModel]]
 
@@ -54,7 +67,9 @@ class ReachReport(BaseModel):
     unique_pupils: int
     participations: int
     headcount: int
-    breakdowns: dict[str, Reach] = Field(description="The same figures by area (pupil's own), kind, level, year group and node.")
+    breakdowns: dict[str, Reach] = Field(
+        description="The same figures by area (pupil's own), kind, level, year group and node."
+    )
 
 
 async def reach_report(session: AsyncSession, p: ViewParams) -> ReachReport:
@@ -65,17 +80,30 @@ async def reach_report(session: AsyncSession, p: ViewParams) -> ReachReport:
     else:
         by = {d: await reach(session, p.period, d, f.node) for d in get_args(Dimension)}
     total = by["area"]
-    return ReachReport(stamp=await report_stamp(session), academic_year=p.period, node=p.filters.node,
-                       unique_pupils=total.unique_pupils, participations=total.participations, headcount=total.headcount,
-                       breakdowns=by)
+    return ReachReport(
+        stamp=await report_stamp(session),
+        academic_year=p.period,
+        node=p.filters.node,
+        unique_pupils=total.unique_pupils,
+        participations=total.participations,
+        headcount=total.headcount,
+        breakdowns=by,
+    )
 
 
 _RECORD_KEY: dict[str, Callable[[Any], str | None]] = {
-    "area": lambda r: r.p.home_area, "kind": lambda r: r.a.kind, "level": lambda r: r.a.level,
-    "year_group": lambda r: r.p.year_group, "node": lambda r: r.p.node, "partner": lambda r: r.a.delivered_by,
+    "area": lambda r: r.p.home_area,
+    "kind": lambda r: r.a.kind,
+    "level": lambda r: r.a.level,
+    "year_group": lambda r: r.p.year_group,
+    "node": lambda r: r.p.node,
+    "partner": lambda r: r.a.delivered_by,
 }
 _ACTIVITY_KEY: dict[str, Callable[[Any], str | None]] = {
-    "area": lambda a: a.area, "kind": lambda a: a.kind, "level": lambda a: a.level, "node": lambda a: a.node,
+    "area": lambda a: a.area,
+    "kind": lambda a: a.kind,
+    "level": lambda a: a.level,
+    "node": lambda a: a.node,
     "partner": lambda a: a.delivered_by,
 }
 
@@ -87,16 +115,32 @@ async def filtered_reach(session: AsyncSession, p: ViewParams, by: str) -> Reach
     groups: dict[str | None, list[Any]] = {}
     for r in records:
         groups.setdefault(_RECORD_KEY[by](r), []).append(r)
-    rows = {k: ReachRow(group=k, unique_pupils=len({r.p.pseudonym for r in v}), participations=len(v),
-                        headcount=None if by == "year_group" else 0) for k, v in groups.items()}
+    rows = {
+        k: ReachRow(
+            group=k,
+            unique_pupils=len({r.p.pseudonym for r in v}),
+            participations=len(v),
+            headcount=None if by == "year_group" else 0,
+        )
+        for k, v in groups.items()
+    }
     if by in _ACTIVITY_KEY:
         for a in activities:
-            row = rows.setdefault(_ACTIVITY_KEY[by](a), ReachRow(group=_ACTIVITY_KEY[by](a), unique_pupils=0,
-                                                                 participations=0, headcount=0))
+            row = rows.setdefault(
+                _ACTIVITY_KEY[by](a),
+                ReachRow(
+                    group=_ACTIVITY_KEY[by](a), unique_pupils=0, participations=0, headcount=0
+                ),
+            )
             row.headcount = (row.headcount or 0) + a.headcount
-    return Reach(academic_year=p.period, by=by, unique_pupils=len({r.p.pseudonym for r in records}),  # type: ignore[arg-type]
-                 participations=len(records), headcount=sum(a.headcount for a in activities),
-                 rows=sorted(rows.values(), key=lambda r: (r.group is None, r.group or "")))
+    return Reach(
+        academic_year=p.period,
+        by=by,
+        unique_pupils=len({r.p.pseudonym for r in records}),  # type: ignore[arg-type]
+        participations=len(records),
+        headcount=sum(a.headcount for a in activities),
+        rows=sorted(rows.values(), key=lambda r: (r.group is None, r.group or "")),
+    )
 
 
 class DataHealthReport(BaseModel):
@@ -123,10 +167,14 @@ class AnnualReturn(BaseModel):
     stamp: ReportStamp
     hub: str
     academic_year: str
-    schools_and_settings: dict[str, object] = Field(description="Schools worked with (by URN) and the state-funded share per area.")
+    schools_and_settings: dict[str, object] = Field(
+        description="Schools worked with (by URN) and the state-funded share per area."
+    )
     whole_class_ensemble_teaching: WcetFigures
     wcet_terms: list[str]
-    delivery_by_kind: list[KindFigures] = Field(description="Tuition, ensembles, singing, exams, CPD, loans, events, early years...")
+    delivery_by_kind: list[KindFigures] = Field(
+        description="Tuition, ensembles, singing, exams, CPD, loans, events, early years..."
+    )
     progression: dict[str, object]
     pupil_characteristics: list[Characteristic]
     workforce: str = "not recorded in the system: supply from HR records"
@@ -143,9 +191,16 @@ async def delivery_by_kind(session: AsyncSession, p: ViewParams) -> list[KindFig
     for kind in sorted({a.kind for a in activities} | {r.a.kind for r in records}):
         mine = [a for a in activities if a.kind == kind]
         pupils = [r for r in records if r.a.kind == kind]
-        rows.append(KindFigures(kind=kind, activities=len(mine), hours=sum((a.hours for a in mine), Decimal(0)),
-                                headcount=sum(a.headcount for a in mine), unique_pupils=len({r.p.pseudonym for r in pupils}),
-                                participations=len(pupils)))
+        rows.append(
+            KindFigures(
+                kind=kind,
+                activities=len(mine),
+                hours=sum((a.hours for a in mine), Decimal(0)),
+                headcount=sum(a.headcount for a in mine),
+                unique_pupils=len({r.p.pseudonym for r in pupils}),
+                participations=len(pupils),
+            )
+        )
     return rows
 
 
@@ -158,18 +213,30 @@ async def annual_return(session: AsyncSession, p: ViewParams) -> AnnualReturn:
     money = await allocation_report(session, "academic", p.period, p.filters)
     activities = await activities_of(session, p.period, p.filters)
     return AnnualReturn(
-        stamp=schools.stamp, hub=p.hub, academic_year=p.period,
-        schools_and_settings={"engaged_schools": schools.engaged_schools, "engaged_urns": schools.engaged_urns,
-                              "areas": [a.model_dump(mode="json") for a in schools.areas]},
+        stamp=schools.stamp,
+        hub=p.hub,
+        academic_year=p.period,
+        schools_and_settings={
+            "engaged_schools": schools.engaged_schools,
+            "engaged_urns": schools.engaged_urns,
+            "areas": [a.model_dump(mode="json") for a in schools.areas],
+        },
         whole_class_ensemble_teaching=schools.wcet,
         wcet_terms=sorted({a.term for a in activities if a.kind == "wcet" and a.term}),
         delivery_by_kind=await delivery_by_kind(session, p),
-        progression={"pupils_by_level": progression.pupils_by_level, "moved_up": progression.moved_up,
-                     "ensemble_members": progression.ensemble_members, "ensembles": len(progression.ensembles),
-                     "advanced_pupils": progression.advanced_pupils},
+        progression={
+            "pupils_by_level": progression.pupils_by_level,
+            "moved_up": progression.moved_up,
+            "ensemble_members": progression.ensemble_members,
+            "ensembles": len(progression.ensembles),
+            "advanced_pupils": progression.advanced_pupils,
+        },
         pupil_characteristics=inclusion.characteristics,
-        governance={"active_partners": partners.active_partners, "active_by_role": partners.active_by_role,
-                    "returns_by_status": partners.returns_by_status},
+        governance={
+            "active_partners": partners.active_partners,
+            "active_by_role": partners.active_by_role,
+            "returns_by_status": partners.returns_by_status,
+        },
         income_by_source_pence=money.income_by_source_pence,
         spend_by_function_pence={a.key: a.amount_pence for a in money.spend_by_function},
         leverage_ratio=money.leverage_ratio,
@@ -185,24 +252,56 @@ async def _transparency(session: AsyncSession, p: ViewParams) -> BaseModel:
 
 
 N, H, P = Scope.NODE, Scope.HUB, Scope.PUBLISHED
-VIEWS: dict[str, ViewSpec] = {v.name: v for v in (
-    ViewSpec("summary", "Per-node and hub-wide totals", H, _summary),
-    ViewSpec("reach", "Unique pupils and headcounts by area, kind, level, year group and node", N, reach_report,
-             reach_chart),
-    ViewSpec("schools", "Schools engaged and the state-funded share per area; WCET and continuation", N,
-             lambda s, p: schools_report(s, p.period, p.filters), lambda r: schools_chart(r.areas)),
-    ViewSpec("inclusion", "SEND, FSM, looked-after, ethnicity and gender of participants; cold spots", N,
-             lambda s, p: inclusion_report(s, p.period, p.filters), lambda r: inclusion_chart(r.characteristics)),
-    ViewSpec("progression", "Level changes between years, ensembles, advanced opportunities", N,
-             lambda s, p: progression_report(s, p.period, p.filters), progression_chart),
-    ViewSpec("partnerships", "Active partners, expiring agreements, partner returns, data health", N,
-             lambda s, p: partnerships_report(s, p.period, p.today, p.filters)),
-    ViewSpec("funding", "Income and leverage, allocations, commissions, spend, budget, remaining, unit costs, capital",
-             N, lambda s, p: allocation_report(s, p.kind, p.period, p.filters), lambda r: budget_chart(r.budget)),
-    ViewSpec("data-health", "Last event and sequence gaps per producer", H, data_health_report),
-    ViewSpec("annual-return", "The annual hub data return to ACE", N, annual_return),
-    ViewSpec("transparency", "Public figures with small counts suppressed", P, _transparency),
-)}
+VIEWS: dict[str, ViewSpec] = {
+    v.name: v
+    for v in (
+        ViewSpec("summary", "Per-node and hub-wide totals", H, _summary),
+        ViewSpec(
+            "reach",
+            "Unique pupils and headcounts by area, kind, level, year group and node",
+            N,
+            reach_report,
+            reach_chart,
+        ),
+        ViewSpec(
+            "schools",
+            "Schools engaged and the state-funded share per area; WCET and continuation",
+            N,
+            lambda s, p: schools_report(s, p.period, p.filters),
+            lambda r: schools_chart(r.areas),
+        ),
+        ViewSpec(
+            "inclusion",
+            "SEND, FSM, looked-after, ethnicity and gender of participants; cold spots",
+            N,
+            lambda s, p: inclusion_report(s, p.period, p.filters),
+            lambda r: inclusion_chart(r.characteristics),
+        ),
+        ViewSpec(
+            "progression",
+            "Level changes between years, ensembles, advanced opportunities",
+            N,
+            lambda s, p: progression_report(s, p.period, p.filters),
+            progression_chart,
+        ),
+        ViewSpec(
+            "partnerships",
+            "Active partners, expiring agreements, partner returns, data health",
+            N,
+            lambda s, p: partnerships_report(s, p.period, p.today, p.filters),
+        ),
+        ViewSpec(
+            "funding",
+            "Income and leverage, allocations, commissions, spend, budget, remaining, unit costs, capital",
+            N,
+            lambda s, p: allocation_report(s, p.kind, p.period, p.filters),
+            lambda r: budget_chart(r.budget),
+        ),
+        ViewSpec("data-health", "Last event and sequence gaps per producer", H, data_health_report),
+        ViewSpec("annual-return", "The annual hub data return to ACE", N, annual_return),
+        ViewSpec("transparency", "Public figures with small counts suppressed", P, _transparency),
+    )
+}
 
 
 def view_scope(name: str) -> Scope:
@@ -210,17 +309,25 @@ def view_scope(name: str) -> Scope:
     return VIEWS[name].scope if name in VIEWS else Scope.NODE
 
 
-async def run_view(session: AsyncSession, name: str, params: ViewParams, *, shared: bool = False) -> BaseModel:
+async def run_view(
+    session: AsyncSession, name: str, params: ViewParams, *, shared: bool = False
+) -> BaseModel:
     """The view at the session's data version: computed once per version and parameters (the HTTP
     routes, dashboard pages and exports of one figure share it). `shared=True` for callers that
     only read the result (no copy is made)."""
     if name not in VIEWS:
         raise KeyError(f"no view {name!r}; views: {', '.join(VIEWS)}")
-    return await per_version(session, ("view", name, repr(params)), lambda: VIEWS[name].run(session, params),
-                             shared=shared)
+    return await per_version(
+        session,
+        ("view", name, repr(params)),
+        lambda: VIEWS[name].run(session, params),
+        shared=shared,
+    )
 
 
-async def warm_views(sessions: async_sessionmaker[AsyncSession], hub: str, nodes: list[str], period: str) -> None:
+async def warm_views(
+    sessions: async_sessionmaker[AsyncSession], hub: str, nodes: list[str], period: str
+) -> None:
     """Compute every view hub-wide for `period`, the hub summary and the ledger, in one read
     transaction (the views share its pupil records): what a manager opens first."""
     p = ViewParams(hub=hub, nodes=nodes, period=period)

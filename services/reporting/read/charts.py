@@ -63,49 +63,109 @@ def describe(rows: list[Any], key: str, value: str, unit: str) -> str:
 
 def reach_chart(result: Any) -> Bars:
     rows = result.breakdowns["area"].rows
-    return Bars("Unique pupils and participations by home area", describe(rows, "group", "unique_pupils", "unique pupils"),
-                [r.group or "unknown" for r in rows], [Series("unique pupils", [r.unique_pupils for r in rows]),
-                                                       Series("participations", [r.participations for r in rows])],
-                "reach")
+    return Bars(
+        "Unique pupils and participations by home area",
+        describe(rows, "group", "unique_pupils", "unique pupils"),
+        [r.group or "unknown" for r in rows],
+        [
+            Series("unique pupils", [r.unique_pupils for r in rows]),
+            Series("participations", [r.participations for r in rows]),
+        ],
+        "reach",
+    )
 
 
 def schools_chart(rows: list[Any]) -> Bars:
-    desc = "; ".join(f"{a.area}: {a.state_funded_engaged} of {a.state_funded_schools} state-funded schools engaged"
-                     for a in rows) or "No schools for these filters."
-    return Bars("State-funded schools engaged against the area's state-funded schools", desc,
-                [a.area for a in rows],
-                [Series("engaged", [a.state_funded_engaged for a in rows]),
-                 Series("state-funded schools in the area", [a.state_funded_schools for a in rows])],
-                "schools")
+    desc = (
+        "; ".join(
+            f"{a.area}: {a.state_funded_engaged} of {a.state_funded_schools} state-funded schools engaged"
+            for a in rows
+        )
+        or "No schools for these filters."
+    )
+    return Bars(
+        "State-funded schools engaged against the area's state-funded schools",
+        desc,
+        [a.area for a in rows],
+        [
+            Series("engaged", [a.state_funded_engaged for a in rows]),
+            Series("state-funded schools in the area", [a.state_funded_schools for a in rows]),
+        ],
+        "schools",
+    )
 
 
 def inclusion_chart(rows: list[Any]) -> Bars:
     source = rows[0].population if rows else ""
-    desc = (f"Share of unique participants with each characteristic beside the school population's share ({source}). "
-            + "; ".join(f"{c.characteristic} {c.value}: {c.share}% against "
-                        f"{f'{c.population_share}%' if c.population_share is not None else 'unknown'}" for c in rows))
-    return Bars("Participants by characteristic (percent) against the school population", desc,
-                [f"{c.characteristic.replace('_', ' ')}: {c.value}" for c in rows],
-                [Series("participants %", [float(c.share) if c.share is not None else None for c in rows]),
-                 Series("school population %", [float(c.population_share) if c.population_share
-                                                is not None else None for c in rows])],
-                "inclusion", fmt="{:.1f}")
+    desc = (
+        f"Share of unique participants with each characteristic beside the school population's share ({source}). "
+        + "; ".join(
+            f"{c.characteristic} {c.value}: {c.share}% against "
+            f"{f'{c.population_share}%' if c.population_share is not None else 'unknown'}"
+            for c in rows
+        )
+    )
+    return Bars(
+        "Participants by characteristic (percent) against the school population",
+        desc,
+        [f"{c.characteristic.replace('_', ' ')}: {c.value}" for c in rows],
+        [
+            Series(
+                "participants %", [float(c.share) if c.share is not None else None for c in rows]
+            ),
+            Series(
+                "school population %",
+                [
+                    float(c.population_share) if c.population_share is not None else None
+                    for c in rows
+                ],
+            ),
+        ],
+        "inclusion",
+        fmt="{:.1f}",
+    )
 
 
 def progression_chart(result: Any) -> Flows:
     links = [Link(f"0:{t.from_level}", f"1:{t.to_level}", t.pupils) for t in result.transitions]
     columns = {n: int(n[0]) for link in links for n in (link.source, link.target)}
-    desc = "; ".join(f"{t.pupils} pupils from {t.from_level} in {result.previous_year} to {t.to_level}"
-                     for t in result.transitions) or "No pupils for these filters."
-    return Flows(f"Pupils' highest level, {result.previous_year} to {result.academic_year}", desc, links,
-                 columns, [result.previous_year, result.academic_year], "progression",
-                 fmt=lambda n: f"{n:,} pupils", width=640, height=300)
+    desc = (
+        "; ".join(
+            f"{t.pupils} pupils from {t.from_level} in {result.previous_year} to {t.to_level}"
+            for t in result.transitions
+        )
+        or "No pupils for these filters."
+    )
+    return Flows(
+        f"Pupils' highest level, {result.previous_year} to {result.academic_year}",
+        desc,
+        links,
+        columns,
+        [result.previous_year, result.academic_year],
+        "progression",
+        fmt=lambda n: f"{n:,} pupils",
+        width=640,
+        height=300,
+    )
 
 
 def budget_chart(lines: list[Any]) -> Bars:
     labels = [f"{b.node} · {b.function or '-'} · {b.area or '-'}" for b in lines]
-    desc = "; ".join(f"{lab}: budget £{b.budget_pence / 100:,.2f}, actual £{b.actual_pence / 100:,.2f}"
-                     for lab, b in zip(labels, lines)) or "No budget lines for this period."
-    return Bars("Budget against actual spend (£)", desc, labels,
-                [Series("budget", [b.budget_pence / 100 for b in lines]),
-                 Series("actual", [b.actual_pence / 100 for b in lines])], "budget", fmt="£{:,.0f}")
+    desc = (
+        "; ".join(
+            f"{lab}: budget £{b.budget_pence / 100:,.2f}, actual £{b.actual_pence / 100:,.2f}"
+            for lab, b in zip(labels, lines)
+        )
+        or "No budget lines for this period."
+    )
+    return Bars(
+        "Budget against actual spend (£)",
+        desc,
+        labels,
+        [
+            Series("budget", [b.budget_pence / 100 for b in lines]),
+            Series("actual", [b.actual_pence / 100 for b in lines]),
+        ],
+        "budget",
+        fmt="£{:,.0f}",
+    )

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from shared.periods import PeriodKind, academic_year, parse_period
 from services.reporting.models.activities import ActivityView
+from shared.periods import PeriodKind, academic_year, parse_period
 
 
 @dataclass(frozen=True)
@@ -20,9 +20,11 @@ class Filters:
     aim: str | None = None
 
     def keeps_activity(self, a: ActivityView) -> bool:
-        return ((self.node is None or a.node == self.node)
-                and (self.function is None or self.function in (a.functions or []))
-                and (self.aim is None or self.aim in (a.aims or [])))
+        return (
+            (self.node is None or a.node == self.node)
+            and (self.function is None or self.function in (a.functions or []))
+            and (self.aim is None or self.aim in (a.aims or []))
+        )
 
 
 @dataclass(frozen=True)

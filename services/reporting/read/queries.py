@@ -8,26 +8,26 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import Table
-
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.models import (
+    HUB_POSITION,
     ActivityView,
     FundingEntryView,
     IngestPositionRow,
     OrganisationView,
     ProducerPositionRow,
 )
-from services.reporting.models import HUB_POSITION
 from services.reporting.read.versioned import once_per_version
 
 T = TypeVar("T")
 
 
-async def per_transaction(session: AsyncSession, key: tuple[str, ...], load: Callable[[], Awaitable[T]]) -> T:
+async def per_transaction(
+    session: AsyncSession, key: tuple[str, ...], load: Callable[[], Awaitable[T]]
+) -> T:
     """Read once per transaction (one read snapshot), so a view that needs the same rows several
     times (the annual return) reads them once; a later transaction of the session reads afresh."""
     transaction = session.sync_session.get_transaction()
@@ -36,7 +36,10 @@ async def per_transaction(session: AsyncSession, key: tuple[str, ...], load: Cal
         held = (transaction, {})
     if key not in held[1]:
         held[1][key] = await load()
-    session.info["per_transaction"] = (session.sync_session.get_transaction(), held[1])  # begun by load if not before
+    session.info["per_transaction"] = (
+        session.sync_session.get_transaction(),
+        held[1],
+    )  # begun by load if not before
     return held[1][key]  # type: ignore[no-any-return]
 
 
@@ -61,9 +64,15 @@ class NodeFigures(BaseModel):
     headcount: int = 0
     hours: Decimal = Decimal(0)
     income_pence: int = 0
-    allocated_out_pence: int = Field(default=0, description="Allocated to other nodes, as this node recorded it.")
-    allocated_in_pence: int = Field(default=0, description=(
-        "Received from other nodes, as this node recorded it (its receipts), never what senders say they sent."))
+    allocated_out_pence: int = Field(
+        default=0, description="Allocated to other nodes, as this node recorded it."
+    )
+    allocated_in_pence: int = Field(
+        default=0,
+        description=(
+            "Received from other nodes, as this node recorded it (its receipts), never what senders say they sent."
+        ),
+    )
 
 
 class HubReport(BaseModel):
@@ -80,18 +89,30 @@ class ProducerHealth(BaseModel):
     service: str
     last_sequence: int
     applied: int
-    missing: int = Field(description="Sequence numbers not yet received: a gap or events in flight (never negative).")
-    reused: int = Field(default=0, description=(
-        "Events that reused a sequence number already applied under another event id: dead-lettered (applied "
-        "before reporting checked, where they outnumber the sequence; `hub rebuild` refuses those too)."))
-    refused: int = Field(default=0, description=(
-        "Events dead-lettered for the nodes they name: outside the hub's, or another node's area where their own is due."))
+    missing: int = Field(
+        description="Sequence numbers not yet received: a gap or events in flight (never negative)."
+    )
+    reused: int = Field(
+        default=0,
+        description=(
+            "Events that reused a sequence number already applied under another event id: dead-lettered (applied "
+            "before reporting checked, where they outnumber the sequence; `hub rebuild` refuses those too)."
+        ),
+    )
+    refused: int = Field(
+        default=0,
+        description=(
+            "Events dead-lettered for the nodes they name: outside the hub's, or another node's area where their own is due."
+        ),
+    )
     last_recorded_at: datetime
 
 
 async def report_stamp(session: AsyncSession) -> ReportStamp:
     pos = await session.get_one(IngestPositionRow, HUB_POSITION)
-    return ReportStamp(hub_stream_seq=pos.stream_seq, applied_events=pos.applied, chain_head=pos.chain_head)
+    return ReportStamp(
+        hub_stream_seq=pos.stream_seq, applied_events=pos.applied, chain_head=pos.chain_head
+    )
 
 
 def stamp_header(stamp: ReportStamp) -> str:
@@ -112,21 +133,30 @@ async def hub_report(session: AsyncSession, hub: str, nodes: list[str]) -> HubRe
     ):
         node(name).organisations = count
     for name, count, heads, hours in await session.execute(
-        select(ActivityView.node, func.count(), func.sum(ActivityView.headcount), func.sum(ActivityView.hours))
-        .group_by(ActivityView.node)
+        select(
+            ActivityView.node,
+            func.count(),
+            func.sum(ActivityView.headcount),
+            func.sum(ActivityView.hours),
+        ).group_by(ActivityView.node)
     ):
         f = node(name)
         f.activities, f.headcount, f.hours = count, int(heads or 0), Decimal(hours or 0)
     for name, kind, counterparty, amount in await session.execute(
-        select(FundingEntryView.node, FundingEntryView.kind, FundingEntryView.counterparty,
-               func.sum(FundingEntryView.amount_pence))
-        .group_by(FundingEntryView.node, FundingEntryView.kind, FundingEntryView.counterparty)
+        select(
+            FundingEntryView.node,
+            FundingEntryView.kind,
+            FundingEntryView.counterparty,
+            func.sum(FundingEntryView.amount_pence),
+        ).group_by(FundingEntryView.node, FundingEntryView.kind, FundingEntryView.counterparty)
     ):
         if kind == "income":
             node(name).income_pence += int(amount)
         elif kind == "allocation":
             node(name).allocated_out_pence += int(amount)
-        elif kind == "received":  # what the node recorded receiving, never what a sender says it sent
+        elif (
+            kind == "received"
+        ):  # what the node recorded receiving, never what a sender says it sent
             node(name).allocated_in_pence += int(amount)
     rows = sorted(figures.values(), key=lambda f: f.node)
     totals = NodeFigures(
@@ -144,7 +174,9 @@ async def hub_report(session: AsyncSession, hub: str, nodes: list[str]) -> HubRe
 
 async def _distinct_organisations(session: AsyncSession) -> int:
     """Hub-wide, one real organisation registered by several nodes (same org-id) counts once."""
-    identity = func.coalesce(OrganisationView.org_id, OrganisationView.node + "/" + OrganisationView.organisation_id)
+    identity = func.coalesce(
+        OrganisationView.org_id, OrganisationView.node + "/" + OrganisationView.organisation_id
+    )
     return int(await session.scalar(select(func.count(func.distinct(identity)))) or 0)
 
 

@@ -73,8 +73,13 @@ class VersionedCache:
         while self._used > self.capacity and self._results:
             self._used -= self.size(self._results.popitem(last=False)[1])
 
-    async def get_or_compute(self, version: Version, key: Hashable, compute: Callable[[], Awaitable[T]],
-                             still_current: Callable[[], Awaitable[bool]]) -> T:
+    async def get_or_compute(
+        self,
+        version: Version,
+        key: Hashable,
+        compute: Callable[[], Awaitable[T]],
+        still_current: Callable[[], Awaitable[bool]],
+    ) -> T:
         """The held result, or one computation shared by every concurrent request for it."""
         found, value = self.get(version, key)
         if found:
@@ -103,13 +108,23 @@ class VersionedCache:
 
 async def _position(session: AsyncSession) -> Version:
     """Read afresh (not from the session's identity map), so a second read sees a moved position."""
-    row = (await session.execute(select(IngestPositionRow.applied, IngestPositionRow.chain_head)
-                                 .where(IngestPositionRow.name == HUB_POSITION))).one()
+    row = (
+        await session.execute(
+            select(IngestPositionRow.applied, IngestPositionRow.chain_head).where(
+                IngestPositionRow.name == HUB_POSITION
+            )
+        )
+    ).one()
     return int(row[0]), str(row[1])
 
 
-async def per_version(session: AsyncSession, key: Hashable, compute: Callable[[], Awaitable[T]], *,
-                      shared: bool = False) -> T:
+async def per_version(
+    session: AsyncSession,
+    key: Hashable,
+    compute: Callable[[], Awaitable[T]],
+    *,
+    shared: bool = False,
+) -> T:
     """`compute()`'s result at the session's data version, computed once per version.
 
     `shared=True` hands out the held object itself: only for results nobody modifies (the ledger);
@@ -119,7 +134,9 @@ async def per_version(session: AsyncSession, key: Hashable, compute: Callable[[]
         return await compute()
     version = await _position(session)
 
-    async def unchanged() -> bool:  # under READ COMMITTED (PostgreSQL) a batch may land mid-computation
+    async def unchanged() -> (
+        bool
+    ):  # under READ COMMITTED (PostgreSQL) a batch may land mid-computation
         return await _position(session) == version
 
     value = await cache.get_or_compute(version, key, compute, unchanged)
@@ -214,10 +231,20 @@ class ResponsesPerVersion:
     made for someone else; only 200s are kept (a refused request never is)."""
 
     PREFIXES = ("/report", "/dashboard/")
-    NEVER = ("/dashboard/static/", "/dashboard/login", "/dashboard/logout", "/dashboard/audit", "/report/audit")
+    NEVER = (
+        "/dashboard/static/",
+        "/dashboard/login",
+        "/dashboard/logout",
+        "/dashboard/audit",
+        "/report/audit",
+    )
 
-    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]],
-                 sessions: Callable[[], Any], max_bytes: int = 256 * 2**20) -> None:
+    def __init__(
+        self,
+        app: Callable[[Scope, Receive, Send], Awaitable[None]],
+        sessions: Callable[[], Any],
+        max_bytes: int = 256 * 2**20,
+    ) -> None:
         self.app = app
         self.sessions = sessions
         self.max_bytes = max_bytes
@@ -234,13 +261,17 @@ class ResponsesPerVersion:
             await self.app(scope, receive, send)
             return
         who = _who(scope)
-        if who is None:  # a dashboard session not (or no longer) signed in: the app answers for itself
+        if (
+            who is None
+        ):  # a dashboard session not (or no longer) signed in: the app answers for itself
             await self.app(scope, receive, send)
             return
         key = self._key(scope, who)
         found, served = self._held.get(version, key)
         if found:
-            await send({"type": "http.response.start", "status": served.status, "headers": served.headers})
+            await send(
+                {"type": "http.response.start", "status": served.status, "headers": served.headers}
+            )
             await send({"type": "http.response.body", "body": served.body})
             return
         start: dict[str, Any] = {}
@@ -259,14 +290,20 @@ class ResponsesPerVersion:
 
     def _keeps(self, scope: Scope) -> bool:
         path = scope.get("path", "")
-        return (scope["type"] == "http" and scope.get("method") == "GET" and path.startswith(self.PREFIXES)
-                and not path.startswith(self.NEVER))
+        return (
+            scope["type"] == "http"
+            and scope.get("method") == "GET"
+            and path.startswith(self.PREFIXES)
+            and not path.startswith(self.NEVER)
+        )
 
     @staticmethod
     def _key(scope: Scope, who: tuple[str, Any]) -> tuple[Any, ...]:
         return (scope["path"], scope.get("query_string", b""), who, date.today())
 
-    def _store(self, version: Version, key: tuple[Any, ...], start: dict[str, Any], body: bytes) -> None:
+    def _store(
+        self, version: Version, key: tuple[Any, ...], start: dict[str, Any], body: bytes
+    ) -> None:
         headers = list(start.get("headers", []))
         if start.get("status") != 200 or any(k.lower() == b"set-cookie" for k, _ in headers):
             return

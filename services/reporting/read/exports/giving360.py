@@ -16,10 +16,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared import cells
 from services.reporting.models import OrganisationView
-from services.reporting.read.views.funding import Ledger, load_ledger
 from services.reporting.read.versioned import once_per_version
+from services.reporting.read.views.funding import Ledger, load_ledger
+from shared import cells
 
 ACE = {"id": "GB-CHC-1036733", "name": "Arts Council England"}
 LEAD_ROLES = ("hub_lead", "collaborative_lead")
@@ -43,13 +43,20 @@ def _internal_org_id(prefix: str, local: str) -> str:
 async def _lead_organisations(session: AsyncSession, prefix: str) -> dict[str, dict[str, str]]:
     """Each node's lead organisation, as a 360Giving Organization."""
     leads: dict[str, dict[str, str]] = {}
-    for org in await session.scalars(select(OrganisationView).order_by(OrganisationView.node, OrganisationView.name)):
+    for org in await session.scalars(
+        select(OrganisationView).order_by(OrganisationView.node, OrganisationView.name)
+    ):
         if org.node not in leads and any(role in LEAD_ROLES for role in org.roles):
-            leads[org.node] = {"id": org.org_id or _internal_org_id(prefix, org.organisation_id), "name": org.name}
+            leads[org.node] = {
+                "id": org.org_id or _internal_org_id(prefix, org.organisation_id),
+                "name": org.name,
+            }
     return leads
 
 
-def _origins(ledger: Ledger, node: str, entry_id: str, seen: frozenset[tuple[str, str]] = frozenset()) -> set[str]:
+def _origins(
+    ledger: Ledger, node: str, entry_id: str, seen: frozenset[tuple[str, str]] = frozenset()
+) -> set[str]:
     """Income sources (funder names or org-ids) a flow ultimately draws on."""
     key = (node, entry_id)
     entry = ledger.entries.get(key)
@@ -58,8 +65,12 @@ def _origins(ledger: Ledger, node: str, entry_id: str, seen: frozenset[tuple[str
     if entry.kind == "income":
         return {entry.counterparty or ""}
     if entry.kind == "received":
-        return _origins(ledger, entry.counterpart_node or "", entry.counterpart_entry_id or "", seen | {key})
-    return set().union(*(_origins(ledger, node, s, seen | {key}) for s in ledger.links.get(key, {})))
+        return _origins(
+            ledger, entry.counterpart_node or "", entry.counterpart_entry_id or "", seen | {key}
+        )
+    return set().union(
+        *(_origins(ledger, node, s, seen | {key}) for s in ledger.links.get(key, {}))
+    )
 
 
 @once_per_version
@@ -67,21 +78,30 @@ async def build_grants(session: AsyncSession, prefix: str) -> list[dict[str, Any
     ledger = await load_ledger(session)
     leads = await _lead_organisations(session, prefix)
     grants = []
-    for e in sorted(ledger.originals("allocation", "commission"), key=lambda e: (e.entry_on, e.node, e.entry_id)):
+    for e in sorted(
+        ledger.originals("allocation", "commission"), key=lambda e: (e.entry_on, e.node, e.entry_id)
+    ):
         if not ledger.active((e.node, e.entry_id)):
             continue
         funder = leads.get(e.node, {"id": _internal_org_id(prefix, e.node), "name": e.node.title()})
         if e.kind == "allocation":
             node = e.counterpart_node or ""
-            recipient = leads.get(node, {"id": _internal_org_id(prefix, node), "name": node.title()})
+            recipient = leads.get(
+                node, {"id": _internal_org_id(prefix, node), "name": node.title()}
+            )
             title = e.title or f"Music Hub allocation to {recipient['name']}"
             description = f"{e.stream.title()} funding passed to a collaborative lead organisation of the music hub."
         else:
             local = e.details.get("recipient_organisation_id", e.entry_id)
-            recipient = {"id": e.recipient_org_id or _internal_org_id(prefix, local), "name": e.counterparty or ""}
+            recipient = {
+                "id": e.recipient_org_id or _internal_org_id(prefix, local),
+                "name": e.counterparty or "",
+            }
             title = e.title or "Commission"
             description = f"Commission for {e.function} work in {e.area}, {e.stream} funding."
-        if recipient["id"] == funder["id"] or (e.kind == "allocation" and e.counterpart_node == e.node):
+        if recipient["id"] == funder["id"] or (
+            e.kind == "allocation" and e.counterpart_node == e.node
+        ):
             continue  # an organisation's own share is no grant to itself (refused at the node; older events may say so)
         grant: dict[str, Any] = {
             "id": grant_id(prefix, e.entry_id),
@@ -96,7 +116,9 @@ async def build_grants(session: AsyncSession, prefix: str) -> list[dict[str, Any
         if e.kind == "allocation":
             grant["regrantType"] = "FRG020"
         if ACE["id"] in _origins(ledger, e.node, e.entry_id):
-            grant["grantProgramme"] = [{"code": "music-hubs", "title": f"Music Hubs (DfE, via {ACE['name']} {ACE['id']})"}]
+            grant["grantProgramme"] = [
+                {"code": "music-hubs", "title": f"Music Hubs (DfE, via {ACE['name']} {ACE['id']})"}
+            ]
         grants.append(grant)
     return grants
 

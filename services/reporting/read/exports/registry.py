@@ -16,9 +16,9 @@ from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.reporting.read.catalogue import VIEWS, run_view
 from services.reporting.read.exports import giving360
 from services.reporting.read.exports.tables import Table, tables_of, to_csv, to_xlsx
-from services.reporting.read.catalogue import VIEWS, run_view
 from services.reporting.read.params import ViewParams
 
 Format = Literal["xlsx", "csv"]
@@ -38,17 +38,28 @@ def _view(name: str) -> Exporter:
     async def load(session: AsyncSession, p: ViewParams) -> list[Table]:
         return tables_of(await run_view(session, name, p))
 
-    return Exporter(f"view:{name}", load, {
-        "xlsx": lambda tables: [(f"{name}.xlsx", to_xlsx(tables))],
-        "csv": lambda tables: [(f"{t.name}.csv", to_csv(t).encode()) for t in tables],
-    })
+    return Exporter(
+        f"view:{name}",
+        load,
+        {
+            "xlsx": lambda tables: [(f"{name}.xlsx", to_xlsx(tables))],
+            "csv": lambda tables: [(f"{t.name}.csv", to_csv(t).encode()) for t in tables],
+        },
+    )
 
 
 async def _grants(session: AsyncSession, p: ViewParams) -> list[dict[str, Any]]:
     return await giving360.build_grants(session, p.hub)
 
 
-EXPORTERS: dict[str, Exporter] = {e.name: e for e in (
-    *(_view(name) for name in VIEWS),
-    Exporter("360giving", _grants, {"xlsx": lambda grants: [("360giving.xlsx", giving360.to_xlsx(grants))]}),
-)}
+EXPORTERS: dict[str, Exporter] = {
+    e.name: e
+    for e in (
+        *(_view(name) for name in VIEWS),
+        Exporter(
+            "360giving",
+            _grants,
+            {"xlsx": lambda grants: [("360giving.xlsx", giving360.to_xlsx(grants))]},
+        ),
+    )
+}

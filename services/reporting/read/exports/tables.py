@@ -63,7 +63,9 @@ def _flatten(data: dict[str, Any], prefix: str, summary: Table, tables: list[Tab
         elif isinstance(value, dict) and key.endswith("_pence"):
             tables.append(Table(path, ["key", key], [[k, _cell(v)] for k, v in value.items()]))
         elif isinstance(value, dict):
-            tables.append(Table(path, ["figure", "value"], [[k, _cell(v)] for k, v in value.items()]))
+            tables.append(
+                Table(path, ["figure", "value"], [[k, _cell(v)] for k, v in value.items()])
+            )
         else:
             summary.rows.append([path, value])
 
@@ -124,12 +126,16 @@ def to_xlsx(tables: list[Table]) -> bytes:
     for t in tables:
         ws = cells.add_sheet(wb, sheet_title(t.name, used))
         money = [c.endswith("_pence") for c in t.columns]
-        cells.append(ws, [c.removesuffix("_pence") + " (£)" if m else c for c, m in zip(t.columns, money)])
+        cells.append(
+            ws, [c.removesuffix("_pence") + " (£)" if m else c for c, m in zip(t.columns, money)]
+        )
         for cell in ws[1]:
             cell.font = Font(bold=True)
         ws.freeze_panes = "A2"
         for row in t.rows:
-            cells.append(ws, [_xlsx_value(v, m or _is_money_figure(t, row)) for v, m in zip(row, money)])
+            cells.append(
+                ws, [_xlsx_value(v, m or _is_money_figure(t, row)) for v, m in zip(row, money)]
+            )
             for cell, is_money in zip(ws[ws.max_row], money):
                 if is_money or (cell.column == 2 and _is_money_figure(t, row)):
                     cell.number_format = POUNDS

@@ -17,14 +17,21 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.periods import parse_period
 from services.reporting.models.activities import ActivityView, ParticipationView
 from services.reporting.models.partners import AgreementView, OrganisationView, SettingView
-from services.reporting.read.queries import ProducerHealth, ReportStamp, data_health, per_transaction, report_stamp, row_type
-from services.reporting.read.views.activities import ReturnRow, partner_returns
 from services.reporting.read.params import Filters
+from services.reporting.read.queries import (
+    ProducerHealth,
+    ReportStamp,
+    data_health,
+    per_transaction,
+    report_stamp,
+    row_type,
+)
+from services.reporting.read.views.activities import ReturnRow, partner_returns
 from services.reporting.read.views.population import with_population, with_school_pupils
 from services.reporting.read.views.rows import AreaSchools, Characteristic, share
+from shared.periods import parse_period
 
 LEVELS = ("early_years", "beginner", "intermediate", "advanced")
 CONTINUING_KINDS = ("tuition", "ensemble")
@@ -45,18 +52,34 @@ def next_year(year: str, step: int = 1) -> str:
     return period.name
 
 
-async def pupil_records(session: AsyncSession, year: str, filters: Filters = Filters()) -> list[PupilRecord]:
+async def pupil_records(
+    session: AsyncSession, year: str, filters: Filters = Filters()
+) -> list[PupilRecord]:
     """Live participations of a year (activity and participation not withdrawn), filtered.
 
     Plain rows with the projection's attribute names, not ORM objects (ten times cheaper to load),
     read once per session: a view that needs them several times reads the same snapshot."""
-    records = await per_transaction(session, ("pupil_records", year), lambda: _load_pupil_records(session, year))
-    return [r for r in records if filters.keeps_activity(r.a) and (filters.area is None or r.p.home_area == filters.area)]
+    records = await per_transaction(
+        session, ("pupil_records", year), lambda: _load_pupil_records(session, year)
+    )
+    return [
+        r
+        for r in records
+        if filters.keeps_activity(r.a) and (filters.area is None or r.p.home_area == filters.area)
+    ]
 
 
-async def activities_of(session: AsyncSession, year: str, filters: Filters = Filters()) -> list[ActivityView]:
-    rows = await per_transaction(session, ("activities_of", year), lambda: _load_activities(session, year))
-    return [a for a in rows if filters.keeps_activity(a) and (filters.area is None or a.area == filters.area)]
+async def activities_of(
+    session: AsyncSession, year: str, filters: Filters = Filters()
+) -> list[ActivityView]:
+    rows = await per_transaction(
+        session, ("activities_of", year), lambda: _load_activities(session, year)
+    )
+    return [
+        a
+        for a in rows
+        if filters.keeps_activity(a) and (filters.area is None or a.area == filters.area)
+    ]
 
 
 _PART = ParticipationView.__table__
@@ -68,34 +91,51 @@ _ActRow = row_type(_ACT)
 async def _load_pupil_records(session: AsyncSession, year: str) -> list[PupilRecord]:
     """Participations joined to their activities in Python: each activity's row (dates, JSON) is
     decoded once, not once per pupil, which is most of the cost of the join in SQL."""
-    live = (select(*_PART.c).where(_PART.c.academic_year == year, _PART.c.withdrawn.is_(False))
-            .order_by(_PART.c.node, _PART.c.participation_id))
+    live = (
+        select(*_PART.c)
+        .where(_PART.c.academic_year == year, _PART.c.withdrawn.is_(False))
+        .order_by(_PART.c.node, _PART.c.participation_id)
+    )
     pupils = [_PartRow(*row) for row in await session.execute(live)]
     activities = await _activities_by_key(session, year, {(p.node, p.activity_id) for p in pupils})
-    return [PupilRecord(p, a) for p in pupils if (a := activities.get((p.node, p.activity_id))) is not None]  # type: ignore[arg-type]
+    return [
+        PupilRecord(p, a)
+        for p in pupils
+        if (a := activities.get((p.node, p.activity_id))) is not None
+    ]  # type: ignore[arg-type]
 
 
 _KEYS_PER_QUERY = 500
 
 
-async def _activities_by_key(session: AsyncSession, year: str, keys: set[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+async def _activities_by_key(
+    session: AsyncSession, year: str, keys: set[tuple[str, str]]
+) -> dict[tuple[str, str], Any]:
     """The activities of `keys` (node, activity id): the year's in one query, any others (recorded
     under another year, or none) by key, a few hundred a query."""
-    found = {(a.node, a.activity_id): _ActRow(*a)
-             for a in await session.execute(select(*_ACT.c).where(_ACT.c.academic_year == year))}
+    found = {
+        (a.node, a.activity_id): _ActRow(*a)
+        for a in await session.execute(select(*_ACT.c).where(_ACT.c.academic_year == year))
+    }
     missing: dict[str, list[str]] = defaultdict(list)
     for node, activity_id in keys - found.keys():
         missing[node].append(activity_id)
     for node, ids in missing.items():
         for start in range(0, len(ids), _KEYS_PER_QUERY):
-            chunk = ids[start:start + _KEYS_PER_QUERY]
+            chunk = ids[start : start + _KEYS_PER_QUERY]
             query = select(*_ACT.c).where(_ACT.c.node == node, _ACT.c.activity_id.in_(chunk))
-            found.update(((a.node, a.activity_id), _ActRow(*a)) for a in await session.execute(query))
+            found.update(
+                ((a.node, a.activity_id), _ActRow(*a)) for a in await session.execute(query)
+            )
     return found
 
 
 async def _load_activities(session: AsyncSession, year: str) -> list[ActivityView]:
-    query = select(*_ACT.c).where(_ACT.c.academic_year == year).order_by(_ACT.c.node, _ACT.c.activity_id)
+    query = (
+        select(*_ACT.c)
+        .where(_ACT.c.academic_year == year)
+        .order_by(_ACT.c.node, _ACT.c.activity_id)
+    )
     return [_ActRow(*row) for row in await session.execute(query)]  # type: ignore[misc]
 
 
@@ -107,7 +147,9 @@ class WcetFigures(BaseModel):
     pupils: int = Field(description="Unique pupils in WCET in the year.")
     pupils_by_year_group: dict[str, int]
     continuation_year: str
-    continued: int = Field(description="WCET pupils of the year found in tuition or ensembles the next year.")
+    continued: int = Field(
+        description="WCET pupils of the year found in tuition or ensembles the next year."
+    )
     continuation_share: Decimal | None
 
 
@@ -116,7 +158,9 @@ class SchoolsReport(BaseModel):
     academic_year: str
     engaged_schools: int
     engaged_urns: list[str]
-    unregistered_urns: list[str] = Field(description="Engaged URNs missing from every node's settings register.")
+    unregistered_urns: list[str] = Field(
+        description="Engaged URNs missing from every node's settings register."
+    )
     areas: list[AreaSchools]
     wcet: WcetFigures
 
@@ -132,7 +176,9 @@ _SettingRow = row_type(_SETTING)
 
 async def _read_register(session: AsyncSession) -> dict[str, SettingView]:
     register: dict[str, SettingView] = {}
-    for s in map(_SettingRow._make, await session.execute(select(*_SETTING.c).order_by(_SETTING.c.node))):
+    for s in map(
+        _SettingRow._make, await session.execute(select(*_SETTING.c).order_by(_SETTING.c.node))
+    ):
         register.setdefault(s.urn, s)
     return register
 
@@ -142,11 +188,15 @@ def engaged_urns(activities: list[ActivityView], records: list[PupilRecord]) -> 
     return urns | {r.p.school_urn for r in records if r.p.school_urn}
 
 
-async def schools_report(session: AsyncSession, year: str, filters: Filters = Filters()) -> SchoolsReport:
+async def schools_report(
+    session: AsyncSession, year: str, filters: Filters = Filters()
+) -> SchoolsReport:
     """Schools engaged (by URN) and their share of each area's state-funded schools; WCET and continuation.
 
     Read once per request: the inclusion, transparency and annual-return views build on it."""
-    return await per_transaction(session, ("schools", year, repr(filters)), lambda: _schools_report(session, year, filters))
+    return await per_transaction(
+        session, ("schools", year, repr(filters)), lambda: _schools_report(session, year, filters)
+    )
 
 
 async def _schools_report(session: AsyncSession, year: str, filters: Filters) -> SchoolsReport:
@@ -164,17 +214,34 @@ async def _schools_report(session: AsyncSession, year: str, filters: Filters) ->
     for area in areas:
         funded = {u for u, s in register.items() if s.area == area and s.state_funded}
         engaged = {u for u in urns if area_of.get(u) == area}
-        rows.append(AreaSchools(area=area, engaged_schools=len(engaged), state_funded_schools=len(funded),
-                                state_funded_engaged=len(engaged & funded),
-                                state_funded_share=share(len(engaged & funded), len(funded))))
+        rows.append(
+            AreaSchools(
+                area=area,
+                engaged_schools=len(engaged),
+                state_funded_schools=len(funded),
+                state_funded_engaged=len(engaged & funded),
+                state_funded_share=share(len(engaged & funded), len(funded)),
+            )
+        )
     rows = await with_school_pupils(session, year, rows)
-    return SchoolsReport(stamp=await report_stamp(session), academic_year=year, engaged_schools=len(urns),
-                         engaged_urns=sorted(urns), unregistered_urns=sorted(urns - set(register)), areas=rows,
-                         wcet=await wcet_figures(session, year, activities, records, filters))
+    return SchoolsReport(
+        stamp=await report_stamp(session),
+        academic_year=year,
+        engaged_schools=len(urns),
+        engaged_urns=sorted(urns),
+        unregistered_urns=sorted(urns - set(register)),
+        areas=rows,
+        wcet=await wcet_figures(session, year, activities, records, filters),
+    )
 
 
-async def wcet_figures(session: AsyncSession, year: str, activities: list[ActivityView], records: list[PupilRecord],
-                       filters: Filters) -> WcetFigures:
+async def wcet_figures(
+    session: AsyncSession,
+    year: str,
+    activities: list[ActivityView],
+    records: list[PupilRecord],
+    filters: Filters,
+) -> WcetFigures:
     wcet = [r for r in records if r.a.kind == "wcet"]
     pupils = {r.p.pseudonym for r in wcet}
     year_group = {r.p.pseudonym: r.p.year_group for r in wcet}
@@ -182,10 +249,14 @@ async def wcet_figures(session: AsyncSession, year: str, activities: list[Activi
     later = await pupil_records(session, following, Filters(area=filters.area))
     continuing = {r.p.pseudonym for r in later if r.a.kind in CONTINUING_KINDS}
     schools = engaged_urns([a for a in activities if a.kind == "wcet"], wcet)
-    return WcetFigures(schools=len(schools), pupils=len(pupils),
-                       pupils_by_year_group=dict(sorted(Counter(year_group.values()).items())),
-                       continuation_year=following, continued=len(pupils & continuing),
-                       continuation_share=share(len(pupils & continuing), len(pupils)))
+    return WcetFigures(
+        schools=len(schools),
+        pupils=len(pupils),
+        pupils_by_year_group=dict(sorted(Counter(year_group.values()).items())),
+        continuation_year=following,
+        continued=len(pupils & continuing),
+        continuation_share=share(len(pupils & continuing), len(pupils)),
+    )
 
 
 # ---------------------------------------------------------------- inclusion
@@ -204,7 +275,9 @@ class InclusionReport(BaseModel):
     academic_year: str
     unique_pupils: int
     characteristics: list[Characteristic]
-    cold_spot_threshold: Decimal = Field(description="Areas whose engaged share of state-funded schools is below this percent.")
+    cold_spot_threshold: Decimal = Field(
+        description="Areas whose engaged share of state-funded schools is below this percent."
+    )
     cold_spots: list[ColdSpot]
 
 
@@ -213,8 +286,16 @@ def pupil_profiles(records: list[PupilRecord]) -> dict[str, dict[str, str]]:
     profiles: dict[str, dict[str, str]] = {}
     for r in records:
         p = r.p
-        prof = profiles.setdefault(p.pseudonym, {"send": "none", "fsm": "no", "looked_after": "no",
-                                                 "ethnicity": "unclassified", "gender": "not_known"})
+        prof = profiles.setdefault(
+            p.pseudonym,
+            {
+                "send": "none",
+                "fsm": "no",
+                "looked_after": "no",
+                "ethnicity": "unclassified",
+                "gender": "not_known",
+            },
+        )
         if p.send != "none" and prof["send"] != "ehcp":
             prof["send"] = p.send
         prof["fsm"] = "yes" if p.fsm or prof["fsm"] == "yes" else "no"
@@ -226,29 +307,51 @@ def pupil_profiles(records: list[PupilRecord]) -> dict[str, dict[str, str]]:
     return profiles
 
 
-async def inclusion_report(session: AsyncSession, year: str, filters: Filters = Filters(),
-                           cold_threshold: Decimal = Decimal(25)) -> InclusionReport:
+async def inclusion_report(
+    session: AsyncSession,
+    year: str,
+    filters: Filters = Filters(),
+    cold_threshold: Decimal = Decimal(25),
+) -> InclusionReport:
     """Shares of SEND, FSM, looked-after, ethnicity and gender among unique participants; cold spots."""
     records = await pupil_records(session, year, filters)
     profiles = pupil_profiles(records)
     rows = []
     for characteristic in ("send", "fsm", "looked_after", "ethnicity", "gender"):
         counts = Counter(p[characteristic] for p in profiles.values())
-        rows += [Characteristic(characteristic=characteristic, value=v, pupils=n, share=share(n, len(profiles)))
-                 for v, n in sorted(counts.items())]
+        rows += [
+            Characteristic(
+                characteristic=characteristic, value=v, pupils=n, share=share(n, len(profiles))
+            )
+            for v, n in sorted(counts.items())
+        ]
     rows = await with_population(session, year, filters.area, rows, len(profiles), filters.node)
     schools = await schools_report(session, year, filters)
     register = await _register(session)
     engaged = set(schools.engaged_urns)
     cold = [
-        ColdSpot(area=a.area, state_funded_schools=a.state_funded_schools, engaged=a.state_funded_engaged,
-                 share=a.state_funded_share,
-                 unengaged_urns=sorted(u for u, s in register.items() if s.area == a.area and s.state_funded and u not in engaged))
+        ColdSpot(
+            area=a.area,
+            state_funded_schools=a.state_funded_schools,
+            engaged=a.state_funded_engaged,
+            share=a.state_funded_share,
+            unengaged_urns=sorted(
+                u
+                for u, s in register.items()
+                if s.area == a.area and s.state_funded and u not in engaged
+            ),
+        )
         for a in schools.areas
         if a.state_funded_schools and (a.state_funded_share or Decimal(0)) < cold_threshold
     ]
-    return InclusionReport(stamp=schools.stamp, academic_year=year, unique_pupils=len(profiles), characteristics=rows,
-                           cold_spot_threshold=cold_threshold, cold_spots=cold)
+    return InclusionReport(
+        stamp=schools.stamp,
+        academic_year=year,
+        unique_pupils=len(profiles),
+        characteristics=rows,
+        cold_spot_threshold=cold_threshold,
+        cold_spots=cold,
+    )
 
 
 # ---------------------------------------------------------------- progression
@@ -272,12 +375,18 @@ class ProgressionReport(BaseModel):
     stamp: ReportStamp
     academic_year: str
     previous_year: str
-    pupils_by_level: dict[str, int] = Field(description="Unique pupils by the highest level they reached in the year.")
-    transitions: list[Transition] = Field(description="Pupils by highest level last year → this year ('none' = absent).")
+    pupils_by_level: dict[str, int] = Field(
+        description="Unique pupils by the highest level they reached in the year."
+    )
+    transitions: list[Transition] = Field(
+        description="Pupils by highest level last year → this year ('none' = absent)."
+    )
     moved_up: int
     stayed: int
     moved_down: int
-    ensemble_members: int = Field(description="Unique pupils in any ensemble (a pupil in two ensembles counts once).")
+    ensemble_members: int = Field(
+        description="Unique pupils in any ensemble (a pupil in two ensembles counts once)."
+    )
     ensemble_memberships: int
     ensembles: list[EnsembleRow]
     advanced_pupils: int
@@ -286,34 +395,66 @@ class ProgressionReport(BaseModel):
 def highest_levels(records: list[PupilRecord]) -> dict[str, str]:
     best: dict[str, str] = {}
     for r in records:
-        if r.a.level in LEVELS and LEVELS.index(r.a.level) >= LEVELS.index(best.get(r.p.pseudonym, LEVELS[0])):
+        if r.a.level in LEVELS and LEVELS.index(r.a.level) >= LEVELS.index(
+            best.get(r.p.pseudonym, LEVELS[0])
+        ):
             best[r.p.pseudonym] = r.a.level
     return best
 
 
-async def progression_report(session: AsyncSession, year: str, filters: Filters = Filters()) -> ProgressionReport:
+async def progression_report(
+    session: AsyncSession, year: str, filters: Filters = Filters()
+) -> ProgressionReport:
     """Level changes of the same pupils between consecutive years, ensembles and advanced opportunities."""
     previous = next_year(year, -1)
     now_records = await pupil_records(session, year, filters)
-    now, before = highest_levels(now_records), highest_levels(await pupil_records(session, previous, filters))
+    now, before = (
+        highest_levels(now_records),
+        highest_levels(await pupil_records(session, previous, filters)),
+    )
     moves = Counter((before.get(p, "none"), now.get(p, "none")) for p in set(now) | set(before))
-    up = sum(n for (a, b), n in moves.items() if a in LEVELS and b in LEVELS and LEVELS.index(b) > LEVELS.index(a))
-    down = sum(n for (a, b), n in moves.items() if a in LEVELS and b in LEVELS and LEVELS.index(b) < LEVELS.index(a))
+    up = sum(
+        n
+        for (a, b), n in moves.items()
+        if a in LEVELS and b in LEVELS and LEVELS.index(b) > LEVELS.index(a)
+    )
+    down = sum(
+        n
+        for (a, b), n in moves.items()
+        if a in LEVELS and b in LEVELS and LEVELS.index(b) < LEVELS.index(a)
+    )
     members: dict[tuple[str, str], set[str]] = defaultdict(set)
     titles: dict[tuple[str, str], ActivityView] = {}
     for r in now_records:
         if r.a.kind == "ensemble":
             members[(r.a.node, r.a.activity_id)].add(r.p.pseudonym)
             titles[(r.a.node, r.a.activity_id)] = r.a
-    ensembles = [EnsembleRow(node=k[0], activity_id=k[1], title=titles[k].title, level=titles[k].level, members=len(v))
-                 for k, v in sorted(members.items())]
+    ensembles = [
+        EnsembleRow(
+            node=k[0],
+            activity_id=k[1],
+            title=titles[k].title,
+            level=titles[k].level,
+            members=len(v),
+        )
+        for k, v in sorted(members.items())
+    ]
     return ProgressionReport(
-        stamp=await report_stamp(session), academic_year=year, previous_year=previous,
-        pupils_by_level={lvl: n for lvl in LEVELS if (n := sum(1 for v in now.values() if v == lvl))},
-        transitions=[Transition(from_level=a, to_level=b, pupils=n) for (a, b), n in sorted(moves.items())],
-        moved_up=up, stayed=sum(n for (a, b), n in moves.items() if a == b), moved_down=down,
+        stamp=await report_stamp(session),
+        academic_year=year,
+        previous_year=previous,
+        pupils_by_level={
+            lvl: n for lvl in LEVELS if (n := sum(1 for v in now.values() if v == lvl))
+        },
+        transitions=[
+            Transition(from_level=a, to_level=b, pupils=n) for (a, b), n in sorted(moves.items())
+        ],
+        moved_up=up,
+        stayed=sum(n for (a, b), n in moves.items() if a == b),
+        moved_down=down,
         ensemble_members=len(set().union(*members.values())) if members else 0,
-        ensemble_memberships=sum(len(v) for v in members.values()), ensembles=ensembles,
+        ensemble_memberships=sum(len(v) for v in members.values()),
+        ensembles=ensembles,
         advanced_pupils=sum(1 for v in now.values() if v == "advanced"),
     )
 
@@ -333,7 +474,9 @@ class ExpiringAgreement(BaseModel):
 class PartnershipsReport(BaseModel):
     stamp: ReportStamp
     academic_year: str
-    active_partners: int = Field(description="Distinct organisations (by org-id) in state 'active'.")
+    active_partners: int = Field(
+        description="Distinct organisations (by org-id) in state 'active'."
+    )
     active_by_role: dict[str, int]
     active_by_function: dict[str, int]
     active_by_area: dict[str, int]
@@ -344,33 +487,61 @@ class PartnershipsReport(BaseModel):
     data_health: list[ProducerHealth]
 
 
-async def partnerships_report(session: AsyncSession, year: str, today: date, filters: Filters = Filters(),
-                              within_days: int = 90) -> PartnershipsReport:
+async def partnerships_report(
+    session: AsyncSession,
+    year: str,
+    today: date,
+    filters: Filters = Filters(),
+    within_days: int = 90,
+) -> PartnershipsReport:
     """Active partners by role, function and area; agreements ending soon; partner returns; data health."""
-    orgs = [o for o in await session.scalars(select(OrganisationView).order_by(OrganisationView.node))
-            if o.state == "active" and (filters.node is None or o.node == filters.node)]
-    by: dict[str, defaultdict[str, set[str]]] = {d: defaultdict(set) for d in ("roles", "functions", "areas")}
+    orgs = [
+        o
+        for o in await session.scalars(select(OrganisationView).order_by(OrganisationView.node))
+        if o.state == "active" and (filters.node is None or o.node == filters.node)
+    ]
+    by: dict[str, defaultdict[str, set[str]]] = {
+        d: defaultdict(set) for d in ("roles", "functions", "areas")
+    }
     for o in orgs:
         for dimension, groups in by.items():
             for value in getattr(o, dimension):
                 groups[value].add(o.org_id or f"{o.node}/{o.organisation_id}")
-    names = {(o.node, o.organisation_id): o.name
-             for o in await session.scalars(select(OrganisationView))}
+    names = {
+        (o.node, o.organisation_id): o.name for o in await session.scalars(select(OrganisationView))
+    }
     horizon = today + timedelta(days=within_days)
     expiring = [
-        ExpiringAgreement(node=a.node, agreement_id=a.agreement_id, organisation=names.get((a.node, a.organisation_id), a.organisation_id),
-                          kind=a.kind, title=a.title, ends_on=a.ends_on)
+        ExpiringAgreement(
+            node=a.node,
+            agreement_id=a.agreement_id,
+            organisation=names.get((a.node, a.organisation_id), a.organisation_id),
+            kind=a.kind,
+            title=a.title,
+            ends_on=a.ends_on,
+        )
         for a in await session.scalars(select(AgreementView).order_by(AgreementView.ends_on))
-        if a.ended_on is None and today <= a.ends_on <= horizon and (filters.node is None or a.node == filters.node)
+        if a.ended_on is None
+        and today <= a.ends_on <= horizon
+        and (filters.node is None or a.node == filters.node)
     ]
-    returns = [r for r in await partner_returns(session, year, today) if filters.node is None or r.node == filters.node]
+    returns = [
+        r
+        for r in await partner_returns(session, year, today)
+        if filters.node is None or r.node == filters.node
+    ]
     return PartnershipsReport(
-        stamp=await report_stamp(session), academic_year=year,
+        stamp=await report_stamp(session),
+        academic_year=year,
         active_partners=len({o.org_id or f"{o.node}/{o.organisation_id}" for o in orgs}),
         active_by_role={k: len(v) for k, v in sorted(by["roles"].items())},
         active_by_function={k: len(v) for k, v in sorted(by["functions"].items())},
         active_by_area={k: len(v) for k, v in sorted(by["areas"].items())},
-        expiring_within_days=within_days, expiring=expiring, returns=returns,
+        expiring_within_days=within_days,
+        expiring=expiring,
+        returns=returns,
         returns_by_status=dict(sorted(Counter(r.status for r in returns).items())),
-        data_health=[h for h in await data_health(session) if filters.node is None or h.node == filters.node],
+        data_health=[
+            h for h in await data_health(session) if filters.node is None or h.node == filters.node
+        ],
     )

@@ -15,15 +15,14 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reporting.read.queries import per_transaction
 from services.reporting.models.activities import (
     ActivityView,
     ParticipationView,
     PartnerReturnView,
     ReturnExpectedView,
 )
+from services.reporting.read.queries import per_transaction
 from services.reporting.read.versioned import once_per_version
-
 
 Dimension = Literal["area", "kind", "level", "year_group", "node", "partner"]
 Year = Annotated[str, Query(pattern=r"^\d{4}-\d{2}$", description="Academic year, e.g. 2024-25.")]
@@ -38,16 +37,25 @@ _PUPIL_GROUP: dict[str, Any] = {
     "partner": ActivityView.delivered_by,
 }
 _ACTIVITY_GROUP: dict[str, Any] = {
-    "area": ActivityView.area, "kind": ActivityView.kind, "level": ActivityView.level, "node": ActivityView.node,
+    "area": ActivityView.area,
+    "kind": ActivityView.kind,
+    "level": ActivityView.level,
+    "node": ActivityView.node,
     "partner": ActivityView.delivered_by,
 }
 
 
 class ReachRow(BaseModel):
     group: str | None
-    unique_pupils: int = Field(description="Distinct pupils (by pseudonym) with a recorded participation.")
-    participations: int = Field(description="Pupil-activity records (a pupil in two activities counts twice).")
-    headcount: int | None = Field(description="Sum of activity headcounts (None where not meaningful, e.g. year group).")
+    unique_pupils: int = Field(
+        description="Distinct pupils (by pseudonym) with a recorded participation."
+    )
+    participations: int = Field(
+        description="Pupil-activity records (a pupil in two activities counts twice)."
+    )
+    headcount: int | None = Field(
+        description="Sum of activity headcounts (None where not meaningful, e.g. year group)."
+    )
 
 
 class Reach(BaseModel):
@@ -72,8 +80,11 @@ def _live_participations(year: str) -> Any:
     return (
         select()
         .select_from(ParticipationView)
-        .join(ActivityView, (ActivityView.node == ParticipationView.node)
-              & (ActivityView.activity_id == ParticipationView.activity_id))
+        .join(
+            ActivityView,
+            (ActivityView.node == ParticipationView.node)
+            & (ActivityView.activity_id == ParticipationView.activity_id),
+        )
         .where(ParticipationView.academic_year == year, ParticipationView.withdrawn.is_(False))
     )
 
@@ -85,28 +96,57 @@ async def reach(session: AsyncSession, year: str, by: Dimension, node: str | Non
     base = _live_participations(year)
     if node is not None:
         base = base.where(ParticipationView.node == node)
-    total_pupils, total_parts = await per_transaction(  # the same for every dimension of a report: read once
-        session, ("reach totals", year, node or ""),
-        lambda: _one(session, base.add_columns(pupils, func.count())))
+    (
+        total_pupils,
+        total_parts,
+    ) = await per_transaction(  # the same for every dimension of a report: read once
+        session,
+        ("reach totals", year, node or ""),
+        lambda: _one(session, base.add_columns(pupils, func.count())),
+    )
     group = _PUPIL_GROUP[by]
     rows = {
-        key: ReachRow(group=key, unique_pupils=n, participations=c, headcount=None if by == "year_group" else 0)
-        for key, n, c in await session.execute(base.add_columns(group, pupils, func.count()).group_by(group))
+        key: ReachRow(
+            group=key,
+            unique_pupils=n,
+            participations=c,
+            headcount=None if by == "year_group" else 0,
+        )
+        for key, n, c in await session.execute(
+            base.add_columns(group, pupils, func.count()).group_by(group)
+        )
     }
     heads = func.coalesce(func.sum(ActivityView.headcount), 0)
     in_year = ActivityView.academic_year == year
     if node is not None:
         in_year = in_year & (ActivityView.node == node)
-    total_heads = int((await per_transaction(session, ("headcount", year, node or ""),
-                                         lambda: _one(session, select(heads).where(in_year))))[0])
+    total_heads = int(
+        (
+            await per_transaction(
+                session,
+                ("headcount", year, node or ""),
+                lambda: _one(session, select(heads).where(in_year)),
+            )
+        )[0]
+    )
     if by in _ACTIVITY_GROUP:
         column = _ACTIVITY_GROUP[by]
-        for key, count in await session.execute(select(column, heads).where(in_year).group_by(column)):
-            row = rows.setdefault(key, ReachRow(group=key, unique_pupils=0, participations=0, headcount=0))
+        for key, count in await session.execute(
+            select(column, heads).where(in_year).group_by(column)
+        ):
+            row = rows.setdefault(
+                key, ReachRow(group=key, unique_pupils=0, participations=0, headcount=0)
+            )
             row.headcount = int(count)
     ordered = sorted(rows.values(), key=lambda r: (r.group is None, r.group or ""))
-    return Reach(academic_year=year, by=by, unique_pupils=total_pupils, participations=total_parts,
-                 headcount=total_heads, rows=ordered)
+    return Reach(
+        academic_year=year,
+        by=by,
+        unique_pupils=total_pupils,
+        participations=total_parts,
+        headcount=total_heads,
+        rows=ordered,
+    )
 
 
 async def _one(session: AsyncSession, query: Any) -> tuple[Any, ...]:
@@ -125,15 +165,26 @@ async def partner_returns(session: AsyncSession, year: str, today: date) -> list
     """Every expected or received partner return of a year, hub-wide, with its status."""
     expected = {
         (r.node, r.partner_id): r.due_on
-        for r in await session.scalars(select(ReturnExpectedView).where(ReturnExpectedView.academic_year == year))
+        for r in await session.scalars(
+            select(ReturnExpectedView).where(ReturnExpectedView.academic_year == year)
+        )
     }
     received: dict[tuple[str, str], date] = {}
-    for r in await session.scalars(select(PartnerReturnView).where(PartnerReturnView.academic_year == year)):
+    for r in await session.scalars(
+        select(PartnerReturnView).where(PartnerReturnView.academic_year == year)
+    ):
         key = (r.node, r.partner_id)
         received[key] = min(received.get(key, r.submitted_on), r.submitted_on)
     return [
-        ReturnRow(node=node, partner_id=partner, academic_year=year, due_on=expected.get((node, partner)),
-                  submitted_on=received.get((node, partner)),
-                  status=return_status(expected.get((node, partner)), received.get((node, partner)), today))
+        ReturnRow(
+            node=node,
+            partner_id=partner,
+            academic_year=year,
+            due_on=expected.get((node, partner)),
+            submitted_on=received.get((node, partner)),
+            status=return_status(
+                expected.get((node, partner)), received.get((node, partner)), today
+            ),
+        )
         for node, partner in sorted(set(expected) | set(received))
     ]

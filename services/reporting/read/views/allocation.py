@@ -9,10 +9,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.periods import PeriodKind, parse_period
 from services.reporting.models import FundingFlowView
-from services.reporting.read.queries import ReportStamp, report_stamp
 from services.reporting.read.params import Filters
+from services.reporting.read.queries import ReportStamp, report_stamp
 from services.reporting.read.views.accountability import activities_of, pupil_records
 from services.reporting.read.views.funding import (
     SPEND,
@@ -28,6 +27,7 @@ from services.reporting.read.views.funding import (
     summarise,
 )
 from services.reporting.read.views.partners import commission_keys
+from shared.periods import PeriodKind, parse_period
 
 DFE = "dfe_grant"
 
@@ -56,15 +56,23 @@ class AllocationReport(BaseModel):
     income_by_source_pence: dict[str, int]
     dfe_grant_pence: int
     other_income_pence: int
-    leverage_ratio: Decimal | None = Field(description="Other income per pound of DfE grant (2 d.p.); None without grant.")
-    allocations_to_leads: list[Amount] = Field(description="Allocations between nodes, keyed 'from → to'.")
-    commissions_to_partners: list[Amount] = Field(description="By organisation: an org-id's name, else the partner's "
-                                                              "name and its node (one organisation per node).")
+    leverage_ratio: Decimal | None = Field(
+        description="Other income per pound of DfE grant (2 d.p.); None without grant."
+    )
+    allocations_to_leads: list[Amount] = Field(
+        description="Allocations between nodes, keyed 'from → to'."
+    )
+    commissions_to_partners: list[Amount] = Field(
+        description="By organisation: an org-id's name, else the partner's "
+        "name and its node (one organisation per node)."
+    )
     spend_by_function: list[Amount]
     spend_by_area: list[Amount]
     spend_by_category: list[Amount]
     budget: list[BudgetLine]
-    remaining_by_source: list[SourceFigures] = Field(description="Every source as it stands now (not period-bound).")
+    remaining_by_source: list[SourceFigures] = Field(
+        description="Every source as it stands now (not period-bound)."
+    )
     unit_costs: UnitCosts
     capital_items: list[AssetLine]
 
@@ -80,13 +88,18 @@ def only_node(ledger: Ledger, node: str | None) -> Ledger:
     if node is None:
         return ledger
     keep = {k: v for k, v in ledger.entries.items() if k[0] == node}
-    filtered = Ledger(keep, {k: v for k, v in ledger.links.items() if k[0] == node},
-                      {k: v for k, v in ledger.reversal_count.items() if k[0] == node},
-                      {k: v for k, v in ledger.drawn_from.items() if k[0] == node})
+    filtered = Ledger(
+        keep,
+        {k: v for k, v in ledger.links.items() if k[0] == node},
+        {k: v for k, v in ledger.reversal_count.items() if k[0] == node},
+        {k: v for k, v in ledger.drawn_from.items() if k[0] == node},
+    )
     return filtered
 
 
-def flows_in_period(ledger: Ledger, kind: PeriodKind, name: str, *kinds: str) -> list[tuple[FundingFlowView, int]]:
+def flows_in_period(
+    ledger: Ledger, kind: PeriodKind, name: str, *kinds: str
+) -> list[tuple[FundingFlowView, int]]:
     """(original entry, signed amount) for entries of `kinds` (and their reversals) dated in the period."""
     period = parse_period(name, kind)
     out = []
@@ -104,41 +117,78 @@ def _totals(pairs: list[tuple[str, int]]) -> list[Amount]:
     return [Amount(key=k, amount_pence=v) for k, v in sorted(sums.items()) if v]
 
 
-async def allocation_report(session: AsyncSession, kind: PeriodKind, name: str, filters: Filters = Filters()) -> AllocationReport:
+async def allocation_report(
+    session: AsyncSession, kind: PeriodKind, name: str, filters: Filters = Filters()
+) -> AllocationReport:
     """The money side of the annual return and of management accounts for one period."""
     ledger = only_node(await load_ledger(session), filters.node)
     summary = summarise(ledger, kind, name)
     dfe = summary.income_by_source.get(DFE, 0)
     other = sum(v for k, v in summary.income_by_source.items() if k != DFE)
     spend = flows_in_period(ledger, kind, name, *SPEND)
-    budget = [b for b in await budget_vs_actual(session, kind, name) if filters.node is None or b.node == filters.node]
+    budget = [
+        b
+        for b in await budget_vs_actual(session, kind, name)
+        if filters.node is None or b.node == filters.node
+    ]
     names = await commission_keys(session)
     return AllocationReport(
-        stamp=await report_stamp(session), kind=kind, period=summary.period,
-        income_by_source_pence=summary.income_by_source, dfe_grant_pence=dfe, other_income_pence=other,
-        leverage_ratio=(Decimal(other) / dfe).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP) if dfe else None,
-        allocations_to_leads=_totals([(f"{e.node} → {e.counterpart_node}", a)
-                                      for e, a in flows_in_period(ledger, kind, name, "allocation")]),
-        commissions_to_partners=_totals([(names.key(e), a) for e, a in spend if e.kind == "commission"]),
+        stamp=await report_stamp(session),
+        kind=kind,
+        period=summary.period,
+        income_by_source_pence=summary.income_by_source,
+        dfe_grant_pence=dfe,
+        other_income_pence=other,
+        leverage_ratio=(Decimal(other) / dfe).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        if dfe
+        else None,
+        allocations_to_leads=_totals(
+            [
+                (f"{e.node} → {e.counterpart_node}", a)
+                for e, a in flows_in_period(ledger, kind, name, "allocation")
+            ]
+        ),
+        commissions_to_partners=_totals(
+            [(names.key(e), a) for e, a in spend if e.kind == "commission"]
+        ),
         spend_by_function=_totals([(e.function or "unattributed", a) for e, a in spend]),
         spend_by_area=_totals([(e.area or "unattributed", a) for e, a in spend]),
         spend_by_category=_totals([(e.category or e.kind, a) for e, a in spend]),
         budget=budget,
         remaining_by_source=balance(ledger, sorted({k[0] for k in ledger.entries})).sources,
         unit_costs=await unit_costs(session, ledger, name if kind == "academic" else None, filters),
-        capital_items=[a for a in await asset_register(session) if filters.node is None or a.node == filters.node],
+        capital_items=[
+            a
+            for a in await asset_register(session)
+            if filters.node is None or a.node == filters.node
+        ],
     )
 
 
-async def unit_costs(session: AsyncSession, ledger: Ledger, year: str | None, filters: Filters) -> UnitCosts:
+async def unit_costs(
+    session: AsyncSession, ledger: Ledger, year: str | None, filters: Filters
+) -> UnitCosts:
     """Cost per participation, unique pupil and hour of the academic year (only for academic periods)."""
     if year is None:
-        return UnitCosts(spend_pence=0, participations=0, unique_pupils=0, hours=Decimal(0), per_participant_pence=None,
-                         per_unique_pupil_pence=None, per_hour_pence=None)
+        return UnitCosts(
+            spend_pence=0,
+            participations=0,
+            unique_pupils=0,
+            hours=Decimal(0),
+            per_participant_pence=None,
+            per_unique_pupil_pence=None,
+            per_hour_pence=None,
+        )
     spent = sum(a for _, a in flows_in_period(ledger, "academic", year, *SPEND))
     records = await pupil_records(session, year, filters)
     pupils = len({r.p.pseudonym for r in records})
     hours = sum((a.hours for a in await activities_of(session, year, filters)), Decimal(0))
-    return UnitCosts(spend_pence=spent, participations=len(records), unique_pupils=pupils, hours=hours,
-                     per_participant_pence=divide(spent, len(records)), per_unique_pupil_pence=divide(spent, pupils),
-                     per_hour_pence=divide(spent, hours))
+    return UnitCosts(
+        spend_pence=spent,
+        participations=len(records),
+        unique_pupils=pupils,
+        hours=hours,
+        per_participant_pence=divide(spent, len(records)),
+        per_unique_pupil_pence=divide(spent, pupils),
+        per_hour_pence=divide(spent, hours),
+    )

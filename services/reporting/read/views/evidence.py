@@ -13,27 +13,49 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.auth import Ask, Scope
-from shared.periods import PeriodKind, parse_period
 from services.reporting.models import AppliedEventRow, FundingBudgetView, FundingFlowView
-from services.reporting.read.queries import ReportStamp, report_stamp
-from services.reporting.read.views import evidence_accountability as accountability
 from services.reporting.read.params import Filters
+from services.reporting.read.queries import ReportStamp, report_stamp
+from services.reporting.read.versioned import per_version
+from services.reporting.read.views import evidence_accountability as accountability
 from services.reporting.read.views.accountability import activities_of, pupil_records
 from services.reporting.read.views.allocation import flows_in_period
 from services.reporting.read.views.evidence_accountability import HUB, Found, pupil_events
 from services.reporting.read.views.funding import SPEND, _original, load_ledger
 from services.reporting.read.views.partners import CommissionKeys, commission_keys, partner_identity
-from services.reporting.read.versioned import per_version
+from shared.auth import Ask, Scope
+from shared.periods import PeriodKind, parse_period
 
-EvidenceView = Literal["pupils", "headcount", "wcet", "income", "spend", "allocation", "commission", "budget",
-                       "schools", "inclusion", "progression", "continuation", "partners"]
-ACCOUNTABILITY = {"schools": accountability.schools, "inclusion": accountability.inclusion,
-                  "progression": accountability.progression, "continuation": accountability.continuation,
-                  "partners": accountability.partners}
+EvidenceView = Literal[
+    "pupils",
+    "headcount",
+    "wcet",
+    "income",
+    "spend",
+    "allocation",
+    "commission",
+    "budget",
+    "schools",
+    "inclusion",
+    "progression",
+    "continuation",
+    "partners",
+]
+ACCOUNTABILITY = {
+    "schools": accountability.schools,
+    "inclusion": accountability.inclusion,
+    "progression": accountability.progression,
+    "continuation": accountability.continuation,
+    "partners": accountability.partners,
+}
 
-KEY_NAMES: dict[str, str] = {"pupils": "area", "wcet": "area", "headcount": "area", "allocation": "node",
-                             "budget": "node"}
+KEY_NAMES: dict[str, str] = {
+    "pupils": "area",
+    "wcet": "area",
+    "headcount": "area",
+    "allocation": "node",
+    "budget": "node",
+}
 """What each evidence's key names, for the access policy (shared/auth.py): an area, or a node (budget:
 node/function/area); node staff may expand their own. Other evidence, and 'hub' keys, add up every
 node's events (their figures are not split by node): hub scope."""
@@ -49,7 +71,11 @@ def evidence_ask(view: str, key: str) -> Ask:
     names = KEY_NAMES.get(view)
     if names is None or not key or key.split("/")[0] == HUB:
         return Ask(scope=Scope.HUB)
-    return Ask(area=key, own_by_default=view in NARROWED) if names == "area" else Ask(node=key.split("/")[0])
+    return (
+        Ask(area=key, own_by_default=view in NARROWED)
+        if names == "area"
+        else Ask(node=key.split("/")[0])
+    )
 
 
 class EvidenceEvent(BaseModel):
@@ -70,40 +96,83 @@ class Evidence(BaseModel):
     period: str
     figure: int = Field(description="The figure as the view reports it.")
     unit: str
-    total: int = Field(description="Sum of the events' amounts or counts; equals figure for money and headcounts.")
-    distinct: int | None = Field(default=None, description="Distinct pupils, schools or partners the events name: "
-                                                           "equals figure where the figure counts distinct things.")
+    total: int = Field(
+        description="Sum of the events' amounts or counts; equals figure for money and headcounts."
+    )
+    distinct: int | None = Field(
+        default=None,
+        description="Distinct pupils, schools or partners the events name: "
+        "equals figure where the figure counts distinct things.",
+    )
     note: str = ""
     events: list[EvidenceEvent]
 
 
-async def evidence(session: AsyncSession, view: EvidenceView, key: str, period: str,
-                   kind: PeriodKind = "academic", node: str | None = None) -> Evidence:
+async def evidence(
+    session: AsyncSession,
+    view: EvidenceView,
+    key: str,
+    period: str,
+    kind: PeriodKind = "academic",
+    node: str | None = None,
+) -> Evidence:
     """Expand one figure of a view into the applied events that make it up (pupils, WCET and
     headcounts: of one node's delivery when `node` is given, as the views' node filter counts them);
     once per data version (the result is shared, not copied: callers only read it)."""
     parse_period(period, kind)
     node = node if view in NARROWED else None
-    return await per_version(session, ("evidence", view, key, period, kind, node),
-                             lambda: _evidence(session, view, key, period, kind, node), shared=True)
+    return await per_version(
+        session,
+        ("evidence", view, key, period, kind, node),
+        lambda: _evidence(session, view, key, period, kind, node),
+        shared=True,
+    )
 
 
-async def _evidence(session: AsyncSession, view: EvidenceView, key: str, period: str, kind: PeriodKind,
-                    node: str | None) -> Evidence:
+async def _evidence(
+    session: AsyncSession,
+    view: EvidenceView,
+    key: str,
+    period: str,
+    kind: PeriodKind,
+    node: str | None,
+) -> Evidence:
     found = await _find(session, view, key, period, kind, node)
     events = await _applied(session, found.parts, money=found.unit == "pence")
     total = sum((e.amount_pence if found.unit == "pence" else e.count) or 0 for e in events)
-    return Evidence(stamp=await report_stamp(session), view=view, key=key, period=period, figure=found.figure,
-                    unit=found.unit, total=total, distinct=found.distinct, note=found.note, events=events)
+    return Evidence(
+        stamp=await report_stamp(session),
+        view=view,
+        key=key,
+        period=period,
+        figure=found.figure,
+        unit=found.unit,
+        total=total,
+        distinct=found.distinct,
+        note=found.note,
+        events=events,
+    )
 
 
-async def _find(session: AsyncSession, view: EvidenceView, key: str, period: str, kind: PeriodKind,
-                node: str | None = None) -> Found:
+async def _find(
+    session: AsyncSession,
+    view: EvidenceView,
+    key: str,
+    period: str,
+    kind: PeriodKind,
+    node: str | None = None,
+) -> Found:
     if view in ("pupils", "wcet"):
         return await _pupils(session, view, key, period, node)
     if view == "headcount":
-        rows = [a for a in await activities_of(session, period, Filters(node=node)) if key in (HUB, a.area)]
-        return Found(sum(a.headcount for a in rows), {a.event_id: a.headcount for a in rows}, "pupils")
+        rows = [
+            a
+            for a in await activities_of(session, period, Filters(node=node))
+            if key in (HUB, a.area)
+        ]
+        return Found(
+            sum(a.headcount for a in rows), {a.event_id: a.headcount for a in rows}, "pupils"
+        )
     if view == "budget":
         return await _budget(session, key, kind, period)
     if view in ACCOUNTABILITY:
@@ -111,9 +180,14 @@ async def _find(session: AsyncSession, view: EvidenceView, key: str, period: str
     return await _money(session, view, key, kind, period)
 
 
-async def _pupils(session: AsyncSession, view: str, key: str, period: str, node: str | None = None) -> Found:
-    records = [r for r in await pupil_records(session, period, Filters(node=node)) if key in (HUB, r.p.home_area)
-               and (view == "pupils" or r.a.kind == "wcet")]
+async def _pupils(
+    session: AsyncSession, view: str, key: str, period: str, node: str | None = None
+) -> Found:
+    records = [
+        r
+        for r in await pupil_records(session, period, Filters(node=node))
+        if key in (HUB, r.p.home_area) and (view == "pupils" or r.a.kind == "wcet")
+    ]
     return pupil_events(records, len({r.p.pseudonym for r in records}))
 
 
@@ -121,19 +195,34 @@ def _label(view: str, entry: FundingFlowView, names: CommissionKeys) -> str:
     """The key a money view groups an entry under (as views/allocation.py does)."""
     if view == "commission":
         return names.key(entry)
-    return {"income": entry.source or "other", "spend": entry.function or "unattributed",
-            "allocation": entry.counterpart_node or ""}[view]
+    return {
+        "income": entry.source or "other",
+        "spend": entry.function or "unattributed",
+        "allocation": entry.counterpart_node or "",
+    }[view]
 
 
-async def _money(session: AsyncSession, view: str, key: str, kind: PeriodKind, period: str) -> Found:
+async def _money(
+    session: AsyncSession, view: str, key: str, kind: PeriodKind, period: str
+) -> Found:
     ledger = await load_ledger(session)
-    kinds = {"income": ("income",), "spend": SPEND, "allocation": ("allocation",), "commission": ("commission",)}[view]
+    kinds = {
+        "income": ("income",),
+        "spend": SPEND,
+        "allocation": ("allocation",),
+        "commission": ("commission",),
+    }[view]
     period_obj = parse_period(period, kind)
     keeps = await _keeps(session, view, key)
     parts: dict[str, int] = defaultdict(int)
     for e in ledger.entries.values():
         original = _original(ledger, e)
-        if original is not None and original.kind in kinds and period_obj.contains(e.entry_on) and keeps(original):
+        if (
+            original is not None
+            and original.kind in kinds
+            and period_obj.contains(e.entry_on)
+            and keeps(original)
+        ):
             parts[e.event_id] += e.sign * e.amount_pence
     figure = sum(a for o, a in flows_in_period(ledger, kind, period, *kinds) if keeps(o))
     return Found(figure, dict(parts), "pence")
@@ -151,30 +240,57 @@ async def _keeps(session: AsyncSession, view: str, key: str) -> Callable[[Fundin
 async def _budget(session: AsyncSession, key: str, kind: PeriodKind, period: str) -> Found:
     """key = node/function/area: the budget event (its amount) and the actual spend events."""
     node, function, area = key.split("/")
-    budget = await session.scalar(select(FundingBudgetView).where(
-        FundingBudgetView.node == node, FundingBudgetView.period_kind == kind, FundingBudgetView.period == period,
-        FundingBudgetView.function == function, FundingBudgetView.area == area))
+    budget = await session.scalar(
+        select(FundingBudgetView).where(
+            FundingBudgetView.node == node,
+            FundingBudgetView.period_kind == kind,
+            FundingBudgetView.period == period,
+            FundingBudgetView.function == function,
+            FundingBudgetView.area == area,
+        )
+    )
     ledger = await load_ledger(session)
     parts: dict[str, int] = defaultdict(int)
     p = parse_period(period, kind)
     for e in ledger.entries.values():
         original = _original(ledger, e)
-        if (original is not None and original.kind in SPEND and e.node == node and p.contains(e.entry_on)
-                and (original.function or "") == function and (original.area or "") == area):
+        if (
+            original is not None
+            and original.kind in SPEND
+            and e.node == node
+            and p.contains(e.entry_on)
+            and (original.function or "") == function
+            and (original.area or "") == area
+        ):
             parts[e.event_id] += e.sign * e.amount_pence
     actual = sum(parts.values())
-    note = f"actual {actual}p from the spend events; budget {budget.amount_pence if budget else 0}p set by event " \
-           f"{budget.event_id if budget else '(none)'}"
+    note = (
+        f"actual {actual}p from the spend events; budget {budget.amount_pence if budget else 0}p set by event "
+        f"{budget.event_id if budget else '(none)'}"
+    )
     return Found(actual, dict(parts), "pence", note)
 
 
-async def _applied(session: AsyncSession, parts: dict[str, int], money: bool) -> list[EvidenceEvent]:
+async def _applied(
+    session: AsyncSession, parts: dict[str, int], money: bool
+) -> list[EvidenceEvent]:
     if not parts:
         return []
-    rows = await session.scalars(select(AppliedEventRow).where(AppliedEventRow.event_id.in_(list(parts)))
-                                 .order_by(AppliedEventRow.position))
-    return [EvidenceEvent(event_id=r.event_id, node=r.node, event_type=r.event_type, occurred_at=r.occurred_at,
-                          position=r.position, stream_seq=r.stream_seq,
-                          amount_pence=parts[r.event_id] if money else None, count=None if money else parts[r.event_id])
-            for r in rows]
-
+    rows = await session.scalars(
+        select(AppliedEventRow)
+        .where(AppliedEventRow.event_id.in_(list(parts)))
+        .order_by(AppliedEventRow.position)
+    )
+    return [
+        EvidenceEvent(
+            event_id=r.event_id,
+            node=r.node,
+            event_type=r.event_type,
+            occurred_at=r.occurred_at,
+            position=r.position,
+            stream_seq=r.stream_seq,
+            amount_pence=parts[r.event_id] if money else None,
+            count=None if money else parts[r.event_id],
+        )
+        for r in rows
+    ]

@@ -12,11 +12,10 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.periods import PeriodKind, parse_period
-from services.reporting.read.queries import per_transaction, row_type
 from services.reporting.models import FundingBudgetView, FundingFlowView, FundingLinkView
+from services.reporting.read.queries import per_transaction, row_type
 from services.reporting.read.versioned import once_per_version, per_version
-
+from shared.periods import PeriodKind, parse_period
 
 SOURCES = ("income", "received")
 SPEND = ("commission", "expenditure")
@@ -52,12 +51,19 @@ _FlowRow = row_type(_FLOW)
 
 async def load_ledger(session: AsyncSession) -> Ledger:
     """The whole ledger, read once per data version (nothing modifies a Ledger once read: it is shared)."""
-    return await per_version(session, ("ledger",), lambda: per_transaction(session, ("ledger",), lambda: _read_ledger(session)),
-                             shared=True)
+    return await per_version(
+        session,
+        ("ledger",),
+        lambda: per_transaction(session, ("ledger",), lambda: _read_ledger(session)),
+        shared=True,
+    )
 
 
 async def _read_ledger(session: AsyncSession) -> Ledger:
-    entries = {(e.node, e.entry_id): e for e in map(_FlowRow._make, await session.execute(select(*_FLOW.c)))}
+    entries = {
+        (e.node, e.entry_id): e
+        for e in map(_FlowRow._make, await session.execute(select(*_FLOW.c)))
+    }
     ledger = Ledger(entries)
     for e in entries.values():
         if e.kind == "reversal":
@@ -118,23 +124,52 @@ class FundingBalance(BaseModel):
 
 def reconcile(ledger: Ledger) -> list[TransferCheck]:
     """Pair each allocation with the receiver's record naming it; show what one side lacks or disputes."""
-    received = {(e.node, e.counterpart_node, e.counterpart_entry_id): e for e in ledger.originals("received")
-                if ledger.active((e.node, e.entry_id))}
+    received = {
+        (e.node, e.counterpart_node, e.counterpart_entry_id): e
+        for e in ledger.originals("received")
+        if ledger.active((e.node, e.entry_id))
+    }
     checks = []
-    for sent in sorted(ledger.originals("allocation"), key=lambda e: (e.node, e.entry_on, e.entry_id)):
+    for sent in sorted(
+        ledger.originals("allocation"), key=lambda e: (e.node, e.entry_on, e.entry_id)
+    ):
         amount = ledger.net((sent.node, sent.entry_id))
         other = received.pop((sent.counterpart_node, sent.node, sent.entry_id), None)
         got = other.amount_pence if other else 0
         if amount == 0 and other is None:
             continue
-        status = "reconciled" if amount == got else "not received" if other is None else "not sent" if amount == 0 else "amounts differ"
-        checks.append(TransferCheck(sender_node=sent.node, sender_entry_id=sent.entry_id, receiver_node=sent.counterpart_node,
-                                    receiver_entry_id=other.entry_id if other else None, sent_pence=amount,
-                                    received_pence=got, status=status))
+        status = (
+            "reconciled"
+            if amount == got
+            else "not received"
+            if other is None
+            else "not sent"
+            if amount == 0
+            else "amounts differ"
+        )
+        checks.append(
+            TransferCheck(
+                sender_node=sent.node,
+                sender_entry_id=sent.entry_id,
+                receiver_node=sent.counterpart_node,
+                receiver_entry_id=other.entry_id if other else None,
+                sent_pence=amount,
+                received_pence=got,
+                status=status,
+            )
+        )
     for other in received.values():
-        checks.append(TransferCheck(sender_node=other.counterpart_node, sender_entry_id=other.counterpart_entry_id,
-                                    receiver_node=other.node, receiver_entry_id=other.entry_id, sent_pence=0,
-                                    received_pence=other.amount_pence, status="not sent"))
+        checks.append(
+            TransferCheck(
+                sender_node=other.counterpart_node,
+                sender_entry_id=other.counterpart_entry_id,
+                receiver_node=other.node,
+                receiver_entry_id=other.entry_id,
+                sent_pence=0,
+                received_pence=other.amount_pence,
+                status="not sent",
+            )
+        )
     return checks
 
 
@@ -144,35 +179,78 @@ def balance(ledger: Ledger, nodes: list[str]) -> FundingBalance:
     for e in sorted(ledger.originals(*SOURCES), key=lambda e: (e.node, e.entry_on, e.entry_id)):
         key = (e.node, e.entry_id)
         held, drawn = ledger.net(key), ledger.drawn(key)
-        sources.append(SourceFigures(node=e.node, entry_id=e.entry_id, kind=e.kind, stream=e.stream, funder=e.counterparty,
-                                     received_pence=held, drawn_pence=drawn, remaining_pence=held - drawn))
+        sources.append(
+            SourceFigures(
+                node=e.node,
+                entry_id=e.entry_id,
+                kind=e.kind,
+                stream=e.stream,
+                funder=e.counterparty,
+                received_pence=held,
+                drawn_pence=drawn,
+                remaining_pence=held - drawn,
+            )
+        )
         if drawn > held or drawn < 0:
             problems.append(f"{e.node} source {e.entry_id}: drawn {drawn}p of {held}p")
     for (node, entry_id), links in ledger.links.items():
         e = ledger.entries.get((node, entry_id))
         if e is not None and e.kind != "reversal" and sum(links.values()) != e.amount_pence:
-            problems.append(f"{node} {e.kind} {entry_id}: links total {sum(links.values())}p, amount {e.amount_pence}p")
+            problems.append(
+                f"{node} {e.kind} {entry_id}: links total {sum(links.values())}p, amount {e.amount_pence}p"
+            )
     figures = {n: NodeBalance(node=n) for n in nodes}
     for e in ledger.originals("income", "received", "allocation", "commission", "expenditure"):
         f = figures.setdefault(e.node, NodeBalance(node=e.node))
         net = ledger.net((e.node, e.entry_id))
-        attr = {"income": "income_pence", "received": "received_pence", "allocation": "allocated_pence",
-                "commission": "commissioned_pence", "expenditure": "spent_pence"}[e.kind]
+        attr = {
+            "income": "income_pence",
+            "received": "received_pence",
+            "allocation": "allocated_pence",
+            "commission": "commissioned_pence",
+            "expenditure": "spent_pence",
+        }[e.kind]
         setattr(f, attr, getattr(f, attr) + net)
     for s in sources:
         figures[s.node].remaining_pence += s.remaining_pence
     for f in figures.values():
-        f.balances = f.income_pence + f.received_pence == f.allocated_pence + f.commissioned_pence + f.spent_pence + f.remaining_pence
+        f.balances = (
+            f.income_pence + f.received_pence
+            == f.allocated_pence + f.commissioned_pence + f.spent_pence + f.remaining_pence
+        )
         if not f.balances:
             problems.append(f"{f.node}: income and receipts do not equal flows plus remaining")
     rows = sorted(figures.values(), key=lambda f: f.node)
-    hub = NodeBalance(node="hub", **{k: sum(getattr(f, k) for f in rows) for k in (
-        "income_pence", "received_pence", "allocated_pence", "commissioned_pence", "spent_pence", "remaining_pence")})
+    hub = NodeBalance(
+        node="hub",
+        **{
+            k: sum(getattr(f, k) for f in rows)
+            for k in (
+                "income_pence",
+                "received_pence",
+                "allocated_pence",
+                "commissioned_pence",
+                "spent_pence",
+                "remaining_pence",
+            )
+        },
+    )
     hub.balances = all(f.balances for f in rows)
     transfers = reconcile(ledger)
-    problems += [f"transfer {t.sender_node}/{t.sender_entry_id} → {t.receiver_node}: {t.status} "
-                 f"(sent {t.sent_pence}p, received {t.received_pence}p)" for t in transfers if t.status != "reconciled"]
-    return FundingBalance(balanced=not problems, problems=problems, sources=sources, nodes=rows, hub=hub, transfers=transfers)
+    problems += [
+        f"transfer {t.sender_node}/{t.sender_entry_id} → {t.receiver_node}: {t.status} "
+        f"(sent {t.sent_pence}p, received {t.received_pence}p)"
+        for t in transfers
+        if t.status != "reconciled"
+    ]
+    return FundingBalance(
+        balanced=not problems,
+        problems=problems,
+        sources=sources,
+        nodes=rows,
+        hub=hub,
+        transfers=transfers,
+    )
 
 
 @once_per_version
@@ -208,11 +286,23 @@ def actual_in_period(ledger: Ledger, start: date, end: date) -> dict[tuple[str, 
 async def budget_vs_actual(session: AsyncSession, kind: PeriodKind, name: str) -> list[BudgetLine]:
     period = parse_period(name, kind)
     actual = actual_in_period(await load_ledger(session), period.starts_on, period.ends_on)
-    budgets = {(b.node, b.function, b.area): int(b.amount_pence) for b in await session.scalars(
-        select(FundingBudgetView).where(FundingBudgetView.period_kind == kind, FundingBudgetView.period == period.name))}
+    budgets = {
+        (b.node, b.function, b.area): int(b.amount_pence)
+        for b in await session.scalars(
+            select(FundingBudgetView).where(
+                FundingBudgetView.period_kind == kind, FundingBudgetView.period == period.name
+            )
+        )
+    }
     return [
-        BudgetLine(node=k[0], function=k[1], area=k[2], budget_pence=budgets.get(k, 0), actual_pence=actual.get(k, 0),
-                   variance_pence=actual.get(k, 0) - budgets.get(k, 0))
+        BudgetLine(
+            node=k[0],
+            function=k[1],
+            area=k[2],
+            budget_pence=budgets.get(k, 0),
+            actual_pence=actual.get(k, 0),
+            variance_pence=actual.get(k, 0) - budgets.get(k, 0),
+        )
         for k in sorted(set(budgets) | set(actual))
     ]
 
@@ -246,10 +336,17 @@ def summarise(ledger: Ledger, kind: PeriodKind, name: str) -> PeriodSummary:
         elif original.kind == "expenditure" and original.category == "remission":
             remissions += e.sign * e.amount_pence
     spend: dict[str, int] = defaultdict(int)
-    for (_, function, _), amount in actual_in_period(ledger, period.starts_on, period.ends_on).items():
+    for (_, function, _), amount in actual_in_period(
+        ledger, period.starts_on, period.ends_on
+    ).items():
         spend[function] += amount
-    return PeriodSummary(kind=kind, period=period.name, income_by_source=dict(sorted(income.items())),
-                         spend_by_function=dict(sorted(spend.items())), remissions_pence=remissions)
+    return PeriodSummary(
+        kind=kind,
+        period=period.name,
+        income_by_source=dict(sorted(income.items())),
+        spend_by_function=dict(sorted(spend.items())),
+        remissions_pence=remissions,
+    )
 
 
 @once_per_version
@@ -273,9 +370,16 @@ async def asset_register(session: AsyncSession) -> list[AssetLine]:
     """Capital purchases that stand (not reversed), as the asset register."""
     ledger = await load_ledger(session)
     return [
-        AssetLine(node=e.node, entry_id=e.entry_id, item=e.details["asset"]["item"], cost_pence=e.amount_pence,
-                  bought_on=e.entry_on, location=e.details["asset"]["location"], loaned_to=e.details["asset"].get("loaned_to"),
-                  function=e.function)
+        AssetLine(
+            node=e.node,
+            entry_id=e.entry_id,
+            item=e.details["asset"]["item"],
+            cost_pence=e.amount_pence,
+            bought_on=e.entry_on,
+            location=e.details["asset"]["location"],
+            loaned_to=e.details["asset"].get("loaned_to"),
+            function=e.function,
+        )
         for e in sorted(ledger.originals("expenditure"), key=lambda e: (e.node, e.entry_on))
         if e.details.get("asset") and ledger.active((e.node, e.entry_id))
     ]
@@ -297,8 +401,14 @@ def trail(ledger: Ledger, node: str, entry_id: str) -> list[list[TraceStep]]:
     paths: list[list[TraceStep]] = []
 
     def walk(e: FundingFlowView, drawn: int, path: list[TraceStep]) -> None:
-        step = TraceStep(node=e.node, entry_id=e.entry_id, kind=e.kind, counterparty=e.counterparty,
-                         amount_pence=e.amount_pence, drawn_pence=drawn)
+        step = TraceStep(
+            node=e.node,
+            entry_id=e.entry_id,
+            kind=e.kind,
+            counterparty=e.counterparty,
+            amount_pence=e.amount_pence,
+            drawn_pence=drawn,
+        )
         if e.kind == "received":
             sender = ledger.entries.get((e.counterpart_node or "", e.counterpart_entry_id or ""))
             if sender is not None:
@@ -319,18 +429,34 @@ def uses(ledger: Ledger, node: str, entry_id: str) -> list[list[TraceStep]]:
     """Every path forward from a source to where its money went, crossing nodes through transfers."""
     drawers: dict[tuple[str, str], list[tuple[str, int]]] = defaultdict(list)
     for (n, flow), links in ledger.links.items():
-        if ledger.entries.get((n, flow)) is not None and ledger.entries[(n, flow)].kind != "reversal":
+        if (
+            ledger.entries.get((n, flow)) is not None
+            and ledger.entries[(n, flow)].kind != "reversal"
+        ):
             for source, amount in links.items():
                 drawers[(n, source)].append((flow, amount))
-    receipts = {(e.counterpart_node, e.counterpart_entry_id): e for e in ledger.originals("received")}
+    receipts = {
+        (e.counterpart_node, e.counterpart_entry_id): e for e in ledger.originals("received")
+    }
     paths: list[list[TraceStep]] = []
 
     def walk(e: FundingFlowView, drawn: int, path: list[TraceStep]) -> None:
-        here = [*path, TraceStep(node=e.node, entry_id=e.entry_id, kind=e.kind, counterparty=e.counterparty,
-                                 amount_pence=e.amount_pence if ledger.active((e.node, e.entry_id)) else 0,
-                                 drawn_pence=drawn)]
-        onward = [(ledger.entries[(e.node, f)], a) for f, a in drawers.get((e.node, e.entry_id), [])
-                  if ledger.active((e.node, f))]
+        here = [
+            *path,
+            TraceStep(
+                node=e.node,
+                entry_id=e.entry_id,
+                kind=e.kind,
+                counterparty=e.counterparty,
+                amount_pence=e.amount_pence if ledger.active((e.node, e.entry_id)) else 0,
+                drawn_pence=drawn,
+            ),
+        ]
+        onward = [
+            (ledger.entries[(e.node, f)], a)
+            for f, a in drawers.get((e.node, e.entry_id), [])
+            if ledger.active((e.node, f))
+        ]
         receipt = receipts.get((e.node, e.entry_id)) if e.kind == "allocation" else None
         if receipt is not None:
             onward.append((receipt, receipt.amount_pence))
@@ -346,9 +472,12 @@ def uses(ledger: Ledger, node: str, entry_id: str) -> list[list[TraceStep]]:
 async def activity_funding(session: AsyncSession, activity_id: str) -> list[list[TraceStep]]:
     """The trail of every standing commission or spend naming an activity, back to its income."""
     ledger = await load_ledger(session)
-    return [path for e in ledger.originals(*SPEND)
-            if activity_id in e.details.get("activity_ids", []) and ledger.active((e.node, e.entry_id))
-            for path in trail(ledger, e.node, e.entry_id)]
+    return [
+        path
+        for e in ledger.originals(*SPEND)
+        if activity_id in e.details.get("activity_ids", []) and ledger.active((e.node, e.entry_id))
+        for path in trail(ledger, e.node, e.entry_id)
+    ]
 
 
 @once_per_version
@@ -390,18 +519,25 @@ def _drawers(ledger: Ledger) -> dict[tuple[str, str], list[tuple[str, int]]]:
 def follow(ledger: Ledger, node: str, entry_id: str) -> FollowStep:
     """A source followed down through allocations, receipts, commissions and spend to activities."""
     drawers = _drawers(ledger)
-    receipts = {(e.counterpart_node, e.counterpart_entry_id): e for e in ledger.originals("received")
-                if ledger.active((e.node, e.entry_id))}
+    receipts = {
+        (e.counterpart_node, e.counterpart_entry_id): e
+        for e in ledger.originals("received")
+        if ledger.active((e.node, e.entry_id))
+    }
 
     def step(e: FundingFlowView, drawn: int) -> FollowStep:
-        onward = [(ledger.entries[(e.node, f)], a) for f, a in drawers.get((e.node, e.entry_id), [])]
+        onward = [
+            (ledger.entries[(e.node, f)], a) for f, a in drawers.get((e.node, e.entry_id), [])
+        ]
         receipt = receipts.get((e.node, e.entry_id)) if e.kind == "allocation" else None
         if receipt is not None:
             onward.append((receipt, receipt.amount_pence))
         children = [step(c, a) for c, a in onward]
         amount = ledger.net((e.node, e.entry_id))
         used = sum(c.drawn_pence for c in children)
-        activity_ids = [str(a) for a in e.details.get("activity_ids", [])] if e.kind in SPEND else []
+        activity_ids = (
+            [str(a) for a in e.details.get("activity_ids", [])] if e.kind in SPEND else []
+        )
         activities: dict[str, int] = defaultdict(int)
         if activity_ids:
             activities[",".join(sorted(activity_ids))] += drawn
@@ -409,10 +545,20 @@ def follow(ledger: Ledger, node: str, entry_id: str) -> FollowStep:
             for k, v in c.activities.items():
                 activities[k] += v
         whole = receipt is None or receipt.amount_pence == amount
-        return FollowStep(node=e.node, entry_id=e.entry_id, kind=e.kind, counterparty=e.counterparty, amount_pence=amount,
-                          drawn_pence=drawn, used_pence=used, remaining_pence=amount - used,
-                          reconciles=used <= amount and whole and all(c.reconciles for c in children),
-                          activity_ids=activity_ids, activities=dict(activities), children=children)
+        return FollowStep(
+            node=e.node,
+            entry_id=e.entry_id,
+            kind=e.kind,
+            counterparty=e.counterparty,
+            amount_pence=amount,
+            drawn_pence=drawn,
+            used_pence=used,
+            remaining_pence=amount - used,
+            reconciles=used <= amount and whole and all(c.reconciles for c in children),
+            activity_ids=activity_ids,
+            activities=dict(activities),
+            children=children,
+        )
 
     top = ledger.entries[(node, entry_id)]
     return step(top, ledger.net((node, entry_id)))
@@ -455,11 +601,37 @@ def origins(ledger: Ledger, e: FundingFlowView, pence: int) -> list[tuple[Fundin
 
 
 def activity_pounds(ledger: Ledger, activity_id: str) -> ActivityPounds:
-    spends = [e for e in ledger.originals(*SPEND)
-              if activity_id in [str(a) for a in e.details.get("activity_ids", [])] and ledger.active((e.node, e.entry_id))]
-    sources = [PoundSource(node=s.node, entry_id=s.entry_id, kind=s.kind, funder=s.counterparty, source=s.source, pence=p)
-               for e in spends for s, p in origins(ledger, e, e.amount_pence)]
-    return ActivityPounds(activity_id=activity_id, total_pence=sum(e.amount_pence for e in spends),
-                          entries=[TraceStep(node=e.node, entry_id=e.entry_id, kind=e.kind, counterparty=e.counterparty,
-                                             amount_pence=e.amount_pence, drawn_pence=e.amount_pence) for e in spends],
-                          sources=sources)
+    spends = [
+        e
+        for e in ledger.originals(*SPEND)
+        if activity_id in [str(a) for a in e.details.get("activity_ids", [])]
+        and ledger.active((e.node, e.entry_id))
+    ]
+    sources = [
+        PoundSource(
+            node=s.node,
+            entry_id=s.entry_id,
+            kind=s.kind,
+            funder=s.counterparty,
+            source=s.source,
+            pence=p,
+        )
+        for e in spends
+        for s, p in origins(ledger, e, e.amount_pence)
+    ]
+    return ActivityPounds(
+        activity_id=activity_id,
+        total_pence=sum(e.amount_pence for e in spends),
+        entries=[
+            TraceStep(
+                node=e.node,
+                entry_id=e.entry_id,
+                kind=e.kind,
+                counterparty=e.counterparty,
+                amount_pence=e.amount_pence,
+                drawn_pence=e.amount_pence,
+            )
+            for e in spends
+        ],
+        sources=sources,
+    )

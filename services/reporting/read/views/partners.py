@@ -17,7 +17,6 @@ from services.reporting.models.funding import FundingFlowView
 from services.reporting.models.partners import OrganisationView, SettingView
 from services.reporting.read.queries import ReportStamp, report_stamp
 
-
 """Included under /report by the reporting API."""
 
 
@@ -35,13 +34,19 @@ class SettingsFigures(BaseModel):
 
 class OrganisationsReport(BaseModel):
     stamp: ReportStamp
-    registrations: int = Field(description="Rows in the nodes' registers, before recognising shared organisations.")
-    organisations: int = Field(description="Distinct organisations: one per org-id, else one per node registration.")
+    registrations: int = Field(
+        description="Rows in the nodes' registers, before recognising shared organisations."
+    )
+    organisations: int = Field(
+        description="Distinct organisations: one per org-id, else one per node registration."
+    )
     by_role: dict[str, int]
     by_area: dict[str, int]
     by_function: dict[str, int]
     by_state: dict[str, int] = Field(description="Partner lifecycle states (settings have none).")
-    shared: list[SharedOrganisation] = Field(description="Organisations on more than one node's register.")
+    shared: list[SharedOrganisation] = Field(
+        description="Organisations on more than one node's register."
+    )
     settings: list[SettingsFigures]
 
 
@@ -66,7 +71,10 @@ class PartnerIdentity:
         """A commission names its recipient by the commissioning node's register id (and org-id, if known)."""
         if self.org_id and entry.recipient_org_id == self.org_id:
             return True
-        return (entry.node, str((entry.details or {}).get("recipient_organisation_id", ""))) in self.registrations
+        return (
+            entry.node,
+            str((entry.details or {}).get("recipient_organisation_id", "")),
+        ) in self.registrations
 
 
 @dataclass(frozen=True)
@@ -88,9 +96,16 @@ class CommissionKeys:
 
 
 async def commission_keys(session: AsyncSession) -> CommissionKeys:
-    rows = await session.execute(select(OrganisationView.node, OrganisationView.organisation_id, OrganisationView.org_id,
-                                        OrganisationView.name).where(OrganisationView.org_id.is_not(None))
-                                 .order_by(OrganisationView.node))
+    rows = await session.execute(
+        select(
+            OrganisationView.node,
+            OrganisationView.organisation_id,
+            OrganisationView.org_id,
+            OrganisationView.name,
+        )
+        .where(OrganisationView.org_id.is_not(None))
+        .order_by(OrganisationView.node)
+    )
     keys = CommissionKeys({}, {})
     for node, organisation_id, org_id, name in rows:
         keys.org_ids[(node, organisation_id)] = org_id
@@ -100,20 +115,31 @@ async def commission_keys(session: AsyncSession) -> CommissionKeys:
 
 async def partner_identity(session: AsyncSession, organisation_id: str) -> PartnerIdentity | None:
     """The identity of the registration `organisation_id` (ids are UUIDs minted by each node: unique hub-wide)."""
-    row = (await session.scalars(select(OrganisationView).where(OrganisationView.organisation_id == organisation_id))).first()
+    row = (
+        await session.scalars(
+            select(OrganisationView).where(OrganisationView.organisation_id == organisation_id)
+        )
+    ).first()
     if row is None:
         return None
     if row.org_id is None:
         return PartnerIdentity(None, frozenset({(row.node, row.organisation_id)}))
-    shared = await session.execute(select(OrganisationView.node, OrganisationView.organisation_id)
-                                   .where(OrganisationView.org_id == row.org_id))
+    shared = await session.execute(
+        select(OrganisationView.node, OrganisationView.organisation_id).where(
+            OrganisationView.org_id == row.org_id
+        )
+    )
     return PartnerIdentity(row.org_id, frozenset((node, org) for node, org in shared))
 
 
 async def organisations_report(session: AsyncSession) -> OrganisationsReport:
     """Distinct organisations per role, area and function (a set each, so shared ones count once)."""
-    rows = list((await session.scalars(select(OrganisationView).order_by(OrganisationView.node))).all())
-    by: dict[str, defaultdict[str, set[str]]] = {d: defaultdict(set) for d in ("role", "area", "function", "state")}
+    rows = list(
+        (await session.scalars(select(OrganisationView).order_by(OrganisationView.node))).all()
+    )
+    by: dict[str, defaultdict[str, set[str]]] = {
+        d: defaultdict(set) for d in ("role", "area", "function", "state")
+    }
     nodes_of: defaultdict[str, set[str]] = defaultdict(set)
     names: dict[str, str] = {}
     for row in rows:
@@ -121,13 +147,18 @@ async def organisations_report(session: AsyncSession) -> OrganisationsReport:
         names.setdefault(who, row.name)
         nodes_of[who].add(row.node)
         states = [row.state] if row.state else []  # settings have no lifecycle state
-        for dimension, values in (("role", row.roles), ("area", row.areas), ("function", row.functions),
-                                  ("state", states)):
+        for dimension, values in (
+            ("role", row.roles),
+            ("area", row.areas),
+            ("function", row.functions),
+            ("state", states),
+        ):
             for value in values:
                 by[dimension][value].add(who)
     shared = [
         SharedOrganisation(org_id=who, name=names[who], nodes=sorted(nodes))
-        for who, nodes in sorted(nodes_of.items()) if len(nodes) > 1
+        for who, nodes in sorted(nodes_of.items())
+        if len(nodes) > 1
     ]
     return OrganisationsReport(
         stamp=await report_stamp(session),
@@ -144,11 +175,15 @@ async def _settings_figures(session: AsyncSession) -> list[SettingsFigures]:
     funded: Counter[str] = Counter()
     seen: set[str] = set()
     for urn, area, state_funded in await session.execute(
-        select(SettingView.urn, SettingView.area, SettingView.state_funded).order_by(SettingView.node)
+        select(SettingView.urn, SettingView.area, SettingView.state_funded).order_by(
+            SettingView.node
+        )
     ):
         if urn in seen:
             continue  # a URN names one school whichever node registered it
         seen.add(urn)
         total[area] += 1
         funded[area] += int(state_funded)
-    return [SettingsFigures(area=a, settings=total[a], state_funded=funded[a]) for a in sorted(total)]
+    return [
+        SettingsFigures(area=a, settings=total[a], state_funded=funded[a]) for a in sorted(total)
+    ]

@@ -20,11 +20,20 @@ def share(part: int, whole: int) -> Decimal | None:
 class AreaSchools(BaseModel):
     area: str
     engaged_schools: int = Field(description="Distinct URNs with activity or pupils in the year.")
-    state_funded_schools: int = Field(description="State-funded settings on the register for the area.")
+    state_funded_schools: int = Field(
+        description="State-funded settings on the register for the area."
+    )
     state_funded_engaged: int
-    state_funded_share: Decimal | None = Field(description="Percent of the area's state-funded schools engaged.")
-    school_pupils: int | None = Field(default=None, description="Pupils in the area's state-funded schools (DfE census), if recorded.")
-    school_pupils_year: str | None = Field(default=None, description="The census year of school_pupils.")
+    state_funded_share: Decimal | None = Field(
+        description="Percent of the area's state-funded schools engaged."
+    )
+    school_pupils: int | None = Field(
+        default=None,
+        description="Pupils in the area's state-funded schools (DfE census), if recorded.",
+    )
+    school_pupils_year: str | None = Field(
+        default=None, description="The census year of school_pupils."
+    )
 
 
 class Characteristic(BaseModel):

@@ -38,7 +38,9 @@ class TransparencyReport(BaseModel):
     tables: list[PublishedTable]
 
 
-def suppress(cells: dict[str, int], total: int, threshold: int = DEFAULT_THRESHOLD) -> tuple[dict[str, str], str]:
+def suppress(
+    cells: dict[str, int], total: int, threshold: int = DEFAULT_THRESHOLD
+) -> tuple[dict[str, str], str]:
     """Published cells and total for counts that partition (or cover) the total."""
     if 0 < total < threshold:
         return {k: SUPPRESSED if v else "0" for k, v in cells.items()}, SUPPRESSED
@@ -52,21 +54,43 @@ def suppress(cells: dict[str, int], total: int, threshold: int = DEFAULT_THRESHO
 
 def published(name: str, cells: dict[str, int], total: int, threshold: int) -> PublishedTable:
     shown, shown_total = suppress(cells, total, threshold)
-    return PublishedTable(name=name, total=shown_total, rows=[PublishedRow(group=k, pupils=v) for k, v in shown.items()])
+    return PublishedTable(
+        name=name,
+        total=shown_total,
+        rows=[PublishedRow(group=k, pupils=v) for k, v in shown.items()],
+    )
 
 
-async def transparency_report(session: AsyncSession, p: ViewParams, threshold: int = DEFAULT_THRESHOLD) -> TransparencyReport:
+async def transparency_report(
+    session: AsyncSession, p: ViewParams, threshold: int = DEFAULT_THRESHOLD
+) -> TransparencyReport:
     """Unique pupils by area, kind and year group, WCET pupils by year group, and characteristics."""
     tables = []
     for dimension in ("area", "kind", "year_group"):
         r = await reach(session, p.period, dimension, p.filters.node)  # type: ignore[arg-type]
-        tables.append(published(f"pupils by {dimension}", {str(row.group): row.unique_pupils for row in r.rows},
-                                r.unique_pupils, threshold))
+        tables.append(
+            published(
+                f"pupils by {dimension}",
+                {str(row.group): row.unique_pupils for row in r.rows},
+                r.unique_pupils,
+                threshold,
+            )
+        )
     schools = await schools_report(session, p.period, p.filters)
     wcet = schools.wcet
-    tables.append(published("WCET pupils by year group", wcet.pupils_by_year_group, wcet.pupils, threshold))
+    tables.append(
+        published("WCET pupils by year group", wcet.pupils_by_year_group, wcet.pupils, threshold)
+    )
     inclusion = await inclusion_report(session, p.period, p.filters)
     for characteristic in ("send", "fsm", "looked_after", "ethnicity", "gender"):
-        cells = {c.value: c.pupils for c in inclusion.characteristics if c.characteristic == characteristic}
-        tables.append(published(f"pupils by {characteristic}", cells, inclusion.unique_pupils, threshold))
-    return TransparencyReport(stamp=schools.stamp, academic_year=p.period, threshold=threshold, tables=tables)
+        cells = {
+            c.value: c.pupils
+            for c in inclusion.characteristics
+            if c.characteristic == characteristic
+        }
+        tables.append(
+            published(f"pupils by {characteristic}", cells, inclusion.unique_pupils, threshold)
+        )
+    return TransparencyReport(
+        stamp=schools.stamp, academic_year=p.period, threshold=threshold, tables=tables
+    )
