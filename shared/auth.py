@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
@@ -239,7 +239,9 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-def guard(authenticator: Authenticator | None, node: str | None):  # type: ignore[no-untyped-def]
+def guard(
+    authenticator: Authenticator | None, node: str | None
+) -> Callable[[Request], Awaitable[Principal | None]]:
     """A FastAPI dependency that authenticates the caller and applies the policy: every route of a
     node service is its `node`'s; reporting's routes (`node` None) declare their own scope."""
 

@@ -39,13 +39,14 @@ async def connect(url: str, name: str, **options: object) -> Client:
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,
         error_cb=on_error,
-        **options,  # type: ignore[arg-type]
+        **options,
     )
 
 
 async def _ensure(js: JetStreamContext, config: StreamConfig) -> None:
+    assert config.name, "every stream declared here is named"
     try:
-        await js.stream_info(config.name)  # type: ignore[arg-type]
+        await js.stream_info(config.name)
     except NotFoundError:
         await js.add_stream(config)
         log.info("created stream %s", config.name)

@@ -81,13 +81,16 @@ def new_workbook() -> Workbook:
     from openpyxl import Workbook
 
     book = Workbook()
-    book.remove(book.active)
+    book.remove(book.worksheets[0])
     return book
 
 
 def add_sheet(book: Workbook, title: str) -> Worksheet:
     """A sheet whose title holds no character XML or Excel's tab cannot (a title is never run)."""
-    return book.create_sheet(re.sub("[\t\r\n]", " ", _NOT_XML.sub("\ufffd", title)) or "sheet")
+    sheet: Worksheet = book.create_sheet(
+        re.sub("[\t\r\n]", " ", _NOT_XML.sub("\ufffd", title)) or "sheet"
+    )
+    return sheet
 
 
 def append(sheet: Worksheet, row: Iterable[Any]) -> None:

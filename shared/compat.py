@@ -31,5 +31,5 @@ def fix_idle_fetch_timeout() -> None:
         except TimeoutError as exc:
             raise nats.errors.TimeoutError from exc
 
-    fetch._hub_ledger_fix = True  # type: ignore[attr-defined]
-    subscription.fetch = fetch  # type: ignore[method-assign]
+    fetch._hub_ledger_fix = True  # type: ignore[attr-defined]  # our mark: patch once
+    subscription.fetch = fetch  # type: ignore[method-assign]  # the fix is this patch

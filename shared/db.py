@@ -13,7 +13,12 @@ from alembic.config import Config
 from sqlalchemy import event, make_url, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from shared.files import private_file
 
@@ -109,12 +114,14 @@ class WalCheckpointer:
             log.warning("background WAL checkpoint failed: %s", exc)
 
 
-def session_factory(engine: AsyncEngine, info: dict[str, Any] | None = None) -> async_sessionmaker:
+def session_factory(
+    engine: AsyncEngine, info: dict[str, Any] | None = None
+) -> async_sessionmaker[AsyncSession]:
     """Sessions on `engine`; `info` is copied into each session's ``info`` (what its callers share)."""
     return async_sessionmaker(engine, expire_on_commit=False, info=info)
 
 
-async def database_status(sessions: async_sessionmaker) -> str:
+async def database_status(sessions: async_sessionmaker[AsyncSession]) -> str:
     """ "ok", or why the database cannot answer: for readiness probes, which must never raise."""
     try:
         async with sessions() as session:

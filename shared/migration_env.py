@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import MetaData, create_engine
+from sqlalchemy import Connection, MetaData, create_engine
 
 
 def run(target_metadata: MetaData) -> None:
@@ -20,7 +20,7 @@ def run(target_metadata: MetaData) -> None:
         conn.commit()
 
 
-def _run_on(connection, target_metadata: MetaData) -> None:  # type: ignore[no-untyped-def]
+def _run_on(connection: Connection, target_metadata: MetaData) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

@@ -67,6 +67,7 @@ async def producer_events(
         seq = (msg.seq or seq) + 1
         event = parse_event(msg.data or b"")
         if event.envelope.sequence > after:
+            assert msg.subject, "a message read by subject carries its subject"
             found[event.envelope.sequence] = StoredEvent(msg.subject, msg.data or b"", event)
 
 

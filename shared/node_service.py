@@ -208,7 +208,8 @@ def check_hub_node(settings: HubSettings, node: str) -> None:
 
 
 def service_of(request: Request) -> NodeService:
-    return request.app.state.service  # type: ignore[no-any-return]
+    service: NodeService = request.app.state.service
+    return service
 
 
 ServiceDep = Annotated[NodeService, Depends(service_of)]

@@ -14,11 +14,15 @@ import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from shared.cells import looks_like_formula
+
+if TYPE_CHECKING:
+    from openpyxl.workbook.workbook import Workbook
+    from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 
 M = TypeVar("M", bound=BaseModel)
 MAX_CELL_CHARS = 2000
@@ -77,7 +81,7 @@ def count_rows(path: Path) -> int:
 
     wb = load_workbook(path, read_only=True)
     try:
-        return max((wb.active.max_row or 1) - 1, 0)
+        return max((_data_sheet(wb, None).max_row or 1) - 1, 0)
     finally:
         wb.close()
 
@@ -105,8 +109,7 @@ def _read_xlsx(
     from openpyxl import load_workbook
 
     wb = load_workbook(path, read_only=True, data_only=False)
-    ws = wb[sheet] if sheet else wb.active
-    it = ws.iter_rows(values_only=True)
+    it = _data_sheet(wb, sheet).values
     header = [str(h).strip() if h is not None else "" for h in next(it, ())]
 
     def rows() -> Iterator[tuple[int, dict[str, Any]]]:
@@ -122,6 +125,17 @@ def _read_xlsx(
             wb.close()
 
     return header, rows()
+
+
+def _data_sheet(wb: Workbook, sheet: str | None) -> ReadOnlyWorksheet:
+    """The named sheet, else the active one; a chart sheet or a workbook without one has no rows."""
+    from openpyxl.worksheet._read_only import ReadOnlyWorksheet
+
+    found = wb[sheet] if sheet else wb.active
+    if not isinstance(found, ReadOnlyWorksheet):
+        named = f" {sheet!r}" if sheet else ""
+        raise TabularError([RowProblem(0, "(file)", f"no worksheet{named} to read rows from")])
+    return found
 
 
 def _cell(value: Any) -> Any:
