@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
@@ -114,6 +114,7 @@ def may(principal: Principal, method: str, scope: Scope, ask: Ask = Ask()) -> bo
 
 
 AskOf = Callable[[Request], Ask]
+E = TypeVar("E", bound=Callable[..., Any])
 
 
 def named_by_filters(request: Request) -> Ask:
@@ -142,10 +143,10 @@ class Access:
 ACCESS_ATTRIBUTE = "__hub_access__"
 
 
-def declare(scope: Scope, ask: AskOf = names_nothing) -> Callable[[Any], Any]:
+def declare(scope: Scope, ask: AskOf = names_nothing) -> Callable[[E], E]:
     """Mark a route's endpoint with its scope and how to read what a request names."""
 
-    def mark(endpoint: Any) -> Any:
+    def mark(endpoint: E) -> E:
         setattr(endpoint, ACCESS_ATTRIBUTE, Access(scope, ask))
         return endpoint
 
