@@ -40,7 +40,8 @@ returns_router = APIRouter(prefix="/returns", tags=["partner returns"])
 
 
 def pseudonymiser(request: Request) -> Pseudonymiser:
-    return request.app.state.pseudonymiser  # type: ignore[no-any-return]
+    found: Pseudonymiser = request.app.state.pseudonymiser
+    return found
 
 
 PseudonymiserDep = Annotated[Pseudonymiser, Depends(pseudonymiser)]

@@ -44,9 +44,12 @@ def check_dates(starts_on: date, ends_on: date) -> None:
 
 
 class RegisterLine(Protocol):
-    activity_ref: str
-    area: str
-    upn: str | None
+    @property
+    def activity_ref(self) -> str: ...
+    @property
+    def area(self) -> str: ...
+    @property
+    def upn(self) -> str | None: ...
 
     def activity_fields(self) -> dict[str, object]: ...
 

@@ -394,8 +394,8 @@ async def _add_participations(
         await uow.session.execute(insert(ParticipationRow), rows)
     events = 0
     for (activity_id, year), group in fresh.items():
-        for part in chunks(group, MAX_PARTICIPANTS_PER_EVENT):
-            participants = tuple(_participant(v) for v in part)
+        for batch in chunks(group, MAX_PARTICIPANTS_PER_EVENT):
+            participants = tuple(_participant(v) for v in batch)
             await uow.emit(
                 ParticipationRecorded(
                     activity_id=UUID(activity_id), academic_year=year, participants=participants
@@ -489,8 +489,8 @@ async def import_register(
                 outcome.activities_existing += 1
                 continue
             first = rows[0]
-            pupils = sum(1 for r in rows if r.upn)
-            headcount = first.headcount if first.headcount is not None else pupils
+            named = sum(1 for r in rows if r.upn)
+            headcount = first.headcount if first.headcount is not None else named
             cmd_activity = RecordActivity.model_validate(
                 {**first.activity_fields(), "headcount": headcount}
             )
@@ -511,7 +511,12 @@ async def import_register(
         pupils = [(found[r.activity_ref], p) for r in cmd.rows if (p := r.pupil()) is not None]
         added, existing, events = await _add_participations(uow, pupils, pseudonymiser)
         events += await _recount_headcounts(
-            uow, [a for a in earlier if _counted_from_pupils(groups[a.source_key])]
+            uow,
+            [
+                a
+                for a in earlier
+                if a.source_key is not None and _counted_from_pupils(groups[a.source_key])
+            ],
         )
         await uow.commit()
     outcome.participations_added, outcome.participations_existing = added, existing

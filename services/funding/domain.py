@@ -107,7 +107,8 @@ def plan_reversal(
             "already reversed",
             {"entry_id": f"reversed by {already_reversed_by}; reverse that entry to undo it"},
         )
-    sign = -target_sign if target_is_reversal else -1
+    # reversing a reversal reinstates (+1) what it cancelled; anything else is cancelled (-1)
+    sign: Literal[-1, 1] = (1 if target_sign < 0 else -1) if target_is_reversal else -1
     if original_kind in SOURCE_KINDS:
         if sign < 0 and original_drawn_pence > 0:
             raise Refused(

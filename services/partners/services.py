@@ -583,7 +583,7 @@ async def _urns_taken_by_organisations(
         RowProblem(
             rows[wanted[org_id]], "URN", f"{org_id} is already in this register as an organisation"
         )
-        for org_id in sorted(taken.all(), key=lambda o: rows[wanted[o]])
+        for org_id in sorted(filter(None, taken), key=lambda o: rows[wanted[o]])
     ]
 
 
