@@ -81,8 +81,9 @@ class Users:
         node = str(entry["node"]) if entry.get("node") else None
         if Role(str(entry["role"])) is Role.NODE_STAFF and node is None:
             return None
-        areas = entry.get("areas") or ([node] if node else [])
-        return DashboardUser(name, Role(str(entry["role"])), node, tuple(str(a) for a in areas))  # type: ignore[union-attr]
+        listed = entry.get("areas") or ([node] if node else [])
+        areas = tuple(map(str, listed)) if isinstance(listed, list) else (str(listed),)
+        return DashboardUser(name, Role(str(entry["role"])), node, areas)
 
 
 _UNKNOWN_USER_HASH = hash_password("not a password anyone has")

@@ -228,7 +228,7 @@ async def _rows(session: AsyncSession, table: Table) -> set[tuple[str, ...]]:
 def _plain(value: Any) -> str:
     """Compare values across SQLite and PostgreSQL by their text (dates, decimals, JSON lists)."""
     if hasattr(value, "isoformat"):
-        return value.isoformat()
+        return str(value.isoformat())
     return str(value)
 
 

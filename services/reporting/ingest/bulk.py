@@ -167,19 +167,19 @@ async def insert_many(session: AsyncSession, table: Table, rows: list[dict[str, 
     participations): the same SQL and the same conversions, done once per table."""
     if not rows:
         return
-    dialect = session.bind.dialect
+    connection = await session.connection()  # the session's own, as `session.execute` uses
+    dialect = connection.dialect
     plan = _insert_plan(table, dialect, tuple(rows[0]))
     if any(
         len(row) != len(plan.keys) for row in rows
     ):  # rows of another shape: let SQLAlchemy sort them out
         await session.execute(table.insert(), rows)
         return
-    connection = await session.connection()
     values = plan.values(rows)
     if dialect.name == "sqlite" and _MANY_ROWS_PER_STATEMENT.get():
         values = await _insert_in_large_statements(connection, plan, values)
     if values:
-        await connection.exec_driver_sql(plan.sql, values)  # type: ignore[arg-type]
+        await connection.exec_driver_sql(plan.sql, values)
 
 
 async def _insert_in_large_statements(

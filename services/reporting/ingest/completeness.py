@@ -10,6 +10,7 @@ never heard from) at once, without waiting for its next event to reveal the gap.
 
 from __future__ import annotations
 
+from nats.js.client import JetStreamContext
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -119,11 +120,11 @@ async def _unapplied(
 
 
 async def stream_positions(
-    js: object, hub: str, stream: str, nodes: list[str]
+    js: JetStreamContext, hub: str, stream: str, nodes: list[str]
 ) -> dict[tuple[str, str], int]:
     """Per node service: the last sequence the hub stream holds (0: none yet)."""
     return {
-        (node, service): await last_sequence(js, stream, service_subjects(hub, node, service))  # type: ignore[arg-type]
+        (node, service): await last_sequence(js, stream, service_subjects(hub, node, service))
         for node in nodes
         for service in SERVICES
     }

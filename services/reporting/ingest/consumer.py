@@ -175,7 +175,7 @@ class ReportingService:
         broker = NatsBroker(
             self.nats_url.split(","),
             max_reconnect_attempts=-1,
-            reconnect_time_wait=0.5,
+            reconnect_time_wait=0.5,  # type: ignore[arg-type]  # FastStream: int; nats-py: float
             logger=BROKER_LOG,
             log_level=logging.DEBUG,  # per-batch access lines only when debugging
         )

@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,7 +118,7 @@ async def rebuild(
     return result
 
 
-Prepare = Callable[[Sequence[Incoming]], Awaitable[PreparedBatch]]
+Prepare = Callable[[Sequence[Incoming]], Coroutine[Any, Any, PreparedBatch]]
 
 
 @contextlib.contextmanager
@@ -255,8 +255,9 @@ async def bulk_load(engine: AsyncEngine) -> AsyncIterator[None]:
         await engine.dispose()
         if engine.dialect.name == "sqlite":  # outside any transaction, or SQLite refuses it
             async with engine.connect() as conn:
-                raw = await conn.get_raw_connection()
-                await raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                driver = (await conn.get_raw_connection()).driver_connection
+                assert driver is not None  # checked out, so it has its driver's connection
+                await driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def deferred_indexes() -> set[str]:
@@ -275,15 +276,18 @@ async def _drop_deferred_indexes(engine: AsyncEngine) -> list[str]:
     if engine.dialect.name == "sqlite":
         listing = "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
     elif engine.dialect.name == "postgresql":
-        listing = "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()"
+        listing = (
+            "SELECT indexname AS name, indexdef AS sql FROM pg_indexes"
+            " WHERE schemaname = current_schema()"
+        )
     else:
         return []
     deferred = deferred_indexes()
     async with engine.begin() as conn:
         indexes = [
-            (name, sql)
-            for name, sql in (await conn.exec_driver_sql(listing)).all()
-            if name in deferred
+            (row.name, row.sql)
+            for row in (await conn.exec_driver_sql(listing)).all()
+            if row.name in deferred
         ]
         for name, _ in indexes:
             await conn.exec_driver_sql(f'DROP INDEX "{name}"')

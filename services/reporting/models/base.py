@@ -5,8 +5,9 @@ The projections' tables are one module per context beside this one; `Base` is th
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
-from sqlalchemy import BigInteger, DateTime, Index, Integer, String
+from sqlalchemy import BigInteger, DateTime, Index, Integer, String, Table
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 DEFERRED = {"deferred_in_rebuild": True}
@@ -19,7 +20,9 @@ same-batch insert of its row (services/reporting/ingest/bulk.py). Others may onl
 
 
 class Base(DeclarativeBase):
-    pass
+    __table__: ClassVar[Table]
+    """Every reporting model is a plain table (no joins, no selects), which the projectors and the
+    bulk writer take by name and columns; SQLAlchemy types it as any ``FromClause``."""
 
 
 class AppliedEventRow(Base):

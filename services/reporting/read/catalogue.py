@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Any, get_args
+from typing import Any, TypeVar, get_args
 
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -30,7 +30,6 @@ from services.reporting.read.queries import (
 )
 from services.reporting.read.versioned import per_version
 from services.reporting.read.views.accountability import (
-    Characteristic,
     WcetFigures,
     activities_of,
     inclusion_report,
@@ -42,6 +41,7 @@ from services.reporting.read.views.accountability import (
 from services.reporting.read.views.activities import Dimension, Reach, ReachRow, reach
 from services.reporting.read.views.allocation import allocation_report
 from services.reporting.read.views.funding import load_ledger
+from services.reporting.read.views.rows import Characteristic
 from services.reporting.read.views.transparency import transparency_report
 from shared.auth import Scope
 
@@ -136,7 +136,7 @@ async def filtered_reach(session: AsyncSession, p: ViewParams, by: str) -> Reach
     return Reach(
         academic_year=p.period,
         by=by,
-        unique_pupils=len({r.p.pseudonym for r in records}),  # type: ignore[arg-type]
+        unique_pupils=len({r.p.pseudonym for r in records}),
         participations=len(records),
         headcount=sum(a.headcount for a in activities),
         rows=sorted(rows.values(), key=lambda r: (r.group is None, r.group or "")),
@@ -323,6 +323,20 @@ async def run_view(
         lambda: VIEWS[name].run(session, params),
         shared=shared,
     )
+
+
+R = TypeVar("R", bound=BaseModel)
+
+
+async def run_view_as(
+    session: AsyncSession, name: str, params: ViewParams, result: type[R], *, shared: bool = False
+) -> R:
+    """`run_view` for a caller that reads the fields of one view's result: a view whose result
+    type changes fails here, by name, rather than as an attribute error in a page."""
+    found = await run_view(session, name, params, shared=shared)
+    if not isinstance(found, result):
+        raise TypeError(f"view {name!r} gives {type(found).__name__}, not {result.__name__}")
+    return found
 
 
 async def warm_views(

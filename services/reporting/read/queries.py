@@ -31,7 +31,7 @@ async def per_transaction(
     """Read once per transaction (one read snapshot), so a view that needs the same rows several
     times (the annual return) reads them once; a later transaction of the session reads afresh."""
     transaction = session.sync_session.get_transaction()
-    held = session.info.get("per_transaction")
+    held: tuple[Any, dict[tuple[str, ...], Any]] | None = session.info.get("per_transaction")
     if held is None or transaction is None or held[0] is not transaction:
         held = (transaction, {})
     if key not in held[1]:
@@ -40,13 +40,14 @@ async def per_transaction(
         session.sync_session.get_transaction(),
         held[1],
     )  # begun by load if not before
-    return held[1][key]  # type: ignore[no-any-return]
+    loaded: T = held[1][key]
+    return loaded
 
 
 def row_type(table: Table) -> type[Any]:
     """A light row class with a table's column names: Core rows without ORM identity tracking,
     several times cheaper to load than mapped objects and read the same way (``row.column``)."""
-    return namedtuple(f"{table.name}_row", [c.name for c in table.c])  # type: ignore[misc]
+    return namedtuple(f"{table.name}_row", [c.name for c in table.c])
 
 
 class ReportStamp(BaseModel):

@@ -84,11 +84,12 @@ class VersionedCache:
         found, value = self.get(version, key)
         if found:
             self.hits += 1
-            return value  # type: ignore[no-any-return]
+            held: T = value  # what `compute` returned for this key and version
+            return held
         running = self._computing.get((version, key))
         if running is not None:
             self.hits += 1
-            return await asyncio.shield(running)  # type: ignore[no-any-return]
+            return await asyncio.shield(running)
         self.misses += 1
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._computing[(version, key)] = future
@@ -207,7 +208,7 @@ class _Served:
     body: bytes
 
 
-def _who(scope: Scope) -> tuple[str, Any] | None:
+def _who(scope: Scope) -> tuple[Any, ...] | None:
     """Who a request is from, as far as a held response may be reused for it: the user of a live
     dashboard session, else the credentials it carries; None for a dashboard session that has ended."""
     app = scope.get("app")
@@ -298,7 +299,7 @@ class ResponsesPerVersion:
         )
 
     @staticmethod
-    def _key(scope: Scope, who: tuple[str, Any]) -> tuple[Any, ...]:
+    def _key(scope: Scope, who: tuple[Any, ...]) -> tuple[Any, ...]:
         return (scope["path"], scope.get("query_string", b""), who, date.today())
 
     def _store(

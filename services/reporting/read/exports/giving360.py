@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -149,7 +150,7 @@ def to_json(data: dict[str, Any]) -> str:
     return re.sub(r'"(@@decimal\d+@@)"', lambda m: marks[m.group(1)], text)
 
 
-COLUMNS = [
+COLUMNS: list[tuple[str, Callable[[dict[str, Any]], Any]]] = [
     ("Identifier", lambda g: g["id"]),
     ("Title", lambda g: g["title"]),
     ("Description", lambda g: g["description"]),

@@ -120,6 +120,7 @@ def sheet_title(name: str, used: set[str]) -> str:
 def to_xlsx(tables: list[Table]) -> bytes:
     """One sheet per table: bold frozen header, readable widths, pounds for pence, dates as dates."""
     from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
 
     wb = cells.new_workbook()
     used: set[str] = set()
@@ -145,7 +146,7 @@ def to_xlsx(tables: list[Table]) -> bytes:
                     cell.number_format = "yyyy-mm-dd"
         for i, column in enumerate(ws.columns, start=1):
             width = max(len(str(c.value)) if c.value is not None else 0 for c in column)
-            ws.column_dimensions[column[0].column_letter].width = min(max(width + 2, 10), 60)
+            ws.column_dimensions[get_column_letter(i)].width = min(max(width + 2, 10), 60)
     return cells.xlsx_bytes(wb)
 
 

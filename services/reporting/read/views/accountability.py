@@ -102,7 +102,7 @@ async def _load_pupil_records(session: AsyncSession, year: str) -> list[PupilRec
         PupilRecord(p, a)
         for p in pupils
         if (a := activities.get((p.node, p.activity_id))) is not None
-    ]  # type: ignore[arg-type]
+    ]
 
 
 _KEYS_PER_QUERY = 500
@@ -136,7 +136,7 @@ async def _load_activities(session: AsyncSession, year: str) -> list[ActivityVie
         .where(_ACT.c.academic_year == year)
         .order_by(_ACT.c.node, _ACT.c.activity_id)
     )
-    return [_ActRow(*row) for row in await session.execute(query)]  # type: ignore[misc]
+    return [_ActRow(*row) for row in await session.execute(query)]
 
 
 # ---------------------------------------------------------------- schools and WCET

@@ -16,9 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.models.partners import OrganisationView
+from services.reporting.read.params import Filters
 from services.reporting.read.views.accountability import (
     CONTINUING_KINDS,
-    Filters,
     PupilRecord,
     _register,
     activities_of,

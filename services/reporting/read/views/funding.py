@@ -124,7 +124,7 @@ class FundingBalance(BaseModel):
 
 def reconcile(ledger: Ledger) -> list[TransferCheck]:
     """Pair each allocation with the receiver's record naming it; show what one side lacks or disputes."""
-    received = {
+    received: dict[tuple[str | None, ...], FundingFlowView] = {
         (e.node, e.counterpart_node, e.counterpart_entry_id): e
         for e in ledger.originals("received")
         if ledger.active((e.node, e.entry_id))
@@ -176,6 +176,7 @@ def reconcile(ledger: Ledger) -> list[TransferCheck]:
 def balance(ledger: Ledger, nodes: list[str]) -> FundingBalance:
     problems: list[str] = []
     sources = []
+    e: FundingFlowView | None  # an entry; the one a link names may be missing
     for e in sorted(ledger.originals(*SOURCES), key=lambda e: (e.node, e.entry_on, e.entry_id)):
         key = (e.node, e.entry_id)
         held, drawn = ledger.net(key), ledger.drawn(key)

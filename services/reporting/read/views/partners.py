@@ -108,6 +108,7 @@ async def commission_keys(session: AsyncSession) -> CommissionKeys:
     )
     keys = CommissionKeys({}, {})
     for node, organisation_id, org_id, name in rows:
+        assert org_id is not None  # selected where it is not
         keys.org_ids[(node, organisation_id)] = org_id
         keys.names.setdefault(org_id, name)
     return keys

@@ -67,7 +67,7 @@ async def transparency_report(
     """Unique pupils by area, kind and year group, WCET pupils by year group, and characteristics."""
     tables = []
     for dimension in ("area", "kind", "year_group"):
-        r = await reach(session, p.period, dimension, p.filters.node)  # type: ignore[arg-type]
+        r = await reach(session, p.period, dimension, p.filters.node)
         tables.append(
             published(
                 f"pupils by {dimension}",
