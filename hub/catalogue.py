@@ -71,7 +71,7 @@ def _fields_table(schema: dict[str, Any]) -> list[str]:
 
 def _type(prop: dict[str, Any]) -> str:
     if "$ref" in prop:
-        return prop["$ref"].rsplit("/", 1)[-1]
+        return str(prop["$ref"]).rsplit("/", 1)[-1]
     if "anyOf" in prop:
         return " or ".join(_type(p) for p in prop["anyOf"])
     if prop.get("type") == "array":

@@ -13,7 +13,7 @@ import shutil
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -30,8 +30,13 @@ from shared.settings import EMBEDDED_NATS_PORT, HubSettings
 from shared.telemetry import configure_logging, configure_tracing, service_name
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from nats.js.client import JetStreamContext
+
     from services.reporting.ingest.rebuild import RebuildResult
     from services.reporting.settings import ReportingSettings
+    from shared.dead_letters import DeadLetter
 
 T = TypeVar("T")
 app = typer.Typer(
@@ -63,7 +68,7 @@ DataDir = Annotated[
 
 
 def _settings(data_dir: Path | None = None, **overrides: object) -> HubSettings:
-    values = {k: v for k, v in overrides.items() if v is not None}
+    values: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
     if data_dir is not None:
         values["data_dir"] = data_dir
     return HubSettings(**values)
@@ -432,12 +437,14 @@ HubNatsOption = Annotated[
 @dlq.command("list")
 def dlq_list(data_dir: DataDir = None, limit: int = 50, nats_url: HubNatsOption = None) -> None:
     """List dead-lettered messages with the reason each was refused."""
+    from rich.table import Table
+
     from hub.locate import connect_once, hub_nats_url
     from shared.dead_letters import list_dead_letters
 
     settings = _settings(data_dir)
 
-    async def run() -> list:
+    async def run() -> list[DeadLetter]:
         nc = await connect_once(hub_nats_url(settings, nats_url), "hub-cli")
         try:
             return await list_dead_letters(nc.jetstream(), settings.hub, limit)
@@ -445,7 +452,7 @@ def dlq_list(data_dir: DataDir = None, limit: int = 50, nats_url: HubNatsOption 
             await nc.close()
 
     letters = run_operator(run())
-    table = render.Table(title=f"dead letters ({len(letters)})")
+    table = Table(title=f"dead letters ({len(letters)})")
     for column in ("seq", "consumer", "original subject", "reason"):
         table.add_column(column)
     for d in letters:
@@ -455,10 +462,10 @@ def dlq_list(data_dir: DataDir = None, limit: int = 50, nats_url: HubNatsOption 
 
 async def _dlq_call(
     settings: HubSettings,
-    action,
-    publish_url: str | None = None,  # type: ignore[no-untyped-def]
+    action: Callable[[JetStreamContext, JetStreamContext], Awaitable[T]],
+    publish_url: str | None = None,
     nats_url: str | None = None,
-):
+) -> T:
     """Run `action(dlq_js, publish_js)` on the hub's connection (and the node's, when given)."""
     from hub.locate import connect_once, hub_nats_url
 

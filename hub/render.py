@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from services.reporting.read.queries import HubReport, ProducerHealth
+from shared.tabular import RowProblem
 
 
 def pounds(pence: int) -> str:
@@ -120,7 +121,7 @@ def _red(count: int) -> str:
 console = Console(width=None if sys.stdout.isatty() else 120)
 
 
-def problems_table(problems: list, title: str) -> Table:
+def problems_table(problems: list[RowProblem], title: str) -> Table:
     """Every reason a file was refused, as row, column and reason (the spreadsheet's own numbering)."""
     table = Table(title=title)
     for column in ("row", "column", "reason"):

@@ -28,7 +28,8 @@ def node_app(
     service: str, settings: HubSettings, node: str, nats_url: str, signer: NodeSigner | None = None
 ) -> FastAPI:
     module = NODE_SERVICES[service]
-    return module.create_app(module.build_service(settings, node, nats_url, signer))
+    app: FastAPI = module.create_app(module.build_service(settings, node, nats_url, signer))
+    return app
 
 
 def reporting_asgi(

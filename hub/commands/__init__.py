@@ -48,7 +48,7 @@ async def offline_service(
     """A node service opened for the CLI: migrated database and outbox, no relay, no NATS."""
     from hub.runner import NODE_SERVICES
 
-    settings = HubSettings(**({"data_dir": data_dir} if data_dir else {}))
+    settings = HubSettings(data_dir=data_dir) if data_dir else HubSettings()
     service = NODE_SERVICES[name].build_service(settings, node, nats_url="")
     await service.start(relay=False)
     try:

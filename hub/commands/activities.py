@@ -15,7 +15,7 @@ import shutil
 import time
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from uuid import UUID
 
 import typer
@@ -33,6 +33,10 @@ from hub import render
 from hub.commands import DataDirOption, NodeOption, node_option, offline_service
 from shared.tabular import RowProblem, TabularError, count_rows, validate_rows
 
+if TYPE_CHECKING:  # the services load when a command runs, not when the CLI starts
+    from services.activities.models import ActivityRow
+    from services.activities.services import ImportOutcome, RegisterRow, ReturnLine
+
 app = typer.Typer(help="Activities delivered by the node and its partners.", no_args_is_help=True)
 TEMPLATE = Path(__file__).resolve().parent.parent / "data" / "activities-register-template.csv"
 REQUIRED = {"activity_ref", "kind", "title", "delivered_by", "area", "starts_on", "ends_on"}
@@ -43,7 +47,7 @@ def list_(node: NodeOption, data_dir: DataDirOption = None) -> None:
     """List the activities recorded at a node."""
     from services.activities.services import list_activities
 
-    async def run() -> list:
+    async def run() -> list[ActivityRow]:
         async with offline_service("activities", node, data_dir) as service:
             return await list_activities(service.unit_of_work())
 
@@ -68,7 +72,7 @@ def _progress() -> Progress:
 
 def read_register(
     path: Path, progress: Progress | None = None, node: str | None = None
-) -> tuple[list, list[RowProblem]]:
+) -> tuple[list[RegisterRow], list[RowProblem]]:
     """Validated register rows and every problem (per cell, across rows and, for `node`, an area
     that is not one of the hub's), or TabularError."""
     from services.activities.domain import register_problems
@@ -143,14 +147,14 @@ def import_(
 
 async def _import(
     path: Path,
-    rows: list,
+    rows: list[RegisterRow],
     node: str,
     data_dir: Path | None,
     partner: UUID | None,
     year: str | None,
     submitted_on: str | None,
     batch_size: int,
-):  # type: ignore[no-untyped-def]
+) -> ImportOutcome:
     from services.activities.app import pseudonymiser_for
     from services.activities.domain import batches_by_activity
     from services.activities.services import (
@@ -174,7 +178,7 @@ async def _import(
                 total.add(await import_register(cmd, service.unit_of_work(), keys))
                 progress.advance(task, len(batch))
         if partner and year:
-            cmd = SubmitReturn(
+            submitted = SubmitReturn(
                 partner_id=partner,
                 academic_year=year,
                 submitted_on=date.fromisoformat(submitted_on) if submitted_on else date.today(),
@@ -182,7 +186,7 @@ async def _import(
                 activities=len({r.activity_ref for r in rows}),
                 participations=sum(1 for r in rows if r.upn),
             )
-            _, new = await submit_return(cmd, service.unit_of_work())
+            _, new = await submit_return(submitted, service.unit_of_work())
             total.events += int(new)
     return total
 
@@ -231,7 +235,7 @@ def returns(
     """Partner returns expected or received for a year: received, late, missing or due."""
     from services.activities.services import return_statuses
 
-    async def run() -> list:
+    async def run() -> list[ReturnLine]:
         async with offline_service("activities", node, data_dir) as service:
             return await return_statuses(year, date.today(), service.unit_of_work())
 

@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.table import Table
@@ -15,6 +15,9 @@ from rich.table import Table
 from hub import render
 from hub.commands import DataDirOption, NodeOption, offline_service
 from shared.settings import HubSettings
+
+if TYPE_CHECKING:  # the service loads when a command runs, not when the CLI starts
+    from services.funding.models import LedgerEntryRow
 
 app = typer.Typer(
     help="The node's funding ledger, and the hub's funding checks and exports.",
@@ -67,7 +70,7 @@ def entries(node: NodeOption, data_dir: DataDirOption = None) -> None:
     """List the ledger entries of a node, oldest first."""
     from services.funding.services import list_entries
 
-    async def run() -> list:
+    async def run() -> list[LedgerEntryRow]:
         async with offline_service("funding", node, data_dir) as service:
             return await list_entries(service.unit_of_work())
 
@@ -104,7 +107,7 @@ def income(
         source=source,
         funder=funder,
         stream=stream,
-        amount_pence=amount_pence,  # type: ignore[arg-type]
+        amount_pence=amount_pence,
         received_on=date.fromisoformat(on or date.today().isoformat()),
         purpose=purpose,
     )
@@ -293,7 +296,7 @@ def _reporting(data_dir: Path | None, query: Callable[[Any, Any], Awaitable[T]])
     """Run a query against the hub's reporting database, read-only (`hub report`'s way)."""
     from hub.commands.report import read_reporting
 
-    settings = HubSettings(**({"data_dir": data_dir} if data_dir else {}))
+    settings = HubSettings(data_dir=data_dir) if data_dir else HubSettings()
     return read_reporting(settings, lambda session: query(session, settings))
 
 
@@ -385,7 +388,7 @@ def budget_report(period: str, kind: str = "academic", data_dir: DataDirOption =
     """Budget against actual by node, function and area for a period (e.g. 2025-26)."""
     from services.reporting.read.views.funding import budget_vs_actual
 
-    rows = _reporting(data_dir, lambda s, _: budget_vs_actual(s, kind, period))  # type: ignore[arg-type]
+    rows = _reporting(data_dir, lambda s, _: budget_vs_actual(s, kind, period))
     table = Table(title=f"budget against actual, {kind} year {period}")
     for column in ("node", "function", "area", "budget", "actual", "over (+) / under (-)"):
         table.add_column(column)
@@ -407,7 +410,7 @@ def summary(period: str, kind: str = "academic", data_dir: DataDirOption = None)
     """Income by source and spend by strategic function for a period (e.g. 2025-26), exact to the penny."""
     from services.reporting.read.views.funding import period_summary
 
-    result = _reporting(data_dir, lambda s, _: period_summary(s, kind, period))  # type: ignore[arg-type]
+    result = _reporting(data_dir, lambda s, _: period_summary(s, kind, period))
     table = Table(title=f"{kind} year {result.period}")
     table.add_column("line")
     table.add_column("amount", justify="right")

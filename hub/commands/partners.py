@@ -9,16 +9,20 @@ from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 import typer
+from pydantic import BaseModel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from hub import render
 from hub.commands import DataDirOption, NodeOption, offline_service
+from shared.contracts.partners import PartnerState
+from shared.contracts.vocabulary import OrganisationRole, StrategicFunction
 from shared.errors import Refused
 from shared.node_service import NodeService
 
 app = typer.Typer(help="The node's register of organisations.", no_args_is_help=True)
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 ListOption = Annotated[list[str] | None, typer.Option(help="Repeat for several.")]
 
 
@@ -45,9 +49,9 @@ def list_(
     search: Annotated[
         str | None, typer.Option(help="Part of the name, or an exact org-id.")
     ] = None,
-    role: Annotated[str | None, typer.Option(help="e.g. delivery_partner")] = None,
-    function: Annotated[str | None, typer.Option(help="e.g. inclusion")] = None,
-    state: Annotated[str | None, typer.Option(help="e.g. active")] = None,
+    role: Annotated[OrganisationRole | None, typer.Option(help="e.g. delivery_partner")] = None,
+    function: Annotated[StrategicFunction | None, typer.Option(help="e.g. inclusion")] = None,
+    state: Annotated[PartnerState | None, typer.Option(help="e.g. active")] = None,
     ids: Annotated[
         bool, typer.Option(help="Show each organisation's id (for change-state and agreements).")
     ] = False,
@@ -61,7 +65,7 @@ def list_(
         lambda s: list_organisations(
             s.unit_of_work(), text=search, role=role, function=function, state=state
         ),
-    )  # type: ignore[arg-type]
+    )
     table = Table(title=f"{node}: organisations ({len(rows)})")
     for column in ("name", "org id", "roles", "functions", "state"):
         table.add_column(column)
@@ -349,7 +353,7 @@ def report(
     from shared.settings import HubSettings
 
     result = read_reporting(
-        HubSettings(**({"data_dir": data_dir} if data_dir else {})), organisations_report
+        (HubSettings(data_dir=data_dir) if data_dir else HubSettings()), organisations_report
     )
     if as_json:
         print(result.model_dump_json(indent=2))
@@ -373,12 +377,12 @@ def report(
     render.console.print(settings_table)
 
 
-def _command(model: type[T], **values: Any) -> T:
+def _command(model: type[M], **values: Any) -> M:
     """Validate CLI input as the HTTP API would; bad input exits with field-level reasons."""
     from pydantic import ValidationError
 
     try:
-        return model.model_validate(values)  # type: ignore[attr-defined,no-any-return]
+        return model.model_validate(values)
     except ValidationError as exc:
         for err in exc.errors():
             render.console.print(f"[red]{'.'.join(str(p) for p in err['loc'])}[/red]: {err['msg']}")

@@ -29,7 +29,8 @@ from shared.subjects import hub_stream, node_stream
 
 def restorers(service: str) -> dict[str, Restorer]:
     """The service's own restorers (``services/<service>/restore.py``)."""
-    return importlib.import_module(f"services.{service}.restore").RESTORERS  # type: ignore[no-any-return]
+    found: dict[str, Restorer] = importlib.import_module(f"services.{service}.restore").RESTORERS
+    return found
 
 
 Say = Callable[[str], None]

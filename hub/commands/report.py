@@ -8,7 +8,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, get_args
 
 import typer
 from rich.table import Table as RichTable
@@ -17,7 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub import render
 from hub.commands import node_option
 from shared.db import create_engine, session_factory
+from shared.periods import PeriodKind
 from shared.settings import HubSettings
+
+if TYPE_CHECKING:
+    from services.reporting.read.views.evidence import EvidenceView
 
 T = TypeVar("T")
 report_app = typer.Typer(
@@ -102,13 +106,31 @@ def _params(
             hub=settings.hub,
             nodes=settings.nodes,
             period=period or ViewParams.default_period(),
-            kind=kind,
-            filters=Filters(node=node, area=area, function=function, aim=aim),  # type: ignore[arg-type]
+            kind=period_kind(kind),
+            filters=Filters(node=node, area=area, function=function, aim=aim),
             today=date.today(),
             threshold=threshold,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
+
+
+def period_kind(kind: str) -> PeriodKind:
+    """--kind, checked at the door: typer has no Literal options, and another word would fail
+    deep inside a view (a KeyError, not a usage error)."""
+    kinds: dict[str, PeriodKind] = {k: k for k in get_args(PeriodKind)}
+    if kind not in kinds:
+        raise typer.BadParameter(f"{kind!r}: one of {', '.join(kinds)}", param_hint="--kind")
+    return kinds[kind]
+
+
+def _evidence_view(view: str) -> EvidenceView:
+    from services.reporting.read.views.evidence import EvidenceView
+
+    views: dict[str, EvidenceView] = {v: v for v in get_args(EvidenceView)}
+    if view not in views:
+        raise typer.BadParameter(f"{view!r}: one of {', '.join(views)}", param_hint="VIEW")
+    return views[view]
 
 
 def _run(name: str, data_dir: Path | None, database: str | None, **options: Any) -> Any:
@@ -459,12 +481,14 @@ def report_evidence(
     from services.reporting.read.views.evidence import evidence
 
     settings = _settings(data_dir)
+    asked, of_kind = _evidence_view(view), period_kind(kind)
     try:
         result = asyncio.run(
             with_session(
-                _database_url(settings, database), lambda s: evidence(s, view, key, period, kind)
+                _database_url(settings, database),
+                lambda s: evidence(s, asked, key, period, of_kind),
             )
-        )  # type: ignore[arg-type]
+        )
     except (ValueError, KeyError) as exc:
         raise typer.BadParameter(str(exc)) from exc
     if as_json:
