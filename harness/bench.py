@@ -105,7 +105,8 @@ def worker(task: str, **arguments: Any) -> dict[str, Any]:
     )
     if done.returncode != 0:
         raise RuntimeError(f"bench worker {task} failed: {done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures
 
 
 async def publish_mix(url: str, hub: str, count: int, seed: int) -> float:
@@ -250,6 +251,7 @@ async def bench_write_to_report(url: str, work: Path, plan: BenchPlan) -> dict[s
     settings = HubSettings(hub=hub, data_dir=work / hub, nodes=NODES)
     system = await start_system(settings, Wiring.single_server(url, NODES), base_port=28100)
     reporting = system.reporting_service
+    assert reporting is not None  # started in this process by start_system
     written: dict[str, float] = {}
     seen: dict[str, float] = {}
     clients = {
@@ -290,7 +292,10 @@ async def bench_write_to_report(url: str, work: Path, plan: BenchPlan) -> dict[s
         await client.aclose()
     await system.stop()
     latencies = sorted((seen[k] - t) * 1000 for k, t in written.items())
-    pick = lambda q: latencies[min(len(latencies) - 1, int(len(latencies) * q))]  # noqa: E731
+
+    def pick(q: float) -> float:
+        return latencies[min(len(latencies) - 1, int(len(latencies) * q))]
+
     return {
         "writes": total,
         "rate_per_s": achieved,

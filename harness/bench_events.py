@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from itertools import islice
+from typing import Any
 
 from nacl.signing import SigningKey
 
@@ -142,7 +143,7 @@ def _unsigned_mix(hub: str, nodes: list[str], count: int, seed: int) -> Iterator
         state.sequence[key] = state.sequence.get(key, 0) + 1
         when = moment.isoformat()
         event_id = ids.new()
-        envelope = {
+        envelope: dict[str, Any] = {
             "event_id": event_id,
             "type": event_type,
             "version": 1 if event_type != "ActivityDelivered" else 2,
@@ -189,7 +190,7 @@ def _payload(
     node: str,
     pupils: list[str],
     year: int,
-) -> dict | None:
+) -> dict[str, Any] | None:
     new_id = ids.new()
     day = date(FIRST_YEAR + year, 9, 2) + timedelta(days=rng.randrange(330))
     if event_type == "OrganisationRegistered":

@@ -10,14 +10,18 @@ import json
 import resource
 import sys
 import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from shared.bus import connect
 from shared.settings import HubSettings
 from shared.subjects import hub_stream
+
+if TYPE_CHECKING:
+    from services.reporting.ingest.consumer import ReportingService
 
 STALLED_SECONDS = 60.0
 """No event applied for this long: the measurement cannot finish (events refused), so it fails."""
@@ -61,7 +65,7 @@ def _reporting(
     database_url: str | None,
     node_keys: dict[str, str] | None = None,
     durable: str = "reporting",
-):  # type: ignore[no-untyped-def]
+) -> ReportingService:
     """The reporting service as deployed: its default settings, on this run's database; with
     `node_keys`, a node keys file as deployments have, so every event's signature is checked."""
     from services.reporting.app import build_service
@@ -207,7 +211,7 @@ async def dashboard(
     return {"warm_seconds": warm_seconds, "pages": pages, "peak_rss_mb": peak_rss_mb()}
 
 
-TASKS = {
+TASKS: dict[str, Callable[..., Coroutine[Any, Any, dict[str, Any]]]] = {
     "raw_consume": raw_consume,
     "ingest": ingest,
     "rebuild": rebuild,

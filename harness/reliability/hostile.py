@@ -20,6 +20,7 @@ import httpx
 
 from services.reporting.app import build_service as build_reporting
 from services.reporting.ingest.apply import Incoming
+from services.reporting.ingest.consumer import ReportingService
 from services.reporting.read.queries import hub_report
 from shared.envelope import Envelope, InvalidEvent, parse_event
 from shared.nats_server import free_port
@@ -220,7 +221,7 @@ async def try_events(folder: Path, seed: int, mutations: int, result: HostileRes
         await service.stop()
 
 
-async def _organisations(service) -> int:  # type: ignore[no-untyped-def]
+async def _organisations(service: ReportingService) -> int:
     async with service.read_sessions() as session:
         return (await hub_report(session, HUB, [NODE])).totals.organisations
 

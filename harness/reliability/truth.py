@@ -11,11 +11,12 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from shared.identity import SERVICES
 
 
-def _query(path: Path, sql: str) -> list[tuple]:  # type: ignore[type-arg]
+def _query(path: Path, sql: str) -> list[tuple[Any, ...]]:
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30) as conn:
         return conn.execute(sql).fetchall()
 

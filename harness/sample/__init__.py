@@ -50,7 +50,8 @@ class SampleWriter:
         self.load.writes[f"{node}/{service}"] += 1
         if self.progress:
             self.progress(1)
-        return response.json()  # type: ignore[no-any-return]
+        created: dict[str, Any] = response.json()
+        return created
 
 
 async def load_sample(

@@ -346,7 +346,7 @@ async def _returns(writer: SampleWriter, nodes: list[str]) -> None:
             body = {"partner_id": partner, "academic_year": "2024-25", "due_on": "2025-07-31"}
             await writer.post(node, "activities", "/returns/expected", body)
         if partners:
-            body = {
+            submitted = {
                 "partner_id": partners[0],
                 "academic_year": "2024-25",
                 "submitted_on": "2025-08-14",
@@ -354,7 +354,7 @@ async def _returns(writer: SampleWriter, nodes: list[str]) -> None:
                 "activities": 3,
                 "participations": 0,
             }
-            await writer.post(node, "activities", "/returns", body)
+            await writer.post(node, "activities", "/returns", submitted)
 
 
 def write_register(
