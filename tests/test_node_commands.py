@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -113,6 +114,20 @@ def test_hub_and_node_started_by_their_own_commands_work_together(tmp_path: Path
     )
 
 
+def wait_applied(reporting: str, token: str, organisations: int, timeout: float = 30) -> None:
+    """Until the hub report counts `organisations` (the node's write reached reporting)."""
+    deadline, totals = time.monotonic() + timeout, {}
+    while time.monotonic() < deadline:
+        report = httpx.get(
+            f"{reporting}/report", headers={"Authorization": f"Bearer {token}"}, timeout=5
+        )
+        totals = report.json().get("totals", {})
+        if totals.get("organisations") == organisations:
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"reporting never counted {organisations} organisations: {totals}")
+
+
 def stop(*procs: subprocess.Popen[bytes] | None) -> None:
     for proc in procs:
         if proc is not None:
@@ -122,15 +137,24 @@ def stop(*procs: subprocess.Popen[bytes] | None) -> None:
             proc.wait(timeout=30)
 
 
-def span_resources(log: Path) -> list[dict[str, object]]:
-    """The resource attributes of every span the console exporter printed (a JSON object each)."""
+def printed_spans(log: Path) -> list[dict[str, Any]]:
+    """Every span the console exporter printed (a JSON object each)."""
     decoder, text, found = json.JSONDecoder(), log.read_text(), []
     at = text.find('{\n    "name"')
     while at != -1:
         span, end = decoder.raw_decode(text, at)
-        found.append(span["resource"]["attributes"])
+        found.append(span)
         at = text.find('{\n    "name"', end)
     return found
+
+
+def traced(spans: list[dict[str, Any]], trace_id: str) -> set[tuple[str, str]]:
+    """(service.name, span name) of the spans of one trace."""
+    return {
+        (s["resource"]["attributes"]["service.name"], s["name"])
+        for s in spans
+        if s["context"]["trace_id"] == trace_id
+    }
 
 
 @pytest.mark.slow
@@ -138,7 +162,8 @@ def test_each_service_traces_under_its_own_name_on_the_ports_its_settings_give(
     tmp_path: Path,
 ) -> None:
     """`hub hub up` and `hub node up` start every service through its own entry: with console
-    telemetry each prints spans named for itself (the node an attribute), on HUB_<SERVICE>_PORT."""
+    telemetry each prints spans named for itself (the node an attribute), on HUB_<SERVICE>_PORT;
+    one write is one trace across the processes, from the node's request to reporting's apply."""
     nats_port, leaf_port, report_port, node_nats = (free_port() for _ in range(4))
     ports = {service: free_port() for service in SERVICES}
     settings = {
@@ -173,15 +198,29 @@ def test_each_service_traces_under_its_own_name_on_the_ports_its_settings_give(
         )
         for port in ports.values():
             wait_http(f"http://127.0.0.1:{port}/health/live")
+        tokens = json.loads((tmp_path / "secrets" / "secrets.json").read_text())["tokens"]
+        staff = {"Authorization": f"Bearer {tokens['coventry-staff']['token']}"}
+        partners = f"http://127.0.0.1:{ports['partners']}/organisations"
+        created = httpx.post(partners, json=organisation(), headers=staff, timeout=10)
+        assert created.status_code == 201, created.text
+        wait_applied(f"http://127.0.0.1:{report_port}", tokens["manager"]["token"], organisations=1)
     finally:
         stop(node, hub)
     hub_spans, node_spans = (
-        span_resources(tmp_path / "hub.log"),
-        span_resources(tmp_path / "node.log"),
+        printed_spans(tmp_path / "hub.log"),
+        printed_spans(tmp_path / "node.log"),
     )
-    assert {r["service.name"] for r in hub_spans} == {"hub-ledger-reporting"}
-    assert {r["service.name"] for r in node_spans} == {f"hub-ledger-{service}" for service in ports}
-    assert {r.get("hub.node") for r in node_spans} == {"coventry"}
+    hub_names = {s["resource"]["attributes"]["service.name"] for s in hub_spans}
+    assert hub_names == {"hub-ledger-reporting"}
+    node_resources = [s["resource"]["attributes"] for s in node_spans]
+    assert {r["service.name"] for r in node_resources} == {f"hub-ledger-{s}" for s in ports}
+    assert {r.get("hub.node") for r in node_resources} == {"coventry"}
+    (write,) = [s for s in node_spans if s["name"] == "POST /organisations"]
+    trace_id = write["context"]["trace_id"]
+    assert {
+        ("hub-ledger-partners", "publish OrganisationRegistered"),
+        ("hub-ledger-reporting", "apply OrganisationRegistered"),
+    } <= traced(node_spans, trace_id) | traced(hub_spans, trace_id)
     assert (
         "Traceback" not in (tmp_path / "hub.log").read_text() + (tmp_path / "node.log").read_text()
     )
