@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install browser assets screenshots demo test test-fast bench bench-small reliability reliability-short docs clean
+.PHONY: install browser assets screenshots demo lint test test-fast bench bench-small reliability reliability-short docs clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required" if sys.version_info < (3, 11) else 0)'
@@ -29,6 +29,12 @@ screenshots: $(STAMP)  ## docs/dashboard/*.png from a running demo (`make demo` 
 
 demo: $(STAMP)  ## start NATS, three nodes and reporting, load the sample hub, serve until Ctrl-C
 	$(BIN)/hub demo
+
+lint: $(STAMP)  ## the gates CI runs before the tests: ruff, ruff format, mypy (strict) and the import contracts
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: $(STAMP) browser  ## the whole suite (PostgreSQL tests run when 127.0.0.1:5432 answers)
 	$(BIN)/pytest
