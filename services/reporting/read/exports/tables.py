@@ -119,8 +119,8 @@ def sheet_title(name: str, used: set[str]) -> str:
 
 def to_xlsx(tables: list[Table]) -> bytes:
     """One sheet per table: bold frozen header, readable widths, pounds for pence, dates as dates."""
+    from openpyxl.cell.cell import Cell
     from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
 
     wb = cells.new_workbook()
     used: set[str] = set()
@@ -144,9 +144,10 @@ def to_xlsx(tables: list[Table]) -> bytes:
                     cell.number_format = "yyyy-mm-dd hh:mm"
                 elif isinstance(cell.value, date):
                     cell.number_format = "yyyy-mm-dd"
-        for i, column in enumerate(ws.columns, start=1):
+        for column in ws.columns:
             width = max(len(str(c.value)) if c.value is not None else 0 for c in column)
-            ws.column_dimensions[get_column_letter(i)].width = min(max(width + 2, 10), 60)
+            if isinstance(header := column[0], Cell):  # appended, so never a merged cell
+                ws.column_dimensions[header.column_letter].width = min(max(width + 2, 10), 60)
     return cells.xlsx_bytes(wb)
 
 
