@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import json
 import time
+from typing import Protocol
 
 import httpx
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -95,9 +96,9 @@ async def run_demo(
                 settings, with_dashboard_users(leaf_wiring(topology), secrets), base_port=base_port
             )
             try:
-                loaded = await _load(system, settings, secrets, activities_per_node)
+                load = await _load(system, settings, secrets, activities_per_node)
                 report = await wait_for_report(
-                    system.reporting_url, loaded, secrets.token("manager")
+                    system.reporting_url, load.total, secrets.token("manager")
                 )
                 render.console.print(render.report_table(report))
                 render.console.print(_where_to_look(system, settings, secrets, logins))
@@ -111,10 +112,16 @@ async def run_demo(
         await asyncio.to_thread(topology.stop)
 
 
+class Loaded(Protocol):
+    """What the demo reads of a sample load (the harness's own type stays out of the launcher)."""
+
+    @property
+    def total(self) -> int: ...
+
+
 async def _load(
     system: RunningSystem, settings: HubSettings, secrets: Secrets, activities_per_node: int
-) -> int:
-    """Load the sample through the nodes' HTTP APIs; return how many writes (one event each)."""
+) -> Loaded:
     from harness.sample import (
         load_sample,
     )  # the launcher's demo only: runtime code never imports harness
@@ -136,7 +143,7 @@ async def _load(
             tokens={node: secrets.token(f"{node}-staff") for node in settings.nodes},
         )
         progress.update(task, total=load.total, completed=load.total)
-    return load.total
+    return load
 
 
 async def wait_for_report(
