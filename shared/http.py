@@ -269,13 +269,19 @@ def docs_page(title: str, openapi_url: str) -> HTMLResponse:
 </html>""")
 
 
-def mount_docs(app: FastAPI) -> None:
-    """Serve `/docs` (and its assets) from this repository; FastAPI's own pages load them from a CDN."""
+def mount_docs(app: FastAPI, asyncapi: dict[str, Any]) -> None:
+    """Serve `/docs` (and its assets) from this repository, FastAPI's own pages load them from a
+    CDN, and `/asyncapi.json`, the AsyncAPI document of the events this app sends or receives."""
     title, openapi_url = f"{app.title}: API", app.openapi_url or "/openapi.json"
 
     @declare(AccessScope.OPEN)  # what the API is, not its data: as open as /openapi.json
     async def docs() -> HTMLResponse:
         return docs_page(title, openapi_url)
 
+    @declare(AccessScope.OPEN)  # the events' shapes, not their data: as open as /openapi.json
+    async def events() -> JSONResponse:
+        return JSONResponse(asyncapi)
+
     app.add_api_route("/docs", docs, include_in_schema=False)
+    app.add_api_route("/asyncapi.json", events, include_in_schema=False)
     app.mount(DOCS_PREFIX, StaticFiles(directory=DOCS_ASSETS), name="docs-assets")

@@ -24,6 +24,7 @@ from sqlalchemy import MetaData
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from shared.asyncapi import asyncapi_document
 from shared.auth import Scope, TokenAuthenticator, declare, guard
 from shared.bus import connect, ensure_node_stream
 from shared.db import (
@@ -275,10 +276,12 @@ def create_http_app(
     lifespan: Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]],
     settings: HubSettings,
     node: str | None,
+    asyncapi: dict[str, Any],
 ) -> FastAPI:
     """A FastAPI app with the house conventions: health endpoints open, everything else behind
     the token guard (when tokens are configured), size and rate limits, security headers, refusals
-    as field-level 4xx quoting little of the input (shared/http.py), docs from vendored assets.
+    as field-level 4xx quoting little of the input (shared/http.py), docs from vendored assets,
+    and `asyncapi` (the AsyncAPI document of the events the app sends or receives).
     A node service's routes are all its `node`'s; reporting's (`node` None) each declare a scope.
     """
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
@@ -305,7 +308,7 @@ def create_http_app(
     )
     install(app)  # after the limits: their 413 and 429 carry the security headers too
     app.include_router(health_router())
-    mount_docs(app)
+    mount_docs(app, asyncapi)
     for router in routers:
         app.include_router(router, dependencies=[Depends(guard(authenticator, node))])
     FastAPIInstrumentor.instrument_app(app)
@@ -325,8 +328,15 @@ def node_service_app(
         finally:
             await service.stop()
 
+    events = asyncapi_document(f"{title}: events", sends=[service.name])
     app = create_http_app(
-        f"{title} ({service.node})", description, routers, lifespan, service.settings, service.node
+        f"{title} ({service.node})",
+        description,
+        routers,
+        lifespan,
+        service.settings,
+        service.node,
+        events,
     )
     app.state.service = service
     app.state.readiness = service.readiness

@@ -262,7 +262,7 @@ async def test_a_server_error_says_little_and_carries_the_headers(settings) -> N
     async def lifespan(_app: FastAPI):  # type: ignore[no-untyped-def]
         yield
 
-    app = create_http_app("t", "t", [router], lifespan, settings, "coventry")
+    app = create_http_app("t", "t", [router], lifespan, settings, "coventry", asyncapi={})
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://x") as client:
         r = await client.get("/boom")
