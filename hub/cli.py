@@ -583,12 +583,14 @@ def reliability(
 
 
 @app.command()
-def docs(out: Path = Path("docs/events.md")) -> None:
-    """Regenerate the event catalogue from the contracts in shared/contracts."""
+def docs(out: Path = Path("docs/events.md"), asyncapi: Path = Path("docs/asyncapi.json")) -> None:
+    """Regenerate the event catalogue and the AsyncAPI document from shared/contracts."""
     from hub.catalogue import event_catalogue
+    from shared.asyncapi import hub_document
 
     out.write_text(event_catalogue())
-    render.console.print(f"wrote {out}")
+    asyncapi.write_text(json.dumps(hub_document(), indent=2) + "\n")
+    render.console.print(f"wrote {out} and {asyncapi}")
 
 
 @app.command("json-schema")
