@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from shared.contracts import EventPayload, NodeRule, all_contracts, is_latest
@@ -33,7 +34,7 @@ def event_catalogue() -> str:
         lines += [
             f"### {cls.event_type} v{cls.version} ({status})",
             "",
-            (cls.__doc__ or "").strip(),
+            inspect.cleandoc(cls.__doc__ or ""),
             "",
             f"Subject: `{PREFIX}.<hub>.<node>.{cls.service}.{cls.event_type}.v{cls.version}`",
             "",
