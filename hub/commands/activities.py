@@ -134,9 +134,9 @@ def import_(
     )
     elapsed = time.monotonic() - started
     render.console.print(
-        f"[bold]{len(rows)} rows[/bold] in {elapsed:.1f} s: "
-        f"{outcome.activities_added} activities added ({outcome.activities_existing} already there), "
-        f"{outcome.participations_added} participations added ({outcome.participations_existing} already there), "
+        f"[bold]{len(rows)} rows[/bold] in {elapsed:.1f} s: {outcome.activities_added} activities "
+        f"added ({outcome.activities_existing} already there), {outcome.participations_added} "
+        f"participations added ({outcome.participations_existing} already there), "
         f"{outcome.events} events"
     )
 
