@@ -294,7 +294,10 @@ async def bench_write_to_report(url: str, work: Path, plan: BenchPlan) -> dict[s
         await client.aclose()
     await system.stop()
     latencies = sorted((seen[k] - t) * 1000 for k, t in written.items())
-    pick = lambda q: latencies[min(len(latencies) - 1, int(len(latencies) * q))]  # noqa: E731
+
+    def pick(q: float) -> float:
+        return latencies[min(len(latencies) - 1, int(len(latencies) * q))]
+
     return {
         "writes": total,
         "rate_per_s": achieved,

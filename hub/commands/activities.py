@@ -14,6 +14,7 @@ import hashlib
 import shutil
 import time
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 from uuid import UUID
@@ -78,7 +79,7 @@ def read_register(
     advance = None
     if progress is not None:
         task = progress.add_task("checking", total=count_rows(path))
-        advance = lambda n: progress.advance(task, n)  # noqa: E731
+        advance = partial(progress.advance, task)
     result = validate_rows(path, RegisterRow, required=REQUIRED, progress=advance)
     problems = result.problems + register_problems(
         result.rows, node, HubSettings().nodes if node else None

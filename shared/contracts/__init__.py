@@ -160,6 +160,6 @@ def _load_all() -> None:
     (once; this is on the hot path)."""
     global _loaded
     if not _loaded:
-        from shared.contracts import activities, funding, partners  # noqa: F401
+        from shared.contracts import activities, funding, partners  # noqa: F401 (registers them)
 
         _loaded = True
