@@ -8,6 +8,7 @@ dead-letters); `hub docs` writes the whole hub's to docs/asyncapi.json.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -194,7 +195,8 @@ def _status(cls: type[EventPayload]) -> str:
 
 
 def _first_line(doc: str | None) -> str:
-    return (doc or "").strip().split("\n\n")[0].replace("\n", " ")
+    """A docstring's first paragraph on one line."""
+    return " ".join(inspect.cleandoc(doc or "").split("\n\n")[0].split())
 
 
 def _pointer(key: str) -> str:

@@ -47,7 +47,8 @@ log = logging.getLogger(__name__)
 
 
 class BehindItsEvents(Refused):
-    """A write while the database is behind its own events: it would reuse a sequence the hub has."""
+    """A write while the database is behind its own events:
+    it would reuse a sequence the hub has."""
 
     status_code = 503
 
@@ -65,7 +66,8 @@ class RefusingUnitOfWork(UnitOfWork):
 
 @dataclass
 class NodeService:
-    """A running service of one node: identity, database, outbox and (once started) NATS and relay."""
+    """A running service of one node: identity, database, outbox and
+    (once started) NATS and relay."""
 
     settings: HubSettings
     node: str
@@ -84,7 +86,8 @@ class NodeService:
     _relay_task: asyncio.Task[None] | None = field(default=None, init=False)
     _attached: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     refusal: str | None = field(default=None, init=False)
-    """Set when the database is behind its own events in the streams: nothing is published or written."""
+    """Set when the database is behind its own events in the streams:
+    nothing is published or written."""
 
     def __post_init__(self) -> None:
         check_hub_node(
@@ -103,11 +106,12 @@ class NodeService:
         )
 
     async def start(self, *, relay: bool = True, attach_timeout: float = 2.0) -> None:
-        """As a server (`relay`): migrate, connect and relay in the background, so the service answers
-        HTTP (not ready) while its database or NATS is down and becomes ready when they answer;
-        writes are accepted once the database is there even while NATS is down.
-        Offline (CLI): just migrate, and fail if the database cannot be reached; the events it writes
-        wait in the outbox for the node's running relay, which signs them as it publishes them.
+        """As a server (`relay`): migrate, connect and relay in the background, so the service
+        answers HTTP (not ready) while its database or NATS is down and becomes ready when they
+        answer; writes are accepted once the database is there even while NATS is down.
+        Offline (CLI): just migrate, and fail if the database cannot be reached; the events it
+        writes wait in the outbox for the node's running relay, which signs them as it publishes
+        them.
         A node configured to sign whose key cannot be read fails here (`MissingNodeKey`)."""
         if not relay:
             await migrate(self.engine, self.migrations_dir)
@@ -125,7 +129,8 @@ class NodeService:
             await asyncio.wait_for(self._attached.wait(), attach_timeout)
 
     async def _attach_and_relay(self) -> None:
-        """Migrate and connect (retrying forever), make sure the node's stream exists, then relay."""
+        """Migrate and connect (retrying forever), make sure the node's stream exists,
+        then relay."""
         await migrate_when_possible(self.engine, self.migrations_dir, f"{self.node} {self.name}")
         self.nats = await connect(self.nats_url, f"{self.node}-{self.name}")
         js = self.nats.jetstream()
