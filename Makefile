@@ -54,7 +54,7 @@ reliability: $(STAMP)  ## kill every kind of process under load, hostile input, 
 reliability-short: $(STAMP)  ## the short fixed-seed form CI runs (under a minute)
 	$(BIN)/hub reliability --short
 
-docs: $(STAMP)  ## regenerate docs/events.md from the contracts
+docs: $(STAMP)  ## regenerate docs/events.md and docs/asyncapi.json (AsyncAPI 3.0) from the contracts
 	$(BIN)/hub docs
 
 clean:

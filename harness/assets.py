@@ -1,5 +1,6 @@
 """Refresh the vendored front-end assets from the npm registry (`make assets`): the dashboard's
-GOV.UK Frontend and the Swagger UI that every service's `/docs` serves.
+GOV.UK Frontend, the Swagger UI that every service's `/docs` serves, and the AsyncAPI 3.0.0 JSON
+Schema the tests validate the services' `/asyncapi.json` against.
 
 Services serve their assets themselves (no CDN at run time: docs/architecture.md), so the compiled
 files are kept in the repository, without source maps. The GDS Transport font and the crown are for
@@ -23,6 +24,8 @@ GOVUK_VERSION = "6.6.0"
 GOVUK_FILES = ("govuk-frontend.min.css", "govuk-frontend.min.js")
 SWAGGER_STATIC = ROOT / "shared" / "static" / "swagger-ui"
 SWAGGER_VERSION = "5.36.0"
+ASYNCAPI_SCHEMA = ROOT / "tests" / "samples" / "asyncapi"
+ASYNCAPI_SPECS_VERSION = "6.11.1"
 SWAGGER_FILES = (
     "swagger-ui-bundle.js",
     "swagger-ui.css",
@@ -70,7 +73,8 @@ def _npm_unpack(package: str, version: str, tmp: str) -> Path:
         check=True,
         capture_output=True,
     )
-    with tarfile.open(next(Path(tmp).glob(f"{package}-*.tgz"))) as tgz:
+    tarball = package.lstrip("@").replace("/", "-")  # @scope/name packs as scope-name-1.0.0.tgz
+    with tarfile.open(next(Path(tmp).glob(f"{tarball}-*.tgz"))) as tgz:
         tgz.extractall(tmp, filter="data")
     return Path(tmp) / "package"
 
@@ -98,6 +102,16 @@ def refresh_swagger(version: str = SWAGGER_VERSION) -> None:
     )
 
 
+def refresh_asyncapi_schema(version: str = ASYNCAPI_SPECS_VERSION) -> None:
+    """The AsyncAPI 3.0.0 JSON Schema that tests/test_asyncapi.py validates documents against."""
+    with tempfile.TemporaryDirectory() as tmp:
+        package = _npm_unpack("@asyncapi/specs", version, tmp)
+        schema = (package / "schemas" / "3.0.0.json").read_text()
+        (ASYNCAPI_SCHEMA / "asyncapi-3.0.0.schema.json").write_text(schema)
+        (ASYNCAPI_SCHEMA / "LICENSE").write_text((package / "LICENSE").read_text())
+
+
 if __name__ == "__main__":
     refresh_govuk()
     refresh_swagger()
+    refresh_asyncapi_schema()

@@ -53,7 +53,8 @@ class BenchPlan:
 
 
 STAGES = ("ingest", "publish", "latency", "rebuild", "queries")
-"""What `hub bench --only` can pick; queries are timed over a rebuilt database, so they rebuild too."""
+"""What `hub bench --only` can pick; queries are timed over a rebuilt database,
+so they rebuild too."""
 
 FULL = BenchPlan(200_000, (100_000, 1_000_000), 100_000, 40, 20, 20)
 SMALL = BenchPlan(2_000, (1_000, 3_000), 1_000, 20, 3, 2)
@@ -183,7 +184,8 @@ def ingest_split(ours: dict[str, Any], raw: dict[str, Any]) -> dict[str, float]:
 
 
 async def bench_publish(url: str, work: Path, plan: BenchPlan) -> dict[str, Any]:
-    """The outbox relay moving committed events to JetStream, beside raw publish_async with msg ids."""
+    """The outbox relay moving committed events to JetStream,
+    beside raw publish_async with msg ids."""
     from services.partners import app as partners_app
     from shared.contracts.partners import OrganisationRegistered
     from shared.envelope import new_event_id
@@ -216,7 +218,8 @@ async def bench_publish(url: str, work: Path, plan: BenchPlan) -> dict[str, Any]
     started = time.perf_counter()
     raw_sent = 0
     while raw_sent < plan.publish_events:  # the same bodies, the same batch size and dedup header
-        # fetch_pending returns one relay batch (1000): cycle through it, or this never ends past 1000 events
+        # fetch_pending returns one relay batch (1000): cycle through it,
+        # or this never ends past 1000 events
         chunk = [
             bodies[(raw_sent + i) % len(bodies)]
             for i in range(min(1000, plan.publish_events - raw_sent))
@@ -241,7 +244,8 @@ async def bench_publish(url: str, work: Path, plan: BenchPlan) -> dict[str, Any]
 
 
 async def bench_write_to_report(url: str, work: Path, plan: BenchPlan) -> dict[str, Any]:
-    """HTTP writes at node services at a steady rate; time until each is visible in the hub report."""
+    """HTTP writes at node services at a steady rate;
+    time until each is visible in the hub report."""
     from sqlalchemy import select
 
     from hub.runner import Wiring, start_system
@@ -349,7 +353,8 @@ async def _rebuild_variants(
     postgres_dsn: str | None,
     log: Callable[[str], None],
 ) -> dict[str, Any]:
-    """The rebuild with every signature checked, the live consumer, and PostgreSQL, on one size's stream."""
+    """The rebuild with every signature checked, the live consumer, and PostgreSQL,
+    on one size's stream."""
     log(f"rebuild: replaying {size:,} events on SQLite, checking every signature")
     checked = worker(
         "rebuild",
@@ -391,7 +396,8 @@ async def _rebuild_variants(
 async def _queries(
     url: str, work: Path, hub: str, size: int, plan: BenchPlan, log: Callable[[str], None]
 ) -> dict[str, Any]:
-    """Every report route, then every dashboard page after the warm-up, over one size's rebuilt database."""
+    """Every report route, then every dashboard page after the warm-up,
+    over one size's rebuilt database."""
     log(f"rebuild: timing every report route over {size:,} events")
     period = academic_years(size)[-1]  # the latest year, with every earlier year behind it
     routes = worker(
@@ -415,7 +421,8 @@ async def _queries(
 
 
 async def _fresh_postgres(dsn: str, log: Callable[[str], None]) -> str | None:
-    """A new empty database on the server `dsn` names, or None (said in the log) if it does not answer."""
+    """A new empty database on the server `dsn` names, or None
+    (said in the log) if it does not answer."""
     import asyncpg
 
     name = f"hl_bench_{uuid.uuid4().hex[:8]}"

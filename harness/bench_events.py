@@ -129,7 +129,8 @@ def _unsigned_mix(hub: str, nodes: list[str], count: int, seed: int) -> Iterator
         year, into_year = divmod(i, EVENTS_PER_YEAR)
         if into_year == 0:
             for state in states.values():
-                state.activities.clear()  # a new year's participations are in that year's activities
+                # a new year's participations are in that year's activities
+                state.activities.clear()
         node = rng.choice(nodes)
         state = states[node]
         service, event_type = rng.choices(kinds, weights)[0]
@@ -165,7 +166,8 @@ class _Ids:
     """Seed-determined UUIDv7s of one moment, time-ordered as the ids nodes make are
     (`shared.envelope.new_event_id`): the order decides how much work a database's primary-key
     index does per insert (random ids scatter every insert across the index), so the bench must
-    not use random ones. Seeded, so that runs repeat (uuid6.uuid7() is not, and costs three times as much)."""
+    not use random ones. Seeded, so that runs repeat (uuid6.uuid7() is not, and costs more:
+    docs/benchmarks.md)."""
 
     def __init__(self, rng: random.Random, unix_ms: int) -> None:
         self._rng, self._ms = rng, unix_ms

@@ -173,7 +173,8 @@ async def queries(
     service = _reporting(url, hub, data_dir, database_url)
     await service.start(consume=False)
     app = create_app(service)
-    # /report/audit re-verifies every applied event: an auditor's batch job, timed apart, not a query
+    # /report/audit re-verifies every applied event: an auditor's batch job, timed apart,
+    # not a query
     paths = sorted(
         p
         for p, m in app.openapi()["paths"].items()

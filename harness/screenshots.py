@@ -19,7 +19,8 @@ PAGES = {
     "grant": "/dashboard/funding?period={money}",
     "audit": "/dashboard/audit",
 }
-"""The sample hub records delivery up to 2024-25 and money for 2025-26: each page shows its own year."""
+"""The sample hub records delivery up to 2024-25 and money for 2025-26:
+each page shows its own year."""
 FOLLOW = {"grant": "/dashboard/trace/grant/", "partner": "/dashboard/partners/"}
 
 

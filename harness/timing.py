@@ -15,7 +15,8 @@ from fastapi import FastAPI
 
 
 async def time_pages(app: FastAPI, paths: list[str], repeats: int) -> dict[str, dict[str, Any]]:
-    """first, p50 and p95 in ms per page; with no dashboard users configured, as the open development user."""
+    """first, p50 and p95 in ms per page; with no dashboard users configured,
+    as the open development user."""
     figures: dict[str, dict[str, Any]] = {}
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://bench", timeout=120

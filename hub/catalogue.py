@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from shared.contracts import EventPayload, NodeRule, all_contracts, is_latest
@@ -33,7 +34,7 @@ def event_catalogue() -> str:
         lines += [
             f"### {cls.event_type} v{cls.version} ({status})",
             "",
-            (cls.__doc__ or "").strip(),
+            inspect.cleandoc(cls.__doc__ or ""),
             "",
             f"Subject: `{PREFIX}.<hub>.<node>.{cls.service}.{cls.event_type}.v{cls.version}`",
             "",
@@ -52,7 +53,8 @@ NODE_RULES = {
 
 
 def _node_fields(cls: type[EventPayload]) -> list[str]:
-    """Which fields name a node, and which nodes they may name (refused at the node, dead-lettered at the hub)."""
+    """Which fields name a node, and which nodes they may name
+    (refused at the node, dead-lettered at the hub)."""
     if not cls.node_fields:
         return []
     named = "; ".join(f"`{path}`: {NODE_RULES[rule]}" for path, rule in cls.node_fields.items())
@@ -64,7 +66,8 @@ def _fields_table(schema: dict[str, Any]) -> list[str]:
     rows = ["| field | type | required | description |", "|---|---|---|---|"]
     for name, prop in schema.get("properties", {}).items():
         rows.append(
-            f"| `{name}` | {_type(prop)} | {'yes' if name in required else 'no'} | {prop.get('description', '')} |"
+            f"| `{name}` | {_type(prop)} | {'yes' if name in required else 'no'} | "
+            f"{prop.get('description', '')} |"
         )
     return rows
 
@@ -89,7 +92,8 @@ def _signature_section() -> list[str]:
         "A node's relay signs each batch it publishes once: a Merkle tree (RFC 9162) over",
         "`SHA-256(0x00 || message bytes)` of each message exactly as published, interior nodes",
         "`SHA-256(0x01 || left || right)`, and the node's Ed25519 signature over",
-        '`"hub-ledger batch v1\\n<hub>\\n<node>\\n<size>\\n" || root`. Every message carries, in headers:',
+        '`"hub-ledger batch v1\\n<hub>\\n<node>\\n<size>\\n" || root`. Every message '
+        "carries, in headers:",
         "",
         "| header | content |",
         "|---|---|",
@@ -98,7 +102,8 @@ def _signature_section() -> list[str]:
             for header, meaning in signing.PROOF_HEADER_MEANINGS.items()
         ),
         "",
-        "Any one message can be verified from its bytes and headers alone: `hub audit verify-message`,",
+        "Any one message can be verified from its bytes and headers alone: `hub audit "
+        "verify-message`,",
         "or by hand as docs/architecture.md shows.",
         "",
     ]

@@ -86,7 +86,8 @@ def serve(
     ] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Run one service on its own (NATS from HUB_NATS_URL, else the embedded server of `hub nats`)."""
+    """Run one service on its own (NATS from HUB_NATS_URL, else the embedded server
+    of `hub nats`)."""
     settings = _settings(data_dir)
     if service == "reporting":
         from services.reporting.app import serve as serve_reporting
@@ -186,7 +187,8 @@ def node_recover(
         ),
     ] = None,
 ) -> None:
-    """Bring a restored node's databases forward from its own events in the streams (deploy/RUNBOOK.md)."""
+    """Bring a restored node's databases forward from its own events in the
+    streams (deploy/RUNBOOK.md)."""
     from hub.commands.recover import recover_node
 
     settings = _settings(data_dir)
@@ -209,7 +211,8 @@ def secrets_init(data_dir: DataDir = None) -> None:
     settings = _settings(data_dir)
     secrets = Secrets.load_or_create(settings.secrets_dir, settings.nodes)
     render.console.print(
-        f"secrets in {secrets.folder} (owner-only files); node public keys in {secrets.node_keys_file}"
+        f"secrets in {secrets.folder} (owner-only files); node public keys in "
+        f"{secrets.node_keys_file}"
     )
 
 
@@ -218,7 +221,8 @@ def secrets_rotate_key(
     node: Annotated[str, node_option("Node whose signing key to replace.")],
     data_dir: DataDir = None,
 ) -> None:
-    """Replace a node's signing key; the retired public key stays trusted for already-signed events."""
+    """Replace a node's signing key; the retired public key stays trusted for
+    already-signed events."""
     from hub.topology import Secrets
 
     settings = _settings(data_dir)
@@ -239,7 +243,8 @@ def demo(
     wait: Annotated[bool, typer.Option(help="Keep serving until Ctrl-C after loading.")] = True,
     activities: Annotated[int, typer.Option(help="Activities recorded per node.")] = 40,
 ) -> None:
-    """Start NATS, three nodes and hub reporting, load the Heart of England sample, show the report."""
+    """Start NATS, three nodes and hub reporting, load the Heart of England sample,
+    show the report."""
     from hub.demo import run_demo
 
     if data_dir.exists():
@@ -263,8 +268,9 @@ def data_health(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """Per node and service: what reporting applied and any gap, what the hub stream holds beyond it,
-    and (where this machine reaches the node's database) a node database behind its own events."""
+    """Per node and service: what reporting applied and any gap, what the hub stream holds beyond
+    it, and (where this machine reaches the node's database) a node database behind its own
+    events."""
     from hub.commands.recover import database_positions, stream_positions_at
     from services.reporting.read.queries import data_health as query
 
@@ -348,7 +354,8 @@ def rebuild(
         ),
     ] = None,
 ) -> None:
-    """Rebuild the reporting projections from the hub stream (beside a running reporting; deploy/RUNBOOK.md).
+    """Rebuild the reporting projections from the hub stream
+    (beside a running reporting; deploy/RUNBOOK.md).
 
     On the embedded SQLite database, the new one is built beside the current one and replaces it
     only when the replay is complete; the current one is kept as reporting.db.before-rebuild-<time>.
@@ -490,7 +497,8 @@ def dlq_show(
     data_dir: DataDir = None,
     nats_url: HubNatsOption = None,
 ) -> None:
-    """Print one dead letter: why it was refused, where it came from, and its bytes (JSON pretty-printed)."""
+    """Print one dead letter: why it was refused, where it came from, and its bytes
+    (JSON pretty-printed)."""
     from shared.dead_letters import get_dead_letter
 
     settings = _settings(data_dir)
@@ -504,7 +512,8 @@ def dlq_show(
         sys.stdout.buffer.write(letter.data)
         return
     render.console.print(
-        f"seq {letter.dlq_seq}  consumer {letter.consumer}  original stream seq {letter.original_seq}"
+        f"seq {letter.dlq_seq}  consumer {letter.consumer}  original stream seq "
+        f"{letter.original_seq}"
     )
     render.console.print(f"subject {letter.original_subject}")
     render.console.print(f"reason  {letter.reason}", markup=False)
@@ -532,7 +541,8 @@ def dlq_replay(
     data_dir: DataDir = None,
     nats_url: HubNatsOption = None,
 ) -> None:
-    """Republish a dead letter (fixed, if given) on its original subject, then delete it from the dead letters."""
+    """Republish a dead letter (fixed, if given) on its original subject,
+    then delete it from the dead letters."""
     from shared.dead_letters import replay_dead_letter
 
     settings = _settings(data_dir)
@@ -575,7 +585,8 @@ def reliability(
         Path | None, typer.Option(help="Keep the clusters' data here (default: a temp folder).")
     ] = None,
 ) -> None:
-    """Kill every kind of process under load, feed hostile input, soak; print the figures (exit 1 if any are wrong)."""
+    """Kill every kind of process under load, feed hostile input, soak; print the figures
+    (exit 1 if any are wrong)."""
     from harness.reliability.run import run_reliability
 
     if short:
@@ -590,12 +601,14 @@ def reliability(
 
 
 @app.command()
-def docs(out: Path = Path("docs/events.md")) -> None:
-    """Regenerate the event catalogue from the contracts in shared/contracts."""
+def docs(out: Path = Path("docs/events.md"), asyncapi: Path = Path("docs/asyncapi.json")) -> None:
+    """Regenerate the event catalogue and the AsyncAPI document from shared/contracts."""
     from hub.catalogue import event_catalogue
+    from shared.asyncapi import hub_document
 
     out.write_text(event_catalogue())
-    render.console.print(f"wrote {out}")
+    asyncapi.write_text(json.dumps(hub_document(), indent=2) + "\n")
+    render.console.print(f"wrote {out} and {asyncapi}")
 
 
 @app.command("json-schema")

@@ -1,5 +1,6 @@
 """``hub demo``: the whole hub on one machine: a hub NATS server and a leaf NATS server per node,
-three nodes' services, hub reporting, generated secrets, and the sample hub loaded through the APIs."""
+three nodes' services, hub reporting, generated secrets, and the sample hub loaded through the
+APIs."""
 
 from __future__ import annotations
 
@@ -57,8 +58,9 @@ SESSION_SECRET = "dashboard-session-secret"
 
 
 def demo_dashboard_logins(secrets: Secrets, nodes: list[str]) -> dict[str, str]:
-    """The demo's dashboard users (a manager, an auditor, each node's staff) with generated passwords:
-    kept in the demo's secrets folder so they survive a restart; the service reads only the hashes."""
+    """The demo's dashboard users (a manager, an auditor, each node's staff) with generated
+    passwords: kept in the demo's secrets folder so they survive a restart; the service reads only
+    the hashes."""
     path = secrets.folder / "dashboard-logins.json"
     logins = json.loads(path.read_text()) if path.exists() else {}
     roles = {

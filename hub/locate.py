@@ -1,11 +1,11 @@
 """Operator commands find the deployment's NATS from its data folder, and fail fast when they can't.
 
-``hub hub up`` and ``hub node up`` write the servers' configs under ``<data_dir>/nats`` (``hub.conf``,
-``<node>.conf``: each says where it listens) and the passwords under ``<data_dir>/secrets/secrets.json``.
-``Located`` reads both, so ``hub rebuild``, ``hub audit verify --stream``, ``hub data-health``,
-``hub dlq …`` and ``hub node recover`` connect as the right user without a URL on the command line.
-``HUB_NATS_URL`` (or ``--nats-url``) still wins; a folder without a deployment falls back to the
-embedded server of ``hub nats``.
+``hub hub up`` and ``hub node up`` write the servers' configs under ``<data_dir>/nats``
+(``hub.conf``, ``<node>.conf``: each says where it listens) and the passwords under
+``<data_dir>/secrets/secrets.json``. ``Located`` reads both, so ``hub rebuild``,
+``hub audit verify --stream``, ``hub data-health``, ``hub dlq …`` and ``hub node recover`` connect
+as the right user without a URL on the command line. ``HUB_NATS_URL`` (or ``--nats-url``) still
+wins; a folder without a deployment falls back to the embedded server of ``hub nats``.
 
 ``connect_once`` tries once, with a short timeout, and turns every way of failing into an
 ``OperatorError``: one line naming the server and the user (never a password), for the CLI to print
@@ -63,7 +63,8 @@ class Located:
         match = _LISTEN.search(conf.read_text()) if conf.is_file() else None
         if match is None:
             raise OperatorError(
-                f"no NATS config at {conf}: start it once with `hub {'hub' if name == 'hub' else 'node'} up`"
+                f"no NATS config at {conf}: start it once with `hub "
+                f"{'hub' if name == 'hub' else 'node'} up`"
             )
         return f"{match[1]}:{match[2]}"
 
@@ -73,7 +74,8 @@ class Located:
             value = value.get(key) if isinstance(value, dict) else None
         if not isinstance(value, str):
             raise OperatorError(
-                f"no NATS password for {'.'.join(keys)} in {self.data_dir / 'secrets' / 'secrets.json'}"
+                f"no NATS password for {'.'.join(keys)} in "
+                f"{self.data_dir / 'secrets' / 'secrets.json'}"
             )
         return value
 
@@ -87,7 +89,8 @@ class Located:
 
 
 def hub_nats_url(settings: HubSettings, given: str | None = None, user: str = "admin") -> str:
-    """Where the hub stream is: `given`, else HUB_NATS_URL, else the deployment's hub server, else `hub nats`."""
+    """Where the hub stream is: `given`, else HUB_NATS_URL, else the deployment's hub server,
+    else `hub nats`."""
     if given or settings.nats_url:
         return given or settings.nats_url or EMBEDDED_URL
     located = Located.find(settings.data_dir)
@@ -95,7 +98,8 @@ def hub_nats_url(settings: HubSettings, given: str | None = None, user: str = "a
 
 
 def node_nats_url(settings: HubSettings, node: str, given: str | None = None) -> str:
-    """A node's own server as its admin: `given`, else the deployment's, else the hub's (one server)."""
+    """A node's own server as its admin: `given`, else the deployment's, else the hub's
+    (one server)."""
     if given:
         return given
     located = Located.find(settings.data_dir)
@@ -120,7 +124,8 @@ async def connect_once(url: str, name: str, timeout: float = TIMEOUT) -> Client:
         failures.append(str(exc) or type(exc).__name__)
 
     try:
-        # nats-py retries the first connect until max_reconnect_attempts is passed (0 means forever here)
+        # nats-py retries the first connect until max_reconnect_attempts is passed
+        # (0 means forever here)
         return await asyncio.wait_for(
             nats.connect(
                 servers=url.split(","),
@@ -141,8 +146,8 @@ async def connect_once(url: str, name: str, timeout: float = TIMEOUT) -> Client:
         )
         if "authorization" in reason.lower():
             raise OperatorError(
-                f"NATS at {where(url)} refused the login ({reason.strip()!s}): check the password in "
-                "<data_dir>/secrets/secrets.json"
+                f"NATS at {where(url)} refused the login ({reason.strip()!s}): check the password "
+                "in <data_dir>/secrets/secrets.json"
             ) from None
         raise OperatorError(
             f"cannot reach NATS at {where(url)} ({reason.strip()}): is it running? "
@@ -152,7 +157,8 @@ async def connect_once(url: str, name: str, timeout: float = TIMEOUT) -> Client:
 
 @contextlib.asynccontextmanager
 async def nats_session(url: str, name: str, timeout: float = TIMEOUT) -> AsyncIterator[Client]:
-    """A connection for one command; JetStream timeouts and refusals inside become ``OperatorError``."""
+    """A connection for one command; JetStream timeouts and refusals inside
+    become ``OperatorError``."""
     nc = await connect_once(url, name, timeout)
     try:
         with jetstream_errors(url):
@@ -163,7 +169,8 @@ async def nats_session(url: str, name: str, timeout: float = TIMEOUT) -> AsyncIt
 
 @contextlib.contextmanager
 def jetstream_errors(url: str) -> Iterator[None]:
-    """A JetStream call that times out is almost always a permission the user lacks: say so in one line."""
+    """A JetStream call that times out is almost always a permission the user lacks:
+    say so in one line."""
     try:
         yield
     except (nats.errors.TimeoutError, TimeoutError) as exc:

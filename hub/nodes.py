@@ -20,7 +20,8 @@ from shared.settings import HubSettings
 
 
 def deployment(settings: HubSettings, ports: Ports) -> HubTopology:
-    """Secrets under the data folder (created on first use) and the hub's settings for leaf nodes."""
+    """Secrets under the data folder (created on first use) and the hub's settings for
+    leaf nodes."""
     secrets = Secrets.load_or_create(settings.secrets_dir, settings.nodes)
     settings = settings.model_copy(
         update={"node_domains": True, "auth_tokens_file": secrets.tokens_file}
@@ -62,7 +63,8 @@ async def run_node(topology: HubTopology, node: str, host: str, base_port: int |
             processes.append(await _start_service(topology, service, node, host, port))
             render.console.print(f"{node} {service}: http://{host}:{port}")
         render.console.print(
-            f"{node} NATS leaf server :{topology.ports.node(node)} → hub leaf :{topology.ports.hub_leaf}"
+            f"{node} NATS leaf server :{topology.ports.node(node)} → hub leaf "
+            f":{topology.ports.hub_leaf}"
         )
         exit_code = await _first_to_finish(until_interrupted(), *(p.wait() for p in processes))
         if exit_code not in (None, 0):
@@ -99,7 +101,8 @@ async def _first_to_finish(*waits: Awaitable[int | None]) -> int | None:
 
 
 async def _stop(processes: list[asyncio.subprocess.Process]) -> None:
-    """Ask every service to stop as Ctrl-C would (they drain their relay), kill any that will not."""
+    """Ask every service to stop as Ctrl-C would (they drain their relay),
+    kill any that will not."""
     for process in processes:
         if process.returncode is None:
             with contextlib.suppress(ProcessLookupError):

@@ -43,7 +43,10 @@ def report_table(report: HubReport) -> Table:
 
 def _stamp(report: HubReport) -> str:
     s = report.stamp
-    return f"as of hub stream seq {s.hub_stream_seq}, {s.applied_events:,} events applied, chain {s.chain_head[:12]}…"
+    return (
+        f"as of hub stream seq {s.hub_stream_seq}, {s.applied_events:,} events applied, chain "
+        f"{s.chain_head[:12]}…"
+    )
 
 
 def health_rows(
@@ -51,8 +54,9 @@ def health_rows(
     in_stream: dict[tuple[str, str], int] | None = None,
     databases: dict[tuple[str, str], int] | None = None,
 ) -> list[dict[str, Any]]:
-    """Per producer: what reporting applied and its gaps, what the hub stream holds beyond it (not yet
-    applied), and the node's own database position where known (behind its events: restored, not recovered)."""
+    """Per producer: what reporting applied and its gaps, what the hub stream holds beyond it (not
+    yet applied), and the node's own database position where known (behind its events: restored, not
+    recovered)."""
     in_stream, databases = in_stream or {}, databases or {}
     applied = {(r.node, r.service): r for r in rows}
     out = []
@@ -122,7 +126,8 @@ console = Console(width=None if sys.stdout.isatty() else 120)
 
 
 def problems_table(problems: list[RowProblem], title: str) -> Table:
-    """Every reason a file was refused, as row, column and reason (the spreadsheet's own numbering)."""
+    """Every reason a file was refused, as row, column and reason
+    (the spreadsheet's own numbering)."""
     table = Table(title=title)
     for column in ("row", "column", "reason"):
         table.add_column(column)

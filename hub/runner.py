@@ -98,7 +98,8 @@ async def start_system(
     host: str = "127.0.0.1",
 ) -> RunningSystem:
     """Reporting first (it declares the hub streams), then every service of every node, each on
-    its port counted from `base_port` (`HubSettings.service_port`), or a free one if that is taken."""
+    its port counted from `base_port` (`HubSettings.service_port`), or a free one if that is
+    taken."""
     system = RunningSystem()
     ports = settings.with_base_port(base_port)
     system.reporting_service = reporting_app.build_service(

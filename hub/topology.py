@@ -74,7 +74,8 @@ class Secrets:
         return secrets
 
     def rotate_node_key(self, node: str) -> str:
-        """Give `node` a new signing key; the old public key stays trusted for events already signed."""
+        """Give `node` a new signing key; the old public key stays trusted for events
+        already signed."""
         retired = NodeSigner.from_file(self.node_key_file(node)).public_key
         signer = NodeSigner.generate()
         write_private(self.node_key_file(node), signer.private_key_text())

@@ -61,9 +61,11 @@ class Scope(StrEnum):
     PUBLISHED = "published"
     """Figures published with small counts suppressed, or no figures at all: anyone signed in."""
     NODE = "node"
-    """One node's figures, partners, evidence and traces (or writes): its own staff, managers, auditors."""
+    """One node's figures, partners, evidence and traces (or writes): its own staff,
+    managers, auditors."""
     HUB = "hub"
-    """Hub-wide figures, every node side by side, the 360Giving file, the audit: managers and auditors."""
+    """Hub-wide figures, every node side by side, the 360Giving file, the audit:
+    managers and auditors."""
 
 
 @dataclass(frozen=True)
@@ -193,7 +195,8 @@ def request_access(request: Request, node: str | None = None) -> tuple[Scope, As
 
 
 def require(principal: Principal, method: str, scope: Scope, ask: Ask = Ask()) -> None:
-    """`may`, or a 403 saying why (for what a route learns only from its data, e.g. a partner's node)."""
+    """`may`, or a 403 saying why (for what a route learns only from its data, e.g. a
+    partner's node)."""
     if not may(principal, method, scope, ask):
         raise HTTPException(
             403,
@@ -218,7 +221,8 @@ def token_digest(token: str) -> str:
 
 
 class TokenAuthenticator:
-    """Bearer tokens from a JSON file: ``{"<sha256>": {"name": …, "role": …, "node": …, "areas": […]}}``."""
+    """Bearer tokens from a JSON file:
+    ``{"<sha256>": {"name": …, "role": …, "node": …, "areas": […]}}``."""
 
     def __init__(self, entries: dict[str, dict[str, Any]]) -> None:
         self._by_digest = {

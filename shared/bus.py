@@ -57,7 +57,8 @@ async def _ensure(js: JetStreamContext, config: StreamConfig) -> None:
 async def ensure_node_stream(
     js: JetStreamContext, hub: str, node: str, duplicate_window: float
 ) -> str:
-    """The node's own event log: file storage, kept forever, duplicate window for exactly-once publish."""
+    """The node's own event log: file storage, kept forever,
+    duplicate window for exactly-once publish."""
     name = node_stream(hub, node)
     await _ensure(
         js,
@@ -75,7 +76,8 @@ async def ensure_node_stream(
 
 
 def node_source(hub: str, node: str, domains: bool) -> StreamSource:
-    """Where the hub reads a node's stream: the same server, or the node's JetStream domain over its leaf link."""
+    """Where the hub reads a node's stream: the same server,
+    or the node's JetStream domain over its leaf link."""
     external = ExternalStream(api=f"$JS.{node}.API") if domains else None
     return StreamSource(name=node_stream(hub, node), external=external)
 
@@ -83,7 +85,8 @@ def node_source(hub: str, node: str, domains: bool) -> StreamSource:
 async def reachable_nodes(
     nc: Client, hub: str, nodes: list[str], timeout: float = 1.0
 ) -> list[str]:
-    """Nodes whose stream answers in their own JetStream domain (their leaf link is up, stream made)."""
+    """Nodes whose stream answers in their own JetStream domain
+    (their leaf link is up, stream made)."""
     found = []
     for node in nodes:
         try:

@@ -26,14 +26,16 @@ if TYPE_CHECKING:
     from openpyxl.worksheet.worksheet import Worksheet
 
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
-"""First characters that make a spreadsheet read a cell as a formula (with their full-width forms)."""
+"""First characters that make a spreadsheet read a cell as a formula
+(with their full-width forms)."""
 _NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _BREAK = re.compile(r"\r\n?")
 
 
 def looks_like_formula(text: str) -> bool:
-    """True when a spreadsheet could run `text` (leading spaces ignored, as some do); plain numbers are not."""
+    """True when a spreadsheet could run `text` (leading spaces ignored, as some do);
+    plain numbers are not."""
     if text.startswith(TRIGGERS):
         return not _NUMBER.match(text)
     stripped = text.lstrip(" \u00a0\u3000")
@@ -41,13 +43,15 @@ def looks_like_formula(text: str) -> bool:
 
 
 def text(value: str) -> str:
-    """Text as every spreadsheet we write holds it: XML-safe, LF line breaks, formulas neutralised."""
+    """Text as every spreadsheet we write holds it: XML-safe, LF line breaks,
+    formulas neutralised."""
     clean = _BREAK.sub("\n", _NOT_XML.sub("\ufffd", value))
     return "'" + clean if looks_like_formula(clean) else clean
 
 
 def cell(value: Any) -> Any:
-    """An XLSX cell: text through `text`; numbers, Decimals, dates, booleans and None as they are."""
+    """An XLSX cell: text through `text`; numbers, Decimals, dates,
+    booleans and None as they are."""
     return text(value) if isinstance(value, str) else value
 
 

@@ -1,4 +1,5 @@
-"""Database engines and migrations: SQLite by default, PostgreSQL (or anything SQLAlchemy speaks) by URL."""
+"""Database engines and migrations: SQLite by default, PostgreSQL
+(or anything SQLAlchemy speaks) by URL."""
 
 from __future__ import annotations
 
@@ -31,8 +32,8 @@ SQLITE_PRAGMAS = (
     "PRAGMA busy_timeout=10000",
 )
 WAL_BACKSTOP_PAGES = 20_000
-"""Where a writer whose checkpoints run elsewhere (``WalCheckpointer``) checkpoints after all, should
-they fall behind: 80 MB of log at SQLite's 4 KiB pages (its own default is 1,000 pages)."""
+"""Where a writer whose checkpoints run elsewhere (``WalCheckpointer``) checkpoints after all,
+should they fall behind: 80 MB of log at SQLite's 4 KiB pages (its own default is 1,000 pages)."""
 
 
 def create_engine(
@@ -80,12 +81,12 @@ class WalCheckpointer:
     """Copies a SQLite write-ahead log back into the database from a connection of its own.
 
     SQLite checkpoints on the connection that commits, once the log passes 1,000 pages, so a busy
-    writer stops every batch or two to copy pages (7 % of the reporting consumer's time in a
-    benchmark: docs/benchmarks.md). With the writer's engine made ``checkpoints_elsewhere``, ``poke()``
-    after each commit runs a passive checkpoint here instead (it neither waits for nor blocks
-    readers or the writer), in SQLite's own code with the interpreter lock released: on a second
-    core, beside the writer. One at a time: a poke while one runs is dropped (the next commit's poke
-    copies what it missed). Not SQLite: nothing to do.
+    writer stops every batch or two to copy pages (the cost: docs/benchmarks.md). With the
+    writer's engine made ``checkpoints_elsewhere``, ``poke()`` after each commit runs a passive
+    checkpoint here instead (it neither waits for nor blocks readers or the writer), in SQLite's
+    own code with the interpreter lock released: on a second core, beside the writer. One at a
+    time: a poke while one runs is dropped (the next commit's poke copies what it missed). Not
+    SQLite: nothing to do.
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
@@ -117,7 +118,8 @@ class WalCheckpointer:
 def session_factory(
     engine: AsyncEngine, info: dict[str, Any] | None = None
 ) -> async_sessionmaker[AsyncSession]:
-    """Sessions on `engine`; `info` is copied into each session's ``info`` (what its callers share)."""
+    """Sessions on `engine`; `info` is copied into each session's ``info``
+    (what its callers share)."""
     return async_sessionmaker(engine, expire_on_commit=False, info=info)
 
 

@@ -1,4 +1,5 @@
-"""The dead-letter stream: messages a consumer could not trust, kept with the reason, never dropped."""
+"""The dead-letter stream: messages a consumer could not trust, kept with the reason,
+never dropped."""
 
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ def dead_letter_headers(
     original: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """Headers for a dead letter; the msg id makes a redelivered poison message dead-letter once.
-    The original's signature headers come along, so the message can still be verified and replayed."""
+    The original's signature headers come along, so the message can still be verified and
+    replayed."""
     return {
         **_proof(original),
         "Nats-Msg-Id": f"dlq:{consumer}:{stream_seq}",

@@ -59,8 +59,10 @@ class Envelope(BaseModel):
     payload: dict[str, Any] = Field(description="The versioned payload, see the event catalogue.")
     signature: str | None = Field(
         default=None,
-        description="Only in events published before batch signing: the node's signature over the rest "
-        "(still verified). Relays now sign batches in headers (see Signatures).",
+        description=(
+            "Only in events published before batch signing: the node's signature over the rest "
+            "(still verified). Relays now sign batches in headers (see Signatures)."
+        ),
     )
 
     def to_bytes(self) -> bytes:

@@ -15,7 +15,8 @@ FOLDER_MODE = 0o700
 
 
 def private_folder(path: Path) -> Path:
-    """`path` as a 0700 folder; any missing parents are created 0700 too (existing ones are left)."""
+    """`path` as a 0700 folder; any missing parents are created 0700 too
+    (existing ones are left)."""
     missing = [p for p in (path, *path.parents) if not p.exists()]
     for folder in reversed(missing):
         folder.mkdir(mode=FOLDER_MODE, exist_ok=True)
@@ -36,7 +37,8 @@ def private_file(path: Path) -> Path:
 
 
 def write_private(path: Path, text: str) -> None:
-    """Write `text` to `path` (replacing it), the file 0600 from its first byte, in a 0700 folder."""
+    """Write `text` to `path` (replacing it), the file 0600 from its first byte,
+    in a 0700 folder."""
     private_folder(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
     os.fchmod(fd, FILE_MODE)
@@ -45,7 +47,7 @@ def write_private(path: Path, text: str) -> None:
 
 
 def _narrow(path: Path, mode: int) -> None:
-    """Make an existing file or folder of ours `mode` (one made before this rule, or by an operator);
-    another user's is left as it is (that is the operator's to set)."""
+    """Make an existing file or folder of ours `mode` (one made before this rule, or by an
+    operator); another user's is left as it is (that is the operator's to set)."""
     if path.stat().st_uid == os.getuid():
         os.chmod(path, mode)

@@ -30,16 +30,19 @@ from shared.auth import declare, token_digest
 DOCS_ASSETS = Path(__file__).parent / "static" / "swagger-ui"
 DOCS_PREFIX = "/docs/assets"
 EXCERPT_CHARS = 40
-"""The most of a refused input an error body quotes: enough to find it, too little to echo a payload."""
+"""The most of a refused input an error body quotes: enough to find it,
+too little to echo a payload."""
 MESSAGE_CHARS = 300
 """The longest error message sent: ours are shorter, unless one quotes what it refuses."""
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
-        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src "
+        "'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+        "frame-ancestors 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",  # not no-referrer: browsers would then send `Origin: null` on our own forms
+    # not no-referrer: browsers would then send `Origin: null` on our own forms
+    "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",  # frame-ancestors for browsers that predate it
 }
 _UPN_LIKE = re.compile(r"[A-Za-z]?\d{11,}[A-Za-z]?")
@@ -149,7 +152,8 @@ def _client_key(scope: Scope, headers: Headers) -> str:
 
 
 class SecurityHeaders:
-    """Add SECURITY_HEADERS to every response (pages, JSON, errors, static files) that lacks them."""
+    """Add SECURITY_HEADERS to every response (pages, JSON, errors, static files) that
+    lacks them."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -224,7 +228,8 @@ async def validation_error_response(_request: Request, exc: Exception) -> JSONRe
 
 
 async def http_error_response(_request: Request, exc: Exception) -> Response:
-    """FastAPI's JSON error answer with the detail redacted (a message may quote what was asked for)."""
+    """FastAPI's JSON error answer with the detail redacted
+    (a message may quote what was asked for)."""
     assert isinstance(exc, HTTPException)
     if exc.status_code in (204, 304):
         return Response(status_code=exc.status_code, headers=exc.headers)
@@ -240,7 +245,8 @@ async def internal_error_response(_request: Request, _exc: Exception) -> JSONRes
 
 
 def install(app: FastAPI) -> None:
-    """The security headers, field-level error bodies that quote little, and a bare 500, on `app`."""
+    """The security headers, field-level error bodies that quote little, and a bare 500,
+    on `app`."""
     app.add_middleware(SecurityHeaders)
     app.add_exception_handler(RequestValidationError, validation_error_response)
     app.add_exception_handler(HTTPException, http_error_response)
@@ -269,13 +275,19 @@ def docs_page(title: str, openapi_url: str) -> HTMLResponse:
 </html>""")
 
 
-def mount_docs(app: FastAPI) -> None:
-    """Serve `/docs` (and its assets) from this repository; FastAPI's own pages load them from a CDN."""
+def mount_docs(app: FastAPI, asyncapi: dict[str, Any]) -> None:
+    """Serve `/docs` (and its assets) from this repository, FastAPI's own pages load them from a
+    CDN, and `/asyncapi.json`, the AsyncAPI document of the events this app sends or receives."""
     title, openapi_url = f"{app.title}: API", app.openapi_url or "/openapi.json"
 
     @declare(AccessScope.OPEN)  # what the API is, not its data: as open as /openapi.json
     async def docs() -> HTMLResponse:
         return docs_page(title, openapi_url)
 
+    @declare(AccessScope.OPEN)  # the events' shapes, not their data: as open as /openapi.json
+    async def events() -> JSONResponse:
+        return JSONResponse(asyncapi)
+
     app.add_api_route("/docs", docs, include_in_schema=False)
+    app.add_api_route("/asyncapi.json", events, include_in_schema=False)
     app.mount(DOCS_PREFIX, StaticFiles(directory=DOCS_ASSETS), name="docs-assets")

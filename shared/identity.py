@@ -11,7 +11,8 @@ _SLUG = r"^[a-z][a-z0-9-]{0,39}$"
 _SLUG_RE = re.compile(_SLUG)
 
 Slug = Annotated[str, StringConstraints(pattern=_SLUG)]
-"""A hub or node identifier: lower case, digits and hyphens, safe in NATS subjects and file names."""
+"""A hub or node identifier: lower case, digits and hyphens,
+safe in NATS subjects and file names."""
 
 SERVICES = ("partners", "activities", "funding")
 """The services that run on every node and publish events."""

@@ -7,7 +7,8 @@ from sqlalchemy import Connection, MetaData, create_engine
 
 
 def run(target_metadata: MetaData) -> None:
-    """Online migrations on the caller's connection, or on ``sqlalchemy.url`` for the alembic CLI."""
+    """Online migrations on the caller's connection,
+    or on ``sqlalchemy.url`` for the alembic CLI."""
     connection = context.config.attributes.get("connection")
     if connection is not None:
         _run_on(connection, target_metadata)

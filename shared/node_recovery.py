@@ -30,7 +30,8 @@ Restorer = Callable[[AsyncSession, ReceivedEvent], Awaitable[list[str]]]
 
 
 class RecoveryRefused(RuntimeError):
-    """Recovery would be wrong (conflicting events, an event type it cannot restore); nothing changed."""
+    """Recovery would be wrong (conflicting events, an event type it cannot restore);
+    nothing changed."""
 
 
 @dataclass(frozen=True)
@@ -72,15 +73,16 @@ async def producer_events(
 
 
 def merge(*sources: dict[int, StoredEvent]) -> list[StoredEvent]:
-    """One event per sequence from every stream read; two different events for a sequence is refused."""
+    """One event per sequence from every stream read;
+    two different events for a sequence is refused."""
     merged: dict[int, StoredEvent] = {}
     for source in sources:
         for sequence, stored in source.items():
             seen = merged.setdefault(sequence, stored)
             if seen.event.envelope.event_id != stored.event.envelope.event_id:
                 raise RecoveryRefused(
-                    f"sequence {sequence} is event {seen.event.envelope.event_id} in one stream and "
-                    f"{stored.event.envelope.event_id} in another"
+                    f"sequence {sequence} is event {seen.event.envelope.event_id} in one stream "
+                    f"and {stored.event.envelope.event_id} in another"
                 )
     return [merged[s] for s in sorted(merged)]
 
@@ -130,7 +132,8 @@ async def recover(
     unknown = sorted({e.event.envelope.type for e in events} - set(restorers))
     if unknown:
         raise RecoveryRefused(
-            f"{p.node} {p.service}: cannot restore {', '.join(unknown)} from events; nothing changed"
+            f"{p.node} {p.service}: cannot restore {', '.join(unknown)} from events; nothing "
+            "changed"
         )
     async with sessions() as session, session.begin():
         for stored in events:
@@ -149,14 +152,16 @@ async def recover(
 def _refuse_local_conflicts(
     node: str, service: str, events: list[StoredEvent], local: dict[int, str]
 ) -> None:
-    """Writes taken after the restore, before the check refused them, reuse sequences the streams hold."""
+    """Writes taken after the restore, before the check refused them,
+    reuse sequences the streams hold."""
     for stored in events:
         mine = local.get(stored.event.envelope.sequence)
         if mine is not None and mine != str(stored.event.envelope.event_id):
             raise RecoveryRefused(
-                f"{node} {service}: sequence {stored.event.envelope.sequence} was written here after the restore "
-                f"(event {mine}) but the streams hold event {stored.event.envelope.event_id}; restore the database "
-                "again, recover before accepting writes, then enter those writes again; nothing changed"
+                f"{node} {service}: sequence {stored.event.envelope.sequence} was written here "
+                f"after the restore (event {mine}) but the streams hold event "
+                f"{stored.event.envelope.event_id}; restore the database again, recover before "
+                "accepting writes, then enter those writes again; nothing changed"
             )
 
 

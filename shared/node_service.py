@@ -24,6 +24,7 @@ from sqlalchemy import MetaData
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from shared.asyncapi import asyncapi_document
 from shared.auth import Scope, TokenAuthenticator, declare, guard
 from shared.bus import connect, ensure_node_stream
 from shared.db import (
@@ -46,7 +47,8 @@ log = logging.getLogger(__name__)
 
 
 class BehindItsEvents(Refused):
-    """A write while the database is behind its own events: it would reuse a sequence the hub has."""
+    """A write while the database is behind its own events:
+    it would reuse a sequence the hub has."""
 
     status_code = 503
 
@@ -64,7 +66,8 @@ class RefusingUnitOfWork(UnitOfWork):
 
 @dataclass
 class NodeService:
-    """A running service of one node: identity, database, outbox and (once started) NATS and relay."""
+    """A running service of one node: identity, database, outbox and
+    (once started) NATS and relay."""
 
     settings: HubSettings
     node: str
@@ -83,7 +86,8 @@ class NodeService:
     _relay_task: asyncio.Task[None] | None = field(default=None, init=False)
     _attached: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     refusal: str | None = field(default=None, init=False)
-    """Set when the database is behind its own events in the streams: nothing is published or written."""
+    """Set when the database is behind its own events in the streams:
+    nothing is published or written."""
 
     def __post_init__(self) -> None:
         check_hub_node(
@@ -102,11 +106,12 @@ class NodeService:
         )
 
     async def start(self, *, relay: bool = True, attach_timeout: float = 2.0) -> None:
-        """As a server (`relay`): migrate, connect and relay in the background, so the service answers
-        HTTP (not ready) while its database or NATS is down and becomes ready when they answer;
-        writes are accepted once the database is there even while NATS is down.
-        Offline (CLI): just migrate, and fail if the database cannot be reached; the events it writes
-        wait in the outbox for the node's running relay, which signs them as it publishes them.
+        """As a server (`relay`): migrate, connect and relay in the background, so the service
+        answers HTTP (not ready) while its database or NATS is down and becomes ready when they
+        answer; writes are accepted once the database is there even while NATS is down.
+        Offline (CLI): just migrate, and fail if the database cannot be reached; the events it
+        writes wait in the outbox for the node's running relay, which signs them as it publishes
+        them.
         A node configured to sign whose key cannot be read fails here (`MissingNodeKey`)."""
         if not relay:
             await migrate(self.engine, self.migrations_dir)
@@ -124,7 +129,8 @@ class NodeService:
             await asyncio.wait_for(self._attached.wait(), attach_timeout)
 
     async def _attach_and_relay(self) -> None:
-        """Migrate and connect (retrying forever), make sure the node's stream exists, then relay."""
+        """Migrate and connect (retrying forever), make sure the node's stream exists,
+        then relay."""
         await migrate_when_possible(self.engine, self.migrations_dir, f"{self.node} {self.name}")
         self.nats = await connect(self.nats_url, f"{self.node}-{self.name}")
         js = self.nats.jetstream()
@@ -276,10 +282,12 @@ def create_http_app(
     lifespan: Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]],
     settings: HubSettings,
     node: str | None,
+    asyncapi: dict[str, Any],
 ) -> FastAPI:
     """A FastAPI app with the house conventions: health endpoints open, everything else behind
     the token guard (when tokens are configured), size and rate limits, security headers, refusals
-    as field-level 4xx quoting little of the input (shared/http.py), docs from vendored assets.
+    as field-level 4xx quoting little of the input (shared/http.py), docs from vendored assets,
+    and `asyncapi` (the AsyncAPI document of the events the app sends or receives).
     A node service's routes are all its `node`'s; reporting's (`node` None) each declare a scope.
     """
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
@@ -306,7 +314,7 @@ def create_http_app(
     )
     install(app)  # after the limits: their 413 and 429 carry the security headers too
     app.include_router(health_router())
-    mount_docs(app)
+    mount_docs(app, asyncapi)
     for router in routers:
         app.include_router(router, dependencies=[Depends(guard(authenticator, node))])
     FastAPIInstrumentor.instrument_app(app)
@@ -326,8 +334,15 @@ def node_service_app(
         finally:
             await service.stop()
 
+    events = asyncapi_document(f"{title}: events", sends=[service.name])
     app = create_http_app(
-        f"{title} ({service.node})", description, routers, lifespan, service.settings, service.node
+        f"{title} ({service.node})",
+        description,
+        routers,
+        lifespan,
+        service.settings,
+        service.node,
+        events,
     )
     app.state.service = service
     app.state.readiness = service.readiness

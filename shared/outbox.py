@@ -89,7 +89,8 @@ class Outbox:
 
 
 class UnitOfWork:
-    """One business transaction: state changes plus emitted events, committed or rolled back together.
+    """One business transaction: state changes plus emitted events,
+    committed or rolled back together.
 
     Rolls back unless ``commit`` is called. ``on_commit`` wakes the relay so events leave promptly.
     """
@@ -118,7 +119,8 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        # close() rolls back anything uncommitted but, unlike rollback(), leaves loaded rows readable
+        # close() rolls back anything uncommitted but, unlike rollback(),
+        # leaves loaded rows readable
         await self.session.close()
 
     async def emit(
@@ -176,7 +178,8 @@ class UnitOfWork:
             self._on_commit()
 
     async def _next_sequence(self) -> int:
-        """Take the next number; the row lock (PostgreSQL) or write lock (SQLite) keeps it gapless."""
+        """Take the next number; the row lock (PostgreSQL) or write lock
+        (SQLite) keeps it gapless."""
         cursor = self._outbox.cursor
         result = await self.session.execute(
             update(cursor)
@@ -189,7 +192,8 @@ class UnitOfWork:
 
 def check_named_nodes(payload: EventPayload, producer: Producer) -> None:
     """Every write crosses here: a payload naming a node outside the hub's set (or another node's
-    area where only the publisher's own may be named) is refused, field by field; nothing is written."""
+    area where only the publisher's own may be named) is refused, field by field; nothing is
+    written."""
     if problems := node_problems(payload, producer.node, producer.nodes):
         raise Invalid("not a node this write may name", problems)
 

@@ -1,4 +1,5 @@
-"""Pupil pseudonyms: a keyed hash of the UPN, so pupils can be counted across nodes without being named.
+"""Pupil pseudonyms: a keyed hash of the UPN, so pupils can be counted across nodes without
+being named.
 
 A Unique Pupil Number never leaves a node. Nodes derive ``HMAC-SHA256(key, UPN)`` with one
 hub-wide secret, so the same pupil recorded at two nodes has one pseudonym, while whoever sees
@@ -44,13 +45,15 @@ def upn_check_letter(digits: str) -> str:
 
 
 def normalise_upn(value: str) -> str:
-    """Upper-cased, trimmed UPN; raise InvalidUPN unless it is a letter, 12 digits and the right check letter."""
+    """Upper-cased, trimmed UPN; raise InvalidUPN unless it is a letter,
+    12 digits and the right check letter."""
     upn = value.strip().upper()
     if not _UPN.match(upn):
         raise InvalidUPN("a UPN is 13 characters: a check letter then 12 digits")
     if upn[0] != upn_check_letter(upn[1:]):
         raise InvalidUPN(
-            f"check letter {upn[0]} does not match the digits (expected {upn_check_letter(upn[1:])})"
+            f"check letter {upn[0]} does not match the digits (expected "
+            f"{upn_check_letter(upn[1:])})"
         )
     return upn
 
@@ -79,7 +82,8 @@ class Pseudonymiser:
 
 
 def load_pseudonymiser(settings: HubSettings, key_file: Path | None = None) -> Pseudonymiser:
-    """The key from settings, else from `key_file`, else the data folder's demo key (made if missing).
+    """The key from settings, else from `key_file`, else the data folder's demo key
+    (made if missing).
 
     The demo key is only for the embedded set-up (SQLite under one data folder, as ``hub demo``):
     with an external database the nodes run apart, so a key must be configured.
@@ -90,13 +94,14 @@ def load_pseudonymiser(settings: HubSettings, key_file: Path | None = None) -> P
         return Pseudonymiser(key_file.read_bytes().strip())
     if settings.database_url:
         raise MissingKey(
-            "nodes on a shared database need HUB_PSEUDONYM_KEY or a key file: a generated key would "
-            "differ between machines and split every pupil into several pseudonyms"
+            "nodes on a shared database need HUB_PSEUDONYM_KEY or a key file: a generated key "
+            "would differ between machines and split every pupil into several pseudonyms"
         )
     path = settings.data_dir / DEMO_KEY_FILE
     if not path.exists():
         log.warning(
-            "no pseudonym key configured: generating a demo key in %s (set HUB_PSEUDONYM_KEY in production)",
+            "no pseudonym key configured: generating a demo key in %s (set HUB_PSEUDONYM_KEY in "
+            "production)",
             path,
         )
         tmp = path.with_name(f"{DEMO_KEY_FILE}.{secrets.token_hex(4)}")

@@ -40,7 +40,8 @@ class PendingEvent:
 
 
 class OutboxRelay:
-    """Moves a service's outbox to JetStream. Run ``run()`` as a task; call ``wake()`` after commits."""
+    """Moves a service's outbox to JetStream. Run ``run()`` as a task;
+    call ``wake()`` after commits."""
 
     def __init__(
         self,
@@ -88,7 +89,8 @@ class OutboxRelay:
                 continue
             if moved < self._batch_size:
                 self._wakeup.clear()
-                try:  # not wait_for: on Python 3.11 it swallows a cancel that comes as the event is set
+                # not wait_for: on Python 3.11 it swallows a cancel that comes as the event is set
+                try:
                     async with asyncio.timeout(self._idle_poll):
                         await self._wakeup.wait()
                 except TimeoutError:

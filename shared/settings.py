@@ -1,4 +1,5 @@
-"""Configuration common to every service: environment variables ``HUB_*`` over a TOML file over defaults.
+"""Configuration common to every service: environment variables ``HUB_*`` over a TOML file
+over defaults.
 
 The TOML file is ``hub.toml`` in the working directory, or the path in ``HUB_CONFIG``.
 Services add their own knobs in their ``settings.py`` with a longer prefix (``HUB_FUNDING_*``).
@@ -23,9 +24,11 @@ from shared.identity import Slug
 
 DEFAULT_NODES = ("coventry", "warwickshire", "solihull")
 EMBEDDED_NATS_PORT = 14222
-"""Where `hub nats` listens, and where every service looks for NATS when ``HUB_NATS_URL`` is unset."""
+"""Where `hub nats` listens, and where every service looks for NATS when ``HUB_NATS_URL``
+is unset."""
 NODE_PORT_STEP = 10
-"""Each node's services listen this many ports above the previous node's (8111-8113, 8121-8123, …)."""
+"""Each node's services listen this many ports above the previous node's
+(8111-8113, 8121-8123, …)."""
 
 
 def config_file() -> Path:
@@ -33,7 +36,8 @@ def config_file() -> Path:
 
 
 class LayeredSettings(BaseSettings):
-    """Base for every settings class: init args, then environment, then the TOML file, then defaults."""
+    """Base for every settings class: init args, then environment, then the TOML file,
+    then defaults."""
 
     model_config = SettingsConfigDict(extra="ignore")
 
@@ -70,7 +74,9 @@ class HubSettings(LayeredSettings):
     )
     database_url: str | None = Field(
         default=None,
-        description="SQLAlchemy async URL template with {node} and {service}; unset uses SQLite files.",
+        description=(
+            "SQLAlchemy async URL template with {node} and {service}; unset uses SQLite files."
+        ),
     )
     duplicate_window_seconds: int = Field(
         default=24 * 3600, ge=60, description="JetStream dedup window."
@@ -86,14 +92,18 @@ class HubSettings(LayeredSettings):
     log_level: str = "INFO"
     node_domains: bool = Field(
         default=False,
-        description="Nodes run their own NATS leaf servers with JetStream domains named after them.",
+        description=(
+            "Nodes run their own NATS leaf servers with JetStream domains named after them."
+        ),
     )
     node_key_file: Path | None = Field(
         default=None, description="This node's Ed25519 signing key (base64)."
     )
     auth_tokens_file: Path | None = Field(
         default=None,
-        description="JSON of API tokens (sha256) and their roles; unset leaves HTTP open (development).",
+        description=(
+            "JSON of API tokens (sha256) and their roles; unset leaves HTTP open (development)."
+        ),
     )
     max_request_bytes: int = Field(
         default=8 * 1024 * 1024, ge=1024, description="Larger request bodies get 413."
@@ -138,12 +148,14 @@ class HubSettings(LayeredSettings):
 
     @property
     def nats_servers(self) -> str:
-        """The NATS URL(s) services connect to: ``HUB_NATS_URL``, else the embedded server of `hub nats`."""
+        """The NATS URL(s) services connect to: ``HUB_NATS_URL``,
+        else the embedded server of `hub nats`."""
         return self.nats_url or f"nats://127.0.0.1:{EMBEDDED_NATS_PORT}"
 
     @property
     def secrets_dir(self) -> Path:
-        """The deployment's secrets (``hub secrets init``): NATS passwords, node keys, API tokens."""
+        """The deployment's secrets (``hub secrets init``): NATS passwords, node keys,
+        API tokens."""
         return self.data_dir / "secrets"
 
     def node_database_url(self, node: str, service: str) -> str:

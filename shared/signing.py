@@ -30,7 +30,9 @@ BATCH_SIGNATURE = "Hub-Batch-Signature"
 PROOF_HEADER_MEANINGS = {
     BATCH_ROOT: "Hex SHA-256 Merkle root of the batch the message was published in.",
     BATCH_LEAF: "`<index>/<size>`: the message's place in its batch (from 0) and the batch's size.",
-    BATCH_PROOF: "Base64 of the concatenated 32-byte sibling hashes from the message's leaf up to the root.",
+    BATCH_PROOF: (
+        "Base64 of the concatenated 32-byte sibling hashes from the message's leaf up to the root."
+    ),
     BATCH_SIGNATURE: "Base64 Ed25519 signature by the node's key over the batch statement.",
 }
 PROOF_HEADERS = (BATCH_ROOT, BATCH_LEAF, BATCH_PROOF, BATCH_SIGNATURE)
@@ -177,10 +179,12 @@ class NodeKeys:
             for node, keys in public_keys.items()
         }
         self._verified: dict[tuple[str, str, int, str], dict[Node, bytes]] = {}
-        """Batches (hub, node, size, hex root) whose signature verified → their tree nodes seen verified."""
+        """Batches (hub, node, size, hex root) whose signature verified → their tree nodes
+        seen verified."""
 
     def __reduce__(self) -> tuple[type[NodeKeys], tuple[dict[str, str | list[str]]]]:
-        """Pickled as the public keys it was made from (a consumer's worker processes check signatures too)."""
+        """Pickled as the public keys it was made from (a consumer's worker processes check
+        signatures too)."""
         return NodeKeys, (self._public_keys,)
 
     def problem(
@@ -269,7 +273,8 @@ def node_key_path(secrets_folder: Path, node: str) -> Path:
 
 
 class MissingNodeKey(RuntimeError):
-    """A node configured to sign has no readable key: refuse to start rather than publish unsigned."""
+    """A node configured to sign has no readable key:
+    refuse to start rather than publish unsigned."""
 
 
 def load_node_signer(key_file: Path | None, secrets_folder: Path, node: str) -> NodeSigner | None:
@@ -283,8 +288,8 @@ def load_node_signer(key_file: Path | None, secrets_folder: Path, node: str) -> 
         return NodeSigner.from_file(path)
     except (OSError, ValueError, binascii.Error) as exc:
         raise MissingNodeKey(
-            f"node {node!r} is configured to sign with {path}, which cannot be read as a key ({exc}); "
-            "create the deployment's keys with `hub secrets init`"
+            f"node {node!r} is configured to sign with {path}, which cannot be read as a key "
+            f"({exc}); create the deployment's keys with `hub secrets init`"
         ) from None
 
 

@@ -15,7 +15,10 @@ DLQ_PREFIX = "hldlq"
 
 def event_subject(hub: str, node: str, service: str, event_type: str, version: int) -> str:
     """Subject an event is published on."""
-    return f"{PREFIX}.{check_slug(hub, 'hub')}.{check_slug(node, 'node')}.{service}.{event_type}.v{version}"
+    return (
+        f"{PREFIX}.{check_slug(hub, 'hub')}.{check_slug(node, 'node')}"
+        f".{service}.{event_type}.v{version}"
+    )
 
 
 def node_subjects(hub: str, node: str) -> str:

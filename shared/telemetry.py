@@ -34,7 +34,8 @@ def configure_tracing(
     extra: SpanProcessor | None = None,
     node: str | None = None,
 ) -> None:
-    """Install a tracer provider exporting to the console or OTLP as configured (once per process)."""
+    """Install a tracer provider exporting to the console or OTLP as configured
+    (once per process)."""
     global _configured
     if _configured:
         return

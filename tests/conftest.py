@@ -1,4 +1,5 @@
-"""Fixtures shared by every test: a real nats-server, per-test hubs and databases, a running system."""
+"""Fixtures shared by every test: a real nats-server, per-test hubs and databases,
+a running system."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from services.partners import app as partners_app
 from shared.nats_server import NatsServer
+from shared.node_service import NodeService
 from shared.settings import HubSettings
 from tests.helpers import System
 
@@ -50,8 +53,8 @@ async def _postgres_reachable() -> bool:
 
 
 async def postgres_or_skip() -> None:
-    """Go on only where PostgreSQL answers: skipped on a machine without it, failed where CI requires it
-    (HUB_REQUIRE_POSTGRES=1)."""
+    """Go on only where PostgreSQL answers: skipped on a machine without it, failed where CI
+    requires it (HUB_REQUIRE_POSTGRES=1)."""
     if not await _postgres_reachable():
         if REQUIRE_POSTGRES:
             pytest.fail(f"PostgreSQL required but not reachable at {POSTGRES_DSN}")
@@ -74,6 +77,17 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+@pytest.fixture
+async def partners(settings: HubSettings, database_url: str) -> AsyncIterator[NodeService]:
+    """Coventry's partners service on each test database, not relaying (two test modules use it)."""
+    service = partners_app.build_service(
+        settings.model_copy(update={"database_url": database_url}), "coventry", ""
+    )
+    await service.start(relay=False)
+    yield service
+    await service.stop()
 
 
 @pytest.fixture

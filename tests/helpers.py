@@ -22,7 +22,8 @@ T = TypeVar("T")
 async def wait_for(
     check: Callable[[], Awaitable[T]], done: Callable[[T], bool], timeout: float = 15.0
 ) -> T:
-    """Poll `check` until `done(value)`; return the last value (the assertion that follows says why)."""
+    """Poll `check` until `done(value)`; return the last value
+    (the assertion that follows says why)."""
     deadline = time.monotonic() + timeout
     while True:
         value = await check()
@@ -32,7 +33,8 @@ async def wait_for(
 
 
 class System:
-    """Reporting and the node services of `settings.nodes`, each with its HTTP app on an ASGI transport."""
+    """Reporting and the node services of `settings.nodes`,
+    each with its HTTP app on an ASGI transport."""
 
     def __init__(
         self,

@@ -1,5 +1,5 @@
-"""The access policy, through the real apps: every route of reporting (JSON API and dashboard) and of
-every node service, generated from the apps' own route tables, called by every role about its own
+"""The access policy, through the real apps: every route of reporting (JSON API and dashboard) and
+of every node service, generated from the apps' own route tables, called by every role about its own
 node, another node and the whole hub, and answered as the policy table below says.
 
 The expectation for a request comes from the scope its route declares (or the view or evidence it
@@ -69,8 +69,8 @@ EVIDENCE_KEYS: dict[str, dict[str, str]] = {
     "inclusion": {"hub": "hub/send/ehcp", "own": f"{OWN}/send/ehcp"},
     "progression": {"hub": "hub/beginner/intermediate", "own": f"{OWN}/beginner/intermediate"},
 }
-"""Keys naming the caller's node or area, another's, or the hub, for each evidence; keys of hub-scoped
-evidence that name an area still add up every node's events."""
+"""Keys naming the caller's node or area, another's, or the hub, for each evidence; keys of
+hub-scoped evidence that name an area still add up every node's events."""
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,8 @@ async def guarded(
 
 
 async def load(system: System) -> dict[str, str]:
-    """The dataset of test_reporting_views, a partner registered at each node and each area's population."""
+    """The dataset of test_reporting_views, a partner registered at each node and each
+    area's population."""
     ids = await load_dataset(system)
     ids.update({f"income-{OWN}": ids["dfe_cov"], f"income-{OTHER}": ids["dfe_sol"]})
     for node, population in ((OWN, COVENTRY_2023), (OTHER, SOLIHULL_2024)):
@@ -149,7 +150,8 @@ def query_names(route: Any) -> set[str]:
 
 
 def calls_of(route: Any, ids: dict[str, str]) -> Iterator[Call]:
-    """Realistic requests for one route: every view or evidence it serves, about each node and the hub."""
+    """Realistic requests for one route: every view or evidence it serves,
+    about each node and the hub."""
     access = access_of(route.endpoint)
     assert access is not None, f"{route.path} declares no access scope"
     method, path, query = sorted(route.methods)[0], route.path, query_names(route)
@@ -174,7 +176,8 @@ def calls_of(route: Any, ids: dict[str, str]) -> Iterator[Call]:
 
 
 def path_variants(path: str, ids: dict[str, str]) -> Iterator[tuple[str, dict[str, str]]]:
-    """What the path names: a node (or an entry of its ledger), a node's partner, an area; or nothing."""
+    """What the path names: a node (or an entry of its ledger), a node's partner, an area;
+    or nothing."""
     common = {"activity_id": ids["ensemble"], "fmt": "json"}
     for names, node in (("own", OWN), ("other", OTHER)):
         if "{node}" in path or "{ledger_node}" in path:
@@ -191,7 +194,8 @@ def path_variants(path: str, ids: dict[str, str]) -> Iterator[tuple[str, dict[st
 
 
 def query_variants(query: set[str], scope: Scope, names: str) -> list[tuple[str, dict[str, str]]]:
-    """A route narrowed by ?node= is asked about each node, and about none (node staff: their own)."""
+    """A route narrowed by ?node= is asked about each node, and about none
+    (node staff: their own)."""
     if "node" not in query or names != "hub":
         return [(names, {})]
     return [
@@ -235,13 +239,15 @@ async def test_every_reporting_route_answers_every_role_as_the_policy_says(
         async with api_client(app, tokens[role]) as api, signed_in(app, role) as pages:
             for call in calls:
                 if call.scope is Scope.OPEN:
-                    continue  # the sign-in page: test_no_route_opens_without_credentials_but_the_open_ones
+                    # the sign-in page: test_no_route_opens_without_credentials_but_the_open_ones
+                    continue
                 client = pages if call.url.startswith("/dashboard/") else api
                 status = (await client.get(call.url)).status_code
                 expected = 200 if allowed(role, call) else 403
                 if status != expected:
                     wrong.append(
-                        f"{role} {call.url} ({call.scope}, {call.names}): {status}, expected {expected}"
+                        f"{role} {call.url} ({call.scope}, {call.names}): {status}, expected "
+                        f"{expected}"
                     )
     assert not wrong, "\n".join(wrong)
 
@@ -300,7 +306,8 @@ async def test_node_services_let_staff_write_their_own_node_and_everyone_else_re
                         status = (await client.request(method, path, json={})).status_code
                     if may_do == (status in (401, 403)):
                         wrong.append(
-                            f"{role} {method} {node} {service}{path}: {status}, expected allowed={may_do}"
+                            f"{role} {method} {node} {service}{path}: {status}, expected "
+                            f"allowed={may_do}"
                         )
     assert not wrong, "\n".join(wrong)
 
@@ -351,7 +358,8 @@ async def test_node_staff_are_shown_only_links_they_may_open(
         other = await client.get(f"/dashboard/partners/{ids['partner-' + OTHER]}")
         assert other.status_code == 403  # another node's register: not shown as zero figures
         for filtered in (
-            f"/dashboard/trace?view=pupils&key={OWN}&node={OTHER}",  # the filters are asked about too
+            # the filters are asked about too
+            f"/dashboard/trace?view=pupils&key={OWN}&node={OTHER}",
             f"/dashboard/partners/{ids['partner-' + OWN]}?area={OTHER}",
         ):
             assert (await client.get(filtered)).status_code == 403, filtered
@@ -370,7 +378,8 @@ async def test_node_staff_inclusion_is_set_against_their_own_areas_population(
         own = (await staff.get(f"/report/views/inclusion?period={PERIOD}")).json()
         hub = (await manager.get(f"/report/views/inclusion?period={PERIOD}")).json()
         named = (await manager.get(f"/report/views/inclusion?period={PERIOD}&node={OWN}")).json()
-    # Coventry's 2023-24 census alone (1,000 pupils, 30 EHCP): 3.0 %; hub-wide with Solihull's 500: 50/1500.
+    # Coventry's 2023-24 census alone (1,000 pupils, 30 EHCP): 3.0 %;
+    # hub-wide with Solihull's 500: 50/1500.
     assert rows_of(own)[("send", "ehcp")][2] == "3.0" and rows_of(named) == rows_of(own)
     assert rows_of(hub)[("send", "ehcp")][2] == "3.3"
     assert all(

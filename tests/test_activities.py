@@ -1,5 +1,6 @@
 """Activities end to end: pupils leave a node only as pseudonyms, joint work counts once in each
-pupil's own area, corrections and withdrawals change the figures, partner returns show as late or missing."""
+pupil's own area, corrections and withdrawals change the figures, partner returns show as late or
+missing."""
 
 from __future__ import annotations
 
@@ -98,9 +99,11 @@ async def test_upns_never_leave_the_node_and_one_pupil_at_two_nodes_is_one_pseud
     with sqlite3.connect(tmp_path / "hub" / "reporting.db") as conn:
         by_node = dict(
             conn.execute(
-                "select node, pseudonym from participation_view where year_group='4' and send='support' "
+                "select node, pseudonym from participation_view "
+                "where year_group='4' and send='support' "
                 "group by node, pseudonym having count(*) = 1 and pseudonym in "
-                "(select pseudonym from participation_view group by pseudonym having count(distinct node) = 2)"
+                "(select pseudonym from participation_view "
+                "group by pseudonym having count(distinct node) = 2)"
             ).fetchall()
         )
     assert set(by_node) == {"coventry", "solihull"} and by_node["coventry"] == by_node["solihull"]

@@ -1,5 +1,6 @@
 """Audit verification: a clean reporting database verifies; an edited applied event or projection
-row in a copy of it is found, offline where the chain covers it, against the hub stream otherwise."""
+row in a copy of it is found, offline where the chain covers it, against the hub stream
+otherwise."""
 
 from __future__ import annotations
 
@@ -51,8 +52,8 @@ def copy_of(system: System, tmp_path: Path, name: str) -> Path:
 
 
 def tamper(db: Path, sql: str) -> None:
-    """Run one edit on one row, and make sure it really changed something (an update can match a row and
-    leave it as it was)."""
+    """Run one edit on one row, and make sure it really changed something (an update can match a row
+    and leave it as it was)."""
     with sqlite3.connect(db) as conn:
         before = list(conn.iterdump())
         assert conn.execute(sql).rowcount == 1
@@ -114,8 +115,9 @@ async def test_an_edited_digest_or_removed_event_breaks_the_chain_offline(
     edited = copy_of(system, tmp_path, "edited")
     tamper(
         edited,
-        "update applied_event set digest = (case substr(digest, 1, 1) when '0' then '1' else '0' end)"
-        " || substr(digest, 2) where position = 2",
+        "update applied_event set digest = "
+        "(case substr(digest, 1, 1) when '0' then '1' else '0' end) || substr(digest, 2) "
+        "where position = 2",
     )
     found = await audit(edited)
     assert not found.ok and [(p.check, p.position) for p in found.problems] == [("chain", 2)]

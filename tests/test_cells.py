@@ -109,7 +109,8 @@ def test_a_formula_set_around_the_writer_is_still_neutralised_when_the_workbook_
 
 
 def test_no_module_writes_a_spreadsheet_except_through_the_cell_writer() -> None:
-    """A writer of its own (openpyxl's Workbook, csv.writer or DictWriter) anywhere but shared/cells.py fails here."""
+    """A writer of its own (openpyxl's Workbook, csv.writer or DictWriter) anywhere but
+    shared/cells.py fails here."""
     found = []
     for path in [
         *(ROOT / "services").rglob("*.py"),
@@ -228,7 +229,8 @@ def strings_in(name: str, content: bytes) -> list[str]:
                         found.append(c.value)
         return found
     # QUOTE_NONNUMERIC reads an unquoted field as a number, and fails on unquoted text: text is
-    # always quoted, so a ';' or ',' in it cannot start a cell in a spreadsheet splitting on another.
+    # always quoted, so a ';' or ',' in it cannot start a cell in a spreadsheet splitting on
+    # another.
     rows = list(csv.reader(io.StringIO(content.decode(), newline=""), quoting=csv.QUOTE_NONNUMERIC))
     return [f for row in rows for f in row if isinstance(f, str)]
 
@@ -240,7 +242,8 @@ def assert_no_formula(name: str, content: bytes) -> list[str]:
 
 
 def with_hostile(data: Any, strings: list[str], placed: list[str]) -> Any:
-    """`data` with every string replaced by the next of `strings` (cycling); `placed` collects them."""
+    """`data` with every string replaced by the next of `strings` (cycling);
+    `placed` collects them."""
     if isinstance(data, str):
         s = strings[len(placed) % len(strings)]
         placed.append(s)
@@ -283,7 +286,8 @@ async def test_every_exporter_writes_no_formula_whatever_the_text(system: System
             loaded[name] = await exporter.load(session, params)
     assert {"360giving", "view:funding", "view:annual-return"} <= set(loaded)
 
-    # The hub's own hostile names, as the nodes recorded them: neutralised wherever they are written.
+    # The hub's own hostile names, as the nodes recorded them:
+    # neutralised wherever they are written.
     written = {
         name: [s for f in files_of(EXPORTERS[name], data) for s in assert_no_formula(*f)]
         for name, data in loaded.items()
@@ -309,7 +313,8 @@ async def test_every_exporter_writes_no_formula_whatever_the_text(system: System
             hostile = with_hostile(data, strings, placed)
             for file_name, content in files_of(EXPORTERS[name], hostile):
                 found = assert_no_formula(file_name, content)
-                # Text cells hold the placed strings, each neutralised the one way, and the writer's own titles.
+                # Text cells hold the placed strings, each neutralised the one way,
+                # and the writer's own titles.
                 assert not set(found) - expected - constant[name], (
                     name,
                     file_name,
@@ -320,7 +325,8 @@ async def test_every_exporter_writes_no_formula_whatever_the_text(system: System
 
 
 def writer_text(exporter: Any, data: Any) -> set[str]:
-    """Text an exporter writes of its own (column titles): what is left when every string of the data is 'x'."""
+    """Text an exporter writes of its own (column titles):
+    what is left when every string of the data is 'x'."""
     return {
         s for f in files_of(exporter, with_hostile(data, ["x"], [])) for s in strings_in(*f)
     } - {"x"}
@@ -332,7 +338,8 @@ def writer_text(exporter: Any, data: Any) -> set[str]:
 async def test_a_partner_named_as_a_formula_is_text_in_every_360giving_spreadsheet(
     system: System, settings: HubSettings, tmp_path: Path
 ) -> None:
-    """The CLI, the API route and the dashboard's download: Title and Recipient Org:Name are text."""
+    """The CLI, the API route and the dashboard's download:
+    Title and Recipient Org:Name are text."""
     await load_hostile_hub(system)
     env = {
         "HUB_HUB": settings.hub,
@@ -358,7 +365,7 @@ async def test_a_partner_named_as_a_formula_is_text_in_every_360giving_spreadshe
     for where, content in (("cli", out.read_bytes()), ("api", api), ("dashboard", page.content)):
         sheet = load_workbook(io.BytesIO(content)).active
         header = [c.value for c in sheet[1]]
-        [grant] = [dict(zip(header, row)) for row in sheet.iter_rows(min_row=2)]
+        [grant] = [dict(zip(header, row, strict=True)) for row in sheet.iter_rows(min_row=2)]
         assert grant["Recipient Org:Name"].value == "'" + HYPERLINK, where
         assert grant["Title"].value == "'=cmd|' /C notepad'!'A1'", where
         assert {grant["Recipient Org:Name"].data_type, grant["Title"].data_type} == {"s"}, where
@@ -389,7 +396,8 @@ def routes_of(app: FastAPI) -> list[tuple[str, APIRoute]]:
 
 
 def spreadsheet_urls(app: FastAPI) -> list[tuple[str, dict[str, str]]]:
-    """(path, query) for every GET route that can answer XLSX or CSV, each format and path value expanded."""
+    """(path, query) for every GET route that can answer XLSX or CSV,
+    each format and path value expanded."""
     urls = []
     for path, route in routes_of(app):
         hints = get_type_hints(route.endpoint, include_extras=False)
@@ -418,7 +426,8 @@ def spreadsheet_urls(app: FastAPI) -> list[tuple[str, dict[str, str]]]:
 async def test_every_spreadsheet_route_answers_without_a_formula(
     system: System, tmp_path: Path
 ) -> None:
-    """Generated from the reporting app's route table: a spreadsheet route added later is covered."""
+    """Generated from the reporting app's route table:
+    a spreadsheet route added later is covered."""
     await load_hostile_hub(system)
     app = dashboard_app(system, tmp_path)
     urls = spreadsheet_urls(app)

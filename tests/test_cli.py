@@ -83,7 +83,8 @@ def test_demo_runs_three_nodes_and_prints_figures_from_every_service(tmp_path: P
         tmp_path,
     )
     assert "£1,708,872.00" in ledger.stdout
-    # The sample population (harness/sample/data/school-population.csv): FSM eligible 43,343 of 186,870 pupils.
+    # The sample population (harness/sample/data/school-population.csv):
+    # FSM eligible 43,343 of 186,870 pupils.
     inclusion = run(
         [
             "report",
@@ -102,7 +103,8 @@ def test_demo_runs_three_nodes_and_prints_figures_from_every_service(tmp_path: P
         if (c["characteristic"], c["value"]) == ("fsm", "yes")
     )
     assert fsm["population_share"] == "23.2" and fsm["population"].startswith("186,870 pupils"), fsm
-    # The group's --data-dir reaches the view; the sample's WCET schools are in its settings register.
+    # The group's --data-dir reaches the view; the sample's WCET schools are in its
+    # settings register.
     schools = run(
         [
             "report",

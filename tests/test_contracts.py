@@ -1,4 +1,5 @@
-"""Event contracts: every published version keeps parsing; old versions are upcast; bad input is refused."""
+"""Event contracts: every published version keeps parsing; old versions are upcast;
+bad input is refused."""
 
 from __future__ import annotations
 

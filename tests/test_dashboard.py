@@ -46,7 +46,8 @@ async def test_figures_trace_and_downloads_match_the_views(system: System, tmp_p
     app = dashboard_app(system, tmp_path)
     async with signed_in(app, "auditor") as client:
         page = text_of((await client.get(f"/dashboard/funding?period={PERIOD}")).text)
-        # income 2024-25: Coventry £1,000 DfE + £250 parents + £250 LA, Solihull £1,000 DfE; leverage 500/2000 = 0.25
+        # income 2024-25: Coventry £1,000 DfE + £250 parents + £250 LA,
+        # Solihull £1,000 DfE; leverage 500/2000 = 0.25
         assert "£2,000.00" in page and "£1,000.00" in page
         assert (
             "dfe grant coventry £1,000.00" in page and "solihull coventry £200.00" in page
@@ -72,7 +73,8 @@ async def test_figures_trace_and_downloads_match_the_views(system: System, tmp_p
         trail = text_of(
             (await client.get(f"/dashboard/trace/grant/coventry/{ids['dfe_cov']}")).text
         )
-        # Coventry's £1,000 DfE income: £100 of it funds the £300 strings commission, for the ensemble
+        # Coventry's £1,000 DfE income: £100 of it funds the £300 strings commission,
+        # for the ensemble
         assert "reconciles" in trail and "takes £100.00" in trail and "remaining £900.00" in trail
         audit = text_of((await client.get("/dashboard/audit")).text)
         assert "Verified" in audit and "17 applied events" in audit

@@ -62,7 +62,8 @@ async def serious_violations(page: Any) -> list[str]:
 
     results = await Axe().run(page, options={"runOnly": {"type": "tag", "values": WCAG_AA}})
     return [
-        f"{page.url}: {v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+        f"{page.url}: {v['id']} ({v['impact']}): {v['help']} at "
+        f"{[n['target'] for n in v['nodes']][:3]}"
         for v in results.response["violations"]
         if v["impact"] in ("serious", "critical")
     ]

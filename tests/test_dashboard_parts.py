@@ -72,7 +72,10 @@ def test_sankey_conserves_amounts_and_stacks_each_column_within_the_height() -> 
 
 
 def test_vendored_css_keeps_no_gov_uk_only_font() -> None:
-    css = "a{b:c}@font-face{font-family:GDS Transport;src:url(/assets/fonts/x.woff2)}/*# sourceMappingURL=x.map */d{e:f}"
+    css = (
+        "a{b:c}@font-face{font-family:GDS Transport;src:url(/assets/fonts/x.woff2)}"
+        "/*# sourceMappingURL=x.map */d{e:f}"
+    )
     assert without_gov_uk_only(css) == "a{b:c}d{e:f}"
 
 

@@ -1,10 +1,12 @@
-"""Every write reaches the hub (issue 20): over the leaf-node topology with signing on, as the demo and
-deployments run, a write through each way staff have of writing (every write command of `hub partners`,
-`hub activities` and `hub funding`, register imports and a partner return among them; every write route
-of every node service's HTTP API; the sample loader) is applied by reporting, and nothing is dead-lettered.
+"""Every write reaches the hub (issue 20): over the leaf-node topology with signing on, as the demo
+and deployments run, a write through each way staff have of writing (every write command of
+`hub partners`, `hub activities` and `hub funding`, register imports and a partner return among
+them; every write route of every node service's HTTP API; the sample loader) is applied by
+reporting, and nothing is dead-lettered.
 
-Which commands and routes there are comes from the typer app and the FastAPI apps themselves: one added
-later fails here, naming itself, until it is classified as a read or given an example write below.
+Which commands and routes there are comes from the typer app and the FastAPI apps themselves: one
+added later fails here, naming itself, until it is classified as a read or given an example write
+below.
 """
 
 from __future__ import annotations
@@ -51,8 +53,9 @@ Ids = dict[str, str]
 
 @dataclass(frozen=True)
 class Write:
-    """One example write at `node`: `make` builds it from the ids so far and the folder of files to import;
-    `keep` names ids to remember from the events it produced, as name -> (event type, payload field)."""
+    """One example write at `node`: `make` builds it from the ids so far and the folder of files to
+    import; `keep` names ids to remember from the events it produced, as name -> (event type,
+    payload field)."""
 
     node: str
     make: Callable[[Ids, Path], Any]
@@ -69,12 +72,13 @@ def http(node: str, make: Callable[[Ids, Path], dict[str, Any]], **keep: tuple[s
     return Write(node, make, keep)
 
 
-# --- the CLI ------------------------------------------------------------------------------------------
+# --- the CLI --------------------------------------------------------------------------------------
 
 CLI_GROUPS = ("partners", "activities", "funding")
 
 CLI_READS = {
-    # commands that publish nothing: reads of a node's or the hub's data, and files written for the user
+    # commands that publish nothing: reads of a node's or the hub's data,
+    # and files written for the user
     ("partners", "list"),
     ("partners", "expiring"),
     ("partners", "population"),
@@ -296,7 +300,7 @@ def unclassified_cli_commands() -> list[str]:
     return unknown + gone + both
 
 
-# --- HTTP ---------------------------------------------------------------------------------------------
+# --- HTTP -----------------------------------------------------------------------------------------
 
 PUPIL_DIGITS = "334901024001"
 
@@ -519,7 +523,7 @@ def unlisted_http_operations(operations: set[tuple[str, str, str]]) -> list[str]
     return unknown + gone
 
 
-# --- the outboxes: what each write produced -----------------------------------------------------------
+# --- the outboxes: what each write produced -------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -585,7 +589,7 @@ class Outboxes:
         return Produced(what, node, service, events)
 
 
-# --- the hub, as the demo runs it ---------------------------------------------------------------------
+# --- the hub, as the demo runs it -----------------------------------------------------------------
 
 
 @dataclass
@@ -602,8 +606,9 @@ class LeafHubSystem:
 async def demo_hub(
     tmp_path: Path, hub_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[LeafHubSystem]:
-    """Hub and leaf NATS servers, secrets, every service on its own HTTP port with signing relays, and
-    reporting checking node keys: `hub demo`'s wiring. CLI commands see the same hub through HUB_HUB."""
+    """Hub and leaf NATS servers, secrets, every service on its own HTTP port with signing relays,
+    and reporting checking node keys: `hub demo`'s wiring. CLI commands see the same hub through
+    HUB_HUB."""
     secrets = Secrets.load_or_create(tmp_path / "secrets", NODES)
     settings = HubSettings(
         hub=hub_id,
@@ -683,7 +688,8 @@ async def test_every_write_reaches_the_hub_signed_and_nothing_is_dead_lettered(
 
 
 async def _cli_writes(outboxes: Outboxes, data_dir: Path) -> list[Produced]:
-    """Every write command, run as staff would on the node's machine: in-process, against --data-dir."""
+    """Every write command, run as staff would on the node's machine: in-process,
+    against --data-dir."""
     assert unclassified_cli_commands() == []
     files = data_dir / "files"
     files.mkdir()
@@ -707,8 +713,8 @@ async def _cli_writes(outboxes: Outboxes, data_dir: Path) -> list[Produced]:
 
 
 async def _prepare_registers(outboxes: Outboxes, files: Path) -> None:
-    """A CSV register and a partner's return (`sample-register`) and an XLSX one (`template`): commands that
-    write files and publish nothing."""
+    """A CSV register and a partner's return (`sample-register`) and an XLSX one (`template`):
+    commands that write files and publish nothing."""
     before = await outboxes.total()
     await _hub(
         [
@@ -745,7 +751,8 @@ async def _hub(args: list[str]) -> None:
 
 
 async def _http_writes(outboxes: Outboxes, hub: LeafHubSystem) -> list[Produced]:
-    """Every non-GET operation of every node service, through its running app, with the node staff's token."""
+    """Every non-GET operation of every node service, through its running app,
+    with the node staff's token."""
     urls = hub.system.urls
     operations: set[tuple[str, str, str]] = set()
     for name in SERVICES:
@@ -800,8 +807,8 @@ ORGANISATION_MADE = {"OrganisationRegistered", "SettingAdded"}
 
 
 async def _projected_as_recorded(system: RunningSystem, outboxes: Outboxes, held: int) -> None:
-    """The hub report counts each node's organisations (partners and settings) and income as its outboxes
-    recorded them."""
+    """The hub report counts each node's organisations (partners and settings) and income as its
+    outboxes recorded them."""
     assert system.reporting_service is not None
     async with system.reporting_service.read_sessions() as session:
         report = await hub_report(session, system.reporting_service.settings.hub, NODES)

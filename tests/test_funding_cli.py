@@ -1,4 +1,5 @@
-"""`hub funding` from the shell: writes go through the unit of work and outbox; refusals give the figures."""
+"""`hub funding` from the shell: writes go through the unit of work and outbox;
+refusals give the figures."""
 
 from __future__ import annotations
 

@@ -89,7 +89,8 @@ def test_an_entry_is_reversed_once_and_a_drawn_source_not_at_all() -> None:
 
 
 async def test_concurrent_flows_never_over_draw_a_source(settings, database_url: str) -> None:  # type: ignore[no-untyped-def]
-    """On SQLite and PostgreSQL: of five concurrent £300 draws on £1,000, exactly three are stored."""
+    """On SQLite and PostgreSQL: of five concurrent £300 draws on £1,000,
+    exactly three are stored."""
     import asyncio
     from datetime import date
 

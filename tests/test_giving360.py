@@ -22,7 +22,8 @@ REFERENCE = Path(__file__).resolve().parent / "samples" / "360giving"  # vendore
 
 
 def validator() -> Draft202012Validator:
-    """The package schema, its grant $ref (which names the 1.4.2 URL upstream) resolved to the local copy."""
+    """The package schema, its grant $ref (which names the 1.4.2 URL upstream) resolved to the
+    local copy."""
     package = json.loads((REFERENCE / "360-giving-package-schema.json").read_text())
     grant = json.loads((REFERENCE / "360-giving-schema.json").read_text())
     resource = Resource(
@@ -42,7 +43,8 @@ FORMATS = FormatChecker()
 
 @FORMATS.checks("date-time", raises=ValueError)
 def _rfc3339_date_time(value: object) -> bool:
-    """RFC 3339 date-time (date, 'T', time, offset); without it the schema's awardDate oneOf cannot decide."""
+    """RFC 3339 date-time (date, 'T', time, offset);
+    without it the schema's awardDate oneOf cannot decide."""
     if not isinstance(value, str):
         return True
     parsed = datetime.fromisoformat(value)

@@ -68,7 +68,7 @@ def apps(tmp_path_factory: pytest.TempPathFactory, loop: Loop) -> Iterator[dict[
     nats_url = f"nats://127.0.0.1:{free_port()}"  # nothing listens: services must still answer
     made = {name: node_app(name, settings_, "coventry", nats_url) for name in NODE_SERVICES}
     reporting = reporting_asgi(settings_, nats_url)
-    for name, app in made.items():
+    for app in made.values():
         loop.run(app.state.service.start(attach_timeout=0.1))
     loop.run(reporting.state.reporting.start(consume=False))
     made["reporting"] = reporting
@@ -102,7 +102,8 @@ def test_no_generated_request_gets_a_5xx(apps: dict[str, object], loop: Loop, se
                 response.status_code >= 500 and case.formatted_path != "/health/ready"
             ):  # 503 there is the answer
                 failures.append(
-                    f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text[:300]}"
+                    f"{case.method} {case.formatted_path} -> {response.status_code}: "
+                    f"{response.text[:300]}"
                 )
 
         call()

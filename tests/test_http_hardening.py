@@ -1,6 +1,6 @@
-"""HTTP hardening at every service's edge (shared/http.py): a body over the limit is refused while it
-is read, chunked or not, with the server's memory flat; error bodies quote a short excerpt and never
-a UPN; every route of every service answers with the security headers."""
+"""HTTP hardening at every service's edge (shared/http.py): a body over the limit is refused while
+it is read, chunked or not, with the server's memory flat; error bodies quote a short excerpt and
+never a UPN; every route of every service answers with the security headers."""
 
 from __future__ import annotations
 
@@ -161,7 +161,10 @@ async def test_a_chunked_body_over_the_limit_changes_nothing(system: System) -> 
         yield b'{"name": "'
         for _ in range(limit // CHUNK + 2):
             yield b"x" * CHUNK
-        yield b'", "roles": ["delivery_partner"], "areas": ["coventry"], "functions": ["progression"]}'
+        yield (
+            b'", "roles": ["delivery_partner"], "areas": ["coventry"], '
+            b'"functions": ["progression"]}'
+        )
 
     async with system.client("coventry", "partners") as client:
         r = await client.post(
@@ -262,7 +265,7 @@ async def test_a_server_error_says_little_and_carries_the_headers(settings) -> N
     async def lifespan(_app: FastAPI):  # type: ignore[no-untyped-def]
         yield
 
-    app = create_http_app("t", "t", [router], lifespan, settings, "coventry")
+    app = create_http_app("t", "t", [router], lifespan, settings, "coventry", asyncapi={})
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://x") as client:
         r = await client.get("/boom")

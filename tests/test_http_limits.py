@@ -1,4 +1,5 @@
-"""Request-size and rate limits on a real FastAPI app (the access policy: tests/test_access_policy.py)."""
+"""Request-size and rate limits on a real FastAPI app (the access policy:
+tests/test_access_policy.py)."""
 
 from __future__ import annotations
 

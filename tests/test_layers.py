@@ -32,7 +32,8 @@ def test_the_import_contracts_hold() -> None:
 
 
 def test_the_contracts_cover_every_module_of_reporting() -> None:
-    """A new top-level module or folder of reporting must be given a layer (the contract is exhaustive)."""
+    """A new top-level module or folder of reporting must be given a layer
+    (the contract is exhaustive)."""
     import tomllib
 
     contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"][

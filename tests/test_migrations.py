@@ -140,8 +140,8 @@ def test_make_migration_refuses_a_history_with_two_heads(tmp_path: Path) -> None
 
     done = make_migration(root, "funding", "more")
     assert done.returncode != 0
-    assert (
-        done.stderr.strip()
-        == f"funding has 2 migration heads ({', '.join(sorted([head, '0099']))}): merge them first (alembic merge)"
+    assert done.stderr.strip() == (
+        f"funding has 2 migration heads ({', '.join(sorted([head, '0099']))}): "
+        "merge them first (alembic merge)"
     )
     assert set(versions.glob("*.py")) == before

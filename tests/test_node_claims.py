@@ -1,7 +1,8 @@
 """A node's key cannot impersonate its own producers: reporting dead-letters a sequence number
 reused under another event id and a payload naming a node it may not (another's area, a node
 outside the hub), and data health shows both apart from the gaps, never a negative count. A node's
-"alloc. in" is what it recorded receiving; no 360Giving grant goes from an organisation to itself."""
+"alloc. in" is what it recorded receiving; no 360Giving grant goes from an organisation to
+itself."""
 
 from __future__ import annotations
 
@@ -137,7 +138,11 @@ async def test_a_reused_sequence_is_dead_lettered_and_counted_apart_from_gaps(
     header = next(line for line in shown.output.splitlines() if "missing" in line)
     row = next(line for line in shown.output.splitlines() if "coventry" in line)
     cells = dict(
-        zip([c.strip() for c in header.split("┃")[1:-1]], [c.strip() for c in row.split("│")[1:-1]])
+        zip(
+            [c.strip() for c in header.split("┃")[1:-1]],
+            [c.strip() for c in row.split("│")[1:-1]],
+            strict=True,
+        )
     )
     assert (cells["missing"], cells["reused"], cells["refused"]) == ("1", "3", "0"), shown.output
 
@@ -170,11 +175,12 @@ async def test_a_payload_naming_another_nodes_area_or_a_node_outside_the_hub_is_
     outcome = await reporting.ingest([own, others, stranger, elsewhere])
     assert outcome.applied == 1
     assert [why for _, why in outcome.dead] == [
-        "SchoolPopulationRecorded area: 'solihull' is not this node's own: must be 'coventry' (published by 'coventry')",
-        "FundsAllocated to_node: 'birmingham' is not one of the hub's nodes: one of coventry, solihull "
+        "SchoolPopulationRecorded area: 'solihull' is not this node's own: must be 'coventry' "
         "(published by 'coventry')",
-        "ActivityCorrected area: 'birmingham' is not one of the hub's nodes: one of coventry, solihull "
-        "(published by 'solihull')",
+        "FundsAllocated to_node: 'birmingham' is not one of the hub's nodes: one of coventry, "
+        "solihull (published by 'coventry')",
+        "ActivityCorrected area: 'birmingham' is not one of the hub's nodes: one of coventry, "
+        "solihull (published by 'solihull')",
     ]
     async with reporting.read_sessions() as session:
         health = {(h.node, h.service): h for h in await data_health(session)}
@@ -189,7 +195,8 @@ async def test_a_payload_naming_another_nodes_area_or_a_node_outside_the_hub_is_
         ("coventry", "funding"): (0, 0, 1),
         ("solihull", "activities"): (0, 0, 1),
     }
-    # the refused event's sequence is a gap once the next arrives: missing counts it, never below zero
+    # the refused event's sequence is a gap once the next arrives: missing counts it,
+    # never below zero
     assert (
         await reporting.ingest(
             [s.message("coventry", "partners", 3, "OrganisationRegistered", org("Three"))]
@@ -330,8 +337,8 @@ async def test_a_rebuild_refuses_the_same_reused_sequence_and_ends_where_live_di
 
 
 async def test_the_hostile_drill_sees_reuse_and_another_nodes_area_refused(tmp_path: Path) -> None:
-    """`hub reliability`'s hostile input includes both claims; each is refused for what it is and the
-    totals do not move."""
+    """`hub reliability`'s hostile input includes both claims; each is refused for what it is and
+    the totals do not move."""
     from harness.reliability.hostile import HostileResult, try_events
 
     result = HostileResult()

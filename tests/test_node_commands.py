@@ -1,4 +1,5 @@
-"""`hub hub up` and `hub node up` as an operator runs them: separate processes, one hub, one node."""
+"""`hub hub up` and `hub node up` as an operator runs them: separate processes, one hub,
+one node."""
 
 from __future__ import annotations
 

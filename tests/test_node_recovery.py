@@ -17,7 +17,8 @@ from tests.test_contracts import SAMPLES, envelope_for
 @pytest.mark.parametrize("contract", all_contracts(), ids=lambda c: f"{c.event_type}.v{c.version}")
 def test_every_published_event_type_has_a_restorer_in_its_service(contract) -> None:  # type: ignore[no-untyped-def]
     assert contract.event_type in restorers(contract.service), (
-        f"services/{contract.service}/restore.py cannot bring {contract.event_type} back after a restore"
+        f"services/{contract.service}/restore.py cannot bring {contract.event_type} back after a "
+        "restore"
     )
 
 
@@ -66,8 +67,8 @@ NOT_IN_EVENTS = {
 async def test_a_node_recovered_from_nothing_but_its_events_has_the_same_tables(
     system, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
-    """The whole sample hub written at two nodes, then each service of coventry restored into an empty
-    database from the hub stream alone: every table equal, but for what events never carry."""
+    """The whole sample hub written at two nodes, then each service of coventry restored into an
+    empty database from the hub stream alone: every table equal, but for what events never carry."""
     import random
 
     from sqlalchemy import select
@@ -125,7 +126,8 @@ async def test_a_node_recovered_from_nothing_but_its_events_has_the_same_tables(
 
 async def mistakes_put_right(system) -> int:  # type: ignore[no-untyped-def]
     """At coventry, every change the sample does not make: details changed, an agreement ended, an
-    activity corrected and another withdrawn, pupils withdrawn, a spend reversed. Returns the writes."""
+    activity corrected and another withdrawn, pupils withdrawn, a spend reversed. Returns the
+    writes."""
     from sqlalchemy import select
 
     from services.activities.models import ActivityRow, ParticipationRow

@@ -32,7 +32,8 @@ SAMPLES = Path(__file__).parent / "samples"
 STRANGER = "birmingham"
 PUBLISHER = "coventry"
 NODE_FIELD_NAMES = {path.rsplit(".", 1)[-1] for c in all_contracts() for path in c.node_fields}
-"""Names of the payload fields that name a node, as the contracts declare them (to_node, from_node, area)."""
+"""Names of the payload fields that name a node, as the contracts declare them
+(to_node, from_node, area)."""
 
 
 def declared_node_fields() -> list[tuple[type, str, NodeRule]]:
@@ -82,12 +83,12 @@ def with_value(sample: dict[str, Any], path: str, value: str) -> dict[str, Any]:
     return doc
 
 
-# --- the boundary every write crosses: UnitOfWork.emit ----------------------------------------------
+# --- the boundary every write crosses: UnitOfWork.emit --------------------------------------------
 
 
 def test_the_registry_declares_the_node_naming_fields() -> None:
-    """Not empty by accident: the transfer's other side, the activity's and the money's area, and the
-    areas only their own node may speak for."""
+    """Not empty by accident: the transfer's other side, the activity's and the money's area, and
+    the areas only their own node may speak for."""
     declared = {(c.event_type, path): rule for c, path, rule in declared_node_fields()}
     assert (
         declared[("FundsAllocated", "to_node")]
@@ -150,7 +151,7 @@ async def test_emit_refuses_a_payload_naming_a_node_it_may_not(
     assert await outbox_count(service) == 1
 
 
-# --- where every node service is built -------------------------------------------------------------
+# --- where every node service is built ------------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", list(NODE_SERVICES))
@@ -170,11 +171,12 @@ def test_no_node_service_is_built_for_a_node_outside_the_hub(
     assert files_under(settings.data_dir) == before and not (settings.data_dir / STRANGER).exists()
 
 
-# --- the CLI: every --node option, every node-naming argument ---------------------------------------
+# --- the CLI: every --node option, every node-naming argument -------------------------------------
 
 
 def cli_commands() -> list[tuple[list[str], Any]]:
-    """Every command of the `hub` app (click commands, as typer builds them) with its path of names."""
+    """Every command of the `hub` app (click commands, as typer builds them) with its path
+    of names."""
     found: list[tuple[list[str], Any]] = []
 
     def walk(command: Any, path: list[str]) -> None:
@@ -316,7 +318,8 @@ def test_a_register_naming_an_area_outside_the_hub_imports_nothing(tmp_path: Pat
 def body_node_fields(
     schema: dict[str, Any], components: dict[str, Any], prefix: str = ""
 ) -> set[str]:
-    """Dotted names of a request body's fields named as the contracts name node fields (from OpenAPI)."""
+    """Dotted names of a request body's fields named as the contracts name node fields
+    (from OpenAPI)."""
     while "$ref" in schema:
         schema = components[schema["$ref"].rsplit("/", 1)[-1]]
     found: set[str] = set()
@@ -334,8 +337,8 @@ def body_node_fields(
 
 
 def write_routes(apps: dict[str, Any]) -> set[tuple[str, str, str]]:
-    """(service, route path, body field) for every node-naming field of a node service's write route,
-    from each app's own route table (its OpenAPI document)."""
+    """(service, route path, body field) for every node-naming field of a node service's write
+    route, from each app's own route table (its OpenAPI document)."""
     found = set()
     for name, app in apps.items():
         document = app.openapi()

@@ -88,7 +88,8 @@ async def test_partner_pages_per_node(system: System, tmp_path: Path) -> None:
     # Same name, no org-id, different sums: each node's Swan is its own organisation.
     await commission(system, "coventry", grants["coventry"], swan["coventry"], SWAN, 445_00)
     await commission(system, "solihull", grants["solihull"], swan["solihull"], SWAN, 452_33)
-    # One org-id at both nodes (once named by org-id, once only by the node's register id): one organisation.
+    # One org-id at both nodes (once named by org-id, once only by the node's register id):
+    # one organisation.
     await commission(
         system,
         "coventry",

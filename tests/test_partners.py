@@ -1,10 +1,10 @@
-"""Partners use cases on a real database: identifiers, the lifecycle, agreements, the settings import."""
+"""Partners use cases on a real database: identifiers, the lifecycle, agreements,
+the settings import."""
 
 from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from pathlib import Path
 from uuid import UUID
@@ -12,7 +12,6 @@ from uuid import UUID
 import pytest
 from sqlalchemy import select
 
-from services.partners import app as partners_app
 from services.partners.domain import TRANSITIONS, Identifiers, normalise_org_id
 from services.partners.models import OrganisationRow, SettingRow, outbox_table
 from services.partners.services import (
@@ -32,26 +31,18 @@ from services.partners.services import (
 from shared.contracts.partners import PartnerState
 from shared.errors import Invalid, NotFound, Refused
 from shared.node_service import NodeService
-from shared.settings import HubSettings
 
 S = PartnerState
 TODAY = date.today()
-HEADER = "URN,EstablishmentName,LA (code),PhaseOfEducation (name),TypeOfEstablishment (name),EstablishmentStatus (name)\n"
+HEADER = (
+    "URN,EstablishmentName,LA (code),PhaseOfEducation (name),TypeOfEstablishment (name),"
+    "EstablishmentStatus (name)\n"
+)
 GOOD_ROWS = (
     "103975,Canley Primary School,331,Primary,Community school,Open\n"
     "137693,Foleshill Academy,331,Secondary,Academy converter,Open\n"
     "103932,Wyken Independent School,331,All-through,Other independent school,Open\n"
 )
-
-
-@pytest.fixture
-async def partners(settings: HubSettings, database_url: str) -> AsyncIterator[NodeService]:
-    service = partners_app.build_service(
-        settings.model_copy(update={"database_url": database_url}), "coventry", ""
-    )
-    await service.start(relay=False)
-    yield service
-    await service.stop()
 
 
 async def events(service: NodeService) -> list[tuple[str, dict]]:
@@ -100,7 +91,8 @@ ALLOWED = {(a, b) for a, targets in TRANSITIONS.items() for b in targets}
 
 
 async def organisation_in(service: NodeService, state: PartnerState) -> UUID:
-    """A partner in `state`, reached the legal way, with an agreement in force (so active is possible)."""
+    """A partner in `state`, reached the legal way, with an agreement in force
+    (so active is possible)."""
     organisation_id = await register(service)
     await sign(service, organisation_id, TODAY - timedelta(days=10), TODAY + timedelta(days=300))
     for step in PATH_TO[state]:

@@ -1,4 +1,5 @@
-"""Partners through HTTP, NATS and reporting: refusals, one organisation seen by two nodes, the CLI."""
+"""Partners through HTTP, NATS and reporting: refusals, one organisation seen by two nodes,
+the CLI."""
 
 from __future__ import annotations
 

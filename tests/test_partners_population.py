@@ -1,5 +1,6 @@
-"""A node's school population: the DfE-shaped import (whole file checked first, idempotent, revisions
-republished), the HTTP route with field-level refusals, and nothing stored or published when refused."""
+"""A node's school population: the DfE-shaped import (whole file checked first, idempotent,
+revisions republished), the HTTP route with field-level refusals, and nothing stored or published
+when refused."""
 
 from __future__ import annotations
 
@@ -16,9 +17,12 @@ from services.partners.services import import_school_population, list_school_pop
 from shared.node_service import NodeService
 from shared.settings import HubSettings
 from shared.tabular import TabularError
-from tests.test_partners import events, partners  # noqa: F401 (fixture)
+from tests.test_partners import events
 
-HEADER = "time_period,old_la_code,la_name,headcount,sen_support,ehcp,fsm_eligible,looked_after,gender_female,gender_male\n"
+HEADER = (
+    "time_period,old_la_code,la_name,headcount,sen_support,ehcp,fsm_eligible,looked_after,"
+    "gender_female,gender_male\n"
+)
 
 
 def population_file(tmp_path: Path, rows: str, name: str = "population.csv") -> Path:
@@ -29,13 +33,14 @@ def population_file(tmp_path: Path, rows: str, name: str = "population.csv") -> 
 
 async def test_the_dfe_table_is_recorded_for_the_nodes_own_area_once(
     partners: NodeService, tmp_path: Path
-) -> None:  # noqa: F811
+) -> None:
     dry = await import_school_population(
         POPULATION_CSV, partners.unit_of_work(), "coventry", dry_run=True
     )
     assert (dry.recorded, dry.other_area_skipped, await events(partners)) == (2, 4, [])
     first = await import_school_population(POPULATION_CSV, partners.unit_of_work(), "coventry")
-    # The sample table has every area's two years: Coventry's two are recorded, the other four skipped.
+    # The sample table has every area's two years: Coventry's two are recorded,
+    # the other four skipped.
     assert (
         first.recorded,
         first.revised,
@@ -74,12 +79,13 @@ async def test_the_dfe_table_is_recorded_for_the_nodes_own_area_once(
 
 async def test_a_population_file_with_any_bad_row_records_nothing(
     partners: NodeService, tmp_path: Path
-) -> None:  # noqa: F811
+) -> None:
     bad = population_file(
         tmp_path,
         (
             "202425,331,Coventry,1000,120,30,250,z,490,510\n"  # good
-            "202324,331,Coventry,1000,900,200,250,z,490,510\n"  # SEN support + EHCP above the pupils
+            # SEN support + EHCP above the pupils
+            "202324,331,Coventry,1000,900,200,250,z,490,510\n"
             "202426,331,Coventry,1000,120,30,250,z,490,510\n"  # not a year
             "202223,331,Coventry,,120,30,250,z,490,510\n"  # no headcount
             "2024/25,331,Coventry,1000,120,30,250,z,490,510\n"  # the first row's LA and year again
@@ -112,7 +118,7 @@ async def test_a_population_file_with_any_bad_row_records_nothing(
 
 async def test_the_route_records_refuses_by_field_and_says_when_nothing_changed(
     partners: NodeService,
-) -> None:  # noqa: F811
+) -> None:
     app = partners_app.create_app(partners)
     body = {
         "la_code": "331",
@@ -177,20 +183,20 @@ def test_cli_imports_the_population_table_and_refuses_a_bad_one(tmp_path: Path) 
 async def test_a_node_whose_la_the_hub_does_not_know_records_one_la_only(
     settings: HubSettings, tmp_path: Path
 ) -> None:
-    """Birmingham's LA is not in the hub's table: a national file would make every LA's rows its own,
-    so several unknown LA codes are refused; one LA's rows are recorded and it then stays that LA."""
-    hub = settings.model_copy(
-        update={"nodes": [*settings.nodes, "birmingham"]}
-    )  # a hub Birmingham has joined
-    partners = partners_app.build_service(hub, "birmingham", "")
-    await partners.start(relay=False)
+    """Birmingham's LA is not in the hub's table: a national file would make every LA's rows its
+    own, so several unknown LA codes are refused; one LA's rows are recorded and it then stays that
+    LA."""
+    # a hub Birmingham has joined
+    hub = settings.model_copy(update={"nodes": [*settings.nodes, "birmingham"]})
+    birmingham = partners_app.build_service(hub, "birmingham", "")
+    await birmingham.start(relay=False)
     try:
-        await _records_one_la_only(partners, tmp_path)
+        await _records_one_la_only(birmingham, tmp_path)
     finally:
-        await partners.stop()
+        await birmingham.stop()
 
 
-async def _records_one_la_only(partners: NodeService, tmp_path: Path) -> None:  # noqa: F811
+async def _records_one_la_only(partners: NodeService, tmp_path: Path) -> None:
     national = population_file(
         tmp_path,
         "202425,330,Birmingham,1000,120,30,250,z,490,510\n"

@@ -45,7 +45,7 @@ def every_kind_of_message(hub: str, signer: NodeSigner) -> list[Incoming]:
     proofs = signer.sign_batch(hub, "coventry", [raw for _, raw in unsigned])
     events = [
         Incoming(subject, raw, i, proof)
-        for i, ((subject, raw), proof) in enumerate(zip(unsigned, proofs), start=1)
+        for i, ((subject, raw), proof) in enumerate(zip(unsigned, proofs, strict=True), start=1)
     ]
     first = Envelope.model_validate_json(events[0].data)
     reused = first.model_copy(update={"sequence": 999}).to_bytes()
@@ -98,7 +98,8 @@ async def test_workers_prepare_exactly_what_this_process_prepares(hub_id: str) -
 async def test_a_share_prepared_here_beside_a_worker_gives_the_same_batch(
     hub_id: str, monkeypatch: Any
 ) -> None:
-    """The live consumer's way with signatures: half of each batch here while a worker prepares the other."""
+    """The live consumer's way with signatures: half of each batch here while a worker prepares
+    the other."""
     monkeypatch.setattr(preparing, "FEWEST_TO_SHARE", 1)
     signer = NodeSigner.generate()
     keys = NodeKeys({"coventry": signer.public_key})
@@ -130,7 +131,7 @@ async def test_a_worker_that_dies_is_replaced_and_its_batch_prepared_here(
         assert replacement.pid != worker.pid
 
 
-async def test_the_consumer_prepares_with_a_worker_only_when_it_checks_signatures_and_batches_are_large(
+async def test_the_consumer_uses_a_worker_only_when_it_checks_signatures_on_large_batches(
     settings: HubSettings, nats_server: NatsServer, tmp_path: Path
 ) -> None:
     signer = NodeSigner.generate()
@@ -146,7 +147,8 @@ async def test_the_consumer_prepares_with_a_worker_only_when_it_checks_signature
             (ReportingSettings(), False),
         )
     ):
-        # a database of its own each time: one that has ingested is ahead of this test's empty stream
+        # a database of its own each time: one that has ingested is ahead of this test's
+        # empty stream
         own = own.model_copy(
             update={"database_url": f"sqlite+aiosqlite:///{tmp_path / f'reporting-{i}.db'}"}
         )

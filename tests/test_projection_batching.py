@@ -152,8 +152,8 @@ def test_participants_are_stored_as_their_json_dump() -> None:
 
 
 async def test_an_update_queued_before_a_foldable_one_keeps_its_place(tmp_path: Path) -> None:
-    """Insert; an update the insert cannot absorb (a column it lacks); then one it could: folding the
-    second into the insert would let the first, sent later, overwrite it."""
+    """Insert; an update the insert cannot absorb (a column it lacks); then one it could: folding
+    the second into the insert would let the first, sent later, overwrite it."""
     from sqlalchemy import Column, Integer, MetaData, String, Table
     from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -188,8 +188,9 @@ async def test_an_update_queued_before_a_foldable_one_keeps_its_place(tmp_path: 
 
 
 async def test_a_bulk_load_inserts_the_same_rows_in_statements_of_many_rows(tmp_path: Path) -> None:
-    """In `many_rows_per_statement` (the rebuild), 2,347 rows go as statements of 2,048, 256, 32 and 8
-    rows and an executemany of the last 3, with the same conversions: the table one executemany makes."""
+    """In `many_rows_per_statement` (the rebuild), 2,347 rows go as statements of 2,048, 256, 32 and
+    8 rows and an executemany of the last 3, with the same conversions: the table one executemany
+    makes."""
     from datetime import datetime
 
     from sqlalchemy import JSON, Boolean, Column, DateTime, Integer, MetaData, String, Table, event

@@ -1,5 +1,6 @@
 """Properties over every event contract: a genuine event round-trips; any mutation of it, and any
-bytes at all, either parse or raise InvalidEvent (which becomes a dead letter), never anything else."""
+bytes at all, either parse or raise InvalidEvent (which becomes a dead letter), never anything
+else."""
 
 from __future__ import annotations
 

@@ -122,8 +122,9 @@ async def test_relay_waits_out_a_nats_outage_and_loses_nothing(
 
 
 async def test_a_relay_woken_as_it_is_cancelled_stops(system: System) -> None:
-    """A write's wake-up arriving with the stop's cancel must not keep the relay running (asyncio.wait_for
-    on Python 3.11 swallowed such a cancel, and stopping the service then hung)."""
+    """A write's wake-up arriving with the stop's cancel must not keep the relay running
+    (asyncio.wait_for on Python 3.11 swallowed such a cancel, and stopping the service then
+    hung)."""
     service = system.services[("coventry", "partners")]
     assert service.relay is not None and service._relay_task is not None
     assert await wait_for(service.relay.backlog, lambda n: n == 0) == 0

@@ -1,5 +1,6 @@
 """The events behind the accountability figures (schools, inclusion, progression, WCET continuation,
-partners) on the small dataset of test_reporting_views, with the events expected worked out by hand."""
+partners) on the small dataset of test_reporting_views, with the events expected worked out by
+hand."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ TODAY = date.today()  # a partner becomes active only under an agreement in forc
 
 
 async def activate(system: System, node: str, body: dict[str, Any], *, to: str = "active") -> str:
-    """Register an organisation and walk it to `to` (signing an agreement in force today on the way)."""
+    """Register an organisation and walk it to `to` (signing an agreement in force today on
+    the way)."""
     r = await system.post(node, "partners", "/organisations", body)
     assert r.status_code == 201, r.text
     org = r.json()["organisation_id"]
@@ -49,7 +51,8 @@ async def activate(system: System, node: str, body: dict[str, Any], *, to: str =
 
 
 async def load_partners(system: System) -> None:
-    """Orchestra of the Swan active at two nodes (one org-id), Drake Music active with changed details, Armonico approved."""
+    """Orchestra of the Swan active at two nodes (one org-id), Drake Music active with changed
+    details, Armonico approved."""
     swan = {
         "name": "Orchestra of the Swan",
         "roles": ["delivery_partner"],
@@ -88,7 +91,8 @@ async def evidence(
 
 
 def counts(body: dict[str, Any], ids: dict[str, str]) -> dict[str, int]:
-    """The events' counts, named by what the dataset calls them (an unknown event keeps its type)."""
+    """The events' counts, named by what the dataset calls them
+    (an unknown event keeps its type)."""
     names = {v: k for k, v in ids.items()}
     return {names.get(e["event_id"], e["event_type"]): e["count"] for e in body["events"]}
 
@@ -120,7 +124,8 @@ async def test_schools_inclusion_progression_and_continuation_expand_into_their_
     await load_dataset(system)
     ids = await participation_events(system)
     async with reporting_client(system) as client:
-        # 2023-24: Coventry's state-funded 103690 is named by the WCET activity and the WCET pupils' records.
+        # 2023-24: Coventry's state-funded 103690 is named by the WCET activity and the WCET
+        # pupils' records.
         schools = await evidence(client, "schools", "coventry", "2023-24")
         assert (
             schools["figure"]
@@ -128,7 +133,8 @@ async def test_schools_inclusion_progression_and_continuation_expand_into_their_
             == 1
         )
         assert (schools["distinct"], counts(schools, ids)) == (1, {"wcet activity": 1, "wcet": 1})
-        # 2024-25: no activity at a school; A's tuition record and B's ensemble record name 103690 (D's 104100 is unregistered).
+        # 2024-25: no activity at a school; A's tuition record and B's ensemble record name 103690
+        # (D's 104100 is unregistered).
         later = await evidence(client, "schools", "hub", "2024-25")
         assert (later["figure"], later["distinct"], counts(later, ids)) == (
             1,
@@ -136,7 +142,8 @@ async def test_schools_inclusion_progression_and_continuation_expand_into_their_
             {"tuition": 1, "ensemble": 1},
         )
 
-        # 2024-25 pupils A, B, D: only D (solihull tuition) has an EHCP; A and B live in Coventry, neither on FSM this year.
+        # 2024-25 pupils A, B, D: only D (solihull tuition) has an EHCP; A and B live in Coventry,
+        # neither on FSM this year.
         ehcp = await evidence(client, "inclusion", "hub/send/ehcp", "2024-25")
         assert (ehcp["figure"], ehcp["distinct"], ehcp["total"], counts(ehcp, ids)) == (
             1,
@@ -155,7 +162,8 @@ async def test_schools_inclusion_progression_and_continuation_expand_into_their_
         fsm_before = await evidence(client, "inclusion", "coventry/fsm/yes", "2023-24")
         assert (fsm_before["figure"], counts(fsm_before, ids)) == (1, {"wcet": 1})
 
-        # A: beginner (WCET 2023-24) → intermediate (tuition 2024-25); B stays beginner; C leaves; D arrives.
+        # A: beginner (WCET 2023-24) → intermediate (tuition 2024-25); B stays beginner; C leaves;
+        # D arrives.
         for key, expected in (
             ("hub/beginner/intermediate", {"wcet": 1, "tuition": 1}),
             ("hub/beginner/beginner", {"wcet": 1, "ensemble": 1}),
@@ -185,9 +193,11 @@ async def test_active_partners_expand_into_their_register_events(system: System)
     async with reporting_client(system) as client:
         report = await view(client, "partnerships", period="2024-25")
         every = await evidence(client, "partners", "hub", "2024-25")
-        # Swan (one org-id at two nodes) and Drake: 2 partners from 3 register rows; Armonico is only approved.
+        # Swan (one org-id at two nodes) and Drake: 2 partners from 3 register rows;
+        # Armonico is only approved.
         assert (every["figure"], every["distinct"]) == (report["active_partners"], 2) == (2, 2)
-        # Swan: registered and made active at each node (2 + 2); Drake: registered, details changed, made active (3).
+        # Swan: registered and made active at each node (2 + 2); Drake: registered,
+        # details changed, made active (3).
         assert every["total"] == 7 and len(every["events"]) == 7
         assert sorted(e["event_type"] for e in every["events"]) == sorted(
             ["OrganisationRegistered"] * 3
@@ -212,7 +222,8 @@ async def test_active_partners_expand_into_their_register_events(system: System)
                 params={"view": "partners", "key": "colour/blue", "period": "2024-25"},
             )
         ).status_code == 422
-    # The state event a partner's evidence names is covered by the audit like every projected event id.
+    # The state event a partner's evidence names is covered by the audit like every projected
+    # event id.
     async with system.reporting.read_sessions() as session:
         assert (await verify(session)).ok
     async with system.reporting.sessions() as session, session.begin():

@@ -7,6 +7,7 @@ import dataclasses
 import gc
 import json
 import weakref
+from pathlib import Path
 
 from services.reporting.ingest.apply import Incoming
 from services.reporting.ingest.memory import collections_paused, collections_swept_every
@@ -18,7 +19,7 @@ from shared.subjects import event_subject, hub_stream
 from tests.helpers import System, organisation, wait_for
 from tests.test_contracts import envelope_for
 
-ORG = json.loads(open("tests/samples/OrganisationRegistered.v1.json").read())
+ORG = json.loads(Path("tests/samples/OrganisationRegistered.v1.json").read_text())
 
 
 def org_event(hub: str, node: str = "coventry", sequence: int = 1, **extra: object) -> bytes:

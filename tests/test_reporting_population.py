@@ -73,8 +73,8 @@ async def test_inclusion_sits_beside_the_areas_school_population(
     async with reporting_client(system) as client:
         hub = await view(client, "inclusion", period="2024-25")
         got = rows_of(hub)
-        # 2024-25 participants A, B (Coventry) and D (Solihull, EHCP, FSM); the population is Coventry's
-        # 2023-24 (its latest) and Solihull's 2024-25: 1,500 pupils.
+        # 2024-25 participants A, B (Coventry) and D (Solihull, EHCP, FSM); the population is
+        # Coventry's 2023-24 (its latest) and Solihull's 2024-25: 1,500 pupils.
         assert got[("send", "ehcp")] == (1, "33.3", "3.3")  # (30 + 20) / 1500
         assert got[("send", "none")] == (2, "66.7", "84.7")  # (850 + 420) / 1500
         assert got[("send", "support")] == (
@@ -101,7 +101,8 @@ async def test_inclusion_sits_beside_the_areas_school_population(
         assert coventry[("fsm", "no")] == (2, "100.0", "75.0")  # (1000 - 250) / 1000
         earlier = await view(client, "inclusion", period="2023-24")
         assert {c["population"] for c in earlier["characteristics"]} >= {
-            "1,000 pupils in state-funded schools (coventry 2023-24; DfE Schools, pupils and their characteristics 2023/24)"
+            "1,000 pupils in state-funded schools (coventry 2023-24; DfE Schools, pupils and "
+            "their characteristics 2023/24)"
         }
 
         areas = {
@@ -110,7 +111,8 @@ async def test_inclusion_sits_beside_the_areas_school_population(
         }
         assert areas == {"coventry": (1000, "2023-24"), "solihull": (500, "2024-25")}
 
-        # The public tables publish participant counts only, still suppressed; the zero rows show as 0.
+        # The public tables publish participant counts only, still suppressed;
+        # the zero rows show as 0.
         public = await view(client, "transparency", period="2024-25")
         assert all(
             r["pupils"] in ("c", "0") and set(r) == {"group", "pupils"}
@@ -158,7 +160,9 @@ async def test_population_is_projected_and_replaced_on_each_database(
             )
             for i, (t, body) in enumerate(
                 zip(
-                    ("SettingAdded", "SchoolPopulationRecorded", "SchoolPopulationRecorded"), events
+                    ("SettingAdded", "SchoolPopulationRecorded", "SchoolPopulationRecorded"),
+                    events,
+                    strict=True,
                 ),
                 start=1,
             )

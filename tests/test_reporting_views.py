@@ -63,7 +63,8 @@ def draw(entry_id: str, amount: int) -> list[dict[str, Any]]:
 
 
 async def load_dataset(system: System) -> dict[str, str]:
-    """Four pupils, two nodes, two years; the 2023-24 WCET is posted last (late) and must land in 2023-24."""
+    """Four pupils, two nodes, two years; the 2023-24 WCET is posted last
+    (late) and must land in 2023-24."""
     for urn, name in (("103690", "Canley Primary"), ("103691", "Earlsdon Primary")):
         r = await system.post(
             "coventry",
@@ -215,7 +216,8 @@ async def load_dataset(system: System) -> dict[str, str]:
     )
     assert r.status_code == 201, r.text
     ids.update(dfe_cov=dfe_cov, dfe_sol=dfe_sol, sent=sent, received=received)
-    # 2 settings + 3 activities + 3 participation events + 4 income + allocation + receipt + commission + spend + budget
+    # 2 settings + 3 activities + 3 participation events + 4 income + allocation + receipt +
+    # commission + spend + budget
     await system.report_when(lambda r: r.stamp.applied_events >= 17, timeout=30)
     return ids
 
@@ -252,7 +254,8 @@ async def test_pupils_schools_continuation_inclusion_and_progression_by_hand(
             DELIVERER: 3
         }
         assert reach["stamp"]["applied_events"] >= 17
-        # Narrowed by function, the same figures come from pupil records: all 2024-25 work is progression.
+        # Narrowed by function, the same figures come from pupil records:
+        # all 2024-25 work is progression.
         assert (await view(client, "reach", period="2024-25", function="progression"))[
             "breakdowns"
         ] == reach["breakdowns"]
@@ -295,7 +298,8 @@ async def test_pupils_schools_continuation_inclusion_and_progression_by_hand(
         assert {c["population"] for c in inclusion["characteristics"]} == {
             "unknown: no school population data in the system"
         }
-        # 2024-25: A and B's school 103690 is engaged through its pupils: 1 of Coventry's 2 (50% ≥ 25%), not cold.
+        # 2024-25: A and B's school 103690 is engaged through its pupils: 1 of Coventry's 2
+        # (50% ≥ 25%), not cold.
         assert [(c["area"], c["unengaged_urns"]) for c in inclusion["cold_spots"]] == []
         cold = await view(
             client, "inclusion", period="2024-25", function="schools"
@@ -442,7 +446,8 @@ async def test_a_grant_is_followed_to_activities_and_an_activity_back_to_its_pou
     async with reporting_client(system) as client:
         down = (await client.get(f"/report/funding/follow/solihull/{ids['dfe_sol']}")).json()
         up = (await client.get(f"/report/funding/activities/{ids['ensemble']}/pounds")).json()
-    # Solihull's grant: 200 allocated to Coventry, received, 200 of it into the commission funding the ensemble.
+    # Solihull's grant: 200 allocated to Coventry, received,
+    # 200 of it into the commission funding the ensemble.
     assert (
         down["amount_pence"],
         down["used_pence"],
@@ -464,7 +469,8 @@ async def test_a_grant_is_followed_to_activities_and_an_activity_back_to_its_pou
         [ids["ensemble"]],
     )
     assert down["activities"] == {ids["ensemble"]: 200_00}
-    # The ensemble is named by the commission (300) and the tutors' spend (150): 450, from three sources.
+    # The ensemble is named by the commission (300) and the tutors' spend (150): 450,
+    # from three sources.
     assert up["total_pence"] == 450_00
     assert sorted((s["node"], s["kind"], s["pence"]) for s in up["sources"]) == [
         ("coventry", "income", 100_00),

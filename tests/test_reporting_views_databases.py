@@ -37,7 +37,8 @@ def participation(activity_id: str, year: str, pid: str) -> dict[str, Any]:
 
 
 def batch(hub: str) -> list[Incoming]:
-    """Posted in an order unlike their dates: the 2023-24 WCET arrives after the 2024-25 ensemble."""
+    """Posted in an order unlike their dates: the 2023-24 WCET arrives after the
+    2024-25 ensemble."""
     events = [
         ("partners", "SettingAdded", 1, sample("SettingAdded.v1")),
         (

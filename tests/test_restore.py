@@ -52,7 +52,8 @@ class Deployment:
         return self.settings.data_dir / "hub" / "reporting.db"
 
     def node_files(self, node: str) -> list[Path]:
-        """A node's databases (SQLite) and its nats-server's store, as `hub node up` lays them out."""
+        """A node's databases (SQLite) and its nats-server's store,
+        as `hub node up` lays them out."""
         return [self.settings.data_dir / node / f"{s}.db" for s in SERVICES] + [
             self.topology.folder / node
         ]
@@ -86,7 +87,8 @@ class Deployment:
             await fresh.start()
 
     async def restart_reporting(self) -> None:
-        """Stop reporting and start a new one on the same settings (the database may have changed)."""
+        """Stop reporting and start a new one on the same settings
+        (the database may have changed)."""
         await self.system.reporting.stop()
         self.system.reporting = build_service(
             self.settings, self.topology.reporting_url, self.system.wiring.reporting
@@ -139,7 +141,8 @@ async def write(system: System, node: str, count: int, prefix: str) -> int:
 
 
 def sqlite_backup(source: Path, target: Path) -> None:
-    """`sqlite3 SOURCE ".backup TARGET"`, as the runbook writes it: a consistent copy of a live database."""
+    """`sqlite3 SOURCE ".backup TARGET"`, as the runbook writes it:
+    a consistent copy of a live database."""
     subprocess.run(["sqlite3", str(source), f".backup {target}"], check=True, timeout=60)
 
 
@@ -248,9 +251,9 @@ async def test_a_node_restored_behind_its_events_refuses_to_publish_and_says_how
     ready = await wait_for(partners.readiness, lambda c: "refused" in c)
     assert ready["ready"] is False
     assert ready["refused"] == (
-        "coventry partners: its database has emitted events up to sequence 2 but the hub stream holds them up to 4 "
-        "(a database restored from an older backup); not publishing: run `hub node recover --node coventry` "
-        "(deploy/RUNBOOK.md)"
+        "coventry partners: its database has emitted events up to sequence 2 but the hub stream "
+        "holds them up to 4 (a database restored from an older backup); not publishing: "
+        "run `hub node recover --node coventry` (deploy/RUNBOOK.md)"
     )
     refused = await system.post(
         "coventry", "partners", "/organisations", organisation("D 0", areas=["coventry"])
@@ -284,7 +287,8 @@ async def outbox_event_ids(d: Deployment, node: str) -> set[str]:
 
 
 async def hub_cli(d: Deployment, *args: str, **env: str) -> tuple[int, str]:
-    """Run `hub ARGS --data-dir <the deployment's folder>` as an operator would, for this test's hub."""
+    """Run `hub ARGS --data-dir <the deployment's folder>` as an operator would,
+    for this test's hub."""
     env = {
         "HUB_HUB": d.settings.hub,
         "HUB_NODES": json.dumps(d.settings.nodes),
@@ -308,7 +312,8 @@ async def test_node_backup_restore_recover_loses_nothing_and_doubles_nothing(
     nats_folder_too: bool,
 ) -> None:
     """Backup, more writes (C), restore, `hub node recover`, more writes (D): every event exactly
-    once in the hub stream, in the node stream and in the node's outbox; C's rows are back at the node."""
+    once in the hub stream, in the node stream and in the node's outbox; C's rows are back at the
+    node."""
     d, system = deployment, deployment.system
     written = await backed_up_then_written(d, tmp_path / "backup")
     assert (
@@ -355,7 +360,8 @@ async def backed_up_then_written(d: Deployment, backup: Path) -> int:
 
 
 async def database_with_a_hole(d: Deployment, path: Path, skip: int) -> None:
-    """A reporting database that took in the whole hub stream except message `skip`: its chain is intact."""
+    """A reporting database that took in the whole hub stream except message `skip`:
+    its chain is intact."""
     from services.reporting.ingest.apply import Incoming
 
     holed = build_service(
@@ -467,8 +473,9 @@ async def test_operator_commands_find_the_deployment_and_fail_fast_in_one_line(
 async def test_rebuild_while_the_hub_runs_then_reporting_carries_on_from_the_rebuilt_database(
     deployment: Deployment,
 ) -> None:
-    """deploy/RUNBOOK.md, rebuild: `hub rebuild` into a new database while everything runs (it finds the
-    hub's NATS and node keys in the data folder), then reporting restarted on it catches up by itself."""
+    """deploy/RUNBOOK.md, rebuild: `hub rebuild` into a new database while everything runs (it finds
+    the hub's NATS and node keys in the data folder), then reporting restarted on it catches up by
+    itself."""
     d, system = deployment, deployment.system
     written = await write(system, "coventry", 2, "A") + await write(system, "solihull", 1, "S")
     await system.report_when(lambda r: r.stamp.applied_events == written)
@@ -498,7 +505,8 @@ async def test_rebuild_while_the_hub_runs_then_reporting_carries_on_from_the_reb
 async def test_rebuild_checks_signatures_with_the_deployments_node_keys(
     deployment: Deployment, tmp_path: Path
 ) -> None:
-    """An event signed with a key the hub does not trust is refused by `hub rebuild` too, with no setting given."""
+    """An event signed with a key the hub does not trust is refused by `hub rebuild` too,
+    with no setting given."""
     d = deployment
     written = await write(d.system, "coventry", 1, "A")
     await d.system.report_when(lambda r: r.stamp.applied_events == written)
@@ -590,8 +598,9 @@ def pg(*command: str) -> None:
 async def test_on_postgresql_node_and_reporting_dumps_restore_and_catch_up(
     pg_deployment: Deployment, tmp_path: Path
 ) -> None:
-    """The runbook's PostgreSQL procedures: pg_dump a node and reporting, write more, pg_restore both, recover
-    the node; every event once at the hub and the node, reporting caught up to the same totals."""
+    """The runbook's PostgreSQL procedures: pg_dump a node and reporting, write more, pg_restore
+    both, recover the node; every event once at the hub and the node, reporting caught up to the
+    same totals."""
     d, system = pg_deployment, pg_deployment.system
     hub = d.settings.hub
     written = await write(system, "coventry", 2, "A")
@@ -662,8 +671,8 @@ async def test_on_postgresql_node_and_reporting_dumps_restore_and_catch_up(
 async def test_rotate_a_node_key_as_the_runbook_says(
     deployment: Deployment, tmp_path: Path
 ) -> None:
-    """`hub secrets rotate-key`, then the node and reporting restarted: new events verify, and so do the old
-    ones in a rebuild."""
+    """`hub secrets rotate-key`, then the node and reporting restarted: new events verify, and so do
+    the old ones in a rebuild."""
     d, system = deployment, deployment.system
     written = await write(system, "coventry", 1, "old key")
     await system.report_when(lambda r: r.stamp.applied_events == written)
@@ -684,7 +693,8 @@ async def test_rotate_a_node_key_as_the_runbook_says(
 
 
 async def test_add_a_node_as_the_runbook_says(deployment: Deployment) -> None:
-    """HUB_NODES gains a node, `hub secrets init`, the hub restarted, the node started: its events arrive."""
+    """HUB_NODES gains a node, `hub secrets init`, the hub restarted, the node started:
+    its events arrive."""
     d, system = deployment, deployment.system
     written = await write(system, "coventry", 1, "A")
     await system.report_when(lambda r: r.stamp.applied_events == written)
@@ -727,8 +737,8 @@ async def test_add_a_node_as_the_runbook_says(deployment: Deployment) -> None:
 async def test_recover_refuses_writes_taken_after_the_restore_that_reuse_a_sequence(
     deployment: Deployment, tmp_path: Path
 ) -> None:
-    """A write entered offline (`hub partners register`) on the restored database took sequence 3, which the
-    hub already holds as another event: recovery says so and changes nothing."""
+    """A write entered offline (`hub partners register`) on the restored database took sequence 3,
+    which the hub already holds as another event: recovery says so and changes nothing."""
     d, system = deployment, deployment.system
     written = await write(system, "coventry", 2, "A")
     await system.report_when(lambda r: r.stamp.applied_events == written)

@@ -47,7 +47,8 @@ class Row(BaseModel):
 def test_csv_rows_are_validated_with_row_column_and_reason(tmp_path: Path) -> None:
     f = tmp_path / "x.csv"
     f.write_text(
-        'URN,Name,Pupils\n100000,Good School,30\n12,Bad URN,5\n100001,=HYPERLINK("x"),4\n100002,Neg,-3\n'
+        "URN,Name,Pupils\n100000,Good School,30\n12,Bad URN,5\n"
+        '100001,=HYPERLINK("x"),4\n100002,Neg,-3\n'
     )
     result = validate_rows(
         f, Row, columns={"URN": "urn", "Name": "name", "Pupils": "pupils"}, required={"URN"}

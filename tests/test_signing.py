@@ -91,7 +91,8 @@ def _event(hub: str, node: str, sequence: int, name: str) -> tuple[str, bytes]:
 def _tampered(
     hub: str, coventry: NodeSigner, solihull: NodeSigner
 ) -> tuple[list[Incoming], dict[str, str]]:
-    """Two genuine relay batches of coventry's, and the ways of tampering each must be refused for."""
+    """Two genuine relay batches of coventry's, and the ways of tampering each must be
+    refused for."""
     first = [_event(hub, "coventry", i, f"Genuine {i}") for i in range(1, 6)]
     second = [_event(hub, "coventry", i, f"Genuine {i}") for i in range(6, 9)]
     first_proofs = coventry.sign_batch(hub, "coventry", [raw for _, raw in first])
@@ -99,7 +100,7 @@ def _tampered(
     genuine = [
         Incoming(s, raw, n, p)
         for n, ((s, raw), p) in enumerate(
-            zip(first + second, first_proofs + second_proofs), start=1
+            zip(first + second, first_proofs + second_proofs, strict=True), start=1
         )
     ]
     subject, raw = _event(hub, "coventry", 9, "Forged")
@@ -209,7 +210,7 @@ def test_a_verified_root_is_checked_once_and_its_messages_by_hashes_alone() -> N
     )  # a batch of one, known
 
 
-async def test_a_stream_recorded_with_per_event_signatures_still_verifies_and_rebuilds_to_the_same_chain(
+async def test_a_stream_signed_per_event_still_verifies_and_rebuilds_to_the_same_chain(
     tmp_path: Path,
 ) -> None:
     recorded = json.loads(LEGACY_STREAM.read_text())
@@ -260,7 +261,8 @@ async def test_a_stream_recorded_with_per_event_signatures_still_verifies_and_re
 async def test_a_write_made_offline_is_signed_by_the_node_relay_with_the_deployment_key(
     settings: HubSettings, nats_server: NatsServer
 ) -> None:
-    """As `hub partners register` writes (no relay, no key loaded), then the node's service relays it."""
+    """As `hub partners register` writes (no relay, no key loaded),
+    then the node's service relays it."""
     from hub.topology import Secrets
     from services.partners import app as partners_app
     from services.partners.services import RegisterOrganisation, register_organisation

@@ -1,4 +1,5 @@
-"""Background WAL checkpoints: the reporting writer leaves copying the log back to a connection of its own."""
+"""Background WAL checkpoints: the reporting writer leaves copying the log back to a connection of
+its own."""
 
 from __future__ import annotations
 
@@ -13,7 +14,10 @@ from shared.db import WalCheckpointer, create_engine
 from shared.settings import HubSettings
 from tests.test_reporting_ingest import incoming, org_event
 
-ROWS = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) INSERT INTO t SELECT hex(randomblob(1000)) FROM n"
+ROWS = (
+    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) "
+    "INSERT INTO t SELECT hex(randomblob(1000)) FROM n"
+)
 """About 4 MB a statement: past SQLite's own checkpoint threshold (1,000 pages of 4 KiB) in two."""
 
 
@@ -27,7 +31,8 @@ async def _write_6_mb(writer: AsyncEngine) -> None:
 
 @asynccontextmanager
 async def _written_with_checkpointer(db: Path) -> AsyncIterator[WalCheckpointer]:
-    """6 MB committed by a writer that checkpoints elsewhere; a checkpointer on a reader of the same file."""
+    """6 MB committed by a writer that checkpoints elsewhere;
+    a checkpointer on a reader of the same file."""
     writer = create_engine(f"sqlite+aiosqlite:///{db}", checkpoints_elsewhere=True)
     reader = create_engine(f"sqlite+aiosqlite:///{db}", writer=False)
     try:

@@ -1,4 +1,5 @@
-"""``hub reliability``: run the phases and print their figures; the result says whether it passed."""
+"""``hub reliability``: run the phases and print their figures;
+the result says whether it passed."""
 
 from __future__ import annotations
 
@@ -59,7 +60,8 @@ async def run_reliability(
     folder: Path | None = None,
     console: Console | None = None,
 ) -> ReliabilityReport:
-    """Crash runs (each on a fresh cluster, seed, seed+1, ...), a soak on the last, hostile input."""
+    """Crash runs (each on a fresh cluster, seed, seed+1, ...), a soak on the last,
+    hostile input."""
     console = console or Console()
     report = ReliabilityReport()
     started = time.monotonic()
@@ -119,7 +121,8 @@ def print_soak(console: Console, s: SoakResult) -> None:
         f"[bold]soak[/bold] {s.seconds:.0f}s: {s.events} events, {s.events_per_second:.1f} events/s"
     )
     console.print(
-        f"  RSS of all services: start {s.rss_start_kib // 1024} MiB, end {s.rss_end_kib // 1024} MiB"
+        f"  RSS of all services: start {s.rss_start_kib // 1024} MiB, "
+        f"end {s.rss_end_kib // 1024} MiB"
     )
     console.print(
         f"  backlog when load stopped: {s.backlog_at_stop} events, drained in {drained}; "
@@ -143,6 +146,6 @@ def print_summary(console: Console, r: ReliabilityReport) -> None:
     faults = sum(sum(c.faults.values()) for c in r.crashes)
     verdict = "[green]PASSED[/green]" if r.passed else "[red]FAILED[/red]"
     console.print(
-        f"[bold]reliability[/bold] {verdict}: runs {len(r.crashes)}, faults {faults}, events {events}, "
-        f"lost {r.lost}, duplicated {r.duplicated}, in {r.seconds:.0f}s"
+        f"[bold]reliability[/bold] {verdict}: runs {len(r.crashes)}, faults {faults}, events "
+        f"{events}, lost {r.lost}, duplicated {r.duplicated}, in {r.seconds:.0f}s"
     )

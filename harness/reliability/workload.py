@@ -27,7 +27,8 @@ class WorkloadStats:
     requests: Counter[str] = field(default_factory=Counter)
     retries: int = 0
     refused_on_retry: int = 0
-    """4xx after an earlier attempt failed: the first attempt had landed (e.g. a receipt already recorded)."""
+    """4xx after an earlier attempt failed: the first attempt had landed
+    (e.g. a receipt already recorded)."""
 
 
 @dataclass

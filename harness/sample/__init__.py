@@ -21,7 +21,8 @@ import httpx
 
 @dataclass
 class SampleLoad:
-    """What the loader wrote (so the demo can wait for reporting to apply all of it) and ids it made."""
+    """What the loader wrote (so the demo can wait for reporting to apply all of it) and ids
+    it made."""
 
     writes: Counter[str] = field(default_factory=Counter)
     organisations: dict[str, list[str]] = field(default_factory=dict)

@@ -1,9 +1,10 @@
-"""Sample activities: two academic years of delivery, with pupils, across the five strategic functions.
+"""Sample activities: two academic years of delivery, with pupils,
+across the five strategic functions.
 
 2023-24: whole class ensemble teaching (WCET, beginner) for Year 4 classes in each area.
 2024-25: new Year 4 WCET classes; some of last year's WCET pupils continue (now Year 5) into
-intermediate tuition and ensembles; the Heart of England Junior Strings Orchestra, delivered by one node,
-draws pupils from all three areas (recorded once, attributed to each pupil's own area); and
+intermediate tuition and ensembles; the Heart of England Junior Strings Orchestra, delivered by one
+node, draws pupils from all three areas (recorded once, attributed to each pupil's own area); and
 headcount-only work (CPD, workshops, performances). Pupils are sent by UPN to the node, which
 publishes only pseudonyms. Figures are illustrative, not real returns.
 """
@@ -98,8 +99,10 @@ def schools(area: str, count: int = 12) -> list[str]:
 
 
 def pupil(rng: random.Random, area: str, school: str, serial: int) -> SamplePupil:
-    """A pupil with a valid UPN (LA code, establishment, year, serial) and census-like characteristics."""
-    digits = f"{LA_CODES.get(area, 900):03d}{int(school) % 10000:04d}{serial // 1000 % 100:02d}{serial % 1000:03d}"
+    """A pupil with a valid UPN (LA code, establishment, year, serial) and
+    census-like characteristics."""
+    la, establishment = LA_CODES.get(area, 900), int(school) % 10000
+    digits = f"{la:03d}{establishment:04d}{serial // 1000 % 100:02d}{serial % 1000:03d}"
     roll = rng.random()
     return SamplePupil(
         upn=make_upn(digits),
@@ -164,7 +167,8 @@ def _pupil_row(activity: dict[str, Any], p: SamplePupil, year_group: int) -> dic
 
 @dataclass
 class NodePlan:
-    """How a node's activities split: WCET each year, continuation groups, the rest headcount-only."""
+    """How a node's activities split: WCET each year, continuation groups,
+    the rest headcount-only."""
 
     wcet_per_year: int
     continuation: int
@@ -339,7 +343,8 @@ async def _post_register(writer: SampleWriter, node: str, rows: list[dict[str, A
 
 
 async def _returns(writer: SampleWriter, nodes: list[str]) -> None:
-    """Each node expects 2024-25 returns from two partners; one arrived late, the other is missing."""
+    """Each node expects 2024-25 returns from two partners; one arrived late,
+    the other is missing."""
     for node in nodes:
         partners = writer.load.organisations[node][1:3]
         for partner in partners:

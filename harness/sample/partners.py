@@ -145,7 +145,8 @@ PARTNERS = {
 
 
 async def load(writer: SampleWriter, nodes: list[str]) -> None:
-    """Register every node's network, move each partner to its state, then add the area's settings."""
+    """Register every node's network, move each partner to its state,
+    then add the area's settings."""
     for node in nodes:
         lead = CLOS.get(
             node, Org(f"{node.title()} Music", ("collaborative_lead",), ("partnerships",))

@@ -25,7 +25,8 @@ def hub_node(value: str | None) -> str | None:
     with one line before it opens, creates or writes anything (eager: before the other options)."""
     if value is not None and value not in (nodes := HubSettings().nodes):
         typer.echo(
-            f"--node: {value!r} is not one of the hub's nodes: one of {', '.join(nodes)} (HUB_NODES)",
+            f"--node: {value!r} is not one of the hub's nodes: one of {', '.join(nodes)} "
+            "(HUB_NODES)",
             err=True,
         )
         raise typer.Exit(2)
@@ -58,7 +59,8 @@ async def offline_service(
 
 
 def run_operator(work: Coroutine[Any, Any, T]) -> T:
-    """Run an operator command's work; a deployment it cannot reach or use is one line and exit 2."""
+    """Run an operator command's work; a deployment it cannot reach or use is one line and
+    exit 2."""
     from hub import render
     from hub.locate import OperatorError
     from shared.node_recovery import RecoveryRefused

@@ -14,6 +14,7 @@ import hashlib
 import shutil
 import time
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 from uuid import UUID
@@ -82,7 +83,7 @@ def read_register(
     advance = None
     if progress is not None:
         task = progress.add_task("checking", total=count_rows(path))
-        advance = lambda n: progress.advance(task, n)  # noqa: E731
+        advance = partial(progress.advance, task)
     result = validate_rows(path, RegisterRow, required=REQUIRED, progress=advance)
     problems = result.problems + register_problems(
         result.rows, node, HubSettings().nodes if node else None
@@ -138,9 +139,9 @@ def import_(
     )
     elapsed = time.monotonic() - started
     render.console.print(
-        f"[bold]{len(rows)} rows[/bold] in {elapsed:.1f} s: "
-        f"{outcome.activities_added} activities added ({outcome.activities_existing} already there), "
-        f"{outcome.participations_added} participations added ({outcome.participations_existing} already there), "
+        f"[bold]{len(rows)} rows[/bold] in {elapsed:.1f} s: {outcome.activities_added} activities "
+        f"added ({outcome.activities_existing} already there), {outcome.participations_added} "
+        f"participations added ({outcome.participations_existing} already there), "
         f"{outcome.events} events"
     )
 

@@ -100,7 +100,8 @@ def income(
     purpose: str | None = None,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Record income received (SOURCE: dfe_grant, local_authority, schools, parents, trusts, fundraising, earned, other)."""
+    """Record income received (SOURCE: dfe_grant, local_authority, schools, parents, trusts,
+    fundraising, earned, other)."""
     from services.funding.services import RecordIncome, record_income
 
     cmd = RecordIncome(
@@ -305,7 +306,8 @@ def balance(
     data_dir: DataDirOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Hub-wide: per node, income + received = allocated + commissioned + spent + remaining; transfers reconciled."""
+    """Hub-wide: per node, income + received = allocated + commissioned + spent + remaining;
+    transfers reconciled."""
     from services.reporting.read.views.funding import funding_balance
 
     result = _reporting(data_dir, lambda s, settings: funding_balance(s, settings.nodes))
@@ -407,7 +409,8 @@ def budget_report(period: str, kind: str = "academic", data_dir: DataDirOption =
 
 @app.command("summary")
 def summary(period: str, kind: str = "academic", data_dir: DataDirOption = None) -> None:
-    """Income by source and spend by strategic function for a period (e.g. 2025-26), exact to the penny."""
+    """Income by source and spend by strategic function for a period (e.g. 2025-26),
+    exact to the penny."""
     from services.reporting.read.views.funding import period_summary
 
     result = _reporting(data_dir, lambda s, _: period_summary(s, kind, period))

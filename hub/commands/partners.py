@@ -27,7 +27,8 @@ ListOption = Annotated[list[str] | None, typer.Option(help="Repeat for several."
 
 
 def _run(node: str, data_dir: Path | None, work: Callable[[NodeService], Awaitable[T]]) -> T:
-    """Run one use case on the node's database; a refusal is printed with its reasons, exit code 1."""
+    """Run one use case on the node's database; a refusal is printed with its reasons,
+    exit code 1."""
 
     async def run() -> T:
         async with offline_service("partners", node, data_dir) as service:
@@ -115,7 +116,8 @@ def register(
     )
     org = _run(node, data_dir, lambda s: register_organisation(cmd, s.unit_of_work()))
     render.console.print(
-        f"registered {org.name} ({org.org_id or 'no org-id'}) as {org.organisation_id}, state {org.state}"
+        f"registered {org.name} ({org.org_id or 'no org-id'}) as {org.organisation_id}, state "
+        f"{org.state}"
     )
 
 
@@ -214,7 +216,8 @@ def import_settings_(
     ] = False,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Import schools and settings; any bad row and nothing is imported. Re-importing adds only new URNs."""
+    """Import schools and settings; any bad row and nothing is imported. Re-importing adds only
+    new URNs."""
     from services.partners.services import import_settings
     from shared.tabular import TabularError, count_rows
 
@@ -248,7 +251,8 @@ def import_settings_(
     verb = "would add" if dry_run else "added"
     render.console.print(
         f"{verb} {outcome.added} setting(s); {outcome.already_registered} already registered; "
-        f"{outcome.closed_skipped} closed skipped; {outcome.other_area_skipped} in other areas skipped"
+        f"{outcome.closed_skipped} closed skipped; {outcome.other_area_skipped} in other areas "
+        "skipped"
     )
 
 
@@ -278,7 +282,8 @@ def import_population_(
     ] = False,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Record the area's school population per year (docs/partners.md); any bad row and nothing is recorded."""
+    """Record the area's school population per year (docs/partners.md);
+    any bad row and nothing is recorded."""
     from services.partners.services import import_school_population
     from shared.tabular import TabularError
 
@@ -293,8 +298,8 @@ def import_population_(
     _refuse_problems(file, outcome.problems)
     verb = "would record" if dry_run else "recorded"
     render.console.print(
-        f"{verb} {outcome.recorded} year(s), {outcome.revised} revised; {outcome.unchanged} unchanged; "
-        f"{outcome.other_area_skipped} rows of other areas skipped"
+        f"{verb} {outcome.recorded} year(s), {outcome.revised} revised; {outcome.unchanged} "
+        f"unchanged; {outcome.other_area_skipped} rows of other areas skipped"
     )
 
 

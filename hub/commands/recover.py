@@ -1,4 +1,5 @@
-"""``hub node recover``: bring a restored node's databases forward from its own events in the streams.
+"""``hub node recover``: bring a restored node's databases forward from its own events in
+the streams.
 
 Reads each service's events after its database's position from the node's stream (as the node's
 admin) and, where this data folder also holds the hub's credentials, from the hub stream; then
@@ -99,7 +100,8 @@ async def _recover_service(
 async def stream_positions_at(
     settings: HubSettings, nats_url: str | None
 ) -> dict[tuple[str, str], int]:
-    """Per node service, the last sequence in the hub stream (the deployment's hub NATS, found as `hub_nats_url`)."""
+    """Per node service, the last sequence in the hub stream
+    (the deployment's hub NATS, found as `hub_nats_url`)."""
     from nats.js.errors import NotFoundError
 
     from services.reporting.ingest.completeness import stream_positions
@@ -115,7 +117,8 @@ async def stream_positions_at(
 
 
 async def database_positions(settings: HubSettings) -> dict[tuple[str, str], int]:
-    """Per node service whose database this machine reaches: the last sequence its outbox numbered."""
+    """Per node service whose database this machine reaches:
+    the last sequence its outbox numbered."""
     from sqlalchemy import text
 
     from shared.db import create_engine

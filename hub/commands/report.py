@@ -54,7 +54,8 @@ def _settings(data_dir: Path | None) -> HubSettings:
 
 
 def _database_url(settings: HubSettings, database: str | None) -> str:
-    """A URL, a path to a SQLite file (e.g. an auditor's copy), or the configured reporting database."""
+    """A URL, a path to a SQLite file (e.g. an auditor's copy),
+    or the configured reporting database."""
     if database is None:
         from services.reporting.settings import reporting_database_url
 
@@ -161,7 +162,7 @@ def print_tables(result: Any) -> None:
             shown.add_row(
                 *(
                     _shown(v, m or (i == 1 and figure_in_pence))
-                    for i, (v, m) in enumerate(zip(row, money))
+                    for i, (v, m) in enumerate(zip(row, money, strict=True))
                 )
             )
         render.console.print(shown)
@@ -322,7 +323,8 @@ def audit_verify(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Recompute the hash chain (and, with --stream, digests, node signatures, projections and completeness); exit 1 on any problem."""
+    """Recompute the hash chain (and, with --stream, digests, node signatures, projections and
+    completeness); exit 1 on any problem."""
     from services.reporting.ingest.audit import verify
 
     settings = _settings(data_dir)
@@ -347,8 +349,9 @@ def audit_verify(
         )
         if complete is not None:
             render.console.print(
-                f"  hub stream position {complete.position} of {complete.stream_last_seq}: every message "
-                f"up to it applied, a copy ({complete.copies}) or dead-lettered ({complete.dead_lettered})"
+                f"  hub stream position {complete.position} of {complete.stream_last_seq}: every "
+                f"message up to it applied, a copy ({complete.copies}) or dead-lettered "
+                f"({complete.dead_lettered})"
                 if not complete.problems
                 else f"  hub stream position {complete.position} of "
                 f"{complete.stream_last_seq}: {len(complete.problems)} message(s) unaccounted for"
@@ -365,7 +368,8 @@ def audit_verify(
 async def _verify_against_stream(
     settings: HubSettings, url: str, nats_url: str | None
 ) -> tuple[Any, Any]:
-    """The chain, digests and projections against the hub stream, and that nothing in it is missing."""
+    """The chain, digests and projections against the hub stream,
+    and that nothing in it is missing."""
     from nats.js.errors import NotFoundError
 
     from hub.locate import OperatorError, hub_nats_url, nats_session, where
@@ -413,7 +417,8 @@ def audit_verify_message(
         str | None, typer.Option(help="NATS server holding the hub stream.")
     ] = None,
 ) -> None:
-    """Check one hub stream message's node signature from its bytes and headers alone; exit 1 if it fails."""
+    """Check one hub stream message's node signature from its bytes and headers alone;
+    exit 1 if it fails."""
     from hub.commands import run_operator
     from hub.locate import hub_nats_url, nats_session
     from services.reporting.ingest.audit import stream_fetcher
@@ -446,7 +451,10 @@ def audit_verify_message(
         )
         raise typer.Exit(1) from None
     problem = keys.problem(envelope, data, headers)
-    what = f"{envelope.type} {envelope.event_id} from {envelope.node}/{envelope.service} #{envelope.sequence}"
+    what = (
+        f"{envelope.type} {envelope.event_id} from {envelope.node}/{envelope.service} "
+        f"#{envelope.sequence}"
+    )
     render.console.print(f"{what}: {problem or 'signature verified'}", markup=False)
     if problem:
         raise typer.Exit(1)

@@ -98,7 +98,9 @@ async def get_activities(uow: UnitOfWorkDep) -> list[ActivityOut]:
     "/register",
     status_code=201,
     response_model=Imported,
-    summary="Import register rows (activities with headcounts, or pupils by UPN) in one transaction",
+    summary=(
+        "Import register rows (activities with headcounts, or pupils by UPN) in one transaction"
+    ),
 )
 async def post_register(
     cmd: ImportRegister, uow: UnitOfWorkDep, keys: PseudonymiserDep

@@ -1,5 +1,5 @@
-"""Composition root of the activities service: settings, database, outbox relay, routes, and `serve`,
-its process's one entry."""
+"""Composition root of the activities service: settings, database, outbox relay, routes, and
+`serve`, its process's one entry."""
 
 from __future__ import annotations
 
@@ -49,7 +49,8 @@ async def serve(
     port: int | None = None,
     nats_url: str | None = None,
 ) -> None:
-    """The activities process of `node` (`hub serve activities`, `hub node up`): shared/node_service.py."""
+    """The activities process of `node` (`hub serve activities`, `hub node up`):
+    shared/node_service.py."""
     await serve_node_service(
         settings,
         NAME,

@@ -61,7 +61,8 @@ def register_problems(
 ) -> list[RowProblem]:
     """Problems only visible across rows (an activity described two ways, a pupil listed twice) or
     against the hub (given `node`, the importing node, and `nodes`, the hub's: an activity's area
-    that is not one of them), so that no part of a file is imported before its last row is checked."""
+    that is not one of them), so that no part of a file is imported before its last row is
+    checked."""
     problems: list[RowProblem] = []
     first: dict[str, tuple[int, dict[str, object]]] = {}
     pupils: dict[tuple[str, str], int] = {}
@@ -118,7 +119,8 @@ def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
 
 
 def return_status(due_on: date | None, submitted_on: date | None, today: date) -> ReturnStatus:
-    """Where a partner's return stands: received (on time), late, missing (overdue), due, or unexpected."""
+    """Where a partner's return stands: received (on time), late, missing (overdue), due,
+    or unexpected."""
     if due_on is None:
         return "unexpected"
     if submitted_on is not None:

@@ -48,7 +48,8 @@ class ActivityRow(Base):
     term: Mapped[str | None] = mapped_column(String(40))
     academic_year: Mapped[str | None] = mapped_column(String(7))
     source_key: Mapped[str | None] = mapped_column(String(120))
-    """The register's activity_ref: re-importing a file finds the activity instead of adding it again."""
+    """The register's activity_ref: re-importing a file finds the activity instead of adding
+    it again."""
     partner_return_id: Mapped[str | None] = mapped_column(String(36))
     withdrawn: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 

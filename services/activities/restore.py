@@ -83,7 +83,8 @@ async def _participations(session: AsyncSession, event: ReceivedEvent) -> list[s
     ]
     await session.execute(insert(ParticipationRow), rows)
     return [
-        f"activity {p.activity_id}: {len(rows)} participation(s) restored without their UPN (import the register again)"
+        f"activity {p.activity_id}: {len(rows)} participation(s) restored without their UPN "
+        "(import the register again)"
     ]
 
 

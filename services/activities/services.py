@@ -1,4 +1,5 @@
-"""Use cases of the activities service: activities, the pupils in them, corrections and partner returns.
+"""Use cases of the activities service: activities, the pupils in them,
+corrections and partner returns.
 
 UPNs come in and are pseudonymised here; only pseudonyms and categories are emitted.
 """
@@ -114,7 +115,8 @@ def _split(value: Any) -> Any:
 
 
 class RegisterRow(BaseModel):
-    """One register line: an activity with a headcount, or one pupil's participation in an activity."""
+    """One register line: an activity with a headcount,
+    or one pupil's participation in an activity."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -188,7 +190,8 @@ class RegisterRow(BaseModel):
 
 
 class ImportRegister(BaseModel):
-    """A batch of register rows, imported in one transaction (the CLI sends whole files in batches)."""
+    """A batch of register rows, imported in one transaction
+    (the CLI sends whole files in batches)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -257,7 +260,8 @@ class ReturnLine(BaseModel):
 
 
 def return_id_for(partner_id: UUID, year: str, file_digest: str) -> UUID:
-    """Deterministic, so re-importing the same return file (even after a crash) is the same return."""
+    """Deterministic, so re-importing the same return file
+    (even after a crash) is the same return."""
     return uuid.uuid5(RETURN_NAMESPACE, f"{partner_id}/{year}/{file_digest}")
 
 
@@ -312,7 +316,8 @@ async def _live_activity(uow: UnitOfWork, activity_id: UUID) -> ActivityRow:
 
 
 async def correct_activity(activity_id: UUID, cmd: CorrectActivity, uow: UnitOfWork) -> None:
-    """Replace an activity's record; the correction is an event, so the original stays in history."""
+    """Replace an activity's record; the correction is an event,
+    so the original stays in history."""
     check_dates(cmd.starts_on, cmd.ends_on)
     async with uow:
         row = await _live_activity(uow, activity_id)
@@ -357,7 +362,8 @@ async def _add_participations(
     pupils: Sequence[tuple[ActivityRow | dict[str, Any], Pupil]],
     pseudonymiser: Pseudonymiser,
 ) -> tuple[int, int, int]:
-    """Insert pupils not yet in their activity and emit them; returns (added, already there, events)."""
+    """Insert pupils not yet in their activity and emit them; returns
+    (added, already there, events)."""
     keyed = []
     for activity, pupil in pupils:
         activity_id = (
@@ -471,7 +477,8 @@ async def import_register(
         groups.setdefault(row.activity_ref, []).append(row)
     return_id = str(cmd.partner_return_id) if cmd.partner_return_id else None
     async with uow:
-        # locked (PostgreSQL; SQLite's writer lock already serialises): concurrent imports recount in turn
+        # locked (PostgreSQL; SQLite's writer lock already serialises):
+        # concurrent imports recount in turn
         earlier = list(
             await uow.session.scalars(
                 select(ActivityRow)
@@ -525,13 +532,15 @@ async def import_register(
 
 
 def _counted_from_pupils(rows: list[RegisterRow]) -> bool:
-    """An activity whose register rows name pupils and give no headcount is counted from its pupils."""
+    """An activity whose register rows name pupils and give no headcount is counted from
+    its pupils."""
     return any(r.upn for r in rows) and all(r.headcount is None for r in rows)
 
 
 async def _recount_headcounts(uow: UnitOfWork, activities: list[ActivityRow]) -> int:
-    """Pupils imported later into an activity raise its headcount, by a correction event; re-importing
-    the same file finds the count unchanged and emits nothing. Returns the events emitted."""
+    """Pupils imported later into an activity raise its headcount, by a correction event;
+    re-importing the same file finds the count unchanged and emits nothing. Returns the events
+    emitted."""
     if not activities:
         return 0
     live: dict[str, int] = dict(

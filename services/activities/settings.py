@@ -15,5 +15,7 @@ class ActivitiesSettings(LayeredSettings):
 
     pseudonym_key_file: Path | None = Field(
         default=None,
-        description="File holding the hub-wide pupil pseudonym key, when HUB_PSEUDONYM_KEY is not set.",
+        description=(
+            "File holding the hub-wide pupil pseudonym key, when HUB_PSEUDONYM_KEY is not set."
+        ),
     )

@@ -1,1 +1,2 @@
-"""Funding: each node's ledger of income, allocations and spend, every flow linked to its sources."""
+"""Funding: each node's ledger of income, allocations and spend,
+every flow linked to its sources."""

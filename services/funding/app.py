@@ -40,7 +40,8 @@ async def serve(
     port: int | None = None,
     nats_url: str | None = None,
 ) -> None:
-    """The funding process of `node` (`hub serve funding`, `hub node up`): shared/node_service.py."""
+    """The funding process of `node` (`hub serve funding`, `hub node up`):
+    shared/node_service.py."""
     await serve_node_service(
         settings,
         NAME,

@@ -13,7 +13,8 @@ from shared.errors import Invalid, Refused
 
 @dataclass(frozen=True)
 class SourceBalance:
-    """What an earlier entry holds and how much of it later entries already draw (net of reversals)."""
+    """What an earlier entry holds and how much of it later entries already draw
+    (net of reversals)."""
 
     entry_id: str
     stream: FundingStream
@@ -41,12 +42,15 @@ def check_draws(
     sources: dict[str, SourceBalance],
     area: str | None = None,
 ) -> None:
-    """Refuse, with the figures, a flow whose links do not add up, over-draw a source or break its restrictions."""
+    """Refuse, with the figures, a flow whose links do not add up,
+    over-draw a source or break its restrictions."""
     if sum(draws.values()) != amount_pence:
         raise Invalid(
             "funding links do not add up to the amount",
             {
-                "funded_from": f"links total {sum(draws.values())}p but the amount is {amount_pence}p"
+                "funded_from": (
+                    f"links total {sum(draws.values())}p but the amount is {amount_pence}p"
+                )
             },
         )
     for entry_id, draw in draws.items():
@@ -59,7 +63,9 @@ def check_draws(
             raise Invalid(
                 "not a source",
                 {
-                    "funded_from": f"entry {entry_id} is {source.kind}; draw on income or funds received"
+                    "funded_from": (
+                        f"entry {entry_id} is {source.kind}; draw on income or funds received"
+                    )
                 },
             )
         if source.stream_restricted and source.stream != stream:
@@ -76,14 +82,17 @@ def check_draws(
             raise Refused(
                 "source over-drawn",
                 {
-                    "funded_from": f"source {entry_id} has {source.remaining_pence}p left; {draw}p requested"
+                    "funded_from": (
+                        f"source {entry_id} has {source.remaining_pence}p left; {draw}p requested"
+                    )
                 },
             )
 
 
 @dataclass(frozen=True)
 class ReversalPlan:
-    """What a reversal does: cancel (-1) or reinstate (+1) the original, moving these signed links."""
+    """What a reversal does: cancel (-1) or reinstate (+1) the original,
+    moving these signed links."""
 
     sign: Literal[-1, 1]
     links: dict[str, int]
@@ -114,7 +123,9 @@ def plan_reversal(
             raise Refused(
                 "source still drawn on",
                 {
-                    "entry_id": f"later flows draw {original_drawn_pence}p from it; reverse them first"
+                    "entry_id": (
+                        f"later flows draw {original_drawn_pence}p from it; reverse them first"
+                    )
                 },
             )
         return ReversalPlan(sign, {})

@@ -26,7 +26,8 @@ class Base(DeclarativeBase):
 
 
 class LedgerEntryRow(Base):
-    """One income, incoming transfer, allocation, commission, spend or reversal. Never updated or deleted."""
+    """One income, incoming transfer, allocation, commission,
+    spend or reversal. Never updated or deleted."""
 
     __tablename__ = "ledger_entry"
 
@@ -51,7 +52,8 @@ class LedgerEntryRow(Base):
 
 
 class FundingLinkRow(Base):
-    """How much an entry draws from an earlier entry: the thread an auditor follows (negative: freed)."""
+    """How much an entry draws from an earlier entry: the thread an auditor follows
+    (negative: freed)."""
 
     __tablename__ = "funding_link"
 

@@ -1,4 +1,5 @@
-"""Use cases of the funding service: each records one ledger entry and publishes it, links and all."""
+"""Use cases of the funding service: each records one ledger entry and publishes it,
+links and all."""
 
 from __future__ import annotations
 
@@ -330,7 +331,8 @@ async def record_expenditure(cmd: RecordExpenditure, uow: UnitOfWork) -> UUID:
 
 
 async def reverse_entry(cmd: ReverseEntry, uow: UnitOfWork) -> UUID:
-    """Cancel an entry, or reinstate one by reversing its reversal; what a flow drew is freed or drawn again."""
+    """Cancel an entry, or reinstate one by reversing its reversal;
+    what a flow drew is freed or drawn again."""
     entry_id = new_event_id()
     async with uow:
         target = await uow.session.get(LedgerEntryRow, str(cmd.entry_id))
@@ -403,8 +405,8 @@ async def set_budget(cmd: SetBudget, uow: UnitOfWork) -> None:
 
 
 async def _lock(uow: UnitOfWork, entry_ids: list[str]) -> None:
-    """Row-lock the entries (PostgreSQL) so concurrent flows on one source are checked one after another;
-    SQLite writers are already serialised by ``BEGIN IMMEDIATE``."""
+    """Row-lock the entries (PostgreSQL) so concurrent flows on one source are checked one after
+    another; SQLite writers are already serialised by ``BEGIN IMMEDIATE``."""
     await uow.session.execute(
         select(LedgerEntryRow.entry_id)
         .where(LedgerEntryRow.entry_id.in_(entry_ids))

@@ -1,1 +1,2 @@
-"""Partners: each node's register of the organisations that deliver, host or fund music education."""
+"""Partners: each node's register of the organisations that deliver,
+host or fund music education."""

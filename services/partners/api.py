@@ -274,7 +274,9 @@ class PopulationRecordedOut(BaseModel):
     "",
     status_code=201,
     response_model=PopulationRecordedOut,
-    summary="Record the area's school population for an academic year (the same figures again: 200)",
+    summary=(
+        "Record the area's school population for an academic year (the same figures again: 200)"
+    ),
 )
 async def post_population(
     cmd: RecordSchoolPopulation, uow: UnitOfWorkDep, service: ServiceDep, response: Response

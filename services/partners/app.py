@@ -27,7 +27,8 @@ def create_app(service: NodeService) -> FastAPI:
     return node_service_app(
         service,
         "Hub Ledger: partners",
-        "The node's register of organisations: partners, settings, funders and lead organisations; its area's school population.",
+        "The node's register of organisations: partners, settings, funders and lead "
+        "organisations; its area's school population.",
         [router, agreements, settings, population],
     )
 
@@ -40,7 +41,8 @@ async def serve(
     port: int | None = None,
     nats_url: str | None = None,
 ) -> None:
-    """The partners process of `node` (`hub serve partners`, `hub node up`): shared/node_service.py."""
+    """The partners process of `node` (`hub serve partners`, `hub node up`):
+    shared/node_service.py."""
     await serve_node_service(
         settings,
         NAME,

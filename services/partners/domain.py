@@ -63,7 +63,8 @@ def normalise_org_id(value: str) -> str:
 
 @dataclass(frozen=True)
 class Identifiers:
-    """Official numbers as people type them; `org_id` picks the one that identifies the organisation."""
+    """Official numbers as people type them; `org_id` picks the one that identifies
+    the organisation."""
 
     charity_number: str | None = None
     company_number: str | None = None
@@ -164,7 +165,8 @@ STATE_FUNDED_TYPES = frozenset(
         "local authority nursery school",
     }
 )
-"""DfE establishment types funded by the state: the denominator of the share of schools supported."""
+"""DfE establishment types funded by the state: the denominator of the share of
+schools supported."""
 
 
 def is_state_funded(setting_type: str) -> bool:

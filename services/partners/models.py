@@ -85,7 +85,8 @@ class SettingRow(Base):
 
 
 class SchoolPopulationRow(Base):
-    """The node's area's school population for a year as last recorded; a revised release replaces it."""
+    """The node's area's school population for a year as last recorded;
+    a revised release replaces it."""
 
     __tablename__ = "school_population"
 

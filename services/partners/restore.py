@@ -51,7 +51,8 @@ async def _organisation(session: AsyncSession, event: ReceivedEvent) -> list[str
     )
     await session.flush()
     return [
-        f"organisation {p.organisation_id} ({p.name}): contact, offer, aims and identifiers were not in its event"
+        f"organisation {p.organisation_id} ({p.name}): contact, offer, aims and identifiers were "
+        "not in its event"
     ]
 
 
@@ -146,7 +147,8 @@ async def _setting(session: AsyncSession, event: ReceivedEvent) -> list[str]:
         )
     )
     return [
-        f"setting {p.urn}: its register status was not in its event (re-import the DfE register to refresh it)"
+        f"setting {p.urn}: its register status was not in its event (re-import the DfE register "
+        "to refresh it)"
     ]
 
 

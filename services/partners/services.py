@@ -205,7 +205,8 @@ GROUPS = (
 
 
 class RecordSchoolPopulation(PopulationFigures):
-    """An area's school population for an academic year, as the DfE's local authority table gives it."""
+    """An area's school population for an academic year,
+    as the DfE's local authority table gives it."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
@@ -229,15 +230,14 @@ class RecordSchoolPopulation(PopulationFigures):
     @field_validator(*COUNTS[1:])
     @classmethod
     def _within_headcount(cls, value: int | None, info: ValidationInfo) -> int | None:
-        """A count, and the counts of its group so far, can be no more than the pupils in the area."""
+        """A count, and the counts of its group so far, can be no more than the pupils in
+        the area."""
         pupils = info.data.get("pupils")
         group = next((g for g in GROUPS if info.field_name in g), (str(info.field_name),))
         together = (value or 0) + sum(info.data.get(n) or 0 for n in group if n != info.field_name)
         if value is not None and pupils is not None and together > pupils:
-            raise ValueError(
-                f"{' + '.join(n for n in group if info.data.get(n) is not None or n == info.field_name)} "
-                f"is {together}, more than the {pupils} pupils"
-            )
+            given = (n for n in group if info.data.get(n) is not None or n == info.field_name)
+            raise ValueError(f"{' + '.join(given)} is {together}, more than the {pupils} pupils")
         return value
 
     @field_validator("academic_year", mode="before")
@@ -254,14 +254,14 @@ class RecordSchoolPopulation(PopulationFigures):
         return {name: getattr(self, name) for name in COUNTS}
 
     def source_or_default(self) -> str:
-        return (
-            self.source
-            or f"DfE Schools, pupils and their characteristics {self.academic_year.replace('-', '/')}"
+        return self.source or (
+            f"DfE Schools, pupils and their characteristics {self.academic_year.replace('-', '/')}"
         )
 
 
 class PopulationRow(RecordSchoolPopulation):
-    """A row of the import file: the DfE table's other columns (la_name, new_la_code …) are ignored."""
+    """A row of the import file: the DfE table's other columns
+    (la_name, new_la_code …) are ignored."""
 
     model_config = ConfigDict(frozen=True, extra="ignore", str_strip_whitespace=True)
 
@@ -271,7 +271,8 @@ POPULATION_COLUMNS = {
     "old_la_code": "la_code",
     "headcount": "pupils",
 }
-"""DfE column names → RecordSchoolPopulation fields; the counts' columns carry the fields' own names."""
+"""DfE column names → RecordSchoolPopulation fields;
+the counts' columns carry the fields' own names."""
 
 
 @dataclass
@@ -635,7 +636,8 @@ async def _add_setting(uow: UnitOfWork, cmd: AddSetting, area: str) -> UUID:
 
 
 async def record_school_population(cmd: RecordSchoolPopulation, uow: UnitOfWork, node: str) -> str:
-    """Record the area's population for a year: "recorded", "revised" (new figures) or "unchanged" (nothing published)."""
+    """Record the area's population for a year: "recorded", "revised"
+    (new figures) or "unchanged" (nothing published)."""
     async with uow:
         area = population_area(cmd.la_code, node, await _recorded_la_codes(uow))
         outcome = await _record_population(uow, cmd, area)
@@ -652,7 +654,8 @@ async def _recorded_la_codes(uow: UnitOfWork) -> frozenset[str]:
 async def import_school_population(
     path: Path, uow: UnitOfWork, node: str, *, dry_run: bool = False
 ) -> PopulationImport:
-    """Validate the whole file first; any bad row and nothing is recorded. Rows of other LAs are skipped."""
+    """Validate the whole file first; any bad row and nothing is recorded. Rows of other LAs
+    are skipped."""
     result = validate_rows(
         path, PopulationRow, columns=POPULATION_COLUMNS, required=set(POPULATION_COLUMNS)
     )
@@ -676,7 +679,8 @@ def _own_population_rows(
     outcome: PopulationImport,
 ) -> list[PopulationRow]:
     """The rows of the node's own LA; rows of other LAs are counted as skipped (a national table).
-    Where the hub does not know the node's LA and the file leaves it ambiguous, a problem instead."""
+    Where the hub does not know the node's LA and the file leaves it ambiguous, a problem
+    instead."""
     seen: dict[tuple[str, str], int] = {}
     rows: list[tuple[int, PopulationRow]] = []
     for number, row in numbered:
@@ -761,7 +765,8 @@ async def list_organisations(
     function: StrategicFunction | None = None,
     state: PartnerState | None = None,
 ) -> list[OrganisationRow]:
-    """The register, optionally narrowed; list filters run in Python as JSON columns differ by database."""
+    """The register, optionally narrowed; list filters run in Python as JSON columns differ
+    by database."""
     async with uow:
         query = select(OrganisationRow).order_by(OrganisationRow.name)
         if text:

@@ -16,6 +16,7 @@ from services.reporting.ingest.consumer import ReportingService
 from services.reporting.models import metadata  # noqa: F401  (alembic target)
 from services.reporting.read import versioned
 from services.reporting.settings import NAME, ReportingSettings
+from shared.asyncapi import asyncapi_document, event_services
 from shared.auth import require_declared
 from shared.node_service import create_http_app, serve_http
 from shared.settings import HubSettings
@@ -46,6 +47,7 @@ def create_app(service: ReportingService) -> FastAPI:
         lifespan,
         service.settings,
         None,
+        asyncapi_document("Hub Ledger: reporting: events", receives=event_services()),
     )
     app.state.reporting = service
     app.state.readiness = service.readiness

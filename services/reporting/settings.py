@@ -24,9 +24,9 @@ class ReportingSettings(LayeredSettings):
         ge=1,
         le=10000,
         description=(
-            "Most events fetched and applied per transaction: a quiet stream's batches are smaller (batch_timeout). "
-            "5000 ingests a backlog about 30 % faster than 2000 (fewer fetches, fewer pages written per event); "
-            "more gains nothing (docs/benchmarks.md)."
+            "Most events fetched and applied per transaction: a quiet stream's batches are "
+            "smaller (batch_timeout). 5000 ingests a backlog faster than 2000 (fewer fetches, "
+            "fewer pages written per event); more gains nothing (docs/benchmarks.md)."
         ),
     )
     batch_timeout: float = Field(
@@ -36,8 +36,8 @@ class ReportingSettings(LayeredSettings):
         default=2.0,
         ge=0,
         description=(
-            "Once no events have arrived for this long, compute every view for the default period so the next "
-            "visitor is served at once; 0 turns it off."
+            "Once no events have arrived for this long, compute every view for the default period "
+            "so the next visitor is served at once; 0 turns it off."
         ),
     )
     durable: str = Field(default="reporting", description="JetStream durable consumer name.")
@@ -47,19 +47,26 @@ class ReportingSettings(LayeredSettings):
     )
     node_keys_file: Path | None = Field(
         default=None,
-        description="JSON {node: base64 Ed25519 public key}; when set, unsigned or forged events are dead-lettered.",
+        description=(
+            "JSON {node: base64 Ed25519 public key}; when set, unsigned or forged events are "
+            "dead-lettered."
+        ),
     )
     prepare_in_worker: bool = Field(
         default=False,
         description=(
-            "With node keys set and more than one core: a worker process checks and prepares half of each batch "
-            "while the consumer does the other half. Off: since nodes sign batches, checking costs too little "
-            "for the hand-over to pay (docs/benchmarks.md); the worker takes about 150 MB."
+            "With node keys set and more than one core: a worker process checks and prepares half "
+            "of each batch while the consumer does the other half. Off: since nodes sign batches, "
+            "checking costs too little for the hand-over to pay (docs/benchmarks.md); the worker "
+            "takes about 150 MB."
         ),
     )
     dashboard_users_file: Path | None = Field(
         default=None,
-        description="JSON of dashboard users (scrypt password hashes, role, node); unset: open, development only.",
+        description=(
+            "JSON of dashboard users (scrypt password hashes, role, node); unset: open, "
+            "development only."
+        ),
     )
     dashboard_session_secret_file: Path | None = Field(
         default=None,
@@ -72,14 +79,16 @@ class ReportingSettings(LayeredSettings):
         default=5,
         ge=1,
         description=(
-            "Failed sign-ins to one account (four times as many from one client address) before it is locked."
+            "Failed sign-ins to one account (four times as many from one client address) before "
+            "it is locked."
         ),
     )
     dashboard_login_lock_seconds: float = Field(
         default=300,
         gt=0,
         description=(
-            "How long a locked account or client is refused, and the window its failures are counted in."
+            "How long a locked account or client is refused, and the window its failures are "
+            "counted in."
         ),
     )
     dashboard_secure_cookie: bool = Field(
@@ -89,7 +98,8 @@ class ReportingSettings(LayeredSettings):
 
 def reporting_database_url(settings: HubSettings, own: ReportingSettings | None = None) -> str:
     """The one place the reporting database is located (the service, `hub rebuild`, `hub report`,
-    `hub data-health`): ``HUB_REPORTING_DATABASE_URL``, else the hub's URL template or SQLite file."""
+    `hub data-health`): ``HUB_REPORTING_DATABASE_URL``, else the hub's URL template or SQLite
+    file."""
     own = own or ReportingSettings()
     return own.database_url or settings.node_database_url("hub", NAME)
 

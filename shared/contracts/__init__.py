@@ -29,7 +29,8 @@ class NodeRule(StrEnum):
     OWN = "own"
     """Only the publishing node: a node speaks for its own area, never another's."""
     OTHER = "other"
-    """A hub node other than the publisher: a transfer's other side (an own share is no transfer)."""
+    """A hub node other than the publisher: a transfer's other side
+    (an own share is no transfer)."""
 
 
 class EventPayload(BaseModel):
@@ -42,7 +43,8 @@ class EventPayload(BaseModel):
     service: ClassVar[str]
     node_fields: ClassVar[Mapping[str, NodeRule]] = {}
     """Fields naming a node or a node's area (dotted into nested models) and which nodes they may
-    name; fields that may name places outside the hub (a pupil's home, areas a partner serves) are not listed."""
+    name; fields that may name places outside the hub (a pupil's home, areas a partner serves) are
+    not listed."""
 
 
 def named_nodes(payload: EventPayload) -> Iterator[tuple[str, str, NodeRule]]:
@@ -59,8 +61,8 @@ def named_nodes(payload: EventPayload) -> Iterator[tuple[str, str, NodeRule]]:
 def node_problem(
     field: str, named: str, rule: NodeRule, publisher: str, nodes: Collection[str] | None
 ) -> str | None:
-    """Why `field` may not name `named` when `publisher` publishes (None if it may). `nodes` None: the
-    hub's set is not known here, so only the rules that need no set are checked."""
+    """Why `field` may not name `named` when `publisher` publishes (None if it may). `nodes` None:
+    the hub's set is not known here, so only the rules that need no set are checked."""
     if rule == NodeRule.OWN and named != publisher:
         return f"{named!r} is not this node's own: must be {publisher!r}"
     if rule == NodeRule.OTHER and named == publisher:
@@ -154,9 +156,10 @@ _loaded = False
 
 
 def _load_all() -> None:
-    """Import every context module so their contracts are registered (once; this is on the hot path)."""
+    """Import every context module so their contracts are registered
+    (once; this is on the hot path)."""
     global _loaded
     if not _loaded:
-        from shared.contracts import activities, funding, partners  # noqa: F401
+        from shared.contracts import activities, funding, partners  # noqa: F401 (registers them)
 
         _loaded = True

@@ -1,4 +1,5 @@
-"""Contracts published by the activities service: what was delivered, to whom, and corrections to it.
+"""Contracts published by the activities service: what was delivered, to whom,
+and corrections to it.
 
 Pupils appear only as pseudonyms (``shared.pseudonym``) and reporting categories, never by UPN.
 """
@@ -38,7 +39,8 @@ class ActivityDeliveredV1(EventPayload):
 
 @event(SERVICE, "ActivityDelivered", 2)
 class ActivityDelivered(EventPayload):
-    """An activity was delivered in an area: who delivered it, when, for how long and for how many."""
+    """An activity was delivered in an area: who delivered it, when,
+    for how long and for how many."""
 
     node_fields = {"area": NodeRule.HUB}
 
@@ -117,7 +119,8 @@ AcademicYear = Annotated[
 
 
 class Participant(BaseModel):
-    """One pupil's participation in an activity: a pseudonym and the categories hubs report, nothing more."""
+    """One pupil's participation in an activity: a pseudonym and the categories hubs report,
+    nothing more."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -136,12 +139,14 @@ class Participant(BaseModel):
 
 
 MAX_PARTICIPANTS_PER_EVENT = 400
-"""Keeps an event well under the 256 KiB limit; larger activities are published in several events."""
+"""Keeps an event well under the 256 KiB limit; larger activities are published in
+several events."""
 
 
 @event(SERVICE, "ParticipationRecorded", 1)
 class ParticipationRecorded(EventPayload):
-    """Pupils took part in an activity in an academic year (recorded once, by the deliverer's node)."""
+    """Pupils took part in an activity in an academic year
+    (recorded once, by the deliverer's node)."""
 
     activity_id: UUID
     academic_year: AcademicYear

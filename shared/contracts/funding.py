@@ -132,7 +132,8 @@ class FundsAllocated(EventPayload):
 
 @event(SERVICE, "FundsReceived", 1)
 class FundsReceived(EventPayload):
-    """The receiver's side of a transfer, naming the sender's entry; a source the receiver draws on."""
+    """The receiver's side of a transfer, naming the sender's entry;
+    a source the receiver draws on."""
 
     node_fields = {"from_node": NodeRule.OTHER}
 
@@ -208,7 +209,8 @@ class EntryReversed(EventPayload):
 
 @event(SERVICE, "BudgetSet", 1)
 class BudgetSet(EventPayload):
-    """Planned spend for a function and area in a period; a later one for the same key replaces it."""
+    """Planned spend for a function and area in a period;
+    a later one for the same key replaces it."""
 
     node_fields = {"area": NodeRule.HUB}
 

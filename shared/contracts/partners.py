@@ -146,8 +146,9 @@ Count = Annotated[int, Field(ge=0, le=10_000_000)] | None
 
 
 class PopulationFigures(BaseModel):
-    """Pupils in an area's state-funded schools and their characteristics, as the DfE's "Schools, pupils
-    and their characteristics" local authority table counts them (a characteristic it lacks is None)."""
+    """Pupils in an area's state-funded schools and their characteristics, as the DfE's "Schools,
+    pupils and their characteristics" local authority table counts them (a characteristic it lacks
+    is None)."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -183,7 +184,8 @@ class PopulationFigures(BaseModel):
 
 @event(SERVICE, "SchoolPopulationRecorded", 1)
 class SchoolPopulationRecorded(EventPayload, PopulationFigures):
-    """A node recorded its area's school population for a year (again when a revised release changes it)."""
+    """A node recorded its area's school population for a year
+    (again when a revised release changes it)."""
 
     node_fields = {"area": NodeRule.OWN}
 

@@ -78,8 +78,9 @@ async def _html_errors(request: Request, exc: Exception) -> Response:
 
 
 def dashboard_pages(period: str, node: str | None = None) -> list[str]:
-    """The dashboard URLs worth timing (harness/bench.py): every page a manager opens, for one period.
-    The audit page is left out, as /report/audit is: it is a batch verification, not a query."""
+    """The dashboard URLs worth timing (harness/bench.py): every page a manager opens, for one
+    period. The audit page is left out, as /report/audit is: it is a batch verification, not a
+    query."""
     query = f"?period={period}" + (f"&node={node}" if node else "")
     pages = ["/", "/funding", "/areas", "/partners", "/trace?view=pupils&key=hub&period=" + period]
     pages += [f"/views/{name}" for name in VIEWS]

@@ -25,7 +25,10 @@ def hash_password(password: str) -> str:
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(password.encode(), salt=salt, **_SCRYPT)
     b64 = base64.b64encode
-    return f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}${b64(salt).decode()}${b64(digest).decode()}"
+    return (
+        f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}"
+        f"${b64(salt).decode()}${b64(digest).decode()}"
+    )
 
 
 def password_matches(password: str, stored: str) -> bool:
@@ -74,7 +77,8 @@ class Users:
         return self.user(name) if password_matches(password, str(entry["password_hash"])) else None
 
     def user(self, name: str) -> DashboardUser | None:
-        """The user of a users-file entry; none for node staff without a node (they would see the hub)."""
+        """The user of a users-file entry; none for node staff without a node
+        (they would see the hub)."""
         entry = self.entries.get(name)
         if entry is None:
             return None

@@ -20,11 +20,11 @@ TEXT = "#0b0c0c"
 
 def _svg(width: int, height: int, title: str, desc: str, body: list[str], chart_id: str) -> Markup:
     return Markup(
-        f'<svg class="hl-chart" xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {width} {height}" '
-        f'width="100%" aria-labelledby="{chart_id}-t {chart_id}-d" focusable="false">'
-        f'<title id="{chart_id}-t">{escape(title)}</title><desc id="{chart_id}-d">{escape(desc)}</desc>'
-        + "".join(body)
-        + "</svg>"
+        '<svg class="hl-chart" xmlns="http://www.w3.org/2000/svg" role="img" '
+        f'viewBox="0 0 {width} {height}" width="100%" '
+        f'aria-labelledby="{chart_id}-t {chart_id}-d" focusable="false">'
+        f'<title id="{chart_id}-t">{escape(title)}</title>'
+        f'<desc id="{chart_id}-d">{escape(desc)}</desc>' + "".join(body) + "</svg>"
     )
 
 
@@ -39,7 +39,8 @@ def _legend(series: list[Series], y: float) -> list[str]:
     out, x = [], 0.0
     for i, s in enumerate(series):
         out.append(
-            f'<rect x="{x:.1f}" y="{y - 7:.1f}" width="14" height="14" fill="{PALETTE[i % len(PALETTE)]}"/>'
+            f'<rect x="{x:.1f}" y="{y - 7:.1f}" width="14" height="14" '
+            f'fill="{PALETTE[i % len(PALETTE)]}"/>'
         )
         out.append(_text(x + 20, y, s.name))
         x += 30 + 8 * len(s.name)
@@ -76,7 +77,8 @@ def bar_chart(
     fmt: str = "{:,.0f}",
     width: int = 640,
 ) -> Markup:
-    """Horizontal bars, one group per label and one bar per series, each bar labelled with its value."""
+    """Horizontal bars, one group per label and one bar per series,
+    each bar labelled with its value."""
     label_w, bar_h, gap = 190, 18, 12
     group_h = bar_h * len(series) + gap
     top = 30 if len(series) > 1 else 4
@@ -94,9 +96,10 @@ def bar_chart(
             y = y0 + j * bar_h
             w = 0 if value is None else max(room * value / peak, 1 if value else 0)
             shown = "unknown" if value is None else fmt.format(value)
+            tip = escape(f"{label}, {s.name}: {shown}")
             body.append(
                 f'<rect x="{label_w}" y="{y:.1f}" width="{w:.1f}" height="{bar_h - 3}" '
-                f'fill="{PALETTE[j % len(PALETTE)]}"><title>{escape(f"{label}, {s.name}: {shown}")}</title></rect>'
+                f'fill="{PALETTE[j % len(PALETTE)]}"><title>{tip}</title></rect>'
             )
             body.append(_text(label_w + w + 6, y + (bar_h - 3) / 2, shown))
     return _svg(width, height, title, desc, body, chart_id)
@@ -190,8 +193,8 @@ def sankey(
         t.in_at += w
     for n in nodes.values():
         body.append(
-            f'<rect x="{x[n.column]:.1f}" y="{top + n.y:.1f}" width="{node_w}" height="{n.height:.1f}" '
-            f'fill="{PALETTE[n.column % len(PALETTE)]}"/>'
+            f'<rect x="{x[n.column]:.1f}" y="{top + n.y:.1f}" width="{node_w}" '
+            f'height="{n.height:.1f}" fill="{PALETTE[n.column % len(PALETTE)]}"/>'
         )
         body.append(
             _text(x[n.column] + node_w + 6, top + n.y + n.height / 2, _clip(node_label(n.name), 24))
@@ -200,11 +203,13 @@ def sankey(
 
 
 def _band(x0: float, y0: float, x1: float, y1: float, w: float, colour: str, title: str) -> str:
-    """A filled band of constant width between two node edges (a thick stroke would kink on steep curves)."""
+    """A filled band of constant width between two node edges
+    (a thick stroke would kink on steep curves)."""
     mid = (x0 + x1) / 2
     d = (
         f"M{x0:.1f},{y0:.1f} C{mid:.1f},{y0:.1f} {mid:.1f},{y1:.1f} {x1:.1f},{y1:.1f} "
-        f"L{x1:.1f},{y1 + w:.1f} C{mid:.1f},{y1 + w:.1f} {mid:.1f},{y0 + w:.1f} {x0:.1f},{y0 + w:.1f} Z"
+        f"L{x1:.1f},{y1 + w:.1f} C{mid:.1f},{y1 + w:.1f} {mid:.1f},{y0 + w:.1f} "
+        f"{x0:.1f},{y0 + w:.1f} Z"
     )
     return (
         f'<path d="{d}" fill="{colour}" fill-opacity="0.35"><title>{escape(title)}</title></path>'

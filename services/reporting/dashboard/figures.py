@@ -94,7 +94,8 @@ async def partner_figures(
     session: AsyncSession, partner: Partner, period: str, kind: PeriodKind, filters: Filters
 ) -> PartnerFigures:
     """Delivery in the academic year (as the pupil views count it) and commissions in the period, of
-    the partner's own registration or its org-id hub-wide (views/partners.PartnerIdentity), never by name."""
+    the partner's own registration or its org-id hub-wide (views/partners.PartnerIdentity), never by
+    name."""
     figures = PartnerFigures(partner)
     who = await partner_identity(session, partner.organisation_id)
     if who is None:

@@ -20,7 +20,8 @@ SPENT_AS = {"commission": "commissions to partners", "expenditure": "direct spen
 class FundingFlows:
     links: list[Link]
     columns: dict[str, int]
-    """Node name → column; names are '<column>:<label>' so a lead organisation can sit in two columns."""
+    """Node name → column; names are '<column>:<label>' so a lead organisation can sit in
+    two columns."""
 
 
 def funding_flows(ledger: Ledger, kind: PeriodKind, period: str) -> FundingFlows:

@@ -64,7 +64,8 @@ from shared.contracts.vocabulary import StrategicFunction
 from shared.periods import PeriodKind, academic_year, parse_period
 
 PARTNER_CHOICES = 300
-"""Up to this many partners the filter is a list of names; beyond it, a box for an organisation id."""
+"""Up to this many partners the filter is a list of names; beyond it,
+a box for an organisation id."""
 PARTNERS_PER_PAGE = 100
 EVENTS_PER_PAGE = 200
 GRANTS_PER_PAGE = 200
@@ -99,7 +100,8 @@ def signed_in(request: Request) -> DashboardUser:
 
 
 def page_guard(request: Request) -> DashboardUser | None:
-    """Every dashboard route crosses this: sign-in, then the access policy on the page's declared scope."""
+    """Every dashboard route crosses this: sign-in, then the access policy on the page's
+    declared scope."""
     if request_access(request)[0] is Scope.OPEN:
         return None
     return authorize(signed_in(request), request)
@@ -231,7 +233,8 @@ def named_area(request: Request) -> Ask:
 
 
 def periods(today: date | None = None) -> list[str]:
-    """The current year and the five before it (the same names serve academic and financial years)."""
+    """The current year and the five before it (the same names serve academic and
+    financial years)."""
     current = parse_period(academic_year(today or date.today()), "academic")
     names = [current.name]
     for _ in range(5):
@@ -430,7 +433,8 @@ async def view_page(
 
 
 async def view_tables(session: ReadSession, name: str, p: ViewParams) -> list[Any]:
-    """A view flattened into the tables its page shows (and its downloads offer), once per data version."""
+    """A view flattened into the tables its page shows (and its downloads offer),
+    once per data version."""
 
     async def flatten() -> list[Any]:
         return tables_of(await run_view(session, name, p, shared=True))
@@ -441,7 +445,8 @@ async def view_tables(session: ReadSession, name: str, p: ViewParams) -> list[An
 async def _view_extras(
     request: Request, session: ReadSession, name: str, result: Any, f: PageFilters
 ) -> dict[str, Any]:
-    """The chart a view is drawn with, as its catalogue entry declares it, beside its tables of exact figures."""
+    """The chart a view is drawn with, as its catalogue entry declares it,
+    beside its tables of exact figures."""
     chart_of = VIEWS[name].chart
     return {"charts": [charts.draw(chart_of(result))]} if chart_of else {}
 
@@ -536,7 +541,8 @@ async def funding_page(
     f: Page,
     page: Annotated[int, Query(ge=1)] = 1,
 ) -> Response:
-    """The flow of money from the ledger itself (one load); leverage and unit costs are on the funding view."""
+    """The flow of money from the ledger itself (one load);
+    leverage and unit costs are on the funding view."""
     figures = await funding_figures(session, f)
     grants, pages = _page_of(figures.grants, page, GRANTS_PER_PAGE)
     return await render(
@@ -561,7 +567,8 @@ async def funding_page(
 
 @dataclass(frozen=True)
 class FundingFigures:
-    """What the funding page shows for a node (or the hub) and period, computed once per data version."""
+    """What the funding page shows for a node (or the hub) and period,
+    computed once per data version."""
 
     money: Any
     budget: list[Any]

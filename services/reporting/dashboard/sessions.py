@@ -17,7 +17,8 @@ from shared.http import redact
 
 log = logging.getLogger(__name__)
 CLIENT_FACTOR = 4
-"""A client (an address, perhaps an office behind one) may fail this many times an account's allowance."""
+"""A client (an address, perhaps an office behind one) may fail this many times an
+account's allowance."""
 
 
 @dataclass
@@ -36,7 +37,8 @@ class Sessions:
         return sid
 
     def user(self, sid: str) -> str | None:
-        """The user a session id belongs to while it lasts; none once ended, expired or never issued."""
+        """The user a session id belongs to while it lasts; none once ended,
+        expired or never issued."""
         entry = self._live.get(sid)
         return entry[0] if entry and entry[1] > self.clock() else None
 

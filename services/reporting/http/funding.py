@@ -139,7 +139,10 @@ async def get_360giving_xlsx(
 @router.get(
     "/follow/{node}/{entry_id}",
     response_model=FollowStep,
-    summary="A source followed down to every allocation, commission, spend and activity, reconciled at each step",
+    summary=(
+        "A source followed down to every allocation, commission, spend and activity, reconciled "
+        "at each step"
+    ),
 )
 @declare(Scope.NODE, named_in_path)
 async def get_follow(node: str, entry_id: str, session: ReadSession) -> FollowStep:

@@ -1,4 +1,5 @@
-"""HTTP routes of the catalogue of views, their exports, the evidence behind a figure and the audit."""
+"""HTTP routes of the catalogue of views, their exports,
+the evidence behind a figure and the audit."""
 
 from __future__ import annotations
 
@@ -51,7 +52,8 @@ def params(
     today: date | None,
     threshold: int,
 ) -> ViewParams:
-    """The view's parameters, narrowed as the access policy narrows the caller (node staff: their node)."""
+    """The view's parameters, narrowed as the access policy narrows the caller
+    (node staff: their node)."""
     settings = request.app.state.reporting.settings
     principal = getattr(request.state, "principal", None)
     name = request.path_params.get("name", "")

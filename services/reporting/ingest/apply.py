@@ -94,7 +94,8 @@ class PreparedEvent(NamedTuple):
     recorded_at: datetime
     writes: list[Write] | None
     named: tuple[tuple[str, str, NodeRule], ...] = ()
-    """The payload's node-naming fields: (field, node named, rule), checked against the hub's nodes."""
+    """The payload's node-naming fields: (field, node named, rule),
+    checked against the hub's nodes."""
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,8 @@ class _Candidate:
 
 
 def check_message(msg: Incoming, hub: str, keys: NodeKeys | None) -> ReceivedEvent:
-    """Parse a message and check it is what its subject and signature say; raise InvalidEvent if not."""
+    """Parse a message and check it is what its subject and signature say;
+    raise InvalidEvent if not."""
     event = parse_event(msg.data)
     env = event.envelope
     parts = parse_event_subject(msg.subject)
@@ -168,7 +170,8 @@ def prepare_message(
 def prepare_messages(
     batch: Sequence[Incoming], hub: str, keys: NodeKeys | None
 ) -> list[PreparedEvent | str]:
-    """Each message prepared in this process, in order (with trace spans when traces go somewhere)."""
+    """Each message prepared in this process, in order
+    (with trace spans when traces go somewhere)."""
     traced = _tracing_enabled()
     return [prepare_message(msg, hub, keys, traced) for msg in batch]
 
@@ -258,7 +261,8 @@ async def apply_batch(
 async def _producer_positions(
     session: AsyncSession, candidates: Iterable[_Candidate]
 ) -> dict[tuple[str, str], ProducerPositionRow]:
-    """The batch's producers' rows, in one query (they stay in the session for `_advance_producers`)."""
+    """The batch's producers' rows, in one query (they stay in the session for
+    `_advance_producers`)."""
     keys = list({(c.event.node, c.event.service) for c in candidates})
     if not keys:
         return {}
@@ -347,7 +351,8 @@ async def _refuse_reused_sequences(
 def _position(
     session: AsyncSession, positions: dict[tuple[str, str], ProducerPositionRow], e: PreparedEvent
 ) -> ProducerPositionRow:
-    """A producer's row, made (with nothing applied yet) if this is the first the hub hears of it."""
+    """A producer's row, made (with nothing applied yet) if this is the first the hub hears
+    of it."""
     row = positions.get((e.node, e.service))
     if row is None:
         row = ProducerPositionRow(
@@ -452,7 +457,8 @@ async def _advance_stream_position(session: AsyncSession, batch: Sequence[Incomi
 
 
 def _tracing_enabled() -> bool:
-    """Per-event spans cost as much as parsing the event; make them only when traces go somewhere."""
+    """Per-event spans cost as much as parsing the event;
+    make them only when traces go somewhere."""
     return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
 
 

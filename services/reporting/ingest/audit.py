@@ -33,7 +33,8 @@ GENESIS = "0" * 64
 BOOKKEEPING = {"applied_event", "producer_position", "ingest_position", "alembic_version"}
 StreamMessage = tuple[bytes, Mapping[str, str] | None]
 FetchMessage = Callable[[int], Awaitable[StreamMessage | None]]
-"""Stream sequence → the message bytes and headers in the hub stream (None when the stream no longer has it)."""
+"""Stream sequence → the message bytes and headers in the hub stream
+(None when the stream no longer has it)."""
 
 
 class AuditProblem(BaseModel):
@@ -148,7 +149,8 @@ async def _verify_projection_references(
                 if event_id not in applied:
                     audit.fail(
                         "projection reference",
-                        f"{table.name}.{column.name} names event {event_id}, which was never applied",
+                        f"{table.name}.{column.name} names event {event_id}, "
+                        "which was never applied",
                     )
 
 
@@ -202,7 +204,8 @@ async def _verify_against_stream(
 
 
 async def _verify_projections(session: AsyncSession, messages: list[bytes], audit: _Audit) -> None:
-    """Replay the verified messages into a scratch in-memory database and compare every projection table."""
+    """Replay the verified messages into a scratch in-memory database and compare every
+    projection table."""
     engine = create_engine("sqlite+aiosqlite://", poolclass=StaticPool)
     try:
         async with engine.begin() as conn:
@@ -233,7 +236,8 @@ def _plain(value: Any) -> str:
 
 
 def stream_fetcher(js: Any, stream: str) -> FetchMessage:
-    """Read hub stream messages by sequence with a JetStream context (``nats.js.JetStreamContext``)."""
+    """Read hub stream messages by sequence with a JetStream context
+    (``nats.js.JetStreamContext``)."""
     from nats.js.errors import NotFoundError
 
     async def fetch(seq: int) -> StreamMessage | None:

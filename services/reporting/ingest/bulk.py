@@ -36,7 +36,8 @@ def _pk(table: Table, row: dict[str, Any]) -> tuple[Any, ...]:
 
 @dataclass
 class _Pending:
-    """Writes not yet sent, per table, in an order that gives the same rows as sending each in turn."""
+    """Writes not yet sent, per table, in an order that gives the same rows as sending each
+    in turn."""
 
     inserts: dict[Table, list[dict[str, Any]]] = field(default_factory=dict)
     inserted: dict[Table, dict[tuple[Any, ...], dict[str, Any]]] = field(default_factory=dict)
@@ -59,8 +60,8 @@ class _Pending:
     def update(self, write: Update) -> None:
         key = _pk(write.table, write.key)
         row = self.inserted.get(write.table, {}).get(key)
-        # fold only when no earlier update of the row is queued (it would then run after this one), and
-        # only values the insert already has (an executemany needs rows of one shape)
+        # fold only when no earlier update of the row is queued (it would then run after this one),
+        # and only values the insert already has (an executemany needs rows of one shape)
         if (
             row is not None
             and key not in self.updated.get(write.table, ())
@@ -129,8 +130,9 @@ def _insert_plan(table: Table, dialect: Dialect, keys: tuple[str, ...]) -> _Inse
 
 
 def _bind_processor(column_type: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
-    """The dialect's conversion of a column's values, or None where the driver binds them as they are
-    (sqlite3 stores bool as 0/1 itself: SQLAlchemy's check of each flag costs more than the insert)."""
+    """The dialect's conversion of a column's values, or None where the driver binds them as they
+    are (sqlite3 stores bool as 0/1 itself: SQLAlchemy's check of each flag costs more than the
+    insert)."""
     if dialect.name == "sqlite" and isinstance(column_type, Boolean):
         return None
     return column_type.dialect_impl(dialect).bind_processor(
@@ -144,7 +146,8 @@ SQLITE_VARIABLE_LIMIT = 32_766 if sqlite3.sqlite_version_info >= (3, 32) else 99
 ROWS_PER_STATEMENT = (2048, 256, 32, 8)
 """The statement sizes a bulk insert is cut into (largest first, those over the placeholder limit
 skipped, fewer than 8 rows left by executemany): a few fixed sizes, so that each table has at most
-four large statements in sqlite3's prepared-statement cache rather than one per batch's remainder."""
+four large statements in sqlite3's prepared-statement cache rather than one per batch's
+remainder."""
 
 
 @contextmanager
@@ -163,8 +166,9 @@ def many_rows_per_statement() -> Iterator[None]:
 
 
 async def insert_many(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Plain rows inserted below SQLAlchemy's per-row parameter processing (a tenth of ingest time on
-    participations): the same SQL and the same conversions, done once per table."""
+    """Plain rows inserted below SQLAlchemy's per-row parameter processing (costly on
+    participations: docs/benchmarks.md): the same SQL and the same conversions, done once per
+    table."""
     if not rows:
         return
     connection = await session.connection()  # the session's own, as `session.execute` uses

@@ -26,7 +26,9 @@ class Completeness(BaseModel):
     """The stream against the database, up to the position the database reports."""
 
     position: int = Field(
-        description="ingest_position.stream_seq: the database says it has taken in the stream to here."
+        description=(
+            "ingest_position.stream_seq: the database says it has taken in the stream to here."
+        )
     )
     stream_last_seq: int
     dead_lettered: int = Field(
@@ -59,7 +61,8 @@ async def verify_completeness(
             AuditProblem(
                 check="completeness",
                 detail=(
-                    f"the database reports hub stream position {position} but the stream ends at {stream_last_seq}"
+                    f"the database reports hub stream position {position} but the stream ends at "
+                    f"{stream_last_seq}"
                 ),
             )
         )
@@ -112,8 +115,8 @@ async def _unapplied(
             check="completeness",
             event_id=str(env.event_id),
             detail=(
-                f"hub stream message {seq} ({env.node} {env.service} sequence {env.sequence}) was never applied "
-                f"nor dead-lettered: a hole"
+                f"hub stream message {seq} ({env.node} {env.service} sequence {env.sequence}) was "
+                "never applied nor dead-lettered: a hole"
             ),
         )
     )

@@ -52,9 +52,8 @@ BROKER_LOG = logging.getLogger("services.reporting.broker")
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parents[1] / "migrations"
 HERE_SHARE = 0.5
-"""Of each batch the consumer prepares with a worker, the part it prepares itself: signed ingest
-took 144 to 151 µs an event with half here, 149 and 158 with 0.4 or 0.45, 172 with 0.6, against
-188 to 198 with none in a worker (in-process, 50,000 events, same hour: docs/benchmarks.md)."""
+"""Of each batch the consumer prepares with a worker, the part it prepares itself: half beat 0.4,
+0.45, 0.6 and no worker in a same-hour comparison (docs/benchmarks.md, "Batch signatures")."""
 
 
 @dataclass
@@ -65,13 +64,15 @@ class ReportingService:
     own: ReportingSettings
     nats_url: str
     warm_also: Sequence[Warm] = ()
-    """Warmed after the views, each period (the dashboard's pages, given by services/reporting/app.py)."""
+    """Warmed after the views, each period (the dashboard's pages, given by
+    services/reporting/app.py)."""
     engine: AsyncEngine = field(init=False)
     read_engine: AsyncEngine = field(init=False)
     sessions: async_sessionmaker[AsyncSession] = field(init=False)
     read_sessions: async_sessionmaker[AsyncSession] = field(init=False)
     figures: versioned.VersionedCache = field(default_factory=versioned.VersionedCache, init=False)
-    """Views computed once per data version, shared by every read session (services/reporting/read/versioned.py)."""
+    """Views computed once per data version, shared by every read session
+    (services/reporting/read/versioned.py)."""
     broker: NatsBroker | None = field(default=None, init=False)
     keys: NodeKeys | None = field(default=None, init=False)
     warmer: versioned.Warmer = field(init=False)
@@ -116,7 +117,8 @@ class ReportingService:
             outcome = await self.apply(prepared)
         self.timings.record(len(batch), started, ready, time.perf_counter())
         if outcome.applied:
-            self.checkpointer.poke()  # not in `apply`: a rebuild writes without the log and checkpoints once at its end
+            # not in `apply`: a rebuild writes without the log and checkpoints once at its end
+            self.checkpointer.poke()
         return outcome
 
     def _preparer_for(self, batch: Sequence[Incoming]) -> ParallelPreparer | None:
@@ -127,11 +129,13 @@ class ReportingService:
         return self.preparer
 
     def prepare(self, batch: Sequence[Incoming]) -> PreparedBatch:
-        """Check and project a batch in this process (services/reporting/ingest/preparing.py does it in workers)."""
+        """Check and project a batch in this process (services/reporting/ingest/preparing.py does it
+        in workers)."""
         return prepare_batch(batch, self.settings.hub, self.keys)
 
     async def apply(self, prepared: PreparedBatch) -> IngestOutcome:
-        """Write a prepared batch (here by `ingest`, or in worker processes by services/reporting/ingest/preparing.py)."""
+        """Write a prepared batch (here by `ingest`, or in worker processes by
+        services/reporting/ingest/preparing.py)."""
         held = self.warmer.hold()
         with collections_paused():
             outcome = await apply_batch(prepared, self.sessions, self.settings.nodes)
@@ -191,7 +195,8 @@ class ReportingService:
         await broker.start()
 
     async def _resume_from_database(self) -> None:
-        """Point the durable at the database's own position before consuming (services/reporting/ingest/position.py)."""
+        """Point the durable at the database's own position before consuming
+        (services/reporting/ingest/position.py)."""
         nc = await connect(self.nats_url, "reporting-position")  # waits for NATS
         try:
             await align_durable(

@@ -29,7 +29,8 @@ Ingest = Callable[[list[Incoming]], Awaitable[IngestOutcome]]
 
 
 def stream_sequence(msg: Msg) -> int:
-    """The message's sequence in the hub stream, read from its ack subject without building metadata.
+    """The message's sequence in the hub stream, read from its ack subject without
+    building metadata.
 
     ``$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.…`` (9 tokens) or, with a domain and account
     hash, ``$JS.ACK.<domain>.<hash>.<stream>.<consumer>.<delivered>.<sseq>.…`` (12 tokens).
@@ -64,7 +65,10 @@ def subscribe_hub_events(
         ack_policy=AckPolicy.NACK_ON_ERROR,
         decoder=_keep_raw,
         title=f"{hub} hub events",
-        description="Every node's events, sourced into the hub stream; applied to the reporting projections.",
+        description=(
+            "Every node's events, sourced into the hub stream; "
+            "applied to the reporting projections."
+        ),
     )
     async def on_hub_events(message: Annotated[NatsBatchMessage, Context("message")]) -> None:
         batch = [

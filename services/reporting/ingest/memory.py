@@ -19,7 +19,8 @@ _paused = 0
 
 @contextmanager
 def collections_paused() -> Iterator[None]:
-    """No automatic collection inside the block (nestable; other tasks run meanwhile, briefly unswept)."""
+    """No automatic collection inside the block (nestable; other tasks run meanwhile,
+    briefly unswept)."""
     global _paused
     if _paused == 0:
         gc.disable()
@@ -56,5 +57,6 @@ def fewer_collections() -> None:
     if gc.get_threshold()[0] >= 50_000:
         return  # once per process (tests and `hub demo` start several services in one)
     gc.collect()  # garbage pending now would be frozen for good
-    gc.freeze()  # what start-up built (modules, tables, models) is never garbage: stop re-scanning it
+    # what start-up built (modules, tables, models) is never garbage: stop re-scanning it
+    gc.freeze()
     gc.set_threshold(50_000, *gc.get_threshold()[1:])

@@ -1,4 +1,5 @@
-"""Reporting owns its position in the hub stream: its database says where to resume, not the durable.
+"""Reporting owns its position in the hub stream: its database says where to resume,
+not the durable.
 
 The durable consumer's acknowledgement floor lives in NATS and the projections in the database;
 after a restore (or an older copy of the database, or a rebuild into a fresh one) the two differ.
@@ -75,8 +76,9 @@ async def align_durable(
     last = (await js.stream_info(stream)).state.last_seq
     if database_seq > last:
         raise DatabaseAheadOfStream(
-            f"the reporting database is at hub stream sequence {database_seq} but stream {stream} ends at {last}: "
-            "wrong stream or a server that lost its store; restore the stream or rebuild reporting (deploy/RUNBOOK.md)"
+            f"the reporting database is at hub stream sequence {database_seq} but stream {stream} "
+            f"ends at {last}: wrong stream or a server that lost its store; restore the stream or "
+            "rebuild reporting (deploy/RUNBOOK.md)"
         )
     try:
         floor: int | None = (await js.consumer_info(stream, durable)).ack_floor.stream_seq
@@ -92,7 +94,8 @@ async def align_durable(
         await js.delete_consumer(stream, durable)
     await js.add_consumer(stream, consumer_config(hub, durable, batch_size, database_seq + 1))
     log.warning(
-        "reporting resumes from hub stream sequence %s (its database), not %s (the durable's floor)",
+        "reporting resumes from hub stream sequence %s (its database), "
+        "not %s (the durable's floor)",
         database_seq + 1,
         floor,
     )

@@ -1,12 +1,11 @@
 """Preparing batches in worker processes while this one writes.
 
 Applying an event is two halves: the Python half needs no database (parse, check the subject
-and signature, hash, project: about 60 µs an event) and the database half writes the rows. In one
-CPython process they take turns, even in threads; with the first half in worker processes the
-two overlap on a machine's cores. `hub rebuild` prepares each batch in workers while the one
-before it is written; the live consumer, when it checks signatures (75 µs an event, most of
-preparing then), prepares part of each batch in a worker while it prepares the rest itself
-(docs/benchmarks.md has the figures).
+and signature, hash, project) and the database half writes the rows. In one CPython process they
+take turns, even in threads; with the first half in worker processes the two overlap on a
+machine's cores. `hub rebuild` prepares each batch in workers while the one before it is written;
+the live consumer, when it checks signatures (most of preparing then), prepares part of each batch
+in a worker while it prepares the rest itself (docs/benchmarks.md has the figures).
 
 What crosses between processes is small: each message's subject and bytes one way, a
 ``PreparedEvent`` tuple back (inserts and updates pickled by table name); statements that are
@@ -45,11 +44,13 @@ _keys: NodeKeys | None = None
 MAX_WORKERS = 3
 """More do not help: beyond two or three, the writing process is the one everything waits for."""
 FEWEST_TO_SHARE = 100
-"""Smaller batches (a quiet stream's) are prepared here: handing them over would cost more than it saves."""
+"""Smaller batches (a quiet stream's) are prepared here:
+handing them over would cost more than it saves."""
 
 
 def default_workers() -> int:
-    """One worker per core this process may use beside its own (none on a single core), at most MAX_WORKERS."""
+    """One worker per core this process may use beside its own (none on a single core),
+    at most MAX_WORKERS."""
     cores = (
         len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     )
@@ -69,7 +70,8 @@ class ParallelPreparer:
         self._pool = self._start_pool()
 
     def _start_pool(self) -> ProcessPoolExecutor:
-        """Workers started now, not by the first batch (a spawned worker takes a second or two to import)."""
+        """Workers started now, not by the first batch (a spawned worker takes a second or two
+        to import)."""
         pool = ProcessPoolExecutor(
             self.workers,
             mp_context=multiprocessing.get_context(

@@ -7,13 +7,13 @@ with stream-admin rights while the live consumer is stopped); messages that were
 live are refused again and counted, not re-published.
 
 It is a bulk load, and written as one (docs/benchmarks.md has the figures): large batches, the
-next fetched while the one after it is prepared in worker processes (services/reporting/ingest/preparing.py)
-and the one before written, SQLite inserts of many rows per statement (so the write does not wait
-on the fetch for the interpreter lock row by row), indexes only reports read built once at the end
-instead of row by row, no automatic collections but a sweep every few batches, and commits without
-the flush to disk and the write-ahead log that only a live consumer needs (a replay cut short is
-discarded and run again: `hub rebuild` swaps its database in only when complete); the end is
-flushed before it returns.
+next fetched while the one after it is prepared in worker processes
+(services/reporting/ingest/preparing.py) and the one before written, SQLite inserts of many rows per
+statement (so the write does not wait on the fetch for the interpreter lock row by row), indexes
+only reports read built once at the end instead of row by row, no automatic collections but a sweep
+every few batches, and commits without the flush to disk and the write-ahead log that only a live
+consumer needs (a replay cut short is discarded and run again: `hub rebuild` swaps its database in
+only when complete); the end is flushed before it returns.
 """
 
 from __future__ import annotations
@@ -113,7 +113,8 @@ async def rebuild(
     async with bulk_load(service.engine):
         with _preparer(service, workers) as prepare, collections_swept_every() as batch_done:
             result = await _replay(service, nc, batch_size, prepare, batch_done, progress)
-        service.warmer.hold()  # the deferred indexes are built next: figures are worth computing after
+        # the deferred indexes are built next: figures are worth computing after
+        service.warmer.hold()
     service.warmer.poke()
     return result
 
@@ -231,8 +232,9 @@ BULK_SETTINGS = {
 async def bulk_load(engine: AsyncEngine) -> AsyncIterator[None]:
     """While the block runs: no flush to disk per commit, on SQLite a larger page cache, the journal
     in memory and inserts of many rows per statement, and the indexes declared DEFERRED
-    (services/reporting/models/base.py) dropped; on leaving, they are built again from their own definitions (still with
-    the bulk settings), the database is back in WAL mode and everything is flushed."""
+    (services/reporting/models/base.py) dropped; on leaving, they are built again from their own
+    definitions (still with the bulk settings), the database is back in WAL mode and everything is
+    flushed."""
     deferred = await _drop_deferred_indexes(engine)
     settings = BULK_SETTINGS.get(engine.dialect.name, ())
 
@@ -271,8 +273,8 @@ def deferred_indexes() -> set[str]:
 
 
 async def _drop_deferred_indexes(engine: AsyncEngine) -> list[str]:
-    """Drop the indexes declared DEFERRED beside their tables (services/reporting/models/); return the
-    statements that recreate them, as the database has them."""
+    """Drop the indexes declared DEFERRED beside their tables (services/reporting/models/); return
+    the statements that recreate them, as the database has them."""
     if engine.dialect.name == "sqlite":
         listing = "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
     elif engine.dialect.name == "postgresql":

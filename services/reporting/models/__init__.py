@@ -1,4 +1,5 @@
-"""Tables of the reporting service: what has been applied (base.py) and the projections (one module per context)."""
+"""Tables of the reporting service: what has been applied (base.py) and the projections
+(one module per context)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Reporting tables projected from activities events. Pupils appear only by pseudonym, never by UPN."""
+"""Reporting tables projected from activities events. Pupils appear only by pseudonym,
+never by UPN."""
 
 from __future__ import annotations
 
@@ -41,13 +42,15 @@ class ActivityView(Base):
 
 
 class ParticipationView(Base):
-    """One pupil in one activity: attributed to the pupil's own area and school, whoever delivered it."""
+    """One pupil in one activity: attributed to the pupil's own area and school,
+    whoever delivered it."""
 
     __tablename__ = "participation_view"
     __table_args__ = (
-        # covers the reach counts (live rows of a year, joined to their activity, by pupil, area, year group, node);
-        # in arrival order within a node's year (participation ids are time-ordered), so a new row is appended
-        # to the index rather than written among the year's activities (migration 0005)
+        # covers the reach counts (live rows of a year, joined to their activity, by pupil, area,
+        # year group, node); in arrival order within a node's year (participation ids are
+        # time-ordered), so a new row is appended to the index rather than written among the year's
+        # activities (migration 0005)
         Index(
             "ix_participation_view_live",
             "academic_year",
@@ -82,7 +85,8 @@ class ParticipationView(Base):
 
 
 class ActivityCorrectionView(Base):
-    """Every correction and withdrawal, with its reason: what changed a published figure, and why."""
+    """Every correction and withdrawal, with its reason: what changed a published figure,
+    and why."""
 
     __tablename__ = "activity_correction_view"
     __table_args__ = (

@@ -16,7 +16,8 @@ recreates it at the end (services/reporting/ingest/rebuild.py). An index without
 
 UPDATED_BY_KEY = {"updated_by_key": True}
 """Table info: projectors update its rows by primary key, so the bulk writer folds an update into a
-same-batch insert of its row (services/reporting/ingest/bulk.py). Others may only be inserted into."""
+same-batch insert of its row (services/reporting/ingest/bulk.py). Others may only be inserted
+into."""
 
 
 class Base(DeclarativeBase):
@@ -50,8 +51,9 @@ class AppliedEventRow(Base):
 
 
 class ProducerPositionRow(Base):
-    """Per (node, service): highest sequence applied and how many events applied (the difference is a
-    gap), and how many of its events were refused for reusing a sequence or for the nodes they name."""
+    """Per (node, service): highest sequence applied and how many events applied (the difference is
+    a gap), and how many of its events were refused for reusing a sequence or for the nodes they
+    name."""
 
     __tablename__ = "producer_position"
 

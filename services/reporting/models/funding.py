@@ -29,7 +29,8 @@ class FundingEntryView(Base):
 
 
 class FundingFlowView(Base):
-    """Each ledger entry as published, with what it was for: the detail behind every trace and check."""
+    """Each ledger entry as published, with what it was for:
+    the detail behind every trace and check."""
 
     __tablename__ = "funding_flow_view"
     __table_args__ = (
@@ -70,7 +71,8 @@ class FundingLinkView(Base):
 
 
 class FundingBudgetView(Base):
-    """The current budget per node, period, function and area (a later BudgetSet replaces the row)."""
+    """The current budget per node, period, function and area
+    (a later BudgetSet replaces the row)."""
 
     __tablename__ = "funding_budget_view"
 

@@ -78,5 +78,6 @@ class SchoolPopulationView(Base):
     source: Mapped[str] = mapped_column(String(200))
     pupils: Mapped[int] = mapped_column(Integer)
     counts: Mapped[dict[str, int]] = mapped_column(JSON)
-    """The counts the source gives, by contract field name (sen_support, ethnicity_white …); absent = unknown."""
+    """The counts the source gives, by contract field name (sen_support, ethnicity_white …);
+    absent = unknown."""
     event_id: Mapped[str] = mapped_column(String(36))

@@ -20,7 +20,8 @@ CONTEXTS: tuple[ModuleType, ...] = (activities, funding, partners)
 
 
 def _merged(tables: list[Mapping[str, Projector]]) -> dict[str, Projector]:
-    """One projector per event type across the contexts (two would each see only part of the truth)."""
+    """One projector per event type across the contexts
+    (two would each see only part of the truth)."""
     merged: dict[str, Projector] = {}
     for table in tables:
         if twice := merged.keys() & table.keys():

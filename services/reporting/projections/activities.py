@@ -1,4 +1,5 @@
-"""Projectors for activities events: activities, pupils by pseudonym, corrections and partner returns."""
+"""Projectors for activities events: activities, pupils by pseudonym,
+corrections and partner returns."""
 
 from __future__ import annotations
 
@@ -80,7 +81,8 @@ def activity_corrected(event: ReceivedEvent) -> Iterable[Write]:
 
 
 def activity_withdrawn(event: ReceivedEvent) -> Iterable[Write]:
-    """The activity leaves the figures (the hub report sums activity_view); its pupils stop counting."""
+    """The activity leaves the figures (the hub report sums activity_view);
+    its pupils stop counting."""
     p = event.payload
     assert isinstance(p, ActivityWithdrawn)
     node, activity_id = event.envelope.node, str(p.activity_id)
@@ -108,7 +110,8 @@ def participation_recorded(event: ReceivedEvent) -> Iterable[Write]:
 
 
 def _pupil_values(pupil: Participant) -> dict[str, Any]:
-    """The participant as stored, built by hand: a model_dump per pupil costs more than its insert."""
+    """The participant as stored, built by hand: a model_dump per pupil costs more than
+    its insert."""
     return {
         "participation_id": str(pupil.participation_id),
         "pseudonym": pupil.pseudonym,
@@ -156,7 +159,8 @@ def _correction(
 
 
 def partner_return_expected(event: ReceivedEvent) -> Iterable[Write]:
-    """Expecting a return again moves its due date: the latest expectation replaces the earlier one."""
+    """Expecting a return again moves its due date: the latest expectation replaces the
+    earlier one."""
     p = event.payload
     assert isinstance(p, PartnerReturnExpected)
     key = {

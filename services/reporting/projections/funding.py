@@ -251,7 +251,8 @@ def entry_reversed(event: ReceivedEvent) -> Iterable[Write]:
 def _signed_copy(
     node: str, original: str, entry_id: str, amount: int, on: date, event_id: str
 ) -> Write:
-    """The reversal's row in funding_entry_view: the original's kind and counterparty, signed amount."""
+    """The reversal's row in funding_entry_view: the original's kind and counterparty,
+    signed amount."""
     e = FundingEntryView.__table__.c
     return insert(FundingEntryView.__table__).from_select(
         [

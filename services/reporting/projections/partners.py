@@ -105,7 +105,8 @@ def agreement_ended(event: ReceivedEvent) -> Iterable[Write]:
 
 
 def setting_added(event: ReceivedEvent) -> Iterable[Write]:
-    """A setting is an organisation too (role education_setting), plus what the schools share needs."""
+    """A setting is an organisation too (role education_setting),
+    plus what the schools share needs."""
     p = event.payload
     assert isinstance(p, SettingAdded)
     node = event.envelope.node

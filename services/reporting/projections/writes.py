@@ -22,7 +22,8 @@ class Insert:
     row: dict[str, Any]
 
     def __reduce__(self) -> tuple[Any, ...]:
-        """Pickled by table name: a Table would bring its whole schema (services/reporting/ingest/preparing.py)."""
+        """Pickled by table name: a Table would bring its whole schema
+        (services/reporting/ingest/preparing.py)."""
         return _insert_into, (self.table.name, self.row)
 
 
@@ -41,7 +42,8 @@ class Update:
     def __post_init__(self) -> None:
         if not updated_by_key(self.table):
             raise RuntimeError(
-                f"{self.table.name} is not declared UPDATED_BY_KEY (services/reporting/models/base.py)"
+                f"{self.table.name} is not declared UPDATED_BY_KEY "
+                "(services/reporting/models/base.py)"
             )
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -49,7 +51,8 @@ class Update:
 
 
 def updated_by_key(table: Table) -> bool:
-    """Whether the table is declared UPDATED_BY_KEY beside its definition (services/reporting/models/)."""
+    """Whether the table is declared UPDATED_BY_KEY beside its definition
+    (services/reporting/models/)."""
     return all(table.info.get(k) == v for k, v in UPDATED_BY_KEY.items())
 
 

@@ -1,5 +1,6 @@
 """Every hub-wide view by name, with one set of parameters: what the HTTP routes, the CLI and the
-exports all call, so a figure is the same wherever it is read. Also the annual data return to ACE."""
+exports all call, so a figure is the same wherever it is read. Also the annual data return to
+ACE."""
 
 from __future__ import annotations
 
@@ -53,11 +54,12 @@ class ViewSpec:
     name: str
     summary: str
     scope: Scope
-    """Who may read it (shared/auth.py): NODE views narrow to one node for node staff; HUB views list
-    every node side by side; PUBLISHED ones suppress small counts."""
+    """Who may read it (shared/auth.py): NODE views narrow to one node for node staff; HUB views
+    list every node side by side; PUBLISHED ones suppress small counts."""
     run: View
     chart: ChartOf | None = None
-    """What its dashboard page draws beside its tables (services/reporting/read/charts.py); None: tables only."""
+    """What its dashboard page draws beside its tables (services/reporting/read/charts.py);
+    None: tables only."""
 
 
 class ReachReport(BaseModel):
@@ -73,7 +75,8 @@ class ReachReport(BaseModel):
 
 
 async def reach_report(session: AsyncSession, p: ViewParams) -> ReachReport:
-    """Hub-wide or one node's reach; narrowed by area, function or aim it is grouped from pupil records."""
+    """Hub-wide or one node's reach; narrowed by area,
+    function or aim it is grouped from pupil records."""
     f = p.filters
     if f.area or f.function or f.aim:
         by = {d: await filtered_reach(session, p, d) for d in get_args(Dimension)}
@@ -109,7 +112,8 @@ _ACTIVITY_KEY: dict[str, Callable[[Any], str | None]] = {
 
 
 async def filtered_reach(session: AsyncSession, p: ViewParams, by: str) -> Reach:
-    """The reach figures (same definitions as views/activities.reach) over filtered pupil records."""
+    """The reach figures (same definitions as views/activities.reach) over filtered
+    pupil records."""
     records = await pupil_records(session, p.period, p.filters)
     activities = await activities_of(session, p.period, p.filters)
     groups: dict[str | None, list[Any]] = {}
@@ -162,7 +166,8 @@ class KindFigures(BaseModel):
 
 
 class AnnualReturn(BaseModel):
-    """The annual hub data return to ACE for an academic year, in its categories (docs/reporting.md)."""
+    """The annual hub data return to ACE for an academic year,
+    in its categories (docs/reporting.md)."""
 
     stamp: ReportStamp
     hub: str
@@ -292,7 +297,8 @@ VIEWS: dict[str, ViewSpec] = {
         ),
         ViewSpec(
             "funding",
-            "Income and leverage, allocations, commissions, spend, budget, remaining, unit costs, capital",
+            "Income and leverage, allocations, commissions, spend, budget, remaining, "
+            "unit costs, capital",
             N,
             lambda s, p: allocation_report(s, p.kind, p.period, p.filters),
             lambda r: budget_chart(r.budget),
@@ -305,7 +311,8 @@ VIEWS: dict[str, ViewSpec] = {
 
 
 def view_scope(name: str) -> Scope:
-    """A view's scope; an unknown name is answered 404 by the route, so it asks for no more than a node."""
+    """A view's scope; an unknown name is answered 404 by the route,
+    so it asks for no more than a node."""
     return VIEWS[name].scope if name in VIEWS else Scope.NODE
 
 

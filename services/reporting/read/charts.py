@@ -1,6 +1,7 @@
 """What each view's chart shows, as plain data: the catalogue declares it with the view
-(services/reporting/read/catalogue.py) and the dashboard draws it (services/reporting/dashboard/charts.py),
-so a new view's chart is declared once, beside the view, and drawn like every other."""
+(services/reporting/read/catalogue.py) and the dashboard draws it
+(services/reporting/dashboard/charts.py), so a new view's chart is declared once, beside the view,
+and drawn like every other."""
 
 from __future__ import annotations
 
@@ -78,7 +79,8 @@ def reach_chart(result: Any) -> Bars:
 def schools_chart(rows: list[Any]) -> Bars:
     desc = (
         "; ".join(
-            f"{a.area}: {a.state_funded_engaged} of {a.state_funded_schools} state-funded schools engaged"
+            f"{a.area}: {a.state_funded_engaged} of {a.state_funded_schools} "
+            "state-funded schools engaged"
             for a in rows
         )
         or "No schools for these filters."
@@ -98,7 +100,8 @@ def schools_chart(rows: list[Any]) -> Bars:
 def inclusion_chart(rows: list[Any]) -> Bars:
     source = rows[0].population if rows else ""
     desc = (
-        f"Share of unique participants with each characteristic beside the school population's share ({source}). "
+        "Share of unique participants with each characteristic beside the school population's "
+        f"share ({source}). "
         + "; ".join(
             f"{c.characteristic} {c.value}: {c.share}% against "
             f"{f'{c.population_share}%' if c.population_share is not None else 'unknown'}"
@@ -154,7 +157,7 @@ def budget_chart(lines: list[Any]) -> Bars:
     desc = (
         "; ".join(
             f"{lab}: budget £{b.budget_pence / 100:,.2f}, actual £{b.actual_pence / 100:,.2f}"
-            for lab, b in zip(labels, lines)
+            for lab, b in zip(labels, lines, strict=True)
         )
         or "No budget lines for this period."
     )

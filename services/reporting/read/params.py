@@ -29,7 +29,8 @@ class Filters:
 
 @dataclass(frozen=True)
 class ViewParams:
-    """A view's period (academic year unless kind says financial) and filters; `nodes` come from settings."""
+    """A view's period (academic year unless kind says financial) and filters;
+    `nodes` come from settings."""
 
     hub: str
     nodes: list[str]

@@ -71,7 +71,8 @@ class NodeFigures(BaseModel):
     allocated_in_pence: int = Field(
         default=0,
         description=(
-            "Received from other nodes, as this node recorded it (its receipts), never what senders say they sent."
+            "Received from other nodes, as this node recorded it (its receipts), never what "
+            "senders say they sent."
         ),
     )
 
@@ -81,7 +82,9 @@ class HubReport(BaseModel):
     stamp: ReportStamp
     nodes: list[NodeFigures]
     totals: NodeFigures = Field(
-        description="Hub-wide totals (node = 'hub'); organisations are distinct (by org-id) across nodes."
+        description=(
+            "Hub-wide totals (node = 'hub'); organisations are distinct (by org-id) across nodes."
+        )
     )
 
 
@@ -96,14 +99,16 @@ class ProducerHealth(BaseModel):
     reused: int = Field(
         default=0,
         description=(
-            "Events that reused a sequence number already applied under another event id: dead-lettered (applied "
-            "before reporting checked, where they outnumber the sequence; `hub rebuild` refuses those too)."
+            "Events that reused a sequence number already applied under another event id: "
+            "dead-lettered (applied before reporting checked, where they outnumber the sequence; "
+            "`hub rebuild` refuses those too)."
         ),
     )
     refused: int = Field(
         default=0,
         description=(
-            "Events dead-lettered for the nodes they name: outside the hub's, or another node's area where their own is due."
+            "Events dead-lettered for the nodes they name: outside the hub's, or another node's "
+            "area where their own is due."
         ),
     )
     last_recorded_at: datetime
@@ -117,8 +122,12 @@ async def report_stamp(session: AsyncSession) -> ReportStamp:
 
 
 def stamp_header(stamp: ReportStamp) -> str:
-    """The stamp as one header value, for responses whose body cannot carry it (lists, CSV, XLSX)."""
-    return f"hub_stream_seq={stamp.hub_stream_seq}; applied_events={stamp.applied_events}; chain_head={stamp.chain_head}"
+    """The stamp as one header value, for responses whose body cannot carry it
+    (lists, CSV, XLSX)."""
+    return (
+        f"hub_stream_seq={stamp.hub_stream_seq}; applied_events={stamp.applied_events}; "
+        f"chain_head={stamp.chain_head}"
+    )
 
 
 @once_per_version
@@ -143,7 +152,7 @@ async def hub_report(session: AsyncSession, hub: str, nodes: list[str]) -> HubRe
     ):
         f = node(name)
         f.activities, f.headcount, f.hours = count, int(heads or 0), Decimal(hours or 0)
-    for name, kind, counterparty, amount in await session.execute(
+    for name, kind, _counterparty, amount in await session.execute(
         select(
             FundingEntryView.node,
             FundingEntryView.kind,

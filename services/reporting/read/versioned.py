@@ -30,7 +30,8 @@ from services.reporting.models import HUB_POSITION, IngestPositionRow
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 SESSION_KEY = "versioned_cache"
-"""Where a read session finds the cache (its sessionmaker's ``info``); absent: compute every time."""
+"""Where a read session finds the cache (its sessionmaker's ``info``); absent:
+compute every time."""
 
 Version = tuple[int, str]
 
@@ -61,7 +62,8 @@ class VersionedCache:
 
     def put(self, version: Version, key: Hashable, value: Any) -> None:
         if self.version is not None and version[0] < self.version[0]:
-            return  # computed from an older snapshot than entries already held: nobody will ask for it
+            # computed from an older snapshot than entries already held: nobody will ask for it
+            return
         if version != self.version:
             self._results.clear()
             self._used = 0
@@ -101,7 +103,8 @@ class VersionedCache:
             return value
         except BaseException as exc:
             future.set_exception(exc)
-            future.exception()  # retrieved here: a failure with no other waiter is not "never retrieved"
+            # retrieved here: a failure with no other waiter is not "never retrieved"
+            future.exception()
             raise
         finally:
             del self._computing[(version, key)]
@@ -210,7 +213,8 @@ class _Served:
 
 def _who(scope: Scope) -> tuple[Any, ...] | None:
     """Who a request is from, as far as a held response may be reused for it: the user of a live
-    dashboard session, else the credentials it carries; None for a dashboard session that has ended."""
+    dashboard session, else the credentials it carries; None for a dashboard session that has
+    ended."""
     app = scope.get("app")
     live = getattr(getattr(app, "state", None), "dashboard_sessions", None)
     sid = (scope.get("session") or {}).get("sid") if "session" in scope else None

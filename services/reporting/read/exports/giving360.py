@@ -1,8 +1,9 @@
 """The hub's grants to partners in the 360Giving Data Standard (1.4), as JSON and XLSX.
 
 Grants are the standing allocations to collaborative lead organisations and commissions of
-delivery partners; never one from an organisation to itself (a lead's own share is not a grant). Amounts are pence turned into pounds with Decimal (exact); the JSON writer
-emits them as plain numbers without ever passing through a float.
+delivery partners; never one from an organisation to itself (a lead's own share is not a grant).
+Amounts are pence turned into pounds with Decimal (exact); the JSON writer emits them as plain
+numbers without ever passing through a float.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ def grant_id(prefix: str, entry_id: str) -> str:
 
 
 def _internal_org_id(prefix: str, local: str) -> str:
-    """360Giving's fallback for an organisation without an org-id: the publisher prefix and a local id."""
+    """360Giving's fallback for an organisation without an org-id:
+    the publisher prefix and a local id."""
     return f"360G-{prefix}-{re.sub(r'[^A-Za-z0-9-]', '-', local)}"
 
 
@@ -91,7 +93,10 @@ async def build_grants(session: AsyncSession, prefix: str) -> list[dict[str, Any
                 node, {"id": _internal_org_id(prefix, node), "name": node.title()}
             )
             title = e.title or f"Music Hub allocation to {recipient['name']}"
-            description = f"{e.stream.title()} funding passed to a collaborative lead organisation of the music hub."
+            description = (
+                f"{e.stream.title()} funding passed to a collaborative lead organisation "
+                "of the music hub."
+            )
         else:
             local = e.details.get("recipient_organisation_id", e.entry_id)
             recipient = {
@@ -103,7 +108,9 @@ async def build_grants(session: AsyncSession, prefix: str) -> list[dict[str, Any
         if recipient["id"] == funder["id"] or (
             e.kind == "allocation" and e.counterpart_node == e.node
         ):
-            continue  # an organisation's own share is no grant to itself (refused at the node; older events may say so)
+            # an organisation's own share is no grant to itself (refused at the node; older events
+            # may say so)
+            continue
         grant: dict[str, Any] = {
             "id": grant_id(prefix, e.entry_id),
             "title": title[:140],

@@ -27,7 +27,8 @@ Files = list[tuple[str, bytes]]
 
 @dataclass(frozen=True)
 class Exporter:
-    """One export: `load` reads its data from the projections, `write[format]` turns data into files."""
+    """One export: `load` reads its data from the projections,
+    `write[format]` turns data into files."""
 
     name: str
     load: Callable[[AsyncSession, ViewParams], Awaitable[Any]]

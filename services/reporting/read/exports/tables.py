@@ -118,7 +118,8 @@ def sheet_title(name: str, used: set[str]) -> str:
 
 
 def to_xlsx(tables: list[Table]) -> bytes:
-    """One sheet per table: bold frozen header, readable widths, pounds for pence, dates as dates."""
+    """One sheet per table: bold frozen header, readable widths, pounds for pence,
+    dates as dates."""
     from openpyxl.cell.cell import Cell
     from openpyxl.styles import Font
 
@@ -128,16 +129,24 @@ def to_xlsx(tables: list[Table]) -> bytes:
         ws = cells.add_sheet(wb, sheet_title(t.name, used))
         money = [c.endswith("_pence") for c in t.columns]
         cells.append(
-            ws, [c.removesuffix("_pence") + " (£)" if m else c for c, m in zip(t.columns, money)]
+            ws,
+            [
+                c.removesuffix("_pence") + " (£)" if m else c
+                for c, m in zip(t.columns, money, strict=True)
+            ],
         )
         for cell in ws[1]:
             cell.font = Font(bold=True)
         ws.freeze_panes = "A2"
         for row in t.rows:
             cells.append(
-                ws, [_xlsx_value(v, m or _is_money_figure(t, row)) for v, m in zip(row, money)]
+                ws,
+                [
+                    _xlsx_value(v, m or _is_money_figure(t, row))
+                    for v, m in zip(row, money, strict=True)
+                ],
             )
-            for cell, is_money in zip(ws[ws.max_row], money):
+            for cell, is_money in zip(ws[ws.max_row], money, strict=True):
                 if is_money or (cell.column == 2 and _is_money_figure(t, row)):
                     cell.number_format = POUNDS
                 elif isinstance(cell.value, datetime):

@@ -1,4 +1,5 @@
-"""Accountability views for ACE: schools and WCET continuation, inclusion, progression, partnerships.
+"""Accountability views for ACE: schools and WCET continuation, inclusion,
+progression, partnerships.
 
 Figures are computed from pupil-level rows (by pseudonym) so a pupil counts once however many
 activities, partners or nodes record them. Periods come from the academic year recorded on the
@@ -191,7 +192,8 @@ def engaged_urns(activities: list[ActivityView], records: list[PupilRecord]) -> 
 async def schools_report(
     session: AsyncSession, year: str, filters: Filters = Filters()
 ) -> SchoolsReport:
-    """Schools engaged (by URN) and their share of each area's state-funded schools; WCET and continuation.
+    """Schools engaged (by URN) and their share of each area's state-funded schools;
+    WCET and continuation.
 
     Read once per request: the inclusion, transparency and annual-return views build on it."""
     return await per_transaction(
@@ -282,7 +284,8 @@ class InclusionReport(BaseModel):
 
 
 def pupil_profiles(records: list[PupilRecord]) -> dict[str, dict[str, str]]:
-    """One profile per pupil: a flag is set if any record sets it; categories take the latest non-default record."""
+    """One profile per pupil: a flag is set if any record sets it;
+    categories take the latest non-default record."""
     profiles: dict[str, dict[str, str]] = {}
     for r in records:
         p = r.p
@@ -313,7 +316,8 @@ async def inclusion_report(
     filters: Filters = Filters(),
     cold_threshold: Decimal = Decimal(25),
 ) -> InclusionReport:
-    """Shares of SEND, FSM, looked-after, ethnicity and gender among unique participants; cold spots."""
+    """Shares of SEND, FSM, looked-after, ethnicity and gender among unique participants;
+    cold spots."""
     records = await pupil_records(session, year, filters)
     profiles = pupil_profiles(records)
     rows = []
@@ -405,7 +409,8 @@ def highest_levels(records: list[PupilRecord]) -> dict[str, str]:
 async def progression_report(
     session: AsyncSession, year: str, filters: Filters = Filters()
 ) -> ProgressionReport:
-    """Level changes of the same pupils between consecutive years, ensembles and advanced opportunities."""
+    """Level changes of the same pupils between consecutive years,
+    ensembles and advanced opportunities."""
     previous = next_year(year, -1)
     now_records = await pupil_records(session, year, filters)
     now, before = (
@@ -494,7 +499,8 @@ async def partnerships_report(
     filters: Filters = Filters(),
     within_days: int = 90,
 ) -> PartnershipsReport:
-    """Active partners by role, function and area; agreements ending soon; partner returns; data health."""
+    """Active partners by role, function and area; agreements ending soon; partner returns;
+    data health."""
     orgs = [
         o
         for o in await session.scalars(select(OrganisationView).order_by(OrganisationView.node))

@@ -91,7 +91,8 @@ def _live_participations(year: str) -> Any:
 
 @once_per_version
 async def reach(session: AsyncSession, year: str, by: Dimension, node: str | None = None) -> Reach:
-    """Unique pupils, participations and headcounts for a year, grouped by one dimension (one node's delivery, or all)."""
+    """Unique pupils, participations and headcounts for a year, grouped by one dimension
+    (one node's delivery, or all)."""
     pupils = func.count(ParticipationView.pseudonym.distinct())
     base = _live_participations(year)
     if node is not None:

@@ -100,7 +100,8 @@ def only_node(ledger: Ledger, node: str | None) -> Ledger:
 def flows_in_period(
     ledger: Ledger, kind: PeriodKind, name: str, *kinds: str
 ) -> list[tuple[FundingFlowView, int]]:
-    """(original entry, signed amount) for entries of `kinds` (and their reversals) dated in the period."""
+    """(original entry, signed amount) for entries of `kinds`
+    (and their reversals) dated in the period."""
     period = parse_period(name, kind)
     out = []
     for e in ledger.entries.values():
@@ -168,7 +169,8 @@ async def allocation_report(
 async def unit_costs(
     session: AsyncSession, ledger: Ledger, year: str | None, filters: Filters
 ) -> UnitCosts:
-    """Cost per participation, unique pupil and hour of the academic year (only for academic periods)."""
+    """Cost per participation, unique pupil and hour of the academic year
+    (only for academic periods)."""
     if year is None:
         return UnitCosts(
             spend_pence=0,

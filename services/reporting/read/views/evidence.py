@@ -56,9 +56,9 @@ KEY_NAMES: dict[str, str] = {
     "allocation": "node",
     "budget": "node",
 }
-"""What each evidence's key names, for the access policy (shared/auth.py): an area, or a node (budget:
-node/function/area); node staff may expand their own. Other evidence, and 'hub' keys, add up every
-node's events (their figures are not split by node): hub scope."""
+"""What each evidence's key names, for the access policy (shared/auth.py): an area, or a node
+(budget: node/function/area); node staff may expand their own. Other evidence, and 'hub' keys, add
+up every node's events (their figures are not split by node): hub scope."""
 
 
 NARROWED = frozenset({"pupils", "wcet", "headcount"})
@@ -265,8 +265,8 @@ async def _budget(session: AsyncSession, key: str, kind: PeriodKind, period: str
             parts[e.event_id] += e.sign * e.amount_pence
     actual = sum(parts.values())
     note = (
-        f"actual {actual}p from the spend events; budget {budget.amount_pence if budget else 0}p set by event "
-        f"{budget.event_id if budget else '(none)'}"
+        f"actual {actual}p from the spend events; budget {budget.amount_pence if budget else 0}p "
+        f"set by event {budget.event_id if budget else '(none)'}"
     )
     return Found(actual, dict(parts), "pence", note)
 

@@ -61,9 +61,13 @@ def area_filter(area: str) -> Filters:
 
 
 def pupil_events(records: list[PupilRecord], figure: int, where: str = "") -> Found:
-    """Participation events counted by the records they hold, beside the distinct pupils they name."""
+    """Participation events counted by the records they hold,
+    beside the distinct pupils they name."""
     pupils = len({r.p.pseudonym for r in records})
-    note = f"{len(records)} participation records in these events{where} name {pupils} distinct pupils (by pseudonym)"
+    note = (
+        f"{len(records)} participation records in these events{where} "
+        f"name {pupils} distinct pupils (by pseudonym)"
+    )
     return Found(
         figure, dict(Counter(r.p.event_id for r in records)), "participations", note, pupils
     )
@@ -87,8 +91,8 @@ async def schools(session: AsyncSession, key: str, year: str) -> Found:
             named[r.p.event_id].add(r.p.school_urn)
     schools_named = set().union(*named.values()) if named else set()
     note = (
-        f"activity and participation events naming {len(schools_named)} distinct state-funded schools "
-        f"(state funding and area from the settings register)"
+        f"activity and participation events naming {len(schools_named)} distinct state-funded "
+        "schools (state funding and area from the settings register)"
     )
     return Found(figure, {e: len(u) for e, u in named.items()}, "schools", note, len(schools_named))
 
@@ -152,7 +156,8 @@ async def progression(session: AsyncSession, key: str, year: str) -> Found:
 
 
 async def continuation(session: AsyncSession, key: str, year: str) -> Found:
-    """WCET pupils of the year found in tuition or ensembles the next year: their events in both years."""
+    """WCET pupils of the year found in tuition or ensembles the next year:
+    their events in both years."""
     filters = area_filter(key)
     report = await schools_report(session, year, filters)
     wcet = [r for r in await pupil_records(session, year, filters) if r.a.kind == "wcet"]
@@ -171,7 +176,8 @@ async def continuation(session: AsyncSession, key: str, year: str) -> Found:
 
 
 async def partners(session: AsyncSession, key: str, year: str, today: date | None = None) -> Found:
-    """key = hub, role/<role>, area/<area> or function/<function>: the events of each active partner."""
+    """key = hub, role/<role>, area/<area> or function/<function>:
+    the events of each active partner."""
     if key == HUB:
         dimension, value = "", ""
     else:
@@ -198,7 +204,7 @@ async def partners(session: AsyncSession, key: str, year: str, today: date | Non
         parts.update(e for e in (o.event_id, o.details_event_id, o.state_event_id) if e)
     distinct = len({o.org_id or f"{o.node}/{o.organisation_id}" for o in orgs})
     note = (
-        f"registration, latest details and state events of {len(orgs)} register rows: {distinct} distinct "
-        f"partners (one per org-id across nodes)"
+        f"registration, latest details and state events of {len(orgs)} register rows: {distinct} "
+        "distinct partners (one per org-id across nodes)"
     )
     return Found(figure, dict(parts), "register rows", note, distinct)

@@ -50,7 +50,8 @@ _FlowRow = row_type(_FLOW)
 
 
 async def load_ledger(session: AsyncSession) -> Ledger:
-    """The whole ledger, read once per data version (nothing modifies a Ledger once read: it is shared)."""
+    """The whole ledger, read once per data version (nothing modifies a Ledger once read: it
+    is shared)."""
     return await per_version(
         session,
         ("ledger",),
@@ -112,7 +113,8 @@ class TransferCheck(BaseModel):
 
 
 class FundingBalance(BaseModel):
-    """Per source: received = drawn + remaining; per node and hub-wide the same; transfers reconciled."""
+    """Per source: received = drawn + remaining; per node and hub-wide the same;
+    transfers reconciled."""
 
     balanced: bool
     problems: list[str]
@@ -123,7 +125,8 @@ class FundingBalance(BaseModel):
 
 
 def reconcile(ledger: Ledger) -> list[TransferCheck]:
-    """Pair each allocation with the receiver's record naming it; show what one side lacks or disputes."""
+    """Pair each allocation with the receiver's record naming it;
+    show what one side lacks or disputes."""
     received: dict[tuple[str | None, ...], FundingFlowView] = {
         (e.node, e.counterpart_node, e.counterpart_entry_id): e
         for e in ledger.originals("received")
@@ -198,7 +201,8 @@ def balance(ledger: Ledger, nodes: list[str]) -> FundingBalance:
         e = ledger.entries.get((node, entry_id))
         if e is not None and e.kind != "reversal" and sum(links.values()) != e.amount_pence:
             problems.append(
-                f"{node} {e.kind} {entry_id}: links total {sum(links.values())}p, amount {e.amount_pence}p"
+                f"{node} {e.kind} {entry_id}: links total {sum(links.values())}p, amount "
+                f"{e.amount_pence}p"
             )
     figures = {n: NodeBalance(node=n) for n in nodes}
     for e in ledger.originals("income", "received", "allocation", "commission", "expenditure"):
@@ -309,7 +313,8 @@ async def budget_vs_actual(session: AsyncSession, kind: PeriodKind, name: str) -
 
 
 class PeriodSummary(BaseModel):
-    """The annual return's money lines for a period: income by source, spend by strategic function."""
+    """The annual return's money lines for a period: income by source,
+    spend by strategic function."""
 
     kind: str
     period: str
@@ -319,12 +324,14 @@ class PeriodSummary(BaseModel):
 
 
 def _original(ledger: Ledger, e: FundingFlowView) -> FundingFlowView | None:
-    """The entry whose money an entry moves: itself, or for a reversal the entry it (re)instates or undoes."""
+    """The entry whose money an entry moves: itself, or for a reversal the entry it
+    (re)instates or undoes."""
     return ledger.entries.get((e.node, e.original_entry_id or "")) if e.kind == "reversal" else e
 
 
 def summarise(ledger: Ledger, kind: PeriodKind, name: str) -> PeriodSummary:
-    """External income (not transfers between nodes) and spend dated in the period, net of reversals dated in it."""
+    """External income (not transfers between nodes) and spend dated in the period,
+    net of reversals dated in it."""
     period = parse_period(name, kind)
     income: dict[str, int] = defaultdict(int)
     remissions = 0
@@ -427,7 +434,8 @@ def trail(ledger: Ledger, node: str, entry_id: str) -> list[list[TraceStep]]:
 
 
 def uses(ledger: Ledger, node: str, entry_id: str) -> list[list[TraceStep]]:
-    """Every path forward from a source to where its money went, crossing nodes through transfers."""
+    """Every path forward from a source to where its money went,
+    crossing nodes through transfers."""
     drawers: dict[tuple[str, str], list[tuple[str, int]]] = defaultdict(list)
     for (n, flow), links in ledger.links.items():
         if (
@@ -502,7 +510,8 @@ class FollowStep(BaseModel):
     """Used never exceeds the amount here and in every step below; a transfer arrives whole."""
     activity_ids: list[str]
     activities: dict[str, int]
-    """Pence reaching each activity from this step; an entry naming several activities keys them together."""
+    """Pence reaching each activity from this step; an entry naming several activities keys
+    them together."""
     children: list[FollowStep]
 
 
@@ -584,7 +593,8 @@ class ActivityPounds(BaseModel):
 
 
 def origins(ledger: Ledger, e: FundingFlowView, pence: int) -> list[tuple[FundingFlowView, int]]:
-    """The income behind `pence` of an entry, apportioned by its links (remainders to the last link)."""
+    """The income behind `pence` of an entry, apportioned by its links
+    (remainders to the last link)."""
     if e.kind == "income":
         return [(e, pence)]
     if e.kind == "received":

@@ -68,7 +68,8 @@ class PartnerIdentity:
         return (node, delivered_by or "") in self.registrations
 
     def commissioned(self, entry: FundingFlowView) -> bool:
-        """A commission names its recipient by the commissioning node's register id (and org-id, if known)."""
+        """A commission names its recipient by the commissioning node's register id
+        (and org-id, if known)."""
         if self.org_id and entry.recipient_org_id == self.org_id:
             return True
         return (
@@ -79,7 +80,8 @@ class PartnerIdentity:
 
 @dataclass(frozen=True)
 class CommissionKeys:
-    """How money views name a commission's recipient: by organisation, never a name shared across nodes."""
+    """How money views name a commission's recipient: by organisation,
+    never a name shared across nodes."""
 
     org_ids: dict[tuple[str, str], str]
     """(node, organisation id) → org-id, for registrations that have one."""
@@ -87,7 +89,8 @@ class CommissionKeys:
     """org-id → its name (the first node's registration), so one organisation is one row."""
 
     def key(self, entry: FundingFlowView) -> str:
-        """The org-id's name when the recipient has an org-id; else the name with the commissioning node."""
+        """The org-id's name when the recipient has an org-id;
+        else the name with the commissioning node."""
         local = (entry.node, str((entry.details or {}).get("recipient_organisation_id", "")))
         org_id = entry.recipient_org_id or self.org_ids.get(local)
         if org_id:
@@ -115,7 +118,8 @@ async def commission_keys(session: AsyncSession) -> CommissionKeys:
 
 
 async def partner_identity(session: AsyncSession, organisation_id: str) -> PartnerIdentity | None:
-    """The identity of the registration `organisation_id` (ids are UUIDs minted by each node: unique hub-wide)."""
+    """The identity of the registration `organisation_id`
+    (ids are UUIDs minted by each node: unique hub-wide)."""
     row = (
         await session.scalars(
             select(OrganisationView).where(OrganisationView.organisation_id == organisation_id)
@@ -134,7 +138,8 @@ async def partner_identity(session: AsyncSession, organisation_id: str) -> Partn
 
 
 async def organisations_report(session: AsyncSession) -> OrganisationsReport:
-    """Distinct organisations per role, area and function (a set each, so shared ones count once)."""
+    """Distinct organisations per role, area and function
+    (a set each, so shared ones count once)."""
     rows = list(
         (await session.scalars(select(OrganisationView).order_by(OrganisationView.node))).all()
     )

@@ -93,8 +93,8 @@ async def with_population(
     participants: int,
     node: str | None = None,
 ) -> list[Characteristic]:
-    """Inclusion rows beside the population's shares (the area's, else the node's own areas', else the
-    hub's); values the population has but no participant does get a row."""
+    """Inclusion rows beside the population's shares (the area's, else the node's own areas', else
+    the hub's); values the population has but no participant does get a row."""
     population = await school_population(session, year, area, node)
     if not population.rows:
         return await _unknown(
@@ -118,7 +118,10 @@ async def _unknown(
     """Say which population is missing when some are recorded (the rows' default says none is)."""
     if not await session.scalar(select(func.count()).select_from(SchoolPopulationView)):
         return rows
-    missing = f"unknown: no school population recorded{f' for {area}' if area else ''} for {year} or before"
+    missing = (
+        f"unknown: no school population recorded{f' for {area}' if area else ''} "
+        f"for {year} or before"
+    )
     return [r.model_copy(update={"population": missing}) for r in rows]
 
 
@@ -141,7 +144,8 @@ def _beside(row: Characteristic, population: Population) -> Characteristic:
 async def with_school_pupils(
     session: AsyncSession, year: str, areas: list[AreaSchools]
 ) -> list[AreaSchools]:
-    """Each area's pupils in state-funded schools (and the census year) beside its schools, where recorded."""
+    """Each area's pupils in state-funded schools (and the census year) beside its schools,
+    where recorded."""
     population = {r.area: r for r in (await school_population(session, year)).rows}
     return [
         a.model_copy(

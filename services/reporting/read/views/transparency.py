@@ -64,7 +64,8 @@ def published(name: str, cells: dict[str, int], total: int, threshold: int) -> P
 async def transparency_report(
     session: AsyncSession, p: ViewParams, threshold: int = DEFAULT_THRESHOLD
 ) -> TransparencyReport:
-    """Unique pupils by area, kind and year group, WCET pupils by year group, and characteristics."""
+    """Unique pupils by area, kind and year group, WCET pupils by year group,
+    and characteristics."""
     tables = []
     for dimension in ("area", "kind", "year_group"):
         r = await reach(session, p.period, dimension, p.filters.node)
