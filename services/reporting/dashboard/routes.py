@@ -368,9 +368,8 @@ async def overview(request: Request, session: ReadSession, user: User, f: Page) 
     p = f.view_params(request)
     report = await hub_report(session, p.hub, p.nodes)
     rows = report.nodes if user.whole_hub else [n for n in report.nodes if n.node == user.node]
-    area_reach = (await run_view_as(session, "reach", p, ReachReport, shared=True)).breakdowns[
-        "area"
-    ]
+    reached = await run_view_as(session, "reach", p, ReachReport, shared=True)
+    area_reach = reached.breakdowns["area"]
     money = await _money(session, f)
     by_area = area_reach.rows
     chart = charts.bar_chart(
