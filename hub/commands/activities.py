@@ -260,7 +260,7 @@ SchoolOption = Annotated[
 YearOption = Annotated[str, typer.Option(help="Academic year, e.g. 2024-25")]
 
 
-async def _partner(
+async def partner_named(
     node: str, data_dir: Path | None, partner: UUID | None, school: str | None
 ) -> tuple[UUID, str]:
     """The organisation invited, and its name, from the node's partners register."""
@@ -339,7 +339,7 @@ def invite(
     from services.activities import web_returns as wr
     from shared.errors import Refused
 
-    partner_id, name = asyncio.run(_partner(node, data_dir, partner, school))
+    partner_id, name = asyncio.run(partner_named(node, data_dir, partner, school))
 
     async def run() -> wr.Link:
         async with offline_service("activities", node, data_dir) as service:
@@ -373,7 +373,7 @@ def resend(
     from services.activities import web_returns as wr
     from shared.errors import Refused
 
-    partner_id, name = asyncio.run(_partner(node, data_dir, partner, school))
+    partner_id, name = asyncio.run(partner_named(node, data_dir, partner, school))
     web_return_id = asyncio.run(_web_return_id(node, data_dir, partner_id, year))
 
     async def run() -> tuple[wr.Link, str]:
@@ -400,7 +400,7 @@ def revoke(
     """Stop a partner's unused links and sign it out of its return."""
     from services.activities import web_returns as wr
 
-    partner_id, name = asyncio.run(_partner(node, data_dir, partner, school))
+    partner_id, name = asyncio.run(partner_named(node, data_dir, partner, school))
     web_return_id = asyncio.run(_web_return_id(node, data_dir, partner_id, year))
 
     async def run() -> int:
@@ -473,7 +473,7 @@ def accept(
     from services.activities.app import pseudonymiser_for
     from shared.errors import Refused
 
-    partner_id, name = asyncio.run(_partner(node, data_dir, partner, school))
+    partner_id, name = asyncio.run(partner_named(node, data_dir, partner, school))
     web_return_id = asyncio.run(_web_return_id(node, data_dir, partner_id, year))
 
     async def run():  # type: ignore[no-untyped-def]
@@ -504,7 +504,7 @@ def send_back(
     from services.activities import web_returns as wr
     from shared.errors import Refused
 
-    partner_id, name = asyncio.run(_partner(node, data_dir, partner, school))
+    partner_id, name = asyncio.run(partner_named(node, data_dir, partner, school))
     web_return_id = asyncio.run(_web_return_id(node, data_dir, partner_id, year))
 
     async def run() -> None:
