@@ -96,11 +96,11 @@ CLI_READS = {
 }
 
 PARTNER_RETURN = ["--partner", "{org}", "--year", "2024-25"]
-"""Warwickshire's partner (registered by the first write below) and its 2024-25 return on the web."""
+"""Warwickshire's partner (registered by the first write below), its 2024-25 return on the web."""
 
 CLI_NODE_ONLY: dict[tuple[str, str], list[str]] = {
-    # writes of what stays at the node by design (docs/partner-returns.md): invitation links and a
-    # return's review before it is accepted. They must publish nothing; `accept` publishes the return.
+    # writes of what stays at the node by design (docs/partner-returns.md): invitation links and
+    # a return's review before it is accepted. They publish nothing; `accept` publishes the return.
     ("activities", "resend"): PARTNER_RETURN,
     ("activities", "revoke"): PARTNER_RETURN,
     ("activities", "send-back"): [*PARTNER_RETURN, "--comments", "add the spring term"],

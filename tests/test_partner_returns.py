@@ -1,7 +1,7 @@
 """Partner returns on the web (issue 27, docs/partner-returns.md): an invitation link works once,
-until it expires or is revoked; a partner's session reaches its own return and nothing else, no node
-or hub page, whichever route of the node's app it tries (taken from the app's own route table);
-forms need their CSRF token; a register's problems are shown row by row and nothing of it is kept."""
+until it expires or is revoked; a partner's session reaches its own return and nothing else, no
+node or hub page, whichever route of the node's app it tries (from the app's own route table);
+forms need their CSRF token; a register's problems are shown row by row and none of it is kept."""
 
 from __future__ import annotations
 
