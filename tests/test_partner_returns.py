@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -220,3 +221,41 @@ async def test_forms_need_their_csrf_token_and_a_bad_register_keeps_nothing(
         link.web_return_id, system.services[(OWN, "activities")].unit_of_work()
     )
     assert row.register_rows == [] and row.answers["schools"] == []
+
+
+def test_an_invitation_is_sent_where_smtp_is_configured_and_its_link_never_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from aiosmtpd.controller import Controller
+
+    from services.activities.mail import send_invitation
+    from services.activities.settings import ActivitiesSettings
+    from shared.nats_server import free_port
+
+    class Inbox:
+        def __init__(self) -> None:
+            self.messages: list[tuple[list[str], str]] = []
+
+        async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:
+            self.messages.append((envelope.rcpt_tos, envelope.content.decode()))
+            return "250 OK"
+
+    inbox = Inbox()
+    server = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    server.start()
+    try:
+        url = "http://coventry.example/return/start/secret-token"
+        unset = ActivitiesSettings(smtp_host=None)
+        assert not send_invitation(unset, "a@b.example", "Swan", YEAR, "2025-07-31", url)
+        settings = ActivitiesSettings(
+            smtp_host="127.0.0.1", smtp_port=server.port, smtp_starttls=False
+        )
+        assert not send_invitation(settings, None, "Swan", YEAR, "2025-07-31", url)  # no address
+        with caplog.at_level("DEBUG"):
+            assert send_invitation(settings, "a@b.example", "Swan", YEAR, "2025-07-31", url)
+    finally:
+        server.stop()
+    ((to, body),) = inbox.messages
+    assert to == ["a@b.example"] and url in body and f"Subject: Your {YEAR} return" in body
+    ours = [r.getMessage() for r in caplog.records if not r.name.startswith("mail.log")]
+    assert ours and not [m for m in ours if "secret-token" in m]  # the test server's own log aside
