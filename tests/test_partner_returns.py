@@ -139,9 +139,11 @@ async def test_a_partner_reaches_its_own_return_and_no_other_page(
         app = system._apps[(OWN, "activities")]
         wrong = []
         for route in api_routes(app):
-            scope = access_of(route.endpoint).scope if access_of(route.endpoint) else Scope.NODE
-            path = re.sub(r"\{(\w+)\}", lambda m: theirs.web_return_id, route.path)
-            path = path.replace(theirs.web_return_id, "0") if "index" in route.path else path
+            access = access_of(route.endpoint)
+            scope = access.scope if access else Scope.NODE  # a node API route: its node's
+            route_path = str(route.path)
+            path = re.sub(r"\{(\w+)\}", lambda m: theirs.web_return_id, route_path)
+            path = path.replace(theirs.web_return_id, "0") if "index" in route_path else path
             for method in sorted(route.methods or ()):
                 data = {"csrf": csrf, "title": "x", "schools": "123456"}
                 r = await client.request(method, path, data=data)

@@ -15,7 +15,7 @@ import shutil
 import time
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from uuid import UUID
 
 import typer
@@ -32,6 +32,10 @@ from rich.table import Table
 from hub import render
 from hub.commands import DataDirOption, NodeOption, node_option, offline_service
 from shared.tabular import RowProblem, TabularError, count_rows, validate_rows
+
+if TYPE_CHECKING:  # the CLI imports services only inside the commands that use them
+    from services.activities.services import ImportOutcome
+    from services.activities.web_returns import Link
 
 app = typer.Typer(help="Activities delivered by the node and its partners.", no_args_is_help=True)
 TEMPLATE = Path(__file__).resolve().parent.parent / "data" / "activities-register-template.csv"
@@ -150,7 +154,7 @@ async def _import(
     year: str | None,
     submitted_on: str | None,
     batch_size: int,
-):  # type: ignore[no-untyped-def]
+) -> ImportOutcome:
     from services.activities.app import pseudonymiser_for
     from services.activities.domain import batches_by_activity
     from services.activities.services import (
@@ -300,7 +304,7 @@ async def _web_return_id(node: str, data_dir: Path | None, partner: UUID, year: 
     return str(found)
 
 
-def _show_link(node: str, link, partner: str, year: str, due_on: str) -> None:  # type: ignore[no-untyped-def]
+def _show_link(node: str, link: Link, partner: str, year: str, due_on: str) -> None:
     """Print a new link (shown once) and send it where SMTP is configured."""
     from services.activities.mail import send_invitation
     from services.activities.settings import ActivitiesSettings
@@ -476,7 +480,7 @@ def accept(
     partner_id, name = asyncio.run(partner_named(node, data_dir, partner, school))
     web_return_id = asyncio.run(_web_return_id(node, data_dir, partner_id, year))
 
-    async def run():  # type: ignore[no-untyped-def]
+    async def run() -> ImportOutcome:
         async with offline_service("activities", node, data_dir) as service:
             keys = pseudonymiser_for(service.settings)
             return await wr.accept(web_return_id, node, service.unit_of_work, keys)
