@@ -261,3 +261,34 @@ def test_an_invitation_is_sent_where_smtp_is_configured_and_its_link_never_logge
     assert to == ["a@b.example"] and url in body and f"Subject: Your {YEAR} return" in body
     ours = [r.getMessage() for r in caplog.records if not r.name.startswith("mail.log")]
     assert ours and not [m for m in ours if "secret-token" in m]  # the test server's own log aside
+
+
+async def test_a_sent_return_cannot_be_changed_and_the_page_says_why(
+    node: tuple[System, dict[str, str]],
+) -> None:
+    system, _ = node
+    link = await invite(system, "Sent Music")
+    activity = {
+        "kind": "ensemble",
+        "title": "Junior strings",
+        "starts_on": "2024-09-10",
+        "ends_on": "2025-07-15",
+        "hours": "40",
+        "headcount": "18",
+        "functions": "progression",
+    }
+    async with browser(system) as client:
+        csrf = await opened(client, link)
+        outside = {**activity, "starts_on": "2023-09-10", "csrf": csrf}
+        refused = await client.post("/return/activities", data=outside)
+        assert refused.status_code == 400 and "this return is for 2024-25" in refused.text
+        added = await client.post("/return/activities", data={**activity, "csrf": csrf})
+        assert added.status_code == 303
+        assert (await client.post("/return/submit", data={"csrf": csrf})).status_code == 303
+        again = await client.post("/return/activities", data={**activity, "csrf": csrf})
+        assert again.status_code == 409 and "can no longer be changed" in again.text
+        assert again.headers["content-type"].startswith("text/html")
+    row = await wr.get_web_return(
+        link.web_return_id, system.services[(OWN, "activities")].unit_of_work()
+    )
+    assert row.status == "submitted" and len(row.answers["activities"]) == 1

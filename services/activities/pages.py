@@ -12,13 +12,14 @@ from __future__ import annotations
 import hmac
 import secrets
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.routing import APIRoute
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
@@ -41,7 +42,33 @@ VOCABULARY = {
     "levels": list(Level),
 }
 
-PAGES: dict[str, Any] = {"include_in_schema": False, "default_response_class": HTMLResponse}
+
+class PageRoute(APIRoute):
+    """A page answers a refusal (a rule, a closed return, no session) as a page with its status,
+    where the API answers JSON: one place, so no page can forget it."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def page(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except Refused as exc:
+                return render(request, "refused.html", exc.status_code, reason=exc.reason)
+            except HTTPException as exc:
+                if exc.status_code not in (400, 401, 403, 404):
+                    raise
+                reason = str(exc.detail)
+                return render(request, "refused.html", exc.status_code, reason=reason)
+
+        return page
+
+
+PAGES: dict[str, Any] = {
+    "include_in_schema": False,
+    "default_response_class": HTMLResponse,
+    "route_class": PageRoute,
+}
 partner_router = APIRouter(prefix="/return", **PAGES)
 staff_router = APIRouter(prefix="/staff", **PAGES)
 
