@@ -292,3 +292,12 @@ async def test_a_sent_return_cannot_be_changed_and_the_page_says_why(
         link.web_return_id, system.services[(OWN, "activities")].unit_of_work()
     )
     assert row.status == "submitted" and len(row.answers["activities"]) == 1
+
+
+def test_the_partner_pages_serve_the_dashboards_gov_uk_frontend() -> None:
+    """`make assets` refreshes both copies; a copy left behind would drift."""
+    from harness.assets import GOVUK_COPIES, GOVUK_STATIC
+
+    for copy in GOVUK_COPIES:
+        for name in ("govuk-frontend.min.css", "VERSION", "LICENSE"):
+            assert (copy / name).read_bytes() == (GOVUK_STATIC / name).read_bytes(), name
