@@ -12,6 +12,7 @@ from __future__ import annotations
 import hmac
 import secrets
 import tempfile
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import date
 from pathlib import Path
@@ -19,8 +20,8 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.routing import APIRoute
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
@@ -319,7 +320,12 @@ class StaffSession:
         return wr.csrf_token(self.token) if self.token else ""
 
 
-def _staff_sessions(request: Request) -> dict[str, Principal]:
+STAFF_SESSION_SECONDS = 8 * 3600
+
+
+def _staff_sessions(request: Request) -> dict[str, tuple[Principal, float]]:
+    """Signed-in staff by the SHA-256 of their cookie, and when each session ends (monotonic):
+    kept in this process, so a restart signs staff out."""
     return request.app.state.staff_sessions  # type: ignore[no-any-return]
 
 
@@ -337,7 +343,8 @@ def _signed_in(request: Request) -> tuple[Principal | None, str | None]:
             raise HTTPException(401, "a valid bearer token is required")
         return found, None
     cookie = request.cookies.get(staff_cookie(service.node), "")
-    principal = _staff_sessions(request).get(wr.digest(cookie)) if cookie else None
+    found = _staff_sessions(request).get(wr.digest(cookie)) if cookie else None
+    principal = found[0] if found and found[1] > time.monotonic() else None
     return principal, cookie if principal else None
 
 
@@ -374,7 +381,10 @@ async def sign_in(request: Request) -> Response:
     if principal is None or principal.role is not Role.NODE_STAFF or principal.node != node:
         return render(request, "sign_in.html", 400, error=f"That is not a token of {node}'s staff")
     session = secrets.token_urlsafe(32)
-    _staff_sessions(request)[wr.digest(session)] = principal
+    sessions, now = _staff_sessions(request), time.monotonic()
+    for digest in [d for d, (_, ends) in sessions.items() if ends <= now]:
+        del sessions[digest]
+    sessions[wr.digest(session)] = (principal, now + STAFF_SESSION_SECONDS)
     response = see_other("/staff/returns")
     response.set_cookie(
         staff_cookie(node),
@@ -383,6 +393,7 @@ async def sign_in(request: Request) -> Response:
         samesite="strict",
         secure=request.url.scheme == "https",
         path="/staff",
+        max_age=STAFF_SESSION_SECONDS,
     )
     return response
 
