@@ -104,6 +104,12 @@ async def run_demo(
                 render.console.print(render.report_table(report))
                 invitation = await invite_sample_partner(system, settings, load.organisations)
                 render.console.print(_where_to_look(system, settings, secrets, logins, invitation))
+                render.console.print(
+                    f"[bold]Partner return invitation[/bold] for {invitation[0]} (works once):\n"
+                    f"{invitation[1]}",
+                    soft_wrap=True,
+                    highlight=False,
+                )
                 if wait:
                     render.console.print("[bold]Serving. Ctrl-C stops everything.[/bold]")
                     await until_interrupted()
