@@ -21,6 +21,7 @@ from services.activities import web_returns as wr
 from services.activities.models import ReturnInvitationRow
 from shared.auth import Ask, Principal, Role, Scope, access_of, api_routes, may
 from shared.envelope import utcnow
+from shared.errors import Refused
 from shared.nats_server import NatsServer
 from shared.pseudonym import make_upn
 from shared.settings import HubSettings
@@ -301,3 +302,50 @@ def test_the_partner_pages_serve_the_dashboards_gov_uk_frontend() -> None:
     for copy in GOVUK_COPIES:
         for name in ("govuk-frontend.min.css", "VERSION", "LICENSE"):
             assert (copy / name).read_bytes() == (GOVUK_STATIC / name).read_bytes(), name
+
+
+async def test_an_accepted_return_is_not_invited_again_and_a_bad_area_is_a_row_problem(
+    node: tuple[System, dict[str, str]], tmp_path: Path
+) -> None:
+    from shared.outbox import SEQUENCE, read_cursor
+
+    system, _ = node
+    service = system.services[(OWN, "activities")]
+    link = await invite(system, "Accepted Music")
+    await wr.open_link(link.token, service.unit_of_work())
+    file = tmp_path / "register.csv"
+    file.write_text(
+        "activity_ref,kind,title,starts_on,ends_on,headcount,area\n"
+        "E1,ensemble,Brass band,2024-09-10,2025-07-15,20,Not An Area\n"
+    )
+    problems = await wr.upload_register(
+        link.web_return_id, file, OWN, [OWN, OTHER], service.unit_of_work()
+    )
+    assert [(p.row, p.column) for p in problems] == [(2, "area")]
+    file.write_text(file.read_text().replace("Not An Area", OWN))
+    assert (
+        await wr.upload_register(
+            link.web_return_id, file, OWN, [OWN, OTHER], service.unit_of_work()
+        )
+        == []
+    )
+    await wr.submit(link.web_return_id, date(2025, 7, 1), service.unit_of_work())
+    keys = system._apps[(OWN, "activities")].state.pseudonymiser
+    accepted = await wr.accept(link.web_return_id, OWN, service.unit_of_work, keys)
+    assert accepted.activities_added == 1
+
+    async def published() -> int:
+        async with service.read_sessions() as session:
+            return await read_cursor(session, service.outbox.cursor, SEQUENCE)
+
+    before = await published()
+    row = await wr.get_web_return(link.web_return_id, service.unit_of_work())
+    again = wr.Invite(
+        partner_id=uuid.UUID(row.partner_id),
+        partner_name="Accepted Music",
+        academic_year=YEAR,
+        due_on=date(2025, 7, 31),
+    )
+    with pytest.raises(Refused, match="already accepted"):
+        await wr.invite(again, service.unit_of_work())
+    assert await published() == before  # no PartnerReturnExpected for a closed return

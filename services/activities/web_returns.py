@@ -164,9 +164,24 @@ async def _new_link(uow: UnitOfWork, row: WebReturnRow, days: int) -> Link:
 # --- node staff ---------------------------------------------------------------------------------
 
 
+async def _accepted(uow: UnitOfWork, cmd: Invite) -> bool:
+    status = await uow.session.scalar(
+        select(WebReturnRow.status).where(
+            WebReturnRow.partner_id == str(cmd.partner_id),
+            WebReturnRow.academic_year == cmd.academic_year,
+        )
+    )
+    return status == "accepted"
+
+
 async def invite(cmd: Invite, uow: UnitOfWork) -> Link:
     """Invite a partner to its return for a year: records the return as expected by the due date
     (`PartnerReturnExpected`, as `POST /returns/expected` does) and issues a single-use link."""
+    async with uow:  # refused before anything is recorded or published
+        if await _accepted(uow, cmd):
+            raise Refused(
+                "this return was already accepted", {"partner_id": "its return is accepted"}
+            )
     await expect_return(
         ExpectReturn(partner_id=cmd.partner_id, academic_year=cmd.academic_year, due_on=cmd.due_on),
         uow,
@@ -190,10 +205,6 @@ async def invite(cmd: Invite, uow: UnitOfWork) -> Link:
                 created_at=_now(),
             )
             uow.session.add(row)
-        elif row.status == "accepted":
-            raise Refused(
-                "this return was already accepted", {"partner_id": "its return is accepted"}
-            )
         row.partner_name, row.due_on, row.email = cmd.partner_name, cmd.due_on, cmd.email
         link = await _new_link(uow, row, cmd.valid_days)
         await uow.commit()
@@ -488,7 +499,13 @@ def check_register(
         problems += own
         if not own:
             values = raw.model_dump() | {"delivered_by": partner_id, "area": raw.area or node}
-            rows.append((number, RegisterRow.model_validate(values)))
+            try:
+                rows.append((number, RegisterRow.model_validate(values)))
+            except ValidationError as exc:  # the area given: not a slug
+                problems += [
+                    RowProblem(number, str(e["loc"][0]) if e["loc"] else "area", e["msg"])
+                    for e in exc.errors()
+                ]
     problems += register_problems(rows, node, nodes)
     return [r for _, r in rows], sorted(problems, key=lambda p: (p.row, p.column))
 
