@@ -20,6 +20,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 GOVUK_STATIC = ROOT / "services" / "reporting" / "dashboard" / "static" / "govuk"
+GOVUK_COPIES = (ROOT / "services" / "activities" / "static" / "govuk",)
+"""Services that are not reporting serve their own copy (no service imports another): the CSS."""
 GOVUK_VERSION = "6.6.0"
 GOVUK_FILES = ("govuk-frontend.min.css", "govuk-frontend.min.js")
 SWAGGER_STATIC = ROOT / "shared" / "static" / "swagger-ui"
@@ -89,6 +91,10 @@ def refresh_govuk(version: str = GOVUK_VERSION) -> None:
         f"govuk-frontend {version} (npm), fonts and crown not included\n"
     )
     (GOVUK_STATIC / "LICENSE").write_text(GOVUK_LICENSE)
+    for copy in GOVUK_COPIES:
+        copy.mkdir(parents=True, exist_ok=True)
+        for name in ("govuk-frontend.min.css", "VERSION", "LICENSE"):
+            (copy / name).write_bytes((GOVUK_STATIC / name).read_bytes())
 
 
 def refresh_swagger(version: str = SWAGGER_VERSION) -> None:

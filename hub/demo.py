@@ -8,7 +8,9 @@ import asyncio
 import dataclasses
 import json
 import time
+from datetime import date
 from typing import Protocol
+from uuid import UUID
 
 import httpx
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -103,7 +105,14 @@ async def run_demo(
                     system.reporting_url, load.total, secrets.token("manager")
                 )
                 render.console.print(render.report_table(report))
-                render.console.print(_where_to_look(system, settings, secrets, logins))
+                invitation = await invite_sample_partner(system, settings, load.organisations)
+                render.console.print(_where_to_look(system, settings, secrets, logins, invitation))
+                render.console.print(
+                    f"[bold]Partner return invitation[/bold] for {invitation[0]} (works once):\n"
+                    f"{invitation[1]}",
+                    soft_wrap=True,
+                    highlight=False,
+                )
                 if wait:
                     render.console.print("[bold]Serving. Ctrl-C stops everything.[/bold]")
                     await until_interrupted()
@@ -119,6 +128,8 @@ class Loaded(Protocol):
 
     @property
     def total(self) -> int: ...
+    @property
+    def organisations(self) -> dict[str, list[str]]: ...
 
 
 async def _load(
@@ -164,8 +175,36 @@ async def wait_for_report(
             await asyncio.sleep(0.1)
 
 
+async def invite_sample_partner(
+    system: RunningSystem, settings: HubSettings, organisations: dict[str, list[str]]
+) -> tuple[str, str]:
+    """Invite the first node's partner whose 2024-25 return is missing to fill it in on the web
+    (docs/partner-returns.md), as `hub activities invite` does; its name and link."""
+    from hub.commands import offline_service
+    from hub.commands.activities import partner_named
+    from services.activities import web_returns as wr
+
+    node = settings.nodes[0]
+    partner_id, name = await partner_named(
+        node, settings.data_dir, UUID(organisations[node][2]), None
+    )
+    async with offline_service("activities", node, settings.data_dir) as service:
+        cmd = wr.Invite(
+            partner_id=partner_id,
+            partner_name=name,
+            academic_year="2024-25",
+            due_on=date(2025, 7, 31),
+        )
+        link = await wr.invite(cmd, service.unit_of_work())
+    return name, link.url(system.urls[(node, "activities")])
+
+
 def _where_to_look(
-    system: RunningSystem, settings: HubSettings, secrets: Secrets, logins: dict[str, str]
+    system: RunningSystem,
+    settings: HubSettings,
+    secrets: Secrets,
+    logins: dict[str, str],
+    invitation: tuple[str, str],
 ) -> Table:
     table = Table(title="where to look")
     table.add_column("what")
@@ -181,5 +220,12 @@ def _where_to_look(
             table.add_row(f"{node} {service} API docs", f"{system.urls[(node, service)]}/docs")
     table.add_row("API tokens (Authorization: Bearer …)", str(secrets.folder / "secrets.json"))
     table.add_row("consortium manager token", secrets.token("manager"))
+    node = settings.nodes[0]
+    table.add_row(f"partner return invitation ({invitation[0]})", "printed below, in full")
+    table.add_row(
+        f"{node} staff: partner returns (review, accept)",
+        f"{system.urls[(node, 'activities')]}/staff/returns",
+    )
+    table.add_row(f"{node} staff token (sign in there)", secrets.token(f"{node}-staff"))
     table.add_row("from the shell", f"hub report --data-dir {settings.data_dir}")
     return table

@@ -3,9 +3,11 @@ policy every route of every service is decided by (size and rate limits: shared/
 
 Roles: ``node_staff`` (read and write their own node's services; read their own node's figures,
 partners, evidence and traces in reporting, and the hub's published figures),
-``consortium_manager`` and ``auditor`` (read everything, write nothing). Each route declares its
-`Scope` where it is defined (`declare`); `may` decides for the JSON APIs, the exports and the
-dashboard alike, from the principal, the declared scope and what the request names (`Ask`).
+``consortium_manager`` and ``auditor`` (read everything, write nothing), and ``partner`` (a
+partner's session, opened by its invitation link, at one node: its own return and nothing else).
+Each route declares its `Scope` where it is defined (`declare`); `may` decides for the JSON
+APIs, the exports and the dashboard alike, from the principal, the declared scope and what the
+request names (`Ask`).
 Tokens are stored as SHA-256 digests, so the tokens file reveals nothing usable. The
 ``Authenticator`` protocol is the seam for an OIDC provider: verify a JWT, return a Principal.
 """
@@ -31,6 +33,7 @@ class Role(StrEnum):
     NODE_STAFF = "node_staff"
     CONSORTIUM_MANAGER = "consortium_manager"
     AUDITOR = "auditor"
+    PARTNER = "partner"
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,8 @@ class Principal:
     node: str | None = None
     areas: tuple[str, ...] = ()
     """Node staff: the local authority areas they see (default: the area named like their node)."""
+    return_id: str | None = None
+    """A partner: the one return its session reaches."""
 
     def __post_init__(self) -> None:
         if not self.areas and self.node:
@@ -49,7 +54,7 @@ class Principal:
 
     @property
     def whole_hub(self) -> bool:
-        return self.role is not Role.NODE_STAFF
+        return self.role in (Role.CONSORTIUM_MANAGER, Role.AUDITOR)
 
 
 class Scope(StrEnum):
@@ -66,6 +71,8 @@ class Scope(StrEnum):
     HUB = "hub"
     """Hub-wide figures, every node side by side, the 360Giving file, the audit:
     managers and auditors."""
+    PARTNER = "partner"
+    """A partner's own return at its node (docs/partner-returns.md): that partner's session only."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,8 @@ class Ask:
     own_by_default: bool = False
     scope: Scope | None = None
     """Overrides the route's declared scope (a route over a catalogue takes its entry's scope)."""
+    partner_return: str | None = None
+    """The partner return a partner's page works on."""
 
 
 def effective(principal: Principal | None, scope: Scope, ask: Ask) -> Ask:
@@ -97,10 +106,18 @@ def effective(principal: Principal | None, scope: Scope, ask: Ask) -> Ask:
 def may(principal: Principal, method: str, scope: Scope, ask: Ask = Ask()) -> bool:
     """The access policy, for every service, page and export. Managers and auditors read
     everything and write nothing; node staff write and read their own node only, and read
-    what the hub publishes."""
+    what the hub publishes; a partner reaches its own return and nothing else, and nobody else
+    reaches a partner's pages."""
     scope = ask.scope or scope
     if scope is Scope.OPEN:
         return True
+    if principal.role is Role.PARTNER or scope is Scope.PARTNER:
+        return (
+            principal.role is Role.PARTNER
+            and scope is Scope.PARTNER
+            and principal.return_id is not None
+            and ask.partner_return == principal.return_id
+        )
     ask = effective(principal, scope, ask)
     if method not in READ_METHODS:
         return scope is Scope.NODE and not principal.whole_hub and ask.node == principal.node

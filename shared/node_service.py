@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,7 +25,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingErr
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.asyncapi import asyncapi_document
-from shared.auth import Scope, TokenAuthenticator, declare, guard
+from shared.auth import Scope, TokenAuthenticator, declare, guard, require_declared
 from shared.bus import connect, ensure_node_stream
 from shared.db import (
     create_engine,
@@ -283,12 +283,16 @@ def create_http_app(
     settings: HubSettings,
     node: str | None,
     asyncapi: dict[str, Any],
+    session_routers: Sequence[APIRouter] = (),
 ) -> FastAPI:
     """A FastAPI app with the house conventions: health endpoints open, everything else behind
     the token guard (when tokens are configured), size and rate limits, security headers, refusals
     as field-level 4xx quoting little of the input (shared/http.py), docs from vendored assets,
     and `asyncapi` (the AsyncAPI document of the events the app sends or receives).
     A node service's routes are all its `node`'s; reporting's (`node` None) each declare a scope.
+    `session_routers` are web pages that sign their callers in themselves (a partner's invitation
+    session, staff's at the node) and apply the same policy (`authorize`); each route declares its
+    scope, or the app refuses to build.
     """
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
@@ -317,12 +321,22 @@ def create_http_app(
     mount_docs(app, asyncapi)
     for router in routers:
         app.include_router(router, dependencies=[Depends(guard(authenticator, node))])
+    pages = FastAPI()
+    for router in session_routers:
+        pages.include_router(router)
+        app.include_router(router)
+    require_declared(pages)
+    app.state.authenticator = authenticator
     FastAPIInstrumentor.instrument_app(app)
     return app
 
 
 def node_service_app(
-    service: NodeService, title: str, description: str, routers: list[APIRouter]
+    service: NodeService,
+    title: str,
+    description: str,
+    routers: list[APIRouter],
+    session_routers: Sequence[APIRouter] = (),
 ) -> FastAPI:
     """The HTTP app of a node service: starts and stops the service with the server."""
 
@@ -343,6 +357,7 @@ def node_service_app(
         service.settings,
         service.node,
         events,
+        session_routers,
     )
     app.state.service = service
     app.state.readiness = service.readiness

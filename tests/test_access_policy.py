@@ -52,9 +52,11 @@ POLICY: dict[Scope, dict[str, set[str]]] = {
     Scope.PUBLISHED: {"own": EVERYONE, "other": EVERYONE, "hub": EVERYONE},
     Scope.NODE: {"own": EVERYONE, "other": WHOLE_HUB, "hub": WHOLE_HUB},
     Scope.HUB: {"own": WHOLE_HUB, "other": WHOLE_HUB, "hub": WHOLE_HUB},
+    Scope.PARTNER: {"own": set(), "other": set(), "hub": set()},
 }
 """Reading: who may, by the route's scope and what the request names (its caller's own node, another
-node, or the whole hub). Writing: node staff at their own node's services, nobody else."""
+node, or the whole hub). Writing: node staff at their own node's services, nobody else. A partner's
+pages (a partner return's session, tests/test_partner_returns.py) open to no token at all."""
 
 EVIDENCE_KEYS: dict[str, dict[str, str]] = {
     **{
@@ -299,7 +301,7 @@ async def test_node_services_let_staff_write_their_own_node_and_everyone_else_re
                 for role in ROLES:
                     may_do = (
                         role in POLICY[scope][names]
-                        if reading or scope is Scope.OPEN
+                        if reading or scope in (Scope.OPEN, Scope.PARTNER)
                         else role == STAFF and names == "own"
                     )
                     async with api_client(app, tokens[role]) as client:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -58,6 +59,12 @@ def test_demo_runs_three_nodes_and_prints_figures_from_every_service(tmp_path: P
         "scrypt$"
     )  # the service holds hashes only
     assert exposed(tmp_path / "demo") == []  # databases, keys, tokens: the owner's only
+    assert re.search(r"Partner return invitation.*\n\S+/return/start/[\w-]{43}\n", demo.stdout)
+    invited = run(
+        ["activities", "web-returns", "--node", "coventry", "--data-dir", str(tmp_path / "demo")],
+        tmp_path,
+    )
+    assert invited.returncode == 0 and "invited" in invited.stdout, invited.stderr[-3000:]
 
     shown = run(["report", "--json", "--data-dir", str(tmp_path / "demo")], tmp_path)
     assert shown.returncode == 0, shown.stderr[-3000:]

@@ -16,6 +16,7 @@ import json
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,7 @@ CLI_READS = {
     ("partners", "report"),
     ("activities", "list"),
     ("activities", "returns"),
+    ("activities", "web-returns"),
     ("activities", "template"),
     ("activities", "sample-register"),
     ("funding", "entries"),
@@ -95,6 +97,18 @@ CLI_READS = {
     ("funding", "summary"),
     ("funding", "assets"),
     ("funding", "export-360giving"),
+}
+
+PARTNER_RETURN = ["--partner", "{org}", "--year", "2024-25"]
+"""Warwickshire's partner (registered by the first write below), its 2024-25 return on the web."""
+
+CLI_NODE_ONLY: dict[tuple[str, str], list[str]] = {
+    # writes of what stays at the node by design (docs/partner-returns.md): invitation links and
+    # a return's review before it is accepted. They publish nothing; `accept` publishes the return.
+    ("activities", "resend"): PARTNER_RETURN,
+    ("activities", "revoke"): PARTNER_RETURN,
+    ("activities", "send-back"): [*PARTNER_RETURN, "--comments", "add the spring term"],
+    ("activities", "remind"): ["--year", "2024-25"],
 }
 
 SETTINGS_HEADER = (
@@ -205,6 +219,21 @@ CLI_WRITES: dict[tuple[str, str], list[Write]] = {
             ],
         ),
     ],
+    ("activities", "invite"): [
+        cli(
+            "warwickshire",
+            lambda ids, _: [
+                *[a.format_map(ids) for a in PARTNER_RETURN],
+                "--due-on",
+                "2025-07-31",
+                "--email",
+                "returns@shell-street.example",
+            ],
+        )
+    ],
+    ("activities", "accept"): [
+        cli("warwickshire", lambda ids, _: [a.format_map(ids) for a in PARTNER_RETURN])
+    ],
     ("funding", "income"): [
         cli(
             "warwickshire",
@@ -287,11 +316,11 @@ def unclassified_cli_commands() -> list[str]:
     commands = cli_commands()
     unknown = [
         f"hub {g} {c}: classify it in CLI_READS or CLI_WRITES of {Path(__file__).name}"
-        for g, c in sorted(commands - CLI_READS - set(CLI_WRITES))
+        for g, c in sorted(commands - CLI_READS - set(CLI_WRITES) - set(CLI_NODE_ONLY))
     ]
     gone = [
         f"hub {g} {c} is classified but no longer exists"
-        for g, c in sorted((CLI_READS | set(CLI_WRITES)) - commands)
+        for g, c in sorted((CLI_READS | set(CLI_WRITES) | set(CLI_NODE_ONLY)) - commands)
     ]
     both = [
         f"hub {g} {c} is classified as both a read and a write"
@@ -697,6 +726,8 @@ async def _cli_writes(outboxes: Outboxes, data_dir: Path) -> list[Produced]:
     ids: Ids = {}
     produced = []
     for (group, command), writes in CLI_WRITES.items():
+        if (group, command) == ("activities", "accept"):
+            await _partner_submits_on_the_web(outboxes, data_dir, ids)
         for write in writes:
             args = [group, command, *write.make(ids, files), "--node", write.node]
             produced.append(
@@ -710,6 +741,56 @@ async def _cli_writes(outboxes: Outboxes, data_dir: Path) -> list[Produced]:
                 )
             )
     return produced
+
+
+async def _node_only(
+    outboxes: Outboxes, data_dir: Path, ids: Ids, group: str, command: str
+) -> None:
+    node = "warwickshire"
+    args = [group, command, *[a.format_map(ids) for a in CLI_NODE_ONLY[(group, command)]]]
+    before = await outboxes.total()
+    await _hub([*args, "--node", node, "--data-dir", str(data_dir)])
+    assert await outboxes.total() == before, f"hub {' '.join(args)} published (node-only)"
+
+
+async def _partner_submits_on_the_web(outboxes: Outboxes, data_dir: Path, ids: Ids) -> None:
+    """The invited partner fills in its return (a class with a count and one pupil by register),
+    is sent it back, submits again; staff's node-only commands on the way publish nothing."""
+    from services.activities import web_returns as wr
+
+    service = outboxes.services[("warwickshire", "activities")]
+    await _node_only(outboxes, data_dir, ids, "activities", "revoke")
+    await _node_only(outboxes, data_dir, ids, "activities", "resend")
+    await _node_only(outboxes, data_dir, ids, "activities", "remind")
+    (web_return,) = await wr.list_web_returns("2024-25", date.today(), service.unit_of_work())
+    before = await outboxes.total()
+    link = await wr.resend(web_return.web_return_id, service.unit_of_work())
+    await wr.open_link(link.token, service.unit_of_work())
+    answer = wr.ActivityAnswer(
+        kind="wcet",
+        title="Whole class brass, Year 4",
+        setting_urn="937901",
+        starts_on=date(2024, 9, 9),
+        ends_on=date(2025, 7, 18),
+        hours="30",
+        headcount=28,
+        functions=["schools"],
+        aims=["support_schools"],
+    )
+    await wr.add_activity(web_return.web_return_id, answer, "warwickshire", service.unit_of_work())
+    register = data_dir / "files" / "web-register.csv"
+    register.write_text(
+        "activity_ref,kind,title,starts_on,ends_on,upn,year_group,home_area\n"
+        f"B1,tuition,Brass,2024-10-01,2025-03-31,{make_upn('937901024007')},6,warwickshire\n"
+    )
+    problems = await wr.upload_register(
+        web_return.web_return_id, register, "warwickshire", NODES, service.unit_of_work()
+    )
+    assert problems == []
+    await wr.submit(web_return.web_return_id, date(2025, 7, 20), service.unit_of_work())
+    assert await outboxes.total() == before, "a partner's draft published before it was accepted"
+    await _node_only(outboxes, data_dir, ids, "activities", "send-back")
+    await wr.submit(web_return.web_return_id, date(2025, 7, 21), service.unit_of_work())
 
 
 async def _prepare_registers(outboxes: Outboxes, files: Path) -> None:

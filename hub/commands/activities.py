@@ -34,9 +34,10 @@ from hub import render
 from hub.commands import DataDirOption, NodeOption, node_option, offline_service
 from shared.tabular import RowProblem, TabularError, count_rows, validate_rows
 
-if TYPE_CHECKING:  # the services load when a command runs, not when the CLI starts
+if TYPE_CHECKING:  # the CLI imports services only inside the commands that use them
     from services.activities.models import ActivityRow
     from services.activities.services import ImportOutcome, RegisterRow, ReturnLine
+    from services.activities.web_returns import Link
 
 app = typer.Typer(help="Activities delivered by the node and its partners.", no_args_is_help=True)
 TEMPLATE = Path(__file__).resolve().parent.parent / "data" / "activities-register-template.csv"
@@ -161,34 +162,33 @@ async def _import(
     from services.activities.services import (
         ImportOutcome,
         ImportRegister,
-        SubmitReturn,
+        import_partner_return,
         import_register,
-        return_id_for,
-        submit_return,
     )
 
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return_id = return_id_for(partner, year, digest) if partner and year else None
     total = ImportOutcome()
     async with offline_service("activities", node, data_dir) as service:
         keys = pseudonymiser_for(service.settings)
         with _progress() as progress:
             task = progress.add_task("importing", total=len(rows))
+            if partner and year:
+                total, _ = await import_partner_return(
+                    rows,
+                    partner,
+                    year,
+                    date.fromisoformat(submitted_on) if submitted_on else date.today(),
+                    digest,
+                    service.unit_of_work,
+                    keys,
+                    batch_size,
+                    lambda n: progress.advance(task, n),
+                )
+                return total
             for batch in batches_by_activity(rows, lambda r: r.activity_ref, batch_size):
-                cmd = ImportRegister.model_construct(rows=batch, partner_return_id=return_id)
+                cmd = ImportRegister.model_construct(rows=batch)
                 total.add(await import_register(cmd, service.unit_of_work(), keys))
                 progress.advance(task, len(batch))
-        if partner and year:
-            submitted = SubmitReturn(
-                partner_id=partner,
-                academic_year=year,
-                submitted_on=date.fromisoformat(submitted_on) if submitted_on else date.today(),
-                file_digest=digest,
-                activities=len({r.activity_ref for r in rows}),
-                participations=sum(1 for r in rows if r.upn),
-            )
-            _, new = await submit_return(submitted, service.unit_of_work())
-            total.events += int(new)
     return total
 
 
@@ -253,3 +253,272 @@ def returns(
             str(line.participations),
         )
     render.console.print(table)
+
+
+# --- partner returns on the web (docs/partner-returns.md) ----------------------------------------
+
+PartnerOption = Annotated[
+    UUID | None, typer.Option(help="organisation_id of the partner (or use --school).")
+]
+SchoolOption = Annotated[
+    str | None, typer.Option(help="A school's DfE URN, found in the node's settings register.")
+]
+YearOption = Annotated[str, typer.Option(help="Academic year, e.g. 2024-25")]
+
+
+async def partner_named(
+    node: str, data_dir: Path | None, partner: UUID | None, school: str | None
+) -> tuple[UUID, str]:
+    """The organisation invited, and its name, from the node's partners register."""
+    from sqlalchemy import select
+
+    from services.partners.models import OrganisationRow, SettingRow
+
+    if (partner is None) == (school is None):
+        raise typer.BadParameter("give --partner or --school")
+    async with offline_service("partners", node, data_dir) as service, service.sessions() as s:
+        if school is not None:
+            setting = await s.get(SettingRow, school)
+            if setting is None:
+                raise typer.BadParameter(f"no school with URN {school} in {node}'s settings")
+            partner = UUID(setting.organisation_id)
+        found = await s.scalar(
+            select(OrganisationRow.name).where(OrganisationRow.organisation_id == str(partner))
+        )
+    if found is None:
+        raise typer.BadParameter(f"no organisation {partner} in {node}'s partners register")
+    return UUID(str(partner)), found
+
+
+async def _web_return_id(node: str, data_dir: Path | None, partner: UUID, year: str) -> str:
+    from sqlalchemy import select
+
+    from services.activities.models import WebReturnRow
+
+    async with offline_service("activities", node, data_dir) as service, service.sessions() as s:
+        found = await s.scalar(
+            select(WebReturnRow.web_return_id).where(
+                WebReturnRow.partner_id == str(partner), WebReturnRow.academic_year == year
+            )
+        )
+    if found is None:
+        raise typer.BadParameter(f"{partner} was not invited to its {year} return at {node}")
+    return str(found)
+
+
+def _show_link(node: str, link: Link, partner: str, year: str, due_on: str) -> None:
+    """Print a new link (shown once) and send it where SMTP is configured."""
+    from services.activities.mail import send_invitation
+    from services.activities.settings import ActivitiesSettings
+    from shared.settings import HubSettings
+
+    settings = ActivitiesSettings()
+    base = (
+        settings.public_url or f"http://127.0.0.1:{HubSettings().service_port('activities', node)}"
+    )
+    url = link.url(base)
+    sent = send_invitation(settings, link.email, partner, year, due_on, url)
+    render.console.print(f"{partner}: {url}", soft_wrap=True, highlight=False)
+    render.console.print(
+        f"works once, until {link.expires_at:%Y-%m-%d %H:%M} UTC"
+        + (f"; e-mailed to {link.email}" if sent else "; not e-mailed: pass it on")
+    )
+
+
+def _refused(exc: Exception) -> typer.Exit:
+    render.console.print(f"[red]{exc}[/red]", soft_wrap=True, highlight=False)
+    return typer.Exit(1)
+
+
+@app.command("invite")
+def invite(
+    node: NodeOption,
+    year: YearOption,
+    due_on: Annotated[str, typer.Option(help="Date the return is due, e.g. 2025-07-31")],
+    partner: PartnerOption = None,
+    school: SchoolOption = None,
+    email: Annotated[str | None, typer.Option(help="Where to send the link (SMTP)")] = None,
+    days: Annotated[int, typer.Option(min=1, max=90, help="Days the link works")] = 14,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Invite a partner (or a school by URN) to fill in its return for a year on the web."""
+    from services.activities import web_returns as wr
+    from shared.errors import Refused
+
+    partner_id, name = asyncio.run(partner_named(node, data_dir, partner, school))
+
+    async def run() -> wr.Link:
+        async with offline_service("activities", node, data_dir) as service:
+            cmd = wr.Invite(
+                partner_id=partner_id,
+                partner_name=name,
+                academic_year=year,
+                due_on=date.fromisoformat(due_on),
+                email=email,
+                valid_days=days,
+            )
+            return await wr.invite(cmd, service.unit_of_work())
+
+    try:
+        link = asyncio.run(run())
+    except (Refused, ValueError) as exc:
+        raise _refused(exc) from None
+    _show_link(node, link, name, year, due_on)
+
+
+@app.command("resend")
+def resend(
+    node: NodeOption,
+    year: YearOption,
+    partner: PartnerOption = None,
+    school: SchoolOption = None,
+    days: Annotated[int, typer.Option(min=1, max=90, help="Days the link works")] = 14,
+    data_dir: DataDirOption = None,
+) -> None:
+    """A new link for a partner's return (the unused one stops working)."""
+    from services.activities import web_returns as wr
+    from shared.errors import Refused
+
+    partner_id, name = asyncio.run(partner_named(node, data_dir, partner, school))
+    web_return_id = asyncio.run(_web_return_id(node, data_dir, partner_id, year))
+
+    async def run() -> tuple[wr.Link, str]:
+        async with offline_service("activities", node, data_dir) as service:
+            link = await wr.resend(web_return_id, service.unit_of_work(), days)
+            row = await wr.get_web_return(web_return_id, service.unit_of_work())
+            return link, row.due_on.isoformat()
+
+    try:
+        link, due = asyncio.run(run())
+    except Refused as exc:
+        raise _refused(exc) from None
+    _show_link(node, link, name, year, due)
+
+
+@app.command("revoke")
+def revoke(
+    node: NodeOption,
+    year: YearOption,
+    partner: PartnerOption = None,
+    school: SchoolOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Stop a partner's unused links and sign it out of its return."""
+    from services.activities import web_returns as wr
+
+    partner_id, name = asyncio.run(partner_named(node, data_dir, partner, school))
+    web_return_id = asyncio.run(_web_return_id(node, data_dir, partner_id, year))
+
+    async def run() -> int:
+        async with offline_service("activities", node, data_dir) as service:
+            return await wr.revoke(web_return_id, service.unit_of_work())
+
+    render.console.print(f"{name}: {asyncio.run(run())} link(s) revoked, signed out")
+
+
+@app.command("web-returns")
+def web_returns(
+    node: NodeOption,
+    year: Annotated[str | None, typer.Option(help="Academic year, e.g. 2024-25")] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Returns partners fill in on the web: invited, draft, submitted, accepted, returned; late."""
+    from services.activities import web_returns as wr
+
+    async def run() -> list[wr.WebReturnLine]:
+        async with offline_service("activities", node, data_dir) as service:
+            return await wr.list_web_returns(year, date.today(), service.unit_of_work())
+
+    table = Table(title=f"{node}: partner returns on the web")
+    for column in ("partner", "partner id", "year", "due", "status", "activities", "pupils"):
+        table.add_column(column)
+    for line in asyncio.run(run()):
+        status = line.status + (" (late)" if line.late else "")
+        table.add_row(
+            line.partner_name,
+            line.partner_id,
+            line.academic_year,
+            f"{line.due_on}",
+            status,
+            str(line.activities),
+            str(line.pupils),
+        )
+    render.console.print(table)
+
+
+@app.command("remind")
+def remind(
+    node: NodeOption,
+    year: Annotated[str | None, typer.Option(help="Academic year, e.g. 2024-25")] = None,
+    days: Annotated[int, typer.Option(min=1, max=90, help="Days the new links work")] = 14,
+    data_dir: DataDirOption = None,
+) -> None:
+    """A new link for every late partner (not yet submitted), printed and sent where SMTP is set."""
+    from services.activities import web_returns as wr
+
+    async def run() -> list[tuple[wr.WebReturnLine, wr.Link]]:
+        async with offline_service("activities", node, data_dir) as service:
+            return await wr.remind(year, date.today(), service.unit_of_work, days)
+
+    reminded = asyncio.run(run())
+    for line, link in reminded:
+        _show_link(node, link, line.partner_name, line.academic_year, line.due_on.isoformat())
+    render.console.print(f"{len(reminded)} late partner(s) reminded")
+
+
+@app.command("accept")
+def accept(
+    node: NodeOption,
+    year: YearOption,
+    partner: PartnerOption = None,
+    school: SchoolOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Accept a submitted return: imported as `import --partner --year` imports a file."""
+    from services.activities import web_returns as wr
+    from services.activities.app import pseudonymiser_for
+    from shared.errors import Refused
+
+    partner_id, name = asyncio.run(partner_named(node, data_dir, partner, school))
+    web_return_id = asyncio.run(_web_return_id(node, data_dir, partner_id, year))
+
+    async def run() -> ImportOutcome:
+        async with offline_service("activities", node, data_dir) as service:
+            keys = pseudonymiser_for(service.settings)
+            return await wr.accept(web_return_id, node, service.unit_of_work, keys)
+
+    try:
+        outcome = asyncio.run(run())
+    except Refused as exc:
+        raise _refused(exc) from None
+    render.console.print(
+        f"{name}'s {year} return accepted: {outcome.activities_added} activities, "
+        f"{outcome.participations_added} participations, {outcome.events} events"
+    )
+
+
+@app.command("send-back")
+def send_back(
+    node: NodeOption,
+    year: YearOption,
+    comments: Annotated[str, typer.Option(help="What the partner should change")],
+    partner: PartnerOption = None,
+    school: SchoolOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Return a submitted return to its partner with comments."""
+    from services.activities import web_returns as wr
+    from shared.errors import Refused
+
+    partner_id, name = asyncio.run(partner_named(node, data_dir, partner, school))
+    web_return_id = asyncio.run(_web_return_id(node, data_dir, partner_id, year))
+
+    async def run() -> None:
+        async with offline_service("activities", node, data_dir) as service:
+            await wr.send_back(web_return_id, comments, service.unit_of_work())
+
+    try:
+        asyncio.run(run())
+    except Refused as exc:
+        raise _refused(exc) from None
+    render.console.print(f"{name}'s {year} return sent back")

@@ -6,9 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from services.activities.api import returns_router, router
 from services.activities.models import metadata
+from services.activities.pages import STATIC, partner_router, staff_router
 from services.activities.settings import ActivitiesSettings
 from shared.node_service import NodeService, node_service_app, serve_node_service
 from shared.pseudonym import Pseudonymiser, load_pseudonymiser
@@ -36,8 +38,12 @@ def create_app(service: NodeService) -> FastAPI:
         "Hub Ledger: activities",
         "What the node and its partners delivered, where, when, to whom, and corrections to it.",
         [router, returns_router],
+        [partner_router, staff_router],
     )
     app.state.pseudonymiser = pseudonymiser_for(service.settings)
+    app.state.activities_settings = ActivitiesSettings()
+    app.state.staff_sessions = {}
+    app.mount("/assets", StaticFiles(directory=STATIC), name="assets")
     return app
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -112,6 +113,56 @@ class PartnerReturnRow(Base):
     file_digest: Mapped[str] = mapped_column(String(64))
     activities: Mapped[int] = mapped_column(Integer)
     participations: Mapped[int] = mapped_column(Integer)
+
+
+class WebReturnRow(Base):
+    """A partner's return filled in on the web (docs/partner-returns.md): its answers, register
+    rows and review, kept at the node like every pupil record. Accepting it imports it as a file
+    would be."""
+
+    __tablename__ = "web_return"
+    __table_args__ = (UniqueConstraint("partner_id", "academic_year", name="uq_web_return"),)
+
+    web_return_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    partner_id: Mapped[str] = mapped_column(String(36))
+    partner_name: Mapped[str] = mapped_column(String(200))
+    academic_year: Mapped[str] = mapped_column(String(7))
+    due_on: Mapped[date] = mapped_column(Date)
+    email: Mapped[str | None] = mapped_column(String(254))
+    status: Mapped[str] = mapped_column(String(12))
+    answers: Mapped[dict[str, Any]] = mapped_column(JSON)
+    """Activities given on the forms, schools worked with, and whether participants are counts."""
+    register_rows: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    """The last register uploaded without problems (UPNs included: they stay at the node)."""
+    register_problems: Mapped[list[list[Any]]] = mapped_column(JSON)
+    """[row, column, reason] of the last upload refused, shown to the partner until fixed."""
+    comments: Mapped[str | None] = mapped_column(String(2000))
+    submitted_on: Mapped[date | None] = mapped_column(Date)
+    partner_return_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ReturnInvitationRow(Base):
+    """A single-use link to one web return. Only the SHA-256 of its token is stored."""
+
+    __tablename__ = "return_invitation"
+
+    token_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    web_return_id: Mapped[str] = mapped_column(String(36), index=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ReturnSessionRow(Base):
+    """A partner's browser session, opened by using an invitation: it reaches that return only."""
+
+    __tablename__ = "return_session"
+
+    session_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    web_return_id: Mapped[str] = mapped_column(String(36), index=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 outbox_table, outbox_cursor = add_outbox_tables(Base.metadata)

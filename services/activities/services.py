@@ -7,7 +7,7 @@ UPNs come in and are pseudonymised here; only pseudonyms and categories are emit
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -17,7 +17,13 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import func, insert, select, tuple_
 
-from services.activities.domain import ReturnStatus, check_dates, chunks, return_status
+from services.activities.domain import (
+    ReturnStatus,
+    batches_by_activity,
+    check_dates,
+    chunks,
+    return_status,
+)
 from services.activities.models import (
     ActivityRow,
     ExpectedReturnRow,
@@ -608,6 +614,40 @@ async def submit_return(cmd: SubmitReturn, uow: UnitOfWork) -> tuple[UUID, bool]
         await uow.emit(PartnerReturnSubmitted(return_id=return_id, **cmd.model_dump()))
         await uow.commit()
     return return_id, True
+
+
+async def import_partner_return(
+    rows: Sequence[RegisterRow],
+    partner_id: UUID,
+    year: str,
+    submitted_on: date,
+    digest: str,
+    uow_for: Callable[[], UnitOfWork],
+    pseudonymiser: Pseudonymiser,
+    batch_size: int = 1000,
+    on_batch: Callable[[int], None] | None = None,
+) -> tuple[ImportOutcome, UUID]:
+    """A partner's return, whether a file (`hub activities import --partner`) or filled in on the
+    web: its rows imported in batches tagged with the return, then `PartnerReturnSubmitted` once.
+    The return is identified by partner, year and `digest`, so doing it again adds nothing."""
+    return_id = return_id_for(partner_id, year, digest)
+    total = ImportOutcome()
+    for batch in batches_by_activity(rows, lambda r: r.activity_ref, batch_size):
+        cmd = ImportRegister.model_construct(rows=batch, partner_return_id=return_id)
+        total.add(await import_register(cmd, uow_for(), pseudonymiser))
+        if on_batch is not None:
+            on_batch(len(batch))
+    cmd_return = SubmitReturn(
+        partner_id=partner_id,
+        academic_year=year,
+        submitted_on=submitted_on,
+        file_digest=digest,
+        activities=len({r.activity_ref for r in rows}),
+        participations=sum(1 for r in rows if r.upn),
+    )
+    _, new = await submit_return(cmd_return, uow_for())
+    total.events += int(new)
+    return total, return_id
 
 
 async def return_statuses(year: str, today: date, uow: UnitOfWork) -> list[ReturnLine]:
