@@ -60,10 +60,10 @@ async def test_figures_trace_and_downloads_match_the_views(system: System, tmp_p
             'funding-2024-25.csv"'
         )
         assert (
-            '"coventry","schools","coventry",10000,15000,5000' in r.text
-        )  # budget £100, actual £150 (the tutors)
+            '"Coventry","Schools","Coventry",100.00,150.00,50.00' in r.text
+        )  # budget £100, actual £150 (the tutors), in pounds
         xlsx = await client.get(f"/dashboard/download/reach.xlsx?period={PERIOD}&area=coventry")
-        assert "summary" in load_workbook(io.BytesIO(xlsx.content)).sheetnames
+        assert "Summary" in load_workbook(io.BytesIO(xlsx.content)).sheetnames
         reach = json.loads(
             (await client.get(f"/dashboard/download/reach.json?period={PERIOD}&area=coventry")).text
         )

@@ -1,7 +1,7 @@
 """Every spreadsheet reporting writes, by name: what data it reads and how that becomes files.
 
 The HTTP routes, the dashboard's downloads and the CLI call the same writers named here
-(exports/tables.py for every view of the catalogue, exports/giving360.py for the 360Giving
+(exports/sheets.py for every view of the catalogue, exports/giving360.py for the 360Giving
 file), and tests/test_cells.py throws hostile text at each entry, so an export added here (or a
 view added to the catalogue) is tested without editing the test; it also fetches every route of
 the app's route table that answers XLSX or CSV. Every cell of every file goes through
@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.read.catalogue import VIEWS, run_view
 from services.reporting.read.exports import giving360
-from services.reporting.read.exports.tables import Table, tables_of, to_csv, to_xlsx
+from services.reporting.read.exports.sheets import Sheet, file_name, sheets_of, to_csv, to_xlsx
+from services.reporting.read.names import load_names
 from services.reporting.read.params import ViewParams
 
 Format = Literal["xlsx", "csv"]
@@ -35,15 +36,15 @@ class Exporter:
 
 
 def _view(name: str) -> Exporter:
-    async def load(session: AsyncSession, p: ViewParams) -> list[Table]:
-        return tables_of(await run_view(session, name, p))
+    async def load(session: AsyncSession, p: ViewParams) -> list[Sheet]:
+        return sheets_of(await run_view(session, name, p), await load_names(session))
 
     return Exporter(
         f"view:{name}",
         load,
         {
-            "xlsx": lambda tables: [(f"{name}.xlsx", to_xlsx(tables))],
-            "csv": lambda tables: [(f"{t.name}.csv", to_csv(t).encode()) for t in tables],
+            "xlsx": lambda sheets: [(f"{name}.xlsx", to_xlsx(sheets))],
+            "csv": lambda sheets: [(f"{file_name(s)}.csv", to_csv(s).encode()) for s in sheets],
         },
     )
 
