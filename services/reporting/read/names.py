@@ -38,6 +38,8 @@ WORDS = {
     "org": "org",
 }
 """Words written the way people write them, whatever a key's case."""
+KNOWN_ORG_IDS = {"GB-CHC-1036733": "Arts Council England"}
+"""Funders every hub names by org-id without registering them."""
 
 VOCABULARY = {
     str(v): v.value.replace("_", " ")
@@ -66,20 +68,27 @@ class Names:
     organisations: dict[str, str] = field(default_factory=dict)
     schools: dict[str, str] = field(default_factory=dict)
     areas: dict[str, str] = field(default_factory=dict)
+    org_ids: dict[str, str] = field(default_factory=lambda: dict(KNOWN_ORG_IDS))
+    """Registered organisations by org-id (``GB-CHC-…``), and the hub's funders."""
 
     def area(self, slug: str) -> str:
         return self.areas.get(slug, slug)
+
+    def funder(self, text: str) -> str:
+        """A funder or payee as recorded (a name, an org-id or an organisation id), by name."""
+        return self.org_ids.get(text) or self.organisations.get(text) or text
 
 
 @once_per_version
 async def load_names(session: AsyncSession) -> Names:
     """Every registered organisation's name and every registered school's (its organisation's)."""
-    organisations = {
-        o.organisation_id: o.name
-        for o in await session.execute(
-            select(OrganisationView.organisation_id, OrganisationView.name)
-        )
-    }
+    organisations, org_ids = {}, dict(KNOWN_ORG_IDS)
+    for organisation_id, org_id, name in await session.execute(
+        select(OrganisationView.organisation_id, OrganisationView.org_id, OrganisationView.name)
+    ):
+        organisations[organisation_id] = name
+        if org_id:
+            org_ids[org_id] = name
     schools, areas = {}, {}
     for urn, organisation_id, area in await session.execute(
         select(SettingView.urn, SettingView.organisation_id, SettingView.area)
@@ -88,4 +97,16 @@ async def load_names(session: AsyncSession) -> Names:
         areas[area] = words(area)
     for slug in await session.scalars(select(ActivityView.area).distinct()):
         areas.setdefault(slug, words(slug))
-    return Names(organisations, schools, areas)
+    return Names(organisations, schools, areas, org_ids)
+
+
+async def activity_titles(session: AsyncSession, ids: set[str]) -> dict[str, str]:
+    """Activities by title (an id not found keeps its id)."""
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(ActivityView.activity_id, ActivityView.title).where(
+            ActivityView.activity_id.in_(ids)
+        )
+    )
+    return {activity_id: title for activity_id, title in rows}

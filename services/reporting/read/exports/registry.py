@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.reporting.read.catalogue import VIEWS, run_view
 from services.reporting.read.exports import giving360
 from services.reporting.read.exports.sheets import Sheet, file_name, sheets_of, to_csv, to_xlsx
+from services.reporting.read.exports.trail import trail_sheets
 from services.reporting.read.names import load_names
 from services.reporting.read.params import ViewParams
 
@@ -33,20 +34,22 @@ class Exporter:
     name: str
     load: Callable[[AsyncSession, ViewParams], Awaitable[Any]]
     write: dict[Format, Callable[[Any], Files]]
+    load_one: Callable[[AsyncSession, ViewParams, str], Awaitable[Any]] | None = None
+    """For an export of one thing by key (one grant's trail): its data; KeyError if none."""
+
+
+def _sheet_writers(name: str) -> dict[Format, Callable[[Any], Files]]:
+    return {
+        "xlsx": lambda sheets: [(f"{name}.xlsx", to_xlsx(sheets))],
+        "csv": lambda sheets: [(f"{file_name(s)}.csv", to_csv(s).encode()) for s in sheets],
+    }
 
 
 def _view(name: str) -> Exporter:
     async def load(session: AsyncSession, p: ViewParams) -> list[Sheet]:
         return sheets_of(await run_view(session, name, p), await load_names(session))
 
-    return Exporter(
-        f"view:{name}",
-        load,
-        {
-            "xlsx": lambda sheets: [(f"{name}.xlsx", to_xlsx(sheets))],
-            "csv": lambda sheets: [(f"{file_name(s)}.csv", to_csv(s).encode()) for s in sheets],
-        },
-    )
+    return Exporter(f"view:{name}", load, _sheet_writers(name))
 
 
 async def _grants(session: AsyncSession, p: ViewParams) -> list[dict[str, Any]]:
@@ -57,6 +60,7 @@ EXPORTERS: dict[str, Exporter] = {
     e.name: e
     for e in (
         *(_view(name) for name in VIEWS),
+        Exporter("trail", trail_sheets, _sheet_writers("trail"), trail_sheets),
         Exporter(
             "360giving",
             _grants,

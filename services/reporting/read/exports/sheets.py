@@ -50,11 +50,15 @@ def sheets_of(result: BaseModel | list[BaseModel], names: Names) -> list[Sheet]:
 
 
 def sheet(sheets: list[Sheet], name: str | None) -> Sheet:
-    """One sheet by key or title (default: the first with rows beyond the summary)."""
+    """One sheet by key or title (default: the first with rows beyond the summary). A path whose
+    scalars went to the summary (``breakdowns.node``) names the first table under it."""
     if name is None:
         return next((s for s in sheets[1:] if s.rows), sheets[0])
     for s in sheets:
         if name in (s.key, s.title):
+            return s
+    for s in sheets:
+        if s.key.startswith(name + "."):
             return s
     raise KeyError(f"no table {name!r}; tables: {', '.join(s.key for s in sheets)}")
 
