@@ -73,7 +73,7 @@ async def test_figures_trace_and_downloads_match_the_views(system: System, tmp_p
             (await client.get(f"/dashboard/trace/grant/coventry/{ids['dfe_cov']}")).text
         )
         # Coventry's £1,000 DfE income: £100 of it funds the £300 strings commission, for the ensemble
-        assert "reconciles" in trail and "takes £100.00" in trail and "remaining £900.00" in trail
+        assert "Reconciles" in trail and "£100.00 of it from step 1" in trail and "£900.00" in trail
         audit = text_of((await client.get("/dashboard/audit")).text)
         assert "Verified" in audit and "17 applied events" in audit
 
