@@ -13,9 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.reporting.models.activities import ActivityView
 from services.reporting.models.partners import OrganisationView, SettingView
 from services.reporting.read.versioned import once_per_version
+from shared.contracts.funding import EntryKind, RemissionReason, SpendCategory
 from shared.contracts.vocabulary import (
     ActivityKind,
     Aim,
+    FundingStream,
     IncomeSource,
     Level,
     OrganisationRole,
@@ -43,7 +45,18 @@ KNOWN_ORG_IDS = {"GB-CHC-1036733": "Arts Council England"}
 
 VOCABULARY = {
     str(v): v.value.replace("_", " ")
-    for enum in (ActivityKind, Aim, IncomeSource, Level, OrganisationRole, StrategicFunction)
+    for enum in (
+        ActivityKind,
+        Aim,
+        IncomeSource,
+        Level,
+        OrganisationRole,
+        StrategicFunction,
+        FundingStream,
+        EntryKind,
+        SpendCategory,
+        RemissionReason,
+    )
     for v in enum
 }
 VOCABULARY |= {"dfe_grant": "DfE grant", "wcet": "WCET", "cpd": "CPD", "send_inclusion": "SEND"}

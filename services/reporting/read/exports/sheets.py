@@ -22,6 +22,8 @@ from services.reporting.read.names import Names, label, words
 from shared import cells
 
 Row = dict[str, Any]
+TITLES = {"node": "Lead organisation", "hub_stream_seq": "Hub stream position"}
+"""Fields people know by another name."""
 COUNTS = ("pupils", "total")
 """Counts published as text so that a suppressed one can read ``c`` (views/transparency.py)."""
 GENERIC = ("areas", "rows", "items", "nodes", "sources")
@@ -65,6 +67,8 @@ def sheet(sheets: list[Sheet], name: str | None) -> Sheet:
 
 def column_title(key: str) -> str:
     """A field as a header with its unit: ``amount_pence`` → ``Amount (£)``."""
+    if key in TITLES:
+        return TITLES[key]
     return f"{words(key.removesuffix('_pence'))} (£)" if key.endswith("_pence") else words(key)
 
 
@@ -99,7 +103,7 @@ class _Walker:
         for key, value in data.items():
             here = (*path, key)
             if key == "stamp" and isinstance(value, dict):
-                self.about.rows += [[words(k), v] for k, v in value.items()]
+                self.about.rows += [[column_title(k), v] for k, v in value.items()]
             elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
                 self.rows_sheet(here, value, data.get("by"))
             elif isinstance(value, list):
@@ -124,7 +128,8 @@ class _Walker:
 
     def rows_sheet(self, path: tuple[str, ...], rows: list[Row], by: str | None = None) -> None:
         keys = list(dict.fromkeys(k for r in rows for k in r))
-        by = by or path[-1].removesuffix("_pence").partition("_by_")[2] or None
+        last = path[-1].removesuffix("_pence")
+        by = by or last.partition("_by_")[2] or last.partition("_to_")[2].removesuffix("s") or None
         titles = {k: words(by) if by and k in ("group", "key") else column_title(k) for k in keys}
         columns: list[str] = []
         getters: list[Any] = []
@@ -189,6 +194,7 @@ class _Walker:
             for lookup, what in (
                 (self.names.organisations, "Partner"),
                 (self.names.schools, "School"),
+                (self.names.org_ids, "Organisation"),
             ):
                 if any(isinstance(v, str) and v in lookup for v in values):
                     name = f"{what} name"
