@@ -79,7 +79,9 @@ async def test_a_grant_trail_is_a_linked_table_said_to_reconcile_once_and_downlo
         assert "Arts Council England (Coventry)" in text_of(activity_html)  # named, not GB-CHC-…
         pupils = [u for u in links(activity_html) if u != entry_links[-1]]
         assert pupils
-        participation = text_of((await client.get(pupils[0] + f"?period={PERIOD}")).text)
+        participation_html = (await client.get(pupils[0] + f"?period={PERIOD}")).text
+        assert '<th scope="col" class="govuk-table__header">Pseudonym</th>' in participation_html
+        participation = text_of(participation_html)  # its pupils as a table, one row each
         assert "ParticipationRecorded" in participation and "Pseudonym" in participation
         assert not [upn for upn in (A, B, C, D) if upn in participation]
 

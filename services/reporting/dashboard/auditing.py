@@ -19,7 +19,7 @@ from services.reporting.models.activities import ActivityView, ParticipationView
 from services.reporting.read.exports.registry import EXPORTERS
 from services.reporting.read.exports.tables import to_json
 from services.reporting.read.exports.trail import trails
-from services.reporting.read.names import load_names
+from services.reporting.read.names import label, load_names
 from services.reporting.read.params import ViewParams
 from services.reporting.read.views.funding import activity_pounds, load_ledger
 from services.reporting.read.views.trail import grant_trail
@@ -56,6 +56,7 @@ async def grant_page(
         grant=ledger.entries[(ledger_node, entry_id)],
         trail=trail,
         activities=await _activities(session, ids),
+        source=label(ledger.entries[(ledger_node, entry_id)].source or "income"),
         download=f.query(node=ledger_node) + f"&entry={entry_id}",
     )
 
