@@ -84,6 +84,7 @@ async def test_a_grant_trail_is_a_linked_table_said_to_reconcile_once_and_downlo
         participation = text_of(participation_html)  # its pupils as a table, one row each
         assert "ParticipationRecorded" in participation and "Pseudonym" in participation
         assert not [upn for upn in (A, B, C, D) if upn in participation]
+        assert "103690 (Canley Primary)" in participation  # the school named beside its URN
 
         download = (
             f"/dashboard/download/trail.csv?period={PERIOD}&node=coventry&entry={ids['dfe_cov']}"

@@ -107,8 +107,8 @@ async def test_every_export_is_laid_out_for_people_with_pounds_and_names(system:
     assert "Spend by function" in funding.sheetnames  # not "spend_by_function"
     spend = funding["Spend by function"]
     header = [c.value for c in spend[1]]
-    row = dict(zip(header, [c.value for c in spend[2]], strict=True))
-    assert row["Amount (£)"] == 300 and spend["B2"].number_format == '"£"#,##0.00'
+    first = dict(zip(header, [c.value for c in spend[2]], strict=True))
+    assert first["Amount (£)"] == 300 and spend["B2"].number_format == '"£"#,##0.00'
     spend_csv = next(c for f, c in files["view:funding"] if f == "spend-by-function.csv")
     assert spend_csv.decode().splitlines()[:2] == [
         '"Function","Amount (£)"',

@@ -19,7 +19,7 @@ from services.reporting.models.activities import ActivityView, ParticipationView
 from services.reporting.read.exports.registry import EXPORTERS
 from services.reporting.read.exports.tables import to_json
 from services.reporting.read.exports.trail import trails
-from services.reporting.read.names import label, load_names
+from services.reporting.read.names import Names, label, load_names
 from services.reporting.read.params import ViewParams
 from services.reporting.read.views.funding import activity_pounds, load_ledger
 from services.reporting.read.views.trail import grant_trail
@@ -133,6 +133,7 @@ async def event_page(
     require(user, "GET", Scope.NODE, Ask(node=row.node))  # the event's node is known only now
     envelope, signature = await _stored(request, row)
     activity = await _activity_of(session, row.event_id, envelope)
+    names = await load_names(session)
     return await render(
         request,
         session,
@@ -141,14 +142,14 @@ async def event_page(
         f,
         row=row,
         envelope=envelope,
-        payload=_clean(envelope.payload) if envelope else None,
+        payload=_readable(_clean(envelope.payload), names) if envelope else None,
         signature=signature,
         activity=activity,
         pupils=await _pupil_events(session, activity) if activity else [],
         funded_by=activity_pounds(await load_ledger(session), activity.activity_id).sources
         if activity
         else [],
-        names=await load_names(session),
+        names=names,
     )
 
 
@@ -208,6 +209,24 @@ def _signature(keys: Any, envelope: Envelope, data: bytes, headers: Any) -> Sign
     if problem:
         return Signature(problem, False)
     return Signature(f"verified: signed with {envelope.node}'s node key", True)
+
+
+ORGANISATION_FIELDS = frozenset(
+    {"delivered_by", "organisation_id", "recipient_organisation_id", "partner_id"}
+)
+
+
+def _readable(value: Any, names: Names, key: str = "") -> Any:
+    """A payload with names beside the ids people do not read: partners, schools by URN."""
+    if isinstance(value, dict):
+        return {k: _readable(v, names, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_readable(v, names, key) for v in value]
+    if isinstance(value, str) and key in ORGANISATION_FIELDS and value in names.organisations:
+        return f"{value} ({names.organisations[value]})"
+    if isinstance(value, str) and key.endswith("urn") and value in names.schools:
+        return f"{value} ({names.schools[value]})"
+    return value
 
 
 def _clean(value: Any) -> Any:
