@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.read.catalogue import VIEWS, run_view
 from services.reporting.read.exports import giving360
-from services.reporting.read.exports.sheets import Sheet, file_name, sheets_of, to_csv, to_xlsx
+from services.reporting.read.exports.sheets import Sheet, csv_files, sheets_of, to_xlsx
 from services.reporting.read.exports.trail import trail_sheets
 from services.reporting.read.names import load_names
 from services.reporting.read.params import ViewParams
@@ -41,7 +41,7 @@ class Exporter:
 def _sheet_writers(name: str) -> dict[Format, Callable[[Any], Files]]:
     return {
         "xlsx": lambda sheets: [(f"{name}.xlsx", to_xlsx(sheets))],
-        "csv": lambda sheets: [(f"{file_name(s)}.csv", to_csv(s).encode()) for s in sheets],
+        "csv": csv_files,
     }
 
 

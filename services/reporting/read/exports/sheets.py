@@ -89,6 +89,17 @@ def file_name(s: Sheet) -> str:
     return re.sub(r"[^a-z0-9]+", "-", s.title.lower()).strip("-") or "sheet"
 
 
+def csv_files(sheets: list[Sheet]) -> list[tuple[str, bytes]]:
+    """One CSV per sheet, named from its title (``spend-by-function.csv``), each name once."""
+    files: dict[str, bytes] = {}
+    for s in sheets:
+        name, n = file_name(s), 2
+        while f"{name}.csv" in files:
+            name, n = f"{file_name(s)}-{n}", n + 1
+        files[f"{name}.csv"] = to_csv(s).encode()
+    return list(files.items())
+
+
 @dataclass
 class _Walker:
     names: Names
