@@ -20,7 +20,8 @@ from shared.nats_server import NatsServer
 from shared.settings import HubSettings
 from shared.signing import NodeSigner
 from tests.dashboard_helpers import PERIOD, dashboard_app, signed_in, text_of
-from tests.helpers import System
+from tests.helpers import System, income
+from tests.test_funding import draw, entry
 from tests.test_reporting_views import A, B, C, D, load_dataset
 
 EVENT_LINK = re.compile(r'href="(/dashboard/events/[0-9a-f-]{36})\?[^"]*"')
@@ -145,3 +146,34 @@ async def test_an_event_page_without_node_keys_says_the_signature_was_not_checke
         assert "Not checked" in event and "no node keys" in event
         unknown = "/dashboard/events/01a2011f-0000-7000-8000-00000000dead"
         assert (await client.get(unknown)).status_code == 404
+
+
+async def test_a_transfer_never_received_is_the_trail_s_one_highlighted_problem(
+    system: System, tmp_path: Path
+) -> None:
+    grant = await entry(system, "solihull", "/income", income(1_000_00, received_on="2024-09-02"))
+    await entry(
+        system,
+        "solihull",
+        "/allocations",
+        {
+            "to_node": "coventry",
+            "stream": "revenue",
+            "amount_pence": 400_00,
+            "allocated_on": "2024-09-15",
+            "funded_from": draw((grant, 400_00)),
+        },
+    )  # Coventry never records receiving it
+    await system.report_when(lambda r: r.stamp.applied_events >= 2)
+    app = dashboard_app(system, tmp_path)
+    async with signed_in(app, "auditor") as client:
+        html = (await client.get(f"/dashboard/trace/grant/solihull/{grant}")).text
+        page = text_of(html)
+        assert "1 step of this trail does not reconcile" in page
+        assert html.count('class="govuk-table__row hl-problem"') == 1
+        assert "not received" in page and "reconciles" not in page.lower().replace(
+            "does not reconcile", ""
+        )
+        r = await client.get(f"/dashboard/download/trail.csv?node=solihull&entry={grant}")
+        steps = {row[1]: row for row in list(csv.reader(io.StringIO(r.text)))[1:]}
+        assert steps["1.1"][10] == "not received" and steps["1"][10] == "ok"
