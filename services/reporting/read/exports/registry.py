@@ -1,11 +1,12 @@
 """Every spreadsheet reporting writes, by name: what data it reads and how that becomes files.
 
 The HTTP routes, the dashboard's downloads and the CLI call the same writers named here
-(exports/sheets.py for every view of the catalogue, exports/giving360.py for the 360Giving
-file), and tests/test_cells.py throws hostile text at each entry, so an export added here (or a
-view added to the catalogue) is tested without editing the test; it also fetches every route of
-the app's route table that answers XLSX or CSV. Every cell of every file goes through
-shared/cells.py.
+(exports/sheets.py for every view of the catalogue, exports/trail.py for grant trails,
+exports/giving360.py for the 360Giving file), and tests/test_cells.py throws hostile text at each
+entry, so an export added here (or a view added to the catalogue) is tested without editing the
+test; it also fetches every route of the app's route table that answers XLSX or CSV.
+tests/test_exports_for_people.py opens every entry's files as a person would (units, names,
+layout). Every cell of every file goes through shared/cells.py.
 """
 
 from __future__ import annotations
