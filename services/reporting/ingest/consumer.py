@@ -23,6 +23,7 @@ from services.reporting.ingest.apply import (
     apply_batch,
     prepare_batch,
 )
+from services.reporting.ingest.audit import StreamMessage, stream_fetcher
 from services.reporting.ingest.handlers import subscribe_hub_events
 from services.reporting.ingest.memory import collections_paused, fewer_collections
 from services.reporting.ingest.position import align_durable, database_position
@@ -229,6 +230,15 @@ class ReportingService:
         await self.checkpointer.idle()
         await self.engine.dispose()
         await self.read_engine.dispose()
+
+    async def hub_message(self, stream_seq: int) -> StreamMessage | None:
+        """One hub stream message by sequence, its bytes and headers as published (the event page
+        checks an applied event's signature from them); None when the stream no longer holds it.
+        Raises ConnectionError while the consumer has no NATS connection."""
+        if self.broker is None or not await self.broker.ping(timeout=1.0):
+            raise ConnectionError("NATS is not connected")
+        js = self.broker.connection.jetstream(timeout=3)
+        return await stream_fetcher(js, hub_stream(self.settings.hub))(stream_seq)
 
     async def readiness(self) -> dict[str, Any]:
         checks: dict[str, Any] = {"database": await database_status(self.read_sessions)}
