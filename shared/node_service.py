@@ -13,13 +13,15 @@ import logging
 import signal
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network, ip_address
 from pathlib import Path
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from nats.aio.client import Client
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import MetaData
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -40,7 +42,7 @@ from shared.outbox import Outbox, Producer, UnitOfWork
 from shared.relay import OutboxRelay
 from shared.settings import HubSettings
 from shared.signing import NodeSigner, load_node_signer
-from shared.telemetry import configure_process
+from shared.telemetry import Telemetry, configure_process
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,8 @@ class NodeService:
     migrations_dir: Path
     nats_url: str
     signer: NodeSigner | None = None
+    telemetry: Telemetry = field(default_factory=Telemetry.quiet)
+    """Its spans and metrics (`service_telemetry`, as its app's `build_service` gives them)."""
     engine: AsyncEngine = field(init=False)
     read_engine: AsyncEngine = field(init=False)
     sessions: async_sessionmaker[AsyncSession] = field(init=False)
@@ -92,6 +96,8 @@ class NodeService:
         url = self.settings.node_database_url(self.node, self.name)
         self.engine = create_engine(url)
         self.read_engine = create_engine(url, writer=False)
+        self.telemetry.instrument_engine(self.engine)
+        self.telemetry.instrument_engine(self.read_engine)
         self.sessions = session_factory(self.engine)
         self.read_sessions = session_factory(self.read_engine)
         producer = Producer(
@@ -149,7 +155,12 @@ class NodeService:
             self._attached.set()
             return
         self.relay = OutboxRelay(
-            self.sessions, self.outbox, js, read_sessions=self.read_sessions, signer=self.signer
+            self.sessions,
+            self.outbox,
+            js,
+            read_sessions=self.read_sessions,
+            signer=self.signer,
+            telemetry=self.telemetry,
         )
         self._attached.set()
         await self.relay.run()
@@ -268,6 +279,23 @@ def health_router() -> APIRouter:
     return router
 
 
+def metrics_router(telemetry: Telemetry, allowed: list[IPv4Network | IPv6Network]) -> APIRouter:
+    """``/metrics`` for Prometheus: open, like health, but only to clients in `allowed`
+    (``HUB_METRICS_FROM``, loopback by default). No API token is kept on the monitoring host, and
+    the series hold no figures and no personal data: counts and timings, labels from closed sets."""
+    router = APIRouter(tags=["health"])
+
+    @router.get("/metrics", summary="Metrics in Prometheus' text format", include_in_schema=False)
+    @declare(Scope.OPEN)
+    async def exposition(request: Request) -> Response:
+        client = ip_address(request.client.host) if request.client else None
+        if client is None or not any(client in network for network in allowed):
+            raise HTTPException(403, "metrics are served only to HUB_METRICS_FROM")
+        return Response(telemetry.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
 def create_http_app(
     title: str,
     description: str,
@@ -275,11 +303,13 @@ def create_http_app(
     lifespan: Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]],
     settings: HubSettings,
     node: str | None,
+    telemetry: Telemetry,
 ) -> FastAPI:
     """A FastAPI app with the house conventions: health endpoints open, everything else behind
     the token guard (when tokens are configured), size and rate limits, security headers, refusals
     as field-level 4xx quoting little of the input (shared/http.py), docs from vendored assets.
     A node service's routes are all its `node`'s; reporting's (`node` None) each declare a scope.
+    Requests are traced and counted with the service's own `telemetry`, served on ``/metrics``.
     """
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
@@ -305,10 +335,17 @@ def create_http_app(
     )
     install(app)  # after the limits: their 413 and 429 carry the security headers too
     app.include_router(health_router())
+    if telemetry.registry is not None:
+        app.include_router(metrics_router(telemetry, settings.metrics_from))
     mount_docs(app)
     for router in routers:
         app.include_router(router, dependencies=[Depends(guard(authenticator, node))])
-    FastAPIInstrumentor.instrument_app(app)
+    FastAPIInstrumentor.instrument_app(
+        app,
+        tracer_provider=telemetry.tracer_provider,
+        meter_provider=telemetry.meter_provider,
+        excluded_urls="/metrics",  # the scraper's own requests are not the service's traffic
+    )
     return app
 
 
@@ -326,7 +363,13 @@ def node_service_app(
             await service.stop()
 
     app = create_http_app(
-        f"{title} ({service.node})", description, routers, lifespan, service.settings, service.node
+        f"{title} ({service.node})",
+        description,
+        routers,
+        lifespan,
+        service.settings,
+        service.node,
+        service.telemetry,
     )
     app.state.service = service
     app.state.readiness = service.readiness

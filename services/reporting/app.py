@@ -19,15 +19,25 @@ from services.reporting.settings import NAME, ReportingSettings
 from shared.auth import require_declared
 from shared.node_service import create_http_app, serve_http
 from shared.settings import HubSettings
-from shared.telemetry import configure_process
+from shared.telemetry import Telemetry, configure_process, service_telemetry
 
 __all__ = ["ReportingService", "build_service", "create_app", "serve"]
 
 
 def build_service(
-    settings: HubSettings, nats_url: str, own: ReportingSettings | None = None
+    settings: HubSettings,
+    nats_url: str,
+    own: ReportingSettings | None = None,
+    telemetry: Telemetry | None = None,
 ) -> ReportingService:
-    return ReportingService(settings, own or ReportingSettings(), nats_url, warm_also=(warm_pages,))
+    """Reporting, its spans and metrics its own unless `telemetry` is given."""
+    return ReportingService(
+        settings,
+        own or ReportingSettings(),
+        nats_url,
+        warm_also=(warm_pages,),
+        telemetry=telemetry or service_telemetry(settings, NAME),
+    )
 
 
 def create_app(service: ReportingService) -> FastAPI:
@@ -46,6 +56,7 @@ def create_app(service: ReportingService) -> FastAPI:
         lifespan,
         service.settings,
         None,
+        service.telemetry,
     )
     app.state.reporting = service
     app.state.readiness = service.readiness
