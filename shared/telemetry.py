@@ -13,6 +13,7 @@ from typing import Any
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.view import DropAggregation, View
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
@@ -47,6 +48,19 @@ SECONDS_BUCKETS = (
     30.0,
 )
 """Histogram buckets for durations in seconds (the SDK's default ones suit milliseconds)."""
+
+
+HTTP_VIEWS = (
+    View(
+        instrument_name="http.server.duration",
+        attribute_keys={"http.method", "http.status_code", "http.target"},
+    ),
+    View(instrument_name="http.server.active_requests", attribute_keys={"http.method"}),
+    View(instrument_name="http.server.request.size", aggregation=DropAggregation()),
+    View(instrument_name="http.server.response.size", aggregation=DropAggregation()),
+)
+"""HTTP series by method, status and route template only: the Host header and the like are the
+client's to choose, and would make a series per value sent."""
 
 
 def service_name(service: str) -> str:
@@ -128,7 +142,9 @@ def _meter_provider(
         registry = CollectorRegistry(auto_describe=True)
         readers.append(
             PrometheusMetricReader(
-                registry=registry, resource_attribute_filter=LABELLED_RESOURCE.__contains__
+                registry=registry,
+                scope_info_enabled=False,
+                resource_attribute_filter=LABELLED_RESOURCE.__contains__,
             )
         )
     if settings.metrics in ("otlp", "both"):
@@ -136,7 +152,7 @@ def _meter_provider(
 
         exporter = OTLPMetricExporter(**_otlp_endpoint(settings, "metrics"))
         readers.append(PeriodicExportingMetricReader(exporter))  # OTEL_METRIC_EXPORT_INTERVAL
-    return MeterProvider(metric_readers=readers, resource=where), registry
+    return MeterProvider(metric_readers=readers, resource=where, views=HTTP_VIEWS), registry
 
 
 def _otlp_endpoint(settings: HubSettings, signal: str) -> dict[str, Any]:
@@ -163,6 +179,14 @@ def _tracer_provider(
     if extra is not None:
         provider.add_span_processor(extra)
     return provider, settings.telemetry != "none" or extra is not None
+
+
+def instrument_http_clients() -> None:
+    """Spans for the process's httpx requests (the demo's sample loader), through the process's
+    tracer provider: the W3C ``traceparent`` they carry starts the trace the services continue."""
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+    HTTPXClientInstrumentor().instrument(tracer_provider=trace.get_tracer_provider())
 
 
 def configure_process(settings: HubSettings, service: str, node: str | None = None) -> None:

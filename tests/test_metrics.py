@@ -1,0 +1,241 @@
+"""Metrics and spans through running services on a real nats-server: writes are counted where they
+are made, relayed and ingested; each service serves its own series on /metrics, only to the
+scraper's networks; dead letters are counted by kind of reason; the Grafana dashboard asks only for
+series the services export; the apply span says which event it is."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from ipaddress import IPv4Network
+from pathlib import Path
+
+import httpx
+import pytest
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from prometheus_client.parser import text_string_to_metric_families
+
+from services.reporting.ingest.metrics import REASON_KINDS, reason_kind
+from shared.bus import connect
+from shared.envelope import Envelope
+from shared.nats_server import NatsServer
+from shared.settings import HubSettings
+from shared.subjects import event_subject, node_stream
+from shared.telemetry import Telemetry, service_telemetry
+from tests.helpers import System, organisation, wait_for
+
+DASHBOARD = Path(__file__).parents[1] / "deploy" / "grafana" / "hub-ledger.json"
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+async def scrape(app: object, client: tuple[str, int] = ("127.0.0.1", 40000)) -> httpx.Response:
+    transport = httpx.ASGITransport(app=app, client=client)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://service") as http:
+        return await http.get("/metrics")
+
+
+async def samples(app: object) -> Samples:
+    """Every sample a service's /metrics serves, by name and labels."""
+    response = await scrape(app)
+    assert response.status_code == 200, response.text
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(response.text)
+        for s in family.samples
+    }
+
+
+def value(found: Samples, name: str, **labels: str) -> float:
+    """The sum of `name`'s samples whose labels include `labels` (0 when there are none)."""
+    wanted = set(labels.items())
+    return sum(v for (n, ls), v in found.items() if n == name and wanted <= ls)
+
+
+def names(found: Samples) -> set[str]:
+    return {name for name, _ in found}
+
+
+async def test_writes_are_counted_where_made_relayed_and_ingested(system: System) -> None:
+    for name in ("Quench Arts", "Orchestra of the Swan", "Coventry Youth Choir"):
+        r = await system.post("coventry", "partners", "/organisations", organisation(name))
+        assert r.status_code == 201
+    bad = await system.post("coventry", "partners", "/organisations", {"name": ""})
+    assert bad.status_code == 422
+    await system.report_when(lambda r: r.stamp.applied_events == 3)
+
+    partners = await wait_for(
+        lambda: samples(system._apps[("coventry", "partners")]),
+        lambda s: value(s, "hub_relay_published_total") == 3,
+    )
+    posts = {"http_target": "/organisations", "http_method": "POST"}
+    assert value(partners, "http_server_duration_milliseconds_count", **posts) == 4
+    assert value(partners, "http_server_duration_milliseconds_count", http_status_code="201") == 3
+    assert value(partners, "http_server_duration_milliseconds_count", http_status_code="422") == 1
+    assert value(partners, "hub_relay_published_total") == 3
+    assert value(partners, "hub_relay_backlog") == 0
+    assert value(partners, "hub_relay_publish_duration_seconds_count") >= 1
+    assert value(partners, "target_info", service_name="hub-ledger-partners", hub_node="coventry")
+
+    elsewhere = await samples(system._apps[("solihull", "partners")])
+    assert value(elsewhere, "hub_relay_published_total") == 0  # its own series, not the process's
+    assert value(elsewhere, "http_server_duration_milliseconds_count") == 0
+
+    reporting = await wait_for(
+        lambda: samples(system.reporting_app),
+        lambda s: value(s, "hub_reporting_events_total", outcome="applied") == 3,
+    )
+    assert value(reporting, "hub_reporting_events_total", outcome="applied") == 3
+    assert value(reporting, "hub_reporting_events_total", outcome="dead_letter") == 0
+    assert value(reporting, "hub_reporting_lag") == 0
+    assert value(reporting, "hub_reporting_batch_duration_seconds_count") >= 1
+    assert 0 <= value(reporting, "hub_reporting_projection_age_seconds") < 60
+    assert value(reporting, "target_info", service_name="hub-ledger-reporting")
+
+
+async def test_dead_letters_are_counted_by_kind_of_reason(
+    system: System, nats_server: NatsServer
+) -> None:
+    hub = system.settings.hub
+    assert (await system.post("coventry", "partners", "/organisations", organisation())).is_success
+    await system.report_when(lambda r: r.stamp.applied_events == 1)
+    nc = await connect(nats_server.url, "test-metrics")
+    try:
+        js = nc.jetstream()
+        genuine = Envelope.model_validate_json(
+            (await js.get_msg(node_stream(hub, "coventry"), 1)).data
+        )
+        subject = event_subject(hub, "coventry", "partners", genuine.type, genuine.version)
+        await js.publish(subject, b"{not json")
+        nameless = {k: v for k, v in genuine.payload.items() if k != "name"}
+        await js.publish(subject, genuine.model_copy(update={"payload": nameless}).to_bytes())
+    finally:
+        await nc.drain()
+
+    found = await wait_for(
+        lambda: samples(system.reporting_app),
+        lambda s: value(s, "hub_reporting_events_total", outcome="dead_letter") == 2,
+    )
+    assert value(found, "hub_reporting_dead_letters_total", reason="malformed") == 1
+    assert value(found, "hub_reporting_dead_letters_total", reason="invalid_payload") == 1
+    assert value(found, "hub_reporting_dead_letters_total") == 2
+    assert value(found, "hub_reporting_lag") == 0
+
+
+def test_every_reason_a_dead_letter_gives_has_a_kind() -> None:
+    """The reasons the checks give (as tests/test_contracts.py and the signing tests see them) map
+    to their kinds, never to free text."""
+    reasons = {
+        "message of 300000 bytes exceeds the 262144-byte limit": "too_large",
+        "envelope invalid: (root): Invalid JSON": "malformed",
+        "payload of OrganisationRegistered v1 invalid: name: Field required": "invalid_payload",
+        "unknown event type 'Nope'": "unknown_type",
+        "subject node 'a' does not match envelope node 'b'": "subject_mismatch",
+        "event for hub 'x' arrived at hub 'y'": "wrong_hub",
+        "service 'funding' may not publish OrganisationRegistered (a partners event)": (
+            "service_not_allowed"
+        ),
+        "unsigned event from node 'coventry'": "unsigned",
+        "unknown node 'x': no public key registered": "unknown_node",
+        "batch signature does not verify against node 'coventry''s key": "bad_signature",
+        "event id 1 reused with different content": "id_reused",
+        "sequence 3 of coventry/partners reused by event 2; applied as 1": "sequence_reused",
+        "FundsAllocated to_node: not one of the hub's nodes (published by 'coventry')": (
+            "node_not_allowed"
+        ),
+        "rejected by projection: UNIQUE constraint failed": "rejected_by_projection",
+        "something new": "other",
+    }
+    assert {reason: reason_kind(reason) for reason in reasons} == reasons
+    assert {kind for kind, _ in REASON_KINDS} | {"other"} == set(reasons.values())
+
+
+async def test_metrics_are_served_only_to_the_scrapers_networks(
+    settings: HubSettings, nats_server: NatsServer
+) -> None:
+    allowed = settings.model_copy(update={"metrics_from": [IPv4Network("10.20.0.0/16")]})
+    system = System(allowed, nats_server.url)
+    app = system._apps[("coventry", "funding")]
+    assert (await scrape(app, ("10.20.3.4", 5000))).status_code == 200
+    outside = await scrape(app, ("127.0.0.1", 5000))
+    assert outside.status_code == 403 and "HUB_METRICS_FROM" in outside.text
+    pushed_only = System(settings.model_copy(update={"metrics": "otlp"}), nats_server.url)
+    assert (await scrape(pushed_only._apps[("coventry", "funding")])).status_code == 404
+
+
+@pytest.fixture
+async def traced(
+    settings: HubSettings, nats_server: NatsServer
+) -> AsyncIterator[tuple[System, InMemorySpanExporter]]:
+    """A system whose every service has a tracer provider of its own (as in `hub demo`), all
+    exporting to one in-memory exporter."""
+    exporter = InMemorySpanExporter()
+
+    def telemetry(service: str, node: str | None) -> Telemetry:
+        return service_telemetry(
+            settings, service, node, own_traces=True, extra=SimpleSpanProcessor(exporter)
+        )
+
+    system = System(settings, nats_server.url, telemetry=telemetry)
+    await system.start()
+    try:
+        yield system, exporter
+    finally:
+        await system.stop()
+
+
+async def test_spans_say_which_event_which_service_and_which_statement(
+    traced: tuple[System, InMemorySpanExporter],
+) -> None:
+    system, exporter = traced
+    for name in ("Quench Arts", "Orchestra of the Swan"):
+        r = await system.post("coventry", "partners", "/organisations", organisation(name))
+        assert r.status_code == 201
+    await system.report_when(lambda r: r.stamp.applied_events == 2)
+    finished = exporter.get_finished_spans()
+    applied = [s for s in finished if s.name == "apply OrganisationRegistered"]
+    assert len(applied) == 2, [s.name for s in finished]
+    attributes = [dict(s.attributes or {}) for s in applied]
+    assert {a["hub.event.sequence"] for a in attributes} == {1, 2}
+    for a in attributes:
+        assert a["hub.event.type"] == "OrganisationRegistered" and a["hub.node"] == "coventry"
+        assert a["hub.service"] == "partners" and a["messaging.batch.message_count"] >= 1
+        assert a["hub.stream.sequence"] >= 1
+    by_service = {s.resource.attributes["service.name"] for s in finished}
+    assert {"hub-ledger-partners", "hub-ledger-reporting"} <= by_service
+    for span in applied:
+        assert span.resource.attributes["service.name"] == "hub-ledger-reporting"
+    posts = [s for s in finished if s.name.startswith("POST /organisations")]
+    assert {s.resource.attributes["service.name"] for s in posts} == {"hub-ledger-partners"}
+    assert {s.resource.attributes["hub.node"] for s in posts} == {"coventry"}
+    assert {s.context.trace_id for s in applied} <= {s.context.trace_id for s in posts}
+    statements = [str((s.attributes or {}).get("db.statement", "")) for s in finished]
+    services = {
+        s.resource.attributes["service.name"]
+        for s in finished
+        if "db.statement" in (s.attributes or {})
+    }
+    assert {"hub-ledger-partners", "hub-ledger-reporting"} <= services
+    assert not any("Quench" in statement for statement in statements)  # SQL text, no values
+    batches = [s for s in finished if s.name == "ingest batch"]
+    assert sum(int((s.attributes or {})["hub.events.applied"]) for s in batches) == 2
+
+
+async def test_the_dashboard_asks_only_for_series_the_services_export(system: System) -> None:
+    dashboard = json.loads(DASHBOARD.read_text())
+    queries = [
+        target["expr"]
+        for panel in dashboard["panels"]
+        for target in panel.get("targets", [])
+        if "expr" in target
+    ]
+    series = r"\b(hub_\w+|http_\w+|target_info)\b"
+    asked = {name for query in queries for name in re.findall(series, query)}
+    assert len(queries) >= 10 and len(asked) >= 8
+    assert (await system.post("coventry", "partners", "/organisations", organisation())).is_success
+    await system.report_when(lambda r: r.stamp.applied_events == 1)
+    exported: set[str] = set()
+    for app in [*system._apps.values(), system.reporting_app]:
+        exported |= names(await samples(app))
+    assert asked <= exported, asked - exported
