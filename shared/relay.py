@@ -52,6 +52,7 @@ class RelayMetrics:
         self.failures = meter.create_counter(
             "hub.relay.failures", unit="{attempt}", description="Relay attempts that failed."
         )
+        self.failures.add(0)  # a series from the start: Prometheus' increase() misses a first 1
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,20 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import AsyncIterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from ipaddress import IPv4Network
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import yaml  # type: ignore[import-untyped]  # no stubs installed (as in tests/test_deploy.py)
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
+from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client.parser import text_string_to_metric_families
@@ -24,7 +32,7 @@ from shared.nats_server import NatsServer
 from shared.settings import HubSettings
 from shared.subjects import event_subject, node_stream
 from shared.telemetry import Telemetry, service_telemetry
-from tests.helpers import System, organisation, wait_for
+from tests.helpers import System, income, organisation, wait_for
 
 DASHBOARD = Path(__file__).parents[1] / "deploy" / "grafana" / "hub-ledger.json"
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -104,7 +112,7 @@ async def test_dead_letters_are_counted_by_kind_of_reason(
     try:
         js = nc.jetstream()
         genuine = Envelope.model_validate_json(
-            (await js.get_msg(node_stream(hub, "coventry"), 1)).data
+            (await js.get_msg(node_stream(hub, "coventry"), 1)).data or b""
         )
         subject = event_subject(hub, "coventry", "partners", genuine.type, genuine.version)
         await js.publish(subject, b"{not json")
@@ -160,8 +168,60 @@ async def test_metrics_are_served_only_to_the_scrapers_networks(
     assert (await scrape(app, ("10.20.3.4", 5000))).status_code == 200
     outside = await scrape(app, ("127.0.0.1", 5000))
     assert outside.status_code == 403 and "HUB_METRICS_FROM" in outside.text
-    pushed_only = System(settings.model_copy(update={"metrics": "otlp"}), nats_server.url)
-    assert (await scrape(pushed_only._apps[("coventry", "funding")])).status_code == 404
+
+
+class Collector(ThreadingHTTPServer):
+    """An OTLP/HTTP receiver on loopback: the metric names of every export it is sent."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        collector = self
+
+        class Receive(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                request = ExportMetricsServiceRequest.FromString(body)
+                collector.names += [
+                    metric.name
+                    for resource in request.resource_metrics
+                    for scope in resource.scope_metrics
+                    for metric in scope.metrics
+                ]
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Receive)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+async def test_with_otlp_metrics_are_pushed_to_the_collector_and_not_served(
+    settings: HubSettings, nats_server: NatsServer
+) -> None:
+    collector = Collector()
+    pushed = settings.model_copy(update={"metrics": "otlp", "otlp_endpoint": collector.url})
+    system = System(pushed, nats_server.url)
+    await system.start()
+    try:
+        assert (await system.post("coventry", "funding", "/income", income())).status_code == 201
+        await system.report_when(lambda r: r.stamp.applied_events == 1)
+        assert (await scrape(system._apps[("coventry", "funding")])).status_code == 404
+    finally:
+        await system.stop()
+    providers = [s.telemetry.meter_provider for s in system.services.values()]
+    for provider in [*providers, system.reporting.telemetry.meter_provider]:
+        assert isinstance(provider, MeterProvider)
+        provider.shutdown()  # exports what it holds
+    collector.shutdown()
+    assert {"http.server.duration", "hub.relay.published", "hub.reporting.events"} <= set(
+        collector.names
+    )
 
 
 @pytest.fixture
@@ -196,7 +256,7 @@ async def test_spans_say_which_event_which_service_and_which_statement(
     finished = exporter.get_finished_spans()
     applied = [s for s in finished if s.name == "apply OrganisationRegistered"]
     assert len(applied) == 2, [s.name for s in finished]
-    attributes = [dict(s.attributes or {}) for s in applied]
+    attributes: list[dict[str, Any]] = [dict(s.attributes or {}) for s in applied]
     assert {a["hub.event.sequence"] for a in attributes} == {1, 2}
     for a in attributes:
         assert a["hub.event.type"] == "OrganisationRegistered" and a["hub.node"] == "coventry"
@@ -219,23 +279,64 @@ async def test_spans_say_which_event_which_service_and_which_statement(
     assert {"hub-ledger-partners", "hub-ledger-reporting"} <= services
     assert not any("Quench" in statement for statement in statements)  # SQL text, no values
     batches = [s for s in finished if s.name == "ingest batch"]
-    assert sum(int((s.attributes or {})["hub.events.applied"]) for s in batches) == 2
-
-
-async def test_the_dashboard_asks_only_for_series_the_services_export(system: System) -> None:
-    dashboard = json.loads(DASHBOARD.read_text())
-    queries = [
-        target["expr"]
-        for panel in dashboard["panels"]
-        for target in panel.get("targets", [])
-        if "expr" in target
+    applied_in_batches: list[Any] = [
+        dict(s.attributes or {})["hub.events.applied"] for s in batches
     ]
-    series = r"\b(hub_\w+|http_\w+|target_info)\b"
-    asked = {name for query in queries for name in re.findall(series, query)}
-    assert len(queries) >= 10 and len(asked) >= 8
+    assert sum(applied_in_batches) == 2
+
+
+PROMQL = {"sum", "max", "rate", "increase", "histogram_quantile", "label_values"}
+"""The functions the dashboard's queries call: any other word in a query must be a series."""
+
+
+def dashboard_queries() -> list[str]:
+    """Every query of the dashboard: its panels' and its variables'."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    panels = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    variables = [v["definition"] for v in dashboard["templating"]["list"] if "definition" in v]
+    return panels + variables
+
+
+def series_in(query: str) -> set[str]:
+    """The series a PromQL query reads: its words once label matchers, grouping labels, ranges,
+    variables and function names are taken out."""
+    bare = re.sub(r"\{[^}]*\}|\[[^\]]*\]|\b(by|without)\s*\([^)]*\)", " ", query)
+    bare = re.sub(r"\$\w+|\b\d+(\.\d+)?\b", " ", bare)
+    bare = re.sub(r"label_values\((\w+),\s*\w+\)", r"label_values(\1)", bare)
+    return set(re.findall(r"[a-zA-Z_:][\w:]*", bare)) - PROMQL
+
+
+async def test_the_dashboard_reads_exactly_the_series_the_services_export(system: System) -> None:
+    asked = {series for query in dashboard_queries() for series in series_in(query)}
+    assert len(asked) >= 8, asked
     assert (await system.post("coventry", "partners", "/organisations", organisation())).is_success
     await system.report_when(lambda r: r.stamp.applied_events == 1)
+    await wait_for(
+        lambda: samples(system.reporting_app),
+        lambda s: value(s, "hub_reporting_events_total", outcome="applied") == 1,
+    )
     exported: set[str] = set()
+    families: set[str] = set()
     for app in [*system._apps.values(), system.reporting_app]:
-        exported |= names(await samples(app))
-    assert asked <= exported, asked - exported
+        response = await scrape(app)
+        for family in text_string_to_metric_families(response.text):
+            families.add(family.name)
+            exported |= {sample.name for sample in family.samples}
+    assert asked <= exported, f"the dashboard reads series no service exports: {asked - exported}"
+    ours = {f for f in families if f.startswith("hub_")}
+    unread = {f for f in ours if not any(a.startswith(f) for a in asked)}
+    assert not unread, f"series the services export that the dashboard does not show: {unread}"
+
+
+def test_the_kubernetes_manifest_lets_the_pod_network_scrape(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    manifest = DASHBOARD.parents[1] / "k8s" / "hub.yaml"
+    pods = [d for d in yaml.safe_load_all(manifest.read_text()) if d and d["kind"] == "Deployment"]
+    container = pods[0]["spec"]["template"]["spec"]["containers"][0]
+    for entry in container["env"]:
+        if "value" in entry:
+            monkeypatch.setenv(entry["name"], entry["value"])
+    assert IPv4Network("10.0.0.0/8") in HubSettings().metrics_from
+    annotations = pods[0]["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/path"] == "/metrics"

@@ -64,6 +64,8 @@ class IngestMetrics:
         self.dead_letters = meter.create_counter(
             "hub.reporting.dead_letters", unit="{event}", description="Dead letters by reason."
         )
+        for kind in [*(kind for kind, _ in REASON_KINDS), "other"]:
+            self.dead_letters.add(0, {"reason": kind})  # from 0: increase() misses a first 1
         self.lag = meter.create_gauge(
             "hub.reporting.lag",
             unit="{event}",
