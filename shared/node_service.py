@@ -303,7 +303,7 @@ def create_http_app(
     lifespan: Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]],
     settings: HubSettings,
     node: str | None,
-    telemetry: Telemetry,
+    telemetry: Telemetry | None = None,
 ) -> FastAPI:
     """A FastAPI app with the house conventions: health endpoints open, everything else behind
     the token guard (when tokens are configured), size and rate limits, security headers, refusals
@@ -313,6 +313,7 @@ def create_http_app(
     """
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
+    telemetry = telemetry or Telemetry.quiet()
     authenticator = (
         TokenAuthenticator.from_file(settings.auth_tokens_file)
         if settings.auth_tokens_file
