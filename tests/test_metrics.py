@@ -21,14 +21,16 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
 from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client.parser import text_string_to_metric_families
 
+from hub.runner import Wiring, start_system
 from services.reporting.ingest.metrics import REASON_KINDS, reason_kind
 from shared.bus import connect
 from shared.envelope import Envelope
-from shared.nats_server import NatsServer
+from shared.nats_server import NatsServer, free_port
 from shared.settings import HubSettings
 from shared.subjects import event_subject, node_stream
 from shared.telemetry import Telemetry, service_telemetry
@@ -340,3 +342,30 @@ def test_the_kubernetes_manifest_lets_the_pod_network_scrape(
     assert IPv4Network("10.0.0.0/8") in HubSettings().metrics_from
     annotations = pods[0]["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/path"] == "/metrics"
+
+
+async def test_services_sharing_a_process_report_apart(
+    settings: HubSettings, nats_server: NatsServer
+) -> None:
+    """`hub demo` runs every service in one process (hub/runner.py): each still names its own spans
+    and serves its own series, over real HTTP."""
+    running = await start_system(
+        settings, Wiring.single_server(nats_server.url, settings.nodes), base_port=free_port()
+    )
+    try:
+        urls = {
+            **{f"{n} {s}": u for (n, s), u in running.urls.items()},
+            "reporting": running.reporting_url,
+        }
+        async with httpx.AsyncClient(timeout=10) as http:
+            scraped = {name: (await http.get(f"{url}/metrics")).text for name, url in urls.items()}
+    finally:
+        await running.stop()
+    for name, text in scraped.items():
+        node, _, service = name.rpartition(" ")
+        assert f'service_name="hub-ledger-{service}"' in text, name
+        assert (f'hub_node="{node}"' in text) == bool(node), name
+    assert running.reporting_service is not None
+    provider = running.reporting_service.telemetry.tracer_provider
+    assert isinstance(provider, TracerProvider)
+    assert provider.resource.attributes["service.name"] == "hub-ledger-reporting"
