@@ -13,7 +13,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from ipaddress import IPv4Network, IPv6Network, ip_address
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 from pathlib import Path
 from typing import Annotated, Any
 from uuid import UUID
@@ -288,12 +288,23 @@ def metrics_router(telemetry: Telemetry, allowed: list[IPv4Network | IPv6Network
     @router.get("/metrics", summary="Metrics in Prometheus' text format", include_in_schema=False)
     @declare(Scope.OPEN)
     async def exposition(request: Request) -> Response:
-        client = ip_address(request.client.host) if request.client else None
+        client = client_address(request)
         if client is None or not any(client in network for network in allowed):
             raise HTTPException(403, "metrics are served only to HUB_METRICS_FROM")
         return Response(telemetry.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     return router
+
+
+def client_address(request: Request) -> IPv4Address | IPv6Address | None:
+    """The caller's IP address (an IPv4 client of a dual-stack listener as IPv4), if it has one."""
+    try:
+        address = ip_address(request.client.host) if request.client else None
+    except ValueError:  # not an address (a test client's name, a Unix socket)
+        return None
+    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
 
 
 def create_http_app(

@@ -168,8 +168,10 @@ async def test_metrics_are_served_only_to_the_scrapers_networks(
     system = System(allowed, nats_server.url)
     app = system._apps[("coventry", "funding")]
     assert (await scrape(app, ("10.20.3.4", 5000))).status_code == 200
+    assert (await scrape(app, ("::ffff:10.20.3.4", 5000))).status_code == 200  # dual-stack
     outside = await scrape(app, ("127.0.0.1", 5000))
     assert outside.status_code == 403 and "HUB_METRICS_FROM" in outside.text
+    assert (await scrape(app, ("testclient", 5000))).status_code == 403  # not an address
 
 
 class Collector(ThreadingHTTPServer):
