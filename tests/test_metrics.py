@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml  # type: ignore[import-untyped]  # no stubs installed (as in tests/test_deploy.py)
+from nats.aio.msg import Msg
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
@@ -27,6 +28,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from prometheus_client.parser import text_string_to_metric_families
 
 from hub.runner import Wiring, start_system
+from services.reporting.ingest.handlers import stream_pending, stream_sequence
 from services.reporting.ingest.metrics import REASON_KINDS, reason_kind
 from shared.bus import connect
 from shared.envelope import Envelope
@@ -371,3 +373,13 @@ async def test_services_sharing_a_process_report_apart(
     provider = running.reporting_service.telemetry.tracer_provider
     assert isinstance(provider, TracerProvider)
     assert provider.resource.attributes["service.name"] == "hub-ledger-reporting"
+
+
+def test_the_lag_is_read_from_the_ack_subject_of_a_batchs_last_message() -> None:
+    """As the stream sequence is (handlers.stream_sequence): with and without a JetStream domain."""
+    plain = "$JS.ACK.HL_HUB.reporting.1.4107.4100.1733472000000000000.17"
+    domain = "$JS.ACK.hub.ABCDEF.HL_HUB.reporting.1.4107.4100.1733472000000000000.0.xyz"
+    assert stream_pending(Msg(None, reply=plain)) == 17  # type: ignore[arg-type]
+    assert stream_pending(Msg(None, reply=domain)) == 0  # type: ignore[arg-type]
+    assert stream_sequence(Msg(None, reply=domain)) == 4107  # type: ignore[arg-type]
+    assert stream_pending(Msg(None, reply="")) is None  # type: ignore[arg-type]

@@ -122,6 +122,7 @@ class ReportingService:
         """The live consumer's use case: prepare and write a fetched batch, timing both halves;
         `pending`: what the stream holds beyond it (the consumer's lag, for the metrics)."""
         started = time.perf_counter()
+        self.metrics.arrived(pending)
         with collections_paused(), self._batch_span(len(batch)) as span:
             preparer = self._preparer_for(batch)
             prepared = await preparer.prepare(batch) if preparer else self.prepare(batch)
@@ -130,7 +131,7 @@ class ReportingService:
             _describe(span, outcome)
         ended = time.perf_counter()
         self.timings.record(len(batch), started, ready, ended)
-        self.metrics.batch(outcome, ended - started, pending)
+        self.metrics.batch(outcome, ended - started)
         if outcome.applied:
             self.checkpointer.poke()  # not in `apply`: a rebuild writes without the log and checkpoints once at its end
         return outcome

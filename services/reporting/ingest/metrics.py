@@ -80,16 +80,20 @@ class IngestMetrics:
         self.newest: float | None = None
         """Epoch seconds at which the newest applied event was recorded."""
 
-    def batch(self, outcome: IngestOutcome, seconds: float, pending: int | None) -> None:
-        """One batch ingested in `seconds`, `pending` messages left behind it in the stream."""
+    def arrived(self, pending: int | None) -> None:
+        """A batch fetched with `pending` messages behind it in the stream: recorded before it is
+        applied, so the lag still moves while batches fail (and are redelivered)."""
+        if pending is not None:
+            self.lag.set(pending)
+
+    def batch(self, outcome: IngestOutcome, seconds: float) -> None:
+        """One batch ingested in `seconds`."""
         self.events.add(outcome.applied, {"outcome": "applied"})
         self.events.add(outcome.duplicates, {"outcome": "duplicate"})
         self.events.add(len(outcome.dead), {"outcome": "dead_letter"})
         for _, reason in outcome.dead:
             self.dead_letters.add(1, {"reason": reason_kind(reason)})
         self.batch_time.record(seconds)
-        if pending is not None:
-            self.lag.set(pending)
         if outcome.newest_recorded_at is not None:
             self.saw(outcome.newest_recorded_at)
 
