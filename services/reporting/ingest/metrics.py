@@ -4,17 +4,21 @@ projections' age."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from opentelemetry.metrics import CallbackOptions, Observation
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.reporting.ingest.apply import IngestOutcome
 from services.reporting.models import ProducerPositionRow
 from shared.telemetry import SECONDS_BUCKETS, Telemetry
+
+log = logging.getLogger(__name__)
 
 REASON_KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("too_large", ("-byte limit",)),
@@ -108,8 +112,14 @@ class IngestMetrics:
         return [Observation(max(time.time() - self.newest, 0.0))]
 
     async def read_newest(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        """At start: the age of what the database already holds (none applied yet: no age)."""
-        async with sessions() as session:
-            newest = await session.scalar(select(func.max(ProducerPositionRow.last_recorded_at)))
+        """At start: the age of what the database already holds (none applied yet: no age). A
+        database that does not answer leaves it to the first batch: consuming matters more."""
+        try:
+            async with sessions() as session:
+                query = select(func.max(ProducerPositionRow.last_recorded_at))
+                newest = await session.scalar(query)
+        except SQLAlchemyError as exc:
+            log.warning("projection age unknown until the next batch: %s", exc)
+            return
         if newest is not None:
             self.saw(newest)
