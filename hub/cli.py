@@ -27,7 +27,12 @@ from hub.commands import report as report_commands
 from hub.runner import NODE_SERVICES
 from shared.identity import SERVICES
 from shared.settings import EMBEDDED_NATS_PORT, HubSettings
-from shared.telemetry import configure_logging, configure_tracing, service_name
+from shared.telemetry import (
+    configure_logging,
+    configure_tracing,
+    instrument_http_clients,
+    service_name,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -251,7 +256,8 @@ def demo(
         shutil.rmtree(data_dir)
     settings = _settings(data_dir)
     configure_logging(settings.model_copy(update={"log_level": "WARNING"}))
-    configure_tracing(settings, service_name("demo"))
+    configure_tracing(settings, service_name("demo"))  # the loader's; each service has its own
+    instrument_http_clients()
     try:
         asyncio.run(
             run_demo(settings, base_port=base_port, wait=wait, activities_per_node=activities)

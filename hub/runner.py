@@ -20,15 +20,23 @@ from shared.identity import SERVICES
 from shared.nats_server import free_port
 from shared.settings import HubSettings
 from shared.signing import NodeSigner
+from shared.telemetry import Telemetry, service_telemetry
 
 NODE_SERVICES = {"partners": partners_app, "activities": activities_app, "funding": funding_app}
 
 
 def node_app(
-    service: str, settings: HubSettings, node: str, nats_url: str, signer: NodeSigner | None = None
+    service: str,
+    settings: HubSettings,
+    node: str,
+    nats_url: str,
+    signer: NodeSigner | None = None,
+    telemetry: Telemetry | None = None,
 ) -> FastAPI:
     module = NODE_SERVICES[service]
-    app: FastAPI = module.create_app(module.build_service(settings, node, nats_url, signer))
+    app: FastAPI = module.create_app(
+        module.build_service(settings, node, nats_url, signer, telemetry)
+    )
     return app
 
 
@@ -99,11 +107,14 @@ async def start_system(
 ) -> RunningSystem:
     """Reporting first (it declares the hub streams), then every service of every node, each on
     its port counted from `base_port` (`HubSettings.service_port`), or a free one if that is
-    taken."""
+    taken. Each traces and counts under its own name, as it would in a process of its own."""
     system = RunningSystem()
     ports = settings.with_base_port(base_port)
     system.reporting_service = reporting_app.build_service(
-        settings, wiring.reporting_nats_url, wiring.reporting
+        settings,
+        wiring.reporting_nats_url,
+        wiring.reporting,
+        service_telemetry(settings, "reporting", own_traces=True),
     )
     reporting = reporting_app.create_app(system.reporting_service)
     system.reporting_url = await system.serve(
@@ -113,7 +124,12 @@ async def start_system(
         for service in SERVICES:
             port = port_or_free(ports.service_port(service, node), host)
             app = node_app(
-                service, settings, node, wiring.node_nats_urls[node], wiring.signers.get(node)
+                service,
+                settings,
+                node,
+                wiring.node_nats_urls[node],
+                wiring.signers.get(node),
+                service_telemetry(settings, service, node, own_traces=True),
             )
             system.urls[(node, service)] = await system.serve(app, host, port)
     return system

@@ -13,13 +13,15 @@ import logging
 import signal
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 from pathlib import Path
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from nats.aio.client import Client
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import MetaData
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -41,7 +43,7 @@ from shared.outbox import Outbox, Producer, UnitOfWork
 from shared.relay import OutboxRelay
 from shared.settings import HubSettings
 from shared.signing import NodeSigner, load_node_signer
-from shared.telemetry import configure_process
+from shared.telemetry import Telemetry, configure_process
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,8 @@ class NodeService:
     migrations_dir: Path
     nats_url: str
     signer: NodeSigner | None = None
+    telemetry: Telemetry = field(default_factory=Telemetry.quiet)
+    """Its spans and metrics (`service_telemetry`, as its app's `build_service` gives them)."""
     engine: AsyncEngine = field(init=False)
     read_engine: AsyncEngine = field(init=False)
     sessions: async_sessionmaker[AsyncSession] = field(init=False)
@@ -96,6 +100,8 @@ class NodeService:
         url = self.settings.node_database_url(self.node, self.name)
         self.engine = create_engine(url)
         self.read_engine = create_engine(url, writer=False)
+        self.telemetry.instrument_engine(self.engine)
+        self.telemetry.instrument_engine(self.read_engine)
         self.sessions = session_factory(self.engine)
         self.read_sessions = session_factory(self.read_engine)
         producer = Producer(
@@ -155,7 +161,12 @@ class NodeService:
             self._attached.set()
             return
         self.relay = OutboxRelay(
-            self.sessions, self.outbox, js, read_sessions=self.read_sessions, signer=self.signer
+            self.sessions,
+            self.outbox,
+            js,
+            read_sessions=self.read_sessions,
+            signer=self.signer,
+            telemetry=self.telemetry,
         )
         self._attached.set()
         await self.relay.run()
@@ -275,6 +286,34 @@ def health_router() -> APIRouter:
     return router
 
 
+def metrics_router(telemetry: Telemetry, allowed: list[IPv4Network | IPv6Network]) -> APIRouter:
+    """``/metrics`` for Prometheus: open, like health, but only to clients in `allowed`
+    (``HUB_METRICS_FROM``, loopback by default). No API token is kept on the monitoring host, and
+    the series hold no figures and no personal data: counts and timings, labels from closed sets."""
+    router = APIRouter(tags=["health"])
+
+    @router.get("/metrics", summary="Metrics in Prometheus' text format", include_in_schema=False)
+    @declare(Scope.OPEN)
+    async def exposition(request: Request) -> Response:
+        client = client_address(request)
+        if client is None or not any(client in network for network in allowed):
+            raise HTTPException(403, "metrics are served only to HUB_METRICS_FROM")
+        return Response(telemetry.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def client_address(request: Request) -> IPv4Address | IPv6Address | None:
+    """The caller's IP address (an IPv4 client of a dual-stack listener as IPv4), if it has one."""
+    try:
+        address = ip_address(request.client.host) if request.client else None
+    except ValueError:  # not an address (a test client's name, a Unix socket)
+        return None
+    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
 def create_http_app(
     title: str,
     description: str,
@@ -284,6 +323,7 @@ def create_http_app(
     node: str | None,
     asyncapi: dict[str, Any],
     session_routers: Sequence[APIRouter] = (),
+    telemetry: Telemetry | None = None,
 ) -> FastAPI:
     """A FastAPI app with the house conventions: health endpoints open, everything else behind
     the token guard (when tokens are configured), size and rate limits, security headers, refusals
@@ -293,9 +333,11 @@ def create_http_app(
     `session_routers` are web pages that sign their callers in themselves (a partner's invitation
     session, staff's at the node) and apply the same policy (`authorize`); each route declares its
     scope, or the app refuses to build.
+    Requests are traced and counted with the service's own `telemetry`, served on ``/metrics``.
     """
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
+    telemetry = telemetry or Telemetry.quiet()
     authenticator = (
         TokenAuthenticator.from_file(settings.auth_tokens_file)
         if settings.auth_tokens_file
@@ -318,6 +360,8 @@ def create_http_app(
     )
     install(app)  # after the limits: their 413 and 429 carry the security headers too
     app.include_router(health_router())
+    if telemetry.registry is not None:
+        app.include_router(metrics_router(telemetry, settings.metrics_from))
     mount_docs(app, asyncapi)
     for router in routers:
         app.include_router(router, dependencies=[Depends(guard(authenticator, node))])
@@ -327,7 +371,12 @@ def create_http_app(
         app.include_router(router)
     require_declared(pages)
     app.state.authenticator = authenticator
-    FastAPIInstrumentor.instrument_app(app)
+    FastAPIInstrumentor.instrument_app(
+        app,
+        tracer_provider=telemetry.tracer_provider,
+        meter_provider=telemetry.meter_provider,
+        excluded_urls="/metrics",  # the scraper's own requests are not the service's traffic
+    )
     return app
 
 
@@ -358,6 +407,7 @@ def node_service_app(
         service.node,
         events,
         session_routers,
+        service.telemetry,
     )
     app.state.service = service
     app.state.readiness = service.readiness

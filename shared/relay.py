@@ -14,19 +14,45 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 
 from nats.js import JetStreamContext
+from nats.js.api import PubAck
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.outbox import PUBLISHED, Outbox, read_cursor
+from shared.outbox import PUBLISHED, SEQUENCE, Outbox, read_cursor
 from shared.signing import NodeSigner
+from shared.telemetry import SECONDS_BUCKETS, Telemetry
 
 log = logging.getLogger(__name__)
-tracer = trace.get_tracer("hub-ledger.relay")
+
+
+class RelayMetrics:
+    """What an operator watches of a relay, recorded per batch: the backlog (committed, not yet
+    acknowledged), events published, how long a batch takes to be acknowledged, failed attempts."""
+
+    def __init__(self, telemetry: Telemetry) -> None:
+        meter = telemetry.meter("hub-ledger.relay")
+        self.backlog = meter.create_gauge(
+            "hub.relay.backlog", unit="{event}", description="Events committed, not yet published."
+        )
+        self.published = meter.create_counter(
+            "hub.relay.published", unit="{event}", description="Events acknowledged by JetStream."
+        )
+        self.publish_time = meter.create_histogram(
+            "hub.relay.publish.duration",
+            unit="s",
+            description="From a batch's first publish to its last acknowledgement.",
+            explicit_bucket_boundaries_advisory=SECONDS_BUCKETS,
+        )
+        self.failures = meter.create_counter(
+            "hub.relay.failures", unit="{attempt}", description="Relay attempts that failed."
+        )
+        self.failures.add(0)  # a series from the start: Prometheus' increase() misses a first 1
 
 
 @dataclass(frozen=True)
@@ -55,6 +81,7 @@ class OutboxRelay:
         max_backoff: float = 5.0,
         read_sessions: async_sessionmaker[AsyncSession] | None = None,
         signer: NodeSigner | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._sessions = sessions
         self._read_sessions = read_sessions or sessions
@@ -66,6 +93,10 @@ class OutboxRelay:
         self._max_backoff = max_backoff
         self._signer = signer
         self._wakeup = asyncio.Event()
+        telemetry = telemetry or Telemetry.quiet()
+        self._tracer = telemetry.tracer("hub-ledger.relay") if telemetry.traced else None
+        self._metrics = RelayMetrics(telemetry)
+        self._committed = 0
         self.published = 0
         self.failures = 0
 
@@ -83,6 +114,7 @@ class OutboxRelay:
                 raise
             except Exception as exc:  # NATS down, timeouts, database locked: retry, never skip
                 self.failures += 1
+                self._metrics.failures.add(1)
                 log.warning("outbox relay: %s; retrying in %.2fs", str(exc) or repr(exc), backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self._max_backoff)
@@ -101,15 +133,21 @@ class OutboxRelay:
         pending = await self.fetch_pending()
         if not pending:
             return 0
+        started = time.perf_counter()
         await self.publish(pending)
+        self._metrics.publish_time.record(time.perf_counter() - started)
         await self.mark_published(pending[-1].sequence)
         self.published += len(pending)
+        self._metrics.published.add(len(pending))
+        self._metrics.backlog.set(max(self._committed - pending[-1].sequence, 0))
         return len(pending)
 
     async def fetch_pending(self) -> list[PendingEvent]:
         table, cursor = self._outbox.table, self._outbox.cursor
         async with self._read_sessions() as session:  # a reader: never queues behind writers
             after = await read_cursor(session, cursor, PUBLISHED)
+            self._committed = await read_cursor(session, cursor, SEQUENCE)
+            self._metrics.backlog.set(self._committed - after)
             rows = await session.execute(
                 select(
                     table.c.sequence,
@@ -130,27 +168,44 @@ class OutboxRelay:
         futures = []
         for event, proof in zip(pending, self._proofs(pending), strict=True):
             headers = {"Nats-Msg-Id": event.event_id, **proof}
-            parent = (
-                propagate.extract({"traceparent": event.traceparent}) if event.traceparent else None
-            )
-            token = otel_context.attach(parent) if parent is not None else None
-            try:
-                with tracer.start_as_current_span(
-                    f"publish {event.event_type}", kind=trace.SpanKind.PRODUCER
-                ):
-                    propagate.inject(headers)
-                    futures.append(
-                        await self._js.publish_async(event.subject, event.body, headers=headers)
-                    )
-            finally:
-                if token is not None:
-                    otel_context.detach(token)
+            if self._tracer is not None:
+                futures.append(await self._publish_traced(self._tracer, event, headers))
+                continue
+            if event.traceparent:  # untraced: the writer's trace still reaches the consumer
+                headers["traceparent"] = event.traceparent
+            futures.append(await self._js.publish_async(event.subject, event.body, headers=headers))
         done = await asyncio.wait_for(
             asyncio.gather(*futures, return_exceptions=True), self._ack_timeout
         )
         errors = [r for r in done if isinstance(r, BaseException)]
         if errors:
             raise RuntimeError(f"{len(errors)} of {len(pending)} publishes failed: {errors[0]!r}")
+
+    async def _publish_traced(
+        self, tracer: trace.Tracer, event: PendingEvent, headers: dict[str, str]
+    ) -> asyncio.Future[PubAck]:
+        """Publish in a producer span, a child of the request that wrote the event."""
+        parent = (
+            propagate.extract({"traceparent": event.traceparent}) if event.traceparent else None
+        )
+        token = otel_context.attach(parent) if parent is not None else None
+        try:
+            with tracer.start_as_current_span(
+                f"publish {event.event_type}",
+                kind=trace.SpanKind.PRODUCER,
+                attributes={
+                    "hub.event.type": event.event_type,
+                    "hub.event.sequence": event.sequence,
+                },
+            ):
+                propagate.inject(headers)
+                future: asyncio.Future[PubAck] = await self._js.publish_async(
+                    event.subject, event.body, headers=headers
+                )
+                return future
+        finally:
+            if token is not None:
+                otel_context.detach(token)
 
     def _proofs(self, pending: list[PendingEvent]) -> list[dict[str, str]]:
         """Each message's signature headers (none when this node does not sign)."""

@@ -8,10 +8,11 @@ Services add their own knobs in their ``settings.py`` with a longer prefix (``HU
 from __future__ import annotations
 
 import os
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, IPvAnyNetwork, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -84,9 +85,20 @@ class HubSettings(LayeredSettings):
     declare_streams: bool = Field(
         default=True, description="Create/update streams at start (off in production)."
     )
-    telemetry: Literal["none", "console", "otlp"] = "none"
+    telemetry: Literal["none", "console", "otlp"] = Field(
+        default="none", description="Where spans go: nowhere, the console or OTLP."
+    )
+    metrics: Literal["prometheus", "otlp", "both", "none"] = Field(
+        default="prometheus",
+        description="Metrics on each service's /metrics, pushed over OTLP, both, or neither.",
+    )
+    metrics_from: list[IPvAnyNetwork] = Field(
+        default=[IPv4Network("127.0.0.0/8"), IPv6Network("::1/128")],
+        description="Client networks /metrics answers (others get 403): the scraper's address.",
+    )
     otlp_endpoint: str | None = Field(
-        default=None, description="OTLP/HTTP endpoint when telemetry=otlp."
+        default=None,
+        description="OTLP/HTTP collector base URL (/v1/traces and /v1/metrics are appended).",
     )
     log_format: Literal["text", "json"] = "text"
     log_level: str = "INFO"

@@ -15,6 +15,7 @@ from services.reporting.read.queries import HubReport, hub_report
 from shared.identity import SERVICES
 from shared.node_service import NodeService
 from shared.settings import HubSettings
+from shared.telemetry import Telemetry, service_telemetry
 
 T = TypeVar("T")
 
@@ -42,27 +43,38 @@ class System:
         nats_url: str,
         wiring: Wiring | None = None,
         tokens: dict[str, str] | None = None,
+        telemetry: Callable[[str, str | None], Telemetry] | None = None,
     ) -> None:
         """One server at `nats_url`, or per-node servers, signers and keys as `wiring` says.
 
         `tokens` maps a node to its staff token (and "hub" to a reader's), sent on every request.
+        `telemetry` gives a service (name, node) its telemetry (default: its own metrics, the
+        process's tracer provider).
         """
-        from services.reporting.app import build_service
+        from services.reporting.app import build_service, create_app
+
+        made = telemetry or (lambda name, node: service_telemetry(settings, name, node))
 
         self.settings = settings
         self.nats_url = nats_url
         self.wiring = wiring or Wiring.single_server(nats_url, settings.nodes)
         self.tokens = tokens or {}
         self.reporting: ReportingService = build_service(
-            settings, self.wiring.reporting_nats_url, self.wiring.reporting
+            settings, self.wiring.reporting_nats_url, self.wiring.reporting, made("reporting", None)
         )
+        self.reporting_app = create_app(self.reporting)
+        """Reporting's HTTP app (not started: the service is, by `start`)."""
         self.services: dict[tuple[str, str], NodeService] = {}
         self._apps = {}
         for node in settings.nodes:
             for name in SERVICES:
                 module = NODE_SERVICES[name]
                 service = module.build_service(
-                    settings, node, self.wiring.node_nats_urls[node], self.wiring.signers.get(node)
+                    settings,
+                    node,
+                    self.wiring.node_nats_urls[node],
+                    self.wiring.signers.get(node),
+                    made(name, node),
                 )
                 self.services[(node, name)] = service
                 self._apps[(node, name)] = module.create_app(service)

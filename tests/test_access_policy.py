@@ -128,6 +128,7 @@ async def load(system: System) -> dict[str, str]:
     area's population."""
     ids = await load_dataset(system)
     ids.update({f"income-{OWN}": ids["dfe_cov"], f"income-{OTHER}": ids["dfe_sol"]})
+    ids.update(await event_ids(system, ids))
     for node, population in ((OWN, COVENTRY_2023), (OTHER, SOLIHULL_2024)):
         r = await system.post(
             node, "partners", "/organisations", organisation(f"{node} strings", areas=[node])
@@ -139,6 +140,23 @@ async def load(system: System) -> dict[str, str]:
         ).status_code == 201
     await system.report_when(lambda r: r.stamp.applied_events >= 21, timeout=30)
     return ids
+
+
+async def event_ids(system: System, ids: dict[str, str]) -> dict[str, str]:
+    """The event recording each node's income: what an event page names is its node's event."""
+    from sqlalchemy import select
+
+    from services.reporting.models import FundingFlowView
+
+    await system.report_when(lambda r: r.stamp.applied_events >= 17, timeout=30)
+    async with system.reporting.read_sessions() as session:
+        found = {
+            (n, e): event
+            for n, e, event in await session.execute(
+                select(FundingFlowView.node, FundingFlowView.entry_id, FundingFlowView.event_id)
+            )
+        }
+    return {f"event-{node}": found[(node, ids[f"income-{node}"])] for node in (OWN, OTHER)}
 
 
 def query_names(route: Any) -> set[str]:
@@ -189,6 +207,8 @@ def path_variants(path: str, ids: dict[str, str]) -> Iterator[tuple[str, dict[st
             )
         elif "{organisation_id}" in path:
             yield names, {**common, "organisation_id": ids[f"partner-{node}"]}
+        elif "{event_id}" in path:
+            yield names, {**common, "event_id": ids[f"event-{node}"]}
         elif "/areas/{name}" in path:
             yield names, {**common, "name": node}
         elif node == OWN:
@@ -266,6 +286,8 @@ async def test_no_route_opens_without_credentials_but_the_open_ones(
             f"income-{OTHER}",
             f"partner-{OWN}",
             f"partner-{OTHER}",
+            f"event-{OWN}",
+            f"event-{OTHER}",
         )
     }
     app = dashboard_app(system, tmp_path)

@@ -86,6 +86,7 @@ def test_every_kind_of_bad_row_is_reported_and_nothing_is_imported(tmp_path: Pat
         row(hours="12", upn=make_upn("331369024005")),  # 10: A1 described two ways
         row(),  # 11: same pupil twice in A1
         row(activity_ref="A8", fsm="perhaps"),  # 12: not a yes/no
+        row(activity_ref="A9", starts_on="0999-09-01"),  # 13: no academic year to name
     ]
     problems = read_register(write(tmp_path / "bad.csv", rows))[1]
     found = {(p.row, p.column): p.reason for p in problems}
@@ -101,7 +102,8 @@ def test_every_kind_of_bad_row_is_reported_and_nothing_is_imported(tmp_path: Pat
     assert found[(10, "hours")] == "differs from row 2 for activity_ref A1"
     assert found[(11, "upn")] == "same pupil already listed for this activity in row 2"
     assert (12, "fsm") in found
-    assert {n for n, _ in found} == set(range(3, 13)), (
+    assert "not between 1900 and 2999" in found[(13, "starts_on")]
+    assert {n for n, _ in found} == set(range(3, 14)), (
         "row 2 is fine and every other row is reported"
     )
 

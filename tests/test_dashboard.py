@@ -61,10 +61,10 @@ async def test_figures_trace_and_downloads_match_the_views(system: System, tmp_p
             'funding-2024-25.csv"'
         )
         assert (
-            '"coventry","schools","coventry",10000,15000,5000' in r.text
-        )  # budget £100, actual £150 (the tutors)
+            '"Coventry","Schools","Coventry",100.00,150.00,50.00' in r.text
+        )  # budget £100, actual £150 (the tutors), in pounds
         xlsx = await client.get(f"/dashboard/download/reach.xlsx?period={PERIOD}&area=coventry")
-        assert "summary" in load_workbook(io.BytesIO(xlsx.content)).sheetnames
+        assert "Summary" in load_workbook(io.BytesIO(xlsx.content)).sheetnames
         reach = json.loads(
             (await client.get(f"/dashboard/download/reach.json?period={PERIOD}&area=coventry")).text
         )
@@ -75,7 +75,7 @@ async def test_figures_trace_and_downloads_match_the_views(system: System, tmp_p
         )
         # Coventry's £1,000 DfE income: £100 of it funds the £300 strings commission,
         # for the ensemble
-        assert "reconciles" in trail and "takes £100.00" in trail and "remaining £900.00" in trail
+        assert "Reconciles" in trail and "£100.00 of it from step 1" in trail and "£900.00" in trail
         audit = text_of((await client.get("/dashboard/audit")).text)
         assert "Verified" in audit and "17 applied events" in audit
 

@@ -72,7 +72,7 @@ async def serious_violations(page: Any) -> list[str]:
 async def test_manager_filters_traces_downloads_and_pages_pass_axe(
     system: System, tmp_path: Path
 ) -> None:
-    await load_dataset(system)
+    ids = await load_dataset(system)
     async with (
         served(dashboard_app(system, tmp_path)) as url,
         browser_page(url, downloads=tmp_path) as page,
@@ -97,6 +97,10 @@ async def test_manager_filters_traces_downloads_and_pages_pass_axe(
         assert "2 unique pupils" in await page.locator("#trace-figure").inner_text()
         assert await page.locator("table.hl-table tbody tr").count() >= 2
         problems += await serious_violations(page)
+        await page.locator("table.hl-table tbody tr a").first.click()  # a row's event
+        await page.wait_for_url("**/dashboard/events/**")
+        assert "ParticipationRecorded" in await page.locator("h1").inner_text()
+        problems += await serious_violations(page)
 
         await page.goto(f"/dashboard/views/funding?period={PERIOD}")
         problems += await serious_violations(page)
@@ -106,7 +110,7 @@ async def test_manager_filters_traces_downloads_and_pages_pass_axe(
             ).click()
         saved = tmp_path / (await info.value).suggested_filename
         await (await info.value).save_as(saved)
-        assert {"summary", "budget"} <= set(load_workbook(saved).sheetnames)
+        assert {"Summary", "Budget"} <= set(load_workbook(saved).sheetnames)
 
         for path in (
             "/dashboard/funding",
@@ -114,6 +118,7 @@ async def test_manager_filters_traces_downloads_and_pages_pass_axe(
             "/dashboard/views/inclusion",
             "/dashboard/areas/coventry",
             "/dashboard/audit",
+            f"/dashboard/trace/grant/coventry/{ids['dfe_cov']}",
         ):
             await page.goto(f"{path}?period={PERIOD}")
             problems += await serious_violations(page)

@@ -74,4 +74,4 @@ async def test_a_long_trace_is_paged_and_downloadable_whole(
 
 
 def _event_rows(page: str) -> list[str]:
-    return re.findall(r"<td class=\"govuk-table__cell\"><code>([0-9a-f-]{36})</code></td>", page)
+    return re.findall(r"<a class=\"govuk-link\" href=\"/dashboard/events/([0-9a-f-]{36})\?", page)

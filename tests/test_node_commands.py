@@ -134,7 +134,8 @@ def test_each_service_traces_under_its_own_name_on_the_ports_its_settings_give(
     tmp_path: Path,
 ) -> None:
     """`hub hub up` and `hub node up` start every service through its own entry: with console
-    telemetry each prints spans named for itself (the node an attribute), on HUB_<SERVICE>_PORT."""
+    telemetry each prints spans named for itself (the node an attribute), on HUB_<SERVICE>_PORT,
+    and serves its own metrics on /metrics."""
     nats_port, leaf_port, report_port, node_nats = (free_port() for _ in range(4))
     ports = {service: free_port() for service in SERVICES}
     settings = {
@@ -169,8 +170,16 @@ def test_each_service_traces_under_its_own_name_on_the_ports_its_settings_give(
         )
         for port in ports.values():
             wait_http(f"http://127.0.0.1:{port}/health/live")
+        scraped = {
+            service: httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+            for service, port in {**ports, "reporting": report_port}.items()
+        }
     finally:
         stop(node, hub)
+    for service, text in scraped.items():  # each process's own series, named for it
+        assert f'service_name="hub-ledger-{service}"' in text, (service, text[:300])
+        others = {s for s in scraped if s != service}
+        assert not any(f'service_name="hub-ledger-{o}"' in text for o in others), service
     hub_spans, node_spans = (
         span_resources(tmp_path / "hub.log"),
         span_resources(tmp_path / "node.log"),

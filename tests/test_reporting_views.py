@@ -421,17 +421,17 @@ async def test_funding_allocation_leverage_budget_and_unit_costs_by_hand(system:
             "/report/export/funding", params={"period": "2024-25", "format": "xlsx"}
         )
         wb = load_workbook(io.BytesIO(xlsx.content))
-        sheet = wb["spend_by_function"]
-        assert [c.value for c in sheet[1]] == ["key", "amount (£)"]
+        sheet = wb["Spend by function"]
+        assert [c.value for c in sheet[1]] == ["Function", "Amount (£)"]
         assert sheet["B2"].value == 300 and sheet["B2"].number_format == '"£"#,##0.00'
         csv = await client.get(
             "/report/export/funding",
             params={"period": "2024-25", "format": "csv", "table": "spend_by_function"},
         )
         assert csv.text.splitlines() == [
-            '"key","amount_pence"',
-            '"progression",30000',
-            '"schools",15000',
+            '"Function","Amount (£)"',
+            '"Progression",300.00',
+            '"Schools",150.00',
         ]
         assert (await client.get("/report/views/nothing")).status_code == 404
         assert (
@@ -519,7 +519,7 @@ async def test_every_view_is_served_stamped_and_exports(system: System) -> None:
             )
             assert (
                 xlsx.status_code == 200
-                and load_workbook(io.BytesIO(xlsx.content)).sheetnames[0] == "summary"
+                and load_workbook(io.BytesIO(xlsx.content)).sheetnames[0] == "Summary"
             )
         stamp = body["stamp"]
         expected = (
@@ -573,7 +573,10 @@ async def test_views_and_exports_from_the_shell(system: System, tmp_path: Path) 
         ).returncode
         == 0
     )
-    assert "whole_class_ensemble_teaching" in load_workbook(out).sheetnames
+    book = load_workbook(out)
+    assert {"Summary", "Delivery by kind"} <= set(book.sheetnames)
+    figures = [row[0] for row in book["Summary"].iter_rows(values_only=True)]
+    assert "Whole class ensemble teaching: pupils" in figures
     folder = tmp_path / "csv"
     assert (
         hub_cli(
@@ -589,9 +592,10 @@ async def test_views_and_exports_from_the_shell(system: System, tmp_path: Path) 
         ).returncode
         == 0
     )
-    assert (folder / "spend_by_function.csv").read_text().splitlines()[1:] == [
-        '"progression",30000',
-        '"schools",15000',
+    assert (folder / "spend-by-function.csv").read_text().splitlines() == [
+        '"Function","Amount (£)"',  # pounds, the unit in the header
+        '"Progression",300.00',
+        '"Schools",150.00',
     ]
     behind = hub_cli("report", "evidence", "spend", "hub", "--period", "2024-25", "--json", *data)
     assert behind.returncode == 0, behind.stderr

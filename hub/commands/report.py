@@ -238,30 +238,36 @@ def _view_command(name: str, summary: str) -> None:
             str | None, typer.Option(help="Reporting database URL or SQLite file.")
         ] = None,
     ) -> None:
-        from services.reporting.read.exports.tables import tables_of, to_csv, to_json, to_xlsx
+        from services.reporting.read.exports.registry import EXPORTERS
+        from services.reporting.read.exports.tables import to_json
 
-        result = _run(
-            name,
-            data_dir,
-            database,
-            period=period,
-            kind=kind,
-            node=node,
-            area=None,
-            function=None,
-            aim=None,
-            threshold=threshold,
-        )
-        if format == "json":
-            out.write_text(to_json(result))
-        elif format == "xlsx":
-            out.write_bytes(to_xlsx(tables_of(result)))
-        elif format == "csv":
-            out.mkdir(parents=True, exist_ok=True)
-            for t in tables_of(result):
-                (out / f"{t.name}.csv").write_text(to_csv(t))
-        else:
+        if format not in ("json", "xlsx", "csv"):
             raise typer.BadParameter(f"unknown format {format!r}: xlsx, csv or json")
+        options: dict[str, Any] = {
+            "period": period,
+            "kind": kind,
+            "node": node,
+            "area": None,
+            "function": None,
+            "aim": None,
+            "threshold": threshold,
+        }
+        if format == "json":
+            out.write_text(to_json(_run(name, data_dir, database, **options)))
+        else:
+            exporter = EXPORTERS[f"view:{name}"]
+            settings = _settings(data_dir)
+            p = _params(settings, **options)
+            data = asyncio.run(
+                with_session(_database_url(settings, database), lambda s: exporter.load(s, p))
+            )
+            files = exporter.write[format](data)  # type: ignore[index]
+            if format == "xlsx":
+                out.write_bytes(files[0][1])
+            else:
+                out.mkdir(parents=True, exist_ok=True)
+                for file, content in files:
+                    (out / file).write_bytes(content)
         render.console.print(f"wrote {out}")
 
     export.__doc__ = f"Export: {summary}"

@@ -16,15 +16,22 @@ from shared.node_service import NodeService, node_service_app, serve_node_servic
 from shared.pseudonym import Pseudonymiser, load_pseudonymiser
 from shared.settings import HubSettings
 from shared.signing import NodeSigner
+from shared.telemetry import Telemetry, service_telemetry
 
 NAME = "activities"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def build_service(
-    settings: HubSettings, node: str, nats_url: str, signer: NodeSigner | None = None
+    settings: HubSettings,
+    node: str,
+    nats_url: str,
+    signer: NodeSigner | None = None,
+    telemetry: Telemetry | None = None,
 ) -> NodeService:
-    return NodeService(settings, node, NAME, metadata, MIGRATIONS, nats_url, signer)
+    """The service of `node`, its spans and metrics its own unless `telemetry` is given."""
+    telemetry = telemetry or service_telemetry(settings, NAME, node)
+    return NodeService(settings, node, NAME, metadata, MIGRATIONS, nats_url, signer, telemetry)
 
 
 def pseudonymiser_for(settings: HubSettings) -> Pseudonymiser:

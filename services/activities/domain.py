@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import date
-from typing import Literal, Protocol, TypeVar
+from typing import Annotated, Literal, Protocol, TypeVar
+
+from pydantic import AfterValidator
 
 from shared.contracts import node_problem
 from shared.contracts.activities import ActivityDelivered
@@ -31,11 +33,20 @@ ACTIVITY_COLUMNS = (
 """Columns that describe the activity: every row of one activity_ref must agree on them."""
 
 
+def _nameable_year(day: date) -> date:
+    if not 1900 <= day.year <= 2999:
+        raise ValueError(f"{day} is not between 1900 and 2999")
+    return day
+
+
+DeliveryDate = Annotated[date, AfterValidator(_nameable_year)]
+"""A day delivery can happen on: in a year an academic year can be named for (``2024-25``).
+Every request, register row and form that dates an activity uses it, so a date outside is a
+field-level refusal wherever it comes in."""
+
+
 def check_dates(starts_on: date, ends_on: date) -> None:
-    """Refuse impossible dates: ends before start, or a year no academic year can be named for."""
-    for name, day in (("starts_on", starts_on), ("ends_on", ends_on)):
-        if not 1900 <= day.year <= 2999:
-            raise Invalid("date out of range", {name: f"{day} is not between 1900 and 2999"})
+    """Refuse an activity that ends before it starts."""
     if ends_on < starts_on:
         raise Invalid(
             "activity ends before it starts",

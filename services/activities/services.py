@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sqlalchemy import func, insert, select, tuple_
 
 from services.activities.domain import (
+    DeliveryDate,
     ReturnStatus,
     batches_by_activity,
     check_dates,
@@ -69,8 +70,8 @@ class RecordActivity(BaseModel):
     )
     area: Slug
     setting_urn: str | None = Field(default=None, pattern=r"^\d{6,7}$")
-    starts_on: date
-    ends_on: date
+    starts_on: DeliveryDate
+    ends_on: DeliveryDate
     hours: Decimal = Field(default=Decimal(0), ge=0, max_digits=9, decimal_places=2)
     headcount: int = Field(ge=0, le=1_000_000)
     functions: list[StrategicFunction] = []
@@ -134,8 +135,8 @@ class RegisterRow(BaseModel):
     delivered_by: UUID
     area: Slug
     setting_urn: str | None = Field(default=None, pattern=r"^\d{6,7}$")
-    starts_on: date
-    ends_on: date
+    starts_on: DeliveryDate
+    ends_on: DeliveryDate
     term: str | None = Field(default=None, max_length=40)
     hours: Decimal = Field(default=Decimal(0), ge=0, max_digits=9, decimal_places=2)
     headcount: int | None = Field(default=None, ge=0, le=1_000_000)

@@ -24,7 +24,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import delete, select, update
 
-from services.activities.domain import register_problems
+from services.activities.domain import DeliveryDate, register_problems
 from services.activities.models import ReturnInvitationRow, ReturnSessionRow, WebReturnRow
 from services.activities.services import (
     ExpectReturn,
@@ -85,8 +85,8 @@ class ActivityAnswer(BaseModel):
     kind: ActivityKind
     title: str = Field(min_length=1, max_length=200)
     setting_urn: str | None = Field(default=None, pattern=r"^\d{6,7}$")
-    starts_on: date
-    ends_on: date
+    starts_on: DeliveryDate
+    ends_on: DeliveryDate
     hours: str = "0"
     headcount: int = Field(ge=0, le=1_000_000)
     functions: list[StrategicFunction] = []

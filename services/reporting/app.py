@@ -20,15 +20,25 @@ from shared.asyncapi import asyncapi_document, event_services
 from shared.auth import require_declared
 from shared.node_service import create_http_app, serve_http
 from shared.settings import HubSettings
-from shared.telemetry import configure_process
+from shared.telemetry import Telemetry, configure_process, service_telemetry
 
 __all__ = ["ReportingService", "build_service", "create_app", "serve"]
 
 
 def build_service(
-    settings: HubSettings, nats_url: str, own: ReportingSettings | None = None
+    settings: HubSettings,
+    nats_url: str,
+    own: ReportingSettings | None = None,
+    telemetry: Telemetry | None = None,
 ) -> ReportingService:
-    return ReportingService(settings, own or ReportingSettings(), nats_url, warm_also=(warm_pages,))
+    """Reporting, its spans and metrics its own unless `telemetry` is given."""
+    return ReportingService(
+        settings,
+        own or ReportingSettings(),
+        nats_url,
+        warm_also=(warm_pages,),
+        telemetry=telemetry or service_telemetry(settings, NAME),
+    )
 
 
 def create_app(service: ReportingService) -> FastAPI:
@@ -48,6 +58,7 @@ def create_app(service: ReportingService) -> FastAPI:
         service.settings,
         None,
         asyncapi_document("Hub Ledger: reporting: events", receives=event_services()),
+        telemetry=service.telemetry,
     )
     app.state.reporting = service
     app.state.readiness = service.readiness

@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
+from services.reporting.dashboard import auditing
 from services.reporting.dashboard.auth import Users
 from services.reporting.dashboard.routes import LoginRequired, router, templates
 from services.reporting.dashboard.sessions import LoginThrottle, Sessions
@@ -52,6 +53,7 @@ def mount_dashboard(app: FastAPI, service: ReportingService) -> None:
         https_only=own.dashboard_secure_cookie,
     )
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC), name="dashboard-static")
+    app.include_router(auditing.router)  # first: its /download/trail.* before a view's download
     app.include_router(router)
     app.add_exception_handler(LoginRequired, _to_login)
     app.add_exception_handler(StarletteHTTPException, _html_errors)

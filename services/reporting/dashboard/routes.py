@@ -23,7 +23,6 @@ from starlette.concurrency import run_in_threadpool
 from services.reporting.dashboard import charts
 from services.reporting.dashboard.auth import DEVELOPER, DashboardUser, Users
 from services.reporting.dashboard.figures import (
-    activity_titles,
     areas,
     partner,
     partner_count,
@@ -46,7 +45,7 @@ from services.reporting.read.versioned import per_version
 from services.reporting.read.views.accountability import InclusionReport, SchoolsReport
 from services.reporting.read.views.allocation import only_node
 from services.reporting.read.views.evidence import EvidenceView, evidence
-from services.reporting.read.views.funding import budget_vs_actual, follow, load_ledger, summarise
+from services.reporting.read.views.funding import budget_vs_actual, load_ledger, summarise
 from shared.auth import (
     Ask,
     Scope,
@@ -56,7 +55,6 @@ from shared.auth import (
     effective,
     may,
     named_by_filters,
-    named_in_path,
     request_access,
     require,
 )
@@ -686,28 +684,6 @@ def _page_count(count: int, per_page: int) -> int:
 def _page_of(items: list[Any], page: int, per_page: int) -> tuple[list[Any], int]:
     """The items on page `page` (from 1) and how many pages there are (at least one)."""
     return items[(page - 1) * per_page : page * per_page], _page_count(len(items), per_page)
-
-
-@router.get("/trace/grant/{ledger_node}/{entry_id}")
-@declare(Scope.NODE, named_in_path)
-async def grant_page(
-    request: Request, session: ReadSession, user: User, f: Page, ledger_node: str, entry_id: str
-) -> Response:
-    ledger = await load_ledger(session)
-    if (ledger_node, entry_id) not in ledger.entries:
-        raise HTTPException(404, f"no entry {entry_id} at {ledger_node}")
-    trail = follow(ledger, ledger_node, entry_id)
-    ids = {i for k in trail.activities for i in k.split(",")}
-    return await render(
-        request,
-        session,
-        "grant.html",
-        user,
-        f,
-        grant=ledger.entries[(ledger_node, entry_id)],
-        trail=trail,
-        titles=await activity_titles(session, ids),
-    )
 
 
 @router.get("/audit")

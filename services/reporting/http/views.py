@@ -12,7 +12,9 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from services.reporting.deps import ReadSession
 from services.reporting.ingest.audit import AuditResult, verify
 from services.reporting.read.catalogue import VIEWS, run_view, view_scope
-from services.reporting.read.exports.tables import table, tables_of, to_csv, to_json, to_xlsx
+from services.reporting.read.exports.registry import EXPORTERS
+from services.reporting.read.exports.sheets import sheet, to_csv, to_xlsx
+from services.reporting.read.exports.tables import to_json
 from services.reporting.read.params import Filters, ViewParams
 from services.reporting.read.queries import stamp_header
 from services.reporting.read.views.evidence import Evidence, EvidenceView, evidence, evidence_ask
@@ -113,7 +115,9 @@ async def get_view(
 
 
 @router.get(
-    "/export/{name}", summary="One view as JSON, CSV (one table) or XLSX (a sheet per table)"
+    "/export/{name}",
+    summary="One view as JSON, CSV (one table) or XLSX (a sheet per table); for people: pounds "
+    "with the unit in each header, names beside ids",
 )
 @declare(Scope.NODE, view_asks)
 async def export_view(
@@ -137,10 +141,11 @@ async def export_view(
     headers = {"Content-Disposition": f'attachment; filename="{filename}"', **_stamped(result)}
     if format == "json":
         return Response(to_json(result), media_type="application/json", headers=headers)
+    sheets = await EXPORTERS[f"view:{name}"].load(session, p)
     if format == "xlsx":
-        return Response(to_xlsx(tables_of(result)), media_type=XLSX, headers=headers)
+        return Response(to_xlsx(sheets), media_type=XLSX, headers=headers)
     try:
-        return Response(to_csv(table(result, table_name)), media_type="text/csv", headers=headers)
+        return Response(to_csv(sheet(sheets, table_name)), media_type="text/csv", headers=headers)
     except KeyError as exc:
         raise HTTPException(404, str(exc.args[0])) from exc
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
 from opentelemetry import propagate, trace
+from opentelemetry.util.types import AttributeValue
 from sqlalchemy import select, tuple_
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -35,7 +36,6 @@ from shared.signing import NodeKeys
 from shared.subjects import parse_event_subject
 
 log = logging.getLogger(__name__)
-tracer = trace.get_tracer("hub-ledger.reporting")
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,8 @@ class IngestOutcome:
     applied: int = 0
     duplicates: int = 0
     dead: list[tuple[Incoming, str]] = field(default_factory=list)
+    newest_recorded_at: datetime | None = None
+    """When the newest event applied was recorded at its node (the projections' age)."""
 
 
 @dataclass
@@ -144,9 +146,10 @@ class PreparedBatch:
 
 
 def prepare_message(
-    msg: Incoming, hub: str, keys: NodeKeys | None, traced: bool = False
+    msg: Incoming, hub: str, keys: NodeKeys | None, span: SpanOf | None = None
 ) -> PreparedEvent | str:
-    """Check one message and work out its writes; the reason it cannot be trusted instead, if so."""
+    """Check one message and work out its writes; the reason it cannot be trusted instead, if so.
+    With `span`, the projection runs in a span made for the event (`apply_span`)."""
     try:
         event = check_message(msg, hub, keys)
     except InvalidEvent as exc:
@@ -162,25 +165,30 @@ def prepare_message(
         env.version,
         env.occurred_at,
         env.recorded_at,
-        _writes(event, traced),
+        _writes(event, msg, span),
         tuple(named_nodes(event.payload)) if event.payload.node_fields else (),
     )
 
 
 def prepare_messages(
-    batch: Sequence[Incoming], hub: str, keys: NodeKeys | None
+    batch: Sequence[Incoming], hub: str, keys: NodeKeys | None, tracer: trace.Tracer | None = None
 ) -> list[PreparedEvent | str]:
-    """Each message prepared in this process, in order
-    (with trace spans when traces go somewhere)."""
-    traced = _tracing_enabled()
-    return [prepare_message(msg, hub, keys, traced) for msg in batch]
+    """Each message prepared in this process, in order (each in a span, given a `tracer`: only
+    when spans go somewhere, for a span costs about as much as parsing the event)."""
+    if tracer is None:
+        return [prepare_message(msg, hub, keys) for msg in batch]
+    span = apply_span(tracer, len(batch))
+    return [prepare_message(msg, hub, keys, span) for msg in batch]
 
 
 def prepare_batch(
-    batch: Sequence[Incoming], hub: str, keys: NodeKeys | None = None
+    batch: Sequence[Incoming],
+    hub: str,
+    keys: NodeKeys | None = None,
+    tracer: trace.Tracer | None = None,
 ) -> PreparedBatch:
     """Check every message, drop in-batch duplicates and work out each event's writes."""
-    return gather_prepared(batch, prepare_messages(batch, hub, keys))
+    return gather_prepared(batch, prepare_messages(batch, hub, keys, tracer))
 
 
 def gather_prepared(
@@ -206,10 +214,10 @@ def gather_prepared(
     return PreparedBatch(batch, candidates, outcome)
 
 
-def _writes(event: ReceivedEvent, traced: bool) -> list[Write]:
-    if not traced:
+def _writes(event: ReceivedEvent, msg: Incoming, span: SpanOf | None) -> list[Write]:
+    if span is None:
         return writes_for(event)
-    with _span(event):
+    with span(event, msg):
         return writes_for(event)
 
 
@@ -247,7 +255,7 @@ async def apply_batch(
         if fresh:
             try:
                 async with session.begin_nested():
-                    await _apply(session, fresh)
+                    outcome.newest_recorded_at = await _apply(session, fresh)
                     outcome.applied += len(fresh)
             except (IntegrityError, DBAPIError) as exc:
                 if not isinstance(exc, IntegrityError) and exc.connection_invalidated:
@@ -378,14 +386,17 @@ async def _apply_one_by_one(
     for candidate in fresh:
         try:
             async with session.begin_nested():
-                await _apply(session, [candidate])
+                recorded = await _apply(session, [candidate])
                 applied += 1
+            newest = outcome.newest_recorded_at
+            outcome.newest_recorded_at = max(newest, recorded) if newest else recorded
         except IntegrityError as exc:
             outcome.dead.append((candidate.incoming, f"rejected by projection: {exc.orig}"))
     return applied
 
 
-async def _apply(session: AsyncSession, fresh: list[_Candidate]) -> None:
+async def _apply(session: AsyncSession, fresh: list[_Candidate]) -> datetime:
+    """Write `fresh` and advance the chain; returns when the newest of them was recorded."""
     position = await session.get_one(IngestPositionRow, HUB_POSITION, with_for_update=True)
     writes: list[Write] = []
     applied_rows = []
@@ -412,13 +423,14 @@ async def _apply(session: AsyncSession, fresh: list[_Candidate]) -> None:
         )
     await execute(session, writes)
     await insert_many(session, AppliedEventRow.__table__, applied_rows)
-    await _advance_producers(session, fresh)
+    newest = await _advance_producers(session, fresh)
     position.applied += len(fresh)
     position.chain_head = chain
     await session.flush()
+    return newest
 
 
-async def _advance_producers(session: AsyncSession, fresh: list[_Candidate]) -> None:
+async def _advance_producers(session: AsyncSession, fresh: list[_Candidate]) -> datetime:
     applied: dict[tuple[str, str], int] = {}
     newest: dict[tuple[str, str], PreparedEvent] = {}
     for c in fresh:
@@ -447,6 +459,7 @@ async def _advance_producers(session: AsyncSession, fresh: list[_Candidate]) -> 
             row.max_sequence = last.sequence
             row.last_event_id = last.event_id
             row.last_recorded_at = last.recorded_at
+    return max(e.recorded_at for e in newest.values())
 
 
 async def _advance_stream_position(session: AsyncSession, batch: Sequence[Incoming]) -> None:
@@ -456,16 +469,28 @@ async def _advance_stream_position(session: AsyncSession, batch: Sequence[Incomi
     position.stream_seq = max(position.stream_seq, max(m.stream_seq for m in batch))
 
 
-def _tracing_enabled() -> bool:
-    """Per-event spans cost as much as parsing the event;
-    make them only when traces go somewhere."""
-    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+SpanOf = Callable[[ReceivedEvent, Incoming], AbstractContextManager[trace.Span]]
 
 
-def _span(event: ReceivedEvent) -> AbstractContextManager[trace.Span]:
-    """A consumer span per event, parented to the trace of the request that wrote it."""
-    tp = event.envelope.traceparent
-    parent = propagate.extract({"traceparent": tp}) if tp else None
-    return tracer.start_as_current_span(
-        f"apply {event.envelope.type}", context=parent, kind=trace.SpanKind.CONSUMER
-    )
+def apply_span(tracer: trace.Tracer, batch_size: int) -> SpanOf:
+    """A consumer span per event of a batch of `batch_size`, parented to the trace of the request
+    that wrote the event, saying which event it is and where it stands in the hub stream."""
+
+    def span(event: ReceivedEvent, msg: Incoming) -> AbstractContextManager[trace.Span]:
+        env = event.envelope
+        parent = propagate.extract({"traceparent": env.traceparent}) if env.traceparent else None
+        attributes: dict[str, AttributeValue] = {
+            "hub.event.type": env.type,
+            "hub.event.version": env.version,
+            "hub.event.id": str(env.event_id),
+            "hub.node": env.node,
+            "hub.service": env.service,
+            "hub.event.sequence": env.sequence,
+            "hub.stream.sequence": msg.stream_seq,
+            "messaging.batch.message_count": batch_size,
+        }
+        return tracer.start_as_current_span(
+            f"apply {env.type}", context=parent, kind=trace.SpanKind.CONSUMER, attributes=attributes
+        )
+
+    return span

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from faststream.nats import NatsBroker
+from opentelemetry.trace import Span, Tracer
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.reporting.ingest.apply import (
@@ -23,8 +24,10 @@ from services.reporting.ingest.apply import (
     apply_batch,
     prepare_batch,
 )
+from services.reporting.ingest.audit import StreamMessage, stream_fetcher
 from services.reporting.ingest.handlers import subscribe_hub_events
 from services.reporting.ingest.memory import collections_paused, fewer_collections
+from services.reporting.ingest.metrics import IngestMetrics
 from services.reporting.ingest.position import align_durable, database_position
 from services.reporting.ingest.preparing import FEWEST_TO_SHARE, ParallelPreparer, default_workers
 from services.reporting.read import versioned
@@ -44,6 +47,7 @@ from shared.db import (
 from shared.settings import HubSettings
 from shared.signing import NodeKeys, load_node_keys
 from shared.subjects import hub_stream
+from shared.telemetry import Telemetry
 
 Warm = Callable[[async_sessionmaker[AsyncSession], str, list[str], str], Awaitable[None]]
 """Computes a layer's figures for a period ahead of its first visitor (the dashboard's pages)."""
@@ -66,6 +70,8 @@ class ReportingService:
     warm_also: Sequence[Warm] = ()
     """Warmed after the views, each period (the dashboard's pages, given by
     services/reporting/app.py)."""
+    telemetry: Telemetry = field(default_factory=Telemetry.quiet)
+    """Its spans and metrics (`service_telemetry`, as services/reporting/app.py gives them)."""
     engine: AsyncEngine = field(init=False)
     read_engine: AsyncEngine = field(init=False)
     sessions: async_sessionmaker[AsyncSession] = field(init=False)
@@ -84,6 +90,8 @@ class ReportingService:
     """While consuming with node keys, on a machine with a core to spare: a worker process that
     prepares half of each batch beside this one (checking a signature is most of preparing),
     started by the first batch large enough to share (a quiet stream never needs one)."""
+    metrics: IngestMetrics = field(init=False)
+    _tracer: Tracer | None = field(default=None, init=False)
     _shares_batches: bool = field(default=False, init=False)
     _consuming: asyncio.Task[None] | None = field(default=None, init=False)
 
@@ -91,6 +99,11 @@ class ReportingService:
         url = reporting_database_url(self.settings, self.own)
         self.engine = create_engine(url, checkpoints_elsewhere=True)
         self.read_engine = create_engine(url, writer=False)
+        self.telemetry.instrument_engine(self.engine)
+        self.telemetry.instrument_engine(self.read_engine)
+        self.metrics = IngestMetrics(self.telemetry)
+        if self.telemetry.traced:
+            self._tracer = self.telemetry.tracer("hub-ledger.reporting")
         self.checkpointer = WalCheckpointer(self.read_engine)
         self.sessions = session_factory(self.engine)
         self.read_sessions = session_factory(
@@ -107,15 +120,20 @@ class ReportingService:
         for warm in self.warm_also:
             await warm(self.read_sessions, self.settings.hub, self.settings.nodes, period)
 
-    async def ingest(self, batch: list[Incoming]) -> IngestOutcome:
-        """The live consumer's use case: prepare and write a fetched batch, timing both halves."""
+    async def ingest(self, batch: list[Incoming], pending: int | None = None) -> IngestOutcome:
+        """The live consumer's use case: prepare and write a fetched batch, timing both halves;
+        `pending`: what the stream holds beyond it (the consumer's lag, for the metrics)."""
         started = time.perf_counter()
-        with collections_paused():
+        self.metrics.arrived(pending)
+        with collections_paused(), self._batch_span(len(batch)) as span:
             preparer = self._preparer_for(batch)
             prepared = await preparer.prepare(batch) if preparer else self.prepare(batch)
             ready = time.perf_counter()
             outcome = await self.apply(prepared)
-        self.timings.record(len(batch), started, ready, time.perf_counter())
+            _describe(span, outcome)
+        ended = time.perf_counter()
+        self.timings.record(len(batch), started, ready, ended)
+        self.metrics.batch(outcome, ended - started)
         if outcome.applied:
             # not in `apply`: a rebuild writes without the log and checkpoints once at its end
             self.checkpointer.poke()
@@ -131,7 +149,15 @@ class ReportingService:
     def prepare(self, batch: Sequence[Incoming]) -> PreparedBatch:
         """Check and project a batch in this process (services/reporting/ingest/preparing.py does it
         in workers)."""
-        return prepare_batch(batch, self.settings.hub, self.keys)
+        return prepare_batch(batch, self.settings.hub, self.keys, self._tracer)
+
+    def _batch_span(self, size: int) -> contextlib.AbstractContextManager[Span | None]:
+        """A span per batch when spans go somewhere (each event's own is made as it is prepared)."""
+        if self._tracer is None:
+            return contextlib.nullcontext()
+        return self._tracer.start_as_current_span(
+            "ingest batch", attributes={"messaging.batch.message_count": size}
+        )
 
     async def apply(self, prepared: PreparedBatch) -> IngestOutcome:
         """Write a prepared batch (here by `ingest`, or in worker processes by
@@ -162,6 +188,7 @@ class ReportingService:
 
     async def _provision_and_consume(self) -> None:
         await migrate_when_possible(self.engine, MIGRATIONS, "reporting")
+        await self.metrics.read_newest(self.sessions)
         if self.settings.declare_streams and self.own.provision_streams:
             nc = await connect(self.nats_url, "reporting-provision")  # waits for NATS
             try:
@@ -230,6 +257,15 @@ class ReportingService:
         await self.engine.dispose()
         await self.read_engine.dispose()
 
+    async def hub_message(self, stream_seq: int) -> StreamMessage | None:
+        """One hub stream message by sequence, its bytes and headers as published (the event page
+        checks an applied event's signature from them); None when the stream no longer holds it.
+        Raises ConnectionError while the consumer has no NATS connection."""
+        if self.broker is None or not await self.broker.ping(timeout=1.0):
+            raise ConnectionError("NATS is not connected")
+        js = self.broker.connection.jetstream(timeout=3)
+        return await stream_fetcher(js, hub_stream(self.settings.hub))(stream_seq)
+
     async def readiness(self) -> dict[str, Any]:
         checks: dict[str, Any] = {"database": await database_status(self.read_sessions)}
         started = (
@@ -241,3 +277,14 @@ class ReportingService:
         checks["nats"] = "ok" if connected else "unavailable"
         checks["ready"] = checks["database"] == "ok" and connected
         return checks
+
+
+def _describe(span: Span | None, outcome: IngestOutcome) -> None:
+    if span is not None:
+        span.set_attributes(
+            {
+                "hub.events.applied": outcome.applied,
+                "hub.events.duplicates": outcome.duplicates,
+                "hub.events.dead_letters": len(outcome.dead),
+            }
+        )

@@ -25,7 +25,7 @@ from shared.subjects import PREFIX, dlq_stream, dlq_subject, hub_stream
 
 log = logging.getLogger(__name__)
 
-Ingest = Callable[[list[Incoming]], Awaitable[IngestOutcome]]
+Ingest = Callable[[list[Incoming], int | None], Awaitable[IngestOutcome]]
 
 
 def stream_sequence(msg: Msg) -> int:
@@ -41,6 +41,17 @@ def stream_sequence(msg: Msg) -> int:
     if len(tokens) >= 12:
         return int(tokens[7])
     return int(msg.metadata.sequence.stream)
+
+
+def stream_pending(msg: Msg) -> int | None:
+    """Messages in the stream beyond this one not yet delivered to the consumer (its lag), read from
+    the ack subject as `stream_sequence` reads the sequence: its last token but one, or the last."""
+    tokens = (msg.reply or "").split(".")
+    if len(tokens) == 9:
+        return int(tokens[8])
+    if len(tokens) >= 12:
+        return int(tokens[10])
+    return None
 
 
 async def _keep_raw(message: Any) -> Any:
@@ -74,7 +85,7 @@ def subscribe_hub_events(
         batch = [
             Incoming(m.subject, m.data, stream_sequence(m), m.headers) for m in message.raw_message
         ]
-        outcome = await ingest(batch)
+        outcome = await ingest(batch, stream_pending(message.raw_message[-1]))
         for incoming, reason in outcome.dead:
             log.warning("dead-lettered hub stream seq %s: %s", incoming.stream_seq, reason)
             await broker.publish(

@@ -224,7 +224,7 @@ async def annual_return(session: AsyncSession, p: ViewParams) -> AnnualReturn:
         schools_and_settings={
             "engaged_schools": schools.engaged_schools,
             "engaged_urns": schools.engaged_urns,
-            "areas": [a.model_dump(mode="json") for a in schools.areas],
+            "areas": schools.areas,  # models: their figures stay numbers in exports
         },
         whole_class_ensemble_teaching=schools.wcet,
         wcet_terms=sorted({a.term for a in activities if a.kind == "wcet" and a.term}),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -29,8 +29,8 @@ SCHEMA_VERSION = "1.4"
 
 
 def pounds(pence: int) -> Decimal:
-    """Exact pounds, two places: 12345 → Decimal('123.45')."""
-    return (Decimal(pence) / 100).quantize(Decimal("0.01"))
+    """Exact pounds, two places: 12345 → Decimal('123.45') (a `cells.Pounds`: a £ cell in XLSX)."""
+    return cells.pounds(pence)
 
 
 def grant_id(prefix: str, entry_id: str) -> str:
@@ -117,7 +117,7 @@ async def build_grants(session: AsyncSession, prefix: str) -> list[dict[str, Any
             "description": description,
             "currency": "GBP",
             "amountAwarded": pounds(e.amount_pence),
-            "awardDate": e.entry_on.isoformat(),
+            "awardDate": e.entry_on,  # a date: ISO text in JSON, a date cell in XLSX
             "recipientOrganization": [recipient],
             "fundingOrganization": [funder],
         }
@@ -143,10 +143,13 @@ def package(grants: list[dict[str, Any]], hub: str) -> dict[str, Any]:
 
 
 def to_json(data: dict[str, Any]) -> str:
-    """JSON with Decimal amounts written as exact numbers (``1234.50``), never via float."""
+    """JSON with Decimal amounts written as exact numbers (``1234.50``), never via float; dates
+    as ISO 8601 text."""
     marks: dict[str, str] = {}
 
     def mark(value: Any) -> str:
+        if isinstance(value, date):
+            return value.isoformat()
         if isinstance(value, Decimal):
             token = f"@@decimal{len(marks)}@@"
             marks[token] = str(value)
@@ -175,7 +178,9 @@ COLUMNS: list[tuple[str, Callable[[dict[str, Any]], Any]]] = [
 
 def to_xlsx(grants: list[dict[str, Any]]) -> bytes:
     """The 360Giving flat spreadsheet layout: one row per grant, standard column titles; names and
-    titles are partners' own words, so every cell goes through the one cell writer."""
+    titles are partners' own words, so every cell goes through the one cell writer. Award Date is
+    a date cell and Amount Awarded a £ number, as 360Giving's spreadsheet template has them (its
+    converter reads both back to the JSON values)."""
     book = cells.new_workbook()
     sheet = cells.add_sheet(book, "grants")
     cells.append(sheet, [title for title, _ in COLUMNS])

@@ -1,11 +1,10 @@
-"""Exports of any view result: JSON, CSV (one table) and XLSX (one sheet per table), generic over
-the pydantic models the views return, so a new view is exportable without new code.
+"""A view result as JSON, and flattened into raw tables named by their path in the result (what the
+dashboard's view pages and `hub report` show), generic over the pydantic models the views return.
 
 A result is flattened into tables: its scalars (and its stamp) into ``summary``; each list of
 rows, each mapping and each nested model into its own table named by its path. Money columns end
-in ``_pence`` and stay integer pence in JSON and CSV; in XLSX they are shown as pounds with a £
-format, for people. Every cell is written by shared/cells.py, which neutralises text a
-spreadsheet would run as a formula the same way in every file the project writes.
+in ``_pence`` and hold integer pence, as in JSON. The spreadsheets people download are written
+from the same results by exports/sheets.py (pounds, readable names, no JSON in a cell).
 """
 
 from __future__ import annotations
@@ -13,15 +12,9 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel
-
-from shared import cells
-
-POUNDS = '"£"#,##0.00'
 
 
 @dataclass
@@ -102,10 +95,6 @@ def table(result: BaseModel | list[BaseModel], name: str | None = None) -> Table
     raise KeyError(f"no table {name!r}; tables: {', '.join(t.name for t in tables)}")
 
 
-def to_csv(t: Table) -> str:
-    return cells.to_csv(t.columns, t.rows)
-
-
 def sheet_title(name: str, used: set[str]) -> str:
     """Excel sheet titles: at most 31 characters, none of []:*?/\\, unique in the workbook."""
     base = re.sub(r"[\[\]:*?/\\]", "_", name)[:31] or "sheet"
@@ -115,59 +104,3 @@ def sheet_title(name: str, used: set[str]) -> str:
         title, n = base[: 31 - len(suffix)] + suffix, n + 1
     used.add(title.lower())
     return title
-
-
-def to_xlsx(tables: list[Table]) -> bytes:
-    """One sheet per table: bold frozen header, readable widths, pounds for pence,
-    dates as dates."""
-    from openpyxl.cell.cell import Cell
-    from openpyxl.styles import Font
-
-    wb = cells.new_workbook()
-    used: set[str] = set()
-    for t in tables:
-        ws = cells.add_sheet(wb, sheet_title(t.name, used))
-        money = [c.endswith("_pence") for c in t.columns]
-        cells.append(
-            ws,
-            [
-                c.removesuffix("_pence") + " (£)" if m else c
-                for c, m in zip(t.columns, money, strict=True)
-            ],
-        )
-        for cell in ws[1]:
-            cell.font = Font(bold=True)
-        ws.freeze_panes = "A2"
-        for row in t.rows:
-            cells.append(
-                ws,
-                [
-                    _xlsx_value(v, m or _is_money_figure(t, row))
-                    for v, m in zip(row, money, strict=True)
-                ],
-            )
-            for cell, is_money in zip(ws[ws.max_row], money, strict=True):
-                if is_money or (cell.column == 2 and _is_money_figure(t, row)):
-                    cell.number_format = POUNDS
-                elif isinstance(cell.value, datetime):
-                    cell.number_format = "yyyy-mm-dd hh:mm"
-                elif isinstance(cell.value, date):
-                    cell.number_format = "yyyy-mm-dd"
-        for column in ws.columns:
-            width = max(len(str(c.value)) if c.value is not None else 0 for c in column)
-            if isinstance(header := column[0], Cell):  # appended, so never a merged cell
-                ws.column_dimensions[header.column_letter].width = min(max(width + 2, 10), 60)
-    return cells.xlsx_bytes(wb)
-
-
-def _is_money_figure(t: Table, row: list[Any]) -> bool:
-    """A (figure, value) row whose figure names pence."""
-    return t.columns == ["figure", "value"] and str(row[0]).endswith("_pence")
-
-
-def _xlsx_value(value: Any, money: bool) -> Any:
-    if money and isinstance(value, int) and not isinstance(value, bool):
-        return Decimal(value) / 100
-    if isinstance(value, datetime) and value.tzinfo is not None:
-        return value.replace(tzinfo=None)  # Excel has no time zones; stored times are UTC
-    return value

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -83,6 +83,11 @@ class EvidenceEvent(BaseModel):
     node: str
     event_type: str
     occurred_at: datetime
+    dated_on: date | None = Field(
+        default=None,
+        description="When what it records happened: an activity's first day of delivery, a "
+        "ledger entry's date; None where the event has none (the register).",
+    )
     position: int
     stream_seq: int
     amount_pence: int | None = None
@@ -138,7 +143,8 @@ async def _evidence(
     node: str | None,
 ) -> Evidence:
     found = await _find(session, view, key, period, kind, node)
-    events = await _applied(session, found.parts, money=found.unit == "pence")
+    dated = found.dated or await _ledger_dates(session, found.parts)
+    events = await _applied(session, found.parts, dated, money=found.unit == "pence")
     total = sum((e.amount_pence if found.unit == "pence" else e.count) or 0 for e in events)
     return Evidence(
         stamp=await report_stamp(session),
@@ -171,7 +177,10 @@ async def _find(
             if key in (HUB, a.area)
         ]
         return Found(
-            sum(a.headcount for a in rows), {a.event_id: a.headcount for a in rows}, "pupils"
+            sum(a.headcount for a in rows),
+            {a.event_id: a.headcount for a in rows},
+            "pupils",
+            dated={a.event_id: a.starts_on for a in rows},
         )
     if view == "budget":
         return await _budget(session, key, kind, period)
@@ -271,8 +280,17 @@ async def _budget(session: AsyncSession, key: str, kind: PeriodKind, period: str
     return Found(actual, dict(parts), "pence", note)
 
 
+async def _ledger_dates(session: AsyncSession, parts: dict[str, int]) -> dict[str, date]:
+    """The dates of the ledger entries the events recorded (money and budget evidence)."""
+    return {
+        e.event_id: e.entry_on
+        for e in (await load_ledger(session)).entries.values()
+        if e.event_id in parts
+    }
+
+
 async def _applied(
-    session: AsyncSession, parts: dict[str, int], money: bool
+    session: AsyncSession, parts: dict[str, int], dated: dict[str, date], money: bool
 ) -> list[EvidenceEvent]:
     if not parts:
         return []
@@ -287,6 +305,7 @@ async def _applied(
             node=r.node,
             event_type=r.event_type,
             occurred_at=r.occurred_at,
+            dated_on=dated.get(r.event_id),
             position=r.position,
             stream_seq=r.stream_seq,
             amount_pence=parts[r.event_id] if money else None,

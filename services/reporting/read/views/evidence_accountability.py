@@ -9,7 +9,7 @@ reader can check that the events account for the figure exactly.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from sqlalchemy import select
@@ -46,6 +46,8 @@ class Found:
     unit: str
     note: str = ""
     distinct: int | None = None
+    dated: dict[str, date] = field(default_factory=dict)
+    """When what each event records happened (an activity's first day), where it has a date."""
 
 
 def split_key(key: str, parts: int, shape: str) -> list[str]:
@@ -69,7 +71,12 @@ def pupil_events(records: list[PupilRecord], figure: int, where: str = "") -> Fo
         f"name {pupils} distinct pupils (by pseudonym)"
     )
     return Found(
-        figure, dict(Counter(r.p.event_id for r in records)), "participations", note, pupils
+        figure,
+        dict(Counter(r.p.event_id for r in records)),
+        "participations",
+        note,
+        pupils,
+        {r.p.event_id: r.a.starts_on for r in records},
     )
 
 
@@ -83,18 +90,23 @@ async def schools(session: AsyncSession, key: str, year: str) -> Found:
     }
     wanted = engaged_urns(activities, records) & funded
     named: defaultdict[str, set[str]] = defaultdict(set)
+    dated: dict[str, date] = {}
     for a in activities:
         if a.setting_urn in wanted:
             named[a.event_id].add(a.setting_urn)
+            dated[a.event_id] = a.starts_on
     for r in records:
         if r.p.school_urn in wanted:
             named[r.p.event_id].add(r.p.school_urn)
+            dated[r.p.event_id] = r.a.starts_on
     schools_named = set().union(*named.values()) if named else set()
     note = (
         f"activity and participation events naming {len(schools_named)} distinct state-funded "
         "schools (state funding and area from the settings register)"
     )
-    return Found(figure, {e: len(u) for e, u in named.items()}, "schools", note, len(schools_named))
+    return Found(
+        figure, {e: len(u) for e, u in named.items()}, "schools", note, len(schools_named), dated
+    )
 
 
 async def inclusion(session: AsyncSession, key: str, year: str) -> Found:
@@ -118,7 +130,7 @@ async def inclusion(session: AsyncSession, key: str, year: str) -> Found:
     }
     found = pupil_events([r for r in records if r.p.pseudonym in pupils], row.pupils if row else 0)
     population = f"; school population: {row.population}" if row else ""
-    return Found(found.figure, found.parts, found.unit, found.note + population, found.distinct)
+    return replace(found, note=found.note + population)
 
 
 async def progression(session: AsyncSession, key: str, year: str) -> Found:
