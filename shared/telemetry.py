@@ -103,7 +103,7 @@ class Telemetry:
             "db.client.connections.usage", unit="{connection}"
         )
         tracer = self.tracer("hub-ledger.db")
-        EngineTracer(tracer, engine.sync_engine, usage)  # type: ignore[no-untyped-call]  # unannotated
+        EngineTracer(tracer, engine.sync_engine, usage)  # type: ignore[no-untyped-call]  # untyped
 
     @classmethod
     def quiet(cls) -> Telemetry:

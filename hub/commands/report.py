@@ -261,7 +261,7 @@ def _view_command(name: str, summary: str) -> None:
             data = asyncio.run(
                 with_session(_database_url(settings, database), lambda s: exporter.load(s, p))
             )
-            files = exporter.write[format](data)  # type: ignore[index]
+            files = exporter.write["xlsx" if format == "xlsx" else "csv"](data)  # json done above
             if format == "xlsx":
                 out.write_bytes(files[0][1])
             else:

@@ -75,11 +75,13 @@ staff_router = APIRouter(prefix="/staff", **PAGES)
 
 
 def _service(request: Request) -> NodeService:
-    return request.app.state.service  # type: ignore[no-any-return]
+    service: NodeService = request.app.state.service
+    return service
 
 
 def _settings(request: Request) -> ActivitiesSettings:
-    return request.app.state.activities_settings  # type: ignore[no-any-return]
+    settings: ActivitiesSettings = request.app.state.activities_settings
+    return settings
 
 
 def partner_cookie(node: str) -> str:
@@ -326,7 +328,8 @@ STAFF_SESSION_SECONDS = 8 * 3600
 def _staff_sessions(request: Request) -> dict[str, tuple[Principal, float]]:
     """Signed-in staff by the SHA-256 of their cookie, and when each session ends (monotonic):
     kept in this process, so a restart signs staff out."""
-    return request.app.state.staff_sessions  # type: ignore[no-any-return]
+    sessions: dict[str, tuple[Principal, float]] = request.app.state.staff_sessions
+    return sessions
 
 
 def _signed_in(request: Request) -> tuple[Principal | None, str | None]:

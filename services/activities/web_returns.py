@@ -239,7 +239,7 @@ async def revoke(web_return_id: str, uow: UnitOfWork) -> int:
             delete(ReturnSessionRow).where(ReturnSessionRow.web_return_id == web_return_id)
         )
         await uow.commit()
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]  # an UPDATE's is a CursorResult
 
 
 def _line(row: WebReturnRow, today: date) -> WebReturnLine:
@@ -250,7 +250,7 @@ def _line(row: WebReturnRow, today: date) -> WebReturnLine:
         partner_name=row.partner_name,
         academic_year=row.academic_year,
         due_on=row.due_on,
-        status=row.status,  # type: ignore[arg-type]
+        status=row.status,  # type: ignore[arg-type]  # the column holds only these states
         late=row.status in EDITABLE and today > row.due_on,
         activities=len(row.answers.get("activities", [])) + len({r["activity_ref"] for r in rows}),
         pupils=sum(1 for r in rows if r.get("upn")),
@@ -479,8 +479,8 @@ class PartnerRegisterRow(RegisterRow):
     """A register row as a partner uploads it: who delivered it and where default to the partner
     and the node."""
 
-    delivered_by: UUID | None = None  # type: ignore[assignment]
-    area: str | None = None  # type: ignore[assignment]
+    delivered_by: UUID | None = None  # type: ignore[assignment]  # filled in: the partner
+    area: str | None = None  # type: ignore[assignment]  # filled in: the node's area
 
 
 def check_register(

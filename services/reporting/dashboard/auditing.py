@@ -93,7 +93,7 @@ async def download_trail(
     headers = {"Content-Disposition": f'attachment; filename="{name}.{fmt}"'}
     try:
         if fmt == "json":
-            body = to_json(await trails(session, p, key))  # type: ignore[arg-type]
+            body = to_json(await trails(session, p, key))
             return Response(body, media_type=MEDIA[fmt], headers=headers)
         data = await _trail_data(session, p, key)
     except KeyError as exc:

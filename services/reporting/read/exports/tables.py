@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,10 +25,10 @@ class Table:
     rows: list[list[Any]] = field(default_factory=list)
 
 
-def to_json(result: BaseModel | list[BaseModel]) -> str:
-    if isinstance(result, list):
-        return json.dumps([r.model_dump(mode="json") for r in result], indent=2)
-    return result.model_dump_json(indent=2)
+def to_json(result: BaseModel | Sequence[BaseModel]) -> str:
+    if isinstance(result, BaseModel):
+        return result.model_dump_json(indent=2)
+    return json.dumps([r.model_dump(mode="json") for r in result], indent=2)
 
 
 def tables_of(result: BaseModel | list[BaseModel]) -> list[Table]:
