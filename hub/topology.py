@@ -3,7 +3,8 @@ templates in ``deploy/nats/`` with secrets generated for this deployment (never 
 
 ``Secrets`` are created once under ``<data_dir>/secrets`` (files readable by the owner only) and
 reused: NATS passwords, each node's Ed25519 signing key, the registry of node public keys that
-reporting trusts, and API tokens with their roles.
+reporting trusts, API tokens with their roles, and (for ``hub secrets init`` and the demo) the hub's
+pupil pseudonym key, which every node needs and the hub never does.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from shared.auth import Role, new_token, token_digest
 from shared.bus import connect, ensure_hub_topology, watch_node_sources
 from shared.files import write_private
 from shared.nats_server import NatsServer, free_port
+from shared.pseudonym import DEMO_KEY_FILE, SECRETS_KEY_FILE, new_pseudonym_key
 from shared.settings import HubSettings
 from shared.signing import NodeSigner, node_key_path, node_keys_path
 from shared.subjects import dlq_stream, dlq_subjects, hub_stream, node_stream
@@ -44,8 +46,13 @@ class Secrets:
     tokens: dict[str, dict[str, str]]
 
     @classmethod
-    def load_or_create(cls, folder: Path, nodes: list[str]) -> Secrets:
-        """Reuse the secrets in `folder`, adding any a new node needs; create them on first use."""
+    def load_or_create(
+        cls, folder: Path, nodes: list[str], *, pseudonym_key: bool = False
+    ) -> Secrets:
+        """Reuse the secrets in `folder`, adding any a new node needs; create them on first use.
+        With `pseudonym_key`, the pupil pseudonym key too: made once, by whoever sets up the
+        deployment, and given to every node; never made by a node on its own (``hub node up``),
+        where a key of its own would split every pupil into several pseudonyms."""
         path = folder / "secrets.json"
         data = json.loads(path.read_text()) if path.exists() else {"nats": {}, "tokens": {}}
         nats = data["nats"]
@@ -68,6 +75,8 @@ class Secrets:
             key = node_key_path(folder, node)
             if not key.exists():
                 write_private(key, NodeSigner.generate().private_key_text())
+        if pseudonym_key:
+            _create_pseudonym_key(folder)
         secrets = cls(folder, nats, tokens)
         secrets._save()
         secrets._write_public_files(sorted(set(nodes) | set(nats["leaf"])))
@@ -124,6 +133,16 @@ class Secrets:
             for name, t in self.tokens.items()
         }
         write_private(self.tokens_file, json.dumps(digests, indent=2))
+
+
+def _create_pseudonym_key(folder: Path) -> None:
+    """The secrets folder's pseudonym key; a data folder's earlier demo key is kept as it (the
+    pupils already recorded were pseudonymised with it)."""
+    path = folder / SECRETS_KEY_FILE
+    if path.exists():
+        return
+    earlier = folder.parent / DEMO_KEY_FILE
+    write_private(path, earlier.read_text() if earlier.exists() else new_pseudonym_key())
 
 
 @dataclass

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +36,7 @@ from shared.errors import Invalid, Refused
 from shared.http import LimitsMiddleware, install, mount_docs, safe_detail
 from shared.node_position import NodeBehindItsEvents, check_outbox_position
 from shared.outbox import Outbox, Producer, UnitOfWork
+from shared.processes import Stopping
 from shared.relay import OutboxRelay
 from shared.settings import HubSettings
 from shared.signing import NodeSigner, load_node_signer
@@ -357,25 +357,23 @@ async def serve_node_service(
 async def serve_http(make_app: Callable[[], FastAPI], host: str, port: int) -> None:
     """Build the app and serve it until SIGINT or SIGTERM, then return (so the caller's clean-up
     runs: a stream watcher, a NATS server) rather than re-raise the signal as uvicorn does. The
-    handlers go in before the app is built: a stop asked for while starting ends it quietly."""
+    process's ``Stopping`` answers the signals (``shared/processes.py``): a stop asked for while
+    starting ends it quietly, one while serving shuts the server down as uvicorn does."""
     import uvicorn
 
     class Server(uvicorn.Server):
         @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:  # the loop's handlers below stop it instead
+        def capture_signals(self) -> Iterator[None]:  # Stopping's handlers stop it instead
             yield
 
     async def stop_when_asked(server: Server) -> None:
         await stopping.wait()
         server.should_exit = True
 
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stopping.set)
-    try:
+    stopping = Stopping.current()
+    with stopping.serving():
         app = make_app()
-        if stopping.is_set():
+        if stopping.event.is_set():
             return
         server = Server(uvicorn.Config(app, host=host, port=port, log_level="info"))
         stopper = asyncio.create_task(stop_when_asked(server))
@@ -383,6 +381,3 @@ async def serve_http(make_app: Callable[[], FastAPI], host: str, port: int) -> N
             await server.serve()
         finally:
             stopper.cancel()
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
