@@ -37,7 +37,7 @@ from shared.http import LimitsMiddleware, install, mount_docs, safe_detail
 from shared.node_position import NodeBehindItsEvents, check_outbox_position
 from shared.outbox import Outbox, Producer, UnitOfWork
 from shared.processes import Stopping
-from shared.relay import OutboxRelay
+from shared.relay import OutboxRelay, failure_reason
 from shared.settings import HubSettings
 from shared.signing import NodeSigner, load_node_signer
 from shared.telemetry import configure_process
@@ -161,10 +161,8 @@ class NodeService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._relay_task
             self._relay_task = None
-        if self.nats is not None and self.nats.is_connected:
-            await self.nats.drain()
-        elif self.nats is not None and not self.nats.is_closed:
-            await self.nats.close()
+        if self.nats is not None:
+            await let_go(self.nats, f"{self.node} {self.name}")
         self.nats = None
         await self.engine.dispose()
         await self.read_engine.dispose()
@@ -190,6 +188,18 @@ class NodeService:
             checks["database"] == "ok" and checks["nats"] == "ok" and self.relay is not None
         )
         return checks
+
+
+async def let_go(nc: Client, who: str) -> None:
+    """Drain a connection (close it if it is down): a server already gone, as when the node's NATS
+    stops with it, is one warning, and the service's stop goes on to its databases."""
+    try:
+        if nc.is_connected:
+            await nc.drain()
+        elif not nc.is_closed:
+            await nc.close()
+    except Exception as exc:  # the connection is lost either way
+        log.warning("%s: NATS connection lost while stopping: %s", who, failure_reason(exc))
 
 
 class UnknownNode(Invalid):

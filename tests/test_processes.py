@@ -219,7 +219,7 @@ def test_sigkill_takes_the_commands_nats_server_and_services_along(
     assert any("nats-server" in name for name in command_names(children))
     proc.kill()
     proc.wait()
-    assert not gone_within(children, 5), command_names(alive(children))
+    assert not gone_within(children, 10), command_names(alive(children))
     again = hub_command(args, tmp_path, tmp_path / "again.log")
     kill_on_exit.append(again)
     wait_http(f"http://127.0.0.1:{probe}/health/live", again)
