@@ -128,11 +128,12 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> N
 
 
 def free_base_port() -> int:
-    """A base port from which every port the demo listens on is free."""
+    """A base port from which every port the demo and `hub node up --base-port` listen on is free."""
     settings = HubSettings(nodes=["coventry", "solihull"])
     for _ in range(50):
         base = free_port()
-        if base + 40 < 65535 and all(port_is_free(p) for p in system_ports(settings, base)):
+        wanted = {*system_ports(settings, base), base + 1, base + 2, base + 3}
+        if base + 40 < 65535 and all(port_is_free(p) for p in wanted):
             return base
     raise AssertionError("no free run of ports")
 
