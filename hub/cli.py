@@ -258,10 +258,16 @@ def secrets_init(data_dir: DataDir = None) -> None:
 
     settings = _settings(data_dir)
     secrets = Secrets.load_or_create(settings.secrets_dir, settings.nodes, pseudonym_key=True)
+    key = secrets.folder / SECRETS_KEY_FILE
     render.console.print(
         f"secrets in {secrets.folder} (owner-only files); node public keys in "
-        f"{secrets.node_keys_file}; every node's pupil pseudonym key (never the hub's) in "
-        f"{secrets.folder / SECRETS_KEY_FILE}",
+        f"{secrets.node_keys_file}; "
+        + (
+            f"every node's pupil pseudonym key (never the hub's) in {key}"
+            if key.exists()
+            else "the pupil pseudonym key was made before and moved away: it is not made again "
+            "(give a new node the other nodes' copy)"
+        ),
         soft_wrap=True,
     )
 

@@ -44,6 +44,9 @@ class Secrets:
     folder: Path
     nats: dict[str, Any]
     tokens: dict[str, dict[str, str]]
+    pseudonym_key_made: bool = False
+    """Made once: a key moved from here to the nodes (the hub never needs it) is never made again,
+    since a second key would split every pupil recorded since into another pseudonym."""
 
     @classmethod
     def load_or_create(
@@ -75,9 +78,11 @@ class Secrets:
             key = node_key_path(folder, node)
             if not key.exists():
                 write_private(key, NodeSigner.generate().private_key_text())
-        if pseudonym_key:
+        made = bool(data.get("pseudonym_key_made"))
+        if pseudonym_key and not made:
             _create_pseudonym_key(folder)
-        secrets = cls(folder, nats, tokens)
+            made = True
+        secrets = cls(folder, nats, tokens, made)
         secrets._save()
         secrets._write_public_files(sorted(set(nodes) | set(nats["leaf"])))
         return secrets
@@ -95,7 +100,14 @@ class Secrets:
     def _save(self) -> None:
         write_private(
             self.folder / "secrets.json",
-            json.dumps({"nats": self.nats, "tokens": self.tokens}, indent=2),
+            json.dumps(
+                {
+                    "nats": self.nats,
+                    "tokens": self.tokens,
+                    "pseudonym_key_made": self.pseudonym_key_made,
+                },
+                indent=2,
+            ),
         )
 
     def node_key_file(self, node: str) -> Path:

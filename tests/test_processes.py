@@ -340,6 +340,10 @@ def test_secrets_init_makes_everything_a_node_needs_readable_by_its_owner_only(
     made = key.read_text()
     again = run_hub(["secrets", "init"], tmp_path)
     assert again.returncode == 0 and key.read_text() == made  # made once, then kept
+    key.unlink()  # moved to the nodes: the hub never needs it
+    moved = run_hub(["secrets", "init"], tmp_path)
+    assert moved.returncode == 0 and "not made again" in moved.stdout
+    assert not key.exists()
 
 
 def test_node_up_on_a_database_server_without_the_pseudonym_key_says_so_before_migrating(
