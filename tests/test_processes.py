@@ -229,13 +229,14 @@ def test_sigkill_takes_the_commands_nats_server_and_services_along(
 
 PREPARER = textwrap.dedent(
     """
-    import multiprocessing.resource_tracker as tracker, sys, time
+    import multiprocessing.resource_tracker as tracker, os, time
     from services.reporting.ingest.preparing import ParallelPreparer
 
     preparer = ParallelPreparer("h", None, workers=2)
-    while len(preparer._pool._processes) < 2:
-        time.sleep(0.05)
-    print(*preparer._pool._processes, tracker._resource_tracker._pid, flush=True)
+    ready = set()  # workers that have run a task, so their set-up ran
+    while len(ready) < 2:
+        ready |= {f.result() for f in [preparer._pool.submit(os.getpid) for _ in range(4)]}
+    print(*ready, tracker._resource_tracker._pid, flush=True)
     time.sleep(600)
     """
 )
@@ -255,7 +256,7 @@ def test_preparing_workers_and_their_resource_tracker_end_with_a_killed_parent(
     assert len(pids) == 3 and alive(pids) == pids
     proc.kill()
     proc.wait()
-    assert not gone_within(pids, 5), command_names(alive(pids))
+    assert not gone_within(pids, 10), command_names(alive(pids))
 
 
 def test_a_node_whose_nats_storage_is_held_says_so_and_starts_nothing(tmp_path: Path) -> None:
