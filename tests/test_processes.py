@@ -128,7 +128,7 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> N
 
 
 def free_base_port() -> int:
-    """A base port from which every port the demo and `hub node up --base-port` listen on is free."""
+    """A base port from which every port the demo and `hub node up --base-port` use is free."""
     settings = HubSettings(nodes=["coventry", "solihull"])
     for _ in range(50):
         base = free_port()
