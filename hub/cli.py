@@ -138,8 +138,13 @@ def nats(data_dir: DataDir = None, port: int = EMBEDDED_NATS_PORT) -> None:
     render.console.print(
         f"nats-server listening on {server.url} (log {server.log_file}); Ctrl-C stops it"
     )
+    stops = {signal.SIGINT, signal.SIGTERM}
     try:
-        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        # blocked once the server runs (a child would inherit the mask), so sigwait receives them
+        signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+        signal.sigwait(stops)
+    except KeyboardInterrupt:  # Ctrl-C before the mask was set
+        pass
     finally:
         server.stop()
 

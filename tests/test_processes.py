@@ -199,6 +199,17 @@ def test_node_up_stops_its_services_then_its_nats_server(
     stop_and_check(proc, how, log)
 
 
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_hub_nats_stops_its_server(
+    tmp_path: Path, how: str, kill_on_exit: list[subprocess.Popen[bytes]]
+) -> None:
+    log = tmp_path / "nats.log"
+    proc = hub_command(["nats", "--port", str(free_port())], tmp_path, log)
+    kill_on_exit.append(proc)
+    wait_for_text(log, "Ctrl-C stops it", proc)
+    stop_and_check(proc, how, log)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("command", ["node", "hub"])
 def test_sigkill_takes_the_commands_nats_server_and_services_along(
