@@ -253,7 +253,9 @@ async def bench_write_to_report(url: str, work: Path, plan: BenchPlan) -> dict[s
 
     hub = f"bw{uuid.uuid4().hex[:6]}"
     settings = HubSettings(hub=hub, data_dir=work / hub, nodes=NODES)
-    system = await start_system(settings, Wiring.single_server(url, NODES), base_port=28100)
+    system = await start_system(
+        settings, Wiring.single_server(url, NODES), base_port=28100, move_taken_ports=True
+    )
     reporting = system.reporting_service
     assert reporting is not None  # started in this process by start_system
     written: dict[str, float] = {}

@@ -12,6 +12,7 @@ import logging
 import shutil
 import signal
 import sys
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -79,6 +80,29 @@ def _settings(data_dir: Path | None = None, **overrides: object) -> HubSettings:
     return HubSettings(**values)
 
 
+@contextlib.contextmanager
+def _refusals() -> Iterator[None]:
+    """A port or NATS storage folder another process holds, or a secret a node lacks: one line
+    naming it (and the option that changes it) and exit 2, with nothing left running."""
+    from hub.nodes import MissingSecrets
+    from shared.processes import ProcessConflict
+
+    try:
+        yield
+    except (ProcessConflict, MissingSecrets) as exc:
+        render.console.print(f"[red]{exc}[/red]", soft_wrap=True, highlight=False, markup=True)
+        raise typer.Exit(2) from None
+
+
+def _run_until_stopped(work: Coroutine[Any, Any, T]) -> T | None:
+    """A long-running command (`demo`, `hub up`, `node up`, `serve`, `nats`): Ctrl-C and SIGTERM
+    stop it in order and it exits 0 (shared/processes.py, ``Stopping``)."""
+    from shared.processes import run_until_stopped
+
+    with _refusals():
+        return run_until_stopped(work)
+
+
 @app.command()
 def serve(
     service: Annotated[str, typer.Argument(help=f"One of: {', '.join([*SERVICES, 'reporting'])}")],
@@ -93,33 +117,45 @@ def serve(
 ) -> None:
     """Run one service on its own (NATS from HUB_NATS_URL, else the embedded server
     of `hub nats`)."""
+    from shared.processes import require_free
+
+    if service != "reporting" and service not in NODE_SERVICES:
+        raise typer.BadParameter(f"unknown service {service!r}")
+    if service in NODE_SERVICES and node is None:
+        raise typer.BadParameter("--node is required for node services")
     settings = _settings(data_dir)
+    at = port or settings.service_port(service, None if service == "reporting" else node)
+    with _refusals():
+        require_free(host, {at: (service, f"--port (default HUB_{service.upper()}_PORT)")})
     if service == "reporting":
         from services.reporting.app import serve as serve_reporting
 
-        entry = serve_reporting(settings, host=host, port=port)
-    elif service in NODE_SERVICES:
-        if node is None:
-            raise typer.BadParameter("--node is required for node services")
-        entry = NODE_SERVICES[service].serve(settings, node, host=host, port=port)
+        entry = serve_reporting(settings, host=host, port=at)
     else:
-        raise typer.BadParameter(f"unknown service {service!r}")
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C before the service's own handlers are in
-        asyncio.run(entry)
+        entry = NODE_SERVICES[service].serve(settings, str(node), host=host, port=at)
+    _run_until_stopped(entry)
 
 
 @app.command()
 def nats(data_dir: DataDir = None, port: int = EMBEDDED_NATS_PORT) -> None:
     """Run the embedded nats-server (JetStream on, data under the data folder) until Ctrl-C."""
     from shared.nats_server import NatsServer
+    from shared.processes import require_free
 
     settings = _settings(data_dir)
-    server = NatsServer(settings.data_dir / "nats", port=port).start()
+    with _refusals():
+        require_free("127.0.0.1", {port: ("nats-server", "--port")})
+        server = NatsServer(settings.data_dir / "nats", port=port).start()
     render.console.print(
         f"nats-server listening on {server.url} (log {server.log_file}); Ctrl-C stops it"
     )
+    stops = {signal.SIGINT, signal.SIGTERM}
     try:
-        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        # blocked once the server runs (a child would inherit the mask), so sigwait receives them
+        signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+        signal.sigwait(stops)
+    except KeyboardInterrupt:  # Ctrl-C before the mask was set
+        pass
     finally:
         server.stop()
 
@@ -137,11 +173,21 @@ def hub_up(
     """Start the hub NATS server (JetStream domain hub), provision its streams, serve reporting."""
     from hub.nodes import deployment, run_hub
     from hub.topology import Ports
+    from shared.processes import require_free
 
     settings = _settings(data_dir)
+    port = port or settings.service_port("reporting")
+    with _refusals():
+        require_free(
+            host,
+            {
+                nats_port: ("the hub's NATS", "--nats-port"),
+                leaf_port: ("the hub's leaf links", "--leaf-port"),
+                port: ("reporting", "--port (default HUB_REPORTING_PORT)"),
+            },
+        )
     topology = deployment(settings, Ports(host=host, hub=nats_port, hub_leaf=leaf_port))
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_hub(topology, host, port))
+    _run_until_stopped(run_hub(topology, host, port))
 
 
 @node_cli.command("up")
@@ -162,18 +208,30 @@ def node_up(
 ) -> None:
     """Start a node: its NATS leaf server (JetStream domain = node) and its three services, each
     its own process."""
-    from hub.nodes import deployment, run_node
+    from hub.nodes import deployment, run_node, service_ports
     from hub.topology import Ports
+    from shared.processes import require_free
 
     settings = _settings(data_dir)
     configure_logging(settings)
     index = settings.nodes.index(node) if node in settings.nodes else len(settings.nodes)
-    ports = Ports(
-        host=host, hub_leaf=hub_leaf_port, nodes={node: nats_port or EMBEDDED_NATS_PORT + 1 + index}
+    nats_port = nats_port or EMBEDDED_NATS_PORT + 1 + index
+    http = "--base-port (default HUB_<SERVICE>_PORT, +10 per node)"
+    with _refusals():
+        require_free(
+            host,
+            {
+                nats_port: (f"{node}'s NATS", "--nats-port"),
+                **{
+                    at: (f"{node} {service}", http)
+                    for service, at in service_ports(settings, node, base_port).items()
+                },
+            },
+        )
+    topology = deployment(
+        settings, Ports(host=host, hub_leaf=hub_leaf_port, nodes={node: nats_port})
     )
-    topology = deployment(settings, ports)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_node(topology, node, host, base_port))
+    _run_until_stopped(run_node(topology, node, host, base_port))
 
 
 @node_cli.command("recover")
@@ -210,14 +268,24 @@ def node_recover(
 
 @secrets_cli.command("init")
 def secrets_init(data_dir: DataDir = None) -> None:
-    """Create (or complete, for new nodes) the secrets under <data_dir>/secrets; prints where."""
+    """Create (or complete, for new nodes) everything the hub and its nodes need under
+    <data_dir>/secrets, the nodes' pupil pseudonym key included; prints where."""
     from hub.topology import Secrets
+    from shared.pseudonym import SECRETS_KEY_FILE
 
     settings = _settings(data_dir)
-    secrets = Secrets.load_or_create(settings.secrets_dir, settings.nodes)
+    secrets = Secrets.load_or_create(settings.secrets_dir, settings.nodes, pseudonym_key=True)
+    key = secrets.folder / SECRETS_KEY_FILE
     render.console.print(
         f"secrets in {secrets.folder} (owner-only files); node public keys in "
-        f"{secrets.node_keys_file}"
+        f"{secrets.node_keys_file}; "
+        + (
+            f"every node's pupil pseudonym key (never the hub's) in {key}"
+            if key.exists()
+            else "the pupil pseudonym key was made before and moved away: it is not made again "
+            "(give a new node the other nodes' copy)"
+        ),
+        soft_wrap=True,
     )
 
 
@@ -240,29 +308,47 @@ def secrets_rotate_key(
 @app.command()
 def demo(
     data_dir: Annotated[
-        Path, typer.Option(help="Where the demo keeps its data (wiped first).")
-    ] = Path(".data/demo"),
+        Path | None,
+        typer.Option(
+            help="Where the demo keeps its data: .data/demo (wiped first), or with --empty "
+            ".data/demo-empty (kept, so what you enter is there next time)."
+        ),
+    ] = None,
     base_port: Annotated[
-        int, typer.Option(help="Reporting listens here; node services on the next ports.")
+        int,
+        typer.Option(
+            help="Reporting listens here, each node's services 10 above the previous node's "
+            "(base+11..13, base+21..23, …)."
+        ),
     ] = 8100,
     wait: Annotated[bool, typer.Option(help="Keep serving until Ctrl-C after loading.")] = True,
     activities: Annotated[int, typer.Option(help="Activities recorded per node.")] = 40,
+    empty: Annotated[
+        bool,
+        typer.Option(help="Load no sample: the hub, its nodes and reporting for your own figures."),
+    ] = False,
 ) -> None:
-    """Start NATS, three nodes and hub reporting, load the Heart of England sample,
-    show the report."""
+    """Start NATS, three nodes and hub reporting, load the Heart of England sample (unless
+    --empty), show the report; serve until Ctrl-C or SIGTERM, then stop everything in order."""
     from hub.demo import run_demo
+    from hub.runner import system_ports
+    from shared.processes import require_free, require_stores_free
 
-    if data_dir.exists():
-        shutil.rmtree(data_dir)
+    data_dir = data_dir or Path(".data/demo-empty" if empty else ".data/demo")
     settings = _settings(data_dir)
+    with _refusals():
+        require_free("127.0.0.1", system_ports(settings, base_port))
+        require_stores_free(data_dir)
+    if data_dir.exists() and not empty:
+        shutil.rmtree(data_dir)
     configure_logging(settings.model_copy(update={"log_level": "WARNING"}))
     configure_tracing(settings, service_name("demo"))  # the loader's; each service has its own
     instrument_http_clients()
-    try:
-        asyncio.run(
-            run_demo(settings, base_port=base_port, wait=wait, activities_per_node=activities)
-        )
-    except KeyboardInterrupt:
+    per_node = None if empty else activities
+    report = _run_until_stopped(
+        run_demo(settings, base_port=base_port, wait=wait, activities_per_node=per_node)
+    )
+    if wait or report is None:
         render.console.print("stopped")
 
 

@@ -1,5 +1,7 @@
 """``hub hub up`` and ``hub node up``: run the hub, or one node, as its operator would: its NATS
-server (rendered from deploy/nats) and its services, each started by its own entry, until Ctrl-C."""
+server (rendered from deploy/nats) and its services, each started by its own entry, until Ctrl-C
+or SIGTERM; then the services drain and stop first and the NATS server last. Every child process
+ends with the command, SIGKILL included (``shared/processes.py``)."""
 
 from __future__ import annotations
 
@@ -13,10 +15,14 @@ from collections.abc import Awaitable
 from hub import render
 from hub.runner import until_interrupted
 from hub.topology import HubTopology, Ports, Secrets, provisioned_hub
+from services.activities.settings import ActivitiesSettings
 from services.reporting import app as reporting_app
 from services.reporting.settings import ReportingSettings
 from shared.identity import SERVICES
+from shared.processes import die_with_parent
+from shared.pseudonym import MissingKey, load_pseudonymiser
 from shared.settings import HubSettings
+from shared.signing import MissingNodeKey, load_node_signer
 
 
 def deployment(settings: HubSettings, ports: Ports) -> HubTopology:
@@ -49,17 +55,45 @@ async def run_hub(topology: HubTopology, host: str, port: int | None) -> None:
         await asyncio.to_thread(topology.stop)
 
 
+class MissingSecrets(RuntimeError):
+    """A node lacks a secret it cannot make itself: said before anything starts or migrates."""
+
+
+def check_node_secrets(settings: HubSettings, node: str) -> None:
+    """What a node's services will need and cannot make on their own, checked as they will load
+    it, before the node's NATS server starts or any database migrates: one line naming each."""
+    missing = []
+    try:
+        load_pseudonymiser(settings, ActivitiesSettings().pseudonym_key_file)
+    except (MissingKey, OSError, ValueError) as exc:
+        missing.append(f"the pupil pseudonym key ({exc})")
+    try:
+        load_node_signer(settings.node_key_file, settings.secrets_dir, node)
+    except MissingNodeKey as exc:
+        missing.append(f"the signing key ({exc})")
+    if missing:
+        raise MissingSecrets(f"{node}: missing " + "; ".join(missing))
+
+
+def service_ports(settings: HubSettings, node: str, base_port: int | None) -> dict[str, int]:
+    """Each node service's HTTP port: `base_port` + 1..3, else HUB_<SERVICE>_PORT (+10 per node)."""
+    return {
+        service: base_port + offset if base_port else settings.service_port(service, node)
+        for offset, service in enumerate(SERVICES, start=1)
+    }
+
+
 async def run_node(topology: HubTopology, node: str, host: str, base_port: int | None) -> None:
     """The node's NATS leaf server, then each of its services as its own process (`hub serve`, so
     each traces under its own name), until Ctrl-C or until one of them stops (exit 1: restart)."""
     settings = topology.settings
     if node not in settings.nodes:
         raise SystemExit(f"{node!r} is not one of the hub's nodes {settings.nodes} (HUB_NODES)")
+    check_node_secrets(settings, node)
     topology.start_node(node)
     processes: list[asyncio.subprocess.Process] = []
     try:
-        for offset, service in enumerate(SERVICES, start=1):
-            port = base_port + offset if base_port else settings.service_port(service, node)
+        for service, port in service_ports(settings, node, base_port).items():
             processes.append(await _start_service(topology, service, node, host, port))
             render.console.print(f"{node} {service}: http://{host}:{port}")
         render.console.print(
@@ -78,7 +112,9 @@ async def _start_service(
     topology: HubTopology, service: str, node: str, host: str, port: int
 ) -> asyncio.subprocess.Process:
     """`hub serve <service>` on the node's leaf server, with the node's settings (the NATS URL's
-    password goes by environment, never on a command line others can read)."""
+    password goes by environment, never on a command line others can read). In its own session,
+    so a terminal's Ctrl-C reaches only this process, which stops it once; SIGTERM when this
+    process ends without stopping it (it then drains as it would on systemd's stop)."""
     s = topology.settings
     env = {
         **os.environ,
@@ -88,7 +124,13 @@ async def _start_service(
         "HUB_DATA_DIR": str(s.data_dir),
     }
     args = ["-m", "hub.cli", "serve", service, "--node", node, "--host", host, "--port", str(port)]
-    return await asyncio.create_subprocess_exec(sys.executable, *args, env=env)
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        *args,
+        env=env,
+        start_new_session=True,
+        preexec_fn=die_with_parent(signal.SIGTERM),
+    )
 
 
 async def _first_to_finish(*waits: Awaitable[int | None]) -> int | None:

@@ -4,8 +4,8 @@ NATS connection and relay, exactly as they would run apart (``hub serve``)."""
 from __future__ import annotations
 
 import asyncio
-import signal
-import socket
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import uvicorn
@@ -18,6 +18,7 @@ from services.reporting import app as reporting_app
 from services.reporting.settings import ReportingSettings
 from shared.identity import SERVICES
 from shared.nats_server import free_port
+from shared.processes import Stopping, port_is_free, require_free
 from shared.settings import HubSettings
 from shared.signing import NodeSigner
 from shared.telemetry import Telemetry, service_telemetry
@@ -47,12 +48,30 @@ def reporting_asgi(
 
 
 def port_or_free(port: int, host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return free_port(host)
-    return port
+    """`port`, or a free one when it is taken (tests and benchmarks on ports picked at random)."""
+    return port if port_is_free(port, host) else free_port(host)
+
+
+def system_ports(settings: HubSettings, base_port: int) -> dict[int, tuple[str, str | None]]:
+    """Every HTTP port `start_system` listens on from `base_port`, with what listens there and the
+    option that moves them all (`hub demo --base-port`)."""
+    ports = settings.with_base_port(base_port)
+    found: dict[int, tuple[str, str | None]] = {
+        ports.service_port("reporting"): ("reporting", "--base-port")
+    }
+    for node in settings.nodes:
+        for service in SERVICES:
+            found[ports.service_port(service, node)] = (f"{node} {service}", "--base-port")
+    return found
+
+
+class InProcessServer(uvicorn.Server):
+    """One of several servers in this process: the signals are the process's ``Stopping``'s
+    (uvicorn's own handlers would replace it, and re-raise the signal when the server ends)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 @dataclass
@@ -65,16 +84,18 @@ class RunningSystem:
     _servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = field(default_factory=list)
 
     async def serve(self, app: FastAPI, host: str, port: int) -> str:
-        server = uvicorn.Server(
+        server = InProcessServer(
             uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
         )
         task = asyncio.create_task(server.serve())
+        self._servers.append(
+            (server, task)
+        )  # stopped with the others if a stop comes while it starts
         while not server.started:
             if task.done():
                 task.result()  # raises the startup error
                 raise RuntimeError(f"server on port {port} stopped during startup")
             await asyncio.sleep(0.02)
-        self._servers.append((server, task))
         return f"http://{host}:{port}"
 
     async def stop(self) -> None:
@@ -104,10 +125,18 @@ async def start_system(
     *,
     base_port: int = 8100,
     host: str = "127.0.0.1",
+    move_taken_ports: bool = False,
 ) -> RunningSystem:
     """Reporting first (it declares the hub streams), then every service of every node, each on
-    its port counted from `base_port` (`HubSettings.service_port`), or a free one if that is
-    taken. Each traces and counts under its own name, as it would in a process of its own."""
+    its port counted from `base_port` (`HubSettings.service_port`). A port already taken is
+    ``PortInUse`` before anything starts, or with `move_taken_ports` (tests, benchmarks) a free
+    one. Each traces and counts under its own name, as it would in a process of its own."""
+    if not move_taken_ports:
+        require_free(host, system_ports(settings, base_port))
+
+    def port(wanted: int) -> int:
+        return port_or_free(wanted, host) if move_taken_ports else wanted
+
     system = RunningSystem()
     ports = settings.with_base_port(base_port)
     system.reporting_service = reporting_app.build_service(
@@ -118,11 +147,10 @@ async def start_system(
     )
     reporting = reporting_app.create_app(system.reporting_service)
     system.reporting_url = await system.serve(
-        reporting, host, port_or_free(ports.service_port("reporting"), host)
+        reporting, host, port(ports.service_port("reporting"))
     )
     for node in settings.nodes:
         for service in SERVICES:
-            port = port_or_free(ports.service_port(service, node), host)
             app = node_app(
                 service,
                 settings,
@@ -131,14 +159,11 @@ async def start_system(
                 wiring.signers.get(node),
                 service_telemetry(settings, service, node, own_traces=True),
             )
-            system.urls[(node, service)] = await system.serve(app, host, port)
+            at = port(ports.service_port(service, node))
+            system.urls[(node, service)] = await system.serve(app, host, at)
     return system
 
 
 async def until_interrupted() -> None:
-    """Return on SIGINT or SIGTERM (Ctrl-C, systemd's stop)."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    """Return on SIGINT or SIGTERM (Ctrl-C, systemd's stop): the process's ``Stopping``."""
+    await Stopping.current().wait()

@@ -3,7 +3,8 @@ templates in ``deploy/nats/`` with secrets generated for this deployment (never 
 
 ``Secrets`` are created once under ``<data_dir>/secrets`` (files readable by the owner only) and
 reused: NATS passwords, each node's Ed25519 signing key, the registry of node public keys that
-reporting trusts, and API tokens with their roles.
+reporting trusts, API tokens with their roles, and (for ``hub secrets init`` and the demo) the hub's
+pupil pseudonym key, which every node needs and the hub never does.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from shared.auth import Role, new_token, token_digest
 from shared.bus import connect, ensure_hub_topology, watch_node_sources
 from shared.files import write_private
 from shared.nats_server import NatsServer, free_port
+from shared.pseudonym import DEMO_KEY_FILE, SECRETS_KEY_FILE, new_pseudonym_key
 from shared.settings import HubSettings
 from shared.signing import NodeSigner, node_key_path, node_keys_path
 from shared.subjects import dlq_stream, dlq_subjects, hub_stream, node_stream
@@ -42,10 +44,18 @@ class Secrets:
     folder: Path
     nats: dict[str, Any]
     tokens: dict[str, dict[str, str]]
+    pseudonym_key_made: bool = False
+    """Made once: a key moved from here to the nodes (the hub never needs it) is never made again,
+    since a second key would split every pupil recorded since into another pseudonym."""
 
     @classmethod
-    def load_or_create(cls, folder: Path, nodes: list[str]) -> Secrets:
-        """Reuse the secrets in `folder`, adding any a new node needs; create them on first use."""
+    def load_or_create(
+        cls, folder: Path, nodes: list[str], *, pseudonym_key: bool = False
+    ) -> Secrets:
+        """Reuse the secrets in `folder`, adding any a new node needs; create them on first use.
+        With `pseudonym_key`, the pupil pseudonym key too: made once, by whoever sets up the
+        deployment, and given to every node; never made by a node on its own (``hub node up``),
+        where a key of its own would split every pupil into several pseudonyms."""
         path = folder / "secrets.json"
         data = json.loads(path.read_text()) if path.exists() else {"nats": {}, "tokens": {}}
         nats = data["nats"]
@@ -68,7 +78,11 @@ class Secrets:
             key = node_key_path(folder, node)
             if not key.exists():
                 write_private(key, NodeSigner.generate().private_key_text())
-        secrets = cls(folder, nats, tokens)
+        made = bool(data.get("pseudonym_key_made"))
+        if pseudonym_key and not made:
+            _create_pseudonym_key(folder)
+            made = True
+        secrets = cls(folder, nats, tokens, made)
         secrets._save()
         secrets._write_public_files(sorted(set(nodes) | set(nats["leaf"])))
         return secrets
@@ -87,7 +101,14 @@ class Secrets:
     def _save(self) -> None:
         write_private(
             self.folder / "secrets.json",
-            json.dumps({"nats": self.nats, "tokens": self.tokens}, indent=2),
+            json.dumps(
+                {
+                    "nats": self.nats,
+                    "tokens": self.tokens,
+                    "pseudonym_key_made": self.pseudonym_key_made,
+                },
+                indent=2,
+            ),
         )
 
     def node_key_file(self, node: str) -> Path:
@@ -125,6 +146,16 @@ class Secrets:
             for name, t in self.tokens.items()
         }
         write_private(self.tokens_file, json.dumps(digests, indent=2))
+
+
+def _create_pseudonym_key(folder: Path) -> None:
+    """The secrets folder's pseudonym key; a data folder's earlier demo key is kept as it (the
+    pupils already recorded were pseudonymised with it)."""
+    path = folder / SECRETS_KEY_FILE
+    if path.exists():
+        return
+    earlier = folder.parent / DEMO_KEY_FILE
+    write_private(path, earlier.read_text() if earlier.exists() else new_pseudonym_key())
 
 
 @dataclass

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from shared.files import private_folder
+from shared.processes import StoreLock, die_with_parent, require_free
 
 
 def nats_server_binary() -> str:
@@ -34,7 +35,13 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 class NatsServer:
-    """A JetStream-enabled nats-server child process on loopback, stopped with ``stop()``."""
+    """A JetStream-enabled nats-server child process on loopback, stopped with ``stop()``.
+
+    It runs in its own session (a terminal's Ctrl-C reaches only its parent, which stops it after
+    the clients that use it have drained), ends with its parent however the parent ends, and holds
+    its storage folder's lock while it runs (``shared/processes.py``): a second start on the same
+    folder, or on a port something already listens on, is refused before anything runs.
+    """
 
     def __init__(
         self,
@@ -59,7 +66,27 @@ class NatsServer:
         return f"nats://{self.host}:{self.port}"
 
     def start(self, timeout: float = 10.0) -> NatsServer:
+        """Start the server and wait until it listens; ``StoreInUse`` or ``PortInUse`` (nothing
+        started) when its folder or port is another's."""
         private_folder(self.store_dir)  # JetStream keeps every event here
+        lock = StoreLock(self.store_dir)
+        try:
+            require_free(self.host, {self.port: ("nats-server", None)})
+            self._process = subprocess.Popen(
+                self._args(),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                pass_fds=(lock.fd,),
+                start_new_session=True,
+                preexec_fn=die_with_parent(),
+            )
+            lock.record(self._process.pid)
+        finally:
+            lock.release()  # the server holds the lock from here on
+        self._wait_until_listening(timeout)
+        return self
+
+    def _args(self) -> list[str]:
         args = [nats_server_binary()]
         if self.config_file:
             args += ["-c", str(self.config_file)]
@@ -75,10 +102,7 @@ class NatsServer:
                 "-n",
                 self.name,
             ]
-        args += ["-l", str(self.log_file)]
-        self._process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        self._wait_until_listening(timeout)
-        return self
+        return [*args, "-l", str(self.log_file)]
 
     def _wait_until_listening(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

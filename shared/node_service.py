@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
@@ -40,7 +39,8 @@ from shared.errors import Invalid, Refused
 from shared.http import LimitsMiddleware, install, mount_docs, safe_detail
 from shared.node_position import NodeBehindItsEvents, check_outbox_position
 from shared.outbox import Outbox, Producer, UnitOfWork
-from shared.relay import OutboxRelay
+from shared.processes import Stopping
+from shared.relay import OutboxRelay, failure_reason
 from shared.settings import HubSettings
 from shared.signing import NodeSigner, load_node_signer
 from shared.telemetry import Telemetry, configure_process
@@ -178,10 +178,8 @@ class NodeService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._relay_task
             self._relay_task = None
-        if self.nats is not None and self.nats.is_connected:
-            await self.nats.drain()
-        elif self.nats is not None and not self.nats.is_closed:
-            await self.nats.close()
+        if self.nats is not None:
+            await let_go(self.nats, f"{self.node} {self.name}")
         self.nats = None
         await self.engine.dispose()
         await self.read_engine.dispose()
@@ -207,6 +205,18 @@ class NodeService:
             checks["database"] == "ok" and checks["nats"] == "ok" and self.relay is not None
         )
         return checks
+
+
+async def let_go(nc: Client, who: str) -> None:
+    """Drain a connection (close it if it is down): a server already gone, as when the node's NATS
+    stops with it, is one warning, and the service's stop goes on to its databases."""
+    try:
+        if nc.is_connected:
+            await nc.drain()
+        elif not nc.is_closed:
+            await nc.close()
+    except Exception as exc:  # the connection is lost either way
+        log.warning("%s: NATS connection lost while stopping: %s", who, failure_reason(exc))
 
 
 class UnknownNode(Invalid):
@@ -438,25 +448,23 @@ async def serve_node_service(
 async def serve_http(make_app: Callable[[], FastAPI], host: str, port: int) -> None:
     """Build the app and serve it until SIGINT or SIGTERM, then return (so the caller's clean-up
     runs: a stream watcher, a NATS server) rather than re-raise the signal as uvicorn does. The
-    handlers go in before the app is built: a stop asked for while starting ends it quietly."""
+    process's ``Stopping`` answers the signals (``shared/processes.py``): a stop asked for while
+    starting ends it quietly, one while serving shuts the server down as uvicorn does."""
     import uvicorn
 
     class Server(uvicorn.Server):
         @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:  # the loop's handlers below stop it instead
+        def capture_signals(self) -> Iterator[None]:  # Stopping's handlers stop it instead
             yield
 
     async def stop_when_asked(server: Server) -> None:
         await stopping.wait()
         server.should_exit = True
 
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stopping.set)
-    try:
+    stopping = Stopping.current()
+    with stopping.serving():
         app = make_app()
-        if stopping.is_set():
+        if stopping.event.is_set():
             return
         server = Server(uvicorn.Config(app, host=host, port=port, log_level="info"))
         stopper = asyncio.create_task(stop_when_asked(server))
@@ -464,6 +472,3 @@ async def serve_http(make_app: Callable[[], FastAPI], host: str, port: int) -> N
             await server.serve()
         finally:
             stopper.cancel()
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)

@@ -4,8 +4,10 @@ being named.
 A Unique Pupil Number never leaves a node. Nodes derive ``HMAC-SHA256(key, UPN)`` with one
 hub-wide secret, so the same pupil recorded at two nodes has one pseudonym, while whoever sees
 only events or reporting tables (and not the key) cannot recover or test a UPN. The key comes from
-``HubSettings.pseudonym_key``, else a key file; with neither (the demo), a random key is generated
-once and kept under the data folder so every node of that data folder shares it.
+``HubSettings.pseudonym_key``, else a key file, else the deployment's secrets folder
+(``<data_dir>/secrets/pseudonym.key``, made by ``hub secrets init``); with none of them (the demo on
+SQLite), a random key is generated once and kept under the data folder so every node of that data
+folder shares it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from shared.settings import HubSettings
 log = logging.getLogger(__name__)
 
 DEMO_KEY_FILE = "pseudonym.key"
+SECRETS_KEY_FILE = "pseudonym.key"
+"""In the secrets folder: the key `hub secrets init` creates, for every node (never the hub)."""
 _UPN = re.compile(r"^[A-Z]\d{12}$")
 _CHECK_LETTERS = "ABCDEFGHJKLMNPQRTUVWXYZ"
 """DfE check letters for remainders 0-22 (I, O and S are never used)."""
@@ -81,20 +85,27 @@ class Pseudonymiser:
         return hmac.new(self.key, normalise_upn(upn).encode(), hashlib.sha256).hexdigest()
 
 
+def new_pseudonym_key() -> str:
+    return secrets.token_hex(32)
+
+
 def load_pseudonymiser(settings: HubSettings, key_file: Path | None = None) -> Pseudonymiser:
-    """The key from settings, else from `key_file`, else the data folder's demo key
-    (made if missing).
+    """The key from settings, else from `key_file`, else the secrets folder's, else the data
+    folder's demo key (made if missing).
 
     The demo key is only for the embedded set-up (SQLite under one data folder, as ``hub demo``):
     with an external database the nodes run apart, so a key must be configured.
     """
     if settings.pseudonym_key is not None:
         return Pseudonymiser(settings.pseudonym_key.get_secret_value().encode())
+    key_file = key_file or _in_secrets(settings)
     if key_file is not None:
         return Pseudonymiser(key_file.read_bytes().strip())
     if settings.database_url:
         raise MissingKey(
-            "nodes on a shared database need HUB_PSEUDONYM_KEY or a key file: a generated key "
+            "nodes on a database server need the hub's pseudonym key: HUB_PSEUDONYM_KEY, "
+            f"HUB_ACTIVITIES_PSEUDONYM_KEY_FILE or {settings.secrets_dir / SECRETS_KEY_FILE} "
+            "(`hub secrets init` creates it; every node gets the same one): a key generated here "
             "would differ between machines and split every pupil into several pseudonyms"
         )
     path = settings.data_dir / DEMO_KEY_FILE
@@ -105,7 +116,7 @@ def load_pseudonymiser(settings: HubSettings, key_file: Path | None = None) -> P
             path,
         )
         tmp = path.with_name(f"{DEMO_KEY_FILE}.{secrets.token_hex(4)}")
-        write_private(tmp, secrets.token_hex(32))
+        write_private(tmp, new_pseudonym_key())
         try:
             os.link(tmp, path)  # atomic: if another node made it first, theirs wins
         except FileExistsError:
@@ -113,3 +124,8 @@ def load_pseudonymiser(settings: HubSettings, key_file: Path | None = None) -> P
         finally:
             tmp.unlink()
     return Pseudonymiser(path.read_bytes().strip())
+
+
+def _in_secrets(settings: HubSettings) -> Path | None:
+    path = settings.secrets_dir / SECRETS_KEY_FILE
+    return path if path.exists() else None

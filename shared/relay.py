@@ -55,6 +55,16 @@ class RelayMetrics:
         self.failures.add(0)  # a series from the start: Prometheus' increase() misses a first 1
 
 
+def failure_reason(exc: BaseException) -> str:
+    """An exception as one log line: its type and what it says; where it says nothing (a bare
+    timeout), what it came from."""
+    text = str(exc).strip()
+    origin = exc.__cause__ or exc.__context__
+    if not text and origin is not None:
+        text = f"from {failure_reason(origin)}"
+    return f"{type(exc).__name__}: {text}" if text else f"{type(exc).__name__} (no message)"
+
+
 @dataclass(frozen=True)
 class PendingEvent:
     sequence: int
@@ -115,7 +125,7 @@ class OutboxRelay:
             except Exception as exc:  # NATS down, timeouts, database locked: retry, never skip
                 self.failures += 1
                 self._metrics.failures.add(1)
-                log.warning("outbox relay: %s; retrying in %.2fs", str(exc) or repr(exc), backoff)
+                log.warning("outbox relay: %s; retrying in %.2fs", failure_reason(exc), backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self._max_backoff)
                 continue
@@ -174,9 +184,15 @@ class OutboxRelay:
             if event.traceparent:  # untraced: the writer's trace still reaches the consumer
                 headers["traceparent"] = event.traceparent
             futures.append(await self._js.publish_async(event.subject, event.body, headers=headers))
-        done = await asyncio.wait_for(
-            asyncio.gather(*futures, return_exceptions=True), self._ack_timeout
-        )
+        try:
+            done = await asyncio.wait_for(
+                asyncio.gather(*futures, return_exceptions=True), self._ack_timeout
+            )
+        except TimeoutError:
+            raise TimeoutError(
+                f"no acknowledgement from JetStream for {len(pending)} event(s) within "
+                f"{self._ack_timeout:g}s (is NATS reachable?)"
+            ) from None
         errors = [r for r in done if isinstance(r, BaseException)]
         if errors:
             raise RuntimeError(f"{len(errors)} of {len(pending)} publishes failed: {errors[0]!r}")

@@ -47,6 +47,11 @@ def test_systemd_units_parse_and_run_real_commands(unit: Path) -> None:
     assert exec_start[0].endswith("/hub")
     subcommand = [a for a in exec_start[1:3]]
     assert hub_cli(*subcommand, "--help").returncode == 0, subcommand
+    # hub stops its children in order: the stop signal goes to it alone
+    assert parser["Service"]["KillMode"] == "mixed"
+    env_file = parser["Service"]["EnvironmentFile"]  # documented beside the unit
+    example = "hub.env.example" if "hub.env" in env_file else "node.env.example"
+    assert env_file.startswith("/etc/hub-ledger/") and (unit.parent / example).exists()
 
 
 def test_compose_and_kubernetes_manifests_parse() -> None:

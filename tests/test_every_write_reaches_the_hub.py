@@ -652,7 +652,9 @@ async def demo_hub(
     topology = HubTopology(settings, secrets, Ports()).start()
     try:
         async with provisioned_hub(topology):
-            system = await start_system(settings, leaf_wiring(topology), base_port=free_port())
+            system = await start_system(
+                settings, leaf_wiring(topology), base_port=free_port(), move_taken_ports=True
+            )
             try:
                 yield LeafHubSystem(settings, topology, system)
             finally:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 
+import pytest
 from nats.js.api import StreamInfo
 
 from services.partners import app as partners_app
 from services.partners.services import RegisterOrganisation, register_organisation
 from shared.bus import connect, ensure_hub_topology
 from shared.nats_server import NatsServer, free_port
-from shared.node_service import NodeService
+from shared.node_service import NodeService, let_go
 from shared.relay import OutboxRelay
 from shared.settings import HubSettings
 from shared.subjects import node_stream
@@ -133,3 +135,31 @@ async def test_a_relay_woken_as_it_is_cancelled_stops(system: System) -> None:
     service._relay_task.cancel()
     await asyncio.wait([service._relay_task], timeout=10)
     assert service._relay_task.cancelled()
+
+
+async def test_a_relay_cut_off_from_nats_says_why_it_retries(
+    settings: HubSettings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """While NATS is down the relay logs the exception's type and what went wrong, never an empty
+    reason (it logged `outbox relay: ; retrying in 0.80s`)."""
+    server = NatsServer(tmp_path / "own-nats").start()
+    nc = await connect(server.url, "test-cut-off")
+    await ensure_hub_topology(nc.jetstream(), settings.hub, ["coventry"], 600)
+    service = partners_app.build_service(settings, "coventry", server.url)
+    await service.start(relay=False)
+    await register(service, 3)
+    server.kill()
+    relay = OutboxRelay(service.sessions, service.outbox, nc.jetstream(), ack_timeout=0.2)
+    task = asyncio.create_task(relay.run())
+    try:
+        await wait_for(lambda: asyncio.sleep(0, relay.failures), lambda n: n >= 2)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await let_go(nc, "test")
+        await service.stop()
+    retries = [r.getMessage() for r in caplog.records if "outbox relay:" in r.getMessage()]
+    assert len(retries) >= 2
+    for line in retries:
+        assert re.match(r"outbox relay: [A-Z]\w+: \S.*; retrying in", line), line
+    assert "no acknowledgement from JetStream for 3 event(s) within 0.2s" in retries[0]

@@ -44,6 +44,7 @@ from shared.db import (
     migrate_when_possible,
     session_factory,
 )
+from shared.relay import failure_reason
 from shared.settings import HubSettings
 from shared.signing import NodeKeys, load_node_keys
 from shared.subjects import hub_stream
@@ -246,7 +247,12 @@ class ReportingService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._consuming
         if self.broker is not None:
-            await self.broker.stop()
+            try:
+                await self.broker.stop()
+            except Exception as exc:  # its server already gone: the stop goes on to the database
+                log.warning(
+                    "reporting: NATS connection lost while stopping: %s", failure_reason(exc)
+                )
         await self.warmer.stop()
         if self.preparer is not None:
             await asyncio.to_thread(

@@ -34,6 +34,7 @@ from services.reporting.ingest.apply import (
     prepare_messages,
 )
 from services.reporting.projections import portable
+from shared.processes import watch_parent
 from shared.signing import NodeKeys
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ class ParallelPreparer:
                 "spawn"
             ),  # a fork would copy the event loop's threads
             initializer=_start_worker,
-            initargs=(self._hub, self._keys),
+            initargs=(self._hub, self._keys, os.getpid()),
         )
         for _ in range(self.workers):
             pool.submit(_started)
@@ -123,8 +124,12 @@ def _started() -> None:
     """Nothing: submitted once per worker so that it starts at once."""
 
 
-def _start_worker(hub: str, keys: NodeKeys | None) -> None:
+def _start_worker(hub: str, keys: NodeKeys | None, parent: int) -> None:
+    """A worker's set-up: what it checks against, and an end when its parent ends, SIGKILL
+    included (``shared.processes.watch_parent``: a worker left behind holds 100 MB or more, and
+    its resource tracker with it)."""
     global _hub, _keys
+    watch_parent(parent)
     _hub, _keys = hub, keys
 
 
