@@ -103,22 +103,24 @@ async def run_demo(
                 settings, with_dashboard_users(leaf_wiring(topology), secrets), base_port=base_port
             )
             try:
-                loaded = 0
+                load = None
                 if activities_per_node is not None:
                     load = await _load(system, settings, secrets, activities_per_node)
-                    loaded = load.total
                 report = await wait_for_report(
-                    system.reporting_url, loaded, secrets.token("manager")
+                    system.reporting_url, load.total if load else 0, secrets.token("manager")
                 )
                 render.console.print(render.report_table(report))
-                invitation = await invite_sample_partner(system, settings, load.organisations)
+                invitation = None  # an empty hub has no partner to invite yet
+                if load is not None:
+                    invitation = await invite_sample_partner(system, settings, load.organisations)
                 render.console.print(_where_to_look(system, settings, secrets, logins, invitation))
-                render.console.print(
-                    f"[bold]Partner return invitation[/bold] for {invitation[0]} (works once):\n"
-                    f"{invitation[1]}",
-                    soft_wrap=True,
-                    highlight=False,
-                )
+                if invitation is not None:
+                    render.console.print(
+                        f"[bold]Partner return invitation[/bold] for {invitation[0]} "
+                        f"(works once):\n{invitation[1]}",
+                        soft_wrap=True,
+                        highlight=False,
+                    )
                 if wait:
                     render.console.print("[bold]Serving. Ctrl-C stops everything.[/bold]")
                     await until_interrupted()
@@ -210,7 +212,7 @@ def _where_to_look(
     settings: HubSettings,
     secrets: Secrets,
     logins: dict[str, str],
-    invitation: tuple[str, str],
+    invitation: tuple[str, str] | None,
 ) -> Table:
     table = Table(title="where to look")
     table.add_column("what")
@@ -227,7 +229,8 @@ def _where_to_look(
     table.add_row("API tokens (Authorization: Bearer …)", str(secrets.folder / "secrets.json"))
     table.add_row("consortium manager token", secrets.token("manager"))
     node = settings.nodes[0]
-    table.add_row(f"partner return invitation ({invitation[0]})", "printed below, in full")
+    if invitation is not None:
+        table.add_row(f"partner return invitation ({invitation[0]})", "printed below, in full")
     table.add_row(
         f"{node} staff: partner returns (review, accept)",
         f"{system.urls[(node, 'activities')]}/staff/returns",
