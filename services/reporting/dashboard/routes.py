@@ -9,7 +9,7 @@ runs, as it does for the JSON API; links are shown only where the policy lets th
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from services.reporting.dashboard import charts
 from services.reporting.dashboard.auth import DEVELOPER, DashboardUser, Users
+from services.reporting.dashboard.curated import curate
 from services.reporting.dashboard.figures import (
     activity_titles,
     areas,
@@ -36,10 +37,12 @@ from services.reporting.deps import ReadSession
 from services.reporting.http.views import evidence_asks, export_view, view_asks
 from services.reporting.ingest.audit import verify
 from services.reporting.read import charts as read_charts
+from services.reporting.read import present
 from services.reporting.read.catalogue import VIEWS, run_view
 from services.reporting.read.charts import describe
 from services.reporting.read.exports import giving360
 from services.reporting.read.exports.tables import tables_of, to_json
+from services.reporting.read.names import delivery_years, money_years, names
 from services.reporting.read.params import Filters, ViewParams
 from services.reporting.read.queries import hub_report, report_stamp
 from services.reporting.read.versioned import per_version
@@ -69,12 +72,20 @@ EVENTS_PER_PAGE = 200
 GRANTS_PER_PAGE = 200
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
-templates.env.filters["pounds"] = lambda pence: "" if pence is None else f"£{pence / 100:,.2f}"
+templates.env.filters["pounds"] = present.pounds
+templates.env.filters["number"] = present.number
+templates.env.filters["hours"] = present.hours
+templates.env.filters["when"] = present.when
+templates.env.filters["words"] = present.words
+templates.env.filters["place"] = present.name
 templates.env.filters["label"] = lambda key: str(key).replace("_", " ")
 templates.env.filters["node_label"] = charts.node_label
+templates.env.filters["flow_label"] = charts.node_label
 templates.env.filters["zip_pairs"] = lambda values: [(v, str(v).replace("_", " ")) for v in values]
+templates.env.filters["place_pairs"] = lambda values: [(v, present.name(v)) for v in values]
+templates.env.filters["word_pairs"] = lambda values: [(v, present.words(v)) for v in values]
 templates.env.filters["partner_pairs"] = lambda found: [
-    (p.organisation_id, f"{p.name} ({p.node})") for p in found
+    (p.organisation_id, f"{p.name} ({present.name(p.node)})") for p in found
 ]
 
 
@@ -158,6 +169,30 @@ def _get_routes(app: Any) -> list[tuple[Any, dict[str, Any], Any]]:
 templates.env.globals["may_open"] = may_open
 
 
+MONEY_PAGES = {"/dashboard/funding", "/dashboard/views/funding"}
+"""Pages about money open on the latest year with ledger entries; the others on the latest year
+with delivery."""
+
+
+@dataclass(frozen=True)
+class PeriodStatus:
+    """The year a page shows and whether it has data: an empty year is said, not shown as zeros."""
+
+    what: Literal["delivery", "money"]
+    defaulted: bool
+    has_data: bool
+    latest: str | None
+    """The latest year with data (None: no data at all)."""
+
+
+async def years_with_data(
+    session: ReadSession, what: Literal["delivery", "money"], kind: PeriodKind
+) -> list[str]:
+    if what == "money":
+        return await money_years(session, kind)
+    return await delivery_years(session)
+
+
 @dataclass(frozen=True)
 class PageFilters:
     """The filters of a page, as the URL gives them and after the user's scope is applied."""
@@ -168,9 +203,10 @@ class PageFilters:
     area: str | None = None
     function: str | None = None
     partner: str | None = None
+    status: PeriodStatus | None = field(default=None, compare=False)
 
     def query(self, **changes: str | None) -> str:
-        values = {**asdict(self), **changes}
+        values = {**{k: v for k, v in asdict(self).items() if k != "status"}, **changes}
         return urlencode({k: v for k, v in values.items() if v})
 
     def view_params(self, request: Request) -> ViewParams:
@@ -184,8 +220,9 @@ class PageFilters:
         )
 
 
-def page_filters(
+async def page_filters(
     request: Request,
+    session: ReadSession,
     user: User,
     period: str | None = None,
     kind: PeriodKind = "academic",
@@ -194,26 +231,33 @@ def page_filters(
     function: str | None = None,
     partner: str | None = None,
 ) -> PageFilters:
-    period = period or ViewParams.default_period()
+    what: Literal["delivery", "money"] = "money" if request.url.path in MONEY_PAGES else "delivery"
+    years = await years_with_data(session, what, kind)
+    current = parse_period(academic_year(date.today()), kind).name
+    latest = max((y for y in years if y <= current), default=years[-1] if years else None)
+    asked = period
+    period = period or latest or ViewParams.default_period()
     try:
         parse_period(period, kind)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
+    status = PeriodStatus(what, asked is None, period in years, latest)
     if function and function not in set(StrategicFunction):
         raise HTTPException(422, f"no strategic function {function!r}")
     nodes = request.app.state.reporting.settings.nodes
     if node and node not in nodes:
         raise HTTPException(404, f"no node {node!r}")
     scope, _ = request_access(request)
-    asked = Ask(node=node or None, area=area or None, own_by_default=True)
-    require(user, request.method, scope, asked)  # the filters too, whatever else the page names
+    named = Ask(node=node or None, area=area or None, own_by_default=True)
+    require(user, request.method, scope, named)  # the filters too, whatever else the page names
     return PageFilters(
         period,
         kind,
-        effective(user, scope, asked).node,
+        effective(user, scope, named).node,
         area or None,
         function or None,
         partner or None,
+        status,
     )
 
 
@@ -367,10 +411,13 @@ async def overview(request: Request, session: ReadSession, user: User, f: Page) 
     chart = charts.bar_chart(
         "Unique pupils by home area",
         describe(by_area, "group", "unique_pupils", "pupils"),
-        [r.group or "unknown" for r in by_area],
+        [present.name(r.group) if r.group else "Not known" for r in by_area],
         [read_charts.Series("unique pupils", [r.unique_pupils for r in by_area])],
         "reach-area",
     )
+    years = await money_years(session, f.kind)
+    latest = max((y for y in years if y <= f.period), default=years[-1] if years else None)
+    money_status = PeriodStatus("money", False, f.period in years, latest)
     return await render(
         request,
         session,
@@ -383,6 +430,7 @@ async def overview(request: Request, session: ReadSession, user: User, f: Page) 
         money=money,
         by_area=by_area,
         chart=chart,
+        money_status=money_status,
         trace_key=f.area or ("hub" if user.whole_hub else user.areas[0] if user.areas else "hub"),
     )
 
@@ -409,6 +457,7 @@ async def view_page(
     result = await run_view(session, name, p, shared=True)
     tables = await view_tables(session, name, p)
     extra = await _view_extras(request, session, name, result, f)
+    shown = curate(result, await names(session))
     return await render(
         request,
         session,
@@ -419,6 +468,7 @@ async def view_page(
         spec=VIEWS[name],
         result=result,
         tables=tables,
+        curated=shown,
         **extra,
     )
 
