@@ -29,6 +29,7 @@ from services.reporting.dashboard.figures import (
     partner,
     partner_count,
     partner_figures,
+    partner_history,
     partners,
 )
 from services.reporting.dashboard.flows import HEADINGS, funding_flows
@@ -565,10 +566,22 @@ async def partner_page(
         raise HTTPException(404, f"no partner {organisation_id}")
     require(user, "GET", Scope.NODE, Ask(node=found.node))  # the partner's node is known only now
     f = replace(f, partner=organisation_id)
-    figures = await partner_figures(
-        session, found, f.period, f.kind, f.view_params(request).filters
+    filters = f.view_params(request).filters
+    figures = await partner_figures(session, found, f.period, f.kind, filters)
+    years = sorted(
+        set(await delivery_years(session)) | set(await money_years(session, "academic"))
     )
-    return await render(request, session, "partner.html", user, f, partner=found, figures=figures)
+    history = await partner_history(session, found, years, filters)
+    return await render(
+        request,
+        session,
+        "partner.html",
+        user,
+        f,
+        partner=found,
+        figures=figures,
+        history=history,
+    )
 
 
 @router.get("/funding")
