@@ -1,5 +1,7 @@
 """Refresh the vendored front-end assets from the npm registry (`make assets`): the dashboard's
-GOV.UK Frontend and the Swagger UI that every service's `/docs` serves.
+GOV.UK Frontend, the Swagger UI that every service's `/docs` serves, and axe-core, which the
+dashboard's browser tests run over every page (pinned here, not whichever copy a Python wrapper
+happens to bundle).
 
 Services serve their assets themselves (no CDN at run time: docs/architecture.md), so the compiled
 files are kept in the repository, without source maps. The GDS Transport font and the crown are for
@@ -30,6 +32,9 @@ SWAGGER_FILES = (
     "NOTICE",
     "swagger-ui-bundle.js.LICENSE.txt",
 )
+AXE_STATIC = ROOT / "harness" / "vendor" / "axe-core"
+AXE_VERSION = "4.14.1"
+AXE_FILES = ("axe.min.js", "LICENSE")
 GOVUK_LICENSE = """MIT License
 
 Copyright (c) 2018 Crown Copyright (Government Digital Service)
@@ -98,6 +103,16 @@ def refresh_swagger(version: str = SWAGGER_VERSION) -> None:
     )
 
 
+def refresh_axe(version: str = AXE_VERSION) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        dist = _npm_unpack("axe-core", version, tmp)
+        AXE_STATIC.mkdir(parents=True, exist_ok=True)
+        for name in AXE_FILES:
+            (AXE_STATIC / name).write_text((dist / name).read_text())
+    (AXE_STATIC / "VERSION").write_text(f"axe-core {version} (npm)\n")
+
+
 if __name__ == "__main__":
     refresh_govuk()
     refresh_swagger()
+    refresh_axe()

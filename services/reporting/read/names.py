@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import distinct, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.models.activities import ActivityView
@@ -68,7 +68,7 @@ async def _names(session: AsyncSession) -> Names:
 async def delivery_years(session: AsyncSession) -> list[str]:
     """Academic years with any activity recorded, oldest first."""
     found = await session.scalars(
-        select(distinct(ActivityView.academic_year)).where(ActivityView.academic_year.is_not(None))
+        select(ActivityView.academic_year).where(ActivityView.academic_year.is_not(None)).distinct()
     )
     return sorted(y for y in found if y)
 
