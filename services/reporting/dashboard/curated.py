@@ -269,13 +269,21 @@ def _nested(path: str, data: dict[str, Any], names: Names, out: Curated) -> None
 def _list(path: str, key: str, value: list[Any], names: Names) -> list[Shown]:
     title = TITLES.get(path, TITLES.get(key, words(key)))
     if value and all(isinstance(v, dict) for v in value):
-        nested = [c for c in _columns(value) if any(isinstance(r.get(c), list) for r in value)]
+        nested = [c for c in _columns(value) if _holds_rows([r.get(c) for r in value])]
         if nested:
             return _split(title, value, nested[0], names)
         return [_rows(title, key, value, names, None)]
     label = "School" if key in SCHOOLS else LABELS.get(key, words(key))
     cells = [[_cell(key, v, names)] for v in value]
     return [_table(title, [Column(label, False)], cells)]
+
+
+def _holds_rows(cells: list[Any]) -> bool:
+    """A column whose cells are each a list of rows (some may be empty)."""
+    lists = [c for c in cells if isinstance(c, list)]
+    return len(lists) == len(cells) and any(lists) and all(
+        isinstance(r, dict) for c in lists for r in c
+    )
 
 
 def _split(title: str, rows: list[dict[str, Any]], column: str, names: Names) -> list[Shown]:
