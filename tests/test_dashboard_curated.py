@@ -71,7 +71,7 @@ def test_a_result_becomes_tables_with_names_flags_order_and_provenance_apart() -
         shown.about
     )
     levels, lines = shown.tables
-    assert [row[0].text for row in levels.rows] == ["None", "Beginner", "Intermediate"]
+    assert [row[0].text for row in levels.rows] == ["Not taking part", "Beginner", "Intermediate"]
     assert [c.label for c in lines.columns] == [
         "Lead organisation",
         "Partner",

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from services.reporting.read.names import Names
 from services.reporting.read.present import (
     hours,
+    level_name,
     level_order,
     name,
     number,
@@ -281,8 +282,10 @@ def _list(path: str, key: str, value: list[Any], names: Names) -> list[Shown]:
 def _holds_rows(cells: list[Any]) -> bool:
     """A column whose cells are each a list of rows (some may be empty)."""
     lists = [c for c in cells if isinstance(c, list)]
-    return len(lists) == len(cells) and any(lists) and all(
-        isinstance(r, dict) for c in lists for r in c
+    return (
+        len(lists) == len(cells)
+        and any(lists)
+        and all(isinstance(r, dict) for c in lists for r in c)
     )
 
 
@@ -428,6 +431,8 @@ def _text(key: str, value: Any, names: Names) -> str:
         return f"{school} (URN {text})" if school else f"URN {text} (not on a register)"
     if key == "year_group":
         return f"Year {text}" if text.isdigit() else text
+    if key in ("level", "from_level", "to_level"):
+        return level_name(text)
     if key in CODES or key in ("role", "function"):
         return words(text)
     return text

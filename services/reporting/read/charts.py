@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from services.reporting.read.present import level_order, name, words
+from services.reporting.read.present import level_name, level_order, name, words
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,10 @@ def progression_chart(result: Any) -> Flows:
     order = sorted(
         result.transitions, key=lambda t: (level_order(t.from_level), level_order(t.to_level))
     )
-    links = [Link(f"0:{words(t.from_level)}", f"1:{words(t.to_level)}", t.pupils) for t in order]
+    links = [
+        Link(f"0:{level_name(t.from_level)}", f"1:{level_name(t.to_level)}", t.pupils)
+        for t in order
+    ]
     ranked = sorted(
         {
             (int(side), level)
@@ -147,11 +150,11 @@ def progression_chart(result: Any) -> Flows:
         },
         key=lambda sl: (sl[0], level_order(sl[1])),
     )
-    columns = {f"{side}:{words(level)}": side for side, level in ranked}
+    columns = {f"{side}:{level_name(level)}": side for side, level in ranked}
     desc = (
         "; ".join(
-            f"{t.pupils} pupils from {words(t.from_level).lower()} in {result.previous_year} "
-            f"to {words(t.to_level).lower()}"
+            f"{t.pupils} pupils from {level_name(t.from_level).lower()} in {result.previous_year} "
+            f"to {level_name(t.to_level).lower()}"
             for t in order
         )
         or "No pupils for these filters."

@@ -85,6 +85,11 @@ def name(code: str | None) -> str:
     )
 
 
+def level_name(level: str | None) -> str:
+    """A progression level in words; 'none' (absent that year) as 'Not taking part'."""
+    return "Not taking part" if level in (None, "none", "") else words(level)
+
+
 def level_order(level: str | None) -> tuple[int, str]:
     """Sort key: no level, then early years, beginner and up; an unknown level last, by name."""
     if level in (None, "none", ""):
