@@ -177,6 +177,17 @@ KEYS = {
 """What the keys of a mapping (or an `Amount` list's `key`) are, by the mapping's name."""
 
 
+def table_title(path: str) -> str:
+    """A table's caption from its path in a result ('breakdowns.area.rows' → "By pupils' home
+    area"): the dashboard's download links name the tables the way the page does."""
+    if path == "summary":
+        return "Key figures"
+    if path.startswith("breakdowns.") and not path.endswith(".rows"):
+        return f"{table_title(path + '.rows')}: totals"
+    path = path.removesuffix(".rows").removesuffix("_pence")
+    return TITLES.get(path) or TITLES.get(_last(path)) or words(_last(path))
+
+
 @dataclass(frozen=True)
 class Cell:
     text: str

@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from services.reporting.dashboard import charts
 from services.reporting.dashboard.auth import DEVELOPER, DashboardUser, Users
-from services.reporting.dashboard.curated import curate
+from services.reporting.dashboard.curated import curate, table_title
 from services.reporting.dashboard.figures import (
     activity_titles,
     areas,
@@ -82,6 +82,7 @@ templates.env.filters["place"] = present.name
 templates.env.filters["label"] = lambda key: str(key).replace("_", " ")
 templates.env.filters["node_label"] = charts.node_label
 templates.env.filters["flow_label"] = charts.node_label
+templates.env.filters["table_title"] = table_title
 templates.env.filters["zip_pairs"] = lambda values: [(v, str(v).replace("_", " ")) for v in values]
 templates.env.filters["place_pairs"] = lambda values: [(v, present.name(v)) for v in values]
 templates.env.filters["word_pairs"] = lambda values: [(v, present.words(v)) for v in values]
