@@ -195,6 +195,11 @@ async def years_with_data(
     return await delivery_years(session)
 
 
+def latest_of(years: list[str], upto: str) -> str | None:
+    """The latest of `years` not after `upto` (else the earliest after it; None without years)."""
+    return max((y for y in years if y <= upto), default=years[0] if years else None)
+
+
 @dataclass(frozen=True)
 class PageFilters:
     """The filters of a page, as the URL gives them and after the user's scope is applied."""
@@ -235,8 +240,7 @@ async def page_filters(
 ) -> PageFilters:
     what: Literal["delivery", "money"] = "money" if request.url.path in MONEY_PAGES else "delivery"
     years = await years_with_data(session, what, kind)
-    current = parse_period(academic_year(date.today()), kind).name
-    latest = max((y for y in years if y <= current), default=years[-1] if years else None)
+    latest = latest_of(years, parse_period(academic_year(date.today()), kind).name)
     asked = period
     period = period or latest or ViewParams.default_period()
     try:
@@ -418,7 +422,7 @@ async def overview(request: Request, session: ReadSession, user: User, f: Page) 
         "reach-area",
     )
     years = await money_years(session, f.kind)
-    latest = max((y for y in years if y <= f.period), default=years[-1] if years else None)
+    latest = latest_of(years, f.period)
     money_status = PeriodStatus("money", False, f.period in years, latest)
     return await render(
         request,
@@ -569,9 +573,7 @@ async def partner_page(
     f = replace(f, partner=organisation_id)
     filters = f.view_params(request).filters
     figures = await partner_figures(session, found, f.period, f.kind, filters)
-    years = sorted(
-        set(await delivery_years(session)) | set(await money_years(session, "academic"))
-    )
+    years = sorted(set(await delivery_years(session)) | set(await money_years(session, "academic")))
     history = await partner_history(session, found, years, filters)
     return await render(
         request,
@@ -678,7 +680,17 @@ async def _funding_figures(session: ReadSession, f: PageFilters) -> FundingFigur
 async def warm_pages(sessions: Any, hub: str, nodes: list[str], period: str) -> None:
     """What the pages add to the views, hub-wide for `period` (their tables, the overview's money,
     the funding page's figures, the overview's pupils trace): warmed after a burst of events
-    (the views themselves are warmed by the catalogue, views/catalogue.warm_views)."""
+    (the views themselves are warmed by the catalogue, views/catalogue.warm_views). Also for the
+    years the pages open on when none is asked for (the latest with delivery, with money)."""
+    async with sessions() as session:
+        current = parse_period(academic_year(date.today()), "academic").name
+        delivery = latest_of(await delivery_years(session), current)
+        money = latest_of(await money_years(session, "academic"), current)
+    for year in dict.fromkeys(y for y in (period, delivery, money) if y):
+        await _warm_year(sessions, hub, nodes, year)
+
+
+async def _warm_year(sessions: Any, hub: str, nodes: list[str], period: str) -> None:
     f = PageFilters(period=period)
     async with sessions() as session:
         for name in VIEWS:

@@ -66,7 +66,14 @@ async def _names(session: AsyncSession) -> Names:
 
 
 async def delivery_years(session: AsyncSession) -> list[str]:
-    """Academic years with any activity recorded, oldest first."""
+    """Academic years with any activity recorded, oldest first (once per data version: every
+    page asks, to open on the latest)."""
+    return await per_version(
+        session, ("delivery years",), lambda: _delivery_years(session), shared=True
+    )
+
+
+async def _delivery_years(session: AsyncSession) -> list[str]:
     found = await session.scalars(
         select(ActivityView.academic_year).where(ActivityView.academic_year.is_not(None)).distinct()
     )
@@ -75,5 +82,9 @@ async def delivery_years(session: AsyncSession) -> list[str]:
 
 async def money_years(session: AsyncSession, kind: PeriodKind) -> list[str]:
     """Years (academic or financial) with any ledger entry dated in them, oldest first."""
-    ledger = await load_ledger(session)
-    return sorted({period_of(e.entry_on, kind).name for e in ledger.entries.values()})
+
+    async def compute() -> list[str]:
+        ledger = await load_ledger(session)
+        return sorted({period_of(e.entry_on, kind).name for e in ledger.entries.values()})
+
+    return await per_version(session, ("money years", kind), compute, shared=True)
