@@ -84,6 +84,8 @@ def test_a_result_becomes_tables_with_names_flags_order_and_provenance_apart() -
     assert second[2] == "\u2212£0.05"
     assert [c.flag for c in lines.rows[0]] == [None, None, "Overspend", "Late"]
     assert [c.flag for c in lines.rows[1]] == [None, None, None, None]
+    assert lines.rows[0][1].href == f"/dashboard/partners/{partner}"  # a named partner: its page
+    assert lines.rows[1][1].href is None
     every = [c.text for t in shown.tables for row in t.rows for c in row]
     assert not any(UUID.match(text) for text in every) and "stamp" not in str(every)
 

@@ -194,6 +194,8 @@ class Cell:
     numeric: bool = False
     flag: str | None = None
     """Why the cell is highlighted (an overspend, a gap, a missing return), said beside it."""
+    href: str | None = None
+    """The page of what the cell names (a partner's), shown as a link where the user may open it."""
 
 
 @dataclass(frozen=True)
@@ -417,7 +419,8 @@ def _cell(
         return Cell(number(value), True, _count_flag(key, value))
     text = _text(key, value, names)
     flag = words(value) if key == "status" and value in FLAGGED_STATUS else None
-    return Cell(text, flag=flag)
+    named = key in ORGANISATIONS and str(value) in names.organisations
+    return Cell(text, flag=flag, href=f"/dashboard/partners/{value}" if named else None)
 
 
 def _text(key: str, value: Any, names: Names) -> str:

@@ -107,7 +107,7 @@ def inclusion_chart(rows: list[Any]) -> Bars:
     desc = (
         f"Share of unique participants with each characteristic beside the school population's share ({source}). "
         + "; ".join(
-            f"{words(c.characteristic)} {words(c.value).lower()}: {c.share}% against "
+            f"{words(c.characteristic)} {words(c.value)}: {c.share}% against "
             f"{f'{c.population_share}%' if c.population_share is not None else 'unknown'}"
             for c in rows
         )
@@ -115,7 +115,7 @@ def inclusion_chart(rows: list[Any]) -> Bars:
     return Bars(
         "Participants by characteristic (percent) against the school population",
         desc,
-        [f"{words(c.characteristic)}: {words(c.value).lower()}" for c in rows],
+        [f"{words(c.characteristic)}: {words(c.value)}" for c in rows],
         [
             Series(
                 "participants %", [float(c.share) if c.share is not None else None for c in rows]
