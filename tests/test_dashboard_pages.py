@@ -10,6 +10,7 @@ covered as soon as something links to it (and the test fails, naming it, when no
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -51,8 +52,6 @@ FOCUS_STYLE = """(a) => { const s = getComputedStyle(a);
 @pytest.fixture(scope="module", autouse=True)
 def chromium() -> None:
     if chromium_path() is None:
-        import os
-
         if os.environ.get("HUB_REQUIRE_BROWSER") == "1":
             pytest.fail("chromium required (HUB_REQUIRE_BROWSER=1) but not installed")
         pytest.skip("chromium not installed (make browser)")
@@ -64,8 +63,8 @@ def page_routes(app: FastAPI) -> list[Any]:
         r
         for r in api_routes(app)
         if "GET" in (r.methods or ())
-        and r.path.startswith("/dashboard/")
-        and not r.path.startswith(NOT_PAGES)
+        and (r.path or "").startswith("/dashboard/")
+        and not (r.path or "").startswith(NOT_PAGES)
     ]
 
 
