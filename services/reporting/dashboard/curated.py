@@ -277,6 +277,10 @@ def _nested(path: str, data: dict[str, Any], names: Names, out: Curated) -> None
         label = Cell("All (a pupil counts once)")
         cells = [label] + [_cell(k, total.get(k), names) for k in _columns(rows)[1:]]
         shown.rows.append(cells)
+        shown.columns = [
+            Column(c.label, _numeric([row[i] for row in shown.rows]))
+            for i, c in enumerate(shown.columns)
+        ]
     out.tables.append(shown)
 
 
@@ -335,6 +339,8 @@ def _rows(title: str, key: str, rows: list[Any], names: Names, by: str | None) -
     labels = [group_label if c == "group" else _label(c, KEYS.get(key)) for c in columns]
     ordered = sorted(dicts, key=lambda r: _row_order(r, by))
     cells = [[_cell(c, r.get(c), names, by, KEYS.get(key)) for c in columns] for r in ordered]
+    if by in ("area", "node", "partner"):  # places and partners by name
+        cells.sort(key=lambda row: row[0].text.lower())
     numeric = [_numeric([row[i] for row in cells]) for i in range(len(columns))]
     return _table(title, [Column(lab, n) for lab, n in zip(labels, numeric, strict=True)], cells)
 

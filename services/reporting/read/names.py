@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.models.activities import ActivityView
 from services.reporting.models.partners import OrganisationView, SettingView
+from services.reporting.read.present import name as place
 from services.reporting.read.versioned import per_version
 from services.reporting.read.views.funding import load_ledger
 from shared.periods import PeriodKind, period_of
@@ -57,8 +58,14 @@ async def _names(session: AsyncSession) -> Names:
         for (_, entry_id), e in ledger.entries.items()
         if e.counterparty or e.title
     }
+    nodes_of: dict[str, set[str]] = {}
+    for (node, _), title in orgs.items():
+        nodes_of.setdefault(title, set()).add(node)
     return Names(
-        {oid: name for (_, oid), name in orgs.items()},
+        {  # a name two lead organisations register is told apart by theirs
+            oid: f"{title} ({place(node)})" if len(nodes_of[title]) > 1 else title
+            for (node, oid), title in orgs.items()
+        },
         {u: n for u, n in schools.items() if n},
         activities,
         entries,
