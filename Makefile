@@ -21,7 +21,7 @@ browser:  ## Debian's chromium for the dashboard's browser tests (installed when
 	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium missing: browser tests will be skipped (apt-get install chromium)"; fi
 
-assets: $(STAMP)  ## refresh the vendored GOV.UK Frontend and Swagger UI (every service's /docs) from the npm registry
+assets: $(STAMP)  ## refresh the vendored GOV.UK Frontend, Swagger UI (every service's /docs) and axe-core (browser tests) from the npm registry
 	$(BIN)/python -m harness.assets
 
 screenshots: $(STAMP)  ## docs/dashboard/*.png from a running demo (`make demo` in another shell)

@@ -1,6 +1,8 @@
 """Refresh the vendored front-end assets from the npm registry (`make assets`): the dashboard's
-GOV.UK Frontend, the Swagger UI that every service's `/docs` serves, and the AsyncAPI 3.0.0 JSON
-Schema the tests validate the services' `/asyncapi.json` against.
+GOV.UK Frontend, the Swagger UI that every service's `/docs` serves, axe-core, which the
+dashboard's browser tests run over every page (pinned here, not whichever copy a Python wrapper
+happens to bundle), and the AsyncAPI 3.0.0 JSON Schema the tests validate the services'
+`/asyncapi.json` against.
 
 Services serve their assets themselves (no CDN at run time: docs/architecture.md), so the compiled
 files are kept in the repository, without source maps. The GDS Transport font and the crown are for
@@ -35,6 +37,9 @@ SWAGGER_FILES = (
     "NOTICE",
     "swagger-ui-bundle.js.LICENSE.txt",
 )
+AXE_STATIC = ROOT / "harness" / "vendor" / "axe-core"
+AXE_VERSION = "4.14.1"
+AXE_FILES = ("axe.min.js", "LICENSE")
 GOVUK_LICENSE = """MIT License
 
 Copyright (c) 2018 Crown Copyright (Government Digital Service)
@@ -108,6 +113,15 @@ def refresh_swagger(version: str = SWAGGER_VERSION) -> None:
     )
 
 
+def refresh_axe(version: str = AXE_VERSION) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        dist = _npm_unpack("axe-core", version, tmp)
+        AXE_STATIC.mkdir(parents=True, exist_ok=True)
+        for name in AXE_FILES:
+            (AXE_STATIC / name).write_text((dist / name).read_text())
+    (AXE_STATIC / "VERSION").write_text(f"axe-core {version} (npm)\n")
+
+
 def refresh_asyncapi_schema(version: str = ASYNCAPI_SPECS_VERSION) -> None:
     """The AsyncAPI 3.0.0 JSON Schema that tests/test_asyncapi.py validates documents against."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -120,4 +134,5 @@ def refresh_asyncapi_schema(version: str = ASYNCAPI_SPECS_VERSION) -> None:
 if __name__ == "__main__":
     refresh_govuk()
     refresh_swagger()
+    refresh_axe()
     refresh_asyncapi_schema()

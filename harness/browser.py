@@ -22,6 +22,23 @@ CHROMIUM_ARGS = [
 """Without the background-networking flags chromium keeps calling home on a closed network."""
 
 
+AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
+"""axe-core as vendored from the npm registry (`make assets`, harness/assets.py), pinned."""
+WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
+
+
+async def axe_violations(page: Any, tags: list[str] = WCAG_AA) -> list[dict[str, Any]]:
+    """axe-core's violations on the page as it stands, for the rules of `tags`."""
+    from axe_playwright_python.async_playwright import (  # type: ignore[import-untyped]
+        Axe,  # the wrapper ships no type hints; it only runs the vendored script
+    )
+
+    results = await Axe.from_file(AXE).run(
+        page, options={"runOnly": {"type": "tag", "values": tags}}
+    )
+    return list(results.response["violations"])
+
+
 def chromium_path() -> str | None:
     for name in ("chromium", "chromium-browser"):
         found = shutil.which(name)

@@ -50,7 +50,7 @@ async def test_figures_trace_and_downloads_match_the_views(system: System, tmp_p
         # Solihull £1,000 DfE; leverage 500/2000 = 0.25
         assert "£2,000.00" in page and "£1,000.00" in page
         assert (
-            "dfe grant coventry £1,000.00" in page and "solihull coventry £200.00" in page
+            "DfE grant Coventry £1,000.00" in page and "Solihull Coventry £200.00" in page
         )  # the flows table
         trace = text_of(
             (await client.get(f"/dashboard/trace?view=income&key=hub&period={PERIOD}")).text

@@ -54,7 +54,9 @@ async def commission(
     assert r.status_code == 201, r.text
 
 
-async def delivered(system: System, node: str, by: str, hours: str) -> None:
+async def delivered(
+    system: System, node: str, by: str, hours: str, starts_on: str = "2024-09-09"
+) -> None:
     r = await system.post(
         node,
         "activities",
@@ -65,8 +67,8 @@ async def delivered(system: System, node: str, by: str, hours: str) -> None:
             setting_urn=None,
             hours=hours,
             kind="ensemble",
-            starts_on="2024-09-09",
-            ends_on="2025-07-18",
+            starts_on=starts_on,
+            ends_on=starts_on[:4] + "-12-18",
         ),
     )
     assert r.status_code == 201, r.text
@@ -105,7 +107,8 @@ async def test_partner_pages_per_node(system: System, tmp_path: Path) -> None:
     await delivered(system, "coventry", swan["coventry"], "12")
     await delivered(system, "solihull", swan["solihull"], "30")
     await delivered(system, "solihull", shared["solihull"], "7")
-    await system.report_when(lambda r: r.stamp.applied_events >= 13, timeout=30)
+    await delivered(system, "coventry", swan["coventry"], "5", starts_on="2022-10-03")
+    await system.report_when(lambda r: r.stamp.applied_events >= 14, timeout=30)
 
     app = dashboard_app(system, tmp_path)
     async with signed_in(app, "manager") as client:
@@ -119,15 +122,22 @@ async def test_partner_pages_per_node(system: System, tmp_path: Path) -> None:
     assert (
         "£897.33" not in pages["swan", "coventry"] + pages["swan", "solihull"]
     )  # the hub-wide sum by name
+    history = (
+        pages["swan", "coventry"].split("Across the years")[1].split("Activities delivered")[0]
+    )
+    assert f"{PERIOD} (selected) 1 0 0 12 £445.00 2022-23 1 0 0 5 £0.00" in history  # every year
     assert (
-        "Hours delivered 12" in pages["swan", "coventry"]
-        and "Hours delivered 30" in pages["swan", "solihull"]
+        f"Hours delivered ({PERIOD}) 12" in pages["swan", "coventry"]
+        and f"Hours delivered ({PERIOD}) 30" in pages["swan", "solihull"]
     )
     for node in (
         "coventry",
         "solihull",
     ):  # one organisation: the same figures from either node's registration
-        assert "£120.00" in pages["shared", node] and "Hours delivered 7" in pages["shared", node]
+        assert (
+            "£120.00" in pages["shared", node]
+            and f"Hours delivered ({PERIOD}) 7" in pages["shared", node]
+        )
 
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://reporting"

@@ -132,8 +132,8 @@ async def test_inclusion_sits_beside_the_areas_school_population(
             (await dashboard.get("/dashboard/views/inclusion", params={"period": "2024-25"})).text
         )
         assert (
-            "fsm yes: 33.3% against 23.3%" in page
-            and "looked_after no: 100.0% against unknown" in page
+            "FSM Yes: 33.3% against 23.3%" in page
+            and "Looked after No: 100.0% against unknown" in page
         )
 
 

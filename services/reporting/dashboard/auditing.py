@@ -19,7 +19,8 @@ from services.reporting.models.activities import ActivityView, ParticipationView
 from services.reporting.read.exports.registry import EXPORTERS
 from services.reporting.read.exports.tables import to_json
 from services.reporting.read.exports.trail import trails
-from services.reporting.read.names import Names, label, load_names
+from services.reporting.read.labels import Names, label
+from services.reporting.read.names import load_names
 from services.reporting.read.params import ViewParams
 from services.reporting.read.views.funding import activity_pounds, load_ledger
 from services.reporting.read.views.trail import grant_trail

@@ -1,6 +1,11 @@
 """Charts as inline SVG, laid out here in Python: no JavaScript, nothing fetched, and every chart
 is an image with a title and a description (role="img"); its exact figures are in the table the
-page puts beside it, so the picture is never the only way to read a figure."""
+page puts beside it, so the picture is never the only way to read a figure.
+
+Each chart is drawn twice, for wide and for narrow screens, and CSS shows one (dashboard.css,
+`hl-from-*` / `hl-below-*`): an SVG scales with its container, so one drawing would shrink its
+text below 12 px on a phone. Each drawing is at most its own width (never scaled up) and is shown
+only where its container keeps its text at 12 px or more; flows fall back to bars when narrow."""
 
 from __future__ import annotations
 
@@ -16,21 +21,41 @@ from services.reporting.read.charts import Bars, Chart, Flows, Link, Series
 PALETTE = ("#1d70b8", "#00703c", "#4c2c92", "#d4351c", "#505a5f")
 """GOV.UK blue, green, purple, red, grey: each at least 3:1 against white (WCAG 1.4.11)."""
 TEXT = "#0b0c0c"
+Fmt = str | Callable[[float], str]
+"""A value's text: a format string, or a function (pounds from pence)."""
+NARROW = 320
+"""The narrow drawing's width: at 320 px wide (WCAG 1.4.10) its container is 290 px, and 14 px text
+scaled by 290/320 stays above 12 px."""
 
 
-def _svg(width: int, height: int, title: str, desc: str, body: list[str], chart_id: str) -> Markup:
+def _svg(
+    width: int,
+    height: int,
+    title: str,
+    desc: str,
+    body: list[str],
+    chart_id: str,
+    shown: str = "hl-from-tablet",
+) -> Markup:
     return Markup(
-        '<svg class="hl-chart" xmlns="http://www.w3.org/2000/svg" role="img" '
-        f'viewBox="0 0 {width} {height}" width="100%" '
+        f'<svg class="hl-chart {shown}" xmlns="http://www.w3.org/2000/svg" role="img" '
+        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
         f'aria-labelledby="{chart_id}-t {chart_id}-d" focusable="false">'
         f'<title id="{chart_id}-t">{escape(title)}</title>'
         f'<desc id="{chart_id}-d">{escape(desc)}</desc>' + "".join(body) + "</svg>"
     )
 
 
-def _text(x: float, y: float, text: str, anchor: str = "start", weight: str = "normal") -> str:
+def _text(
+    x: float,
+    y: float,
+    text: str,
+    anchor: str = "start",
+    weight: str = "normal",
+    size: int = 16,
+) -> str:
     return (
-        f'<text x="{x:.1f}" y="{y:.1f}" fill="{TEXT}" font-size="14" text-anchor="{anchor}" '
+        f'<text x="{x:.1f}" y="{y:.1f}" fill="{TEXT}" font-size="{size}" text-anchor="{anchor}" '
         f'font-weight="{weight}" dominant-baseline="middle">{escape(text)}</text>'
     )
 
@@ -42,7 +67,7 @@ def _legend(series: list[Series], y: float) -> list[str]:
             f'<rect x="{x:.1f}" y="{y - 7:.1f}" width="14" height="14" '
             f'fill="{PALETTE[i % len(PALETTE)]}"/>'
         )
-        out.append(_text(x + 20, y, s.name))
+        out.append(_text(x + 20, y, s.name, size=14))
         x += 30 + 8 * len(s.name)
     return out
 
@@ -75,34 +100,96 @@ def bar_chart(
     series: list[Series],
     chart_id: str,
     fmt: str = "{:,.0f}",
-    width: int = 640,
+    width: int = 720,
 ) -> Markup:
-    """Horizontal bars, one group per label and one bar per series,
-    each bar labelled with its value."""
-    label_w, bar_h, gap = 190, 18, 12
+    """Horizontal bars, one group per label and one bar per series, each labelled with its value:
+    labels beside the bars on wide screens, above them on narrow ones."""
+    return _wide_bars(title, desc, labels, series, chart_id, fmt, width) + narrow_bars(
+        title, desc, labels, series, f"{chart_id}-n", fmt
+    )
+
+
+def _wide_bars(
+    title: str,
+    desc: str,
+    labels: list[str],
+    series: list[Series],
+    chart_id: str,
+    fmt: str,
+    width: int,
+) -> Markup:
+    label_w, bar_h, gap = 230, 22, 12
     group_h = bar_h * len(series) + gap
     top = 30 if len(series) > 1 else 4
     height = top + group_h * max(len(labels), 1)
-    peak = max((v for s in series for v in s.values if v), default=1) or 1
-    room = width - label_w - 90
+    peak = _peak(series)
+    room = width - label_w - 120
     body = _legend(series, 10) if len(series) > 1 else []
     for i, label in enumerate(labels):
         y0 = top + i * group_h
         body.append(
-            _text(label_w - 8, y0 + bar_h * len(series) / 2, _clip(label, 26), anchor="end")
+            _text(label_w - 8, y0 + bar_h * len(series) / 2, _clip(label, 24), anchor="end")
         )
         for j, s in enumerate(series):
-            value = s.values[i]
             y = y0 + j * bar_h
-            w = 0 if value is None else max(room * value / peak, 1 if value else 0)
-            shown = "unknown" if value is None else fmt.format(value)
-            tip = escape(f"{label}, {s.name}: {shown}")
-            body.append(
-                f'<rect x="{label_w}" y="{y:.1f}" width="{w:.1f}" height="{bar_h - 3}" '
-                f'fill="{PALETTE[j % len(PALETTE)]}"><title>{tip}</title></rect>'
-            )
-            body.append(_text(label_w + w + 6, y + (bar_h - 3) / 2, shown))
+            body += _bar(label_w, y, bar_h - 3, room, peak, s, i, j, label, fmt, 16)
     return _svg(width, height, title, desc, body, chart_id)
+
+
+def narrow_bars(
+    title: str,
+    desc: str,
+    labels: list[str],
+    series: list[Series],
+    chart_id: str,
+    fmt: Fmt,
+    shown: str = "hl-below-tablet",
+) -> Markup:
+    """Bars for a phone: each label on its own line above its bars, in 14 px text."""
+    bar_h, label_h, gap = 20, 20, 10
+    group_h = label_h + bar_h * len(series) + gap
+    top = 30 if len(series) > 1 else 4
+    height = top + group_h * max(len(labels), 1)
+    peak = _peak(series)
+    room = NARROW - 110
+    body = _legend(series, 10) if len(series) > 1 else []
+    for i, label in enumerate(labels):
+        y0 = top + i * group_h
+        body.append(_text(0, y0 + label_h / 2, _clip(label, 40), size=14))
+        for j, s in enumerate(series):
+            y = y0 + label_h + j * bar_h
+            body += _bar(0, y, bar_h - 3, room, peak, s, i, j, label, fmt, 14)
+    return _svg(NARROW, height, title, desc, body, chart_id, shown)
+
+
+def _peak(series: list[Series]) -> float:
+    return max((v for s in series for v in s.values if v), default=1) or 1
+
+
+def _bar(
+    x: float,
+    y: float,
+    h: float,
+    room: float,
+    peak: float,
+    s: Series,
+    i: int,
+    j: int,
+    label: str,
+    fmt: Fmt,
+    size: int,
+) -> list[str]:
+    value = s.values[i]
+    w = 0 if value is None else max(room * value / peak, 1 if value else 0)
+    shown = (
+        "unknown" if value is None else fmt.format(value) if isinstance(fmt, str) else fmt(value)
+    )
+    return [
+        f'<rect x="{x}" y="{y:.1f}" width="{w:.1f}" height="{h}" '
+        f'fill="{PALETTE[j % len(PALETTE)]}">'
+        f"<title>{escape(f'{label}, {s.name}: {shown}')}</title></rect>",
+        _text(x + w + 6, y + h / 2, shown, size=size),
+    ]
 
 
 def node_label(node: str) -> str:
@@ -164,17 +251,47 @@ def sankey(
     headings: list[str],
     chart_id: str,
     fmt: Callable[[int], str] = str,
-    width: int = 1100,
+    width: int = 960,
     height: int = 420,
 ) -> Markup:
-    """Flows between columns of nodes named '<column>:<label>'; a band's width is its amount."""
+    """Flows between columns of nodes named '<column>:<label>'; a band's width is its amount, and
+    each node says its amount. Below the width where its 14 px text would shrink under 12 px, the
+    same flows are drawn as bars."""
     links = [link for link in links if link.value > 0]
+    tablet = width * 12 / 14 + 60 <= 641  # the container at the tablet breakpoint keeps 12 px
+    wide = _sankey(title, desc, links, columns, headings, chart_id, fmt, width, height, tablet)
+    labels = [f"{node_label(k.source)} → {node_label(k.target)}" for k in links]
+    values: list[float | None] = [float(k.value) for k in links]
+    fallback = narrow_bars(
+        title,
+        desc,
+        labels,
+        [Series("amount", values)],
+        f"{chart_id}-n",
+        lambda v: fmt(int(v)),
+        "hl-below-tablet" if tablet else "hl-below-desktop",
+    )
+    return wide + fallback
+
+
+def _sankey(
+    title: str,
+    desc: str,
+    links: list[Link],
+    columns: dict[str, int],
+    headings: list[str],
+    chart_id: str,
+    fmt: Callable[[int], str],
+    width: int,
+    height: int,
+    tablet: bool,
+) -> Markup:
     nodes = sankey_layout(links, columns, height)
-    node_w, top, label_room = 14, 30, 170
+    node_w, top, label_room = 14, 30, 190
     step = (width - label_room - node_w - 10) / max(len(headings) - 1, 1)
     scale = min((n.height / n.value) for n in nodes.values() if n.value) if nodes else 1
     x = {c: 10 + c * step for c in range(len(headings))}
-    body = [_text(x[c], 10, h, weight="bold") for c, h in enumerate(headings)]
+    body = [_text(x[c], 10, h, weight="bold", size=14) for c, h in enumerate(headings)]
     for link in sorted(links, key=lambda k: (nodes[k.source].y, nodes[k.target].y)):
         s, t = nodes[link.source], nodes[link.target]
         w = max(link.value * scale, 1)
@@ -196,10 +313,12 @@ def sankey(
             f'<rect x="{x[n.column]:.1f}" y="{top + n.y:.1f}" width="{node_w}" '
             f'height="{n.height:.1f}" fill="{PALETTE[n.column % len(PALETTE)]}"/>'
         )
-        body.append(
-            _text(x[n.column] + node_w + 6, top + n.y + n.height / 2, _clip(node_label(n.name), 24))
-        )
-    return _svg(width, height + top + 10, title, desc, body, chart_id)
+        middle = top + n.y + n.height / 2
+        at = x[n.column] + node_w + 6
+        body.append(_text(at, middle - 8, _clip(node_label(n.name), 22), size=14))
+        body.append(_text(at, middle + 9, fmt(n.value), weight="bold", size=14))
+    shown = "hl-from-tablet" if tablet else "hl-from-desktop"
+    return _svg(width, height + top + 10, title, desc, body, chart_id, shown)
 
 
 def _band(x0: float, y0: float, x1: float, y1: float, w: float, colour: str, title: str) -> str:

@@ -129,6 +129,39 @@ async def partner_figures(
     return figures
 
 
+@dataclass(frozen=True)
+class PartnerYear:
+    """One academic year of a partner's delivery and the commissions to it dated in that year."""
+
+    year: str
+    activities: int
+    unique_pupils: int
+    participations: int
+    hours: Decimal
+    commissioned_pence: int
+
+
+async def partner_history(
+    session: AsyncSession, partner: Partner, years: list[str], filters: Filters
+) -> list[PartnerYear]:
+    """The partner's figures in each of `years` (newest first), leaving out years with nothing:
+    its page shows how it has done across years, not only the year selected."""
+    history = []
+    for year in sorted(years, reverse=True):
+        f = await partner_figures(session, partner, year, "academic", filters)
+        row = PartnerYear(
+            year,
+            len(f.activities),
+            f.unique_pupils,
+            f.participations,
+            f.hours,
+            f.commissioned_pence,
+        )
+        if row.activities or row.participations or row.commissioned_pence:
+            history.append(row)
+    return history
+
+
 async def activity_titles(session: AsyncSession, ids: set[str]) -> dict[str, str]:
     if not ids:
         return {}

@@ -9,7 +9,7 @@ runs, as it does for the JSON API; links are shown only where the policy lets th
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -22,11 +22,13 @@ from starlette.concurrency import run_in_threadpool
 
 from services.reporting.dashboard import charts
 from services.reporting.dashboard.auth import DEVELOPER, DashboardUser, Users
+from services.reporting.dashboard.curated import curate, table_title
 from services.reporting.dashboard.figures import (
     areas,
     partner,
     partner_count,
     partner_figures,
+    partner_history,
     partners,
 )
 from services.reporting.dashboard.flows import HEADINGS, funding_flows
@@ -35,10 +37,12 @@ from services.reporting.deps import ReadSession
 from services.reporting.http.views import evidence_asks, export_view, view_asks
 from services.reporting.ingest.audit import verify
 from services.reporting.read import charts as read_charts
+from services.reporting.read import present
 from services.reporting.read.catalogue import VIEWS, ReachReport, run_view, run_view_as
 from services.reporting.read.charts import describe
 from services.reporting.read.exports import giving360
 from services.reporting.read.exports.tables import tables_of, to_json
+from services.reporting.read.names import delivery_years, load_names, money_years
 from services.reporting.read.params import Filters, ViewParams
 from services.reporting.read.queries import hub_report, report_stamp
 from services.reporting.read.versioned import per_version
@@ -69,12 +73,21 @@ EVENTS_PER_PAGE = 200
 GRANTS_PER_PAGE = 200
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
-templates.env.filters["pounds"] = lambda pence: "" if pence is None else f"£{pence / 100:,.2f}"
+templates.env.filters["pounds"] = present.pounds
+templates.env.filters["number"] = present.number
+templates.env.filters["hours"] = present.hours
+templates.env.filters["when"] = present.when
+templates.env.filters["words"] = present.words
+templates.env.filters["place"] = present.name
 templates.env.filters["label"] = lambda key: str(key).replace("_", " ")
 templates.env.filters["node_label"] = charts.node_label
+templates.env.filters["flow_label"] = charts.node_label
+templates.env.filters["table_title"] = table_title
 templates.env.filters["zip_pairs"] = lambda values: [(v, str(v).replace("_", " ")) for v in values]
+templates.env.filters["place_pairs"] = lambda values: [(v, present.name(v)) for v in values]
+templates.env.filters["word_pairs"] = lambda values: [(v, present.words(v)) for v in values]
 templates.env.filters["partner_pairs"] = lambda found: [
-    (p.organisation_id, f"{p.name} ({p.node})") for p in found
+    (p.organisation_id, f"{p.name} ({present.name(p.node)})") for p in found
 ]
 
 
@@ -162,6 +175,35 @@ def _get_routes(app: Any) -> list[tuple[Any, dict[str, Any], Any]]:
 templates.env.globals["may_open"] = may_open
 
 
+MONEY_PAGES = {"/dashboard/funding", "/dashboard/views/funding"}
+"""Pages about money open on the latest year with ledger entries; the others on the latest year
+with delivery."""
+
+
+@dataclass(frozen=True)
+class PeriodStatus:
+    """The year a page shows and whether it has data: an empty year is said, not shown as zeros."""
+
+    what: Literal["delivery", "money"]
+    defaulted: bool
+    has_data: bool
+    latest: str | None
+    """The latest year with data (None: no data at all)."""
+
+
+async def years_with_data(
+    session: ReadSession, what: Literal["delivery", "money"], kind: PeriodKind
+) -> list[str]:
+    if what == "money":
+        return await money_years(session, kind)
+    return await delivery_years(session)
+
+
+def latest_of(years: list[str], upto: str) -> str | None:
+    """The latest of `years` not after `upto` (else the earliest after it; None without years)."""
+    return max((y for y in years if y <= upto), default=years[0] if years else None)
+
+
 @dataclass(frozen=True)
 class PageFilters:
     """The filters of a page, as the URL gives them and after the user's scope is applied."""
@@ -172,9 +214,10 @@ class PageFilters:
     area: str | None = None
     function: str | None = None
     partner: str | None = None
+    status: PeriodStatus | None = field(default=None, compare=False)
 
     def query(self, **changes: str | None) -> str:
-        values = {**asdict(self), **changes}
+        values = {**{k: v for k, v in asdict(self).items() if k != "status"}, **changes}
         return urlencode({k: v for k, v in values.items() if v})
 
     def view_params(self, request: Request) -> ViewParams:
@@ -188,8 +231,9 @@ class PageFilters:
         )
 
 
-def page_filters(
+async def page_filters(
     request: Request,
+    session: ReadSession,
     user: User,
     period: str | None = None,
     kind: PeriodKind = "academic",
@@ -198,26 +242,32 @@ def page_filters(
     function: str | None = None,
     partner: str | None = None,
 ) -> PageFilters:
-    period = period or ViewParams.default_period()
+    what: Literal["delivery", "money"] = "money" if request.url.path in MONEY_PAGES else "delivery"
+    years = await years_with_data(session, what, kind)
+    latest = latest_of(years, parse_period(academic_year(date.today()), kind).name)
+    asked = period
+    period = period or latest or ViewParams.default_period()
     try:
         parse_period(period, kind)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
+    status = PeriodStatus(what, asked is None, period in years, latest)
     if function and function not in set(StrategicFunction):
         raise HTTPException(422, f"no strategic function {function!r}")
     nodes = request.app.state.reporting.settings.nodes
     if node and node not in nodes:
         raise HTTPException(404, f"no node {node!r}")
     scope, _ = request_access(request)
-    asked = Ask(node=node or None, area=area or None, own_by_default=True)
-    require(user, request.method, scope, asked)  # the filters too, whatever else the page names
+    named = Ask(node=node or None, area=area or None, own_by_default=True)
+    require(user, request.method, scope, named)  # the filters too, whatever else the page names
     return PageFilters(
         period,
         kind,
-        effective(user, scope, asked).node,
+        effective(user, scope, named).node,
         area or None,
         function or None,
         partner or None,
+        status,
     )
 
 
@@ -373,10 +423,13 @@ async def overview(request: Request, session: ReadSession, user: User, f: Page) 
     chart = charts.bar_chart(
         "Unique pupils by home area",
         describe(by_area, "group", "unique_pupils", "pupils"),
-        [r.group or "unknown" for r in by_area],
+        [present.name(r.group) if r.group else "Not known" for r in by_area],
         [read_charts.Series("unique pupils", [r.unique_pupils for r in by_area])],
         "reach-area",
     )
+    years = await money_years(session, f.kind)
+    latest = latest_of(years, f.period)
+    money_status = PeriodStatus("money", False, f.period in years, latest)
     return await render(
         request,
         session,
@@ -389,6 +442,7 @@ async def overview(request: Request, session: ReadSession, user: User, f: Page) 
         money=money,
         by_area=by_area,
         chart=chart,
+        money_status=money_status,
         trace_key=f.area or ("hub" if user.whole_hub else user.areas[0] if user.areas else "hub"),
     )
 
@@ -415,6 +469,7 @@ async def view_page(
     result = await run_view(session, name, p, shared=True)
     tables = await view_tables(session, name, p)
     extra = await _view_extras(request, session, name, result, f)
+    shown = curate(result, await load_names(session))
     return await render(
         request,
         session,
@@ -425,6 +480,7 @@ async def view_page(
         spec=VIEWS[name],
         result=result,
         tables=tables,
+        curated=shown,
         **extra,
     )
 
@@ -523,10 +579,20 @@ async def partner_page(
         raise HTTPException(404, f"no partner {organisation_id}")
     require(user, "GET", Scope.NODE, Ask(node=found.node))  # the partner's node is known only now
     f = replace(f, partner=organisation_id)
-    figures = await partner_figures(
-        session, found, f.period, f.kind, f.view_params(request).filters
+    filters = f.view_params(request).filters
+    figures = await partner_figures(session, found, f.period, f.kind, filters)
+    years = sorted(set(await delivery_years(session)) | set(await money_years(session, "academic")))
+    history = await partner_history(session, found, years, filters)
+    return await render(
+        request,
+        session,
+        "partner.html",
+        user,
+        f,
+        partner=found,
+        figures=figures,
+        history=history,
     )
-    return await render(request, session, "partner.html", user, f, partner=found, figures=figures)
 
 
 @router.get("/funding")
@@ -624,7 +690,17 @@ async def _funding_figures(session: ReadSession, f: PageFilters) -> FundingFigur
 async def warm_pages(sessions: Any, hub: str, nodes: list[str], period: str) -> None:
     """What the pages add to the views, hub-wide for `period` (their tables, the overview's money,
     the funding page's figures, the overview's pupils trace): warmed after a burst of events
-    (the views themselves are warmed by the catalogue, views/catalogue.warm_views)."""
+    (the views themselves are warmed by the catalogue, views/catalogue.warm_views). Also for the
+    years the pages open on when none is asked for (the latest with delivery, with money)."""
+    async with sessions() as session:
+        current = parse_period(academic_year(date.today()), "academic").name
+        delivery = latest_of(await delivery_years(session), current)
+        money = latest_of(await money_years(session, "academic"), current)
+    for year in dict.fromkeys(y for y in (period, delivery, money) if y):
+        await _warm_year(sessions, hub, nodes, year)
+
+
+async def _warm_year(sessions: Any, hub: str, nodes: list[str], period: str) -> None:
     f = PageFilters(period=period)
     async with sessions() as session:
         for name in VIEWS:

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from services.reporting.read.present import level_name, level_order, name, words
+
 
 @dataclass(frozen=True)
 class Series:
@@ -56,9 +58,13 @@ ChartOf = Callable[[Any], Chart]
 """A view's result → its chart."""
 
 
+def _place(area: str | None) -> str:
+    return name(area) if area else "Not known"
+
+
 def describe(rows: list[Any], key: str, value: str, unit: str) -> str:
     """The chart's text description: every figure it draws, for screen readers."""
-    parts = [f"{getattr(r, key) or 'unknown'}: {getattr(r, value):,} {unit}" for r in rows]
+    parts = [f"{_place(getattr(r, key))}: {getattr(r, value):,} {unit}" for r in rows]
     return "; ".join(parts) if parts else "No figures for these filters."
 
 
@@ -67,7 +73,7 @@ def reach_chart(result: Any) -> Bars:
     return Bars(
         "Unique pupils and participations by home area",
         describe(rows, "group", "unique_pupils", "unique pupils"),
-        [r.group or "unknown" for r in rows],
+        [_place(r.group) for r in rows],
         [
             Series("unique pupils", [r.unique_pupils for r in rows]),
             Series("participations", [r.participations for r in rows]),
@@ -79,7 +85,7 @@ def reach_chart(result: Any) -> Bars:
 def schools_chart(rows: list[Any]) -> Bars:
     desc = (
         "; ".join(
-            f"{a.area}: {a.state_funded_engaged} of {a.state_funded_schools} "
+            f"{name(a.area)}: {a.state_funded_engaged} of {a.state_funded_schools} "
             "state-funded schools engaged"
             for a in rows
         )
@@ -88,7 +94,7 @@ def schools_chart(rows: list[Any]) -> Bars:
     return Bars(
         "State-funded schools engaged against the area's state-funded schools",
         desc,
-        [a.area for a in rows],
+        [name(a.area) for a in rows],
         [
             Series("engaged", [a.state_funded_engaged for a in rows]),
             Series("state-funded schools in the area", [a.state_funded_schools for a in rows]),
@@ -103,7 +109,7 @@ def inclusion_chart(rows: list[Any]) -> Bars:
         "Share of unique participants with each characteristic beside the school population's "
         f"share ({source}). "
         + "; ".join(
-            f"{c.characteristic} {c.value}: {c.share}% against "
+            f"{words(c.characteristic)} {words(c.value)}: {c.share}% against "
             f"{f'{c.population_share}%' if c.population_share is not None else 'unknown'}"
             for c in rows
         )
@@ -111,7 +117,7 @@ def inclusion_chart(rows: list[Any]) -> Bars:
     return Bars(
         "Participants by characteristic (percent) against the school population",
         desc,
-        [f"{c.characteristic.replace('_', ' ')}: {c.value}" for c in rows],
+        [f"{words(c.characteristic)}: {words(c.value)}" for c in rows],
         [
             Series(
                 "participants %", [float(c.share) if c.share is not None else None for c in rows]
@@ -130,12 +136,28 @@ def inclusion_chart(rows: list[Any]) -> Bars:
 
 
 def progression_chart(result: Any) -> Flows:
-    links = [Link(f"0:{t.from_level}", f"1:{t.to_level}", t.pupils) for t in result.transitions]
-    columns = {n: int(n[0]) for link in links for n in (link.source, link.target)}
+    """Levels stacked from none and the first level up, each node with its count of pupils."""
+    order = sorted(
+        result.transitions, key=lambda t: (level_order(t.from_level), level_order(t.to_level))
+    )
+    links = [
+        Link(f"0:{level_name(t.from_level)}", f"1:{level_name(t.to_level)}", t.pupils)
+        for t in order
+    ]
+    ranked = sorted(
+        {
+            (int(side), level)
+            for t in order
+            for side, level in (("0", t.from_level), ("1", t.to_level))
+        },
+        key=lambda sl: (sl[0], level_order(sl[1])),
+    )
+    columns = {f"{side}:{level_name(level)}": side for side, level in ranked}
     desc = (
         "; ".join(
-            f"{t.pupils} pupils from {t.from_level} in {result.previous_year} to {t.to_level}"
-            for t in result.transitions
+            f"{t.pupils} pupils from {level_name(t.from_level).lower()} in {result.previous_year} "
+            f"to {level_name(t.to_level).lower()}"
+            for t in order
         )
         or "No pupils for these filters."
     )
@@ -153,7 +175,11 @@ def progression_chart(result: Any) -> Flows:
 
 
 def budget_chart(lines: list[Any]) -> Bars:
-    labels = [f"{b.node} · {b.function or '-'} · {b.area or '-'}" for b in lines]
+    labels = [
+        f"{name(b.node)} · {words(b.function) if b.function else 'all'} · "
+        f"{name(b.area) if b.area else 'all areas'}"
+        for b in lines
+    ]
     desc = (
         "; ".join(
             f"{lab}: budget £{b.budget_pence / 100:,.2f}, actual £{b.actual_pence / 100:,.2f}"

@@ -1,125 +1,103 @@
-"""What people call the things the projections hold by id: partners by name (not their UUID),
-schools by name from the settings register (not their URN), and the hub's vocabulary (areas,
-income sources, functions, kinds, levels, roles) in plain English. Exports and pages put these
-beside or instead of the ids."""
+"""Names for the ids the projections hold, and the years that hold data: partners by name (not
+their UUID), schools by name from the settings register (not their URN), activities and ledger
+entries by title. Pages and exports put these beside or instead of the ids (the words themselves:
+services/reporting/read/labels.py), and pages open on a year with figures. Read-only."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.models.activities import ActivityView
 from services.reporting.models.partners import OrganisationView, SettingView
-from services.reporting.read.versioned import once_per_version
-from shared.contracts.funding import EntryKind, RemissionReason, SpendCategory
-from shared.contracts.vocabulary import (
-    ActivityKind,
-    Aim,
-    FundingStream,
-    IncomeSource,
-    Level,
-    OrganisationRole,
-    StrategicFunction,
-)
-
-WORDS = {
-    "dfe": "DfE",
-    "ace": "ACE",
-    "la": "LA",
-    "urn": "URN",
-    "urns": "URNs",
-    "wcet": "WCET",
-    "send": "SEND",
-    "fsm": "FSM",
-    "ehcp": "EHCP",
-    "cpd": "CPD",
-    "id": "ID",
-    "ids": "IDs",
-    "org": "org",
-}
-"""Words written the way people write them, whatever a key's case."""
-KNOWN_ORG_IDS = {"GB-CHC-1036733": "Arts Council England"}
-"""Funders every hub names by org-id without registering them."""
-
-VOCABULARY = {
-    str(v): v.value.replace("_", " ")
-    for enum in (
-        ActivityKind,
-        Aim,
-        IncomeSource,
-        Level,
-        OrganisationRole,
-        StrategicFunction,
-        FundingStream,
-        EntryKind,
-        SpendCategory,
-        RemissionReason,
-    )
-    for v in enum
-}
-VOCABULARY |= {"dfe_grant": "DfE grant", "wcet": "WCET", "cpd": "CPD", "send_inclusion": "SEND"}
+from services.reporting.read.labels import KNOWN_ORG_IDS, Names, words
+from services.reporting.read.present import name as place
+from services.reporting.read.versioned import per_version
+from services.reporting.read.views.funding import load_ledger
+from shared.periods import PeriodKind, period_of
 
 
-def words(key: str) -> str:
-    """A key as words, first letter capital: ``engaged_urns`` → ``Engaged URNs``."""
-    text = " ".join(WORDS.get(w.lower(), w) for w in key.replace("-", "_").split("_") if w)
-    return text[:1].upper() + text[1:]
-
-
-def label(value: str) -> str:
-    """A vocabulary value as people say it (``dfe_grant`` → ``DfE grant``); others unchanged."""
-    found = VOCABULARY.get(value)
-    return found[:1].upper() + found[1:] if found else value
-
-
-@dataclass(frozen=True)
-class Names:
-    """Names for ids: partners by organisation id, schools by URN, areas by their slug."""
-
-    organisations: dict[str, str] = field(default_factory=dict)
-    schools: dict[str, str] = field(default_factory=dict)
-    areas: dict[str, str] = field(default_factory=dict)
-    org_ids: dict[str, str] = field(default_factory=lambda: dict(KNOWN_ORG_IDS))
-    """Registered organisations by org-id (``GB-CHC-…``), and the hub's funders."""
-
-    def area(self, slug: str) -> str:
-        return self.areas.get(slug, slug)
-
-    def funder(self, text: str) -> str:
-        """A funder or payee as recorded (a name, an org-id or an organisation id), by name."""
-        return self.org_ids.get(text) or self.organisations.get(text) or text
-
-
-@once_per_version
 async def load_names(session: AsyncSession) -> Names:
-    """Every registered organisation's name and every registered school's (its organisation's)."""
-    organisations, org_ids = {}, dict(KNOWN_ORG_IDS)
-    for organisation_id, org_id, name in await session.execute(
-        select(OrganisationView.organisation_id, OrganisationView.org_id, OrganisationView.name)
+    """Every name the pages and exports may need, read once per data version."""
+    return await per_version(session, ("names",), lambda: _names(session), shared=True)
+
+
+async def _names(session: AsyncSession) -> Names:
+    orgs: dict[tuple[str, str], str] = {}
+    org_ids = dict(KNOWN_ORG_IDS)
+    for node, oid, org_id, title in await session.execute(
+        select(
+            OrganisationView.node,
+            OrganisationView.organisation_id,
+            OrganisationView.org_id,
+            OrganisationView.name,
+        )
     ):
-        organisations[organisation_id] = name
+        orgs[(node, oid)] = title
         if org_id:
-            org_ids[org_id] = name
-    schools, areas = {}, {}
-    for urn, organisation_id, area in await session.execute(
-        select(SettingView.urn, SettingView.organisation_id, SettingView.area)
+            org_ids[org_id] = title
+    schools: dict[str, str] = {}
+    areas: dict[str, str] = {}
+    for node, urn, oid, area in await session.execute(
+        select(SettingView.node, SettingView.urn, SettingView.organisation_id, SettingView.area)
     ):
-        schools[urn] = organisations.get(organisation_id, urn)
+        if school := orgs.get((node, oid)):
+            schools[urn] = school
         areas[area] = words(area)
     for slug in await session.scalars(select(ActivityView.area).distinct()):
         areas.setdefault(slug, words(slug))
-    return Names(organisations, schools, areas, org_ids)
+    activities = dict(
+        (aid, title)
+        for aid, title in await session.execute(
+            select(ActivityView.activity_id, ActivityView.title)
+        )
+    )
+    ledger = await load_ledger(session)
+    entries = {
+        entry_id: e.counterparty or e.title or ""
+        for (_, entry_id), e in ledger.entries.items()
+        if e.counterparty or e.title
+    }
+    return Names(_told_apart(orgs), schools, areas, org_ids, activities, entries)
+
+
+def _told_apart(orgs: dict[tuple[str, str], str]) -> dict[str, str]:
+    """Organisation id → name; a name two lead organisations register is told apart by theirs."""
+    nodes_of: dict[str, set[str]] = {}
+    for (node, _), title in orgs.items():
+        nodes_of.setdefault(title, set()).add(node)
+    return {
+        oid: f"{title} ({place(node)})" if len(nodes_of[title]) > 1 else title
+        for (node, oid), title in orgs.items()
+    }
 
 
 async def activity_titles(session: AsyncSession, ids: set[str]) -> dict[str, str]:
     """Activities by title (an id not found keeps its id)."""
-    if not ids:
-        return {}
-    rows = await session.execute(
-        select(ActivityView.activity_id, ActivityView.title).where(
-            ActivityView.activity_id.in_(ids)
-        )
+    names = await load_names(session)
+    return {i: names.activities.get(i, i) for i in ids}
+
+
+async def delivery_years(session: AsyncSession) -> list[str]:
+    """Academic years with any activity recorded, oldest first (once per data version: every
+    page asks, to open on the latest)."""
+    return await per_version(
+        session, ("delivery years",), lambda: _delivery_years(session), shared=True
     )
-    return {activity_id: title for activity_id, title in rows}
+
+
+async def _delivery_years(session: AsyncSession) -> list[str]:
+    found = await session.scalars(
+        select(ActivityView.academic_year).where(ActivityView.academic_year.is_not(None)).distinct()
+    )
+    return sorted(y for y in found if y)
+
+
+async def money_years(session: AsyncSession, kind: PeriodKind) -> list[str]:
+    """Years (academic or financial) with any ledger entry dated in them, oldest first."""
+
+    async def compute() -> list[str]:
+        ledger = await load_ledger(session)
+        return sorted({period_of(e.entry_on, kind).name for e in ledger.entries.values()})
+
+    return await per_version(session, ("money years", kind), compute, shared=True)

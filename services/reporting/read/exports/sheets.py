@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from services.reporting.read.exports.tables import sheet_title
-from services.reporting.read.names import Names, label, words
+from services.reporting.read.labels import Names, label, words
 from shared import cells
 
 Row = dict[str, Any]

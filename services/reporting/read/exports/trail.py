@@ -6,7 +6,8 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.read.exports.sheets import Sheet
-from services.reporting.read.names import activity_titles, load_names, words
+from services.reporting.read.labels import words
+from services.reporting.read.names import activity_titles, load_names
 from services.reporting.read.params import ViewParams
 from services.reporting.read.views.funding import load_ledger
 from services.reporting.read.views.trail import GrantTrail, grant_trail, grants_in

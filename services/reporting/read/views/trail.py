@@ -9,7 +9,7 @@ from datetime import date
 from pydantic import BaseModel, Field
 
 from services.reporting.models import FundingFlowView
-from services.reporting.read.names import Names, words
+from services.reporting.read.labels import Names, words
 from services.reporting.read.views.funding import FollowStep, Ledger, follow
 from shared.periods import PeriodKind, parse_period
 
