@@ -212,6 +212,8 @@ def _signature(keys: Any, envelope: Envelope, data: bytes, headers: Any) -> Sign
     return Signature(f"verified: signed with {envelope.node}'s node key", True)
 
 
+_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+"""A UUID: an id of something with no name (a participation, an entry) is shown shortened."""
 ORGANISATION_FIELDS = frozenset(
     {"delivered_by", "organisation_id", "recipient_organisation_id", "partner_id"}
 )
@@ -227,6 +229,10 @@ def _readable(value: Any, names: Names, key: str = "") -> Any:
         return f"{value} ({names.organisations[value]})"
     if isinstance(value, str) and key.endswith("urn") and value in names.schools:
         return f"{value} ({names.schools[value]})"
+    if isinstance(value, str) and key == "activity_id" and value in names.activities:
+        return f"{names.activities[value]} ({value})"
+    if isinstance(value, str) and _ID.match(value):
+        return f"{value[:8]}…{value[-4:]}"  # an id nobody names: short, like a commit's
     return value
 
 
