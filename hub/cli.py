@@ -122,15 +122,40 @@ def hub_up(
         int | None, typer.Option(help="Reporting HTTP port; default HUB_REPORTING_PORT.")
     ] = None,
     host: str = "127.0.0.1",
+    reporting: Annotated[
+        bool,
+        typer.Option(
+            help="Also serve reporting in this process; --no-reporting leaves it to "
+            "`hub hub reporting`, restarted on its own."
+        ),
+    ] = True,
 ) -> None:
-    """Start the hub NATS server (JetStream domain hub), provision its streams, serve reporting."""
+    """Start the hub NATS server (JetStream domain hub), provision its streams, keep its node
+    sources running, serve reporting (unless --no-reporting)."""
     from hub.nodes import deployment, run_hub
     from hub.topology import Ports
 
     settings = _settings(data_dir)
     topology = deployment(settings, Ports(host=host, hub=nats_port, hub_leaf=leaf_port))
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_hub(topology, host, port))
+        asyncio.run(run_hub(topology, host, port, reporting))
+
+
+@hub_cli.command("reporting")
+def hub_reporting(
+    data_dir: DataDir = None,
+    port: Annotated[
+        int | None, typer.Option(help="Reporting HTTP port; default HUB_REPORTING_PORT.")
+    ] = None,
+    host: str = "127.0.0.1",
+) -> None:
+    """Serve reporting on its own beside `hub hub up --no-reporting`: the hub's NATS as the
+    reporting user, node keys and API tokens from the data folder (HUB_NATS_URL overrides)."""
+    from hub.nodes import run_reporting
+
+    settings = _settings(data_dir)
+    with contextlib.suppress(KeyboardInterrupt):
+        run_operator(run_reporting(settings, host, port))
 
 
 @node_cli.command("up")
