@@ -141,7 +141,7 @@ def hub_cli(
     result = CliRunner().invoke(app, [*args, "--data-dir", str(data_dir)], env=env)
     output = result.output
     if result.exception is not None and not isinstance(result.exception, SystemExit):
-        output += "".join(traceback.format_exception(*result.exc_info))  # as a shell would show
+        output += "".join(traceback.format_exception(result.exception))  # as a shell would show
     return result.exit_code, output, time.monotonic() - started
 
 
