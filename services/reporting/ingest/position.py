@@ -93,12 +93,12 @@ async def align_durable(
             f"the reporting database is at hub stream sequence {database_seq} but stream {stream} ends at {last}: "
             "wrong stream or a server that lost its store; restore the stream or rebuild reporting (deploy/RUNBOOK.md)"
         )
-    floor, in_flight = await _durable_state(js, stream, durable)
+    floor, in_flight, ack_wait = await _durable_state(js, stream, durable)
     if floor is None:
         if database_seq == 0:  # the consumer creates it from the start
             return Alignment(database_seq, last, floor, recreated=False)
         start = database_seq + 1
-    elif floor <= database_seq and not in_flight:
+    elif floor <= database_seq and not in_flight and ack_wait == ACK_WAIT_SECONDS:
         return Alignment(database_seq, last, floor, recreated=False)
     else:
         start = min(floor, database_seq) + 1
@@ -115,10 +115,13 @@ async def align_durable(
     return Alignment(database_seq, last, floor, recreated=True, in_flight=in_flight)
 
 
-async def _durable_state(js: JetStreamContext, stream: str, durable: str) -> tuple[int | None, int]:
-    """The durable's acknowledgement floor and its unacknowledged messages (None, 0: no durable)."""
+async def _durable_state(
+    js: JetStreamContext, stream: str, durable: str
+) -> tuple[int | None, int, float | None]:
+    """The durable's acknowledgement floor, its unacknowledged messages and its ack wait (None, 0,
+    None: no durable). A durable made by an older release (ack wait 60 s) is recreated too."""
     try:
         info = await js.consumer_info(stream, durable)
     except NotFoundError:
-        return None, 0
-    return info.ack_floor.stream_seq, info.num_ack_pending or 0
+        return None, 0, None
+    return info.ack_floor.stream_seq, info.num_ack_pending or 0, info.config.ack_wait
