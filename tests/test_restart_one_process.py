@@ -17,8 +17,11 @@ import pytest
 
 from harness.bench_events import event_mix
 from hub.locate import Located
+from hub.nodes import deployment as lay_out
+from hub.topology import Ports
 from services.reporting.ingest.position import ACK_WAIT_SECONDS
 from shared.bus import connect, ensure_node_stream
+from shared.settings import HubSettings
 from shared.signing import NodeSigner, node_key_path
 from shared.subjects import hub_stream
 from tests.helpers import organisation, wait_for
@@ -103,13 +106,9 @@ async def settled(d: ProcessDeployment) -> int:
 def leaf_servers(d: ProcessDeployment) -> None:
     """The nodes' leaf nats-servers as `hub node up` renders and starts them, without services:
     this test's events are published straight to the node streams."""
-    from hub.nodes import deployment
-    from hub.topology import Ports
-    from shared.settings import HubSettings
-
     settings = HubSettings(hub=d.hub, nodes=NODES, data_dir=d.data_dir)
     nodes = {node: d.ports.for_node(node)[0] for node in NODES}
-    topology = deployment(
+    topology = lay_out(
         settings, Ports(hub=d.ports.hub_nats, hub_leaf=d.ports.hub_leaf, nodes=nodes)
     )
     for node in NODES:
