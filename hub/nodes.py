@@ -58,7 +58,8 @@ def reporting_settings(settings: HubSettings) -> tuple[HubSettings, ReportingSet
     """Reporting's settings in a deployment laid out by `hub hub up`: the node keys and API tokens
     from its secrets folder (unless set), streams left to the hub's operator, leaf-server nodes."""
     secrets = settings.secrets_dir
-    tokens = settings.auth_tokens_file or secrets / "tokens.json"
+    laid_out = secrets / "tokens.json"
+    tokens = settings.auth_tokens_file or (laid_out if laid_out.exists() else None)
     own = ReportingSettings()
     keys = own.node_keys_file or node_keys_path(secrets)
     return (
