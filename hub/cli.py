@@ -169,8 +169,16 @@ def hub_up(
         int | None, typer.Option(help="Reporting HTTP port; default HUB_REPORTING_PORT.")
     ] = None,
     host: str = "127.0.0.1",
+    reporting: Annotated[
+        bool,
+        typer.Option(
+            help="Also serve reporting in this process; --no-reporting leaves it to "
+            "`hub hub reporting`, restarted on its own."
+        ),
+    ] = True,
 ) -> None:
-    """Start the hub NATS server (JetStream domain hub), provision its streams, serve reporting."""
+    """Start the hub NATS server (JetStream domain hub), provision its streams, keep its node
+    sources running, serve reporting (unless --no-reporting)."""
     from hub.nodes import deployment, run_hub
     from hub.topology import Ports
     from shared.processes import require_free
@@ -187,7 +195,24 @@ def hub_up(
             },
         )
     topology = deployment(settings, Ports(host=host, hub=nats_port, hub_leaf=leaf_port))
-    _run_until_stopped(run_hub(topology, host, port))
+    _run_until_stopped(run_hub(topology, host, port, reporting))
+
+
+@hub_cli.command("reporting")
+def hub_reporting(
+    data_dir: DataDir = None,
+    port: Annotated[
+        int | None, typer.Option(help="Reporting HTTP port; default HUB_REPORTING_PORT.")
+    ] = None,
+    host: str = "127.0.0.1",
+) -> None:
+    """Serve reporting on its own beside `hub hub up --no-reporting`: the hub's NATS as the
+    reporting user, node keys and API tokens from the data folder (HUB_NATS_URL overrides)."""
+    from hub.nodes import run_reporting
+
+    settings = _settings(data_dir)
+    with contextlib.suppress(KeyboardInterrupt):
+        run_operator(run_reporting(settings, host, port))
 
 
 @node_cli.command("up")
@@ -511,6 +536,7 @@ async def _replay_hub_stream(
             MofNCompleteColumn(),
             TimeRemainingColumn(),
             console=render.console,
+            transient=True,  # gone once done: the summary (or the one line saying why not) stays
         ) as bar:
             task = bar.add_task("replay", total=None)
             return await replay(
@@ -626,8 +652,8 @@ def dlq_replay(
     publish_url: Annotated[
         str | None,
         typer.Option(
-            help="NATS URL whose stream captures the original subject "
-            "(the node's admin URL with leaf nodes); default HUB_NATS_URL."
+            help="NATS URL whose stream captures the original subject (the node's admin URL with "
+            "leaf nodes); default: the original node's server from the data folder, else the hub's."
         ),
     ] = None,
     data_dir: DataDir = None,
@@ -635,19 +661,11 @@ def dlq_replay(
 ) -> None:
     """Republish a dead letter (fixed, if given) on its original subject,
     then delete it from the dead letters."""
-    from shared.dead_letters import replay_dead_letter
 
     settings = _settings(data_dir)
     fixed = fixed_file.read_bytes() if fixed_file else None
     try:
-        letter = run_operator(
-            _dlq_call(
-                settings,
-                lambda js, pub: replay_dead_letter(js, pub, settings.hub, seq, fixed),
-                publish_url,
-                nats_url,
-            )
-        )
+        letter = run_operator(_replay_dead_letter(settings, seq, fixed, publish_url, nats_url))
     except LookupError as exc:
         render.console.print(str(exc))
         raise typer.Exit(1) from None
@@ -655,6 +673,39 @@ def dlq_replay(
     render.console.print(
         f"replayed dead letter {seq} ({what}) on {letter.original_subject}; dead letter deleted"
     )
+
+
+async def _replay_dead_letter(
+    settings: HubSettings,
+    seq: int,
+    fixed: bytes | None,
+    publish_url: str | None,
+    nats_url: str | None,
+) -> DeadLetter:
+    """Replay where the original subject is captured: `publish_url`, else the original node's own
+    server as the data folder lays it out (leaf nodes), else the hub's (one server)."""
+    from hub.locate import connect_once, hub_nats_url, node_nats_url
+    from shared.dead_letters import get_dead_letter, replay_dead_letter
+
+    hub_url = hub_nats_url(settings, nats_url)
+    nc = await connect_once(hub_url, "hub-cli-dlq")
+    try:
+        letter = await get_dead_letter(nc.jetstream(), settings.hub, seq)
+        if letter is None:
+            raise LookupError(f"no dead letter {seq}")
+        node = letter.original_subject.split(".")[2]
+        own_server = (settings.data_dir / "nats" / f"{node}.conf").is_file()
+        url = publish_url or (node_nats_url(settings, node) if own_server else hub_url)
+        pub = await connect_once(url, "hub-cli-dlq-replay") if url != hub_url else nc
+        try:
+            return await replay_dead_letter(
+                nc.jetstream(), pub.jetstream(), settings.hub, seq, fixed
+            )
+        finally:
+            if pub is not nc:
+                await pub.close()
+    finally:
+        await nc.close()
 
 
 @app.command()

@@ -33,6 +33,8 @@ from shared.settings import HubSettings
 
 EMBEDDED_URL = "nats://127.0.0.1:14222"
 TIMEOUT = 3.0
+_reached: list[str] = []
+"""The servers this command has connected to (`user@host:port`), named when one does not answer."""
 _LISTEN = re.compile(r"^listen:\s*(\S+):(\d+)\s*$", re.MULTILINE)
 
 
@@ -126,7 +128,7 @@ async def connect_once(url: str, name: str, timeout: float = TIMEOUT) -> Client:
     try:
         # nats-py retries the first connect until max_reconnect_attempts is passed
         # (0 means forever here)
-        return await asyncio.wait_for(
+        nc = await asyncio.wait_for(
             nats.connect(
                 servers=url.split(","),
                 name=name,
@@ -137,6 +139,8 @@ async def connect_once(url: str, name: str, timeout: float = TIMEOUT) -> Client:
             ),
             2 * timeout + 1,
         )
+        _reached.append(where(url))
+        return nc
     except Exception as exc:  # refused, unreachable, authorization violation, TLS: one line each
         reason = (
             next((f for f in failures if "authorization" in f.lower()), None)
@@ -168,21 +172,31 @@ async def nats_session(url: str, name: str, timeout: float = TIMEOUT) -> AsyncIt
 
 
 @contextlib.contextmanager
-def jetstream_errors(url: str) -> Iterator[None]:
-    """A JetStream call that times out is almost always a permission the user lacks:
-    say so in one line."""
+def jetstream_errors(url: str | None = None) -> Iterator[None]:
+    """A JetStream call that times out is almost always a permission the user lacks: say so in
+    one line, naming `url` (by default, the servers the command connected to)."""
     try:
         yield
     except (nats.errors.TimeoutError, TimeoutError) as exc:
         raise OperatorError(
-            f"no answer from JetStream at {where(url)} within {TIMEOUT:g}s: the user may lack the "
-            f"permission, or the stream is not there ({type(exc).__name__})"
+            f"no answer from JetStream at {_at(url)}: the user may lack the permission, or the "
+            f"stream is not there ({type(exc).__name__})"
         ) from None
     except nats.errors.NoRespondersError:
-        raise OperatorError(f"JetStream is not enabled for {where(url)} (no responders)") from None
+        raise OperatorError(f"JetStream is not enabled for {_at(url)} (no responders)") from None
     except APIError as exc:
         if getattr(exc, "code", None) == 404:
             raise
-        raise OperatorError(
-            f"JetStream at {where(url)} refused: {exc.description or exc}"
-        ) from None
+        raise OperatorError(f"JetStream at {_at(url)} refused: {exc.description or exc}") from None
+
+
+def _at(url: str | None) -> str:
+    return where(url) if url else ", ".join(dict.fromkeys(_reached)) or "the server"
+
+
+@contextlib.contextmanager
+def operator_errors() -> Iterator[None]:
+    """Around one operator command: a JetStream call that fails names the servers it reached."""
+    _reached.clear()
+    with jetstream_errors():
+        yield

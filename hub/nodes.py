@@ -13,6 +13,7 @@ import sys
 from collections.abc import Awaitable
 
 from hub import render
+from hub.locate import Located, OperatorError, hub_nats_url, where
 from hub.runner import until_interrupted
 from hub.topology import HubTopology, Ports, Secrets, provisioned_hub
 from services.activities.settings import ActivitiesSettings
@@ -22,7 +23,7 @@ from shared.identity import SERVICES
 from shared.processes import die_with_parent
 from shared.pseudonym import MissingKey, load_pseudonymiser
 from shared.settings import HubSettings
-from shared.signing import MissingNodeKey, load_node_signer
+from shared.signing import MissingNodeKey, load_node_signer, node_keys_path
 
 
 def deployment(settings: HubSettings, ports: Ports) -> HubTopology:
@@ -35,21 +36,25 @@ def deployment(settings: HubSettings, ports: Ports) -> HubTopology:
     return HubTopology(settings, secrets, ports)
 
 
-async def run_hub(topology: HubTopology, host: str, port: int | None) -> None:
-    """The hub's NATS server, its streams provisioned, and reporting served by its own entry."""
+async def run_hub(
+    topology: HubTopology, host: str, port: int | None, reporting: bool = True
+) -> None:
+    """The hub's NATS server, its streams provisioned and its sources watched, and (unless
+    `reporting` is off, when reporting runs as its own process: `hub hub reporting`) reporting
+    served by its own entry."""
     topology.start_hub()
     try:
         async with provisioned_hub(topology):
-            own = ReportingSettings(
-                node_keys_file=topology.secrets.node_keys_file, provision_streams=False
-            )
+            nats = f"hub NATS :{topology.ports.hub} (leaf links :{topology.ports.hub_leaf})"
+            if not reporting:
+                render.console.print(f"{nats}; reporting runs apart (`hub hub reporting`)")
+                await until_interrupted()
+                return
             port = port or topology.settings.service_port("reporting")
-            render.console.print(
-                f"hub NATS :{topology.ports.hub} (leaf links :{topology.ports.hub_leaf}); "
-                f"reporting http://{host}:{port}"
-            )
+            render.console.print(f"{nats}; reporting http://{host}:{port}")
+            settings, own = reporting_settings(topology.settings)
             await reporting_app.serve(
-                topology.settings, host=host, port=port, nats_url=topology.reporting_url, own=own
+                settings, host=host, port=port, nats_url=topology.reporting_url, own=own
             )
     finally:
         await asyncio.to_thread(topology.stop)
@@ -81,6 +86,35 @@ def service_ports(settings: HubSettings, node: str, base_port: int | None) -> di
         service: base_port + offset if base_port else settings.service_port(service, node)
         for offset, service in enumerate(SERVICES, start=1)
     }
+
+
+def reporting_settings(settings: HubSettings) -> tuple[HubSettings, ReportingSettings]:
+    """Reporting's settings in a deployment laid out by `hub hub up`: the node keys and API tokens
+    from its secrets folder (unless set), streams left to the hub's operator, leaf-server nodes."""
+    secrets = settings.secrets_dir
+    laid_out = secrets / "tokens.json"
+    tokens = settings.auth_tokens_file or (laid_out if laid_out.exists() else None)
+    own = ReportingSettings()
+    keys = own.node_keys_file or node_keys_path(secrets)
+    return (
+        settings.model_copy(update={"node_domains": True, "auth_tokens_file": tokens}),
+        own.model_copy(update={"node_keys_file": keys, "provision_streams": False}),
+    )
+
+
+async def run_reporting(settings: HubSettings, host: str, port: int | None) -> None:
+    """Reporting on its own, beside a hub NATS started by `hub hub up --no-reporting`: its NATS URL
+    and password, node keys and API tokens found in the deployment's data folder (hub/locate.py)."""
+    if not settings.nats_url and Located.find(settings.data_dir) is None:
+        raise OperatorError(
+            f"no deployment under {settings.data_dir} (no secrets/secrets.json): start "
+            "`hub hub up --no-reporting` with this --data-dir first, or set HUB_NATS_URL"
+        )
+    url = hub_nats_url(settings, user="reporting")
+    settings, own = reporting_settings(settings)
+    port = port or settings.service_port("reporting")
+    render.console.print(f"reporting http://{host}:{port} on NATS {where(url)}")
+    await reporting_app.serve(settings, host=host, port=port, nats_url=url, own=own)
 
 
 async def run_node(topology: HubTopology, node: str, host: str, base_port: int | None) -> None:

@@ -44,8 +44,8 @@ def report_table(report: HubReport) -> Table:
 def _stamp(report: HubReport) -> str:
     s = report.stamp
     return (
-        f"as of hub stream seq {s.hub_stream_seq}, {s.applied_events:,} events applied, chain "
-        f"{s.chain_head[:12]}…"
+        f"every hub stream message up to seq {s.hub_stream_seq} taken in, "
+        f"{s.applied_events:,} events applied, chain {s.chain_head[:12]}…"
     )
 
 

@@ -21,12 +21,13 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from shared.auth import Role, new_token, token_digest
-from shared.bus import connect, ensure_hub_topology, watch_node_sources
+from shared.bus import connect, ensure_hub_topology
 from shared.files import write_private
 from shared.nats_server import NatsServer, free_port
 from shared.pseudonym import DEMO_KEY_FILE, SECRETS_KEY_FILE, new_pseudonym_key
 from shared.settings import HubSettings
 from shared.signing import NodeSigner, node_key_path, node_keys_path
+from shared.sourcing import watch_node_sources
 from shared.subjects import dlq_stream, dlq_subjects, hub_stream, node_stream
 
 DEPLOY_NATS = Path(__file__).resolve().parent.parent / "deploy" / "nats"

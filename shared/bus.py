@@ -6,7 +6,6 @@ they are provisioned by operators from ``deploy/`` and services only attach.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import nats
@@ -104,7 +103,7 @@ async def ensure_hub_stream(
 
     Sources listed before their node is reachable back off for tens of seconds in nats-server;
     with ``domains`` callers pass only reachable nodes and add the rest as they appear
-    (``watch_node_sources``).
+    (``shared.sourcing.watch_node_sources``).
     """
     name = hub_stream(hub)
     await _ensure(
@@ -119,22 +118,6 @@ async def ensure_hub_stream(
         ),
     )
     return name
-
-
-async def watch_node_sources(
-    nc: Client, hub: str, nodes: list[str], duplicate_window: float, interval: float = 1.0
-) -> None:
-    """Keep the hub stream sourcing every node that is reachable; runs until cancelled."""
-    sourced: list[str] = []
-    js = nc.jetstream()
-    while True:
-        reachable = await reachable_nodes(nc, hub, nodes)
-        wanted = [n for n in nodes if n in reachable or n in sourced]
-        if wanted != sourced:
-            await ensure_hub_stream(js, hub, wanted, duplicate_window, domains=True)
-            log.info("hub stream now sources %s", ", ".join(wanted))
-            sourced = wanted
-        await asyncio.sleep(interval)
 
 
 async def ensure_dlq_stream(js: JetStreamContext, hub: str) -> str:
@@ -155,7 +138,7 @@ async def ensure_hub_topology(
     js: JetStreamContext, hub: str, nodes: list[str], duplicate_window: float, domains: bool = False
 ) -> None:
     """The hub's streams. On one server the node streams are made here too; with leaf nodes
-    (`domains`) each node makes its own on its own server, and ``watch_node_sources`` adds each
+    (`domains`) each node makes its own on its own server, and ``shared.sourcing`` adds each
     one to the hub stream once it is reachable."""
     if not domains:
         for node in nodes:

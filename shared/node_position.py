@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.contracts import all_contracts
@@ -76,8 +77,18 @@ async def last_sequence(js: JetStreamContext, stream: str, subjects: list[str]) 
             msg = await js.get_msg(stream, subject=subject, direct=True)
         except NotFoundError:  # no message on that subject (or no stream yet)
             continue
-        highest = max(highest, Envelope.model_validate_json(msg.data or b"{}").sequence)
+        highest = max(highest, _sequence(msg.data or b"{}", subject))
     return highest
+
+
+def _sequence(data: bytes, subject: str) -> int:
+    """The envelope's sequence; 0 for a message that is no envelope (reporting dead-letters it, and
+    it must not stop a node, `hub data-health` or `hub node recover`)."""
+    try:
+        return Envelope.model_validate_json(data).sequence
+    except ValidationError:
+        log.warning("the last message on %s is not an event: its sequence is not counted", subject)
+        return 0
 
 
 async def producer_position(

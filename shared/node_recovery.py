@@ -13,6 +13,7 @@ contact's email) cannot come back this way; the restorers say what they left bla
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -21,9 +22,11 @@ from nats.js.errors import NotFoundError
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.envelope import ReceivedEvent, parse_event
+from shared.envelope import InvalidEvent, ReceivedEvent, parse_event
 from shared.outbox import PUBLISHED, SEQUENCE, Outbox, read_cursor
 from shared.subjects import node_subjects
+
+log = logging.getLogger(__name__)
 
 Restorer = Callable[[AsyncSession, ReceivedEvent], Awaitable[list[str]]]
 """Apply one event to the service's tables; returns notes on what the event could not bring back."""
@@ -66,7 +69,13 @@ async def producer_events(
         except NotFoundError:
             return found
         seq = (msg.seq or seq) + 1
-        event = parse_event(msg.data or b"")
+        try:
+            event = parse_event(msg.data or b"")
+        except (
+            InvalidEvent
+        ):  # not this producer's event (reporting dead-lettered it): none to restore
+            log.warning("%s seq %s on %s is not an event: skipped", stream, msg.seq, msg.subject)
+            continue
         if event.envelope.sequence > after:
             assert msg.subject, "a message read by subject carries its subject"
             found[event.envelope.sequence] = StoredEvent(msg.subject, msg.data or b"", event)

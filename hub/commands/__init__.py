@@ -60,13 +60,14 @@ async def offline_service(
 
 def run_operator(work: Coroutine[Any, Any, T]) -> T:
     """Run an operator command's work; a deployment it cannot reach or use is one line and
-    exit 2."""
+    exit 2, whichever JetStream call found out (the one place every operator command crosses)."""
     from hub import render
-    from hub.locate import OperatorError
+    from hub.locate import OperatorError, operator_errors
     from shared.node_recovery import RecoveryRefused
 
     try:
-        return asyncio.run(work)
+        with operator_errors():
+            return asyncio.run(work)
     except (OperatorError, RecoveryRefused) as exc:
         render.console.print(f"[red]{exc}[/red]", soft_wrap=True, highlight=False)
         raise typer.Exit(2) from None

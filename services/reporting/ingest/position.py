@@ -8,6 +8,14 @@ database has not applied (``ingest_position.stream_seq + 1``), so the events in 
 delivered again and nothing between the backup and the durable's floor is lost; ``applied_event``
 deduplication keeps re-delivered events from counting twice. A database ahead of the stream (the
 wrong stream, a server that lost its store) is refused with both positions named.
+
+A consumer that died (SIGKILL, a crash, a lost machine) leaves the messages it had fetched pending
+until their ack wait runs out; meanwhile the durable hands the restarted reporting the messages
+after them, so it would apply events out of order and its stamp would name a stream position with
+a hole below it. Reporting is the durable's only consumer, so at start any messages still pending
+belong to a dead one: ``align_durable`` then also recreates the durable, from its acknowledgement
+floor, and the restarted reporting takes them in at once, in order (the ones the dead consumer had
+already applied are skipped as duplicates).
 """
 
 from __future__ import annotations
@@ -25,7 +33,11 @@ from shared.subjects import PREFIX
 
 log = logging.getLogger(__name__)
 
-ACK_WAIT_SECONDS = 60
+ACK_WAIT_SECONDS = 15
+"""How long a fetched message may stay unacknowledged before it is delivered again: a live consumer
+that stalls (a stuck connection, a hung database) gives its batch back after this; a dead one's is
+taken back at once when reporting restarts (``align_durable``). Fifteen times a batch of 5,000
+(about a second; docs/benchmarks.md), so a slow batch is not handed out twice."""
 
 
 class DatabaseAheadOfStream(RuntimeError):
@@ -41,6 +53,8 @@ class Alignment:
     durable_floor: int | None
     """The durable's acknowledgement floor before aligning (None: no durable)."""
     recreated: bool
+    in_flight: int = 0
+    """Messages a previous consumer had fetched and not acknowledged (taken back when recreated)."""
 
 
 def consumer_config(hub: str, durable: str, batch_size: int, start_seq: int = 0) -> ConsumerConfig:
@@ -68,10 +82,11 @@ async def database_position(sessions: async_sessionmaker[AsyncSession]) -> int:
 async def align_durable(
     js: JetStreamContext, stream: str, hub: str, durable: str, batch_size: int, database_seq: int
 ) -> Alignment:
-    """Make the durable deliver from ``database_seq + 1`` when it stands past the database.
+    """Make the durable deliver from ``database_seq + 1`` when it stands past the database, and from
+    its own floor when a dead consumer left messages in flight.
 
-    A floor at or behind the database is left alone: whatever it re-delivers is a duplicate
-    (and a batch refused earlier, then redelivered, is not skipped).
+    A floor at or behind the database with nothing in flight is left alone: whatever it re-delivers
+    is a duplicate (and a batch refused earlier, then redelivered, is not skipped).
     """
     last = (await js.stream_info(stream)).state.last_seq
     if database_seq > last:
@@ -80,23 +95,35 @@ async def align_durable(
             f"ends at {last}: wrong stream or a server that lost its store; restore the stream or "
             "rebuild reporting (deploy/RUNBOOK.md)"
         )
-    try:
-        floor: int | None = (await js.consumer_info(stream, durable)).ack_floor.stream_seq
-    except NotFoundError:
-        floor = None
-    if floor is not None and floor <= database_seq:
+    floor, in_flight, ack_wait = await _durable_state(js, stream, durable)
+    if floor is None:
+        if database_seq == 0:  # the consumer creates it from the start
+            return Alignment(database_seq, last, floor, recreated=False)
+        start = database_seq + 1
+    elif floor <= database_seq and not in_flight and ack_wait == ACK_WAIT_SECONDS:
         return Alignment(database_seq, last, floor, recreated=False)
-    if floor is None and database_seq == 0:
-        return Alignment(
-            database_seq, last, floor, recreated=False
-        )  # the consumer creates it from the start
-    if floor is not None:
+    else:
+        start = min(floor, database_seq) + 1
         await js.delete_consumer(stream, durable)
-    await js.add_consumer(stream, consumer_config(hub, durable, batch_size, database_seq + 1))
+    await js.add_consumer(stream, consumer_config(hub, durable, batch_size, start))
     log.warning(
-        "reporting resumes from hub stream sequence %s (its database), "
-        "not %s (the durable's floor)",
-        database_seq + 1,
+        "reporting resumes from hub stream sequence %s (database at %s, durable's floor %s, "
+        "%s in flight)",
+        start,
+        database_seq,
         floor,
+        in_flight,
     )
-    return Alignment(database_seq, last, floor, recreated=True)
+    return Alignment(database_seq, last, floor, recreated=True, in_flight=in_flight)
+
+
+async def _durable_state(
+    js: JetStreamContext, stream: str, durable: str
+) -> tuple[int | None, int, float | None]:
+    """The durable's acknowledgement floor, its unacknowledged messages and its ack wait (None, 0,
+    None: no durable). A durable made by an older release (ack wait 60 s) is recreated too."""
+    try:
+        info = await js.consumer_info(stream, durable)
+    except NotFoundError:
+        return None, 0, None
+    return info.ack_floor.stream_seq, info.num_ack_pending or 0, info.config.ack_wait

@@ -1,0 +1,38 @@
+"""Reporting's durable at start (services/reporting/ingest/position.py): one made by an older
+release, with its 60 s ack wait, is recreated with today's from its acknowledgement floor, so a
+killed consumer's batch never waits a minute again; a current one with nothing in flight is left
+alone."""
+
+from __future__ import annotations
+
+from nats.js.api import AckPolicy, ConsumerConfig
+
+from services.reporting.ingest.position import ACK_WAIT_SECONDS, align_durable
+from shared.bus import connect, ensure_node_stream
+from shared.nats_server import NatsServer
+from shared.subjects import PREFIX
+
+
+async def test_an_older_durable_is_recreated_with_todays_ack_wait(
+    nats_server: NatsServer, hub_id: str
+) -> None:
+    nc = await connect(nats_server.url, "test-durable")
+    try:
+        js = nc.jetstream()
+        stream = await ensure_node_stream(js, hub_id, "coventry", 60)
+        for _ in range(3):
+            await js.publish(f"{PREFIX}.{hub_id}.coventry.partners.X.v1", b"{}")
+        old = ConsumerConfig(
+            durable_name="reporting",
+            ack_policy=AckPolicy.EXPLICIT,
+            filter_subject=f"{PREFIX}.{hub_id}.>",
+            ack_wait=60,
+        )
+        await js.add_consumer(stream, old)
+        first = await align_durable(js, stream, hub_id, "reporting", 10, 0)
+        info = await js.consumer_info(stream, "reporting")
+        assert first.recreated and info.config.ack_wait == ACK_WAIT_SECONDS
+        again = await align_durable(js, stream, hub_id, "reporting", 10, 0)
+        assert not again.recreated, "a current durable with nothing in flight is left alone"
+    finally:
+        await nc.close()
