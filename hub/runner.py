@@ -114,6 +114,8 @@ async def start_system(
             app = node_app(
                 service, settings, node, wiring.node_nats_urls[node], wiring.signers.get(node)
             )
+            if service == "activities":  # partners started first, perhaps on a free port
+                activities_app.use_partners_at(app, system.urls[(node, "partners")])
             system.urls[(node, service)] = await system.serve(app, host, port)
     return system
 
