@@ -520,6 +520,7 @@ async def invite(request: Request, staff: StaffDep) -> HTMLResponse:
     values = {k: v for k, v in form.items() if k != "csrf" and v != ""}
     values.setdefault("valid_days", _settings(request).invitation_days)
     try:
+        values |= await _school(request, values.pop("school_urn", None), values)
         link = await wr.invite(wr.Invite.model_validate(values), _service(request).unit_of_work())
     except ValidationError as exc:
         return render(
@@ -529,6 +530,31 @@ async def invite(request: Request, staff: StaffDep) -> HTMLResponse:
         errors = exc.fields or {"partner_id": exc.reason}
         return render(request, "staff_invite.html", 400, s=staff, values=form, errors=errors)
     return await _link_page(request, staff, link)
+
+
+async def _school(request: Request, urn: str | None, values: dict[str, Any]) -> dict[str, Any]:
+    """A school invited by URN: its organisation and name from the node's settings register."""
+    if urn is None:
+        return {}
+    if "partner_id" in values:
+        raise Invalid("two organisations", {"school_urn": "give an organisation id or a URN"})
+    register: SettingsRegister = request.app.state.settings_register
+    try:
+        found = await register.find(urn.strip())
+    except RegisterUnavailable:
+        raise Invalid("register unavailable", {"school_urn": UNAVAILABLE}) from None
+    if found is None:
+        node = _service(request).node
+        raise Invalid(
+            "unknown URN", {"school_urn": f"no school with this URN in {node}'s register"}
+        )
+    return {
+        "partner_id": found.organisation_id,
+        "partner_name": values.get("partner_name", found.name),
+    }
+
+
+UNAVAILABLE = "the register of schools cannot be searched just now: try again later"
 
 
 @staff_router.post("/returns/remind")
