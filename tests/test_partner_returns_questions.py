@@ -23,6 +23,7 @@ from services.reporting.read.views.activities import partner_returns
 from shared.auth import Role, new_token, service_token_path, token_digest
 from shared.nats_server import NatsServer, free_port
 from shared.settings import HubSettings
+from tests.dashboard_helpers import dashboard_app, signed_in
 from tests.helpers import System, wait_for
 from tests.test_access_policy import OTHER, OWN, STAFF, tokens_file
 from tests.test_partner_returns import YEAR, browser, invite, opened
@@ -257,3 +258,17 @@ async def test_without_the_register_a_urn_can_still_be_given(
             "/return/wcet/new/school", data={"csrf": csrf, "setting_urn": "103712"}
         )
         assert typed.status_code == 303 and "setting_urn=103712" in typed.headers["location"]
+
+
+async def test_node_staff_reach_their_returns_page_from_the_dashboard(
+    system: System, tmp_path: Path
+) -> None:
+    """Returns are node data, reviewed at the node: the dashboard links its staff there."""
+    url = "https://coventry.example/staff/returns"
+    system.reporting.own = system.reporting.own.model_copy(update={"node_returns_urls": {OWN: url}})
+    app = dashboard_app(system, tmp_path)
+    async with signed_in(app, "coventry-staff") as client:
+        page = (await client.get("/dashboard/partners")).text
+        assert f'<a class="govuk-link" href="{url}">Coventry’s partner returns page</a>' in page
+    async with signed_in(app, "manager") as client:
+        assert "partner-returns-link" not in (await client.get("/dashboard/partners")).text
