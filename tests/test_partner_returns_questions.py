@@ -134,6 +134,9 @@ async def test_a_school_is_found_by_name_and_wcet_and_cpd_are_counted_at_the_hub
             "/return/wcet/new/class", data={"csrf": csrf, "setting_urn": "103712"}
         )
         assert bad.status_code == 400 and "answer this question" in bad.text
+        class_ = {"csrf": csrf, "setting_urn": "103712", "instrument": "ukulele"}
+        year_14 = await client.post("/return/wcet/new/class", data={**class_, "year_groups": "14"})
+        assert "give year groups as R (reception) or 1 to 13" in year_14.text
         done = await steps(
             client,
             first,

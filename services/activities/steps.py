@@ -158,14 +158,24 @@ def step_errors(flow: Flow, index: int, values: dict[str, Any], year: str) -> di
         for e in exc.errors():
             name = str(e["loc"][0]) if e["loc"] else "ends_on"
             if name in asked:
-                errors.setdefault(name, _message(e["msg"]))
+                errors.setdefault(name, _message(name, e["msg"]))
     if "starts_on" in asked and "starts_on" not in errors:
         errors |= _date_errors(values, year, "ends_on" in asked and "ends_on" not in errors)
     return errors
 
 
-def _message(text: str) -> str:
-    return "answer this question" if text == "Field required" else text
+PATTERNS = {
+    "setting_urn": "give the school's URN: 6 or 7 digits",
+    "schools": "give each school's URN: 6 or 7 digits",
+    "year_groups": "give year groups as R (reception) or 1 to 13",
+}
+"""What a field's pattern means, for a person (pydantic quotes the regular expression)."""
+
+
+def _message(name: str, text: str) -> str:
+    if text == "Field required":
+        return "answer this question"
+    return PATTERNS.get(name, text) if "should match pattern" in text else text
 
 
 def _date_errors(values: dict[str, Any], year: str, both: bool) -> dict[str, str]:
