@@ -17,9 +17,9 @@ import pytest
 
 from services.activities import web_returns as wr
 from services.activities.app import use_partners_at
-from services.reporting.read.catalogue import annual_return
+from services.reporting.read.catalogue import AnnualReturn, annual_return
 from services.reporting.read.params import ViewParams
-from services.reporting.read.views.activities import partner_returns
+from services.reporting.read.views.activities import ReturnRow, partner_returns
 from shared.auth import Role, new_token, service_token_path, token_digest
 from shared.nats_server import NatsServer, free_port
 from shared.settings import HubSettings
@@ -98,13 +98,19 @@ async def test_the_service_token_reads_its_own_nodes_register_and_writes_nothing
         ]
 
 
+def found(pattern: str, text: str) -> str:
+    match = re.search(pattern, text)
+    assert match is not None, f"{pattern} not in {text[:2000]}"
+    return match.group(1)
+
+
 async def steps(client: httpx.AsyncClient, start: str, csrf: str, *pages: dict[str, str]) -> str:
     """Answer each page of a group in turn, following where each sends us; the last location."""
     location = start
     for answers in pages:
         page = await client.get(location)
         assert page.status_code == 200, page.text
-        action = re.search(r'<form method="post" action="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        action = found(r'<form method="post" action="([^"]+)"', page.text)
         carried = re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', page.text)
         data: dict[str, list[str]] = {"csrf": [csrf]}
         for key, value in [(k, v) for k, v in carried if k != "csrf"] + list(answers.items()):
@@ -177,7 +183,7 @@ async def test_a_school_is_found_by_name_and_wcet_and_cpd_are_counted_at_the_hub
     await wr.accept(link.web_return_id, OWN, service.unit_of_work, system._apps[
         (OWN, "activities")].state.pseudonymiser)  # fmt: skip
 
-    async def annual() -> object:
+    async def annual() -> AnnualReturn:
         async with system.reporting.read_sessions() as session:
             params = ViewParams(period=YEAR, hub=system.settings.hub, nodes=[OWN, OTHER])
             return await annual_return(session, params)
@@ -185,11 +191,11 @@ async def test_a_school_is_found_by_name_and_wcet_and_cpd_are_counted_at_the_hub
     figures = await wait_for(
         annual, lambda a: {k.kind for k in a.delivery_by_kind} >= {"wcet", "cpd"}, 30
     )
-    kinds = {k.kind: k for k in figures.delivery_by_kind}  # type: ignore[attr-defined]
+    kinds = {k.kind: k for k in figures.delivery_by_kind}
     assert (kinds["wcet"].headcount, kinds["wcet"].hours) == (28, Decimal(33))
     assert (kinds["cpd"].headcount, kinds["cpd"].hours) == (11, Decimal(6))
-    assert figures.whole_class_ensemble_teaching.schools == 1  # type: ignore[attr-defined]
-    assert figures.wcet_terms == ["autumn 2024"]  # type: ignore[attr-defined]
+    assert figures.whole_class_ensemble_teaching.schools == 1
+    assert figures.wcet_terms == ["autumn 2024"]
 
 
 async def test_a_school_invited_by_urn_takes_its_return_like_a_partner(
@@ -204,15 +210,13 @@ async def test_a_school_invited_by_urn_takes_its_return_like_a_partner(
         assert unknown.status_code == 400 and "no school with this URN" in unknown.text
         made = await staff.post("/staff/returns/invite", data=invite_form)
         assert made.status_code == 200, made.text
-        url = re.search(r'<code id="invitation-link">([^<]+)</code>', made.text).group(1)  # type: ignore[union-attr]
+        url = found(r'<code id="invitation-link">([^<]+)</code>', made.text)
     token = url.rsplit("/", 1)[1]
     async with browser(system) as client:
         start = await client.get(f"/return/start/{token}")
         assert "For Whitley Academy" in start.text
         r = await client.post(f"/return/start/{token}")
-        csrf = re.search(
-            r'name="csrf" value="([0-9a-f]+)"', (await client.get("/return/check")).text
-        ).group(1)  # type: ignore[union-attr]
+        csrf = found(r'name="csrf" value="([0-9a-f]+)"', (await client.get("/return/check")).text)
         await steps(
             client,
             (await client.get("/return/activities/new")).headers["location"],
@@ -228,19 +232,19 @@ async def test_a_school_invited_by_urn_takes_its_return_like_a_partner(
         assert (await client.post("/return/submit", data={"csrf": csrf})).status_code == 303
     async with system.client(OWN, "activities") as staff:
         assert "submitted" in (await staff.get("/staff/returns")).text
-        web_return_id = re.search(r"/staff/returns/([0-9a-f-]{36})", made.text).group(1)  # type: ignore[union-attr]
+        web_return_id = found(r"/staff/returns/([0-9a-f-]{36})", made.text)
         accepted = await staff.post(f"/staff/returns/{web_return_id}/accept")
         assert accepted.status_code == 303, accepted.text
     async with system.client(OWN, "partners") as partners:
         school_id = (await partners.get("/settings?q=103801")).json()[0]["organisation_id"]
 
-    async def received() -> list[object]:
+    async def received() -> list[ReturnRow]:
         async with system.reporting.read_sessions() as session:
             return list(await partner_returns(session, YEAR, date.today()))
 
-    lines = await wait_for(received, lambda rs: any(r.submitted_on for r in rs), 30)  # type: ignore[attr-defined]
-    (school,) = [r for r in lines if r.partner_id == school_id]  # type: ignore[attr-defined]
-    assert school.status == "received"  # type: ignore[attr-defined]
+    lines = await wait_for(received, lambda rs: any(r.submitted_on for r in rs), 30)
+    (school,) = [r for r in lines if r.partner_id == school_id]
+    assert school.status == "received"
     report = await system.report()
     assert next(n.activities for n in report.nodes if n.node == OWN) == 1
 

@@ -1,6 +1,7 @@
 """Web pages of partner returns (docs/partner-returns.md), server-rendered with the GOV.UK Design
 System's patterns and no JavaScript: the partner's (`/return/…`, reached only through a session its
-invitation link opened) and node staff's (`/staff/returns/…`: invite, review, accept, send back).
+invitation link opened; its questions one thing per page, `steps.py`) and node staff's
+(`/staff/returns/…`: invite, review, accept, send back).
 
 Each page declares its scope and passes the one access policy (`shared.auth.authorize`): a partner's
 session is a `partner` principal that reaches its own return only; staff sign in with their API

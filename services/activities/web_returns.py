@@ -393,6 +393,8 @@ def term_of(day: date) -> str:
 
 
 def _year_groups(groups: list[str]) -> str:
+    if groups == ["R"]:
+        return "Reception"
     named = ["Reception" if g == "R" else g for g in groups]
     return ("Year " if len(named) == 1 else "Years ") + ", ".join(named)
 
