@@ -127,8 +127,11 @@ async def run_node(topology: HubTopology, node: str, host: str, base_port: int |
     topology.start_node(node)
     processes: list[asyncio.subprocess.Process] = []
     try:
-        for service, port in service_ports(settings, node, base_port).items():
-            processes.append(await _start_service(topology, service, node, host, port))
+        ports = service_ports(settings, node, base_port)
+        for service, port in ports.items():
+            processes.append(
+                await _start_service(topology, service, node, host, port, ports["partners"])
+            )
             render.console.print(f"{node} {service}: http://{host}:{port}")
         render.console.print(
             f"{node} NATS leaf server :{topology.ports.node(node)} → hub leaf "
@@ -143,7 +146,7 @@ async def run_node(topology: HubTopology, node: str, host: str, base_port: int |
 
 
 async def _start_service(
-    topology: HubTopology, service: str, node: str, host: str, port: int
+    topology: HubTopology, service: str, node: str, host: str, port: int, partners_port: int
 ) -> asyncio.subprocess.Process:
     """`hub serve <service>` on the node's leaf server, with the node's settings (the NATS URL's
     password goes by environment, never on a command line others can read). In its own session,
@@ -156,6 +159,7 @@ async def _start_service(
         "HUB_NODE_DOMAINS": "true",
         "HUB_AUTH_TOKENS_FILE": str(s.auth_tokens_file),
         "HUB_DATA_DIR": str(s.data_dir),
+        "HUB_ACTIVITIES_PARTNERS_URL": f"http://{host}:{partners_port}",  # its settings register
     }
     args = ["-m", "hub.cli", "serve", service, "--node", node, "--host", host, "--port", str(port)]
     return await asyncio.create_subprocess_exec(

@@ -160,8 +160,20 @@ async def start_system(
                 service_telemetry(settings, service, node, own_traces=True),
             )
             at = port(ports.service_port(service, node))
+            if service == "activities":  # partners started first, perhaps on a free port
+                activities_app.use_partners_at(app, system.urls[(node, "partners")])
             system.urls[(node, service)] = await system.serve(app, host, at)
+    _link_returns_pages(system, settings.nodes)
     return system
+
+
+def _link_returns_pages(system: RunningSystem, nodes: list[str]) -> None:
+    """The dashboard links node staff to their node's returns page, wherever it started."""
+    assert system.reporting_service is not None
+    own = system.reporting_service.own
+    urls = {n: f"{system.urls[(n, 'activities')]}/staff/returns" for n in nodes}
+    update = {"node_returns_urls": urls | own.node_returns_urls}
+    system.reporting_service.own = own.model_copy(update=update)
 
 
 async def until_interrupted() -> None:

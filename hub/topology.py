@@ -20,7 +20,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from shared.auth import Role, new_token, token_digest
+from shared.auth import Role, new_token, service_token_path, token_digest
 from shared.bus import connect, ensure_hub_topology
 from shared.files import write_private
 from shared.nats_server import NatsServer, free_port
@@ -75,6 +75,9 @@ class Secrets:
             )
             tokens.setdefault(
                 f"{node}-staff", {"token": new_token(), "role": Role.NODE_STAFF, "node": node}
+            )
+            tokens.setdefault(
+                f"{node}-service", {"token": new_token(), "role": Role.NODE_SERVICE, "node": node}
             )
             key = node_key_path(folder, node)
             if not key.exists():
@@ -147,6 +150,9 @@ class Secrets:
             for name, t in self.tokens.items()
         }
         write_private(self.tokens_file, json.dumps(digests, indent=2))
+        for t in self.tokens.values():
+            if t["role"] == Role.NODE_SERVICE:
+                write_private(service_token_path(self.folder, t["node"]), t["token"])
 
 
 def _create_pseudonym_key(folder: Path) -> None:

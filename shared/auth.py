@@ -4,7 +4,9 @@ policy every route of every service is decided by (size and rate limits: shared/
 Roles: ``node_staff`` (read and write their own node's services; read their own node's figures,
 partners, evidence and traces in reporting, and the hub's published figures),
 ``consortium_manager`` and ``auditor`` (read everything, write nothing), and ``partner`` (a
-partner's session, opened by its invitation link, at one node: its own return and nothing else).
+partner's session, opened by its invitation link, at one node: its own return and nothing else),
+and ``node_service`` (a node's service reading another service of the same node: node staff's
+reads, no writes).
 Each route declares its `Scope` where it is defined (`declare`); `may` decides for the JSON
 APIs, the exports and the dashboard alike, from the principal, the declared scope and what the
 request names (`Ask`).
@@ -34,6 +36,9 @@ class Role(StrEnum):
     CONSORTIUM_MANAGER = "consortium_manager"
     AUDITOR = "auditor"
     PARTNER = "partner"
+    NODE_SERVICE = "node_service"
+    """One node service reading another of its node (activities asking partners for settings):
+    node staff's reads, no writes."""
 
 
 @dataclass(frozen=True)
@@ -120,7 +125,9 @@ def may(principal: Principal, method: str, scope: Scope, ask: Ask = Ask()) -> bo
         )
     ask = effective(principal, scope, ask)
     if method not in READ_METHODS:
-        return scope is Scope.NODE and not principal.whole_hub and ask.node == principal.node
+        return (
+            scope is Scope.NODE and principal.role is Role.NODE_STAFF and ask.node == principal.node
+        )
     if principal.whole_hub or scope is Scope.PUBLISHED:
         return True
     if scope is Scope.HUB:
@@ -255,6 +262,11 @@ class TokenAuthenticator:
 
     def authenticate(self, credential: str) -> Principal | None:
         return self._by_digest.get(token_digest(credential))
+
+
+def service_token_path(secrets_dir: Path, node: str) -> Path:
+    """Where a node's services find the token they read each other with (`hub secrets init`)."""
+    return secrets_dir / f"{node}-service.token"
 
 
 def new_token() -> str:

@@ -93,15 +93,26 @@ def test_hub_and_node_started_by_their_own_commands_work_together(tmp_path: Path
             f"{partners}/organisations", json=organisation(), headers=staff, timeout=10
         )
         assert created.status_code == 201, created.text
+        school = {"urn": "103712", "name": "Stoke Park Primary School", "la_code": "331"}
+        school |= {"phase": "primary", "setting_type": "Academy"}
+        assert httpx.post(f"{partners}/settings", json=school, headers=staff).status_code == 201
+        wait_http(f"http://127.0.0.1:{node_base + 2}/health/live")
+        invited = httpx.post(  # activities finds the school at partners, with the service token
+            f"http://127.0.0.1:{node_base + 2}/staff/returns/invite",
+            data={"school_urn": "103712", "academic_year": "2024-25", "due_on": "2025-07-31"},
+            headers=staff,
+            timeout=10,
+        )
+        assert invited.status_code == 200 and "Stoke Park Primary School" in invited.text
         deadline, report = time.monotonic() + 30, {}
         while time.monotonic() < deadline:
             report = httpx.get(
                 f"http://127.0.0.1:{report_port}/report", headers=manager, timeout=5
             ).json()
-            if report["totals"]["organisations"] == 1:
+            if report["totals"]["organisations"] == 2:  # the partner and the school
                 break
             time.sleep(0.3)
-        assert report["totals"]["organisations"] == 1, report
+        assert report["totals"]["organisations"] == 2, report
         assert httpx.get(f"http://127.0.0.1:{report_port}/report", timeout=5).status_code == 401
     finally:
         for proc in (node, hub):

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from services.activities.api import returns_router, router
 from services.activities.models import metadata
 from services.activities.pages import STATIC, partner_router, staff_router
+from services.activities.register import SettingsRegister, settings_register
 from services.activities.settings import ActivitiesSettings
 from shared.node_service import NodeService, node_service_app, serve_node_service
 from shared.pseudonym import Pseudonymiser, load_pseudonymiser
@@ -50,8 +52,20 @@ def create_app(service: NodeService) -> FastAPI:
     app.state.pseudonymiser = pseudonymiser_for(service.settings)
     app.state.activities_settings = ActivitiesSettings()
     app.state.staff_sessions = {}
+    app.state.settings_register = settings_register(
+        service.settings, app.state.activities_settings, service.node
+    )
     app.mount("/assets", StaticFiles(directory=STATIC), name="assets")
     return app
+
+
+def use_partners_at(
+    app: FastAPI, url: str, transport: httpx.AsyncBaseTransport | None = None
+) -> None:
+    """Ask the node's partners service at `url` for its settings register (the demo starts it on
+    whatever port is free; the tests reach its app in-process)."""
+    register: SettingsRegister = app.state.settings_register
+    app.state.settings_register = register.at(url, transport)
 
 
 async def serve(

@@ -1,6 +1,7 @@
 """Web pages of partner returns (docs/partner-returns.md), server-rendered with the GOV.UK Design
 System's patterns and no JavaScript: the partner's (`/return/…`, reached only through a session its
-invitation link opened) and node staff's (`/staff/returns/…`: invite, review, accept, send back).
+invitation link opened; its questions one thing per page, `steps.py`) and node staff's
+(`/staff/returns/…`: invite, review, accept, send back).
 
 Each page declares its scope and passes the one access policy (`shared.auth.authorize`): a partner's
 session is a `partner` principal that reaches its own return only; staff sign in with their API
@@ -17,6 +18,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -26,8 +28,10 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
+from services.activities import steps
 from services.activities import web_returns as wr
 from services.activities.mail import send_invitation
+from services.activities.register import RegisterUnavailable, Setting, SettingsRegister
 from services.activities.settings import ActivitiesSettings
 from shared.auth import Ask, Principal, Role, Scope, authorize, declare, require
 from shared.contracts.vocabulary import ActivityKind, Aim, Level, StrategicFunction
@@ -183,52 +187,132 @@ async def tasks(request: Request, partner: PartnerDep) -> HTMLResponse:
     return render(request, "tasks.html", s=partner, row=partner.row)
 
 
-@partner_router.get("/activities/new")
+def _flow(group: str) -> steps.Flow:
+    if group not in steps.FLOWS:
+        raise HTTPException(404, "no such part of a return")
+    return steps.FLOWS[group]
+
+
+def _step_url(flow: steps.Flow, index: int, values: dict[str, Any]) -> str:
+    query = urlencode(steps.pairs_of(values))
+    return f"/return/{flow.group}/new/{flow.steps[index].name}" + (f"?{query}" if query else "")
+
+
+async def _matches(request: Request, text: str) -> tuple[list[Setting], str | None]:
+    """Settings of the node's register matching a search, or why there are none to show."""
+    if not text.strip():
+        return [], None
+    register: SettingsRegister = request.app.state.settings_register
+    try:
+        found = await register.search(text)
+    except RegisterUnavailable:
+        return [], "The register of schools cannot be searched just now: give the school’s URN."
+    return found, None if found else f"No school or setting in the register matches “{text}”."
+
+
+async def _step_page(
+    request: Request,
+    partner: PartnerSession,
+    flow: steps.Flow,
+    index: int,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    q: str = "",
+) -> HTMLResponse:
+    found, note = await _matches(request, q)
+    step = flow.steps[index]
+    return render(
+        request,
+        "step.html",
+        400 if errors else 200,
+        s=partner,
+        row=partner.row,
+        flow=flow,
+        step=step,
+        fields={name: steps.FIELDS[name] for name in step.fields},
+        last=index == len(flow.steps) - 1,
+        back=_step_url(flow, index - 1, values) if index else "/return/",
+        action=f"/return/{flow.group}/new/{step.name}",
+        carried=steps.pairs_of(values, step.fields),
+        search_carried=steps.pairs_of(values),
+        values=values,
+        errors=errors,
+        q=q,
+        found=found,
+        note=note,
+    )
+
+
+@partner_router.get("/{group}/new")
 @declare(Scope.PARTNER)
-async def new_activity(request: Request, partner: PartnerDep) -> HTMLResponse:
-    return render(request, "activity.html", s=partner, row=partner.row, values={}, errors={})
+async def new_entry(group: str, partner: PartnerDep) -> Response:
+    """Adding an activity, WCET or CPD starts at its first question."""
+    return see_other(_step_url(_flow(group), 0, {}))
 
 
-def _activity_answer(form: dict[str, Any]) -> wr.ActivityAnswer:
-    def listed(name: str) -> list[str]:
-        value = form.get(name, [])
-        return value if isinstance(value, list) else [value]
+@partner_router.get("/{group}/new/{step}")
+@declare(Scope.PARTNER)
+async def step_page(
+    request: Request, group: str, step: str, partner: PartnerDep, q: str = ""
+) -> HTMLResponse:
+    flow = _flow(group)
+    values = steps.values_of(request.query_params.multi_items())
+    return await _step_page(request, partner, flow, _index(flow, step), values, {}, q[:100])
 
-    data = {k: v for k, v in form.items() if k != "csrf" and v != ""}
-    data["functions"], data["aims"] = listed("functions"), listed("aims")
-    return wr.ActivityAnswer.model_validate(data)
+
+def _index(flow: steps.Flow, step: str) -> int:
+    try:
+        return flow.index(step)
+    except Invalid:
+        raise HTTPException(404, "no such question") from None
+
+
+@partner_router.post("/{group}/new/{step}")
+@declare(Scope.PARTNER)
+async def answer_step(request: Request, group: str, step: str, partner: PartnerDep) -> Response:
+    """Check this page's answers (and those before it); the next page, or at the last, save."""
+    await _form(request, partner.token)
+    flow, form = _flow(group), await request.form()
+    index = _index(flow, step)
+    values = steps.values_of(form.multi_items())
+    errors = steps.step_errors(flow, index, values, partner.row.academic_year)
+    if not errors and index < len(flow.steps) - 1:
+        return see_other(_step_url(flow, index + 1, values))
+    if not errors:
+        errors = await _save(request, partner, flow, values)
+        if not errors:
+            return see_other("/return/")
+        index = steps.first_step_with(flow, errors)
+    return await _step_page(request, partner, flow, index, values, errors)
+
+
+async def _save(
+    request: Request, partner: PartnerSession, flow: steps.Flow, values: dict[str, Any]
+) -> dict[str, str]:
+    service = _service(request)
+    try:
+        answer = wr.ANSWERS[flow.group].model_validate(values)
+        await wr.add_answer(
+            partner.row.web_return_id, flow.group, answer, service.node, service.unit_of_work()
+        )
+    except ValidationError as exc:
+        return _field_errors(exc)
+    except Invalid as exc:
+        return exc.fields or {flow.steps[-1].fields[0]: exc.reason}
+    return {}
 
 
 def _field_errors(exc: ValidationError) -> dict[str, str]:
     return {str(e["loc"][0]) if e["loc"] else "title": e["msg"] for e in exc.errors()}
 
 
-@partner_router.post("/activities")
+@partner_router.post("/{group}/{index}/remove")
 @declare(Scope.PARTNER)
-async def add_activity(request: Request, partner: PartnerDep) -> Response:
-    form = await _form(request, partner.token)
-    service = _service(request)
-    try:
-        answer = _activity_answer(form)
-        await wr.add_activity(
-            partner.row.web_return_id, answer, service.node, service.unit_of_work()
-        )
-    except ValidationError as exc:
-        errors = _field_errors(exc)
-    except Invalid as exc:
-        errors = exc.fields or {"title": exc.reason}
-    else:
-        return see_other("/return/")
-    return render(
-        request, "activity.html", 400, s=partner, row=partner.row, values=form, errors=errors
-    )
-
-
-@partner_router.post("/activities/{index}/remove")
-@declare(Scope.PARTNER)
-async def remove_activity(request: Request, index: int, partner: PartnerDep) -> Response:
+async def remove_entry(request: Request, group: str, index: int, partner: PartnerDep) -> Response:
     await _form(request, partner.token)
-    await wr.remove_activity(partner.row.web_return_id, index, _service(request).unit_of_work())
+    flow = _flow(group)
+    uow = _service(request).unit_of_work()
+    await wr.remove_answer(partner.row.web_return_id, flow.group, index, uow)
     return see_other("/return/check")
 
 
@@ -440,6 +524,7 @@ async def invite(request: Request, staff: StaffDep) -> HTMLResponse:
     values = {k: v for k, v in form.items() if k != "csrf" and v != ""}
     values.setdefault("valid_days", _settings(request).invitation_days)
     try:
+        values |= await _school(request, values.pop("school_urn", None), values)
         link = await wr.invite(wr.Invite.model_validate(values), _service(request).unit_of_work())
     except ValidationError as exc:
         return render(
@@ -449,6 +534,31 @@ async def invite(request: Request, staff: StaffDep) -> HTMLResponse:
         errors = exc.fields or {"partner_id": exc.reason}
         return render(request, "staff_invite.html", 400, s=staff, values=form, errors=errors)
     return await _link_page(request, staff, link)
+
+
+async def _school(request: Request, urn: str | None, values: dict[str, Any]) -> dict[str, Any]:
+    """A school invited by URN: its organisation and name from the node's settings register."""
+    if urn is None:
+        return {}
+    if "partner_id" in values:
+        raise Invalid("two organisations", {"school_urn": "give an organisation id or a URN"})
+    register: SettingsRegister = request.app.state.settings_register
+    try:
+        found = await register.find(urn.strip())
+    except RegisterUnavailable:
+        raise Invalid("register unavailable", {"school_urn": UNAVAILABLE}) from None
+    if found is None:
+        node = _service(request).node
+        raise Invalid(
+            "unknown URN", {"school_urn": f"no school with this URN in {node}'s register"}
+        )
+    return {
+        "partner_id": found.organisation_id,
+        "partner_name": values.get("partner_name", found.name),
+    }
+
+
+UNAVAILABLE = "the register of schools cannot be searched just now: try again later"
 
 
 @staff_router.post("/returns/remind")

@@ -37,3 +37,13 @@ class ActivitiesSettings(LayeredSettings):
     smtp_username: str | None = None
     smtp_password_file: Path | None = None
     smtp_from: str = "returns@hub-ledger.invalid"
+    partners_url: str | None = Field(
+        default=None,
+        description="The node's partners service, asked for its settings register (default: "
+        "127.0.0.1 and its port, HubSettings.service_port).",
+    )
+    partners_token_file: Path | None = Field(
+        default=None,
+        description="The node's service token for it (default: <data_dir>/secrets/"
+        "<node>-service.token when it exists; unneeded when HTTP is open).",
+    )

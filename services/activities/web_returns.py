@@ -17,11 +17,12 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy import delete, select, update
 
 from services.activities.domain import DeliveryDate, register_problems
@@ -33,6 +34,7 @@ from services.activities.services import (
     expect_return,
     import_partner_return,
 )
+from shared.contracts.activities import Urn, YearGroup
 from shared.contracts.vocabulary import ActivityKind, Aim, Level, StrategicFunction
 from shared.envelope import utcnow
 from shared.errors import Invalid, NotFound, Refused
@@ -92,6 +94,64 @@ class ActivityAnswer(BaseModel):
     functions: list[StrategicFunction] = []
     aims: list[Aim] = []
     level: Level | None = None
+
+
+Hours = Annotated[Decimal, Field(ge=0, le=100_000, max_digits=9, decimal_places=2)]
+
+
+class _Dated(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    starts_on: date
+    ends_on: date
+
+    @model_validator(mode="after")
+    def _in_order(self) -> _Dated:
+        if self.ends_on < self.starts_on:
+            raise ValueError("the last day is before the first")
+        return self
+
+
+class WcetAnswer(_Dated):
+    """One whole-class ensemble teaching programme: a school, its year groups and instrument.
+    Published as an `ActivityDelivered` of kind wcet; year groups and weeks stay at the node."""
+
+    setting_urn: Urn
+    instrument: str = Field(min_length=1, max_length=60)
+    year_groups: list[YearGroup] = Field(min_length=1, max_length=15)
+    weeks: int = Field(ge=1, le=52)
+    hours: Hours
+    pupils: int = Field(ge=1, le=10_000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _year_groups(cls, data: Any) -> Any:
+        """Year groups typed as "3, 4" or "Year 4"; "R" for reception."""
+        if isinstance(data, dict) and isinstance(data.get("year_groups"), str):
+            text = data["year_groups"].upper().replace("YEARS", " ").replace("YEAR", " ")
+            data = {**data, "year_groups": text.replace(",", " ").replace("AND", " ").split()}
+        return data
+
+
+class CpdAnswer(_Dated):
+    """Continuing professional development given to schools' staff. Published as an
+    `ActivityDelivered` of kind cpd (attendees as its headcount, its school when only one);
+    sessions and a list of several schools stay at the node."""
+
+    title: str = Field(min_length=1, max_length=200)
+    sessions: int = Field(ge=1, le=500)
+    hours: Hours
+    attendees: int = Field(ge=1, le=100_000)
+    schools: list[Urn] = Field(default=[], max_length=200)
+
+
+Group = Literal["activities", "wcet", "cpd"]
+ANSWERS: dict[str, type[BaseModel]] = {
+    "activities": ActivityAnswer,
+    "wcet": WcetAnswer,
+    "cpd": CpdAnswer,
+}
+"""The question groups a partner adds entries to, each checked by its model."""
 
 
 @dataclass(frozen=True)
@@ -252,7 +312,8 @@ def _line(row: WebReturnRow, today: date) -> WebReturnLine:
         due_on=row.due_on,
         status=row.status,  # type: ignore[arg-type]  # the column holds only these states
         late=row.status in EDITABLE and today > row.due_on,
-        activities=len(row.answers.get("activities", [])) + len({r["activity_ref"] for r in rows}),
+        activities=sum(len(row.answers.get(g, [])) for g in ANSWERS)
+        + len({r["activity_ref"] for r in rows}),
         pupils=sum(1 for r in rows if r.get("upn")),
     )
 
@@ -310,11 +371,66 @@ def answer_rows(row: WebReturnRow, node: str) -> list[RegisterRow]:
         )
         for number, answer in enumerate(row.answers.get("activities", []), start=1)
     ]
+    common = {"delivered_by": row.partner_id, "area": node}
+    for letter, group, as_row in (("W", "wcet", _wcet_row), ("C", "cpd", _cpd_row)):
+        rows += [
+            RegisterRow.model_validate(
+                {**as_row(entry), **common, "activity_ref": f"{prefix}{letter}{n}"}
+            )
+            for n, entry in enumerate(row.answers.get(group, []), start=1)
+        ]
     rows += [
         RegisterRow.model_validate({**r, "activity_ref": prefix + "R-" + r["activity_ref"]})
         for r in row.register_rows or []
     ]
     return rows
+
+
+def term_of(day: date) -> str:
+    """The term an activity starts in, as the annual return's WCET terms list them."""
+    season = "autumn" if day.month >= 9 else "spring" if day.month <= 3 else "summer"
+    return f"{season} {day.year}"
+
+
+def _year_groups(groups: list[str]) -> str:
+    if groups == ["R"]:
+        return "Reception"
+    named = ["Reception" if g == "R" else g for g in groups]
+    return ("Year " if len(named) == 1 else "Years ") + ", ".join(named)
+
+
+def _wcet_row(answer: dict[str, Any]) -> dict[str, Any]:
+    """A WCET programme as the register row an import would carry."""
+    return {
+        "kind": ActivityKind.WCET,
+        "title": f"Whole class {answer['instrument']}, {_year_groups(answer['year_groups'])}",
+        "setting_urn": answer["setting_urn"],
+        "starts_on": answer["starts_on"],
+        "ends_on": answer["ends_on"],
+        "term": term_of(date.fromisoformat(answer["starts_on"])),
+        "hours": answer["hours"],
+        "headcount": answer["pupils"],
+        "functions": [StrategicFunction.SCHOOLS],
+        "aims": [Aim.SUPPORT_SCHOOLS],
+        "level": Level.BEGINNER,
+    }
+
+
+def _cpd_row(answer: dict[str, Any]) -> dict[str, Any]:
+    """CPD given as a register row: attendees counted; its school where there is only one."""
+    schools = answer.get("schools", [])
+    return {
+        "kind": ActivityKind.CPD,
+        "title": answer["title"],
+        "setting_urn": schools[0] if len(schools) == 1 else None,
+        "starts_on": answer["starts_on"],
+        "ends_on": answer["ends_on"],
+        "term": term_of(date.fromisoformat(answer["starts_on"])),
+        "hours": answer["hours"],
+        "headcount": answer["attendees"],
+        "functions": [StrategicFunction.SCHOOLS],
+        "aims": [Aim.SUPPORT_SCHOOLS],
+    }
 
 
 def answers_digest(rows: Sequence[RegisterRow]) -> str:
@@ -439,29 +555,53 @@ def check_activity(answer: ActivityAnswer, year: str, partner_id: str, node: str
         )
 
 
-async def add_activity(
-    web_return_id: str, answer: ActivityAnswer, node: str, uow: UnitOfWork
+def check_year(starts_on: date, year: str) -> None:
+    if academic_year(starts_on) != year:
+        raise Invalid(
+            "outside the return's year",
+            {"starts_on": f"this return is for {year}: it must start in it"},
+        )
+
+
+def check_answer(answer: BaseModel, year: str, partner_id: str, node: str) -> None:
+    """An entry of any group: an activity as the importer checks it; every one in the year."""
+    if isinstance(answer, ActivityAnswer):
+        check_activity(answer, year, partner_id, node)
+    check_year(answer.starts_on, year)  # type: ignore[attr-defined]
+
+
+async def add_answer(
+    web_return_id: str, group: Group, answer: BaseModel, node: str, uow: UnitOfWork
 ) -> None:
+    """Add an activity, a WCET programme or CPD given to the draft."""
     async with uow:
         row = await _editable(uow, web_return_id)
-        check_activity(answer, row.academic_year, row.partner_id, node)
-        row.answers = {
-            **row.answers,
-            "activities": [*row.answers.get("activities", []), answer.model_dump(mode="json")],
-        }
+        check_answer(answer, row.academic_year, row.partner_id, node)
+        entries = [*row.answers.get(group, []), answer.model_dump(mode="json")]
+        row.answers = {**row.answers, group: entries}
         row.status = "draft" if row.status == "invited" else row.status
         await uow.commit()
 
 
-async def remove_activity(web_return_id: str, index: int, uow: UnitOfWork) -> None:
+async def add_activity(
+    web_return_id: str, answer: ActivityAnswer, node: str, uow: UnitOfWork
+) -> None:
+    await add_answer(web_return_id, "activities", answer, node, uow)
+
+
+async def remove_answer(web_return_id: str, group: Group, index: int, uow: UnitOfWork) -> None:
     async with uow:
         row = await _editable(uow, web_return_id)
-        activities = list(row.answers.get("activities", []))
-        if not 0 <= index < len(activities):
-            raise NotFound("no such activity in this return")
-        del activities[index]
-        row.answers = {**row.answers, "activities": activities}
+        entries = list(row.answers.get(group, []))
+        if not 0 <= index < len(entries):
+            raise NotFound("no such entry in this return")
+        del entries[index]
+        row.answers = {**row.answers, group: entries}
         await uow.commit()
+
+
+async def remove_activity(web_return_id: str, index: int, uow: UnitOfWork) -> None:
+    await remove_answer(web_return_id, "activities", index, uow)
 
 
 async def set_schools(web_return_id: str, urns: list[str], uow: UnitOfWork) -> None:
@@ -545,9 +685,10 @@ async def upload_register(
 async def submit(web_return_id: str, today: date, uow: UnitOfWork) -> None:
     async with uow:
         row = await _editable(uow, web_return_id)
-        if not row.answers.get("activities") and not row.register_rows:
+        if not any(row.answers.get(g) for g in ANSWERS) and not row.register_rows:
             raise Invalid(
-                "nothing to submit", {"activities": "add an activity or upload a register first"}
+                "nothing to submit",
+                {"activities": "add an activity, WCET or CPD, or upload a register first"},
             )
         row.status, row.submitted_on = "submitted", today
         await uow.commit()
@@ -565,6 +706,8 @@ def as_dict(row: WebReturnRow, node: str) -> dict[str, Any]:
         "submitted_on": row.submitted_on.isoformat() if row.submitted_on else None,
         "comments": row.comments,
         "activities": row.answers.get("activities", []),
+        "wcet": row.answers.get("wcet", []),
+        "cpd": row.answers.get("cpd", []),
         "schools": row.answers.get("schools", []),
         "register_rows": len(row.register_rows or []),
         "partner_return_id": row.partner_return_id,

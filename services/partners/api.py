@@ -248,8 +248,14 @@ async def post_setting(
 @settings.get(
     "", response_model=list[SettingOut], summary="Schools and settings in this node's register"
 )
-async def get_settings(uow: UnitOfWorkDep) -> list[SettingOut]:
-    return [SettingOut.of(row, name) for row, name in await list_settings(uow)]
+async def get_settings(
+    uow: UnitOfWorkDep,
+    q: Annotated[
+        str | None, Query(max_length=100, description="Part of a name, or a whole URN")
+    ] = None,
+    limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
+) -> list[SettingOut]:
+    return [SettingOut.of(row, name) for row, name in await list_settings(uow, q, limit)]
 
 
 class PopulationOut(BaseModel):

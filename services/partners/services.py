@@ -785,14 +785,24 @@ async def list_organisations(
     ]
 
 
-async def list_settings(uow: UnitOfWork) -> list[tuple[SettingRow, str]]:
-    async with uow:
-        rows = await uow.session.execute(
-            select(SettingRow, OrganisationRow.name)
-            .join(OrganisationRow, OrganisationRow.organisation_id == SettingRow.organisation_id)
-            .order_by(SettingRow.urn)
+async def list_settings(
+    uow: UnitOfWork, text: str | None = None, limit: int | None = None
+) -> list[tuple[SettingRow, str]]:
+    """The register, or the settings whose name contains `text` or whose URN is it (a partner
+    naming the school it worked in, docs/partner-returns.md)."""
+    query = (
+        select(SettingRow, OrganisationRow.name)
+        .join(OrganisationRow, OrganisationRow.organisation_id == SettingRow.organisation_id)
+        .order_by(OrganisationRow.name if text else SettingRow.urn)
+        .limit(limit)
+    )
+    if text and text.strip():
+        wanted = text.strip()
+        query = query.where(
+            (SettingRow.urn == wanted) | OrganisationRow.name.icontains(wanted, autoescape=True)
         )
-        return [(s, name) for s, name in rows]
+    async with uow:
+        return [(s, name) for s, name in await uow.session.execute(query)]
 
 
 async def _organisation(uow: UnitOfWork, organisation_id: UUID) -> OrganisationRow:

@@ -40,6 +40,13 @@ class ReportingSettings(LayeredSettings):
             "so the next visitor is served at once; 0 turns it off."
         ),
     )
+    node_returns_urls: dict[str, str] = Field(
+        default={},
+        description=(
+            "Where each node's staff invite and review partner returns (its activities service's "
+            "/staff/returns), linked from the dashboard; default 127.0.0.1 and the service's port."
+        ),
+    )
     durable: str = Field(default="reporting", description="JetStream durable consumer name.")
     provision_streams: bool = Field(
         default=True,

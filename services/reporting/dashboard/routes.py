@@ -325,9 +325,19 @@ async def render(
                 n: VIEWS[n] for n in VIEWS if may_open(request, f"/dashboard/views/{n}?{query}")
             },
             "hub": settings.hub,
+            "returns_url": None if user.whole_hub else returns_url(request, str(user.node)),
             **context,
         },
     )
+
+
+def returns_url(request: Request, node: str) -> str:
+    """The node's own page for partner returns: they are node data, invited, reviewed and
+    accepted at the node (docs/partner-returns.md), which only node staff reach."""
+    service = request.app.state.reporting
+    configured: dict[str, str] = service.own.node_returns_urls
+    port = service.settings.service_port("activities", node)
+    return configured.get(node) or f"http://127.0.0.1:{port}/staff/returns"
 
 
 # ---------------------------------------------------------------- sign in and out
