@@ -7,6 +7,7 @@ which another user of the machine could open it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -29,9 +30,14 @@ def private_folder(path: Path) -> Path:
 
 def private_file(path: Path) -> Path:
     """`path` created empty if missing, 0600 in a 0700 folder, before anything writes to it
-    (SQLite then gives its -wal and -shm files the database's own mode)."""
+    (SQLite then gives its -wal and -shm files the database's own mode).
+
+    An existing file is never opened here: closing any descriptor of a file drops every POSIX
+    lock this process holds on it, and SQLite's locks are how another process knows a database
+    is in use (without them, its last connection deletes the write-ahead log under ours)."""
     private_folder(path.parent)
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE))
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
     _narrow(path, FILE_MODE)
     return path
 

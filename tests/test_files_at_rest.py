@@ -106,3 +106,40 @@ def test_an_existing_database_made_before_the_rule_is_narrowed(tmp_path: Path) -
     old.touch(mode=0o644)
     create_engine(f"sqlite+aiosqlite:///{old}")
     assert (mode(old), mode(old.parent)) == (0o600, 0o700)
+
+
+async def test_another_engine_on_a_database_in_use_keeps_its_write_ahead_log(
+    tmp_path: Path,
+) -> None:
+    """A second engine on a database this process has open (an offline service beside a running
+    one, as the demo's invitation made) must not drop the process's SQLite locks: another
+    process's connection closing afterwards (an operator command) would then delete the
+    write-ahead log under the running one, and later writes would be lost."""
+    import subprocess
+    import sys
+
+    from sqlalchemy import text
+
+    from shared.db import create_engine
+
+    db = tmp_path / "service.db"
+    running = create_engine(f"sqlite+aiosqlite:///{db}")
+    async with running.begin() as conn:
+        await conn.execute(text("CREATE TABLE fact (n INTEGER)"))
+        await conn.execute(text("INSERT INTO fact VALUES (1)"))
+    await create_engine(f"sqlite+aiosqlite:///{db}").dispose()
+    count = (
+        "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+        "print(c.execute('SELECT count(*) FROM fact').fetchone()[0]); c.close()"
+    )
+
+    def counted() -> str:  # another process reads and closes, as `hub data-health` does
+        done = subprocess.run([sys.executable, "-c", count, str(db)], capture_output=True)
+        return done.stdout.decode().strip()
+
+    assert counted() == "1"
+    assert (tmp_path / "service.db-wal").exists(), "the log was deleted under an open database"
+    async with running.begin() as conn:
+        await conn.execute(text("INSERT INTO fact VALUES (2)"))
+    await running.dispose()
+    assert counted() == "2", "a write after the other process closed was lost"
