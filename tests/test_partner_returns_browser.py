@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from harness.browser import CHROMIUM_ARGS, chromium_path
+from harness.browser import CHROMIUM_ARGS, axe_violations, chromium_path
 from services.activities.app import use_partners_at
 from services.reporting.read.views.activities import partner_returns, reach
 from shared.nats_server import NatsServer
@@ -24,7 +24,7 @@ from shared.pseudonym import make_upn
 from shared.settings import HubSettings
 from tests.helpers import System, organisation, wait_for
 from tests.test_access_policy import OTHER, OWN, STAFF
-from tests.test_dashboard_browser import WCAG_AA, served
+from tests.test_dashboard_browser import served
 from tests.test_partner_returns_questions import SCHOOLS, with_service_tokens
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -229,14 +229,11 @@ async def fill_in(page: Any, link: str, folder: Path, problems: list[str]) -> No
 
 
 async def violations(page: Any) -> list[str]:
-    """Every axe-core violation (WCAG 2.2 AA), whatever its impact."""
-    from axe_playwright_python.async_playwright import Axe
-
-    results = await Axe().run(page, options={"runOnly": {"type": "tag", "values": WCAG_AA}})
+    """Every axe-core violation (WCAG 2.2 AA, the vendored axe-core), whatever its impact."""
     return [
         f"{page.url}: {v['id']} ({v['impact']}): {v['help']} at "
         f"{[n['target'] for n in v['nodes']][:3]}"
-        for v in results.response["violations"]
+        for v in await axe_violations(page)
     ]
 
 
