@@ -117,6 +117,9 @@ class OutboxRelay:
         """Publish forever: drain the backlog, then sleep until woken or polled."""
         backoff = 0.05
         while True:
+            # cleared before looking, not after: a commit's wake while a batch is in flight would
+            # otherwise be lost, and its event wait for the idle poll
+            self._wakeup.clear()
             try:
                 moved = await self.relay_once()
                 backoff = 0.05
@@ -130,7 +133,6 @@ class OutboxRelay:
                 backoff = min(backoff * 2, self._max_backoff)
                 continue
             if moved < self._batch_size:
-                self._wakeup.clear()
                 # not wait_for: on Python 3.11 it swallows a cancel that comes as the event is set
                 try:
                     async with asyncio.timeout(self._idle_poll):
