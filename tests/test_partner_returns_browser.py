@@ -21,11 +21,17 @@ from services.activities.app import use_partners_at
 from services.reporting.read.views.activities import partner_returns, reach
 from shared.nats_server import NatsServer
 from shared.pseudonym import make_upn
-from shared.settings import HubSettings
+from tests.guarded_helpers import (
+    OTHER,
+    OWN,
+    STAFF,
+    add_schools,
+    guarded_settings,
+    started,
+    with_service_tokens,
+)
 from tests.helpers import System, organisation, wait_for
-from tests.test_access_policy import OTHER, OWN, STAFF
 from tests.test_dashboard_browser import WCAG_AA, served
-from tests.test_partner_returns_questions import SCHOOLS, with_service_tokens
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 YEAR = "2024-25"
@@ -47,23 +53,12 @@ async def hub(
     tmp_path: Path, hub_id: str, nats_server: NatsServer
 ) -> AsyncIterator[tuple[System, dict[str, str]]]:
     tokens = with_service_tokens(tmp_path)
-    settings = HubSettings(
-        hub=hub_id,
-        data_dir=tmp_path,
-        nodes=[OWN, OTHER],
-        duplicate_window_seconds=600,
-        auth_tokens_file=tmp_path / "tokens.json",
+    system = System(
+        guarded_settings(tmp_path, hub_id), nats_server.url, tokens={OWN: tokens[STAFF]}
     )
-    system = System(settings, nats_server.url, tokens={OWN: tokens[STAFF]})
-    await system.start()
-    for urn, name in SCHOOLS.items():
-        body = {"urn": urn, "name": name, "la_code": "331", "phase": "primary"}
-        r = await system.post(OWN, "partners", "/settings", {**body, "setting_type": "Academy"})
-        assert r.status_code == 201, r.text
-    try:
+    async with started(system):
+        await add_schools(system)
         yield system, tokens
-    finally:
-        await system.stop()
 
 
 def register(path: Path, bad: bool) -> Path:
