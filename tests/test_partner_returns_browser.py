@@ -8,7 +8,6 @@ Skipped when chromium is missing, unless HUB_REQUIRE_BROWSER=1."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from harness.browser import CHROMIUM_ARGS, chromium_path
+from harness.browser import CHROMIUM_ARGS, axe_violations, chromium_path
 from services.activities.app import use_partners_at
 from services.reporting.read.views.activities import partner_returns, reach
 from shared.nats_server import NatsServer
@@ -31,21 +30,13 @@ from tests.guarded_helpers import (
     with_service_tokens,
 )
 from tests.helpers import System, organisation, wait_for
-from tests.test_dashboard_browser import WCAG_AA, served
+from tests.test_dashboard_browser import served
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 YEAR = "2024-25"
 HEADER = "activity_ref,kind,title,starts_on,ends_on,upn,year_group,home_area,fsm\n"
 DUE = date.today() + timedelta(days=30)
 PUPILS = [make_upn(f"93720102400{n}") for n in range(1, 4)]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def chromium() -> None:
-    if chromium_path() is None:
-        if os.environ.get("HUB_REQUIRE_BROWSER") == "1":
-            pytest.fail("chromium required (HUB_REQUIRE_BROWSER=1) but not installed")
-        pytest.skip("chromium not installed (make browser)")
 
 
 @pytest.fixture
@@ -225,13 +216,10 @@ async def fill_in(page: Any, link: str, folder: Path, problems: list[str]) -> No
 
 async def violations(page: Any) -> list[str]:
     """Every axe-core violation (WCAG 2.2 AA), whatever its impact."""
-    from axe_playwright_python.async_playwright import Axe
-
-    results = await Axe().run(page, options={"runOnly": {"type": "tag", "values": WCAG_AA}})
     return [
         f"{page.url}: {v['id']} ({v['impact']}): {v['help']} at "
         f"{[n['target'] for n in v['nodes']][:3]}"
-        for v in results.response["violations"]
+        for v in await axe_violations(page)
     ]
 
 
