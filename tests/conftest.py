@@ -12,6 +12,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from harness.browser import chromium_path
 from services.partners import app as partners_app
 from shared.nats_server import NatsServer
 from shared.node_service import NodeService
@@ -112,3 +113,15 @@ def spans():  # type: ignore[no-untyped-def]
     exporter = InMemorySpanExporter()
     configure_tracing(HubSettings(telemetry="none"), "tests", extra=SimpleSpanProcessor(exporter))
     return exporter
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Every test marked `browser` needs chromium: skipped without it, failed instead where
+    HUB_REQUIRE_BROWSER=1 (CI, after `make browser`), so a new browser test cannot forget it."""
+    if item.get_closest_marker("browser") is None or chromium_path() is not None:
+        return
+    if os.environ.get("HUB_REQUIRE_BROWSER") == "1":
+        pytest.fail(
+            "chromium required (HUB_REQUIRE_BROWSER=1) but not installed: run `make browser`"
+        )
+    pytest.skip("chromium not installed (make browser)")

@@ -169,10 +169,13 @@ def wait_port(port: int, timeout: float = 30) -> None:
     raise AssertionError(f"nothing listens on {port}")
 
 
-def wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 180) -> None:
+def wait_http(
+    url: str, process: subprocess.Popen[bytes] | None = None, timeout: float = 180
+) -> None:
+    """Until `url` answers 200; an exit of the `process` that should serve it fails at once."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
+        if process is not None and process.poll() is not None:
             raise AssertionError(f"{url}: its process exited with {process.returncode}")
         try:
             if httpx.get(url, timeout=1).status_code == 200:

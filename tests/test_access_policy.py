@@ -9,7 +9,6 @@ or with a scope the table does not give the right answer for, fails."""
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -32,17 +31,23 @@ from shared.auth import (
     api_routes,
     may,
     require_declared,
-    token_digest,
 )
 from shared.nats_server import NatsServer
-from shared.settings import HubSettings
 from tests.dashboard_helpers import PERIOD, dashboard_app, signed_in, text_of
+from tests.guarded_helpers import (
+    AUDITOR,
+    MANAGER,
+    OTHER,
+    OWN,
+    STAFF,
+    guarded_settings,
+    started,
+    tokens_file,
+)
 from tests.helpers import System, organisation
 from tests.test_reporting_population import COVENTRY_2023, SOLIHULL_2024, rows_of
 from tests.test_reporting_views import load_dataset
 
-OWN, OTHER = "coventry", "solihull"
-STAFF, MANAGER, AUDITOR = "coventry-staff", "manager", "auditor"
 ROLES = (STAFF, MANAGER, AUDITOR)
 WHOLE_HUB = {MANAGER, AUDITOR}
 EVERYONE = set(ROLES)
@@ -83,44 +88,17 @@ class Call:
     names: str  # own, other or hub
 
 
-def tokens_file(folder: Path) -> dict[str, str]:
-    """API tokens for each role (and Solihull's staff, who post Solihull's data); name -> token."""
-    people = {
-        STAFF: (Role.NODE_STAFF, OWN),
-        "solihull-staff": (Role.NODE_STAFF, OTHER),
-        MANAGER: (Role.CONSORTIUM_MANAGER, None),
-        AUDITOR: (Role.AUDITOR, None),
-    }
-    tokens = {name: f"token-{name}-{uuid.uuid4().hex}" for name in people}
-    entries = {
-        token_digest(tokens[n]): {"name": n, "role": str(r), **({"node": nd} if nd else {})}
-        for n, (r, nd) in people.items()
-    }
-    (folder / "tokens.json").write_text(json.dumps(entries))
-    return tokens
-
-
 @pytest.fixture
 async def guarded(
     tmp_path: Path, hub_id: str, nats_server: NatsServer
 ) -> AsyncIterator[tuple[System, dict[str, str]]]:
     """A running hub whose services all require tokens, with the fixed dataset loaded."""
     tokens = tokens_file(tmp_path)
-    settings = HubSettings(
-        hub=hub_id,
-        data_dir=tmp_path,
-        nodes=[OWN, OTHER],
-        duplicate_window_seconds=600,
-        auth_tokens_file=tmp_path / "tokens.json",
-    )
-    system = System(
-        settings, nats_server.url, tokens={OWN: tokens[STAFF], OTHER: tokens["solihull-staff"]}
-    )
-    await system.start()
-    try:
-        yield system, tokens
-    finally:
-        await system.stop()
+    people = {OWN: tokens[STAFF], OTHER: tokens["solihull-staff"]}
+    async with started(
+        System(guarded_settings(tmp_path, hub_id), nats_server.url, tokens=people)
+    ) as s:
+        yield s, tokens
 
 
 async def load(system: System) -> dict[str, str]:

@@ -16,7 +16,7 @@ from services.reporting.app import create_app as reporting_app
 from shared.identity import SERVICES
 from tests.dashboard_helpers import PERIOD, USERS, dashboard_app
 from tests.helpers import System
-from tests.test_dashboard_browser import chromium, served  # noqa: F401  (skips without chromium)
+from tests.test_dashboard_browser import served
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,22 +18,12 @@ import uvicorn
 from fastapi import FastAPI
 from openpyxl import load_workbook
 
-from harness.browser import axe_violations, browser_page, chromium_path, sign_in
+from harness.browser import axe_violations, browser_page, sign_in
 from tests.dashboard_helpers import PERIOD, USERS, dashboard_app
 from tests.helpers import System
 from tests.test_reporting_views import load_dataset
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def chromium() -> None:
-    if chromium_path() is None:
-        if os.environ.get("HUB_REQUIRE_BROWSER") == "1":
-            pytest.fail(
-                "chromium required (HUB_REQUIRE_BROWSER=1) but not installed: run `make browser`"
-            )
-        pytest.skip("chromium not installed (make browser)")
 
 
 @contextlib.asynccontextmanager

@@ -10,7 +10,6 @@ covered as soon as something links to it (and the test fails, naming it, when no
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 from fastapi import FastAPI
 
-from harness.browser import axe_violations, browser_page, chromium_path, sign_in
+from harness.browser import axe_violations, browser_page, sign_in
 from services.reporting.read.catalogue import VIEWS
 from shared.auth import api_routes
 from tests.dashboard_helpers import PERIOD, USERS, dashboard_app
@@ -47,14 +46,6 @@ UUID_CELLS = """(pattern) => [...document.querySelectorAll('table td, table th')
   .map(c => c.innerText.trim())"""
 FOCUS_STYLE = """(a) => { const s = getComputedStyle(a);
   return [s.outlineStyle + s.outlineWidth, s.boxShadow, s.backgroundColor, s.color].join('|'); }"""
-
-
-@pytest.fixture(scope="module", autouse=True)
-def chromium() -> None:
-    if chromium_path() is None:
-        if os.environ.get("HUB_REQUIRE_BROWSER") == "1":
-            pytest.fail("chromium required (HUB_REQUIRE_BROWSER=1) but not installed")
-        pytest.skip("chromium not installed (make browser)")
 
 
 def page_routes(app: FastAPI) -> list[Any]:

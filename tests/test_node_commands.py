@@ -3,12 +3,14 @@ one node."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ import pytest
 from shared.identity import SERVICES
 from shared.nats_server import free_port
 from tests.helpers import organisation
+from tests.processes import wait_http
 
 
 def start(args: list[str], data_dir: Path, log: Path, **settings: str) -> subprocess.Popen[bytes]:
@@ -34,18 +37,6 @@ def start(args: list[str], data_dir: Path, log: Path, **settings: str) -> subpro
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
     )
-
-
-def wait_http(url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{url} never answered")
 
 
 @pytest.mark.slow
@@ -135,6 +126,38 @@ def stop(*procs: subprocess.Popen[bytes] | None) -> None:
             proc.wait(timeout=30)
 
 
+STARTING = 120.0
+"""Seconds a process may take to answer: four Python processes start at once, on a busy machine."""
+
+
+@contextlib.contextmanager
+def hub_and_node_traced(folder: Path) -> Iterator[tuple[dict[str, int], int]]:
+    """`hub hub up` and `hub node up --node coventry` with console telemetry, each service on the
+    port its HUB_<SERVICE>_PORT gives; yields the node services' ports and reporting's once all
+    answer, and stops both however the block ends."""
+    nats_port, leaf_port, report_port, node_nats = (free_port() for _ in range(4))
+    ports = {service: free_port() for service in SERVICES}
+    settings = {
+        "HUB_TELEMETRY": "console",
+        "HUB_REPORTING_PORT": str(report_port),
+        # coventry, the first node, listens 10 above each setting
+        **{f"HUB_{service.upper()}_PORT": str(port - 10) for service, port in ports.items()},
+    }
+    hub_up = ["hub", "up", "--nats-port", str(nats_port), "--leaf-port", str(leaf_port)]
+    hub = start(hub_up, folder, folder / "hub.log", **settings)
+    node = None
+    try:
+        wait_http(f"http://127.0.0.1:{report_port}/health/live", hub, STARTING)
+        node_up = ["node", "up", "--node", "coventry", "--nats-port", str(node_nats)]
+        node_up += ["--hub-leaf-port", str(leaf_port)]
+        node = start(node_up, folder, folder / "node.log", **settings)
+        for port in ports.values():
+            wait_http(f"http://127.0.0.1:{port}/health/live", node, STARTING)
+        yield ports, report_port
+    finally:
+        stop(node, hub)
+
+
 def span_resources(log: Path) -> list[dict[str, object]]:
     """The resource attributes of every span the console exporter printed (a JSON object each)."""
     return [span["resource"]["attributes"] for span in printed_spans(log)]
@@ -147,46 +170,11 @@ def test_each_service_traces_under_its_own_name_on_the_ports_its_settings_give(
     """`hub hub up` and `hub node up` start every service through its own entry: with console
     telemetry each prints spans named for itself (the node an attribute), on HUB_<SERVICE>_PORT,
     and serves its own metrics on /metrics."""
-    nats_port, leaf_port, report_port, node_nats = (free_port() for _ in range(4))
-    ports = {service: free_port() for service in SERVICES}
-    settings = {
-        "HUB_TELEMETRY": "console",
-        "HUB_REPORTING_PORT": str(report_port),
-        # coventry, the first node, listens 10 above each setting
-        **{f"HUB_{service.upper()}_PORT": str(port - 10) for service, port in ports.items()},
-    }
-    hub = start(
-        ["hub", "up", "--nats-port", str(nats_port), "--leaf-port", str(leaf_port)],
-        tmp_path,
-        tmp_path / "hub.log",
-        **settings,
-    )
-    node = None
-    try:
-        wait_http(f"http://127.0.0.1:{report_port}/health/live")
-        node = start(
-            [
-                "node",
-                "up",
-                "--node",
-                "coventry",
-                "--nats-port",
-                str(node_nats),
-                "--hub-leaf-port",
-                str(leaf_port),
-            ],
-            tmp_path,
-            tmp_path / "node.log",
-            **settings,
-        )
-        for port in ports.values():
-            wait_http(f"http://127.0.0.1:{port}/health/live")
+    with hub_and_node_traced(tmp_path) as (ports, report_port):
         scraped = {
             service: httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
             for service, port in {**ports, "reporting": report_port}.items()
         }
-    finally:
-        stop(node, hub)
     for service, text in scraped.items():  # each process's own series, named for it
         assert f'service_name="hub-ledger-{service}"' in text, (service, text[:300])
         others = {s for s in scraped if s != service}
@@ -237,41 +225,12 @@ def wait_applied(reporting: str, token: str, organisations: int, timeout: float 
     raise AssertionError(f"reporting never counted {organisations} organisations: {totals}")
 
 
-STARTING = 120.0
-"""Seconds a process may take to answer: four Python processes start at once, on a busy machine."""
-
-
 @pytest.mark.slow
 def test_one_write_is_one_trace_from_the_node_process_to_the_hub_process(tmp_path: Path) -> None:
     """Issue #23's done-when: `hub node up` with HUB_TELEMETRY=console prints spans named for each
     service. One write to partners is one trace: the request and the relay's publish in partners'
     process, the apply in reporting's (`hub hub up`), each under its own ``service.name``."""
-    nats_port, leaf_port, report_port, node_nats = (free_port() for _ in range(4))
-    ports = {service: free_port() for service in SERVICES}
-    settings = {
-        "HUB_TELEMETRY": "console",
-        "HUB_REPORTING_PORT": str(report_port),
-        # coventry, the first node, listens 10 above each setting
-        **{f"HUB_{service.upper()}_PORT": str(port - 10) for service, port in ports.items()},
-    }
-    hub = start(
-        ["hub", "up", "--nats-port", str(nats_port), "--leaf-port", str(leaf_port)],
-        tmp_path,
-        tmp_path / "hub.log",
-        **settings,
-    )
-    node = None
-    try:
-        wait_http(f"http://127.0.0.1:{report_port}/health/live", timeout=STARTING)
-        node = start(
-            ["node", "up", "--node", "coventry", "--nats-port", str(node_nats)]
-            + ["--hub-leaf-port", str(leaf_port)],
-            tmp_path,
-            tmp_path / "node.log",
-            **settings,
-        )
-        for port in ports.values():
-            wait_http(f"http://127.0.0.1:{port}/health/live", timeout=STARTING)
+    with hub_and_node_traced(tmp_path) as (ports, report_port):
         tokens = json.loads((tmp_path / "secrets" / "secrets.json").read_text())["tokens"]
         staff = {"Authorization": f"Bearer {tokens['coventry-staff']['token']}"}
         partners = f"http://127.0.0.1:{ports['partners']}/organisations"
@@ -283,8 +242,6 @@ def test_one_write_is_one_trace_from_the_node_process_to_the_hub_process(tmp_pat
             organisations=1,
             timeout=STARTING,
         )
-    finally:
-        stop(node, hub)
     hub_log, node_log = tmp_path / "hub.log", tmp_path / "node.log"
     hub_spans, node_spans = printed_spans(hub_log), printed_spans(node_log)
     node_names = {s["resource"]["attributes"]["service.name"] for s in node_spans}

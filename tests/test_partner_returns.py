@@ -24,9 +24,8 @@ from shared.envelope import utcnow
 from shared.errors import Refused
 from shared.nats_server import NatsServer
 from shared.pseudonym import make_upn
-from shared.settings import HubSettings
+from tests.guarded_helpers import MANAGER, OTHER, OWN, STAFF, guarded_settings, started, tokens_file
 from tests.helpers import System
-from tests.test_access_policy import MANAGER, OTHER, OWN, STAFF, tokens_file
 
 YEAR = "2024-25"
 HEADER = "activity_ref,kind,title,starts_on,ends_on,headcount,upn,year_group,home_area\n"
@@ -37,19 +36,11 @@ async def node(
     tmp_path: Path, hub_id: str, nats_server: NatsServer
 ) -> AsyncIterator[tuple[System, dict[str, str]]]:
     tokens = tokens_file(tmp_path)
-    settings = HubSettings(
-        hub=hub_id,
-        data_dir=tmp_path,
-        nodes=[OWN, OTHER],
-        duplicate_window_seconds=600,
-        auth_tokens_file=tmp_path / "tokens.json",
+    system = System(
+        guarded_settings(tmp_path, hub_id), nats_server.url, tokens={OWN: tokens[STAFF]}
     )
-    system = System(settings, nats_server.url, tokens={OWN: tokens[STAFF]})
-    await system.start()
-    try:
+    async with started(system):
         yield system, tokens
-    finally:
-        await system.stop()
 
 
 async def invite(system: System, name: str, days: int = 14) -> wr.Link:

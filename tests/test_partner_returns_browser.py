@@ -8,7 +8,6 @@ Skipped when chromium is missing, unless HUB_REQUIRE_BROWSER=1."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -21,11 +20,17 @@ from services.activities.app import use_partners_at
 from services.reporting.read.views.activities import partner_returns, reach
 from shared.nats_server import NatsServer
 from shared.pseudonym import make_upn
-from shared.settings import HubSettings
+from tests.guarded_helpers import (
+    OTHER,
+    OWN,
+    STAFF,
+    add_schools,
+    guarded_settings,
+    started,
+    with_service_tokens,
+)
 from tests.helpers import System, organisation, wait_for
-from tests.test_access_policy import OTHER, OWN, STAFF
 from tests.test_dashboard_browser import served
-from tests.test_partner_returns_questions import SCHOOLS, with_service_tokens
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 YEAR = "2024-25"
@@ -34,36 +39,17 @@ DUE = date.today() + timedelta(days=30)
 PUPILS = [make_upn(f"93720102400{n}") for n in range(1, 4)]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def chromium() -> None:
-    if chromium_path() is None:
-        if os.environ.get("HUB_REQUIRE_BROWSER") == "1":
-            pytest.fail("chromium required (HUB_REQUIRE_BROWSER=1) but not installed")
-        pytest.skip("chromium not installed (make browser)")
-
-
 @pytest.fixture
 async def hub(
     tmp_path: Path, hub_id: str, nats_server: NatsServer
 ) -> AsyncIterator[tuple[System, dict[str, str]]]:
     tokens = with_service_tokens(tmp_path)
-    settings = HubSettings(
-        hub=hub_id,
-        data_dir=tmp_path,
-        nodes=[OWN, OTHER],
-        duplicate_window_seconds=600,
-        auth_tokens_file=tmp_path / "tokens.json",
+    system = System(
+        guarded_settings(tmp_path, hub_id), nats_server.url, tokens={OWN: tokens[STAFF]}
     )
-    system = System(settings, nats_server.url, tokens={OWN: tokens[STAFF]})
-    await system.start()
-    for urn, name in SCHOOLS.items():
-        body = {"urn": urn, "name": name, "la_code": "331", "phase": "primary"}
-        r = await system.post(OWN, "partners", "/settings", {**body, "setting_type": "Academy"})
-        assert r.status_code == 201, r.text
-    try:
+    async with started(system):
+        await add_schools(system)
         yield system, tokens
-    finally:
-        await system.stop()
 
 
 def register(path: Path, bad: bool) -> Path:
@@ -229,7 +215,7 @@ async def fill_in(page: Any, link: str, folder: Path, problems: list[str]) -> No
 
 
 async def violations(page: Any) -> list[str]:
-    """Every axe-core violation (WCAG 2.2 AA, the vendored axe-core), whatever its impact."""
+    """Every axe-core violation (WCAG 2.2 AA), whatever its impact."""
     return [
         f"{page.url}: {v['id']} ({v['impact']}): {v['help']} at "
         f"{[n['target'] for n in v['nodes']][:3]}"

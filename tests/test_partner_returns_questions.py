@@ -5,7 +5,6 @@ school invited by URN taking its return end to end like a partner."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
@@ -20,35 +19,21 @@ from services.activities.app import use_partners_at
 from services.reporting.read.catalogue import AnnualReturn, annual_return
 from services.reporting.read.params import ViewParams
 from services.reporting.read.views.activities import ReturnRow, partner_returns
-from shared.auth import Role, new_token, service_token_path, token_digest
 from shared.nats_server import NatsServer, free_port
-from shared.settings import HubSettings
 from tests.dashboard_helpers import dashboard_app, signed_in
+from tests.guarded_helpers import (
+    OTHER,
+    OWN,
+    STAFF,
+    add_schools,
+    guarded_settings,
+    started,
+    with_service_tokens,
+)
 from tests.helpers import System, wait_for
-from tests.test_access_policy import OTHER, OWN, STAFF, tokens_file
 from tests.test_partner_returns import YEAR, browser, invite, opened
 
 DUE = (date.today() + timedelta(days=30)).isoformat()
-SCHOOLS = {
-    "103712": "Stoke Park Primary School",
-    "103745": "Stoke Heath Primary School",
-    "103801": "Whitley Academy",
-}
-
-
-def with_service_tokens(folder: Path) -> dict[str, str]:
-    """The tests' tokens, and each node's service token where its services look for it."""
-    tokens = tokens_file(folder)
-    entries = json.loads((folder / "tokens.json").read_text())
-    for node in (OWN, OTHER):
-        token = tokens[f"{node}-service"] = new_token()
-        entries[token_digest(token)] = {"name": f"{node}-service", "role": Role.NODE_SERVICE}
-        entries[token_digest(token)]["node"] = node
-        path = service_token_path(folder / "secrets", node)
-        path.parent.mkdir(exist_ok=True)
-        path.write_text(token)
-    (folder / "tokens.json").write_text(json.dumps(entries))
-    return tokens
 
 
 @pytest.fixture
@@ -58,25 +43,14 @@ async def hub(
     """Coventry and Solihull with tokens required; Coventry's register has three schools and its
     activities service reaches its partners app (in this process) with the service token."""
     tokens = with_service_tokens(tmp_path)
-    settings = HubSettings(
-        hub=hub_id,
-        data_dir=tmp_path,
-        nodes=[OWN, OTHER],
-        duplicate_window_seconds=600,
-        auth_tokens_file=tmp_path / "tokens.json",
+    system = System(
+        guarded_settings(tmp_path, hub_id), nats_server.url, tokens={OWN: tokens[STAFF]}
     )
-    system = System(settings, nats_server.url, tokens={OWN: tokens[STAFF]})
     partners = httpx.ASGITransport(app=system._apps[(OWN, "partners")])
     use_partners_at(system._apps[(OWN, "activities")], "http://coventry-partners", partners)
-    await system.start()
-    for urn, name in SCHOOLS.items():
-        body = {"urn": urn, "name": name, "la_code": "331", "phase": "primary"}
-        r = await system.post(OWN, "partners", "/settings", {**body, "setting_type": "Academy"})
-        assert r.status_code == 201, r.text
-    try:
+    async with started(system):
+        await add_schools(system)
         yield system, tokens
-    finally:
-        await system.stop()
 
 
 async def test_the_service_token_reads_its_own_nodes_register_and_writes_nothing(

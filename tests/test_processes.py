@@ -24,6 +24,7 @@ from hub.runner import system_ports
 from shared.nats_server import NatsServer, free_port
 from shared.processes import port_is_free
 from shared.settings import HubSettings
+from tests.processes import wait_http
 
 HUB = str(Path(sys.executable).parent / "hub")
 NODES = '["coventry","solihull"]'
@@ -114,17 +115,6 @@ def wait_for_text(log: Path, text: str, proc: subprocess.Popen[bytes], timeout: 
             break
         time.sleep(0.2)
     raise AssertionError(f"never printed {text!r}:\n{log.read_text(errors='replace')}")
-
-
-def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    raise AssertionError(f"{url} never answered")
 
 
 def free_base_port() -> int:

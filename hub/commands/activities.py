@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import shutil
 import time
+from collections.abc import Awaitable, Callable
 from datetime import date
 from functools import partial
 from pathlib import Path
@@ -31,7 +32,9 @@ from rich.progress import (
 from rich.table import Table
 
 from hub import render
-from hub.commands import DataDirOption, NodeOption, node_option, offline_service
+from hub.commands import DataDirOption, NodeOption, T, node_option, offline_service
+from shared.errors import Refused
+from shared.node_service import NodeService
 from shared.tabular import RowProblem, TabularError, count_rows, validate_rows
 
 if TYPE_CHECKING:  # the CLI imports services only inside the commands that use them
@@ -325,9 +328,39 @@ def _show_link(node: str, link: Link, partner: str, year: str, due_on: str) -> N
     )
 
 
-def _refused(exc: Exception) -> typer.Exit:
-    render.console.print(f"[red]{exc}[/red]", soft_wrap=True, highlight=False)
-    return typer.Exit(1)
+def _in_activities(
+    node: str,
+    data_dir: Path | None,
+    work: Callable[[NodeService], Awaitable[T]],
+    refusals: tuple[type[Exception], ...] = (Refused,),
+) -> T:
+    """`work` in the node's activities service, where a refusal is one red line and exit 1 (the
+    way every partner-return command ends when the service says no)."""
+
+    async def run() -> T:
+        async with offline_service("activities", node, data_dir) as service:
+            return await work(service)
+
+    try:
+        return asyncio.run(run())
+    except refusals as exc:
+        render.console.print(f"[red]{exc}[/red]", soft_wrap=True, highlight=False)
+        raise typer.Exit(1) from None
+
+
+def _on_web_return(
+    node: str,
+    year: str,
+    partner: UUID | None,
+    school: str | None,
+    data_dir: Path | None,
+    work: Callable[[NodeService, str], Awaitable[T]],
+) -> tuple[str, T]:
+    """The partner's name and `work` done on its web return for `year` (found by --partner or
+    --school), so each command on one return says only what it does to it."""
+    partner_id, name = asyncio.run(partner_named(node, data_dir, partner, school))
+    web_return_id = asyncio.run(_web_return_id(node, data_dir, partner_id, year))
+    return name, _in_activities(node, data_dir, lambda service: work(service, web_return_id))
 
 
 @app.command("invite")
@@ -343,26 +376,21 @@ def invite(
 ) -> None:
     """Invite a partner (or a school by URN) to fill in its return for a year on the web."""
     from services.activities import web_returns as wr
-    from shared.errors import Refused
 
     partner_id, name = asyncio.run(partner_named(node, data_dir, partner, school))
 
-    async def run() -> wr.Link:
-        async with offline_service("activities", node, data_dir) as service:
-            cmd = wr.Invite(
-                partner_id=partner_id,
-                partner_name=name,
-                academic_year=year,
-                due_on=date.fromisoformat(due_on),
-                email=email,
-                valid_days=days,
-            )
-            return await wr.invite(cmd, service.unit_of_work())
+    async def work(service: NodeService) -> wr.Link:
+        cmd = wr.Invite(
+            partner_id=partner_id,
+            partner_name=name,
+            academic_year=year,
+            due_on=date.fromisoformat(due_on),
+            email=email,
+            valid_days=days,
+        )
+        return await wr.invite(cmd, service.unit_of_work())
 
-    try:
-        link = asyncio.run(run())
-    except (Refused, ValueError) as exc:
-        raise _refused(exc) from None
+    link = _in_activities(node, data_dir, work, (Refused, ValueError))
     _show_link(node, link, name, year, due_on)
 
 
@@ -377,21 +405,13 @@ def resend(
 ) -> None:
     """A new link for a partner's return (the unused one stops working)."""
     from services.activities import web_returns as wr
-    from shared.errors import Refused
 
-    partner_id, name = asyncio.run(partner_named(node, data_dir, partner, school))
-    web_return_id = asyncio.run(_web_return_id(node, data_dir, partner_id, year))
+    async def work(service: NodeService, web_return_id: str) -> tuple[wr.Link, str]:
+        link = await wr.resend(web_return_id, service.unit_of_work(), days)
+        row = await wr.get_web_return(web_return_id, service.unit_of_work())
+        return link, row.due_on.isoformat()
 
-    async def run() -> tuple[wr.Link, str]:
-        async with offline_service("activities", node, data_dir) as service:
-            link = await wr.resend(web_return_id, service.unit_of_work(), days)
-            row = await wr.get_web_return(web_return_id, service.unit_of_work())
-            return link, row.due_on.isoformat()
-
-    try:
-        link, due = asyncio.run(run())
-    except Refused as exc:
-        raise _refused(exc) from None
+    name, (link, due) = _on_web_return(node, year, partner, school, data_dir, work)
     _show_link(node, link, name, year, due)
 
 
@@ -406,14 +426,10 @@ def revoke(
     """Stop a partner's unused links and sign it out of its return."""
     from services.activities import web_returns as wr
 
-    partner_id, name = asyncio.run(partner_named(node, data_dir, partner, school))
-    web_return_id = asyncio.run(_web_return_id(node, data_dir, partner_id, year))
-
-    async def run() -> int:
-        async with offline_service("activities", node, data_dir) as service:
-            return await wr.revoke(web_return_id, service.unit_of_work())
-
-    render.console.print(f"{name}: {asyncio.run(run())} link(s) revoked, signed out")
+    name, revoked = _on_web_return(
+        node, year, partner, school, data_dir, lambda s, r: wr.revoke(r, s.unit_of_work())
+    )
+    render.console.print(f"{name}: {revoked} link(s) revoked, signed out")
 
 
 @app.command("web-returns")
@@ -477,20 +493,12 @@ def accept(
     """Accept a submitted return: imported as `import --partner --year` imports a file."""
     from services.activities import web_returns as wr
     from services.activities.app import pseudonymiser_for
-    from shared.errors import Refused
 
-    partner_id, name = asyncio.run(partner_named(node, data_dir, partner, school))
-    web_return_id = asyncio.run(_web_return_id(node, data_dir, partner_id, year))
+    async def work(service: NodeService, web_return_id: str) -> ImportOutcome:
+        keys = pseudonymiser_for(service.settings)
+        return await wr.accept(web_return_id, node, service.unit_of_work, keys)
 
-    async def run() -> ImportOutcome:
-        async with offline_service("activities", node, data_dir) as service:
-            keys = pseudonymiser_for(service.settings)
-            return await wr.accept(web_return_id, node, service.unit_of_work, keys)
-
-    try:
-        outcome = asyncio.run(run())
-    except Refused as exc:
-        raise _refused(exc) from None
+    name, outcome = _on_web_return(node, year, partner, school, data_dir, work)
     render.console.print(
         f"{name}'s {year} return accepted: {outcome.activities_added} activities, "
         f"{outcome.participations_added} participations, {outcome.events} events"
@@ -508,17 +516,13 @@ def send_back(
 ) -> None:
     """Return a submitted return to its partner with comments."""
     from services.activities import web_returns as wr
-    from shared.errors import Refused
 
-    partner_id, name = asyncio.run(partner_named(node, data_dir, partner, school))
-    web_return_id = asyncio.run(_web_return_id(node, data_dir, partner_id, year))
-
-    async def run() -> None:
-        async with offline_service("activities", node, data_dir) as service:
-            await wr.send_back(web_return_id, comments, service.unit_of_work())
-
-    try:
-        asyncio.run(run())
-    except Refused as exc:
-        raise _refused(exc) from None
+    name, _ = _on_web_return(
+        node,
+        year,
+        partner,
+        school,
+        data_dir,
+        lambda s, r: wr.send_back(r, comments, s.unit_of_work()),
+    )
     render.console.print(f"{name}'s {year} return sent back")

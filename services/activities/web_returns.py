@@ -399,19 +399,27 @@ def _year_groups(groups: list[str]) -> str:
     return ("Year " if len(named) == 1 else "Years ") + ", ".join(named)
 
 
-def _wcet_row(answer: dict[str, Any]) -> dict[str, Any]:
-    """A WCET programme as the register row an import would carry."""
+def _for_schools(answer: dict[str, Any]) -> dict[str, Any]:
+    """What a WCET and a CPD row share: work supporting schools, over the answer's dates (its term
+    from when it starts) and hours."""
     return {
-        "kind": ActivityKind.WCET,
-        "title": f"Whole class {answer['instrument']}, {_year_groups(answer['year_groups'])}",
-        "setting_urn": answer["setting_urn"],
         "starts_on": answer["starts_on"],
         "ends_on": answer["ends_on"],
         "term": term_of(date.fromisoformat(answer["starts_on"])),
         "hours": answer["hours"],
-        "headcount": answer["pupils"],
         "functions": [StrategicFunction.SCHOOLS],
         "aims": [Aim.SUPPORT_SCHOOLS],
+    }
+
+
+def _wcet_row(answer: dict[str, Any]) -> dict[str, Any]:
+    """A WCET programme as the register row an import would carry."""
+    return {
+        **_for_schools(answer),
+        "kind": ActivityKind.WCET,
+        "title": f"Whole class {answer['instrument']}, {_year_groups(answer['year_groups'])}",
+        "setting_urn": answer["setting_urn"],
+        "headcount": answer["pupils"],
         "level": Level.BEGINNER,
     }
 
@@ -420,16 +428,11 @@ def _cpd_row(answer: dict[str, Any]) -> dict[str, Any]:
     """CPD given as a register row: attendees counted; its school where there is only one."""
     schools = answer.get("schools", [])
     return {
+        **_for_schools(answer),
         "kind": ActivityKind.CPD,
         "title": answer["title"],
         "setting_urn": schools[0] if len(schools) == 1 else None,
-        "starts_on": answer["starts_on"],
-        "ends_on": answer["ends_on"],
-        "term": term_of(date.fromisoformat(answer["starts_on"])),
-        "hours": answer["hours"],
         "headcount": answer["attendees"],
-        "functions": [StrategicFunction.SCHOOLS],
-        "aims": [Aim.SUPPORT_SCHOOLS],
     }
 
 
