@@ -196,3 +196,15 @@ async def test_the_partner_filter_is_a_list_up_to_the_limit_and_a_box_beyond(
     async with signed_in(app, "manager") as client:
         boxed = (await client.get(f"/dashboard/?period={PERIOD}")).text
         assert 'id="f-partner" name="partner" type="text"' in boxed
+
+
+async def test_the_menu_lets_each_page_choose_its_own_year(system: System, tmp_path: Path) -> None:
+    """A year the page defaulted to is not carried by the menu (the overview's latest year with
+    delivery may have no money); a year the reader chose is."""
+    await load_dataset(system)
+    app = dashboard_app(system, tmp_path)
+    async with signed_in(app, "manager") as client:
+        defaulted = (await client.get("/dashboard/")).text
+        assert 'href="/dashboard/funding?kind=academic"' in defaulted
+        chosen = (await client.get(f"/dashboard/?period={PERIOD}")).text
+        assert f'href="/dashboard/funding?period={PERIOD}&amp;kind=academic"' in chosen
