@@ -641,6 +641,7 @@ async def funding_page(
         page=page,
         pages=pages,
         per_page=GRANTS_PER_PAGE,
+        names=await load_names(session),
         position=await report_stamp(session),
     )
 
