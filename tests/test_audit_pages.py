@@ -9,6 +9,7 @@ import io
 import json
 import re
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,8 @@ from tests.test_funding import draw, entry
 from tests.test_reporting_views import A, B, C, D, load_dataset
 
 EVENT_LINK = re.compile(r'href="(/dashboard/events/[0-9a-f-]{36})\?[^"]*"')
+WRITTEN_DATE = r"\d{1,2} [A-Z][a-z]+ \d{4}"
+"""A date as the pages write it: 1 October 2024."""
 
 
 @pytest.fixture
@@ -125,14 +128,15 @@ async def test_every_trace_row_links_to_its_event_dated_when_it_was_delivered(
         rows = re.findall(r"<tr class=\"govuk-table__row\">.*?</tr>", html, re.S)[1:]
         assert rows and all(links(row) for row in rows)  # every row links to its event
         # Occurred: the activities' delivery dates (2024-25), not the day the sample was loaded.
-        dates = {d for row in rows for d in re.findall(r"\d{4}-\d{2}-\d{2}", text_of(row))}
-        assert dates and all("2024-09-01" <= d <= "2025-08-31" for d in dates), dates
+        dates = {d for row in rows for d in re.findall(WRITTEN_DATE, text_of(row))}
+        when = {datetime.strptime(d, "%d %B %Y").date().isoformat() for d in dates}
+        assert when and all("2024-09-01" <= d <= "2025-08-31" for d in when), dates
         event = (await client.get(links(rows[0])[0])).text
         assert "Verified" in text_of(event) and 'id="event-signature"' in event
         spend = (await client.get(f"/dashboard/trace?view=spend&key=hub&period={PERIOD}")).text
         rows = re.findall(r"<tr class=\"govuk-table__row\">.*?</tr>", spend, re.S)[1:]
-        dated = [re.findall(r"\d{4}-\d{2}-\d{2}", text_of(row)) for row in rows]
-        assert "2024-10-01" in {d for ds in dated for d in ds}  # the commission's own date
+        dated = [re.findall(WRITTEN_DATE, text_of(row)) for row in rows]
+        assert "1 October 2024" in {d for ds in dated for d in ds}  # the commission's own date
 
 
 async def test_an_event_page_without_node_keys_says_the_signature_was_not_checked(

@@ -196,3 +196,26 @@ async def test_the_partner_filter_is_a_list_up_to_the_limit_and_a_box_beyond(
     async with signed_in(app, "manager") as client:
         boxed = (await client.get(f"/dashboard/?period={PERIOD}")).text
         assert 'id="f-partner" name="partner" type="text"' in boxed
+
+
+async def test_the_menu_lets_each_page_choose_its_own_year(system: System, tmp_path: Path) -> None:
+    """A year the page defaulted to is not carried by the menu (the overview's latest year with
+    delivery may have no money); a year the reader chose is."""
+    await load_dataset(system)
+    app = dashboard_app(system, tmp_path)
+    async with signed_in(app, "manager") as client:
+        defaulted = (await client.get("/dashboard/")).text
+        assert 'href="/dashboard/funding?kind=academic"' in defaulted
+        chosen = (await client.get(f"/dashboard/?period={PERIOD}")).text
+        assert f'href="/dashboard/funding?period={PERIOD}&amp;kind=academic"' in chosen
+
+
+async def test_income_entries_name_their_funder(system: System, tmp_path: Path) -> None:
+    """A funder recorded by its org-id (the DfE grant's Arts Council England) is shown by name."""
+    await load_dataset(system)
+    app = dashboard_app(system, tmp_path)
+    async with signed_in(app, "manager") as client:
+        page = text_of((await client.get(f"/dashboard/funding?period={PERIOD}")).text)
+        income = page[page.index("follow the money") :]
+        assert "Arts Council England" in income and "GB-CHC-1036733" not in income
+        assert "Parents&#39; fees" in income  # a funder recorded by name keeps it

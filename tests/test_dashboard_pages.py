@@ -1,7 +1,7 @@
 """Every dashboard page, at 320 px (WCAG 1.4.10 reflow) and 1280 px wide, in headless chromium:
 no sideways page scroll, axe-core (vendored, harness/vendor/axe-core) finds no violation at all,
-chart text is 12 px or more, a link's keyboard focus is visible, the "Menu" toggle works on a
-phone, and no visible table cell is a bare UUID.
+chart text is 12 px or more, every table's columns in view at 1280 px, a link's keyboard focus is
+visible, the "Menu" toggle works on a phone, and no visible table cell is a bare UUID.
 
 The pages come from the app's own route table: every GET route under /dashboard/ that answers a
 page. A route without parameters is visited as it is; one with parameters at the first link to it
@@ -41,6 +41,11 @@ SMALL_TEXT = """() => [...document.querySelectorAll('svg.hl-chart text')]
   .map(t => [t.textContent, parseFloat(getComputedStyle(t).fontSize) * t.getScreenCTM().a])
   .filter(([, px]) => px < 11.95)
   .map(([text, px]) => `${text} at ${px.toFixed(1)} px`)"""
+WIDE_TABLES = """() => [...document.querySelectorAll('.hl-scroll')]
+  .filter(r => !r.closest('.hl-payload') && r.scrollWidth > r.clientWidth + 1)
+  .map(r => `${r.getAttribute('aria-label')} (${r.scrollWidth} px in ${r.clientWidth})`)"""
+"""On a desktop every column of a table is in view (its scroll region is for phones); an event's
+payload, laid out as published, may have more fields than a screen."""
 UUID_CELLS = """(pattern) => [...document.querySelectorAll('table td, table th')]
   .filter(c => c.getClientRects().length && new RegExp(pattern, 'i').test(c.innerText.trim()))
   .map(c => c.innerText.trim())"""
@@ -76,6 +81,8 @@ async def check_page(page: Any, url: str, width: int) -> list[str]:
     if (over := await page.evaluate(OVERFLOW)) > 0:
         problems.append(f"{where}: scrolls sideways by {over} px")
     problems += [f"{where}: chart text {t}" for t in await page.evaluate(SMALL_TEXT)]
+    if width >= 1280:
+        problems += [f"{where}: table {t} hides columns" for t in await page.evaluate(WIDE_TABLES)]
     for v in await axe_violations(page):
         targets = [n["target"] for n in v["nodes"]][:3]
         problems.append(f"{where}: axe {v['id']} ({v['impact']}): {v['help']} at {targets}")

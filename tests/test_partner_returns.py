@@ -273,7 +273,7 @@ async def test_a_sent_return_cannot_be_changed_and_the_page_says_why(
         csrf = await opened(client, link)
         outside = {**activity, "starts_on": "2023-09-10", "csrf": csrf}
         refused = await client.post("/return/activities/new/aims", data=outside)
-        assert refused.status_code == 400 and "this return is for 2024-25" in refused.text
+        assert refused.status_code == 400 and "This return is for 2024-25" in refused.text
         added = await client.post("/return/activities/new/aims", data={**activity, "csrf": csrf})
         assert added.status_code == 303
         assert (await client.post("/return/submit", data={"csrf": csrf})).status_code == 303

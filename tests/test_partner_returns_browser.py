@@ -93,9 +93,9 @@ async def test_a_partner_fills_in_and_submits_staff_accept_and_the_hub_counts_it
             await fill_in(await phone.new_page(), link, tmp_path, problems)
             await staff.goto("/staff/returns")
             assert "submitted" in await staff.locator("#returns").inner_text()
-            problems += await violations(staff)
+            problems += await violations(staff) + await on_a_phone(staff)
             await staff.get_by_role("link", name="Canal Side Strings").click()
-            problems += await violations(staff)
+            problems += await violations(staff) + await on_a_phone(staff)
             await staff.get_by_role("button", name="Accept this return").click()
             assert await staff.locator("#status").inner_text() == "accepted"
         finally:
@@ -212,6 +212,14 @@ async def fill_in(page: Any, link: str, folder: Path, problems: list[str]) -> No
     await page.wait_for_url("**/return/done")
     assert "Return sent" in await page.locator(".govuk-panel").inner_text()
     problems += await violations_without_js(page)
+
+
+async def on_a_phone(page: Any) -> list[str]:
+    """The page at 320 px does not scroll sideways (WCAG 1.4.10), then back to a desktop."""
+    await page.set_viewport_size({"width": 320, "height": 640})
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    await page.set_viewport_size({"width": 1280, "height": 720})
+    return [] if width <= 320 else [f"{page.url} is {width} px wide on a 320 px phone"]
 
 
 async def violations(page: Any) -> list[str]:

@@ -113,10 +113,10 @@ async def test_a_school_is_found_by_name_and_wcet_and_cpd_are_counted_at_the_hub
         bad = await client.post(
             "/return/wcet/new/class", data={"csrf": csrf, "setting_urn": "103712"}
         )
-        assert bad.status_code == 400 and "answer this question" in bad.text
+        assert bad.status_code == 400 and "Enter the instrument the class learned" in bad.text
         class_ = {"csrf": csrf, "setting_urn": "103712", "instrument": "ukulele"}
         year_14 = await client.post("/return/wcet/new/class", data={**class_, "year_groups": "14"})
-        assert "give year groups as R (reception) or 1 to 13" in year_14.text
+        assert "Give year groups as R (reception) or 1 to 13" in year_14.text
         done = await steps(
             client,
             first,
@@ -135,7 +135,7 @@ async def test_a_school_is_found_by_name_and_wcet_and_cpd_are_counted_at_the_hub
                   "year_groups": "4", "starts_on": "2025-09-01", "ends_on": "2025-12-01",
                   "weeks": "12", "hours": "12"},
         )  # fmt: skip
-        assert late.status_code == 400 and "this return is for 2024-25" in late.text
+        assert late.status_code == 400 and "This return is for 2024-25" in late.text
 
         cpd = (await client.get("/return/cpd/new")).headers["location"]
         await steps(
@@ -181,7 +181,7 @@ async def test_a_school_invited_by_urn_takes_its_return_like_a_partner(
         unknown = await staff.post(
             "/staff/returns/invite", data={**invite_form, "school_urn": "999999"}
         )
-        assert unknown.status_code == 400 and "no school with this URN" in unknown.text
+        assert unknown.status_code == 400 and "No school with this URN" in unknown.text
         made = await staff.post("/staff/returns/invite", data=invite_form)
         assert made.status_code == 200, made.text
         url = found(r'<code id="invitation-link">([^<]+)</code>', made.text)
@@ -234,7 +234,7 @@ async def test_without_the_register_a_urn_can_still_be_given(
         page = await client.get("/return/wcet/new/school", params={"q": "stoke"})
         assert "cannot be searched just now" in page.text and 'id="setting_urn"' in page.text
         nothing = await client.post("/return/wcet/new/school", data={"csrf": csrf})
-        assert nothing.status_code == 400 and "answer this question" in nothing.text
+        assert nothing.status_code == 400 and "Choose the school, or give its URN" in nothing.text
         typed = await client.post(
             "/return/wcet/new/school", data={"csrf": csrf, "setting_urn": "103712"}
         )
@@ -253,3 +253,40 @@ async def test_node_staff_reach_their_returns_page_from_the_dashboard(
         assert f'<a class="govuk-link" href="{url}">Coventry’s partner returns page</a>' in page
     async with signed_in(app, "manager") as client:
         assert "partner-returns-link" not in (await client.get("/dashboard/partners")).text
+
+
+async def test_the_partners_pages_speak_plainly(hub: tuple[System, dict[str, str]]) -> None:
+    """Choices in words, errors that say what to do (no field names or library text), dates as
+    people write them, the register's template a link away, a summary above every error."""
+    system, _ = hub
+    link = await invite(system, "Plain Words Music")
+    async with browser(system) as client:
+        csrf = await opened(client, link)
+        kinds = (await client.get("/return/activities/new/kind")).text
+        assert "Whole-class ensemble teaching (WCET)" in kinds and ">Wcet<" not in kinds
+        assert "SEND and inclusion" in kinds and ">Cpd<" not in kinds
+        none = await client.post("/return/activities/new/kind", data={"csrf": csrf})
+        assert "Select the kind of activity" in summary(none.text)
+        answers = {"csrf": csrf, "kind": "tuition", "setting_urn": "", "title": "Brass",
+                   "starts_on": "2024-09-09", "hours": "lots"}  # fmt: skip
+        details = await client.post("/return/activities/new/details", data=answers)
+        assert "Enter the last day" in summary(details.text)
+        assert "ends on:" not in summary(details.text)
+        answers |= {"ends_on": "2025-07-18", "headcount": "9", "functions": "progression",
+                    "aims": "progress_talent", "level": "beginner"}  # fmt: skip
+        saved = await client.post("/return/activities/new/aims", data=answers)
+        assert saved.status_code == 400 and "enter a number" in summary(saved.text)
+        assert "hours:" not in summary(saved.text) and "Input should" not in saved.text
+        participants = (await client.get("/return/participants")).text
+        template = found(r'href="([^"]+\.csv)"', participants)
+        header = (await client.get(template)).text.splitlines()[0]
+        hub_template = Path("hub/data/activities-register-template.csv").read_text()
+        assert header == hub_template.splitlines()[0]  # the importer's columns
+        bad_urn = await client.post("/return/schools", data={"csrf": csrf, "schools": "12"})
+        assert bad_urn.status_code == 400 and summary(bad_urn.text)
+
+
+def summary(html: str) -> str:
+    """The text of the page's "There is a problem" summary ('' without one)."""
+    match = re.search(r'govuk-error-summary__list">(.*?)</ul>', html, re.S)
+    return re.sub(r"<[^>]+>", " ", match.group(1)) if match else ""

@@ -468,6 +468,8 @@ async def test_a_grant_is_followed_to_activities_and_an_activity_back_to_its_pou
         200_00,
         [ids["ensemble"]],
     )
+    # a commission is where its money is used: paid out whole, nothing left
+    assert (commission["used_pence"], commission["remaining_pence"]) == (300_00, 0)
     assert down["activities"] == {ids["ensemble"]: 200_00}
     # The ensemble is named by the commission (300) and the tutors' spend (150): 450,
     # from three sources.

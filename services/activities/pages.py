@@ -39,6 +39,7 @@ from shared.errors import Invalid, Refused
 from shared.node_service import NodeService
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+TEMPLATES.env.filters.update(option=steps.option_label, when=steps.long_date)
 STATIC = Path(__file__).parent / "static"
 VOCABULARY = {
     "kinds": list(ActivityKind),
@@ -298,12 +299,14 @@ async def _save(
     except ValidationError as exc:
         return _field_errors(exc)
     except Invalid as exc:
-        return exc.fields or {flow.steps[-1].fields[0]: exc.reason}
+        fields = exc.fields or {flow.steps[-1].fields[0]: exc.reason}
+        return {name: steps.message(name, text) for name, text in fields.items()}
     return {}
 
 
 def _field_errors(exc: ValidationError) -> dict[str, str]:
-    return {str(e["loc"][0]) if e["loc"] else "title": e["msg"] for e in exc.errors()}
+    named = ((str(e["loc"][0]) if e["loc"] else "title", e["msg"]) for e in exc.errors())
+    return {name: steps.message(name, text) for name, text in named}
 
 
 @partner_router.post("/{group}/{index}/remove")

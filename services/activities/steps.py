@@ -158,30 +158,84 @@ def step_errors(flow: Flow, index: int, values: dict[str, Any], year: str) -> di
         for e in exc.errors():
             name = str(e["loc"][0]) if e["loc"] else "ends_on"
             if name in asked:
-                errors.setdefault(name, _message(name, e["msg"]))
+                errors.setdefault(name, message(name, e["msg"]))
     if "starts_on" in asked and "starts_on" not in errors:
         errors |= _date_errors(values, year, "ends_on" in asked and "ends_on" not in errors)
     return errors
 
 
 PATTERNS = {
-    "setting_urn": "give the school's URN: 6 or 7 digits",
-    "schools": "give each school's URN: 6 or 7 digits",
-    "year_groups": "give year groups as R (reception) or 1 to 13",
+    "setting_urn": "Give the school's URN: 6 or 7 digits",
+    "schools": "Give each school's URN: 6 or 7 digits",
+    "year_groups": "Give year groups as R (reception) or 1 to 13",
 }
 """What a field's pattern means, for a person (pydantic quotes the regular expression)."""
 
+REQUIRED = {
+    "kind": "Select the kind of activity",
+    "setting_urn": "Choose the school, or give its URN",
+    "title": "Enter what it was called",
+    "starts_on": "Enter the first day",
+    "ends_on": "Enter the last day",
+    "hours": "Enter the contact hours",
+    "headcount": "Enter how many took part",
+    "functions": "Select the strategic functions it served",
+    "aims": "Select the National Plan aims it served",
+    "level": "Select the level",
+    "instrument": "Enter the instrument the class learned",
+    "year_groups": "Enter the year group or groups",
+    "weeks": "Enter how many weeks",
+    "pupils": "Enter how many pupils took part",
+    "sessions": "Enter how many sessions",
+    "attendees": "Enter how many attended",
+    "schools": "Select the schools whose staff attended",
+}
+"""A missing answer, said as GOV.UK's error messages say it: what to do, naming the question."""
 
-def _message(name: str, text: str) -> str:
+
+OPTIONS = {
+    "wcet": "Whole-class ensemble teaching (WCET)",
+    "send_inclusion": "SEND and inclusion",
+    "cpd": "CPD (training for teachers and other staff)",
+    "instrument_loan": "Instrument loans",
+    "exam": "Exams",
+    "workshop": "Workshops",
+    "performance": "Performances",
+}
+"""Choices as people write them; other codes read well as words ('early_years': 'Early years')."""
+
+
+def option_label(code: str) -> str:
+    return OPTIONS.get(code) or code.replace("_", " ").capitalize()
+
+
+def long_date(value: date | str | None) -> str:
+    """'10 March 2025', as GOV.UK writes dates (answers keep their ISO dates)."""
+    if not value:
+        return ""
+    day = value if isinstance(value, date) else date.fromisoformat(value)
+    return f"{day.day} {day:%B %Y}"
+
+
+def message(name: str, text: str) -> str:
+    """A pydantic problem as a person reads it. The error summary shows the message alone, so each
+    names its question; library text ("Field required") never reaches the page."""
+    label = FIELDS[name].label if name in FIELDS else name.replace("_", " ").capitalize()
     if text == "Field required":
-        return "answer this question"
-    return PATTERNS.get(name, text) if "should match pattern" in text else text
+        return REQUIRED.get(name, f"Answer “{label}”")
+    if "should match pattern" in text and name in PATTERNS:
+        return PATTERNS[name]
+    if "valid decimal" in text or "valid number" in text or "valid integer" in text:
+        return f"“{label}”: enter a number, like {'7.5' if 'integer' not in text else '12'}"
+    if "valid date" in text:
+        return f"“{label}”: enter a real date"
+    return f"“{label}”: {text[:1].lower()}{text[1:]}"
 
 
 def _date_errors(values: dict[str, Any], year: str, both: bool) -> dict[str, str]:
     starts = date.fromisoformat(values["starts_on"])
     if both and date.fromisoformat(values["ends_on"]) < starts:
-        return {"ends_on": "the last day is before the first"}
+        return {"ends_on": "The last day is before the first"}
     try:
         wr.check_year(starts, year)
     except Invalid as exc:

@@ -190,9 +190,9 @@ async def _stored(request: Request, row: AppliedEventRow) -> tuple[Envelope | No
     try:
         message = await service.hub_message(row.stream_seq)
     except (ConnectionError, TimeoutError) as exc:
-        return None, Signature(f"not checked: the hub stream could not be read ({exc})", None)
+        return None, Signature(f"the hub stream could not be read ({exc})", None)
     if message is None:
-        return None, Signature("not checked: the hub stream no longer holds the message", None)
+        return None, Signature("the hub stream no longer holds the message", None)
     data, headers = message
     if hashlib.sha256(data).hexdigest() != row.digest:
         return None, Signature("the stream's message is not the event that was applied", False)
@@ -205,11 +205,11 @@ async def _stored(request: Request, row: AppliedEventRow) -> tuple[Envelope | No
 
 def _signature(keys: Any, envelope: Envelope, data: bytes, headers: Any) -> Signature:
     if keys is None:
-        return Signature("not checked: no node keys are configured at the hub", None)
+        return Signature("no node keys are configured at the hub", None)
     problem = keys.problem(envelope, data, headers)
     if problem:
         return Signature(problem, False)
-    return Signature(f"verified: signed with {envelope.node}'s node key", True)
+    return Signature(f"signed with {envelope.node}'s node key", True)
 
 
 _ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)

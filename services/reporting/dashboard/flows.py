@@ -14,7 +14,7 @@ from services.reporting.read.views.funding import SPEND, Ledger
 from shared.periods import PeriodKind
 
 HEADINGS = ["Income", "Lead organisation", "After allocations", "Spent as", "Strategic function"]
-SPENT_AS = {"commission": "Commissions to partners", "expenditure": "Direct spend"}
+SPENT_AS = {"commission": "Partner commissions", "expenditure": "Direct spend"}
 
 
 @dataclass(frozen=True)

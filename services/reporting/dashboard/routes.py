@@ -220,6 +220,13 @@ class PageFilters:
         values = {**{k: v for k, v in asdict(self).items() if k != "status"}, **changes}
         return urlencode({k: v for k, v in values.items() if v})
 
+    def menu_query(self) -> str:
+        """The filters the menu carries to other pages: a year the page chose by itself is left out,
+        so each page opens on its own latest year with data (money pages on the latest with money).
+        """
+        defaulted = self.status is not None and self.status.defaulted
+        return self.query(period=None) if defaulted else self.query()
+
     def view_params(self, request: Request) -> ViewParams:
         settings = request.app.state.reporting.settings
         return ViewParams(
@@ -634,6 +641,7 @@ async def funding_page(
         page=page,
         pages=pages,
         per_page=GRANTS_PER_PAGE,
+        names=await load_names(session),
         position=await report_stamp(session),
     )
 

@@ -544,7 +544,9 @@ def follow(ledger: Ledger, node: str, entry_id: str) -> FollowStep:
             onward.append((receipt, receipt.amount_pence))
         children = [step(c, a) for c, a in onward]
         amount = ledger.net((e.node, e.entry_id))
-        used = sum(c.drawn_pence for c in children)
+        # A commission or spend with nothing drawing on it is where the money was used: paid out.
+        spent = e.kind in SPEND and not children
+        used = amount if spent else sum(c.drawn_pence for c in children)
         activity_ids = (
             [str(a) for a in e.details.get("activity_ids", [])] if e.kind in SPEND else []
         )
