@@ -306,15 +306,23 @@ async def _web_return_id(node: str, data_dir: Path | None, partner: UUID, year: 
     return str(found)
 
 
-def _show_link(node: str, link: Link, partner: str, year: str, due_on: str) -> None:
-    """Print a new link (shown once) and send it where SMTP is configured."""
+def _show_link(
+    node: str, link: Link, partner: str, year: str, due_on: str, data_dir: Path | None = None
+) -> None:
+    """Print a new link (shown once) and send it where SMTP is configured. It points at
+    HUB_ACTIVITIES_PUBLIC_URL, else where the running demo or `hub node up` recorded the service
+    in the data folder (hub/locate.py), else the service's configured port."""
+    from hub.locate import service_url
     from services.activities.mail import send_invitation
     from services.activities.settings import ActivitiesSettings
     from shared.settings import HubSettings
 
     settings = ActivitiesSettings()
+    hub = HubSettings(data_dir=data_dir) if data_dir else HubSettings()
     base = (
-        settings.public_url or f"http://127.0.0.1:{HubSettings().service_port('activities', node)}"
+        settings.public_url
+        or service_url(hub.data_dir, node, "activities")
+        or f"http://127.0.0.1:{hub.service_port('activities', node)}"
     )
     url = link.url(base)
     sent = send_invitation(settings, link.email, partner, year, due_on, url)
@@ -363,7 +371,7 @@ def invite(
         link = asyncio.run(run())
     except (Refused, ValueError) as exc:
         raise _refused(exc) from None
-    _show_link(node, link, name, year, due_on)
+    _show_link(node, link, name, year, due_on, data_dir)
 
 
 @app.command("resend")
@@ -392,7 +400,7 @@ def resend(
         link, due = asyncio.run(run())
     except Refused as exc:
         raise _refused(exc) from None
-    _show_link(node, link, name, year, due)
+    _show_link(node, link, name, year, due, data_dir)
 
 
 @app.command("revoke")
@@ -462,7 +470,9 @@ def remind(
 
     reminded = asyncio.run(run())
     for line, link in reminded:
-        _show_link(node, link, line.partner_name, line.academic_year, line.due_on.isoformat())
+        _show_link(
+            node, link, line.partner_name, line.academic_year, line.due_on.isoformat(), data_dir
+        )
     render.console.print(f"{len(reminded)} late partner(s) reminded")
 
 
