@@ -80,7 +80,9 @@ async def test_over_drawing_is_refused_with_the_figures_and_nothing_is_stored(
         "coventry", "funding", "/commissions", commission(draw((grant, 400_01)), 400_01)
     )
     assert refused.status_code == 409
-    assert refused.json()["detail"][0]["msg"] == f"source {grant} has £400.00 left; £400.01 requested"
+    assert (
+        refused.json()["detail"][0]["msg"] == f"source {grant} has £400.00 left; £400.01 requested"
+    )
     mismatch = await system.post(
         "coventry", "funding", "/commissions", commission(draw((grant, 100)), 200)
     )

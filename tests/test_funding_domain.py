@@ -38,7 +38,12 @@ def test_a_flow_may_draw_exactly_what_remains_across_two_sources() -> None:
             Refused,
             "source a is capital only, this flow is revenue",
         ),
-        ({"a": 1}, {"a": source(active=False)}, Refused, "source a has £0.00 left; £0.01 requested"),
+        (
+            {"a": 1},
+            {"a": source(active=False)},
+            Refused,
+            "source a has £0.00 left; £0.01 requested",
+        ),
         (
             {"a": 1},
             {"a": source(area="solihull")},

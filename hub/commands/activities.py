@@ -73,10 +73,14 @@ def _progress() -> Progress:
 
 
 def read_register(
-    path: Path, progress: Progress | None = None, node: str | None = None
+    path: Path,
+    progress: Progress | None = None,
+    node: str | None = None,
+    registered: set[str] | None = None,
 ) -> tuple[list[RegisterRow], list[RowProblem]]:
     """Validated register rows and every problem (per cell, across rows and, for `node`, an area
-    that is not one of the hub's), or TabularError."""
+    that is not one of the hub's; with `registered`, a delivered_by not in the node's partners
+    register), or TabularError."""
     from services.activities.domain import register_problems
     from services.activities.services import RegisterRow
     from shared.settings import HubSettings
@@ -89,6 +93,14 @@ def read_register(
     problems = result.problems + register_problems(
         result.rows, node, HubSettings().nodes if node else None
     )
+    if registered is not None:
+        problems += [
+            RowProblem(
+                n, "delivered_by", f"{row.delivered_by} is not in {node}'s partners register"
+            )
+            for n, row in result.rows
+            if str(row.delivered_by) not in registered
+        ]
     return [row for _, row in result.rows], sorted(problems, key=lambda p: (p.row, p.column))
 
 
@@ -123,9 +135,10 @@ def import_(
     if (partner is None) != (year is None):
         raise typer.BadParameter("give --partner and --year together")
     started = time.monotonic()
+    registered = asyncio.run(_registered(node, data_dir))
     with _progress() as progress:
         try:
-            rows, problems = read_register(path, progress, node)
+            rows, problems = read_register(path, progress, node, registered)
         except TabularError as exc:
             _print_problems(exc.problems)
             raise typer.Exit(1) from None
@@ -264,6 +277,23 @@ SchoolOption = Annotated[
     str | None, typer.Option(help="A school's DfE URN, found in the node's settings register.")
 ]
 YearOption = Annotated[str, typer.Option(help="Academic year, e.g. 2024-25")]
+
+
+async def _registered(node: str, data_dir: Path | None) -> set[str] | None:
+    """The organisation ids of the node's partners register where this machine holds it (its
+    SQLite file, or a database URL), so a register naming another is refused; else None (said)."""
+    from sqlalchemy import select
+
+    from services.partners.models import OrganisationRow
+    from shared.settings import HubSettings
+
+    settings = HubSettings(data_dir=data_dir) if data_dir else HubSettings()
+    url = settings.node_database_url(node, "partners")
+    if url.startswith("sqlite") and not Path(url.split("///", 1)[1]).is_file():
+        render.console.print(f"[yellow]no partners register of {node} here: delivered_by unchecked")
+        return None
+    async with offline_service("partners", node, data_dir) as service, service.sessions() as s:
+        return set(await s.scalars(select(OrganisationRow.organisation_id)))
 
 
 async def partner_named(

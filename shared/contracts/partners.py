@@ -100,6 +100,7 @@ class PartnerStateChanged(EventPayload):
 class AgreementSigned(EventPayload):
     """A service level agreement or commission with an organisation was signed."""
 
+    node_fields = {"areas": NodeRule.HUB}
     agreement_id: UUID
     organisation_id: UUID
     kind: AgreementKind
