@@ -29,6 +29,7 @@ import nats.errors
 from nats.aio.client import Client
 from nats.js.errors import APIError
 
+from shared.files import write_private
 from shared.settings import HubSettings
 
 EMBEDDED_URL = "nats://127.0.0.1:14222"
@@ -211,8 +212,7 @@ def record_services(data_dir: Path, urls: dict[tuple[str, str], str]) -> None:
     operator commands print links at the running service's address (``hub activities invite``)."""
     path = data_dir / SERVICES_FILE
     known = _services(path) | {f"{n}/{s}": _reachable(url) for (n, s), url in urls.items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(known, indent=2, sort_keys=True) + "\n")
+    write_private(path, json.dumps(known, indent=2, sort_keys=True) + "\n")  # as the rest
 
 
 def service_url(data_dir: Path, node: str, service: str) -> str | None:
