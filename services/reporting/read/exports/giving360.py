@@ -106,7 +106,7 @@ async def build_grants(session: AsyncSession, prefix: str) -> list[dict[str, Any
             title = e.title or "Commission"
             description = (
                 f"Commission for {label(e.function or '').lower()} work in {place(e.area)}, "
-                f"{label(e.stream)} funding."
+                f"{label(e.stream).lower()} funding."
             )
         if recipient["id"] == funder["id"] or (
             e.kind == "allocation" and e.counterpart_node == e.node
