@@ -29,6 +29,7 @@ import nats.errors
 from nats.aio.client import Client
 from nats.js.errors import APIError
 
+from shared.files import write_private
 from shared.settings import HubSettings
 
 EMBEDDED_URL = "nats://127.0.0.1:14222"
@@ -200,3 +201,33 @@ def operator_errors() -> Iterator[None]:
     _reached.clear()
     with jetstream_errors():
         yield
+
+
+SERVICES_FILE = "services.json"
+"""Under a data folder: where its node services listen (``coventry/activities`` → URL)."""
+
+
+def record_services(data_dir: Path, urls: dict[tuple[str, str], str]) -> None:
+    """Note where each (node, service) listens, as the demo and ``hub node up`` start them, so
+    operator commands print links at the running service's address (``hub activities invite``)."""
+    path = data_dir / SERVICES_FILE
+    known = _services(path) | {f"{n}/{s}": _reachable(url) for (n, s), url in urls.items()}
+    write_private(path, json.dumps(known, indent=2, sort_keys=True) + "\n")  # as the rest
+
+
+def service_url(data_dir: Path, node: str, service: str) -> str | None:
+    """Where a running deployment's node service listens, if one recorded it under `data_dir`."""
+    return _services(data_dir / SERVICES_FILE).get(f"{node}/{service}")
+
+
+def _services(path: Path) -> dict[str, str]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(v, str)} if isinstance(data, dict) else {}
+
+
+def _reachable(url: str) -> str:
+    """A URL this machine can open: a wildcard listen address as the loopback one."""
+    return re.sub(r"^(https?://)(0\.0\.0\.0|\[::\])(?=:)", r"\g<1>127.0.0.1", url)

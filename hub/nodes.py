@@ -13,7 +13,7 @@ import sys
 from collections.abc import Awaitable
 
 from hub import render
-from hub.locate import Located, OperatorError, hub_nats_url, where
+from hub.locate import Located, OperatorError, hub_nats_url, record_services, where
 from hub.runner import until_interrupted
 from hub.topology import HubTopology, Ports, Secrets, provisioned_hub
 from services.activities.settings import ActivitiesSettings
@@ -128,6 +128,9 @@ async def run_node(topology: HubTopology, node: str, host: str, base_port: int |
     processes: list[asyncio.subprocess.Process] = []
     try:
         ports = service_ports(settings, node, base_port)
+        record_services(
+            settings.data_dir, {(node, s): f"http://{host}:{p}" for s, p in ports.items()}
+        )
         for service, port in ports.items():
             processes.append(
                 await _start_service(topology, service, node, host, port, ports["partners"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -84,38 +85,77 @@ def health_rows(
     return out
 
 
+GAPS = ("missing", "reused", "refused")
+
+
 def health_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table(title="data health: events received per producer")
-    for column in (
-        "node",
-        "service",
-        "last sequence",
-        "applied",
-        "missing",
-        "reused",
-        "refused",
-        "in hub stream",
-        "not yet applied",
-        "node database",
-        "last event at",
-    ):
-        table.add_column(column)
+    """Fits an 80-column terminal without cutting a name or a time ('activit…'): no side rules,
+    the three gap counts in one column, the node database column only when one was reached."""
+    table = Table(
+        title="data health: events received per producer",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        padding=(0, 1, 0, 0),
+        collapse_padding=True,
+    )
+    table.caption = (
+        "seq: the producer's last sequence; stream: its events in the hub stream; "
+        "queued: of those, not yet applied"
+    )
+    databases = any(r["node_database"] is not None for r in rows)
+    for header in ("node", "service"):
+        table.add_column(header, no_wrap=True, min_width=_widest(rows, header))
+    table.add_column("last event", min_width=len("2026-12-06"))  # the time wraps below its day
+    for header in ("seq", "applied", "gaps", "stream", "queued"):
+        words = max(len(w) for w in header.split())
+        table.add_column(header, justify="right", min_width=max(_digits(rows), words))
+    if databases:
+        table.add_column("node database", min_width=len("database"))
     for r in rows:
-        database = "" if r["node_database"] is None else str(r["node_database"])
-        table.add_row(
+        cells = [
             r["node"],
             r["service"],
+            _when(r["last_recorded_at"]),
             str(r["last_sequence"]),
             str(r["applied"]),
-            *(_red(r[k]) for k in ("missing", "reused", "refused")),
+            _gaps(r),
             "" if r["in_hub_stream"] is None else str(r["in_hub_stream"]),
             _red(r["not_yet_applied"]),
-            f"[red]{database} (behind its events: hub node recover)[/red]"
-            if r["node_database_behind"]
-            else database,
-            (r["last_recorded_at"] or "")[:19].replace("T", " "),
-        )
+        ]
+        if databases:
+            cells.append(_database(r))
+        table.add_row(*cells)
     return table
+
+
+def _widest(rows: list[dict[str, Any]], header: str) -> int:
+    values = [
+        _when(r["last_recorded_at"]) if header == "last event at" else r[header] for r in rows
+    ]
+    return max([len(v) for v in values] + [len(header)])
+
+
+def _digits(rows: list[dict[str, Any]]) -> int:
+    """The widest count (in the hub stream holds the most), so no count is ever cut."""
+    counts = [r[k] for r in rows for k in ("in_hub_stream", "last_sequence", "applied")]
+    return max([len(str(c)) for c in counts if c is not None] + [4])
+
+
+def _when(recorded_at: str | None) -> str:
+    return (recorded_at or "")[:16].replace("T", " ")
+
+
+def _gaps(r: dict[str, Any]) -> str:
+    found = [f"{r[k]} {k}" for k in GAPS if r[k]]
+    return f"[red]{', '.join(found)}[/red]" if found else "0"
+
+
+def _database(r: dict[str, Any]) -> str:
+    database = "" if r["node_database"] is None else str(r["node_database"])
+    if r["node_database_behind"]:
+        return f"[red]{database} behind (hub node recover)[/red]"
+    return database
 
 
 def _red(count: int) -> str:

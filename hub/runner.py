@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import uvicorn
 from fastapi import FastAPI
 
+from hub.locate import record_services
 from services.activities import app as activities_app
 from services.funding import app as funding_app
 from services.partners import app as partners_app
@@ -164,6 +165,7 @@ async def start_system(
                 activities_app.use_partners_at(app, system.urls[(node, "partners")])
             system.urls[(node, service)] = await system.serve(app, host, at)
     _link_returns_pages(system, settings.nodes)
+    record_services(settings.data_dir, system.urls)
     return system
 
 

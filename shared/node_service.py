@@ -196,15 +196,29 @@ class NodeService:
         """What a load balancer needs to know: can we write, and is NATS taking our events."""
         checks: dict[str, Any] = {"database": await database_status(self.read_sessions)}
         checks["nats"] = "ok" if self.nats is not None and self.nats.is_connected else "unavailable"
+        relay_ok = self.relay is not None
         if self.relay is not None:
-            with contextlib.suppress(Exception):
+            try:  # a real query of the service's own tables, not only SELECT 1
                 checks["outbox_backlog"] = await self.relay.backlog()
+            except Exception as exc:  # report, don't crash the probe
+                checks["database"] = f"unavailable: {failure_reason(exc)}"
+            checks["relay"], relay_ok = relay_status(self.relay)
         if self.refusal is not None:
             checks["refused"] = self.refusal
-        checks["ready"] = (
-            checks["database"] == "ok" and checks["nats"] == "ok" and self.relay is not None
-        )
+        checks["ready"] = checks["database"] == "ok" and checks["nats"] == "ok" and relay_ok
         return checks
+
+
+RELAY_FAILURES_NOT_READY = 5
+"""Relay attempts failed in a row (backing off: some seconds) before the service is not ready."""
+
+
+def relay_status(relay: OutboxRelay) -> tuple[str, bool]:
+    """The relay as readiness reports it: a blip is retried; one that keeps failing is not ready."""
+    if relay.failing is None:
+        return "ok", True
+    count, reason = relay.failing
+    return f"failing ({count} attempts): {reason}", count < RELAY_FAILURES_NOT_READY
 
 
 async def let_go(nc: Client, who: str) -> None:

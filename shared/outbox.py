@@ -108,6 +108,11 @@ class UnitOfWork:
         self.correlation_id = correlation_id or new_event_id()
         self.emitted: list[Envelope] = []
 
+    def node_problems(self, payload: EventPayload) -> dict[str, str]:
+        """What `emit` would refuse in `payload`'s node-naming fields (field → reason): for a use
+        case that reports every bad field of a request at once, not one per attempt."""
+        return node_problems(payload, self._outbox.producer.node, self._outbox.producer.nodes)
+
     async def __aenter__(self) -> UnitOfWork:
         self.session = self._sessions()
         self.emitted = []

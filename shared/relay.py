@@ -109,6 +109,8 @@ class OutboxRelay:
         self._committed = 0
         self.published = 0
         self.failures = 0
+        self.failing: tuple[int, str] | None = None
+        """Attempts failed in a row since the last success, and the last reason (None: working)."""
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -122,12 +124,13 @@ class OutboxRelay:
             self._wakeup.clear()
             try:
                 moved = await self.relay_once()
-                backoff = 0.05
+                backoff, self.failing = 0.05, None
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # NATS down, timeouts, database locked: retry, never skip
                 self.failures += 1
                 self._metrics.failures.add(1)
+                self.failing = ((self.failing or (0, ""))[0] + 1, failure_reason(exc))
                 log.warning("outbox relay: %s; retrying in %.2fs", failure_reason(exc), backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self._max_backoff)
@@ -242,8 +245,13 @@ class OutboxRelay:
             )
 
     async def backlog(self) -> int:
-        """Events committed but not yet acknowledged by JetStream."""
+        """Events committed but not yet acknowledged by JetStream; reads the newest outbox row too,
+        so a readiness probe through here finds an outbox that cannot be read (raises)."""
         async with self._read_sessions() as session:
+            table = self._outbox.table
+            await session.execute(
+                select(table.c.sequence).order_by(table.c.sequence.desc()).limit(1)
+            )
             sequence = await read_cursor(session, self._outbox.cursor, "sequence")
             published = await read_cursor(session, self._outbox.cursor, PUBLISHED)
             return sequence - published

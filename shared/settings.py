@@ -36,6 +36,18 @@ def config_file() -> Path:
     return Path(os.environ.get("HUB_CONFIG", "hub.toml"))
 
 
+SMALL_WORDS = frozenset({"of", "and", "the", "in", "on", "for", "to", "upon", "under"})
+
+
+def slug_in_words(slug: str) -> str:
+    """A slug as a name: 'heart-of-england' → 'Heart of England', 'stoke_on_trent' → 'Stoke on
+    Trent'."""
+    parts = slug.replace("-", " ").replace("_", " ").split()
+    return " ".join(
+        p if i and p in SMALL_WORDS else p[:1].upper() + p[1:] for i, p in enumerate(parts)
+    )
+
+
 class LayeredSettings(BaseSettings):
     """Base for every settings class: init args, then environment, then the TOML file,
     then defaults."""
@@ -62,6 +74,14 @@ class HubSettings(LayeredSettings):
 
     hub: Slug = Field(
         default="heart-of-england", description="Hub identifier used in subjects and streams."
+    )
+    name: str | None = Field(
+        default=None,
+        max_length=140,
+        description=(
+            "The hub's name as people write it (exports, 360Giving publisher); "
+            "unset: the hub slug in words."
+        ),
     )
     nodes: list[Slug] = Field(
         default=list(DEFAULT_NODES), description="Nodes (lead organisations) of the hub."
@@ -157,6 +177,11 @@ class HubSettings(LayeredSettings):
             "funding_port": base + 3,
         }
         return self.model_copy(update=ports)
+
+    @property
+    def display_name(self) -> str:
+        """``HUB_NAME``, else the slug in words: 'heart-of-england' → 'Heart of England'."""
+        return self.name or slug_in_words(self.hub)
 
     @property
     def nats_servers(self) -> str:

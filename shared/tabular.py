@@ -179,8 +179,13 @@ def validate_rows(
             except ValidationError as exc:
                 for err in exc.errors():
                     field_name = str(err["loc"][0]) if err["loc"] else "(row)"
-                    problems.append(
-                        RowProblem(number, to_header.get(field_name, field_name), err["msg"])
+                    blank = err["input"] is None and len(err["loc"]) == 1
+                    problems.append(  # a blank cell is "required", not a type's library text
+                        RowProblem(
+                            number,
+                            to_header.get(field_name, field_name),
+                            "required: the cell is blank" if blank else err["msg"],
+                        )
                     )
         result.problems.extend(problems)
     return result

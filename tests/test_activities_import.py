@@ -275,3 +275,20 @@ def test_a_register_that_gives_a_headcount_keeps_it_when_pupils_arrive_later(
     db = data / "coventry" / "activities.db"
     assert count(db, "select headcount from activity") == 30
     assert count(db, "select count(*) from outbox where event_type = 'ActivityCorrected'") == 0
+
+
+def test_delivered_by_must_be_in_the_nodes_partners_register_where_it_is_here(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    hub("partners", "register", "--node", "coventry", "--name", "Ex Cathedra", "--role",
+        "delivery_partner", "--data-dir", str(data))  # fmt: skip
+    register = write(tmp_path / "r.csv", [row(), row(activity_ref="A2", delivered_by="")])
+    result = runner.invoke(
+        app, ["activities", "import", str(register), "--node", "coventry", "--data-dir", str(data)]
+    )
+    text = " ".join(result.output.split())
+    assert result.exit_code == 1 and "nothing imported" in text, result.output
+    assert f"{ORG} is not in coventry's partners register" in text
+    assert "required: the cell is blank" in text and "UUID input" not in text
+    assert not (data / "coventry" / "activities.db").exists()

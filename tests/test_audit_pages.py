@@ -105,7 +105,7 @@ async def test_a_grant_trail_is_a_linked_table_said_to_reconcile_once_and_downlo
         xlsx = await client.get(download.replace("trail.csv", "trail.xlsx"))
         book = load_workbook(io.BytesIO(xlsx.content))
         assert book.sheetnames == ["Grants", "Trail"]
-        assert [c.value for c in book["Grants"][2]][4:] == ["yes", 0]
+        assert [c.value for c in book["Grants"][2]][4:] == ["Yes", 0]
         everything = await client.get(f"/dashboard/download/trail.csv?period={PERIOD}")
         grants = {row[0] for row in list(csv.reader(io.StringIO(everything.text)))[1:]}
         assert everything.status_code == 200 and len(grants) >= 2  # every grant of the year
@@ -180,4 +180,4 @@ async def test_a_transfer_never_received_is_the_trail_s_one_highlighted_problem(
         )
         r = await client.get(f"/dashboard/download/trail.csv?node=solihull&entry={grant}")
         steps = {row[1]: row for row in list(csv.reader(io.StringIO(r.text)))[1:]}
-        assert steps["1.1"][10] == "not received" and steps["1"][10] == "ok"
+        assert steps["1.1"][10] == "Not received" and steps["1"][10] == "OK"

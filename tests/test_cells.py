@@ -297,7 +297,7 @@ async def test_every_exporter_writes_no_formula_whatever_the_text(system: System
         and "'=cmd|' /C notepad'!'A1'" in written["360giving"]
     )
     assert (
-        f"'{HYPERLINK} (coventry)" in written["view:funding"]
+        f"'{HYPERLINK} (Coventry)" in written["view:funding"]
         and "'+cmd|' /C calc'!A0" in written["view:funding"]
     )
     constant = {name: writer_text(EXPORTERS[name], data) for name, data in loaded.items()}

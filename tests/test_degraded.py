@@ -164,3 +164,41 @@ async def test_a_full_disk_gets_a_503_with_a_reason_and_changes_nothing(
         )  # every stored write has its event, no gap, no orphan
     finally:
         await service.stop()
+
+
+async def test_readiness_fails_when_the_services_tables_cannot_be_read_and_the_relay_keeps_failing(
+    tmp_path: Path, hub_id: str, nats_server: NatsServer
+) -> None:
+    """A review saw ready: true while every request got 503 from a malformed database and the relay
+    had failed 72 times: SELECT 1 reads no table. Readiness reads the outbox, and says not ready
+    once the relay has failed several times in a row."""
+    settings = HubSettings(
+        hub=hub_id, data_dir=tmp_path, nodes=["coventry"], duplicate_window_seconds=600
+    )
+    service = partners_app.build_service(settings, "coventry", nats_server.url)
+    await service.start()
+    db = Path(settings.node_database_url("coventry", "partners").split("///", 1)[1])
+    try:
+        async with _client(partners_app.create_app(service)) as client:
+            first = await wait_for(lambda: _ready(client), lambda s: s == 200, timeout=20)
+            assert first == 200 and (await client.get("/health/ready")).json()["relay"] == "ok"
+            with sqlite3.connect(db) as breaker:  # the outbox cannot be read
+                breaker.execute("ALTER TABLE outbox RENAME TO outbox_gone")
+            service.relay.wake()  # type: ignore[union-attr]
+            down = await client.get("/health/ready")
+            assert down.status_code == 503 and "no such table" in down.json()["database"]
+            failing = await wait_for(
+                lambda: client.get("/health/ready"),
+                lambda r: r.json()["relay"].startswith("failing (5 attempts)"),
+                timeout=30,
+            )
+            assert "no such table" in failing.json()["relay"]
+            with sqlite3.connect(db) as mender:
+                mender.execute("ALTER TABLE outbox_gone RENAME TO outbox")
+            service.relay.wake()  # type: ignore[union-attr]
+            up = await wait_for(
+                lambda: client.get("/health/ready"), lambda r: r.status_code == 200, timeout=30
+            )
+            assert up.json()["relay"] == "ok" and up.json()["database"] == "ok"
+    finally:
+        await service.stop()

@@ -167,3 +167,37 @@ async def test_the_360giving_spreadsheet_has_typed_dates_and_pounds_and_still_co
     data = json.loads(giving360.to_json(package), parse_float=Decimal)
     errors = sorted(validator().iter_errors(data), key=str)
     assert not errors, [e.message for e in errors]
+
+
+async def test_exports_write_the_hubs_words_not_its_internal_names(system: System) -> None:
+    await load_dataset(system)
+    files = await exported(system)
+    funding = load_workbook(io.BytesIO(dict(files["view:funding"])["funding.xlsx"]))
+    allocations = [[c.value for c in r] for r in funding["Allocations to leads"].iter_rows()]
+    assert allocations[0][0] == "From → to" and allocations[1][0] == "Solihull → Coventry"
+    summary = {r[0].value: r[1].value for r in funding["Summary"].iter_rows(min_row=2)}
+    assert summary["Kind"] == "Academic year"
+    reach = load_workbook(io.BytesIO(dict(files["view:reach"])["reach.xlsx"]))
+    assert reach["By lead organisation"]["A1"].value == "Lead organisation"
+    trail = load_workbook(io.BytesIO(dict(files["trail"])["trail.xlsx"]))
+    assert {c.value for c in trail["Grants"]["E"][1:]} <= {"Yes", "No"}
+    assert "ok" not in {c.value for c in trail["Trail"]["K"][1:]}
+    grants = (await exported(system))["360giving"]
+    assert grants
+    package = giving360.package([], "heart-of-england")
+    assert package["publisher"] == {"name": "Heart of England"}
+    assert package["title"] == "Heart of England: grants to partners"
+    assert (
+        giving360.package([], "heart-of-england", "HoE Music")["publisher"]["name"] == "HoE Music"
+    )
+
+
+async def test_an_empty_year_says_so_instead_of_a_lone_header(system: System) -> None:
+    await load_dataset(system)
+    params = ViewParams(
+        hub=system.settings.hub, nodes=system.settings.nodes, period="2099-00", today=TODAY
+    )
+    async with system.reporting.read_sessions() as session:
+        sheets = await EXPORTERS["view:reach"].load(session, params)
+    assert not [s.title for s in sheets if s.columns == ["Rows"]]
+    assert any(s.rows == [["None recorded for this period"]] for s in sheets)

@@ -80,12 +80,14 @@ async def test_over_drawing_is_refused_with_the_figures_and_nothing_is_stored(
         "coventry", "funding", "/commissions", commission(draw((grant, 400_01)), 400_01)
     )
     assert refused.status_code == 409
-    assert refused.json()["detail"][0]["msg"] == f"source {grant} has 40000p left; 40001p requested"
+    assert (
+        refused.json()["detail"][0]["msg"] == f"source {grant} has £400.00 left; £400.01 requested"
+    )
     mismatch = await system.post(
         "coventry", "funding", "/commissions", commission(draw((grant, 100)), 200)
     )
     assert (
-        mismatch.status_code == 422 and "links total 100p but the amount is 200p" in mismatch.text
+        mismatch.status_code == 422 and "links total £1.00 but the amount is £2.00" in mismatch.text
     )
     assert len(await get(system, "coventry", "/entries")) == 2
     assert (await sources(system, "coventry"))[grant]["remaining_pence"] == 400_00
@@ -178,7 +180,7 @@ async def test_a_reversal_of_a_reversal_restores_the_flow_and_its_draw(system: S
         "/reversals",
         {"entry_id": undo_again, "reversed_on": "2025-10-06", "reason": "x"},
     )
-    assert refused.status_code == 409 and "has 50000p left; 70000p requested" in refused.text
+    assert refused.status_code == 409 and "has £500.00 left; £700.00 requested" in refused.text
 
     funding = await balance_when(
         system, lambda b: len(b.sources) == 1 and b.hub.spent_pence == 500_00
@@ -200,7 +202,7 @@ async def test_a_source_cannot_be_reversed_while_flows_draw_on_it(system: System
         "/reversals",
         {"entry_id": grant, "reversed_on": "2025-10-02", "reason": "dup"},
     )
-    assert refused.status_code == 409 and "later flows draw 1000p from it" in refused.text
+    assert refused.status_code == 409 and "later flows draw £10.00 from it" in refused.text
     await entry(
         system,
         "coventry",
@@ -215,7 +217,7 @@ async def test_a_source_cannot_be_reversed_while_flows_draw_on_it(system: System
     )
     assert (await sources(system, "coventry"))[grant]["remaining_pence"] == 0
     gone = await system.post("coventry", "funding", "/expenditure", spend(draw((grant, 1)), 1))
-    assert gone.status_code == 409 and "has 0p left" in gone.text
+    assert gone.status_code == 409 and "has £0.00 left" in gone.text
     report = await system.report_when(lambda r: r.stamp.applied_events >= 4)
     assert report.nodes[0].income_pence == 0
 

@@ -62,7 +62,9 @@ def test_record_spend_refuse_and_reverse_from_the_shell(tmp_path: Path) -> None:
         tmp_path,
     )
     assert over.returncode == 1
-    assert "source over-drawn" in over.stdout and "has 40000p left; 40001p requested" in over.stdout
+    assert (
+        "source over-drawn" in over.stdout and "has £400.00 left; £400.01 requested" in over.stdout
+    )
     undo = run(
         ["funding", "reverse", *data, recorded(spent.stdout), "keyed twice", "--on", "2025-10-02"],
         tmp_path,

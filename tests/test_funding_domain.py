@@ -31,14 +31,19 @@ def test_a_flow_may_draw_exactly_what_remains_across_two_sources() -> None:
 @pytest.mark.parametrize(
     ("draws", "sources", "error", "message"),
     [
-        ({"a": 61}, {"a": source(drawn=40)}, Refused, "source a has 60p left; 61p requested"),
+        ({"a": 61}, {"a": source(drawn=40)}, Refused, "source a has £0.60 left; £0.61 requested"),
         (
             {"a": 1},
             {"a": source(stream=CAPITAL)},
             Refused,
             "source a is capital only, this flow is revenue",
         ),
-        ({"a": 1}, {"a": source(active=False)}, Refused, "source a has 0p left; 1p requested"),
+        (
+            {"a": 1},
+            {"a": source(active=False)},
+            Refused,
+            "source a has £0.00 left; £0.01 requested",
+        ),
         (
             {"a": 1},
             {"a": source(area="solihull")},

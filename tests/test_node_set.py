@@ -79,7 +79,7 @@ def with_value(sample: dict[str, Any], path: str, value: str) -> dict[str, Any]:
     target = doc
     for part in parents:
         target = target[part]
-    target[leaf] = value
+    target[leaf] = [value] if isinstance(target.get(leaf), list) else value  # areas: a list
     return doc
 
 
@@ -105,8 +105,10 @@ def test_the_registry_declares_the_node_naming_fields() -> None:
         == declared[("ExpenditureRecorded", "area")]
         == NodeRule.HUB
     )
-    assert ("OrganisationRegistered", "areas") not in declared, (
-        "a partner may serve areas outside the hub"
+    assert (  # the areas an organisation serves are the hub's: 'mars' is a 422
+        declared[("OrganisationRegistered", "areas")]
+        == declared[("OrganisationDetailsChanged", "areas")]
+        == NodeRule.HUB
     )
 
 
@@ -255,8 +257,16 @@ def test_every_node_naming_argument_of_a_write_command_is_refused(tmp_path: Path
             source,
         ],
         ("funding", "budget", "area"): lambda v: ["2025-26", "schools", v, "100"],
+        ("partners", "register", "area"): lambda v: [
+            "--name",
+            "Ex Cathedra",
+            "--role",
+            "delivery_partner",
+            "--area",
+            v,
+        ],
     }
-    free = {("partners", "register", "area")}  # areas a partner serves may lie outside the hub
+    free: set[tuple[str, str, str]] = set()  # every node-naming option is checked
     named = {
         (*path, p.name)
         for path, command in cli_commands()
@@ -265,6 +275,7 @@ def test_every_node_naming_argument_of_a_write_command_is_refused(tmp_path: Path
         if p.name in NODE_FIELD_NAMES
     }
     assert named == set(cases) | free
+    cli(tmp_path, ["partners", "list", "--node", PUBLISHER, *data])  # its database, as funding's
     before = files_under(tmp_path)
     for (group, name, field), args in cases.items():
         for value in (STRANGER, *([PUBLISHER] if field in {"to_node", "from_node"} else [])):
@@ -273,7 +284,7 @@ def test_every_node_naming_argument_of_a_write_command_is_refused(tmp_path: Path
             assert (
                 result.exit_code == 1
                 and line.startswith("refused:")
-                and f"{field}: '{value}'" in line
+                and f"{field.removesuffix('s')}: '{value}'" in line.replace("areas:", "area:")
             ), (name, line)
             assert line.endswith("solihull"), line  # the allowed values named
     entries = cli(tmp_path, ["funding", "entries", "--node", PUBLISHER, *data])
@@ -387,6 +398,11 @@ async def test_every_write_route_naming_a_node_refuses_one_outside_the_hub(
             "ends_on": "2024-10-01",
             "headcount": 20,
         }
+        partner = (
+            await clients["partners"].post(
+                "/organisations", json={"name": "Drake Music", "roles": ["delivery_partner"]}
+            )
+        ).json()["organisation_id"]
         recorded = await clients["activities"].post("/activities", json=activity)
         assert recorded.status_code == 201, recorded.text
         activity_id = recorded.json()["activity_id"]
@@ -461,6 +477,24 @@ async def test_every_write_route_naming_a_node_refuses_one_outside_the_hub(
                     "amount_pence": 100,
                 },
             ),
+            ("partners", "/organisations", "areas"): (
+                "/organisations",
+                lambda v: {"name": "Ex Cathedra", "roles": ["delivery_partner"], "areas": [v]},
+            ),
+            ("partners", "/organisations/{organisation_id}", "areas"): (
+                f"PATCH /organisations/{partner}",
+                lambda v: {"areas": [v]},
+            ),
+            ("partners", "/organisations/{organisation_id}/agreements", "areas"): (
+                f"/organisations/{partner}/agreements",
+                lambda v: {
+                    "kind": "sla",
+                    "title": "Ensembles",
+                    "starts_on": "2025-09-01",
+                    "ends_on": "2026-08-31",
+                    "areas": [v],
+                },
+            ),
             ("activities", "/activities", "area"): (
                 "/activities",
                 lambda v: {**activity, "area": v},
@@ -480,7 +514,8 @@ async def test_every_write_route_naming_a_node_refuses_one_outside_the_hub(
         before = {name: await outbox_count(service) for name, service in services.items()}
         for (name, _, field), (path, body) in cases.items():
             for value in (STRANGER, *([PUBLISHER] if field in {"to_node", "from_node"} else [])):
-                response = await clients[name].post(path, json=body(value))
+                method, _, at = path.rpartition(" ")
+                response = await clients[name].request(method or "POST", at, json=body(value))
                 assert response.status_code == 422, (path, response.text)
                 [detail] = response.json()["detail"]
                 assert (

@@ -37,6 +37,12 @@ async def test_bad_input_gets_field_level_4xx_and_nothing_is_stored_or_published
     bad_role = await system.post(
         "coventry", "partners", "/organisations", organisation(roles=["sponsor"])
     )
+    both = await system.post(  # every bad field at once, not one per attempt
+        "coventry",
+        "partners",
+        "/organisations",
+        organisation(org_id="GB-COH-123456789", areas=["mars", "coventry"]),
+    )
     ok = await system.post("coventry", "partners", "/organisations", organisation())
     organisation_id = ok.json()["organisation_id"]
     jump = await system.post(
@@ -59,6 +65,12 @@ async def test_bad_input_gets_field_level_4xx_and_nothing_is_stored_or_published
     )
 
     assert (bad_id.status_code, bad_id.json()["detail"][0]["loc"]) == (422, ["body", "org_id"])
+    assert both.status_code == 422, both.text
+    assert {tuple(d["loc"]) for d in both.json()["detail"]} == {
+        ("body", "org_id"),
+        ("body", "areas"),
+    }
+    assert "'mars' is not one of the hub's nodes" in both.text
     assert bad_role.status_code == 422 and bad_role.json()["detail"][0]["loc"][:2] == [
         "body",
         "roles",

@@ -76,10 +76,14 @@ def _progress() -> Progress:
 
 
 def read_register(
-    path: Path, progress: Progress | None = None, node: str | None = None
+    path: Path,
+    progress: Progress | None = None,
+    node: str | None = None,
+    registered: set[str] | None = None,
 ) -> tuple[list[RegisterRow], list[RowProblem]]:
     """Validated register rows and every problem (per cell, across rows and, for `node`, an area
-    that is not one of the hub's), or TabularError."""
+    that is not one of the hub's; with `registered`, a delivered_by not in the node's partners
+    register), or TabularError."""
     from services.activities.domain import register_problems
     from services.activities.services import RegisterRow
     from shared.settings import HubSettings
@@ -92,6 +96,14 @@ def read_register(
     problems = result.problems + register_problems(
         result.rows, node, HubSettings().nodes if node else None
     )
+    if registered is not None:
+        problems += [
+            RowProblem(
+                n, "delivered_by", f"{row.delivered_by} is not in {node}'s partners register"
+            )
+            for n, row in result.rows
+            if str(row.delivered_by) not in registered
+        ]
     return [row for _, row in result.rows], sorted(problems, key=lambda p: (p.row, p.column))
 
 
@@ -126,9 +138,10 @@ def import_(
     if (partner is None) != (year is None):
         raise typer.BadParameter("give --partner and --year together")
     started = time.monotonic()
+    registered = asyncio.run(_registered(node, data_dir))
     with _progress() as progress:
         try:
-            rows, problems = read_register(path, progress, node)
+            rows, problems = read_register(path, progress, node, registered)
         except TabularError as exc:
             _print_problems(exc.problems)
             raise typer.Exit(1) from None
@@ -269,6 +282,23 @@ SchoolOption = Annotated[
 YearOption = Annotated[str, typer.Option(help="Academic year, e.g. 2024-25")]
 
 
+async def _registered(node: str, data_dir: Path | None) -> set[str] | None:
+    """The organisation ids of the node's partners register where this machine holds it (its
+    SQLite file, or a database URL), so a register naming another is refused; else None (said)."""
+    from sqlalchemy import select
+
+    from services.partners.models import OrganisationRow
+    from shared.settings import HubSettings
+
+    settings = HubSettings(data_dir=data_dir) if data_dir else HubSettings()
+    url = settings.node_database_url(node, "partners")
+    if url.startswith("sqlite") and not Path(url.split("///", 1)[1]).is_file():
+        render.console.print(f"[yellow]no partners register of {node} here: delivered_by unchecked")
+        return None
+    async with offline_service("partners", node, data_dir) as service, service.sessions() as s:
+        return set(await s.scalars(select(OrganisationRow.organisation_id)))
+
+
 async def partner_named(
     node: str, data_dir: Path | None, partner: UUID | None, school: str | None
 ) -> tuple[UUID, str]:
@@ -309,15 +339,23 @@ async def _web_return_id(node: str, data_dir: Path | None, partner: UUID, year: 
     return str(found)
 
 
-def _show_link(node: str, link: Link, partner: str, year: str, due_on: str) -> None:
-    """Print a new link (shown once) and send it where SMTP is configured."""
+def _show_link(
+    node: str, link: Link, partner: str, year: str, due_on: str, data_dir: Path | None = None
+) -> None:
+    """Print a new link (shown once) and send it where SMTP is configured. It points at
+    HUB_ACTIVITIES_PUBLIC_URL, else where the running demo or `hub node up` recorded the service
+    in the data folder (hub/locate.py), else the service's configured port."""
+    from hub.locate import service_url
     from services.activities.mail import send_invitation
     from services.activities.settings import ActivitiesSettings
     from shared.settings import HubSettings
 
     settings = ActivitiesSettings()
+    hub = HubSettings(data_dir=data_dir) if data_dir else HubSettings()
     base = (
-        settings.public_url or f"http://127.0.0.1:{HubSettings().service_port('activities', node)}"
+        settings.public_url
+        or service_url(hub.data_dir, node, "activities")
+        or f"http://127.0.0.1:{hub.service_port('activities', node)}"
     )
     url = link.url(base)
     sent = send_invitation(settings, link.email, partner, year, due_on, url)
@@ -391,7 +429,7 @@ def invite(
         return await wr.invite(cmd, service.unit_of_work())
 
     link = _in_activities(node, data_dir, work, (Refused, ValueError))
-    _show_link(node, link, name, year, due_on)
+    _show_link(node, link, name, year, due_on, data_dir)
 
 
 @app.command("resend")
@@ -412,7 +450,7 @@ def resend(
         return link, row.due_on.isoformat()
 
     name, (link, due) = _on_web_return(node, year, partner, school, data_dir, work)
-    _show_link(node, link, name, year, due)
+    _show_link(node, link, name, year, due, data_dir)
 
 
 @app.command("revoke")
@@ -478,7 +516,9 @@ def remind(
 
     reminded = asyncio.run(run())
     for line, link in reminded:
-        _show_link(node, link, line.partner_name, line.academic_year, line.due_on.isoformat())
+        _show_link(
+            node, link, line.partner_name, line.academic_year, line.due_on.isoformat(), data_dir
+        )
     render.console.print(f"{len(reminded)} late partner(s) reminded")
 
 

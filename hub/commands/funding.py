@@ -457,11 +457,11 @@ def export_360giving(
     from services.reporting.read.exports.giving360 import build_grants, package, to_json, to_xlsx
 
     async def query(session: Any, settings: Any) -> tuple[str, list[dict[str, Any]]]:
-        return settings.hub, await build_grants(session, prefix or settings.hub)
+        return settings.display_name, await build_grants(session, prefix or settings.hub)
 
-    hub, grants = _reporting(data_dir, query)
+    hub_name, grants = _reporting(data_dir, query)
     if out.suffix == ".xlsx":
         out.write_bytes(to_xlsx(grants))
     else:
-        out.write_text(to_json(package(grants, hub)))
+        out.write_text(to_json(package(grants, hub_name, hub_name)))
     render.console.print(f"wrote {len(grants)} grants to {out}")

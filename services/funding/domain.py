@@ -11,6 +11,12 @@ from shared.contracts.vocabulary import FundingStream
 from shared.errors import Invalid, Refused
 
 
+def pounds(pence: int) -> str:
+    """Pence as people read money in a message: 4000001 → '£40,000.01', −5 → '−£0.05'."""
+    sign = "\u2212" if pence < 0 else ""
+    return f"{sign}£{abs(pence) // 100:,}.{abs(pence) % 100:02d}"
+
+
 @dataclass(frozen=True)
 class SourceBalance:
     """What an earlier entry holds and how much of it later entries already draw
@@ -49,7 +55,8 @@ def check_draws(
             "funding links do not add up to the amount",
             {
                 "funded_from": (
-                    f"links total {sum(draws.values())}p but the amount is {amount_pence}p"
+                    f"links total {pounds(sum(draws.values()))} "
+                    f"but the amount is {pounds(amount_pence)}"
                 )
             },
         )
@@ -83,7 +90,8 @@ def check_draws(
                 "source over-drawn",
                 {
                     "funded_from": (
-                        f"source {entry_id} has {source.remaining_pence}p left; {draw}p requested"
+                        f"source {entry_id} has {pounds(source.remaining_pence)} left; "
+                        f"{pounds(draw)} requested"
                     )
                 },
             )
@@ -124,7 +132,8 @@ def plan_reversal(
                 "source still drawn on",
                 {
                     "entry_id": (
-                        f"later flows draw {original_drawn_pence}p from it; reverse them first"
+                        f"later flows draw {pounds(original_drawn_pence)} from it; "
+                        "reverse them first"
                     )
                 },
             )

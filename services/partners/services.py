@@ -290,7 +290,12 @@ class PopulationImport:
 async def register_organisation(cmd: RegisterOrganisation, uow: UnitOfWork) -> Organisation:
     """Register an organisation in the interest state; one org-id at most once per register."""
     identifiers = Identifiers(**cmd.identifiers.model_dump())
-    org_id = resolve_org_id(cmd.org_id, identifiers)
+    problems: dict[str, str] = {}
+    reason = "not a node this write may name"
+    try:
+        org_id = resolve_org_id(cmd.org_id, identifiers)
+    except Invalid as exc:  # reported with any other bad field, not one per attempt
+        org_id, problems, reason = None, dict(exc.fields), exc.reason
     organisation = Organisation(
         organisation_id=new_event_id(),
         name=cmd.name.strip(),
@@ -299,6 +304,14 @@ async def register_organisation(cmd: RegisterOrganisation, uow: UnitOfWork) -> O
         functions=tuple(dict.fromkeys(cmd.functions)),
         org_id=org_id,
     )
+    draft = OrganisationRegistered(
+        organisation_id=organisation.organisation_id,
+        name=organisation.name,
+        roles=organisation.roles,
+        areas=organisation.areas,
+    )
+    if problems := problems | uow.node_problems(draft):
+        raise Invalid(reason, problems)
     async with uow:
         await _refuse_taken_org_id(uow, org_id)
         uow.session.add(

@@ -43,8 +43,8 @@ class EventPayload(BaseModel):
     service: ClassVar[str]
     node_fields: ClassVar[Mapping[str, NodeRule]] = {}
     """Fields naming a node or a node's area (dotted into nested models) and which nodes they may
-    name; fields that may name places outside the hub (a pupil's home, areas a partner serves) are
-    not listed."""
+    name; fields that may name places outside the hub (a pupil's home) are not listed. The areas an
+    organisation serves are the hub's (a node's register is of its hub's partners)."""
 
 
 def named_nodes(payload: EventPayload) -> Iterator[tuple[str, str, NodeRule]]:

@@ -51,6 +51,7 @@ class SettingPhase(StrEnum):
 class OrganisationRegistered(EventPayload):
     """A node added an organisation (partner, setting, funder, lead) to its register."""
 
+    node_fields = {"areas": NodeRule.HUB}
     organisation_id: UUID = Field(description="The node's own id for the organisation.")
     org_id: str | None = Field(
         default=None,
@@ -72,6 +73,7 @@ class OrganisationRegistered(EventPayload):
 class OrganisationDetailsChanged(EventPayload):
     """The register's details of an organisation changed; carries the whole new description."""
 
+    node_fields = {"areas": NodeRule.HUB}
     organisation_id: UUID
     org_id: str | None = None
     name: str = Field(min_length=1, max_length=200)
@@ -98,6 +100,7 @@ class PartnerStateChanged(EventPayload):
 class AgreementSigned(EventPayload):
     """A service level agreement or commission with an organisation was signed."""
 
+    node_fields = {"areas": NodeRule.HUB}
     agreement_id: UUID
     organisation_id: UUID
     kind: AgreementKind

@@ -115,11 +115,10 @@ async def get_uses(node: str, entry_id: str, session: ReadSession) -> list[list[
 async def get_360giving_json(
     request: Request, session: ReadSession, prefix: str | None = None
 ) -> Response:
-    hub = request.app.state.reporting.settings.hub
-    grants = await giving360.build_grants(session, prefix or hub)
-    return Response(
-        giving360.to_json(giving360.package(grants, hub)), media_type="application/json"
-    )
+    settings = request.app.state.reporting.settings
+    grants = await giving360.build_grants(session, prefix or settings.hub)
+    package = giving360.package(grants, settings.hub, settings.display_name)
+    return Response(giving360.to_json(package), media_type="application/json")
 
 
 @router.get("/360giving.xlsx", summary="Grants to partners, 360Giving spreadsheet")

@@ -19,6 +19,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.models import OrganisationView
+from services.reporting.read.labels import label
+from services.reporting.read.present import name as place
 from services.reporting.read.versioned import once_per_version
 from services.reporting.read.views.funding import Ledger, load_ledger
 from shared import cells
@@ -86,15 +88,13 @@ async def build_grants(session: AsyncSession, prefix: str) -> list[dict[str, Any
     ):
         if not ledger.active((e.node, e.entry_id)):
             continue
-        funder = leads.get(e.node, {"id": _internal_org_id(prefix, e.node), "name": e.node.title()})
+        funder = leads.get(e.node, {"id": _internal_org_id(prefix, e.node), "name": place(e.node)})
         if e.kind == "allocation":
             node = e.counterpart_node or ""
-            recipient = leads.get(
-                node, {"id": _internal_org_id(prefix, node), "name": node.title()}
-            )
+            recipient = leads.get(node, {"id": _internal_org_id(prefix, node), "name": place(node)})
             title = e.title or f"Music Hub allocation to {recipient['name']}"
             description = (
-                f"{e.stream.title()} funding passed to a collaborative lead organisation "
+                f"{label(e.stream)} funding passed to a collaborative lead organisation "
                 "of the music hub."
             )
         else:
@@ -104,7 +104,10 @@ async def build_grants(session: AsyncSession, prefix: str) -> list[dict[str, Any
                 "name": e.counterparty or "",
             }
             title = e.title or "Commission"
-            description = f"Commission for {e.function} work in {e.area}, {e.stream} funding."
+            description = (
+                f"Commission for {label(e.function or '').lower()} work in {place(e.area)}, "
+                f"{label(e.stream).lower()} funding."
+            )
         if recipient["id"] == funder["id"] or (
             e.kind == "allocation" and e.counterpart_node == e.node
         ):
@@ -131,11 +134,14 @@ async def build_grants(session: AsyncSession, prefix: str) -> list[dict[str, Any
     return grants
 
 
-def package(grants: list[dict[str, Any]], hub: str) -> dict[str, Any]:
+def package(grants: list[dict[str, Any]], hub: str, name: str | None = None) -> dict[str, Any]:
+    """The 360Giving package, published under the hub's `name` as people write it
+    (``HUB_NAME``; default the slug `hub` in words), never its slug."""
+    publisher = name or place(hub)
     return {
         "version": SCHEMA_VERSION,
-        "title": f"{hub}: grants to partners",
-        "publisher": {"name": hub},
+        "title": f"{publisher}: grants to partners",
+        "publisher": {"name": publisher},
         "issued": datetime.now(UTC).isoformat(timespec="seconds"),
         "license": "https://creativecommons.org/licenses/by/4.0/",
         "grants": grants,

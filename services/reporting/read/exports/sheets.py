@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from services.reporting.read.exports.tables import sheet_title
 from services.reporting.read.labels import Names, label, words
+from services.reporting.read.present import name as place
 from shared import cells
 
 Row = dict[str, Any]
@@ -28,6 +29,21 @@ COUNTS = ("pupils", "total")
 """Counts published as text so that a suppressed one can read ``c`` (views/transparency.py)."""
 GENERIC = ("areas", "rows", "items", "nodes", "sources")
 """Sheet names too vague on their own: they take their parent's name too."""
+ROW_TITLES = {"allocations_to_leads": "From → to"}
+"""What a table's ``key`` column holds, where its name does not say."""
+STATES = {
+    "academic": "Academic year",
+    "financial": "Financial year",
+    "received": "Received",
+    "late": "Late",
+    "missing": "Missing",
+    "due": "Due",
+    "unexpected": "Unexpected",
+}
+"""Period kinds and return states, as people say them."""
+BETWEEN_NODES = re.compile(r"^([a-z0-9_-]+) → ([a-z0-9_-]+)$")
+AT_NODE = re.compile(r"^(.+) \(([a-z0-9_-]+)\)$")
+"""Keys the money views make from node slugs ('warwickshire → coventry', 'Partner (coventry)')."""
 
 
 @dataclass
@@ -79,10 +95,20 @@ def value_of(key: str, value: Any, names: Names) -> Any:
     if isinstance(value, str) and key in COUNTS and value.isdigit():
         return int(value)  # a published count (a suppressed one stays "c")
     if isinstance(value, str):
-        return names.areas.get(value) or label(value)
+        return names.areas.get(value) or STATES.get(value) or _nodes_named(label(value))
     if isinstance(value, (list, tuple, set)):
         return ", ".join(str(value_of("", v, names)) for v in value)
     return value
+
+
+def _nodes_named(text: str) -> str:
+    """Node slugs inside a money view's keys in words: 'warwickshire → coventry' → 'Warwickshire
+    → Coventry'; 'Armonico Consort (warwickshire)' → 'Armonico Consort (Warwickshire)'."""
+    if found := BETWEEN_NODES.match(text):
+        return f"{place(found[1])} → {place(found[2])}"
+    if found := AT_NODE.match(text):
+        return f"{found[1]} ({place(found[2])})"
+    return text
 
 
 def file_name(s: Sheet) -> str:
@@ -141,7 +167,10 @@ class _Walker:
         keys = list(dict.fromkeys(k for r in rows for k in r))
         last = path[-1].removesuffix("_pence")
         by = by or last.partition("_by_")[2] or last.partition("_to_")[2].removesuffix("s") or None
-        titles = {k: words(by) if by and k in ("group", "key") else column_title(k) for k in keys}
+        by_title = ROW_TITLES.get(path[-1]) or (TITLES.get(by) or words(by) if by else None)
+        titles = {
+            k: by_title if by_title and k in ("group", "key") else column_title(k) for k in keys
+        }
         columns: list[str] = []
         getters: list[Any] = []
         for k in keys:
@@ -173,6 +202,9 @@ class _Walker:
             self.sheets[-1].title = f"{_title(path[:-1])} {words(key).lower()}"
 
     def values_sheet(self, path: tuple[str, ...], values: list[Any]) -> None:
+        if not values:  # an empty table says so, not a lone header ("Rows")
+            self._add(path, [_title(path)], [["None recorded for this period"]])
+            return
         title = column_title(path[-1])
         single = re.sub(r"s$", "", title) if title.endswith(("URNs", "IDs")) else title
         table = [[value_of(path[-1], v, self.names)] for v in values]
@@ -232,7 +264,8 @@ def _title(path: tuple[str, ...]) -> str:
     """A sheet's title in words from where its table is: ``breakdowns.area.rows`` → ``By area``."""
     parts = [p for p in path if p != "rows"] or ["rows"]
     if len(parts) > 1 and parts[-2] == "breakdowns":
-        return f"By {words(parts[-1]).lower()}"
+        by = TITLES.get(parts[-1]) or words(parts[-1])
+        return f"By {by[:1].lower()}{by[1:]}"
     last = words(parts[-1].removesuffix("_pence"))
     if parts[-1] in GENERIC and len(parts) > 1:
         return f"{words(parts[-2])} {last.lower()}"

@@ -62,7 +62,7 @@ async def trail_sheets(session: AsyncSession, p: ViewParams, key: str | None = N
                 words(t.node),
                 top.entry_on,
                 cells.pounds(top.amount_pence),
-                "yes" if t.reconciles else "no",
+                "Yes" if t.reconciles else "No",
                 t.problems,
             ]
         )
@@ -78,7 +78,7 @@ async def trail_sheets(session: AsyncSession, p: ViewParams, key: str | None = N
                 cells.pounds(r.takes_pence),
                 cells.pounds(r.used_pence),
                 cells.pounds(r.remaining_pence),
-                r.status,
+                _status(r.status),
                 ", ".join(titles.get(a, a) for a in r.activity_ids),
                 words(r.node),
                 r.entry_id,
@@ -86,3 +86,8 @@ async def trail_sheets(session: AsyncSession, p: ViewParams, key: str | None = N
             for r in t.rows
         ]
     return [grants, steps]
+
+
+def _status(status: str) -> str:
+    """A step's status as a sentence starts: 'ok' → 'OK', 'not received' → 'Not received'."""
+    return "OK" if status == "ok" else status[:1].upper() + status[1:]
