@@ -45,10 +45,10 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",  # frame-ancestors for browsers that predate it
 }
-_UPN_LIKE = re.compile(r"[A-Za-z]\d{10,13}[A-Za-z]?")
-"""A UPN (a check letter and 12 digits; temporary UPNs end in a letter) and anything near enough to
-be one mistyped (a digit short or over): never quoted back, whichever
-field it was put in. A number alone is no UPN: an amount of pence is quoted as it is."""
+_UPN_LIKE = re.compile(r"[A-Za-z]?\d{11,}[A-Za-z]?")
+"""A UPN (a letter and 12 digits; temporary UPNs end in a letter) and anything near enough to be one
+mistyped, its letter left off included: never quoted back, whichever field it was put in. Amounts
+are quoted in pounds (``£1,000.00``), which this never matches."""
 
 
 # ---------------------------------------------------------------- limits

@@ -273,11 +273,12 @@ async def test_a_server_error_says_little_and_carries_the_headers(settings) -> N
     assert all(r.headers.get(h) == v for h, v in SECURITY_HEADERS.items())
 
 
-def test_redaction_removes_upns_but_quotes_amounts_whole() -> None:
+def test_redaction_removes_upns_but_quotes_amounts_in_pounds_whole() -> None:
     from shared.http import safe_detail
 
     upn = make_upn("330200612345")
     assert safe_detail(f"pupil {upn} twice") == "pupil [removed] twice"
     assert safe_detail(f"pupil {upn[:-1]}7 twice") == "pupil [removed] twice"  # mistyped
-    over = "source e1 has 31348005p left; 100000000000p requested"
+    assert safe_detail(f"pupil {upn[1:]} twice") == "pupil [removed] twice"  # its letter left off
+    over = "source e1 has £313,480.05 left; £1,000,000,000.00 requested"
     assert safe_detail(over) == over
