@@ -794,12 +794,13 @@ async def audit_page(request: Request, session: ReadSession, user: User, f: Page
 async def download_360giving(
     request: Request, session: ReadSession, user: User, fmt: Literal["json", "xlsx"]
 ) -> Response:
-    hub = request.app.state.reporting.settings.hub
+    settings = request.app.state.reporting.settings
+    hub = settings.hub
     grants = await giving360.build_grants(session, hub)
     headers = {"Content-Disposition": f'attachment; filename="{hub}-360giving.{fmt}"'}
     if fmt == "json":
         return Response(
-            giving360.to_json(giving360.package(grants, hub)),
+            giving360.to_json(giving360.package(grants, hub, settings.display_name)),
             media_type="application/json",
             headers=headers,
         )
