@@ -12,6 +12,7 @@ below.
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -120,6 +121,28 @@ POPULATION_HEADER = (
 )
 
 
+def _delivered_by(register: Path, organisation_id: str) -> str:
+    """`register` with every row delivered by `organisation_id`, a partner registered at the
+    importing node (the importer refuses a register naming one its node does not hold)."""
+    if register.suffix == ".xlsx":
+        from openpyxl import load_workbook
+
+        book = load_workbook(register)
+        sheet = book.worksheets[0]
+        column = [c.value for c in sheet[1]].index("delivered_by") + 1
+        for row in range(2, sheet.max_row + 1):
+            sheet.cell(row, column, organisation_id)
+        book.save(register)
+        return str(register)
+    with register.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    with register.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows({**r, "delivered_by": organisation_id} for r in rows)
+    return str(register)
+
+
 def _file(folder: Path, name: str, text: str) -> str:
     path = folder / name
     path.write_text(text)
@@ -140,7 +163,19 @@ CLI_WRITES: dict[tuple[str, str], list[Write]] = {
                 "progression",
             ],
             org=("OrganisationRegistered", "organisation_id"),
-        )
+        ),
+        cli(  # Coventry's partner, who delivers the XLSX register's activities
+            "coventry",
+            lambda ids, _: [
+                "--name",
+                "Spon End Strings",
+                "--role",
+                "delivery_partner",
+                "--function",
+                "progression",
+            ],
+            coventry_org=("OrganisationRegistered", "organisation_id"),
+        ),
     ],
     ("partners", "change-state"): [
         cli(
@@ -204,12 +239,18 @@ CLI_WRITES: dict[tuple[str, str], list[Write]] = {
         )
     ],
     ("activities", "import"): [
-        cli("warwickshire", lambda _, files: [str(files / "register.csv")]),  # a CSV register
-        cli("coventry", lambda _, files: [str(files / "register.xlsx")]),  # an XLSX register
+        cli(  # a CSV register
+            "warwickshire",
+            lambda ids, files: [_delivered_by(files / "register.csv", ids["org"])],
+        ),
+        cli(  # an XLSX register
+            "coventry",
+            lambda ids, files: [_delivered_by(files / "register.xlsx", ids["coventry_org"])],
+        ),
         cli(
             "warwickshire",
             lambda ids, files: [  # a partner's return
-                str(files / "return.csv"),
+                _delivered_by(files / "return.csv", ids["org"]),
                 "--partner",
                 ids["org"],
                 "--year",

@@ -127,7 +127,7 @@ async def test_a_reused_sequence_is_dead_lettered_and_counted_apart_from_gaps(
     shown = await asyncio.to_thread(
         CliRunner().invoke,
         hub_app,
-        ["data-health", "--data-dir", str(settings.data_dir)],
+        ["data-health", "--json", "--data-dir", str(settings.data_dir)],
         env={
             "HUB_HUB": settings.hub,
             "HUB_NODES": json.dumps(settings.nodes),
@@ -135,16 +135,8 @@ async def test_a_reused_sequence_is_dead_lettered_and_counted_apart_from_gaps(
         },
     )
     assert shown.exit_code == 0, shown.output
-    header = next(line for line in shown.output.splitlines() if "missing" in line)
-    row = next(line for line in shown.output.splitlines() if "coventry" in line)
-    cells = dict(
-        zip(
-            [c.strip() for c in header.split("┃")[1:-1]],
-            [c.strip() for c in row.split("│")[1:-1]],
-            strict=True,
-        )
-    )
-    assert (cells["missing"], cells["reused"], cells["refused"]) == ("1", "3", "0"), shown.output
+    [row] = [r for r in json.loads(shown.output) if r["node"] == "coventry"]
+    assert (row["missing"], row["reused"], row["refused"]) == (1, 3, 0), shown.output
 
 
 async def test_a_payload_naming_another_nodes_area_or_a_node_outside_the_hub_is_dead_lettered(
