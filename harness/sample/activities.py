@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.sample import SampleWriter
+from services.activities.domain import ACTIVITY_COLUMNS
 from shared import cells
 from shared.pseudonym import make_upn
 
@@ -56,19 +57,7 @@ BATCH = 1000
 
 REGISTER_COLUMNS = [
     "activity_ref",
-    "kind",
-    "title",
-    "delivered_by",
-    "area",
-    "setting_urn",
-    "starts_on",
-    "ends_on",
-    "term",
-    "hours",
-    "headcount",
-    "functions",
-    "aims",
-    "level",
+    *ACTIVITY_COLUMNS,  # the importer's own list of what describes an activity
     "upn",
     "year_group",
     "send",
