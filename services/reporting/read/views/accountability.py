@@ -80,6 +80,7 @@ async def _register(session: AsyncSession) -> dict[str, SettingView]:
 
 _SETTING = SettingView.__table__
 _SettingRow = row_type(_SETTING)
+_OrgRow = row_type(OrganisationView.__table__)
 
 
 async def _read_register(session: AsyncSession) -> dict[str, SettingView]:
@@ -407,10 +408,16 @@ async def partnerships_report(
 ) -> PartnershipsReport:
     """Active partners by role, function and area; agreements ending soon; partner returns;
     data health."""
+    org = OrganisationView.__table__.c  # plain rows; only the active decode their JSON lists
     orgs = [
         o
-        for o in await session.scalars(select(OrganisationView).order_by(OrganisationView.node))
-        if o.state == "active" and (filters.node is None or o.node == filters.node)
+        for o in map(
+            _OrgRow._make,
+            await session.execute(
+                select(*org).where(org.state == "active").order_by(org.node, org.organisation_id)
+            ),
+        )
+        if filters.node is None or o.node == filters.node
     ]
     by: dict[str, defaultdict[str, set[str]]] = {
         d: defaultdict(set) for d in ("roles", "functions", "areas")
@@ -420,7 +427,10 @@ async def partnerships_report(
             for value in getattr(o, dimension):
                 groups[value].add(o.org_id or f"{o.node}/{o.organisation_id}")
     names = {
-        (o.node, o.organisation_id): o.name for o in await session.scalars(select(OrganisationView))
+        (node, organisation_id): name
+        for node, organisation_id, name in await session.execute(
+            select(org.node, org.organisation_id, org.name)
+        )
     }
     horizon = today + timedelta(days=within_days)
     expiring = [
