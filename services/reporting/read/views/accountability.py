@@ -29,7 +29,7 @@ from services.reporting.read.queries import (
 )
 from services.reporting.read.views.activities import ReturnRow, partner_returns
 from services.reporting.read.views.population import with_population, with_school_pupils
-from services.reporting.read.views.pupils import INDEX_COLUMNS, PROFILE_COLUMNS, SCHOOL_COLUMNS
+from services.reporting.read.views.pupils import INDEX_COLUMNS, PROFILE_COLUMNS
 from services.reporting.read.views.pupils import PupilRecord as PupilRecord
 from services.reporting.read.views.pupils import activities_of as activities_of
 from services.reporting.read.views.pupils import pupil_records as pupil_records
@@ -111,7 +111,9 @@ async def schools_report(
 
 async def _schools_report(session: AsyncSession, year: str, filters: Filters) -> SchoolsReport:
     activities = await activities_of(session, year, filters)
-    records = await pupil_records(session, year, filters, SCHOOL_COLUMNS)
+    # inclusion's columns too: the views that read schools (transparency, the annual return) read
+    # inclusion next, and a second read of the year would cost more than the extra columns
+    records = await pupil_records(session, year, filters, PROFILE_COLUMNS)
     register = await _register(session)
     urns = engaged_urns(activities, records)
     area_of = {a.setting_urn: a.area for a in activities if a.setting_urn}
@@ -225,7 +227,7 @@ async def inclusion_report(
 ) -> InclusionReport:
     """Shares of SEND, FSM, looked-after, ethnicity and gender among unique participants;
     cold spots."""
-    records = await pupil_records(session, year, filters, PROFILE_COLUMNS)  # schools' too
+    records = await pupil_records(session, year, filters, PROFILE_COLUMNS)
     profiles = pupil_profiles(records)
     rows = []
     for characteristic in ("send", "fsm", "looked_after", "ethnicity", "gender"):

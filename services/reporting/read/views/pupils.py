@@ -28,8 +28,11 @@ ALL_COLUMNS: tuple[str, ...] = tuple(c.name for c in _PART.c)
 """Every participation column (the default: what callers reading any attribute get)."""
 INDEX_COLUMNS = ("node", "activity_id", "pseudonym", "home_area", "year_group")
 """Columns of ``ix_participation_view_live``: read without touching the table's rows."""
-SCHOOL_COLUMNS = (*INDEX_COLUMNS, "school_urn")
-PROFILE_COLUMNS = (*SCHOOL_COLUMNS, "send", "fsm", "looked_after", "ethnicity", "gender")
+PROFILE_COLUMNS = (
+    *INDEX_COLUMNS,
+    *("school_urn", "send", "fsm", "looked_after", "ethnicity", "gender"),
+)
+"""What the schools and inclusion views read: their school and characteristics too."""
 _JOINED_BY = frozenset({"node", "activity_id"})
 
 
