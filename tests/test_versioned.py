@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
+
+from pydantic import BaseModel
 
 from harness.bench_events import event_mix
 from services.reporting.app import build_service
 from services.reporting.ingest.apply import Incoming
 from services.reporting.read.catalogue import VIEWS, run_view
 from services.reporting.read.params import ViewParams
-from services.reporting.read.versioned import SESSION_KEY, VersionedCache
+from services.reporting.read.versioned import SESSION_KEY, VersionedCache, fresh_copy
 from services.reporting.settings import ReportingSettings
 from shared.settings import HubSettings
 from tests.helpers import wait_for
@@ -264,3 +269,44 @@ async def test_responses_are_kept_per_version_and_credentials(
             )
     finally:
         await service.stop()
+
+
+class _Row(BaseModel):
+    group: str | None
+    pupils: int
+    share: Decimal | None = None
+
+
+class _Report(BaseModel):
+    rows: list[_Row]
+    by: dict[str, _Row]
+    urns: list[str]
+    when: date
+    pair: tuple[int, list[int]]
+
+
+def test_a_held_figure_is_copied_whole_and_shares_nothing_mutable() -> None:
+    """`fresh_copy` (each caller's copy of a held figure) equals a deep copy: new models, lists and
+    dicts all the way down, plain values shared, which fields were set kept."""
+    row = _Row(group="coventry", pupils=3)
+    report = _Report(
+        rows=[row, _Row(group=None, pupils=1, share=Decimal("12.5"))],
+        by={"coventry": row},
+        urns=["100001"],
+        when=date(2025, 7, 31),
+        pair=(1, [2]),
+    )
+    copied = fresh_copy(report)
+    assert copied == copy.deepcopy(report) == report
+    assert copied.rows[0].model_fields_set == {"group", "pupils"}
+    copied.rows[0].pupils = 99
+    copied.by["coventry"].group = "solihull"
+    copied.urns.append("100002")
+    copied.pair[1].append(3)
+    assert report == _Report(
+        rows=[_Row(group="coventry", pupils=3), _Row(group=None, pupils=1, share=Decimal("12.5"))],
+        by={"coventry": _Row(group="coventry", pupils=3)},
+        urns=["100001"],
+        when=date(2025, 7, 31),
+        pair=(1, [2]),
+    )

@@ -12,7 +12,7 @@ from sqlalchemy import insert
 from services.reporting.app import build_service
 from services.reporting.models.activities import ActivityView, ParticipationView
 from services.reporting.models.partners import SettingView
-from services.reporting.read.views import accountability
+from services.reporting.read.views import pupils
 from services.reporting.read.views.accountability import pupil_records, schools_report
 from services.reporting.settings import ReportingSettings
 from shared.settings import HubSettings
@@ -102,7 +102,7 @@ async def test_a_years_pupils_find_their_activities_whatever_year_the_activity_r
     """Activities are read for the year, then by key for pupils whose activity records another year
     or none (ActivityDelivered v1 has none), a query per key here; withdrawn pupils and pupils of an
     activity never delivered are left out."""
-    monkeypatch.setattr(accountability, "_KEYS_PER_QUERY", 1)
+    monkeypatch.setattr(pupils, "_KEYS_PER_QUERY", 1)
     service = build_service(
         settings, "", ReportingSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'r.db'}")
     )

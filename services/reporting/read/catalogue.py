@@ -42,6 +42,7 @@ from services.reporting.read.views.accountability import (
 from services.reporting.read.views.activities import Dimension, Reach, ReachRow, reach
 from services.reporting.read.views.allocation import allocation_report
 from services.reporting.read.views.funding import load_ledger
+from services.reporting.read.views.pupils import INDEX_COLUMNS
 from services.reporting.read.views.rows import Characteristic
 from services.reporting.read.views.transparency import transparency_report
 from shared.auth import Scope
@@ -81,6 +82,8 @@ async def reach_report(session: AsyncSession, p: ViewParams) -> ReachReport:
     if f.area or f.function or f.aim:
         by = {d: await filtered_reach(session, p, d) for d in get_args(Dimension)}
     else:
+        # every dimension from the year's records, read once (views/activities.reach)
+        await pupil_records(session, p.period, Filters(node=f.node), INDEX_COLUMNS)
         by = {d: await reach(session, p.period, d, f.node) for d in get_args(Dimension)}
     total = by["area"]
     return ReachReport(
@@ -114,7 +117,7 @@ _ACTIVITY_KEY: dict[str, Callable[[Any], str | None]] = {
 async def filtered_reach(session: AsyncSession, p: ViewParams, by: str) -> Reach:
     """The reach figures (same definitions as views/activities.reach) over filtered
     pupil records."""
-    records = await pupil_records(session, p.period, p.filters)
+    records = await pupil_records(session, p.period, p.filters, INDEX_COLUMNS)
     activities = await activities_of(session, p.period, p.filters)
     groups: dict[str | None, list[Any]] = {}
     for r in records:
@@ -190,7 +193,7 @@ class AnnualReturn(BaseModel):
 
 
 async def delivery_by_kind(session: AsyncSession, p: ViewParams) -> list[KindFigures]:
-    records = await pupil_records(session, p.period, p.filters)
+    records = await pupil_records(session, p.period, p.filters, INDEX_COLUMNS)
     rows = []
     activities = await activities_of(session, p.period, p.filters)
     for kind in sorted({a.kind for a in activities} | {r.a.kind for r in records}):
@@ -211,6 +214,9 @@ async def delivery_by_kind(session: AsyncSession, p: ViewParams) -> list[KindFig
 
 async def annual_return(session: AsyncSession, p: ViewParams) -> AnnualReturn:
     """One structured document from the system; money for the same academic year."""
+    # the year's pupils in every column, read once: the schools, inclusion and money parts and the
+    # kinds of delivery all count them
+    await pupil_records(session, p.period, p.filters)
     schools = await schools_report(session, p.period, p.filters)
     inclusion = await inclusion_report(session, p.period, p.filters)
     progression = await progression_report(session, p.period, p.filters)

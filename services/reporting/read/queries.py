@@ -30,18 +30,26 @@ async def per_transaction(
 ) -> T:
     """Read once per transaction (one read snapshot), so a view that needs the same rows several
     times (the annual return) reads them once; a later transaction of the session reads afresh."""
+    await session.connection()  # begun here, so loads nested in `load` share this transaction
     transaction = session.sync_session.get_transaction()
     held: tuple[Any, dict[tuple[str, ...], Any]] | None = session.info.get("per_transaction")
-    if held is None or transaction is None or held[0] is not transaction:
+    if held is None or held[0] is not transaction:
         held = (transaction, {})
+        session.info["per_transaction"] = held  # before `load`: what it reads itself is kept too
     if key not in held[1]:
         held[1][key] = await load()
-    session.info["per_transaction"] = (
-        session.sync_session.get_transaction(),
-        held[1],
-    )  # begun by load if not before
     loaded: T = held[1][key]
     return loaded
+
+
+def held_in_transaction(session: AsyncSession, key: tuple[str, ...]) -> Any:
+    """What `per_transaction` holds under `key` for the session's current transaction (None if
+    nothing), without reading anything."""
+    transaction = session.sync_session.get_transaction()
+    held: tuple[Any, dict[tuple[str, ...], Any]] | None = session.info.get("per_transaction")
+    if transaction is None or held is None or held[0] is not transaction:
+        return None
+    return held[1].get(key)
 
 
 def row_type(table: Table) -> type[Any]:

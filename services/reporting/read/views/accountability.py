@@ -9,16 +9,14 @@ event (derived from activity dates at the node), never from when the event arriv
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reporting.models.activities import ActivityView, ParticipationView
+from services.reporting.models.activities import ActivityView
 from services.reporting.models.partners import AgreementView, OrganisationView, SettingView
 from services.reporting.read.params import Filters
 from services.reporting.read.queries import (
@@ -31,6 +29,10 @@ from services.reporting.read.queries import (
 )
 from services.reporting.read.views.activities import ReturnRow, partner_returns
 from services.reporting.read.views.population import with_population, with_school_pupils
+from services.reporting.read.views.pupils import INDEX_COLUMNS, PROFILE_COLUMNS
+from services.reporting.read.views.pupils import PupilRecord as PupilRecord
+from services.reporting.read.views.pupils import activities_of as activities_of
+from services.reporting.read.views.pupils import pupil_records as pupil_records
 from services.reporting.read.views.rows import AreaSchools, Characteristic, share
 from shared.periods import parse_period
 
@@ -38,106 +40,11 @@ LEVELS = ("early_years", "beginner", "intermediate", "advanced")
 CONTINUING_KINDS = ("tuition", "ensemble")
 
 
-@dataclass(frozen=True)
-class PupilRecord:
-    """One live participation with the activity it belongs to."""
-
-    p: ParticipationView
-    a: ActivityView
-
-
 def next_year(year: str, step: int = 1) -> str:
     period = parse_period(year, "academic")
     for _ in range(abs(step)):
         period = period.next() if step > 0 else period.previous()
     return period.name
-
-
-async def pupil_records(
-    session: AsyncSession, year: str, filters: Filters = Filters()
-) -> list[PupilRecord]:
-    """Live participations of a year (activity and participation not withdrawn), filtered.
-
-    Plain rows with the projection's attribute names, not ORM objects (ten times cheaper to load),
-    read once per session: a view that needs them several times reads the same snapshot."""
-    records = await per_transaction(
-        session, ("pupil_records", year), lambda: _load_pupil_records(session, year)
-    )
-    return [
-        r
-        for r in records
-        if filters.keeps_activity(r.a) and (filters.area is None or r.p.home_area == filters.area)
-    ]
-
-
-async def activities_of(
-    session: AsyncSession, year: str, filters: Filters = Filters()
-) -> list[ActivityView]:
-    rows = await per_transaction(
-        session, ("activities_of", year), lambda: _load_activities(session, year)
-    )
-    return [
-        a
-        for a in rows
-        if filters.keeps_activity(a) and (filters.area is None or a.area == filters.area)
-    ]
-
-
-_PART = ParticipationView.__table__
-_ACT = ActivityView.__table__
-_PartRow = row_type(_PART)
-_ActRow = row_type(_ACT)
-
-
-async def _load_pupil_records(session: AsyncSession, year: str) -> list[PupilRecord]:
-    """Participations joined to their activities in Python: each activity's row (dates, JSON) is
-    decoded once, not once per pupil, which is most of the cost of the join in SQL."""
-    live = (
-        select(*_PART.c)
-        .where(_PART.c.academic_year == year, _PART.c.withdrawn.is_(False))
-        .order_by(_PART.c.node, _PART.c.participation_id)
-    )
-    pupils = [_PartRow(*row) for row in await session.execute(live)]
-    activities = await _activities_by_key(session, year, {(p.node, p.activity_id) for p in pupils})
-    return [
-        PupilRecord(p, a)
-        for p in pupils
-        if (a := activities.get((p.node, p.activity_id))) is not None
-    ]
-
-
-_KEYS_PER_QUERY = 500
-
-
-async def _activities_by_key(
-    session: AsyncSession, year: str, keys: set[tuple[str, str]]
-) -> dict[tuple[str, str], Any]:
-    """The activities of `keys` (node, activity id): the year's in one query, any others (recorded
-    under another year, or none) by key, a few hundred a query."""
-    found = {
-        (a.node, a.activity_id): _ActRow(*a)
-        for a in await session.execute(select(*_ACT.c).where(_ACT.c.academic_year == year))
-    }
-    missing: dict[str, list[str]] = defaultdict(list)
-    for node, activity_id in keys - found.keys():
-        missing[node].append(activity_id)
-    for node, ids in missing.items():
-        for start in range(0, len(ids), _KEYS_PER_QUERY):
-            chunk = ids[start : start + _KEYS_PER_QUERY]
-            query = select(*_ACT.c).where(_ACT.c.node == node, _ACT.c.activity_id.in_(chunk))
-            found.update(
-                ((a.node, a.activity_id), _ActRow(*a)) for a in await session.execute(query)
-            )
-    return found
-
-
-async def _load_activities(session: AsyncSession, year: str) -> list[ActivityView]:
-    query = (
-        select(*_ACT.c)
-        .where(_ACT.c.academic_year == year)
-        .order_by(_ACT.c.node, _ACT.c.activity_id)
-    )
-    return [_ActRow(*row) for row in await session.execute(query)]
 
 
 # ---------------------------------------------------------------- schools and WCET
@@ -173,6 +80,7 @@ async def _register(session: AsyncSession) -> dict[str, SettingView]:
 
 _SETTING = SettingView.__table__
 _SettingRow = row_type(_SETTING)
+_OrgRow = row_type(OrganisationView.__table__)
 
 
 async def _read_register(session: AsyncSession) -> dict[str, SettingView]:
@@ -203,7 +111,9 @@ async def schools_report(
 
 async def _schools_report(session: AsyncSession, year: str, filters: Filters) -> SchoolsReport:
     activities = await activities_of(session, year, filters)
-    records = await pupil_records(session, year, filters)
+    # inclusion's columns too: the views that read schools (transparency, the annual return) read
+    # inclusion next, and a second read of the year would cost more than the extra columns
+    records = await pupil_records(session, year, filters, PROFILE_COLUMNS)
     register = await _register(session)
     urns = engaged_urns(activities, records)
     area_of = {a.setting_urn: a.area for a in activities if a.setting_urn}
@@ -248,7 +158,7 @@ async def wcet_figures(
     pupils = {r.p.pseudonym for r in wcet}
     year_group = {r.p.pseudonym: r.p.year_group for r in wcet}
     following = next_year(year)
-    later = await pupil_records(session, following, Filters(area=filters.area))
+    later = await pupil_records(session, following, Filters(area=filters.area), INDEX_COLUMNS)
     continuing = {r.p.pseudonym for r in later if r.a.kind in CONTINUING_KINDS}
     schools = engaged_urns([a for a in activities if a.kind == "wcet"], wcet)
     return WcetFigures(
@@ -289,16 +199,15 @@ def pupil_profiles(records: list[PupilRecord]) -> dict[str, dict[str, str]]:
     profiles: dict[str, dict[str, str]] = {}
     for r in records:
         p = r.p
-        prof = profiles.setdefault(
-            p.pseudonym,
-            {
+        prof = profiles.get(p.pseudonym)
+        if prof is None:  # not setdefault: a default profile made for every record costs more
+            prof = profiles[p.pseudonym] = {
                 "send": "none",
                 "fsm": "no",
                 "looked_after": "no",
                 "ethnicity": "unclassified",
                 "gender": "not_known",
-            },
-        )
+            }
         if p.send != "none" and prof["send"] != "ehcp":
             prof["send"] = p.send
         prof["fsm"] = "yes" if p.fsm or prof["fsm"] == "yes" else "no"
@@ -318,7 +227,7 @@ async def inclusion_report(
 ) -> InclusionReport:
     """Shares of SEND, FSM, looked-after, ethnicity and gender among unique participants;
     cold spots."""
-    records = await pupil_records(session, year, filters)
+    records = await pupil_records(session, year, filters, PROFILE_COLUMNS)
     profiles = pupil_profiles(records)
     rows = []
     for characteristic in ("send", "fsm", "looked_after", "ethnicity", "gender"):
@@ -412,10 +321,10 @@ async def progression_report(
     """Level changes of the same pupils between consecutive years,
     ensembles and advanced opportunities."""
     previous = next_year(year, -1)
-    now_records = await pupil_records(session, year, filters)
+    now_records = await pupil_records(session, year, filters, INDEX_COLUMNS)
     now, before = (
         highest_levels(now_records),
-        highest_levels(await pupil_records(session, previous, filters)),
+        highest_levels(await pupil_records(session, previous, filters, INDEX_COLUMNS)),
     )
     moves = Counter((before.get(p, "none"), now.get(p, "none")) for p in set(now) | set(before))
     up = sum(
@@ -501,10 +410,16 @@ async def partnerships_report(
 ) -> PartnershipsReport:
     """Active partners by role, function and area; agreements ending soon; partner returns;
     data health."""
+    org = OrganisationView.__table__.c  # plain rows; only the active decode their JSON lists
     orgs = [
         o
-        for o in await session.scalars(select(OrganisationView).order_by(OrganisationView.node))
-        if o.state == "active" and (filters.node is None or o.node == filters.node)
+        for o in map(
+            _OrgRow._make,
+            await session.execute(
+                select(*org).where(org.state == "active").order_by(org.node, org.organisation_id)
+            ),
+        )
+        if filters.node is None or o.node == filters.node
     ]
     by: dict[str, defaultdict[str, set[str]]] = {
         d: defaultdict(set) for d in ("roles", "functions", "areas")
@@ -514,7 +429,10 @@ async def partnerships_report(
             for value in getattr(o, dimension):
                 groups[value].add(o.org_id or f"{o.node}/{o.organisation_id}")
     names = {
-        (o.node, o.organisation_id): o.name for o in await session.scalars(select(OrganisationView))
+        (node, organisation_id): name
+        for node, organisation_id, name in await session.execute(
+            select(org.node, org.organisation_id, org.name)
+        )
     }
     horizon = today + timedelta(days=within_days)
     expiring = [

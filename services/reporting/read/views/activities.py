@@ -7,7 +7,10 @@ while headcounts belong to the area where the activity took place.
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Callable
 from datetime import date
+from operator import attrgetter
 from typing import Annotated, Any, Literal
 
 from fastapi import Query
@@ -21,20 +24,31 @@ from services.reporting.models.activities import (
     PartnerReturnView,
     ReturnExpectedView,
 )
+from services.reporting.read.params import Filters
 from services.reporting.read.queries import per_transaction
 from services.reporting.read.versioned import once_per_version
+from services.reporting.read.views.pupils import INDEX_COLUMNS, PupilRecord, held_pupil_records
 
 Dimension = Literal["area", "kind", "level", "year_group", "node", "partner"]
 Year = Annotated[str, Query(pattern=r"^\d{4}-\d{2}$", description="Academic year, e.g. 2024-25.")]
 ReturnStatus = Literal["received", "late", "missing", "due", "unexpected"]
 
-_PUPIL_GROUP: dict[str, Any] = {
+_PUPIL_COLUMN: dict[str, Any] = {
     "area": ParticipationView.home_area,
     "kind": ActivityView.kind,
     "level": ActivityView.level,
     "year_group": ParticipationView.year_group,
     "node": ParticipationView.node,
     "partner": ActivityView.delivered_by,
+}
+_PUPIL_GROUP: dict[str, tuple[int, Callable[[Any], str | None]]] = {
+    # (0: the participation, 1: its activity) and the attribute a pupil is grouped by
+    "area": (0, attrgetter("home_area")),
+    "kind": (1, attrgetter("kind")),
+    "level": (1, attrgetter("level")),
+    "year_group": (0, attrgetter("year_group")),
+    "node": (0, attrgetter("node")),
+    "partner": (1, attrgetter("delivered_by")),
 }
 _ACTIVITY_GROUP: dict[str, Any] = {
     "area": ActivityView.area,
@@ -92,31 +106,14 @@ def _live_participations(year: str) -> Any:
 @once_per_version
 async def reach(session: AsyncSession, year: str, by: Dimension, node: str | None = None) -> Reach:
     """Unique pupils, participations and headcounts for a year, grouped by one dimension
-    (one node's delivery, or all)."""
-    pupils = func.count(ParticipationView.pseudonym.distinct())
-    base = _live_participations(year)
-    if node is not None:
-        base = base.where(ParticipationView.node == node)
-    (
-        total_pupils,
-        total_parts,
-    ) = await per_transaction(  # the same for every dimension of a report: read once
-        session,
-        ("reach totals", year, node or ""),
-        lambda: _one(session, base.add_columns(pupils, func.count())),
-    )
-    group = _PUPIL_GROUP[by]
-    rows = {
-        key: ReachRow(
-            group=key,
-            unique_pupils=n,
-            participations=c,
-            headcount=None if by == "year_group" else 0,
-        )
-        for key, n, c in await session.execute(
-            base.add_columns(group, pupils, func.count()).group_by(group)
-        )
-    }
+    (one node's delivery, or all): from the year's pupil records where this transaction has read
+    them (a report of every dimension reads them first: once, rather than a distinct count by SQL
+    for each dimension), else by SQL (for one dimension alone, cheaper than reading the year)."""
+    records = held_pupil_records(session, year, Filters(node=node), INDEX_COLUMNS)
+    if records is None:
+        total_pupils, total_parts, rows = await _counted_by_sql(session, year, by, node)
+    else:
+        total_pupils, total_parts, rows = await _counted(session, records, year, by, node)
     heads = func.coalesce(func.sum(ActivityView.headcount), 0)
     in_year = ActivityView.academic_year == year
     if node is not None:
@@ -148,6 +145,64 @@ async def reach(session: AsyncSession, year: str, by: Dimension, node: str | Non
         headcount=total_heads,
         rows=ordered,
     )
+
+
+async def _counted_by_sql(
+    session: AsyncSession, year: str, by: Dimension, node: str | None
+) -> tuple[int, int, dict[str | None, ReachRow]]:
+    pupils = func.count(ParticipationView.pseudonym.distinct())
+    base = _live_participations(year)
+    if node is not None:
+        base = base.where(ParticipationView.node == node)
+    (
+        total_pupils,
+        total_parts,
+    ) = await per_transaction(  # the same for every dimension of a report: read once
+        session,
+        ("reach totals", year, node or ""),
+        lambda: _one(session, base.add_columns(pupils, func.count())),
+    )
+    group = _PUPIL_COLUMN[by]
+    rows = {
+        key: ReachRow(
+            group=key,
+            unique_pupils=n,
+            participations=c,
+            headcount=None if by == "year_group" else 0,
+        )
+        for key, n, c in await session.execute(
+            base.add_columns(group, pupils, func.count()).group_by(group)
+        )
+    }
+    return total_pupils, total_parts, rows
+
+
+async def _counted(
+    session: AsyncSession, records: list[PupilRecord], year: str, by: Dimension, node: str | None
+) -> tuple[int, int, dict[str | None, ReachRow]]:
+    """The same counts as `_counted_by_sql`, grouped in Python over the year's pupil records."""
+    total_pupils, total_parts = await per_transaction(  # the same for every dimension: once
+        session, ("reach totals of records", year, node or ""), lambda: _totals(records)
+    )
+    side, group_of = _PUPIL_GROUP[by]
+    grouped: defaultdict[str | None, list[str]] = defaultdict(list)
+    for record in records:
+        grouped[group_of(record[side])].append(record.p.pseudonym)
+    rows = {
+        group: ReachRow(
+            group=group,
+            unique_pupils=len(set(pupils)),
+            participations=len(pupils),
+            headcount=None if by == "year_group" else 0,
+        )
+        for group, pupils in grouped.items()
+    }
+    return total_pupils, total_parts, rows
+
+
+async def _totals(records: list[PupilRecord]) -> tuple[int, int]:
+    """Distinct pupils (by pseudonym) and participations of the records."""
+    return len({r.p.pseudonym for r in records}), len(records)
 
 
 async def _one(session: AsyncSession, query: Any) -> tuple[Any, ...]:

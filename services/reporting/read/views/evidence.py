@@ -23,6 +23,7 @@ from services.reporting.read.views.allocation import flows_in_period
 from services.reporting.read.views.evidence_accountability import HUB, Found, pupil_events
 from services.reporting.read.views.funding import SPEND, _original, load_ledger
 from services.reporting.read.views.partners import CommissionKeys, commission_keys, partner_identity
+from services.reporting.read.views.pupils import INDEX_COLUMNS
 from shared.auth import Ask, Scope
 from shared.periods import PeriodKind, parse_period
 
@@ -60,6 +61,9 @@ KEY_NAMES: dict[str, str] = {
 (budget: node/function/area); node staff may expand their own. Other evidence, and 'hub' keys, add
 up every node's events (their figures are not split by node): hub scope."""
 
+
+EVENT_COLUMNS = (*INDEX_COLUMNS, "event_id")
+"""What the pupil evidence reads of each participation: the index's columns and its event."""
 
 NARROWED = frozenset({"pupils", "wcet", "headcount"})
 """Evidence that can be narrowed to one node's delivery (as the views narrow by `node`)."""
@@ -194,7 +198,7 @@ async def _pupils(
 ) -> Found:
     records = [
         r
-        for r in await pupil_records(session, period, Filters(node=node))
+        for r in await pupil_records(session, period, Filters(node=node), EVENT_COLUMNS)
         if key in (HUB, r.p.home_area) and (view == "pupils" or r.a.kind == "wcet")
     ]
     return pupil_events(records, len({r.p.pseudonym for r in records}))
@@ -294,10 +298,18 @@ async def _applied(
 ) -> list[EvidenceEvent]:
     if not parts:
         return []
-    rows = await session.scalars(
-        select(AppliedEventRow)
-        .where(AppliedEventRow.event_id.in_(list(parts)))
-        .order_by(AppliedEventRow.position)
+    applied = AppliedEventRow.__table__.c  # plain rows: a hub-wide pupil count names ~50k events
+    rows = await session.execute(
+        select(
+            applied.event_id,
+            applied.node,
+            applied.event_type,
+            applied.occurred_at,
+            applied.position,
+            applied.stream_seq,
+        )
+        .where(applied.event_id.in_(list(parts)))
+        .order_by(applied.position)
     )
     return [
         EvidenceEvent(

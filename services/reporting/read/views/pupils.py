@@ -1,0 +1,177 @@
+"""A year's live participations joined to their activities: what every pupil-based view counts.
+
+Read once per transaction and year, in only the columns the views ask for: a view that counts
+pupils by activity (reach, levels, kinds, continuation) reads just the columns of the covering
+index ``ix_participation_view_live`` (no table rows), and one that needs a pupil's school or
+characteristics reads those too. A later request for columns a load already holds is served from
+it, so the views of one request (the annual return) read a year once.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, namedtuple
+from collections.abc import Iterable
+from typing import Any, NamedTuple
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.reporting.models.activities import ActivityView, ParticipationView
+from services.reporting.read.params import Filters
+from services.reporting.read.queries import held_in_transaction, per_transaction, row_type
+
+_PART = ParticipationView.__table__
+_ACT = ActivityView.__table__
+_ActRow = row_type(_ACT)
+
+ALL_COLUMNS: tuple[str, ...] = tuple(c.name for c in _PART.c)
+"""Every participation column (the default: what callers reading any attribute get)."""
+INDEX_COLUMNS = ("node", "activity_id", "pseudonym", "home_area", "year_group")
+"""Columns of ``ix_participation_view_live``: read without touching the table's rows."""
+PROFILE_COLUMNS = (
+    *INDEX_COLUMNS,
+    *("school_urn", "send", "fsm", "looked_after", "ethnicity", "gender"),
+)
+"""What the schools and inclusion views read: their school and characteristics too."""
+_JOINED_BY = frozenset({"node", "activity_id"})
+
+
+class PupilRecord(NamedTuple):
+    """One live participation (the columns asked for) with the activity it belongs to."""
+
+    p: ParticipationView
+    a: ActivityView
+
+
+_ROW_TYPES: dict[tuple[str, ...], type[Any]] = {}
+
+
+def _row_type(columns: tuple[str, ...]) -> type[Any]:
+    """A light row class with these participation columns (``row.column``), made once."""
+    found = _ROW_TYPES.get(columns)
+    if found is None:
+        found = _ROW_TYPES[columns] = namedtuple("participation_row", columns)  # noqa: PYI024
+    return found
+
+
+async def pupil_records(
+    session: AsyncSession,
+    year: str,
+    filters: Filters = Filters(),
+    columns: Iterable[str] = ALL_COLUMNS,
+) -> list[PupilRecord]:
+    """Live participations of a year (activity and participation not withdrawn), filtered, in
+    (node, participation id) order; each record's ``p`` holds `columns` (and the node and activity
+    id). Plain rows, not ORM objects, read once per transaction: a view that needs them several
+    times reads the same snapshot."""
+    return _filtered(await _records(session, year, frozenset(columns) | _JOINED_BY), filters)
+
+
+def held_pupil_records(
+    session: AsyncSession, year: str, filters: Filters, columns: Iterable[str]
+) -> list[PupilRecord] | None:
+    """`pupil_records` if this transaction has read them already (in these columns or more),
+    else None: for a figure SQL counts more cheaply than a first read of the year would."""
+    loads: dict[frozenset[str], list[PupilRecord]] | None = held_in_transaction(
+        session, ("pupil_records", year)
+    )
+    wanted = frozenset(columns) | _JOINED_BY
+    for have, records in (loads or {}).items():
+        if wanted <= have:
+            return _filtered(records, filters)
+    return None
+
+
+def _filtered(records: list[PupilRecord], filters: Filters) -> list[PupilRecord]:
+    if filters == Filters():
+        return list(records)
+    return [
+        r
+        for r in records
+        if filters.keeps_activity(r.a) and (filters.area is None or r.p.home_area == filters.area)
+    ]
+
+
+async def _records(session: AsyncSession, year: str, wanted: frozenset[str]) -> list[PupilRecord]:
+    loads: dict[frozenset[str], list[PupilRecord]] = await per_transaction(
+        session, ("pupil_records", year), _no_loads
+    )
+    held = [records for have, records in loads.items() if wanted <= have]
+    if held:
+        return held[0]
+    records = await _load_pupil_records(session, year, tuple(c for c in ALL_COLUMNS if c in wanted))
+    loads[wanted] = records
+    return records
+
+
+async def _no_loads() -> dict[frozenset[str], list[PupilRecord]]:
+    return {}
+
+
+async def activities_of(
+    session: AsyncSession, year: str, filters: Filters = Filters()
+) -> list[ActivityView]:
+    rows = await _year_activities(session, year)
+    return [
+        a
+        for a in rows
+        if filters.keeps_activity(a) and (filters.area is None or a.area == filters.area)
+    ]
+
+
+async def _year_activities(session: AsyncSession, year: str) -> list[ActivityView]:
+    """The activities recorded under `year`, read once per transaction (the pupils' join too)."""
+    return await per_transaction(
+        session, ("activities_of", year), lambda: _load_activities(session, year)
+    )
+
+
+async def _load_pupil_records(
+    session: AsyncSession, year: str, columns: tuple[str, ...]
+) -> list[PupilRecord]:
+    """Participations joined to their activities in Python: each activity's row (dates, JSON) is
+    decoded once, not once per pupil, which is most of the cost of the join in SQL."""
+    live = (
+        select(*(_PART.c[c] for c in columns))
+        .where(_PART.c.academic_year == year, _PART.c.withdrawn.is_(False))
+        .order_by(_PART.c.node, _PART.c.participation_id)
+    )
+    row, new = _row_type(columns), tuple.__new__  # no per-row Python frame: a year is ~250k rows
+    pupils = [new(row, values) for values in (await session.execute(live)).all()]
+    activities = await _activities_by_key(session, year, {(p.node, p.activity_id) for p in pupils})
+    return [
+        new(PupilRecord, (p, a))
+        for p in pupils
+        if (a := activities.get((p.node, p.activity_id))) is not None
+    ]
+
+
+_KEYS_PER_QUERY = 500
+
+
+async def _activities_by_key(
+    session: AsyncSession, year: str, keys: set[tuple[str, str]]
+) -> dict[tuple[str, str], Any]:
+    """The activities of `keys` (node, activity id): the year's (read once per transaction), any
+    others (recorded under another year, or none) by key, a few hundred a query."""
+    found = {(a.node, a.activity_id): a for a in await _year_activities(session, year)}
+    missing: dict[str, list[str]] = defaultdict(list)
+    for node, activity_id in keys - found.keys():
+        missing[node].append(activity_id)
+    for node, ids in missing.items():
+        for start in range(0, len(ids), _KEYS_PER_QUERY):
+            chunk = ids[start : start + _KEYS_PER_QUERY]
+            query = select(*_ACT.c).where(_ACT.c.node == node, _ACT.c.activity_id.in_(chunk))
+            found.update(
+                ((a.node, a.activity_id), _ActRow(*a)) for a in await session.execute(query)
+            )
+    return found
+
+
+async def _load_activities(session: AsyncSession, year: str) -> list[ActivityView]:
+    query = (
+        select(*_ACT.c)
+        .where(_ACT.c.academic_year == year)
+        .order_by(_ACT.c.node, _ACT.c.activity_id)
+    )
+    return [_ActRow(*row) for row in await session.execute(query)]

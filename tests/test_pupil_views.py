@@ -1,0 +1,287 @@
+"""The pupil views read a year's participations in only the columns they need, and reach groups
+them in Python where a report has read them (else counts by SQL, as before): on a generated hub
+(several nodes and years, pupils in many activities, withdrawn pupils, activities recorded under
+another year or none, pupils of an activity never delivered) every figure equals the one computed
+the old way (every column read; reach's distinct counts by SQL), hub-wide and narrowed, on SQLite
+and PostgreSQL."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, get_args
+
+import pytest
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.reporting.app import build_service
+from services.reporting.ingest.consumer import ReportingService
+from services.reporting.models import AppliedEventRow
+from services.reporting.models.activities import ActivityView, ParticipationView
+from services.reporting.models.partners import SettingView
+from services.reporting.read.catalogue import VIEWS
+from services.reporting.read.params import Filters, ViewParams
+from services.reporting.read.views.activities import Dimension, Reach, ReachRow, reach
+from services.reporting.read.views.evidence import evidence
+from services.reporting.read.views.pupils import INDEX_COLUMNS, pupil_records
+from services.reporting.settings import ReportingSettings
+from shared.db import session_factory
+from shared.settings import HubSettings
+
+NODES = ("coventry", "solihull", "warwickshire")
+YEARS = ("2023-24", "2024-25", "2025-26")
+KINDS = ("wcet", "tuition", "ensemble", "workshop", "singing")
+LEVELS = ("early_years", "beginner", "intermediate", "advanced", None)
+
+
+def generated(seed: int = 26) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Activities and participations with the awkward cases the views must count alike."""
+    rng = random.Random(seed)
+    pupils = [f"{rng.getrandbits(256):064x}" for _ in range(60)]
+    activities: list[dict[str, Any]] = []
+    participations: list[dict[str, Any]] = []
+    for n, node in enumerate(NODES):
+        for y, year in enumerate(YEARS):
+            for i in range(8):
+                activity_id = f"a-{node}-{year}-{i}"
+                recorded_year: str | None = year
+                if i == 6:
+                    recorded_year = None  # ActivityDelivered v1: no year recorded
+                elif i == 7:
+                    recorded_year = YEARS[max(0, y - 1)]  # recorded under another year
+                starts = date(2023 + y, 9, 4) + timedelta(days=rng.randrange(200))
+                activities.append(
+                    {
+                        "node": node,
+                        "activity_id": activity_id,
+                        "kind": rng.choice(KINDS),
+                        "title": f"Activity {i}",
+                        "area": rng.choice(NODES),
+                        "starts_on": starts,
+                        "ends_on": starts + timedelta(weeks=10),
+                        "hours": Decimal("12.50"),
+                        "headcount": rng.randrange(1, 30),
+                        "level": rng.choice(LEVELS),
+                        "functions": rng.sample(["schools", "progression", "inclusion"], 2),
+                        "aims": rng.sample(["support_schools", "inclusion", "progression"], 1),
+                        "event_id": f"e-{activity_id}",
+                        "delivered_by": rng.choice(["partner-1", "partner-2", None]),
+                        "setting_urn": rng.choice([None, "100001", "100002", "100003"]),
+                        "term": rng.choice(["autumn", "spring", None]),
+                        "academic_year": recorded_year,
+                    }
+                )
+                for k in range(rng.randrange(1, 25)):
+                    pid = f"{n}{y}{i:02d}{k:03d}-{rng.getrandbits(32):08x}"
+                    participations.append(
+                        {
+                            "node": node,
+                            "participation_id": pid,
+                            "activity_id": activity_id if k % 17 else f"never-{i}",
+                            "academic_year": year,
+                            "pseudonym": rng.choice(pupils),
+                            "year_group": str(rng.randint(1, 11)),
+                            "send": rng.choice(["none", "none", "support", "ehcp"]),
+                            "fsm": rng.random() < 0.3,
+                            "looked_after": rng.random() < 0.05,
+                            "ethnicity": rng.choice(["white", "asian", "unclassified"]),
+                            "gender": rng.choice(["female", "male", "not_known"]),
+                            "school_urn": rng.choice([None, "100001", "100002", "100004"]),
+                            "home_area": rng.choice(NODES),
+                            "withdrawn": rng.random() < 0.1,
+                            "event_id": f"p-{node}-{year}-{i}-{k // 5}",
+                        }
+                    )
+    return activities, participations
+
+
+def applied(participations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The participation events as applied (what pupil evidence lists), in an order unlike ids."""
+    events = sorted({p["event_id"]: p["node"] for p in participations}.items(), reverse=True)
+    return [
+        {
+            "event_id": event_id,
+            "position": position,
+            "node": node,
+            "service": "activities",
+            "sequence": position,
+            "event_type": "ParticipationRecorded",
+            "version": 1,
+            "stream_seq": position + 100,
+            "occurred_at": datetime(2025, 1, 1, tzinfo=UTC) + timedelta(minutes=position),
+            "recorded_at": datetime(2025, 1, 1, tzinfo=UTC) + timedelta(minutes=position),
+            "digest": "0" * 64,
+            "chain_hash": "0" * 64,
+        }
+        for position, (event_id, node) in enumerate(events, start=1)
+    ]
+
+
+SETTINGS = [
+    {
+        "node": "coventry",
+        "urn": urn,
+        "organisation_id": urn,
+        "area": area,
+        "la_code": "331",
+        "phase": "Primary",
+        "setting_type": "Community school",
+        "state_funded": funded,
+    }
+    for urn, area, funded in (
+        ("100001", "coventry", True),
+        ("100002", "solihull", True),
+        ("100003", "coventry", False),
+    )
+]
+
+
+@pytest.fixture
+async def reporting(settings: HubSettings, database_url: str) -> AsyncIterator[ReportingService]:
+    service = build_service(
+        settings.model_copy(update={"nodes": list(NODES)}),
+        "",
+        ReportingSettings(database_url=database_url),
+    )
+    await service.start(consume=False)
+    activities, participations = generated()
+    async with service.sessions() as writer, writer.begin():
+        await writer.execute(insert(ActivityView.__table__), activities)
+        await writer.execute(insert(ParticipationView.__table__), participations)
+        await writer.execute(insert(SettingView.__table__), SETTINGS)
+        await writer.execute(insert(AppliedEventRow.__table__), applied(participations))
+    try:
+        yield service
+    finally:
+        await service.stop()
+
+
+async def sql_reach(session: AsyncSession, year: str, by: str, node: str | None) -> Reach:
+    """Reach as it was computed before: distinct pupils by SQL, one query per dimension."""
+    part, act = ParticipationView, ActivityView
+    group = {
+        "area": part.home_area,
+        "kind": act.kind,
+        "level": act.level,
+        "year_group": part.year_group,
+        "node": part.node,
+        "partner": act.delivered_by,
+    }[by]
+    base = (
+        select()
+        .select_from(part)
+        .join(act, (act.node == part.node) & (act.activity_id == part.activity_id))
+        .where(part.academic_year == year, part.withdrawn.is_(False))
+    )
+    if node is not None:
+        base = base.where(part.node == node)
+    pupils = func.count(part.pseudonym.distinct())
+    total_pupils, total_parts = (
+        await session.execute(base.add_columns(pupils, func.count()))
+    ).one()
+    rows = {
+        key: ReachRow(
+            group=key,
+            unique_pupils=n,
+            participations=c,
+            headcount=None if by == "year_group" else 0,
+        )
+        for key, n, c in await session.execute(
+            base.add_columns(group, pupils, func.count()).group_by(group)
+        )
+    }
+    heads = func.coalesce(func.sum(act.headcount), 0)
+    in_year = act.academic_year == year
+    if node is not None:
+        in_year = in_year & (act.node == node)
+    total_heads = int(await session.scalar(select(heads).where(in_year)) or 0)
+    column = {
+        "area": act.area,
+        "kind": act.kind,
+        "level": act.level,
+        "node": act.node,
+        "partner": act.delivered_by,
+    }.get(by)
+    if column is not None:
+        for key, count in await session.execute(
+            select(column, heads).where(in_year).group_by(column)
+        ):
+            row = rows.setdefault(
+                key, ReachRow(group=key, unique_pupils=0, participations=0, headcount=0)
+            )
+            row.headcount = int(count)
+    return Reach(
+        academic_year=year,
+        by=by,
+        unique_pupils=total_pupils,
+        participations=total_parts,
+        headcount=total_heads,
+        rows=sorted(rows.values(), key=lambda r: (r.group is None, r.group or "")),
+    )
+
+
+def uncached(reporting: ReportingService) -> Any:
+    """Read sessions without the figures held per data version: each view computed afresh."""
+    return session_factory(reporting.read_engine)
+
+
+async def test_reach_counts_as_the_sql_did(reporting: ReportingService) -> None:
+    sessions = uncached(reporting)
+    compared = 0
+    for year in YEARS:
+        for node in (None, *NODES):
+            for by in get_args(Dimension):
+                async with sessions() as session:
+                    expected = await sql_reach(session, year, by, node)
+                async with sessions() as session:  # read by SQL
+                    assert await reach(session, year, by, node) == expected, (year, by, node)
+                async with sessions() as session:  # grouped from the records a report reads first
+                    await pupil_records(session, year, Filters(node=node), INDEX_COLUMNS)
+                    assert await reach(session, year, by, node) == expected, (year, by, node)
+                compared += 1
+                assert expected.unique_pupils > 0 and expected.rows
+    assert compared == len(YEARS) * 4 * len(get_args(Dimension))
+
+
+FILTERS = [
+    Filters(),
+    Filters(node="solihull"),
+    Filters(area="coventry"),
+    Filters(function="inclusion"),
+    Filters(aim="progression", node="coventry"),
+]
+
+
+async def test_every_pupil_view_is_the_same_when_every_column_is_read(
+    reporting: ReportingService,
+) -> None:
+    """Each view reads only the columns it needs; read with every column of every year held
+    (as before), each figure is the same, and the pupil evidence too."""
+    sessions = uncached(reporting)
+    today = date(2026, 3, 1)
+    for year in YEARS[1:]:
+        for filters in FILTERS:
+            params = ViewParams(
+                hub="h", nodes=list(NODES), period=year, filters=filters, today=today
+            )
+            for name, spec in VIEWS.items():
+                if name in ("summary", "data-health", "partnerships", "funding"):
+                    continue
+                async with sessions() as session:
+                    lean = await spec.run(session, params)
+                async with sessions() as session:
+                    for held in YEARS + ("2026-27", "2022-23"):
+                        await pupil_records(session, held)  # every column
+                    full = await spec.run(session, params)
+                assert lean == full, (name, year, filters)
+        for key in ("hub", "coventry"):
+            async with sessions() as session:
+                lean_evidence = await evidence(session, "pupils", key, year)
+            async with sessions() as session:
+                await pupil_records(session, year)
+                full_evidence = await evidence(session, "pupils", key, year)
+            assert lean_evidence == full_evidence
+            assert lean_evidence.events and lean_evidence.distinct
