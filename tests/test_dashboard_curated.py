@@ -90,6 +90,43 @@ def test_a_result_becomes_tables_with_names_flags_order_and_provenance_apart() -
     assert not any(UUID.match(text) for text in every) and "stamp" not in str(every)
 
 
+class Counted(dict[str, str]):
+    """A names mapping that counts the ids looked up in it."""
+
+    looked_up = 0
+
+    def get(self, key: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        self.looked_up += 1
+        return super().get(key, default)
+
+
+class Long(BaseModel):
+    engaged_urns: list[str]
+    lines: list[Line]
+
+
+def test_a_long_table_writes_out_only_the_rows_it_shows() -> None:
+    """A view with thousands of rows (a year's schools, a funding view's commissions) shows its
+    first ROW_LIMIT: only those are written out, names looked up for them alone."""
+    urns = [str(100_000 + i) for i in range(1000)]
+    partners = [f"0000{i:04}-c34f-7ec1-9e86-579bfdc31914" for i in range(1000)]
+    schools = Counted({u: f"School {u}" for u in urns})
+    organisations = Counted({p: f"Partner {i:04}" for i, p in enumerate(partners)})
+    result = Long(
+        engaged_urns=urns,
+        lines=[
+            Line(node="coventry", delivered_by=p, variance_pence=i, status="late")
+            for i, p in enumerate(partners)
+        ],
+    )
+    urn_table, lines = curate(result, Names(organisations=organisations, schools=schools)).tables
+    assert (urn_table.total_rows, len(urn_table.rows)) == (1000, 200)
+    assert urn_table.rows[-1][0].text == "School 100199 (URN 100199)"
+    assert (lines.total_rows, len(lines.rows)) == (1000, 200)
+    assert [c.text for c in lines.rows[199]] == ["Coventry", "Partner 0199", "£1.99", "Late"]
+    assert schools.looked_up == 200 and organisations.looked_up == 200
+
+
 async def test_pages_open_on_a_year_with_data_and_say_when_one_has_none(
     system: System, tmp_path: Path
 ) -> None:

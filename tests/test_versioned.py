@@ -10,6 +10,7 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from pydantic import BaseModel
 
 from harness.bench_events import event_mix
@@ -179,6 +180,53 @@ async def test_views_are_warmed_once_events_stop_arriving(
         assert (
             service.figures.misses == warmed
         )  # the first visitor is served what the warm-up computed
+    finally:
+        await service.stop()
+
+
+async def test_after_the_warm_up_every_dashboard_page_only_renders(
+    settings: HubSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first visit to any dashboard page after the warm-up computes nothing: the views, the
+    curated tables and charts, the names beside ids and the filters' lists are all held, for the
+    period warmed and for the year each page opens on when none is asked for."""
+    import re
+
+    import httpx
+
+    from services.reporting.app import create_app
+    from services.reporting.dashboard import charts, dashboard_pages, routes
+
+    def computed(*_: object, **__: object) -> None:
+        raise AssertionError("a page curated or drew what the warm-up should have")
+
+    settings = settings.model_copy(update={"nodes": NODES})  # the events name every node
+    own = ReportingSettings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'r.db'}", warm_after_seconds=0
+    )
+    service = build_service(settings, "", own)
+    await service.start(consume=False)
+    events = [
+        Incoming(e.subject, e.body, i + 1)
+        for i, e in enumerate(event_mix(settings.hub, NODES, 300, seed=4))
+    ]
+    try:
+        await service.ingest(events)
+        period = ViewParams.default_period()
+        await service.warm(period)
+        warmed = service.figures.misses
+        for name in ("curate", "describe"):
+            monkeypatch.setattr(routes, name, computed)
+        for name in ("draw", "bar_chart", "sankey"):
+            monkeypatch.setattr(charts, name, computed)
+        pages = dashboard_pages(period)
+        pages += [re.sub(r"[?&]period=[^&]*$", "", page) for page in pages]  # the default years
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=create_app(service)), base_url="http://reporting"
+        ) as client:
+            for page in pages:
+                assert (await client.get(page)).status_code == 200, page
+                assert service.figures.misses == warmed, f"{page} computed a figure"
     finally:
         await service.stop()
 

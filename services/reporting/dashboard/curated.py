@@ -292,8 +292,8 @@ def _list(path: str, key: str, value: list[Any], names: Names) -> list[Shown]:
             return _split(title, value, nested[0], names)
         return [_rows(title, key, value, names, None)]
     label = "School" if key in SCHOOLS else LABELS.get(key, words(key))
-    cells = [[_cell(key, v, names)] for v in value]
-    return [_table(title, [Column(label, False)], cells)]
+    cells = [[_cell(key, v, names)] for v in value[:ROW_LIMIT]]
+    return [_table(title, [Column(label, False)], cells, len(value))]
 
 
 def _holds_rows(cells: list[Any]) -> bool:
@@ -338,11 +338,16 @@ def _rows(title: str, key: str, rows: list[Any], names: Names, by: str | None) -
     group_label, _ = GROUPS.get(by or "", (words(by or "group"), set()))
     labels = [group_label if c == "group" else _label(c, KEYS.get(key)) for c in columns]
     ordered = sorted(dicts, key=lambda r: _row_order(r, by))
-    cells = [[_cell(c, r.get(c), names, by, KEYS.get(key)) for c in columns] for r in ordered]
-    if by in ("area", "node", "partner"):  # places and partners by name
-        cells.sort(key=lambda row: row[0].text.lower())
+    if by in ("area", "node", "partner") and columns:  # places and partners by name
+        first, kind = columns[0], KEYS.get(key)
+        ordered.sort(key=lambda r: _cell(first, r.get(first), names, by, kind).text.lower())
+    # only the rows shown are written out: a table of thousands shows its first ROW_LIMIT
+    cells = [
+        [_cell(c, r.get(c), names, by, KEYS.get(key)) for c in columns] for r in ordered[:ROW_LIMIT]
+    ]
     numeric = [_numeric([row[i] for row in cells]) for i in range(len(columns))]
-    return _table(title, [Column(lab, n) for lab, n in zip(labels, numeric, strict=True)], cells)
+    columns_shown = [Column(lab, n) for lab, n in zip(labels, numeric, strict=True)]
+    return _table(title, columns_shown, cells, len(dicts))
 
 
 def _pairs(
@@ -366,12 +371,16 @@ def _pairs(
 
 
 def _numeric(column: list[Cell]) -> bool:
-    """A column of figures (blanks allowed) is right-aligned, its header too."""
+    """A column of figures (blanks allowed) in the rows shown is right-aligned, its header too."""
     return any(c.numeric for c in column) and all(c.numeric or c.text == "–" for c in column)
 
 
-def _table(title: str, columns: list[Column], cells: list[list[Cell]]) -> Shown:
-    return Shown(title, columns, cells[:ROW_LIMIT], len(cells))
+def _table(
+    title: str, columns: list[Column], cells: list[list[Cell]], total: int | None = None
+) -> Shown:
+    """At most ROW_LIMIT rows of `cells`; `total`: how many rows the table has in all (when the
+    caller wrote out only the rows shown)."""
+    return Shown(title, columns, cells[:ROW_LIMIT], len(cells) if total is None else total)
 
 
 def _label(key: str, kind: str | None) -> str:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.reporting.models.activities import ActivityView
 from services.reporting.models.partners import OrganisationView, SettingView
 from services.reporting.read.params import Filters
+from services.reporting.read.versioned import per_version
 from services.reporting.read.views.accountability import pupil_records
 from services.reporting.read.views.allocation import flows_in_period, only_node
 from services.reporting.read.views.funding import load_ledger
@@ -20,7 +21,12 @@ from shared.periods import PeriodKind
 
 
 async def areas(session: AsyncSession) -> list[str]:
-    """Local authority areas named by activities or the settings register."""
+    """Local authority areas named by activities or the settings register, read once per data
+    version (every page's filters list them; shared: callers only read it)."""
+    return await per_version(session, ("dashboard areas",), lambda: _areas(session), shared=True)
+
+
+async def _areas(session: AsyncSession) -> list[str]:
     found = set(await session.scalars(select(ActivityView.area).distinct()))
     found |= set(await session.scalars(select(SettingView.area).distinct()))
     return sorted(found)
@@ -61,6 +67,17 @@ async def partners(
     if node:
         query = query.where(OrganisationView.node == node)
     return [Partner.of(o) for o in await session.scalars(query)]
+
+
+async def partner_choices(session: AsyncSession, node: str | None, limit: int) -> list[Partner]:
+    """The first `limit` partners by name (of one node, or all): every page's partner filter,
+    read once per data version (shared: callers only read it)."""
+    return await per_version(
+        session,
+        ("partner choices", node, limit),
+        lambda: partners(session, node, limit=limit),
+        shared=True,
+    )
 
 
 async def partner_count(session: AsyncSession, node: str | None = None) -> int:

@@ -18,14 +18,16 @@ from urllib.parse import urlencode, urlsplit
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, Response
 from fastapi.responses import RedirectResponse
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
 from services.reporting.dashboard import charts
 from services.reporting.dashboard.auth import DEVELOPER, DashboardUser, Users
-from services.reporting.dashboard.curated import curate, table_title
+from services.reporting.dashboard.curated import Curated, curate, table_title
 from services.reporting.dashboard.figures import (
     areas,
     partner,
+    partner_choices,
     partner_count,
     partner_figures,
     partner_history,
@@ -310,8 +312,8 @@ async def render(
     settings = request.app.state.reporting.settings
     node = None if user.whole_hub else user.node
     query = filters.query() if filters else ""
-    choices = await partners(
-        session, node, limit=PARTNER_CHOICES + 1
+    choices = await partner_choices(
+        session, node, PARTNER_CHOICES + 1
     )  # one query: a list, or too many to list
     options = {
         "periods": periods(),
@@ -437,13 +439,7 @@ async def overview(request: Request, session: ReadSession, user: User, f: Page) 
     area_reach = reached.breakdowns["area"]
     money = await _money(session, f)
     by_area = area_reach.rows
-    chart = charts.bar_chart(
-        "Unique pupils by home area",
-        describe(by_area, "group", "unique_pupils", "pupils"),
-        [present.name(r.group) if r.group else "Not known" for r in by_area],
-        [read_charts.Series("unique pupils", [r.unique_pupils for r in by_area])],
-        "reach-area",
-    )
+    chart = await _overview_chart(session, p)
     years = await money_years(session, f.kind)
     latest = latest_of(years, f.period)
     money_status = PeriodStatus("money", False, f.period in years, latest)
@@ -462,6 +458,23 @@ async def overview(request: Request, session: ReadSession, user: User, f: Page) 
         money_status=money_status,
         trace_key=f.area or ("hub" if user.whole_hub else user.areas[0] if user.areas else "hub"),
     )
+
+
+async def _overview_chart(session: ReadSession, p: ViewParams) -> Markup:
+    """The overview's chart of unique pupils by home area, drawn once per data version."""
+
+    async def draw() -> Markup:
+        reached = await run_view_as(session, "reach", p, ReachReport, shared=True)
+        by_area = reached.breakdowns["area"].rows
+        return charts.bar_chart(
+            "Unique pupils by home area",
+            describe(by_area, "group", "unique_pupils", "pupils"),
+            [present.name(r.group) if r.group else "Not known" for r in by_area],
+            [read_charts.Series("unique pupils", [r.unique_pupils for r in by_area])],
+            "reach-area",
+        )
+
+    return await per_version(session, ("overview chart", repr(p)), draw, shared=True)
 
 
 async def _money(session: ReadSession, f: PageFilters) -> Any:
@@ -485,8 +498,7 @@ async def view_page(
     p = f.view_params(request)
     result = await run_view(session, name, p, shared=True)
     tables = await view_tables(session, name, p)
-    extra = await _view_extras(request, session, name, result, f)
-    shown = curate(result, await load_names(session))
+    shown = await view_shown(session, name, p)
     return await render(
         request,
         session,
@@ -497,8 +509,8 @@ async def view_page(
         spec=VIEWS[name],
         result=result,
         tables=tables,
-        curated=shown,
-        **extra,
+        curated=shown.curated,
+        charts=shown.charts,
     )
 
 
@@ -512,13 +524,28 @@ async def view_tables(session: ReadSession, name: str, p: ViewParams) -> list[An
     return await per_version(session, ("view tables", name, repr(p)), flatten, shared=True)
 
 
-async def _view_extras(
-    request: Request, session: ReadSession, name: str, result: Any, f: PageFilters
-) -> dict[str, Any]:
-    """The chart a view is drawn with, as its catalogue entry declares it,
-    beside its tables of exact figures."""
-    chart_of = VIEWS[name].chart
-    return {"charts": [charts.draw(chart_of(result))]} if chart_of else {}
+@dataclass(frozen=True)
+class ViewShown:
+    """What a view's page shows of its result: the curated tables and the chart its catalogue
+    entry declares (none, or one), drawn."""
+
+    curated: Curated
+    charts: list[Markup]
+
+
+async def view_shown(session: ReadSession, name: str, p: ViewParams) -> ViewShown:
+    """A view's page content, curated and drawn once per data version (shared: pages only read
+    it); rendering the page around it is all a later visitor pays for."""
+
+    async def show() -> ViewShown:
+        result = await run_view(session, name, p, shared=True)
+        chart_of = VIEWS[name].chart
+        return ViewShown(
+            curate(result, await load_names(session)),
+            [charts.draw(chart_of(result))] if chart_of else [],
+        )
+
+    return await per_version(session, ("view shown", name, repr(p)), show, shared=True)
 
 
 def inclusion_chart(rows: list[Any]) -> Any:
@@ -706,23 +733,33 @@ async def _funding_figures(session: ReadSession, f: PageFilters) -> FundingFigur
 
 
 async def warm_pages(sessions: Any, hub: str, nodes: list[str], period: str) -> None:
-    """What the pages add to the views, hub-wide for `period` (their tables, the overview's money,
-    the funding page's figures, the overview's pupils trace): warmed after a burst of events
-    (the views themselves are warmed by the catalogue, views/catalogue.warm_views). Also for the
-    years the pages open on when none is asked for (the latest with delivery, with money)."""
+    """What the pages add to the views, hub-wide for `period`, so that a first visit after a burst
+    of events only renders: every page's filter lists and the names beside ids, each view page's
+    tables, curated tables and chart, the overview's money and chart, the funding page's figures,
+    the overview's pupils trace, and the templates compiled (the views themselves are warmed by the
+    catalogue, read/catalogue.warm_views). Also for the years the pages open on when none is asked
+    for (the latest with delivery, with money)."""
+    for template in templates.env.list_templates(extensions=["html"]):
+        templates.env.get_template(template)  # compiled once per process, kept by the environment
     async with sessions() as session:
         current = parse_period(academic_year(date.today()), "academic").name
         delivery = latest_of(await delivery_years(session), current)
         money = latest_of(await money_years(session, "academic"), current)
+        await load_names(session)
+        await areas(session)
+        await partner_choices(session, None, PARTNER_CHOICES + 1)
     for year in dict.fromkeys(y for y in (period, delivery, money) if y):
         await _warm_year(sessions, hub, nodes, year)
 
 
 async def _warm_year(sessions: Any, hub: str, nodes: list[str], period: str) -> None:
     f = PageFilters(period=period)
+    p = ViewParams(hub=hub, nodes=nodes, period=period)
     async with sessions() as session:
         for name in VIEWS:
-            await view_tables(session, name, ViewParams(hub=hub, nodes=nodes, period=period))
+            await view_tables(session, name, p)
+            await view_shown(session, name, p)
+        await _overview_chart(session, p)
         await _money(session, f)
         await funding_figures(session, f)
         await evidence(session, "pupils", "hub", period)

@@ -41,6 +41,8 @@ from services.reporting.read.views.accountability import (
 )
 from services.reporting.read.views.activities import Dimension, Reach, ReachRow, reach
 from services.reporting.read.views.allocation import allocation_report
+from services.reporting.read.views.evidence import evidence
+from services.reporting.read.views.evidence_accountability import HUB
 from services.reporting.read.views.funding import load_ledger
 from services.reporting.read.views.pupils import INDEX_COLUMNS
 from services.reporting.read.views.rows import Characteristic
@@ -355,14 +357,17 @@ async def run_view_as(
 async def warm_views(
     sessions: async_sessionmaker[AsyncSession], hub: str, nodes: list[str], period: str
 ) -> None:
-    """Compute every view hub-wide for `period`, the hub summary and the ledger, in one read
-    transaction (the views share its pupil records): what a manager opens first."""
+    """Compute every view hub-wide for `period`, the hub summary, the ledger and the events behind
+    the hub's unique pupils (the trace the overview and the reach view link to), in one read
+    transaction: the views and the trace share its pupil records, read once. What a manager opens
+    first."""
     p = ViewParams(hub=hub, nodes=nodes, period=period)
     async with sessions() as session:
         for name in VIEWS:
             await run_view(session, name, p)
         await hub_report(session, hub, nodes)
         await load_ledger(session)
+        await evidence(session, "pupils", HUB, period)
 
 
 def with_filters(params: ViewParams, **filters: str | None) -> ViewParams:
