@@ -31,7 +31,7 @@ from services.reporting.models import (
 )
 from services.reporting.projections import Write, writes_for
 from shared.contracts import NodeRule, named_nodes, node_problem
-from shared.envelope import InvalidEvent, ReceivedEvent, parse_event
+from shared.envelope import InvalidEvent, Received, read_event
 from shared.signing import NodeKeys
 from shared.subjects import parse_event_subject
 
@@ -106,10 +106,10 @@ class _Candidate:
     event: PreparedEvent
 
 
-def check_message(msg: Incoming, hub: str, keys: NodeKeys | None) -> ReceivedEvent:
-    """Parse a message and check it is what its subject and signature say;
+def check_message(msg: Incoming, hub: str, keys: NodeKeys | None) -> Received:
+    """Read a message and check it is what its subject and signature say;
     raise InvalidEvent if not."""
-    event = parse_event(msg.data)
+    event = read_event(msg.data)
     env = event.envelope
     parts = parse_event_subject(msg.subject)
     if parts is None:
@@ -205,7 +205,7 @@ def gather_prepared(
         seen = candidates.get(event.event_id)
         if seen is None:
             if event.writes is None:
-                event = event._replace(writes=writes_for(parse_event(msg.data)))
+                event = event._replace(writes=writes_for(read_event(msg.data)))
             candidates[event.event_id] = _Candidate(msg, event)
         elif seen.event.digest == event.digest:
             outcome.duplicates += 1
@@ -214,7 +214,7 @@ def gather_prepared(
     return PreparedBatch(batch, candidates, outcome)
 
 
-def _writes(event: ReceivedEvent, msg: Incoming, span: SpanOf | None) -> list[Write]:
+def _writes(event: Received, msg: Incoming, span: SpanOf | None) -> list[Write]:
     if span is None:
         return writes_for(event)
     with span(event, msg):
@@ -562,14 +562,14 @@ async def _write_positions(
         await session.execute(insert(ProducerPositionRow.__table__), inserted)
 
 
-SpanOf = Callable[[ReceivedEvent, Incoming], AbstractContextManager[trace.Span]]
+SpanOf = Callable[[Received, Incoming], AbstractContextManager[trace.Span]]
 
 
 def apply_span(tracer: trace.Tracer, batch_size: int) -> SpanOf:
     """A consumer span per event of a batch of `batch_size`, parented to the trace of the request
     that wrote the event, saying which event it is and where it stands in the hub stream."""
 
-    def span(event: ReceivedEvent, msg: Incoming) -> AbstractContextManager[trace.Span]:
+    def span(event: Received, msg: Incoming) -> AbstractContextManager[trace.Span]:
         env = event.envelope
         parent = propagate.extract({"traceparent": env.traceparent}) if env.traceparent else None
         attributes: dict[str, AttributeValue] = {

@@ -13,7 +13,7 @@ from sqlalchemy import Executable, Table
 
 from services.reporting.models import metadata
 from services.reporting.models.base import UPDATED_BY_KEY
-from shared.envelope import ReceivedEvent
+from shared.envelope import Received
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def _update_of(table: str, key: dict[str, Any], values: dict[str, Any]) -> Updat
 
 
 Write = Insert | Update | Executable
-Projector = Callable[[ReceivedEvent], Iterable[Write]]
+Projector = Callable[[Received], Iterable[Write]]
 
 
 def portable(writes: list[Write]) -> bool:
