@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Executable, Table
@@ -50,9 +51,10 @@ class Update:
         return _update_of, (self.table.name, self.key, self.values)
 
 
+@cache
 def updated_by_key(table: Table) -> bool:
     """Whether the table is declared UPDATED_BY_KEY beside its definition
-    (services/reporting/models/)."""
+    (services/reporting/models/); asked for every write, answered once per table."""
     return all(table.info.get(k) == v for k, v in UPDATED_BY_KEY.items())
 
 
