@@ -8,14 +8,25 @@ and the versioned payload. Payload contracts live in ``shared.contracts``.
 from __future__ import annotations
 
 import json
+import types
+from copy import copy
 from datetime import UTC, datetime
-from typing import Any
+from functools import cache
+from typing import Annotated, Any, Literal, NamedTuple, Protocol, Union, get_args, get_origin
 from uuid import UUID
 
 import uuid6
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+)
 
-from shared.contracts import EventPayload, UnknownEvent, read_payload
+from shared.contracts import EventPayload, UnknownEvent, all_contracts, is_latest, read_payload
 from shared.identity import Slug
 
 MAX_EVENT_BYTES = 256 * 1024
@@ -74,6 +85,43 @@ class Envelope(BaseModel):
         return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
 
 
+class EventHead(Protocol):
+    """What a consumer reads of an envelope, however the event was read: an `Envelope`
+    (`parse_event`), or the head `read_event` validates together with its payload, whose ids are
+    the text they arrived as (`str()` of either is the same)."""
+
+    @property
+    def event_id(self) -> UUID | str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def hub(self) -> str: ...
+    @property
+    def node(self) -> str: ...
+    @property
+    def service(self) -> str: ...
+    @property
+    def sequence(self) -> int: ...
+    @property
+    def occurred_at(self) -> datetime: ...
+    @property
+    def recorded_at(self) -> datetime: ...
+    @property
+    def traceparent(self) -> str | None: ...
+
+
+class Received(Protocol):
+    """An event as a consumer reads it: its envelope and its payload at the latest version
+    (a `ReceivedEvent` from `parse_event`, or what `read_event` gives)."""
+
+    @property
+    def envelope(self) -> EventHead: ...
+    @property
+    def payload(self) -> EventPayload: ...
+
+
 class InvalidEvent(Exception):
     """Raw bytes that cannot be trusted as an event; `reason` goes into the dead-letter headers."""
 
@@ -108,6 +156,100 @@ def parse_event(raw: bytes) -> ReceivedEvent:
             f"payload of {envelope.type} v{envelope.version} invalid: {_summarise(exc)}"
         ) from None
     return ReceivedEvent(envelope=envelope, payload=payload)
+
+
+class ReadEvent(NamedTuple):
+    """An event read in one validation (`read_event`): the head holds the payload too."""
+
+    envelope: EventHead
+    payload: EventPayload
+
+
+def read_event(raw: bytes) -> Received:
+    """`parse_event`, in one validation of the bytes where it can: the envelope and the payload
+    together, with the model of the envelope's type (a discriminated union of the latest version
+    of every contract), ids checked for their canonical form and kept as text rather than made
+    UUIDs and turned back into text. Anything else (an older version to upcast, an id in another
+    form, an event signed in its envelope, anything invalid) goes to `parse_event`, so the events
+    read, and the reasons given for those refused, are the same."""
+    if len(raw) <= MAX_EVENT_BYTES:
+        try:
+            head = _reader().validate_json(raw)
+        except ValidationError:
+            pass
+        else:
+            return ReadEvent(head, head.payload)
+    return parse_event(raw)
+
+
+CANONICAL_ID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+"""A UUID as `str(UUID)` writes it: the only form `read_event` keeps as it is."""
+_IdText = Annotated[str, StringConstraints(pattern=CANONICAL_ID)]
+
+
+@cache
+def _reader() -> TypeAdapter[Any]:
+    """The envelope of each contract's latest version with its payload, told apart by type."""
+    literal: Any = Literal
+    heads = [
+        create_model(
+            f"Read{c.event_type}",
+            __config__=Envelope.model_config,
+            **_head_fields(),
+            type=(literal[c.event_type], ...),
+            version=(literal[c.version], ...),
+            payload=(_with_ids_as_text(c), ...),
+        )
+        for c in all_contracts()
+        if is_latest(c)
+    ]
+    union: Any = Annotated[Union[tuple(heads)], Field(discriminator="type")]  # noqa: UP007
+    return TypeAdapter(union)
+
+
+def _head_fields() -> dict[str, Any]:
+    """The envelope's fields but its type, version and payload, ids as text; no signature (an
+    event signed in its envelope is checked over the envelope as `parse_event` reads it)."""
+    fields: dict[str, Any] = {
+        name: (_ids_as_text(f.annotation), copy(f))
+        for name, f in Envelope.model_fields.items()
+        if name not in ("type", "version", "payload", "signature")
+    }
+    return {**fields, "signature": (None, None)}
+
+
+@cache
+def _with_ids_as_text(model: type[BaseModel]) -> type[BaseModel]:
+    """A subclass of `model` whose UUID fields (nested ones too) take canonical text instead."""
+    changed: dict[str, Any] = {
+        name: (annotation, copy(f))
+        for name, f in model.model_fields.items()
+        if (annotation := _ids_as_text(f.annotation)) is not f.annotation
+    }
+    if not changed:
+        return model
+    made: type[BaseModel] = create_model(
+        model.__name__, __base__=model, __module__=model.__module__, **changed
+    )
+    return made
+
+
+def _ids_as_text(annotation: Any) -> Any:
+    if annotation is UUID:
+        return _IdText
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return _with_ids_as_text(annotation)
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is None:
+        return annotation
+    new = tuple(a if a is Ellipsis else _ids_as_text(a) for a in args)
+    if all(n is a for n, a in zip(new, args, strict=True)):
+        return annotation
+    if origin is Annotated:
+        return Annotated[(new[0], *annotation.__metadata__)]
+    if origin in (Union, types.UnionType):
+        return Union[new]  # noqa: UP007
+    return origin[new]
 
 
 def _summarise(exc: ValidationError) -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
-from shared.envelope import Envelope
+from shared.envelope import Envelope, EventHead
 
 BATCH_ROOT = "Hub-Batch-Root"
 BATCH_LEAF = "Hub-Batch-Leaf"
@@ -188,21 +188,23 @@ class NodeKeys:
         return NodeKeys, (self._public_keys,)
 
     def problem(
-        self, envelope: Envelope, data: bytes, headers: Mapping[str, str] | None
+        self, envelope: EventHead, data: bytes, headers: Mapping[str, str] | None
     ) -> str | None:
         """None if the message (`data` as published, with its `headers`) is signed by one of its
-        node's keys, else the reason it is not trusted."""
+        node's keys, else the reason it is not trusted. A signature in the envelope (events
+        published before batch signing) is checked over an `Envelope`, as `parse_event` reads it
+        (`read_event` reads no other kind)."""
         keys = self._keys.get(envelope.node)
         if not keys:
             return f"unknown node {envelope.node!r}: no public key registered"
         if headers and BATCH_SIGNATURE in headers:
             return self._batch_problem(envelope, data, headers, keys)
-        if envelope.signature:
+        if isinstance(envelope, Envelope) and envelope.signature:
             return self._envelope_problem(envelope, keys)
         return f"unsigned event from node {envelope.node!r}"
 
     def _batch_problem(
-        self, envelope: Envelope, data: bytes, headers: Mapping[str, str], keys: list[VerifyKey]
+        self, envelope: EventHead, data: bytes, headers: Mapping[str, str], keys: list[VerifyKey]
     ) -> str | None:
         try:
             root_hex, leaf, proof_text = (

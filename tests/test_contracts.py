@@ -10,9 +10,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.contracts import all_contracts, read_payload
+from shared.contracts import all_contracts, contract, is_latest, read_payload
 from shared.contracts.activities import ActivityDelivered
-from shared.envelope import Envelope, InvalidEvent, new_event_id, parse_event, utcnow
+from shared.envelope import (
+    Envelope,
+    InvalidEvent,
+    ReadEvent,
+    ReceivedEvent,
+    new_event_id,
+    parse_event,
+    read_event,
+    utcnow,
+)
+from tests.test_property_contracts import as_read
 
 SAMPLES = Path(__file__).parent / "samples"
 
@@ -108,3 +118,43 @@ def test_signing_bytes_exclude_the_signature_and_are_stable() -> None:
     signed = env.model_copy(update={"signature": "abc"})
     assert env.signing_bytes() == signed.signing_bytes()
     assert b"abc" not in signed.signing_bytes()
+
+
+LATEST_SAMPLES = sorted((c.event_type, c.version) for c in all_contracts() if is_latest(c))
+
+
+@pytest.mark.parametrize(("event_type", "version"), LATEST_SAMPLES, ids=str)
+def test_the_consumer_reads_an_event_in_one_validation_ids_as_text(
+    event_type: str, version: int
+) -> None:
+    raw = envelope_for(
+        event_type, version, json.loads((SAMPLES / f"{event_type}.v{version}.json").read_text())
+    )
+    event = read_event(raw)
+    assert isinstance(event, ReadEvent)  # not the two-step parse
+    assert isinstance(event.payload, contract(event_type))
+    assert type(event.envelope.event_id) is str
+    assert as_read(event) == as_read(parse_event(raw))
+
+
+def test_what_one_validation_cannot_read_as_it_is_is_read_as_parse_event_reads_it() -> None:
+    v1 = json.loads((SAMPLES / "ActivityDelivered.v1.json").read_text())
+    v2 = json.loads((SAMPLES / "ActivityDelivered.v2.json").read_text())
+    shouting = str(new_event_id()).upper()
+    doubled = envelope_for("ActivityDelivered", 2, v2).replace(
+        b'"title": ', b'"title": "first", "title": '
+    )
+    for raw in (
+        envelope_for("ActivityDelivered", 1, v1),  # upcast
+        envelope_for("ActivityDelivered", 2, {**v2, "activity_id": shouting}),
+        envelope_for("ActivityDelivered", 2, v2, signature="c2lnbmVk"),  # checked over the envelope
+        doubled,
+    ):
+        assert as_read(read_event(raw)) == as_read(parse_event(raw))
+    upcast = read_event(envelope_for("ActivityDelivered", 1, v1))
+    assert isinstance(upcast, ReceivedEvent)
+    assert upcast.payload.headcount == v1["participants"]  # type: ignore[attr-defined]
+    normalised = read_event(envelope_for("ActivityDelivered", 2, {**v2, "activity_id": shouting}))
+    assert str(normalised.payload.activity_id) == shouting.lower()  # type: ignore[attr-defined]
+    signed = read_event(envelope_for("ActivityDelivered", 2, v2, signature="c2lnbmVk"))
+    assert isinstance(signed.envelope, Envelope) and signed.envelope.signature == "c2lnbmVk"

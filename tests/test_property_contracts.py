@@ -13,7 +13,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.contracts import all_contracts, contract, read_payload
-from shared.envelope import Envelope, InvalidEvent, new_event_id, parse_event, utcnow
+from shared.envelope import (
+    Envelope,
+    InvalidEvent,
+    Received,
+    new_event_id,
+    parse_event,
+    read_event,
+    utcnow,
+)
 
 SAMPLES = Path(__file__).parent / "samples"
 CONTRACTS = [(c.event_type, c.version, c.service) for c in all_contracts()]
@@ -51,12 +59,31 @@ def envelope(
 
 
 def parses_or_refuses(raw: bytes) -> str:
+    """Whether `parse_event` reads or refuses `raw`; `read_event`, the consumer's one validation,
+    must read the same event or refuse it for the same reason."""
     try:
-        parse_event(raw)
+        event = parse_event(raw)
     except InvalidEvent as exc:
         assert exc.reason, "a dead letter needs a reason"
+        with pytest.raises(InvalidEvent) as also:
+            read_event(raw)
+        assert also.value.reason == exc.reason
         return "invalid"
+    assert as_read(read_event(raw)) == as_read(event)
     return "parsed"
+
+
+def as_read(event: Received) -> tuple[dict[str, str], type, dict[str, Any]]:
+    """What a consumer can read of an event: the envelope's fields as text, the contract of the
+    payload and the payload's values."""
+    head = {
+        name: str(getattr(event.envelope, name))
+        for name in Envelope.model_fields
+        if name not in ("payload", "signature")
+    }
+    latest = contract(event.envelope.type)
+    assert isinstance(event.payload, latest)
+    return head, latest, event.payload.model_dump(mode="json")
 
 
 @pytest.mark.parametrize(("event_type", "version", "service"), CONTRACTS)
@@ -71,7 +98,9 @@ def test_every_contract_round_trips_through_bytes(
     doc = envelope(
         event_type, version, service, sample(event_type, version), sequence=sequence, node=node
     )
-    event = parse_event(json.dumps(doc).encode())
+    raw = json.dumps(doc).encode()
+    event = parse_event(raw)
+    assert as_read(read_event(raw)) == as_read(event)
     again = parse_event(event.envelope.to_bytes())
     assert again == event
     latest = contract(event_type)

@@ -12,13 +12,13 @@ import hashlib
 import logging
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import NamedTuple
 
 from opentelemetry import propagate, trace
 from opentelemetry.util.types import AttributeValue
-from sqlalchemy import select, tuple_
+from sqlalchemy import bindparam, insert, select, tuple_, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -31,7 +31,7 @@ from services.reporting.models import (
 )
 from services.reporting.projections import Write, writes_for
 from shared.contracts import NodeRule, named_nodes, node_problem
-from shared.envelope import InvalidEvent, ReceivedEvent, parse_event
+from shared.envelope import InvalidEvent, Received, read_event
 from shared.signing import NodeKeys
 from shared.subjects import parse_event_subject
 
@@ -106,10 +106,10 @@ class _Candidate:
     event: PreparedEvent
 
 
-def check_message(msg: Incoming, hub: str, keys: NodeKeys | None) -> ReceivedEvent:
-    """Parse a message and check it is what its subject and signature say;
+def check_message(msg: Incoming, hub: str, keys: NodeKeys | None) -> Received:
+    """Read a message and check it is what its subject and signature say;
     raise InvalidEvent if not."""
-    event = parse_event(msg.data)
+    event = read_event(msg.data)
     env = event.envelope
     parts = parse_event_subject(msg.subject)
     if parts is None:
@@ -205,7 +205,7 @@ def gather_prepared(
         seen = candidates.get(event.event_id)
         if seen is None:
             if event.writes is None:
-                event = event._replace(writes=writes_for(parse_event(msg.data)))
+                event = event._replace(writes=writes_for(read_event(msg.data)))
             candidates[event.event_id] = _Candidate(msg, event)
         elif seen.event.digest == event.digest:
             outcome.duplicates += 1
@@ -214,7 +214,7 @@ def gather_prepared(
     return PreparedBatch(batch, candidates, outcome)
 
 
-def _writes(event: ReceivedEvent, msg: Incoming, span: SpanOf | None) -> list[Write]:
+def _writes(event: Received, msg: Incoming, span: SpanOf | None) -> list[Write]:
     if span is None:
         return writes_for(event)
     with span(event, msg):
@@ -228,58 +228,126 @@ async def apply_batch(
 ) -> IngestOutcome:
     """Skip what was applied before, refuse what a node may not say (a payload naming a node outside
     `nodes`, the hub's, or another's area where its own is due; a sequence number already taken),
-    write the rest and advance the position, in one transaction."""
-    outcome = prepared.outcome
+    write the rest and advance the positions, in one transaction.
+
+    The usual batch is written as a whole, without a savepoint (each is a round trip or two, and
+    nearly every batch is accepted): if the database refuses it, the transaction is rolled back and
+    the batch written again one event at a time, each in a savepoint, so that the event the database
+    refuses is dead-lettered and the rest applied. The positions (`ingest_position`,
+    `producer_position`) are read once and written once a batch, as plain rows."""
+    async with sessions() as session:
+        try:
+            async with session.begin():
+                return await _apply_batch(session, prepared, nodes, one_by_one=False)
+        except _BatchRefused as refused:
+            log.warning("batch rejected by the database (%s); applying one by one", refused.reason)
+        async with session.begin():
+            return await _apply_batch(session, prepared, nodes, one_by_one=True)
+
+
+class _BatchRefused(Exception):
+    """The database refused a batch's writes (the transaction is rolled back)."""
+
+    def __init__(self, reason: object) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class _Producer:
+    """A producer's `producer_position` row as this batch finds and leaves it."""
+
+    max_sequence: int
+    applied: int
+    reused: int
+    refused: int
+    last_event_id: str
+    last_recorded_at: datetime
+    stored: bool
+    """Whether the row is in the database already (else it is inserted)."""
+    changed: bool = False
+
+
+@dataclass
+class _Position:
+    """The hub stream consumer's `ingest_position` row: stream sequence, events applied, chain."""
+
+    stream_seq: int
+    applied: int
+    chain_head: str
+
+
+async def _apply_batch(
+    session: AsyncSession,
+    prepared: PreparedBatch,
+    nodes: Collection[str] | None,
+    *,
+    one_by_one: bool,
+) -> IngestOutcome:
+    outcome = replace(prepared.outcome, dead=list(prepared.outcome.dead))
     candidates = dict(prepared.candidates)
-    async with sessions() as session, session.begin():
-        applied = await session.execute(
-            select(AppliedEventRow.event_id, AppliedEventRow.digest).where(
-                AppliedEventRow.event_id.in_(candidates)
-            )
+    applied = await session.execute(
+        select(AppliedEventRow.event_id, AppliedEventRow.digest).where(
+            AppliedEventRow.event_id.in_(candidates)
         )
-        for event_id, digest in applied:
-            candidate = candidates.pop(event_id)
-            if candidate.event.digest == digest:
-                outcome.duplicates += 1
-            else:
-                outcome.dead.append(
-                    (
-                        candidate.incoming,
-                        f"event id {event_id} already applied with different content",
-                    )
-                )
-        positions = await _producer_positions(session, candidates.values())
-        fresh = _refuse_named_nodes(session, list(candidates.values()), nodes, positions, outcome)
-        fresh = await _refuse_reused_sequences(session, fresh, positions, outcome)
-        await session.flush()
-        if fresh:
-            try:
-                async with session.begin_nested():
-                    outcome.newest_recorded_at = await _apply(session, fresh)
-                    outcome.applied += len(fresh)
-            except (IntegrityError, DBAPIError) as exc:
-                if not isinstance(exc, IntegrityError) and exc.connection_invalidated:
-                    raise
-                log.warning("batch rejected by the database (%s); applying one by one", exc.orig)
-                outcome.applied += await _apply_one_by_one(session, fresh, outcome)
-        await _advance_stream_position(session, prepared.batch)
+    )
+    for event_id, digest in applied:
+        candidate = candidates.pop(event_id)
+        if candidate.event.digest == digest:
+            outcome.duplicates += 1
+        else:
+            outcome.dead.append(
+                (candidate.incoming, f"event id {event_id} already applied with different content")
+            )
+    producers = await _producers(session, candidates.values())
+    fresh = _refuse_named_nodes(list(candidates.values()), nodes, producers, outcome)
+    fresh = await _refuse_reused_sequences(session, fresh, producers, outcome)
+    position = await _position(session, fresh)
+    if fresh and not one_by_one:
+        try:
+            outcome.newest_recorded_at = await _apply(session, fresh, position, producers)
+        except (IntegrityError, DBAPIError) as exc:
+            if not isinstance(exc, IntegrityError) and exc.connection_invalidated:
+                raise
+            raise _BatchRefused(exc.orig) from exc
+        outcome.applied += len(fresh)
+    elif fresh:
+        outcome.applied += await _apply_one_by_one(session, fresh, position, producers, outcome)
+    if prepared.batch:
+        position.stream_seq = max(position.stream_seq, max(m.stream_seq for m in prepared.batch))
+    await _write_positions(session, position, producers)
     return outcome
 
 
-async def _producer_positions(
+async def _producers(
     session: AsyncSession, candidates: Iterable[_Candidate]
-) -> dict[tuple[str, str], ProducerPositionRow]:
-    """The batch's producers' rows, in one query (they stay in the session for
-    `_advance_producers`)."""
+) -> dict[tuple[str, str], _Producer]:
+    """The batch's producers' rows, in one query."""
     keys = list({(c.event.node, c.event.service) for c in candidates})
     if not keys:
         return {}
-    rows = await session.scalars(
-        select(ProducerPositionRow).where(
-            tuple_(ProducerPositionRow.node, ProducerPositionRow.service).in_(keys)
-        )
+    p = ProducerPositionRow.__table__.c
+    rows = await session.execute(
+        select(
+            p.node,
+            p.service,
+            p.max_sequence,
+            p.applied,
+            p.reused,
+            p.refused,
+            p.last_event_id,
+            p.last_recorded_at,
+        ).where(tuple_(p.node, p.service).in_(keys))
     )
-    return {(r.node, r.service): r for r in rows}
+    return {(r[0], r[1]): _Producer(*r[2:], stored=True) for r in rows}
+
+
+async def _position(session: AsyncSession, fresh: list[_Candidate]) -> _Position:
+    """The consumer's row (locked for the transaction when events are to be applied)."""
+    t = IngestPositionRow.__table__.c
+    query = select(t.stream_seq, t.applied, t.chain_head).where(t.name == HUB_POSITION)
+    row = (await session.execute(query.with_for_update() if fresh else query)).one()
+    return _Position(*row)
 
 
 def _named_node_problem(e: PreparedEvent, nodes: Collection[str] | None) -> str | None:
@@ -293,17 +361,16 @@ def _named_node_problem(e: PreparedEvent, nodes: Collection[str] | None) -> str 
 
 
 def _refuse_named_nodes(
-    session: AsyncSession,
     fresh: list[_Candidate],
     nodes: Collection[str] | None,
-    positions: dict[tuple[str, str], ProducerPositionRow],
+    producers: dict[tuple[str, str], _Producer],
     outcome: IngestOutcome,
 ) -> list[_Candidate]:
     kept = []
     for c in fresh:
         if c.event.named and (why := _named_node_problem(c.event, nodes)):
             outcome.dead.append((c.incoming, why))
-            _position(session, positions, c.event).refused += 1
+            _producer(producers, c.event).refused += 1
         else:
             kept.append(c)
     return kept
@@ -312,13 +379,13 @@ def _refuse_named_nodes(
 async def _refuse_reused_sequences(
     session: AsyncSession,
     fresh: list[_Candidate],
-    positions: dict[tuple[str, str], ProducerPositionRow],
+    producers: dict[tuple[str, str], _Producer],
     outcome: IngestOutcome,
 ) -> list[_Candidate]:
     """A producer numbers its events without gaps or repeats: an event reusing a (node, service,
     sequence) already applied, or taken earlier in this batch, under another event id is refused.
     Only events at or below the producer's highest sequence are looked up (normally none)."""
-    highest = {key: p.max_sequence for key, p in positions.items()}
+    highest = {key: p.max_sequence for key, p in producers.items()}
     keys = [(c.event.node, c.event.service, c.event.sequence) for c in fresh]
     suspects = [k for k in keys if k[2] <= highest.get(k[:2], 0)]
     if not suspects and len(set(keys)) == len(keys):
@@ -352,52 +419,55 @@ async def _refuse_reused_sequences(
                 f"{e.event_id}; applied as {holder}",
             )
         )
-        _position(session, positions, e).reused += 1
+        _producer(producers, e).reused += 1
     return kept
 
 
-def _position(
-    session: AsyncSession, positions: dict[tuple[str, str], ProducerPositionRow], e: PreparedEvent
-) -> ProducerPositionRow:
+def _producer(producers: dict[tuple[str, str], _Producer], e: PreparedEvent) -> _Producer:
     """A producer's row, made (with nothing applied yet) if this is the first the hub hears
-    of it."""
-    row = positions.get((e.node, e.service))
+    of it; marked to be written."""
+    row = producers.get((e.node, e.service))
     if row is None:
-        row = ProducerPositionRow(
-            node=e.node,
-            service=e.service,
-            max_sequence=0,
-            applied=0,
-            reused=0,
-            refused=0,
-            last_event_id=e.event_id,
-            last_recorded_at=e.recorded_at,
+        row = producers[(e.node, e.service)] = _Producer(
+            0, 0, 0, 0, e.event_id, e.recorded_at, stored=False
         )
-        session.add(row)
-        positions[(e.node, e.service)] = row
+    row.changed = True
     return row
 
 
 async def _apply_one_by_one(
-    session: AsyncSession, fresh: list[_Candidate], outcome: IngestOutcome
+    session: AsyncSession,
+    fresh: list[_Candidate],
+    position: _Position,
+    producers: dict[tuple[str, str], _Producer],
+    outcome: IngestOutcome,
 ) -> int:
     """Isolate the event(s) the database refuses, dead-letter them, apply the rest."""
     applied = 0
     for candidate in fresh:
+        kept = replace(position), {k: replace(p) for k, p in producers.items()}
         try:
             async with session.begin_nested():
-                recorded = await _apply(session, [candidate])
+                recorded = await _apply(session, [candidate], position, producers)
                 applied += 1
             newest = outcome.newest_recorded_at
             outcome.newest_recorded_at = max(newest, recorded) if newest else recorded
-        except IntegrityError as exc:
+        except IntegrityError as exc:  # as they were before it
+            position.applied, position.chain_head = kept[0].applied, kept[0].chain_head
+            producers.clear()
+            producers.update(kept[1])
             outcome.dead.append((candidate.incoming, f"rejected by projection: {exc.orig}"))
     return applied
 
 
-async def _apply(session: AsyncSession, fresh: list[_Candidate]) -> datetime:
-    """Write `fresh` and advance the chain; returns when the newest of them was recorded."""
-    position = await session.get_one(IngestPositionRow, HUB_POSITION, with_for_update=True)
+async def _apply(
+    session: AsyncSession,
+    fresh: list[_Candidate],
+    position: _Position,
+    producers: dict[tuple[str, str], _Producer],
+) -> datetime:
+    """Write `fresh` and advance the chain and the producers (in `position` and `producers`, written
+    by `_write_positions`); returns when the newest of them was recorded."""
     writes: list[Write] = []
     applied_rows = []
     chain = position.chain_head
@@ -423,14 +493,14 @@ async def _apply(session: AsyncSession, fresh: list[_Candidate]) -> datetime:
         )
     await execute(session, writes)
     await insert_many(session, AppliedEventRow.__table__, applied_rows)
-    newest = await _advance_producers(session, fresh)
     position.applied += len(fresh)
     position.chain_head = chain
-    await session.flush()
-    return newest
+    return _advance_producers(fresh, producers)
 
 
-async def _advance_producers(session: AsyncSession, fresh: list[_Candidate]) -> datetime:
+def _advance_producers(
+    fresh: list[_Candidate], producers: dict[tuple[str, str], _Producer]
+) -> datetime:
     applied: dict[tuple[str, str], int] = {}
     newest: dict[tuple[str, str], PreparedEvent] = {}
     for c in fresh:
@@ -440,21 +510,9 @@ async def _advance_producers(session: AsyncSession, fresh: list[_Candidate]) -> 
         seen = newest.get(key)
         if seen is None or e.sequence > seen.sequence:
             newest[key] = e
-    for (node, service), last in newest.items():
-        row = await session.get(ProducerPositionRow, (node, service))
-        if row is None:
-            row = ProducerPositionRow(
-                node=node,
-                service=service,
-                max_sequence=0,
-                applied=0,
-                reused=0,
-                refused=0,
-                last_event_id=last.event_id,
-                last_recorded_at=last.recorded_at,
-            )
-            session.add(row)
-        row.applied += applied[(node, service)]
+    for key, last in newest.items():
+        row = _producer(producers, last)
+        row.applied += applied[key]
         if last.sequence > row.max_sequence:
             row.max_sequence = last.sequence
             row.last_event_id = last.event_id
@@ -462,21 +520,56 @@ async def _advance_producers(session: AsyncSession, fresh: list[_Candidate]) -> 
     return max(e.recorded_at for e in newest.values())
 
 
-async def _advance_stream_position(session: AsyncSession, batch: Sequence[Incoming]) -> None:
-    if not batch:
-        return
-    position = await session.get_one(IngestPositionRow, HUB_POSITION)
-    position.stream_seq = max(position.stream_seq, max(m.stream_seq for m in batch))
+_PRODUCER_COLUMNS = (
+    "max_sequence",
+    "applied",
+    "reused",
+    "refused",
+    "last_event_id",
+    "last_recorded_at",
+)
+_PRODUCER_UPDATE = (
+    update(ProducerPositionRow.__table__)
+    .where(
+        ProducerPositionRow.__table__.c.node == bindparam("k_node"),
+        ProducerPositionRow.__table__.c.service == bindparam("k_service"),
+    )
+    .values({c: bindparam(f"v_{c}") for c in _PRODUCER_COLUMNS})
+)
 
 
-SpanOf = Callable[[ReceivedEvent, Incoming], AbstractContextManager[trace.Span]]
+async def _write_positions(
+    session: AsyncSession, position: _Position, producers: dict[tuple[str, str], _Producer]
+) -> None:
+    """The consumer's row and the producers' rows that changed, one statement each kind."""
+    t = IngestPositionRow.__table__
+    await session.execute(update(t).where(t.c.name == HUB_POSITION).values(asdict(position)))
+    changed = [(key, p) for key, p in producers.items() if p.changed]
+    updated = [
+        {"k_node": key[0], "k_service": key[1]}
+        | {f"v_{c}": getattr(p, c) for c in _PRODUCER_COLUMNS}
+        for key, p in changed
+        if p.stored
+    ]
+    if updated:
+        await session.execute(_PRODUCER_UPDATE, updated)
+    inserted = [
+        {"node": key[0], "service": key[1]} | {c: getattr(p, c) for c in _PRODUCER_COLUMNS}
+        for key, p in changed
+        if not p.stored
+    ]
+    if inserted:
+        await session.execute(insert(ProducerPositionRow.__table__), inserted)
+
+
+SpanOf = Callable[[Received, Incoming], AbstractContextManager[trace.Span]]
 
 
 def apply_span(tracer: trace.Tracer, batch_size: int) -> SpanOf:
     """A consumer span per event of a batch of `batch_size`, parented to the trace of the request
     that wrote the event, saying which event it is and where it stands in the hub stream."""
 
-    def span(event: ReceivedEvent, msg: Incoming) -> AbstractContextManager[trace.Span]:
+    def span(event: Received, msg: Incoming) -> AbstractContextManager[trace.Span]:
         env = event.envelope
         parent = propagate.extract({"traceparent": env.traceparent}) if env.traceparent else None
         attributes: dict[str, AttributeValue] = {

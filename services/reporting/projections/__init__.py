@@ -14,7 +14,7 @@ from types import ModuleType
 
 from services.reporting.projections import activities, funding, partners
 from services.reporting.projections.writes import Insert, Projector, Update, Write, portable
-from shared.envelope import ReceivedEvent
+from shared.envelope import Received
 
 CONTEXTS: tuple[ModuleType, ...] = (activities, funding, partners)
 
@@ -33,7 +33,7 @@ def _merged(tables: list[Mapping[str, Projector]]) -> dict[str, Projector]:
 PROJECTORS: dict[str, Projector] = _merged([c.PROJECTORS for c in CONTEXTS])
 
 
-def writes_for(event: ReceivedEvent) -> list[Write]:
+def writes_for(event: Received) -> list[Write]:
     projector = PROJECTORS.get(event.envelope.type)
     return list(projector(event)) if projector else []
 

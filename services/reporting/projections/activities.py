@@ -26,7 +26,7 @@ from shared.contracts.activities import (
     PartnerReturnExpected,
     PartnerReturnSubmitted,
 )
-from shared.envelope import ReceivedEvent
+from shared.envelope import Received
 
 _ACTIVITY = ActivityView.__table__
 _PARTICIPATION = ParticipationView.__table__
@@ -55,7 +55,7 @@ def _activity_values(p: ActivityDelivered) -> dict[str, Any]:
     }
 
 
-def activity_delivered(event: ReceivedEvent) -> Iterable[Write]:
+def activity_delivered(event: Received) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, ActivityDelivered)
     yield Insert(
@@ -69,7 +69,7 @@ def activity_delivered(event: ReceivedEvent) -> Iterable[Write]:
     )
 
 
-def activity_corrected(event: ReceivedEvent) -> Iterable[Write]:
+def activity_corrected(event: Received) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, ActivityCorrected)
     node, activity_id = event.envelope.node, str(p.activity.activity_id)
@@ -80,7 +80,7 @@ def activity_corrected(event: ReceivedEvent) -> Iterable[Write]:
     yield _correction(event, activity_id, "corrected", 0, p.reason)
 
 
-def activity_withdrawn(event: ReceivedEvent) -> Iterable[Write]:
+def activity_withdrawn(event: Received) -> Iterable[Write]:
     """The activity leaves the figures (the hub report sums activity_view);
     its pupils stop counting."""
     p = event.payload
@@ -95,7 +95,7 @@ def activity_withdrawn(event: ReceivedEvent) -> Iterable[Write]:
     yield _correction(event, activity_id, "activity withdrawn", 0, p.reason)
 
 
-def participation_recorded(event: ReceivedEvent) -> Iterable[Write]:
+def participation_recorded(event: Received) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, ParticipationRecorded)
     common = {
@@ -126,7 +126,7 @@ def _pupil_values(pupil: Participant) -> dict[str, Any]:
     }
 
 
-def participation_withdrawn(event: ReceivedEvent) -> Iterable[Write]:
+def participation_withdrawn(event: Received) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, ParticipationWithdrawn)
     yield (
@@ -143,7 +143,7 @@ def participation_withdrawn(event: ReceivedEvent) -> Iterable[Write]:
 
 
 def _correction(
-    event: ReceivedEvent, activity_id: str, change: str, participations: int, reason: str
+    event: Received, activity_id: str, change: str, participations: int, reason: str
 ) -> Insert:
     return Insert(
         _CORRECTION,
@@ -158,7 +158,7 @@ def _correction(
     )
 
 
-def partner_return_expected(event: ReceivedEvent) -> Iterable[Write]:
+def partner_return_expected(event: Received) -> Iterable[Write]:
     """Expecting a return again moves its due date: the latest expectation replaces the
     earlier one."""
     p = event.payload
@@ -172,7 +172,7 @@ def partner_return_expected(event: ReceivedEvent) -> Iterable[Write]:
     yield Insert(_EXPECTED, {**key, "due_on": p.due_on})
 
 
-def partner_return_submitted(event: ReceivedEvent) -> Iterable[Write]:
+def partner_return_submitted(event: Received) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, PartnerReturnSubmitted)
     yield Insert(

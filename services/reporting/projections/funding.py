@@ -26,10 +26,10 @@ from shared.contracts.funding import (
     PartnerCommissioned,
     SignedLink,
 )
-from shared.envelope import ReceivedEvent
+from shared.envelope import Received
 
 
-def _entry(event: ReceivedEvent, **values: Any) -> Insert:
+def _entry(event: Received, **values: Any) -> Insert:
     return Insert(
         FundingEntryView.__table__,
         {"node": event.envelope.node, "event_id": str(event.envelope.event_id), **values},
@@ -37,7 +37,7 @@ def _entry(event: ReceivedEvent, **values: Any) -> Insert:
 
 
 def _flow(
-    event: ReceivedEvent, links: Sequence[FundingLink | SignedLink] = (), **values: Any
+    event: Received, links: Sequence[FundingLink | SignedLink] = (), **values: Any
 ) -> Iterable[Write]:
     node, entry_id = event.envelope.node, str(values["entry_id"])
     row = {
@@ -72,7 +72,7 @@ def _flow(
         )
 
 
-def income_recorded(event: ReceivedEvent) -> Iterable[Write]:
+def income_recorded(event: Received) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, IncomeRecorded)
     yield _entry(
@@ -100,7 +100,7 @@ def income_recorded(event: ReceivedEvent) -> Iterable[Write]:
     )
 
 
-def funds_received(event: ReceivedEvent) -> Iterable[Write]:
+def funds_received(event: Received) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, FundsReceived)
     yield _entry(
@@ -126,7 +126,7 @@ def funds_received(event: ReceivedEvent) -> Iterable[Write]:
     )
 
 
-def funds_allocated(event: ReceivedEvent) -> Iterable[Write]:
+def funds_allocated(event: Received) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, FundsAllocated)
     yield _entry(
@@ -153,7 +153,7 @@ def funds_allocated(event: ReceivedEvent) -> Iterable[Write]:
     )
 
 
-def partner_commissioned(event: ReceivedEvent) -> Iterable[Write]:
+def partner_commissioned(event: Received) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, PartnerCommissioned)
     yield _entry(
@@ -186,7 +186,7 @@ def partner_commissioned(event: ReceivedEvent) -> Iterable[Write]:
     )
 
 
-def expenditure_recorded(event: ReceivedEvent) -> Iterable[Write]:
+def expenditure_recorded(event: Received) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, ExpenditureRecorded)
     yield _entry(
@@ -220,7 +220,7 @@ def expenditure_recorded(event: ReceivedEvent) -> Iterable[Write]:
     )
 
 
-def entry_reversed(event: ReceivedEvent) -> Iterable[Write]:
+def entry_reversed(event: Received) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, EntryReversed)
     node = event.envelope.node
@@ -280,7 +280,7 @@ def _signed_copy(
     )
 
 
-def budget_set(event: ReceivedEvent) -> Iterable[Write]:
+def budget_set(event: Received) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, BudgetSet)
     b = FundingBudgetView.__table__

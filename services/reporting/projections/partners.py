@@ -25,10 +25,10 @@ from shared.contracts.partners import (
     SchoolPopulationRecorded,
     SettingAdded,
 )
-from shared.envelope import ReceivedEvent
+from shared.envelope import Received
 
 
-def organisation_registered(event: ReceivedEvent) -> Iterable[Write]:
+def organisation_registered(event: Received) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, OrganisationRegistered)
     yield Insert(
@@ -49,12 +49,12 @@ def organisation_registered(event: ReceivedEvent) -> Iterable[Write]:
     )
 
 
-def _organisation(event: ReceivedEvent, organisation_id: object, **values: Any) -> Update:
+def _organisation(event: Received, organisation_id: object, **values: Any) -> Update:
     key = {"node": event.envelope.node, "organisation_id": str(organisation_id)}
     return Update(OrganisationView.__table__, key, values)
 
 
-def organisation_details_changed(event: ReceivedEvent) -> Iterable[Write]:
+def organisation_details_changed(event: Received) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, OrganisationDetailsChanged)
     yield _organisation(
@@ -69,7 +69,7 @@ def organisation_details_changed(event: ReceivedEvent) -> Iterable[Write]:
     )
 
 
-def partner_state_changed(event: ReceivedEvent) -> Iterable[Write]:
+def partner_state_changed(event: Received) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, PartnerStateChanged)
     yield _organisation(
@@ -77,7 +77,7 @@ def partner_state_changed(event: ReceivedEvent) -> Iterable[Write]:
     )
 
 
-def agreement_signed(event: ReceivedEvent) -> Iterable[Write]:
+def agreement_signed(event: Received) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, AgreementSigned)
     yield Insert(
@@ -97,14 +97,14 @@ def agreement_signed(event: ReceivedEvent) -> Iterable[Write]:
     )
 
 
-def agreement_ended(event: ReceivedEvent) -> Iterable[Write]:
+def agreement_ended(event: Received) -> Iterable[Write]:
     p = event.payload
     assert isinstance(p, AgreementEnded)
     key = {"node": event.envelope.node, "agreement_id": str(p.agreement_id)}
     yield Update(AgreementView.__table__, key, {"ended_on": p.ended_on})
 
 
-def setting_added(event: ReceivedEvent) -> Iterable[Write]:
+def setting_added(event: Received) -> Iterable[Write]:
     """A setting is an organisation too (role education_setting),
     plus what the schools share needs."""
     p = event.payload
@@ -141,7 +141,7 @@ def setting_added(event: ReceivedEvent) -> Iterable[Write]:
     )
 
 
-def school_population_recorded(event: ReceivedEvent) -> Iterable[Write]:
+def school_population_recorded(event: Received) -> Iterable[Write]:
     """The latest record of an area's year replaces an earlier one (a revised release)."""
     p = event.payload
     assert isinstance(p, SchoolPopulationRecorded)

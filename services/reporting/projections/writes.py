@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Executable, Table
 
 from services.reporting.models import metadata
 from services.reporting.models.base import UPDATED_BY_KEY
-from shared.envelope import ReceivedEvent
+from shared.envelope import Received
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,10 @@ class Update:
         return _update_of, (self.table.name, self.key, self.values)
 
 
+@cache
 def updated_by_key(table: Table) -> bool:
     """Whether the table is declared UPDATED_BY_KEY beside its definition
-    (services/reporting/models/)."""
+    (services/reporting/models/); asked for every write, answered once per table."""
     return all(table.info.get(k) == v for k, v in UPDATED_BY_KEY.items())
 
 
@@ -61,7 +63,7 @@ def _update_of(table: str, key: dict[str, Any], values: dict[str, Any]) -> Updat
 
 
 Write = Insert | Update | Executable
-Projector = Callable[[ReceivedEvent], Iterable[Write]]
+Projector = Callable[[Received], Iterable[Write]]
 
 
 def portable(writes: list[Write]) -> bool:
