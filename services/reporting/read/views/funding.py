@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -80,6 +80,11 @@ async def _read_ledger(session: AsyncSession) -> Ledger:
 
 
 class SourceFigures(BaseModel):
+    """One source as it stands. Frozen, with nothing inside that can change, so copies of a held
+    result (services/reporting/read/versioned.py) share it: a hub has tens of thousands."""
+
+    model_config = ConfigDict(frozen=True)
+
     node: str
     entry_id: str
     kind: str
@@ -88,6 +93,9 @@ class SourceFigures(BaseModel):
     received_pence: int
     drawn_pence: int
     remaining_pence: int
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> SourceFigures:
+        return self
 
 
 class NodeBalance(BaseModel):
@@ -176,10 +184,9 @@ def reconcile(ledger: Ledger) -> list[TransferCheck]:
     return checks
 
 
-def balance(ledger: Ledger, nodes: list[str]) -> FundingBalance:
-    problems: list[str] = []
+def source_figures(ledger: Ledger) -> list[SourceFigures]:
+    """Every source (income and receipts) with what flows draw on it and what remains."""
     sources = []
-    e: FundingFlowView | None  # an entry; the one a link names may be missing
     for e in sorted(ledger.originals(*SOURCES), key=lambda e: (e.node, e.entry_on, e.entry_id)):
         key = (e.node, e.entry_id)
         held, drawn = ledger.net(key), ledger.drawn(key)
@@ -195,8 +202,28 @@ def balance(ledger: Ledger, nodes: list[str]) -> FundingBalance:
                 remaining_pence=held - drawn,
             )
         )
-        if drawn > held or drawn < 0:
-            problems.append(f"{e.node} source {e.entry_id}: drawn {drawn}p of {held}p")
+    return sources
+
+
+_NODE_FIGURE = {
+    "income": "income_pence",
+    "received": "received_pence",
+    "allocation": "allocated_pence",
+    "commission": "commissioned_pence",
+    "expenditure": "spent_pence",
+}
+"""The NodeBalance figure each kind of original entry adds to."""
+
+
+def balance(ledger: Ledger, nodes: list[str]) -> FundingBalance:
+    problems: list[str] = []
+    sources = source_figures(ledger)
+    for s in sources:
+        if s.drawn_pence > s.received_pence or s.drawn_pence < 0:
+            problems.append(
+                f"{s.node} source {s.entry_id}: drawn {s.drawn_pence}p of {s.received_pence}p"
+            )
+    e: FundingFlowView | None  # an entry; the one a link names may be missing
     for (node, entry_id), links in ledger.links.items():
         e = ledger.entries.get((node, entry_id))
         if e is not None and e.kind != "reversal" and sum(links.values()) != e.amount_pence:
@@ -204,20 +231,25 @@ def balance(ledger: Ledger, nodes: list[str]) -> FundingBalance:
                 f"{node} {e.kind} {entry_id}: links total {sum(links.values())}p, amount "
                 f"{e.amount_pence}p"
             )
-    figures = {n: NodeBalance(node=n) for n in nodes}
-    for e in ledger.originals("income", "received", "allocation", "commission", "expenditure"):
-        f = figures.setdefault(e.node, NodeBalance(node=e.node))
-        net = ledger.net((e.node, e.entry_id))
-        attr = {
-            "income": "income_pence",
-            "received": "received_pence",
-            "allocation": "allocated_pence",
-            "commission": "commissioned_pence",
-            "expenditure": "spent_pence",
-        }[e.kind]
-        setattr(f, attr, getattr(f, attr) + net)
+    # summed as plain integers, then made into figures: setting a model's field per entry cost
+    # more than the rest of the balance
+    sums: dict[str, dict[str, int]] = {n: dict.fromkeys(_NODE_FIGURE.values(), 0) for n in nodes}
+    reversals = ledger.reversal_count
+    for e in ledger.entries.values():
+        attr = _NODE_FIGURE.get(e.kind)
+        if attr is None:
+            continue
+        node_sums = sums.get(e.node)
+        if node_sums is None:
+            node_sums = sums[e.node] = dict.fromkeys(_NODE_FIGURE.values(), 0)
+        if reversals.get((e.node, e.entry_id), 0) % 2 == 0:  # ledger.net, inline
+            node_sums[attr] += e.amount_pence
+    remaining: dict[str, int] = defaultdict(int)
     for s in sources:
-        figures[s.node].remaining_pence += s.remaining_pence
+        remaining[s.node] += s.remaining_pence
+    figures = {
+        n: NodeBalance(node=n, remaining_pence=remaining[n], **figure) for n, figure in sums.items()
+    }
     for f in figures.values():
         f.balances = (
             f.income_pence + f.received_pence
