@@ -10,14 +10,16 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from services.reporting.app import build_service
 from services.reporting.models.activities import ActivityView, ParticipationView
+from services.reporting.models.partners import OrganisationView
 from services.reporting.read.params import Filters
 from services.reporting.read.views import allocation
 from services.reporting.read.views.accountability import activities_of, pupil_records
 from services.reporting.read.views.funding import SourceFigures
+from services.reporting.read.views.partners import OrganisationRow, organisation_rows
 from services.reporting.settings import ReportingSettings
 from shared.settings import HubSettings
 
@@ -125,3 +127,47 @@ def test_a_source_held_in_a_result_is_frozen_so_copies_of_the_result_can_share_i
     assert copy.deepcopy([source])[0] is source
     with pytest.raises(ValidationError):
         source.drawn_pence = 0
+
+
+async def test_organisation_rows_read_what_the_mapped_registrations_hold(
+    settings: HubSettings, tmp_path: Path
+) -> None:
+    """The plain rows the organisations report and the 360Giving leads read (lists decoded once
+    per distinct text) hold what the mapped registrations do, in node order."""
+    rng = random.Random(4)
+    service = build_service(
+        settings, "", ReportingSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'r.db'}")
+    )
+    await service.start(consume=False)
+    try:
+        rows = [
+            {
+                "node": rng.choice(NODES),
+                "organisation_id": f"o{i}",
+                "org_id": rng.choice([None, "GB-CHC-1", "GB-CHC-2"]),
+                "name": f"Partner {rng.randint(1, 5)}",
+                "roles": rng.choice([["delivery_partner"], ["hub_lead", "school"], []]),
+                "areas": rng.choice([["coventry"], ["coventry", "solihull"]]),
+                "functions": rng.choice([["progression"], []]),
+                "event_id": f"e{i}",
+                "state": rng.choice([None, "active", "interest"]),
+            }
+            for i in range(60)
+        ]
+        async with service.sessions() as writer, writer.begin():
+            await writer.execute(insert(OrganisationView.__table__), rows)
+        async with service.read_sessions() as session:
+            plain = await organisation_rows(session)
+            mapped = (
+                await session.scalars(
+                    select(OrganisationView).order_by(
+                        OrganisationView.node, OrganisationView.organisation_id
+                    )
+                )
+            ).all()
+        assert [tuple(r) for r in plain] == [
+            tuple(getattr(o, f) for f in OrganisationRow._fields) for o in mapped
+        ]
+        assert len(plain) == 60
+    finally:
+        await service.stop()
