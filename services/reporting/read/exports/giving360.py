@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.reporting.read.labels import label
 from services.reporting.read.present import name as place
 from services.reporting.read.versioned import once_per_version
-from services.reporting.read.views.funding import Ledger, load_ledger
+from services.reporting.read.views.funding import Ledger, grants_ledger
 from services.reporting.read.views.partners import organisation_rows
 from shared import cells
 
@@ -77,7 +77,7 @@ def _origins(
 
 @once_per_version
 async def build_grants(session: AsyncSession, prefix: str) -> list[dict[str, Any]]:
-    ledger = await load_ledger(session)
+    ledger = await grants_ledger(session)
     leads = await _lead_organisations(session, prefix)
     grants = []
     for e in sorted(

@@ -9,7 +9,7 @@ from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.models import FundingBudgetView, FundingFlowView, FundingLinkView
@@ -77,6 +77,58 @@ async def _read_ledger(session: AsyncSession) -> Ledger:
         source = (node, source_entry_id)
         ledger.drawn_from[source] = ledger.drawn_from.get(source, 0) + int(amount)
     return ledger
+
+
+_GRANT_KINDS = ("allocation", "commission")
+_SOURCE_KINDS = ("income", "received")
+_KEYS_PER_QUERY = 500
+
+
+async def grants_ledger(session: AsyncSession) -> Ledger:
+    """What the 360Giving grants read of the ledger: every allocation and commission, the sources
+    they draw on (income and receipts), whether each is reversed and the grants' links; not the
+    spend, which is most of a hub's entries (no `drawn_from`, no spend's links: for the grants
+    only). Should a grant's link or a receipt name an entry of another kind (nodes refuse that),
+    the whole ledger, so the grants are the same either way."""
+    f, li = _FLOW.c, _LINK.c
+    query = select(*_FLOW.c).where(f.kind.in_(_GRANT_KINDS + _SOURCE_KINDS))
+    entries = {(e.node, e.entry_id): e for e in map(_FlowRow._make, await session.execute(query))}
+    ledger = Ledger(entries)
+    for node, original, count in await session.execute(
+        select(f.node, f.original_entry_id, func.count())
+        .where(f.kind == "reversal")
+        .group_by(f.node, f.original_entry_id)
+    ):
+        key = (node, original or "")
+        ledger.reversal_count[key] = ledger.reversal_count.get(key, 0) + int(count)
+    for node, entry_id, source_entry_id, amount in await session.execute(
+        select(li.node, li.entry_id, li.source_entry_id, li.amount_pence)
+        .join(_FLOW, (f.node == li.node) & (f.entry_id == li.entry_id))
+        .where(f.kind.in_(_GRANT_KINDS))
+    ):
+        ledger.links.setdefault((node, entry_id), {})[source_entry_id] = int(amount)
+    named = {(node, source) for (node, _), links in ledger.links.items() for source in links}
+    named |= {
+        (e.counterpart_node or "", e.counterpart_entry_id or "")
+        for e in entries.values()
+        if e.kind == "received"
+    }
+    if await _any_entry(session, named - entries.keys()):
+        return await load_ledger(session)
+    return ledger
+
+
+async def _any_entry(session: AsyncSession, keys: set[tuple[str, str]]) -> bool:
+    """Whether any of `keys` (node, entry id) is in the ledger."""
+    wanted = sorted(keys)
+    for start in range(0, len(wanted), _KEYS_PER_QUERY):
+        chunk = wanted[start : start + _KEYS_PER_QUERY]
+        query = select(_FLOW.c.node, _FLOW.c.entry_id).where(
+            _FLOW.c.entry_id.in_({entry_id for _, entry_id in chunk})
+        )
+        if any(tuple(row) in keys for row in await session.execute(query)):
+            return True
+    return False
 
 
 class SourceFigures(BaseModel):
