@@ -20,7 +20,12 @@ from services.reporting.read.exports import giving360
 from services.reporting.read.params import Filters
 from services.reporting.read.views import allocation
 from services.reporting.read.views.accountability import activities_of, pupil_records
-from services.reporting.read.views.funding import SourceFigures, load_ledger
+from services.reporting.read.views.funding import (
+    SourceFigures,
+    balance,
+    funding_balance,
+    load_ledger,
+)
 from services.reporting.read.views.partners import OrganisationRow, organisation_rows
 from services.reporting.settings import ReportingSettings
 from shared.settings import HubSettings
@@ -275,5 +280,78 @@ async def test_grants_read_from_part_of_the_ledger_are_the_grants_of_the_whole(
         assert programmes == {"360G-hub-al1", "360G-hub-al3", "360G-hub-cm1", "360G-hub-cm2"} | (
             {"360G-hub-cm3"} if odd else set()
         )
+    finally:
+        await service.stop()
+
+
+async def test_the_balance_summed_in_sql_is_the_balance_of_the_whole_ledger(
+    settings: HubSettings, tmp_path: Path
+) -> None:
+    """Sources drawn on by allocations, commissions, spend and reversals' links; a reversal chain;
+    a source over-drawn, a flow whose links do not add up, a transfer not received, a node outside
+    the settings: the balance from SQL sums equals `balance` of the whole ledger, problems and
+    all."""
+    service = build_service(
+        settings, "", ReportingSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'r.db'}")
+    )
+    await service.start(consume=False)
+    rng = random.Random(5)
+    spends = [flow("coventry", f"ex{i}", "expenditure", rng.randint(1, 900)) for i in range(2, 40)]
+    flows = [
+        flow("coventry", "inc1", "income", 100_000),
+        flow("coventry", "inc2", "income", 5_000),
+        flow("warwickshire", "inc3", "income", 9_000),
+        flow("coventry", "al1", "allocation", 30_000, counterpart_node="solihull"),
+        flow("coventry", "al2", "allocation", 10_000, counterpart_node="solihull"),
+        flow(
+            "solihull",
+            "rc1",
+            "received",
+            30_000,
+            counterpart_node="coventry",
+            counterpart_entry_id="al1",
+        ),
+        flow("solihull", "cm1", "commission", 20_000),
+        flow("coventry", "rv1", "reversal", 5_000, original_entry_id="ex0", sign=-1),
+        flow("coventry", "rv2", "reversal", 5_000, original_entry_id="ex1", sign=-1),
+        flow("coventry", "rv3", "reversal", 5_000, original_entry_id="ex1", sign=1),
+        flow("coventry", "ex0", "expenditure", 5_000),
+        flow("coventry", "ex1", "expenditure", 5_000),
+        *spends,
+    ]
+    links = [
+        ("coventry", "al1", "inc1", 30_000),
+        ("coventry", "al2", "inc1", 10_000),
+        ("solihull", "cm1", "rc1", 19_000),  # links total 19,000p of 20,000p
+        ("coventry", "ex0", "inc2", 5_000),
+        ("coventry", "rv1", "inc2", -5_000),  # the reversal frees its source
+        ("coventry", "ex1", "inc2", 5_000),
+        ("coventry", "rv2", "inc2", -5_000),
+        ("coventry", "rv3", "inc2", 5_000),
+        ("warwickshire", "ex99", "inc3", 10_000),  # over-drawn, by an entry never recorded
+        *(("coventry", str(f["entry_id"]), "inc1", int(str(f["amount_pence"]))) for f in spends),
+    ]
+    try:
+        async with service.sessions() as writer, writer.begin():
+            await writer.execute(insert(FundingFlowView.__table__), flows)
+            await writer.execute(
+                insert(FundingLinkView.__table__),
+                [
+                    {"node": n, "entry_id": e, "source_entry_id": s, "amount_pence": a}
+                    for n, e, s, a in links
+                ],
+            )
+        async with service.sessions() as session:
+            from_sql = await funding_balance(session, ["coventry", "solihull"])
+            whole = balance(await load_ledger(session), ["coventry", "solihull"])
+        assert from_sql == whole
+        assert whole.problems == [
+            "warwickshire source inc3: drawn 10000p of 9000p",
+            "solihull commission cm1: links total 19000p, amount 20000p",
+            "solihull: income and receipts do not equal flows plus remaining",
+            "warwickshire: income and receipts do not equal flows plus remaining",
+            "transfer coventry/al2 → solihull: not received (sent 10000p, received 0p)",
+        ]
+        assert [n.node for n in whole.nodes] == ["coventry", "solihull", "warwickshire"]
     finally:
         await service.stop()

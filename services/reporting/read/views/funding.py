@@ -84,14 +84,10 @@ _SOURCE_KINDS = ("income", "received")
 _KEYS_PER_QUERY = 500
 
 
-async def grants_ledger(session: AsyncSession) -> Ledger:
-    """What the 360Giving grants read of the ledger: every allocation and commission, the sources
-    they draw on (income and receipts), whether each is reversed and the grants' links; not the
-    spend, which is most of a hub's entries (no `drawn_from`, no spend's links: for the grants
-    only). Should a grant's link or a receipt name an entry of another kind (nodes refuse that),
-    the whole ledger, so the grants are the same either way."""
-    f, li = _FLOW.c, _LINK.c
-    query = select(*_FLOW.c).where(f.kind.in_(_GRANT_KINDS + _SOURCE_KINDS))
+async def _part_of_ledger(session: AsyncSession, kinds: tuple[str, ...]) -> Ledger:
+    """The entries of `kinds` and every reversal count (grouped in SQL); no links."""
+    f = _FLOW.c
+    query = select(*_FLOW.c).where(f.kind.in_(kinds))
     entries = {(e.node, e.entry_id): e for e in map(_FlowRow._make, await session.execute(query))}
     ledger = Ledger(entries)
     for node, original, count in await session.execute(
@@ -101,6 +97,18 @@ async def grants_ledger(session: AsyncSession) -> Ledger:
     ):
         key = (node, original or "")
         ledger.reversal_count[key] = ledger.reversal_count.get(key, 0) + int(count)
+    return ledger
+
+
+async def grants_ledger(session: AsyncSession) -> Ledger:
+    """What the 360Giving grants read of the ledger: every allocation and commission, the sources
+    they draw on (income and receipts), whether each is reversed and the grants' links; not the
+    spend, which is most of a hub's entries (no `drawn_from`, no spend's links: for the grants
+    only). Should a grant's link or a receipt name an entry of another kind (nodes refuse that),
+    the whole ledger, so the grants are the same either way."""
+    f, li = _FLOW.c, _LINK.c
+    ledger = await _part_of_ledger(session, _GRANT_KINDS + _SOURCE_KINDS)
+    entries = ledger.entries
     for node, entry_id, source_entry_id, amount in await session.execute(
         select(li.node, li.entry_id, li.source_entry_id, li.amount_pence)
         .join(_FLOW, (f.node == li.node) & (f.entry_id == li.entry_id))
@@ -120,15 +128,22 @@ async def grants_ledger(session: AsyncSession) -> Ledger:
 
 async def _any_entry(session: AsyncSession, keys: set[tuple[str, str]]) -> bool:
     """Whether any of `keys` (node, entry id) is in the ledger."""
+    return bool(await _entries(session, keys))
+
+
+async def _entries(session: AsyncSession, keys: set[tuple[str, str]]) -> list[FundingFlowView]:
+    """The entries of `keys` (node, entry id) that are in the ledger, a few hundred a query."""
     wanted = sorted(keys)
+    found = []
     for start in range(0, len(wanted), _KEYS_PER_QUERY):
-        chunk = wanted[start : start + _KEYS_PER_QUERY]
-        query = select(_FLOW.c.node, _FLOW.c.entry_id).where(
-            _FLOW.c.entry_id.in_({entry_id for _, entry_id in chunk})
-        )
-        if any(tuple(row) in keys for row in await session.execute(query)):
-            return True
-    return False
+        chunk = set(wanted[start : start + _KEYS_PER_QUERY])
+        query = select(*_FLOW.c).where(_FLOW.c.entry_id.in_({entry_id for _, entry_id in chunk}))
+        found += [
+            e
+            for e in map(_FlowRow._make, await session.execute(query))
+            if (e.node, e.entry_id) in chunk
+        ]
+    return found
 
 
 class SourceFigures(BaseModel):
@@ -267,25 +282,25 @@ _NODE_FIGURE = {
 """The NodeBalance figure each kind of original entry adds to."""
 
 
-def balance(ledger: Ledger, nodes: list[str]) -> FundingBalance:
-    problems: list[str] = []
-    sources = source_figures(ledger)
-    for s in sources:
-        if s.drawn_pence > s.received_pence or s.drawn_pence < 0:
-            problems.append(
-                f"{s.node} source {s.entry_id}: drawn {s.drawn_pence}p of {s.received_pence}p"
-            )
+LinkProblem = tuple[str, str, str, int, int]
+"""(node, entry id, kind, links total, amount) of a flow whose links do not add up to it."""
+
+
+def _link_problems(ledger: Ledger) -> list[LinkProblem]:
+    found = []
     e: FundingFlowView | None  # an entry; the one a link names may be missing
     for (node, entry_id), links in ledger.links.items():
         e = ledger.entries.get((node, entry_id))
         if e is not None and e.kind != "reversal" and sum(links.values()) != e.amount_pence:
-            problems.append(
-                f"{node} {e.kind} {entry_id}: links total {sum(links.values())}p, amount "
-                f"{e.amount_pence}p"
-            )
-    # summed as plain integers, then made into figures: setting a model's field per entry cost
-    # more than the rest of the balance
-    sums: dict[str, dict[str, int]] = {n: dict.fromkeys(_NODE_FIGURE.values(), 0) for n in nodes}
+            found.append((node, entry_id, e.kind, sum(links.values()), e.amount_pence))
+    return sorted(found)
+
+
+def _node_sums(ledger: Ledger) -> dict[str, dict[str, int]]:
+    """Per node, the NodeBalance figure of each kind: its standing originals summed."""
+    # plain integers, made into figures once: setting a model's field per entry cost more than
+    # the rest of the balance
+    sums: dict[str, dict[str, int]] = {}
     reversals = ledger.reversal_count
     for e in ledger.entries.values():
         attr = _NODE_FIGURE.get(e.kind)
@@ -296,6 +311,35 @@ def balance(ledger: Ledger, nodes: list[str]) -> FundingBalance:
             node_sums = sums[e.node] = dict.fromkeys(_NODE_FIGURE.values(), 0)
         if reversals.get((e.node, e.entry_id), 0) % 2 == 0:  # ledger.net, inline
             node_sums[attr] += e.amount_pence
+    return sums
+
+
+def balance(ledger: Ledger, nodes: list[str]) -> FundingBalance:
+    return _balance(ledger, nodes, _link_problems(ledger), _node_sums(ledger))
+
+
+def _balance(
+    ledger: Ledger,
+    nodes: list[str],
+    link_problems: list[LinkProblem],
+    node_sums: dict[str, dict[str, int]],
+) -> FundingBalance:
+    """The balance from a ledger's sources, allocations and receipts, the flows whose links do not
+    add up, and each node's sums (`balance` finds them in a whole ledger, `funding_balance` in
+    SQL)."""
+    problems: list[str] = []
+    sources = source_figures(ledger)
+    for s in sources:
+        if s.drawn_pence > s.received_pence or s.drawn_pence < 0:
+            problems.append(
+                f"{s.node} source {s.entry_id}: drawn {s.drawn_pence}p of {s.received_pence}p"
+            )
+    problems += [
+        f"{node} {kind} {entry_id}: links total {total}p, amount {amount}p"
+        for node, entry_id, kind, total, amount in link_problems
+    ]
+    sums = {n: dict.fromkeys(_NODE_FIGURE.values(), 0) for n in nodes}
+    sums.update((n, node_sums[n]) for n in sorted(node_sums))
     remaining: dict[str, int] = defaultdict(int)
     for s in sources:
         remaining[s.node] += s.remaining_pence
@@ -344,7 +388,41 @@ def balance(ledger: Ledger, nodes: list[str]) -> FundingBalance:
 
 @once_per_version
 async def funding_balance(session: AsyncSession, nodes: list[str]) -> FundingBalance:
-    return balance(await load_ledger(session), nodes)
+    """`balance` without reading the whole ledger: its sources, allocations and receipts, what
+    is drawn on each source and the per-node sums, summed in SQL (integers: exact)."""
+    ledger = await _part_of_ledger(session, ("income", "received", "allocation"))
+    li, f = _LINK.c, _FLOW.c
+    for node, source, drawn in await session.execute(
+        select(li.node, li.source_entry_id, func.sum(li.amount_pence)).group_by(
+            li.node, li.source_entry_id
+        )
+    ):
+        ledger.drawn_from[(node, source)] = int(drawn)
+    total = func.sum(li.amount_pence)
+    link_problems = [
+        (node, entry_id, kind, int(links), int(amount))
+        for node, entry_id, kind, amount, links in await session.execute(
+            select(li.node, li.entry_id, f.kind, f.amount_pence, total)
+            .join(_FLOW, (f.node == li.node) & (f.entry_id == li.entry_id))
+            .where(f.kind != "reversal")
+            .group_by(li.node, li.entry_id, f.kind, f.amount_pence)
+            .having(total != f.amount_pence)
+        )
+    ]
+    sums: dict[str, dict[str, int]] = {}
+    for node, kind, amount in await session.execute(
+        select(f.node, f.kind, func.sum(f.amount_pence))
+        .where(f.kind.in_(list(_NODE_FIGURE)))
+        .group_by(f.node, f.kind)
+    ):
+        sums.setdefault(node, dict.fromkeys(_NODE_FIGURE.values(), 0))[_NODE_FIGURE[kind]] += int(
+            amount
+        )
+    undone = {key for key, count in ledger.reversal_count.items() if count % 2}
+    for e in await _entries(session, undone):  # standing no more: out of the sums
+        if e.kind in _NODE_FIGURE:
+            sums[e.node][_NODE_FIGURE[e.kind]] -= e.amount_pence
+    return _balance(ledger, nodes, sorted(link_problems), sums)
 
 
 class BudgetLine(BaseModel):
