@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import random
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,9 +18,10 @@ from services.reporting.models.funding import FundingFlowView, FundingLinkView
 from services.reporting.models.partners import OrganisationView
 from services.reporting.read.exports import giving360
 from services.reporting.read.params import Filters
-from services.reporting.read.views import allocation
+from services.reporting.read.views import allocation, funding
 from services.reporting.read.views.accountability import activities_of, pupil_records
 from services.reporting.read.views.funding import (
+    Ledger,
     SourceFigures,
     balance,
     funding_balance,
@@ -353,5 +354,103 @@ async def test_the_balance_summed_in_sql_is_the_balance_of_the_whole_ledger(
             "transfer coventry/al2 → solihull: not received (sent 10000p, received 0p)",
         ]
         assert [n.node for n in whole.nodes] == ["coventry", "solihull", "warwickshire"]
+    finally:
+        await service.stop()
+
+
+@pytest.mark.parametrize(("kind", "period"), [("academic", "2024-25"), ("financial", "2025-26")])
+async def test_a_periods_money_from_part_of_the_ledger_is_that_of_the_whole(
+    settings: HubSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, period: str
+) -> None:
+    """Income, spend, commissions, allocations and assets over three years, reversals dated in
+    another year than what they undo (and a chain): the funding view, budget against actual and
+    the asset register read from the period's part of the ledger equal those of the whole."""
+    service = build_service(
+        settings, "", ReportingSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'r.db'}")
+    )
+    await service.start(consume=False)
+    rng = random.Random(6)
+    asset = {"item": "Timpani", "location": "Store", "loaned_to": None}
+    flows = []
+    links = []
+    for i in range(120):
+        node = rng.choice(NODES)
+        on = date(2023, 9, 1) + timedelta(days=rng.randrange(3 * 365))
+        if i % 6 == 0:
+            flows.append(flow(node, f"in{i}", "income", 90_000, entry_on=on, source="dfe_grant"))
+            continue
+        entry_kind = rng.choice(["expenditure", "commission", "allocation"])
+        sources = [e for e in flows if e["kind"] == "income" and e["node"] == node]
+        if not sources:
+            continue
+        values: dict[str, object] = {"entry_on": on, "category": rng.choice(["delivery", None])}
+        if entry_kind == "expenditure" and i % 5 == 0:
+            values["details"] = {"activity_ids": [], "asset": asset}
+        elif entry_kind == "expenditure":
+            values["details"] = {"activity_ids": [], "asset": None}
+        if entry_kind == "allocation":
+            values["counterpart_node"] = "solihull" if node == "coventry" else "coventry"
+        amount = rng.randint(1, 2_000)
+        flows.append(flow(node, f"f{i}", entry_kind, amount, **values))
+        links.append((node, f"f{i}", str(rng.choice(sources)["entry_id"]), amount))
+    undone = [e for e in flows if e["kind"] != "income"][:12]
+    for j, e in enumerate(undone):
+        later = date(2023, 9, 1) + timedelta(days=rng.randrange(3 * 365))
+        flows.append(
+            flow(
+                str(e["node"]),
+                f"rv{j}",
+                "reversal",
+                int(str(e["amount_pence"])),
+                original_entry_id=e["entry_id"],
+                sign=-1,
+                entry_on=later,
+            )
+        )
+        if j % 3 == 0:  # reinstated
+            flows.append(
+                flow(
+                    str(e["node"]),
+                    f"rr{j}",
+                    "reversal",
+                    int(str(e["amount_pence"])),
+                    original_entry_id=e["entry_id"],
+                    sign=1,
+                    entry_on=later,
+                )
+            )
+    try:
+        async with service.sessions() as writer, writer.begin():
+            await writer.execute(insert(FundingFlowView.__table__), flows)
+            await writer.execute(
+                insert(FundingLinkView.__table__),
+                [
+                    {"node": n, "entry_id": e, "source_entry_id": s, "amount_pence": a}
+                    for n, e, s, a in links
+                ],
+            )
+        async with service.sessions() as session:
+            part = [
+                (await allocation.allocation_report(session, kind, period, f)).model_dump()
+                for f in (Filters(), Filters(node="coventry"))
+            ]
+            budgets = await funding.budget_vs_actual(session, kind, period)
+            assets = await funding.asset_register(session)
+
+            async def whole(session: object, start: date, end: date) -> Ledger:
+                return await load_ledger(session)  # type: ignore[arg-type]
+
+            monkeypatch.setattr(allocation, "period_ledger", whole)
+            monkeypatch.setattr(funding, "period_ledger", whole)
+            monkeypatch.setattr(funding, "_part_of_ledger", lambda s, which: load_ledger(s))
+            assert part == [
+                (await allocation.allocation_report(session, kind, period, f)).model_dump()
+                for f in (Filters(), Filters(node="coventry"))
+            ]
+            assert budgets == await funding.budget_vs_actual(session, kind, period)
+            assert assets == await funding.asset_register(session)
+        assert part[0]["spend_by_function"] and part[0]["allocations_to_leads"]
+        assert part[0]["income_by_source_pence"] and part[0]["remaining_by_source"]
+        assert budgets and len(assets) > 3
     finally:
         await service.stop()

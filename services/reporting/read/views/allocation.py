@@ -24,7 +24,7 @@ from services.reporting.read.views.funding import (
     _original,
     asset_register,
     budget_vs_actual,
-    load_ledger,
+    period_ledger,
     source_figures,
     summarise,
 )
@@ -124,7 +124,8 @@ async def allocation_report(
     session: AsyncSession, kind: PeriodKind, name: str, filters: Filters = Filters()
 ) -> AllocationReport:
     """The money side of the annual return and of management accounts for one period."""
-    ledger = only_node(await load_ledger(session), filters.node)
+    period = parse_period(name, kind)
+    ledger = only_node(await period_ledger(session, period.starts_on, period.ends_on), filters.node)
     summary = summarise(ledger, kind, name)
     dfe = summary.income_by_source.get(DFE, 0)
     other = sum(v for k, v in summary.income_by_source.items() if k != DFE)

@@ -9,7 +9,7 @@ from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.models import FundingBudgetView, FundingFlowView, FundingLinkView
@@ -84,10 +84,10 @@ _SOURCE_KINDS = ("income", "received")
 _KEYS_PER_QUERY = 500
 
 
-async def _part_of_ledger(session: AsyncSession, kinds: tuple[str, ...]) -> Ledger:
-    """The entries of `kinds` and every reversal count (grouped in SQL); no links."""
+async def _part_of_ledger(session: AsyncSession, which: ColumnElement[bool]) -> Ledger:
+    """The entries `which` selects and every reversal count (grouped in SQL); no links."""
     f = _FLOW.c
-    query = select(*_FLOW.c).where(f.kind.in_(kinds))
+    query = select(*_FLOW.c).where(which)
     entries = {(e.node, e.entry_id): e for e in map(_FlowRow._make, await session.execute(query))}
     ledger = Ledger(entries)
     for node, original, count in await session.execute(
@@ -100,6 +100,30 @@ async def _part_of_ledger(session: AsyncSession, kinds: tuple[str, ...]) -> Ledg
     return ledger
 
 
+async def period_ledger(session: AsyncSession, start: date, end: date) -> Ledger:
+    """What a period's money figures read of the ledger (`summarise`, `actual_in_period`,
+    `flows_in_period`, `source_figures`): the entries dated in it and those its reversals undo,
+    every source (income and receipts) with what is drawn on each (summed in SQL), every reversal
+    count; no links, and none of the other years' spend that is most of a hub's entries."""
+    f, li = _FLOW.c, _LINK.c
+    ledger = await _part_of_ledger(
+        session, f.kind.in_(SOURCES) | ((f.entry_on >= start) & (f.entry_on <= end))
+    )
+    undone = {
+        (e.node, e.original_entry_id or "") for e in ledger.entries.values() if e.kind == "reversal"
+    }
+    ledger.entries.update(
+        ((e.node, e.entry_id), e) for e in await _entries(session, undone - ledger.entries.keys())
+    )
+    for node, source, drawn in await session.execute(
+        select(li.node, li.source_entry_id, func.sum(li.amount_pence)).group_by(
+            li.node, li.source_entry_id
+        )
+    ):
+        ledger.drawn_from[(node, source)] = int(drawn)
+    return ledger
+
+
 async def grants_ledger(session: AsyncSession) -> Ledger:
     """What the 360Giving grants read of the ledger: every allocation and commission, the sources
     they draw on (income and receipts), whether each is reversed and the grants' links; not the
@@ -107,7 +131,7 @@ async def grants_ledger(session: AsyncSession) -> Ledger:
     only). Should a grant's link or a receipt name an entry of another kind (nodes refuse that),
     the whole ledger, so the grants are the same either way."""
     f, li = _FLOW.c, _LINK.c
-    ledger = await _part_of_ledger(session, _GRANT_KINDS + _SOURCE_KINDS)
+    ledger = await _part_of_ledger(session, f.kind.in_(_GRANT_KINDS + _SOURCE_KINDS))
     entries = ledger.entries
     for node, entry_id, source_entry_id, amount in await session.execute(
         select(li.node, li.entry_id, li.source_entry_id, li.amount_pence)
@@ -390,8 +414,8 @@ def _balance(
 async def funding_balance(session: AsyncSession, nodes: list[str]) -> FundingBalance:
     """`balance` without reading the whole ledger: its sources, allocations and receipts, what
     is drawn on each source and the per-node sums, summed in SQL (integers: exact)."""
-    ledger = await _part_of_ledger(session, ("income", "received", "allocation"))
     li, f = _LINK.c, _FLOW.c
+    ledger = await _part_of_ledger(session, f.kind.in_(("income", "received", "allocation")))
     for node, source, drawn in await session.execute(
         select(li.node, li.source_entry_id, func.sum(li.amount_pence)).group_by(
             li.node, li.source_entry_id
@@ -452,7 +476,8 @@ def actual_in_period(ledger: Ledger, start: date, end: date) -> dict[tuple[str, 
 @once_per_version
 async def budget_vs_actual(session: AsyncSession, kind: PeriodKind, name: str) -> list[BudgetLine]:
     period = parse_period(name, kind)
-    actual = actual_in_period(await load_ledger(session), period.starts_on, period.ends_on)
+    ledger = await period_ledger(session, period.starts_on, period.ends_on)
+    actual = actual_in_period(ledger, period.starts_on, period.ends_on)
     budgets = {
         (b.node, b.function, b.area): int(b.amount_pence)
         for b in await session.scalars(
@@ -537,8 +562,12 @@ class AssetLine(BaseModel):
 
 @once_per_version
 async def asset_register(session: AsyncSession) -> list[AssetLine]:
-    """Capital purchases that stand (not reversed), as the asset register."""
-    ledger = await load_ledger(session)
+    """Capital purchases that stand (not reversed), as the asset register: spend whose asset is
+    set, found in SQL (JSON null and a missing key are SQL NULL alike), not the whole ledger."""
+    f = _FLOW.c
+    ledger = await _part_of_ledger(
+        session, (f.kind == "expenditure") & f.details["asset"].as_string().is_not(None)
+    )
     return [
         AssetLine(
             node=e.node,
