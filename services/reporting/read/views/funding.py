@@ -3,13 +3,14 @@ actual, the asset register and the trail of a pound. Exact pence throughout."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Text, func, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.models import FundingBudgetView, FundingFlowView, FundingLinkView
@@ -84,11 +85,34 @@ _SOURCE_KINDS = ("income", "received")
 _KEYS_PER_QUERY = 500
 
 
+async def _flows(session: AsyncSession, which: ColumnElement[bool]) -> list[FundingFlowView]:
+    """The entries `which` selects, as plain rows. Their details and dates are read as text and
+    decoded once per distinct text (most spend shares its details; a year has a few hundred
+    dates): decoding them row by row was most of reading them. Rows decoded from one text share
+    the object: read it, never change it."""
+    texts = [c.name for c in _FLOW.c if c.name in ("entry_on", "details")]
+    query = select(*(type_coerce(c, Text) if c.name in texts else c for c in _FLOW.c))
+    at = [_FLOW.c.keys().index(name) for name in texts]
+    decode = (date.fromisoformat, json.loads)
+    seen: list[dict[Any, Any]] = [{}, {}]
+    rows = []
+    for row in await session.execute(query.where(which)):
+        values = list(row)
+        for i, (column, known) in enumerate(zip(at, seen, strict=True)):
+            value = values[column]
+            if isinstance(value, str):
+                found = known.get(value)
+                if found is None:
+                    found = known[value] = decode[i](value)
+                values[column] = found
+        rows.append(_FlowRow._make(values))
+    return rows
+
+
 async def _part_of_ledger(session: AsyncSession, which: ColumnElement[bool]) -> Ledger:
     """The entries `which` selects and every reversal count (grouped in SQL); no links."""
     f = _FLOW.c
-    query = select(*_FLOW.c).where(which)
-    entries = {(e.node, e.entry_id): e for e in map(_FlowRow._make, await session.execute(query))}
+    entries = {(e.node, e.entry_id): e for e in await _flows(session, which)}
     ledger = Ledger(entries)
     for node, original, count in await session.execute(
         select(f.node, f.original_entry_id, func.count())
@@ -104,7 +128,16 @@ async def period_ledger(session: AsyncSession, start: date, end: date) -> Ledger
     """What a period's money figures read of the ledger (`summarise`, `actual_in_period`,
     `flows_in_period`, `source_figures`): the entries dated in it and those its reversals undo,
     every source (income and receipts) with what is drawn on each (summed in SQL), every reversal
-    count; no links, and none of the other years' spend that is most of a hub's entries."""
+    count; no links, and none of the other years' spend that is most of a hub's entries. Read
+    once per transaction (the funding view and its budget share it): nothing modifies it."""
+    return await per_transaction(
+        session,
+        ("period ledger", str(start), str(end)),
+        lambda: _period_ledger(session, start, end),
+    )
+
+
+async def _period_ledger(session: AsyncSession, start: date, end: date) -> Ledger:
     f, li = _FLOW.c, _LINK.c
     ledger = await _part_of_ledger(
         session, f.kind.in_(SOURCES) | ((f.entry_on >= start) & (f.entry_on <= end))
@@ -161,12 +194,8 @@ async def _entries(session: AsyncSession, keys: set[tuple[str, str]]) -> list[Fu
     found = []
     for start in range(0, len(wanted), _KEYS_PER_QUERY):
         chunk = set(wanted[start : start + _KEYS_PER_QUERY])
-        query = select(*_FLOW.c).where(_FLOW.c.entry_id.in_({entry_id for _, entry_id in chunk}))
-        found += [
-            e
-            for e in map(_FlowRow._make, await session.execute(query))
-            if (e.node, e.entry_id) in chunk
-        ]
+        ids = _FLOW.c.entry_id.in_({entry_id for _, entry_id in chunk})
+        found += [e for e in await _flows(session, ids) if (e.node, e.entry_id) in chunk]
     return found
 
 
