@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, true
 
 from services.reporting.app import build_service
 from services.reporting.models.activities import ActivityView, ParticipationView
@@ -452,5 +452,36 @@ async def test_a_periods_money_from_part_of_the_ledger_is_that_of_the_whole(
         assert part[0]["spend_by_function"] and part[0]["allocations_to_leads"]
         assert part[0]["income_by_source_pence"] and part[0]["remaining_by_source"]
         assert budgets and len(assets) > 3
+    finally:
+        await service.stop()
+
+
+async def test_entries_decoded_once_per_text_are_the_mapped_entries(
+    settings: HubSettings, tmp_path: Path
+) -> None:
+    """Entries read with their details and dates decoded once per distinct text hold what the
+    mapped entries do (dates as dates, details as the same dicts, a missing one as None)."""
+    service = build_service(
+        settings, "", ReportingSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'r.db'}")
+    )
+    await service.start(consume=False)
+    asset = {"item": "Timpani", "location": "Store", "loaned_to": None}
+    flows = [
+        flow("coventry", f"e{i}", "expenditure", i + 1, details=details)
+        for i, details in enumerate(
+            [{}, {"asset": asset}, {"asset": None, "activity_ids": ["a1"]}, {"asset": asset}, {}]
+        )
+    ]
+    try:
+        async with service.sessions() as writer, writer.begin():
+            await writer.execute(insert(FundingFlowView.__table__), flows)
+        async with service.sessions() as session:
+            plain = await funding._flows(session, true())
+            mapped = (await session.scalars(select(FundingFlowView))).all()
+        fields = FundingFlowView.__table__.c.keys()
+        assert sorted(tuple(e) for e in plain) == sorted(
+            tuple(getattr(m, f) for f in fields) for m in mapped
+        )
+        assert {type(e.entry_on) for e in plain} == {date}
     finally:
         await service.stop()

@@ -10,7 +10,7 @@ from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import ColumnElement, Text, func, select, type_coerce
+from sqlalchemy import ColumnElement, Text, func, select, true, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.models import FundingBudgetView, FundingFlowView, FundingLinkView
@@ -62,10 +62,7 @@ async def load_ledger(session: AsyncSession) -> Ledger:
 
 
 async def _read_ledger(session: AsyncSession) -> Ledger:
-    entries = {
-        (e.node, e.entry_id): e
-        for e in map(_FlowRow._make, await session.execute(select(*_FLOW.c)))
-    }
+    entries = {(e.node, e.entry_id): e for e in await _flows(session, true())}
     ledger = Ledger(entries)
     for e in entries.values():
         if e.kind == "reversal":
