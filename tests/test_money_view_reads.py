@@ -435,6 +435,7 @@ async def test_a_periods_money_from_part_of_the_ledger_is_that_of_the_whole(
                 for f in (Filters(), Filters(node="coventry"))
             ]
             budgets = await funding.budget_vs_actual(session, kind, period)
+            summary = await funding.period_summary(session, kind, period)
             assets = await funding.asset_register(session)
 
             async def whole(session: object, start: date, end: date) -> Ledger:
@@ -448,6 +449,7 @@ async def test_a_periods_money_from_part_of_the_ledger_is_that_of_the_whole(
                 for f in (Filters(), Filters(node="coventry"))
             ]
             assert budgets == await funding.budget_vs_actual(session, kind, period)
+            assert summary == await funding.period_summary(session, kind, period)
             assert assets == await funding.asset_register(session)
         assert part[0]["spend_by_function"] and part[0]["allocations_to_leads"]
         assert part[0]["income_by_source_pence"] and part[0]["remaining_by_source"]

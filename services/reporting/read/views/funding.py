@@ -572,7 +572,8 @@ def summarise(ledger: Ledger, kind: PeriodKind, name: str) -> PeriodSummary:
 
 @once_per_version
 async def period_summary(session: AsyncSession, kind: PeriodKind, name: str) -> PeriodSummary:
-    return summarise(await load_ledger(session), kind, name)
+    period = parse_period(name, kind)
+    return summarise(await period_ledger(session, period.starts_on, period.ends_on), kind, name)
 
 
 class AssetLine(BaseModel):
