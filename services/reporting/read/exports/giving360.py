@@ -15,14 +15,13 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reporting.models import OrganisationView
 from services.reporting.read.labels import label
 from services.reporting.read.present import name as place
 from services.reporting.read.versioned import once_per_version
-from services.reporting.read.views.funding import Ledger, load_ledger
+from services.reporting.read.views.funding import Ledger, grants_ledger
+from services.reporting.read.views.partners import organisation_rows
 from shared import cells
 
 ACE = {"id": "GB-CHC-1036733", "name": "Arts Council England"}
@@ -48,9 +47,7 @@ def _internal_org_id(prefix: str, local: str) -> str:
 async def _lead_organisations(session: AsyncSession, prefix: str) -> dict[str, dict[str, str]]:
     """Each node's lead organisation, as a 360Giving Organization."""
     leads: dict[str, dict[str, str]] = {}
-    for org in await session.scalars(
-        select(OrganisationView).order_by(OrganisationView.node, OrganisationView.name)
-    ):
+    for org in sorted(await organisation_rows(session), key=lambda o: (o.node, o.name)):
         if org.node not in leads and any(role in LEAD_ROLES for role in org.roles):
             leads[org.node] = {
                 "id": org.org_id or _internal_org_id(prefix, org.organisation_id),
@@ -80,7 +77,7 @@ def _origins(
 
 @once_per_version
 async def build_grants(session: AsyncSession, prefix: str) -> list[dict[str, Any]]:
-    ledger = await load_ledger(session)
+    ledger = await grants_ledger(session)
     leads = await _lead_organisations(session, prefix)
     grants = []
     for e in sorted(

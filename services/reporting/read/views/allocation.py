@@ -7,9 +7,11 @@ from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 
 from pydantic import BaseModel, Field
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reporting.models import FundingFlowView
+from services.reporting.models import ActivityView, FundingFlowView
+from services.reporting.models.activities import ParticipationView
 from services.reporting.read.params import Filters
 from services.reporting.read.queries import ReportStamp, report_stamp
 from services.reporting.read.views.accountability import activities_of, pupil_records
@@ -21,9 +23,9 @@ from services.reporting.read.views.funding import (
     SourceFigures,
     _original,
     asset_register,
-    balance,
     budget_vs_actual,
-    load_ledger,
+    period_ledger,
+    source_figures,
     summarise,
 )
 from services.reporting.read.views.partners import commission_keys
@@ -122,7 +124,8 @@ async def allocation_report(
     session: AsyncSession, kind: PeriodKind, name: str, filters: Filters = Filters()
 ) -> AllocationReport:
     """The money side of the annual return and of management accounts for one period."""
-    ledger = only_node(await load_ledger(session), filters.node)
+    period = parse_period(name, kind)
+    ledger = only_node(await period_ledger(session, period.starts_on, period.ends_on), filters.node)
     summary = summarise(ledger, kind, name)
     dfe = summary.income_by_source.get(DFE, 0)
     other = sum(v for k, v in summary.income_by_source.items() if k != DFE)
@@ -156,7 +159,7 @@ async def allocation_report(
         spend_by_area=_totals([(e.area or "unattributed", a) for e, a in spend]),
         spend_by_category=_totals([(e.category or e.kind, a) for e, a in spend]),
         budget=budget,
-        remaining_by_source=balance(ledger, sorted({k[0] for k in ledger.entries})).sources,
+        remaining_by_source=source_figures(ledger),
         unit_costs=await unit_costs(session, ledger, name if kind == "academic" else None, filters),
         capital_items=[
             a
@@ -182,15 +185,51 @@ async def unit_costs(
             per_hour_pence=None,
         )
     spent = sum(a for _, a in flows_in_period(ledger, "academic", year, *SPEND))
-    records = await pupil_records(session, year, filters)
-    pupils = len({r.p.pseudonym for r in records})
-    hours = sum((a.hours for a in await activities_of(session, year, filters)), Decimal(0))
+    if filters.function is not None or filters.aim is not None:
+        # kept in activities' JSON lists: filtered in Python
+        records = await pupil_records(session, year, filters)
+        participations, pupils = len(records), len({r.p.pseudonym for r in records})
+        hours = sum((a.hours for a in await activities_of(session, year, filters)), Decimal(0))
+    else:
+        participations, pupils = await _delivery_counts(session, year, filters)
+        hours = await _hours(session, year, filters)
     return UnitCosts(
         spend_pence=spent,
-        participations=len(records),
+        participations=participations,
         unique_pupils=pupils,
         hours=hours,
-        per_participant_pence=divide(spent, len(records)),
+        per_participant_pence=divide(spent, participations),
         per_unique_pupil_pence=divide(spent, pupils),
         per_hour_pence=divide(spent, hours),
     )
+
+
+async def _delivery_counts(session: AsyncSession, year: str, filters: Filters) -> tuple[int, int]:
+    """Participations and unique pupils of the year, counted in SQL: the records `pupil_records`
+    gives (live participations of the year whose activity is recorded, whatever year it records)
+    without reading them into Python."""
+    p, a = ParticipationView, ActivityView
+    query = (
+        select(func.count(), func.count(p.pseudonym.distinct()))
+        .select_from(p)
+        .join(a, (a.node == p.node) & (a.activity_id == p.activity_id))
+        .where(p.academic_year == year, p.withdrawn.is_(False))
+    )
+    if filters.node is not None:
+        query = query.where(p.node == filters.node)
+    if filters.area is not None:
+        query = query.where(p.home_area == filters.area)
+    participations, pupils = (await session.execute(query)).one()
+    return int(participations), int(pupils)
+
+
+async def _hours(session: AsyncSession, year: str, filters: Filters) -> Decimal:
+    """Hours of the year's activities (`activities_of`), summed exactly here: SQLite sums
+    decimals as floats."""
+    a = ActivityView
+    query = select(a.hours).where(a.academic_year == year)
+    if filters.node is not None:
+        query = query.where(a.node == filters.node)
+    if filters.area is not None:
+        query = query.where(a.area == filters.area)
+    return sum(await session.scalars(query), Decimal(0))

@@ -3,13 +3,14 @@ actual, the asset register and the trail of a pound. Exact pence throughout."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel
-from sqlalchemy import select
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import ColumnElement, Text, func, select, true, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.models import FundingBudgetView, FundingFlowView, FundingLinkView
@@ -61,10 +62,7 @@ async def load_ledger(session: AsyncSession) -> Ledger:
 
 
 async def _read_ledger(session: AsyncSession) -> Ledger:
-    entries = {
-        (e.node, e.entry_id): e
-        for e in map(_FlowRow._make, await session.execute(select(*_FLOW.c)))
-    }
+    entries = {(e.node, e.entry_id): e for e in await _flows(session, true())}
     ledger = Ledger(entries)
     for e in entries.values():
         if e.kind == "reversal":
@@ -79,7 +77,131 @@ async def _read_ledger(session: AsyncSession) -> Ledger:
     return ledger
 
 
+_GRANT_KINDS = ("allocation", "commission")
+_SOURCE_KINDS = ("income", "received")
+_KEYS_PER_QUERY = 500
+
+
+async def _flows(session: AsyncSession, which: ColumnElement[bool]) -> list[FundingFlowView]:
+    """The entries `which` selects, as plain rows. Their details and dates are read as text and
+    decoded once per distinct text (most spend shares its details; a year has a few hundred
+    dates): decoding them row by row was most of reading them. Rows decoded from one text share
+    the object: read it, never change it."""
+    texts = [c.name for c in _FLOW.c if c.name in ("entry_on", "details")]
+    query = select(*(type_coerce(c, Text) if c.name in texts else c for c in _FLOW.c))
+    at = [_FLOW.c.keys().index(name) for name in texts]
+    decode = (date.fromisoformat, json.loads)
+    seen: list[dict[Any, Any]] = [{}, {}]
+    rows = []
+    for row in await session.execute(query.where(which)):
+        values = list(row)
+        for i, (column, known) in enumerate(zip(at, seen, strict=True)):
+            value = values[column]
+            if isinstance(value, str):
+                found = known.get(value)
+                if found is None:
+                    found = known[value] = decode[i](value)
+                values[column] = found
+        rows.append(_FlowRow._make(values))
+    return rows
+
+
+async def _part_of_ledger(session: AsyncSession, which: ColumnElement[bool]) -> Ledger:
+    """The entries `which` selects and every reversal count (grouped in SQL); no links."""
+    f = _FLOW.c
+    entries = {(e.node, e.entry_id): e for e in await _flows(session, which)}
+    ledger = Ledger(entries)
+    for node, original, count in await session.execute(
+        select(f.node, f.original_entry_id, func.count())
+        .where(f.kind == "reversal")
+        .group_by(f.node, f.original_entry_id)
+    ):
+        key = (node, original or "")
+        ledger.reversal_count[key] = ledger.reversal_count.get(key, 0) + int(count)
+    return ledger
+
+
+async def period_ledger(session: AsyncSession, start: date, end: date) -> Ledger:
+    """What a period's money figures read of the ledger (`summarise`, `actual_in_period`,
+    `flows_in_period`, `source_figures`): the entries dated in it and those its reversals undo,
+    every source (income and receipts) with what is drawn on each (summed in SQL), every reversal
+    count; no links, and none of the other years' spend that is most of a hub's entries. Read
+    once per transaction (the funding view and its budget share it): nothing modifies it."""
+    return await per_transaction(
+        session,
+        ("period ledger", str(start), str(end)),
+        lambda: _period_ledger(session, start, end),
+    )
+
+
+async def _period_ledger(session: AsyncSession, start: date, end: date) -> Ledger:
+    f, li = _FLOW.c, _LINK.c
+    ledger = await _part_of_ledger(
+        session, f.kind.in_(SOURCES) | ((f.entry_on >= start) & (f.entry_on <= end))
+    )
+    undone = {
+        (e.node, e.original_entry_id or "") for e in ledger.entries.values() if e.kind == "reversal"
+    }
+    ledger.entries.update(
+        ((e.node, e.entry_id), e) for e in await _entries(session, undone - ledger.entries.keys())
+    )
+    for node, source, drawn in await session.execute(
+        select(li.node, li.source_entry_id, func.sum(li.amount_pence)).group_by(
+            li.node, li.source_entry_id
+        )
+    ):
+        ledger.drawn_from[(node, source)] = int(drawn)
+    return ledger
+
+
+async def grants_ledger(session: AsyncSession) -> Ledger:
+    """What the 360Giving grants read of the ledger: every allocation and commission, the sources
+    they draw on (income and receipts), whether each is reversed and the grants' links; not the
+    spend, which is most of a hub's entries (no `drawn_from`, no spend's links: for the grants
+    only). Should a grant's link or a receipt name an entry of another kind (nodes refuse that),
+    the whole ledger, so the grants are the same either way."""
+    f, li = _FLOW.c, _LINK.c
+    ledger = await _part_of_ledger(session, f.kind.in_(_GRANT_KINDS + _SOURCE_KINDS))
+    entries = ledger.entries
+    for node, entry_id, source_entry_id, amount in await session.execute(
+        select(li.node, li.entry_id, li.source_entry_id, li.amount_pence)
+        .join(_FLOW, (f.node == li.node) & (f.entry_id == li.entry_id))
+        .where(f.kind.in_(_GRANT_KINDS))
+    ):
+        ledger.links.setdefault((node, entry_id), {})[source_entry_id] = int(amount)
+    named = {(node, source) for (node, _), links in ledger.links.items() for source in links}
+    named |= {
+        (e.counterpart_node or "", e.counterpart_entry_id or "")
+        for e in entries.values()
+        if e.kind == "received"
+    }
+    if await _any_entry(session, named - entries.keys()):
+        return await load_ledger(session)
+    return ledger
+
+
+async def _any_entry(session: AsyncSession, keys: set[tuple[str, str]]) -> bool:
+    """Whether any of `keys` (node, entry id) is in the ledger."""
+    return bool(await _entries(session, keys))
+
+
+async def _entries(session: AsyncSession, keys: set[tuple[str, str]]) -> list[FundingFlowView]:
+    """The entries of `keys` (node, entry id) that are in the ledger, a few hundred a query."""
+    wanted = sorted(keys)
+    found = []
+    for start in range(0, len(wanted), _KEYS_PER_QUERY):
+        chunk = set(wanted[start : start + _KEYS_PER_QUERY])
+        ids = _FLOW.c.entry_id.in_({entry_id for _, entry_id in chunk})
+        found += [e for e in await _flows(session, ids) if (e.node, e.entry_id) in chunk]
+    return found
+
+
 class SourceFigures(BaseModel):
+    """One source as it stands. Frozen, with nothing inside that can change, so copies of a held
+    result (services/reporting/read/versioned.py) share it: a hub has tens of thousands."""
+
+    model_config = ConfigDict(frozen=True)
+
     node: str
     entry_id: str
     kind: str
@@ -88,6 +210,9 @@ class SourceFigures(BaseModel):
     received_pence: int
     drawn_pence: int
     remaining_pence: int
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> SourceFigures:
+        return self
 
 
 class NodeBalance(BaseModel):
@@ -176,10 +301,9 @@ def reconcile(ledger: Ledger) -> list[TransferCheck]:
     return checks
 
 
-def balance(ledger: Ledger, nodes: list[str]) -> FundingBalance:
-    problems: list[str] = []
+def source_figures(ledger: Ledger) -> list[SourceFigures]:
+    """Every source (income and receipts) with what flows draw on it and what remains."""
     sources = []
-    e: FundingFlowView | None  # an entry; the one a link names may be missing
     for e in sorted(ledger.originals(*SOURCES), key=lambda e: (e.node, e.entry_on, e.entry_id)):
         key = (e.node, e.entry_id)
         held, drawn = ledger.net(key), ledger.drawn(key)
@@ -195,29 +319,83 @@ def balance(ledger: Ledger, nodes: list[str]) -> FundingBalance:
                 remaining_pence=held - drawn,
             )
         )
-        if drawn > held or drawn < 0:
-            problems.append(f"{e.node} source {e.entry_id}: drawn {drawn}p of {held}p")
+    return sources
+
+
+_NODE_FIGURE = {
+    "income": "income_pence",
+    "received": "received_pence",
+    "allocation": "allocated_pence",
+    "commission": "commissioned_pence",
+    "expenditure": "spent_pence",
+}
+"""The NodeBalance figure each kind of original entry adds to."""
+
+
+LinkProblem = tuple[str, str, str, int, int]
+"""(node, entry id, kind, links total, amount) of a flow whose links do not add up to it."""
+
+
+def _link_problems(ledger: Ledger) -> list[LinkProblem]:
+    found = []
+    e: FundingFlowView | None  # an entry; the one a link names may be missing
     for (node, entry_id), links in ledger.links.items():
         e = ledger.entries.get((node, entry_id))
         if e is not None and e.kind != "reversal" and sum(links.values()) != e.amount_pence:
-            problems.append(
-                f"{node} {e.kind} {entry_id}: links total {sum(links.values())}p, amount "
-                f"{e.amount_pence}p"
-            )
-    figures = {n: NodeBalance(node=n) for n in nodes}
-    for e in ledger.originals("income", "received", "allocation", "commission", "expenditure"):
-        f = figures.setdefault(e.node, NodeBalance(node=e.node))
-        net = ledger.net((e.node, e.entry_id))
-        attr = {
-            "income": "income_pence",
-            "received": "received_pence",
-            "allocation": "allocated_pence",
-            "commission": "commissioned_pence",
-            "expenditure": "spent_pence",
-        }[e.kind]
-        setattr(f, attr, getattr(f, attr) + net)
+            found.append((node, entry_id, e.kind, sum(links.values()), e.amount_pence))
+    return sorted(found)
+
+
+def _node_sums(ledger: Ledger) -> dict[str, dict[str, int]]:
+    """Per node, the NodeBalance figure of each kind: its standing originals summed."""
+    # plain integers, made into figures once: setting a model's field per entry cost more than
+    # the rest of the balance
+    sums: dict[str, dict[str, int]] = {}
+    reversals = ledger.reversal_count
+    for e in ledger.entries.values():
+        attr = _NODE_FIGURE.get(e.kind)
+        if attr is None:
+            continue
+        node_sums = sums.get(e.node)
+        if node_sums is None:
+            node_sums = sums[e.node] = dict.fromkeys(_NODE_FIGURE.values(), 0)
+        if reversals.get((e.node, e.entry_id), 0) % 2 == 0:  # ledger.net, inline
+            node_sums[attr] += e.amount_pence
+    return sums
+
+
+def balance(ledger: Ledger, nodes: list[str]) -> FundingBalance:
+    return _balance(ledger, nodes, _link_problems(ledger), _node_sums(ledger))
+
+
+def _balance(
+    ledger: Ledger,
+    nodes: list[str],
+    link_problems: list[LinkProblem],
+    node_sums: dict[str, dict[str, int]],
+) -> FundingBalance:
+    """The balance from a ledger's sources, allocations and receipts, the flows whose links do not
+    add up, and each node's sums (`balance` finds them in a whole ledger, `funding_balance` in
+    SQL)."""
+    problems: list[str] = []
+    sources = source_figures(ledger)
     for s in sources:
-        figures[s.node].remaining_pence += s.remaining_pence
+        if s.drawn_pence > s.received_pence or s.drawn_pence < 0:
+            problems.append(
+                f"{s.node} source {s.entry_id}: drawn {s.drawn_pence}p of {s.received_pence}p"
+            )
+    problems += [
+        f"{node} {kind} {entry_id}: links total {total}p, amount {amount}p"
+        for node, entry_id, kind, total, amount in link_problems
+    ]
+    sums = {n: dict.fromkeys(_NODE_FIGURE.values(), 0) for n in nodes}
+    sums.update((n, node_sums[n]) for n in sorted(node_sums))
+    remaining: dict[str, int] = defaultdict(int)
+    for s in sources:
+        remaining[s.node] += s.remaining_pence
+    figures = {
+        n: NodeBalance(node=n, remaining_pence=remaining[n], **figure) for n, figure in sums.items()
+    }
     for f in figures.values():
         f.balances = (
             f.income_pence + f.received_pence
@@ -260,7 +438,41 @@ def balance(ledger: Ledger, nodes: list[str]) -> FundingBalance:
 
 @once_per_version
 async def funding_balance(session: AsyncSession, nodes: list[str]) -> FundingBalance:
-    return balance(await load_ledger(session), nodes)
+    """`balance` without reading the whole ledger: its sources, allocations and receipts, what
+    is drawn on each source and the per-node sums, summed in SQL (integers: exact)."""
+    li, f = _LINK.c, _FLOW.c
+    ledger = await _part_of_ledger(session, f.kind.in_(("income", "received", "allocation")))
+    for node, source, drawn in await session.execute(
+        select(li.node, li.source_entry_id, func.sum(li.amount_pence)).group_by(
+            li.node, li.source_entry_id
+        )
+    ):
+        ledger.drawn_from[(node, source)] = int(drawn)
+    total = func.sum(li.amount_pence)
+    link_problems = [
+        (node, entry_id, kind, int(links), int(amount))
+        for node, entry_id, kind, amount, links in await session.execute(
+            select(li.node, li.entry_id, f.kind, f.amount_pence, total)
+            .join(_FLOW, (f.node == li.node) & (f.entry_id == li.entry_id))
+            .where(f.kind != "reversal")
+            .group_by(li.node, li.entry_id, f.kind, f.amount_pence)
+            .having(total != f.amount_pence)
+        )
+    ]
+    sums: dict[str, dict[str, int]] = {}
+    for node, kind, amount in await session.execute(
+        select(f.node, f.kind, func.sum(f.amount_pence))
+        .where(f.kind.in_(list(_NODE_FIGURE)))
+        .group_by(f.node, f.kind)
+    ):
+        sums.setdefault(node, dict.fromkeys(_NODE_FIGURE.values(), 0))[_NODE_FIGURE[kind]] += int(
+            amount
+        )
+    undone = {key for key, count in ledger.reversal_count.items() if count % 2}
+    for e in await _entries(session, undone):  # standing no more: out of the sums
+        if e.kind in _NODE_FIGURE:
+            sums[e.node][_NODE_FIGURE[e.kind]] -= e.amount_pence
+    return _balance(ledger, nodes, sorted(link_problems), sums)
 
 
 class BudgetLine(BaseModel):
@@ -290,7 +502,8 @@ def actual_in_period(ledger: Ledger, start: date, end: date) -> dict[tuple[str, 
 @once_per_version
 async def budget_vs_actual(session: AsyncSession, kind: PeriodKind, name: str) -> list[BudgetLine]:
     period = parse_period(name, kind)
-    actual = actual_in_period(await load_ledger(session), period.starts_on, period.ends_on)
+    ledger = await period_ledger(session, period.starts_on, period.ends_on)
+    actual = actual_in_period(ledger, period.starts_on, period.ends_on)
     budgets = {
         (b.node, b.function, b.area): int(b.amount_pence)
         for b in await session.scalars(
@@ -359,7 +572,8 @@ def summarise(ledger: Ledger, kind: PeriodKind, name: str) -> PeriodSummary:
 
 @once_per_version
 async def period_summary(session: AsyncSession, kind: PeriodKind, name: str) -> PeriodSummary:
-    return summarise(await load_ledger(session), kind, name)
+    period = parse_period(name, kind)
+    return summarise(await period_ledger(session, period.starts_on, period.ends_on), kind, name)
 
 
 class AssetLine(BaseModel):
@@ -375,8 +589,12 @@ class AssetLine(BaseModel):
 
 @once_per_version
 async def asset_register(session: AsyncSession) -> list[AssetLine]:
-    """Capital purchases that stand (not reversed), as the asset register."""
-    ledger = await load_ledger(session)
+    """Capital purchases that stand (not reversed), as the asset register: spend whose asset is
+    set, found in SQL (JSON null and a missing key are SQL NULL alike), not the whole ledger."""
+    f = _FLOW.c
+    ledger = await _part_of_ledger(
+        session, (f.kind == "expenditure") & f.details["asset"].as_string().is_not(None)
+    )
     return [
         AssetLine(
             node=e.node,
