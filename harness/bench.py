@@ -208,7 +208,7 @@ async def bench_publish(url: str, work: Path, plan: BenchPlan) -> dict[str, Any]
     nc = await connect(url, "bench-relay")
     js = nc.jetstream()
     await ensure_node_stream(js, hub, "coventry", 3600)
-    relay = OutboxRelay(service.sessions, service.outbox, js, read_sessions=service.read_sessions)
+    relay = OutboxRelay(service.sessions, service.outbox, nc, read_sessions=service.read_sessions)
     pending = await relay.fetch_pending()
     bodies = [(p.subject.replace(".coventry.", ".solihull."), p.body) for p in pending]
     started = time.perf_counter()
