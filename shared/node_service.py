@@ -163,7 +163,7 @@ class NodeService:
         self.relay = OutboxRelay(
             self.sessions,
             self.outbox,
-            js,
+            self.nats,
             read_sessions=self.read_sessions,
             signer=self.signer,
             telemetry=self.telemetry,

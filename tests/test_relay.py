@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from nats.js.api import StreamInfo
@@ -15,7 +17,7 @@ from services.partners.services import RegisterOrganisation, register_organisati
 from shared.bus import connect, ensure_hub_topology
 from shared.nats_server import NatsServer, free_port
 from shared.node_service import NodeService, let_go
-from shared.relay import OutboxRelay
+from shared.relay import BatchAcks, OutboxRelay
 from shared.settings import HubSettings
 from shared.subjects import node_stream
 from tests.helpers import System, wait_for
@@ -71,14 +73,14 @@ async def test_crash_between_publish_and_commit_of_the_cursor_counts_each_event_
     await register(crashed, 12)
 
     nc = await connect(system.nats_url, "test-crash")
-    relay = OutboxRelay(crashed.sessions, crashed.outbox, nc.jetstream())
+    relay = OutboxRelay(crashed.sessions, crashed.outbox, nc)
     pending = await relay.fetch_pending()
     await relay.publish(
         pending[:7]
     )  # published to JetStream ... then the process dies: no mark_published
     assert await relay.backlog() == 12
 
-    restarted = OutboxRelay(crashed.sessions, crashed.outbox, nc.jetstream())
+    restarted = OutboxRelay(crashed.sessions, crashed.outbox, nc)
     while await restarted.relay_once():
         pass
     assert await restarted.backlog() == 0
@@ -149,7 +151,7 @@ async def test_a_relay_cut_off_from_nats_says_why_it_retries(
     await service.start(relay=False)
     await register(service, 3)
     server.kill()
-    relay = OutboxRelay(service.sessions, service.outbox, nc.jetstream(), ack_timeout=0.2)
+    relay = OutboxRelay(service.sessions, service.outbox, nc, ack_timeout=0.2)
     task = asyncio.create_task(relay.run())
     try:
         await wait_for(lambda: asyncio.sleep(0, relay.failures), lambda n: n >= 2)
@@ -163,3 +165,59 @@ async def test_a_relay_cut_off_from_nats_says_why_it_retries(
     for line in retries:
         assert re.match(r"outbox relay: [A-Z]\w+: \S.*; retrying in", line), line
     assert "no acknowledgement from JetStream for 3 event(s) within 0.2s" in retries[0]
+
+
+async def test_a_publish_no_stream_takes_fails_the_batch_and_keeps_the_cursor(
+    settings: HubSettings, nats_server: NatsServer
+) -> None:
+    """JetStream's refusal (here: no stream for the subject) is a failed batch, never an ack."""
+    service = partners_app.build_service(settings, "coventry", nats_server.url)
+    await service.start(relay=False)  # no stream declared for this hub's subjects
+    await register(service, 3)
+    nc = await connect(nats_server.url, "test-no-stream")
+    relay = OutboxRelay(service.sessions, service.outbox, nc, ack_timeout=5)
+    try:
+        with pytest.raises(RuntimeError, match=r"3 of 3 publishes failed: no stream takes"):
+            await relay.relay_once()
+        assert await relay.backlog() == 3
+    finally:
+        await nc.close()
+        await service.stop()
+
+
+class _Reply:
+    def __init__(self, subject: str, data: bytes) -> None:
+        self.subject, self.data, self.headers = subject, data, None
+
+
+class _Client:
+    """What BatchAcks needs of a connection: an inbox and a subscription to it."""
+
+    def __init__(self) -> None:
+        self.deliver: Callable[[Any], Awaitable[None]] | None = None
+
+    def new_inbox(self) -> str:
+        return "_INBOX.test"
+
+    async def subscribe(self, subject: str, cb: Callable[[Any], Awaitable[None]]) -> None:
+        assert subject == "_INBOX.test.*"
+        self.deliver = cb
+
+
+async def test_acks_are_counted_per_batch_and_a_late_one_of_an_abandoned_batch_is_not() -> None:
+    client = _Client()
+    acks = BatchAcks(client)  # type: ignore[arg-type]  # the two methods it uses
+    first = await acks.begin(2)
+    assert client.deliver is not None
+    await client.deliver(_Reply(first, b'{"stream":"S","seq":1}'))
+    with pytest.raises(TimeoutError):  # one of two: the batch is given up on (and published again)
+        await acks.wait(0.05)
+    second = await acks.begin(2)
+    assert second != first
+    await client.deliver(_Reply(first, b'{"stream":"S","seq":2}'))  # late: the first batch's
+    await client.deliver(_Reply(second, b'{"stream":"S","seq":2,"duplicate":true}'))
+    with pytest.raises(TimeoutError):
+        await acks.wait(0.05)
+    refusal = b'{"error":{"code":503,"err_code":10077,"description":"maximum messages exceeded"}}'
+    await client.deliver(_Reply(second, refusal))
+    assert await acks.wait(0.05) == ["maximum messages exceeded (code 10077)"]

@@ -32,7 +32,7 @@ async def test_a_wake_during_a_publish_is_not_lost(system: System) -> None:
                 self.wake()
 
     nc = await connect(system.nats_url, "test-wake")
-    relay = CommitWhilePublishing(service.sessions, service.outbox, nc.jetstream(), idle_poll=3600)
+    relay = CommitWhilePublishing(service.sessions, service.outbox, nc, idle_poll=3600)
     running = asyncio.create_task(relay.run())
     try:
         assert await wait_for(relay.backlog, lambda n: relay.committed and n == 0) == 0
