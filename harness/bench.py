@@ -251,7 +251,7 @@ async def bench_publish(url: str, work: Path, plan: BenchPlan) -> dict[str, Any]
         "relay_per_s": ours,
         "ratio": ours / raw,
         "signed": True,
-        "target_ratio": 0.5,
+        "target_ratio": 0.8,  # issue 26: the relay is light work beside the raw client's
     }
 
 
@@ -643,12 +643,12 @@ def _ratios_table(results: dict[str, Any]) -> Any:
         )
     if publish := results.get("publish"):
         ratios.add_row(
-            "publish (outbox relay)",
+            "publish (outbox relay, signing its batches)",
             f"{publish['events']:,}",
             f"{publish['raw_per_s']:,.0f}",
             f"{publish['relay_per_s']:,.0f}",
             f"{publish['ratio']:.2f}",
-            "≥ 0.50",
+            f"≥ {publish['target_ratio']:.2f}",
         )
     return ratios
 
