@@ -643,7 +643,7 @@ def _ratios_table(results: dict[str, Any]) -> Any:
         )
     if publish := results.get("publish"):
         ratios.add_row(
-            "publish (outbox relay, signing its batches)",
+            "publish (outbox relay)",
             f"{publish['events']:,}",
             f"{publish['raw_per_s']:,.0f}",
             f"{publish['relay_per_s']:,.0f}",

@@ -10,78 +10,14 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
+from harness.service_process import HUB, ROOT, ServiceProcess, wait_ready
 from shared.files import private_folder, write_private
 from shared.nats_server import free_port
-from shared.processes import die_with_parent
 from shared.signing import NodeSigner, node_key_path, node_keys_path
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-@dataclass
-class ServiceProcess:
-    """One ``hub serve`` child, its log under the data folder."""
-
-    service: str
-    node: str | None
-    port: int
-    env: dict[str, str]
-    log: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def name(self) -> str:
-        return f"{self.node} {self.service}" if self.node else self.service
-
-    def start(self) -> None:
-        args = [sys.executable, "-m", "hub.cli", "serve", self.service, "--port", str(self.port)]
-        if self.node is not None:
-            args += ["--node", self.node]
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(  # ends with this process, however it ends
-                args,
-                env=self.env,
-                cwd=ROOT,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=die_with_parent(signal.SIGTERM),
-            )
-
-    def cpu_seconds(self) -> float:
-        """User and system CPU time the process has used so far (0 once it has ended)."""
-        if self.process is None:
-            return 0.0
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            text = Path(f"/proc/{self.process.pid}/stat").read_text()
-            fields = text.rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        return 0.0
-
-    def stop(self) -> None:
-        """SIGINT, as systemd stops the units (the relay drains); SIGKILL if it will not end."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
 
 
 @dataclass
@@ -140,7 +76,7 @@ async def separate_services(
     def process(service: str, node: str | None, **extra: str) -> ServiceProcess:
         env = service_env(nats_url, data_dir, hub, nodes, **extra)
         log = logs / f"{node or 'hub'}-{service}.log"
-        return ServiceProcess(service, node, free_port(), env, log)
+        return ServiceProcess((node or HUB, service), free_port(), env, log)
 
     running = SeparateServices(
         data_dir,
@@ -160,18 +96,3 @@ async def separate_services(
     finally:
         for proc in reversed(running.all()):
             await asyncio.to_thread(proc.stop)
-
-
-async def wait_ready(proc: ServiceProcess, timeout: float) -> None:
-    """Until the service answers /health/ready with 200; its exit fails at once."""
-    deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient(timeout=2) as client:
-        while True:
-            if proc.process is None or proc.process.poll() is not None:
-                raise RuntimeError(f"{proc.name} exited during startup (log {proc.log})")
-            with contextlib.suppress(httpx.HTTPError):
-                if (await client.get(f"{proc.url}/health/ready")).status_code == 200:
-                    return
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{proc.name} not ready within {timeout:g}s (log {proc.log})")
-            await asyncio.sleep(0.2)

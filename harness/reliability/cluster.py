@@ -9,15 +9,13 @@ import contextlib
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
 from harness.reliability.proxy import CuttableProxy
+from harness.service_process import ServiceProcess, wait_ready
 from hub.demo import provisioned_hub
 from hub.topology import HubTopology, Ports, Secrets
 from shared.bus import connect
@@ -28,41 +26,6 @@ from shared.subjects import hub_stream
 
 NODES = ["coventry", "warwickshire", "solihull"]
 REPORTING = ("hub", "reporting")
-
-
-@dataclass
-class ServiceProcess:
-    """One `hub serve` child: restarted with the same command, environment and port."""
-
-    key: tuple[str, str]
-    port: int
-    env: dict[str, str]
-    log: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        node, service = self.key
-        args = [sys.executable, "-m", "hub.cli", "serve", service, "--port", str(self.port)]
-        if service != "reporting":
-            args += ["--node", node]
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                args, env=self.env, stdout=out, stderr=subprocess.STDOUT
-            )
-
-    def kill(self) -> None:
-        """SIGKILL, as a crash would."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process and self.process.poll() is None else None
 
 
 @dataclass
@@ -144,14 +107,8 @@ class Cluster:
     async def wait_ready(self, timeout: float = 90.0) -> None:
         """Every service answers /health/ready with 200."""
         deadline = time.monotonic() + timeout
-        async with httpx.AsyncClient(timeout=2) as client:
-            for proc in self.services.values():
-                while not await _ready(client, proc.url):
-                    if time.monotonic() > deadline:
-                        raise RuntimeError(
-                            f"{proc.key} not ready within {timeout}s (log {proc.log})"
-                        )
-                    await asyncio.sleep(0.2)
+        for proc in self.services.values():
+            await wait_ready(proc, max(0.0, deadline - time.monotonic()))
 
     async def wait_sourced(self, timeout: float = 60.0) -> None:
         """The hub stream sources every node (the operator's watcher adds each as it appears)."""
@@ -187,13 +144,6 @@ class Cluster:
                 except subprocess.TimeoutExpired:
                     proc.kill()
         self.topology.stop()
-
-
-async def _ready(client: httpx.AsyncClient, url: str) -> bool:
-    try:
-        return (await client.get(f"{url}/health/ready")).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def _rss(pid: int | None) -> int:
