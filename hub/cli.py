@@ -25,15 +25,8 @@ from hub.commands import funding as funding_commands
 from hub.commands import node_option, run_operator
 from hub.commands import partners as partners_commands
 from hub.commands import report as report_commands
-from hub.runner import NODE_SERVICES
 from shared.identity import SERVICES
 from shared.settings import EMBEDDED_NATS_PORT, HubSettings
-from shared.telemetry import (
-    configure_logging,
-    configure_tracing,
-    instrument_http_clients,
-    service_name,
-)
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -117,6 +110,7 @@ def serve(
 ) -> None:
     """Run one service on its own (NATS from HUB_NATS_URL, else the embedded server
     of `hub nats`)."""
+    from hub.runner import NODE_SERVICES
     from shared.processes import require_free
 
     if service != "reporting" and service not in NODE_SERVICES:
@@ -236,6 +230,7 @@ def node_up(
     from hub.nodes import deployment, run_node, service_ports
     from hub.topology import Ports
     from shared.processes import require_free
+    from shared.telemetry import configure_logging
 
     settings = _settings(data_dir)
     configure_logging(settings)
@@ -358,6 +353,12 @@ def demo(
     from hub.demo import run_demo
     from hub.runner import system_ports
     from shared.processes import require_free, require_stores_free
+    from shared.telemetry import (
+        configure_logging,
+        configure_tracing,
+        instrument_http_clients,
+        service_name,
+    )
 
     data_dir = data_dir or Path(".data/demo-empty" if empty else ".data/demo")
     settings = _settings(data_dir)
@@ -731,6 +732,7 @@ def reliability(
     """Kill every kind of process under load, feed hostile input, soak; print the figures
     (exit 1 if any are wrong)."""
     from harness.reliability.run import run_reliability
+    from shared.telemetry import configure_logging
 
     if short:
         runs, duration, soak, mutations = 1, 12.0, 5.0, 50

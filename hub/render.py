@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from services.reporting.read.queries import HubReport, ProducerHealth
-from shared.tabular import RowProblem
+if TYPE_CHECKING:  # the queries load with the command that reports, not with the CLI
+    from services.reporting.read.queries import HubReport, ProducerHealth
+    from shared.tabular import RowProblem
 
 
 def pounds(pence: int) -> str:

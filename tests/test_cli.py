@@ -248,3 +248,43 @@ async def stamp_of(settings: HubSettings, nats_url: str, database: Path | None =
             return await report_stamp(session)
     finally:
         await service.stop()
+
+
+def test_starting_the_cli_loads_no_service_nor_server_framework(tmp_path: Path) -> None:
+    """Every `hub` command (even `--help` or `secrets init`) imports hub.cli first: the services,
+    the dashboard, FastAPI, Alembic and SQLAlchemy load with the command that uses them."""
+    heavy = [
+        "services",
+        "hub.runner",
+        "fastapi",
+        "alembic",
+        "sqlalchemy",
+        "uvicorn",
+        "faststream",
+        "opentelemetry.sdk",
+    ]
+    probe = (
+        "import json, sys, hub.cli; "
+        f"print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r} "
+        f"or m in {heavy!r})))"
+    )
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    clean["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, env=clean, capture_output=True, text=True
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    assert json.loads(loaded.stdout) == []
+    shown = run(["--help"], tmp_path)
+    assert shown.returncode == 0 and "report" in shown.stdout and "secrets" in shown.stdout
+    views = run(["report", "--help"], tmp_path)
+    assert views.returncode == 0 and "annual-return" in views.stdout
+
+
+def test_the_cli_lists_the_catalogues_views_in_its_order() -> None:
+    """`hub report` and `hub export` name their commands from a copy of the catalogue's names and
+    summaries (so the CLI starts without the views): the copy is the catalogue."""
+    from hub.commands.report import VIEW_SUMMARIES
+    from services.reporting.read.catalogue import VIEWS
+
+    assert list(VIEW_SUMMARIES.items()) == [(v.name, v.summary) for v in VIEWS.values()]

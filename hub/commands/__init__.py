@@ -10,12 +10,14 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from shared.node_service import NodeService
 from shared.settings import HubSettings
+
+if TYPE_CHECKING:  # a service (SQLAlchemy, FastStream) loads when a command opens it
+    from shared.node_service import NodeService
 
 T = TypeVar("T")
 

@@ -34,13 +34,13 @@ from rich.table import Table
 from hub import render
 from hub.commands import DataDirOption, NodeOption, T, node_option, offline_service
 from shared.errors import Refused
-from shared.node_service import NodeService
 from shared.tabular import RowProblem, TabularError, count_rows, validate_rows
 
 if TYPE_CHECKING:  # the CLI imports services only inside the commands that use them
     from services.activities.models import ActivityRow
     from services.activities.services import ImportOutcome, RegisterRow, ReturnLine
     from services.activities.web_returns import Link
+    from shared.node_service import NodeService
 
 app = typer.Typer(help="Activities delivered by the node and its partners.", no_args_is_help=True)
 TEMPLATE = Path(__file__).resolve().parent.parent / "data" / "activities-register-template.csv"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from uuid import UUID
 
 import typer
@@ -18,7 +18,9 @@ from hub.commands import DataDirOption, NodeOption, offline_service
 from shared.contracts.partners import PartnerState
 from shared.contracts.vocabulary import OrganisationRole, StrategicFunction
 from shared.errors import Refused
-from shared.node_service import NodeService
+
+if TYPE_CHECKING:  # a service (SQLAlchemy, FastStream) loads when a command opens it
+    from shared.node_service import NodeService
 
 app = typer.Typer(help="The node's register of organisations.", no_args_is_help=True)
 T = TypeVar("T")
