@@ -15,6 +15,7 @@ from rich.table import Table as RichTable
 
 from hub import render
 from hub.commands import node_option
+from services.reporting.read.view_names import VIEW_SUMMARIES
 from shared.periods import PeriodKind
 from shared.settings import HubSettings
 
@@ -274,24 +275,6 @@ def _view_command(name: str, summary: str) -> None:
 
     export.__doc__ = f"Export: {summary}"
     export_app.command(name)(export)
-
-
-VIEW_SUMMARIES: dict[str, str] = {
-    "summary": "Per-node and hub-wide totals",
-    "reach": "Unique pupils and headcounts by area, kind, level, year group and node",
-    "schools": "Schools engaged and the state-funded share per area; WCET and continuation",
-    "inclusion": "SEND, FSM, looked-after, ethnicity and gender of participants; cold spots",
-    "progression": "Level changes between years, ensembles, advanced opportunities",
-    "partnerships": "Active partners, expiring agreements, partner returns, data health",
-    "funding": "Income and leverage, allocations, commissions, spend, budget, remaining, "
-    "unit costs, capital",
-    "data-health": "Last event and sequence gaps per producer",
-    "annual-return": "The annual hub data return to ACE",
-    "transparency": "Public figures with small counts suppressed",
-}
-"""The catalogue's views (services/reporting/read/catalogue.py, ``VIEWS``) by name, in its order:
-a copy, so that starting the CLI does not import every view with SQLAlchemy and FastAPI
-(tests/test_cli.py keeps the two the same)."""
 
 
 def _register() -> None:

@@ -30,6 +30,7 @@ from services.reporting.read.queries import (
     report_stamp,
 )
 from services.reporting.read.versioned import per_version
+from services.reporting.read.view_names import VIEW_SUMMARIES
 from services.reporting.read.views.accountability import (
     WcetFigures,
     activities_of,
@@ -265,55 +266,45 @@ async def _transparency(session: AsyncSession, p: ViewParams) -> BaseModel:
 
 
 N, H, P = Scope.NODE, Scope.HUB, Scope.PUBLISHED
+
+
+def _spec(name: str, scope: Scope, run: View, chart: ChartOf | None = None) -> ViewSpec:
+    return ViewSpec(name, VIEW_SUMMARIES[name], scope, run, chart)
+
+
 VIEWS: dict[str, ViewSpec] = {
     v.name: v
     for v in (
-        ViewSpec("summary", "Per-node and hub-wide totals", H, _summary),
-        ViewSpec(
-            "reach",
-            "Unique pupils and headcounts by area, kind, level, year group and node",
-            N,
-            reach_report,
-            reach_chart,
-        ),
-        ViewSpec(
+        _spec("summary", H, _summary),
+        _spec("reach", N, reach_report, reach_chart),
+        _spec(
             "schools",
-            "Schools engaged and the state-funded share per area; WCET and continuation",
             N,
             lambda s, p: schools_report(s, p.period, p.filters),
             lambda r: schools_chart(r.areas),
         ),
-        ViewSpec(
+        _spec(
             "inclusion",
-            "SEND, FSM, looked-after, ethnicity and gender of participants; cold spots",
             N,
             lambda s, p: inclusion_report(s, p.period, p.filters),
             lambda r: inclusion_chart(r.characteristics),
         ),
-        ViewSpec(
+        _spec(
             "progression",
-            "Level changes between years, ensembles, advanced opportunities",
             N,
             lambda s, p: progression_report(s, p.period, p.filters),
             progression_chart,
         ),
-        ViewSpec(
-            "partnerships",
-            "Active partners, expiring agreements, partner returns, data health",
-            N,
-            lambda s, p: partnerships_report(s, p.period, p.today, p.filters),
-        ),
-        ViewSpec(
+        _spec("partnerships", N, lambda s, p: partnerships_report(s, p.period, p.today, p.filters)),
+        _spec(
             "funding",
-            "Income and leverage, allocations, commissions, spend, budget, remaining, "
-            "unit costs, capital",
             N,
             lambda s, p: allocation_report(s, p.kind, p.period, p.filters),
             lambda r: budget_chart(r.budget),
         ),
-        ViewSpec("data-health", "Last event and sequence gaps per producer", H, data_health_report),
-        ViewSpec("annual-return", "The annual hub data return to ACE", N, annual_return),
-        ViewSpec("transparency", "Public figures with small counts suppressed", P, _transparency),
+        _spec("data-health", H, data_health_report),
+        _spec("annual-return", N, annual_return),
+        _spec("transparency", P, _transparency),
     )
 }
 
