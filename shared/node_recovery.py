@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from nats.js import JetStreamContext
-from nats.js.errors import NotFoundError
+from nats.js.errors import APIError, NotFoundError
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -27,6 +27,8 @@ from shared.outbox import PUBLISHED, SEQUENCE, Outbox, read_cursor
 from shared.subjects import node_subjects
 
 log = logging.getLogger(__name__)
+
+MSG_ID = "Nats-Msg-Id"
 
 Restorer = Callable[[AsyncSession, ReceivedEvent], Awaitable[list[str]]]
 """Apply one event to the service's tables; returns notes on what the event could not bring back."""
@@ -79,6 +81,64 @@ async def producer_events(
         if event.envelope.sequence > after:
             assert msg.subject, "a message read by subject carries its subject"
             found[event.envelope.sequence] = StoredEvent(msg.subject, msg.data or b"", event)
+
+
+async def refill_node_stream(
+    node_js: JetStreamContext,
+    node_stream: str,
+    hub_js: JetStreamContext,
+    hub_stream: str,
+    hub: str,
+    node: str,
+) -> int:
+    """Put back into a node stream restored from a backup the node's messages the hub stream took
+    after the node stream's last one, in the hub stream's order, at the sequences they had: the
+    number put back.
+
+    The hub stream's source resumes after the node stream sequence it last took, so a restored
+    node stream that numbered new messages from its backup's end would have the hub skip them
+    (whichever of the node's relays published first). Put back in order, the node stream holds
+    again at each sequence the message the hub took there, and new writes follow them. If the node
+    stream's last message is not in the hub stream the hub is behind the node: nothing to put
+    back."""
+    state = (await node_js.stream_info(node_stream)).state
+    last_id = None
+    if state.messages:
+        last = await node_js.get_msg(node_stream, seq=state.last_seq)
+        last_id = (last.headers or {}).get(MSG_ID)
+        if last_id is None:  # not a relay's message: where the hub took it cannot be told
+            return 0
+    found = last_id is None
+    missing = []
+    seq = 1
+    while True:
+        try:
+            msg = await hub_js.get_msg(
+                hub_stream, seq=seq, subject=node_subjects(hub, node), next=True
+            )
+        except NotFoundError:
+            break
+        seq = (msg.seq or seq) + 1
+        if found:
+            missing.append(msg)
+        elif (msg.headers or {}).get(MSG_ID) == last_id:
+            found = True
+    if not found:
+        return 0
+    for i, msg in enumerate(missing):
+        assert msg.subject, "a message read by subject carries its subject"
+        headers = {k: v for k, v in (msg.headers or {}).items() if not k.startswith("Nats-")}
+        if msg_id := (msg.headers or {}).get(MSG_ID):
+            headers[MSG_ID] = msg_id
+        headers["Nats-Expected-Last-Sequence"] = str(state.last_seq + i)
+        try:
+            await node_js.publish(msg.subject, msg.data or b"", stream=node_stream, headers=headers)
+        except APIError as exc:
+            raise RecoveryRefused(
+                f"{node}: the node stream took new messages while its events were put back "
+                f"({exc}); stop the node's services and recover again"
+            ) from exc
+    return len(missing)
 
 
 def merge(*sources: dict[int, StoredEvent]) -> list[StoredEvent]:

@@ -13,7 +13,7 @@ import sqlite3
 import subprocess
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import closing
 from pathlib import Path
 
@@ -73,8 +73,8 @@ class Deployment:
             await self.system.services[(node, service)].stop()
         await self.start_node_services(node)
 
-    async def start_node_services(self, node: str) -> None:
-        for service in SERVICES:
+    async def start_node_services(self, node: str, services: Sequence[str] = SERVICES) -> None:
+        for service in services:
             module = NODE_SERVICES[service]
             fresh = module.build_service(
                 self.settings,
@@ -346,6 +346,49 @@ async def test_node_backup_restore_recover_loses_nothing_and_doubles_nothing(
     async with system.client("coventry", "partners") as client:
         names = sorted(o["name"] for o in (await client.get("/organisations")).json())
     assert names == ["A 0", "A 1", "C 0", "C 1", "D 0"]
+
+
+async def test_a_write_after_recovery_reaches_the_hub_whichever_relay_resumes_first(
+    deployment: Deployment,
+    tmp_path: Path,
+) -> None:
+    """Databases and NATS folder restored, recovered; partners' relay resumes (and publishes a new
+    write, D) before funding's has put back its restored event (C): the hub gets D all the same.
+    The hub stream's source resumes after the node stream sequence it last took, so the node
+    stream must hold the events the hub has seen at the sequences the hub saw them."""
+    d, system = deployment, deployment.system
+    written = await backed_up_then_written(d, tmp_path / "backup")
+    assert (
+        await system.report_when(lambda r: r.stamp.applied_events == written, 120)
+    ).stamp.applied_events == written
+    await d.stop_node("coventry")
+    copy_back(d.node_files("coventry"), tmp_path / "backup")
+    await d.start_node("coventry")
+    await wait_for(system.services[("coventry", "partners")].readiness, lambda c: "refused" in c)
+    code, output = await hub_cli(d, "node", "recover", "--node", "coventry")
+    assert code == 0, output
+
+    for service in SERVICES:
+        await system.services[("coventry", service)].stop()
+    await d.start_node_services("coventry", ["partners"])
+    response = await system.post(
+        "coventry", "partners", "/organisations", organisation("D 0", areas=["coventry"])
+    )
+    assert response.status_code == 201, response.text
+    await wait_for(
+        system.services[("coventry", "partners")].readiness,
+        lambda c: c.get("outbox_backlog") == 0,
+    )
+    await d.start_node_services("coventry", [s for s in SERVICES if s != "partners"])
+    response = await system.post("coventry", "funding", "/income", income(1_000_00))
+    assert response.status_code == 201, response.text
+    written += 2
+
+    report = await system.report_when(lambda r: r.stamp.applied_events == written, 120)
+    assert report.stamp.applied_events == written
+    outbox = await outbox_event_ids(d, "coventry")
+    hub_ids = await stream_event_ids(d.topology.admin_url, f"HL_{d.settings.hub.upper()}_HUB")
+    assert set(hub_ids) == outbox and set(hub_ids.values()) == {1}
 
 
 async def backed_up_then_written(d: Deployment, backup: Path) -> int:

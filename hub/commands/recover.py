@@ -23,7 +23,7 @@ from hub.locate import (
 )
 from shared.identity import SERVICES
 from shared.node_position import last_sequence, service_subjects
-from shared.node_recovery import Recovery, Restorer, recover
+from shared.node_recovery import Recovery, Restorer, recover, refill_node_stream
 from shared.settings import HubSettings
 from shared.subjects import hub_stream, node_stream
 
@@ -54,6 +54,7 @@ async def recover_node(
             except OperatorError as exc:
                 say(f"hub stream not read ({exc}); recovering from the node stream only")
         with jetstream_errors(url):
+            await _refill_node_stream(settings, node, nc, hub_nc, say)
             return [
                 await _recover_service(settings, node, service, nc, hub_nc, say)
                 for service in SERVICES
@@ -62,6 +63,26 @@ async def recover_node(
         if hub_nc is not None:
             await hub_nc.close()
         await nc.close()
+
+
+async def _refill_node_stream(
+    settings: HubSettings, node: str, nc: Client, hub_nc: Client | None, say: Say
+) -> None:
+    """First the node stream: a restored one gets back, in order, what the hub stream took from
+    it since the backup, so that the hub's source, which resumes after the last node stream
+    sequence it took, misses none of the node's new messages."""
+    node_js = nc.jetstream(timeout=3)
+    hub_js = hub_nc.jetstream(timeout=3) if hub_nc is not None else node_js
+    put_back = await refill_node_stream(
+        node_js,
+        node_stream(settings.hub, node),
+        hub_js,
+        hub_stream(settings.hub),
+        settings.hub,
+        node,
+    )
+    if put_back:
+        say(f"{node}: put {put_back} message(s) back into the node stream from the hub stream")
 
 
 async def _recover_service(
