@@ -19,7 +19,11 @@ from services.reporting.models.partners import OrganisationView
 from services.reporting.read.exports import giving360
 from services.reporting.read.params import Filters
 from services.reporting.read.views import allocation, funding
-from services.reporting.read.views.accountability import activities_of, pupil_records
+from services.reporting.read.views.accountability import (
+    activities_of,
+    partnerships_report,
+    pupil_records,
+)
 from services.reporting.read.views.funding import (
     Ledger,
     SourceFigures,
@@ -140,7 +144,7 @@ def test_a_source_held_in_a_result_is_frozen_so_copies_of_the_result_can_share_i
 async def test_organisation_rows_read_what_the_mapped_registrations_hold(
     settings: HubSettings, tmp_path: Path
 ) -> None:
-    """The plain rows the organisations report and the 360Giving leads read (lists decoded once
+    """The plain rows the organisations, partnerships and 360Giving reads share (lists decoded once
     per distinct text) hold what the mapped registrations do, in node order."""
     rng = random.Random(4)
     service = build_service(
@@ -177,6 +181,21 @@ async def test_organisation_rows_read_what_the_mapped_registrations_hold(
             tuple(getattr(o, f) for f in OrganisationRow._fields) for o in mapped
         ]
         assert len(plain) == 60
+
+        # the partnerships view counts the active registrations from the same reader
+        async with service.read_sessions() as session:
+            active_rows = await organisation_rows(session, state="active")
+            report = await partnerships_report(session, YEAR, date(2025, 1, 1))
+        active = [o for o in mapped if o.state == "active"]
+        identity = {id(o): o.org_id or f"{o.node}/{o.organisation_id}" for o in active}
+        assert report.active_partners == len(set(identity.values())) > 0
+        roles = sorted({r for o in active for r in o.roles})
+        assert report.active_by_role == {
+            r: len({identity[id(o)] for o in active if r in o.roles}) for r in roles
+        }
+        assert [tuple(r) for r in active_rows] == [
+            tuple(getattr(o, f) for f in OrganisationRow._fields) for o in active
+        ]
     finally:
         await service.stop()
 
