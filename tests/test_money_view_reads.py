@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
-from sqlalchemy import insert, select, true
+from sqlalchemy import event, insert, select, true
 
 from services.reporting.app import build_service
 from services.reporting.models.activities import ActivityView, ParticipationView
@@ -121,6 +121,28 @@ async def test_unit_costs_count_in_sql_what_the_pupil_records_hold(
                     len({r.p.pseudonym for r in records}),
                 ), f
                 assert await allocation._hours(session, YEAR, f) == hours, f
+        # where the transaction holds the year's records (the annual return reads them first),
+        # the unit costs count them rather than the participations again by SQL: same figures
+        counts: list[str] = []
+
+        def counts_participations(_c: object, _cur: object, sql: str, *_: object) -> None:
+            if "participation_view" in sql and "count(" in sql:
+                counts.append(sql)
+
+        engine = service.read_engine.sync_engine
+        for f in filters:
+            async with service.read_sessions() as session:
+                by_sql = await allocation.allocation_report(session, "academic", YEAR, f)
+            event.listen(engine, "before_cursor_execute", counts_participations)
+            try:
+                async with service.read_sessions() as session:
+                    await pupil_records(session, YEAR)
+                    held = await allocation.allocation_report(session, "academic", YEAR, f)
+            finally:
+                event.remove(engine, "before_cursor_execute", counts_participations)
+            assert held.unit_costs == by_sql.unit_costs, f
+            assert held.unit_costs.participations > 0, f
+            assert counts == [], f
     finally:
         await service.stop()
 

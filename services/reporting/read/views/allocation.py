@@ -29,6 +29,7 @@ from services.reporting.read.views.funding import (
     summarise,
 )
 from services.reporting.read.views.partners import commission_keys
+from services.reporting.read.views.pupils import held_pupil_records
 from shared.periods import PeriodKind, parse_period
 
 DFE = "dfe_grant"
@@ -185,9 +186,12 @@ async def unit_costs(
             per_hour_pence=None,
         )
     spent = sum(a for _, a in flows_in_period(ledger, "academic", year, *SPEND))
-    if filters.function is not None or filters.aim is not None:
-        # kept in activities' JSON lists: filtered in Python
-        records = await pupil_records(session, year, filters)
+    held = held_pupil_records(session, year, filters, ("pseudonym",))
+    if held is not None or filters.function is not None or filters.aim is not None:
+        # the records this transaction holds (the annual return read them first: counting them is
+        # cheaper than SQL's distinct count); function and aim are kept in activities' JSON
+        # lists: filtered in Python
+        records = held if held is not None else await pupil_records(session, year, filters)
         participations, pupils = len(records), len({r.p.pseudonym for r in records})
         hours = sum((a.hours for a in await activities_of(session, year, filters)), Decimal(0))
     else:
