@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
-from sqlalchemy import insert, select, true
+from sqlalchemy import event, insert, select, true
 
 from services.reporting.app import build_service
 from services.reporting.models.activities import ActivityView, ParticipationView
@@ -19,7 +19,11 @@ from services.reporting.models.partners import OrganisationView
 from services.reporting.read.exports import giving360
 from services.reporting.read.params import Filters
 from services.reporting.read.views import allocation, funding
-from services.reporting.read.views.accountability import activities_of, pupil_records
+from services.reporting.read.views.accountability import (
+    activities_of,
+    partnerships_report,
+    pupil_records,
+)
 from services.reporting.read.views.funding import (
     Ledger,
     SourceFigures,
@@ -117,6 +121,28 @@ async def test_unit_costs_count_in_sql_what_the_pupil_records_hold(
                     len({r.p.pseudonym for r in records}),
                 ), f
                 assert await allocation._hours(session, YEAR, f) == hours, f
+        # where the transaction holds the year's records (the annual return reads them first),
+        # the unit costs count them rather than the participations again by SQL: same figures
+        counts: list[str] = []
+
+        def counts_participations(_c: object, _cur: object, sql: str, *_: object) -> None:
+            if "participation_view" in sql and "count(" in sql:
+                counts.append(sql)
+
+        engine = service.read_engine.sync_engine
+        for f in filters:
+            async with service.read_sessions() as session:
+                by_sql = await allocation.allocation_report(session, "academic", YEAR, f)
+            event.listen(engine, "before_cursor_execute", counts_participations)
+            try:
+                async with service.read_sessions() as session:
+                    await pupil_records(session, YEAR)
+                    held = await allocation.allocation_report(session, "academic", YEAR, f)
+            finally:
+                event.remove(engine, "before_cursor_execute", counts_participations)
+            assert held.unit_costs == by_sql.unit_costs, f
+            assert held.unit_costs.participations > 0, f
+            assert counts == [], f
     finally:
         await service.stop()
 
@@ -140,7 +166,7 @@ def test_a_source_held_in_a_result_is_frozen_so_copies_of_the_result_can_share_i
 async def test_organisation_rows_read_what_the_mapped_registrations_hold(
     settings: HubSettings, tmp_path: Path
 ) -> None:
-    """The plain rows the organisations report and the 360Giving leads read (lists decoded once
+    """The plain rows the organisations, partnerships and 360Giving reads share (lists decoded once
     per distinct text) hold what the mapped registrations do, in node order."""
     rng = random.Random(4)
     service = build_service(
@@ -177,6 +203,21 @@ async def test_organisation_rows_read_what_the_mapped_registrations_hold(
             tuple(getattr(o, f) for f in OrganisationRow._fields) for o in mapped
         ]
         assert len(plain) == 60
+
+        # the partnerships view counts the active registrations from the same reader
+        async with service.read_sessions() as session:
+            active_rows = await organisation_rows(session, state="active")
+            report = await partnerships_report(session, YEAR, date(2025, 1, 1))
+        active = [o for o in mapped if o.state == "active"]
+        identity = {id(o): o.org_id or f"{o.node}/{o.organisation_id}" for o in active}
+        assert report.active_partners == len(set(identity.values())) > 0
+        roles = sorted({r for o in active for r in o.roles})
+        assert report.active_by_role == {
+            r: len({identity[id(o)] for o in active if r in o.roles}) for r in roles
+        }
+        assert [tuple(r) for r in active_rows] == [
+            tuple(getattr(o, f) for f in OrganisationRow._fields) for o in active
+        ]
     finally:
         await service.stop()
 
@@ -434,6 +475,15 @@ async def test_a_periods_money_from_part_of_the_ledger_is_that_of_the_whole(
                 (await allocation.allocation_report(session, kind, period, f)).model_dump()
                 for f in (Filters(), Filters(node="coventry"))
             ]
+            if kind == "academic":  # the annual return's money: those parts of the report
+                for f, report in zip((Filters(), Filters(node="coventry")), part, strict=True):
+                    shown = (await allocation.annual_money(session, period, f)).model_dump()
+                    assert shown == {k: report[k] for k in shown}, f
+                    assert set(shown) == {
+                        "income_by_source_pence",
+                        "leverage_ratio",
+                        "spend_by_function",
+                    }
             budgets = await funding.budget_vs_actual(session, kind, period)
             summary = await funding.period_summary(session, kind, period)
             assets = await funding.asset_register(session)

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any, get_args
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import event, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.app import build_service
@@ -285,3 +285,31 @@ async def test_every_pupil_view_is_the_same_when_every_column_is_read(
                 full_evidence = await evidence(session, "pupils", key, year)
             assert lean_evidence == full_evidence
             assert lean_evidence.events and lean_evidence.distinct
+
+
+async def test_the_transparency_report_reads_the_years_pupils_once(
+    reporting: ReportingService,
+) -> None:
+    """Its reach tables (three dimensions), WCET and characteristics count one read of the year's
+    participations, not a distinct count by SQL per dimension and then the rows (WCET continuation
+    reads the year before, once too)."""
+    read: list[tuple[str, Any]] = []
+
+    def reads_participations(_c: Any, _cur: Any, sql: str, params: Any, *_: Any) -> None:
+        if "participation_view" in sql:
+            read.append((sql, params))
+
+    sessions = uncached(reporting)
+    params = ViewParams(hub="h", nodes=list(NODES), period=YEARS[1], today=date(2026, 3, 1))
+    event.listen(reporting.read_engine.sync_engine, "before_cursor_execute", reads_participations)
+    try:
+        async with sessions() as session:
+            report = await VIEWS["transparency"].run(session, params)
+    finally:
+        event.remove(
+            reporting.read_engine.sync_engine, "before_cursor_execute", reads_participations
+        )
+    of_the_year = [sql for sql, bound in read if YEARS[1] in str(bound)]
+    assert len(of_the_year) == 1, "\n".join(of_the_year)
+    assert len(read) <= 2, read
+    assert len(report.tables) == 3 + 1 + 5  # type: ignore[attr-defined]

@@ -41,7 +41,7 @@ from services.reporting.read.views.accountability import (
     schools_report,
 )
 from services.reporting.read.views.activities import Dimension, Reach, ReachRow, reach
-from services.reporting.read.views.allocation import allocation_report
+from services.reporting.read.views.allocation import allocation_report, annual_money
 from services.reporting.read.views.evidence import evidence
 from services.reporting.read.views.evidence_accountability import HUB
 from services.reporting.read.views.funding import load_ledger
@@ -224,7 +224,7 @@ async def annual_return(session: AsyncSession, p: ViewParams) -> AnnualReturn:
     inclusion = await inclusion_report(session, p.period, p.filters)
     progression = await progression_report(session, p.period, p.filters)
     partners = await partnerships_report(session, p.period, p.today, p.filters)
-    money = await allocation_report(session, "academic", p.period, p.filters)
+    money = await annual_money(session, p.period, p.filters)
     activities = await activities_of(session, p.period, p.filters)
     return AnnualReturn(
         stamp=schools.stamp,

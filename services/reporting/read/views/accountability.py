@@ -28,6 +28,7 @@ from services.reporting.read.queries import (
     row_type,
 )
 from services.reporting.read.views.activities import ReturnRow, partner_returns
+from services.reporting.read.views.partners import organisation_rows
 from services.reporting.read.views.population import with_population, with_school_pupils
 from services.reporting.read.views.pupils import INDEX_COLUMNS, PROFILE_COLUMNS
 from services.reporting.read.views.pupils import PupilRecord as PupilRecord
@@ -80,7 +81,6 @@ async def _register(session: AsyncSession) -> dict[str, SettingView]:
 
 _SETTING = SettingView.__table__
 _SettingRow = row_type(_SETTING)
-_OrgRow = row_type(OrganisationView.__table__)
 
 
 async def _read_register(session: AsyncSession) -> dict[str, SettingView]:
@@ -410,15 +410,9 @@ async def partnerships_report(
 ) -> PartnershipsReport:
     """Active partners by role, function and area; agreements ending soon; partner returns;
     data health."""
-    org = OrganisationView.__table__.c  # plain rows; only the active decode their JSON lists
-    orgs = [
+    orgs = [  # plain rows, JSON lists decoded once per distinct text
         o
-        for o in map(
-            _OrgRow._make,
-            await session.execute(
-                select(*org).where(org.state == "active").order_by(org.node, org.organisation_id)
-            ),
-        )
+        for o in await organisation_rows(session, state="active")
         if filters.node is None or o.node == filters.node
     ]
     by: dict[str, defaultdict[str, set[str]]] = {
@@ -428,6 +422,7 @@ async def partnerships_report(
         for dimension, groups in by.items():
             for value in getattr(o, dimension):
                 groups[value].add(o.org_id or f"{o.node}/{o.organisation_id}")
+    org = OrganisationView.__table__.c
     names = {
         (node, organisation_id): name
         for node, organisation_id, name in await session.execute(

@@ -20,6 +20,7 @@ from services.reporting.read.views.funding import (
     AssetLine,
     BudgetLine,
     Ledger,
+    PeriodSummary,
     SourceFigures,
     _original,
     asset_register,
@@ -29,6 +30,7 @@ from services.reporting.read.views.funding import (
     summarise,
 )
 from services.reporting.read.views.partners import commission_keys
+from services.reporting.read.views.pupils import held_pupil_records
 from shared.periods import PeriodKind, parse_period
 
 DFE = "dfe_grant"
@@ -120,16 +122,49 @@ def _totals(pairs: list[tuple[str, int]]) -> list[Amount]:
     return [Amount(key=k, amount_pence=v) for k, v in sorted(sums.items()) if v]
 
 
+class AnnualMoney(BaseModel):
+    """What the annual return shows of a year's money (as `allocation_report` gives it)."""
+
+    income_by_source_pence: dict[str, int]
+    leverage_ratio: Decimal | None
+    spend_by_function: list[Amount]
+
+
+def _leverage(dfe: int, other: int) -> Decimal | None:
+    return (Decimal(other) / dfe).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP) if dfe else None
+
+
+async def _period_money(
+    session: AsyncSession, kind: PeriodKind, name: str, filters: Filters
+) -> tuple[Ledger, PeriodSummary, list[tuple[FundingFlowView, int]]]:
+    period = parse_period(name, kind)
+    ledger = only_node(await period_ledger(session, period.starts_on, period.ends_on), filters.node)
+    return ledger, summarise(ledger, kind, name), flows_in_period(ledger, kind, name, *SPEND)
+
+
+async def annual_money(
+    session: AsyncSession, year: str, filters: Filters = Filters()
+) -> AnnualMoney:
+    """The academic year's income by source, leverage and spend by function, without the rest of
+    the allocation report (every source's figures, budget, commissions, capital, unit costs),
+    which the annual return does not show."""
+    _, summary, spend = await _period_money(session, "academic", year, filters)
+    dfe = summary.income_by_source.get(DFE, 0)
+    other = sum(v for k, v in summary.income_by_source.items() if k != DFE)
+    return AnnualMoney(
+        income_by_source_pence=summary.income_by_source,
+        leverage_ratio=_leverage(dfe, other),
+        spend_by_function=_totals([(e.function or "unattributed", a) for e, a in spend]),
+    )
+
+
 async def allocation_report(
     session: AsyncSession, kind: PeriodKind, name: str, filters: Filters = Filters()
 ) -> AllocationReport:
-    """The money side of the annual return and of management accounts for one period."""
-    period = parse_period(name, kind)
-    ledger = only_node(await period_ledger(session, period.starts_on, period.ends_on), filters.node)
-    summary = summarise(ledger, kind, name)
+    """The money side of management accounts for one period."""
+    ledger, summary, spend = await _period_money(session, kind, name, filters)
     dfe = summary.income_by_source.get(DFE, 0)
     other = sum(v for k, v in summary.income_by_source.items() if k != DFE)
-    spend = flows_in_period(ledger, kind, name, *SPEND)
     budget = [
         b
         for b in await budget_vs_actual(session, kind, name)
@@ -143,9 +178,7 @@ async def allocation_report(
         income_by_source_pence=summary.income_by_source,
         dfe_grant_pence=dfe,
         other_income_pence=other,
-        leverage_ratio=(Decimal(other) / dfe).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-        if dfe
-        else None,
+        leverage_ratio=_leverage(dfe, other),
         allocations_to_leads=_totals(
             [
                 (f"{e.node} → {e.counterpart_node}", a)
@@ -185,9 +218,12 @@ async def unit_costs(
             per_hour_pence=None,
         )
     spent = sum(a for _, a in flows_in_period(ledger, "academic", year, *SPEND))
-    if filters.function is not None or filters.aim is not None:
-        # kept in activities' JSON lists: filtered in Python
-        records = await pupil_records(session, year, filters)
+    held = held_pupil_records(session, year, filters, ("pseudonym",))
+    if held is not None or filters.function is not None or filters.aim is not None:
+        # the records this transaction holds (the annual return read them first: counting them is
+        # cheaper than SQL's distinct count); function and aim are kept in activities' JSON
+        # lists: filtered in Python
+        records = held if held is not None else await pupil_records(session, year, filters)
         participations, pupils = len(records), len({r.p.pseudonym for r in records})
         hours = sum((a.hours for a in await activities_of(session, year, filters)), Decimal(0))
     else:

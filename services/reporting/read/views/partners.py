@@ -82,18 +82,19 @@ def _decoded_lists(column: Sequence[Any]) -> list[Any]:
     return [texts[v] if isinstance(v, str) else v for v in column]
 
 
-async def organisation_rows(session: AsyncSession) -> list[OrganisationRow]:
-    """Every registration in node order as plain rows (mapped objects cost ten times as much to
-    load: a hub registers tens of thousands of organisations). Rows decoded from one text share
-    their lists: read them, never change them."""
-    rows = (
-        await session.execute(
-            select(
-                *(_ORG.c[c] for c in OrganisationRow._fields if c not in _LISTS),
-                *(type_coerce(_ORG.c[c], Text) for c in _LISTS),
-            ).order_by(_ORG.c.node, _ORG.c.organisation_id)
-        )
-    ).all()
+async def organisation_rows(
+    session: AsyncSession, state: str | None = None
+) -> list[OrganisationRow]:
+    """Every registration (or those in `state`) in node order as plain rows (mapped objects cost
+    ten times as much to load: a hub registers tens of thousands of organisations). Rows decoded
+    from one text share their lists: read them, never change them."""
+    query = select(
+        *(_ORG.c[c] for c in OrganisationRow._fields if c not in _LISTS),
+        *(type_coerce(_ORG.c[c], Text) for c in _LISTS),
+    ).order_by(_ORG.c.node, _ORG.c.organisation_id)
+    if state is not None:
+        query = query.where(_ORG.c.state == state)
+    rows = (await session.execute(query)).all()
     columns = [list(c) for c in zip(*rows, strict=True)] or [[] for _ in OrganisationRow._fields]
     lists = len(OrganisationRow._fields) - len(_LISTS)
     for i in range(lists, len(columns)):
