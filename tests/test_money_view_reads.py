@@ -7,6 +7,7 @@ import random
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -81,6 +82,21 @@ def participation(
         "withdrawn": rng.random() < 0.2,
         "event_id": participation_id,
     }
+
+
+async def _write_ledger(
+    service: Any, flows: list[dict[str, Any]], links: list[tuple[str, str, str, int]]
+) -> None:
+    """Ledger rows straight into the projection tables, as the projector would have left them."""
+    async with service.sessions() as writer, writer.begin():
+        await writer.execute(insert(FundingFlowView.__table__), flows)
+        await writer.execute(
+            insert(FundingLinkView.__table__),
+            [
+                {"node": n, "entry_id": e, "source_entry_id": s, "amount_pence": a}
+                for n, e, s, a in links
+            ],
+        )
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -301,15 +317,7 @@ async def test_grants_read_from_part_of_the_ledger_are_the_grants_of_the_whole(
     if odd:
         links.append(("coventry", "cm3", "ex1", 1_000))
     try:
-        async with service.sessions() as writer, writer.begin():
-            await writer.execute(insert(FundingFlowView.__table__), flows)
-            await writer.execute(
-                insert(FundingLinkView.__table__),
-                [
-                    {"node": n, "entry_id": e, "source_entry_id": s, "amount_pence": a}
-                    for n, e, s, a in links
-                ],
-            )
+        await _write_ledger(service, flows, links)
         async with service.sessions() as session:
             part = await giving360.build_grants(session, "hub")
             monkeypatch.setattr(giving360, "grants_ledger", load_ledger)
@@ -374,15 +382,7 @@ async def test_the_balance_summed_in_sql_is_the_balance_of_the_whole_ledger(
         *(("coventry", str(f["entry_id"]), "inc1", int(str(f["amount_pence"]))) for f in spends),
     ]
     try:
-        async with service.sessions() as writer, writer.begin():
-            await writer.execute(insert(FundingFlowView.__table__), flows)
-            await writer.execute(
-                insert(FundingLinkView.__table__),
-                [
-                    {"node": n, "entry_id": e, "source_entry_id": s, "amount_pence": a}
-                    for n, e, s, a in links
-                ],
-            )
+        await _write_ledger(service, flows, links)
         async with service.sessions() as session:
             from_sql = await funding_balance(session, ["coventry", "solihull"])
             whole = balance(await load_ledger(session), ["coventry", "solihull"])
@@ -461,15 +461,7 @@ async def test_a_periods_money_from_part_of_the_ledger_is_that_of_the_whole(
                 )
             )
     try:
-        async with service.sessions() as writer, writer.begin():
-            await writer.execute(insert(FundingFlowView.__table__), flows)
-            await writer.execute(
-                insert(FundingLinkView.__table__),
-                [
-                    {"node": n, "entry_id": e, "source_entry_id": s, "amount_pence": a}
-                    for n, e, s, a in links
-                ],
-            )
+        await _write_ledger(service, flows, links)
         async with service.sessions() as session:
             part = [
                 (await allocation.allocation_report(session, kind, period, f)).model_dump()
