@@ -20,6 +20,9 @@ from pathlib import Path
 
 import httpx
 
+from hub.runner import system_ports
+from shared.settings import HubSettings
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -30,6 +33,13 @@ def quiet_port(length: int = 1) -> int:
         base = random.randrange(20_000, 32_000 - length)
         if all(_free(base + i) for i in range(length)):
             return base
+
+
+def free_base_port(nodes: tuple[str, ...] = ("coventry", "warwickshire", "solihull")) -> int:
+    """A `--base-port` from which every port `hub demo` (`start_system`) or `hub node up` listens
+    on is free: a single free port is not enough, the services take the ten after it per node."""
+    span = max(system_ports(HubSettings(nodes=list(nodes)), 0)) + 1
+    return quiet_port(span)
 
 
 def _free(port: int) -> bool:

@@ -15,9 +15,9 @@ import pytest
 from services.reporting.app import build_service
 from services.reporting.read.queries import report_stamp
 from services.reporting.settings import ReportingSettings
-from shared.nats_server import free_port
 from shared.settings import HubSettings
 from tests.helpers import System, organisation
+from tests.processes import free_base_port
 from tests.test_files_at_rest import exposed
 
 HUB = [sys.executable, "-m", "hub.cli"]
@@ -45,7 +45,7 @@ def test_demo_runs_three_nodes_and_prints_figures_from_every_service(tmp_path: P
             "--data-dir",
             str(tmp_path / "demo"),
             "--base-port",
-            str(free_port()),
+            str(free_base_port()),
         ],
         tmp_path,
     )

@@ -32,11 +32,12 @@ from services.reporting.ingest.handlers import stream_pending, stream_sequence
 from services.reporting.ingest.metrics import REASON_KINDS, reason_kind
 from shared.bus import connect
 from shared.envelope import Envelope
-from shared.nats_server import NatsServer, free_port
+from shared.nats_server import NatsServer
 from shared.settings import HubSettings
 from shared.subjects import event_subject, node_stream
 from shared.telemetry import Telemetry, service_telemetry
 from tests.helpers import System, income, organisation, wait_for
+from tests.processes import free_base_port
 
 DASHBOARD = Path(__file__).parents[1] / "deploy" / "grafana" / "hub-ledger.json"
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -354,7 +355,9 @@ async def test_services_sharing_a_process_report_apart(
     """`hub demo` runs every service in one process (hub/runner.py): each still names its own spans
     and serves its own series, over real HTTP."""
     running = await start_system(
-        settings, Wiring.single_server(nats_server.url, settings.nodes), base_port=free_port()
+        settings,
+        Wiring.single_server(nats_server.url, settings.nodes),
+        base_port=free_base_port(),
     )
     try:
         urls = {

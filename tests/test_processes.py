@@ -20,11 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hub.runner import system_ports
 from shared.nats_server import NatsServer, free_port
-from shared.processes import port_is_free
-from shared.settings import HubSettings
-from tests.processes import wait_http
+from tests.processes import free_base_port, wait_http
 
 HUB = str(Path(sys.executable).parent / "hub")
 NODES = '["coventry","solihull"]'
@@ -115,17 +112,6 @@ def wait_for_text(log: Path, text: str, proc: subprocess.Popen[bytes], timeout: 
             break
         time.sleep(0.2)
     raise AssertionError(f"never printed {text!r}:\n{log.read_text(errors='replace')}")
-
-
-def free_base_port() -> int:
-    """A base port from which every port the demo and `hub node up --base-port` use is free."""
-    settings = HubSettings(nodes=["coventry", "solihull"])
-    for _ in range(50):
-        base = free_port()
-        wanted = {*system_ports(settings, base), base + 1, base + 2, base + 3}
-        if base + 40 < 65535 and all(port_is_free(p) for p in wanted):
-            return base
-    raise AssertionError("no free run of ports")
 
 
 def stop_and_check(proc: subprocess.Popen[bytes], how: str, log: Path) -> None:
