@@ -48,6 +48,8 @@ async def test_every_benchmark_runs_and_reports_figures(tmp_path: Path) -> None:
     assert results["write_to_report"]["p99_ms"] >= results["write_to_report"]["p50_ms"] > 0
     rebuild = results["rebuild"][str(SMOKE.rebuild_sizes[0])]
     assert rebuild["events"] == SMOKE.rebuild_sizes[0] and rebuild["sqlite_peak_rss_mb"] > 0
+    assert rebuild["raw_read_per_s"] > 0  # the ceiling, read from the same stream in this run
+    assert rebuild["sqlite_ratio"] == rebuild["sqlite_per_s"] / rebuild["raw_read_per_s"]
     assert (rebuild["sqlite_workers_peak_rss_mb"] > 0) == (
         default_workers() > 0
     )  # the preparing workers' memory
