@@ -179,15 +179,14 @@ def hub_up(
 
     settings = _settings(data_dir)
     port = port or settings.service_port("reporting")
+    needed = {
+        nats_port: ("the hub's NATS", "--nats-port"),
+        leaf_port: ("the hub's leaf links", "--leaf-port"),
+    }
+    if reporting:  # with --no-reporting, `hub hub reporting` may be on that port already
+        needed[port] = ("reporting", "--port (default HUB_REPORTING_PORT)")
     with _refusals():
-        require_free(
-            host,
-            {
-                nats_port: ("the hub's NATS", "--nats-port"),
-                leaf_port: ("the hub's leaf links", "--leaf-port"),
-                port: ("reporting", "--port (default HUB_REPORTING_PORT)"),
-            },
-        )
+        require_free(host, needed)
     topology = deployment(settings, Ports(host=host, hub=nats_port, hub_leaf=leaf_port))
     _run_until_stopped(run_hub(topology, host, port, reporting))
 

@@ -214,6 +214,23 @@ def test_sigkill_takes_the_commands_nats_server_and_services_along(
     stop_and_check(again, "sigterm", tmp_path / "again.log")
 
 
+def test_the_hub_nats_restarts_beside_a_running_reporting(
+    tmp_path: Path, kill_on_exit: list[subprocess.Popen[bytes]]
+) -> None:
+    """`hub hub up --no-reporting` serves no HTTP, so reporting (`hub hub reporting`) already
+    listening on the reporting port does not stop it: the runbook's "Restart one process"."""
+    with socket.socket() as reporting:
+        reporting.bind(("127.0.0.1", 0))
+        reporting.listen()
+        taken = str(reporting.getsockname()[1])
+        args = ["hub", "up", "--no-reporting", "--nats-port", str(free_port())]
+        log = tmp_path / "hub.log"
+        proc = hub_command([*args, "--leaf-port", str(free_port()), "--port", taken], tmp_path, log)
+        kill_on_exit.append(proc)
+        wait_for_text(log, "reporting runs apart", proc)
+    stop_and_check(proc, "sigterm", log)
+
+
 PREPARER = textwrap.dedent(
     """
     import multiprocessing.resource_tracker as tracker, os, time
