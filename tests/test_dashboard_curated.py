@@ -15,7 +15,7 @@ from services.reporting.read.catalogue import VIEWS
 from services.reporting.read.labels import Names
 from services.reporting.read.present import hours, level_order, name, number, pounds, words
 from tests.dashboard_helpers import PERIOD, dashboard_app, signed_in, text_of
-from tests.helpers import System
+from tests.helpers import System, income
 from tests.test_reporting_views import load_dataset
 
 
@@ -125,6 +125,22 @@ def test_a_long_table_writes_out_only_the_rows_it_shows() -> None:
     assert (lines.total_rows, len(lines.rows)) == (1000, 200)
     assert [c.text for c in lines.rows[199]] == ["Coventry", "Partner 0199", "£1.99", "Late"]
     assert schools.looked_up == 200 and organisations.looked_up == 200
+
+
+async def test_a_money_figures_trace_opens_on_the_latest_year_with_money(
+    system: System, tmp_path: Path
+) -> None:
+    """Like the money pages: a trace of income without a year is of the latest year with money
+    (here a year after the delivery), a trace of pupils of the latest year with delivery."""
+    await load_dataset(system)
+    later = income(5_00, received_on="2025-10-01")
+    assert (await system.post("coventry", "funding", "/income", later)).status_code == 201
+    await system.report_when(lambda r: r.stamp.applied_events >= 18, timeout=30)
+    async with signed_in(dashboard_app(system, tmp_path), "manager") as client:
+        traced = text_of((await client.get("/dashboard/trace?view=income&key=hub")).text)
+        pupils = text_of((await client.get("/dashboard/trace?view=pupils&key=hub")).text)
+    assert "The events behind income for hub, 2025-26" in traced and "£5.00" in traced
+    assert f"for hub, {PERIOD}" in pupils and PERIOD != "2025-26"
 
 
 async def test_pages_open_on_a_year_with_data_and_say_when_one_has_none(

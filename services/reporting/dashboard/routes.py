@@ -50,7 +50,7 @@ from services.reporting.read.queries import hub_report, report_stamp
 from services.reporting.read.versioned import per_version
 from services.reporting.read.views.accountability import InclusionReport, SchoolsReport
 from services.reporting.read.views.allocation import only_node
-from services.reporting.read.views.evidence import EvidenceView, evidence
+from services.reporting.read.views.evidence import MONEY_EVIDENCE, EvidenceView, evidence
 from services.reporting.read.views.funding import budget_vs_actual, load_ledger, summarise
 from shared.auth import (
     Ask,
@@ -240,6 +240,14 @@ class PageFilters:
         )
 
 
+def _about_money(request: Request) -> bool:
+    """A money page, or the trace of a money figure (which opens on a year with money too)."""
+    path = request.url.path
+    return path in MONEY_PAGES or (
+        path == "/dashboard/trace" and request.query_params.get("view") in MONEY_EVIDENCE
+    )
+
+
 async def page_filters(
     request: Request,
     session: ReadSession,
@@ -251,7 +259,7 @@ async def page_filters(
     function: str | None = None,
     partner: str | None = None,
 ) -> PageFilters:
-    what: Literal["delivery", "money"] = "money" if request.url.path in MONEY_PAGES else "delivery"
+    what: Literal["delivery", "money"] = "money" if _about_money(request) else "delivery"
     years = await years_with_data(session, what, kind)
     latest = latest_of(years, parse_period(academic_year(date.today()), kind).name)
     asked = period

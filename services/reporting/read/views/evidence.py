@@ -42,6 +42,10 @@ EvidenceView = Literal[
     "continuation",
     "partners",
 ]
+MONEY_EVIDENCE: frozenset[str] = frozenset(
+    {"income", "spend", "allocation", "commission", "budget"}
+)
+"""The evidence of money figures: traced in a year with ledger entries, not one with delivery."""
 ACCOUNTABILITY = {
     "schools": accountability.schools,
     "inclusion": accountability.inclusion,
