@@ -529,3 +529,63 @@ async def test_entries_decoded_once_per_text_are_the_mapped_entries(
         assert {type(e.entry_on) for e in plain} == {date}
     finally:
         await service.stop()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_transfers_from_allocations_and_receipts_are_those_of_the_whole_ledger(
+    settings: HubSettings, tmp_path: Path, seed: int
+) -> None:
+    """Allocations received in full, in part, twice or never, receipts of allocations never sent,
+    reversals (chains) of either side, beside income and spend: the transfer checks read from the
+    allocations and receipts equal `reconcile` of the whole ledger."""
+    service = build_service(
+        settings, "", ReportingSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'r.db'}")
+    )
+    await service.start(consume=False)
+    rng = random.Random(seed)
+    flows = [flow(n, f"in-{n}", "income", 900_000) for n in NODES]
+    flows += [
+        flow(n, f"ex-{n}{i}", "expenditure", rng.randint(1, 900)) for n in NODES for i in range(9)
+    ]
+    for i in range(30):
+        sender = rng.choice(NODES)
+        receiver = next(n for n in NODES if n != sender)
+        amount = rng.randint(1, 5_000)
+        flows.append(flow(sender, f"al{i}", "allocation", amount, counterpart_node=receiver))
+        got = rng.choice([amount, amount, amount - 1, None])
+        if got is not None:
+            named = f"al{i}" if rng.random() < 0.9 else f"never{i}"
+            flows.append(
+                flow(
+                    receiver,
+                    f"rc{i}",
+                    "received",
+                    got,
+                    counterpart_node=sender,
+                    counterpart_entry_id=named,
+                )
+            )
+    undone = rng.sample([f for f in flows if f["kind"] in ("allocation", "received")], 10)
+    for j, e in enumerate(undone):
+        for k in range(rng.randint(1, 3)):  # a chain: undone, reinstated, undone
+            flows.append(
+                flow(
+                    str(e["node"]),
+                    f"rv{j}-{k}",
+                    "reversal",
+                    int(str(e["amount_pence"])),
+                    original_entry_id=e["entry_id"],
+                    sign=-1 if k % 2 == 0 else 1,
+                )
+            )
+    try:
+        spends = [f for f in flows if f["kind"] == "expenditure"]
+        links = [(str(f["node"]), str(f["entry_id"]), f"in-{f['node']}", 1) for f in spends]
+        await _write_ledger(service, flows, links)
+        async with service.sessions() as session:
+            part = await funding.transfer_checks(session)
+            whole = funding.reconcile(await load_ledger(session))
+        assert part == whole
+        assert {t.status for t in whole} >= {"reconciled", "not received", "amounts differ"}
+    finally:
+        await service.stop()
