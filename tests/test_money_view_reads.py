@@ -589,3 +589,55 @@ async def test_transfers_from_allocations_and_receipts_are_those_of_the_whole_le
         assert {t.status for t in whole} >= {"reconciled", "not received", "amounts differ"}
     finally:
         await service.stop()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_sources_from_sql_are_the_source_figures_of_the_whole_ledger(
+    settings: HubSettings, tmp_path: Path, seed: int
+) -> None:
+    """Income and receipts on shared dates (ids in mixed case, digits and punctuation), drawn on
+    by spend, allocations and reversals' links (negative), by entries never recorded, not at all,
+    or beyond what they hold, some reversed (chains): the sources summed in SQL equal
+    `source_figures` of the whole ledger, in its order."""
+    service = build_service(
+        settings, "", ReportingSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'r.db'}")
+    )
+    await service.start(consume=False)
+    rng = random.Random(seed)
+    ids = ["In10", "in2", "a-b", "a_b", "A.b", "0x", "Z"] + [f"s{i}" for i in range(30)]
+    flows, links = [], []
+    for entry_id in ids:
+        node = rng.choice(NODES)
+        kind = rng.choice(["income", "income", "received"])
+        on = date(2024, 9, 1) + timedelta(days=rng.randrange(3))  # many on one date
+        flows.append(flow(node, entry_id, kind, rng.randint(0, 9_000), entry_on=on))
+        for k in range(rng.choice([0, 0, 0, 1, 2, 3])):  # reversed, reinstated, reversed
+            sign = -1 if k % 2 == 0 else 1
+            flows.append(
+                flow(
+                    node, f"rv-{entry_id}-{k}", "reversal", 1, original_entry_id=entry_id, sign=sign
+                )
+            )
+        for j in range(rng.randint(0, 4)):
+            spent = f"x-{entry_id}-{j}"
+            amount = rng.randint(-500, 4_000)
+            if rng.random() < 0.8:
+                flows.append(
+                    flow(
+                        node,
+                        spent,
+                        rng.choice(["expenditure", "commission", "allocation"]),
+                        abs(amount),
+                    )
+                )
+            links.append((node, spent, entry_id, amount))
+    try:
+        await _write_ledger(service, flows, links)
+        async with service.sessions() as session:
+            from_sql = await funding.sources(session)
+            whole = funding.source_figures(await load_ledger(session))
+        assert from_sql == whole
+        assert [(s.node, s.entry_id) for s in from_sql] == [(s.node, s.entry_id) for s in whole]
+        assert any(s.received_pence == 0 for s in whole) and any(s.drawn_pence for s in whole)
+    finally:
+        await service.stop()
