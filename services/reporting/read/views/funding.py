@@ -78,7 +78,6 @@ async def _read_ledger(session: AsyncSession) -> Ledger:
 
 
 _GRANT_KINDS = ("allocation", "commission")
-_SOURCE_KINDS = ("income", "received")
 _KEYS_PER_QUERY = 500
 
 
@@ -147,13 +146,13 @@ async def _period_ledger(session: AsyncSession, start: date, end: date) -> Ledge
 
 
 async def grants_ledger(session: AsyncSession) -> Ledger:
-    """What the 360Giving grants read of the ledger: every allocation and commission, the sources
-    they draw on (income and receipts), whether each is reversed and the grants' links; not the
-    spend, which is most of a hub's entries (no `drawn_from`, no spend's links: for the grants
-    only). Should a grant's link or a receipt name an entry of another kind (nodes refuse that),
-    the whole ledger, so the grants are the same either way."""
+    """What the 360Giving grants read of the ledger: every allocation, commission and receipt,
+    whether each is reversed, the grants' links and the income they name; not the rest of the
+    income nor the spend, which are most of a hub's entries (no `drawn_from`, no spend's links:
+    for the grants only). Should a grant's link or a receipt name an entry of another kind (nodes
+    refuse that), the whole ledger, so the grants are the same either way."""
     f, li = _FLOW.c, _LINK.c
-    ledger = await _part_of_ledger(session, f.kind.in_(_GRANT_KINDS + _SOURCE_KINDS))
+    ledger = await _part_of_ledger(session, f.kind.in_(_GRANT_KINDS + ("received",)))
     entries = ledger.entries
     for node, entry_id, source_entry_id, amount in await session.execute(
         select(li.node, li.entry_id, li.source_entry_id, li.amount_pence)
@@ -167,14 +166,11 @@ async def grants_ledger(session: AsyncSession) -> Ledger:
         for e in entries.values()
         if e.kind == "received"
     }
-    if await _any_entry(session, named - entries.keys()):
+    found = await _entries(session, named - entries.keys())
+    if any(e.kind != "income" for e in found):
         return await load_ledger(session)
+    entries.update(((e.node, e.entry_id), e) for e in found)
     return ledger
-
-
-async def _any_entry(session: AsyncSession, keys: set[tuple[str, str]]) -> bool:
-    """Whether any of `keys` (node, entry id) is in the ledger."""
-    return bool(await _entries(session, keys))
 
 
 async def _entries(session: AsyncSession, keys: set[tuple[str, str]]) -> list[FundingFlowView]:
