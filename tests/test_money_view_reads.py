@@ -641,3 +641,64 @@ async def test_sources_from_sql_are_the_source_figures_of_the_whole_ledger(
         assert any(s.received_pence == 0 for s in whole) and any(s.drawn_pence for s in whole)
     finally:
         await service.stop()
+
+
+async def _every_registrations_leads(session: Any, prefix: str) -> dict[str, dict[str, str]]:
+    """Each node's lead organisation as the 360Giving export found it before: from every
+    registration (the oracle)."""
+    leads: dict[str, dict[str, str]] = {}
+    for org in sorted(await organisation_rows(session), key=lambda o: (o.node, o.name)):
+        if org.node not in leads and any(role in giving360.LEAD_ROLES for role in org.roles):
+            leads[org.node] = {
+                "id": org.org_id or giving360._internal_org_id(prefix, org.organisation_id),
+                "name": org.name,
+            }
+    return leads
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_lead_organisations_from_the_leads_are_those_of_every_registration(
+    settings: HubSettings, tmp_path: Path, seed: int
+) -> None:
+    """Registrations with lead roles, roles that only look like one (a "leadership" role, a
+    "hub-lead" typo), no roles, names shared within a node: the 360Giving export's lead
+    organisations read from the registrations naming a lead role are those found in every
+    registration."""
+    rng = random.Random(seed)
+    service = build_service(
+        settings, "", ReportingSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'r.db'}")
+    )
+    await service.start(consume=False)
+    roles = [
+        ["delivery_partner"],
+        ["hub_lead"],
+        ["school", "collaborative_lead"],
+        ["leadership"],
+        ["hub-lead"],
+        ["hubxlead"],
+        [],
+    ]
+    rows = [
+        {
+            "node": rng.choice(AREAS),
+            "organisation_id": f"o{i}",
+            "org_id": rng.choice([None, f"GB-CHC-{i}"]),
+            "name": f"Partner {rng.randint(1, 3)}",
+            "roles": rng.choice(roles),
+            "areas": [],
+            "functions": [],
+            "event_id": f"e{i}",
+            "state": "active",
+        }
+        for i in range(40)
+    ]
+    try:
+        async with service.sessions() as writer, writer.begin():
+            await writer.execute(insert(OrganisationView.__table__), rows)
+        async with service.read_sessions() as session:
+            leads = await giving360._lead_organisations(session, "hub")
+            oracle = await _every_registrations_leads(session, "hub")
+        assert leads == oracle
+        assert leads
+    finally:
+        await service.stop()
