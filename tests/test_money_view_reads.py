@@ -529,3 +529,176 @@ async def test_entries_decoded_once_per_text_are_the_mapped_entries(
         assert {type(e.entry_on) for e in plain} == {date}
     finally:
         await service.stop()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_transfers_from_allocations_and_receipts_are_those_of_the_whole_ledger(
+    settings: HubSettings, tmp_path: Path, seed: int
+) -> None:
+    """Allocations received in full, in part, twice or never, receipts of allocations never sent,
+    reversals (chains) of either side, beside income and spend: the transfer checks read from the
+    allocations and receipts equal `reconcile` of the whole ledger."""
+    service = build_service(
+        settings, "", ReportingSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'r.db'}")
+    )
+    await service.start(consume=False)
+    rng = random.Random(seed)
+    flows = [flow(n, f"in-{n}", "income", 900_000) for n in NODES]
+    flows += [
+        flow(n, f"ex-{n}{i}", "expenditure", rng.randint(1, 900)) for n in NODES for i in range(9)
+    ]
+    for i in range(30):
+        sender = rng.choice(NODES)
+        receiver = next(n for n in NODES if n != sender)
+        amount = rng.randint(1, 5_000)
+        flows.append(flow(sender, f"al{i}", "allocation", amount, counterpart_node=receiver))
+        got = rng.choice([amount, amount, amount - 1, None])
+        if got is not None:
+            named = f"al{i}" if rng.random() < 0.9 else f"never{i}"
+            flows.append(
+                flow(
+                    receiver,
+                    f"rc{i}",
+                    "received",
+                    got,
+                    counterpart_node=sender,
+                    counterpart_entry_id=named,
+                )
+            )
+    undone = rng.sample([f for f in flows if f["kind"] in ("allocation", "received")], 10)
+    for j, e in enumerate(undone):
+        for k in range(rng.randint(1, 3)):  # a chain: undone, reinstated, undone
+            flows.append(
+                flow(
+                    str(e["node"]),
+                    f"rv{j}-{k}",
+                    "reversal",
+                    int(str(e["amount_pence"])),
+                    original_entry_id=e["entry_id"],
+                    sign=-1 if k % 2 == 0 else 1,
+                )
+            )
+    try:
+        spends = [f for f in flows if f["kind"] == "expenditure"]
+        links = [(str(f["node"]), str(f["entry_id"]), f"in-{f['node']}", 1) for f in spends]
+        await _write_ledger(service, flows, links)
+        async with service.sessions() as session:
+            part = await funding.transfer_checks(session)
+            whole = funding.reconcile(await load_ledger(session))
+        assert part == whole
+        assert {t.status for t in whole} >= {"reconciled", "not received", "amounts differ"}
+    finally:
+        await service.stop()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_sources_from_sql_are_the_source_figures_of_the_whole_ledger(
+    settings: HubSettings, tmp_path: Path, seed: int
+) -> None:
+    """Income and receipts on shared dates (ids in mixed case, digits and punctuation), drawn on
+    by spend, allocations and reversals' links (negative), by entries never recorded, not at all,
+    or beyond what they hold, some reversed (chains): the sources summed in SQL equal
+    `source_figures` of the whole ledger, in its order."""
+    service = build_service(
+        settings, "", ReportingSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'r.db'}")
+    )
+    await service.start(consume=False)
+    rng = random.Random(seed)
+    ids = ["In10", "in2", "a-b", "a_b", "A.b", "0x", "Z"] + [f"s{i}" for i in range(30)]
+    flows, links = [], []
+    for entry_id in ids:
+        node = rng.choice(NODES)
+        kind = rng.choice(["income", "income", "received"])
+        on = date(2024, 9, 1) + timedelta(days=rng.randrange(3))  # many on one date
+        flows.append(flow(node, entry_id, kind, rng.randint(0, 9_000), entry_on=on))
+        for k in range(rng.choice([0, 0, 0, 1, 2, 3])):  # reversed, reinstated, reversed
+            sign = -1 if k % 2 == 0 else 1
+            flows.append(
+                flow(
+                    node, f"rv-{entry_id}-{k}", "reversal", 1, original_entry_id=entry_id, sign=sign
+                )
+            )
+        for j in range(rng.randint(0, 4)):
+            spent = f"x-{entry_id}-{j}"
+            amount = rng.randint(-500, 4_000)
+            if rng.random() < 0.8:
+                flows.append(
+                    flow(
+                        node,
+                        spent,
+                        rng.choice(["expenditure", "commission", "allocation"]),
+                        abs(amount),
+                    )
+                )
+            links.append((node, spent, entry_id, amount))
+    try:
+        await _write_ledger(service, flows, links)
+        async with service.sessions() as session:
+            from_sql = await funding.sources(session)
+            whole = funding.source_figures(await load_ledger(session))
+        assert from_sql == whole
+        assert [(s.node, s.entry_id) for s in from_sql] == [(s.node, s.entry_id) for s in whole]
+        assert any(s.received_pence == 0 for s in whole) and any(s.drawn_pence for s in whole)
+    finally:
+        await service.stop()
+
+
+async def _every_registrations_leads(session: Any, prefix: str) -> dict[str, dict[str, str]]:
+    """Each node's lead organisation as the 360Giving export found it before: from every
+    registration (the oracle)."""
+    leads: dict[str, dict[str, str]] = {}
+    for org in sorted(await organisation_rows(session), key=lambda o: (o.node, o.name)):
+        if org.node not in leads and any(role in giving360.LEAD_ROLES for role in org.roles):
+            leads[org.node] = {
+                "id": org.org_id or giving360._internal_org_id(prefix, org.organisation_id),
+                "name": org.name,
+            }
+    return leads
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_lead_organisations_from_the_leads_are_those_of_every_registration(
+    settings: HubSettings, tmp_path: Path, seed: int
+) -> None:
+    """Registrations with lead roles, roles that only look like one (a "leadership" role, a
+    "hub-lead" typo), no roles, names shared within a node: the 360Giving export's lead
+    organisations read from the registrations naming a lead role are those found in every
+    registration."""
+    rng = random.Random(seed)
+    service = build_service(
+        settings, "", ReportingSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'r.db'}")
+    )
+    await service.start(consume=False)
+    roles = [
+        ["delivery_partner"],
+        ["hub_lead"],
+        ["school", "collaborative_lead"],
+        ["leadership"],
+        ["hub-lead"],
+        ["hubxlead"],
+        [],
+    ]
+    rows = [
+        {
+            "node": rng.choice(AREAS),
+            "organisation_id": f"o{i}",
+            "org_id": rng.choice([None, f"GB-CHC-{i}"]),
+            "name": f"Partner {rng.randint(1, 3)}",
+            "roles": rng.choice(roles),
+            "areas": [],
+            "functions": [],
+            "event_id": f"e{i}",
+            "state": "active",
+        }
+        for i in range(40)
+    ]
+    try:
+        async with service.sessions() as writer, writer.begin():
+            await writer.execute(insert(OrganisationView.__table__), rows)
+        async with service.read_sessions() as session:
+            leads = await giving360._lead_organisations(session, "hub")
+            oracle = await _every_registrations_leads(session, "hub")
+        assert leads == oracle
+        assert leads
+    finally:
+        await service.stop()

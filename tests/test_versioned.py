@@ -9,9 +9,10 @@ import copy
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from harness.bench_events import event_mix
 from services.reporting.app import build_service
@@ -358,3 +359,31 @@ def test_a_held_figure_is_copied_whole_and_shares_nothing_mutable() -> None:
         when=date(2025, 7, 31),
         pair=(1, [2]),
     )
+
+
+class _Shared(BaseModel):
+    """Frozen, nothing inside can change: copies may share it (as SourceFigures)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    pence: int
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> _Shared:
+        return self
+
+
+class _Holder(BaseModel):
+    shared: list[_Shared]
+    rows: list[_Row]
+
+
+def test_a_held_figure_shares_the_models_that_copy_as_themselves() -> None:
+    """A model with its own `__deepcopy__` is copied as it says (a frozen source: itself), as
+    ``copy.deepcopy`` would; the lists holding it and the other models are still new."""
+    held = _Holder(shared=[_Shared(name="a", pence=1)], rows=[_Row(group="x", pupils=1)])
+    copied = fresh_copy(held)
+    assert copied == copy.deepcopy(held) == held
+    assert copied.shared[0] is held.shared[0]
+    assert copied.shared is not held.shared
+    assert copied.rows[0] is not held.rows[0]

@@ -358,13 +358,9 @@ def balance(
 @app.command("transfers")
 def transfers(data_dir: DataDirOption = None) -> None:
     """Both sides of every transfer between nodes, and any one side has not recorded or disputes."""
-    from services.reporting.read.views.funding import load_ledger, reconcile
+    from services.reporting.read.views.funding import transfer_checks
 
-    _print_transfers(_reporting(data_dir, lambda s, _: _reconciled(s, load_ledger, reconcile)))
-
-
-async def _reconciled(session: Any, load: Any, reconcile: Any) -> Any:
-    return reconcile(await load(session))
+    _print_transfers(_reporting(data_dir, lambda s, _: transfer_checks(s)))
 
 
 def _print_transfers(rows: list[Any]) -> None:

@@ -156,7 +156,8 @@ def fresh_copy(value: T) -> T:
     """A copy sharing nothing mutable with `value`: what ``copy.deepcopy`` gives for the figures
     views return (pydantic models, lists, dicts and plain values), made as pydantic's own deep copy
     makes a model, without deepcopy's bookkeeping per object, which cost more than computing a
-    large view (a reach report's thousands of rows). Anything else is deep-copied."""
+    large view (a reach report's thousands of rows). A model with its own ``__deepcopy__`` and
+    anything else is deep-copied."""
     kind = type(value)
     if kind in _ATOMIC:
         return value
@@ -166,6 +167,8 @@ def fresh_copy(value: T) -> T:
         return {k: fresh_copy(v) for k, v in value.items()}  # type: ignore[attr-defined,return-value]
     if kind is tuple:
         return tuple(fresh_copy(v) for v in value)  # type: ignore[attr-defined,return-value]
+    if isinstance(value, BaseModel) and type(value).__deepcopy__ is not BaseModel.__deepcopy__:
+        return copy.deepcopy(value)  # the model says how it is copied (a frozen one: itself)
     if (
         isinstance(value, BaseModel)
         and value.__pydantic_extra__ is None

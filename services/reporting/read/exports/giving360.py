@@ -13,15 +13,16 @@ import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
+from sqlalchemy import Text, cast, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.reporting.models import OrganisationView
 from services.reporting.read.labels import label
 from services.reporting.read.present import name as place
 from services.reporting.read.versioned import once_per_version
 from services.reporting.read.views.funding import Ledger, grants_ledger
-from services.reporting.read.views.partners import organisation_rows
 from shared import cells
 
 ACE = {"id": "GB-CHC-1036733", "name": "Arts Council England"}
@@ -47,13 +48,35 @@ def _internal_org_id(prefix: str, local: str) -> str:
 async def _lead_organisations(session: AsyncSession, prefix: str) -> dict[str, dict[str, str]]:
     """Each node's lead organisation, as a 360Giving Organization."""
     leads: dict[str, dict[str, str]] = {}
-    for org in sorted(await organisation_rows(session), key=lambda o: (o.node, o.name)):
+    for org in sorted(await _maybe_leads(session), key=lambda o: (o.node, o.name)):
         if org.node not in leads and any(role in LEAD_ROLES for role in org.roles):
             leads[org.node] = {
                 "id": org.org_id or _internal_org_id(prefix, org.organisation_id),
                 "name": org.name,
             }
     return leads
+
+
+class LeadRow(NamedTuple):
+    node: str
+    organisation_id: str
+    org_id: str | None
+    name: str
+    roles: list[str]
+
+
+async def _maybe_leads(session: AsyncSession) -> list[LeadRow]:
+    """The registrations whose roles' JSON text names a lead role, in `organisation_rows` order:
+    every lead and perhaps a few others (the caller checks the roles), not the tens of thousands
+    of other partners a hub registers."""
+    o = OrganisationView.__table__.c
+    roles = cast(o.roles, Text)
+    query = (
+        select(o.node, o.organisation_id, o.org_id, o.name, o.roles)
+        .where(or_(*(roles.contains(role, autoescape=True) for role in LEAD_ROLES)))
+        .order_by(o.node, o.organisation_id)
+    )
+    return [LeadRow._make(row) for row in await session.execute(query)]
 
 
 def _origins(

@@ -26,7 +26,7 @@ from services.reporting.read.views.funding import (
     asset_register,
     budget_vs_actual,
     period_ledger,
-    source_figures,
+    sources,
     summarise,
 )
 from services.reporting.read.views.partners import commission_keys
@@ -192,7 +192,9 @@ async def allocation_report(
         spend_by_area=_totals([(e.area or "unattributed", a) for e, a in spend]),
         spend_by_category=_totals([(e.category or e.kind, a) for e, a in spend]),
         budget=budget,
-        remaining_by_source=source_figures(ledger),
+        remaining_by_source=[
+            s for s in await sources(session) if filters.node is None or s.node == filters.node
+        ],
         unit_costs=await unit_costs(session, ledger, name if kind == "academic" else None, filters),
         capital_items=[
             a

@@ -78,7 +78,6 @@ async def _read_ledger(session: AsyncSession) -> Ledger:
 
 
 _GRANT_KINDS = ("allocation", "commission")
-_SOURCE_KINDS = ("income", "received")
 _KEYS_PER_QUERY = 500
 
 
@@ -123,10 +122,10 @@ async def _part_of_ledger(session: AsyncSession, which: ColumnElement[bool]) -> 
 
 async def period_ledger(session: AsyncSession, start: date, end: date) -> Ledger:
     """What a period's money figures read of the ledger (`summarise`, `actual_in_period`,
-    `flows_in_period`, `source_figures`): the entries dated in it and those its reversals undo,
-    every source (income and receipts) with what is drawn on each (summed in SQL), every reversal
-    count; no links, and none of the other years' spend that is most of a hub's entries. Read
-    once per transaction (the funding view and its budget share it): nothing modifies it."""
+    `flows_in_period`): the entries dated in it and those its reversals undo, every reversal
+    count; no links, no sources of other periods (`sources` has every source's figures) and none
+    of the other years' spend that is most of a hub's entries. Read once per transaction (the
+    funding view and its budget share it): nothing modifies it."""
     return await per_transaction(
         session,
         ("period ledger", str(start), str(end)),
@@ -135,33 +134,25 @@ async def period_ledger(session: AsyncSession, start: date, end: date) -> Ledger
 
 
 async def _period_ledger(session: AsyncSession, start: date, end: date) -> Ledger:
-    f, li = _FLOW.c, _LINK.c
-    ledger = await _part_of_ledger(
-        session, f.kind.in_(SOURCES) | ((f.entry_on >= start) & (f.entry_on <= end))
-    )
+    f = _FLOW.c
+    ledger = await _part_of_ledger(session, (f.entry_on >= start) & (f.entry_on <= end))
     undone = {
         (e.node, e.original_entry_id or "") for e in ledger.entries.values() if e.kind == "reversal"
     }
     ledger.entries.update(
         ((e.node, e.entry_id), e) for e in await _entries(session, undone - ledger.entries.keys())
     )
-    for node, source, drawn in await session.execute(
-        select(li.node, li.source_entry_id, func.sum(li.amount_pence)).group_by(
-            li.node, li.source_entry_id
-        )
-    ):
-        ledger.drawn_from[(node, source)] = int(drawn)
     return ledger
 
 
 async def grants_ledger(session: AsyncSession) -> Ledger:
-    """What the 360Giving grants read of the ledger: every allocation and commission, the sources
-    they draw on (income and receipts), whether each is reversed and the grants' links; not the
-    spend, which is most of a hub's entries (no `drawn_from`, no spend's links: for the grants
-    only). Should a grant's link or a receipt name an entry of another kind (nodes refuse that),
-    the whole ledger, so the grants are the same either way."""
+    """What the 360Giving grants read of the ledger: every allocation, commission and receipt,
+    whether each is reversed, the grants' links and the income they name; not the rest of the
+    income nor the spend, which are most of a hub's entries (no `drawn_from`, no spend's links:
+    for the grants only). Should a grant's link or a receipt name an entry of another kind (nodes
+    refuse that), the whole ledger, so the grants are the same either way."""
     f, li = _FLOW.c, _LINK.c
-    ledger = await _part_of_ledger(session, f.kind.in_(_GRANT_KINDS + _SOURCE_KINDS))
+    ledger = await _part_of_ledger(session, f.kind.in_(_GRANT_KINDS + ("received",)))
     entries = ledger.entries
     for node, entry_id, source_entry_id, amount in await session.execute(
         select(li.node, li.entry_id, li.source_entry_id, li.amount_pence)
@@ -175,14 +166,11 @@ async def grants_ledger(session: AsyncSession) -> Ledger:
         for e in entries.values()
         if e.kind == "received"
     }
-    if await _any_entry(session, named - entries.keys()):
+    found = await _entries(session, named - entries.keys())
+    if any(e.kind != "income" for e in found):
         return await load_ledger(session)
+    entries.update(((e.node, e.entry_id), e) for e in found)
     return ledger
-
-
-async def _any_entry(session: AsyncSession, keys: set[tuple[str, str]]) -> bool:
-    """Whether any of `keys` (node, entry id) is in the ledger."""
-    return bool(await _entries(session, keys))
 
 
 async def _entries(session: AsyncSession, keys: set[tuple[str, str]]) -> list[FundingFlowView]:
@@ -322,6 +310,76 @@ def source_figures(ledger: Ledger) -> list[SourceFigures]:
     return sources
 
 
+async def sources(session: AsyncSession) -> list[SourceFigures]:
+    """`source_figures` of the whole ledger without reading it: every source with what is drawn
+    on it and whether it is reversed, summed and counted in SQL (integers: exact). Read once per
+    data version and shared: read the list, never change it."""
+    return await per_version(
+        session,
+        ("sources",),
+        lambda: per_transaction(session, ("sources",), lambda: _sources(session)),
+        shared=True,
+    )
+
+
+async def _sources(session: AsyncSession) -> list[SourceFigures]:
+    f, li = _FLOW.c, _LINK.c
+    drawn = (
+        select(li.node, li.source_entry_id, func.sum(li.amount_pence).label("pence"))
+        .group_by(li.node, li.source_entry_id)
+        .subquery()
+    )
+    undone = (
+        select(f.node, f.original_entry_id, func.count().label("times"))
+        .where(f.kind == "reversal")
+        .group_by(f.node, f.original_entry_id)
+        .subquery()
+    )
+    query = (
+        select(
+            f.node,
+            type_coerce(f.entry_on, Text),  # compared, never shown: no date made per row
+            f.entry_id,
+            f.kind,
+            f.stream,
+            f.counterparty,
+            f.amount_pence,
+            drawn.c.pence,
+            undone.c.times,
+        )
+        .outerjoin(drawn, (drawn.c.node == f.node) & (drawn.c.source_entry_id == f.entry_id))
+        .outerjoin(undone, (undone.c.node == f.node) & (undone.c.original_entry_id == f.entry_id))
+        .where(f.kind.in_(SOURCES))
+    )
+    # sorted here, not by SQL: a database's collation may order text otherwise than Python
+    return [_source(*row) for row in sorted(tuple(row) for row in await session.execute(query))]
+
+
+def _source(
+    node: str,
+    _: object,
+    entry_id: str,
+    kind: str,
+    stream: str,
+    funder: str | None,
+    amount: int,
+    drawn: int | None,
+    reversals: int | None,
+) -> SourceFigures:
+    """A source's figures from its row, what is drawn on it and its reversals (None: none)."""
+    held = 0 if (reversals or 0) % 2 else int(amount)  # ledger.net
+    return SourceFigures(
+        node=node,
+        entry_id=entry_id,
+        kind=kind,
+        stream=stream,
+        funder=funder,
+        received_pence=held,
+        drawn_pence=int(drawn or 0),
+        remaining_pence=held - int(drawn or 0),
+    )
+
+
 _NODE_FIGURE = {
     "income": "income_pence",
     "received": "received_pence",
@@ -365,20 +423,22 @@ def _node_sums(ledger: Ledger) -> dict[str, dict[str, int]]:
 
 
 def balance(ledger: Ledger, nodes: list[str]) -> FundingBalance:
-    return _balance(ledger, nodes, _link_problems(ledger), _node_sums(ledger))
+    return _balance(
+        ledger, nodes, source_figures(ledger), _link_problems(ledger), _node_sums(ledger)
+    )
 
 
 def _balance(
     ledger: Ledger,
     nodes: list[str],
+    sources: list[SourceFigures],
     link_problems: list[LinkProblem],
     node_sums: dict[str, dict[str, int]],
 ) -> FundingBalance:
-    """The balance from a ledger's sources, allocations and receipts, the flows whose links do not
-    add up, and each node's sums (`balance` finds them in a whole ledger, `funding_balance` in
-    SQL)."""
+    """The balance from a ledger's allocations and receipts, the sources' figures, the flows whose
+    links do not add up, and each node's sums (`balance` finds them in a whole ledger,
+    `funding_balance` in SQL)."""
     problems: list[str] = []
-    sources = source_figures(ledger)
     for s in sources:
         if s.drawn_pence > s.received_pence or s.drawn_pence < 0:
             problems.append(
@@ -438,16 +498,10 @@ def _balance(
 
 @once_per_version
 async def funding_balance(session: AsyncSession, nodes: list[str]) -> FundingBalance:
-    """`balance` without reading the whole ledger: its sources, allocations and receipts, what
-    is drawn on each source and the per-node sums, summed in SQL (integers: exact)."""
+    """`balance` without reading the whole ledger: its allocations and receipts, the sources'
+    figures and the per-node sums, summed in SQL (integers: exact)."""
     li, f = _LINK.c, _FLOW.c
-    ledger = await _part_of_ledger(session, f.kind.in_(("income", "received", "allocation")))
-    for node, source, drawn in await session.execute(
-        select(li.node, li.source_entry_id, func.sum(li.amount_pence)).group_by(
-            li.node, li.source_entry_id
-        )
-    ):
-        ledger.drawn_from[(node, source)] = int(drawn)
+    ledger = await _transfers_ledger(session)
     total = func.sum(li.amount_pence)
     link_problems = [
         (node, entry_id, kind, int(links), int(amount))
@@ -472,7 +526,7 @@ async def funding_balance(session: AsyncSession, nodes: list[str]) -> FundingBal
     for e in await _entries(session, undone):  # standing no more: out of the sums
         if e.kind in _NODE_FIGURE:
             sums[e.node][_NODE_FIGURE[e.kind]] -= e.amount_pence
-    return _balance(ledger, nodes, sorted(link_problems), sums)
+    return _balance(ledger, nodes, list(await sources(session)), sorted(link_problems), sums)
 
 
 class BudgetLine(BaseModel):
@@ -709,7 +763,17 @@ async def activity_funding(session: AsyncSession, activity_id: str) -> list[list
 
 @once_per_version
 async def transfer_checks(session: AsyncSession) -> list[TransferCheck]:
-    return reconcile(await load_ledger(session))
+    return reconcile(await _transfers_ledger(session))
+
+
+async def _transfers_ledger(session: AsyncSession) -> Ledger:
+    """What `reconcile` reads of a ledger: the allocations and receipts and every reversal count,
+    without the spend that is most of a hub's entries; no links. Read once per transaction (the
+    balance reconciles too): nothing modifies it."""
+    kinds = _FLOW.c.kind.in_(("allocation", "received"))
+    return await per_transaction(
+        session, ("transfers ledger",), lambda: _part_of_ledger(session, kinds)
+    )
 
 
 class FollowStep(BaseModel):
