@@ -14,6 +14,7 @@ from services.reporting.ingest.apply import Incoming
 from services.reporting.ingest.audit import verify
 from services.reporting.read.catalogue import VIEWS, run_view
 from services.reporting.read.params import ViewParams
+from services.reporting.read.views.partners import organisation_rows
 from services.reporting.settings import ReportingSettings
 from shared.settings import HubSettings
 from shared.subjects import event_subject
@@ -93,6 +94,7 @@ def batch(hub: str) -> list[Incoming]:
                 amount_pence=100_00,
             ),
         ),
+        ("partners", "OrganisationRegistered", 1, sample("OrganisationRegistered.v1")),
     ]
     out, sequences = [], {}
     for i, (service, event_type, version, payload) in enumerate(events, start=1):
@@ -118,7 +120,7 @@ async def test_views_and_audit_on_each_database(settings: HubSettings, database_
     await reporting.start(consume=False)
     try:
         messages = batch(settings.hub)
-        assert (await reporting.ingest(messages)).applied == 7
+        assert (await reporting.ingest(messages)).applied == 8
         stream = {m.stream_seq: m.data for m in messages}
 
         async def fetch(seq: int) -> tuple[bytes, None] | None:
@@ -134,7 +136,11 @@ async def test_views_and_audit_on_each_database(settings: HubSettings, database_
                 ViewParams(hub=settings.hub, nodes=["coventry"], period="2024-25"),
             )
             clean = await verify(session, fetch)
-        assert all(r.stamp.applied_events == 7 for r in results.values())
+        assert all(r.stamp.applied_events == 8 for r in results.values())
+        async with reporting.read_sessions() as session:  # lists as each database hands them back
+            rows = await organisation_rows(session)
+        (registered,) = [r for r in rows if r.name == "Arts Council England"]
+        assert (registered.roles, registered.areas) == (["funder"], [])
         wcet = results["schools"].wcet  # type: ignore[attr-defined]
         assert (wcet.pupils, wcet.continued, str(wcet.continuation_share)) == (1, 1, "100.0")
         assert results["schools"].areas[0].state_funded_share == 100  # type: ignore[attr-defined]

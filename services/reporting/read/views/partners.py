@@ -78,7 +78,7 @@ def _decoded_lists(column: Sequence[Any]) -> list[Any]:
     """A JSON list column read as its text, decoded once per distinct text: registrations repeat
     the same few roles, areas and functions, and decoding each row's was most of reading them. A
     driver that hands back the list is taken at its word."""
-    texts = {v: json.loads(v) for v in set(column) if isinstance(v, str)}
+    texts = {v: json.loads(v) for v in {v for v in column if isinstance(v, str)}}
     return [texts[v] if isinstance(v, str) else v for v in column]
 
 
