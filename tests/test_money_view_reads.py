@@ -6,7 +6,6 @@ import copy
 import random
 from datetime import date, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -101,15 +100,13 @@ async def _write_ledger(
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 async def test_unit_costs_count_in_sql_what_the_pupil_records_hold(
-    settings: HubSettings, tmp_path: Path, seed: int
+    settings: HubSettings, database_url: str, seed: int
 ) -> None:
     """Participations, unique pupils and hours for the unit costs, counted in SQL, equal what the
     year's pupil records and activities give under every filter: withdrawn pupils, pupils of an
     activity recorded under another year or never delivered, pupils at two nodes."""
     rng = random.Random(seed)
-    service = build_service(
-        settings, "", ReportingSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'r.db'}")
-    )
+    service = build_service(settings, "", ReportingSettings(database_url=database_url))
     await service.start(consume=False)
     try:
         activities = [
@@ -180,14 +177,12 @@ def test_a_source_held_in_a_result_is_frozen_so_copies_of_the_result_can_share_i
 
 
 async def test_organisation_rows_read_what_the_mapped_registrations_hold(
-    settings: HubSettings, tmp_path: Path
+    settings: HubSettings, database_url: str
 ) -> None:
     """The plain rows the organisations, partnerships and 360Giving reads share (lists decoded once
     per distinct text) hold what the mapped registrations do, in node order."""
     rng = random.Random(4)
-    service = build_service(
-        settings, "", ReportingSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'r.db'}")
-    )
+    service = build_service(settings, "", ReportingSettings(database_url=database_url))
     await service.start(consume=False)
     try:
         rows = [
@@ -266,14 +261,12 @@ def flow(node: str, entry_id: str, kind: str, amount: int, **values: object) -> 
 
 @pytest.mark.parametrize("odd", [False, True])
 async def test_grants_read_from_part_of_the_ledger_are_the_grants_of_the_whole(
-    settings: HubSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, odd: bool
+    settings: HubSettings, database_url: str, monkeypatch: pytest.MonkeyPatch, odd: bool
 ) -> None:
     """Allocations, commissions, receipts, reversals (a chain of two) and spend: the 360Giving
     grants built from the grants' part of the ledger equal those built from the whole; `odd`
     adds a commission drawing on a spend entry (nodes refuse it), which reads the whole."""
-    service = build_service(
-        settings, "", ReportingSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'r.db'}")
-    )
+    service = build_service(settings, "", ReportingSettings(database_url=database_url))
     await service.start(consume=False)
     flows = [
         flow("coventry", "inc1", "income", 100_000, counterparty="GB-CHC-1036733"),
@@ -335,15 +328,13 @@ async def test_grants_read_from_part_of_the_ledger_are_the_grants_of_the_whole(
 
 
 async def test_the_balance_summed_in_sql_is_the_balance_of_the_whole_ledger(
-    settings: HubSettings, tmp_path: Path
+    settings: HubSettings, database_url: str
 ) -> None:
     """Sources drawn on by allocations, commissions, spend and reversals' links; a reversal chain;
     a source over-drawn, a flow whose links do not add up, a transfer not received, a node outside
     the settings: the balance from SQL sums equals `balance` of the whole ledger, problems and
     all."""
-    service = build_service(
-        settings, "", ReportingSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'r.db'}")
-    )
+    service = build_service(settings, "", ReportingSettings(database_url=database_url))
     await service.start(consume=False)
     rng = random.Random(5)
     spends = [flow("coventry", f"ex{i}", "expenditure", rng.randint(1, 900)) for i in range(2, 40)]
@@ -401,14 +392,16 @@ async def test_the_balance_summed_in_sql_is_the_balance_of_the_whole_ledger(
 
 @pytest.mark.parametrize(("kind", "period"), [("academic", "2024-25"), ("financial", "2025-26")])
 async def test_a_periods_money_from_part_of_the_ledger_is_that_of_the_whole(
-    settings: HubSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, period: str
+    settings: HubSettings,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+    period: str,
 ) -> None:
     """Income, spend, commissions, allocations and assets over three years, reversals dated in
     another year than what they undo (and a chain): the funding view, budget against actual and
     the asset register read from the period's part of the ledger equal those of the whole."""
-    service = build_service(
-        settings, "", ReportingSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'r.db'}")
-    )
+    service = build_service(settings, "", ReportingSettings(database_url=database_url))
     await service.start(consume=False)
     rng = random.Random(6)
     asset = {"item": "Timpani", "location": "Store", "loaned_to": None}
@@ -501,13 +494,11 @@ async def test_a_periods_money_from_part_of_the_ledger_is_that_of_the_whole(
 
 
 async def test_entries_decoded_once_per_text_are_the_mapped_entries(
-    settings: HubSettings, tmp_path: Path
+    settings: HubSettings, database_url: str
 ) -> None:
     """Entries read with their details and dates decoded once per distinct text hold what the
     mapped entries do (dates as dates, details as the same dicts, a missing one as None)."""
-    service = build_service(
-        settings, "", ReportingSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'r.db'}")
-    )
+    service = build_service(settings, "", ReportingSettings(database_url=database_url))
     await service.start(consume=False)
     asset = {"item": "Timpani", "location": "Store", "loaned_to": None}
     flows = [
@@ -533,14 +524,12 @@ async def test_entries_decoded_once_per_text_are_the_mapped_entries(
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 async def test_transfers_from_allocations_and_receipts_are_those_of_the_whole_ledger(
-    settings: HubSettings, tmp_path: Path, seed: int
+    settings: HubSettings, database_url: str, seed: int
 ) -> None:
     """Allocations received in full, in part, twice or never, receipts of allocations never sent,
     reversals (chains) of either side, beside income and spend: the transfer checks read from the
     allocations and receipts equal `reconcile` of the whole ledger."""
-    service = build_service(
-        settings, "", ReportingSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'r.db'}")
-    )
+    service = build_service(settings, "", ReportingSettings(database_url=database_url))
     await service.start(consume=False)
     rng = random.Random(seed)
     flows = [flow(n, f"in-{n}", "income", 900_000) for n in NODES]
@@ -593,15 +582,13 @@ async def test_transfers_from_allocations_and_receipts_are_those_of_the_whole_le
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 async def test_sources_from_sql_are_the_source_figures_of_the_whole_ledger(
-    settings: HubSettings, tmp_path: Path, seed: int
+    settings: HubSettings, database_url: str, seed: int
 ) -> None:
     """Income and receipts on shared dates (ids in mixed case, digits and punctuation), drawn on
     by spend, allocations and reversals' links (negative), by entries never recorded, not at all,
     or beyond what they hold, some reversed (chains): the sources summed in SQL equal
     `source_figures` of the whole ledger, in its order."""
-    service = build_service(
-        settings, "", ReportingSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'r.db'}")
-    )
+    service = build_service(settings, "", ReportingSettings(database_url=database_url))
     await service.start(consume=False)
     rng = random.Random(seed)
     ids = ["In10", "in2", "a-b", "a_b", "A.b", "0x", "Z"] + [f"s{i}" for i in range(30)]
@@ -658,16 +645,14 @@ async def _every_registrations_leads(session: Any, prefix: str) -> dict[str, dic
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 async def test_lead_organisations_from_the_leads_are_those_of_every_registration(
-    settings: HubSettings, tmp_path: Path, seed: int
+    settings: HubSettings, database_url: str, seed: int
 ) -> None:
     """Registrations with lead roles, roles that only look like one (a "leadership" role, a
     "hub-lead" typo), no roles, names shared within a node: the 360Giving export's lead
     organisations read from the registrations naming a lead role are those found in every
     registration."""
     rng = random.Random(seed)
-    service = build_service(
-        settings, "", ReportingSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'r.db'}")
-    )
+    service = build_service(settings, "", ReportingSettings(database_url=database_url))
     await service.start(consume=False)
     roles = [
         ["delivery_partner"],

@@ -97,15 +97,13 @@ def participation_row(
 
 
 async def test_a_years_pupils_find_their_activities_whatever_year_the_activity_records(
-    settings: HubSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    settings: HubSettings, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Activities are read for the year, then by key for pupils whose activity records another year
     or none (ActivityDelivered v1 has none), a query per key here; withdrawn pupils and pupils of an
     activity never delivered are left out."""
     monkeypatch.setattr(pupils, "_KEYS_PER_QUERY", 1)
-    service = build_service(
-        settings, "", ReportingSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'r.db'}")
-    )
+    service = build_service(settings, "", ReportingSettings(database_url=database_url))
     await service.start(consume=False)
     try:
         async with service.sessions() as writer, writer.begin():
