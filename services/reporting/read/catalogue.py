@@ -45,7 +45,7 @@ from services.reporting.read.views.allocation import allocation_report, annual_m
 from services.reporting.read.views.evidence import evidence
 from services.reporting.read.views.evidence_accountability import HUB
 from services.reporting.read.views.funding import load_ledger
-from services.reporting.read.views.pupils import INDEX_COLUMNS
+from services.reporting.read.views.pupils import INDEX_COLUMNS, PROFILE_COLUMNS
 from services.reporting.read.views.rows import Characteristic
 from services.reporting.read.views.transparency import transparency_report
 from shared.auth import Scope
@@ -217,9 +217,9 @@ async def delivery_by_kind(session: AsyncSession, p: ViewParams) -> list[KindFig
 
 async def annual_return(session: AsyncSession, p: ViewParams) -> AnnualReturn:
     """One structured document from the system; money for the same academic year."""
-    # the year's pupils in every column, read once: the schools, inclusion and money parts and the
-    # kinds of delivery all count them
-    await pupil_records(session, p.period, p.filters)
+    # the year's pupils read once, in the columns its parts count (schools and inclusion: the
+    # widest; the money part and the kinds of delivery: fewer); not every column, which none reads
+    await pupil_records(session, p.period, p.filters, PROFILE_COLUMNS)
     schools = await schools_report(session, p.period, p.filters)
     inclusion = await inclusion_report(session, p.period, p.filters)
     progression = await progression_report(session, p.period, p.filters)
