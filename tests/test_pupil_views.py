@@ -24,9 +24,15 @@ from services.reporting.models.activities import ActivityView, ParticipationView
 from services.reporting.models.partners import SettingView
 from services.reporting.read.catalogue import VIEWS
 from services.reporting.read.params import Filters, ViewParams
+from services.reporting.read.queries import row_type
 from services.reporting.read.views.activities import Dimension, Reach, ReachRow, reach
 from services.reporting.read.views.evidence import evidence
-from services.reporting.read.views.pupils import INDEX_COLUMNS, pupil_records
+from services.reporting.read.views.pupils import (
+    INDEX_COLUMNS,
+    _activities_by_key,
+    _load_activities,
+    pupil_records,
+)
 from services.reporting.settings import ReportingSettings
 from shared.db import session_factory
 from shared.settings import HubSettings
@@ -62,11 +68,13 @@ def generated(seed: int = 26) -> tuple[list[dict[str, Any]], list[dict[str, Any]
                         "area": rng.choice(NODES),
                         "starts_on": starts,
                         "ends_on": starts + timedelta(weeks=10),
-                        "hours": Decimal("12.50"),
+                        "hours": rng.choice([Decimal("12.50"), Decimal(3), Decimal("0.75")]),
                         "headcount": rng.randrange(1, 30),
                         "level": rng.choice(LEVELS),
                         "functions": rng.sample(["schools", "progression", "inclusion"], 2),
-                        "aims": rng.sample(["support_schools", "inclusion", "progression"], 1),
+                        "aims": None  # recorded before activities named their aims
+                        if i == 5
+                        else rng.sample(["support_schools", "inclusion", "progression"], 1),
                         "event_id": f"e-{activity_id}",
                         "delivered_by": rng.choice(["partner-1", "partner-2", None]),
                         "setting_urn": rng.choice([None, "100001", "100002", "100003"]),
@@ -315,3 +323,46 @@ async def test_a_report_reads_the_years_pupils_once(reporting: ReportingService,
     assert len(read) <= (2 if view == "transparency" else 3), read
     if view == "transparency":
         assert len(report.tables) == 3 + 1 + 5  # type: ignore[attr-defined]
+
+
+_ACT = ActivityView.__table__
+
+
+async def old_activities(session: AsyncSession, year: str | None) -> list[Any]:
+    """The activities of a year (None: recorded under no year) as read before: every value
+    converted by SQLAlchemy, row by row."""
+    row = row_type(_ACT)
+    query = select(*_ACT.c).order_by(_ACT.c.node, _ACT.c.activity_id)
+    query = query.where(_ACT.c.academic_year == year if year else _ACT.c.academic_year.is_(None))
+    return [row(*values) for values in await session.execute(query)]
+
+
+def same_values(new: list[Any], old: list[Any]) -> None:
+    assert new == old
+    for a, b in zip(new, old, strict=True):
+        assert [type(v) for v in a] == [type(v) for v in b], (a, b)
+
+
+async def test_activities_decoded_once_per_value_are_those_sqlalchemy_decodes(
+    reporting: ReportingService,
+) -> None:
+    """A year's activities, and those recorded under another year or none (found by key), read
+    with each date, amount and JSON list converted once per distinct stored value: the same
+    values, of the same types, as SQLAlchemy's row-by-row conversion gives."""
+    sessions = uncached(reporting)
+    for year in YEARS:
+        async with sessions() as session:
+            expected = await old_activities(session, year)
+        async with sessions() as session:
+            found = await _load_activities(session, year)
+        same_values(found, expected)
+        assert any(a.aims is None for a in found) and len({a.hours for a in found}) > 1
+    async with sessions() as session:
+        unrecorded = await old_activities(session, None)
+    assert unrecorded
+    async with sessions() as session:
+        by_key = await _activities_by_key(
+            session, YEARS[0], {(a.node, a.activity_id) for a in unrecorded}
+        )
+    assert len(by_key) > len(unrecorded)  # the year's own, and the unrecorded ones by key
+    same_values([by_key[(a.node, a.activity_id)] for a in unrecorded], unrecorded)
