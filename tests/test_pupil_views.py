@@ -25,6 +25,7 @@ from services.reporting.models.partners import SettingView
 from services.reporting.read.catalogue import VIEWS
 from services.reporting.read.params import Filters, ViewParams
 from services.reporting.read.queries import row_type
+from services.reporting.read.views.accountability import highest_levels, year_highest_levels
 from services.reporting.read.views.activities import Dimension, Reach, ReachRow, reach
 from services.reporting.read.views.evidence import evidence
 from services.reporting.read.views.pupils import (
@@ -293,6 +294,26 @@ async def test_every_pupil_view_is_the_same_when_every_column_is_read(
                 full_evidence = await evidence(session, "pupils", key, year)
             assert lean_evidence == full_evidence
             assert lean_evidence.events and lean_evidence.distinct
+
+
+async def test_a_years_highest_levels_grouped_by_sql_are_those_of_its_records(
+    reporting: ReportingService,
+) -> None:
+    """Progression's year before: each pupil's highest level grouped by the database (live
+    participations of activities found under any year or none, withdrawn ones and those of an
+    activity never delivered left out, narrowed by node and area) is the one its records give,
+    as computed before; narrowed by function or aim (JSON lists), from the records."""
+    sessions = uncached(reporting)
+    levelled = 0
+    for year in YEARS:
+        for filters in FILTERS:
+            async with sessions() as session:
+                expected = highest_levels(await pupil_records(session, year, filters))
+            async with sessions() as session:
+                found = await year_highest_levels(session, year, filters)
+            assert found == expected, (year, filters)
+            levelled += bool(expected)
+    assert levelled >= len(YEARS) * (len(FILTERS) - 1)
 
 
 @pytest.mark.parametrize("view", ["transparency", "annual-return"])

@@ -13,10 +13,10 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reporting.models.activities import ActivityView
+from services.reporting.models.activities import ActivityView, ParticipationView
 from services.reporting.models.partners import AgreementView, OrganisationView, SettingView
 from services.reporting.read.params import Filters
 from services.reporting.read.queries import (
@@ -30,7 +30,11 @@ from services.reporting.read.queries import (
 from services.reporting.read.views.activities import ReturnRow, partner_returns
 from services.reporting.read.views.partners import organisation_rows
 from services.reporting.read.views.population import with_population, with_school_pupils
-from services.reporting.read.views.pupils import INDEX_COLUMNS, PROFILE_COLUMNS
+from services.reporting.read.views.pupils import (
+    INDEX_COLUMNS,
+    PROFILE_COLUMNS,
+    held_pupil_records,
+)
 from services.reporting.read.views.pupils import PupilRecord as PupilRecord
 from services.reporting.read.views.pupils import activities_of as activities_of
 from services.reporting.read.views.pupils import pupil_records as pupil_records
@@ -315,6 +319,35 @@ def highest_levels(records: list[PupilRecord]) -> dict[str, str]:
     return best
 
 
+async def year_highest_levels(session: AsyncSession, year: str, filters: Filters) -> dict[str, str]:
+    """`highest_levels` of a year's records, where nothing else reads them (progression's year
+    before): from the records if this transaction holds them (or a filter on activities' JSON
+    lists needs them), else grouped per pupil by the database, which costs less than reading a
+    year of records to keep one level per pupil. The pupils' order may differ: a mapping."""
+    held = held_pupil_records(session, year, filters, INDEX_COLUMNS)
+    if held is not None or filters.function is not None or filters.aim is not None:
+        if held is None:
+            held = await pupil_records(session, year, filters, INDEX_COLUMNS)
+        return highest_levels(held)
+    part, act = ParticipationView.__table__.c, ActivityView.__table__.c
+    rank = case({level: n for n, level in enumerate(LEVELS)}, value=act.level)
+    query = (
+        select(part.pseudonym, func.max(rank))
+        .join_from(
+            ParticipationView.__table__,
+            ActivityView.__table__,
+            (act.node == part.node) & (act.activity_id == part.activity_id),
+        )
+        .where(part.academic_year == year, part.withdrawn.is_(False), act.level.in_(LEVELS))
+        .group_by(part.pseudonym)
+    )
+    if filters.node is not None:
+        query = query.where(part.node == filters.node)
+    if filters.area is not None:
+        query = query.where(part.home_area == filters.area)
+    return {pupil: LEVELS[n] for pupil, n in await session.execute(query)}
+
+
 async def progression_report(
     session: AsyncSession, year: str, filters: Filters = Filters()
 ) -> ProgressionReport:
@@ -322,10 +355,7 @@ async def progression_report(
     ensembles and advanced opportunities."""
     previous = next_year(year, -1)
     now_records = await pupil_records(session, year, filters, INDEX_COLUMNS)
-    now, before = (
-        highest_levels(now_records),
-        highest_levels(await pupil_records(session, previous, filters, INDEX_COLUMNS)),
-    )
+    now, before = highest_levels(now_records), await year_highest_levels(session, previous, filters)
     moves = Counter((before.get(p, "none"), now.get(p, "none")) for p in set(now) | set(before))
     up = sum(
         n
