@@ -25,7 +25,12 @@ from services.reporting.models.partners import SettingView
 from services.reporting.read.catalogue import VIEWS
 from services.reporting.read.params import Filters, ViewParams
 from services.reporting.read.queries import row_type
-from services.reporting.read.views.accountability import highest_levels, year_highest_levels
+from services.reporting.read.views.accountability import (
+    CONTINUING_KINDS,
+    continuing_pupils,
+    highest_levels,
+    year_highest_levels,
+)
 from services.reporting.read.views.activities import Dimension, Reach, ReachRow, reach
 from services.reporting.read.views.evidence import evidence
 from services.reporting.read.views.pupils import (
@@ -314,6 +319,25 @@ async def test_a_years_highest_levels_grouped_by_sql_are_those_of_its_records(
             assert found == expected, (year, filters)
             levelled += bool(expected)
     assert levelled >= len(YEARS) * (len(FILTERS) - 1)
+
+
+async def test_continuing_pupils_from_the_database_are_those_of_the_records(
+    reporting: ReportingService,
+) -> None:
+    """WCET continuation's year after: the pupils in tuition or ensembles found as distinct
+    pseudonyms by the database are those the year's records name (the old way), hub-wide and by
+    area; and the records are used where the transaction holds them."""
+    sessions = uncached(reporting)
+    for year in (*YEARS, "2026-27"):
+        for area in (None, *NODES):
+            async with sessions() as session:
+                records = await pupil_records(session, year, Filters(area=area))
+                expected = {r.p.pseudonym for r in records if r.a.kind in CONTINUING_KINDS}
+                held = await continuing_pupils(session, year, area)
+            async with sessions() as session:
+                found = await continuing_pupils(session, year, area)
+            assert found == held == expected, (year, area)
+            assert expected or year == "2026-27", (year, area)
 
 
 @pytest.mark.parametrize("view", ["transparency", "annual-return"])
