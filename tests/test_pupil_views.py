@@ -25,6 +25,7 @@ from services.reporting.models.partners import SettingView
 from services.reporting.read.catalogue import VIEWS
 from services.reporting.read.params import Filters, ViewParams
 from services.reporting.read.queries import row_type
+from services.reporting.read.views import evidence as evidence_module
 from services.reporting.read.views.accountability import (
     CONTINUING_KINDS,
     continuing_pupils,
@@ -338,6 +339,24 @@ async def test_continuing_pupils_from_the_database_are_those_of_the_records(
                 found = await continuing_pupils(session, year, area)
             assert found == held == expected, (year, area)
             assert expected or year == "2026-27", (year, area)
+
+
+async def test_pupil_evidence_finds_the_events_a_list_of_ids_finds(
+    reporting: ReportingService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The events behind a pupil figure, selected by one array of ids that the database unpacks
+    (SQLite), are those a parameter per id selects (as before), in the same order."""
+    sessions = uncached(reporting)
+    for year in YEARS:
+        for key in ("hub", "coventry"):
+            async with sessions() as session:
+                found = await evidence(session, "pupils", key, year)
+            with monkeypatch.context() as patched:
+                patched.setattr(evidence_module, "_one_of", lambda _s, values: values)
+                async with sessions() as session:
+                    listed = await evidence(session, "pupils", key, year)
+            assert found == listed, (year, key)
+            assert found.events, (year, key)
 
 
 @pytest.mark.parametrize("view", ["transparency", "annual-return"])
