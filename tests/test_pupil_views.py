@@ -22,7 +22,7 @@ from services.reporting.ingest.consumer import ReportingService
 from services.reporting.models import AppliedEventRow
 from services.reporting.models.activities import ActivityView, ParticipationView
 from services.reporting.models.partners import SettingView
-from services.reporting.read.catalogue import VIEWS
+from services.reporting.read.catalogue import VIEWS, KindFigures, delivery_by_kind
 from services.reporting.read.params import Filters, ViewParams
 from services.reporting.read.queries import row_type
 from services.reporting.read.views import evidence as evidence_module
@@ -38,6 +38,7 @@ from services.reporting.read.views.pupils import (
     INDEX_COLUMNS,
     _activities_by_key,
     _load_activities,
+    activities_of,
     pupil_records,
 )
 from services.reporting.settings import ReportingSettings
@@ -357,6 +358,46 @@ async def test_pupil_evidence_finds_the_events_a_list_of_ids_finds(
                     listed = await evidence(session, "pupils", key, year)
             assert found == listed, (year, key)
             assert found.events, (year, key)
+
+
+async def old_delivery_by_kind(session: AsyncSession, p: ViewParams) -> list[KindFigures]:
+    """The annual return's delivery by kind as computed before: every record and activity
+    filtered again for each kind."""
+    records = await pupil_records(session, p.period, p.filters, INDEX_COLUMNS)
+    rows = []
+    activities = await activities_of(session, p.period, p.filters)
+    for kind in sorted({a.kind for a in activities} | {r.a.kind for r in records}):
+        mine = [a for a in activities if a.kind == kind]
+        pupils = [r for r in records if r.a.kind == kind]
+        rows.append(
+            KindFigures(
+                kind=kind,
+                activities=len(mine),
+                hours=sum((a.hours for a in mine), Decimal(0)),
+                headcount=sum(a.headcount for a in mine),
+                unique_pupils=len({r.p.pseudonym for r in pupils}),
+                participations=len(pupils),
+            )
+        )
+    return rows
+
+
+async def test_delivery_by_kind_grouped_once_is_as_filtered_per_kind(
+    reporting: ReportingService,
+) -> None:
+    """Each kind's activities, hours, headcount, unique pupils and participations, grouped in one
+    pass, are those the old filtering per kind gives, hub-wide and narrowed, in kind order."""
+    sessions = uncached(reporting)
+    for year in YEARS:
+        for filters in FILTERS:
+            params = ViewParams(hub="h", nodes=list(NODES), period=year, filters=filters)
+            async with sessions() as session:
+                expected = await old_delivery_by_kind(session, params)
+            async with sessions() as session:
+                found = await delivery_by_kind(session, params)
+            assert found == expected, (year, filters)
+            assert [k.kind for k in found] == sorted({k.kind for k in found}), (year, filters)
+    assert len(expected) > 1
 
 
 @pytest.mark.parametrize("view", ["transparency", "annual-return"])
