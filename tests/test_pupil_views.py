@@ -28,14 +28,18 @@ from services.reporting.read.queries import row_type
 from services.reporting.read.views import evidence as evidence_module
 from services.reporting.read.views.accountability import (
     CONTINUING_KINDS,
+    _register,
     continuing_pupils,
+    engaged_urns,
     highest_levels,
+    schools_report,
     year_highest_levels,
 )
 from services.reporting.read.views.activities import Dimension, Reach, ReachRow, reach
 from services.reporting.read.views.evidence import evidence
 from services.reporting.read.views.pupils import (
     INDEX_COLUMNS,
+    PROFILE_COLUMNS,
     _activities_by_key,
     _load_activities,
     activities_of,
@@ -398,6 +402,50 @@ async def test_delivery_by_kind_grouped_once_is_as_filtered_per_kind(
             assert found == expected, (year, filters)
             assert [k.kind for k in found] == sorted({k.kind for k in found}), (year, filters)
     assert len(expected) > 1
+
+
+async def old_schools_by_area(
+    session: AsyncSession, year: str, filters: Filters
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Engaged URNs and each area's school figures as computed before: every URN's area looked
+    up again for each area."""
+    activities = await activities_of(session, year, filters)
+    records = await pupil_records(session, year, filters, PROFILE_COLUMNS)
+    register = await _register(session)
+    urns = engaged_urns(activities, records)
+    area_of = {a.setting_urn: a.area for a in activities if a.setting_urn}
+    area_of.update({r.p.school_urn: r.p.home_area for r in records if r.p.school_urn})
+    area_of.update({urn: s.area for urn, s in register.items()})
+    areas = sorted({area_of[u] for u in urns} | {s.area for s in register.values()})
+    if filters.area:
+        areas = [a for a in areas if a == filters.area]
+    rows = []
+    for area in areas:
+        funded = {u for u, s in register.items() if s.area == area and s.state_funded}
+        engaged = {u for u in urns if area_of.get(u) == area}
+        rows.append((area, len(engaged), len(funded), len(engaged & funded)))
+    return sorted(urns), rows
+
+
+async def test_schools_grouped_by_area_once_are_as_looked_up_per_area(
+    reporting: ReportingService,
+) -> None:
+    """The schools view's engaged URNs and each area's engaged, state-funded and state-funded
+    engaged schools, grouped by area in one pass, are those the old lookup per area gives."""
+    sessions = uncached(reporting)
+    for year in YEARS:
+        for filters in FILTERS:
+            async with sessions() as session:
+                urns, expected = await old_schools_by_area(session, year, filters)
+            async with sessions() as session:
+                report = await schools_report(session, year, filters)
+            found = [
+                (a.area, a.engaged_schools, a.state_funded_schools, a.state_funded_engaged)
+                for a in report.areas
+            ]
+            assert (report.engaged_urns, found) == (urns, expected), (year, filters)
+            assert report.unregistered_urns == sorted(set(urns) - {"100001", "100002", "100003"})
+    assert any(engaged for _, engaged, _, _ in expected)
 
 
 @pytest.mark.parametrize("view", ["transparency", "annual-return"])

@@ -119,17 +119,25 @@ async def _schools_report(session: AsyncSession, year: str, filters: Filters) ->
     # inclusion next, and a second read of the year would cost more than the extra columns
     records = await pupil_records(session, year, filters, PROFILE_COLUMNS)
     register = await _register(session)
-    urns = engaged_urns(activities, records)
+    # one pass over the records for both the engaged URNs and their areas (`engaged_urns` alike)
     area_of = {a.setting_urn: a.area for a in activities if a.setting_urn}
-    area_of.update({r.p.school_urn: r.p.home_area for r in records if r.p.school_urn})
+    schools = {r.p.school_urn: r.p.home_area for r in records if r.p.school_urn}
+    urns = area_of.keys() | schools.keys()
+    area_of.update(schools)
     area_of.update({urn: s.area for urn, s in register.items()})
-    areas = sorted({area_of[u] for u in urns} | {s.area for s in register.values()})
+    engaged_in: defaultdict[str, set[str]] = defaultdict(set)
+    for urn in urns:
+        engaged_in[area_of[urn]].add(urn)
+    funded_in: defaultdict[str, set[str]] = defaultdict(set)
+    for urn, s in register.items():
+        if s.state_funded:
+            funded_in[s.area].add(urn)
+    areas = sorted(engaged_in.keys() | {s.area for s in register.values()})
     if filters.area:
         areas = [a for a in areas if a == filters.area]
     rows = []
     for area in areas:
-        funded = {u for u, s in register.items() if s.area == area and s.state_funded}
-        engaged = {u for u in urns if area_of.get(u) == area}
+        funded, engaged = funded_in[area], engaged_in[area]
         rows.append(
             AreaSchools(
                 area=area,
