@@ -1,9 +1,11 @@
 """The pupil views read a year's participations in only the columns they need, and reach groups
-them in Python where a report has read them (else counts by SQL, as before): on a generated hub
-(several nodes and years, pupils in many activities, withdrawn pupils, activities recorded under
-another year or none, pupils of an activity never delivered) every figure equals the one computed
-the old way (every column read; reach's distinct counts by SQL), hub-wide and narrowed, on SQLite
-and PostgreSQL."""
+them in Python where a report has read them (else counts by SQL, as before); a year whose records
+nothing else reads (progression's year before, WCET continuation's year after) is counted by the
+database. On a generated hub (several nodes and years, pupils in many activities, withdrawn
+pupils, activities recorded under another year or none, pupils of an activity never delivered)
+every figure equals the one computed the old way (every column read; reach's distinct counts by
+SQL; levels and continuing pupils from the records; the old groupings kept here), hub-wide and
+narrowed, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
