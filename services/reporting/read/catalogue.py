@@ -4,6 +4,7 @@ ACE."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -12,6 +13,7 @@ from typing import Any, TypeVar, get_args
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.reporting.models.activities import ActivityView
 from services.reporting.read.charts import (
     ChartOf,
     budget_chart,
@@ -45,7 +47,7 @@ from services.reporting.read.views.allocation import allocation_report, annual_m
 from services.reporting.read.views.evidence import evidence
 from services.reporting.read.views.evidence_accountability import HUB
 from services.reporting.read.views.funding import load_ledger
-from services.reporting.read.views.pupils import INDEX_COLUMNS
+from services.reporting.read.views.pupils import INDEX_COLUMNS, PROFILE_COLUMNS
 from services.reporting.read.views.rows import Characteristic
 from services.reporting.read.views.transparency import transparency_report
 from shared.auth import Scope
@@ -196,30 +198,34 @@ class AnnualReturn(BaseModel):
 
 
 async def delivery_by_kind(session: AsyncSession, p: ViewParams) -> list[KindFigures]:
+    """Activities, hours, headcounts, unique pupils and participations of each kind of activity:
+    records and activities grouped by kind in one pass each, not filtered again for every kind."""
     records = await pupil_records(session, p.period, p.filters, INDEX_COLUMNS)
-    rows = []
     activities = await activities_of(session, p.period, p.filters)
-    for kind in sorted({a.kind for a in activities} | {r.a.kind for r in records}):
-        mine = [a for a in activities if a.kind == kind]
-        pupils = [r for r in records if r.a.kind == kind]
-        rows.append(
-            KindFigures(
-                kind=kind,
-                activities=len(mine),
-                hours=sum((a.hours for a in mine), Decimal(0)),
-                headcount=sum(a.headcount for a in mine),
-                unique_pupils=len({r.p.pseudonym for r in pupils}),
-                participations=len(pupils),
-            )
+    pupils: defaultdict[str, list[str]] = defaultdict(list)
+    for r in records:
+        pupils[r.a.kind].append(r.p.pseudonym)
+    delivered: defaultdict[str, list[ActivityView]] = defaultdict(list)
+    for a in activities:
+        delivered[a.kind].append(a)
+    return [
+        KindFigures(
+            kind=kind,
+            activities=len(delivered[kind]),
+            hours=sum((a.hours for a in delivered[kind]), Decimal(0)),
+            headcount=sum(a.headcount for a in delivered[kind]),
+            unique_pupils=len(set(pupils[kind])),
+            participations=len(pupils[kind]),
         )
-    return rows
+        for kind in sorted(delivered.keys() | pupils.keys())
+    ]
 
 
 async def annual_return(session: AsyncSession, p: ViewParams) -> AnnualReturn:
     """One structured document from the system; money for the same academic year."""
-    # the year's pupils in every column, read once: the schools, inclusion and money parts and the
-    # kinds of delivery all count them
-    await pupil_records(session, p.period, p.filters)
+    # the year's pupils read once, in the columns its parts count (schools and inclusion: the
+    # widest; the money part and the kinds of delivery: fewer); not every column, which none reads
+    await pupil_records(session, p.period, p.filters, PROFILE_COLUMNS)
     schools = await schools_report(session, p.period, p.filters)
     inclusion = await inclusion_report(session, p.period, p.filters)
     progression = await progression_report(session, p.period, p.filters)

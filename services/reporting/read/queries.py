@@ -9,8 +9,9 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Table, func, select
+from sqlalchemy import Select, Table, func, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import NullType
 
 from services.reporting.models import (
     HUB_POSITION,
@@ -56,6 +57,29 @@ def row_type(table: Table) -> type[Any]:
     """A light row class with a table's column names: Core rows without ORM identity tracking,
     several times cheaper to load than mapped objects and read the same way (``row.column``)."""
     return namedtuple(f"{table.name}_row", [c.name for c in table.c])
+
+
+async def rows_decoded_once(session: AsyncSession, query: Select[Any]) -> list[tuple[Any, ...]]:
+    """The rows of `query` as tuples, each column's values converted by its type (dates, decimals,
+    JSON) once per distinct stored value rather than once per row: a year's activities repeat a
+    few hundred dates and a few JSON lists. Rows holding equal JSON text share one decoded list:
+    read them, never change them. SQLite only (its driver hands back the stored text); other
+    databases: SQLAlchemy's rows as they come."""
+    dialect = session.get_bind().dialect
+    if dialect.name != "sqlite":
+        return [tuple(row) for row in await session.execute(query)]
+    columns = list(query.selected_columns)
+    stored = query.with_only_columns(*(type_coerce(c, NullType()) for c in columns))
+    rows = (await session.execute(stored)).all()
+    if not rows:
+        return []
+    values = [list(c) for c in zip(*rows, strict=True)]
+    for i, column in enumerate(columns):
+        process = column.type.dialect_impl(dialect).result_processor(dialect, None)
+        if process is not None:
+            decoded = {v: process(v) for v in set(values[i])}
+            values[i] = list(map(decoded.__getitem__, values[i]))
+    return list(zip(*values, strict=True))
 
 
 class ReportStamp(BaseModel):

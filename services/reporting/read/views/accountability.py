@@ -13,10 +13,10 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reporting.models.activities import ActivityView
+from services.reporting.models.activities import ActivityView, ParticipationView
 from services.reporting.models.partners import AgreementView, OrganisationView, SettingView
 from services.reporting.read.params import Filters
 from services.reporting.read.queries import (
@@ -30,7 +30,11 @@ from services.reporting.read.queries import (
 from services.reporting.read.views.activities import ReturnRow, partner_returns
 from services.reporting.read.views.partners import organisation_rows
 from services.reporting.read.views.population import with_population, with_school_pupils
-from services.reporting.read.views.pupils import INDEX_COLUMNS, PROFILE_COLUMNS
+from services.reporting.read.views.pupils import (
+    INDEX_COLUMNS,
+    PROFILE_COLUMNS,
+    held_pupil_records,
+)
 from services.reporting.read.views.pupils import PupilRecord as PupilRecord
 from services.reporting.read.views.pupils import activities_of as activities_of
 from services.reporting.read.views.pupils import pupil_records as pupil_records
@@ -115,17 +119,25 @@ async def _schools_report(session: AsyncSession, year: str, filters: Filters) ->
     # inclusion next, and a second read of the year would cost more than the extra columns
     records = await pupil_records(session, year, filters, PROFILE_COLUMNS)
     register = await _register(session)
-    urns = engaged_urns(activities, records)
+    # one pass over the records for both the engaged URNs and their areas (`engaged_urns` alike)
     area_of = {a.setting_urn: a.area for a in activities if a.setting_urn}
-    area_of.update({r.p.school_urn: r.p.home_area for r in records if r.p.school_urn})
+    schools = {r.p.school_urn: r.p.home_area for r in records if r.p.school_urn}
+    urns = area_of.keys() | schools.keys()
+    area_of.update(schools)
     area_of.update({urn: s.area for urn, s in register.items()})
-    areas = sorted({area_of[u] for u in urns} | {s.area for s in register.values()})
+    engaged_in: defaultdict[str, set[str]] = defaultdict(set)
+    for urn in urns:
+        engaged_in[area_of[urn]].add(urn)
+    funded_in: defaultdict[str, set[str]] = defaultdict(set)
+    for urn, s in register.items():
+        if s.state_funded:
+            funded_in[s.area].add(urn)
+    areas = sorted(engaged_in.keys() | {s.area for s in register.values()})
     if filters.area:
         areas = [a for a in areas if a == filters.area]
     rows = []
     for area in areas:
-        funded = {u for u, s in register.items() if s.area == area and s.state_funded}
-        engaged = {u for u in urns if area_of.get(u) == area}
+        funded, engaged = funded_in[area], engaged_in[area]
         rows.append(
             AreaSchools(
                 area=area,
@@ -158,8 +170,7 @@ async def wcet_figures(
     pupils = {r.p.pseudonym for r in wcet}
     year_group = {r.p.pseudonym: r.p.year_group for r in wcet}
     following = next_year(year)
-    later = await pupil_records(session, following, Filters(area=filters.area), INDEX_COLUMNS)
-    continuing = {r.p.pseudonym for r in later if r.a.kind in CONTINUING_KINDS}
+    continuing = await continuing_pupils(session, following, filters.area)
     schools = engaged_urns([a for a in activities if a.kind == "wcet"], wcet)
     return WcetFigures(
         schools=len(schools),
@@ -169,6 +180,33 @@ async def wcet_figures(
         continued=len(pupils & continuing),
         continuation_share=share(len(pupils & continuing), len(pupils)),
     )
+
+
+async def continuing_pupils(session: AsyncSession, year: str, area: str | None) -> set[str]:
+    """Pupils (of `area`, or all) in tuition or ensembles in `year`: from the year's records if this
+    transaction holds them, else as distinct pseudonyms from the database, which costs less than
+    reading a year of records for one set."""
+    held = held_pupil_records(session, year, Filters(area=area), INDEX_COLUMNS)
+    if held is not None:
+        return {r.p.pseudonym for r in held if r.a.kind in CONTINUING_KINDS}
+    part, act = ParticipationView.__table__.c, ActivityView.__table__.c
+    query = (
+        select(part.pseudonym)
+        .distinct()
+        .join_from(
+            ParticipationView.__table__,
+            ActivityView.__table__,
+            (act.node == part.node) & (act.activity_id == part.activity_id),
+        )
+        .where(
+            part.academic_year == year,
+            part.withdrawn.is_(False),
+            act.kind.in_(CONTINUING_KINDS),
+        )
+    )
+    if area is not None:
+        query = query.where(part.home_area == area)
+    return set(await session.scalars(query))
 
 
 # ---------------------------------------------------------------- inclusion
@@ -315,6 +353,35 @@ def highest_levels(records: list[PupilRecord]) -> dict[str, str]:
     return best
 
 
+async def year_highest_levels(session: AsyncSession, year: str, filters: Filters) -> dict[str, str]:
+    """`highest_levels` of a year's records, where nothing else reads them (progression's year
+    before): from the records if this transaction holds them (or a filter on activities' JSON
+    lists needs them), else grouped per pupil by the database, which costs less than reading a
+    year of records to keep one level per pupil. The pupils' order may differ: a mapping."""
+    held = held_pupil_records(session, year, filters, INDEX_COLUMNS)
+    if held is not None or filters.function is not None or filters.aim is not None:
+        if held is None:
+            held = await pupil_records(session, year, filters, INDEX_COLUMNS)
+        return highest_levels(held)
+    part, act = ParticipationView.__table__.c, ActivityView.__table__.c
+    rank = case({level: n for n, level in enumerate(LEVELS)}, value=act.level)
+    query = (
+        select(part.pseudonym, func.max(rank))
+        .join_from(
+            ParticipationView.__table__,
+            ActivityView.__table__,
+            (act.node == part.node) & (act.activity_id == part.activity_id),
+        )
+        .where(part.academic_year == year, part.withdrawn.is_(False), act.level.in_(LEVELS))
+        .group_by(part.pseudonym)
+    )
+    if filters.node is not None:
+        query = query.where(part.node == filters.node)
+    if filters.area is not None:
+        query = query.where(part.home_area == filters.area)
+    return {pupil: LEVELS[n] for pupil, n in await session.execute(query)}
+
+
 async def progression_report(
     session: AsyncSession, year: str, filters: Filters = Filters()
 ) -> ProgressionReport:
@@ -322,10 +389,7 @@ async def progression_report(
     ensembles and advanced opportunities."""
     previous = next_year(year, -1)
     now_records = await pupil_records(session, year, filters, INDEX_COLUMNS)
-    now, before = (
-        highest_levels(now_records),
-        highest_levels(await pupil_records(session, previous, filters, INDEX_COLUMNS)),
-    )
+    now, before = highest_levels(now_records), await year_highest_levels(session, previous, filters)
     moves = Counter((before.get(p, "none"), now.get(p, "none")) for p in set(now) | set(before))
     up = sum(
         n

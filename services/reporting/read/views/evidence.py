@@ -4,13 +4,14 @@ amounts or counts add up to the figure itself."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.models import AppliedEventRow, FundingBudgetView, FundingFlowView
@@ -297,6 +298,15 @@ async def _ledger_dates(session: AsyncSession, parts: dict[str, int]) -> dict[st
     }
 
 
+def _one_of(session: AsyncSession, values: list[str]) -> Any:
+    """What `in_` compares with: on SQLite the values as one JSON array parameter, unpacked by the
+    database (a hub-wide pupil count names ~50k events, and SQLAlchemy makes and names a parameter
+    for each); elsewhere the list itself."""
+    if session.get_bind().dialect.name != "sqlite":
+        return values
+    return select(func.json_each(json.dumps(values)).table_valued("value").c.value)
+
+
 async def _applied(
     session: AsyncSession, parts: dict[str, int], dated: dict[str, date], money: bool
 ) -> list[EvidenceEvent]:
@@ -312,7 +322,7 @@ async def _applied(
             applied.position,
             applied.stream_seq,
         )
-        .where(applied.event_id.in_(list(parts)))
+        .where(applied.event_id.in_(_one_of(session, list(parts))))
         .order_by(applied.position)
     )
     return [

@@ -18,7 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.models.activities import ActivityView, ParticipationView
 from services.reporting.read.params import Filters
-from services.reporting.read.queries import held_in_transaction, per_transaction, row_type
+from services.reporting.read.queries import (
+    held_in_transaction,
+    per_transaction,
+    row_type,
+    rows_decoded_once,
+)
 
 _PART = ParticipationView.__table__
 _ACT = ActivityView.__table__
@@ -163,7 +168,8 @@ async def _activities_by_key(
             chunk = ids[start : start + _KEYS_PER_QUERY]
             query = select(*_ACT.c).where(_ACT.c.node == node, _ACT.c.activity_id.in_(chunk))
             found.update(
-                ((a.node, a.activity_id), _ActRow(*a)) for a in await session.execute(query)
+                ((a.node, a.activity_id), a)
+                for a in map(_ActRow._make, await rows_decoded_once(session, query))
             )
     return found
 
@@ -174,4 +180,4 @@ async def _load_activities(session: AsyncSession, year: str) -> list[ActivityVie
         .where(_ACT.c.academic_year == year)
         .order_by(_ACT.c.node, _ACT.c.activity_id)
     )
-    return [_ActRow(*row) for row in await session.execute(query)]
+    return list(map(_ActRow._make, await rows_decoded_once(session, query)))
