@@ -45,10 +45,24 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",  # frame-ancestors for browsers that predate it
 }
-_UPN_LIKE = re.compile(r"[A-Za-z]?\d{11,}[A-Za-z]?")
+_UPN_LIKE = re.compile(
+    r"(?P<uuid>(?<![0-9A-Za-z-])[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}(?![0-9A-Za-z-]))"
+    r"|[A-Za-z]?\d{11,}[A-Za-z]?"
+)
 """A UPN (a letter and 12 digits; temporary UPNs end in a letter) and anything near enough to be one
 mistyped, its letter left off included: never quoted back, whichever field it was put in. Amounts
-are quoted in pounds (``£1,000.00``), which this never matches."""
+are quoted in pounds (``£1,000.00``), which this never matches. A whole UUID (the ids of entries,
+activities, organisations) is matched first and quoted as it is: one in a hundred or so ends in a
+run of digits, and no UPN fits its last twelve characters."""
+
+
+def without_upns(text: str) -> str:
+    """`text` with anything UPN-like replaced by ``[removed]`` (whole UUIDs kept)."""
+    return _UPN_LIKE.sub(_removed, text)
+
+
+def _removed(match: re.Match[str]) -> str:
+    return match["uuid"] or "[removed]"
 
 
 # ---------------------------------------------------------------- limits
@@ -179,7 +193,7 @@ class SecurityHeaders:
 
 def redact(text: str) -> str:
     """`text` with anything UPN-like replaced and cut to EXCERPT_CHARS."""
-    text = _UPN_LIKE.sub("[removed]", text)
+    text = without_upns(text)
     return text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS] + "…"
 
 
@@ -198,7 +212,7 @@ def safe_detail(detail: Any) -> Any:
     """An error detail as it may be sent: UPNs removed from every string, a message that quotes a
     long input cut at MESSAGE_CHARS, structure kept."""
     if isinstance(detail, str):
-        text = _UPN_LIKE.sub("[removed]", detail)
+        text = without_upns(detail)
         return text if len(text) <= MESSAGE_CHARS else text[:MESSAGE_CHARS] + "…"
     if isinstance(detail, list):
         return [safe_detail(d) for d in detail]

@@ -181,3 +181,15 @@ async def test_a_transfer_never_received_is_the_trail_s_one_highlighted_problem(
         r = await client.get(f"/dashboard/download/trail.csv?node=solihull&entry={grant}")
         steps = {row[1]: row for row in list(csv.reader(io.StringIO(r.text)))[1:]}
         assert steps["1.1"][10] == "Not received" and steps["1"][10] == "OK"
+
+
+def test_an_event_page_shows_ids_whole_and_no_upn() -> None:
+    """The event page lays out a payload with anything UPN-shaped removed (shared.http), but an id
+    whose last group happens to be all digits is shown whole."""
+    from services.reporting.dashboard.auditing import _clean
+    from shared.pseudonym import make_upn
+
+    entry = "0193a4f2-7c3e-7d11-9b2a-123456789012"
+    upn = make_upn("330200612345")
+    shown = _clean({"entry_id": entry, "notes": [f"pupil {upn}", f"{upn[1:]}"], "n": 3})
+    assert shown == {"entry_id": entry, "notes": ["pupil [removed]", "[removed]"], "n": 3}

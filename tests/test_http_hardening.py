@@ -282,3 +282,8 @@ def test_redaction_removes_upns_but_quotes_amounts_in_pounds_whole() -> None:
     assert safe_detail(f"pupil {upn[1:]} twice") == "pupil [removed] twice"  # its letter left off
     over = "source e1 has £313,480.05 left; £1,000,000,000.00 requested"
     assert safe_detail(over) == over
+    entry = "0193a4f2-7c3e-7d11-9b2a-a12345678901"  # an id ending in a run of digits
+    assert safe_detail(f"source {entry} is revenue") == f"source {entry} is revenue"
+    run_on = safe_detail(f"{entry}{upn}")  # not a UUID: a UPN run on to one
+    assert run_on == f"{entry[:-12]}[removed][removed]"
+    assert safe_detail(f"{entry[:-1]}-{upn[1:]}") == f"{entry[:-1]}-[removed]"

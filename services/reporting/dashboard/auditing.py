@@ -26,13 +26,12 @@ from services.reporting.read.views.funding import activity_pounds, load_ledger
 from services.reporting.read.views.trail import grant_trail
 from shared.auth import Ask, Scope, declare, named_by_filters, named_in_path, require
 from shared.envelope import Envelope, InvalidEvent, parse_event
+from shared.http import without_upns
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False, dependencies=[Depends(page_guard)])
 """Included before the pages' router: /download/trail.* is not a view's download."""
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MEDIA = {"csv": "text/csv", "xlsx": XLSX, "json": "application/json"}
-_UPN = re.compile(r"\b[A-Za-z]?\d{12}[A-Za-z]?\b")
-"""A UPN's shape: hub payloads hold pseudonyms only, and a page never shows one in clear anyway."""
 
 
 # ---------------------------------------------------------------- grant trail
@@ -239,7 +238,7 @@ def _readable(value: Any, names: Names, key: str = "") -> Any:
 def _clean(value: Any) -> Any:
     """A payload to show: anything shaped like a UPN removed from its text."""
     if isinstance(value, str):
-        return _UPN.sub("[removed]", value)
+        return without_upns(value)  # payloads hold pseudonyms only; a page never shows a UPN
     if isinstance(value, list):
         return [_clean(v) for v in value]
     if isinstance(value, dict):
