@@ -12,12 +12,16 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+import services.reporting.ingest.consumer
+import shared.db
+import shared.node_service
 from harness.browser import chromium_path
 from services.partners import app as partners_app
 from shared.nats_server import NatsServer
 from shared.node_service import NodeService
 from shared.settings import HubSettings
 from tests.helpers import System
+from tests.migrated import MigratedTemplates
 
 POSTGRES_DSN = os.environ.get("HUB_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_POSTGRES = os.environ.get("HUB_REQUIRE_POSTGRES") == "1"
@@ -29,6 +33,17 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer
     server = NatsServer(tmp_path_factory.mktemp("nats")).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def migrated_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MigratedTemplates]:
+    """Services started in this process begin a fresh SQLite database as a copy of their schema,
+    migrated once per run by the real scripts (tests/migrated.py)."""
+    templates = MigratedTemplates(tmp_path_factory.mktemp("migrated"), shared.db.migrate)
+    with pytest.MonkeyPatch.context() as patch:
+        for module in (shared.db, shared.node_service, services.reporting.ingest.consumer):
+            patch.setattr(module, "migrate", templates.migrate)
+        yield templates
 
 
 @pytest.fixture

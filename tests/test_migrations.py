@@ -7,13 +7,18 @@ from __future__ import annotations
 
 import ast
 import shutil
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+
+from shared.db import create_engine, migrate
+from tests.migrated import MigratedTemplates
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = sorted(p.parent.parent.name for p in (ROOT / "services").glob("*/migrations/env.py"))
@@ -145,3 +150,33 @@ def test_make_migration_refuses_a_history_with_two_heads(tmp_path: Path) -> None
         "merge them first (alembic merge)"
     )
     assert set(versions.glob("*.py")) == before
+
+
+def sqlite_contents(path: Path) -> tuple[list[tuple[str, str, str]], dict[str, list[tuple]]]:
+    """Every schema object's SQL and every table's rows, in a stable order."""
+    with closing(sqlite3.connect(path)) as db:
+        schema = db.execute(
+            "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY type, name"
+        ).fetchall()
+        tables = [name for kind, name, _ in schema if kind == "table"]
+        rows = {t: sorted(db.execute(f'SELECT * FROM "{t}"').fetchall(), key=repr) for t in tables}
+    return schema, rows
+
+
+@pytest.mark.parametrize("service", SERVICES)
+async def test_a_database_started_from_the_template_is_one_migrated_from_nothing(
+    service: str, tmp_path: Path, migrated_templates: MigratedTemplates
+) -> None:
+    """tests/migrated.py's copy gives a fresh service database the very schema and seed rows its
+    migrations write, and the migrations run on the copy find nothing left to do."""
+    migrations = ROOT / "services" / service / "migrations"
+    made = {}
+    for way, run in (("scripts", migrate), ("template", migrated_templates.migrate)):
+        engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / way}.db")
+        copies = migrated_templates.copies
+        await run(engine, migrations, "heads")
+        await engine.dispose()
+        assert migrated_templates.copies == copies + (way == "template")
+        made[way] = sqlite_contents(tmp_path / f"{way}.db")
+    assert made["template"] == made["scripts"]
+    assert made["scripts"][1]["alembic_version"]
