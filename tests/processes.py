@@ -168,7 +168,9 @@ class ProcessDeployment:
         )
 
 
-def wait_port(port: int, timeout: float = 30) -> None:
+def wait_port(port: int, timeout: float = 120) -> None:
+    """Until something listens on `port` (a `hub` process's start-up, imports included, can take
+    half a minute on a loaded two-core machine)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
