@@ -43,13 +43,23 @@ def private_file(path: Path) -> Path:
 
 
 def write_private(path: Path, text: str) -> None:
-    """Write `text` to `path` (replacing it), the file 0600 from its first byte,
-    in a 0700 folder."""
+    """Write `text` to `path` (replacing it), the file 0600 from its first byte, in a 0700 folder.
+
+    Written beside it and renamed into place, so another process reading it (a service finding
+    its tokens while `hub node up` writes them) reads the old text or the new, never a part."""
     private_folder(path.parent)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-    os.fchmod(fd, FILE_MODE)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    try:
+        os.fchmod(fd, FILE_MODE)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def _narrow(path: Path, mode: int) -> None:

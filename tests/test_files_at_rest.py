@@ -143,3 +143,30 @@ async def test_another_engine_on_a_database_in_use_keeps_its_write_ahead_log(
         await conn.execute(text("INSERT INTO fact VALUES (2)"))
     await running.dispose()
     assert counted() == "2", "a write after the other process closed was lost"
+
+
+def test_a_private_file_is_read_whole_while_it_is_written_again(tmp_path: Path) -> None:
+    """A service reading its tokens while `hub node up` writes them again reads the old text or the
+    new one, never an empty or cut file; the file stays 0600 and nothing is left beside it."""
+    import threading
+
+    from shared.files import write_private
+
+    path, texts = tmp_path / "secrets" / "tokens.json", ("a" * 200_000, "b" * 300_000)
+    write_private(path, texts[0])
+    seen: set[int] = set()
+    writing = True
+
+    def read() -> None:
+        while writing:
+            seen.add(len(path.read_text()))
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    for i in range(200):
+        write_private(path, texts[i % 2])
+    writing = False
+    reader.join()
+    assert seen <= {len(t) for t in texts} and seen, seen
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert [p.name for p in path.parent.iterdir()] == ["tokens.json"]
