@@ -33,7 +33,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from harness.sample import SampleLoad, SampleWriter, activities, funding, partners
 from services.reporting.app import build_service, create_app
@@ -41,7 +41,9 @@ from services.reporting.dashboard.auth import write_users_file
 from services.reporting.ingest.apply import Incoming, IngestOutcome
 from services.reporting.ingest.audit import StreamMessage
 from services.reporting.ingest.consumer import ReportingService
+from services.reporting.models import AppliedEventRow
 from services.reporting.read.catalogue import VIEWS
+from services.reporting.read.views.evidence import _applied
 from services.reporting.settings import ReportingSettings
 from shared.nats_server import NatsServer
 from shared.periods import academic_year
@@ -478,3 +480,31 @@ def first_difference(a: Any, b: Any, where: str = "") -> str:
             where,
         )
     return f"{where}: {a!r:.200} != {b!r:.200}"
+
+
+# ------------------------------------------------------------- PostgreSQL defects found here
+
+
+async def test_evidence_of_more_events_than_asyncpg_takes_parameters(
+    sample_events: Sample, database_url: str, tmp_path: Path
+) -> None:
+    """A figure's evidence names each event behind it (a hub-wide pupil count ~50k): on
+    PostgreSQL one `in_` parameter per event failed past asyncpg's 32,767. The events found are
+    those a plain `in_` finds among the applied ones, whatever else is asked."""
+    settings = HubSettings(hub=sample_events.hub, data_dir=tmp_path, nodes=NODES)
+    service = build_service(settings, "", ReportingSettings(database_url=database_url))
+    await service.start(consume=False)
+    try:
+        await service.ingest(list(sample_events.events))
+        async with service.read_sessions() as session:
+            applied = AppliedEventRow.__table__.c
+            ids = list((await session.execute(select(applied.event_id))).scalars())
+            plain = await session.execute(
+                select(applied.event_id).where(applied.event_id.in_(ids)).order_by(applied.position)
+            )
+            unknown = {str(uuid.UUID(int=i)): 1 for i in range(40_000)}
+            found = await _applied(session, {**unknown, **dict.fromkeys(ids, 1)}, {}, money=False)
+        assert [e.event_id for e in found] == list(plain.scalars())
+        assert len(found) == len(sample_events.events)
+    finally:
+        await service.stop()
