@@ -46,10 +46,10 @@ from services.reporting.read.catalogue import VIEWS
 from services.reporting.read.views.evidence import _applied
 from services.reporting.settings import ReportingSettings
 from shared.nats_server import NatsServer
-from shared.periods import academic_year
+from shared.periods import academic_year, financial_year
 from shared.settings import HubSettings
 from tests.conftest import POSTGRES_DSN, postgres_or_skip
-from tests.dashboard_helpers import USERS
+from tests.dashboard_helpers import USERS, text_of
 from tests.helpers import System
 from tests.test_cells import routes_of
 
@@ -76,6 +76,8 @@ UNLINKED = {
 }
 """Evidence no dashboard page links to (the API's views name no keys): keys of the shapes each
 evidence documents (services/reporting/read/views/evidence_accountability.py)."""
+UNORDERED_PAGES = {"/dashboard/views/partnerships"}
+"""Pages showing an UNORDERED list: their words compared in any order."""
 INSTANT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?")
 
 
@@ -188,6 +190,9 @@ class Fillings:
     """Values for path and query parameters, read from the projections: a few of each kind."""
 
     periods: list[str]
+    """Academic years with delivery or money."""
+    financial: list[str]
+    """Financial years with money (asked of routes that take a period `kind`)."""
     entries: list[dict[str, str]]
     activities: list[str]
     organisations: list[str]
@@ -251,11 +256,12 @@ async def read_fillings(service: ReportingService) -> Fillings:
         async def column(sql: str) -> list[str]:
             return [str(v) for v in (await session.execute(text(sql))).scalars()]
 
-        years = set(await column("select distinct academic_year from activity_view"))
-        years |= {
-            academic_year(date.fromisoformat(d[:10]))
+        money = [
+            date.fromisoformat(d[:10])
             for d in await column("select entry_on from funding_entry_view")
-        }
+        ]
+        years = set(await column("select distinct academic_year from activity_view"))
+        years |= {academic_year(d) for d in money}
         entries = (
             await session.execute(
                 text(
@@ -266,6 +272,7 @@ async def read_fillings(service: ReportingService) -> Fillings:
         ).all()
         return Fillings(
             periods=sorted(years),
+            financial=sorted({financial_year(d) for d in money}),
             entries=[{"node": n, "entry_id": e} for n, e in entries],
             activities=spread(await column("select activity_id from activity_view order by 1")),
             organisations=spread(
@@ -286,7 +293,7 @@ async def read_fillings(service: ReportingService) -> Fillings:
 
 
 def urls_of(path: str, route: APIRoute, fillings: Fillings) -> list[str]:
-    """The route with its path filled every way, for each period when it takes one."""
+    """The route with its path filled every way, each with the queries `periods_of` gives."""
     choices = literal_choices(route)
     names = {p.name for p in route.dependant.path_params} - set(choices)
     paths = [path]
@@ -298,12 +305,34 @@ def urls_of(path: str, route: APIRoute, fillings: Fillings) -> list[str]:
             for name, value in values.items():
                 p = p.replace("{" + name + "}", value)
             filled.append(p)
-    names = query_names(route.dependant)
-    queries = fillings.queries(names)
-    years = sorted(names & {"period", "academic_year"})[:1]
-    if years:
-        queries = [{**q, years[0]: y} for q in queries for y in fillings.periods]
+    asked = query_names(route.dependant)
+    queries = [
+        {**q, **y}
+        for q in fillings.queries(asked)
+        for y in periods_of(asked, fillings, bool(names & ONE_THING or "entry" in q))
+    ]
     return [f"{p}?{urlencode(q)}" if q else p for p in filled for q in queries]
+
+
+ONE_THING = {"event_id", "entry_id", "organisation_id", "activity_id"}
+"""Path parameters naming one record: its page is asked in the latest year only."""
+
+
+def periods_of(asked: set[str], fillings: Fillings, one_thing: bool) -> list[dict[str, str]]:
+    """Each academic year with data (financial ones too where a period `kind` is taken), and
+    the latest narrowed to one node where the route can be; a record's page: the latest year."""
+    year = sorted(asked & {"period", "academic_year"})[:1]
+    if not year:
+        return [{}]
+    latest = {year[0]: fillings.periods[-1]}
+    if one_thing:
+        return [latest]
+    periods = [{year[0]: y} for y in fillings.periods]
+    if "kind" in asked:
+        periods += [{"kind": "financial", year[0]: y} for y in fillings.financial]
+    if "node" in asked:
+        periods.append({**latest, "node": NODES[0]})
+    return periods
 
 
 # ------------------------------------------------------------------------- answers, normalised
@@ -313,8 +342,8 @@ def urls_of(path: str, route: APIRoute, fillings: Fillings) -> list[str]:
 class Answer:
     status: int
     body: Any
-    """What is compared between the databases: JSON without VARYING keys, CSV rows, each XLSX
-    sheet's cell values; None for HTML (its status is checked, its markup not compared)."""
+    """What is compared between the databases (`comparable`): JSON, CSV rows, each XLSX sheet's
+    cell values, a page's text without its markup."""
 
 
 def comparable(value: Any, key: str = "") -> Any:
@@ -347,6 +376,9 @@ def answer_of(response: httpx.Response) -> Answer:
             s.title: comparable([list(r) for r in s.iter_rows(values_only=True)], s.title)
             for s in book
         }
+    elif media == "text/html":
+        words = text_of(response.text)
+        body = sorted(words.split()) if response.url.path in UNORDERED_PAGES else words
     return Answer(response.status_code, body)
 
 
