@@ -41,7 +41,7 @@ from services.reporting.dashboard.auth import write_users_file
 from services.reporting.ingest.apply import Incoming, IngestOutcome
 from services.reporting.ingest.audit import StreamMessage
 from services.reporting.ingest.consumer import ReportingService
-from services.reporting.models import AppliedEventRow
+from services.reporting.models import AppliedEventRow, metadata
 from services.reporting.read.catalogue import VIEWS
 from services.reporting.read.views.evidence import _applied
 from services.reporting.settings import ReportingSettings
@@ -173,7 +173,10 @@ async def fresh_database(kind: str, folder: Path) -> AsyncIterator[str]:
     await postgres_or_skip()
     name = "hl_" + uuid.uuid4().hex[:12]
     admin = await asyncpg.connect(POSTGRES_DSN)
-    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.execute(
+        f"CREATE DATABASE \"{name}\" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-GB'"
+        " LOCALE 'C.UTF-8'"
+    )
     try:
         base = POSTGRES_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
         yield f"{base}/{name}"
@@ -412,6 +415,7 @@ class Hubs:
         try:
             outcome = await service.ingest(list(self.sample.events))
             assert outcome.applied == len(self.sample.events), outcome
+            await lived_in(service)
             fillings = await read_fillings(service)
             async with manager(create_app(service)) as client:
                 return await answers_of(client, fillings)
@@ -449,6 +453,26 @@ def trace_links(response: httpx.Response) -> set[tuple[str, str]]:
     return found
 
 
+async def lived_in(service: ReportingService) -> None:
+    """Rewrite half the rows of every table, as corrections and state changes do in a database
+    that has lived: PostgreSQL then stores them after the rest, so a read that takes rows in the
+    order the database stores them (ties of an ORDER BY, none at all) answers otherwise than
+    SQLite, whose rows keep their place. Left out on SQLite: it would change nothing."""
+    if service.engine.dialect.name == "sqlite":
+        return
+    async with service.sessions() as session, session.begin():
+        for table in metadata.sorted_tables:
+            first = table.primary_key.columns.values()[0].name if table.primary_key else None
+            if first is None:
+                continue
+            await session.execute(
+                text(
+                    f'update "{table.name}" set "{first}" = "{first}"'
+                    f" where md5(\"{first}\"::text || ctid::text) < '8'"
+                )
+            )
+
+
 @contextlib.asynccontextmanager
 async def manager(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """The consortium manager signed in (as tests/dashboard_helpers.py does), a failing route
@@ -481,8 +505,28 @@ async def test_every_route_answers_on_each_database(hubs: Hubs, database: str, p
     assert answers and not failing, failing
 
 
+STORAGE_ORDER = {
+    "/report/funding/activities/{activity_id}",
+    "/report/funding/activities/{activity_id}/pounds",
+    "/report/funding/uses/{node}/{entry_id}",
+}
+"""Routes whose answers follow the order the database stores the ledger in: the ledger
+(services/reporting/read/views/funding.py, `_read_ledger`) is read without an ORDER BY and its
+trails and uses walk its links in that order. Reported rather than fixed here (another's file);
+strict, so the mark must go once that order is fixed."""
+ALIKE = [
+    pytest.param(
+        p,
+        marks=pytest.mark.xfail(strict=True, reason="ledger read in storage order")
+        if p in STORAGE_ORDER
+        else (),
+    )
+    for p in PATHS
+]
+
+
 @pytest.mark.postgres
-@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("path", ALIKE)
 async def test_every_route_answers_alike_on_both_databases(hubs: Hubs, path: str) -> None:
     sqlite, postgres = (await hubs.on("sqlite"))[path], (await hubs.on("postgres"))[path]
     assert sqlite.keys() == postgres.keys()
@@ -511,6 +555,9 @@ def first_difference(a: Any, b: Any, where: str = "") -> str:
             ),
             where,
         )
+    if isinstance(a, str) and isinstance(b, str):  # a page's text: around where it differs
+        at = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), 0)
+        a, b = a[max(at - 80, 0) : at + 120], b[max(at - 80, 0) : at + 120]
     return f"{where}: {a!r:.200} != {b!r:.200}"
 
 
