@@ -4,7 +4,8 @@ The read paths are mostly tested on SQLite, and some have SQLite-only fast paths
 crash (decoded JSON lists put in a set) once reached every page reading registrations because the
 only every-view test on both databases had a tiny dataset. Here the Heart of England sample is
 loaded once through the services (as `hub demo` does), its events are recorded as reporting
-fetched them, and the same events are ingested into a fresh reporting on each database. The
+fetched them, and the same events are ingested into a fresh reporting on each database (on
+PostgreSQL one in an en-GB collation whose rows are then partly rewritten, `lived_in`). The
 routes come from the app's own route table and their path parameters from the data, so a route
 added later is covered without editing this module (one with a parameter nobody can fill fails).
 """
