@@ -733,7 +733,7 @@ async def _funding_figures(session: ReadSession, f: PageFilters) -> FundingFigur
             for e in ledger.originals("income")
             if ledger.active((e.node, e.entry_id)) and period.contains(e.entry_on)
         ),
-        key=lambda e: (e.entry_on, e.node),
+        key=lambda e: (e.entry_on, e.node, e.entry_id),  # not the ledger's (storage) order
     )
     return FundingFigures(
         summarise(ledger, f.kind, f.period), budget, flows, sankey, budget_chart(budget), grants

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
+from sqlalchemy import ARRAY, ColumnElement, String, any_, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.models import AppliedEventRow, FundingBudgetView, FundingFlowView
@@ -298,13 +298,17 @@ async def _ledger_dates(session: AsyncSession, parts: dict[str, int]) -> dict[st
     }
 
 
-def _one_of(session: AsyncSession, values: list[str]) -> Any:
-    """What `in_` compares with: on SQLite the values as one JSON array parameter, unpacked by the
-    database (a hub-wide pupil count names ~50k events, and SQLAlchemy makes and names a parameter
-    for each); elsewhere the list itself."""
-    if session.get_bind().dialect.name != "sqlite":
-        return values
-    return select(func.json_each(json.dumps(values)).table_valued("value").c.value)
+def _one_of(session: AsyncSession, column: ColumnElement[str], values: list[str]) -> Any:
+    """`column` is one of `values`, in a single parameter (a hub-wide pupil count names ~50k
+    events, and SQLAlchemy makes a parameter for each value of `in_`, which asyncpg refuses past
+    32,767): on SQLite one JSON array unpacked by the database, on PostgreSQL one text array;
+    elsewhere the list itself."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        return column.in_(select(func.json_each(json.dumps(values)).table_valued("value").c.value))
+    if dialect == "postgresql":
+        return column == any_(literal(values, ARRAY(String)))
+    return column.in_(values)
 
 
 async def _applied(
@@ -322,7 +326,7 @@ async def _applied(
             applied.position,
             applied.stream_seq,
         )
-        .where(applied.event_id.in_(_one_of(session, list(parts))))
+        .where(_one_of(session, applied.event_id, list(parts)))
         .order_by(applied.position)
     )
     return [

@@ -120,6 +120,6 @@ def grants_in(ledger: Ledger, kind: PeriodKind, period: str, node: str | None) -
     p = parse_period(period, kind)
     return [
         f"{e.node}/{e.entry_id}"
-        for e in sorted(ledger.originals("income"), key=lambda e: (e.entry_on, e.node))
+        for e in sorted(ledger.originals("income"), key=lambda e: (e.entry_on, e.node, e.entry_id))
         if ledger.active((e.node, e.entry_id)) and p.contains(e.entry_on) and node in (None, e.node)
     ]
