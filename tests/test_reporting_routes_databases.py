@@ -62,11 +62,6 @@ VARYING = {"issued"}
 """JSON keys that legitimately differ between two databases holding the same events: when a
 360Giving package was issued (the time it was served, to the second), not what the events say.
 The report stamp is compared: both databases applied the same events, so it must agree."""
-UNORDERED = {"expiring", "Expiring"}
-"""Lists (JSON keys, XLSX sheets) compared as sets: the partnerships view orders expiring
-agreements by their end date alone, so agreements ending the same day come in each database's
-own order (services/reporting/read/views/accountability.py, reported rather than fixed here).
-Remove once that order has a tie-breaker."""
 UNLINKED = {
     "schools": ["hub", "coventry"],
     "inclusion": ["hub/fsm/yes", "coventry/send/ehcp"],
@@ -77,8 +72,6 @@ UNLINKED = {
 }
 """Evidence no dashboard page links to (the API's views name no keys): keys of the shapes each
 evidence documents (services/reporting/read/views/evidence_accountability.py)."""
-UNORDERED_PAGES = {"/dashboard/views/partnerships"}
-"""Pages showing an UNORDERED list: their words compared in any order."""
 INSTANT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?")
 
 
@@ -350,15 +343,14 @@ class Answer:
     cell values, a page's text without its markup."""
 
 
-def comparable(value: Any, key: str = "") -> Any:
-    """An answer as compared: VARYING keys left out, UNORDERED lists sorted, and times as the
+def comparable(value: Any) -> Any:
+    """An answer as compared: VARYING keys left out, and times as the
     instant they name (SQLite hands back `DateTime(timezone=True)` columns without their zone,
     so its answers write UTC times without the Z that PostgreSQL's carry)."""
     if isinstance(value, dict):
-        return {k: comparable(v, k) for k, v in value.items() if k not in VARYING}
+        return {k: comparable(v) for k, v in value.items() if k not in VARYING}
     if isinstance(value, list | tuple):
-        items = [comparable(v) for v in value]
-        return sorted(items, key=repr) if key in UNORDERED else items
+        return [comparable(v) for v in value]
     if isinstance(value, str) and INSTANT.fullmatch(value):
         instant = datetime.fromisoformat(value)
         return (instant if instant.tzinfo else instant.replace(tzinfo=UTC)).isoformat()
@@ -376,13 +368,9 @@ def answer_of(response: httpx.Response) -> Answer:
         body = comparable(list(csv.reader(io.StringIO(response.text))))
     elif media.endswith("spreadsheetml.sheet"):
         book = openpyxl.load_workbook(io.BytesIO(response.content), read_only=True)
-        body = {
-            s.title: comparable([list(r) for r in s.iter_rows(values_only=True)], s.title)
-            for s in book
-        }
+        body = {s.title: comparable([list(r) for r in s.iter_rows(values_only=True)]) for s in book}
     elif media == "text/html":
-        words = text_of(response.text)
-        body = sorted(words.split()) if response.url.path in UNORDERED_PAGES else words
+        body = text_of(response.text)
     return Answer(response.status_code, body)
 
 
@@ -506,28 +494,8 @@ async def test_every_route_answers_on_each_database(hubs: Hubs, database: str, p
     assert answers and not failing, failing
 
 
-STORAGE_ORDER = {
-    "/report/funding/activities/{activity_id}",
-    "/report/funding/activities/{activity_id}/pounds",
-    "/report/funding/uses/{node}/{entry_id}",
-}
-"""Routes whose answers follow the order the database stores the ledger in: the ledger
-(services/reporting/read/views/funding.py, `_read_ledger`) is read without an ORDER BY and its
-trails and uses walk its links in that order. Reported rather than fixed here (another's file);
-strict, so the mark must go once that order is fixed."""
-ALIKE = [
-    pytest.param(
-        p,
-        marks=pytest.mark.xfail(strict=True, reason="ledger read in storage order")
-        if p in STORAGE_ORDER
-        else (),
-    )
-    for p in PATHS
-]
-
-
 @pytest.mark.postgres
-@pytest.mark.parametrize("path", ALIKE)
+@pytest.mark.parametrize("path", PATHS)
 async def test_every_route_answers_alike_on_both_databases(hubs: Hubs, path: str) -> None:
     sqlite, postgres = (await hubs.on("sqlite"))[path], (await hubs.on("postgres"))[path]
     assert sqlite.keys() == postgres.keys()

@@ -503,7 +503,10 @@ async def partnerships_report(
             title=a.title,
             ends_on=a.ends_on,
         )
-        for a in await session.scalars(select(AgreementView).order_by(AgreementView.ends_on))
+        for a in sorted(
+            await session.scalars(select(AgreementView)),
+            key=lambda a: (a.ends_on, a.node, a.agreement_id),  # one order on every database
+        )
         if a.ended_on is None
         and today <= a.ends_on <= horizon
         and (filters.node is None or a.node == filters.node)

@@ -62,15 +62,17 @@ async def load_ledger(session: AsyncSession) -> Ledger:
 
 
 async def _read_ledger(session: AsyncSession) -> Ledger:
-    entries = {(e.node, e.entry_id): e for e in await _flows(session, true())}
+    """Entries and links in (node, id) order, sorted here: trails and uses walk them in this
+    order, and a database's own row or text order is not the same on SQLite and PostgreSQL."""
+    flows = sorted(await _flows(session, true()), key=lambda e: (e.node, e.entry_id))
+    entries = {(e.node, e.entry_id): e for e in flows}
     ledger = Ledger(entries)
     for e in entries.values():
         if e.kind == "reversal":
             key = (e.node, e.original_entry_id or "")
             ledger.reversal_count[key] = ledger.reversal_count.get(key, 0) + 1
-    for node, entry_id, source_entry_id, amount in await session.execute(
-        select(_LINK.c.node, _LINK.c.entry_id, _LINK.c.source_entry_id, _LINK.c.amount_pence)
-    ):
+    links = select(_LINK.c.node, _LINK.c.entry_id, _LINK.c.source_entry_id, _LINK.c.amount_pence)
+    for node, entry_id, source_entry_id, amount in sorted(await session.execute(links)):
         ledger.links.setdefault((node, entry_id), {})[source_entry_id] = int(amount)
         source = (node, source_entry_id)
         ledger.drawn_from[source] = ledger.drawn_from.get(source, 0) + int(amount)
@@ -274,7 +276,7 @@ def reconcile(ledger: Ledger) -> list[TransferCheck]:
                 status=status,
             )
         )
-    for other in received.values():
+    for other in sorted(received.values(), key=lambda e: (e.node, e.entry_on, e.entry_id)):
         checks.append(
             TransferCheck(
                 sender_node=other.counterpart_node,
