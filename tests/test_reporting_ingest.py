@@ -113,6 +113,7 @@ async def test_the_consumer_times_each_half_of_every_batch_and_the_wait_between(
     after = service.timings
     assert (after.batches - before.batches, after.events - before.events) == (2, 3)
     assert after.preparing > before.preparing and after.writing > before.writing
+    assert after.preparing_cpu > before.preparing_cpu and after.writing_cpu > before.writing_cpu
     assert (
         after.between - before.between >= 0.05
     )  # the pause between the two batches is counted between them
