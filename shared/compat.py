@@ -79,8 +79,8 @@ def _header_name(name: bytes) -> str | None:
 def fast_header_parsing() -> None:
     """Parse message headers with `parse_header_lines` in this process's NATS clients.
 
-    nats-py 2.16 checks every header name for whitespace a character at a time in a generator, for
-    every message: with a signed batch's proof headers, a large share of the CPU a fetched message
-    costs the consumer before it is read. Remove once nats-py's own parser is as quick (tests/test_compat.py
-    checks both give the same headers)."""
+    nats-py 2.16 checks every header name for whitespace a character at a time in a generator,
+    for every message: with a signed batch's proof headers, a large share of the CPU a fetched
+    message costs the consumer before it is read. Remove once nats-py's own parser is as quick
+    (tests/test_compat.py checks both give the same headers)."""
     Client._parse_header_lines = staticmethod(parse_header_lines)  # type: ignore[method-assign]
