@@ -345,7 +345,7 @@ def _fold_proof_before(
     return (r if sn == 0 else None), passed
 
 
-def _tampered(
+def _forged_place(
     rng: random.Random, proof: list[bytes], index: int, size: int
 ) -> tuple[list[bytes], int, int]:
     """The proof and place as given, or with one thing changed as a forger might."""
@@ -375,7 +375,7 @@ def test_folding_a_concatenated_proof_gives_what_the_list_of_hashes_gave() -> No
         root, proofs = merkle_tree(leaves)
         known: dict[Node, bytes] | None = None
         for i in rng.sample(range(size), size):
-            proof, index, claimed = _tampered(rng, proofs[i], i, size)
+            proof, index, claimed = _forged_place(rng, proofs[i], i, size)
             before = _fold_proof_before(leaves[i], index, claimed, proof, known)
             assert fold_proof(leaves[i], index, claimed, b"".join(proof), known) == before
             if before[0] == root and claimed == size:
