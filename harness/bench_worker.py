@@ -123,7 +123,13 @@ async def ingest(
         "events": applied,
         "seconds": seconds,
         "peak_rss_mb": peak_rss_mb(),
+        "batches": t.batches,
         "split": {"preparing_s": t.preparing, "writing_s": t.writing, "between_s": t.between},
+        "cpu_split": {
+            "preparing_s": t.preparing_cpu,
+            "writing_s": t.writing_cpu,
+            "between_s": t.between_cpu,
+        },
     }
 
 

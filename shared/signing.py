@@ -37,6 +37,7 @@ PROOF_HEADER_MEANINGS = {
 }
 PROOF_HEADERS = (BATCH_ROOT, BATCH_LEAF, BATCH_PROOF, BATCH_SIGNATURE)
 
+_NOT_IN_BATCH = "message is not in the batch its proof names (altered, moved or truncated proof)"
 _VERIFIED_BATCHES_KEPT = 32
 """Verified batches whose tree nodes are remembered: a batch's messages arrive together."""
 
@@ -79,21 +80,23 @@ def fold_proof(
     leaf: bytes,
     index: int,
     size: int,
-    proof: Sequence[bytes],
+    proof: bytes,
     known: Mapping[Node, bytes] | None = None,
 ) -> tuple[bytes | None, dict[Node, bytes]]:
-    """Walk `proof` up from `leaf` at `index` of `size` (RFC 9162 2.1.3.2): the root it leads to
-    (None if it cannot belong to such a place) and the nodes it passed. Given the `known` nodes of
-    an already verified tree (its root under ``ROOT``), it stops at the first one it reaches: that
-    tree's root if the node's hash is the one computed, else None (most of a batch's messages meet
-    a known node after one or two hashes instead of climbing to the root)."""
+    """Walk `proof` (its 32-byte sibling hashes, concatenated) up from `leaf` at `index` of `size`
+    (RFC 9162 2.1.3.2): the root it leads to (None if it cannot belong to such a place) and the
+    nodes it passed. Given the `known` nodes of an already verified tree (its root under ``ROOT``),
+    it stops at the first one it reaches: that tree's root if the node's hash is the one computed,
+    else None (most of a batch's messages meet a known node after one or two hashes instead of
+    climbing to the root, so siblings are sliced from `proof` only as they are used)."""
     if not 0 <= index < size:
         return None, {}
     fn, sn, level, r = index, size - 1, 0, leaf
     passed: dict[Node, bytes] = {}
-    for sibling in proof:
+    for start in range(0, len(proof), 32):
         if sn == 0:
             return None, passed
+        sibling = proof[start : start + 32]
         if fn & 1 or fn == sn:
             r = _node_hash(sibling, r)
             while not fn & 1 and fn != 0:
@@ -108,8 +111,9 @@ def fold_proof(
 
 
 def root_from_proof(leaf: bytes, index: int, size: int, proof: Sequence[bytes]) -> bytes | None:
-    """The root that `proof` leads to from `leaf`, or None if it cannot belong to such a place."""
-    return fold_proof(leaf, index, size, proof)[0]
+    """The root that `proof` (32-byte sibling hashes, leaf to root) leads to from `leaf`, or None
+    if it cannot belong to such a place."""
+    return fold_proof(leaf, index, size, b"".join(proof))[0]
 
 
 def batch_statement(hub: str, node: str, size: int, root: bytes) -> bytes:
@@ -214,17 +218,18 @@ class NodeKeys:
             )
             index_text, _, size_text = leaf.partition("/")
             index, size = int(index_text), int(size_text)
-            proof_bytes = base64.b64decode(proof_text, validate=True)
+            proof = base64.b64decode(proof_text, validate=True)
         except (KeyError, ValueError, binascii.Error):
             return "batch proof headers missing or malformed"
-        if len(proof_bytes) % 32:
+        if len(proof) % 32:
             return "batch proof is not a whole number of hashes"
-        proof = [proof_bytes[i : i + 32] for i in range(0, len(proof_bytes), 32)]
         batch = (envelope.hub, envelope.node, size, root_hex)  # what the batch signature covers
         known = self._verified.get(batch)
         reached, passed = fold_proof(leaf_hash(data), index, size, proof, known)
-        if reached is None or reached.hex() != root_hex:
-            return "message is not in the batch its proof names (altered, moved or truncated proof)"
+        # a known tree's root is the one its batch names (kept only once the two matched)
+        root = known[ROOT] if known is not None else None
+        if reached is None or (reached is not root and reached.hex() != root_hex):
+            return _NOT_IN_BATCH
         if known is not None:
             known.update(passed)
             return None

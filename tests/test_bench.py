@@ -43,6 +43,8 @@ async def test_every_benchmark_runs_and_reports_figures(tmp_path: Path) -> None:
         "signatures_checked"
     ]  # the same signed stream, every signature checked
     assert checked["ratio"] > 0 and checked["split_us_per_event"]["preparing"] > 0
+    cpu = checked["cpu_us_per_event"]  # the consumer's CPU time, stage by stage
+    assert cpu["preparing"] > 0 and cpu["writing"] > 0
     assert results["publish"]["relay_per_s"] > 0 and results["publish"]["raw_per_s"] > 0
     assert results["write_to_report"]["writes"] == int(SMOKE.write_rate * SMOKE.write_seconds)
     assert results["write_to_report"]["p99_ms"] >= results["write_to_report"]["p50_ms"] > 0

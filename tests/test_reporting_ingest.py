@@ -8,6 +8,9 @@ import gc
 import json
 import weakref
 from pathlib import Path
+from typing import Any
+
+from nats.js.api import AckPolicy
 
 from services.reporting.ingest.apply import Incoming
 from services.reporting.ingest.memory import collections_paused, collections_swept_every
@@ -113,6 +116,7 @@ async def test_the_consumer_times_each_half_of_every_batch_and_the_wait_between(
     after = service.timings
     assert (after.batches - before.batches, after.events - before.events) == (2, 3)
     assert after.preparing > before.preparing and after.writing > before.writing
+    assert after.preparing_cpu > before.preparing_cpu and after.writing_cpu > before.writing_cpu
     assert (
         after.between - before.between >= 0.05
     )  # the pause between the two batches is counted between them
@@ -145,6 +149,42 @@ async def test_a_stopped_consumer_leaves_nothing_unacknowledged(system: System) 
         assert (info.num_ack_pending, info.num_pending, info.num_redelivered) == (0, 0, 0)
     finally:
         await nc.close()
+
+
+async def test_a_batch_that_fails_is_delivered_again_and_applied_once(system: System) -> None:
+    """A batch whose write raises (the database away) is nacked whole and delivered again; the
+    durable acknowledges every batch by its last message, and a later batch's ack would take the
+    failed one's messages with it had they not been nacked: all are applied, once, and nothing
+    stays pending."""
+    reporting, failures = system.reporting, []
+    apply = reporting.apply
+
+    async def fails_once(prepared: Any) -> Any:
+        if not failures:
+            failures.append(len(prepared.batch))
+            raise OSError("database away")
+        return await apply(prepared)
+
+    reporting.apply = fails_once  # type: ignore[method-assign]
+    for i in range(20):
+        assert (
+            await system.post("coventry", "partners", "/organisations", organisation(f"Org {i}"))
+        ).status_code == 201
+    report = await system.report_when(lambda r: r.stamp.applied_events >= 20)
+    assert failures and report.totals.organisations == 20 and report.stamp.applied_events == 20
+    nc = await connect(system.nats_url, "test-acks")
+    try:
+        js = nc.jetstream()
+        info = await wait_for(
+            lambda: js.consumer_info(hub_stream(system.settings.hub), reporting.own.durable),
+            lambda i: i.num_ack_pending == 0,
+        )
+        assert (info.num_ack_pending, info.num_pending) == (0, 0)
+        assert info.config.ack_policy == AckPolicy.ALL
+    finally:
+        await nc.close()
+    await asyncio.sleep(0.5)  # a second delivery of anything would show in the totals
+    assert (await system.report()).stamp.applied_events == 20
 
 
 def test_collections_pause_while_a_batch_is_applied_and_resume_after() -> None:

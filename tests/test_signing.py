@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -29,8 +30,11 @@ from shared.signing import (
     BATCH_PROOF,
     BATCH_ROOT,
     BATCH_SIGNATURE,
+    ROOT,
+    Node,
     NodeKeys,
     NodeSigner,
+    fold_proof,
     leaf_hash,
     merkle_tree,
     root_from_proof,
@@ -315,3 +319,64 @@ async def test_a_node_configured_to_sign_with_an_unreadable_key_refuses_to_start
     with pytest.raises(MissingNodeKey, match="nowhere.key.*hub secrets init"):
         await service.start()
     await service.stop()
+
+
+def _fold_proof_before(
+    leaf: bytes, index: int, size: int, proof: list[bytes], known: dict[Node, bytes] | None
+) -> tuple[bytes | None, dict[Node, bytes]]:
+    """`fold_proof` as it was, over a list of sibling hashes (the reference for the test below)."""
+    if not 0 <= index < size:
+        return None, {}
+    fn, sn, level, r = index, size - 1, 0, leaf
+    passed: dict[Node, bytes] = {}
+    for sibling in proof:
+        if sn == 0:
+            return None, passed
+        if fn & 1 or fn == sn:
+            r = hashlib.sha256(b"\x01" + sibling + r).digest()
+            while not fn & 1 and fn != 0:
+                fn, sn, level = fn >> 1, sn >> 1, level + 1
+        else:
+            r = hashlib.sha256(b"\x01" + r + sibling).digest()
+        fn, sn, level = fn >> 1, sn >> 1, level + 1
+        if known is not None and (seen := known.get((level, fn))) is not None:
+            return (known[ROOT] if seen == r else None), passed
+        passed[(level, fn)] = r
+    return (r if sn == 0 else None), passed
+
+
+def _forged_place(
+    rng: random.Random, proof: list[bytes], index: int, size: int
+) -> tuple[list[bytes], int, int]:
+    """The proof and place as given, or with one thing changed as a forger might."""
+    kind = rng.randrange(6)
+    if kind == 1 and proof:
+        at = rng.randrange(len(proof))
+        flipped = bytes([proof[at][0] ^ 1]) + proof[at][1:]
+        return [*proof[:at], flipped, *proof[at + 1 :]], index, size
+    if kind == 2 and proof:
+        return proof[:-1], index, size
+    if kind == 3:
+        return [*proof, bytes(32)], index, size
+    if kind == 4:
+        return proof, rng.randrange(-1, size + 1), size
+    if kind == 5:
+        return proof, index, rng.randrange(1, size + 3)
+    return proof, index, size
+
+
+def test_folding_a_concatenated_proof_gives_what_the_list_of_hashes_gave() -> None:
+    """Generated batches, their messages' proofs as published or tampered with, folded with and
+    without the nodes earlier messages of the batch made known: the same root and nodes passed."""
+    rng = random.Random(26)
+    for _ in range(300):
+        size = rng.randint(1, 70)
+        leaves = [leaf_hash(rng.randbytes(40)) for _ in range(size)]
+        root, proofs = merkle_tree(leaves)
+        known: dict[Node, bytes] | None = None
+        for i in rng.sample(range(size), size):
+            proof, index, claimed = _forged_place(rng, proofs[i], i, size)
+            before = _fold_proof_before(leaves[i], index, claimed, proof, known)
+            assert fold_proof(leaves[i], index, claimed, b"".join(proof), known) == before
+            if before[0] == root and claimed == size:
+                known = {**(known or {}), **before[1], ROOT: root}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field, replace
@@ -61,24 +62,40 @@ class IngestOutcome:
 class IngestTimings:
     """Where the live consumer's time has gone since it started, summed over batches (`hub bench`
     prints it per event): preparing (parse, check, project: no database), writing (the batch's
-    transaction) and between batches (fetching, acknowledging and, on a quiet stream, waiting)."""
+    transaction) and between batches (fetching, acknowledging and, on a quiet stream, waiting);
+    in wall time, and in this process's CPU time (all its threads), which the machine's other
+    load does not inflate."""
 
     batches: int = 0
     events: int = 0
     preparing: float = 0.0
     writing: float = 0.0
     between: float = 0.0
-    _last_end: float | None = field(default=None, repr=False)
+    preparing_cpu: float = 0.0
+    writing_cpu: float = 0.0
+    between_cpu: float = 0.0
+    _last_end: tuple[float, float] | None = field(default=None, repr=False)
 
-    def record(self, events: int, started: float, prepared: float, ended: float) -> None:
-        """One batch's `time.perf_counter()` readings: arrived, prepared, written."""
+    def record(self, events: int, started: Clock, prepared: Clock, ended: Clock) -> None:
+        """One batch's `clock()` readings: arrived, prepared, written."""
         if self._last_end is not None:
-            self.between += started - self._last_end
+            self.between += started[0] - self._last_end[0]
+            self.between_cpu += started[1] - self._last_end[1]
         self.batches += 1
         self.events += events
-        self.preparing += prepared - started
-        self.writing += ended - prepared
+        self.preparing += prepared[0] - started[0]
+        self.writing += ended[0] - prepared[0]
+        self.preparing_cpu += prepared[1] - started[1]
+        self.writing_cpu += ended[1] - prepared[1]
         self._last_end = ended
+
+
+Clock = tuple[float, float]
+"""A moment as wall time (`time.perf_counter`) and this process's CPU time (`time.process_time`)."""
+
+
+def clock() -> Clock:
+    return time.perf_counter(), time.process_time()
 
 
 class PreparedEvent(NamedTuple):

@@ -2,14 +2,16 @@
 
 Batches keep ingest fast (one transaction per batch); the handler is thin: it turns the fetched
 messages into ``Incoming`` records, calls the ingest use case, dead-letters what it refused, and
-returns, after which FastStream acks the batch. Any exception nacks the whole batch for redelivery,
-which the idempotent ingest makes harmless.
+acknowledges the batch with one ack of its last message (the durable acknowledges all: a batch is
+fetched in stream order by reporting, its only consumer). Any exception nacks the whole batch for
+redelivery, which the idempotent ingest makes harmless.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
 from faststream import Context
@@ -17,6 +19,7 @@ from faststream.middlewares import AckPolicy
 from faststream.nats import ConsumerConfig, DeliverPolicy, JStream, NatsBroker, PullSub
 from faststream.nats.message import NatsBatchMessage
 from nats.aio.msg import Msg
+from nats.js.api import AckPolicy as DurableAcks
 
 from services.reporting.ingest.apply import Incoming, IngestOutcome
 from services.reporting.ingest.position import ACK_WAIT_SECONDS
@@ -54,6 +57,21 @@ def stream_pending(msg: Msg) -> int | None:
     return None
 
 
+@contextlib.asynccontextmanager
+async def _settle(messages: list[Msg]) -> AsyncIterator[None]:
+    """Acknowledge a batch handled without an exception by its last message (the durable's ack
+    policy is AckAll); nack each message of one that raised, for redelivery. Cancelled (the service
+    stopping): neither, so the durable delivers the batch again after its ack wait, or at once to
+    the next start (``position.align_durable``)."""
+    try:
+        yield
+    except Exception:
+        for m in messages:
+            await m.nak()
+        raise
+    await messages[-1].ack()
+
+
 async def _keep_raw(message: Any) -> Any:
     """Skip FastStream's JSON decoding: validation (and dead-lettering) is ours to do."""
     return None
@@ -70,10 +88,13 @@ def subscribe_hub_events(
         durable=durable,
         pull_sub=PullSub(batch_size=batch_size, timeout=timeout, batch=True),
         config=ConsumerConfig(
-            ack_wait=ACK_WAIT_SECONDS, max_deliver=-1, max_ack_pending=batch_size * 4
+            ack_policy=DurableAcks.ALL,  # as position.consumer_config makes it
+            ack_wait=ACK_WAIT_SECONDS,
+            max_deliver=-1,
+            max_ack_pending=batch_size * 4,
         ),
         deliver_policy=DeliverPolicy.ALL,
-        ack_policy=AckPolicy.NACK_ON_ERROR,
+        ack_policy=AckPolicy.MANUAL,  # `_settle`: one ack a batch, not one a message
         decoder=_keep_raw,
         title=f"{hub} hub events",
         description=(
@@ -82,10 +103,12 @@ def subscribe_hub_events(
         ),
     )
     async def on_hub_events(message: Annotated[NatsBatchMessage, Context("message")]) -> None:
-        batch = [
-            Incoming(m.subject, m.data, stream_sequence(m), m.headers) for m in message.raw_message
-        ]
-        outcome = await ingest(batch, stream_pending(message.raw_message[-1]))
+        async with _settle(message.raw_message):
+            await _ingest(message.raw_message)
+
+    async def _ingest(messages: list[Msg]) -> None:
+        batch = [Incoming(m.subject, m.data, stream_sequence(m), m.headers) for m in messages]
+        outcome = await ingest(batch, stream_pending(messages[-1]))
         for incoming, reason in outcome.dead:
             log.warning("dead-lettered hub stream seq %s: %s", incoming.stream_seq, reason)
             await broker.publish(

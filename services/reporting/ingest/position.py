@@ -64,7 +64,7 @@ def consumer_config(hub: str, durable: str, batch_size: int, start_seq: int = 0)
         durable_name=durable,
         deliver_policy=policy,
         opt_start_seq=start_seq if start_seq > 1 else None,
-        ack_policy=AckPolicy.EXPLICIT,
+        ack_policy=AckPolicy.ALL,  # the consumer acknowledges each batch by its last message
         filter_subject=f"{PREFIX}.{hub}.>",
         ack_wait=ACK_WAIT_SECONDS,
         max_deliver=-1,
@@ -95,12 +95,12 @@ async def align_durable(
             f"ends at {last}: wrong stream or a server that lost its store; restore the stream or "
             "rebuild reporting (deploy/RUNBOOK.md)"
         )
-    floor, in_flight, ack_wait = await _durable_state(js, stream, durable)
+    floor, in_flight, current = await _durable_state(js, stream, durable)
     if floor is None:
         if database_seq == 0:  # the consumer creates it from the start
             return Alignment(database_seq, last, floor, recreated=False)
         start = database_seq + 1
-    elif floor <= database_seq and not in_flight and ack_wait == ACK_WAIT_SECONDS:
+    elif floor <= database_seq and not in_flight and current:
         return Alignment(database_seq, last, floor, recreated=False)
     else:
         start = min(floor, database_seq) + 1
@@ -119,11 +119,15 @@ async def align_durable(
 
 async def _durable_state(
     js: JetStreamContext, stream: str, durable: str
-) -> tuple[int | None, int, float | None]:
-    """The durable's acknowledgement floor, its unacknowledged messages and its ack wait (None, 0,
-    None: no durable). A durable made by an older release (ack wait 60 s) is recreated too."""
+) -> tuple[int | None, int, bool]:
+    """The durable's acknowledgement floor, its unacknowledged messages and whether it has today's
+    settings (None, 0, False: no durable). A durable made by an older release is recreated too:
+    one with a 60 s ack wait, or acknowledging each message (NATS cannot change a durable's ack
+    policy in place)."""
     try:
         info = await js.consumer_info(stream, durable)
     except NotFoundError:
-        return None, 0, None
-    return info.ack_floor.stream_seq, info.num_ack_pending or 0, info.config.ack_wait
+        return None, 0, False
+    config = info.config
+    current = config.ack_wait == ACK_WAIT_SECONDS and config.ack_policy == AckPolicy.ALL
+    return info.ack_floor.stream_seq, info.num_ack_pending or 0, current

@@ -43,6 +43,7 @@ from services.reporting.ingest.memory import collections_swept_every
 from services.reporting.ingest.preparing import ParallelPreparer, default_workers
 from services.reporting.models import metadata
 from services.reporting.models.base import DEFERRED
+from shared.compat import fast_header_parsing
 from shared.subjects import PREFIX, hub_stream
 
 SQLITE_FILES = ("", "-wal", "-shm")
@@ -110,6 +111,7 @@ async def rebuild(
     one core; 0: in this process) while the one before it is written. `progress(done, total)` is
     called after each batch.
     """
+    fast_header_parsing()
     async with bulk_load(service.engine):
         with _preparer(service, workers) as prepare, collections_swept_every() as batch_done:
             result = await _replay(service, nc, batch_size, prepare, batch_done, progress)
