@@ -4,6 +4,7 @@ a running system."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -77,22 +78,30 @@ async def postgres_or_skip() -> None:
         pytest.skip(f"PostgreSQL not reachable at {POSTGRES_DSN}")
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """A fresh, empty database: a SQLite file, or a new PostgreSQL database when one answers."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+@contextlib.asynccontextmanager
+async def fresh_database(kind: str, file: Path, options: str = "") -> AsyncIterator[str]:
+    """An empty database of `kind`: the SQLite `file`, or a new PostgreSQL database (CREATE
+    DATABASE's `options`, such as a collation) when one answers, dropped afterwards."""
+    if kind == "sqlite":
+        yield f"sqlite+aiosqlite:///{file}"
         return
     await postgres_or_skip()
     name = "hl_" + uuid.uuid4().hex[:12]
     admin = await asyncpg.connect(POSTGRES_DSN)
-    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.execute(f'CREATE DATABASE "{name}" {options}')
     try:
         base = POSTGRES_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
         yield f"{base}/{name}"
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh, empty database: a SQLite file, or a new PostgreSQL database when one answers."""
+    async with fresh_database(request.param, tmp_path / "store.db") as url:
+        yield url
 
 
 @pytest.fixture

@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 from urllib.parse import parse_qs, urlencode
 
-import asyncpg
 import httpx
 import openpyxl
 import pytest
@@ -49,7 +48,7 @@ from services.reporting.settings import ReportingSettings
 from shared.nats_server import NatsServer
 from shared.periods import academic_year, financial_year
 from shared.settings import HubSettings
-from tests.conftest import POSTGRES_DSN, postgres_or_skip
+from tests.conftest import fresh_database
 from tests.dashboard_helpers import USERS, text_of
 from tests.helpers import System
 from tests.test_cells import routes_of
@@ -158,25 +157,8 @@ async def sample_events(
     return Sample(settings.hub, [fetched[seq] for seq in sorted(fetched)])
 
 
-@contextlib.asynccontextmanager
-async def fresh_database(kind: str, folder: Path) -> AsyncIterator[str]:
-    """An empty database of `kind` (as tests/conftest.py's `database_url`, for a whole module)."""
-    if kind == "sqlite":
-        yield f"sqlite+aiosqlite:///{folder / 'reporting.db'}"
-        return
-    await postgres_or_skip()
-    name = "hl_" + uuid.uuid4().hex[:12]
-    admin = await asyncpg.connect(POSTGRES_DSN)
-    await admin.execute(
-        f"CREATE DATABASE \"{name}\" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-GB'"
-        " LOCALE 'C.UTF-8'"
-    )
-    try:
-        base = POSTGRES_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-        yield f"{base}/{name}"
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+EN_GB = "TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-GB' LOCALE 'C.UTF-8'"
+"""PostgreSQL's databases here collate as en-GB, as a UK deployment's would."""
 
 
 # --------------------------------------------------------------- what the data fills routes with
@@ -386,7 +368,7 @@ class Hubs:
         if kind not in self.answers:
             folder = self.folder / kind
             folder.mkdir()
-            async with fresh_database(kind, folder) as url:
+            async with fresh_database(kind, folder / "reporting.db", EN_GB) as url:
                 self.answers[kind] = await self._read(url, folder)
         return self.answers[kind]
 
