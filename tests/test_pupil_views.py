@@ -352,14 +352,17 @@ async def test_pupil_evidence_finds_the_events_a_list_of_ids_finds(
     reporting: ReportingService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The events behind a pupil figure, selected by one array of ids that the database unpacks
-    (SQLite), are those a parameter per id selects (as before), in the same order."""
+    (a JSON array on SQLite, a text array on PostgreSQL), are those a parameter per id selects (as
+    before), in the same order."""
     sessions = uncached(reporting)
     for year in YEARS:
         for key in ("hub", "coventry"):
             async with sessions() as session:
                 found = await evidence(session, "pupils", key, year)
             with monkeypatch.context() as patched:
-                patched.setattr(evidence_module, "_one_of", lambda _s, values: values)
+                patched.setattr(
+                    evidence_module, "_one_of", lambda _s, column, values: column.in_(values)
+                )
                 async with sessions() as session:
                     listed = await evidence(session, "pupils", key, year)
             assert found == listed, (year, key)
