@@ -109,4 +109,14 @@ async def watch_node_sources(
             await watcher.round()
         except Exception as exc:  # the hub's NATS restarting: the connection reconnects by itself
             log.debug("source watcher: %s; trying again", exc or type(exc).__name__)
+        _raise_if_cancelled()
         await asyncio.sleep(interval)
+
+
+def _raise_if_cancelled() -> None:
+    """End the watcher if it was cancelled during a round even though the round returned: before
+    Python 3.12, ``asyncio.wait_for`` (inside nats-py's requests) can swallow a cancellation that
+    lands as its wait ends, and the loop would then run on, holding up whoever awaits it."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
