@@ -13,6 +13,8 @@ from pydantic import ValidationError
 from sqlalchemy import event, insert, select, true
 
 from services.reporting.app import build_service
+from services.reporting.dashboard import routes as dashboard
+from services.reporting.dashboard.routes import PageFilters
 from services.reporting.models.activities import ActivityView, ParticipationView
 from services.reporting.models.funding import FundingFlowView, FundingLinkView
 from services.reporting.models.partners import OrganisationView
@@ -472,12 +474,17 @@ async def test_a_periods_money_from_part_of_the_ledger_is_that_of_the_whole(
             budgets = await funding.budget_vs_actual(session, kind, period)
             summary = await funding.period_summary(session, kind, period)
             assets = await funding.asset_register(session)
+            pages = [
+                await dashboard._funding_figures(session, PageFilters(period, kind, node))  # type: ignore[arg-type]
+                for node in (None, "coventry")
+            ]
 
             async def whole(session: object, start: date, end: date) -> Ledger:
                 return await load_ledger(session)  # type: ignore[arg-type]
 
             monkeypatch.setattr(allocation, "period_ledger", whole)
             monkeypatch.setattr(funding, "period_ledger", whole)
+            monkeypatch.setattr(dashboard, "period_ledger", whole)
             monkeypatch.setattr(funding, "_part_of_ledger", lambda s, which: load_ledger(s))
             assert part == [
                 (await allocation.allocation_report(session, kind, period, f)).model_dump()
@@ -486,6 +493,11 @@ async def test_a_periods_money_from_part_of_the_ledger_is_that_of_the_whole(
             assert budgets == await funding.budget_vs_actual(session, kind, period)
             assert summary == await funding.period_summary(session, kind, period)
             assert assets == await funding.asset_register(session)
+            assert pages == [
+                await dashboard._funding_figures(session, PageFilters(period, kind, node))  # type: ignore[arg-type]
+                for node in (None, "coventry")
+            ]
+        assert pages[0].grants and pages[0].flows.links and pages[1].money.spend_by_function
         assert part[0]["spend_by_function"] and part[0]["allocations_to_leads"]
         assert part[0]["income_by_source_pence"] and part[0]["remaining_by_source"]
         assert budgets and len(assets) > 3

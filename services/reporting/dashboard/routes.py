@@ -51,7 +51,12 @@ from services.reporting.read.versioned import per_version
 from services.reporting.read.views.accountability import InclusionReport, SchoolsReport
 from services.reporting.read.views.allocation import only_node
 from services.reporting.read.views.evidence import MONEY_EVIDENCE, EvidenceView, evidence
-from services.reporting.read.views.funding import budget_vs_actual, load_ledger, summarise
+from services.reporting.read.views.funding import (
+    Ledger,
+    budget_vs_actual,
+    period_ledger,
+    summarise,
+)
 from shared.auth import (
     Ask,
     Scope,
@@ -489,7 +494,7 @@ async def _money(session: ReadSession, f: PageFilters) -> Any:
     """The period's income and spend (the overview's money line), once per data version."""
 
     async def compute() -> Any:
-        return summarise(only_node(await load_ledger(session), f.node), f.kind, f.period)
+        return summarise(await _money_of_period(session, f), f.kind, f.period)
 
     return await per_version(
         session, ("overview money", f.node, f.kind, f.period), compute, shared=True
@@ -703,8 +708,15 @@ async def funding_figures(session: ReadSession, f: PageFilters) -> FundingFigure
     )
 
 
+async def _money_of_period(session: ReadSession, f: PageFilters) -> Ledger:
+    """The part of the ledger a period's money figures read (not every year's spend),
+    narrowed to the page's node."""
+    period = parse_period(f.period, f.kind)
+    return only_node(await period_ledger(session, period.starts_on, period.ends_on), f.node)
+
+
 async def _funding_figures(session: ReadSession, f: PageFilters) -> FundingFigures:
-    ledger = only_node(await load_ledger(session), f.node)
+    ledger = await _money_of_period(session, f)
     budget = [
         b for b in await budget_vs_actual(session, f.kind, f.period) if f.node in (None, b.node)
     ]
