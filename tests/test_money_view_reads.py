@@ -19,6 +19,7 @@ from services.reporting.models.activities import ActivityView, ParticipationView
 from services.reporting.models.funding import FundingFlowView, FundingLinkView
 from services.reporting.models.partners import OrganisationView
 from services.reporting.read.exports import giving360
+from services.reporting.read.names import load_names, money_years
 from services.reporting.read.params import Filters
 from services.reporting.read.views import allocation, funding
 from services.reporting.read.views.accountability import (
@@ -35,6 +36,7 @@ from services.reporting.read.views.funding import (
 )
 from services.reporting.read.views.partners import OrganisationRow, organisation_rows
 from services.reporting.settings import ReportingSettings
+from shared.periods import period_of
 from shared.settings import HubSettings
 
 YEAR = "2024-25"
@@ -697,5 +699,56 @@ async def test_lead_organisations_from_the_leads_are_those_of_every_registration
             oracle = await _every_registrations_leads(session, "hub")
         assert leads == oracle
         assert leads
+    finally:
+        await service.stop()
+
+
+async def test_entry_names_and_money_years_are_those_the_whole_ledger_gives(
+    settings: HubSettings, database_url: str
+) -> None:
+    """The names beside ledger ids and the years with money, read as a few columns, are what the
+    whole ledger gives: counterparty before title, neither (or empty) unnamed, and an id two nodes
+    share named by the later node's entry."""
+    service = build_service(settings, "", ReportingSettings(database_url=database_url))
+    await service.start(consume=False)
+    rng = random.Random(11)
+    flows = []
+    for i in range(60):
+        counterparty = rng.choice([None, "", f"Party {i}"])
+        title = rng.choice([None, "", f"Title {i}"])
+        on = date(2022, 1, 1) + timedelta(days=rng.randrange(4 * 365))
+        for node in rng.sample(NODES, rng.choice([1, 2])):  # some ids on both nodes
+            flows.append(
+                flow(
+                    node,
+                    f"e{i}",
+                    "income",
+                    100,
+                    counterparty=counterparty,
+                    title=title,
+                    entry_on=on,
+                )
+            )
+            counterparty = f"{node} party {i}" if counterparty else counterparty
+    try:
+        async with service.sessions() as writer, writer.begin():
+            await writer.execute(insert(FundingFlowView.__table__), flows)
+        async with service.sessions() as session:
+            ledger = await load_ledger(session)
+            got = (await load_names(session)).entries
+            years = {kind: await money_years(session, kind) for kind in ("academic", "financial")}
+        assert got == {
+            entry_id: e.counterparty or e.title or ""
+            for (_, entry_id), e in ledger.entries.items()
+            if e.counterparty or e.title
+        }
+        assert any(
+            " party " in name for name in got.values()
+        )  # a shared id, named by its later node
+        for kind, found in years.items():
+            assert found == sorted(
+                {period_of(e.entry_on, kind).name for e in ledger.entries.values()}
+            )
+            assert len(found) >= 4
     finally:
         await service.stop()

@@ -9,11 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.models.activities import ActivityView
+from services.reporting.models.funding import FundingFlowView
 from services.reporting.models.partners import OrganisationView, SettingView
 from services.reporting.read.labels import KNOWN_ORG_IDS, Names, words
 from services.reporting.read.present import name as place
 from services.reporting.read.versioned import per_version
-from services.reporting.read.views.funding import load_ledger
 from shared.periods import PeriodKind, period_of
 
 
@@ -52,13 +52,23 @@ async def _names(session: AsyncSession) -> Names:
             select(ActivityView.activity_id, ActivityView.title)
         )
     )
-    ledger = await load_ledger(session)
-    entries = {
-        entry_id: e.counterparty or e.title or ""
-        for (_, entry_id), e in ledger.entries.items()
-        if e.counterparty or e.title
-    }
+    entries = await _entry_names(session)
     return Names(_told_apart(orgs), schools, areas, org_ids, activities, entries)
+
+
+async def _entry_names(session: AsyncSession) -> dict[str, str]:
+    """Ledger entry id → its counterparty, else its title: three columns of the entries that have
+    either, not the whole ledger. An id two nodes share names the later node's entry."""
+    f = FundingFlowView
+    named: dict[str, tuple[str, str]] = {}
+    for node, entry_id, counterparty, title in await session.execute(
+        select(f.node, f.entry_id, f.counterparty, f.title).where(
+            f.counterparty.is_not(None) | f.title.is_not(None)
+        )
+    ):
+        if (counterparty or title) and node >= named.get(entry_id, ("",))[0]:
+            named[entry_id] = (node, counterparty or title or "")
+    return {entry_id: name for entry_id, (_, name) in named.items()}
 
 
 def _told_apart(orgs: dict[tuple[str, str], str]) -> dict[str, str]:
@@ -97,7 +107,7 @@ async def money_years(session: AsyncSession, kind: PeriodKind) -> list[str]:
     """Years (academic or financial) with any ledger entry dated in them, oldest first."""
 
     async def compute() -> list[str]:
-        ledger = await load_ledger(session)
-        return sorted({period_of(e.entry_on, kind).name for e in ledger.entries.values()})
+        dates = await session.scalars(select(FundingFlowView.entry_on).distinct())
+        return sorted({period_of(on, kind).name for on in dates})
 
     return await per_version(session, ("money years", kind), compute, shared=True)
