@@ -31,6 +31,7 @@ from services.reporting.models import (
     ProducerPositionRow,
 )
 from services.reporting.projections import Write, writes_for
+from services.reporting.projections.writes import stamp_writes
 from shared.contracts import NodeRule, named_nodes, node_problem
 from shared.envelope import InvalidEvent, Received, read_event
 from shared.signing import NodeKeys
@@ -508,7 +509,7 @@ async def _apply(
                 "chain_hash": chain,
             }
         )
-    await execute(session, writes)
+    await execute(session, stamp_writes(writes, position.applied + len(fresh)))
     await insert_many(session, AppliedEventRow.__table__, applied_rows)
     position.applied += len(fresh)
     position.chain_head = chain

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import JSON, Boolean, Date, Index, Integer, Numeric, String, false
+from sqlalchemy import JSON, BigInteger, Boolean, Date, Index, Integer, Numeric, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.reporting.models.base import DEFERRED, UPDATED_BY_KEY, Base
@@ -61,6 +61,7 @@ class ParticipationView(Base):
             "pseudonym",
             "home_area",
             "year_group",
+            "change_stamp",  # what changed since a version: read from the index alone (0007)
             info=DEFERRED,
         ),
     )
@@ -82,6 +83,10 @@ class ParticipationView(Base):
     home_area: Mapped[str] = mapped_column(String(40))
     withdrawn: Mapped[bool] = mapped_column(Boolean, server_default=false())
     event_id: Mapped[str] = mapped_column(String(36))
+    change_stamp: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    """The ingest position (events applied) after the batch that last wrote this row: a reader
+    holding a year's rows as of a position reads only those stamped after it
+    (services/reporting/read/views/pupils.py)."""
 
 
 class ActivityCorrectionView(Base):

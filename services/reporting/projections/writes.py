@@ -11,6 +11,7 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import Executable, Table
+from sqlalchemy import Update as SqlUpdate
 
 from services.reporting.models import metadata
 from services.reporting.models.base import UPDATED_BY_KEY
@@ -70,3 +71,32 @@ def portable(writes: list[Write]) -> bool:
     """Whether the writes can be pickled by table name (inserts and updates by key); other
     statements are worked out again where they are written."""
     return all(type(w) is Insert or type(w) is Update for w in writes)
+
+
+CHANGE_STAMP = "change_stamp"
+"""A column some tables carry: the ingest position after the batch that last wrote the row
+(services/reporting/models/activities.py, ParticipationView)."""
+
+
+@cache
+def _stamped(table: Table) -> bool:
+    return CHANGE_STAMP in table.c
+
+
+def stamp_writes(writes: list[Write], stamp: int) -> list[Write]:
+    """`writes` with every row they write to a table that carries a change stamp marked `stamp`:
+    here, where every batch is written, so no projector can forget it. Inserts and updates by key
+    are marked in place (they are the batch's own); other statements are replaced by a copy that
+    also sets the stamp."""
+    out: list[Write] = []
+    for w in writes:
+        if type(w) is Insert:
+            if _stamped(w.table):
+                w.row[CHANGE_STAMP] = stamp
+        elif type(w) is Update:
+            if _stamped(w.table):
+                w.values[CHANGE_STAMP] = stamp
+        elif isinstance(w, SqlUpdate) and isinstance(w.table, Table) and _stamped(w.table):
+            w = w.values({CHANGE_STAMP: stamp})
+        out.append(w)
+    return out
