@@ -13,11 +13,11 @@ from typing import Any
 from nats.js.api import AckPolicy
 
 from services.reporting.ingest.apply import Incoming
-from services.reporting.ingest.memory import collections_paused, collections_swept_every
 from services.reporting.read.queries import data_health
 from shared.bus import connect
 from shared.dead_letters import list_dead_letters
 from shared.envelope import new_event_id
+from shared.memory import collections_paused, collections_swept_every
 from shared.subjects import event_subject, hub_stream
 from tests.helpers import System, organisation, wait_for
 from tests.test_contracts import envelope_for

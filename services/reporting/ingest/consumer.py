@@ -26,13 +26,13 @@ from services.reporting.ingest.apply import (
 )
 from services.reporting.ingest.audit import StreamMessage, stream_fetcher
 from services.reporting.ingest.handlers import subscribe_hub_events
-from services.reporting.ingest.memory import collections_paused, fewer_collections
 from services.reporting.ingest.metrics import IngestMetrics
 from services.reporting.ingest.position import align_durable, database_position
 from services.reporting.ingest.preparing import FEWEST_TO_SHARE, ParallelPreparer, default_workers
 from services.reporting.read import versioned
 from services.reporting.read.catalogue import warm_views
 from services.reporting.read.params import ViewParams
+from services.reporting.read.views import year_rows
 from services.reporting.settings import ReportingSettings, reporting_database_url
 from shared.bus import connect, ensure_hub_topology
 from shared.compat import fast_header_parsing, fix_idle_fetch_timeout
@@ -44,6 +44,7 @@ from shared.db import (
     migrate_when_possible,
     session_factory,
 )
+from shared.memory import collections_paused, fewer_collections
 from shared.relay import failure_reason
 from shared.settings import HubSettings
 from shared.signing import NodeKeys, load_node_keys
@@ -80,6 +81,9 @@ class ReportingService:
     figures: versioned.VersionedCache = field(default_factory=versioned.VersionedCache, init=False)
     """Views computed once per data version, shared by every read session
     (services/reporting/read/versioned.py)."""
+    held_years: year_rows.YearRows = field(default_factory=year_rows.YearRows, init=False)
+    """Years of participations held between data versions
+    (services/reporting/read/views/year_rows.py)."""
     broker: NatsBroker | None = field(default=None, init=False)
     keys: NodeKeys | None = field(default=None, init=False)
     warmer: versioned.Warmer = field(init=False)
@@ -108,7 +112,8 @@ class ReportingService:
         self.checkpointer = WalCheckpointer(self.read_engine)
         self.sessions = session_factory(self.engine)
         self.read_sessions = session_factory(
-            self.read_engine, {versioned.SESSION_KEY: self.figures}
+            self.read_engine,
+            {versioned.SESSION_KEY: self.figures, year_rows.SESSION_KEY: self.held_years},
         )
         self.warmer = versioned.Warmer(self.warm, self.own.warm_after_seconds)
         self.keys = load_node_keys(self.own.node_keys_file, self.settings.secrets_dir)

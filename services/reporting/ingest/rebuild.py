@@ -39,11 +39,11 @@ from services.reporting.ingest.apply import Incoming, PreparedBatch
 from services.reporting.ingest.bulk import many_rows_per_statement
 from services.reporting.ingest.consumer import ReportingService
 from services.reporting.ingest.handlers import stream_sequence
-from services.reporting.ingest.memory import collections_swept_every
 from services.reporting.ingest.preparing import ParallelPreparer, default_workers
 from services.reporting.models import metadata
 from services.reporting.models.base import DEFERRED
 from shared.compat import fast_header_parsing
+from shared.memory import collections_swept_every
 from shared.subjects import PREFIX, hub_stream
 
 SQLITE_FILES = ("", "-wal", "-shm")

@@ -28,6 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.models import HUB_POSITION, IngestPositionRow
+from shared.memory import collections_paused
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -98,7 +99,8 @@ class VersionedCache:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._computing[(version, key)] = future
         try:
-            value = await compute()
+            with collections_paused():  # a computation's many objects are acyclic: nothing to find
+                value = await compute()
             if await still_current():
                 self.put(version, key, value)
             future.set_result(value)
@@ -122,6 +124,11 @@ async def _position(session: AsyncSession) -> Version:
         )
     ).one()
     return int(row[0]), str(row[1])
+
+
+async def data_version(session: AsyncSession) -> Version:
+    """The data version the session reads: events applied and the hash-chain head."""
+    return await _position(session)
 
 
 async def per_version(

@@ -9,7 +9,7 @@ it, so the views of one request (the annual return) read a year once.
 
 from __future__ import annotations
 
-from collections import defaultdict, namedtuple
+from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
@@ -24,13 +24,16 @@ from services.reporting.read.queries import (
     row_type,
     rows_decoded_once,
 )
+from services.reporting.read.views.year_rows import ALL_HELD, INDEX_HELD, YearRows, row_class
+from services.reporting.read.views.year_rows import SESSION_KEY as YEAR_ROWS_KEY
 
 _PART = ParticipationView.__table__
 _ACT = ActivityView.__table__
 _ActRow = row_type(_ACT)
 
-ALL_COLUMNS: tuple[str, ...] = tuple(c.name for c in _PART.c)
-"""Every participation column (the default: what callers reading any attribute get)."""
+ALL_COLUMNS: tuple[str, ...] = ALL_HELD
+"""Every participation column but its change stamp (the default: what callers reading any
+attribute get)."""
 INDEX_COLUMNS = ("node", "activity_id", "pseudonym", "home_area", "year_group")
 """Columns of ``ix_participation_view_live``: read without touching the table's rows."""
 PROFILE_COLUMNS = (
@@ -46,17 +49,6 @@ class PupilRecord(NamedTuple):
 
     p: ParticipationView
     a: ActivityView
-
-
-_ROW_TYPES: dict[tuple[str, ...], type[Any]] = {}
-
-
-def _row_type(columns: tuple[str, ...]) -> type[Any]:
-    """A light row class with these participation columns (``row.column``), made once."""
-    found = _ROW_TYPES.get(columns)
-    if found is None:
-        found = _ROW_TYPES[columns] = namedtuple("participation_row", columns)  # noqa: PYI024
-    return found
 
 
 async def pupil_records(
@@ -104,6 +96,12 @@ async def _records(session: AsyncSession, year: str, wanted: frozenset[str]) -> 
     held = [records for have, records in loads.items() if wanted <= have]
     if held:
         return held[0]
+    years: YearRows | None = session.info.get(YEAR_ROWS_KEY)
+    held_as = next((c for c in (INDEX_HELD, ALL_HELD) if wanted <= frozenset(c)), None)
+    if years is not None and held_as is not None:
+        records = await _joined(session, year, await years.rows(session, year, held_as))
+        loads[frozenset(held_as)] = records
+        return records
     records = await _load_pupil_records(session, year, tuple(c for c in ALL_COLUMNS if c in wanted))
     loads[wanted] = records
     return records
@@ -141,8 +139,14 @@ async def _load_pupil_records(
         .where(_PART.c.academic_year == year, _PART.c.withdrawn.is_(False))
         .order_by(_PART.c.node, _PART.c.participation_id)
     )
-    row, new = _row_type(columns), tuple.__new__  # no per-row Python frame: a year is ~250k rows
+    row, new = row_class(columns), tuple.__new__  # no per-row Python frame: a year is ~250k rows
     pupils = [new(row, values) for values in (await session.execute(live)).all()]
+    return await _joined(session, year, pupils)
+
+
+async def _joined(session: AsyncSession, year: str, pupils: list[Any]) -> list[PupilRecord]:
+    """Each participation with its activity (one without a stored activity is left out)."""
+    new = tuple.__new__
     activities = await _activities_by_key(session, year, {(p.node, p.activity_id) for p in pupils})
     return [
         new(PupilRecord, (p, a))

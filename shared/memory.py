@@ -1,11 +1,15 @@
-"""The garbage collector's schedule while events are applied.
+"""The garbage collector's schedule while events are applied and figures computed.
 
 Applying a batch allocates hundreds of thousands of short-lived, acyclic objects (parsed events,
 rows, parameters) that stay alive until the batch commits. Each collection the allocations trigger
 re-scans all of them and promotes them to older generations, where they are scanned again: a
 fifth of apply time even with `fewer_collections`' threshold, for no garbage found. Reference
 counting frees them once the batch is done, so collections pause while a batch is applied and
-resume after, when almost nothing is left to scan.
+resume after, when almost nothing is left to scan. Computing a figure is the same: a year's
+pupils joined, counted and grouped (services/reporting/read/versioned.py).
+
+What a service holds for long (a year's participations between data versions) is frozen once read:
+every full collection would otherwise scan it again, for nothing (`keep_out_of_collections`).
 """
 
 from __future__ import annotations
@@ -60,3 +64,10 @@ def fewer_collections() -> None:
     # what start-up built (modules, tables, models) is never garbage: stop re-scanning it
     gc.freeze()
     gc.set_threshold(50_000, *gc.get_threshold()[1:])
+
+
+def keep_out_of_collections() -> None:
+    """Move every object now tracked out of the collector's reach (`gc.freeze`): call it just after
+    building a large structure that lives on (acyclic, freed by reference counting when dropped), so
+    full collections stop re-scanning it. Whatever else is alive then is frozen too: rare calls."""
+    gc.freeze()

@@ -1,0 +1,157 @@
+"""A year's live participations held between data versions, brought up to date by what changed.
+
+Reading a year's participations is most of a pupil view's first computation at a new data version,
+and a batch of events changes few of them. Every participation row carries the ingest position
+after the batch that last wrote it (``change_stamp``, set where batches are written:
+projections/writes.py), and the index covering a year's rows carries the stamp too. So a year read
+at one position is brought to a later one by reading the rows stamped after it: new rows are added,
+withdrawn ones dropped, from the index and a few table rows, not the whole year.
+
+The held rows are trusted only while the database's history extends the one they were read from:
+the position they were read at must still hold the chain hash it had then (a restored or rebuilt
+database with another history is read afresh). Plain rows, shared by every request: read them,
+never change them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict, namedtuple
+from dataclasses import dataclass, field
+from functools import cache
+from itertools import chain
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.reporting.models import AppliedEventRow
+from services.reporting.models.activities import ParticipationView
+from services.reporting.read.versioned import Version, data_version
+from shared.memory import keep_out_of_collections
+
+SESSION_KEY = "year_rows"
+"""Where a read session finds the held years (its sessionmaker's ``info``); absent: every request
+reads the year itself."""
+
+_PART = ParticipationView.__table__
+
+ALL_HELD: tuple[str, ...] = tuple(c.name for c in _PART.c if c.name != "change_stamp")
+"""Every column but the stamp: for views that need a pupil's school, characteristics or event."""
+INDEX_HELD = ("node", "participation_id", "activity_id", "pseudonym", "home_area", "year_group")
+"""What the index covering a year's rows holds (``ix_participation_view_live``): read, and brought
+up to date, without touching the table's rows, for views that count by activity and pupil."""
+
+
+@cache
+def row_class(columns: tuple[str, ...]) -> Any:
+    """A light row class with these columns (``row.column``), made once."""
+    return namedtuple("participation_row", columns)  # noqa: PYI024
+
+
+@dataclass
+class _Year:
+    """One year's live rows as of `version`, by node and participation id (each node's in id
+    order, as the views expect them)."""
+
+    version: Version
+    by_node: dict[str, dict[str, Any]]
+    _rows: list[Any] | None = field(default=None, repr=False)
+
+    def rows(self) -> list[Any]:
+        if self._rows is None:
+            self._rows = list(
+                chain.from_iterable(self.by_node[n].values() for n in sorted(self.by_node))
+            )
+        return self._rows
+
+
+@dataclass
+class YearRows:
+    """The most recently asked `years` years (each in one of two sets of columns), each brought up
+    to date when asked at a new version."""
+
+    years: int = 6
+    _held: OrderedDict[tuple[str, tuple[str, ...]], _Year] = field(default_factory=OrderedDict)
+    _locks: dict[tuple[str, tuple[str, ...]], asyncio.Lock] = field(default_factory=dict)
+    full_reads: int = 0
+    change_reads: int = 0
+
+    async def rows(
+        self, session: AsyncSession, year: str, columns: tuple[str, ...] = ALL_HELD
+    ) -> list[Any]:
+        """The year's live rows at the session's data version in `columns` (ALL_HELD or
+        INDEX_HELD), in (node, participation id) order."""
+        version = await data_version(session)
+        key = (year, columns)
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            held = self._held.get(key)
+            if held is None or not await _extends(session, held.version, version):
+                held = _Year(version, await _read_year(session, year, columns))
+                self.full_reads += 1
+                keep_out_of_collections()  # read once, held for long
+            elif held.version != version:
+                held = _Year(version, await _read_changes(session, year, columns, held))
+                self.change_reads += 1
+            self._held[key] = held
+            self._held.move_to_end(key)
+            while len(self._held) > self.years:
+                self._held.popitem(last=False)
+            return held.rows()
+
+
+async def _extends(session: AsyncSession, held: Version, now: Version) -> bool:
+    """Whether the database at `now` is the history `held` was read from, carried further."""
+    if now == held:
+        return True
+    if now[0] <= held[0]:
+        return False
+    if held[0] == 0:
+        return True  # nothing was applied then: every row there is now has been written since
+    chain_then = await session.scalar(
+        select(AppliedEventRow.chain_hash).where(AppliedEventRow.position == held[0])
+    )
+    return chain_then == held[1]
+
+
+async def _read_year(
+    session: AsyncSession, year: str, columns: tuple[str, ...]
+) -> dict[str, dict[str, Any]]:
+    query = (
+        select(*(_PART.c[c] for c in columns))
+        .where(_PART.c.academic_year == year, _PART.c.withdrawn.is_(False))
+        .order_by(_PART.c.node, _PART.c.participation_id)
+    )
+    row, new = row_class(columns), tuple.__new__  # no per-row Python frame: a year is ~250k rows
+    node, pid = columns.index("node"), columns.index("participation_id")
+    by_node: dict[str, dict[str, Any]] = {}
+    for values in (await session.execute(query)).all():
+        by_node.setdefault(values[node], {})[values[pid]] = new(row, values)
+    return by_node
+
+
+async def _read_changes(
+    session: AsyncSession, year: str, columns: tuple[str, ...], held: _Year
+) -> dict[str, dict[str, Any]]:
+    """`held`'s rows with those written since its version applied: a withdrawn row dropped, a new
+    one added in its place in id order. The held dictionaries are changed in place: a list of rows
+    already handed out (`_Year.rows`) is not."""
+    query = select(*(_PART.c[c] for c in columns), _PART.c.withdrawn.label("now_withdrawn")).where(
+        _PART.c.academic_year == year, _PART.c.change_stamp > held.version[0]
+    )
+    row = row_class(columns)
+    at_node, at_id = columns.index("node"), columns.index("participation_id")
+    by_node = held.by_node
+    unordered: set[str] = set()
+    for *values, withdrawn in (await session.execute(query)).all():
+        node, participation_id = values[at_node], values[at_id]
+        rows = by_node.setdefault(node, {})
+        if withdrawn:
+            rows.pop(participation_id, None)
+            continue
+        if participation_id not in rows and rows and participation_id < next(reversed(rows)):
+            unordered.add(node)
+        rows[participation_id] = row._make(values)
+    for node in unordered:
+        by_node[node] = dict(sorted(by_node[node].items()))
+    return by_node
