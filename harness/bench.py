@@ -50,6 +50,9 @@ class BenchPlan:
     write_rate: float
     write_seconds: float
     query_repeats: int
+    burst: int = 0
+    """Events applied after the queries' first pass, before timing each route's first request
+    again."""
     seed: int = 7
 
     def sized(self, events: int) -> BenchPlan:
@@ -61,10 +64,10 @@ STAGES = ("ingest", "publish", "latency", "rebuild", "queries")
 """What `hub bench --only` can pick; queries are timed over a rebuilt database,
 so they rebuild too."""
 
-FULL = BenchPlan(200_000, (100_000, 1_000_000), 100_000, 40, 20, 20)
-SMALL = BenchPlan(2_000, (1_000, 3_000), 1_000, 20, 3, 2)
+FULL = BenchPlan(200_000, (100_000, 1_000_000), 100_000, 40, 20, 20, burst=2_000)
+SMALL = BenchPlan(2_000, (1_000, 3_000), 1_000, 20, 3, 2, burst=200)
 SMOKE = BenchPlan(
-    300, (200,), 200, 10, 1, 1
+    300, (200,), 200, 10, 1, 1, burst=50
 )  # the test suite's run: proves the harness works, times nothing
 
 
@@ -534,6 +537,8 @@ async def _queries(
         data_dir=str(work / hub),
         repeats=plan.query_repeats,
         period=period,
+        burst=plan.burst,
+        seed=plan.seed,
     )
     log(f"rebuild: timing the dashboard after its warm-up over {size:,} events")
     dashboard = worker(
@@ -544,7 +549,12 @@ async def _queries(
         repeats=plan.query_repeats,
         period=period,
     )
-    return {"queries_period": period, "queries": routes["routes"], "dashboard": dashboard}
+    return {
+        "queries_period": period,
+        "queries": routes["routes"],
+        "queries_burst": routes["burst"],
+        "dashboard": dashboard,
+    }
 
 
 async def _fresh_postgres(dsn: str, log: Callable[[str], None]) -> str | None:
@@ -746,12 +756,14 @@ def _rebuild_table(rebuilt: dict[str, Any]) -> Any:
             "PostgreSQL /s",
             "slowest p95 ms",
             "slowest first ms",
+            "slowest first after a burst ms",
         ),
     )
     for size, r in rebuilt.items():
         queries = r.get("queries") or {"-": {"p95_ms": float("nan"), "first_ms": float("nan")}}
         slowest = max(queries.items(), key=lambda kv: kv[1]["p95_ms"])
         coldest = max(queries.items(), key=lambda kv: kv[1]["first_ms"])
+        burst = max(queries.items(), key=lambda kv: kv[1].get("after_burst_ms", float("nan")))
         rebuild.add_row(
             f"{int(size):,}",
             f"{r['raw_read_per_s']:,.0f}",
@@ -765,6 +777,7 @@ def _rebuild_table(rebuilt: dict[str, Any]) -> Any:
             f"{r.get('postgres_per_s', float('nan')):,.0f}",
             f"{slowest[1]['p95_ms']:.0f} ({slowest[0]})",
             f"{coldest[1]['first_ms']:.0f} ({coldest[0]})",
+            f"{burst[1].get('after_burst_ms', float('nan')):.0f} ({burst[0]})",
         )
     return rebuild
 
@@ -774,8 +787,10 @@ def _query_tables(rebuilt: dict[str, Any]) -> list[Any]:
     largest = rebuilt[size]
     queries = _table(
         f"report routes and dashboard pages over {int(size):,} events, {largest['queries_period']} "
-        "(first request computes; p50/p95 of those after; target p95 < 300 ms)",
-        ("route", "status", "first ms (computed)", "p50 ms", "p95 ms"),
+        "(first request computes; p50/p95 of those after; then the first request again after a "
+        f"burst of {largest.get('queries_burst', 0):,} more events; "
+        "targets: p95 < 300 ms, first < 2 s)",
+        ("route", "status", "first ms (computed)", "p50 ms", "p95 ms", "first after a burst ms"),
         left="route",
     )
     for path, q in sorted(largest["queries"].items()):
@@ -785,6 +800,7 @@ def _query_tables(rebuilt: dict[str, Any]) -> list[Any]:
             f"{q['first_ms']:.1f}",
             f"{q['p50_ms']:.1f}",
             f"{q['p95_ms']:.1f}",
+            f"{q.get('after_burst_ms', float('nan')):.1f}",
         )
     board = _table(
         f"dashboard pages after the warm-up ({largest['dashboard']['warm_seconds']:.1f} s) over "

@@ -167,9 +167,13 @@ async def queries(
     repeats: int,
     period: str = "2024-25",
     database_url: str | None = None,
+    burst: int = 0,
+    seed: int = 7,
 ) -> dict[str, Any]:
     """Every GET report route without path parameters and every dashboard page for `period`,
-    `repeats` times each: the first request (computed) and p50 and p95 (served) in ms."""
+    `repeats` times each: the first request (computed) and p50 and p95 (served) in ms. Then, with
+    `burst`, the stream's next `burst` events applied (as an import burst would bring them, leaving
+    no quiet time for a warm-up) and the first request of each again: `after_burst_ms`."""
     import httpx
 
     from harness.timing import time_pages
@@ -193,10 +197,47 @@ async def queries(
     figures = await time_pages(
         app, [f"{p}?academic_year={period}&period={period}" for p in paths], repeats
     )
-    figures = {path.split("?", 1)[0]: f for path, f in figures.items()}
-    figures.update(await time_pages(app, dashboard_pages(period), repeats))
+    pages = dashboard_pages(period)
+    figures.update(await time_pages(app, pages, repeats))
+    if burst:
+        service.warmer.after = 0  # a burst leaves no quiet time: nothing computes ahead
+        await _apply_burst(service, hub, burst, seed)
+        after = await time_pages(app, list(figures), 0)
+        for path, f in after.items():
+            figures[path].update(after_burst_ms=f["first_ms"], after_burst_status=f["status"])
     await service.stop()
-    return {"routes": figures, "peak_rss_mb": peak_rss_mb()}
+    return {
+        "routes": {
+            path.split("?", 1)[0] if path not in pages else path: f for path, f in figures.items()
+        },
+        "burst": burst,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+async def _apply_burst(service: ReportingService, hub: str, burst: int, seed: int) -> None:
+    """The `burst` events that follow the stream's in the bench's mix, applied as the live
+    consumer applies them, in its batches (nothing checked: the figure is the reads')."""
+    from itertools import islice
+
+    from harness.bench import NODES
+    from harness.bench_events import event_mix
+    from services.reporting.ingest.apply import Incoming
+    from services.reporting.read.versioned import data_version
+
+    async with service.sessions() as session:
+        applied = (await data_version(session))[0]
+    events = islice(event_mix(hub, NODES, applied + burst, seed), applied, None)
+    batch = service.own.batch_size
+    seq = applied
+    while chunk := list(islice(events, batch)):
+        incoming = []
+        for e in chunk:
+            seq += 1
+            incoming.append(Incoming(e.subject, e.body, seq))
+        outcome = await service.ingest(incoming)
+        if outcome.dead:
+            raise RuntimeError(f"burst refused: {outcome.dead[0][1]}")
 
 
 async def dashboard(

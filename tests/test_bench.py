@@ -65,6 +65,10 @@ async def test_every_benchmark_runs_and_reports_figures(tmp_path: Path) -> None:
         rebuild["queries"]["/dashboard/?period=2024-25"]["status"] == 200
     )  # pages are timed beside the routes
     assert rebuild["queries"]["/report"]["first_ms"] > 0  # the computing request, reported apart
+    # every route computed again after a burst of the mix's next events
+    assert rebuild["queries_burst"] == SMOKE.burst
+    assert all(q["after_burst_status"] == q["status"] for q in rebuild["queries"].values())
+    assert all(q["after_burst_ms"] > 0 for q in rebuild["queries"].values())
     if postgres:  # the rebuild is also replayed on PostgreSQL, in a database dropped afterwards
         assert rebuild["postgres_per_s"] > 0 and await _bench_databases() == before
     assert rebuild["dashboard"]["warm_seconds"] > 0
