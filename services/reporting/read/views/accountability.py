@@ -248,8 +248,10 @@ def pupil_profiles(records: list[PupilRecord]) -> dict[str, dict[str, str]]:
             }
         if p.send != "none" and prof["send"] != "ehcp":
             prof["send"] = p.send
-        prof["fsm"] = "yes" if p.fsm or prof["fsm"] == "yes" else "no"
-        prof["looked_after"] = "yes" if p.looked_after or prof["looked_after"] == "yes" else "no"
+        if p.fsm:  # a flag once set stays set
+            prof["fsm"] = "yes"
+        if p.looked_after:
+            prof["looked_after"] = "yes"
         if p.ethnicity != "unclassified":
             prof["ethnicity"] = p.ethnicity
         if p.gender != "not_known":
@@ -343,14 +345,17 @@ class ProgressionReport(BaseModel):
     advanced_pupils: int
 
 
+_RANK = {level: n for n, level in enumerate(LEVELS)}
+
+
 def highest_levels(records: list[PupilRecord]) -> dict[str, str]:
-    best: dict[str, str] = {}
+    """Each pupil's highest level in the records (pupils in the order first seen with one)."""
+    best: dict[str, int] = {}
     for r in records:
-        if r.a.level in LEVELS and LEVELS.index(r.a.level) >= LEVELS.index(
-            best.get(r.p.pseudonym, LEVELS[0])
-        ):
-            best[r.p.pseudonym] = r.a.level
-    return best
+        rank = _RANK.get(r.a.level or "")
+        if rank is not None and rank >= best.get(pupil := r.p.pseudonym, 0):
+            best[pupil] = rank
+    return {pupil: LEVELS[rank] for pupil, rank in best.items()}
 
 
 async def year_highest_levels(session: AsyncSession, year: str, filters: Filters) -> dict[str, str]:
@@ -364,7 +369,7 @@ async def year_highest_levels(session: AsyncSession, year: str, filters: Filters
             held = await pupil_records(session, year, filters, INDEX_COLUMNS)
         return highest_levels(held)
     part, act = ParticipationView.__table__.c, ActivityView.__table__.c
-    rank = case({level: n for n, level in enumerate(LEVELS)}, value=act.level)
+    rank = case(_RANK, value=act.level)
     query = (
         select(part.pseudonym, func.max(rank))
         .join_from(
