@@ -34,6 +34,7 @@ from services.reporting.read.views.pupils import (
     INDEX_COLUMNS,
     PROFILE_COLUMNS,
     held_pupil_records,
+    years_held,
 )
 from services.reporting.read.views.pupils import PupilRecord as PupilRecord
 from services.reporting.read.views.pupils import activities_of as activities_of
@@ -362,9 +363,15 @@ async def year_highest_levels(session: AsyncSession, year: str, filters: Filters
     """`highest_levels` of a year's records, where nothing else reads them (progression's year
     before): from the records if this transaction holds them (or a filter on activities' JSON
     lists needs them), else grouped per pupil by the database, which costs less than reading a
-    year of records to keep one level per pupil. The pupils' order may differ: a mapping."""
+    year of records to keep one level per pupil, unless the service holds the year between
+    versions (views/year_rows.py). The pupils' order may differ: a mapping."""
     held = held_pupil_records(session, year, filters, INDEX_COLUMNS)
-    if held is not None or filters.function is not None or filters.aim is not None:
+    if (
+        held is not None
+        or filters.function is not None
+        or filters.aim is not None
+        or years_held(session)
+    ):
         if held is None:
             held = await pupil_records(session, year, filters, INDEX_COLUMNS)
         return highest_levels(held)

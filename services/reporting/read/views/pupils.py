@@ -64,6 +64,12 @@ async def pupil_records(
     return _filtered(await _records(session, year, frozenset(columns) | _JOINED_BY), filters)
 
 
+def years_held(session: AsyncSession) -> bool:
+    """Whether the session's service holds years between data versions (views/year_rows.py):
+    then reading a year again costs only what changed since."""
+    return session.info.get(YEAR_ROWS_KEY) is not None
+
+
 def held_pupil_records(
     session: AsyncSession, year: str, filters: Filters, columns: Iterable[str]
 ) -> list[PupilRecord] | None:
