@@ -105,9 +105,12 @@ async def _records(session: AsyncSession, year: str, wanted: frozenset[str]) -> 
     years: YearRows | None = session.info.get(YEAR_ROWS_KEY)
     held_as = next((c for c in (INDEX_HELD, ALL_HELD) if wanted <= frozenset(c)), None)
     if years is not None and held_as is not None:
-        records = await _joined(session, year, await years.rows(session, year, held_as))
-        loads[frozenset(held_as)] = records
-        return records
+        held_year = await years.year(session, year, held_as)
+        if held_year.joined is None:  # the first request at this version: the others share it
+            held_year.joined = await _joined(session, year, held_year.rows())
+        shared: list[PupilRecord] = held_year.joined
+        loads[frozenset(held_as)] = shared
+        return shared
     records = await _load_pupil_records(session, year, tuple(c for c in ALL_COLUMNS if c in wanted))
     loads[wanted] = records
     return records

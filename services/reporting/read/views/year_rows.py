@@ -57,6 +57,9 @@ class _Year:
     version: Version
     by_node: dict[str, dict[str, Any]]
     _rows: list[Any] | None = field(default=None, repr=False)
+    joined: Any = field(default=None, repr=False)
+    """What a reader made of the rows at this version (pupils.py: each joined to its activity),
+    for the next reader at the same version."""
 
     def rows(self) -> list[Any]:
         if self._rows is None:
@@ -82,6 +85,11 @@ class YearRows:
     ) -> list[Any]:
         """The year's live rows at the session's data version in `columns` (ALL_HELD or
         INDEX_HELD), in (node, participation id) order."""
+        return (await self.year(session, year, columns)).rows()
+
+    async def year(self, session: AsyncSession, year: str, columns: tuple[str, ...]) -> _Year:
+        """The held year at the session's data version (`rows()`, and `joined` to keep what is
+        made of them at that version)."""
         version = await data_version(session)
         key = (year, columns)
         async with self._locks.setdefault(key, asyncio.Lock()):
@@ -97,7 +105,7 @@ class YearRows:
             self._held.move_to_end(key)
             while len(self._held) > self.years:
                 self._held.popitem(last=False)
-            return held.rows()
+            return held
 
 
 async def _extends(session: AsyncSession, held: Version, now: Version) -> bool:
