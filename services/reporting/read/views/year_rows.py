@@ -71,10 +71,11 @@ class _Year:
 
 @dataclass
 class YearRows:
-    """The most recently asked `years` years (each in one of two sets of columns), each brought up
-    to date when asked at a new version."""
+    """The most recently asked `years` (year, columns) pairs, each brought up to date when asked at
+    a new version: a period's views ask for three (its year in both sets of columns, the year
+    before in the index's)."""
 
-    years: int = 6
+    years: int = 4
     _held: OrderedDict[tuple[str, tuple[str, ...]], _Year] = field(default_factory=OrderedDict)
     _locks: dict[tuple[str, tuple[str, ...]], asyncio.Lock] = field(default_factory=dict)
     full_reads: int = 0
