@@ -27,7 +27,13 @@ from services.reporting.models.activities import (
 from services.reporting.read.params import Filters
 from services.reporting.read.queries import per_transaction
 from services.reporting.read.versioned import once_per_version
-from services.reporting.read.views.pupils import INDEX_COLUMNS, PupilRecord, held_pupil_records
+from services.reporting.read.views.pupils import (
+    INDEX_COLUMNS,
+    PupilRecord,
+    held_pupil_records,
+    pupil_records,
+    years_held,
+)
 
 Dimension = Literal["area", "kind", "level", "year_group", "node", "partner"]
 Year = Annotated[str, Query(pattern=r"^\d{4}-\d{2}$", description="Academic year, e.g. 2024-25.")]
@@ -110,6 +116,8 @@ async def reach(session: AsyncSession, year: str, by: Dimension, node: str | Non
     them (a report of every dimension reads them first: once, rather than a distinct count by SQL
     for each dimension), else by SQL (for one dimension alone, cheaper than reading the year)."""
     records = held_pupil_records(session, year, Filters(node=node), INDEX_COLUMNS)
+    if records is None and years_held(session):  # read once, then only what changed
+        records = await pupil_records(session, year, Filters(node=node), INDEX_COLUMNS)
     if records is None:
         total_pupils, total_parts, rows = await _counted_by_sql(session, year, by, node)
     else:
