@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from shared.contracts.vocabulary import Level
@@ -74,6 +75,7 @@ def words(code: Any) -> str:
     return " ".join(out)
 
 
+@lru_cache(maxsize=1024)  # a few dozen places and nodes, named for every row that holds one
 def name(code: str | None) -> str:
     """A place or node id in proper case: 'coventry' → 'Coventry', 'heart-of-england' → 'Heart of
     England', 'stoke_on_trent' → 'Stoke on Trent'."""
