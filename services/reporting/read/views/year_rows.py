@@ -106,6 +106,7 @@ class YearRows:
             self._held.move_to_end(key)
             while len(self._held) > self.years:
                 self._held.popitem(last=False)
+            held.rows()  # listed now: the next version's changes go into the same dictionaries
             return held
 
 
@@ -113,10 +114,8 @@ async def _extends(session: AsyncSession, held: Version, now: Version) -> bool:
     """Whether the database at `now` is the history `held` was read from, carried further."""
     if now == held:
         return True
-    if now[0] <= held[0]:
+    if now[0] <= held[0] or held[0] == 0:  # at 0, rows of an older release (stamped 0) could come
         return False
-    if held[0] == 0:
-        return True  # nothing was applied then: every row there is now has been written since
     chain_then = await session.scalar(
         select(AppliedEventRow.chain_hash).where(AppliedEventRow.position == held[0])
     )
