@@ -4,7 +4,9 @@ Read once per transaction and year, in only the columns the views ask for: a vie
 pupils by activity (reach, levels, kinds, continuation) reads just the columns of the covering
 index ``ix_participation_view_live`` (no table rows), and one that needs a pupil's school or
 characteristics reads those too. A later request for columns a load already holds is served from
-it, so the views of one request (the annual return) read a year once.
+it, so the views of one request (the annual return) read a year once. Where the service holds years
+between data versions (views/year_rows.py), a year comes from there in the index's columns or in
+all of them, joined once per version for every request.
 """
 
 from __future__ import annotations
