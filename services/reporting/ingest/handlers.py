@@ -2,16 +2,18 @@
 
 Batches keep ingest fast (one transaction per batch); the handler is thin: it turns the fetched
 messages into ``Incoming`` records, calls the ingest use case, dead-letters what it refused, and
-acknowledges the batch with one ack of its last message (the durable acknowledges all: a batch is
-fetched in stream order by reporting, its only consumer). Any exception nacks the whole batch for
-redelivery, which the idempotent ingest makes harmless.
+acknowledges the batch with one ack of its last message (the durable acknowledges all: reporting is
+its only consumer). Any exception nacks the whole batch for redelivery, which the idempotent ingest
+makes harmless; until it returns and commits, nothing after it is written or acknowledged
+(`GivenBack`): a fetch made before the nack can bring later messages, and acknowledging one of them
+would acknowledge the given-back batch too.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from faststream import Context
@@ -29,6 +31,7 @@ from shared.subjects import PREFIX, dlq_stream, dlq_subject, hub_stream
 log = logging.getLogger(__name__)
 
 Ingest = Callable[[list[Incoming], int | None], Awaitable[IngestOutcome]]
+Ingested = Callable[[list[Msg]], Awaitable[None]]
 
 
 def stream_sequence(msg: Msg) -> int:
@@ -57,19 +60,56 @@ def stream_pending(msg: Msg) -> int | None:
     return None
 
 
-@contextlib.asynccontextmanager
-async def _settle(messages: list[Msg]) -> AsyncIterator[None]:
-    """Acknowledge a batch handled without an exception by its last message (the durable's ack
-    policy is AckAll); nack each message of one that raised, for redelivery. Cancelled (the service
-    stopping): neither, so the durable delivers the batch again after its ack wait, or at once to
-    the next start (``position.align_durable``)."""
-    try:
-        yield
-    except Exception:
+@dataclass
+class GivenBack:
+    """Stream sequences given back (nacked) and not yet committed. The durable acknowledges all: an
+    ack of any later message would acknowledge them too, never applied. So while any is owed,
+    only the messages before the first owed one a batch lacks are written; the rest are given back
+    too (a redelivery can come split across fetches, and after later messages)."""
+
+    owed: set[int] = field(default_factory=set)
+
+    def writable(self, messages: list[Msg]) -> tuple[list[Msg], list[Msg]]:
+        """The batch in stream order, split into what may be written now and what goes back."""
+        ordered = sorted(messages, key=stream_sequence)
+        missing = self.owed.difference(map(stream_sequence, ordered))
+        if not missing:
+            return ordered, []
+        first = min(missing)
+        kept = [m for m in ordered if stream_sequence(m) < first]
+        return kept, ordered[len(kept) :]
+
+    async def give_back(self, messages: list[Msg]) -> None:
         for m in messages:
             await m.nak()
+        self.owed.update(map(stream_sequence, messages))
+
+    def committed(self, messages: list[Msg]) -> None:
+        self.owed.difference_update(map(stream_sequence, messages))
+
+
+async def settle_batch(given_back: GivenBack, messages: list[Msg], write: Ingested) -> None:
+    """Write what may be written of a batch and acknowledge it by its last message (the durable's
+    ack policy is AckAll); give back the rest, and the whole batch if the write raised. Cancelled
+    (the service stopping): neither, so the durable delivers the batch again after its ack wait,
+    or at once to the next start (``position.align_durable``)."""
+    now, later = given_back.writable(messages)
+    if later:
+        log.info(
+            "held back %d messages behind stream seq %d, given back",
+            len(later),
+            min(given_back.owed),
+        )
+        await given_back.give_back(later)
+    if not now:
+        return
+    try:
+        await write(now)
+    except Exception:
+        await given_back.give_back(now)
         raise
-    await messages[-1].ack()
+    given_back.committed(now)
+    await now[-1].ack()
 
 
 async def _keep_raw(message: Any) -> Any:
@@ -81,6 +121,7 @@ def subscribe_hub_events(
     broker: NatsBroker, hub: str, durable: str, batch_size: int, timeout: float, ingest: Ingest
 ) -> None:
     """Register the hub-stream consumer on `broker`."""
+    given_back = GivenBack()
 
     @broker.subscriber(
         f"{PREFIX}.{hub}.>",
@@ -94,7 +135,7 @@ def subscribe_hub_events(
             max_ack_pending=batch_size * 4,
         ),
         deliver_policy=DeliverPolicy.ALL,
-        ack_policy=AckPolicy.MANUAL,  # `_settle`: one ack a batch, not one a message
+        ack_policy=AckPolicy.MANUAL,  # `settle_batch`: one ack a batch, not one a message
         decoder=_keep_raw,
         title=f"{hub} hub events",
         description=(
@@ -103,8 +144,7 @@ def subscribe_hub_events(
         ),
     )
     async def on_hub_events(message: Annotated[NatsBatchMessage, Context("message")]) -> None:
-        async with _settle(message.raw_message):
-            await _ingest(message.raw_message)
+        await settle_batch(given_back, message.raw_message, _ingest)
 
     async def _ingest(messages: list[Msg]) -> None:
         batch = [Incoming(m.subject, m.data, stream_sequence(m), m.headers) for m in messages]
