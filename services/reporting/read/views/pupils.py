@@ -26,7 +26,7 @@ from services.reporting.read.queries import (
     row_type,
     rows_decoded_once,
 )
-from services.reporting.read.views.year_rows import ALL_HELD, INDEX_HELD, YearRows, row_class
+from services.reporting.read.views.year_rows import ALL_HELD, INDEX_HELD, YearRows, live_rows
 from services.reporting.read.views.year_rows import SESSION_KEY as YEAR_ROWS_KEY
 
 _PART = ParticipationView.__table__
@@ -145,14 +145,7 @@ async def _load_pupil_records(
 ) -> list[PupilRecord]:
     """Participations joined to their activities in Python: each activity's row (dates, JSON) is
     decoded once, not once per pupil, which is most of the cost of the join in SQL."""
-    live = (
-        select(*(_PART.c[c] for c in columns))
-        .where(_PART.c.academic_year == year, _PART.c.withdrawn.is_(False))
-        .order_by(_PART.c.node, _PART.c.participation_id)
-    )
-    row, new = row_class(columns), tuple.__new__  # no per-row Python frame: a year is ~250k rows
-    pupils = [new(row, values) for values in (await session.execute(live)).all()]
-    return await _joined(session, year, pupils)
+    return await _joined(session, year, await live_rows(session, year, columns))
 
 
 async def _joined(session: AsyncSession, year: str, pupils: list[Any]) -> list[PupilRecord]:

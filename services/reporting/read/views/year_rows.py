@@ -122,19 +122,24 @@ async def _extends(session: AsyncSession, held: Version, now: Version) -> bool:
     return chain_then == held[1]
 
 
-async def _read_year(
-    session: AsyncSession, year: str, columns: tuple[str, ...]
-) -> dict[str, dict[str, Any]]:
+async def live_rows(session: AsyncSession, year: str, columns: tuple[str, ...]) -> list[Any]:
+    """The year's live participations in `columns`, in (node, participation id) order, as light
+    rows (``row.column``): read whole, by held years and by readers without them alike."""
     query = (
         select(*(_PART.c[c] for c in columns))
         .where(_PART.c.academic_year == year, _PART.c.withdrawn.is_(False))
         .order_by(_PART.c.node, _PART.c.participation_id)
     )
     row, new = row_class(columns), tuple.__new__  # no per-row Python frame: a year is ~250k rows
-    node, pid = columns.index("node"), columns.index("participation_id")
+    return [new(row, values) for values in (await session.execute(query)).all()]
+
+
+async def _read_year(
+    session: AsyncSession, year: str, columns: tuple[str, ...]
+) -> dict[str, dict[str, Any]]:
     by_node: dict[str, dict[str, Any]] = {}
-    for values in (await session.execute(query)).all():
-        by_node.setdefault(values[node], {})[values[pid]] = new(row, values)
+    for r in await live_rows(session, year, columns):
+        by_node.setdefault(r.node, {})[r.participation_id] = r
     return by_node
 
 
