@@ -72,6 +72,8 @@ class GivenBack:
     def writable(self, messages: list[Msg]) -> tuple[list[Msg], list[Msg]]:
         """The batch in stream order, split into what may be written now and what goes back."""
         ordered = sorted(messages, key=stream_sequence)
+        if not self.owed:  # the usual batch: nothing given back
+            return ordered, []
         missing = self.owed.difference(map(stream_sequence, ordered))
         if not missing:
             return ordered, []
