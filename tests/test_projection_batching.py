@@ -253,3 +253,64 @@ async def test_a_bulk_load_inserts_the_same_rows_in_statements_of_many_rows(tmp_
     assert (plain_sent, bulk_sent) == ([2347], [2048, 256, 32, 8, 3])
     assert bulk == plain and len(bulk) == 2347
     assert bulk[3][1:] == (3, True, datetime(2025, 1, 1, 3), ["ŵ", 3])  # read back as written
+
+
+async def test_dates_and_times_are_stored_as_sqlalchemy_stores_them(tmp_path: Path) -> None:
+    """The bulk writer, below SQLAlchemy's per-row processing, stores dates and times as its insert
+    does: aware, naive, another zone, no microseconds, a date in a datetime column, None, and a
+    column's own storage format."""
+    from datetime import date, datetime, timedelta, timezone
+
+    from sqlalchemy import Column, Date, DateTime, Integer, MetaData, String, Table, text
+    from sqlalchemy.dialects.sqlite import DATETIME
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from services.reporting.ingest.bulk import insert_many
+
+    table = Table(
+        "t",
+        MetaData(),
+        Column("k", Integer, primary_key=True),
+        Column("at", DateTime(timezone=True)),
+        Column("on", Date),
+        Column(
+            "minute",
+            DATETIME(  # type: ignore[no-untyped-call]
+                storage_format="%(year)04d/%(month)02d/%(day)02d %(hour)02d"
+            ),
+        ),
+        Column("why", String),
+    )
+    moments: list[datetime | date | None] = [
+        datetime(2026, 12, 6, 20, 43, 1, 123456, tzinfo=UTC),
+        datetime(2026, 12, 6, 20, 43, tzinfo=UTC),
+        datetime(1999, 1, 2, 3, 4, 5, 6),
+        datetime(2026, 3, 29, 1, 30, 0, 500, tzinfo=timezone(timedelta(hours=-5))),
+        date(2026, 2, 28),
+        None,
+    ]
+    rows: list[dict[str, Any]] = [
+        {
+            "k": i,
+            "at": at,
+            "on": at.date() if isinstance(at, datetime) else at,
+            "minute": at,
+            "why": "x",
+        }
+        for i, at in enumerate(moments)
+    ]
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'times.db'}")
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(table.metadata.create_all)
+        async with AsyncSession(engine) as session, session.begin():
+            await insert_many(session, table, rows)
+            await session.execute(table.insert(), [r | {"k": r["k"] + 100} for r in rows])
+        async with engine.connect() as conn:
+            stored = (await conn.execute(text('SELECT k, at, "on", minute FROM t'))).all()
+    finally:
+        await engine.dispose()
+    ours = {k: r for k, *r in stored if k < 100}
+    theirs = {k - 100: r for k, *r in stored if k >= 100}
+    assert ours == theirs and len(ours) == len(moments)
+    assert ours[0] == ["2026-12-06 20:43:01.123456", "2026-12-06", "2026/12/06 20"]

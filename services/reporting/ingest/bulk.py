@@ -174,9 +174,7 @@ async def insert_many(session: AsyncSession, table: Table, rows: list[dict[str, 
     connection = await session.connection()  # the session's own, as `session.execute` uses
     dialect = connection.dialect
     plan = _insert_plan(table, dialect, tuple(rows[0]))
-    if any(
-        len(row) != len(plan.keys) for row in rows
-    ):  # rows of another shape: let SQLAlchemy sort them out
+    if set(map(len, rows)) != {len(plan.keys)}:  # rows of another shape: SQLAlchemy sorts them out
         await session.execute(table.insert(), rows)
         return
     values = plan.values(rows)
