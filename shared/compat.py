@@ -8,6 +8,8 @@ from typing import Any
 
 import nats.errors
 from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js.client import JetStreamContext
 
 
@@ -84,3 +86,33 @@ def fast_header_parsing() -> None:
     message costs the consumer before it is read. Remove once nats-py's own parser is as quick
     (tests/test_compat.py checks both give the same headers)."""
     Client._parse_header_lines = staticmethod(parse_header_lines)  # type: ignore[method-assign]
+
+
+NATS_NEXT_MSG = Subscription.next_msg
+"""nats-py's own ``Subscription.next_msg``, which `quick_next_msg` falls back to."""
+
+
+def quick_next_msg() -> None:
+    """Hand over a message already queued on a subscription at once, without a task.
+
+    nats-py 2.16's ``next_msg`` starts a task (named by a fresh uuid4) around an
+    ``asyncio.wait_for`` for every message, even one already waiting in the subscription's
+    queue, and a pull ``fetch`` calls it once per message: for a fetch of thousands, most of the
+    client's CPU a message (docs/benchmarks.md). Here a queued message is taken as that task would
+    take it; with none queued, or another caller already waiting, nats-py's own path runs. Remove
+    once its ``next_msg`` takes a queued message without a task (tests/test_compat.py will say)."""
+    if getattr(Subscription.next_msg, "_hub_ledger_fix", False):
+        return
+
+    @functools.wraps(NATS_NEXT_MSG)
+    async def next_msg(self: Subscription, timeout: float | None = 1.0) -> Msg:
+        queue = self._pending_queue
+        if queue.empty() or self._pending_next_msgs_calls or self._cb or self._conn.is_closed:
+            return await NATS_NEXT_MSG(self, timeout)
+        msg = queue.get_nowait()
+        self._pending_size -= len(msg.data)
+        queue.task_done()  # as nats-py's own path marks a message handed over
+        return msg
+
+    next_msg._hub_ledger_fix = True  # type: ignore[attr-defined]  # our mark: patch once
+    Subscription.next_msg = next_msg  # type: ignore[method-assign]  # the fix is this patch

@@ -35,7 +35,7 @@ from services.reporting.read.params import ViewParams
 from services.reporting.read.views import year_rows
 from services.reporting.settings import ReportingSettings, reporting_database_url
 from shared.bus import connect, ensure_hub_topology
-from shared.compat import fast_header_parsing, fix_idle_fetch_timeout
+from shared.compat import fast_header_parsing, fix_idle_fetch_timeout, quick_next_msg
 from shared.db import (
     WalCheckpointer,
     create_engine,
@@ -210,6 +210,7 @@ class ReportingService:
         await self._resume_from_database()
         fix_idle_fetch_timeout()
         fast_header_parsing()
+        quick_next_msg()
         broker = NatsBroker(
             self.nats_url.split(","),
             max_reconnect_attempts=-1,

@@ -42,7 +42,7 @@ from services.reporting.ingest.handlers import stream_sequence
 from services.reporting.ingest.preparing import ParallelPreparer, default_workers
 from services.reporting.models import metadata
 from services.reporting.models.base import DEFERRED
-from shared.compat import fast_header_parsing
+from shared.compat import fast_header_parsing, quick_next_msg
 from shared.memory import collections_swept_every
 from shared.subjects import PREFIX, hub_stream
 
@@ -112,6 +112,7 @@ async def rebuild(
     called after each batch.
     """
     fast_header_parsing()
+    quick_next_msg()
     async with bulk_load(service.engine):
         with _preparer(service, workers) as prepare, collections_swept_every() as batch_done:
             result = await _replay(service, nc, batch_size, prepare, batch_done, progress)
