@@ -36,8 +36,15 @@ def workers_peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
-async def raw_consume(url: str, hub: str, count: int) -> dict[str, Any]:
-    """The ceiling: a plain nats-py pull consumer fetching and acknowledging the hub stream."""
+async def raw_consume(
+    url: str, hub: str, count: int, quick_next_msg: bool = False
+) -> dict[str, Any]:
+    """The ceiling: a plain nats-py pull consumer fetching and acknowledging the hub stream; with
+    `quick_next_msg`, given the fix the reporting consumer runs with (shared/compat.py)."""
+    if quick_next_msg:
+        from shared.compat import quick_next_msg as fix
+
+        fix()
     nc = await connect(url, "bench-raw")
     js = nc.jetstream()
     sub = await js.pull_subscribe(

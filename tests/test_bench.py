@@ -43,6 +43,10 @@ async def test_every_benchmark_runs_and_reports_figures(tmp_path: Path) -> None:
         "signatures_checked"
     ]  # the same signed stream, every signature checked
     assert checked["ratio"] > 0 and checked["split_us_per_event"]["preparing"] > 0
+    # and beside the raw client given the same fetch fix as the consumer (shared/compat.py)
+    assert checked["ratio_to_raw_quick_next_msg"] == pytest.approx(
+        checked["reporting_per_s"] / results["ingest"]["raw_quick_next_msg_per_s"]
+    )
     cpu = checked["cpu_us_per_event"]  # the consumer's CPU time, stage by stage
     assert cpu["preparing"] > 0 and cpu["writing"] > 0
     assert results["publish"]["relay_per_s"] > 0 and results["publish"]["raw_per_s"] > 0
