@@ -17,9 +17,15 @@ from services.reporting.ingest.apply import Incoming
 from services.reporting.ingest.consumer import ReportingService
 from services.reporting.models.activities import ParticipationView
 from services.reporting.read.catalogue import VIEWS, run_view
-from services.reporting.read.params import ViewParams
-from services.reporting.read.views.pupils import ALL_COLUMNS, INDEX_COLUMNS, pupil_records
-from services.reporting.read.views.year_rows import YearRows
+from services.reporting.read.params import Filters, ViewParams
+from services.reporting.read.views.pupils import (
+    ALL_COLUMNS,
+    FIGURES_KEPT,
+    INDEX_COLUMNS,
+    figure_of_records,
+    pupil_records,
+)
+from services.reporting.read.views.year_rows import ALL_HELD, INDEX_HELD, YearRows
 from services.reporting.settings import ReportingSettings
 from shared.settings import HubSettings
 from shared.subjects import event_subject
@@ -38,8 +44,8 @@ def sample(name: str) -> dict[str, Any]:
 class Events:
     """Signed-off events of two nodes, numbered per producer, as the hub stream carries them."""
 
-    def __init__(self, hub: str, seed: int) -> None:
-        self.hub, self.rng = hub, random.Random(seed)
+    def __init__(self, hub: str, seed: int, year: str = YEAR) -> None:
+        self.hub, self.rng, self.year = hub, random.Random(seed), year
         self.sequences: dict[tuple[str, str], int] = {}
         self.stream_seq = 0
         self.activities: dict[str, list[str]] = {n: [] for n in NODES}
@@ -59,7 +65,7 @@ class Events:
     def activity(self, node: str, *, correct: str | None = None) -> Incoming:
         body = sample("ActivityDelivered.v2")
         activity_id = correct or str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
-        body.update(activity_id=activity_id, academic_year=YEAR, area=node)
+        body.update(activity_id=activity_id, academic_year=self.year, area=node)
         if correct:
             body["kind"] = self.rng.choice(["ensemble", "wcet", "tuition"])
             return self.event(node, "ActivityCorrected", 1, {"activity": body, "reason": "typo"})
@@ -69,7 +75,7 @@ class Events:
     def participation(self, node: str, pupils: int) -> Incoming:
         body = sample("ParticipationRecorded.v1")
         template = body["participants"][0]
-        body.update(activity_id=self.rng.choice(self.activities[node]), academic_year=YEAR)
+        body.update(activity_id=self.rng.choice(self.activities[node]), academic_year=self.year)
         body["participants"] = []
         for _ in range(pupils):
             pid = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))  # any order
@@ -189,3 +195,55 @@ async def test_a_database_with_another_history_is_read_afresh(
     finally:
         await first.stop()
         await other.stop()
+
+
+async def test_a_year_unchanged_keeps_its_join_until_an_activity_of_it_changes(
+    settings: HubSettings, database_url: str
+) -> None:
+    """At a version that wrote none of the year's rows (a burst of another year's events), the
+    year's records and the figures made of them are carried, not made again; an activity of the
+    year corrected, which writes no participation row, has them made again. At every version the
+    held records and every view equal the year read afresh."""
+    service = _service(settings, database_url)
+    await service.start(consume=False)
+    events, later = Events(settings.hub, seed=5), Events(settings.hub, seed=6, year="2025-26")
+
+    async def joins() -> list[Any]:
+        async with service.read_sessions() as session:
+            return [(await service.held_years.year(session, YEAR, c)).joined for c in HELD]
+
+    async def same_as_afresh() -> None:
+        for columns in (ALL_COLUMNS, INDEX_COLUMNS):
+            held, fresh = await _held_and_fresh(service, columns)
+            assert held == fresh and held
+        assert await _views(service.read_sessions) == await _views(service.sessions)
+
+    try:
+        for batch in (events.batch(), events.batch()):
+            assert not (await service.ingest(batch)).dead
+        await same_as_afresh()
+        first = await joins()
+        # the same producers go on numbering their events, now of the next year
+        later.sequences, later.stream_seq = events.sequences, events.stream_seq
+        assert not (await service.ingest(later.batch() + later.batch())).dead
+        events.stream_seq = later.stream_seq
+        await same_as_afresh()
+        carried = await joins()
+        assert all(a is b for a, b in zip(carried, first, strict=True))
+        assert all(join.figures for join in carried)  # profiles and levels, kept with them
+        corrected = events.activity(NODES[0], correct=events.activities[NODES[0]][0])
+        assert not (await service.ingest([corrected])).dead
+        await same_as_afresh()
+        assert not any(a is b for a, b in zip(await joins(), first, strict=True))
+        async with service.read_sessions() as session:  # many filters: the latest few kept
+            for area in range(FIGURES_KEPT + 3):
+                filters = Filters(area=f"area {area}")
+                await figure_of_records(session, YEAR, filters, INDEX_COLUMNS, len)
+        (_, index_join) = await joins()
+        assert len(index_join.figures) == FIGURES_KEPT
+        assert (len, Filters(area=f"area {FIGURES_KEPT + 2}")) in index_join.figures
+    finally:
+        await service.stop()
+
+
+HELD = (ALL_HELD, INDEX_HELD)

@@ -33,6 +33,7 @@ from services.reporting.read.views.population import with_population, with_schoo
 from services.reporting.read.views.pupils import (
     INDEX_COLUMNS,
     PROFILE_COLUMNS,
+    figure_of_records,
     held_pupil_records,
     years_held,
 )
@@ -268,8 +269,7 @@ async def inclusion_report(
 ) -> InclusionReport:
     """Shares of SEND, FSM, looked-after, ethnicity and gender among unique participants;
     cold spots."""
-    records = await pupil_records(session, year, filters, PROFILE_COLUMNS)
-    profiles = pupil_profiles(records)
+    profiles = await figure_of_records(session, year, filters, PROFILE_COLUMNS, pupil_profiles)
     rows = []
     for characteristic in ("send", "fsm", "looked_after", "ethnicity", "gender"):
         counts = Counter(p[characteristic] for p in profiles.values())
@@ -372,9 +372,7 @@ async def year_highest_levels(session: AsyncSession, year: str, filters: Filters
         or filters.aim is not None
         or years_held(session)
     ):
-        if held is None:
-            held = await pupil_records(session, year, filters, INDEX_COLUMNS)
-        return highest_levels(held)
+        return await figure_of_records(session, year, filters, INDEX_COLUMNS, highest_levels)
     part, act = ParticipationView.__table__.c, ActivityView.__table__.c
     rank = case(_RANK, value=act.level)
     query = (
@@ -401,7 +399,8 @@ async def progression_report(
     ensembles and advanced opportunities."""
     previous = next_year(year, -1)
     now_records = await pupil_records(session, year, filters, INDEX_COLUMNS)
-    now, before = highest_levels(now_records), await year_highest_levels(session, previous, filters)
+    now = await figure_of_records(session, year, filters, INDEX_COLUMNS, highest_levels)
+    before = await year_highest_levels(session, previous, filters)
     moves = Counter((before.get(p, "none"), now.get(p, "none")) for p in set(now) | set(before))
     up = sum(
         n

@@ -12,8 +12,9 @@ all of them, joined once per version for every request.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
-from typing import Any, NamedTuple
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,12 +27,19 @@ from services.reporting.read.queries import (
     row_type,
     rows_decoded_once,
 )
-from services.reporting.read.views.year_rows import ALL_HELD, INDEX_HELD, YearRows, live_rows
+from services.reporting.read.views.year_rows import (
+    ALL_HELD,
+    INDEX_HELD,
+    HeldYear,
+    YearRows,
+    live_rows,
+)
 from services.reporting.read.views.year_rows import SESSION_KEY as YEAR_ROWS_KEY
 
 _PART = ParticipationView.__table__
 _ACT = ActivityView.__table__
 _ActRow = row_type(_ACT)
+T = TypeVar("T")
 
 ALL_COLUMNS: tuple[str, ...] = ALL_HELD
 """Every participation column but its change stamp (the default: what callers reading any
@@ -107,12 +115,11 @@ async def _records(session: AsyncSession, year: str, wanted: frozenset[str]) -> 
     years: YearRows | None = session.info.get(YEAR_ROWS_KEY)
     held_as = next((c for c in (INDEX_HELD, ALL_HELD) if wanted <= frozenset(c)), None)
     if years is not None and held_as is not None:
-        held_year = await years.year(session, year, held_as)
-        if held_year.joined is None:  # the first request at this version: the others share it
-            held_year.joined = await _joined(session, year, held_year.rows())
-        shared: list[PupilRecord] = held_year.joined
-        loads[frozenset(held_as)] = shared
-        return shared
+        join = await _held_join(session, year, await years.year(session, year, held_as))
+        joins = await per_transaction(session, ("held_joins", year), _no_joins)
+        joins[frozenset(held_as)] = join
+        loads[frozenset(held_as)] = join.records
+        return join.records
     records = await _load_pupil_records(session, year, tuple(c for c in ALL_COLUMNS if c in wanted))
     loads[wanted] = records
     return records
@@ -120,6 +127,41 @@ async def _records(session: AsyncSession, year: str, wanted: frozenset[str]) -> 
 
 async def _no_loads() -> dict[frozenset[str], list[PupilRecord]]:
     return {}
+
+
+async def _no_joins() -> dict[frozenset[str], _HeldJoin]:
+    return {}
+
+
+async def figure_of_records(
+    session: AsyncSession,
+    year: str,
+    filters: Filters,
+    columns: Iterable[str],
+    compute: Callable[[list[PupilRecord]], T],
+) -> T:
+    """`compute(pupil_records(session, year, filters, columns))`, kept with the year's held join:
+    computed again only with the join, not at each data version while the year's rows and
+    activities are as they were (a burst of another year's events). Without held years, computed
+    each time. `compute` reads the records alone; its result is shared: read it, never change it."""
+    records = await pupil_records(session, year, filters, columns)
+    joins = held_in_transaction(session, ("held_joins", year)) or {}
+    wanted = frozenset(columns) | _JOINED_BY
+    join = next((j for have, j in joins.items() if wanted <= have), None)
+    if join is None:
+        return compute(records)
+    key = (compute, filters)
+    if key not in join.figures:
+        if len(join.figures) >= FIGURES_KEPT:  # filters come and go: the oldest made goes
+            del join.figures[next(iter(join.figures))]
+        join.figures[key] = compute(records)
+    figure: T = join.figures[key]
+    return figure
+
+
+FIGURES_KEPT = 8
+"""Figures kept with a held join (a year's profiles are a dictionary per pupil): the year's
+hub-wide ones and a few filtered ones."""
 
 
 async def activities_of(
@@ -148,10 +190,53 @@ async def _load_pupil_records(
     return await _joined(session, year, await live_rows(session, year, columns))
 
 
+@dataclass(frozen=True)
+class _HeldJoin:
+    """A held year's rows joined to their activities, with the activities they were joined with:
+    the year's, and the others its rows name (recorded under another year, or not at all)."""
+
+    records: list[PupilRecord]
+    year_activities: list[ActivityView]
+    outside_keys: frozenset[tuple[str, str]]
+    outside: dict[tuple[str, str], Any]
+    figures: dict[Hashable, Any] = field(default_factory=dict)
+    """What `figure_of_records` made of the records, by function and filters."""
+
+
+async def _held_join(session: AsyncSession, year: str, held_year: HeldYear) -> _HeldJoin:
+    """The held year's rows joined, once per data version for every request; the join made at an
+    earlier version is used again while the rows (year_rows.py) and every activity they were joined
+    with are as they were then (an activity corrected changes its pupils' records, not its rows)."""
+    if held_year.joined is not None:
+        current: _HeldJoin = held_year.joined
+        return current
+    activities = await _year_activities(session, year)
+    kept: _HeldJoin | None = held_year.carried
+    if (
+        kept is not None
+        and kept.year_activities == activities
+        and await _activities_by_key(session, kept.outside_keys) == kept.outside
+    ):
+        held_year.joined = kept
+        return kept
+    rows = held_year.rows()
+    found = {(a.node, a.activity_id): a for a in activities}
+    outside_keys = frozenset({(p.node, p.activity_id) for p in rows} - found.keys())
+    outside = await _activities_by_key(session, outside_keys)
+    joined = _HeldJoin(_joined_with(rows, found | outside), activities, outside_keys, outside)
+    held_year.joined = joined
+    return joined
+
+
 async def _joined(session: AsyncSession, year: str, pupils: list[Any]) -> list[PupilRecord]:
     """Each participation with its activity (one without a stored activity is left out)."""
+    found = {(a.node, a.activity_id): a for a in await _year_activities(session, year)}
+    keys = {(p.node, p.activity_id) for p in pupils} - found.keys()
+    return _joined_with(pupils, found | await _activities_by_key(session, keys))
+
+
+def _joined_with(pupils: list[Any], activities: dict[tuple[str, str], Any]) -> list[PupilRecord]:
     new = tuple.__new__
-    activities = await _activities_by_key(session, year, {(p.node, p.activity_id) for p in pupils})
     return [
         new(PupilRecord, (p, a))
         for p in pupils
@@ -163,15 +248,15 @@ _KEYS_PER_QUERY = 500
 
 
 async def _activities_by_key(
-    session: AsyncSession, year: str, keys: set[tuple[str, str]]
+    session: AsyncSession, keys: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], Any]:
-    """The activities of `keys` (node, activity id): the year's (read once per transaction), any
-    others (recorded under another year, or none) by key, a few hundred a query."""
-    found = {(a.node, a.activity_id): a for a in await _year_activities(session, year)}
-    missing: dict[str, list[str]] = defaultdict(list)
-    for node, activity_id in keys - found.keys():
-        missing[node].append(activity_id)
-    for node, ids in missing.items():
+    """The stored activities of `keys` (node, activity id), a few hundred a query: those of other
+    years than the one read whole (normally none)."""
+    by_node: dict[str, list[str]] = defaultdict(list)
+    for node, activity_id in keys:
+        by_node[node].append(activity_id)
+    found: dict[tuple[str, str], Any] = {}
+    for node, ids in by_node.items():
         for start in range(0, len(ids), _KEYS_PER_QUERY):
             chunk = ids[start : start + _KEYS_PER_QUERY]
             query = select(*_ACT.c).where(_ACT.c.node == node, _ACT.c.activity_id.in_(chunk))

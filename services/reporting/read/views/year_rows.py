@@ -50,7 +50,7 @@ def row_class(columns: tuple[str, ...]) -> Any:
 
 
 @dataclass
-class _Year:
+class HeldYear:
     """One year's live rows as of `version`, by node and participation id (each node's in id
     order, as the views expect them)."""
 
@@ -60,6 +60,9 @@ class _Year:
     joined: Any = field(default=None, repr=False)
     """What a reader made of the rows at this version (pupils.py: each joined to its activity),
     for the next reader at the same version."""
+    carried: Any = field(default=None, repr=False)
+    """What was made of the same rows at an earlier version (the year unchanged since): the
+    reader's to check against whatever else it was made from before it is used again."""
 
     def rows(self) -> list[Any]:
         if self._rows is None:
@@ -76,7 +79,7 @@ class YearRows:
     before in the index's)."""
 
     years: int = 4
-    _held: OrderedDict[tuple[str, tuple[str, ...]], _Year] = field(default_factory=OrderedDict)
+    _held: OrderedDict[tuple[str, tuple[str, ...]], HeldYear] = field(default_factory=OrderedDict)
     _locks: dict[tuple[str, tuple[str, ...]], asyncio.Lock] = field(default_factory=dict)
     full_reads: int = 0
     change_reads: int = 0
@@ -88,7 +91,7 @@ class YearRows:
         INDEX_HELD), in (node, participation id) order."""
         return (await self.year(session, year, columns)).rows()
 
-    async def year(self, session: AsyncSession, year: str, columns: tuple[str, ...]) -> _Year:
+    async def year(self, session: AsyncSession, year: str, columns: tuple[str, ...]) -> HeldYear:
         """The held year at the session's data version (`rows()`, and `joined` to keep what is
         made of them at that version)."""
         version = await data_version(session)
@@ -96,11 +99,18 @@ class YearRows:
         async with self._locks.setdefault(key, asyncio.Lock()):
             held = self._held.get(key)
             if held is None or not await _extends(session, held.version, version):
-                held = _Year(version, await _read_year(session, year, columns))
+                held = HeldYear(version, await _read_year(session, year, columns))
                 self.full_reads += 1
                 keep_out_of_collections()  # read once, held for long
             elif held.version != version:
-                held = _Year(version, await _read_changes(session, year, columns, held))
+                by_node, changed = await _read_changes(session, year, columns, held)
+                held = (
+                    HeldYear(version, by_node)
+                    if changed
+                    else HeldYear(
+                        version, by_node, held.rows(), carried=held.joined or held.carried
+                    )
+                )
                 self.change_reads += 1
             self._held[key] = held
             self._held.move_to_end(key)
@@ -144,11 +154,11 @@ async def _read_year(
 
 
 async def _read_changes(
-    session: AsyncSession, year: str, columns: tuple[str, ...], held: _Year
-) -> dict[str, dict[str, Any]]:
+    session: AsyncSession, year: str, columns: tuple[str, ...], held: HeldYear
+) -> tuple[dict[str, dict[str, Any]], bool]:
     """`held`'s rows with those written since its version applied: a withdrawn row dropped, a new
-    one added in its place in id order. The held dictionaries are changed in place: a list of rows
-    already handed out (`_Year.rows`) is not."""
+    one added in its place in id order; and whether any was written. The held dictionaries are
+    changed in place: a list of rows already handed out (`HeldYear.rows`) is not."""
     query = select(*(_PART.c[c] for c in columns), _PART.c.withdrawn.label("now_withdrawn")).where(
         _PART.c.academic_year == year, _PART.c.change_stamp > held.version[0]
     )
@@ -156,7 +166,8 @@ async def _read_changes(
     at_node, at_id = columns.index("node"), columns.index("participation_id")
     by_node = held.by_node
     unordered: set[str] = set()
-    for *values, withdrawn in (await session.execute(query)).all():
+    changes = (await session.execute(query)).all()
+    for *values, withdrawn in changes:
         node, participation_id = values[at_node], values[at_id]
         rows = by_node.setdefault(node, {})
         if withdrawn:
@@ -167,4 +178,4 @@ async def _read_changes(
         rows[participation_id] = row._make(values)
     for node in unordered:
         by_node[node] = dict(sorted(by_node[node].items()))
-    return by_node
+    return by_node, bool(changes)
