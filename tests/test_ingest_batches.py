@@ -73,3 +73,35 @@ async def test_the_event_the_database_refuses_is_dead_lettered_and_the_rest_appl
     assert alone == stamp
     counts = ("max_sequence", "applied", "last_event_id", "reused", "refused")
     assert [[p[c] for c in counts] for p in its_producers] == [[producer[c] for c in counts]]
+
+
+async def test_an_applied_id_reused_under_a_later_sequence_is_refused_with_its_reason(
+    settings: HubSettings, database_url: str
+) -> None:
+    """The usual batch looks up only ids at or below their producer's highest sequence (where a
+    redelivery sits); an applied event's id reused with other content under a later sequence is
+    refused by the table's key, and the batch written one event at a time says why."""
+    hub = settings.hub
+    first = org_event(hub, sequence=1)
+    reused = json.loads(org_event(hub, sequence=3))
+    reused["event_id"] = json.loads(first)["event_id"]
+    service = build_service(settings, "", ReportingSettings(database_url=database_url))
+    await service.start(consume=False)
+    try:
+        assert (await service.ingest([incoming(hub, first, 1)])).applied == 1
+        outcome = await service.ingest(
+            [
+                incoming(hub, org_event(hub, sequence=2), 2),
+                incoming(hub, json.dumps(reused).encode(), 3),
+                incoming(hub, org_event(hub, sequence=4), 4),
+            ]
+        )
+        async with service.read_sessions() as session:
+            stamp = await report_stamp(session)
+    finally:
+        await service.stop()
+    assert outcome.applied == 2
+    assert [(m.stream_seq, reason) for m, reason in outcome.dead] == [
+        (3, f"event id {reused['event_id']} already applied with different content")
+    ]
+    assert (stamp.applied_events, stamp.hub_stream_seq) == (3, 4)

@@ -304,12 +304,8 @@ async def _apply_batch(
 ) -> IngestOutcome:
     outcome = replace(prepared.outcome, dead=list(prepared.outcome.dead))
     candidates = dict(prepared.candidates)
-    applied = await session.execute(
-        select(AppliedEventRow.event_id, AppliedEventRow.digest).where(
-            AppliedEventRow.event_id.in_(candidates)
-        )
-    )
-    for event_id, digest in applied:
+    producers = await _producers(session, candidates.values())
+    for event_id, digest in await _applied_before(session, candidates, producers, one_by_one):
         candidate = candidates.pop(event_id)
         if candidate.event.digest == digest:
             outcome.duplicates += 1
@@ -317,7 +313,6 @@ async def _apply_batch(
             outcome.dead.append(
                 (candidate.incoming, f"event id {event_id} already applied with different content")
             )
-    producers = await _producers(session, candidates.values())
     fresh = _refuse_named_nodes(list(candidates.values()), nodes, producers, outcome)
     fresh = await _refuse_reused_sequences(session, fresh, producers, outcome)
     position = await _position(session, fresh)
@@ -335,6 +330,34 @@ async def _apply_batch(
         position.stream_seq = max(position.stream_seq, max(m.stream_seq for m in prepared.batch))
     await _write_positions(session, position, producers)
     return outcome
+
+
+async def _applied_before(
+    session: AsyncSession,
+    candidates: dict[str, _Candidate],
+    producers: dict[tuple[str, str], _Producer],
+    every_id: bool,
+) -> Sequence[tuple[str, str]]:
+    """(event id, digest) of the candidates applied before. A redelivered event carries the sequence
+    it was applied with, at or below its producer's highest: the usual batch looks up only those
+    (normally none). An id applied before and now reused under a higher sequence is refused by the
+    table's key instead, and the batch written again one event at a time, which looks up every id
+    (`every_id`) and gives the reason."""
+    ids = [
+        event_id
+        for event_id, c in candidates.items()
+        if every_id or c.event.sequence <= _highest(producers, c.event)
+    ]
+    if not ids:
+        return []
+    a = AppliedEventRow.__table__.c
+    rows = await session.execute(select(a.event_id, a.digest).where(a.event_id.in_(ids)))
+    return [(event_id, digest) for event_id, digest in rows]
+
+
+def _highest(producers: dict[tuple[str, str], _Producer], e: PreparedEvent) -> int:
+    row = producers.get((e.node, e.service))
+    return row.max_sequence if row is not None else 0
 
 
 async def _producers(
