@@ -25,7 +25,7 @@ from services.reporting.read.views.pupils import (
     figure_of_records,
     pupil_records,
 )
-from services.reporting.read.views.year_rows import ALL_HELD, INDEX_HELD, YearRows
+from services.reporting.read.views.year_rows import ALL_HELD, INDEX_HELD, YearRows, live_rows
 from services.reporting.settings import ReportingSettings
 from shared.settings import HubSettings
 from shared.subjects import event_subject
@@ -247,3 +247,31 @@ async def test_a_year_unchanged_keeps_its_join_until_an_activity_of_it_changes(
 
 
 HELD = (ALL_HELD, INDEX_HELD)
+
+
+async def test_a_year_read_from_the_driver_is_what_sqlalchemy_reads(
+    settings: HubSettings, database_url: str
+) -> None:
+    """`live_rows` takes SQLite's rows from the driver's cursor and converts each column once per
+    value: the same values, of the same types (flags as booleans), as SQLAlchemy's own rows."""
+    service = _service(settings, database_url)
+    await service.start(consume=False)
+    try:
+        events = Events(settings.hub, seed=7)
+        assert not (await service.ingest(events.batch() + events.batch())).dead
+        part = ParticipationView.__table__.c
+        async with service.sessions() as session:
+            for columns in (ALL_HELD, INDEX_HELD):
+                ours = await live_rows(session, YEAR, columns)
+                query = (
+                    select(*(part[c] for c in columns))
+                    .where(part.academic_year == YEAR, part.withdrawn.is_(False))
+                    .order_by(part.node, part.participation_id)
+                )
+                theirs = [tuple(r) for r in await session.execute(query)]
+                assert [tuple(r) for r in ours] == theirs and theirs
+                assert {tuple(map(type, r)) for r in ours} == {tuple(map(type, r)) for r in theirs}
+                if "fsm" in columns:
+                    assert {type(r.fsm) for r in ours} == {bool}
+    finally:
+        await service.stop()

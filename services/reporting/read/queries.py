@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Select, Table, func, select, type_coerce
+from sqlalchemy import Dialect, Executable, Select, Table, func, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import NullType
 
@@ -70,16 +70,48 @@ async def rows_decoded_once(session: AsyncSession, query: Select[Any]) -> list[t
         return [tuple(row) for row in await session.execute(query)]
     columns = list(query.selected_columns)
     stored = query.with_only_columns(*(type_coerce(c, NullType()) for c in columns))
-    rows = (await session.execute(stored)).all()
-    if not rows:
-        return []
+    rows = await _driver_rows(session, stored)
+    processors = _processors(query, dialect)
+    if not rows or not processors:
+        return rows
     values = [list(c) for c in zip(*rows, strict=True)]
-    for i, column in enumerate(columns):
-        process = column.type.dialect_impl(dialect).result_processor(dialect, None)
-        if process is not None:
-            decoded = {v: process(v) for v in set(values[i])}
-            values[i] = list(map(decoded.__getitem__, values[i]))
+    for i, process in processors:
+        decoded = {v: process(v) for v in set(values[i])}
+        values[i] = list(map(decoded.__getitem__, values[i]))
     return list(zip(*values, strict=True))
+
+
+async def plain_rows(session: AsyncSession, query: Select[Any]) -> Sequence[Any]:
+    """The rows of `query`. On SQLite, where no column's type converts what the driver hands back
+    (text and integers), the driver's own tuples: SQLAlchemy's row object for each costs more than
+    SQLite's read of it. Otherwise SQLAlchemy's rows (its conversion, in C, beats converting the
+    columns apart for a table of many rows)."""
+    dialect = session.get_bind().dialect
+    if dialect.name == "sqlite" and not _processors(query, dialect):
+        return await _driver_rows(session, query)
+    rows: Sequence[Any] = (await session.execute(query)).all()
+    return rows
+
+
+def _processors(query: Select[Any], dialect: Dialect) -> list[tuple[int, Callable[[Any], Any]]]:
+    """Each selected column's conversion of the values the driver hands back, where it has one."""
+    return [
+        (i, process)
+        for i, column in enumerate(query.selected_columns)
+        if (process := column.type.dialect_impl(dialect).result_processor(dialect, None))
+    ]
+
+
+async def _driver_rows(session: AsyncSession, query: Executable) -> list[tuple[Any, ...]]:
+    """The rows as the driver's own tuples, taken from its cursor: SQLAlchemy's row object for each
+    costs more than SQLite's read of it (its values are converted above, once per value)."""
+    result = await session.execute(query)
+    cursor = getattr(result, "cursor", None)
+    if cursor is None:  # not a plain cursor's result: SQLAlchemy's rows
+        return [tuple(row) for row in result]
+    rows: list[tuple[Any, ...]] = cursor.fetchall()
+    result.close()
+    return rows
 
 
 class ReportStamp(BaseModel):

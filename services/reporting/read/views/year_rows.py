@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.models import AppliedEventRow
 from services.reporting.models.activities import ParticipationView
+from services.reporting.read.queries import plain_rows
 from services.reporting.read.versioned import Version, data_version
 from shared.memory import keep_out_of_collections
 
@@ -141,7 +142,7 @@ async def live_rows(session: AsyncSession, year: str, columns: tuple[str, ...]) 
         .order_by(_PART.c.node, _PART.c.participation_id)
     )
     row, new = row_class(columns), tuple.__new__  # no per-row Python frame: a year is ~250k rows
-    return [new(row, values) for values in (await session.execute(query)).all()]
+    return [new(row, values) for values in await plain_rows(session, query)]
 
 
 async def _read_year(
