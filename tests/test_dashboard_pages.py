@@ -10,6 +10,7 @@ covered as soon as something links to it (and the test fails, naming it, when no
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,8 +22,9 @@ from harness.browser import axe_violations, browser_page, sign_in
 from services.reporting.read.catalogue import VIEWS
 from shared.auth import api_routes
 from tests.dashboard_helpers import PERIOD, USERS, dashboard_app
-from tests.helpers import System
+from tests.helpers import System, income
 from tests.test_dashboard_browser import served
+from tests.test_funding import draw, entry, spend
 from tests.test_reporting_views import load_dataset
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -156,4 +158,29 @@ async def test_every_page_reflows_passes_axe_and_shows_names(
                     )
     missing = sorted({r.path for r in routes} - covered)
     assert missing == [], f"no page links to {missing}: add a link or a start for them"
+    assert problems == [], "\n".join(problems)
+
+
+async def test_the_overview_keeps_a_year_of_millions_whole_on_a_phone(
+    system: System, tmp_path: Path
+) -> None:
+    """The overview's widest figures, a year's income and spend in millions of pounds and pence, at
+    320 px: each whole on the screen, one to a row, the page not scrolling sideways (the page
+    test's sums are smaller)."""
+    await load_dataset(system)
+    before = (await system.report()).stamp.applied_events
+    grant = await entry(
+        system, "coventry", "/income", income(3_027_106_48, received_on="2024-10-01")
+    )
+    paid = spend(draw((grant, 1_182_947_31)), 1_182_947_31, spent_on="2024-11-01")
+    await entry(system, "coventry", "/expenditure", paid)
+    await system.report_when(lambda r: r.stamp.applied_events >= before + 2, timeout=30)
+    async with served(dashboard_app(system, tmp_path)) as url, browser_page(url) as page:
+        await sign_in(page, "manager", USERS["manager"][0])
+        problems = await check_page(page, f"/dashboard/?period={PERIOD}", 320)
+        figures = await page.eval_on_selector_all(
+            ".hl-figures .hl-figure", "els => els.map(e => e.innerText.trim())"
+        )
+    money = [f.split()[0] for f in figures if f.startswith("£")]
+    assert len(money) == 2 and all(re.fullmatch(r"£\d,\d{3},\d{3}\.\d{2}", m) for m in money)
     assert problems == [], "\n".join(problems)
