@@ -103,8 +103,8 @@ def _processors(query: Select[Any], dialect: Dialect) -> list[tuple[int, Callabl
 
 
 async def _driver_rows(session: AsyncSession, query: Executable) -> list[tuple[Any, ...]]:
-    """The rows as the driver's own tuples, taken from its cursor: SQLAlchemy's row object for each
-    costs more than SQLite's read of it (its values are converted above, once per value)."""
+    """The rows as the driver's own tuples, taken from its cursor, unconverted: SQLAlchemy's row
+    object for each costs more than SQLite's read of it."""
     result = await session.execute(query)
     cursor = getattr(result, "cursor", None)
     if cursor is None:  # not a plain cursor's result: SQLAlchemy's rows
