@@ -219,20 +219,25 @@ async def _held_join(session: AsyncSession, year: str, held_year: HeldYear) -> _
     ):
         held_year.joined = kept
         return kept
-    rows = held_year.rows()
-    found = {(a.node, a.activity_id): a for a in activities}
-    outside_keys = frozenset({(p.node, p.activity_id) for p in rows} - found.keys())
-    outside = await _activities_by_key(session, outside_keys)
-    joined = _HeldJoin(_joined_with(rows, found | outside), activities, outside_keys, outside)
+    joined = await _join(session, activities, held_year.rows())
     held_year.joined = joined
     return joined
 
 
 async def _joined(session: AsyncSession, year: str, pupils: list[Any]) -> list[PupilRecord]:
     """Each participation with its activity (one without a stored activity is left out)."""
-    found = {(a.node, a.activity_id): a for a in await _year_activities(session, year)}
-    keys = {(p.node, p.activity_id) for p in pupils} - found.keys()
-    return _joined_with(pupils, found | await _activities_by_key(session, keys))
+    return (await _join(session, await _year_activities(session, year), pupils)).records
+
+
+async def _join(
+    session: AsyncSession, year_activities: list[ActivityView], pupils: list[Any]
+) -> _HeldJoin:
+    """`pupils` joined to the year's activities, and to any other activity they name, by key."""
+    found = {(a.node, a.activity_id): a for a in year_activities}
+    outside_keys = frozenset({(p.node, p.activity_id) for p in pupils} - found.keys())
+    outside = await _activities_by_key(session, outside_keys)
+    records = _joined_with(pupils, found | outside)
+    return _HeldJoin(records, year_activities, outside_keys, outside)
 
 
 def _joined_with(pupils: list[Any], activities: dict[tuple[str, str], Any]) -> list[PupilRecord]:
