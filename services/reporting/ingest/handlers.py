@@ -87,7 +87,8 @@ class GivenBack:
         self.owed.update(map(stream_sequence, messages))
 
     def committed(self, messages: list[Msg]) -> None:
-        self.owed.difference_update(map(stream_sequence, messages))
+        if self.owed:  # the usual batch: nothing was owed
+            self.owed.difference_update(map(stream_sequence, messages))
 
 
 async def settle_batch(given_back: GivenBack, messages: list[Msg], write: Ingested) -> None:
