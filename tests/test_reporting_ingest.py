@@ -17,7 +17,7 @@ from services.reporting.read.queries import data_health
 from shared.bus import connect
 from shared.dead_letters import list_dead_letters
 from shared.envelope import new_event_id
-from shared.memory import collections_paused, collections_swept_every, keep_out_of_collections
+from shared.memory import collections_paused, collections_swept_every, kept_out_of_collections
 from shared.subjects import event_subject, hub_stream
 from tests.helpers import System, organisation, wait_for
 from tests.test_contracts import envelope_for
@@ -222,11 +222,12 @@ def test_a_structure_kept_out_of_collections_is_frozen_and_recent_garbage_freed(
         cycle.self = cycle  # type: ignore[attr-defined]
         gone = weakref.ref(cycle)
         del cycle
-        held = [(str(i), i) for i in range(1000)]
         frozen_before = gc.get_freeze_count()
         try:
-            keep_out_of_collections()
-            assert gone() is None, "recent cyclic garbage is freed, not frozen"
+            with kept_out_of_collections():
+                assert gone() is None, "recent cyclic garbage is freed, not frozen"
+                held = [(str(i), i) for i in range(1000)]
+                assert gc.get_freeze_count() == frozen_before, "frozen only once built"
             assert gc.get_freeze_count() >= frozen_before + len(held)
         finally:
             gc.unfreeze()  # what other tests froze moves back: nothing lost, only scanned again

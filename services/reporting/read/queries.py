@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Dialect, Executable, Select, Table, func, select, type_coerce
+from sqlalchemy import Boolean, Dialect, Executable, Select, Table, func, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import NullType
 
@@ -81,24 +81,31 @@ async def rows_decoded_once(session: AsyncSession, query: Select[Any]) -> list[t
     return list(zip(*values, strict=True))
 
 
-async def plain_rows(session: AsyncSession, query: Select[Any]) -> Sequence[Any]:
+async def plain_rows(
+    session: AsyncSession, query: Select[Any], *, flags_as_stored: bool = False
+) -> Sequence[Any]:
     """The rows of `query`. On SQLite, where no column's type converts what the driver hands back
     (text and integers), the driver's own tuples: SQLAlchemy's row object for each costs more than
     SQLite's read of it. Otherwise SQLAlchemy's rows (its conversion, in C, beats converting the
-    columns apart for a table of many rows)."""
+    columns apart for a table of many rows). `flags_as_stored`: the caller's rows turn a flag into
+    a bool when it is read (views/year_rows.py), so SQLite's 0 or 1 needs no conversion here."""
     dialect = session.get_bind().dialect
-    if dialect.name == "sqlite" and not _processors(query, dialect):
+    if dialect.name == "sqlite" and not _processors(query, dialect, flags_as_stored):
         return await _driver_rows(session, query)
     rows: Sequence[Any] = (await session.execute(query)).all()
     return rows
 
 
-def _processors(query: Select[Any], dialect: Dialect) -> list[tuple[int, Callable[[Any], Any]]]:
-    """Each selected column's conversion of the values the driver hands back, where it has one."""
+def _processors(
+    query: Select[Any], dialect: Dialect, flags_as_stored: bool = False
+) -> list[tuple[int, Callable[[Any], Any]]]:
+    """Each selected column's conversion of the values the driver hands back, where it has one
+    (none for a flag, with `flags_as_stored`)."""
     return [
         (i, process)
         for i, column in enumerate(query.selected_columns)
-        if (process := column.type.dialect_impl(dialect).result_processor(dialect, None))
+        if not (flags_as_stored and isinstance(column.type, Boolean))
+        and (process := column.type.dialect_impl(dialect).result_processor(dialect, None))
     ]
 
 

@@ -17,19 +17,20 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict, namedtuple
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from itertools import chain
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Boolean, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.models import AppliedEventRow
 from services.reporting.models.activities import ParticipationView
 from services.reporting.read.queries import plain_rows
 from services.reporting.read.versioned import Version, data_version
-from shared.memory import keep_out_of_collections
+from shared.memory import kept_out_of_collections
 
 SESSION_KEY = "year_rows"
 """Where a read session finds the held years (its sessionmaker's ``info``); absent: every request
@@ -46,8 +47,22 @@ up to date, without touching the table's rows, for views that count by activity 
 
 @cache
 def row_class(columns: tuple[str, ...]) -> Any:
-    """A light row class with these columns (``row.column``), made once."""
-    return namedtuple("participation_row", columns)  # noqa: PYI024
+    """A light row class with these columns (``row.column``), made once. A flag is read as a bool
+    whatever the row holds: SQLite's driver hands back 0 or 1, and converting when read costs
+    only the few readers of flags, not every row of a year (`live_rows`)."""
+    plain: Any = namedtuple("participation_row", columns)  # type: ignore[misc]  # noqa: PYI024
+    flags = {c: property(_flag_at(i)) for i, c in enumerate(columns) if c in _FLAGS}
+    return type("participation_row", (plain,), {"__slots__": (), **flags}) if flags else plain
+
+
+_FLAGS = frozenset(c.name for c in _PART.c if isinstance(c.type, Boolean))
+
+
+def _flag_at(i: int) -> Callable[[tuple[Any, ...]], bool]:
+    def flag(row: tuple[Any, ...]) -> bool:
+        return bool(tuple.__getitem__(row, i))
+
+    return flag
 
 
 @dataclass
@@ -100,9 +115,9 @@ class YearRows:
         async with self._locks.setdefault(key, asyncio.Lock()):
             held = self._held.get(key)
             if held is None or not await _extends(session, held.version, version):
-                held = HeldYear(version, await _read_year(session, year, columns))
+                with kept_out_of_collections():  # read once, held for long
+                    held = HeldYear(version, await _read_year(session, year, columns))
                 self.full_reads += 1
-                keep_out_of_collections()  # read once, held for long
             elif held.version != version:
                 by_node, changed = await _read_changes(session, year, columns, held)
                 held = (
@@ -142,7 +157,7 @@ async def live_rows(session: AsyncSession, year: str, columns: tuple[str, ...]) 
         .order_by(_PART.c.node, _PART.c.participation_id)
     )
     row, new = row_class(columns), tuple.__new__  # no per-row Python frame: a year is ~250k rows
-    return [new(row, values) for values in await plain_rows(session, query)]
+    return [new(row, values) for values in await plain_rows(session, query, flags_as_stored=True)]
 
 
 async def _read_year(
