@@ -13,6 +13,7 @@ from services.reporting.models.funding import FundingFlowView
 from services.reporting.models.partners import OrganisationView, SettingView
 from services.reporting.read.labels import KNOWN_ORG_IDS, Names, words
 from services.reporting.read.present import name as place
+from services.reporting.read.queries import plain_rows
 from services.reporting.read.versioned import per_version
 from shared.periods import PeriodKind, period_of
 
@@ -25,33 +26,26 @@ async def load_names(session: AsyncSession) -> Names:
 async def _names(session: AsyncSession) -> Names:
     orgs: dict[tuple[str, str], str] = {}
     org_ids = dict(KNOWN_ORG_IDS)
-    for node, oid, org_id, title in await session.execute(
-        select(
-            OrganisationView.node,
-            OrganisationView.organisation_id,
-            OrganisationView.org_id,
-            OrganisationView.name,
-        )
+    o = OrganisationView.__table__.c
+    for node, oid, org_id, title in await plain_rows(
+        session, select(o.node, o.organisation_id, o.org_id, o.name)
     ):
         orgs[(node, oid)] = title
         if org_id:
             org_ids[org_id] = title
     schools: dict[str, str] = {}
     areas: dict[str, str] = {}
-    for node, urn, oid, area in await session.execute(
-        select(SettingView.node, SettingView.urn, SettingView.organisation_id, SettingView.area)
+    s = SettingView.__table__.c
+    for node, urn, oid, area in await plain_rows(
+        session, select(s.node, s.urn, s.organisation_id, s.area)
     ):
         if school := orgs.get((node, oid)):
             schools[urn] = school
         areas[area] = words(area)
     for slug in await session.scalars(select(ActivityView.area).distinct()):
         areas.setdefault(slug, words(slug))
-    activities = dict(
-        (aid, title)
-        for aid, title in await session.execute(
-            select(ActivityView.activity_id, ActivityView.title)
-        )
-    )
+    a = ActivityView.__table__.c
+    activities = dict(await plain_rows(session, select(a.activity_id, a.title)))
     entries = await _entry_names(session)
     return Names(_told_apart(orgs), schools, areas, org_ids, activities, entries)
 
@@ -59,12 +53,13 @@ async def _names(session: AsyncSession) -> Names:
 async def _entry_names(session: AsyncSession) -> dict[str, str]:
     """Ledger entry id → its counterparty, else its title: three columns of the entries that have
     either, not the whole ledger. An id two nodes share names the later node's entry."""
-    f = FundingFlowView
+    f = FundingFlowView.__table__.c
     named: dict[str, tuple[str, str]] = {}
-    for node, entry_id, counterparty, title in await session.execute(
+    for node, entry_id, counterparty, title in await plain_rows(
+        session,
         select(f.node, f.entry_id, f.counterparty, f.title).where(
             f.counterparty.is_not(None) | f.title.is_not(None)
-        )
+        ),
     ):
         if (counterparty or title) and node >= named.get(entry_id, ("",))[0]:
             named[entry_id] = (node, counterparty or title or "")
