@@ -35,6 +35,16 @@ class FundingFlowView(Base):
     __tablename__ = "funding_flow_view"
     __table_args__ = (
         Index("ix_funding_flow_view_original_entry_id", "original_entry_id", info=DEFERRED),
+        # the figures summed over the whole ledger by kind (balance, sources, per-node sums):
+        # narrow entries in order rather than a scan of the wide rows (migration 0008)
+        Index(
+            "ix_funding_flow_view_kind",
+            "kind",
+            "node",
+            "original_entry_id",
+            "amount_pence",
+            info=DEFERRED,
+        ),
     )
 
     node: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -63,6 +73,12 @@ class FundingLinkView(Base):
     """How much an entry draws on a source of the same node (negative when a reversal frees it)."""
 
     __tablename__ = "funding_link_view"
+    __table_args__ = (
+        # what is drawn on each source, summed in source order (migration 0008)
+        Index(
+            "ix_funding_link_view_source", "node", "source_entry_id", "amount_pence", info=DEFERRED
+        ),
+    )
 
     node: Mapped[str] = mapped_column(String(40), primary_key=True)
     entry_id: Mapped[str] = mapped_column(String(36), primary_key=True)
