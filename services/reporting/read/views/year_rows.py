@@ -20,7 +20,8 @@ from collections import OrderedDict, namedtuple
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
-from itertools import chain
+from itertools import chain, groupby
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import Boolean, select
@@ -164,9 +165,13 @@ async def _read_year(
     session: AsyncSession, year: str, columns: tuple[str, ...]
 ) -> dict[str, dict[str, Any]]:
     by_node: dict[str, dict[str, Any]] = {}
-    for r in await live_rows(session, year, columns):
-        by_node.setdefault(r.node, {})[r.participation_id] = r
+    for node, rows in groupby(await live_rows(session, year, columns), key=_NODE):
+        held = list(rows)  # a node's rows come together: filed without a Python frame a row
+        by_node.setdefault(node, {}).update(zip(map(_PARTICIPATION_ID, held), held, strict=True))
     return by_node
+
+
+_NODE, _PARTICIPATION_ID = attrgetter("node"), attrgetter("participation_id")
 
 
 async def _read_changes(
