@@ -101,7 +101,7 @@ async def _read_register(session: AsyncSession) -> dict[str, SettingView]:
 
 def _school_areas(records: list[PupilRecord]) -> dict[str, str]:
     """Each school's area, as its last record gives it; without a Python frame per record, for a
-    year is ~250k of them."""
+    year is ~250k of them (kept with the year's join: `figure_of_records`)."""
     pupils = list(map(_PUPIL, records))
     areas = dict(zip(map(_SCHOOL, pupils), map(_HOME_AREA, pupils), strict=True))
     areas.pop(None, None)
@@ -137,7 +137,7 @@ async def _schools_report(session: AsyncSession, year: str, filters: Filters) ->
     register = await _register(session)
     # one pass over the records for both the engaged URNs and their areas (`engaged_urns` alike)
     area_of = {a.setting_urn: a.area for a in activities if a.setting_urn}
-    schools = _school_areas(records)
+    schools = await figure_of_records(session, year, filters, PROFILE_COLUMNS, _school_areas)
     urns = area_of.keys() | schools.keys()
     area_of.update(schools)
     area_of.update({urn: s.area for urn, s in register.items()})
