@@ -249,9 +249,9 @@ _NODE, _ACTIVITY_ID = attrgetter("node"), attrgetter("activity_id")
 def _joined_with(pupils: list[Any], activities: list[Any]) -> list[PupilRecord]:
     """Each pupil paired with its activity (None: none stored, left out); without a Python frame
     per pupil, for a year is ~250k of them."""
-    pairs = zip(pupils, activities, strict=True)
+    pairs: Iterable[tuple[Any, Any]] = zip(pupils, activities, strict=True)
     if None in activities:
-        pairs = ((p, a) for p, a in pairs if a is not None)  # type: ignore[assignment]
+        pairs = ((p, a) for p, a in pairs if a is not None)
     return list(map(partial(tuple.__new__, PupilRecord), pairs))
 
 
