@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Executable, Table
 from sqlalchemy import Update as SqlUpdate
@@ -18,8 +18,10 @@ from services.reporting.models.base import UPDATED_BY_KEY
 from shared.envelope import Received
 
 
-@dataclass(frozen=True)
-class Insert:
+class Insert(NamedTuple):
+    """A row for `table`. A named tuple, not a frozen dataclass: projectors make one or more an
+    event, and a worker's are unpickled in the consumer (docs/benchmarks.md)."""
+
     table: Table
     row: dict[str, Any]
 
