@@ -12,6 +12,7 @@ from typing import Any
 
 from nats.js.api import AckPolicy
 
+from harness.bench_events import event_mix
 from services.reporting.ingest.apply import Incoming
 from services.reporting.read.queries import data_health
 from shared.bus import connect
@@ -185,6 +186,29 @@ async def test_a_batch_that_fails_is_delivered_again_and_applied_once(system: Sy
         await nc.close()
     await asyncio.sleep(0.5)  # a second delivery of anything would show in the totals
     assert (await system.report()).stamp.applied_events == 20
+
+
+async def test_a_batch_applied_leaves_its_objects_to_reference_counting(system: System) -> None:
+    """Collections resume once a batch's prepared events are freed: resumed while they were alive,
+    the next allocation made the collector scan every one of them (and move them to an older
+    generation) for no garbage, a collection per large batch."""
+    hub = system.settings.hub
+    mix = event_mix(hub, system.settings.nodes, 6000)
+    batch = [Incoming(e.subject, e.body, seq) for seq, e in enumerate(mix, start=1)]
+    collections: list[int] = []
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
+    gc.collect()
+    gc.callbacks.append(count)
+    try:
+        outcome = await system.reporting.ingest(batch)
+    finally:
+        gc.callbacks.remove(count)
+    assert (outcome.applied, outcome.dead) == (len(batch), [])
+    assert collections == []
 
 
 def test_collections_pause_while_a_batch_is_applied_and_resume_after() -> None:
