@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import gc
 import json
 import weakref
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from nats.js.api import AckPolicy
 
-from harness.bench_events import event_mix
-from services.reporting.ingest.apply import Incoming
+from services.reporting.ingest import consumer
+from services.reporting.ingest.apply import Incoming, IngestOutcome, PreparedBatch
 from services.reporting.read.queries import data_health
 from shared.bus import connect
 from shared.dead_letters import list_dead_letters
@@ -188,27 +191,34 @@ async def test_a_batch_that_fails_is_delivered_again_and_applied_once(system: Sy
     assert (await system.report()).stamp.applied_events == 20
 
 
-async def test_a_batch_applied_leaves_its_objects_to_reference_counting(system: System) -> None:
-    """Collections resume once a batch's prepared events are freed: resumed while they were alive,
-    the next allocation made the collector scan every one of them (and move them to an older
-    generation) for no garbage, a collection per large batch."""
+async def test_a_batch_is_freed_before_collections_resume(
+    system: System, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Collections resume only once a batch's prepared events are freed: resumed while they were
+    alive, the next allocation found the young generation far over its threshold and the collector
+    scanned (and promoted) the whole batch for no garbage, a collection per large batch."""
     hub = system.settings.hub
-    mix = event_mix(hub, system.settings.nodes, 6000)
-    batch = [Incoming(e.subject, e.body, seq) for seq, e in enumerate(mix, start=1)]
-    collections: list[int] = []
+    service = system.reporting
+    held: list[weakref.ref[PreparedBatch]] = []
+    freed_when_resumed: list[bool] = []
+    apply = service.apply
 
-    def count(phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            collections.append(info["generation"])
+    async def noting_the_batch(prepared: PreparedBatch) -> IngestOutcome:
+        held.append(weakref.ref(prepared))
+        return await apply(prepared)
 
-    gc.collect()
-    gc.callbacks.append(count)
-    try:
-        outcome = await system.reporting.ingest(batch)
-    finally:
-        gc.callbacks.remove(count)
-    assert (outcome.applied, outcome.dead) == (len(batch), [])
-    assert collections == []
+    @contextlib.contextmanager
+    def noting_the_resume() -> Iterator[None]:
+        with collections_paused():
+            yield
+        if gc.isenabled():  # the outermost pause ended: collections resume here
+            freed_when_resumed.append(held[-1]() is None)
+
+    monkeypatch.setattr(service, "apply", noting_the_batch)
+    monkeypatch.setattr(consumer, "collections_paused", noting_the_resume)
+    batch = [incoming(hub, org_event(hub, sequence=i), i) for i in range(1, 4)]
+    assert (await service.ingest(batch)).applied == 3
+    assert freed_when_resumed == [True]
 
 
 def test_collections_pause_while_a_batch_is_applied_and_resume_after() -> None:
