@@ -21,20 +21,30 @@ from contextlib import contextmanager
 _paused = 0
 
 
-@contextmanager
-def collections_paused() -> Iterator[None]:
-    """No automatic collection inside the block (nestable; other tasks run meanwhile,
-    briefly unswept)."""
+def pause_collections() -> None:
+    """No automatic collection until the matching `resume_collections` (pauses nest)."""
     global _paused
     if _paused == 0:
         gc.disable()
     _paused += 1
+
+
+def resume_collections() -> None:
+    global _paused
+    _paused -= 1
+    if _paused == 0:
+        gc.enable()
+
+
+@contextmanager
+def collections_paused() -> Iterator[None]:
+    """No automatic collection inside the block (nestable; other tasks run meanwhile,
+    briefly unswept)."""
+    pause_collections()
     try:
         yield
     finally:
-        _paused -= 1
-        if _paused == 0:
-            gc.enable()
+        resume_collections()
 
 
 @contextmanager
