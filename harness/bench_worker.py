@@ -134,13 +134,10 @@ async def ingest(
         "events": applied,
         "seconds": seconds,
         "peak_rss_mb": peak_rss_mb(),
+        "lanes_peak_rss_mb": workers_peak_rss_mb(),  # stopped above, so finished children
         "batches": t.batches,
-        "split": {"preparing_s": t.preparing, "writing_s": t.writing, "between_s": t.between},
-        "cpu_split": {
-            "preparing_s": t.preparing_cpu,
-            "writing_s": t.writing_cpu,
-            "between_s": t.between_cpu,
-        },
+        "split": {"preparing_s": t.preparing, "writing_s": t.writing},
+        "cpu_split": {"consumer_s": t.consumer_cpu, "lanes_s": t.lanes_cpu},
     }
 
 

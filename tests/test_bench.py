@@ -38,7 +38,7 @@ async def test_every_benchmark_runs_and_reports_figures(tmp_path: Path) -> None:
         "split_us_per_event"
     ]  # where the consumer's time went, stage by stage
     assert split["preparing"] > 0 and split["writing"] > 0 and split["raw_client"] > 0
-    assert split["preparing"] + split["writing"] + split["between_batches"] <= split["total"]
+    assert split["writing"] <= split["total"]  # preparing overlaps writing where lanes run
     checked = results["ingest"][
         "signatures_checked"
     ]  # the same signed stream, every signature checked
@@ -47,8 +47,8 @@ async def test_every_benchmark_runs_and_reports_figures(tmp_path: Path) -> None:
     assert checked["ratio_to_raw_quick_next_msg"] == pytest.approx(
         checked["reporting_per_s"] / results["ingest"]["raw_quick_next_msg_per_s"]
     )
-    cpu = checked["cpu_us_per_event"]  # the consumer's CPU time, stage by stage
-    assert cpu["preparing"] > 0 and cpu["writing"] > 0
+    cpu = checked["cpu_us_per_event"]  # the consumer's CPU time, and its lanes'
+    assert cpu["consumer"] > 0 and cpu["lanes"] >= 0
     assert results["publish"]["relay_per_s"] > 0 and results["publish"]["raw_per_s"] > 0
     assert results["write_to_report"]["writes"] == int(SMOKE.write_rate * SMOKE.write_seconds)
     assert results["write_to_report"]["p99_ms"] >= results["write_to_report"]["p50_ms"] > 0

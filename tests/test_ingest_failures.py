@@ -7,12 +7,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any, cast
 
-import pytest
 from nats.aio.msg import Msg
 
 from services.reporting.app import build_service
+from services.reporting.ingest.apply import Incoming, IngestOutcome
 from services.reporting.ingest.consumer import ReportingService
-from services.reporting.ingest.handlers import GivenBack, settle_batch, stream_sequence
+from services.reporting.ingest.handlers import BatchPipeline
 from services.reporting.read.queries import ReportStamp, report_stamp
 from services.reporting.settings import ReportingSettings
 from shared.bus import connect, ensure_hub_topology
@@ -69,11 +69,12 @@ async def test_a_write_failing_with_later_messages_fetched_commits_every_event_o
     await publish(nats_server.url, settings, EVENTS)
     reporting = build_service(settings, nats_server.url, ReportingSettings(batch_size=10))
     committed: list[int] = []
-    apply, failed = reporting.apply, asyncio.Event()
+    apply, failed, writes = reporting.apply, asyncio.Event(), [0]
 
     async def slow_failing_once(prepared: Any) -> Any:
         await asyncio.sleep(0.05)
-        if len(committed) == 20 and not failed.is_set():
+        writes[0] += 1
+        if writes[0] == 3:
             failed.set()
             raise OSError("database away")
         outcome = await apply(prepared)
@@ -99,6 +100,7 @@ class FakeMessage:
 
     def __init__(self, seq: int, log: list[tuple[str, int]]) -> None:
         self.reply = f"$JS.ACK.stream.reporting.1.{seq}.{seq}.0.0"
+        self.subject, self.data, self.headers = "hub.event", b"{}", None
         self.seq, self._log = seq, log
 
     async def ack(self) -> None:
@@ -108,30 +110,44 @@ class FakeMessage:
         self._log.append(("nak", self.seq))
 
 
+def recording_pipeline(
+    log: list[tuple[str, int]], batch_size: int, fails_first: bool = False
+) -> BatchPipeline[list[Incoming]]:
+    """A pipeline whose writes record what they commit (the first failing, if so)."""
+    failures = [fails_first]
+
+    async def prepare(batch: list[Incoming]) -> list[Incoming]:
+        return batch
+
+    async def write(batch: list[Incoming], _pending: int | None) -> IngestOutcome:
+        await asyncio.sleep(0.01)  # a write takes a while: later fetches arrive meanwhile
+        if failures.pop() if failures else False:
+            raise OSError("database away")
+        log.append(("commit", batch[-1].stream_seq))
+        log.extend(("wrote", m.stream_seq) for m in batch[:-1])
+        return IngestOutcome(applied=len(batch))
+
+    async def no_dead_letters(_outcome: IngestOutcome) -> None:
+        return None
+
+    return BatchPipeline(prepare, write, no_dead_letters, batch_size)
+
+
+def fetched(log: list[tuple[str, int]], *seqs: int) -> list[Msg]:
+    return cast(list[Msg], [FakeMessage(s, log) for s in seqs])
+
+
 async def test_given_back_messages_hold_back_every_later_one_until_they_commit() -> None:
     """A failed batch, a later batch fetched before its redelivery, then the redelivery split
     across two fetches and out of order: written in stream order, each ack after its commit,
     nothing acknowledged past a message not yet committed."""
     log: list[tuple[str, int]] = []
-    given_back = GivenBack()
-
-    def fetched(*seqs: int) -> list[Msg]:
-        return cast(list[Msg], [FakeMessage(s, log) for s in seqs])
-
-    def writes(fails: bool = False) -> Any:
-        async def write(messages: list[Msg]) -> None:
-            if fails:
-                raise OSError("database away")
-            log.append(("commit", stream_sequence(messages[-1])))
-            log.extend(("wrote", stream_sequence(m)) for m in messages[:-1])
-
-        return write
-
-    with pytest.raises(OSError):
-        await settle_batch(given_back, fetched(4, 5, 6), writes(fails=True))
-    await settle_batch(given_back, fetched(7, 8, 9), writes())  # fetched before the redelivery
-    await settle_batch(given_back, fetched(5, 4), writes())  # the redelivery, split and unordered
-    await settle_batch(given_back, fetched(8, 9, 6, 7), writes())
+    pipeline = recording_pipeline(log, batch_size=2, fails_first=True)
+    await pipeline.take(fetched(log, 4, 5, 6))
+    await pipeline.take(fetched(log, 7, 8, 9))  # fetched before the redelivery
+    await pipeline.take(fetched(log, 5, 4))  # the redelivery, split and unordered
+    await pipeline.take(fetched(log, 8, 9, 6, 7))
+    await pipeline.settled()
     assert log == [
         *[("nak", s) for s in (4, 5, 6)],
         *[("nak", s) for s in (7, 8, 9)],  # nothing written or acknowledged behind 4
@@ -142,4 +158,24 @@ async def test_given_back_messages_hold_back_every_later_one_until_they_commit()
         *[("wrote", s) for s in (6, 7, 8)],
         ("ack", 9),
     ]
-    assert not given_back.owed
+    assert not pipeline.given_back.owed
+
+
+async def test_a_short_fetch_during_a_write_goes_with_the_next_or_alone_once_written() -> None:
+    """Fetches of half a batch or less while a write goes on are held: the next fetch takes them
+    along; with none coming (a quiet stream), they are written alone once the write is settled."""
+    log: list[tuple[str, int]] = []
+    pipeline = recording_pipeline(log, batch_size=6)
+    await pipeline.take(fetched(log, 1, 2, 3, 4))  # more than half: written at once
+    await pipeline.take(fetched(log, 5, 6))  # short, while 1-4 are written: held
+    await pipeline.take(fetched(log, 7, 8))  # goes with 5 and 6
+    await pipeline.take(fetched(log, 9))  # short, while 5-8 are written; no fetch follows
+    await pipeline.settled()
+    assert [entry for entry in log if entry[0] != "wrote"] == [
+        ("commit", 4),
+        ("ack", 4),
+        ("commit", 8),
+        ("ack", 8),
+        ("commit", 9),
+        ("ack", 9),
+    ]

@@ -38,9 +38,10 @@ from sqlalchemy import select, text
 from harness.sample import SampleLoad, SampleWriter, activities, funding, partners
 from services.reporting.app import build_service, create_app
 from services.reporting.dashboard.auth import write_users_file
-from services.reporting.ingest.apply import Incoming, IngestOutcome
+from services.reporting.ingest.apply import Incoming, PreparedBatch
 from services.reporting.ingest.audit import StreamMessage
 from services.reporting.ingest.consumer import ReportingService
+from services.reporting.ingest.lanes import Staged
 from services.reporting.models import AppliedEventRow, metadata
 from services.reporting.read.catalogue import VIEWS
 from services.reporting.read.views.evidence import _applied
@@ -130,13 +131,14 @@ async def sample_events(
     )
     system = System(settings, nats_server.url)
     fetched: dict[int, Incoming] = {}
-    ingest = system.reporting.ingest
+    prepare = system.reporting.prepare_fetched
 
-    async def recording(batch: list[Incoming], pending: int | None = None) -> IngestOutcome:
+    async def recording(batch: list[Incoming]) -> PreparedBatch | Staged:
         fetched.update((m.stream_seq, m) for m in batch)
-        return await ingest(batch, pending)
+        return await prepare(batch)
 
-    system.reporting.ingest = recording  # type: ignore[method-assign]  # the consumer's callback
+    # the consumer's callback for each fetched batch
+    system.reporting.prepare_fetched = recording  # type: ignore[method-assign]
     await system.start()
     try:
         clients = {key: system.client(*key) for key in system.services}
@@ -152,6 +154,7 @@ async def sample_events(
             lambda r: r.stamp.applied_events >= writer.load.total, timeout=60
         )
         assert report.stamp.applied_events == writer.load.total
+        assert len(fetched) == writer.load.total  # every event recorded as it was fetched
     finally:
         await system.stop()
     return Sample(settings.hub, [fetched[seq] for seq in sorted(fetched)])

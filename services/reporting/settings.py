@@ -68,6 +68,14 @@ class ReportingSettings(LayeredSettings):
             "takes about 150 MB."
         ),
     )
+    ingest_lanes: bool = Field(
+        default=True,
+        description=(
+            "With more than one core and no trace exporter: once a batch of 100 events or more "
+            "arrives, two processes prepare and write alternate batches while the consumer fetches "
+            "(docs/benchmarks.md); each takes about 100 MB."
+        ),
+    )
     dashboard_users_file: Path | None = Field(
         default=None,
         description=(

@@ -62,33 +62,36 @@ class IngestOutcome:
 @dataclass
 class IngestTimings:
     """Where the live consumer's time has gone since it started, summed over batches (`hub bench`
-    prints it per event): preparing (parse, check, project: no database), writing (the batch's
-    transaction) and between batches (fetching, acknowledging and, on a quiet stream, waiting);
-    in wall time, and in this process's CPU time (all its threads), which the machine's other
-    load does not inflate."""
+    prints it per event). Wall time preparing (parse, check, project: no database) and writing
+    (the batch's transaction), which overlap where lanes prepare one batch while another is written
+    (services/reporting/ingest/lanes.py); CPU time, which the machine's other load does not
+    inflate, of this process (all its threads) from the first batch on, and of the lanes."""
 
     batches: int = 0
     events: int = 0
+    """Events written (counted once their batch is)."""
     preparing: float = 0.0
     writing: float = 0.0
-    between: float = 0.0
-    preparing_cpu: float = 0.0
-    writing_cpu: float = 0.0
-    between_cpu: float = 0.0
-    _last_end: tuple[float, float] | None = field(default=None, repr=False)
+    consumer_cpu: float = 0.0
+    lanes_cpu: float = 0.0
+    _first: Clock | None = field(default=None, repr=False)
 
-    def record(self, events: int, started: Clock, prepared: Clock, ended: Clock) -> None:
-        """One batch's `clock()` readings: arrived, prepared, written."""
-        if self._last_end is not None:
-            self.between += started[0] - self._last_end[0]
-            self.between_cpu += started[1] - self._last_end[1]
+    def prepared(self, started: Clock, ended: Clock) -> None:
+        """One batch prepared, between these two `clock()` readings."""
+        if self._first is None:
+            self._first = started
+        self.preparing += ended[0] - started[0]
+
+    def written(self, events: int, started: Clock, ended: Clock, lanes_cpu: float = 0.0) -> None:
+        """One batch of `events` written between these readings; `lanes_cpu`: the lanes' CPU time
+        so far."""
+        if self._first is None:
+            self._first = started
         self.batches += 1
         self.events += events
-        self.preparing += prepared[0] - started[0]
-        self.writing += ended[0] - prepared[0]
-        self.preparing_cpu += prepared[1] - started[1]
-        self.writing_cpu += ended[1] - prepared[1]
-        self._last_end = ended
+        self.writing += ended[0] - started[0]
+        self.consumer_cpu = ended[1] - self._first[1]
+        self.lanes_cpu = lanes_cpu
 
 
 Clock = tuple[float, float]
@@ -161,6 +164,9 @@ class PreparedBatch:
     batch: Sequence[Incoming]
     candidates: dict[str, _Candidate]
     outcome: IngestOutcome
+    last_stream_seq: int | None
+    """The batch's highest stream sequence (refused messages' included): the consumer's position
+    once it is written."""
 
 
 def prepare_message(
@@ -210,10 +216,13 @@ def prepare_batch(
 
 
 def gather_prepared(
-    batch: Sequence[Incoming], prepared: Iterable[PreparedEvent | str]
+    batch: Sequence[Incoming],
+    prepared: Iterable[PreparedEvent | str],
+    last_stream_seq: int | None = None,
 ) -> PreparedBatch:
     """Pair each message with what was prepared of it, in order: refused ones become dead letters,
-    in-batch duplicates are counted once, an id reused with other content is refused."""
+    in-batch duplicates are counted once, an id reused with other content is refused.
+    `last_stream_seq`: the batch's highest, where `batch` is only part of it (default: its own)."""
     outcome = IngestOutcome()
     candidates: dict[str, _Candidate] = {}
     for msg, event in zip(batch, prepared, strict=True):
@@ -229,7 +238,9 @@ def gather_prepared(
             outcome.duplicates += 1
         else:
             outcome.dead.append((msg, f"event id {event.event_id} reused with different content"))
-    return PreparedBatch(batch, candidates, outcome)
+    if last_stream_seq is None and batch:
+        last_stream_seq = max(m.stream_seq for m in batch)
+    return PreparedBatch(batch, candidates, outcome, last_stream_seq)
 
 
 def _writes(event: Received, msg: Incoming, span: SpanOf | None) -> list[Write]:
@@ -326,8 +337,8 @@ async def _apply_batch(
         outcome.applied += len(fresh)
     elif fresh:
         outcome.applied += await _apply_one_by_one(session, fresh, position, producers, outcome)
-    if prepared.batch:
-        position.stream_seq = max(position.stream_seq, max(m.stream_seq for m in prepared.batch))
+    if prepared.last_stream_seq is not None:
+        position.stream_seq = max(position.stream_seq, prepared.last_stream_seq)
     await _write_positions(session, position, producers)
     return outcome
 

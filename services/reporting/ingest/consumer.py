@@ -25,7 +25,8 @@ from services.reporting.ingest.apply import (
     prepare_batch,
 )
 from services.reporting.ingest.audit import StreamMessage, stream_fetcher
-from services.reporting.ingest.handlers import subscribe_hub_events
+from services.reporting.ingest.handlers import BatchPipeline, subscribe_hub_events
+from services.reporting.ingest.lanes import Lanes, Staged
 from services.reporting.ingest.metrics import IngestMetrics
 from services.reporting.ingest.position import align_durable, database_position
 from services.reporting.ingest.preparing import FEWEST_TO_SHARE, ParallelPreparer, default_workers
@@ -95,7 +96,13 @@ class ReportingService:
     """While consuming with node keys, on a machine with a core to spare: a worker process that
     prepares half of each batch beside this one (checking a signature is most of preparing),
     started by the first batch large enough to share (a quiet stream never needs one)."""
+    lanes: Lanes | None = field(default=None, init=False)
+    """While consuming, on a machine with a core to spare: two processes that prepare and write
+    alternate batches while this one fetches (services/reporting/ingest/lanes.py), started by the
+    first batch large enough to share."""
     metrics: IngestMetrics = field(init=False)
+    _batches: BatchPipeline[PreparedBatch | Staged] | None = field(default=None, init=False)
+    _uses_lanes: bool = field(default=False, init=False)
     _tracer: Tracer | None = field(default=None, init=False)
     _shares_batches: bool = field(default=False, init=False)
     _consuming: asyncio.Task[None] | None = field(default=None, init=False)
@@ -127,26 +134,63 @@ class ReportingService:
             await warm(self.read_sessions, self.settings.hub, self.settings.nodes, period)
 
     async def ingest(self, batch: list[Incoming], pending: int | None = None) -> IngestOutcome:
-        """The live consumer's use case: prepare and write a fetched batch, timing both halves;
-        `pending`: what the stream holds beyond it (the consumer's lag, for the metrics)."""
+        """Prepare and write a batch (the live consumer does the two in turn for each batch,
+        fetching and preparing the next while one is written: `BatchPipeline`); `pending`: what the
+        stream holds beyond it (the consumer's lag, for the metrics)."""
+        with collections_paused():  # until the batch is written and freed (`write`)
+            outcome = await self.write(await self.prepare_fetched(batch), pending)
+        return outcome
+
+    async def prepare_fetched(self, batch: list[Incoming]) -> PreparedBatch | Staged:
+        """Check and project a fetched batch: in a lane (which writes it too), or here (half in a
+        worker, with `prepare_in_worker`)."""
         started = clock()
-        self.metrics.arrived(pending)
-        with collections_paused(), self._batch_span(len(batch)) as span:
+        lanes = self._lanes_for(batch)
+        if lanes is not None:
+            staged = await lanes.prepare(batch)
+            self.timings.prepared(started, clock())
+            return staged
+        with collections_paused():
             preparer = self._preparer_for(batch)
             prepared = await preparer.prepare(batch) if preparer else self.prepare(batch)
-            ready = clock()
-            outcome = await self.apply(prepared)
-            # freed before collections resume, or the next allocation has the collector scan the
-            # whole batch (and promote it) for no garbage: a collection per large batch
-            del prepared
+        self.timings.prepared(started, clock())
+        return prepared
+
+    async def write(
+        self, prepared: PreparedBatch | Staged, pending: int | None = None
+    ) -> IngestOutcome:
+        """Write a prepared batch: in the lane that prepared it, or here."""
+        started = clock()
+        self.metrics.arrived(pending)
+        events = len(prepared.batch)
+        with self._batch_span(events) as span:
+            if isinstance(prepared, Staged):
+                assert self.lanes is not None  # they staged it
+                outcome = await self._warming_after(self.lanes.write(prepared))
+            else:
+                with collections_paused():
+                    outcome = await self.apply(prepared)
+                    # freed before collections resume, or the next allocation has the collector
+                    # scan the whole batch (and promote it) for no garbage
+                    del prepared
             _describe(span, outcome)
         ended = clock()
-        self.timings.record(len(batch), started, ready, ended)
+        self.timings.written(events, started, ended, self.lanes.cpu_seconds if self.lanes else 0.0)
         self.metrics.batch(outcome, ended[0] - started[0])
         if outcome.applied:
             # not in `apply`: a rebuild writes without the log and checkpoints once at its end
             self.checkpointer.poke()
         return outcome
+
+    def _lanes_for(self, batch: Sequence[Incoming]) -> Lanes | None:
+        if self.lanes is None and self._uses_lanes and len(batch) >= FEWEST_TO_SHARE:
+            self.lanes = Lanes(
+                self.settings.hub,
+                self.keys,
+                reporting_database_url(self.settings, self.own),
+                self.settings.nodes,
+            )
+        return self.lanes
 
     def _preparer_for(self, batch: Sequence[Incoming]) -> ParallelPreparer | None:
         if self.preparer is None and self._shares_batches and len(batch) >= FEWEST_TO_SHARE:
@@ -169,11 +213,18 @@ class ReportingService:
         )
 
     async def apply(self, prepared: PreparedBatch) -> IngestOutcome:
-        """Write a prepared batch (here by `ingest`, or in worker processes by
+        """Write a prepared batch here (prepared here by `ingest`, or in worker processes by
         services/reporting/ingest/preparing.py)."""
-        held = self.warmer.hold()
         with collections_paused():
-            outcome = await apply_batch(prepared, self.sessions, self.settings.nodes)
+            return await self._warming_after(
+                apply_batch(prepared, self.sessions, self.settings.nodes)
+            )
+
+    async def _warming_after(self, writing: Awaitable[IngestOutcome]) -> IngestOutcome:
+        """The warm-up held while a batch is written, and due again once it has changed the data
+        (or a warm-up was held back by it)."""
+        held = self.warmer.hold()
+        outcome = await writing
         if outcome.applied or held:
             self.warmer.poke()
         return outcome
@@ -188,6 +239,10 @@ class ReportingService:
             return
         self._shares_batches = (
             self.keys is not None and self.own.prepare_in_worker and default_workers() > 0
+        )
+        # per-event spans are made where events are prepared: here, when spans go somewhere
+        self._uses_lanes = (
+            self.own.ingest_lanes and default_workers() > 0 and not self.telemetry.traced
         )
         self._consuming = asyncio.create_task(
             self._provision_and_consume(), name="reporting-consumer"
@@ -221,13 +276,14 @@ class ReportingService:
             logger=BROKER_LOG,
             log_level=logging.DEBUG,  # per-batch access lines only when debugging
         )
-        subscribe_hub_events(
+        self._batches = subscribe_hub_events(
             broker,
             self.settings.hub,
             self.own.durable,
             self.own.batch_size,
             self.own.batch_timeout,
-            self.ingest,
+            self.prepare_fetched,
+            self.write,
         )
         self.broker = broker
         await broker.start()
@@ -256,6 +312,8 @@ class ReportingService:
             self._consuming.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._consuming
+        if self._batches is not None:
+            await self._batches.close()  # the batch being written, written and acknowledged
         if self.broker is not None:
             try:
                 await self.broker.stop()
@@ -269,6 +327,9 @@ class ReportingService:
                 self.preparer.close
             )  # waits for the worker to exit, not in the event loop
             self.preparer = None
+        if self.lanes is not None:
+            await asyncio.to_thread(self.lanes.close)
+            self.lanes = None
         await self.checkpointer.idle()
         await self.engine.dispose()
         await self.read_engine.dispose()
