@@ -465,8 +465,9 @@ def rebuild(
         typer.Option(
             min=0,
             help=(
-                "Processes that parse, check and project batches while this one writes "
-                "(default: one per core beside this one, at most 3; 0: all in this process)."
+                "Processes that parse, check and project batches while this one writes (default: "
+                "with a core to spare, two ingest lanes that prepare and write alternate batches "
+                "instead; 0: all in this process)."
             ),
         ),
     ] = None,

@@ -64,9 +64,13 @@ async def snapshot(service, paths: list[str]) -> dict[str, object]:  # type: ign
         return out
 
 
-@pytest.mark.parametrize("workers", [0, 2], ids=["prepared here", "prepared in two workers"])
+@pytest.mark.parametrize(
+    "workers",
+    [0, 2, None],
+    ids=["prepared here", "prepared in two workers", "by default: lanes where a core is spare"],
+)
 async def test_rebuild_from_the_stream_equals_incremental_processing(
-    system: System, settings: HubSettings, workers: int
+    system: System, settings: HubSettings, workers: int | None
 ) -> None:
     orgs = {}
     for node in settings.nodes:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.reporting.ingest.apply import (
@@ -35,6 +36,7 @@ from services.reporting.ingest.apply import (
     apply_batch,
     prepare_batch,
 )
+from services.reporting.ingest.bulk import bulk_settings
 from shared.db import create_engine, session_factory
 from shared.memory import collections_paused, fewer_collections
 from shared.processes import watch_parent
@@ -83,6 +85,9 @@ class Lanes:
     keys: NodeKeys | None
     database_url: str
     nodes: list[str] | None
+    bulk: bool = False
+    """A rebuild's lanes: their connections take the bulk load's settings (no flush per commit,
+    the journal in memory: services/reporting/ingest/bulk.py)."""
     cpu_seconds: float = 0.0
     _pools: list[ProcessPoolExecutor] = field(default_factory=list)
     _tokens: itertools.count[int] = field(default_factory=itertools.count)
@@ -95,7 +100,7 @@ class Lanes:
             1,
             mp_context=multiprocessing.get_context("spawn"),  # a fork would copy the loop's threads
             initializer=_start_lane,
-            initargs=(self.hub, self.keys, self.database_url, self.nodes, os.getpid()),
+            initargs=(self.hub, self.keys, self.database_url, self.nodes, self.bulk, os.getpid()),
         )
         pool.submit(_started)  # started now, not by the first batch (importing takes a second)
         return pool
@@ -156,15 +161,22 @@ def _started() -> None:
 
 
 def _start_lane(
-    hub: str, keys: NodeKeys | None, database_url: str, nodes: list[str] | None, parent: int
+    hub: str,
+    keys: NodeKeys | None,
+    database_url: str,
+    nodes: list[str] | None,
+    bulk: bool,
+    parent: int,
 ) -> None:
     """A lane's set-up: an event loop and an engine of its own (its connections checkpoint only past
-    the backstop: the consumer's checkpointer copies the log back), and an end when its parent
-    ends, SIGKILL included."""
+    the backstop: the consumer's checkpointer copies the log back; a rebuild's take the bulk
+    settings), and an end when its parent ends, SIGKILL included."""
     global _lane
     watch_parent(parent)
     fewer_collections()
     engine = create_engine(database_url, checkpoints_elsewhere=True)
+    if bulk:
+        event.listen(engine.sync_engine, "connect", bulk_settings(engine.dialect.name))
     _lane = _Lane(hub, keys, nodes, asyncio.new_event_loop(), session_factory(engine))
 
 

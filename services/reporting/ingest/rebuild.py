@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,13 +35,15 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.reporting.ingest.apply import Incoming, PreparedBatch
-from services.reporting.ingest.bulk import many_rows_per_statement
+from services.reporting.ingest.apply import Incoming, IngestOutcome, PreparedBatch
+from services.reporting.ingest.bulk import bulk_settings, many_rows_per_statement
 from services.reporting.ingest.consumer import ReportingService
 from services.reporting.ingest.handlers import stream_sequence
+from services.reporting.ingest.lanes import Lanes, Staged
 from services.reporting.ingest.preparing import ParallelPreparer, default_workers
 from services.reporting.models import metadata
 from services.reporting.models.base import DEFERRED
+from services.reporting.settings import reporting_database_url
 from shared.compat import fast_header_parsing, quick_next_msg
 from shared.memory import collections_swept_every
 from shared.subjects import PREFIX, hub_stream
@@ -107,30 +109,50 @@ async def rebuild(
 ) -> RebuildResult:
     """Replay the hub stream up to its current last message into `service`'s (empty) database.
 
-    Each batch is prepared in `workers` processes (default: one per core beside this one's, none on
-    one core; 0: in this process) while the one before it is written. `progress(done, total)` is
-    called after each batch.
+    Each batch is prepared while the one before it is written: by default, with a core to spare,
+    in two lanes taking alternate batches; with `workers`, in that many processes (0: in this one)
+    and written here. `progress(done, total)` is called after each batch.
     """
     fast_header_parsing()
     quick_next_msg()
     async with bulk_load(service.engine):
-        with _preparer(service, workers) as prepare, collections_swept_every() as batch_done:
-            result = await _replay(service, nc, batch_size, prepare, batch_done, progress)
+        with _stages(service, workers) as (prepare, write), collections_swept_every() as batch_done:
+            result = await _replay(service, nc, batch_size, prepare, write, batch_done, progress)
         # the deferred indexes are built next: figures are worth computing after
         service.warmer.hold()
     service.warmer.poke()
     return result
 
 
-Prepare = Callable[[Sequence[Incoming]], Coroutine[Any, Any, PreparedBatch]]
+Prepare = Callable[[list[Incoming]], Coroutine[Any, Any, PreparedBatch | Staged]]
+Write = Callable[[Any], Coroutine[Any, Any, IngestOutcome]]
 
 
 @contextlib.contextmanager
-def _preparer(service: ReportingService, workers: int | None) -> Iterator[Prepare]:
-    workers = default_workers() if workers is None else workers
+def _stages(service: ReportingService, workers: int | None) -> Iterator[tuple[Prepare, Write]]:
+    """How each batch is prepared and written: by default, where a core is spare, by two lanes
+    taking alternate batches (the live consumer's, services/reporting/ingest/lanes.py, with the
+    bulk settings); else, or as `workers` says, prepared in that many processes (0: here) and
+    written here."""
+    if workers is None and default_workers() > 0 and service.own.ingest_lanes:
+        url = reporting_database_url(service.settings, service.own)
+        lanes = Lanes(service.settings.hub, service.keys, url, service.settings.nodes, bulk=True)
+        try:
+            yield lanes.prepare, lanes.write
+        finally:
+            lanes.close()
+        return
+    with _preparer(service, default_workers() if workers is None else workers) as prepare:
+        yield prepare, service.apply
+
+
+@contextlib.contextmanager
+def _preparer(
+    service: ReportingService, workers: int
+) -> Iterator[Callable[[list[Incoming]], Coroutine[Any, Any, PreparedBatch]]]:
     if workers == 0:
 
-        async def here(batch: Sequence[Incoming]) -> PreparedBatch:
+        async def here(batch: list[Incoming]) -> PreparedBatch:
             return service.prepare(batch)
 
         yield here
@@ -144,6 +166,7 @@ async def _replay(
     nc: Client,
     batch_size: int,
     prepare: Prepare,
+    write_batch: Write,
     batch_done: Callable[[], None],
     progress: Callable[[int, int], None] | None,
 ) -> RebuildResult:
@@ -163,8 +186,8 @@ async def _replay(
     )
     sub = await js.pull_subscribe(f"{PREFIX}.{hub}.>", durable=None, stream=stream, config=config)
 
-    async def write(prepared: PreparedBatch) -> None:
-        outcome = await service.apply(prepared)
+    async def write(prepared: PreparedBatch | Staged) -> None:
+        outcome = await write_batch(prepared)
         result.messages += len(prepared.batch)
         result.applied += outcome.applied
         result.duplicates += outcome.duplicates
@@ -176,7 +199,7 @@ async def _replay(
 
     # three stages at once: batch n+2 arrives, n+1 is prepared (in workers), n is written
     fetching = asyncio.create_task(_fetch(sub, batch_size))
-    preparing: asyncio.Task[PreparedBatch] | None = None
+    preparing: asyncio.Task[PreparedBatch | Staged] | None = None
     fetched = 0
     try:
         while fetched < last:
@@ -221,16 +244,6 @@ async def _fetch(sub: JetStreamContext.PullSubscription, batch_size: int) -> lis
         return []
 
 
-BULK_SETTINGS = {
-    # A replay cut short is started again on an empty database (`hub rebuild` swaps its database in
-    # only when complete), so this one need not survive a crash midway: no flush per commit, and the
-    # rollback journal in memory rather than a write-ahead log that writes every page twice
-    # (savepoints still roll back). A 256 MiB page cache.
-    "sqlite": ("PRAGMA synchronous=OFF", "PRAGMA cache_size=-262144", "PRAGMA journal_mode=MEMORY"),
-    "postgresql": ("SET synchronous_commit = off",),
-}
-
-
 @contextlib.asynccontextmanager
 async def bulk_load(engine: AsyncEngine) -> AsyncIterator[None]:
     """While the block runs: no flush to disk per commit, on SQLite a larger page cache, the journal
@@ -239,14 +252,7 @@ async def bulk_load(engine: AsyncEngine) -> AsyncIterator[None]:
     definitions (still with the bulk settings), the database is back in WAL mode and everything is
     flushed."""
     deferred = await _drop_deferred_indexes(engine)
-    settings = BULK_SETTINGS.get(engine.dialect.name, ())
-
-    def _bulk_settings(dbapi_conn: Any, _record: Any) -> None:
-        cursor = dbapi_conn.cursor()
-        for statement in settings:
-            cursor.execute(statement)
-        cursor.close()
-
+    _bulk_settings = bulk_settings(engine.dialect.name)
     event.listen(engine.sync_engine, "connect", _bulk_settings)
     await engine.dispose()  # connections opened from here on have the bulk settings
     try:
