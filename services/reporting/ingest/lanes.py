@@ -38,7 +38,7 @@ from services.reporting.ingest.apply import (
 )
 from services.reporting.ingest.bulk import bulk_settings
 from shared.db import create_engine, session_factory
-from shared.memory import collections_paused, fewer_collections
+from shared.memory import fewer_collections, pause_collections, resume_collections
 from shared.processes import watch_parent
 from shared.signing import NodeKeys
 
@@ -181,12 +181,20 @@ def _start_lane(
 
 
 def _prepare(token: int, messages: list[Message]) -> None:
-    """In a lane: check and project a batch, and hold it for `_write`."""
+    """In a lane: check and project a batch, and hold it for `_write`. Collections pause until it
+    is written and freed: resumed between, the lane's next allocation would have the collector
+    scan and promote the whole batch, for no garbage (shared/memory.py)."""
     assert _lane is not None
     started = time.process_time()
-    _lane.staged.clear()  # a batch staged and never written was given back: it comes again
-    with collections_paused():
+    for _ in _lane.staged:  # staged and never written (given back): it comes again
+        resume_collections()
+    _lane.staged.clear()
+    pause_collections()
+    try:
         prepared = prepare_batch([Incoming(*m) for m in messages], _lane.hub, _lane.keys)
+    except BaseException:
+        resume_collections()
+        raise
     _lane.staged[token] = prepared, time.process_time() - started
 
 
@@ -194,10 +202,12 @@ def _write(token: int) -> Written:
     """In a lane: write a batch it holds, in one transaction, as the consumer would."""
     assert _lane is not None
     started = time.process_time()
-    with collections_paused():
-        prepared, preparing = _lane.staged.pop(token)
+    prepared, preparing = _lane.staged.pop(token)
+    try:
         outcome = _lane.loop.run_until_complete(apply_batch(prepared, _lane.sessions, _lane.nodes))
+    finally:
         del prepared  # freed before collections resume
+        resume_collections()
     return Written(
         outcome.applied,
         outcome.duplicates,
