@@ -27,7 +27,7 @@ from services.reporting.settings import NAME, ReportingSettings, reporting_datab
 from shared.nats_server import NatsServer
 from shared.settings import HubSettings
 from shared.signing import NodeKeys, NodeSigner
-from shared.telemetry import service_telemetry
+from shared.telemetry import Telemetry, service_telemetry
 from tests.helpers import wait_for
 from tests.test_ingest_failures import ack_state, publish
 from tests.test_preparing import every_kind_of_message
@@ -36,9 +36,10 @@ from tests.test_preparing import every_kind_of_message
 async def reporting(
     settings: HubSettings, nats_url: str, tmp_path: Path, name: str, **own: Any
 ) -> ReportingService:
-    """A reporting service on a migrated database of its own (a SQLite file by default)."""
+    """A reporting service on a migrated database of its own (a SQLite file by default), its spans
+    going nowhere whatever an earlier test set up (lanes are for consumers that make none)."""
     own.setdefault("database_url", f"sqlite+aiosqlite:///{tmp_path / f'{name}.db'}")
-    service = build_service(settings, nats_url, ReportingSettings(**own))
+    service = build_service(settings, nats_url, ReportingSettings(**own), Telemetry.quiet())
     await service.start(consume=False)
     return service
 
