@@ -48,7 +48,7 @@ async def test_every_benchmark_runs_and_reports_figures(tmp_path: Path) -> None:
         checked["reporting_per_s"] / results["ingest"]["raw_quick_next_msg_per_s"]
     )
     cpu = checked["cpu_us_per_event"]  # the consumer's CPU time, and its lanes'
-    assert cpu["consumer"] > 0 and cpu["lanes"] >= 0
+    assert cpu["consumer"] > 0
     assert results["publish"]["relay_per_s"] > 0 and results["publish"]["raw_per_s"] > 0
     assert results["write_to_report"]["writes"] == int(SMOKE.write_rate * SMOKE.write_seconds)
     assert results["write_to_report"]["p99_ms"] >= results["write_to_report"]["p50_ms"] > 0
