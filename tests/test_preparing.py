@@ -134,6 +134,7 @@ async def test_a_worker_that_dies_is_replaced_and_its_batch_prepared_here(
 async def test_the_consumer_uses_a_worker_only_when_it_checks_signatures_on_large_batches(
     settings: HubSettings, nats_server: NatsServer, tmp_path: Path
 ) -> None:
+    """Where lanes are off (with them, they prepare every large batch)."""
     signer = NodeSigner.generate()
     keys_file = tmp_path / "node-keys.json"
     keys_file.write_text(json.dumps({"coventry": signer.public_key}))
@@ -142,9 +143,14 @@ async def test_the_consumer_uses_a_worker_only_when_it_checks_signatures_on_larg
     expected = default_workers() > 0  # a single core has none to spare
     for i, (own, with_worker) in enumerate(
         (
-            (ReportingSettings(node_keys_file=keys_file, prepare_in_worker=True), expected),
-            (ReportingSettings(node_keys_file=keys_file), False),  # off by default
-            (ReportingSettings(), False),
+            (
+                ReportingSettings(
+                    node_keys_file=keys_file, prepare_in_worker=True, ingest_lanes=False
+                ),
+                expected,
+            ),
+            (ReportingSettings(node_keys_file=keys_file, ingest_lanes=False), False),  # default
+            (ReportingSettings(ingest_lanes=False), False),
         )
     ):
         # a database of its own each time: one that has ingested is ahead of this test's
