@@ -23,7 +23,7 @@ from services.reporting.ingest.lanes import LaneDied, Lanes
 from services.reporting.ingest.preparing import FEWEST_TO_SHARE, default_workers
 from services.reporting.models import ProducerPositionRow, metadata
 from services.reporting.read.queries import report_stamp
-from services.reporting.settings import NAME, ReportingSettings, reporting_database_url
+from services.reporting.settings import NAME, ReportingSettings
 from shared.nats_server import NatsServer
 from shared.settings import HubSettings
 from shared.signing import NodeKeys, NodeSigner
@@ -53,12 +53,8 @@ async def every_row(service: ReportingService) -> dict[str, list[tuple[Any, ...]
 
 
 def lanes_for(service: ReportingService, keys: NodeKeys) -> Lanes:
-    return Lanes(
-        service.settings.hub,
-        keys,
-        reporting_database_url(service.settings, service.own),
-        service.settings.nodes,
-    )
+    service.keys = keys
+    return service.new_lanes()
 
 
 def signed_messages(hub: str) -> tuple[NodeKeys, list[Incoming]]:

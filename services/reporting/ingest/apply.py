@@ -164,9 +164,6 @@ class PreparedBatch:
     batch: Sequence[Incoming]
     candidates: dict[str, _Candidate]
     outcome: IngestOutcome
-    last_stream_seq: int | None
-    """The batch's highest stream sequence (refused messages' included): the consumer's position
-    once it is written."""
 
 
 def prepare_message(
@@ -216,13 +213,10 @@ def prepare_batch(
 
 
 def gather_prepared(
-    batch: Sequence[Incoming],
-    prepared: Iterable[PreparedEvent | str],
-    last_stream_seq: int | None = None,
+    batch: Sequence[Incoming], prepared: Iterable[PreparedEvent | str]
 ) -> PreparedBatch:
     """Pair each message with what was prepared of it, in order: refused ones become dead letters,
-    in-batch duplicates are counted once, an id reused with other content is refused.
-    `last_stream_seq`: the batch's highest, where `batch` is only part of it (default: its own)."""
+    in-batch duplicates are counted once, an id reused with other content is refused."""
     outcome = IngestOutcome()
     candidates: dict[str, _Candidate] = {}
     for msg, event in zip(batch, prepared, strict=True):
@@ -238,9 +232,7 @@ def gather_prepared(
             outcome.duplicates += 1
         else:
             outcome.dead.append((msg, f"event id {event.event_id} reused with different content"))
-    if last_stream_seq is None and batch:
-        last_stream_seq = max(m.stream_seq for m in batch)
-    return PreparedBatch(batch, candidates, outcome, last_stream_seq)
+    return PreparedBatch(batch, candidates, outcome)
 
 
 def _writes(event: Received, msg: Incoming, span: SpanOf | None) -> list[Write]:
@@ -337,8 +329,8 @@ async def _apply_batch(
         outcome.applied += len(fresh)
     elif fresh:
         outcome.applied += await _apply_one_by_one(session, fresh, position, producers, outcome)
-    if prepared.last_stream_seq is not None:
-        position.stream_seq = max(position.stream_seq, prepared.last_stream_seq)
+    if prepared.batch:
+        position.stream_seq = max(position.stream_seq, max(m.stream_seq for m in prepared.batch))
     await _write_positions(session, position, producers)
     return outcome
 

@@ -184,13 +184,13 @@ class ReportingService:
 
     def _lanes_for(self, batch: Sequence[Incoming]) -> Lanes | None:
         if self.lanes is None and self._uses_lanes and len(batch) >= FEWEST_TO_SHARE:
-            self.lanes = Lanes(
-                self.settings.hub,
-                self.keys,
-                reporting_database_url(self.settings, self.own),
-                self.settings.nodes,
-            )
+            self.lanes = self.new_lanes()
         return self.lanes
+
+    def new_lanes(self, *, bulk: bool = False) -> Lanes:
+        """Two lanes on this service's database, checking with its keys (`bulk`: a rebuild's)."""
+        url = reporting_database_url(self.settings, self.own)
+        return Lanes(self.settings.hub, self.keys, url, self.settings.nodes, bulk=bulk)
 
     def _preparer_for(self, batch: Sequence[Incoming]) -> ParallelPreparer | None:
         if self.preparer is None and self._shares_batches and len(batch) >= FEWEST_TO_SHARE:

@@ -39,11 +39,10 @@ from services.reporting.ingest.apply import Incoming, IngestOutcome, PreparedBat
 from services.reporting.ingest.bulk import bulk_settings, many_rows_per_statement
 from services.reporting.ingest.consumer import ReportingService
 from services.reporting.ingest.handlers import stream_sequence
-from services.reporting.ingest.lanes import Lanes, Staged
+from services.reporting.ingest.lanes import Staged
 from services.reporting.ingest.preparing import ParallelPreparer, default_workers
 from services.reporting.models import metadata
 from services.reporting.models.base import DEFERRED
-from services.reporting.settings import reporting_database_url
 from shared.compat import fast_header_parsing, quick_next_msg
 from shared.memory import collections_swept_every
 from shared.subjects import PREFIX, hub_stream
@@ -135,8 +134,7 @@ def _stages(service: ReportingService, workers: int | None) -> Iterator[tuple[Pr
     bulk settings); else, or as `workers` says, prepared in that many processes (0: here) and
     written here."""
     if workers is None and default_workers() > 0 and service.own.ingest_lanes:
-        url = reporting_database_url(service.settings, service.own)
-        lanes = Lanes(service.settings.hub, service.keys, url, service.settings.nodes, bulk=True)
+        lanes = service.new_lanes(bulk=True)
         try:
             yield lanes.prepare, lanes.write
         finally:
